@@ -1,0 +1,90 @@
+"""The one database seam: psycopg 3 connections, named queries, and error translation.
+
+Driver errors that a user can cause (an unreachable server, a bad URL) leave this layer as
+`jobforge.errors` exceptions naming the host and port, never as a psycopg traceback.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import psycopg
+from psycopg import sql as pgsql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+from jobforge import errors
+from jobforge.sql import query
+
+Connection = psycopg.Connection[Any]
+DatabaseError = psycopg.Error
+
+#: Seconds to wait for a server before calling it unreachable (libpq's connect_timeout).
+CONNECT_TIMEOUT_S = 5
+
+
+def describe(dsn: str) -> str:
+    """`host:port/dbname` of a connection string, for messages (never the password)."""
+    try:
+        info = conninfo_to_dict(dsn)
+    except psycopg.ProgrammingError as exc:
+        raise errors.ConfigurationError(f"invalid database URL: {exc}") from None
+    host = str(info.get("host") or "localhost")
+    port = str(info.get("port") or "5432")
+    where = f"{host}:{port}" if not host.startswith("/") else f"socket {host} port {port}"
+    return f"{where}/{info.get('dbname') or info.get('user') or ''}"
+
+
+def connect(dsn: str, *, autocommit: bool = True, **kwargs: Any) -> Connection:
+    """Open a connection; an unreachable server raises `DatabaseUnreachable` naming it."""
+    kwargs.setdefault("connect_timeout", CONNECT_TIMEOUT_S)
+    try:
+        return psycopg.connect(dsn, autocommit=autocommit, **kwargs)
+    except psycopg.OperationalError as exc:
+        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise errors.DatabaseUnreachable(
+            f"cannot connect to Postgres at {describe(dsn)}: {reason}"
+        ) from None
+    except psycopg.ProgrammingError as exc:
+        raise errors.ConfigurationError(f"invalid database URL: {exc}") from None
+
+
+def with_dbname(dsn: str, dbname: str) -> str:
+    """The same server and credentials as `dsn`, on database `dbname`."""
+    return make_conninfo(dsn, dbname=dbname)
+
+
+def error_message(exc: psycopg.Error) -> str:
+    """The server's message of a database error, with its detail and hint when it has them."""
+    diag = exc.diag
+    parts = [diag.message_primary or str(exc).strip()]
+    if diag.message_detail:
+        parts.append(f"DETAIL: {diag.message_detail}")
+    if diag.message_hint:
+        parts.append(f"HINT: {diag.message_hint}")
+    return "; ".join(parts)
+
+
+def error_position(exc: psycopg.Error) -> int | None:
+    """1-based character offset of the error in the statement sent, when the server gave one."""
+    position = exc.diag.statement_position
+    return int(position) if position else None
+
+
+def execute(conn: Connection, name: str, params: Mapping[str, Any] | None = None) -> Any:
+    """Run the named query; returns the cursor for fetching."""
+    return conn.execute(query(name), params)
+
+
+def scalar(conn: Connection, name: str, params: Mapping[str, Any] | None = None) -> Any:
+    """The first column of the first row of the named query."""
+    row = conn.execute(query(name), params).fetchone()
+    return None if row is None else row[0]
+
+
+def execute_ddl(conn: Connection, name: str, **identifiers: str) -> None:
+    """Run a named statement whose `{placeholders}` are identifiers, quoted by psycopg."""
+    statement = pgsql.SQL(query(name)).format(
+        **{key: pgsql.Identifier(value) for key, value in identifiers.items()}
+    )
+    conn.execute(statement)

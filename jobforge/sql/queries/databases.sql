@@ -1,0 +1,38 @@
+-- Scratch and template databases on a throwaway server. `{db}` and `{template}` are composed
+-- with psycopg.sql.Identifier by the caller.
+
+-- name: database_exists
+SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = %(name)s)
+
+-- name: database_create
+CREATE DATABASE {db}
+
+-- name: database_clone
+CREATE DATABASE {db} TEMPLATE {template} STRATEGY FILE_COPY
+
+-- name: database_clone_pre15
+CREATE DATABASE {db} TEMPLATE {template}
+
+-- name: database_mark_template
+ALTER DATABASE {db} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false
+
+-- name: database_unmark_template
+ALTER DATABASE {db} WITH IS_TEMPLATE false ALLOW_CONNECTIONS true
+
+-- name: database_drop
+DROP DATABASE IF EXISTS {db} WITH (FORCE)
+
+-- name: database_list_scratch
+SELECT datname FROM pg_database WHERE datname LIKE %(prefix)s || '%%' ORDER BY datname
+
+-- name: template_lock
+SELECT pg_advisory_lock(hashtext('jobforge.template:' || %(name)s))
+
+-- name: template_unlock
+SELECT pg_advisory_unlock(hashtext('jobforge.template:' || %(name)s))
+
+-- name: server_version_num
+SELECT current_setting('server_version_num')::int
+
+-- name: server_version
+SELECT current_setting('server_version')

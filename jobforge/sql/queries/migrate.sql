@@ -1,0 +1,27 @@
+-- Migration bookkeeping. The migrator holds a session-level advisory lock for its whole run, so two
+-- `jobforge migrate` processes serialise: one applies, the other waits and then finds nothing to do.
+
+-- name: migrations_bootstrap
+CREATE SCHEMA IF NOT EXISTS jobforge;
+CREATE TABLE IF NOT EXISTS jobforge.schema_migrations (
+    version     integer PRIMARY KEY CHECK (version > 0),
+    name        text NOT NULL UNIQUE,
+    checksum    text NOT NULL CHECK (checksum ~ '^sha256:[0-9a-f]{64}$'),
+    applied_at  timestamptz NOT NULL DEFAULT now()
+);
+
+-- name: migrations_lock
+SELECT pg_advisory_lock(hashtext('jobforge.migrate'))
+
+-- name: migrations_unlock
+SELECT pg_advisory_unlock(hashtext('jobforge.migrate'))
+
+-- name: migrations_table_exists
+SELECT to_regclass('jobforge.schema_migrations') IS NOT NULL
+
+-- name: migrations_applied
+SELECT version, name, checksum FROM jobforge.schema_migrations ORDER BY version
+
+-- name: migrations_record
+INSERT INTO jobforge.schema_migrations (version, name, checksum)
+VALUES (%(version)s, %(name)s, %(checksum)s)
