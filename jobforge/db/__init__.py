@@ -41,7 +41,8 @@ def connect(dsn: str, *, autocommit: bool = True, **kwargs: Any) -> Connection:
     try:
         return psycopg.connect(dsn, autocommit=autocommit, **kwargs)
     except psycopg.OperationalError as exc:
-        reason = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        reason = "; ".join(dict.fromkeys(lines)) or type(exc).__name__
         raise errors.DatabaseUnreachable(
             f"cannot connect to Postgres at {describe(dsn)}: {reason}"
         ) from None

@@ -58,6 +58,8 @@ def main(argv: list[str]) -> int:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     wait_for_exit(owner)
+    if not os.path.isdir(run_dir):
+        return 0  # the owner stopped the server and cleaned up; the pid may be reused by now
     stop_postmaster(postmaster)
     shutil.rmtree(run_dir, ignore_errors=True)
     return 0

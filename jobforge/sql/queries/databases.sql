@@ -36,3 +36,6 @@ SELECT current_setting('server_version_num')::int
 
 -- name: server_version
 SELECT current_setting('server_version')
+
+-- name: database_rename
+ALTER DATABASE {db} RENAME TO {new}

@@ -1,0 +1,1 @@
+"""The `jobforge` command: glue over the library, nothing else."""

@@ -1,0 +1,52 @@
+"""`jobforge db start|stop|status|url`: the embedded development server."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from jobforge import errors
+from jobforge.cli.output import console
+from jobforge.provision import devserver
+
+app = typer.Typer(help="The embedded development Postgres (data under .jobforge/).", no_args_is_help=True)
+
+
+@app.command()
+def start(
+    port: int | None = typer.Option(None, help="TCP port on 127.0.0.1 (default: a free one)."),
+) -> None:
+    """Start the development server (or report the one already running)."""
+    state, started = devserver.start(Path.cwd(), port=port)
+    verb = "started" if started else "already running:"
+    console.print(f"{verb} PostgreSQL {state.version} (pid {state.pid}), data in {state.data_dir}")
+    console.print(f"url: {state.url}")
+
+
+@app.command()
+def stop() -> None:
+    """Stop the development server; its data stays in .jobforge/."""
+    state = devserver.stop(Path.cwd())
+    console.print("no development server is running" if state is None else f"stopped (pid {state.pid})")
+
+
+@app.command()
+def status() -> None:
+    """Say whether the development server runs, and where. Exit 1 when it does not."""
+    state = devserver.status(Path.cwd())
+    if state is None:
+        console.print("not running (start it with `jobforge db start`)")
+        raise typer.Exit(1)
+    console.print(f"running: PostgreSQL {state.version}, pid {state.pid}, port {state.port}")
+    console.print(f"data: {state.data_dir}")
+    console.print(f"url: {state.url}")
+
+
+@app.command()
+def url() -> None:
+    """Print the development server's connection URL (for `export JOBFORGE_DATABASE_URL=...`)."""
+    state = devserver.status(Path.cwd())
+    if state is None:
+        raise errors.ConfigurationError("the development server is not running: `jobforge db start`")
+    print(state.url)

@@ -1,0 +1,22 @@
+"""`jobforge migrate`: bring a database's schema up to date."""
+
+from __future__ import annotations
+
+import typer
+
+from jobforge import db, migrate as migrator
+from jobforge.cli.output import console
+from jobforge.cli.target import database_url
+
+
+def migrate(
+    url: str | None = typer.Option(None, "--database-url", help="Target database (default: see README)."),
+) -> None:
+    """Apply pending migrations, in order, each in a transaction, under an advisory lock."""
+    dsn, source = database_url(url)
+    applied = migrator.migrate(dsn)
+    where = f"{db.describe(dsn)} ({source})"
+    if not applied:
+        console.print(f"{where}: already up to date")
+    for migration in applied:
+        console.print(f"{where}: applied {migration.name}")

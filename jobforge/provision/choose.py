@@ -1,0 +1,117 @@
+"""Chooses where a throwaway server comes from: URL, then Docker, then local binaries.
+
+`plan()` only looks (it starts nothing) and says why each path was or was not taken; it is what
+`jobforge doctor` prints. `provide_server()` follows the plan.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+from jobforge import errors
+from jobforge.provision import binaries as pgbin
+from jobforge.provision import docker
+from jobforge.provision.external import open_external
+from jobforge.provision.local import start_local
+from jobforge.provision.osuser import server_user
+from jobforge.provision.server import Server
+
+PROVIDERS = ("auto", "url", "docker", "local")
+URL_ENV = "JOBFORGE_DATABASE_URL"
+PROVIDER_ENV = "JOBFORGE_PROVIDER"
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    provider: str
+    usable: bool
+    reason: str
+
+
+@dataclass
+class Plan:
+    """The provisioning decision and the reasons behind it."""
+
+    choice: str | None
+    steps: list[Step] = field(default_factory=list)
+    url: str | None = None
+    binaries: pgbin.Binaries | None = None
+
+    def explain(self) -> str:
+        lines = [f"{'✓' if s.usable else '✗'} {s.provider}: {s.reason}" for s in self.steps]
+        return "\n".join(lines)
+
+
+def resolve_provider(provider: str | None) -> str:
+    chosen = (provider or os.environ.get(PROVIDER_ENV) or "auto").strip().lower()
+    if chosen not in PROVIDERS:
+        raise errors.ConfigurationError(
+            f"unknown provider {chosen!r} (from {'argument' if provider else PROVIDER_ENV}): "
+            f"choose one of {', '.join(PROVIDERS)}"
+        )
+    return chosen
+
+
+def plan(
+    *, database_url: str | None = None, provider: str | None = None, search: list[str] | None = None
+) -> Plan:
+    """Decide, without starting anything, which path `provide_server` would take."""
+    chosen = resolve_provider(provider)
+    url = database_url or os.environ.get(URL_ENV) or None
+    result = Plan(choice=None, url=url)
+    if chosen in ("auto", "url"):
+        if url:
+            result.steps.append(Step("url", True, f"{URL_ENV} (or the option) is set"))
+            result.choice = "url"
+            return result
+        result.steps.append(Step("url", False, f"{URL_ENV} is not set"))
+        if chosen == "url":
+            raise errors.ConfigurationError(
+                f"provider 'url' needs {URL_ENV} or --jobforge-database-url to be set"
+            )
+    if chosen in ("auto", "docker"):
+        ok, why = docker.engine_status()
+        result.steps.append(Step("docker", ok, why))
+        if ok:
+            result.choice = "docker"
+            return result
+        if chosen == "docker":
+            raise errors.ProvisionError(f"provider 'docker' was requested, but {why}")
+    found = pgbin.find(search)
+    result.binaries = found
+    if found is not None:
+        result.steps.append(
+            Step("local", True, f"PostgreSQL {found.version} binaries in {found.bindir} "
+                 f"(found by {found.found_by})")
+        )  # fmt: skip
+        result.choice = "local"
+        return result
+    result.steps.append(
+        Step("local", False, f"no initdb/postgres found (looked in {pgbin.where_we_looked(search)})")
+    )
+    raise errors.ProvisionError(
+        "no PostgreSQL server is available for jobforge:\n"
+        + result.explain()
+        + "\nInstall the server binaries (Debian/Ubuntu: `apt-get install postgresql`; macOS: "
+        "`brew install postgresql@16`), or point JOBFORGE_PG_BINDIR at them, or set "
+        f"{URL_ENV} to a server where jobforge may create databases."
+    )
+
+
+def provide_server(
+    *,
+    database_url: str | None = None,
+    provider: str | None = None,
+    durable: bool = False,
+    owner_pid: int | None = None,
+) -> Server:
+    """A ready server; local servers die with `owner_pid` (default: this process)."""
+    decided = plan(database_url=database_url, provider=provider)
+    if decided.choice == "url":
+        assert decided.url is not None
+        return open_external(decided.url)
+    if decided.choice == "docker":
+        return docker.start_docker()
+    assert decided.binaries is not None
+    return start_local(decided.binaries, server_user(), durable=durable, owner_pid=owner_pid)

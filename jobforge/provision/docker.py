@@ -1,0 +1,78 @@
+"""A throwaway server in a container, through testcontainers, when a Docker engine answers.
+
+testcontainers and docker are imported lazily: importing them costs ~0.2 s, and most machines
+that run jobforge (CI runners without an engine) never need them. With no engine the client
+fails within milliseconds; we probe with a short timeout and fall through silently.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from jobforge import errors
+
+DEFAULT_IMAGE = "postgres:16-alpine"
+PROBE_TIMEOUT_S = 2
+
+
+def engine_status() -> tuple[bool, str]:
+    """Whether a Docker engine answers within PROBE_TIMEOUT_S, and why not."""
+    try:
+        import docker  # type: ignore[import-untyped]
+    except ImportError:
+        return False, "the docker Python package is not installed"
+    try:
+        client = docker.from_env(timeout=PROBE_TIMEOUT_S)
+        try:
+            client.ping()
+        finally:
+            client.close()
+    except Exception as exc:  # docker raises DockerException, requests errors, OSError...
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        return False, f"no Docker engine answered ({reason[:160]})"
+    return True, "a Docker engine answered"
+
+
+@dataclass
+class DockerServer:
+    container: Any
+    url: str
+    image: str
+    origin: str = "docker"
+    started_in_s: float = 0.0
+
+    @property
+    def dsn(self) -> str:
+        return self.url
+
+    def describe(self) -> str:
+        return f"a {self.image} container (testcontainers)"
+
+    def stop(self) -> None:
+        self.container.stop()
+
+
+def start_docker(image: str | None = None) -> DockerServer:
+    """Start a container with the same test-server settings as a local server."""
+    began = time.perf_counter()
+    image = image or os.environ.get("JOBFORGE_DOCKER_IMAGE", DEFAULT_IMAGE)
+    try:
+        from testcontainers.postgres import PostgresContainer
+
+        container = PostgresContainer(
+            image, username="postgres", password="postgres", dbname="postgres", driver=None
+        ).with_command(
+            "postgres -c fsync=off -c synchronous_commit=off -c full_page_writes=off "
+            "-c TimeZone=UTC -c max_connections=200 -c jit=off"
+        )
+        container.start()
+    except Exception as exc:  # the engine answered a probe but could not start the container
+        raise errors.ProvisionError(
+            f"a Docker engine answered, but starting {image} failed: {exc}; "
+            "set JOBFORGE_PROVIDER=local to use local Postgres binaries instead"
+        ) from None
+    url = container.get_connection_url()
+    return DockerServer(container, url, image, started_in_s=time.perf_counter() - began)

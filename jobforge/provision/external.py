@@ -1,0 +1,31 @@
+"""A server the user gave us (`JOBFORGE_DATABASE_URL` or the plugin option): used, never managed."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from jobforge import db
+
+
+@dataclass
+class ExternalServer:
+    url: str
+    origin: str = "url"
+    started_in_s: float = 0.0
+
+    @property
+    def dsn(self) -> str:
+        return self.url
+
+    def describe(self) -> str:
+        return f"the server at {db.describe(self.url)} (from JOBFORGE_DATABASE_URL)"
+
+    def stop(self) -> None:
+        """Nothing to stop: scratch databases are dropped by whoever made them."""
+
+
+def open_external(url: str) -> ExternalServer:
+    """Check that the server answers now, so a bad URL fails once, clearly, naming host and port."""
+    with db.connect(url) as conn:
+        conn.execute("SELECT 1")
+    return ExternalServer(url)
