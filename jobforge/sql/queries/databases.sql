@@ -16,14 +16,8 @@ CREATE DATABASE {db} TEMPLATE {template}
 -- name: database_mark_template
 ALTER DATABASE {db} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false
 
--- name: database_unmark_template
-ALTER DATABASE {db} WITH IS_TEMPLATE false ALLOW_CONNECTIONS true
-
 -- name: database_drop
 DROP DATABASE IF EXISTS {db} WITH (FORCE)
-
--- name: database_list_scratch
-SELECT datname FROM pg_database WHERE datname LIKE %(prefix)s || '%%' ORDER BY datname
 
 -- name: template_lock
 SELECT pg_advisory_lock(hashtext('jobforge.template:' || %(name)s))

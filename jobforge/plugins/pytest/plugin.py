@@ -1,0 +1,121 @@
+"""pytest hooks and fixtures: wiring only; the work is in `jobforge.provision`.
+
+Importing this module costs only pytest and the standard library; jobforge's database code is
+imported when a jobforge fixture is first requested.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from jobforge.plugins.pytest.session import PluginSession, Settings
+
+if TYPE_CHECKING:
+    from jobforge import db
+    from jobforge.provision import Database, Server, Template
+
+SESSION_KEY = pytest.StashKey[PluginSession]()
+_SHARED_DIR_KEY = pytest.StashKey[Path]()
+_OPTIONS = (
+    ("database_url", "use this Postgres server (creates scratch databases in it); "
+     "same as JOBFORGE_DATABASE_URL"),
+    ("provider", "where a throwaway server comes from: auto, url, docker or local"),
+)  # fmt: skip
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("jobforge", "jobforge: throwaway Postgres and runner contracts")
+    for name, help_text in _OPTIONS:
+        group.addoption(f"--jobforge-{name.replace('_', '-')}", dest=f"jobforge_{name}", help=help_text)
+        parser.addini(f"jobforge_{name}", help_text, default=None)
+
+
+def _setting(config: pytest.Config, name: str) -> str | None:
+    value = config.getoption(f"jobforge_{name}") or config.getini(f"jobforge_{name}")
+    return str(value) if value else None
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    workerinput: dict[str, Any] = getattr(config, "workerinput", {})
+    shared = workerinput.get("jobforge_shared_dir")
+    config.stash[SESSION_KEY] = PluginSession(
+        Settings(
+            database_url=_setting(config, "database_url"),
+            provider=_setting(config, "provider"),
+            shared_dir=Path(shared) if shared else None,
+            owner_pid=workerinput.get("jobforge_owner_pid"),
+        )
+    )
+    if config.pluginmanager.hasplugin("xdist"):
+        config.pluginmanager.register(_XdistController(config), "jobforge-xdist-controller")
+
+
+class _XdistController:
+    """In the xdist main process: tells workers where to share one server, and stops it at the end."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config = config
+
+    def pytest_configure_node(self, node: Any) -> None:
+        if _SHARED_DIR_KEY not in self.config.stash:
+            self.config.stash[_SHARED_DIR_KEY] = Path(tempfile.mkdtemp(prefix="jobforge-xdist-"))
+        node.workerinput["jobforge_shared_dir"] = str(self.config.stash[_SHARED_DIR_KEY])
+        node.workerinput["jobforge_owner_pid"] = os.getpid()
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if SESSION_KEY in config.stash:
+        config.stash[SESSION_KEY].close()
+    if _SHARED_DIR_KEY in config.stash:
+        from jobforge.provision import stop_shared
+
+        shared = config.stash[_SHARED_DIR_KEY]
+        stop_shared(shared)
+        shutil.rmtree(shared, ignore_errors=True)
+
+
+def _session(request: pytest.FixtureRequest) -> PluginSession:
+    return request.config.stash[SESSION_KEY]
+
+
+@pytest.fixture(scope="session")
+def jobforge_server(request: pytest.FixtureRequest) -> Server:
+    """The session's throwaway Postgres server (shared by xdist workers)."""
+    return _session(request).server()
+
+
+@pytest.fixture(scope="session")
+def jobforge_template(request: pytest.FixtureRequest, jobforge_server: Server) -> Template:
+    """jobforge's migrations applied once to a template database on the session server."""
+    return _session(request).template()
+
+
+@pytest.fixture
+def jobforge_db(request: pytest.FixtureRequest, jobforge_template: Template) -> Iterator[Database]:
+    """A fresh migrated database of its own for this test, dropped afterwards."""
+    pool = _session(request).pool(jobforge_template)
+    database = pool.acquire()
+    yield database
+    pool.release(database)
+
+
+@pytest.fixture
+def jobforge_conn(jobforge_db: Database) -> Iterator[db.Connection]:
+    """An autocommit connection to this test's fresh database."""
+    with jobforge_db.connect() as conn:
+        yield conn
+
+
+@pytest.fixture
+def jobforge_tx(request: pytest.FixtureRequest, jobforge_template: Template) -> Iterator[db.Connection]:
+    """A connection in a transaction rolled back after the test (commit() inside raises)."""
+    conn = _session(request).tx_connection()
+    with conn.transaction(force_rollback=True):
+        yield conn

@@ -1,0 +1,5 @@
+"""Shared test wiring: pytester for the plugin tests; jobforge's own fixtures come from its plugin."""
+
+from __future__ import annotations
+
+pytest_plugins = ["pytester"]

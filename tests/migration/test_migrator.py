@@ -1,0 +1,130 @@
+"""The migrator against a real server: apply, idempotence, checksum refusal, errors, concurrency."""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path
+
+import pytest
+
+from jobforge import db, errors, migrate
+from jobforge.provision import Database, Server, Template
+
+
+@pytest.fixture
+def empty_db(jobforge_server: Server) -> object:
+    """A brand-new database with no migrations applied."""
+    template = Template(jobforge_server.dsn, [])
+    database = template.ensure().create()
+    yield database
+    template.drop(database)
+
+
+def _files(folder: Path, files: dict[str, str]) -> list[migrate.Migration]:
+    for name, body in files.items():
+        (folder / name).write_text(body)
+    return migrate.discover(folder)
+
+
+def _applied(database: Database) -> list[tuple[int, str]]:
+    with database.connect() as conn:
+        return conn.execute("SELECT version, name FROM jobforge.schema_migrations ORDER BY 1").fetchall()
+
+
+def test_applies_in_order_then_does_nothing(empty_db: Database, tmp_path: Path) -> None:
+    files = _files(tmp_path, {
+        "0001_a.sql": "CREATE TABLE public.a (x int);",
+        "0002_b.sql": "ALTER TABLE public.a ADD COLUMN y int;",
+    })  # fmt: skip
+    assert [m.name for m in migrate.migrate(empty_db.dsn, files)] == ["0001_a.sql", "0002_b.sql"]
+    assert migrate.migrate(empty_db.dsn, files) == []
+    assert _applied(empty_db) == [(1, "0001_a.sql"), (2, "0002_b.sql")]
+
+
+def test_the_shipped_migrations_apply(jobforge_conn: db.Connection) -> None:
+    state = migrate.status(jobforge_conn)
+    assert state.up_to_date
+    assert [a.name for a in state.applied] == [m.name for m in migrate.discover()]
+
+
+def test_a_changed_applied_file_is_refused_by_name(empty_db: Database, tmp_path: Path) -> None:
+    migrate.migrate(empty_db.dsn, _files(tmp_path, {"0001_a.sql": "CREATE TABLE public.a (x int);"}))
+    changed = _files(tmp_path, {"0001_a.sql": "CREATE TABLE public.a (x bigint);"})
+    with pytest.raises(errors.MigrationChecksumMismatch, match="0001_a.sql"):
+        migrate.migrate(empty_db.dsn, changed)
+
+
+def test_an_applied_migration_without_file_is_refused(empty_db: Database, tmp_path: Path) -> None:
+    (tmp_path / "one").mkdir()
+    (tmp_path / "two").mkdir()
+    migrate.migrate(empty_db.dsn, _files(tmp_path / "two", {
+        "0001_a.sql": "SELECT 1;", "0002_b.sql": "SELECT 2;",
+    }))  # fmt: skip
+    with pytest.raises(errors.MigrationError, match="0002_b.sql.*no such file"):
+        migrate.migrate(empty_db.dsn, _files(tmp_path / "one", {"0001_a.sql": "SELECT 1;"}))
+
+
+def test_a_syntax_error_names_file_and_line_and_is_rolled_back(empty_db: Database, tmp_path: Path) -> None:
+    files = _files(tmp_path, {
+        "0001_ok.sql": "CREATE TABLE public.ok (x int);",
+        "0002_bad.sql": "CREATE TABLE public.half (x int);\n\n-- comment\nCREATE TABLE public.oops (x int,,);\n",
+    })  # fmt: skip
+    with pytest.raises(errors.MigrationError) as info:
+        migrate.migrate(empty_db.dsn, files)
+    assert "0002_bad.sql, line 4" in str(info.value)
+    assert "syntax error" in str(info.value)
+    assert _applied(empty_db) == [(1, "0001_ok.sql")]
+    with empty_db.connect() as conn:
+        assert conn.execute("SELECT to_regclass('public.half')").fetchone() == (None,)
+
+
+def test_a_runtime_error_without_position_still_names_the_line(empty_db: Database, tmp_path: Path) -> None:
+    files = _files(tmp_path, {
+        "0001_div.sql": "CREATE TABLE public.t (x int);\nINSERT INTO public.t VALUES (1);\n"
+                        "INSERT INTO public.t SELECT 1 / 0;\n",
+    })  # fmt: skip
+    with pytest.raises(errors.MigrationError, match=r"0001_div.sql, line 3: division by zero"):
+        migrate.migrate(empty_db.dsn, files)
+    with empty_db.connect() as conn:
+        assert conn.execute("SELECT to_regclass('public.t')").fetchone() == (None,)
+
+
+def test_an_error_in_a_function_body_names_its_line(empty_db: Database, tmp_path: Path) -> None:
+    body = (
+        "CREATE FUNCTION public.f() RETURNS int LANGUAGE plpgsql AS $$\n"
+        "BEGIN\n"
+        "  RETURN 1 +;\n"
+        "END $$;\n"
+    )
+    with pytest.raises(errors.MigrationError, match=r"0001_fn.sql, line 3"):
+        migrate.migrate(empty_db.dsn, _files(tmp_path, {"0001_fn.sql": body}))
+
+
+def test_concurrent_migrators_apply_each_file_once(empty_db: Database, tmp_path: Path) -> None:
+    files = _files(tmp_path, {
+        "0001_slow.sql": "SELECT pg_sleep(0.3); CREATE TABLE public.once (x int);",
+        "0002_next.sql": "INSERT INTO public.once VALUES (1);",
+    })  # fmt: skip
+    results: list[list[str]] = []
+    failures: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            results.append([m.name for m in migrate.migrate(empty_db.dsn, files)])
+        except BaseException as exc:
+            failures.append(exc)
+
+    threads = [threading.Thread(target=run) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert failures == []
+    assert sorted(results) == [[], [], ["0001_slow.sql", "0002_next.sql"]]
+    with empty_db.connect() as conn:
+        assert conn.execute("SELECT count(*) FROM public.once").fetchone() == (1,)
+
+
+def test_unreachable_database_names_host_and_port() -> None:
+    with pytest.raises(errors.DatabaseUnreachable, match="127.0.0.1:1"):
+        migrate.migrate("postgresql://u@127.0.0.1:1/x")

@@ -1,0 +1,75 @@
+"""Choosing a provisioning path: no Docker engine falls through quietly; nothing at all is one clear error."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from jobforge import errors
+from jobforge.provision import choose, docker, osuser
+
+
+def test_docker_absent_is_detected_quickly_without_raising(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:1")
+    began = time.monotonic()
+    usable, reason = docker.engine_status()
+    assert not usable
+    assert "no Docker engine answered" in reason
+    assert time.monotonic() - began <= docker.PROBE_TIMEOUT_S + 1
+
+
+def test_auto_falls_back_to_local_binaries_when_docker_is_absent(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("JOBFORGE_DATABASE_URL", raising=False)
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:1")
+    decided = choose.plan(provider="auto")
+    assert decided.choice == "local"
+    assert [s.provider for s in decided.steps] == ["url", "docker", "local"]
+    assert not decided.steps[1].usable
+
+
+def test_url_wins_over_everything(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("JOBFORGE_DATABASE_URL", "postgresql://u@db.example:6543/x")
+    assert choose.plan().choice == "url"
+
+
+def test_nothing_available_is_one_error_saying_what_to_do(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("JOBFORGE_DATABASE_URL", raising=False)
+    monkeypatch.delenv("JOBFORGE_PG_BINDIR", raising=False)
+    with pytest.raises(errors.ProvisionError) as info:
+        choose.plan(provider="local", search=[str(tmp_path)])
+    message = str(info.value)
+    assert "apt-get install postgresql" in message
+    assert "JOBFORGE_DATABASE_URL" in message
+    assert str(tmp_path) in message
+
+
+def test_forced_docker_without_engine_says_so(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:1")
+    with pytest.raises(errors.ProvisionError, match="provider 'docker' was requested"):
+        choose.plan(provider="docker")
+
+
+def test_unknown_provider_is_a_configuration_error() -> None:
+    with pytest.raises(errors.ConfigurationError, match="unknown provider 'nope'"):
+        choose.plan(provider="nope")
+
+
+def test_url_provider_without_url(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("JOBFORGE_DATABASE_URL", raising=False)
+    with pytest.raises(errors.ConfigurationError, match="needs JOBFORGE_DATABASE_URL"):
+        choose.plan(provider="url")
+
+
+def test_traversal_check_follows_mode_bits(tmp_path: Path) -> None:
+    user = osuser.ServerUser("someone", 54321, 54321, switch=True)
+    private = tmp_path / "private"
+    inner = private / "inner"
+    inner.mkdir(parents=True)
+    tmp_path.chmod(0o755)
+    private.chmod(0o700)
+    assert not osuser.can_traverse(user, inner)
+    private.chmod(0o711)
+    assert osuser.can_traverse(user, inner) or not osuser.can_traverse(user, tmp_path)
+    assert osuser.can_traverse(osuser.ServerUser("me", 0, 0, switch=False), inner)
