@@ -46,7 +46,7 @@ class MigrationStatus:
 
 
 def default_directory() -> Traversable:
-    """The migrations shipped with jobforge: inside the wheel, or the repo's in a source checkout."""
+    """jobforge's own migrations: inside the wheel, or the repo's in a source checkout."""
     shipped = resources.files("jobforge") / "_migrations"
     if shipped.is_dir():
         return shipped
@@ -80,7 +80,8 @@ def discover(directory: Traversable | Path | None = None) -> list[Migration]:
             raise errors.MigrationError(f"migration file {entry.name!r}: versions start at 0001")
         if version in found:
             raise errors.MigrationError(
-                f"migration files {found[version].name!r} and {entry.name!r} share version {version}"
+                f"migration files {found[version].name!r} and {entry.name!r} "
+                f"share version {version}"
             )
         data = entry.read_bytes()
         found[version] = Migration(version, entry.name, data.decode("utf-8"), checksum(data))
@@ -144,7 +145,11 @@ def _apply(conn: db.Connection, migration: Migration) -> None:
             db.execute(
                 conn,
                 "migrations_record",
-                {"version": migration.version, "name": migration.name, "checksum": migration.checksum},
+                {
+                    "version": migration.version,
+                    "name": migration.name,
+                    "checksum": migration.checksum,
+                },
             )
     except db.DatabaseError as exc:
         line = _error_line(conn, migration, exc)

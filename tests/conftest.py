@@ -1,4 +1,4 @@
-"""Shared test wiring: pytester for the plugin tests; jobforge's own fixtures come from its plugin."""
+"""Shared test wiring: pytester for the plugin tests (jobforge's fixtures come from its plugin)."""
 
 from __future__ import annotations
 

@@ -10,7 +10,9 @@ from jobforge import errors
 from jobforge.cli.output import console
 from jobforge.provision import devserver
 
-app = typer.Typer(help="The embedded development Postgres (data under .jobforge/).", no_args_is_help=True)
+app = typer.Typer(
+    help="The embedded development Postgres (data under .jobforge/).", no_args_is_help=True
+)
 
 
 @app.command()
@@ -28,7 +30,9 @@ def start(
 def stop() -> None:
     """Stop the development server; its data stays in .jobforge/."""
     state = devserver.stop(Path.cwd())
-    console.print("no development server is running" if state is None else f"stopped (pid {state.pid})")
+    console.print(
+        "no development server is running" if state is None else f"stopped (pid {state.pid})"
+    )
 
 
 @app.command()
@@ -48,5 +52,7 @@ def url() -> None:
     """Print the development server's connection URL (for `export JOBFORGE_DATABASE_URL=...`)."""
     state = devserver.status(Path.cwd())
     if state is None:
-        raise errors.ConfigurationError("the development server is not running: `jobforge db start`")
+        raise errors.ConfigurationError(
+            "the development server is not running: `jobforge db start`"
+        )
     print(state.url)

@@ -11,7 +11,9 @@ from jobforge.provision.diagnose import diagnose
 def doctor(
     url: str | None = typer.Option(None, "--database-url", help="Check this server instead."),
     provider: str | None = typer.Option(None, help="auto, url, docker or local (default: auto)."),
-    start: bool = typer.Option(True, "--start/--no-start", help="Start a throwaway server and clone a database."),
+    start: bool = typer.Option(
+        True, "--start/--no-start", help="Start a throwaway server and clone a database."
+    ),
     fmt: Format = typer.Option(Format.text, "--format", help="text or json."),
 ) -> None:
     """Report the provisioning path, Postgres version and migrations; exit 1 when a check fails."""
@@ -32,6 +34,8 @@ def doctor(
         if report.figures:
             summary += "; " + ", ".join(f"{k}={v}" for k, v in report.figures.items())
         console.print(summary)
-        console.print("[bold green]all good[/]" if report.ok else "[bold red]problems found[/]", markup=True)
+        console.print(
+            "[bold green]all good[/]" if report.ok else "[bold red]problems found[/]", markup=True
+        )
     if not report.ok:
         raise typer.Exit(1 if report.provider else 2)

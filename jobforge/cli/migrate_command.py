@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import typer
 
-from jobforge import db, migrate as migrator
+from jobforge import db
+from jobforge import migrate as migrator
 from jobforge.cli.output import console
 from jobforge.cli.target import database_url
 
 
 def migrate(
-    url: str | None = typer.Option(None, "--database-url", help="Target database (default: see README)."),
+    url: str | None = typer.Option(
+        None, "--database-url", help="Target database (default: see README)."
+    ),
 ) -> None:
     """Apply pending migrations, in order, each in a transaction, under an advisory lock."""
     dsn, source = database_url(url)

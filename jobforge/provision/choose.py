@@ -88,7 +88,9 @@ def plan(
         result.choice = "local"
         return result
     result.steps.append(
-        Step("local", False, f"no initdb/postgres found (looked in {pgbin.where_we_looked(search)})")
+        Step(
+            "local", False, f"no initdb/postgres found (looked in {pgbin.where_we_looked(search)})"
+        )
     )
     raise errors.ProvisionError(
         "no PostgreSQL server is available for jobforge:\n"

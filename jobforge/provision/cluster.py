@@ -55,7 +55,9 @@ def initdb(binaries: Binaries, user: ServerUser, data_dir: Path) -> None:
         env={"PATH": os.defpath, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"},
         timeout=120,
         check=False,
-        **user.popen_kwargs(),  # type: ignore[arg-type]
+        user=user.popen_user,
+        group=user.popen_group,
+        extra_groups=user.popen_extra_groups,
     )
     if result.returncode != 0:
         raise errors.ProvisionError(
@@ -73,7 +75,9 @@ def copy_tree(source: Path, target: Path) -> None:
     """Copy a cluster preserving modes and owners; `cp -a` is ~3x faster than copytree here."""
     cp = shutil.which("cp")
     if cp is not None:
-        result = subprocess.run([cp, "-a", str(source), str(target)], capture_output=True, check=False)
+        result = subprocess.run(
+            [cp, "-a", str(source), str(target)], capture_output=True, check=False
+        )
         if result.returncode == 0:
             return
         shutil.rmtree(target, ignore_errors=True)

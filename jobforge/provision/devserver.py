@@ -23,6 +23,7 @@ from jobforge import errors
 from jobforge.provision import binaries as pgbin
 from jobforge.provision.local import prepare_data_dir, server_args, wait_ready
 from jobforge.provision.osuser import can_traverse, server_user
+from jobforge.provision.processes import alive
 
 DEFAULT_PORT = 54329
 STATE_DIR = ".jobforge"
@@ -41,16 +42,6 @@ def state_path(project: Path) -> Path:
     return project / STATE_DIR / "server.json"
 
 
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def status(project: Path) -> DevServerState | None:
     """The running dev server of `project`, or None (a stale state file is removed)."""
     path = state_path(project)
@@ -62,7 +53,7 @@ def status(project: Path) -> DevServerState | None:
         path.unlink()
         return None
     pidfile = Path(state.data_dir) / "postmaster.pid"
-    if _alive(state.pid) and pidfile.is_file():
+    if alive(state.pid) and pidfile.is_file():
         return state
     path.unlink()  # left by a killed run: the server is gone
     return None
@@ -122,7 +113,9 @@ def start(project: Path, *, port: int | None = None) -> tuple[DevServerState, bo
             stderr=subprocess.STDOUT,
             env={"PATH": os.defpath, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"},
             start_new_session=True,  # it outlives this command
-            **user.popen_kwargs(),  # type: ignore[arg-type]
+            user=user.popen_user,
+            group=user.popen_group,
+            extra_groups=user.popen_extra_groups,
         )
     wait_ready(process, data_dir, log, timeout_s=60)
     state = DevServerState(
@@ -143,13 +136,11 @@ def stop(project: Path, timeout_s: float = 30.0) -> DevServerState | None:
         return None
     os.kill(state.pid, signal.SIGINT)
     deadline = time.monotonic() + timeout_s
-    while _alive(state.pid) and time.monotonic() < deadline:
+    while alive(state.pid) and time.monotonic() < deadline:
         time.sleep(0.02)
-        try:
-            os.waitpid(state.pid, os.WNOHANG)
-        except ChildProcessError:
-            pass
-    if _alive(state.pid):
-        raise errors.ProvisionError(f"the dev server (pid {state.pid}) did not stop in {timeout_s:.0f} s")
+    if alive(state.pid):
+        raise errors.ProvisionError(
+            f"the dev server (pid {state.pid}) did not stop in {timeout_s:.0f} s"
+        )
     state_path(project).unlink(missing_ok=True)
     return state

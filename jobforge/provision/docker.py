@@ -33,7 +33,7 @@ def engine_status() -> tuple[bool, str]:
 
 def _probe() -> tuple[bool, str]:
     try:
-        import docker  # type: ignore[import-untyped]
+        import docker
     except ImportError:
         return False, "the docker Python package is not installed"
     try:

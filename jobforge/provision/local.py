@@ -153,7 +153,9 @@ def server_args(
     return args
 
 
-def wait_ready(process: subprocess.Popen[bytes], data_dir: Path, log: Path, timeout_s: float) -> None:
+def wait_ready(
+    process: subprocess.Popen[bytes], data_dir: Path, log: Path, timeout_s: float
+) -> None:
     """Poll postmaster.pid until its status line says ready; fail with the server's log."""
     pidfile = data_dir / "postmaster.pid"
     deadline = time.monotonic() + timeout_s
@@ -170,7 +172,9 @@ def wait_ready(process: subprocess.Popen[bytes], data_dir: Path, log: Path, time
             return
         time.sleep(_POLL_S)
     _shutdown(process)
-    raise errors.ProvisionError(f"postgres did not become ready within {timeout_s:.0f} s: {_tail(log)}")
+    raise errors.ProvisionError(
+        f"postgres did not become ready within {timeout_s:.0f} s: {_tail(log)}"
+    )
 
 
 def _tail(log: Path, limit: int = 800) -> str:
@@ -185,7 +189,15 @@ def spawn_watchdog(owner_pid: int, postmaster_pid: int, run_dir: Path) -> subpro
     """Start the watchdog that cleans up if `owner_pid` dies without stopping the server."""
     script = Path(__file__).with_name("watchdog.py")
     return subprocess.Popen(
-        [sys.executable, "-I", "-S", str(script), str(owner_pid), str(postmaster_pid), str(run_dir)],
+        [
+            sys.executable,
+            "-I",
+            "-S",
+            str(script),
+            str(owner_pid),
+            str(postmaster_pid),
+            str(run_dir),
+        ],
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -220,7 +232,9 @@ def start_local(
                 stderr=subprocess.STDOUT,
                 env={"PATH": os.defpath, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"},
                 start_new_session=True,
-                **user.popen_kwargs(),  # type: ignore[arg-type]
+                user=user.popen_user,
+            group=user.popen_group,
+            extra_groups=user.popen_extra_groups,
             )  # fmt: skip
         watchdog = spawn_watchdog(owner_pid or os.getpid(), process.pid, run_dir)
         server = LocalServer(binaries, user, run_dir, process, _PORT, str(run_dir), watchdog)

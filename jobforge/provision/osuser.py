@@ -14,6 +14,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from jobforge import errors
+
 DEDICATED_USER = "jobforge"
 
 
@@ -26,11 +28,18 @@ class ServerUser:
     gid: int
     switch: bool
 
-    def popen_kwargs(self) -> dict[str, object]:
-        """Keyword arguments for subprocess that run the child as this user."""
-        if not self.switch:
-            return {}
-        return {"user": self.uid, "group": self.gid, "extra_groups": []}
+    @property
+    def popen_user(self) -> int | None:
+        """`user=` for subprocess: None keeps our own identity."""
+        return self.uid if self.switch else None
+
+    @property
+    def popen_group(self) -> int | None:
+        return self.gid if self.switch else None
+
+    @property
+    def popen_extra_groups(self) -> list[int] | None:
+        return [] if self.switch else None
 
     def give(self, path: Path) -> None:
         """Make `path` (a directory we just created) the server user's."""
@@ -66,17 +75,15 @@ def server_user(preferred: str | None = None) -> ServerUser:
     names = [preferred] if preferred else []
     names += [os.environ.get("JOBFORGE_SERVER_USER", ""), "postgres", DEDICATED_USER]
     for name in filter(None, names):
-        if (entry := _lookup(name)) is not None and entry.pw_uid != 0:
-            return ServerUser(entry.pw_name, entry.pw_uid, entry.pw_gid, switch=True)
-    entry = _create_dedicated() or _lookup("nobody")
-    if entry is None:
-        from jobforge.errors import ProvisionError
-
-        raise ProvisionError(
+        if (found := _lookup(name)) is not None and found.pw_uid != 0:
+            return ServerUser(found.pw_name, found.pw_uid, found.pw_gid, switch=True)
+    created = _create_dedicated() or _lookup("nobody")
+    if created is None:
+        raise errors.ProvisionError(
             "running as root, Postgres needs an unprivileged OS user, and none could be found or "
             "created: create one (e.g. `useradd --system postgres`) or set JOBFORGE_SERVER_USER"
         )
-    return ServerUser(entry.pw_name, entry.pw_uid, entry.pw_gid, switch=True)
+    return ServerUser(created.pw_name, created.pw_uid, created.pw_gid, switch=True)
 
 
 def can_traverse(user: ServerUser, path: Path) -> bool:

@@ -12,7 +12,6 @@ import json
 import os
 import shutil
 import signal
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from filelock import FileLock
 
 from jobforge.provision.choose import provide_server
 from jobforge.provision.local import LocalServer
+from jobforge.provision.processes import signal_and_wait
 from jobforge.provision.server import Server
 
 _STATE = "server.json"
@@ -102,29 +102,8 @@ def stop_shared(shared_dir: Path, timeout_s: float = 15.0) -> None:
     state.unlink()
     pid = data.get("postmaster_pid")
     if pid:
-        _signal_and_wait(pid, signal.SIGINT, timeout_s) or _signal_and_wait(pid, signal.SIGKILL, 5)
+        signal_and_wait(pid, signal.SIGINT, timeout_s) or signal_and_wait(pid, signal.SIGKILL, 5)
     if run_dir := data.get("run_dir"):
         shutil.rmtree(run_dir, ignore_errors=True)
     if watchdog := data.get("watchdog_pid"):
-        _signal_and_wait(watchdog, signal.SIGTERM, 5)
-
-
-def _signal_and_wait(pid: int, sig: signal.Signals, timeout_s: float) -> bool:
-    """Send `sig`; True once `pid` is gone (reaped or not our child)."""
-    try:
-        os.kill(pid, sig)
-    except ProcessLookupError:
-        return True
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        try:
-            os.kill(pid, 0)
-        except ProcessLookupError:
-            return True
-        try:  # it may be our own child (the worker was us): reap it
-            if os.waitpid(pid, os.WNOHANG)[0] == pid:
-                return True
-        except ChildProcessError:
-            pass
-        time.sleep(0.01)
-    return False
+        signal_and_wait(watchdog, signal.SIGTERM, 5)

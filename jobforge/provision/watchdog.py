@@ -17,13 +17,18 @@ import time
 
 
 def _alive(pid: int) -> bool:
+    """Like jobforge.provision.processes.alive (this script imports nothing of jobforge)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except OSError:
+        return True
 
 
 def wait_for_exit(pid: int, poll_s: float = 0.2) -> None:

@@ -8,6 +8,7 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,7 @@ def _wait_gone(pid: int, path: Path, timeout_s: float = 10.0) -> None:
 
 
 @pytest.fixture
-def local() -> LocalServer:
+def local() -> Iterator[LocalServer]:
     found = binaries.find()
     if found is None:
         pytest.skip("no local PostgreSQL binaries")
@@ -98,7 +99,10 @@ def test_the_watchdog_cleans_up_when_the_owner_dies() -> None:
 def test_two_servers_at_once_do_not_clash() -> None:
     found = binaries.find()
     assert found is not None
-    with start_local(found, osuser.server_user()) as one, start_local(found, osuser.server_user()) as two:
+    with (
+        start_local(found, osuser.server_user()) as one,
+        start_local(found, osuser.server_user()) as two,
+    ):
         for server in (one, two):
             with db.connect(server.dsn) as conn:
                 conn.execute("CREATE TABLE mine (x int)")
@@ -125,7 +129,8 @@ finally:
 def test_as_a_non_root_user() -> None:
     """As a normal user nothing switches user; as root we run the same code as `nobody`.
 
-    Root's interpreter may live in a private home, so CI provides one `nobody` can run, with jobforge
+    Root's interpreter may live in a private home, so CI provides one `nobody` can run, with
+    jobforge
     installed, in JOBFORGE_TEST_NONROOT_PYTHON.
     """
     if os.geteuid() != 0:

@@ -16,7 +16,9 @@ def _databases(server: Server) -> set[str]:
         return {row[0] for row in conn.execute("SELECT datname FROM pg_database").fetchall()}
 
 
-def test_a_url_is_used_as_is_and_scratch_databases_are_created_in_it(jobforge_server: Server) -> None:
+def test_a_url_is_used_as_is_and_scratch_databases_are_created_in_it(
+    jobforge_server: Server,
+) -> None:
     server = provide_server(database_url=jobforge_server.dsn)
     assert isinstance(server, ExternalServer)
     assert server.origin == "url"
@@ -45,10 +47,12 @@ def test_template_is_built_once_and_shared(jobforge_server: Server) -> None:
     assert sum(name.startswith(first.name) for name in _databases(jobforge_server)) == 1
 
 
-def test_a_failing_migration_leaves_no_template_behind(jobforge_server: Server, tmp_path: Path) -> None:
+def test_a_failing_migration_leaves_no_template_behind(
+    jobforge_server: Server, tmp_path: Path
+) -> None:
     (tmp_path / "0001_bad.sql").write_text("CREATE TABLE oops (;")
     template = Template(jobforge_server.dsn, migrate.discover(tmp_path))
-    with pytest.raises(errors.MigrationError, match="0001_bad.sql, line 1"):
+    with pytest.raises(errors.MigrationError, match=r"0001_bad\.sql, line 1"):
         template.ensure()
     assert not any(name.startswith(template.name) for name in _databases(jobforge_server))
 
@@ -86,7 +90,9 @@ def test_first_of_two_tests_writes(jobforge_conn: db.Connection) -> None:
 
 
 def test_second_of_two_tests_does_not_see_it(jobforge_conn: db.Connection) -> None:
-    assert jobforge_conn.execute("SELECT to_regclass('public.written_by_first')").fetchone() == (None,)
+    assert jobforge_conn.execute("SELECT to_regclass('public.written_by_first')").fetchone() == (
+        None,
+    )
 
 
 def test_rolled_back_fixture_first(jobforge_tx: db.Connection) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from jobforge.provision import Database, Server, Template
 
 
 @pytest.fixture
-def empty_db(jobforge_server: Server) -> object:
+def empty_db(jobforge_server: Server) -> Iterator[Database]:
     """A brand-new database with no migrations applied."""
     template = Template(jobforge_server.dsn, [])
     database = template.ensure().create()
@@ -28,7 +29,9 @@ def _files(folder: Path, files: dict[str, str]) -> list[migrate.Migration]:
 
 def _applied(database: Database) -> list[tuple[int, str]]:
     with database.connect() as conn:
-        return conn.execute("SELECT version, name FROM jobforge.schema_migrations ORDER BY 1").fetchall()
+        return conn.execute(
+            "SELECT version, name FROM jobforge.schema_migrations ORDER BY 1"
+        ).fetchall()
 
 
 def test_applies_in_order_then_does_nothing(empty_db: Database, tmp_path: Path) -> None:
@@ -48,9 +51,11 @@ def test_the_shipped_migrations_apply(jobforge_conn: db.Connection) -> None:
 
 
 def test_a_changed_applied_file_is_refused_by_name(empty_db: Database, tmp_path: Path) -> None:
-    migrate.migrate(empty_db.dsn, _files(tmp_path, {"0001_a.sql": "CREATE TABLE public.a (x int);"}))
+    migrate.migrate(
+        empty_db.dsn, _files(tmp_path, {"0001_a.sql": "CREATE TABLE public.a (x int);"})
+    )
     changed = _files(tmp_path, {"0001_a.sql": "CREATE TABLE public.a (x bigint);"})
-    with pytest.raises(errors.MigrationChecksumMismatch, match="0001_a.sql"):
+    with pytest.raises(errors.MigrationChecksumMismatch, match=r"0001_a\.sql"):
         migrate.migrate(empty_db.dsn, changed)
 
 
@@ -60,14 +65,17 @@ def test_an_applied_migration_without_file_is_refused(empty_db: Database, tmp_pa
     migrate.migrate(empty_db.dsn, _files(tmp_path / "two", {
         "0001_a.sql": "SELECT 1;", "0002_b.sql": "SELECT 2;",
     }))  # fmt: skip
-    with pytest.raises(errors.MigrationError, match="0002_b.sql.*no such file"):
+    with pytest.raises(errors.MigrationError, match=r"0002_b\.sql.*no such file"):
         migrate.migrate(empty_db.dsn, _files(tmp_path / "one", {"0001_a.sql": "SELECT 1;"}))
 
 
-def test_a_syntax_error_names_file_and_line_and_is_rolled_back(empty_db: Database, tmp_path: Path) -> None:
+def test_a_syntax_error_names_file_and_line_and_is_rolled_back(
+    empty_db: Database, tmp_path: Path
+) -> None:
     files = _files(tmp_path, {
         "0001_ok.sql": "CREATE TABLE public.ok (x int);",
-        "0002_bad.sql": "CREATE TABLE public.half (x int);\n\n-- comment\nCREATE TABLE public.oops (x int,,);\n",
+        "0002_bad.sql": "CREATE TABLE public.half (x int);\n\n-- comment\n"
+                        "CREATE TABLE public.oops (x int,,);\n",
     })  # fmt: skip
     with pytest.raises(errors.MigrationError) as info:
         migrate.migrate(empty_db.dsn, files)
@@ -78,7 +86,9 @@ def test_a_syntax_error_names_file_and_line_and_is_rolled_back(empty_db: Databas
         assert conn.execute("SELECT to_regclass('public.half')").fetchone() == (None,)
 
 
-def test_a_runtime_error_without_position_still_names_the_line(empty_db: Database, tmp_path: Path) -> None:
+def test_a_runtime_error_without_position_still_names_the_line(
+    empty_db: Database, tmp_path: Path
+) -> None:
     files = _files(tmp_path, {
         "0001_div.sql": "CREATE TABLE public.t (x int);\nINSERT INTO public.t VALUES (1);\n"
                         "INSERT INTO public.t SELECT 1 / 0;\n",
@@ -126,5 +136,5 @@ def test_concurrent_migrators_apply_each_file_once(empty_db: Database, tmp_path:
 
 
 def test_unreachable_database_names_host_and_port() -> None:
-    with pytest.raises(errors.DatabaseUnreachable, match="127.0.0.1:1"):
+    with pytest.raises(errors.DatabaseUnreachable, match=r"127\.0\.0\.1:1"):
         migrate.migrate("postgresql://u@127.0.0.1:1/x")

@@ -20,10 +20,13 @@ def test_discovers_in_version_order_with_checksums(tmp_path: Path) -> None:
     found = migrate.discover(tmp_path)
     assert [m.name for m in found] == ["0001_a.sql", "0002_b.sql"]
     assert found[0].checksum == migrate.checksum(b"SELECT 1;")
-    assert found[0].checksum.startswith("sha256:") and len(found[0].checksum) == 71
+    assert found[0].checksum.startswith("sha256:")
+    assert len(found[0].checksum) == 71
 
 
-@pytest.mark.parametrize("name", ["1_a.sql", "0001-a.sql", "0001_A.sql", "0001_.sql", "0000_zero.sql"])
+@pytest.mark.parametrize(
+    "name", ["1_a.sql", "0001-a.sql", "0001_A.sql", "0001_.sql", "0000_zero.sql"]
+)
 def test_misnamed_files_are_refused_by_name(tmp_path: Path, name: str) -> None:
     _write(tmp_path, {name: "SELECT 1;"})
     with pytest.raises(errors.MigrationError, match=name.replace(".", r"\.")):

@@ -1,4 +1,4 @@
-"""Choosing a provisioning path: no Docker engine falls through quietly; nothing at all is one clear error."""
+"""Choosing a provisioning path: no Docker engine falls through; nothing at all is one error."""
 
 from __future__ import annotations
 
@@ -20,7 +20,9 @@ def test_docker_absent_is_detected_quickly_without_raising(monkeypatch: pytest.M
     assert time.monotonic() - began <= docker.PROBE_TIMEOUT_S + 1
 
 
-def test_auto_falls_back_to_local_binaries_when_docker_is_absent(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_auto_falls_back_to_local_binaries_when_docker_is_absent(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.delenv("JOBFORGE_DATABASE_URL", raising=False)
     monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:1")
     decided = choose.plan(provider="auto")
@@ -34,7 +36,9 @@ def test_url_wins_over_everything(monkeypatch: pytest.MonkeyPatch) -> None:
     assert choose.plan().choice == "url"
 
 
-def test_nothing_available_is_one_error_saying_what_to_do(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_nothing_available_is_one_error_saying_what_to_do(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     monkeypatch.delenv("JOBFORGE_DATABASE_URL", raising=False)
     monkeypatch.delenv("JOBFORGE_PG_BINDIR", raising=False)
     with pytest.raises(errors.ProvisionError) as info:

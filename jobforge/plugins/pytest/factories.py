@@ -14,7 +14,9 @@ if TYPE_CHECKING:
     from jobforge.provision import Database, Template
 
 
-def template(migrations_dir: str | Path | None = None, *, server_fixture: str = "jobforge_server") -> Any:
+def template(
+    migrations_dir: str | Path | None = None, *, server_fixture: str = "jobforge_server"
+) -> Any:
     """A session fixture: a template migrated from `migrations_dir` (default: jobforge's own)."""
 
     @pytest.fixture(scope="session")

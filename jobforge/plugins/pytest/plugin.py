@@ -33,7 +33,9 @@ _OPTIONS = (
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("jobforge", "jobforge: throwaway Postgres and runner contracts")
     for name, help_text in _OPTIONS:
-        group.addoption(f"--jobforge-{name.replace('_', '-')}", dest=f"jobforge_{name}", help=help_text)
+        group.addoption(
+            f"--jobforge-{name.replace('_', '-')}", dest=f"jobforge_{name}", help=help_text
+        )
         parser.addini(f"jobforge_{name}", help_text, default=None)
 
 
@@ -58,7 +60,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 class _XdistController:
-    """In the xdist main process: tells workers where to share one server, and stops it at the end."""
+    """In the xdist main process: tells workers where to share one server; stops it at the end."""
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
@@ -114,7 +116,9 @@ def jobforge_conn(jobforge_db: Database) -> Iterator[db.Connection]:
 
 
 @pytest.fixture
-def jobforge_tx(request: pytest.FixtureRequest, jobforge_template: Template) -> Iterator[db.Connection]:
+def jobforge_tx(
+    request: pytest.FixtureRequest, jobforge_template: Template
+) -> Iterator[db.Connection]:
     """A connection in a transaction rolled back after the test (commit() inside raises)."""
     conn = _session(request).tx_connection()
     with conn.transaction(force_rollback=True):

@@ -36,7 +36,10 @@ class PluginSession:
         if self._server is None:
             s = self.settings
             self._server = SessionServer(
-                s.shared_dir, database_url=s.database_url, provider=s.provider, owner_pid=s.owner_pid
+                s.shared_dir,
+                database_url=s.database_url,
+                provider=s.provider,
+                owner_pid=s.owner_pid,
             )
         return self._server.get()
 
