@@ -63,9 +63,14 @@ def checksum(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
-def discover(directory: Traversable | Path | None = None) -> list[Migration]:
+def discover(directory: Traversable | Path | str | None = None) -> list[Migration]:
     """The migration files of `directory`, ordered by version; bad names are refused."""
-    folder = default_directory() if directory is None else directory
+    if directory is None:
+        folder: Traversable | Path = default_directory()
+    else:
+        folder = Path(directory) if isinstance(directory, str) else directory
+    if not folder.is_dir():
+        raise errors.ConfigurationError(f"migrations directory {str(folder)!r} does not exist")
     found: dict[int, Migration] = {}
     for entry in folder.iterdir():
         if not entry.name.endswith(".sql"):

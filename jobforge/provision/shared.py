@@ -78,6 +78,10 @@ class SessionServer:
                 data = json.loads(state.read_text())
                 return AttachedServer(data["dsn"], data["origin"], data["description"])
             server = self._start()
+            if server.origin == "docker":
+                # testcontainers' reaper removes a container when the process that started it
+                # exits, and an xdist worker may exit before the others: one container per worker.
+                return server
             data = {"dsn": server.dsn, "origin": server.origin, "description": server.describe()}
             if isinstance(server, LocalServer):
                 data |= {"postmaster_pid": server.pid, "run_dir": str(server.run_dir)}

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -138,3 +141,25 @@ def test_concurrent_migrators_apply_each_file_once(empty_db: Database, tmp_path:
 def test_unreachable_database_names_host_and_port() -> None:
     with pytest.raises(errors.DatabaseUnreachable, match=r"127\.0\.0\.1:1"):
         migrate.migrate("postgresql://u@127.0.0.1:1/x")
+
+
+MIGRATE_IN_A_PROCESS = """
+import json, sys
+from jobforge import migrate
+applied = migrate.migrate(sys.argv[1], migrate.discover(sys.argv[2]))
+print(json.dumps([m.name for m in applied]))
+"""
+
+
+def test_two_migrate_processes_at_once(empty_db: Database, tmp_path: Path) -> None:
+    _files(tmp_path, {
+        "0001_slow.sql": "SELECT pg_sleep(0.5); CREATE TABLE public.once (x int);",
+        "0002_next.sql": "INSERT INTO public.once VALUES (1);",
+    })  # fmt: skip
+    command = [sys.executable, "-c", MIGRATE_IN_A_PROCESS, empty_db.dsn, str(tmp_path)]
+    procs = [subprocess.Popen(command, stdout=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = sorted(json.loads(p.communicate(timeout=60)[0]) for p in procs)
+    assert [p.returncode for p in procs] == [0, 0]
+    assert outputs == [[], ["0001_slow.sql", "0002_next.sql"]]
+    with empty_db.connect() as conn:
+        assert conn.execute("SELECT count(*) FROM public.once").fetchone() == (1,)
