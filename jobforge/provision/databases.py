@@ -20,6 +20,8 @@ from jobforge import db, errors, migrate
 
 TEMPLATE_PREFIX = "jobforge_tpl_"
 SCRATCH_PREFIX = "jobforge_t_"
+#: Released clones a pool may leave undropped while it prepares new ones first.
+MAX_PENDING_DROPS = 16
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,21 +106,27 @@ class Template:
 
 
 class ClonePool:
-    """Clones prepared ahead of demand and dropped behind it, on one background thread.
+    """Clones prepared ahead of demand and dropped behind it, on background threads.
 
-    `acquire()` returns a ready clone at once when the thread has kept up (the stretch goal:
-    ≤ 5 ms per test); otherwise it waits for the next one. `release()` queues the drop.
+    `acquire()` returns a ready clone at once when the threads have kept up (the stretch goal:
+    ≤ 5 ms per test); otherwise it waits for the next one. `release()` queues the drop. Two
+    threads by default: one clone costs about as much as a short test, and one thread alone
+    falls behind a suite of short tests (measured in benchmarks/provision.py).
     """
 
-    def __init__(self, template: Template, *, ahead: int = 2) -> None:
+    def __init__(self, template: Template, *, ahead: int = 2, threads: int = 2) -> None:
         self.template = template
         self._ready: queue.Queue[Database | BaseException] = queue.Queue()
         self._drops: queue.Queue[str | None] = queue.Queue()
         self._ahead = ahead
         self._wanted = threading.Semaphore(ahead)
         self._closed = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="jobforge-clones", daemon=True)
-        self._thread.start()
+        self._threads = [
+            threading.Thread(target=self._run, name=f"jobforge-clones-{i}", daemon=True)
+            for i in range(threads)
+        ]
+        for thread in self._threads:
+            thread.start()
 
     def acquire(self, timeout_s: float = 60.0) -> Database:
         item = self._ready.get(timeout=timeout_s)
@@ -131,24 +139,32 @@ class ClonePool:
         self._drops.put(database.name)
 
     def close(self) -> None:
-        """Drop every prepared and released clone, and stop the thread."""
+        """Drop every prepared and released clone, and stop the threads."""
         self._closed.set()
-        self._wanted.release()
-        self._drops.put(None)
-        self._thread.join(timeout=60)
+        for _ in self._threads:
+            self._wanted.release()
+            self._drops.put(None)
+        for thread in self._threads:
+            thread.join(timeout=60)
 
     def _run(self) -> None:
+        # Creating comes first (a test may be waiting for it); drops wait until no clone is
+        # wanted, unless more than MAX_PENDING_DROPS pile up (each clone holds disk or tmpfs).
         try:
             with db.connect(self.template.server_dsn) as conn:
                 while not self._closed.is_set():
-                    self._drain_drops(conn, block=False)
-                    if self._wanted.acquire(timeout=0.005):
+                    if self._drops.qsize() > MAX_PENDING_DROPS:
+                        self._drop_one(conn, block=False)
+                    elif self._wanted.acquire(blocking=False):
                         if self._closed.is_set():
                             break
                         self._ready.put(self.template.clone(conn))
-                    else:
-                        self._drain_drops(conn, block=True, timeout_s=0.05)
-                self._drain_drops(conn, block=False)
+                    elif not self._drop_one(conn, block=False) and self._wanted.acquire(
+                        timeout=0.02
+                    ):
+                        self._wanted.release()  # only waited for demand; the loop serves it
+                while self._drop_one(conn, block=False):
+                    pass
                 while True:
                     try:
                         item = self._ready.get_nowait()
@@ -159,12 +175,12 @@ class ClonePool:
         except BaseException as exc:  # surface it to the next acquire(), never lose it silently
             self._ready.put(exc)
 
-    def _drain_drops(self, conn: db.Connection, *, block: bool, timeout_s: float = 0.0) -> None:
-        while True:
-            try:
-                name = self._drops.get(block=block, timeout=timeout_s if block else None)
-            except queue.Empty:
-                return
-            if name is not None:
-                db.execute_ddl(conn, "database_drop", db=name)
-            block = False
+    def _drop_one(self, conn: db.Connection, *, block: bool) -> bool:
+        """Drop one released clone; False when there was none."""
+        try:
+            name = self._drops.get(block=block)
+        except queue.Empty:
+            return False
+        if name is not None:
+            db.execute_ddl(conn, "database_drop", db=name)
+        return True
