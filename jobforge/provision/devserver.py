@@ -101,6 +101,7 @@ def start(project: Path, *, port: int | None = None) -> tuple[DevServerState, bo
         data_dir.parent.mkdir(parents=True, exist_ok=True)
         user.give(data_dir.parent)
         prepare_data_dir(found, user, data_dir)
+    _clear_stale_pidfile(data_dir)
     chosen = free_port(port or DEFAULT_PORT)
     if port is not None and chosen != port:
         raise errors.ConfigurationError(f"port {port} on 127.0.0.1 is in use: choose another")
@@ -127,6 +128,25 @@ def start(project: Path, *, port: int | None = None) -> tuple[DevServerState, bo
     )
     state_path(project).write_text(json.dumps(asdict(state), indent=2))
     return state, True
+
+
+def _clear_stale_pidfile(data_dir: Path) -> None:
+    """Remove a postmaster.pid left by a killed server; refuse if its server still runs.
+
+    Postgres checks the pid itself, but a killed postmaster can linger as a zombie (in a
+    container whose pid 1 does not reap) and is then taken for a live one.
+    """
+    pidfile = data_dir / "postmaster.pid"
+    try:
+        pid = int(pidfile.read_text().splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        return
+    if alive(pid):
+        raise errors.ProvisionError(
+            f"a Postgres server (pid {pid}) is already running on {data_dir}, but not as this "
+            "project's development server: stop it first"
+        )
+    pidfile.unlink(missing_ok=True)
 
 
 def stop(project: Path, timeout_s: float = 30.0) -> DevServerState | None:

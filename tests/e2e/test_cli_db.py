@@ -1,0 +1,137 @@
+"""`jobforge db start|stop|status|url` and `jobforge migrate`, as a user runs them."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.e2e.conftest import Cli, server_state
+
+pytestmark = pytest.mark.slow
+
+
+def _gone(pid: int, timeout_s: float = 10.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return True
+        if stat.rsplit(")", 1)[1].split()[0] == "Z":
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_start_status_url_migrate_stop_and_data_persists(cli: Cli, project: Path) -> None:
+    started = cli("db", "start")
+    assert started.code == 0, started.err
+    assert "url: postgresql://postgres@127.0.0.1:" in started.out
+    url = cli("db", "url").out.strip()
+    assert url.startswith("postgresql://")
+    assert cli("db", "status").code == 0
+    again = cli("db", "start")
+    assert again.code == 0
+    assert "already running" in again.out
+    assert str(server_state(project)["pid"]) in again.out
+
+    migrated = cli("migrate")
+    assert migrated.code == 0, migrated.err
+    assert "applied 0001_schema_marker.sql" in migrated.out
+    assert "development server" in migrated.out
+    assert "already up to date" in cli("migrate").out
+
+    assert cli("db", "stop").code == 0
+    assert cli("db", "status").code == 1
+    stopped_url = cli("db", "url")
+    assert stopped_url.code == 2
+    assert stopped_url.err.startswith("error:")
+
+    assert cli("db", "start").code == 0
+    with psycopg.connect(cli("db", "url").out.strip()) as conn:
+        rows = conn.execute("SELECT name FROM jobforge.schema_migrations").fetchall()
+    assert rows == [("0001_schema_marker.sql",)]
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        yield sock.getsockname()[1]
+
+
+def test_a_port_in_use_is_refused_by_name_when_asked_for(cli: Cli, busy_port: int) -> None:
+    result = cli("db", "start", "--port", str(busy_port))
+    assert result.code == 2
+    assert f"port {busy_port}" in result.err
+
+
+def test_the_default_port_in_use_picks_another(cli: Cli, project: Path) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        try:
+            sock.bind(("127.0.0.1", 54329))
+        except OSError:
+            pass  # already taken by someone else: the point stands
+        else:
+            sock.listen()
+        result = cli("db", "start")
+        assert result.code == 0, result.err
+        assert server_state(project)["port"] != 54329
+
+
+def test_a_killed_server_is_recovered_from(cli: Cli, project: Path) -> None:
+    assert cli("db", "start").code == 0
+    pid = int(str(server_state(project)["pid"]))
+    os.kill(pid, signal.SIGKILL)
+    assert _gone(pid)
+    assert cli("db", "status").code == 1  # the stale state file is recognised
+    restarted = cli("db", "start")
+    assert restarted.code == 0, restarted.err
+    assert int(str(server_state(project)["pid"])) != pid
+
+
+def test_a_garbage_state_file_is_not_a_crash(cli: Cli, project: Path) -> None:
+    (project / ".jobforge").mkdir()
+    (project / ".jobforge" / "server.json").write_text("{not json")
+    assert cli("db", "status").code == 1
+
+
+def test_stop_when_nothing_runs(cli: Cli) -> None:
+    result = cli("db", "stop")
+    assert result.code == 0
+    assert "no development server" in result.out
+
+
+def test_migrate_an_unreachable_url_names_host_and_port(cli: Cli) -> None:
+    result = cli("migrate", "--database-url", "postgresql://u@127.0.0.1:1/x")
+    assert result.code == 2
+    assert "127.0.0.1:1" in result.err
+    assert result.err.startswith("error:")
+
+
+def test_migrate_without_any_database(cli: Cli) -> None:
+    result = cli("migrate")
+    assert result.code == 2
+    assert "no database" in result.err
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root hands the server to another OS user")
+def test_a_project_the_server_user_cannot_reach_keeps_its_data_elsewhere(
+    cli: Cli, tmp_path: Path
+) -> None:
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    result = cli("db", "start", cwd=private)
+    assert result.code == 0, result.err
+    data_dir = Path(str(server_state(private)["data_dir"]))
+    assert not data_dir.is_relative_to(private)
+    assert data_dir.name == "pgdata"
+    assert str(data_dir) in cli("db", "status", cwd=private).out
