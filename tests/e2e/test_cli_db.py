@@ -135,3 +135,19 @@ def test_a_project_the_server_user_cannot_reach_keeps_its_data_elsewhere(
     assert not data_dir.is_relative_to(private)
     assert data_dir.name == "pgdata"
     assert str(data_dir) in cli("db", "status", cwd=private).out
+
+
+def test_a_server_running_without_its_state_file_is_not_started_twice(
+    cli: Cli, project: Path
+) -> None:
+    assert cli("db", "start").code == 0
+    state_file = project / ".jobforge" / "server.json"
+    saved = state_file.read_text()
+    state_file.unlink()
+    try:
+        result = cli("db", "start")
+        assert result.code == 2
+        assert "already running" in result.err
+        assert "stop it first" in result.err
+    finally:
+        state_file.write_text(saved)  # so the fixture can stop it
