@@ -12,6 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
+from jobforge import migrate
 from tests.e2e.conftest import Cli, server_state
 
 pytestmark = pytest.mark.slow
@@ -57,7 +58,7 @@ def test_start_status_url_migrate_stop_and_data_persists(cli: Cli, project: Path
     assert cli("db", "start").code == 0
     with psycopg.connect(cli("db", "url").out.strip()) as conn:
         rows = conn.execute("SELECT name FROM jobforge.schema_migrations").fetchall()
-    assert rows == [("0001_schema_marker.sql",)]
+    assert rows == [(m.name,) for m in migrate.discover()]
 
 
 @pytest.fixture
