@@ -12,6 +12,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Mapping
 from pathlib import Path
 
 import platformdirs
@@ -25,6 +26,10 @@ from jobforge.provision.osuser import ServerUser
 INITDB_ARGS = (
     "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions",
 )  # fmt: skip
+
+
+#: The environment of initdb and postgres: nothing inherited from the caller, a UTF-8 C locale.
+SERVER_ENV: Mapping[str, str] = {"PATH": os.defpath, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"}
 
 
 def cache_root() -> Path:
@@ -52,7 +57,7 @@ def initdb(binaries: Binaries, user: ServerUser, data_dir: Path) -> None:
         [binaries.tool("initdb"), "-D", str(data_dir), *INITDB_ARGS],
         capture_output=True,
         text=True,
-        env={"PATH": os.defpath, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"},
+        env=SERVER_ENV,
         timeout=120,
         check=False,
         user=user.popen_user,

@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import socket
-import subprocess
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -21,7 +20,7 @@ from pathlib import Path
 
 from jobforge import errors
 from jobforge.provision import binaries as pgbin
-from jobforge.provision.local import prepare_data_dir, server_args, wait_ready
+from jobforge.provision.local import prepare_data_dir, server_args, spawn_postgres, wait_ready
 from jobforge.provision.osuser import can_traverse, server_user
 from jobforge.provision.processes import alive
 
@@ -106,18 +105,8 @@ def start(project: Path, *, port: int | None = None) -> tuple[DevServerState, bo
     if port is not None and chosen != port:
         raise errors.ConfigurationError(f"port {port} on 127.0.0.1 is in use: choose another")
     log = project / STATE_DIR / "server.log"
-    with open(log, "ab") as log_file:
-        process = subprocess.Popen(
-            server_args(found, data_dir, socket_dir=None, port=chosen, tcp=True, durable=True),
-            stdin=subprocess.DEVNULL,
-            stdout=log_file,
-            stderr=subprocess.STDOUT,
-            env={"PATH": os.defpath, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"},
-            start_new_session=True,  # it outlives this command
-            user=user.popen_user,
-            group=user.popen_group,
-            extra_groups=user.popen_extra_groups,
-        )
+    args = server_args(found, data_dir, socket_dir=None, port=chosen, tcp=True, durable=True)
+    process = spawn_postgres(args, user, log, append=True)  # outlives this command
     wait_ready(process, data_dir, log, timeout_s=60)
     state = DevServerState(
         pid=process.pid,

@@ -153,6 +153,25 @@ def server_args(
     return args
 
 
+def spawn_postgres(
+    args: list[str], user: ServerUser, log: Path, *, append: bool
+) -> subprocess.Popen[bytes]:
+    """Start the postmaster as `user`, its output in `log`, in its own session: a Ctrl-C meant
+    for the caller does not reach it; its owner (or the watchdog) decides when it stops."""
+    with open(log, "ab" if append else "wb") as log_file:
+        return subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            env=cluster.SERVER_ENV,
+            start_new_session=True,
+            user=user.popen_user,
+            group=user.popen_group,
+            extra_groups=user.popen_extra_groups,
+        )
+
+
 def wait_ready(
     process: subprocess.Popen[bytes], data_dir: Path, log: Path, timeout_s: float
 ) -> None:
@@ -221,21 +240,11 @@ def start_local(
         data_dir = run_dir / "data"
         prepare_data_dir(binaries, user, data_dir)
         log = run_dir / "server.log"
-        with open(log, "wb") as log_file:
-            process = subprocess.Popen(
-                server_args(
-                    binaries, data_dir, socket_dir=run_dir, port=_PORT, tcp=False,
-                    durable=durable, settings=settings,
-                ),
-                stdin=subprocess.DEVNULL,
-                stdout=log_file,
-                stderr=subprocess.STDOUT,
-                env={"PATH": os.defpath, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8"},
-                start_new_session=True,
-                user=user.popen_user,
-            group=user.popen_group,
-            extra_groups=user.popen_extra_groups,
-            )  # fmt: skip
+        args = server_args(
+            binaries, data_dir, socket_dir=run_dir, port=_PORT, tcp=False,
+            durable=durable, settings=settings,
+        )  # fmt: skip
+        process = spawn_postgres(args, user, log, append=False)
         watchdog = spawn_watchdog(owner_pid or os.getpid(), process.pid, run_dir)
         server = LocalServer(binaries, user, run_dir, process, _PORT, str(run_dir), watchdog)
         try:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -66,14 +68,18 @@ def test_url_provider_without_url(monkeypatch: pytest.MonkeyPatch) -> None:
         choose.plan(provider="url")
 
 
-def test_traversal_check_follows_mode_bits(tmp_path: Path) -> None:
+def test_traversal_check_follows_mode_bits() -> None:
     user = osuser.ServerUser("someone", 54321, 54321, switch=True)
-    private = tmp_path / "private"
-    inner = private / "inner"
-    inner.mkdir(parents=True)
-    tmp_path.chmod(0o755)
-    private.chmod(0o700)
-    assert not osuser.can_traverse(user, inner)
-    private.chmod(0o711)
-    assert osuser.can_traverse(user, inner) or not osuser.can_traverse(user, tmp_path)
-    assert osuser.can_traverse(osuser.ServerUser("me", 0, 0, switch=False), inner)
+    root = Path(tempfile.mkdtemp(prefix="jf-traverse-"))  # pytest's tmp_path may sit under 0700
+    try:
+        root.chmod(0o755)
+        private = root / "private"
+        inner = private / "inner"
+        inner.mkdir(parents=True)
+        private.chmod(0o700)
+        assert not osuser.can_traverse(user, inner)
+        private.chmod(0o711)
+        assert osuser.can_traverse(user, inner)
+        assert osuser.can_traverse(osuser.ServerUser("me", 0, 0, switch=False), inner)
+    finally:
+        shutil.rmtree(root)
