@@ -40,3 +40,50 @@ class MigrationError(JobforgeError):
 
 class MigrationChecksumMismatch(MigrationError):
     """An applied migration's file changed since it was applied."""
+
+
+class QueueError(JobforgeError):
+    """The queue refused an operation."""
+
+
+class IdempotencyConflict(QueueError):
+    """The idempotency key is already used by a job with a different payload."""
+
+
+class InvalidTransition(QueueError):
+    """The job is not in a state that allows this operation."""
+
+
+class TenantRequired(QueueError):
+    """No tenant is set for this operation."""
+
+    exit_code = 2
+
+
+class JobNotFound(QueueError):
+    """No such job (for this tenant)."""
+
+
+class PayloadTooLarge(QueueError):
+    """The payload is over the size limit."""
+
+
+class InvalidJob(QueueError):
+    """The job's fields are invalid."""
+
+    exit_code = 2
+
+
+class LeaseLost(QueueError):
+    """The worker no longer holds this job's lease: its write was not applied."""
+
+
+#: SQLSTATEs raised by jobforge's SQL functions (migrations/0003) and the error each becomes.
+SQLSTATE_ERRORS: dict[str, type[QueueError]] = {
+    "JF001": IdempotencyConflict,
+    "JF002": InvalidTransition,
+    "JF003": TenantRequired,
+    "JF004": JobNotFound,
+    "JF005": PayloadTooLarge,
+    "JF006": InvalidJob,
+}

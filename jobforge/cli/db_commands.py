@@ -17,7 +17,9 @@ app = typer.Typer(
 
 @app.command()
 def start(
-    port: int | None = typer.Option(None, help="TCP port on 127.0.0.1 (default: a free one)."),
+    port: int | None = typer.Option(
+        None, min=1, max=65535, help="TCP port on 127.0.0.1 (default: a free one)."
+    ),
 ) -> None:
     """Start the development server (or report the one already running)."""
     state, started = devserver.start(Path.cwd(), port=port)

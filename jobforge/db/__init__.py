@@ -6,10 +6,13 @@ Driver errors that a user can cause (an unreachable server, a bad URL) leave thi
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Iterator, Mapping
+from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import psycopg
+import psycopg.types.json
+import psycopg_pool
 from psycopg import sql as pgsql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
@@ -17,7 +20,11 @@ from jobforge import errors
 from jobforge.sql import query
 
 Connection = psycopg.Connection[Any]
+AsyncConnection = psycopg.AsyncConnection[Any]
 DatabaseError = psycopg.Error
+Jsonb = psycopg.types.json.Jsonb
+ConnectionPool = psycopg_pool.ConnectionPool
+AsyncConnectionPool = psycopg_pool.AsyncConnectionPool
 
 #: Seconds to wait for a server before calling it unreachable (libpq's connect_timeout).
 CONNECT_TIMEOUT_S = 5
@@ -70,6 +77,51 @@ def error_position(exc: psycopg.Error) -> int | None:
     """1-based character offset of the error in the statement sent, when the server gave one."""
     position = exc.diag.statement_position
     return int(position) if position else None
+
+
+def translated(exc: psycopg.Error) -> errors.JobforgeError | None:
+    """Our error for a database error raised by jobforge's own SQL, or None."""
+    kind = errors.SQLSTATE_ERRORS.get(exc.sqlstate or "")
+    return None if kind is None else kind(exc.diag.message_primary or str(exc))
+
+
+@contextmanager
+def tenant_transaction(
+    conn: Connection, tenant: str | None, *, worker: bool = False
+) -> Iterator[Connection]:
+    """A transaction scoped to `tenant` (and, for workers, to every tenant); errors raised by
+    jobforge's SQL functions leave it as typed jobforge errors."""
+    try:
+        with conn.transaction():
+            conn.execute(
+                query("session_scope"),
+                {"tenant": tenant or "", "scope": "worker" if worker else ""},
+            )
+            yield conn
+    except psycopg.Error as exc:
+        mapped = translated(exc)
+        if mapped is None:
+            raise
+        raise mapped from None
+
+
+@asynccontextmanager
+async def tenant_transaction_async(
+    conn: AsyncConnection, tenant: str | None, *, worker: bool = False
+) -> AsyncIterator[AsyncConnection]:
+    """`tenant_transaction` for an async connection."""
+    try:
+        async with conn.transaction():
+            await conn.execute(
+                query("session_scope"),
+                {"tenant": tenant or "", "scope": "worker" if worker else ""},
+            )
+            yield conn
+    except psycopg.Error as exc:
+        mapped = translated(exc)
+        if mapped is None:
+            raise
+        raise mapped from None
 
 
 def execute(conn: Connection, name: str, params: Mapping[str, Any] | None = None) -> Any:

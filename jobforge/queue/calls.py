@@ -1,0 +1,84 @@
+"""Parameters and row parsing for each queue call, shared by the sync and async clients.
+
+Each function returns (query name, parameters); the clients only execute them. Keeping the
+knowledge here once is what lets the two clients stay thin instead of being twins.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from jobforge import errors
+from jobforge.db import Jsonb
+from jobforge.queue.models import NewJob, Outcome
+from jobforge.states import JobState
+
+Call = tuple[str, dict[str, Any]]
+
+DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
+DEFAULT_LEASE_S = 30.0
+
+
+def enqueue_many(jobs: Sequence[NewJob], now: datetime | None, max_payload_bytes: int) -> Call:
+    return "job_enqueue_many", {
+        "types": [j.type for j in jobs],
+        "payloads": [Jsonb(j.payload) for j in jobs],
+        "keys": [j.idempotency_key for j in jobs],
+        "priorities": [j.priority for j in jobs],
+        "run_ats": [j.run_at for j in jobs],
+        "max_attempts": [j.max_attempts for j in jobs],
+        "trace_ids": [j.trace_id for j in jobs],
+        "now": now,
+        "max_payload_bytes": max_payload_bytes,
+    }
+
+
+def claim(worker: str, limit: int, types: Sequence[str] | None, lease_s: float,
+          now: datetime | None) -> Call:  # fmt: skip
+    return "job_claim", {
+        "worker": worker, "limit": limit, "types": list(types) if types else None,
+        "lease_s": lease_s, "now": now,
+    }  # fmt: skip
+
+
+def heartbeat(worker: str, leases: Sequence[tuple[int, UUID]], lease_s: float,
+              now: datetime | None) -> Call:  # fmt: skip
+    return "job_heartbeat_many", {
+        "worker": worker, "ids": [i for i, _ in leases], "tokens": [t for _, t in leases],
+        "lease_s": lease_s, "now": now,
+    }  # fmt: skip
+
+
+def finish(worker: str, outcomes: Sequence[Outcome], now: datetime | None,
+           backoff_base_s: float, backoff_cap_s: float) -> Call:  # fmt: skip
+    return "job_finish_many", {
+        "worker": worker,
+        "ids": [o.job_id for o in outcomes],
+        "tokens": [o.lease_token for o in outcomes],
+        "outcomes": [o.outcome for o in outcomes],
+        "results": [None if o.result is None else Jsonb(o.result) for o in outcomes],
+        "errors": [None if o.error is None else Jsonb(o.error) for o in outcomes],
+        "now": now,
+        "backoff_base_s": backoff_base_s,
+        "backoff_cap_s": backoff_cap_s,
+    }
+
+
+def listing(statuses: Sequence[JobState | str] | None, types: Sequence[str] | None,
+            before_id: int | None, limit: int) -> Call:  # fmt: skip
+    checked = [_status(s) for s in statuses] if statuses else None
+    return "job_list", {
+        "statuses": checked, "types": list(types) if types else None,
+        "before_id": before_id, "limit": limit,
+    }  # fmt: skip
+
+
+def _status(value: JobState | str) -> str:
+    try:
+        return JobState(value).value
+    except ValueError:
+        choices = ", ".join(s.value for s in JobState)
+        raise errors.InvalidJob(f"unknown status {value!r}: choose one of {choices}") from None

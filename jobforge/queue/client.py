@@ -1,0 +1,259 @@
+"""The queue client: tenant-scoped operations and the worker-side calls, sync and async.
+
+Every call runs in its own transaction with the tenant (and for worker calls, the worker scope)
+set for that transaction only. Errors raised by the SQL functions arrive as typed
+`jobforge.errors` exceptions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+from jobforge import db, errors
+from jobforge.queue import calls
+from jobforge.queue.models import (
+    Attempt,
+    Enqueued,
+    Event,
+    FinishState,
+    HeartbeatState,
+    Job,
+    NewJob,
+    Outcome,
+    Page,
+)
+from jobforge.sql import query
+from jobforge.states import JobState
+
+P = TypeVar("P", db.ConnectionPool, db.AsyncConnectionPool)
+
+
+class _Base(Generic[P]):
+    def __init__(
+        self,
+        pool: P,
+        *,
+        tenant: str | None = None,
+        max_payload_bytes: int = calls.DEFAULT_MAX_PAYLOAD_BYTES,
+        backoff_base_s: float = 1.0,
+        backoff_cap_s: float = 3600.0,
+    ) -> None:
+        self.pool: P = pool
+        self.tenant = tenant
+        self.max_payload_bytes = max_payload_bytes
+        self.backoff = (backoff_base_s, backoff_cap_s)
+
+
+def _rows(cursor: Any) -> list[dict[str, Any]]:
+    names = [c.name for c in cursor.description or []]
+    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+
+class QueueClient(_Base[db.ConnectionPool]):
+    """Synchronous client over a psycopg connection pool."""
+
+    @classmethod
+    def connect(
+        cls, dsn: str, *, tenant: str | None = None, max_size: int = 4, **kw: Any
+    ) -> QueueClient:
+        return cls(
+            db.ConnectionPool(dsn, min_size=1, max_size=max_size, open=True), tenant=tenant, **kw
+        )
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def __enter__(self) -> QueueClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _run(self, call: calls.Call, *, worker: bool = False) -> list[dict[str, Any]]:
+        name, params = call
+        with (
+            self.pool.connection() as conn,
+            db.tenant_transaction(conn, self.tenant, worker=worker),
+        ):
+            return _rows(conn.execute(query(name), params))
+
+    # tenant-scoped
+    def enqueue(
+        self, type: str, payload: dict[str, Any], *, now: datetime | None = None, **fields: Any
+    ) -> Enqueued:
+        return self.enqueue_many([NewJob(type=type, payload=payload, **fields)], now=now)[0]
+
+    def enqueue_many(
+        self, jobs: Sequence[NewJob], *, now: datetime | None = None
+    ) -> list[Enqueued]:
+        rows = self._run(calls.enqueue_many(jobs, now, self.max_payload_bytes))
+        return [Enqueued(job_id=r["job_id"], created=r["created"]) for r in rows]
+
+    def get(self, job_id: int) -> Job:
+        rows = self._run(("job_get", {"id": job_id}))
+        if not rows:
+            raise errors.JobNotFound(f"job {job_id} not found")
+        return Job.model_validate(rows[0])
+
+    def list_jobs(
+        self,
+        *,
+        status: Sequence[JobState | str] | None = None,
+        type: Sequence[str] | None = None,
+        before: int | None = None,
+        limit: int = 50,
+    ) -> Page:
+        jobs = [
+            Job.model_validate(r) for r in self._run(calls.listing(status, type, before, limit))
+        ]
+        return Page(jobs=jobs, next_before=jobs[-1].id if len(jobs) == limit else None)
+
+    def events(self, job_id: int) -> list[Event]:
+        self.get(job_id)
+        return [Event.model_validate(r) for r in self._run(("job_events", {"id": job_id}))]
+
+    def attempts(self, job_id: int) -> list[Attempt]:
+        self.get(job_id)
+        return [Attempt.model_validate(r) for r in self._run(("job_attempts", {"id": job_id}))]
+
+    def result(self, job_id: int) -> Any:
+        self.get(job_id)
+        rows = self._run(("job_result", {"id": job_id}))
+        return rows[0]["result"] if rows else None
+
+    def cancel(self, job_id: int, *, now: datetime | None = None) -> JobState:
+        rows = self._run(("job_cancel", {"id": job_id, "now": now}))
+        return JobState(next(iter(rows[0].values())))
+
+    def reschedule(
+        self,
+        job_id: int,
+        *,
+        reset_attempts: bool = False,
+        run_at: datetime | None = None,
+        now: datetime | None = None,
+    ) -> JobState:
+        params = {"id": job_id, "reset": reset_attempts, "run_at": run_at, "now": now}
+        return JobState(next(iter(self._run(("job_reschedule", params))[0].values())))
+
+    # worker side: across tenants, fenced on the lease
+    def claim(
+        self,
+        worker: str,
+        limit: int,
+        *,
+        types: Sequence[str] | None = None,
+        lease_s: float = calls.DEFAULT_LEASE_S,
+        now: datetime | None = None,
+    ) -> list[Job]:
+        rows = self._run(calls.claim(worker, limit, types, lease_s, now), worker=True)
+        return [Job.model_validate(r) for r in rows]
+
+    def heartbeat(
+        self,
+        worker: str,
+        leases: Sequence[tuple[int, UUID]],
+        *,
+        lease_s: float = calls.DEFAULT_LEASE_S,
+        now: datetime | None = None,
+    ) -> dict[int, HeartbeatState]:
+        rows = self._run(calls.heartbeat(worker, leases, lease_s, now), worker=True)
+        return {r["job_id"]: r["state"] for r in rows}
+
+    def finish(
+        self, worker: str, outcomes: Sequence[Outcome], *, now: datetime | None = None
+    ) -> dict[int, FinishState]:
+        rows = self._run(calls.finish(worker, outcomes, now, *self.backoff), worker=True)
+        return {r["job_id"]: r["state"] for r in rows}
+
+    def progress(
+        self,
+        worker: str,
+        job_id: int,
+        lease_token: UUID,
+        pct: float,
+        message: str | None = None,
+        *,
+        now: datetime | None = None,
+    ) -> bool:
+        params = {
+            "worker": worker,
+            "id": job_id,
+            "token": lease_token,
+            "pct": pct,
+            "message": message,
+            "now": now,
+        }
+        return bool(next(iter(self._run(("job_progress", params), worker=True)[0].values())))
+
+
+class AsyncQueueClient(_Base[db.AsyncConnectionPool]):
+    """Asynchronous client over a psycopg async pool; the same calls as `QueueClient`."""
+
+    @classmethod
+    async def connect(
+        cls, dsn: str, *, tenant: str | None = None, max_size: int = 4, **kw: Any
+    ) -> AsyncQueueClient:
+        pool = db.AsyncConnectionPool(dsn, min_size=1, max_size=max_size, open=False)
+        await pool.open()
+        return cls(pool, tenant=tenant, **kw)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    async def _run(self, call: calls.Call, *, worker: bool = False) -> list[dict[str, Any]]:
+        name, params = call
+        async with (
+            self.pool.connection() as conn,
+            db.tenant_transaction_async(conn, self.tenant, worker=worker),
+        ):
+            cursor = await conn.execute(query(name), params)
+            names = [c.name for c in cursor.description or []]
+            return [dict(zip(names, row, strict=True)) for row in await cursor.fetchall()]
+
+    async def enqueue(
+        self, type: str, payload: dict[str, Any], *, now: datetime | None = None, **fields: Any
+    ) -> Enqueued:
+        return (await self.enqueue_many([NewJob(type=type, payload=payload, **fields)], now=now))[0]
+
+    async def enqueue_many(
+        self, jobs: Sequence[NewJob], *, now: datetime | None = None
+    ) -> list[Enqueued]:
+        rows = await self._run(calls.enqueue_many(jobs, now, self.max_payload_bytes))
+        return [Enqueued(job_id=r["job_id"], created=r["created"]) for r in rows]
+
+    async def cancel(self, job_id: int, *, now: datetime | None = None) -> JobState:
+        rows = await self._run(("job_cancel", {"id": job_id, "now": now}))
+        return JobState(next(iter(rows[0].values())))
+
+    async def claim(
+        self,
+        worker: str,
+        limit: int,
+        *,
+        types: Sequence[str] | None = None,
+        lease_s: float = calls.DEFAULT_LEASE_S,
+        now: datetime | None = None,
+    ) -> list[Job]:
+        rows = await self._run(calls.claim(worker, limit, types, lease_s, now), worker=True)
+        return [Job.model_validate(r) for r in rows]
+
+    async def heartbeat(
+        self,
+        worker: str,
+        leases: Sequence[tuple[int, UUID]],
+        *,
+        lease_s: float = calls.DEFAULT_LEASE_S,
+        now: datetime | None = None,
+    ) -> dict[int, HeartbeatState]:
+        rows = await self._run(calls.heartbeat(worker, leases, lease_s, now), worker=True)
+        return {r["job_id"]: r["state"] for r in rows}
+
+    async def finish(
+        self, worker: str, outcomes: Sequence[Outcome], *, now: datetime | None = None
+    ) -> dict[int, FinishState]:
+        rows = await self._run(calls.finish(worker, outcomes, now, *self.backoff), worker=True)
+        return {r["job_id"]: r["state"] for r in rows}

@@ -1,0 +1,101 @@
+"""The queue's records as pydantic models: what the client returns and the CLI prints."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from jobforge.states import JobState
+
+#: Per-job answers of the batched worker calls.
+HeartbeatState = Literal["ok", "canceled", "lost"]
+FinishState = Literal["succeeded", "retry_scheduled", "failed", "dead", "lost"]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+
+class Job(_Record):
+    id: int
+    tenant_id: str
+    project: str
+    type: str
+    payload: dict[str, Any]
+    payload_hash: str
+    status: JobState
+    priority: int
+    run_at: datetime
+    attempts: int
+    max_attempts: int
+    lease_token: UUID | None = None
+    lease_holder: str | None = None
+    lease_expires_at: datetime | None = None
+    heartbeat_at: datetime | None = None
+    idempotency_key: str | None = None
+    error: Any = None
+    trace_id: str | None = None
+    progress_pct: float | None = None
+    progress_message: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    finished_at: datetime | None = None
+
+
+class Attempt(_Record):
+    job_id: int
+    attempt: int
+    worker: str
+    started_at: datetime
+    finished_at: datetime | None = None
+    outcome: str | None = None
+    error: Any = None
+
+
+class Event(_Record):
+    id: int
+    job_id: int
+    kind: str
+    at: datetime
+    attempt: int | None = None
+    worker: str | None = None
+    data: Any = None
+
+
+class NewJob(_Record):
+    """One job to enqueue."""
+
+    type: str
+    payload: dict[str, Any]
+    idempotency_key: str | None = None
+    priority: int = Field(default=0, ge=0, le=32767)
+    run_at: datetime | None = None
+    max_attempts: int = Field(default=3, ge=1, le=1000)
+    trace_id: str | None = None
+
+
+class Enqueued(_Record):
+    """The answer for one enqueued job: its id, and whether this call created it."""
+
+    job_id: int
+    created: bool
+
+
+class Outcome(_Record):
+    """How a worker finished one job it holds the lease of."""
+
+    job_id: int
+    lease_token: UUID
+    outcome: Literal["succeeded", "retry", "failed"]
+    result: Any = None
+    error: Any = None
+
+
+class Page(_Record):
+    """One page of a listing, newest first; pass `next_before` to get the next page."""
+
+    jobs: list[Job]
+    next_before: int | None

@@ -1,0 +1,54 @@
+-- The queue client's statements: thin calls of the SQL functions (migrations/0003), and reads.
+-- Reads filter on the session's tenant explicitly as well as through row-level security, so a
+-- superuser (who bypasses RLS) still sees one tenant only.
+
+-- name: session_scope
+SELECT set_config('jobforge.tenant', %(tenant)s, true), set_config('jobforge.scope', %(scope)s, true)
+
+-- name: job_enqueue_many
+SELECT ord, job_id, created FROM jobforge.enqueue_v1(
+    %(types)s, %(payloads)s::jsonb[], %(keys)s, %(priorities)s, %(run_ats)s, %(max_attempts)s,
+    %(trace_ids)s, %(now)s, %(max_payload_bytes)s)
+
+-- name: job_claim
+SELECT * FROM jobforge.claim_v1(%(worker)s, %(limit)s, %(types)s, %(lease_s)s, %(now)s)
+
+-- name: job_heartbeat_many
+SELECT job_id, state FROM jobforge.heartbeat_v1(%(worker)s, %(ids)s, %(tokens)s, %(lease_s)s, %(now)s)
+
+-- name: job_finish_many
+SELECT job_id, state FROM jobforge.finish_v1(
+    %(worker)s, %(ids)s, %(tokens)s, %(outcomes)s, %(results)s::jsonb[], %(errors)s::jsonb[], %(now)s,
+    %(backoff_base_s)s, %(backoff_cap_s)s)
+
+-- name: job_progress
+SELECT jobforge.progress_v1(%(worker)s, %(id)s::bigint, %(token)s, %(pct)s::real, %(message)s::text, %(now)s)
+
+-- name: job_cancel
+SELECT jobforge.cancel_v1(%(id)s::bigint, %(now)s)::text
+
+-- name: job_reschedule
+SELECT jobforge.reschedule_v1(%(id)s::bigint, %(reset)s, %(run_at)s, %(now)s)::text
+
+-- name: job_get
+SELECT * FROM jobforge.jobs WHERE id = %(id)s AND tenant_id = jobforge.current_tenant()
+
+-- name: job_list
+SELECT * FROM jobforge.jobs
+WHERE tenant_id = jobforge.current_tenant()
+  AND (%(statuses)s::text[] IS NULL OR status::text = ANY (%(statuses)s::text[]))
+  AND (%(types)s::text[] IS NULL OR type = ANY (%(types)s::text[]))
+  AND (%(before_id)s::bigint IS NULL OR id < %(before_id)s::bigint)
+ORDER BY id DESC
+LIMIT %(limit)s
+
+-- name: job_events
+SELECT id, job_id, kind, at, attempt, worker, data FROM jobforge.job_events
+WHERE job_id = %(id)s AND tenant_id = jobforge.current_tenant() ORDER BY id
+
+-- name: job_attempts
+SELECT job_id, attempt, worker, started_at, finished_at, outcome, error FROM jobforge.job_attempts
+WHERE job_id = %(id)s AND tenant_id = jobforge.current_tenant() ORDER BY id
+
+-- name: job_result
+SELECT result FROM jobforge.job_results WHERE job_id = %(id)s AND tenant_id = jobforge.current_tenant()

@@ -1,0 +1,120 @@
+"""The queue client (sync and async) against a real database: calls, typed errors, pagination."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from jobforge import errors
+from jobforge.provision import Database
+from jobforge.queue import AsyncQueueClient, NewJob, Outcome, QueueClient
+from jobforge.states import JobState
+
+T0 = datetime(2026, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def client(jobforge_db: Database) -> Iterator[QueueClient]:
+    with QueueClient.connect(jobforge_db.dsn, tenant="acme") as queue:
+        yield queue
+
+
+def test_a_job_s_life_through_the_client(client: QueueClient) -> None:
+    enqueued = client.enqueue("ops.scan", {"target": "a"}, idempotency_key="k", now=T0)
+    assert enqueued.created
+    assert client.enqueue(
+        "ops.scan", {"target": "a"}, idempotency_key="k", now=T0
+    ) == enqueued.model_copy(update={"created": False})
+    (job,) = client.claim("w1", 5, now=T0)
+    assert job.status is JobState.RUNNING
+    assert job.lease_token is not None
+    assert client.heartbeat("w1", [(job.id, job.lease_token)], now=T0) == {job.id: "ok"}
+    assert client.progress("w1", job.id, job.lease_token, 50.0, "half", now=T0)
+    outcome = Outcome(
+        job_id=job.id, lease_token=job.lease_token, outcome="succeeded", result={"n": 1}
+    )
+    assert client.finish("w1", [outcome], now=T0) == {job.id: "succeeded"}
+    assert client.finish("w1", [outcome], now=T0) == {job.id: "lost"}  # a duplicate changes nothing
+    assert client.get(job.id).status is JobState.SUCCEEDED
+    assert client.result(job.id) == {"n": 1}
+    assert [e.kind for e in client.events(job.id)] == [
+        "created",
+        "claimed",
+        "progress",
+        "succeeded",
+    ]
+    assert [(a.attempt, a.outcome) for a in client.attempts(job.id)] == [(1, "succeeded")]
+
+
+def test_listing_pages_newest_first_with_filters(client: QueueClient) -> None:
+    ids = [
+        e.job_id
+        for e in client.enqueue_many([NewJob(type="ops.a", payload={"i": i}) for i in range(5)])
+    ]
+    client.enqueue("ops.b", {})
+    first = client.list_jobs(type=["ops.a"], limit=2)
+    assert [j.id for j in first.jobs] == ids[::-1][:2]
+    second = client.list_jobs(type=["ops.a"], limit=2, before=first.next_before)
+    assert [j.id for j in second.jobs] == ids[::-1][2:4]
+    assert len(client.list_jobs(status=["queued"]).jobs) == 6
+    with pytest.raises(errors.InvalidJob, match="unknown status 'bogus'"):
+        client.list_jobs(status=["bogus"])
+
+
+def test_typed_errors(client: QueueClient, jobforge_db: Database) -> None:
+    job = client.enqueue("ops.scan", {"a": 1}, idempotency_key="k")
+    with pytest.raises(
+        errors.IdempotencyConflict, match=f"'k' is already used by job {job.job_id}"
+    ):
+        client.enqueue("ops.scan", {"a": 2}, idempotency_key="k")
+    with pytest.raises(errors.PayloadTooLarge, match="over the limit of 10"):
+        QueueClient(client.pool, tenant="acme", max_payload_bytes=10).enqueue(
+            "ops.scan", {"x": "y" * 20}
+        )
+    with pytest.raises(errors.InvalidJob, match="type 'Bad Type' is invalid"):
+        client.enqueue("Bad Type", {})
+    with pytest.raises(errors.InvalidTransition, match="only failed, dead or canceled"):
+        client.reschedule(job.job_id)
+    assert client.cancel(job.job_id) is JobState.CANCELED
+    assert client.cancel(job.job_id) is JobState.CANCELED  # idempotent
+    with QueueClient.connect(jobforge_db.dsn, tenant="other") as other:
+        with pytest.raises(errors.JobNotFound):
+            other.cancel(job.job_id)
+        with pytest.raises(errors.JobNotFound):
+            other.get(job.job_id)
+        with pytest.raises(errors.JobNotFound):
+            other.events(job.job_id)
+    with QueueClient.connect(jobforge_db.dsn) as nobody, pytest.raises(errors.TenantRequired):
+        nobody.enqueue("ops.scan", {})
+    assert [j.id for j in client.list_jobs().jobs] == [job.job_id]  # nothing else was written
+
+
+def test_negative_priority_is_refused_before_the_database() -> None:
+    with pytest.raises(ValueError, match="greater than or equal to 0"):
+        NewJob(type="ops.scan", payload={}, priority=-1)
+
+
+def test_the_async_client(jobforge_db: Database) -> None:
+    async def scenario() -> list[str]:
+        queue = await AsyncQueueClient.connect(jobforge_db.dsn, tenant="acme")
+        try:
+            enqueued = await queue.enqueue("ops.scan", {"a": 1}, now=T0)
+            (job,) = await queue.claim("w1", 1, now=T0)
+            assert job.id == enqueued.job_id
+            assert job.lease_token is not None
+            done = Outcome(
+                job_id=job.id, lease_token=job.lease_token, outcome="retry", error={"m": "x"}
+            )
+            states = await queue.finish("w1", [done], now=T0)
+            later = await queue.claim("w1", 1, now=T0 + timedelta(hours=2))
+            assert [j.attempts for j in later] == [2]
+            with pytest.raises(errors.JobNotFound):
+                await queue.cancel(job.id + 1000)
+            return list(states.values())
+        finally:
+            await queue.close()
+
+    assert asyncio.run(scenario()) == ["retry_scheduled"]
