@@ -11,7 +11,7 @@ import typer
 from rich.console import Console
 
 from jobforge import errors
-from jobforge.cli import db_commands, doctor, migrate_command
+from jobforge.cli import db_commands, doctor, jobs_commands, migrate_command
 
 app = typer.Typer(
     name="jobforge",
@@ -23,6 +23,8 @@ app = typer.Typer(
 app.add_typer(db_commands.app, name="db")
 app.command("migrate")(migrate_command.migrate)
 app.command("doctor")(doctor.doctor)
+app.command("enqueue")(jobs_commands.enqueue)
+app.add_typer(jobs_commands.app, name="jobs")
 
 _stderr = Console(stderr=True, highlight=False)
 

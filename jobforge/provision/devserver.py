@@ -25,6 +25,7 @@ from jobforge.provision.osuser import can_traverse, server_user
 from jobforge.provision.processes import alive
 
 DEFAULT_PORT = 54329
+PORT_ATTEMPTS = 5
 STATE_DIR = ".jobforge"
 
 
@@ -56,6 +57,13 @@ def status(project: Path) -> DevServerState | None:
         return state
     path.unlink()  # left by a killed run: the server is gone
     return None
+
+
+def _preferred_port() -> int:
+    value = os.environ.get("JOBFORGE_DEV_PORT", str(DEFAULT_PORT))
+    if not value.isdigit() or not 0 < int(value) < 65536:
+        raise errors.ConfigurationError(f"JOBFORGE_DEV_PORT={value!r} is not a TCP port")
+    return int(value)
 
 
 def free_port(preferred: int = DEFAULT_PORT) -> int:
@@ -101,13 +109,21 @@ def start(project: Path, *, port: int | None = None) -> tuple[DevServerState, bo
         user.give(data_dir.parent)
         prepare_data_dir(found, user, data_dir)
     _clear_stale_pidfile(data_dir)
-    chosen = free_port(port or DEFAULT_PORT)
-    if port is not None and chosen != port:
-        raise errors.ConfigurationError(f"port {port} on 127.0.0.1 is in use: choose another")
     log = project / STATE_DIR / "server.log"
-    args = server_args(found, data_dir, socket_dir=None, port=chosen, tcp=True, durable=True)
-    process = spawn_postgres(args, user, log, append=True)  # outlives this command
-    wait_ready(process, data_dir, log, timeout_s=60)
+    for attempt in range(PORT_ATTEMPTS):
+        chosen = free_port(port or _preferred_port())
+        if port is not None and chosen != port:
+            raise errors.ConfigurationError(f"port {port} on 127.0.0.1 is in use: choose another")
+        args = server_args(found, data_dir, socket_dir=None, port=chosen, tcp=True, durable=True)
+        process = spawn_postgres(args, user, log, append=True)  # outlives this command
+        try:
+            wait_ready(process, data_dir, log, timeout_s=60)
+            break
+        except errors.ProvisionError as exc:
+            # Another process took the port between our check and the server's bind: try again.
+            lost_race = "could not create any TCP/IP sockets" in str(exc)
+            if not lost_race or port is not None or attempt == PORT_ATTEMPTS - 1:
+                raise
     state = DevServerState(
         pid=process.pid,
         port=chosen,

@@ -8,10 +8,12 @@ fails within milliseconds; we probe with a short timeout and fall through silent
 from __future__ import annotations
 
 import gc
+import json
 import os
 import time
 import warnings
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from jobforge import errors
@@ -20,8 +22,35 @@ DEFAULT_IMAGE = "postgres:16-alpine"
 PROBE_TIMEOUT_S = 2
 
 
+def _engine_configured() -> str | None:
+    """Where a Docker engine may be, without importing docker-py (~0.2 s): None when nowhere.
+
+    testcontainers finds its engine through TESTCONTAINERS_HOST_OVERRIDE / tc.host, DOCKER_HOST,
+    the docker CLI's current context, or the default socket; with none of them set up there is
+    nothing to ask.
+    """
+    home = Path.home()
+    if os.environ.get("DOCKER_HOST") or os.environ.get("TESTCONTAINERS_HOST_OVERRIDE"):
+        return "DOCKER_HOST"
+    properties = home / ".testcontainers.properties"
+    if properties.is_file() and "tc.host" in properties.read_text(errors="replace"):
+        return str(properties)
+    try:
+        context = json.loads((home / ".docker" / "config.json").read_text()).get("currentContext")
+    except (OSError, ValueError, AttributeError):
+        context = None
+    if context and context != "default":
+        return f"docker context {context}"
+    for socket in (Path("/var/run/docker.sock"), home / ".docker" / "run" / "docker.sock"):
+        if socket.exists():
+            return str(socket)
+    return None
+
+
 def engine_status() -> tuple[bool, str]:
     """Whether a Docker engine answers within PROBE_TIMEOUT_S, and why not."""
+    if _engine_configured() is None:
+        return False, "no Docker engine configured (no DOCKER_HOST, context or socket)"
     # docker-py leaks its socket when the engine is absent (the client's constructor raises before
     # anything can close it); collect it here, quietly, rather than in some later test's teardown.
     with warnings.catch_warnings():

@@ -75,17 +75,16 @@ def test_a_port_in_use_is_refused_by_name_when_asked_for(cli: Cli, busy_port: in
     assert f"port {busy_port}" in result.err
 
 
-def test_the_default_port_in_use_picks_another(cli: Cli, project: Path) -> None:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", 54329))
-        except OSError:
-            pass  # already taken by someone else: the point stands
-        else:
-            sock.listen()
-        result = cli("db", "start")
-        assert result.code == 0, result.err
-        assert server_state(project)["port"] != 54329
+def test_the_preferred_port_in_use_picks_another(cli: Cli, project: Path, busy_port: int) -> None:
+    result = cli("db", "start", env={"JOBFORGE_DEV_PORT": str(busy_port)})
+    assert result.code == 0, result.err
+    assert server_state(project)["port"] != busy_port
+
+
+def test_a_bad_preferred_port_is_a_usage_error(cli: Cli) -> None:
+    result = cli("db", "start", env={"JOBFORGE_DEV_PORT": "http"})
+    assert result.code == 2
+    assert "JOBFORGE_DEV_PORT='http' is not a TCP port" in result.err
 
 
 def test_a_killed_server_is_recovered_from(cli: Cli, project: Path) -> None:

@@ -83,3 +83,16 @@ def test_traversal_check_follows_mode_bits() -> None:
         assert osuser.can_traverse(osuser.ServerUser("me", 0, 0, switch=False), inner)
     finally:
         shutil.rmtree(root)
+
+
+def test_no_docker_configuration_skips_the_probe_entirely(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    if Path("/var/run/docker.sock").exists():
+        pytest.skip("this machine has a Docker socket")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.delenv("DOCKER_HOST", raising=False)
+    monkeypatch.delenv("TESTCONTAINERS_HOST_OVERRIDE", raising=False)
+    usable, reason = docker.engine_status()
+    assert not usable
+    assert reason.startswith("no Docker engine configured")

@@ -1,0 +1,179 @@
+"""`jobforge enqueue` and `jobforge jobs list|show|cancel|retry`: the queue from a shell."""
+
+from __future__ import annotations
+
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import typer
+from pydantic import ValidationError
+from rich.table import Table
+
+from jobforge import errors
+from jobforge.cli.output import console, print_json
+from jobforge.cli.target import database_url
+from jobforge.queue import QueueClient
+
+app = typer.Typer(help="Inspect and act on jobs (one tenant at a time).", no_args_is_help=True)
+
+_URL = typer.Option(None, "--database-url", help="Target database (default: see README).")
+_TENANT = typer.Option(None, "--tenant", help="Tenant (default: $JOBFORGE_TENANT).")
+_JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
+
+
+def _client(url: str | None, tenant: str | None) -> QueueClient:
+    chosen = tenant or os.environ.get("JOBFORGE_TENANT")
+    if not chosen:
+        raise errors.ConfigurationError("no tenant: pass --tenant or set JOBFORGE_TENANT")
+    dsn, _ = database_url(url)
+    return QueueClient.connect(dsn, tenant=chosen, max_size=1)
+
+
+def _payload(text: str | None, file: Path | None) -> dict[str, Any]:
+    if file is not None:
+        try:
+            text = file.read_text()
+        except OSError as exc:
+            raise errors.ConfigurationError(
+                f"cannot read payload file {file}: {exc.strerror}"
+            ) from None
+    try:
+        value = json.loads(text or "{}")
+    except json.JSONDecodeError as exc:
+        raise errors.ConfigurationError(f"the payload is not valid JSON: {exc}") from None
+    if not isinstance(value, dict):
+        raise errors.ConfigurationError(
+            f"the payload must be a JSON object, not {type(value).__name__}"
+        )
+    return value
+
+
+def enqueue(
+    job_type: str = typer.Argument(..., metavar="TYPE", help="Job type, e.g. ops.scan."),
+    payload: str | None = typer.Argument(None, help="JSON object (default {})."),
+    payload_file: Path | None = typer.Option(None, "--payload-file", help="Read the payload here."),
+    key: str | None = typer.Option(None, "--key", help="Idempotency key."),
+    priority: int = typer.Option(0, help="0 is claimed first."),
+    run_at: datetime | None = typer.Option(None, help="Not before this time (ISO 8601)."),
+    max_attempts: int = typer.Option(3, help="Attempts before the job is dead."),
+    url: str | None = _URL,
+    tenant: str | None = _TENANT,
+    as_json: bool = _JSON,
+) -> None:
+    """Enqueue one job; the same --key with the same payload returns the existing job."""
+    body = _payload(payload, payload_file)
+    fields: dict[str, Any] = {
+        "idempotency_key": key,
+        "priority": priority,
+        "run_at": run_at,
+        "max_attempts": max_attempts,
+    }
+    try:
+        with _client(url, tenant) as client:
+            result = client.enqueue(job_type, body, **fields)
+    except ValidationError as exc:
+        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
+        raise errors.ConfigurationError(f"invalid job: {problems}") from None
+    if as_json:
+        print_json(result.model_dump())
+    else:
+        console.print(f"job {result.job_id} {'enqueued' if result.created else 'already existed'}")
+
+
+def _say_state(job_id: int, state: str, as_json: bool) -> None:
+    if as_json:
+        print_json({"job_id": job_id, "status": state})
+    else:
+        console.print(f"job {job_id} {state}")
+
+
+@app.command("list")
+def list_jobs(
+    status: list[str] | None = typer.Option(None, "--status", help="Filter (repeatable)."),
+    job_type: list[str] | None = typer.Option(None, "--type", help="Filter (repeatable)."),
+    limit: int = typer.Option(50, min=1, max=1000),
+    before: int | None = typer.Option(None, help="Page: jobs with ids below this."),
+    url: str | None = _URL,
+    tenant: str | None = _TENANT,
+    as_json: bool = _JSON,
+) -> None:
+    """List jobs, newest first."""
+    with _client(url, tenant) as client:
+        page = client.list_jobs(status=status, type=job_type, before=before, limit=limit)
+    if as_json:
+        print_json(
+            {
+                "jobs": [j.model_dump(mode="json") for j in page.jobs],
+                "next_before": page.next_before,
+            }
+        )
+        return
+    table = Table("id", "type", "status", "attempts", "run_at", "updated_at")
+    for job in page.jobs:
+        table.add_row(
+            str(job.id), job.type, job.status.value, f"{job.attempts}/{job.max_attempts}",
+            job.run_at.isoformat(timespec="seconds"), job.updated_at.isoformat(timespec="seconds"),
+        )  # fmt: skip
+    console.print(table)
+    if page.next_before is not None:
+        console.print(f"more: --before {page.next_before}")
+
+
+@app.command()
+def show(
+    job_id: int = typer.Argument(..., metavar="ID"),
+    url: str | None = _URL,
+    tenant: str | None = _TENANT,
+    as_json: bool = _JSON,
+) -> None:
+    """One job with its attempts and its event log."""
+    with _client(url, tenant) as client:
+        job, attempts, events = client.get(job_id), client.attempts(job_id), client.events(job_id)
+    if as_json:
+        print_json({
+            "job": job.model_dump(mode="json"),
+            "attempts": [a.model_dump(mode="json") for a in attempts],
+            "events": [e.model_dump(mode="json") for e in events],
+        })  # fmt: skip
+        return
+    console.print(
+        f"job {job.id} ({job.type}) {job.status.value}, attempt {job.attempts}/{job.max_attempts}"
+    )
+    console.print(f"payload: {json.dumps(job.payload)}")
+    if job.error is not None:
+        console.print(f"error: {json.dumps(job.error)}")
+    for event in events:
+        who = f" by {event.worker}" if event.worker else ""
+        console.print(f"  {event.at.isoformat(timespec='milliseconds')} {event.kind}{who}")
+
+
+@app.command()
+def cancel(
+    job_id: int = typer.Argument(..., metavar="ID"),
+    url: str | None = _URL,
+    tenant: str | None = _TENANT,
+    as_json: bool = _JSON,
+) -> None:
+    """Cancel a queued or running job (final; a running worker learns at its next heartbeat)."""
+    with _client(url, tenant) as client:
+        state = client.cancel(job_id)
+    _say_state(job_id, state.value, as_json)
+
+
+@app.command()
+def retry(
+    job_id: int = typer.Argument(..., metavar="ID"),
+    reset_attempts: bool = typer.Option(
+        False, "--reset-attempts", help="Start counting attempts anew."
+    ),
+    url: str | None = _URL,
+    tenant: str | None = _TENANT,
+    as_json: bool = _JSON,
+) -> None:
+    """Put a failed, dead or canceled job back in the queue."""
+    with _client(url, tenant) as client:
+        state = client.reschedule(job_id, reset_attempts=reset_attempts)
+    _say_state(job_id, state.value, as_json)
