@@ -32,14 +32,21 @@ LANGUAGE sql STABLE AS $$
        AND pg_has_role(session_user, 'jobforge_worker', 'MEMBER')
 $$;
 
+-- Roles are server-wide while the migration lock is per database: two databases migrating at
+-- once may both find a role missing, so losing that race is not an error.
 DO $$
+DECLARE
+    r text;
 BEGIN
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'jobforge_app') THEN
-        CREATE ROLE jobforge_app NOLOGIN;
-    END IF;
-    IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'jobforge_worker') THEN
-        CREATE ROLE jobforge_worker NOLOGIN;
-    END IF;
+    FOREACH r IN ARRAY ARRAY['jobforge_app', 'jobforge_worker'] LOOP
+        IF NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = r) THEN
+            BEGIN
+                EXECUTE format('CREATE ROLE %I NOLOGIN', r);
+            EXCEPTION WHEN duplicate_object OR unique_violation THEN
+                NULL;
+            END;
+        END IF;
+    END LOOP;
 END $$;
 
 CREATE FUNCTION jobforge.require_tenant() RETURNS text

@@ -83,6 +83,12 @@ BEGIN
     INTO v_inserted
     FROM input LEFT JOIN inserted ins ON ins.id = input.new_id;
 
+    IF array_position(v_inserted, NULL) IS NULL THEN  -- all new: nothing to look up
+        RETURN QUERY SELECT k.i::integer, k.new_id, true
+                     FROM unnest(v_inserted) WITH ORDINALITY AS k(new_id, i) ORDER BY k.i;
+        RETURN;
+    END IF;
+
     -- A new statement, so a new snapshot: it sees jobs a concurrent enqueue committed meanwhile.
     SELECT k.key, j.id INTO v_bad
     FROM unnest(p_types, p_payloads, p_idempotency_keys, v_inserted) AS k(type, payload, key, new_id)

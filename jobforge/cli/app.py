@@ -9,6 +9,7 @@ import sys
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from jobforge import errors
 from jobforge.cli import db_commands, doctor, jobs_commands, migrate_command
@@ -34,7 +35,9 @@ def main(argv: list[str] | None = None) -> int:
     try:
         app(args=argv, standalone_mode=True)  # click prints usage errors itself (exit 2)
     except errors.JobforgeError as exc:
-        _stderr.print(f"[bold red]error:[/] {exc}", markup=True, soft_wrap=True)
+        _stderr.print(
+            f"[bold red]error:[/] {escape(str(exc).strip())}", markup=True, soft_wrap=True
+        )
         return exc.exit_code
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)

@@ -6,6 +6,7 @@ Driver errors that a user can cause (an unreachable server, a bad URL) leave thi
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
 from typing import Any
@@ -30,12 +31,24 @@ AsyncConnectionPool = psycopg_pool.AsyncConnectionPool
 CONNECT_TIMEOUT_S = 5
 
 
+_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@|(password\s*=\s*)('[^']*'|\S+)")
+
+
+def redact(text: str) -> str:
+    """`text` with any password of a connection string in it replaced by ***."""
+    return _PASSWORD.sub(lambda m: f"{m.group(1)}***@" if m.group(1) else f"{m.group(2)}***", text)
+
+
+def _bad_url(exc: psycopg.Error) -> errors.ConfigurationError:
+    return errors.ConfigurationError(f"invalid database URL: {redact(' '.join(str(exc).split()))}")
+
+
 def describe(dsn: str) -> str:
     """`host:port/dbname` of a connection string, for messages (never the password)."""
     try:
         info = conninfo_to_dict(dsn)
     except psycopg.ProgrammingError as exc:
-        raise errors.ConfigurationError(f"invalid database URL: {exc}") from None
+        raise _bad_url(exc) from None
     host = str(info.get("host") or "localhost")
     port = str(info.get("port") or "5432")
     where = f"{host}:{port}" if not host.startswith("/") else f"socket {host} port {port}"
@@ -49,12 +62,12 @@ def connect(dsn: str, *, autocommit: bool = True, **kwargs: Any) -> Connection:
         return psycopg.connect(dsn, autocommit=autocommit, **kwargs)
     except psycopg.OperationalError as exc:
         lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        reason = "; ".join(dict.fromkeys(lines)) or type(exc).__name__
+        reason = redact("; ".join(dict.fromkeys(lines))) or type(exc).__name__
         raise errors.DatabaseUnreachable(
             f"cannot connect to Postgres at {describe(dsn)}: {reason}"
         ) from None
     except psycopg.ProgrammingError as exc:
-        raise errors.ConfigurationError(f"invalid database URL: {exc}") from None
+        raise _bad_url(exc) from None
 
 
 def with_dbname(dsn: str, dbname: str) -> str:

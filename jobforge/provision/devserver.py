@@ -49,14 +49,23 @@ def status(project: Path) -> DevServerState | None:
         return None
     try:
         state = DevServerState(**json.loads(path.read_text()))
+        valid = isinstance(state.pid, int) and state.pid > 1 and isinstance(state.port, int)
     except (ValueError, TypeError):
-        path.unlink()
+        valid = False
+    if not valid:
+        path.unlink()  # not written by us, or damaged: never signal a pid read from it
         return None
-    pidfile = Path(state.data_dir) / "postmaster.pid"
-    if alive(state.pid) and pidfile.is_file():
+    if alive(state.pid) and _postmaster_pid(Path(state.data_dir)) == state.pid:
         return state
-    path.unlink()  # left by a killed run: the server is gone
+    path.unlink()  # left by a killed run: the server is gone (its pid may even be reused)
     return None
+
+
+def _postmaster_pid(data_dir: Path) -> int | None:
+    try:
+        return int((data_dir / "postmaster.pid").read_text().splitlines()[0])
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 def _preferred_port() -> int:

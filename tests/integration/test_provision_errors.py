@@ -12,7 +12,7 @@ from pathlib import Path
 import psycopg
 import pytest
 
-from jobforge import db, errors
+from jobforge import db, errors, migrate
 from jobforge.provision import Server, Template, binaries, docker, osuser
 from jobforge.provision.local import start_local
 
@@ -69,9 +69,11 @@ def role_without_createdb(jobforge_server: Server) -> Iterator[str]:
         conn.execute("DROP ROLE jf_no_createdb")
 
 
-def test_a_role_without_createdb_is_told_so(role_without_createdb: str) -> None:
+def test_a_role_without_createdb_is_told_so(role_without_createdb: str, tmp_path: Path) -> None:
+    # Migrations of its own, so no other test has built this template already.
+    (tmp_path / "0001_unique.sql").write_text(f"-- {tmp_path}\nSELECT 1;")
     with pytest.raises(errors.ProvisionError, match="needs CREATEDB"):
-        Template(role_without_createdb).ensure()
+        Template(role_without_createdb, migrate.discover(tmp_path)).ensure()
 
 
 def test_a_docker_engine_that_cannot_start_the_container(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -81,8 +83,6 @@ def test_a_docker_engine_that_cannot_start_the_container(monkeypatch: pytest.Mon
 
 
 def test_a_missing_migrations_directory(tmp_path: Path) -> None:
-    from jobforge import migrate
-
     with pytest.raises(errors.ConfigurationError, match="does not exist"):
         migrate.discover(tmp_path / "nope")
 
