@@ -2,9 +2,9 @@
 concurrent consumers that claim and complete in batches. (Not named queue.py: run as a script,
 that name would shadow the standard library's `queue` module, which psycopg imports.)
 
-Runs standalone (`python benchmarks/queue_burndown.py [--sizes 10000 100000] [--consumers 4] [--batch 100]`)
-on a throwaway server with default durability (fsync on), the kind of server a peer queue is
-measured on, unless JOBFORGE_DATABASE_URL is set. The last line is one JSON object.
+Runs standalone (`python benchmarks/queue_burndown.py [--sizes N ...] [--consumers K]
+[--batch B]`) on a throwaway server with default durability (fsync on), the kind of server
+a peer queue is measured on, unless JOBFORGE_DATABASE_URL is set. The last line is one JSON object.
 Goals ([2/7]): drain >= 7,000 jobs/s; batch enqueue >= 50,000 jobs/s; drain at 100k within 20 %
 of drain at 10k.
 """
