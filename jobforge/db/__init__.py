@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager, contextmanager
 from typing import Any
 
 import psycopg
+import psycopg.rows
 import psycopg.types.json
 import psycopg_pool
 from psycopg import sql as pgsql
@@ -24,6 +25,7 @@ Connection = psycopg.Connection[Any]
 AsyncConnection = psycopg.AsyncConnection[Any]
 DatabaseError = psycopg.Error
 Jsonb = psycopg.types.json.Jsonb
+dict_row = psycopg.rows.dict_row
 ConnectionPool = psycopg_pool.ConnectionPool
 AsyncConnectionPool = psycopg_pool.AsyncConnectionPool
 
@@ -99,23 +101,29 @@ def translated(exc: psycopg.Error) -> errors.JobforgeError | None:
 
 
 @contextmanager
-def tenant_transaction(
-    conn: Connection, tenant: str | None, *, worker: bool = False
-) -> Iterator[Connection]:
-    """A transaction scoped to `tenant` (and, for workers, to every tenant); errors raised by
-    jobforge's SQL functions leave it as typed jobforge errors."""
+def _typed_errors() -> Iterator[None]:
+    """Errors raised by jobforge's SQL functions leave as typed jobforge errors."""
     try:
-        with conn.transaction():
-            conn.execute(
-                query("session_scope"),
-                {"tenant": tenant or "", "scope": "worker" if worker else ""},
-            )
-            yield conn
+        yield
     except psycopg.Error as exc:
         mapped = translated(exc)
         if mapped is None:
             raise
         raise mapped from None
+
+
+def _scope(tenant: str | None, worker: bool) -> dict[str, str]:
+    return {"tenant": tenant or "", "scope": "worker" if worker else ""}
+
+
+@contextmanager
+def tenant_transaction(
+    conn: Connection, tenant: str | None, *, worker: bool = False
+) -> Iterator[Connection]:
+    """A transaction scoped to `tenant` (and, for workers, to every tenant)."""
+    with _typed_errors(), conn.transaction():
+        conn.execute(query("session_scope"), _scope(tenant, worker))
+        yield conn
 
 
 @asynccontextmanager
@@ -123,18 +131,10 @@ async def tenant_transaction_async(
     conn: AsyncConnection, tenant: str | None, *, worker: bool = False
 ) -> AsyncIterator[AsyncConnection]:
     """`tenant_transaction` for an async connection."""
-    try:
+    with _typed_errors():
         async with conn.transaction():
-            await conn.execute(
-                query("session_scope"),
-                {"tenant": tenant or "", "scope": "worker" if worker else ""},
-            )
+            await conn.execute(query("session_scope"), _scope(tenant, worker))
             yield conn
-    except psycopg.Error as exc:
-        mapped = translated(exc)
-        if mapped is None:
-            raise
-        raise mapped from None
 
 
 def execute(conn: Connection, name: str, params: Mapping[str, Any] | None = None) -> Any:

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from jobforge import errors
 from jobforge.db import Jsonb
-from jobforge.queue.models import NewJob, Outcome
+from jobforge.queue.models import Enqueued, Job, NewJob, Outcome
 from jobforge.states import JobState
 
 Call = tuple[str, dict[str, Any]]
@@ -82,3 +82,24 @@ def _status(value: JobState | str) -> str:
     except ValueError:
         choices = ", ".join(s.value for s in JobState)
         raise errors.InvalidJob(f"unknown status {value!r}: choose one of {choices}") from None
+
+
+Rows = list[dict[str, Any]]
+
+
+def enqueued(rows: Rows) -> list[Enqueued]:
+    return [Enqueued(job_id=r["job_id"], created=r["created"]) for r in rows]
+
+
+def jobs(rows: Rows) -> list[Job]:
+    return [Job.model_validate(r) for r in rows]
+
+
+def states(rows: Rows) -> dict[int, Any]:
+    """Per-job answers of heartbeat and finish."""
+    return {r["job_id"]: r["state"] for r in rows}
+
+
+def single(rows: Rows) -> Any:
+    """The one value of a one-row, one-column answer (cancel, reschedule, progress)."""
+    return next(iter(rows[0].values()))

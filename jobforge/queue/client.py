@@ -47,11 +47,6 @@ class _Base(Generic[P]):
         self.backoff = (backoff_base_s, backoff_cap_s)
 
 
-def _rows(cursor: Any) -> list[dict[str, Any]]:
-    names = [c.name for c in cursor.description or []]
-    return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
-
-
 class QueueClient(_Base[db.ConnectionPool]):
     """Synchronous client over a psycopg connection pool."""
 
@@ -78,7 +73,7 @@ class QueueClient(_Base[db.ConnectionPool]):
             self.pool.connection() as conn,
             db.tenant_transaction(conn, self.tenant, worker=worker),
         ):
-            return _rows(conn.execute(query(name), params))
+            return conn.cursor(row_factory=db.dict_row).execute(query(name), params).fetchall()
 
     # tenant-scoped
     def enqueue(
@@ -90,7 +85,7 @@ class QueueClient(_Base[db.ConnectionPool]):
         self, jobs: Sequence[NewJob], *, now: datetime | None = None
     ) -> list[Enqueued]:
         rows = self._run(calls.enqueue_many(jobs, now, self.max_payload_bytes))
-        return [Enqueued(job_id=r["job_id"], created=r["created"]) for r in rows]
+        return calls.enqueued(rows)
 
     def get(self, job_id: int) -> Job:
         rows = self._run(("job_get", {"id": job_id}))
@@ -106,9 +101,7 @@ class QueueClient(_Base[db.ConnectionPool]):
         before: int | None = None,
         limit: int = 50,
     ) -> Page:
-        jobs = [
-            Job.model_validate(r) for r in self._run(calls.listing(status, type, before, limit))
-        ]
+        jobs = calls.jobs(self._run(calls.listing(status, type, before, limit)))
         return Page(jobs=jobs, next_before=jobs[-1].id if len(jobs) == limit else None)
 
     def events(self, job_id: int) -> list[Event]:
@@ -126,7 +119,7 @@ class QueueClient(_Base[db.ConnectionPool]):
 
     def cancel(self, job_id: int, *, now: datetime | None = None) -> JobState:
         rows = self._run(("job_cancel", {"id": job_id, "now": now}))
-        return JobState(next(iter(rows[0].values())))
+        return JobState(calls.single(rows))
 
     def reschedule(
         self,
@@ -137,7 +130,7 @@ class QueueClient(_Base[db.ConnectionPool]):
         now: datetime | None = None,
     ) -> JobState:
         params = {"id": job_id, "reset": reset_attempts, "run_at": run_at, "now": now}
-        return JobState(next(iter(self._run(("job_reschedule", params))[0].values())))
+        return JobState(calls.single(self._run(("job_reschedule", params))))
 
     # worker side: across tenants, fenced on the lease
     def claim(
@@ -150,7 +143,7 @@ class QueueClient(_Base[db.ConnectionPool]):
         now: datetime | None = None,
     ) -> list[Job]:
         rows = self._run(calls.claim(worker, limit, types, lease_s, now), worker=True)
-        return [Job.model_validate(r) for r in rows]
+        return calls.jobs(rows)
 
     def heartbeat(
         self,
@@ -161,13 +154,13 @@ class QueueClient(_Base[db.ConnectionPool]):
         now: datetime | None = None,
     ) -> dict[int, HeartbeatState]:
         rows = self._run(calls.heartbeat(worker, leases, lease_s, now), worker=True)
-        return {r["job_id"]: r["state"] for r in rows}
+        return calls.states(rows)
 
     def finish(
         self, worker: str, outcomes: Sequence[Outcome], *, now: datetime | None = None
     ) -> dict[int, FinishState]:
         rows = self._run(calls.finish(worker, outcomes, now, *self.backoff), worker=True)
-        return {r["job_id"]: r["state"] for r in rows}
+        return calls.states(rows)
 
     def progress(
         self,
@@ -187,7 +180,7 @@ class QueueClient(_Base[db.ConnectionPool]):
             "message": message,
             "now": now,
         }
-        return bool(next(iter(self._run(("job_progress", params), worker=True)[0].values())))
+        return bool(calls.single(self._run(("job_progress", params), worker=True)))
 
 
 class AsyncQueueClient(_Base[db.AsyncConnectionPool]):
@@ -210,9 +203,9 @@ class AsyncQueueClient(_Base[db.AsyncConnectionPool]):
             self.pool.connection() as conn,
             db.tenant_transaction_async(conn, self.tenant, worker=worker),
         ):
-            cursor = await conn.execute(query(name), params)
-            names = [c.name for c in cursor.description or []]
-            return [dict(zip(names, row, strict=True)) for row in await cursor.fetchall()]
+            cursor = conn.cursor(row_factory=db.dict_row)
+            await cursor.execute(query(name), params)
+            return await cursor.fetchall()
 
     async def enqueue(
         self, type: str, payload: dict[str, Any], *, now: datetime | None = None, **fields: Any
@@ -223,11 +216,11 @@ class AsyncQueueClient(_Base[db.AsyncConnectionPool]):
         self, jobs: Sequence[NewJob], *, now: datetime | None = None
     ) -> list[Enqueued]:
         rows = await self._run(calls.enqueue_many(jobs, now, self.max_payload_bytes))
-        return [Enqueued(job_id=r["job_id"], created=r["created"]) for r in rows]
+        return calls.enqueued(rows)
 
     async def cancel(self, job_id: int, *, now: datetime | None = None) -> JobState:
         rows = await self._run(("job_cancel", {"id": job_id, "now": now}))
-        return JobState(next(iter(rows[0].values())))
+        return JobState(calls.single(rows))
 
     async def claim(
         self,
@@ -239,7 +232,7 @@ class AsyncQueueClient(_Base[db.AsyncConnectionPool]):
         now: datetime | None = None,
     ) -> list[Job]:
         rows = await self._run(calls.claim(worker, limit, types, lease_s, now), worker=True)
-        return [Job.model_validate(r) for r in rows]
+        return calls.jobs(rows)
 
     async def heartbeat(
         self,
@@ -250,10 +243,10 @@ class AsyncQueueClient(_Base[db.AsyncConnectionPool]):
         now: datetime | None = None,
     ) -> dict[int, HeartbeatState]:
         rows = await self._run(calls.heartbeat(worker, leases, lease_s, now), worker=True)
-        return {r["job_id"]: r["state"] for r in rows}
+        return calls.states(rows)
 
     async def finish(
         self, worker: str, outcomes: Sequence[Outcome], *, now: datetime | None = None
     ) -> dict[int, FinishState]:
         rows = await self._run(calls.finish(worker, outcomes, now, *self.backoff), worker=True)
-        return {r["job_id"]: r["state"] for r in rows}
+        return calls.states(rows)
