@@ -7,7 +7,8 @@ SELECT set_config('jobforge.tenant', %(tenant)s, true), set_config('jobforge.sco
 
 -- name: job_enqueue_many
 SELECT ord, job_id, created FROM jobforge.enqueue_v1(
-    %(types)s, %(payloads)s::jsonb[], %(keys)s, %(priorities)s, %(run_ats)s, %(max_attempts)s,
+    %(types)s,
+    ARRAY(SELECT e FROM jsonb_array_elements(%(payloads)s::jsonb) WITH ORDINALITY AS x(e, n) ORDER BY n), %(keys)s, %(priorities)s, %(run_ats)s, %(max_attempts)s,
     %(trace_ids)s, %(now)s, %(max_payload_bytes)s)
 
 -- name: job_claim
