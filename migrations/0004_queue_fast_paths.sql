@@ -24,6 +24,21 @@ ALTER TABLE jobforge.jobs DROP CONSTRAINT jobs_idempotency;
 CREATE UNIQUE INDEX jobs_idempotency ON jobforge.jobs (tenant_id, type, idempotency_key)
     WHERE idempotency_key IS NOT NULL;
 
+-- Events are written only by the functions here, right after touching their job's row, so the
+-- foreign key's per-row lookup bought nothing on insert; a statement-level trigger keeps the
+-- cascade when jobs are deleted.
+ALTER TABLE jobforge.job_events DROP CONSTRAINT job_events_job_id_fkey;
+
+CREATE FUNCTION jobforge.jobs_delete_events() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    DELETE FROM jobforge.job_events e USING gone WHERE e.job_id = gone.id;
+    RETURN NULL;
+END $$;
+
+CREATE TRIGGER jobs_delete_events AFTER DELETE ON jobforge.jobs
+    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION jobforge.jobs_delete_events();
+
 -- The transition check runs only when the status really changes (a same-status write such as a
 -- lease takeover is not a transition); the table stays the one source of legal moves.
 DROP TRIGGER jobs_transition ON jobforge.jobs;
@@ -31,8 +46,9 @@ CREATE TRIGGER jobs_transition BEFORE UPDATE OF status ON jobforge.jobs
     FOR EACH ROW WHEN (OLD.status IS DISTINCT FROM NEW.status)
     EXECUTE FUNCTION jobforge.jobs_check_transition();
 
--- Enqueue: validation uses the cheap patterns; ids come from the identity sequence resolved once
--- per call (not per row); conflicts go to the partial index. Same contract as in 0003.
+-- Enqueue: validation uses the cheap patterns; a batch without idempotency keys takes a plain
+-- insert (nothing can conflict); otherwise ids come from the identity sequence resolved once per
+-- call (not per row) and conflicts go to the partial index. Same contract as in 0003.
 CREATE OR REPLACE FUNCTION jobforge.enqueue_v1(
     p_types             text[],
     p_payloads          jsonb[],
@@ -82,6 +98,29 @@ BEGIN
             RAISE EXCEPTION 'job #%: payload is % bytes, over the limit of %', v_bad.i,
                 octet_length(v_bad.p::text), p_max_payload_bytes USING ERRCODE = 'JF005';
         END IF;
+    END IF;
+
+    IF p_idempotency_keys IS NULL THEN
+        -- No keys, so no conflicts: ids are drawn in input order, so sorted they map to positions.
+        WITH inserted AS (
+            INSERT INTO jobforge.jobs AS j (tenant_id, type, payload, payload_hash, priority, run_at,
+                                            max_attempts, trace_id, created_at, updated_at)
+            SELECT v_tenant, u.t, u.p,
+                   'sha256:' || encode(sha256(convert_to(u.p::text, 'UTF8')), 'hex'),
+                   coalesce(p_priorities[u.i], 0), coalesce(p_run_ats[u.i], v_now),
+                   coalesce(p_max_attempts[u.i], 3), p_trace_ids[u.i], v_now, v_now
+            FROM unnest(p_types, p_payloads) WITH ORDINALITY AS u(t, p, i)
+            ORDER BY u.i
+            RETURNING j.id
+        ),
+        events AS (
+            INSERT INTO jobforge.job_events (job_id, tenant_id, kind, at)
+            SELECT id, v_tenant, 'created', v_now FROM inserted ORDER BY id
+        )
+        SELECT array_agg(id ORDER BY id) INTO v_inserted FROM inserted;
+        RETURN QUERY SELECT k.i::integer, k.new_id, true
+                     FROM unnest(v_inserted) WITH ORDINALITY AS k(new_id, i) ORDER BY k.i;
+        RETURN;
     END IF;
 
     WITH input AS MATERIALIZED (

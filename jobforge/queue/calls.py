@@ -95,7 +95,8 @@ Rows = list[dict[str, Any]]
 
 
 def enqueued(rows: Rows) -> list[Enqueued]:
-    return [Enqueued(job_id=r["job_id"], created=r["created"]) for r in rows]
+    # Typed by the SQL function's signature: validating 1,000 rows again cost ~1 ms per batch.
+    return [Enqueued.model_construct(job_id=r["job_id"], created=r["created"]) for r in rows]
 
 
 def jobs(rows: Rows) -> list[Job]:
