@@ -13,7 +13,7 @@ from uuid import UUID
 
 from jobforge import errors
 from jobforge.db import Jsonb
-from jobforge.queue.models import Enqueued, Job, NewJob, Outcome
+from jobforge.queue.models import Attempt, Enqueued, Event, Job, NewJob, Outcome, Page
 from jobforge.states import JobState
 
 Call = tuple[str, dict[str, Any]]
@@ -83,6 +83,32 @@ def listing(statuses: Sequence[JobState | str] | None, types: Sequence[str] | No
     }  # fmt: skip
 
 
+def get(job_id: int) -> Call:
+    return "job_get", {"id": job_id}
+
+
+def by_job(name: str, job_id: int) -> Call:
+    """Events, attempts or result of one job (the caller has checked the job is visible)."""
+    return name, {"id": job_id}
+
+
+def cancel(job_id: int, now: datetime | None) -> Call:
+    return "job_cancel", {"id": job_id, "now": now}
+
+
+def reschedule(job_id: int, reset_attempts: bool, run_at: datetime | None,
+               now: datetime | None) -> Call:  # fmt: skip
+    return "job_reschedule", {"id": job_id, "reset": reset_attempts, "run_at": run_at, "now": now}
+
+
+def progress(worker: str, job_id: int, lease_token: UUID, pct: float, message: str | None,
+             now: datetime | None) -> Call:  # fmt: skip
+    return "job_progress", {
+        "worker": worker, "id": job_id, "token": lease_token, "pct": pct, "message": message,
+        "now": now,
+    }  # fmt: skip
+
+
 def _status(value: JobState | str) -> str:
     try:
         return JobState(value).value
@@ -101,6 +127,28 @@ def enqueued(rows: Rows) -> list[Enqueued]:
 
 def jobs(rows: Rows) -> list[Job]:
     return [Job.model_validate(r) for r in rows]
+
+
+def found(job_id: int, rows: Rows) -> Job:
+    if not rows:
+        raise errors.JobNotFound(f"job {job_id} not found")
+    return Job.model_validate(rows[0])
+
+
+def page(jobs: list[Job], limit: int) -> Page:
+    return Page(jobs=jobs, next_before=jobs[-1].id if len(jobs) == limit else None)
+
+
+def events(rows: Rows) -> list[Event]:
+    return [Event.model_validate(r) for r in rows]
+
+
+def attempts(rows: Rows) -> list[Attempt]:
+    return [Attempt.model_validate(r) for r in rows]
+
+
+def result(rows: Rows) -> Any:
+    return rows[0]["result"] if rows else None
 
 
 def states(rows: Rows) -> dict[int, Any]:

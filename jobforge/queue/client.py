@@ -12,7 +12,7 @@ from datetime import datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
-from jobforge import db, errors
+from jobforge import db
 from jobforge.queue import calls
 from jobforge.queue.models import (
     Attempt,
@@ -84,14 +84,10 @@ class QueueClient(_Base[db.ConnectionPool]):
     def enqueue_many(
         self, jobs: Sequence[NewJob], *, now: datetime | None = None
     ) -> list[Enqueued]:
-        rows = self._run(calls.enqueue_many(jobs, now, self.max_payload_bytes))
-        return calls.enqueued(rows)
+        return calls.enqueued(self._run(calls.enqueue_many(jobs, now, self.max_payload_bytes)))
 
     def get(self, job_id: int) -> Job:
-        rows = self._run(("job_get", {"id": job_id}))
-        if not rows:
-            raise errors.JobNotFound(f"job {job_id} not found")
-        return Job.model_validate(rows[0])
+        return calls.found(job_id, self._run(calls.get(job_id)))
 
     def list_jobs(
         self,
@@ -101,25 +97,22 @@ class QueueClient(_Base[db.ConnectionPool]):
         before: int | None = None,
         limit: int = 50,
     ) -> Page:
-        jobs = calls.jobs(self._run(calls.listing(status, type, before, limit)))
-        return Page(jobs=jobs, next_before=jobs[-1].id if len(jobs) == limit else None)
+        return calls.page(calls.jobs(self._run(calls.listing(status, type, before, limit))), limit)
 
     def events(self, job_id: int) -> list[Event]:
         self.get(job_id)
-        return [Event.model_validate(r) for r in self._run(("job_events", {"id": job_id}))]
+        return calls.events(self._run(calls.by_job("job_events", job_id)))
 
     def attempts(self, job_id: int) -> list[Attempt]:
         self.get(job_id)
-        return [Attempt.model_validate(r) for r in self._run(("job_attempts", {"id": job_id}))]
+        return calls.attempts(self._run(calls.by_job("job_attempts", job_id)))
 
     def result(self, job_id: int) -> Any:
         self.get(job_id)
-        rows = self._run(("job_result", {"id": job_id}))
-        return rows[0]["result"] if rows else None
+        return calls.result(self._run(calls.by_job("job_result", job_id)))
 
     def cancel(self, job_id: int, *, now: datetime | None = None) -> JobState:
-        rows = self._run(("job_cancel", {"id": job_id, "now": now}))
-        return JobState(calls.single(rows))
+        return JobState(calls.single(self._run(calls.cancel(job_id, now))))
 
     def reschedule(
         self,
@@ -129,8 +122,8 @@ class QueueClient(_Base[db.ConnectionPool]):
         run_at: datetime | None = None,
         now: datetime | None = None,
     ) -> JobState:
-        params = {"id": job_id, "reset": reset_attempts, "run_at": run_at, "now": now}
-        return JobState(calls.single(self._run(("job_reschedule", params))))
+        call = calls.reschedule(job_id, reset_attempts, run_at, now)
+        return JobState(calls.single(self._run(call)))
 
     # worker side: across tenants, fenced on the lease
     def claim(
@@ -172,15 +165,8 @@ class QueueClient(_Base[db.ConnectionPool]):
         *,
         now: datetime | None = None,
     ) -> bool:
-        params = {
-            "worker": worker,
-            "id": job_id,
-            "token": lease_token,
-            "pct": pct,
-            "message": message,
-            "now": now,
-        }
-        return bool(calls.single(self._run(("job_progress", params), worker=True)))
+        call = calls.progress(worker, job_id, lease_token, pct, message, now)
+        return bool(calls.single(self._run(call, worker=True)))
 
 
 class AsyncQueueClient(_Base[db.AsyncConnectionPool]):
@@ -218,9 +204,45 @@ class AsyncQueueClient(_Base[db.AsyncConnectionPool]):
         rows = await self._run(calls.enqueue_many(jobs, now, self.max_payload_bytes))
         return calls.enqueued(rows)
 
+    async def get(self, job_id: int) -> Job:
+        return calls.found(job_id, await self._run(calls.get(job_id)))
+
+    async def list_jobs(
+        self,
+        *,
+        status: Sequence[JobState | str] | None = None,
+        type: Sequence[str] | None = None,
+        before: int | None = None,
+        limit: int = 50,
+    ) -> Page:
+        rows = await self._run(calls.listing(status, type, before, limit))
+        return calls.page(calls.jobs(rows), limit)
+
+    async def events(self, job_id: int) -> list[Event]:
+        await self.get(job_id)
+        return calls.events(await self._run(calls.by_job("job_events", job_id)))
+
+    async def attempts(self, job_id: int) -> list[Attempt]:
+        await self.get(job_id)
+        return calls.attempts(await self._run(calls.by_job("job_attempts", job_id)))
+
+    async def result(self, job_id: int) -> Any:
+        await self.get(job_id)
+        return calls.result(await self._run(calls.by_job("job_result", job_id)))
+
     async def cancel(self, job_id: int, *, now: datetime | None = None) -> JobState:
-        rows = await self._run(("job_cancel", {"id": job_id, "now": now}))
-        return JobState(calls.single(rows))
+        return JobState(calls.single(await self._run(calls.cancel(job_id, now))))
+
+    async def reschedule(
+        self,
+        job_id: int,
+        *,
+        reset_attempts: bool = False,
+        run_at: datetime | None = None,
+        now: datetime | None = None,
+    ) -> JobState:
+        call = calls.reschedule(job_id, reset_attempts, run_at, now)
+        return JobState(calls.single(await self._run(call)))
 
     async def claim(
         self,
@@ -250,3 +272,16 @@ class AsyncQueueClient(_Base[db.AsyncConnectionPool]):
     ) -> dict[int, FinishState]:
         rows = await self._run(calls.finish(worker, outcomes, now, *self.backoff), worker=True)
         return calls.states(rows)
+
+    async def progress(
+        self,
+        worker: str,
+        job_id: int,
+        lease_token: UUID,
+        pct: float,
+        message: str | None = None,
+        *,
+        now: datetime | None = None,
+    ) -> bool:
+        call = calls.progress(worker, job_id, lease_token, pct, message, now)
+        return bool(calls.single(await self._run(call, worker=True)))

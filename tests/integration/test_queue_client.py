@@ -118,3 +118,46 @@ def test_the_async_client(jobforge_db: Database) -> None:
             await queue.close()
 
     assert asyncio.run(scenario()) == ["retry_scheduled"]
+
+
+def test_the_async_client_reads_and_reschedules_like_the_sync_one(jobforge_db: Database) -> None:
+    async def scenario() -> None:
+        queue = await AsyncQueueClient.connect(jobforge_db.dsn, tenant="acme")
+        other = await AsyncQueueClient.connect(jobforge_db.dsn, tenant="globex")
+        try:
+            ids = [(await queue.enqueue("ops.scan", {"n": n}, now=T0)).job_id for n in range(3)]
+            (job,) = await queue.claim("w1", 1, now=T0)
+            assert job.lease_token is not None
+            assert await queue.progress("w1", job.id, job.lease_token, 50.0, "half", now=T0)
+            beat = await queue.heartbeat("w1", [(job.id, job.lease_token)], now=T0)
+            assert beat == {job.id: "ok"}
+            done = Outcome(job_id=job.id, lease_token=job.lease_token, outcome="failed")
+            assert await queue.finish("w1", [done], now=T0) == {job.id: "failed"}
+
+            assert (await queue.get(job.id)).status is JobState.FAILED
+            kinds = [e.kind for e in await queue.events(job.id)]
+            assert kinds == ["created", "claimed", "progress", "failed"]
+            assert [a.outcome for a in await queue.attempts(job.id)] == ["failed"]
+            assert await queue.result(job.id) is None
+            assert await queue.reschedule(job.id, now=T0) is JobState.QUEUED
+
+            first = await queue.list_jobs(limit=2)
+            assert [j.id for j in first.jobs] == sorted(ids, reverse=True)[:2]
+            rest = await queue.list_jobs(limit=2, before=first.next_before)
+            assert [j.id for j in rest.jobs] == [min(ids)]
+            assert rest.next_before is None
+            queued = await queue.list_jobs(status=["queued"])
+            assert len(queued.jobs) == 3
+
+            for call in (other.get, other.events, other.attempts, other.result):
+                with pytest.raises(errors.JobNotFound):
+                    await call(job.id)
+            with pytest.raises(errors.JobNotFound):
+                await other.reschedule(job.id)
+            with pytest.raises(errors.InvalidJob, match="unknown status 'nope'"):
+                await queue.list_jobs(status=["nope"])
+        finally:
+            await queue.close()
+            await other.close()
+
+    asyncio.run(scenario())
