@@ -87,3 +87,15 @@ SQLSTATE_ERRORS: dict[str, type[QueueError]] = {
     "JF005": PayloadTooLarge,
     "JF006": InvalidJob,
 }
+
+
+class NonRetryable(JobforgeError):
+    """The job failed in a way another attempt cannot fix; raise it from a handler."""
+
+
+class InvalidInput(NonRetryable):
+    """The job's payload is not valid input for its handler."""
+
+
+class WorkerStopped(JobforgeError):
+    """The worker stopped taking work."""

@@ -137,6 +137,22 @@ async def tenant_transaction_async(
             yield conn
 
 
+async def notifications(dsn: str, channel: str) -> AsyncIterator[str]:
+    """Payloads of NOTIFYs on `channel`, on a dedicated autocommit connection that LISTEN holds."""
+    try:
+        conn = await psycopg.AsyncConnection.connect(
+            dsn, autocommit=True, connect_timeout=CONNECT_TIMEOUT_S
+        )
+    except psycopg.OperationalError as exc:
+        raise errors.DatabaseUnreachable(
+            f"cannot listen for jobs on {describe(dsn)}: {error_message(exc)}"
+        ) from None
+    async with conn:
+        await conn.execute(pgsql.SQL("LISTEN {}").format(pgsql.Identifier(channel)))
+        async for note in conn.notifies():
+            yield note.payload
+
+
 def execute(conn: Connection, name: str, params: Mapping[str, Any] | None = None) -> Any:
     """Run the named query; returns the cursor for fetching."""
     return conn.execute(query(name), params)

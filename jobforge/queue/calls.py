@@ -109,6 +109,20 @@ def progress(worker: str, job_id: int, lease_token: UUID, pct: float, message: s
     }  # fmt: skip
 
 
+def release(worker: str, leases: Sequence[tuple[int, UUID]], now: datetime | None) -> Call:
+    return "job_release_many", {
+        "worker": worker, "ids": [i for i, _ in leases], "tokens": [t for _, t in leases],
+        "now": now,
+    }  # fmt: skip
+
+
+def acknowledge_cancel(worker: str, job_id: int, lease_token: UUID, data: Any,
+                       now: datetime | None) -> Call:  # fmt: skip
+    return "job_acknowledge_cancel", {
+        "worker": worker, "id": job_id, "token": lease_token, "data": Jsonb(data), "now": now,
+    }  # fmt: skip
+
+
 def _status(value: JobState | str) -> str:
     try:
         return JobState(value).value

@@ -24,6 +24,7 @@ from jobforge.queue.models import (
     NewJob,
     Outcome,
     Page,
+    ReleaseState,
 )
 from jobforge.sql import query
 from jobforge.states import JobState
@@ -168,6 +169,19 @@ class QueueClient(_Base[db.ConnectionPool]):
         call = calls.progress(worker, job_id, lease_token, pct, message, now)
         return bool(calls.single(self._run(call, worker=True)))
 
+    def release(
+        self, worker: str, leases: Sequence[tuple[int, UUID]], *, now: datetime | None = None
+    ) -> dict[int, ReleaseState]:
+        """Give leases back at shutdown: the jobs are due again and keep their attempt."""
+        return calls.states(self._run(calls.release(worker, leases, now), worker=True))
+
+    def acknowledge_cancel(
+        self, worker: str, job_id: int, lease_token: UUID, data: Any, *, now: datetime | None = None
+    ) -> bool:
+        """Record how a canceled job's handler took the cancellation (once per attempt)."""
+        call = calls.acknowledge_cancel(worker, job_id, lease_token, data, now)
+        return bool(calls.single(self._run(call, worker=True)))
+
 
 class AsyncQueueClient(_Base[db.AsyncConnectionPool]):
     """Asynchronous client over a psycopg async pool; the same calls as `QueueClient`."""
@@ -284,4 +298,17 @@ class AsyncQueueClient(_Base[db.AsyncConnectionPool]):
         now: datetime | None = None,
     ) -> bool:
         call = calls.progress(worker, job_id, lease_token, pct, message, now)
+        return bool(calls.single(await self._run(call, worker=True)))
+
+    async def release(
+        self, worker: str, leases: Sequence[tuple[int, UUID]], *, now: datetime | None = None
+    ) -> dict[int, ReleaseState]:
+        """Give leases back at shutdown: the jobs are due again and keep their attempt."""
+        return calls.states(await self._run(calls.release(worker, leases, now), worker=True))
+
+    async def acknowledge_cancel(
+        self, worker: str, job_id: int, lease_token: UUID, data: Any, *, now: datetime | None = None
+    ) -> bool:
+        """Record how a canceled job's handler took the cancellation (once per attempt)."""
+        call = calls.acknowledge_cancel(worker, job_id, lease_token, data, now)
         return bool(calls.single(await self._run(call, worker=True)))

@@ -13,6 +13,7 @@ from jobforge.states import JobState
 #: Per-job answers of the batched worker calls.
 HeartbeatState = Literal["ok", "canceled", "lost"]
 FinishState = Literal["succeeded", "retry_scheduled", "failed", "dead", "lost"]
+ReleaseState = Literal["released", "lost"]
 
 
 class _Record(BaseModel):

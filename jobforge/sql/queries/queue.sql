@@ -53,3 +53,9 @@ WHERE job_id = %(id)s AND tenant_id = jobforge.current_tenant() ORDER BY id
 
 -- name: job_result
 SELECT result FROM jobforge.job_results WHERE job_id = %(id)s AND tenant_id = jobforge.current_tenant()
+
+-- name: job_release_many
+SELECT job_id, state FROM jobforge.release_v1(%(worker)s, %(ids)s, %(tokens)s, %(now)s)
+
+-- name: job_acknowledge_cancel
+SELECT jobforge.acknowledge_cancel_v1(%(worker)s, %(id)s::bigint, %(token)s, %(data)s::jsonb, %(now)s)

@@ -1,0 +1,18 @@
+"""The worker runtime: handlers by job type, concurrent execution with leases, timeouts, retries,
+cancellation and graceful shutdown; middleware for run recording; an in-process drain for tests."""
+
+from __future__ import annotations
+
+from jobforge.errors import InvalidInput, NonRetryable
+from jobforge.worker.context import JobContext
+from jobforge.worker.drain import drain, drain_async
+from jobforge.worker.metrics import Metrics
+from jobforge.worker.middleware import Middleware, Next
+from jobforge.worker.registry import HandlerSpec, Registry, default_registry, handler
+from jobforge.worker.runtime import Worker, WorkerConfig, WorkerReport
+
+__all__ = [
+    "HandlerSpec", "InvalidInput", "JobContext", "Metrics", "Middleware", "Next", "NonRetryable",
+    "Registry", "Worker", "WorkerConfig", "WorkerReport", "default_registry", "drain",
+    "drain_async", "handler",
+]  # fmt: skip

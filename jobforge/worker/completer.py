@@ -1,0 +1,81 @@
+"""Batches job outcomes into one `finish` round trip: flushed when `batch` are waiting or
+`flush_s` after the first one arrived, whichever comes first."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+
+from jobforge.queue import AsyncQueueClient, Outcome
+from jobforge.queue.models import FinishState
+
+logger = logging.getLogger("jobforge.worker")
+_TRIES = 4
+
+#: Told, per job, what the database made of its outcome ('lost' when the lease was gone).
+OnFinished = Callable[[Outcome, FinishState], None]
+
+
+class Completer:
+    def __init__(
+        self,
+        client: AsyncQueueClient,
+        worker: str,
+        on_finished: OnFinished,
+        *,
+        batch: int = 200,
+        flush_s: float = 0.005,
+    ) -> None:
+        self._client = client
+        self._worker = worker
+        self._on_finished = on_finished
+        self._batch = batch
+        self._flush_s = flush_s
+        self._pending: list[Outcome] = []
+        self._timer: asyncio.TimerHandle | None = None
+        self._flushes: set[asyncio.Task[None]] = set()
+
+    @property
+    def busy(self) -> bool:
+        return bool(self._pending or self._flushes)
+
+    def submit(self, outcome: Outcome) -> None:
+        self._pending.append(outcome)
+        if len(self._pending) >= self._batch:
+            self._flush_now()
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(self._flush_s, self._flush_now)
+
+    def _flush_now(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if not self._pending:
+            return
+        outcomes, self._pending = self._pending, []
+        task = asyncio.ensure_future(self._finish(outcomes))
+        self._flushes.add(task)
+        task.add_done_callback(self._flushes.discard)
+
+    async def _finish(self, outcomes: list[Outcome]) -> None:
+        for attempt in range(1, _TRIES + 1):
+            try:
+                states = await self._client.finish(self._worker, outcomes)
+                break
+            except Exception:
+                # Still unrecorded: the leases expire and the jobs run again (at least once).
+                if attempt == _TRIES:
+                    logger.error("could not record %d outcomes", len(outcomes), exc_info=True)
+                    states = {}
+                    break
+                logger.warning("recording outcomes failed; retrying", exc_info=True)
+                await asyncio.sleep(0.1 * 2**attempt)
+        for outcome in outcomes:
+            self._on_finished(outcome, states.get(outcome.job_id, "lost"))
+
+    async def close(self) -> None:
+        """Flush what waits and wait for every flush in flight."""
+        self._flush_now()
+        while self._flushes:
+            await asyncio.gather(*self._flushes, return_exceptions=True)

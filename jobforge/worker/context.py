@@ -1,0 +1,61 @@
+"""What a handler gets besides its payload: the job's ids, a cancellation signal, progress."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Literal
+
+from jobforge.queue.models import Job
+
+#: Why a running job is asked to stop.
+StopReason = Literal["canceled", "lease_lost", "timeout", "shutdown"]
+
+
+@dataclass(eq=False)
+class JobContext:
+    """One attempt of one job. Thread-safe: sync handlers run in threads, async ones on the loop.
+
+    `cancelled` is set when the job is canceled in the database (seen at the next heartbeat),
+    its lease is lost, it times out, or the worker shuts down; `stop_reason` says which.
+    """
+
+    job: Job
+    worker: str
+    cancelled: threading.Event = field(default_factory=threading.Event)
+    stop_reason: StopReason | None = None
+    _progress: tuple[float, str | None] | None = None
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    @property
+    def job_id(self) -> int:
+        return self.job.id
+
+    @property
+    def tenant_id(self) -> str:
+        return self.job.tenant_id
+
+    @property
+    def attempt(self) -> int:
+        return self.job.attempts
+
+    @property
+    def trace_id(self) -> str | None:
+        return self.job.trace_id
+
+    def progress(self, pct: float, message: str | None = None) -> None:
+        """Report progress; the worker writes the latest value at most every progress interval."""
+        if not 0 <= pct <= 100:
+            raise ValueError(f"progress must be between 0 and 100, not {pct}")
+        with self._lock:
+            self._progress = (float(pct), message)
+
+    def take_progress(self) -> tuple[float, str | None] | None:
+        with self._lock:
+            pending, self._progress = self._progress, None
+            return pending
+
+    def stop(self, reason: StopReason) -> None:
+        if self.stop_reason is None:
+            self.stop_reason = reason
+        self.cancelled.set()

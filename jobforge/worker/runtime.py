@@ -1,0 +1,518 @@
+"""The worker: claims jobs it has handlers for, runs them concurrently, records their outcomes.
+
+One asyncio loop per worker process. The fetch loop claims in batches sized to the free slots
+and wakes on LISTEN/NOTIFY, polling with a capped backoff when idle; each job runs as a task
+(async handlers on the loop, sync ones on daemon threads); outcomes go through the completer in
+batches; one heartbeat statement per interval renews every lease held and brings cancellations
+and lost leases back to the handlers. Stopping is graceful: no new claims, running jobs get a
+grace period, then are told to stop and their leases are released without costing an attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import time
+import traceback
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from functools import partial
+from typing import Any
+
+from pydantic import BaseModel
+
+from jobforge import errors
+from jobforge.queue import AsyncQueueClient, Job, Outcome
+from jobforge.queue.models import FinishState, HeartbeatState
+from jobforge.worker import logs
+from jobforge.worker.completer import Completer
+from jobforge.worker.context import JobContext
+from jobforge.worker.executor import Executor, JobTimedOut
+from jobforge.worker.heartbeat import heartbeat_loop
+from jobforge.worker.metrics import Metrics
+from jobforge.worker.middleware import Middleware, chain
+from jobforge.worker.registry import HandlerSpec, Registry, default_registry
+
+logger = logs.logger
+
+#: The channel the enqueue trigger notifies (migrations/0005).
+CHANNEL = "jobforge_jobs"
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    name: str | None = None  #: lease holder name; default host:pid:random
+    concurrency: int = 8
+    types: Sequence[str] | None = None  #: narrow the registry's types
+    lease_s: float = 30.0
+    heartbeat_s: float | None = None  #: default lease_s / 3
+    poll_min_s: float = 0.05  #: idle polling starts here and doubles ...
+    poll_max_s: float = 2.0  #: ... up to here (LISTEN/NOTIFY wakes it sooner)
+    grace_s: float = 10.0  #: how long running jobs may finish after a stop
+    cancel_grace_s: float = 5.0  #: how long a sync handler may take to notice a cancellation
+    max_abandoned: int = 8  #: stuck sync threads tolerated before the worker stops taking work
+    default_timeout_s: float | None = None  #: for handlers that declare none
+    completion_batch: int = 200
+    completion_flush_s: float = 0.005
+    progress_s: float = 0.5  #: progress is written at most this often per job
+    listen: bool = True
+    exit_when_idle: bool = False  #: stop once nothing is due, running or unrecorded (drain)
+
+    def checked(self) -> WorkerConfig:
+        problems = [
+            f"{name} must be positive"
+            for name in ("concurrency", "lease_s", "poll_min_s", "poll_max_s", "progress_s")
+            if not getattr(self, name) > 0
+        ]
+        if self.heartbeat_s is not None and not 0 < self.heartbeat_s < self.lease_s:
+            problems.append("heartbeat_s must be positive and shorter than lease_s")
+        if self.grace_s < 0 or self.cancel_grace_s < 0 or self.max_abandoned < 0:
+            problems.append("grace_s, cancel_grace_s and max_abandoned must not be negative")
+        if problems:
+            raise errors.ConfigurationError("worker: " + "; ".join(problems))
+        return self
+
+
+@dataclass
+class WorkerReport:
+    name: str
+    counts: dict[str, float]
+    stopped_because: str | None = None  #: set when the worker stopped itself (not asked to)
+    elapsed_s: float = 0.0
+
+
+@dataclass(eq=False)
+class _Running:
+    job: Job
+    spec: HandlerSpec
+    ctx: JobContext
+    task: asyncio.Task[None] | None = None
+    call: asyncio.Future[Any] | None = None
+
+
+@dataclass(eq=False)
+class _Held:
+    token: uuid.UUID
+    ctx: JobContext
+    outcome_pending: bool = False
+
+
+@dataclass
+class _State:
+    running: dict[int, _Running] = field(default_factory=dict)
+    held: dict[int, _Held] = field(default_factory=dict)  #: leases: running or unrecorded
+    release: dict[int, uuid.UUID] = field(default_factory=dict)  #: stopped by shutdown
+
+
+class Worker:
+    def __init__(
+        self,
+        client: AsyncQueueClient | str,
+        registry: Registry | None = None,
+        config: WorkerConfig | None = None,
+        *,
+        middleware: Sequence[Middleware] = (),
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.config = (config or WorkerConfig()).checked()
+        self.registry = registry if registry is not None else default_registry
+        self.name = self.config.name or _default_name()
+        self.metrics = metrics or Metrics()
+        self._client_arg = client
+        self._middleware = tuple(middleware)
+        self._state = _State()
+        self._executor = Executor(self.config.concurrency)
+        self._stopping = False
+        self._grace_over = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._stopped_because: str | None = None
+        self._client: AsyncQueueClient | None = None
+        self._completer: Completer | None = None
+
+    # control
+    def stop(self, reason: str | None = None) -> None:
+        """Stop claiming and shut down gracefully; a second call cuts the grace period short."""
+        if self._stopping:
+            self._grace_over.set()
+        self._stopping = True
+        if reason and self._stopped_because is None:
+            self._stopped_because = reason
+        self._wake.set()
+
+    async def run(self) -> WorkerReport:
+        types = self.registry.types(self.config.types)
+        if not types:
+            raise errors.ConfigurationError("the worker has no handlers: register at least one")
+        began = time.perf_counter()
+        own = isinstance(self._client_arg, str)
+        client = (
+            await AsyncQueueClient.connect(self._client_arg, max_size=4)
+            if isinstance(self._client_arg, str)
+            else self._client_arg
+        )
+        self._client = client
+        self._completer = Completer(
+            client,
+            self.name,
+            self._on_finished,
+            batch=self.config.completion_batch,
+            flush_s=self.config.completion_flush_s,
+        )
+        lease_s = self.config.lease_s
+        helpers = [
+            asyncio.ensure_future(
+                heartbeat_loop(
+                    client,
+                    self.name,
+                    self._leases,
+                    self._on_heartbeat,
+                    interval_s=self.config.heartbeat_s or lease_s / 3,
+                    lease_s=lease_s,
+                )
+            ),
+            asyncio.ensure_future(self._progress_loop(client)),
+        ]
+        if self.config.listen:
+            helpers.append(asyncio.ensure_future(self._listen(client)))
+        logger.info(
+            "worker %s started: types %s, concurrency %d",
+            self.name,
+            ", ".join(types),
+            self.config.concurrency,
+            extra={"worker": self.name},
+        )
+        try:
+            await self._fetch_loop(client, types)
+        finally:
+            await self._shutdown(client)
+            for helper in helpers:
+                helper.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+            self._executor.close()
+            if own:
+                await client.close()
+        if self._stopped_because:
+            logger.error(
+                "worker %s stopped: %s",
+                self.name,
+                self._stopped_because,
+                extra={"worker": self.name},
+            )
+        return WorkerReport(
+            name=self.name,
+            counts=self.metrics.snapshot(),
+            stopped_because=self._stopped_because,
+            elapsed_s=time.perf_counter() - began,
+        )
+
+    # fetching
+    async def _fetch_loop(self, client: AsyncQueueClient, types: list[str]) -> None:
+        config = self.config
+        state = self._state
+        assert self._completer is not None
+        idle = config.poll_min_s
+        batch_floor = max(1, config.concurrency // 4)
+        while not self._stopping:
+            if self._executor.abandoned > config.max_abandoned:
+                self.stop(
+                    f"{self._executor.abandoned} handler threads did not stop after a timeout or "
+                    f"cancellation (limit {config.max_abandoned}): the worker stops taking work"
+                )
+                break
+            free = config.concurrency - len(state.running)
+            if free < batch_floor and state.running:
+                await self._sleep(None)  # a finishing job wakes us
+                continue
+            self._wake.clear()
+            try:
+                jobs = await client.claim(self.name, free, types=types, lease_s=config.lease_s)
+            except errors.JobforgeError:
+                raise
+            except Exception:
+                logger.warning(
+                    "claim failed; retrying in %.2f s",
+                    idle,
+                    exc_info=True,
+                    extra={"worker": self.name},
+                )
+                await self._sleep(idle)
+                idle = min(idle * 2, config.poll_max_s)
+                continue
+            for job in jobs:
+                self._start(job)
+            if jobs:
+                idle = config.poll_min_s
+                if len(jobs) == free:
+                    continue  # there may be more
+            elif config.exit_when_idle and not state.running and not self._completer.busy:
+                break
+            woken = await self._sleep(idle if not state.running else None)
+            idle = config.poll_min_s if woken else min(idle * 2, config.poll_max_s)
+
+    async def _sleep(self, timeout: float | None) -> bool:
+        """Wait for a wake-up (notify, a freed slot, a stop) or the timeout; True when woken."""
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout)
+        except TimeoutError:
+            return False
+        self._wake.clear()
+        return True
+
+    async def _listen(self, client: AsyncQueueClient) -> None:
+        from jobforge import db
+
+        dsn = client.pool.conninfo
+        if not isinstance(dsn, str):
+            logger.info("the pool's conninfo is not a string: polling only")
+            return
+        while True:
+            try:
+                async for _ in db.notifications(dsn, CHANNEL):
+                    self._wake.set()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning(
+                    "LISTEN connection lost; polling until it is back",
+                    exc_info=True,
+                    extra={"worker": self.name},
+                )
+                await asyncio.sleep(self.config.poll_max_s)
+
+    # running one job
+    def _start(self, job: Job) -> None:
+        assert job.lease_token is not None
+        spec = self.registry.get(job.type)
+        ctx = JobContext(job=job, worker=self.name)
+        running = _Running(job=job, spec=spec, ctx=ctx)
+        self._state.running[job.id] = running
+        self._state.held[job.id] = _Held(token=job.lease_token, ctx=ctx)
+        self.metrics.inc("claimed")
+        running.task = asyncio.ensure_future(self._execute(running))
+
+    async def _execute(self, running: _Running) -> None:
+        job, ctx = running.job, running.ctx
+        started = time.perf_counter()
+        outcome: Outcome | None = None
+        try:
+            outcome = await self._outcome(running)
+        finally:
+            self.metrics.observe_handler(time.perf_counter() - started)
+            del self._state.running[job.id]
+            self._wake.set()
+        reason = ctx.stop_reason
+        if reason in ("canceled", "lease_lost", "shutdown"):
+            await self._stopped(running)
+            return
+        assert outcome is not None
+        assert self._completer is not None
+        self._state.held[job.id].outcome_pending = True
+        self._completer.submit(outcome)
+
+    async def _outcome(self, running: _Running) -> Outcome | None:
+        job, spec, ctx = running.job, running.spec, running.ctx
+        token = job.lease_token
+        assert token is not None
+
+        def done(kind: str, **fields: Any) -> Outcome:
+            return Outcome(job_id=job.id, lease_token=token, outcome=kind, **fields)  # type: ignore[arg-type]
+
+        try:
+            arg = job.payload
+            if spec.parse_input is not None:
+                try:
+                    arg = spec.parse_input(job.payload)
+                except Exception as exc:
+                    raise errors.InvalidInput(f"invalid input for {job.type}: {exc}") from exc
+            call = chain(self._middleware, partial(self._invoke, spec, arg))
+            running.call = asyncio.ensure_future(call(ctx))
+            result = await running.call
+            return done("succeeded", result=_json_result(result))
+        except asyncio.CancelledError:
+            task = asyncio.current_task()
+            if ctx.stop_reason is None or (task is not None and task.cancelling()):
+                raise
+            return None
+        except JobTimedOut as exc:
+            self.metrics.inc("timed_out")
+            return done("retry", error=_error("timeout", exc))
+        except errors.InvalidInput as exc:
+            return done("failed", error=_error("invalid_input", exc))
+        except errors.NonRetryable as exc:
+            return done("failed", error=_error("non_retryable", exc))
+        except Exception as exc:
+            if ctx.stop_reason in ("canceled", "lease_lost", "shutdown"):
+                return None
+            logger.warning("job %d failed: %s", job.id, exc, extra=logs.job_fields(job, self.name))
+            return done("retry", error=_error("exception", exc))
+
+    def _invoke(self, spec: HandlerSpec, arg: Any, ctx: JobContext) -> Any:
+        timeout = spec.timeout_s or self.config.default_timeout_s
+        if timeout != spec.timeout_s:
+            spec = HandlerSpec(spec.type, spec.fn, spec.is_async, timeout, spec.on_cancel)
+        return self._executor.run(spec, ctx, arg)
+
+    async def _stopped(self, running: _Running) -> None:
+        """A job stopped by a cancellation, a lost lease or the shutdown: nothing to complete."""
+        job, ctx = running.job, running.ctx
+        held = self._state.held.pop(job.id, None)
+        fields = logs.job_fields(job, self.name)
+        if ctx.stop_reason == "lease_lost":
+            self.metrics.inc("lost")
+            logger.warning("job %d: lease lost, its outcome is dropped", job.id, extra=fields)
+        elif ctx.stop_reason == "shutdown" and held is not None:
+            self._state.release[job.id] = held.token
+        elif ctx.stop_reason == "canceled" and held is not None:
+            self.metrics.inc("canceled")
+            await self._compensate(running, held.token)
+
+    async def _compensate(self, running: _Running, token: uuid.UUID) -> None:
+        job, spec, ctx = running.job, running.spec, running.ctx
+        record: dict[str, Any] = {"compensation": "none"}
+        if spec.on_cancel is not None:
+            is_async = asyncio.iscoroutinefunction(spec.on_cancel)
+            try:
+                await self._executor.call(spec.on_cancel, is_async, job.payload, ctx)
+                record = {"compensation": "ok"}
+            except Exception as exc:
+                record = {"compensation": "failed", "error": _error("exception", exc)}
+                logger.warning(
+                    "job %d: compensation failed: %s",
+                    job.id,
+                    exc,
+                    extra=logs.job_fields(job, self.name),
+                )
+        assert self._client is not None
+        try:
+            await self._client.acknowledge_cancel(self.name, job.id, token, record)
+        except Exception:
+            logger.warning(
+                "job %d: could not record the cancellation",
+                job.id,
+                exc_info=True,
+                extra=logs.job_fields(job, self.name),
+            )
+
+    def _stop_job(self, job_id: int, reason: Any) -> None:
+        held = self._state.held.get(job_id)
+        if held is not None:
+            held.ctx.stop(reason)
+        running = self._state.running.get(job_id)
+        if running is None or running.call is None or running.call.done():
+            return
+        call = running.call
+        if running.spec.is_async or reason == "shutdown":
+            call.cancel()
+        else:  # a thread cannot be interrupted: give it time to see ctx.cancelled
+            asyncio.get_running_loop().call_later(
+                self.config.cancel_grace_s, lambda: call.done() or call.cancel()
+            )
+
+    # bookkeeping
+    def _leases(self) -> list[tuple[int, uuid.UUID]]:
+        return [(job_id, held.token) for job_id, held in self._state.held.items()]
+
+    def _on_heartbeat(self, job_id: int, state: HeartbeatState) -> None:
+        self._stop_job(job_id, "canceled" if state == "canceled" else "lease_lost")
+
+    def _on_finished(self, outcome: Outcome, state: FinishState) -> None:
+        held = self._state.held.pop(outcome.job_id, None)
+        counter = {"retry_scheduled": "retried"}.get(state, state)
+        self.metrics.inc(counter)
+        if state == "lost" and held is not None:
+            logger.warning(
+                "job %d: lease lost before its outcome was recorded",
+                outcome.job_id,
+                extra=logs.job_fields(held.ctx.job, self.name),
+            )
+        self._wake.set()
+
+    async def _progress_loop(self, client: AsyncQueueClient) -> None:
+        while True:
+            await asyncio.sleep(self.config.progress_s)
+            for job_id, running in list(self._state.running.items()):
+                pending = running.ctx.take_progress()
+                if pending is None or running.job.lease_token is None:
+                    continue
+                try:
+                    await client.progress(self.name, job_id, running.job.lease_token, *pending)
+                except Exception:
+                    logger.warning(
+                        "job %d: progress not written",
+                        job_id,
+                        exc_info=True,
+                        extra=logs.job_fields(running.job, self.name),
+                    )
+
+    async def _within_grace(self, tasks: list[asyncio.Task[None]]) -> None:
+        """Until the tasks are done, the grace period ends, or a second stop cuts it short."""
+        grace_over = asyncio.ensure_future(self._grace_over.wait())
+        try:
+            await asyncio.wait(
+                [asyncio.ensure_future(asyncio.wait(tasks)), grace_over],
+                timeout=self.config.grace_s,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+        finally:
+            grace_over.cancel()
+
+    async def _shutdown(self, client: AsyncQueueClient) -> None:
+        self._stopping = True
+        state = self._state
+        tasks = [r.task for r in state.running.values() if r.task is not None]
+        if tasks:
+            logger.info(
+                "waiting up to %.1f s for %d running jobs",
+                self.config.grace_s,
+                len(tasks),
+                extra={"worker": self.name},
+            )
+            await self._within_grace(tasks)
+        for job_id in list(state.running):
+            self._stop_job(job_id, "shutdown")
+        leftover = [r.task for r in state.running.values() if r.task is not None]
+        if leftover:
+            await asyncio.wait(leftover, timeout=5)
+        assert self._completer is not None
+        await self._completer.close()
+        if state.release:
+            leases = list(state.release.items())
+            try:
+                answers = await client.release(self.name, leases)
+                self.metrics.inc("released", sum(a == "released" for a in answers.values()))
+            except Exception:
+                logger.warning(
+                    "could not release %d leases; they expire within %.0f s",
+                    len(leases),
+                    self.config.lease_s,
+                    exc_info=True,
+                    extra={"worker": self.name},
+                )
+            state.release.clear()
+        self.metrics.counts["abandoned"] = self._executor.threads.abandoned_total
+
+
+def _default_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+
+
+def _json_result(result: Any) -> Any:
+    if isinstance(result, BaseModel):
+        return result.model_dump(mode="json")
+    try:
+        json.dumps(result)
+    except (TypeError, ValueError) as exc:
+        raise errors.NonRetryable(f"the handler's result is not JSON: {exc}") from None
+    return result
+
+
+def _error(kind: str, exc: BaseException) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "type": type(exc).__qualname__,
+        "message": str(exc)[:4000],
+        "traceback": "".join(traceback.format_exception(exc))[-8000:],
+    }
