@@ -24,20 +24,24 @@ ALTER TABLE jobforge.jobs DROP CONSTRAINT jobs_idempotency;
 CREATE UNIQUE INDEX jobs_idempotency ON jobforge.jobs (tenant_id, type, idempotency_key)
     WHERE idempotency_key IS NOT NULL;
 
--- Events are written only by the functions here, right after touching their job's row, so the
--- foreign key's per-row lookup bought nothing on insert; a statement-level trigger keeps the
--- cascade when jobs are deleted.
+-- Events, attempts and results are written only by the functions here, right after locking or
+-- writing their job's row, so the foreign keys' per-row lookups (two to three per job on the
+-- claim/finish path) bought nothing; a statement-level trigger keeps the cascade on delete.
 ALTER TABLE jobforge.job_events DROP CONSTRAINT job_events_job_id_fkey;
+ALTER TABLE jobforge.job_attempts DROP CONSTRAINT job_attempts_job_id_fkey;
+ALTER TABLE jobforge.job_results DROP CONSTRAINT job_results_job_id_fkey;
 
-CREATE FUNCTION jobforge.jobs_delete_events() RETURNS trigger
+CREATE FUNCTION jobforge.jobs_delete_children() RETURNS trigger
 LANGUAGE plpgsql AS $$
 BEGIN
     DELETE FROM jobforge.job_events e USING gone WHERE e.job_id = gone.id;
+    DELETE FROM jobforge.job_attempts a USING gone WHERE a.job_id = gone.id;
+    DELETE FROM jobforge.job_results r USING gone WHERE r.job_id = gone.id;
     RETURN NULL;
 END $$;
 
-CREATE TRIGGER jobs_delete_events AFTER DELETE ON jobforge.jobs
-    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION jobforge.jobs_delete_events();
+CREATE TRIGGER jobs_delete_children AFTER DELETE ON jobforge.jobs
+    REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION jobforge.jobs_delete_children();
 
 -- The transition check runs only when the status really changes (a same-status write such as a
 -- lease takeover is not a transition); the table stays the one source of legal moves.
@@ -280,7 +284,8 @@ END $$;
 
 -- Finish: the fenced rows are found through the primary key, and the next state and retry time
 -- are computed once there, so no later step joins two CTEs (the planner guessed one row for each
--- and nested-looped 100 x 100 for the event log).
+-- and nested-looped 100 x 100 for the event log). A job that returned nothing (SQL NULL, from a
+-- Python None) gets no results row: reading its result gives null either way.
 CREATE OR REPLACE FUNCTION jobforge.finish_v1(
     p_worker text, p_job_ids bigint[], p_tokens uuid[], p_outcomes text[],
     p_results jsonb[] DEFAULT NULL, p_errors jsonb[] DEFAULT NULL,
@@ -329,8 +334,8 @@ BEGIN
     ),
     results AS (
         INSERT INTO jobforge.job_results (job_id, tenant_id, result, created_at)
-        SELECT f.id, f.tenant_id, coalesce(f.result, 'null'::jsonb), v_now
-        FROM fenced f WHERE f.next = 'succeeded'
+        SELECT f.id, f.tenant_id, f.result, v_now
+        FROM fenced f WHERE f.next = 'succeeded' AND f.result IS NOT NULL
         ON CONFLICT (job_id) DO UPDATE SET result = EXCLUDED.result, created_at = EXCLUDED.created_at
     ),
     attempts AS (

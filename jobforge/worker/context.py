@@ -12,6 +12,36 @@ from jobforge.queue.models import Job
 StopReason = Literal["canceled", "lease_lost", "timeout", "shutdown"]
 
 
+class CancelFlag:
+    """A `threading.Event` made on first `wait()`: most jobs never wait, and an Event costs a
+    lock and a condition for every job."""
+
+    __slots__ = ("_event", "_lock", "_set")
+
+    def __init__(self) -> None:
+        self._set = False
+        self._event: threading.Event | None = None
+        self._lock = threading.Lock()
+
+    def is_set(self) -> bool:
+        return self._set
+
+    def set(self) -> None:
+        with self._lock:
+            self._set = True
+            if self._event is not None:
+                self._event.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        with self._lock:
+            if self._set:
+                return True
+            if self._event is None:
+                self._event = threading.Event()
+            event = self._event
+        return event.wait(timeout)
+
+
 @dataclass(eq=False)
 class JobContext:
     """One attempt of one job. Thread-safe: sync handlers run in threads, async ones on the loop.
@@ -22,7 +52,7 @@ class JobContext:
 
     job: Job
     worker: str
-    cancelled: threading.Event = field(default_factory=threading.Event)
+    cancelled: CancelFlag = field(default_factory=CancelFlag)
     stop_reason: StopReason | None = None
     _progress: tuple[float, str | None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)

@@ -30,7 +30,7 @@ from jobforge.queue.models import FinishState, HeartbeatState
 from jobforge.worker import logs
 from jobforge.worker.completer import Completer
 from jobforge.worker.context import JobContext
-from jobforge.worker.executor import Executor, JobTimedOut
+from jobforge.worker.executor import Executor
 from jobforge.worker.heartbeat import heartbeat_loop
 from jobforge.worker.metrics import Metrics
 from jobforge.worker.middleware import Middleware, chain
@@ -90,7 +90,6 @@ class _Running:
     spec: HandlerSpec
     ctx: JobContext
     task: asyncio.Task[None] | None = None
-    call: asyncio.Future[Any] | None = None
 
 
 @dataclass(eq=False)
@@ -313,6 +312,7 @@ class Worker:
         self._completer.submit(outcome)
 
     async def _outcome(self, running: _Running) -> Outcome | None:
+        """Run the job in this task; None when it was stopped (cancel, lost lease, shutdown)."""
         job, spec, ctx = running.job, running.spec, running.ctx
         token = job.lease_token
         assert token is not None
@@ -320,6 +320,7 @@ class Worker:
         def done(kind: str, **fields: Any) -> Outcome:
             return Outcome(job_id=job.id, lease_token=token, outcome=kind, **fields)  # type: ignore[arg-type]
 
+        timeout = spec.timeout_s or self.config.default_timeout_s
         try:
             arg = job.payload
             if spec.parse_input is not None:
@@ -327,33 +328,35 @@ class Worker:
                     arg = spec.parse_input(job.payload)
                 except Exception as exc:
                     raise errors.InvalidInput(f"invalid input for {job.type}: {exc}") from exc
-            call = chain(self._middleware, partial(self._invoke, spec, arg))
-            running.call = asyncio.ensure_future(call(ctx))
-            result = await running.call
-            return done("succeeded", result=_json_result(result))
+            async with asyncio.timeout(timeout):
+                if self._middleware:
+                    call = chain(self._middleware, partial(self._executor.run, spec, arg=arg))
+                    result = await call(ctx)
+                else:
+                    result = await self._executor.run(spec, ctx, arg)
+            return done("succeeded", result=_json_result(result), error=None)
+        except TimeoutError as exc:
+            if ctx.stop_reason not in (None, "timeout"):
+                return None
+            ctx.stop("timeout")
+            self.metrics.inc("timed_out")
+            message = f"the handler ran past its timeout of {timeout} s"
+            return done("retry", result=None, error=_error("timeout", exc, message))
         except asyncio.CancelledError:
             task = asyncio.current_task()
-            if ctx.stop_reason is None or (task is not None and task.cancelling()):
+            if ctx.stop_reason is None or task is None:
                 raise
+            task.uncancel()  # we asked for this cancellation: the job stops, the worker goes on
             return None
-        except JobTimedOut as exc:
-            self.metrics.inc("timed_out")
-            return done("retry", error=_error("timeout", exc))
         except errors.InvalidInput as exc:
-            return done("failed", error=_error("invalid_input", exc))
+            return done("failed", result=None, error=_error("invalid_input", exc))
         except errors.NonRetryable as exc:
-            return done("failed", error=_error("non_retryable", exc))
+            return done("failed", result=None, error=_error("non_retryable", exc))
         except Exception as exc:
             if ctx.stop_reason in ("canceled", "lease_lost", "shutdown"):
                 return None
             logger.warning("job %d failed: %s", job.id, exc, extra=logs.job_fields(job, self.name))
-            return done("retry", error=_error("exception", exc))
-
-    def _invoke(self, spec: HandlerSpec, arg: Any, ctx: JobContext) -> Any:
-        timeout = spec.timeout_s or self.config.default_timeout_s
-        if timeout != spec.timeout_s:
-            spec = HandlerSpec(spec.type, spec.fn, spec.is_async, timeout, spec.on_cancel)
-        return self._executor.run(spec, ctx, arg)
+            return done("retry", result=None, error=_error("exception", exc))
 
     async def _stopped(self, running: _Running) -> None:
         """A job stopped by a cancellation, a lost lease or the shutdown: nothing to complete."""
@@ -401,14 +404,14 @@ class Worker:
         if held is not None:
             held.ctx.stop(reason)
         running = self._state.running.get(job_id)
-        if running is None or running.call is None or running.call.done():
+        if running is None or running.task is None or running.task.done():
             return
-        call = running.call
+        task = running.task
         if running.spec.is_async or reason == "shutdown":
-            call.cancel()
+            task.cancel()
         else:  # a thread cannot be interrupted: give it time to see ctx.cancelled
             asyncio.get_running_loop().call_later(
-                self.config.cancel_grace_s, lambda: call.done() or call.cancel()
+                self.config.cancel_grace_s, lambda: task.done() or task.cancel()
             )
 
     # bookkeeping
@@ -509,10 +512,10 @@ def _json_result(result: Any) -> Any:
     return result
 
 
-def _error(kind: str, exc: BaseException) -> dict[str, Any]:
+def _error(kind: str, exc: BaseException, message: str | None = None) -> dict[str, Any]:
     return {
         "kind": kind,
         "type": type(exc).__qualname__,
-        "message": str(exc)[:4000],
+        "message": (message or str(exc))[:4000],
         "traceback": "".join(traceback.format_exception(exc))[-8000:],
     }
