@@ -13,6 +13,7 @@ import contextlib
 import contextvars
 import queue
 import threading
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,6 +26,7 @@ class Call:
     loop: asyncio.AbstractEventLoop
     future: asyncio.Future[Any]
     context: contextvars.Context
+    slots: ThreadSlots
     abandoned: bool = False
     done: threading.Event = field(default_factory=threading.Event)
 
@@ -38,12 +40,14 @@ class ThreadSlots:
         self._queue: queue.SimpleQueue[Call | None] = queue.SimpleQueue()
         self._lock = threading.Lock()
         self._threads = 0
+        self._settled: deque[tuple[Call, Any, BaseException | None]] = deque()
+        self._wakeup_pending = False
         self.abandoned = 0  #: abandoned calls still running
         self.abandoned_total = 0
 
     def submit(self, fn: Callable[..., Any], *args: Any) -> Call:
         loop = asyncio.get_running_loop()
-        call = Call(fn, args, loop, loop.create_future(), contextvars.copy_context())
+        call = Call(fn, args, loop, loop.create_future(), contextvars.copy_context(), self)
         with self._lock:
             if self._threads < self._size:
                 self._spawn()
@@ -60,6 +64,19 @@ class ThreadSlots:
             self.abandoned_total += 1
             self._spawn()
         return True
+
+    def _settle(self) -> None:
+        """On the loop: hand every finished call's outcome to its awaiting task."""
+        with self._lock:
+            settled, self._settled = self._settled, deque()
+            self._wakeup_pending = False
+        for call, result, exc in settled:
+            if call.future.done():
+                continue
+            if exc is not None:
+                call.future.set_exception(exc)
+            else:
+                call.future.set_result(result)
 
     def close(self) -> None:
         with self._lock:
@@ -96,13 +113,11 @@ class ThreadSlots:
 
 
 def _resolve(call: Call, result: Any, exc: BaseException | None) -> None:
-    def settle() -> None:
-        if call.future.done():
-            return
-        if exc is not None:
-            call.future.set_exception(exc)
-        else:
-            call.future.set_result(result)
-
+    slots = call.slots
+    with slots._lock:
+        slots._settled.append((call, result, exc))
+        if slots._wakeup_pending:
+            return  # the loop is already told: one self-pipe write serves a burst of calls
+        slots._wakeup_pending = True
     with contextlib.suppress(RuntimeError):  # a closed loop: nobody waits any more
-        call.loop.call_soon_threadsafe(settle)
+        call.loop.call_soon_threadsafe(slots._settle)
