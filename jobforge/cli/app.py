@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.markup import escape
 
 from jobforge import errors
-from jobforge.cli import db_commands, doctor, jobs_commands, migrate_command
+from jobforge.cli import db_commands, doctor, jobs_commands, migrate_command, worker_command
 
 app = typer.Typer(
     name="jobforge",
@@ -26,6 +26,7 @@ app.command("migrate")(migrate_command.migrate)
 app.command("doctor")(doctor.doctor)
 app.command("enqueue")(jobs_commands.enqueue)
 app.add_typer(jobs_commands.app, name="jobs")
+app.command("worker")(worker_command.worker)
 
 _stderr = Console(stderr=True, highlight=False)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from jobforge.errors import InvalidInput, NonRetryable
 from jobforge.worker.context import JobContext
 from jobforge.worker.drain import drain, drain_async
+from jobforge.worker.loading import load_handlers
 from jobforge.worker.metrics import Metrics
 from jobforge.worker.middleware import Middleware, Next
 from jobforge.worker.registry import HandlerSpec, Registry, default_registry, handler
@@ -14,5 +15,5 @@ from jobforge.worker.runtime import Worker, WorkerConfig, WorkerReport
 __all__ = [
     "HandlerSpec", "InvalidInput", "JobContext", "Metrics", "Middleware", "Next", "NonRetryable",
     "Registry", "Worker", "WorkerConfig", "WorkerReport", "default_registry", "drain",
-    "drain_async", "handler",
+    "drain_async", "handler", "load_handlers",
 ]  # fmt: skip

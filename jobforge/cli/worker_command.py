@@ -1,0 +1,67 @@
+"""`jobforge worker`: run handlers from the given modules until stopped (SIGTERM/SIGINT)."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+
+import typer
+
+from jobforge import errors
+from jobforge.cli.output import console
+from jobforge.cli.target import database_url
+from jobforge.worker import Worker, WorkerConfig, WorkerReport, logs
+from jobforge.worker.loading import load_handlers
+
+
+def worker(
+    runners: list[str] = typer.Option(
+        ..., "--runners", help="Module(s) whose handlers to run (repeat the option)."
+    ),
+    concurrency: int = typer.Option(8, "--concurrency", min=1, help="Jobs at once."),
+    types: list[str] | None = typer.Option(None, "--types", help="Only these job types."),
+    database_url_option: str | None = typer.Option(None, "--database-url"),
+    name: str | None = typer.Option(None, "--name", help="Lease holder name (default host:pid)."),
+    lease: float = typer.Option(30.0, "--lease", help="Lease length in seconds."),
+    grace: float = typer.Option(10.0, "--grace", help="Seconds running jobs get at shutdown."),
+    timeout: float | None = typer.Option(None, "--timeout", help="Default per-job timeout (s)."),
+    metrics_port: int | None = typer.Option(None, "--metrics-port", help="Serve Prometheus."),
+    log_format: str = typer.Option("text", "--log-format", help="text or json."),
+    exit_when_idle: bool = typer.Option(
+        False, "--exit-when-idle", help="Stop once nothing is due or running (a drain)."
+    ),
+) -> None:
+    """Claim and run jobs of the types the runner modules handle."""
+    if log_format not in ("text", "json"):
+        raise errors.ConfigurationError(f"--log-format must be text or json, not {log_format!r}")
+    logs.configure(log_format)
+    dsn, _ = database_url(database_url_option)
+    registry = load_handlers(runners)
+    config = WorkerConfig(
+        name=name,
+        concurrency=concurrency,
+        types=types or None,
+        lease_s=lease,
+        grace_s=grace,
+        default_timeout_s=timeout,
+        exit_when_idle=exit_when_idle,
+    )
+    runner = Worker(dsn, registry, config)
+    if metrics_port is not None:
+        runner.metrics.serve(metrics_port, runner.name)
+    report = asyncio.run(_run(runner))
+    counts = ", ".join(
+        f"{k} {int(v)}" for k, v in report.counts.items() if v and k != "handler_seconds"
+    )
+    console.print(
+        f"worker {report.name} stopped after {report.elapsed_s:.1f} s: {counts or 'no jobs'}"
+    )
+    if report.stopped_because:
+        raise errors.WorkerStopped(report.stopped_because)
+
+
+async def _run(runner: Worker) -> WorkerReport:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, runner.stop)
+    return await runner.run()
