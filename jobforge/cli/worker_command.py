@@ -24,6 +24,9 @@ def worker(
     name: str | None = typer.Option(None, "--name", help="Lease holder name (default host:pid)."),
     lease: float = typer.Option(30.0, "--lease", help="Lease length in seconds."),
     grace: float = typer.Option(10.0, "--grace", help="Seconds running jobs get at shutdown."),
+    cancel_grace: float = typer.Option(
+        5.0, "--cancel-grace", help="Seconds a sync handler gets to notice a cancellation."
+    ),
     timeout: float | None = typer.Option(None, "--timeout", help="Default per-job timeout (s)."),
     metrics_port: int | None = typer.Option(None, "--metrics-port", help="Serve Prometheus."),
     log_format: str = typer.Option("text", "--log-format", help="text or json."),
@@ -43,6 +46,7 @@ def worker(
         types=types or None,
         lease_s=lease,
         grace_s=grace,
+        cancel_grace_s=cancel_grace,
         default_timeout_s=timeout,
         exit_when_idle=exit_when_idle,
     )
