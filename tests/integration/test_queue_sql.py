@@ -83,6 +83,28 @@ def test_success(conn: db.Connection) -> None:
     assert result.fetchone() == ({"ok": True},)
 
 
+def test_a_null_result_writes_no_results_row(conn: db.Connection) -> None:
+    ((_, job_id, _),) = enqueue(conn, {"target": "a"})
+    (job,) = claim(conn)
+    state = conn.execute(
+        "SELECT state FROM jobforge.finish_v1('w1', %s, %s, %s)",
+        ([job_id], [job["lease_token"]], ["succeeded"]),
+    ).fetchone()
+    assert state == ("succeeded",)
+    rows = conn.execute("SELECT count(*) FROM jobforge.job_results WHERE job_id = %s", (job_id,))
+    assert rows.fetchone() == (0,)
+
+
+def test_deleting_jobs_deletes_their_events_attempts_and_results(conn: db.Connection) -> None:
+    ((_, job_id, _),) = enqueue(conn, {"target": "a"})
+    (job,) = claim(conn)
+    finish(conn, job, "succeeded")
+    conn.execute("DELETE FROM jobforge.jobs WHERE id = %s", (job_id,))
+    for table in ("job_events", "job_attempts", "job_results"):
+        left = conn.execute(f"SELECT count(*) FROM jobforge.{table} WHERE job_id = %s", (job_id,))
+        assert left.fetchone() == (0,), table
+
+
 def test_retry_then_success_with_backoff(conn: db.Connection) -> None:
     ((_, job_id, _),) = enqueue(conn, {"target": "a"})
     (job,) = claim(conn)

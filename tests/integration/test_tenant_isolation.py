@@ -50,9 +50,10 @@ def seeded(jobforge_db: Database) -> dict[str, int]:
     with QueueClient.connect(jobforge_db.dsn) as worker:
         for job in worker.claim("w", 10):
             assert job.lease_token is not None
-            worker.finish(
-                "w", [Outcome(job_id=job.id, lease_token=job.lease_token, outcome="succeeded")]
+            done = Outcome(
+                job_id=job.id, lease_token=job.lease_token, outcome="succeeded", result={"n": 1}
             )
+            worker.finish("w", [done])  # a result, so job_results has a row per tenant
     return ids
 
 
