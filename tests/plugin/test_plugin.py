@@ -192,3 +192,32 @@ def test_sigkill_of_pytest_leaves_no_server(pytester: pytest.Pytester, xdist: bo
     assert _wait_until(lambda: not (_postgres_pids() & set(started))), "postgres outlived pytest"
     run_dirs = [data_dir.parent for data_dir in started.values()]
     assert _wait_until(lambda: not any(d.exists() for d in run_dirs)), run_dirs
+
+
+def test_queue_and_drain_fixtures_run_jobs_through_a_real_worker(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        """
+        from jobforge.worker import NonRetryable, Registry
+
+        handlers = Registry()
+
+        @handlers.handler("t.double")
+        def double(payload, ctx):
+            return {"twice": payload["n"] * 2}
+
+        @handlers.handler("t.refuse")
+        async def refuse(payload, ctx):
+            raise NonRetryable("no")
+
+        def test_drain(jobforge_queue, jobforge_drain):
+            ok = jobforge_queue.enqueue("t.double", {"n": 21})
+            bad = jobforge_queue.enqueue("t.refuse", {})
+            report = jobforge_drain(handlers)
+            assert report.counts["succeeded"] == 1
+            assert report.counts["failed"] == 1
+            assert jobforge_queue.result(ok.job_id) == {"twice": 42}
+            assert jobforge_queue.get(bad.job_id).status == "failed"
+        """
+    )
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1)

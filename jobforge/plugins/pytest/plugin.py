@@ -20,6 +20,8 @@ from jobforge.plugins.pytest.session import PluginSession, Settings
 if TYPE_CHECKING:
     from jobforge import db
     from jobforge.provision import Database, Server, Template
+    from jobforge.queue import QueueClient
+    from jobforge.worker import Registry, WorkerConfig, WorkerReport
 
 SESSION_KEY = pytest.StashKey[PluginSession]()
 _SHARED_DIR_KEY = pytest.StashKey[Path]()
@@ -123,3 +125,28 @@ def jobforge_tx(
     conn = _session(request).tx_connection()
     with conn.transaction(force_rollback=True):
         yield conn
+
+
+#: The tenant `jobforge_queue` acts for.
+TEST_TENANT = "test"
+
+
+@pytest.fixture
+def jobforge_queue(jobforge_db: Database) -> Iterator[QueueClient]:
+    """A queue client on this test's fresh database, acting for tenant "test"."""
+    from jobforge.queue import QueueClient
+
+    with QueueClient.connect(jobforge_db.dsn, tenant=TEST_TENANT, max_size=2) as client:
+        yield client
+
+
+@pytest.fixture
+def jobforge_drain(jobforge_db: Database) -> Any:
+    """`drain(registry, config=None)`: run every due job of this test's database through a real
+    in-process worker, returning its `WorkerReport` once nothing is due, running or unrecorded."""
+    from jobforge.worker import drain
+
+    def run(registry: Registry, config: WorkerConfig | None = None) -> WorkerReport:
+        return drain(jobforge_db.dsn, registry, config)
+
+    return run
