@@ -6,6 +6,7 @@ returns), since a thread cannot be stopped from outside."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from typing import Any
 
 from jobforge.worker.context import JobContext
@@ -14,8 +15,9 @@ from jobforge.worker.threads import ThreadSlots
 
 
 class Executor:
-    def __init__(self, concurrency: int) -> None:
+    def __init__(self, concurrency: int, on_abandon: Callable[[], None] = lambda: None) -> None:
         self.threads = ThreadSlots(concurrency)
+        self._on_abandon = on_abandon
 
     async def run(self, spec: HandlerSpec, ctx: JobContext, arg: Any) -> Any:
         if spec.is_async:
@@ -24,7 +26,8 @@ class Executor:
         try:
             return await call.future
         except asyncio.CancelledError:
-            self.threads.abandon(call)
+            if self.threads.abandon(call):
+                self._on_abandon()
             raise
 
     async def call(self, fn: Any, is_async: bool, *args: Any) -> Any:

@@ -12,7 +12,7 @@ from jobforge import errors
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_TYPE = re.compile(r"^[a-z0-9._-]{1,200}$")
+_TYPE = re.compile(r"[a-z0-9._-]{1,200}")
 
 #: `handler(payload, ctx)`, plain or `async def`; what it returns is the job's result.
 Handler = Callable[..., Any]
@@ -47,7 +47,7 @@ class Registry:
         on_cancel: Compensation | None = None,
         parse_input: InputParser | None = None,
     ) -> HandlerSpec:
-        if not isinstance(type, str) or not _TYPE.match(type):
+        if not isinstance(type, str) or not _TYPE.fullmatch(type):
             raise errors.ConfigurationError(
                 f"job type {type!r} is invalid: use 1-200 of [a-z0-9._-]"
             )

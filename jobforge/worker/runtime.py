@@ -69,6 +69,8 @@ class WorkerConfig:
         ]
         if self.heartbeat_s is not None and not 0 < self.heartbeat_s < self.lease_s:
             problems.append("heartbeat_s must be positive and shorter than lease_s")
+        if self.default_timeout_s is not None and not self.default_timeout_s > 0:
+            problems.append("default_timeout_s must be positive")
         if self.grace_s < 0 or self.cancel_grace_s < 0 or self.max_abandoned < 0:
             problems.append("grace_s, cancel_grace_s and max_abandoned must not be negative")
         if problems:
@@ -104,6 +106,7 @@ class _State:
     running: dict[int, _Running] = field(default_factory=dict)
     held: dict[int, _Held] = field(default_factory=dict)  #: leases: running or unrecorded
     release: dict[int, uuid.UUID] = field(default_factory=dict)  #: stopped by shutdown
+    tasks: set[asyncio.Task[None]] = field(default_factory=set)  #: running or compensating
 
 
 class Worker:
@@ -123,7 +126,9 @@ class Worker:
         self._client_arg = client
         self._middleware = tuple(middleware)
         self._state = _State()
-        self._executor = Executor(self.config.concurrency)
+        self._executor = Executor(
+            self.config.concurrency, on_abandon=lambda: self.metrics.inc("abandoned")
+        )
         self._stopping = False
         self._grace_over = asyncio.Event()
         self._wake = asyncio.Event()
@@ -290,7 +295,9 @@ class Worker:
         self._state.running[job.id] = running
         self._state.held[job.id] = _Held(token=job.lease_token, ctx=ctx)
         self.metrics.inc("claimed")
-        running.task = asyncio.ensure_future(self._execute(running))
+        running.task = task = asyncio.ensure_future(self._execute(running))
+        self._state.tasks.add(task)
+        task.add_done_callback(self._state.tasks.discard)
 
     async def _execute(self, running: _Running) -> None:
         job, ctx = running.job, running.ctx
@@ -321,6 +328,14 @@ class Worker:
             return Outcome(job_id=job.id, lease_token=token, outcome=kind, **fields)  # type: ignore[arg-type]
 
         timeout = spec.timeout_s or self.config.default_timeout_s
+        timer = None
+        if timeout is not None:
+            # Our own timer rather than asyncio.timeout: the handler sees stop_reason "timeout"
+            # (and sync ones ctx.cancelled) before the cancellation lands, and a TimeoutError the
+            # handler raises itself stays an ordinary exception.
+            task = asyncio.current_task()
+            assert task is not None
+            timer = asyncio.get_running_loop().call_later(timeout, self._time_out, ctx, task)
         try:
             arg = job.payload
             if spec.parse_input is not None:
@@ -328,26 +343,25 @@ class Worker:
                     arg = spec.parse_input(job.payload)
                 except Exception as exc:
                     raise errors.InvalidInput(f"invalid input for {job.type}: {exc}") from exc
-            async with asyncio.timeout(timeout):
-                if self._middleware:
-                    call = chain(self._middleware, partial(self._executor.run, spec, arg=arg))
-                    result = await call(ctx)
-                else:
-                    result = await self._executor.run(spec, ctx, arg)
+            if self._middleware:
+                call = chain(self._middleware, partial(self._executor.run, spec, arg=arg))
+                result = await call(ctx)
+            else:
+                result = await self._executor.run(spec, ctx, arg)
+            if ctx.stop_reason == "timeout":  # it returned anyway, after being told to stop
+                raise asyncio.CancelledError
             return done("succeeded", result=_json_result(result), error=None)
-        except TimeoutError as exc:
-            if ctx.stop_reason not in (None, "timeout"):
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if ctx.stop_reason is None or current is None:
+                raise
+            if current.cancelling():
+                current.uncancel()  # we asked for it: the job stops, the worker goes on
+            if ctx.stop_reason != "timeout":
                 return None
-            ctx.stop("timeout")
             self.metrics.inc("timed_out")
             message = f"the handler ran past its timeout of {timeout} s"
-            return done("retry", result=None, error=_error("timeout", exc, message))
-        except asyncio.CancelledError:
-            task = asyncio.current_task()
-            if ctx.stop_reason is None or task is None:
-                raise
-            task.uncancel()  # we asked for this cancellation: the job stops, the worker goes on
-            return None
+            return done("retry", result=None, error=_error("timeout", None, message))
         except errors.InvalidInput as exc:
             return done("failed", result=None, error=_error("invalid_input", exc))
         except errors.NonRetryable as exc:
@@ -355,8 +369,15 @@ class Worker:
         except Exception as exc:
             if ctx.stop_reason in ("canceled", "lease_lost", "shutdown"):
                 return None
+            if ctx.stop_reason == "timeout":  # the handler turned the cancellation into an error
+                self.metrics.inc("timed_out")
+                message = f"the handler ran past its timeout of {timeout} s"
+                return done("retry", result=None, error=_error("timeout", exc, message))
             logger.warning("job %d failed: %s", job.id, exc, extra=logs.job_fields(job, self.name))
             return done("retry", result=None, error=_error("exception", exc))
+        finally:
+            if timer is not None:
+                timer.cancel()
 
     async def _stopped(self, running: _Running) -> None:
         """A job stopped by a cancellation, a lost lease or the shutdown: nothing to complete."""
@@ -398,6 +419,11 @@ class Worker:
                 exc_info=True,
                 extra=logs.job_fields(job, self.name),
             )
+
+    def _time_out(self, ctx: JobContext, task: asyncio.Task[Any]) -> None:
+        if ctx.stop_reason is None and not task.done():
+            ctx.stop("timeout")
+            task.cancel()
 
     def _stop_job(self, job_id: int, reason: Any) -> None:
         held = self._state.held.get(job_id)
@@ -465,7 +491,7 @@ class Worker:
     async def _shutdown(self, client: AsyncQueueClient) -> None:
         self._stopping = True
         state = self._state
-        tasks = [r.task for r in state.running.values() if r.task is not None]
+        tasks = list(state.tasks)  # running jobs, and compensations of canceled ones
         if tasks:
             logger.info(
                 "waiting up to %.1f s for %d running jobs",
@@ -476,7 +502,7 @@ class Worker:
             await self._within_grace(tasks)
         for job_id in list(state.running):
             self._stop_job(job_id, "shutdown")
-        leftover = [r.task for r in state.running.values() if r.task is not None]
+        leftover = list(state.tasks)
         if leftover:
             await asyncio.wait(leftover, timeout=5)
         assert self._completer is not None
@@ -495,7 +521,6 @@ class Worker:
                     extra={"worker": self.name},
                 )
             state.release.clear()
-        self.metrics.counts["abandoned"] = self._executor.threads.abandoned_total
 
 
 def _default_name() -> str:
@@ -506,13 +531,15 @@ def _json_result(result: Any) -> Any:
     if isinstance(result, BaseModel):
         return result.model_dump(mode="json")
     try:
-        json.dumps(result)
+        json.dumps(result, allow_nan=False)  # jsonb has no NaN or Infinity
     except (TypeError, ValueError) as exc:
         raise errors.NonRetryable(f"the handler's result is not JSON: {exc}") from None
     return result
 
 
-def _error(kind: str, exc: BaseException, message: str | None = None) -> dict[str, Any]:
+def _error(kind: str, exc: BaseException | None, message: str | None = None) -> dict[str, Any]:
+    if exc is None:
+        return {"kind": kind, "message": message}
     return {
         "kind": kind,
         "type": type(exc).__qualname__,

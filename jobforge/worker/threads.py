@@ -49,7 +49,7 @@ class ThreadSlots:
         loop = asyncio.get_running_loop()
         call = Call(fn, args, loop, loop.create_future(), contextvars.copy_context(), self)
         with self._lock:
-            if self._threads < self._size:
+            if self._threads - self.abandoned < self._size:  # abandoned threads hold no slot
                 self._spawn()
         self._queue.put(call)
         return call
