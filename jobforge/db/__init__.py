@@ -72,6 +72,22 @@ def connect(dsn: str, *, autocommit: bool = True, **kwargs: Any) -> Connection:
         raise _bad_url(exc) from None
 
 
+async def check_reachable_async(dsn: str) -> None:
+    """Connect once and hang up, so an unreachable server is one clear error up front (a pool
+    would retry in the background and make every later call wait out its timeout)."""
+    try:
+        conn = await psycopg.AsyncConnection.connect(dsn, connect_timeout=CONNECT_TIMEOUT_S)
+    except psycopg.OperationalError as exc:
+        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+        reason = redact("; ".join(dict.fromkeys(lines))) or type(exc).__name__
+        raise errors.DatabaseUnreachable(
+            f"cannot connect to Postgres at {describe(dsn)}: {reason}"
+        ) from None
+    except psycopg.ProgrammingError as exc:
+        raise _bad_url(exc) from None
+    await conn.close()
+
+
 def with_dbname(dsn: str, dbname: str) -> str:
     """The same server and credentials as `dsn`, on database `dbname`."""
     return make_conninfo(dsn, dbname=dbname)

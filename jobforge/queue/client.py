@@ -190,6 +190,7 @@ class AsyncQueueClient(_Base[db.AsyncConnectionPool]):
     async def connect(
         cls, dsn: str, *, tenant: str | None = None, max_size: int = 4, **kw: Any
     ) -> AsyncQueueClient:
+        await db.check_reachable_async(dsn)
         pool = db.AsyncConnectionPool(dsn, min_size=1, max_size=max_size, open=False)
         await pool.open()
         return cls(pool, tenant=tenant, **kw)

@@ -40,6 +40,8 @@ logger = logs.logger
 
 #: The channel the enqueue trigger notifies (migrations/0005).
 CHANNEL = "jobforge_jobs"
+#: How long a stop waits for a claim in flight before cutting it short.
+_CLAIM_PATIENCE_S = 1.0
 
 
 @dataclass(frozen=True)
@@ -134,16 +136,23 @@ class Worker:
         self._wake = asyncio.Event()
         self._stopped_because: str | None = None
         self._client: AsyncQueueClient | None = None
+        self._claiming: asyncio.Task[list[Job]] | None = None
         self._completer: Completer | None = None
 
     # control
     def stop(self, reason: str | None = None) -> None:
-        """Stop claiming and shut down gracefully; a second call cuts the grace period short."""
+        """Stop claiming and shut down gracefully; a second call cuts the grace period short.
+        Call it on the worker's event loop (signal handlers added with `add_signal_handler` are)."""
         if self._stopping:
             self._grace_over.set()
         self._stopping = True
         if reason and self._stopped_because is None:
             self._stopped_because = reason
+        claiming = self._claiming
+        if claiming is not None and not claiming.done():
+            # A claim normally answers in milliseconds; one stuck on a dead connection is not
+            # waited out (what it took, if anything, comes back when the leases expire).
+            asyncio.get_running_loop().call_later(_CLAIM_PATIENCE_S, claiming.cancel)
         self._wake.set()
 
     async def run(self) -> WorkerReport:
@@ -231,8 +240,15 @@ class Worker:
                 await self._sleep(None)  # a finishing job wakes us
                 continue
             self._wake.clear()
+            self._claiming = asyncio.ensure_future(
+                client.claim(self.name, free, types=types, lease_s=config.lease_s)
+            )
             try:
-                jobs = await client.claim(self.name, free, types=types, lease_s=config.lease_s)
+                jobs = await self._claiming
+            except asyncio.CancelledError:
+                if self._stopping and self._claiming.cancelled():
+                    break
+                raise
             except errors.JobforgeError:
                 raise
             except Exception:
