@@ -303,7 +303,8 @@ BEGIN
     END IF;
     RETURN QUERY
     WITH input AS (
-        SELECT u.id, u.token, u.outcome, p_results[u.i] AS result, p_errors[u.i] AS err
+        SELECT u.i, u.id, u.token, u.outcome, p_results[u.i] AS result, p_errors[u.i] AS err,
+               u.i = min(u.i) OVER (PARTITION BY u.id) AS first
         FROM unnest(p_job_ids, p_tokens, p_outcomes) WITH ORDINALITY AS u(id, token, outcome, i)
     ),
     fenced AS MATERIALIZED (
@@ -317,7 +318,7 @@ BEGIN
                         WHEN input.outcome = 'failed' THEN 'failed'
                         WHEN j.attempts >= j.max_attempts THEN 'dead'
                         ELSE 'retry_scheduled' END AS next
-            FROM jobforge.jobs j JOIN input ON j.id = input.id
+            FROM jobforge.jobs j JOIN input ON j.id = input.id AND input.first
             WHERE j.id = ANY (p_job_ids) AND j.status = 'running' AND j.lease_token = input.token
               AND j.lease_holder = p_worker
             FOR UPDATE OF j
@@ -351,5 +352,8 @@ BEGIN
                     WHEN f.err IS NOT NULL THEN jsonb_build_object('error', f.err) END
         FROM fenced f ORDER BY f.id
     )
-    SELECT input.id, coalesce(f.next, 'lost') FROM input LEFT JOIN fenced f ON f.id = input.id;
+    -- A job listed twice is finished once: the first entry counts, a repeat is 'lost'.
+    SELECT input.id, CASE WHEN input.first THEN coalesce(f.next, 'lost') ELSE 'lost' END
+    FROM input LEFT JOIN fenced f ON f.id = input.id
+    ORDER BY input.i;
 END $$;

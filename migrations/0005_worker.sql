@@ -43,7 +43,9 @@ BEGIN
     PERFORM jobforge.require_worker();
     RETURN QUERY
     WITH input AS (
-        SELECT u.id, u.token FROM unnest(p_job_ids, p_tokens) AS u(id, token)
+        SELECT DISTINCT ON (u.id) u.id, u.token
+        FROM unnest(p_job_ids, p_tokens) WITH ORDINALITY AS u(id, token, i)
+        ORDER BY u.id, u.i
     ),
     fenced AS MATERIALIZED (
         SELECT j.id, j.tenant_id, j.attempts, input.token

@@ -123,6 +123,18 @@ def acknowledge_cancel(worker: str, job_id: int, lease_token: UUID, data: Any,
     }  # fmt: skip
 
 
+def record_run(worker: str, job_id: int, lease_token: UUID, record: dict[str, Any],
+               now: datetime | None) -> Call:  # fmt: skip
+    output = record.get("output") or {}
+    return "job_record_run", {
+        "worker": worker, "id": job_id, "token": lease_token,
+        "runner_id": record["runner_id"], "version": record["runner_version"],
+        "status": record["status"], "input_sha256": record["input"]["sha256"],
+        "output_sha256": output.get("sha256"), "trace_sha256": record["trace_sha256"],
+        "record": Jsonb(record), "now": now,
+    }  # fmt: skip
+
+
 def _status(value: JobState | str) -> str:
     try:
         return JobState(value).value
@@ -161,13 +173,21 @@ def attempts(rows: Rows) -> list[Attempt]:
     return [Attempt.model_validate(r) for r in rows]
 
 
+def runs(rows: Rows) -> list[dict[str, Any]]:
+    return [r["record"] for r in rows]
+
+
 def result(rows: Rows) -> Any:
     return rows[0]["result"] if rows else None
 
 
 def states(rows: Rows) -> dict[int, Any]:
-    """Per-job answers of heartbeat and finish."""
-    return {r["job_id"]: r["state"] for r in rows}
+    """Per-job answers of heartbeat, finish and release: the first answer for a job listed twice
+    (a repeat within one call is 'lost')."""
+    answers: dict[int, Any] = {}
+    for r in rows:
+        answers.setdefault(r["job_id"], r["state"])
+    return answers
 
 
 def single(rows: Rows) -> Any:
