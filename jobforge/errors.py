@@ -92,6 +92,11 @@ SQLSTATE_ERRORS: dict[str, type[QueueError]] = {
 class NonRetryable(JobforgeError):
     """The job failed in a way another attempt cannot fix; raise it from a handler."""
 
+    def __init__(self, message: str | None = None, *, details: object = None) -> None:
+        super().__init__(message)
+        #: JSON-able particulars (e.g. validation errors), recorded with the job's error.
+        self.details = details
+
 
 class InvalidInput(NonRetryable):
     """The job's payload is not valid input for its handler."""
@@ -99,3 +104,27 @@ class InvalidInput(NonRetryable):
 
 class WorkerStopped(JobforgeError):
     """The worker stopped taking work."""
+
+
+class CanonicalError(JobforgeError):
+    """The value cannot be turned into canonical JSON."""
+
+    # exit_code stays 1: the value a runner or a file handed over failed a check; nothing the
+    # user typed on the command line or wrote in the configuration is wrong.
+
+    def __init__(self, message: str | None = None, *, path: str | None = None) -> None:
+        super().__init__(message)
+        #: Where in the value the problem is, as a JSONPath (`$`, `$.items[2].when`), if known.
+        self.path = path
+
+
+class ContractViolation(NonRetryable):
+    """A run broke its runner's contract (output, trace keys, artifacts or decision values)."""
+
+
+class HttpRefused(NonRetryable):
+    """The recorded HTTP client's SSRF guard refused a request (see HttpPolicy.allow_hosts)."""
+
+
+class UnrecordedRequest(NonRetryable):
+    """Replay got an HTTP request that matches no recorded exchange."""
