@@ -7,7 +7,6 @@ each file's name and checksum; a file changed after it was applied is refused, b
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from pathlib import Path
 
 import sqlparse
 
-from jobforge import db, errors
+from jobforge import canonical, db, errors
 from jobforge.types import AppliedMigration
 
 _FILENAME = re.compile(r"^(\d{4})_([a-z0-9][a-z0-9_]*)\.sql$")
@@ -60,7 +59,7 @@ def default_directory() -> Traversable:
 
 
 def checksum(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
+    return canonical.sha256_of(data)
 
 
 def discover(directory: Traversable | Path | str | None = None) -> list[Migration]:

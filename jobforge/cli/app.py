@@ -12,7 +12,14 @@ from rich.console import Console
 from rich.markup import escape
 
 from jobforge import errors
-from jobforge.cli import db_commands, doctor, jobs_commands, migrate_command, worker_command
+from jobforge.cli import (
+    contracts_command,
+    db_commands,
+    doctor,
+    jobs_commands,
+    migrate_command,
+    worker_command,
+)
 
 app = typer.Typer(
     name="jobforge",
@@ -27,6 +34,7 @@ app.command("doctor")(doctor.doctor)
 app.command("enqueue")(jobs_commands.enqueue)
 app.add_typer(jobs_commands.app, name="jobs")
 app.command("worker")(worker_command.worker)
+app.add_typer(contracts_command.app, name="contracts")
 
 _stderr = Console(stderr=True, highlight=False)
 

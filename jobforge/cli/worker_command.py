@@ -10,6 +10,7 @@ import typer
 from jobforge import errors
 from jobforge.cli.output import console
 from jobforge.cli.target import database_url
+from jobforge.golden import Recorder
 from jobforge.worker import Worker, WorkerConfig, WorkerReport, logs
 from jobforge.worker.loading import load_handlers
 
@@ -33,6 +34,9 @@ def worker(
     exit_when_idle: bool = typer.Option(
         False, "--exit-when-idle", help="Stop once nothing is due or running (a drain)."
     ),
+    record: bool = typer.Option(
+        True, "--record/--no-record", help="Write a run record per attempt of each runner."
+    ),
 ) -> None:
     """Claim and run jobs of the types the runner modules handle."""
     if log_format not in ("text", "json"):
@@ -50,7 +54,7 @@ def worker(
         default_timeout_s=timeout,
         exit_when_idle=exit_when_idle,
     )
-    runner = Worker(dsn, registry, config)
+    runner = Worker(dsn, registry, config, middleware=[Recorder()] if record else [])
     if metrics_port is not None:
         runner.metrics.serve(metrics_port, runner.name)
     report = asyncio.run(_run(runner))

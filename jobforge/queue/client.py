@@ -182,6 +182,24 @@ class QueueClient(_Base[db.ConnectionPool]):
         call = calls.acknowledge_cancel(worker, job_id, lease_token, data, now)
         return bool(calls.single(self._run(call, worker=True)))
 
+    def runs(self, job_id: int) -> list[dict[str, Any]]:
+        """The run records of the job's attempts (format jobforge.run/1), oldest first."""
+        self.get(job_id)
+        return calls.runs(self._run(calls.by_job("job_runs", job_id)))
+
+    def record_run(
+        self,
+        worker: str,
+        job_id: int,
+        lease_token: UUID,
+        record: dict[str, Any],
+        *,
+        now: datetime | None = None,
+    ) -> bool:
+        """Store the record of the attempt `lease_token` (only its worker may, once)."""
+        call = calls.record_run(worker, job_id, lease_token, record, now)
+        return bool(calls.single(self._run(call, worker=True)))
+
 
 class AsyncQueueClient(_Base[db.AsyncConnectionPool]):
     """Asynchronous client over a psycopg async pool; the same calls as `QueueClient`."""
@@ -312,4 +330,22 @@ class AsyncQueueClient(_Base[db.AsyncConnectionPool]):
     ) -> bool:
         """Record how a canceled job's handler took the cancellation (once per attempt)."""
         call = calls.acknowledge_cancel(worker, job_id, lease_token, data, now)
+        return bool(calls.single(await self._run(call, worker=True)))
+
+    async def runs(self, job_id: int) -> list[dict[str, Any]]:
+        """The run records of the job's attempts (format jobforge.run/1), oldest first."""
+        await self.get(job_id)
+        return calls.runs(await self._run(calls.by_job("job_runs", job_id)))
+
+    async def record_run(
+        self,
+        worker: str,
+        job_id: int,
+        lease_token: UUID,
+        record: dict[str, Any],
+        *,
+        now: datetime | None = None,
+    ) -> bool:
+        """Store the record of the attempt `lease_token` (only its worker may, once)."""
+        call = calls.record_run(worker, job_id, lease_token, record, now)
         return bool(calls.single(await self._run(call, worker=True)))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from jobforge.queue.models import Job
 
@@ -54,6 +54,9 @@ class JobContext:
     worker: str
     cancelled: CancelFlag = field(default_factory=CancelFlag)
     stop_reason: StopReason | None = None
+    #: Where middleware and handler adapters leave things for each other (the run recorder puts
+    #: the run's environment here and finds the RunContext afterwards).
+    extensions: dict[str, Any] = field(default_factory=dict)
     _progress: tuple[float, str | None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -8,7 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from jobforge import errors
+from jobforge.contracts import RUNNERS
 from jobforge.worker.registry import Registry, default_registry
+from jobforge.worker.runners import register_runner
 
 
 def load_handlers(modules: Sequence[str], *, search_path: Path | None = None) -> Registry:
@@ -37,4 +39,7 @@ def load_handlers(modules: Sequence[str], *, search_path: Path | None = None) ->
         if isinstance(own, Registry) and own is not default_registry:
             found.update(own)
     found.update(default_registry)
+    for definition in RUNNERS.values():
+        if definition.id not in found:
+            register_runner(found, definition)
     return found

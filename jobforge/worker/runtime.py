@@ -38,6 +38,8 @@ from jobforge.worker.registry import HandlerSpec, Registry, default_registry
 
 logger = logs.logger
 
+#: Key of JobContext.extensions holding the worker's AsyncQueueClient (for middleware).
+CLIENT = "jobforge.client"
 #: The channel the enqueue trigger notifies (migrations/0005).
 CHANNEL = "jobforge_jobs"
 #: How long a stop waits for a claim in flight before cutting it short.
@@ -307,6 +309,7 @@ class Worker:
         assert job.lease_token is not None
         spec = self.registry.get(job.type)
         ctx = JobContext(job=job, worker=self.name)
+        ctx.extensions[CLIENT] = self._client
         running = _Running(job=job, spec=spec, ctx=ctx)
         self._state.running[job.id] = running
         self._state.held[job.id] = _Held(token=job.lease_token, ctx=ctx)
@@ -561,4 +564,5 @@ def _error(kind: str, exc: BaseException | None, message: str | None = None) -> 
         "type": type(exc).__qualname__,
         "message": (message or str(exc))[:4000],
         "traceback": "".join(traceback.format_exception(exc))[-8000:],
+        **({"details": details} if (details := getattr(exc, "details", None)) is not None else {}),
     }

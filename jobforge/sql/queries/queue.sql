@@ -59,3 +59,11 @@ SELECT job_id, state FROM jobforge.release_v1(%(worker)s, %(ids)s, %(tokens)s, %
 
 -- name: job_acknowledge_cancel
 SELECT jobforge.acknowledge_cancel_v1(%(worker)s, %(id)s::bigint, %(token)s, %(data)s::jsonb, %(now)s)
+
+-- name: job_record_run
+SELECT jobforge.record_run_v1(%(worker)s, %(id)s::bigint, %(token)s, %(runner_id)s, %(version)s,
+    %(status)s, %(input_sha256)s, %(output_sha256)s, %(trace_sha256)s, %(record)s::jsonb, %(now)s)
+
+-- name: job_runs
+SELECT record FROM jobforge.job_runs
+WHERE job_id = %(id)s AND tenant_id = jobforge.current_tenant() ORDER BY id

@@ -1,0 +1,12 @@
+"""Runner contracts: the `@runner` declaration, the strict contract file model, discovery."""
+
+from __future__ import annotations
+
+from jobforge.contracts.declare import RUNNERS, Guarantees, RetryPolicy, RunnerDef, runner
+from jobforge.contracts.discovery import ProjectConfig, discover, find_config
+from jobforge.contracts.model import Contract, contract_of
+
+__all__ = [
+    "RUNNERS", "Contract", "Guarantees", "ProjectConfig", "RetryPolicy", "RunnerDef",
+    "contract_of", "discover", "find_config", "runner",
+]  # fmt: skip

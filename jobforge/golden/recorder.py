@@ -1,0 +1,139 @@
+"""The recorder middleware: one run record per attempt of a runner, written through the queue
+(fenced on the attempt's lease token) whatever the outcome: success, failure, retry, contract
+violation, timeout or cancellation. Plain (non-runner) handlers are not recorded."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from jobforge import errors
+from jobforge.contracts import RunnerDef
+from jobforge.queue import AsyncQueueClient
+from jobforge.runtime.context import RunContext
+from jobforge.runtime.record import (
+    Provenance,
+    Redactor,
+    RunRecord,
+    RunStatus,
+    Snapshot,
+    fingerprints,
+    redacted_trace,
+    snapshot,
+    trace_hash,
+)
+from jobforge.worker.context import JobContext
+from jobforge.worker.middleware import Next
+from jobforge.worker.runners import OUTPUT, RUN, RUNNER
+from jobforge.worker.runtime import CLIENT
+
+logger = logging.getLogger("jobforge.worker")
+
+
+class Recorder:
+    """`Worker(..., middleware=[Recorder(client)])`."""
+
+    def __init__(
+        self, client: AsyncQueueClient | None = None, *, redactor: Redactor | None = None
+    ) -> None:
+        """Without a client, the records go through the worker's own."""
+        self._client = client
+        self._redact = redactor or Redactor()
+
+    async def __call__(self, ctx: JobContext, call_next: Next) -> Any:
+        began, clock = datetime.now(UTC), time.perf_counter()
+        try:
+            result = await call_next(ctx)
+        except asyncio.CancelledError:
+            await self._write(ctx, began, clock, ctx.stop_reason or "canceled", None)
+            raise
+        except BaseException as exc:
+            await self._write(ctx, began, clock, _status(exc, ctx), exc)
+            raise
+        await self._write(ctx, began, clock, "succeeded", None)
+        return result
+
+    async def _write(self, ctx: JobContext, began: datetime, clock: float, status: RunStatus,
+                     exc: BaseException | None) -> None:  # fmt: skip
+        definition = ctx.extensions.get(RUNNER)
+        run = ctx.extensions.get(RUN)
+        if not isinstance(definition, RunnerDef) or not isinstance(run, RunContext):
+            return  # not a runner, or it never started
+        record = build_record(
+            definition, run, ctx, status, exc, began=began,
+            duration_ms=(time.perf_counter() - clock) * 1000, redactor=self._redact,
+        )  # fmt: skip
+        token = ctx.job.lease_token
+        assert token is not None
+        client = self._client or ctx.extensions.get(CLIENT)
+        if not isinstance(client, AsyncQueueClient):
+            logger.warning("job %d: no queue client to record the run with", ctx.job_id)
+            return
+        try:
+            await client.record_run(ctx.worker, ctx.job_id, token, record.model_dump(mode="json"))
+        except Exception:
+            logger.warning("job %d: run record not written", ctx.job_id, exc_info=True)
+
+
+def build_record(
+    definition: RunnerDef,
+    run: RunContext,
+    ctx: JobContext,
+    status: RunStatus,
+    exc: BaseException | None,
+    *,
+    began: datetime,
+    duration_ms: float,
+    redactor: Redactor,
+) -> RunRecord:
+    output = ctx.extensions.get(OUTPUT) if status == "succeeded" else None
+    trace = redacted_trace(run.trace, redactor)
+    environment = run.recorded_environment()
+    return RunRecord(
+        runner_id=definition.id,
+        runner_version=definition.version,
+        status=status,
+        error=None if exc is None else _error(exc),
+        input=snapshot(ctx.job.payload, redactor),
+        environment=environment.model_copy(update={"http": redactor(environment.http)}),
+        trace=trace,
+        trace_sha256=trace_hash(trace),
+        output=None if output is None else snapshot(output, redactor),
+        artifacts=sorted(run.artifacts.values(), key=lambda a: a.name),
+        provenance=Provenance(
+            job_id=ctx.job_id,
+            attempt=ctx.attempt,
+            worker=ctx.worker,
+            recorded_at=began.isoformat(),
+            duration_ms=round(duration_ms, 3),
+            fingerprints=fingerprints(definition.fn),
+        ),
+    )
+
+
+def _status(exc: BaseException, ctx: JobContext) -> RunStatus:
+    if ctx.stop_reason == "timeout":
+        return "timeout"
+    if ctx.stop_reason in ("canceled", "lease_lost", "shutdown"):
+        return ctx.stop_reason
+    if isinstance(exc, errors.InvalidInput):
+        return "invalid_input"
+    if isinstance(exc, errors.ContractViolation):
+        return "contract_violation"
+    if isinstance(exc, errors.NonRetryable):
+        return "failed"
+    return "retry"
+
+
+def _error(exc: BaseException) -> dict[str, Any]:
+    body: dict[str, Any] = {"type": type(exc).__qualname__, "message": str(exc)[:4000]}
+    details = getattr(exc, "details", None)
+    if details is not None:
+        body["details"] = details
+    return body
+
+
+__all__ = ["Recorder", "Snapshot", "build_record"]

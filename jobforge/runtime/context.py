@@ -1,0 +1,201 @@
+"""RunContext: the only sanctioned source of time, randomness, ids and outside I/O during a run.
+
+Everything it hands out derives from the run's `Environment`, which is recorded, so a run can be
+re-executed exactly:
+- `now()` reads a virtual clock. It starts at `environment.clock.start` and every call advances it
+  by `environment.clock.step_us` (1 ms by default) *after* answering: the first call returns the
+  start, the n-th `start + (n-1)·step`. Time never depends on how long the code took.
+- `random` is a `random.Random` seeded with `environment.seed`; `uuid()` draws version-4 UUIDs from
+  a second generator seeded from the same seed, so taking ids does not shift `random`'s stream.
+- `http` records exchanges while recording and serves them while replaying.
+- `decide(key, value, **why)` appends to the ordered decision trace; `artifact(name, data)` keeps
+  an output file with its hash and size.
+"""
+
+from __future__ import annotations
+
+import base64
+import random as _random
+import uuid as _uuid
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from jobforge import canonical, errors
+from jobforge.runtime.http import Exchange, HttpPolicy, RecordedHttp
+
+Mode = Literal["record", "replay"]
+
+#: Artifacts up to this size are kept inline in the run record (bigger ones: hash and size only).
+INLINE_LIMIT_BYTES = 64 * 1024
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ClockSpec(_Strict):
+    start: datetime
+    step_us: int = Field(default=1000, ge=0, le=3_600_000_000)
+
+    @field_validator("start")
+    @classmethod
+    def _aware(cls, value: datetime) -> datetime:
+        if value.tzinfo is None:
+            raise ValueError("the clock start needs a timezone")
+        return value.astimezone(UTC)
+
+
+class Environment(_Strict):
+    """What a run may observe of the world, recorded so the run can be re-executed."""
+
+    clock: ClockSpec
+    seed: int = Field(ge=0, lt=2**63)
+    tenant_id: str
+    trace_id: str | None = None
+    http: list[dict[str, Any]] = Field(default_factory=list)  #: `Exchange.to_json()` each
+
+    @classmethod
+    def fresh(cls, tenant_id: str, trace_id: str | None = None) -> Environment:
+        """A new environment for a live run: now (to the millisecond) and a random seed."""
+        now = datetime.now(UTC)
+        start = now.replace(microsecond=now.microsecond // 1000 * 1000)
+        seed = _random.SystemRandom().getrandbits(63)
+        return cls(clock=ClockSpec(start=start), seed=seed, tenant_id=tenant_id, trace_id=trace_id)
+
+
+class DecisionStep(_Strict):
+    key: str
+    value: Any
+    why: dict[str, Any] = Field(default_factory=dict)
+
+
+class ArtifactRecord(_Strict):
+    name: str
+    media: Literal["text", "bytes", "json"]
+    sha256: str  #: of the artifact's bytes (text: UTF-8; JSON: RFC 8785 canonical form)
+    size: int
+    content: str | None = None  #: inline when at most INLINE_LIMIT_BYTES
+    encoding: Literal["utf-8", "base64"] | None = None
+
+
+class RunContext:
+    """Handed to a runner as `ctx`; the same object for sync and async runners."""
+
+    def __init__(
+        self,
+        environment: Environment,
+        *,
+        mode: Mode = "record",
+        job_id: int | None = None,
+        attempt: int = 1,
+        http_policy: HttpPolicy | None = None,
+        progress: Callable[[float, str | None], None] | None = None,
+        cancelled: Any = None,
+    ) -> None:
+        self.environment = environment
+        self.mode: Mode = mode
+        self.job_id = job_id
+        self.attempt = attempt
+        self.random = _random.Random(environment.seed)
+        self._ids = _random.Random(f"jobforge.uuid:{environment.seed}")
+        self._ticks = 0
+        self._trace: list[DecisionStep] = []
+        self._artifacts: dict[str, ArtifactRecord] = {}
+        self._artifact_bytes: dict[str, bytes] = {}
+        self._progress = progress
+        self.cancelled = cancelled
+        recorded = [Exchange.from_json(e) for e in environment.http] if mode == "replay" else []
+        self.http = RecordedHttp(mode, recorded, http_policy or HttpPolicy())
+
+    # ids
+    @property
+    def tenant_id(self) -> str:
+        return self.environment.tenant_id
+
+    @property
+    def trace_id(self) -> str | None:
+        return self.environment.trace_id
+
+    # time and randomness
+    def now(self) -> datetime:
+        clock = self.environment.clock
+        value = clock.start + timedelta(microseconds=clock.step_us * self._ticks)
+        self._ticks += 1
+        return value
+
+    def uuid(self) -> _uuid.UUID:
+        return _uuid.UUID(int=self._ids.getrandbits(128), version=4)
+
+    # what the run records
+    def decide(self, key: str, value: Any, **why: Any) -> Any:
+        """Record a decision; returns `value` so it reads inline: `x = ctx.decide("x", x)`."""
+        if not isinstance(key, str) or not key:
+            raise errors.ContractViolation(f"a decision key must be a non-empty string: {key!r}")
+        try:
+            plain = canonical.jsonable(value)
+            reasons = canonical.jsonable(why)
+        except errors.CanonicalError as exc:
+            raise errors.ContractViolation(
+                f"decision {key!r}: the value is not JSON: {exc}"
+            ) from None
+        self._trace.append(DecisionStep(key=key, value=plain, why=reasons))
+        return value
+
+    def artifact(self, name: str, data: str | bytes | Any) -> ArtifactRecord:
+        """Keep an output file: text, bytes, or a JSON value (stored in canonical form)."""
+        if not isinstance(name, str) or not name or ".." in name or name.startswith("/"):
+            raise errors.ContractViolation(f"artifact name {name!r} must be a relative name")
+        if name in self._artifacts:
+            raise errors.ContractViolation(f"artifact {name!r} was already written in this run")
+        media: Literal["text", "bytes", "json"]
+        if isinstance(data, str):
+            raw, media = data.encode(), "text"
+        elif isinstance(data, bytes | bytearray | memoryview):
+            raw, media = bytes(data), "bytes"
+        else:
+            try:
+                raw, media = canonical.canonical_bytes(data), "json"
+            except errors.CanonicalError as exc:
+                raise errors.ContractViolation(f"artifact {name!r} is not JSON: {exc}") from None
+        inline = len(raw) <= INLINE_LIMIT_BYTES
+        content: str | None = None
+        encoding: Literal["utf-8", "base64"] | None = None
+        if inline:
+            if media == "bytes":
+                content, encoding = base64.b64encode(raw).decode(), "base64"
+            else:
+                content, encoding = raw.decode(), "utf-8"
+        record = ArtifactRecord(
+            name=name, media=media, sha256=canonical.sha256_of(raw), size=len(raw),
+            content=content, encoding=encoding,
+        )  # fmt: skip
+        self._artifacts[name] = record
+        self._artifact_bytes[name] = raw
+        return record
+
+    def progress(self, pct: float, message: str | None = None) -> None:
+        if not 0 <= pct <= 100:
+            raise ValueError(f"progress must be between 0 and 100, not {pct}")
+        if self._progress is not None:
+            self._progress(pct, message)
+
+    @property
+    def trace(self) -> list[DecisionStep]:
+        return list(self._trace)
+
+    @property
+    def artifacts(self) -> dict[str, ArtifactRecord]:
+        return dict(self._artifacts)
+
+    def artifact_bytes(self, name: str) -> bytes:
+        return self._artifact_bytes[name]
+
+    def recorded_environment(self) -> Environment:
+        """The environment to store: in record mode, with the HTTP exchanges this run made."""
+        if self.mode == "replay":
+            return self.environment
+        exchanges = [e.to_json() for e in self.http.exchanges]
+        return self.environment.model_copy(update={"http": exchanges})

@@ -1,0 +1,117 @@
+"""Runs a declared runner (`@runner`) as a worker handler: input validated before, output,
+trace keys and artifacts checked after, a RunContext built from the run's environment."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from jobforge import errors
+from jobforge.contracts import RunnerDef
+from jobforge.runtime.context import Environment, Mode, RunContext
+from jobforge.runtime.http import HttpPolicy
+from jobforge.worker.context import JobContext
+from jobforge.worker.registry import Handler, HandlerSpec, Registry
+
+#: Keys of JobContext.extensions shared with middleware (the recorder) and replay.
+ENVIRONMENT = "jobforge.environment"
+MODE = "jobforge.mode"
+RUN = "jobforge.run"
+RUNNER = "jobforge.runner"
+OUTPUT = "jobforge.output"
+
+
+def register_runner(
+    registry: Registry, definition: RunnerDef, *, http_policy: HttpPolicy | None = None
+) -> HandlerSpec:
+    return registry.register(
+        definition.id,
+        runner_handler(definition, http_policy=http_policy),
+        timeout_s=definition.timeout_s,
+    )
+
+
+def runner_handler(definition: RunnerDef, *, http_policy: HttpPolicy | None = None) -> Handler:
+    """A handler with the runner's sync-or-async nature (sync ones keep running on threads)."""
+    if definition.is_async:
+
+        async def run_async(payload: dict[str, Any], job: JobContext) -> Any:
+            inp, ctx = _before(definition, payload, job, http_policy)
+            return _after(definition, await definition.fn(inp, ctx), ctx, job)
+
+        return run_async
+
+    def run(payload: dict[str, Any], job: JobContext) -> Any:
+        inp, ctx = _before(definition, payload, job, http_policy)
+        return _after(definition, definition.fn(inp, ctx), ctx, job)
+
+    return run
+
+
+def _before(
+    definition: RunnerDef, payload: dict[str, Any], job: JobContext, policy: HttpPolicy | None
+) -> tuple[BaseModel, RunContext]:
+    job.extensions[RUNNER] = definition
+    environment = job.extensions.get(ENVIRONMENT)
+    if not isinstance(environment, Environment):
+        environment = Environment.fresh(job.tenant_id, job.trace_id)
+        job.extensions[ENVIRONMENT] = environment
+    mode: Mode = job.extensions.get(MODE, "record")
+    ctx = RunContext(
+        environment,
+        mode=mode,
+        job_id=job.job_id,
+        attempt=job.attempt,
+        http_policy=policy,
+        progress=job.progress,
+        cancelled=job.cancelled,
+    )
+    job.extensions[RUN] = ctx
+    try:
+        inp = definition.input.model_validate(payload)
+    except ValidationError as exc:
+        raise errors.InvalidInput(
+            f"the input of {definition.id} is invalid: {_summary(exc)}",
+            details=_details(exc),
+        ) from None
+    return inp, ctx
+
+
+def _after(definition: RunnerDef, result: Any, ctx: RunContext, job: JobContext) -> Any:
+    data = result.model_dump(mode="json") if isinstance(result, BaseModel) else result
+    try:
+        output = definition.output.model_validate(data).model_dump(mode="json")
+    except ValidationError as exc:
+        raise errors.ContractViolation(
+            f"the output of {definition.id} violates its contract: {_summary(exc)}",
+            details=_details(exc),
+        ) from None
+    problems = []
+    seen = {step.key for step in ctx.trace}
+    if missing := [k for k in definition.trace_keys if k not in seen]:
+        problems.append(f"required trace keys never decided: {', '.join(missing)}")
+    if missing := [a for a in definition.artifacts if a not in ctx.artifacts]:
+        problems.append(f"required artifacts never written: {', '.join(missing)}")
+    if problems:
+        raise errors.ContractViolation(
+            f"{definition.id} broke its contract: " + "; ".join(problems),
+            details={"problems": problems},
+        )
+    job.extensions[OUTPUT] = output
+    return output
+
+
+def _summary(exc: ValidationError) -> str:
+    parts = [
+        f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()[:5]
+    ]
+    more = exc.error_count() - len(parts)
+    return "; ".join(parts) + (f" (and {more} more)" if more > 0 else "")
+
+
+def _details(exc: ValidationError) -> list[dict[str, Any]]:
+    return [
+        {"loc": [str(p) for p in e["loc"]], "msg": e["msg"], "type": e["type"]}
+        for e in exc.errors()
+    ]
