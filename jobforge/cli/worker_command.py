@@ -10,14 +10,18 @@ import typer
 from jobforge import errors
 from jobforge.cli.output import console
 from jobforge.cli.target import database_url
+from jobforge.contracts import discover, find_config
 from jobforge.golden import Recorder
 from jobforge.worker import Worker, WorkerConfig, WorkerReport, logs
 from jobforge.worker.loading import load_handlers
 
 
 def worker(
-    runners: list[str] = typer.Option(
-        ..., "--runners", help="Module(s) whose handlers to run (repeat the option)."
+    runners: list[str] | None = typer.Option(
+        None,
+        "--runners",
+        help="Module(s) whose handlers to run (repeat the option); default: [tool.jobforge] "
+        "runners of the project, and the jobforge.runners entry points.",
     ),
     concurrency: int = typer.Option(8, "--concurrency", min=1, help="Jobs at once."),
     types: list[str] | None = typer.Option(None, "--types", help="Only these job types."),
@@ -43,7 +47,20 @@ def worker(
         raise errors.ConfigurationError(f"--log-format must be text or json, not {log_format!r}")
     logs.configure(log_format)
     dsn, _ = database_url(database_url_option)
-    registry = load_handlers(runners)
+    if runners:
+        registry = load_handlers(runners)
+    else:
+        project = find_config()
+        discover(project)
+        registry = load_handlers(())
+        if not len(registry):
+            where = (
+                f"[tool.jobforge] runners of {project.root}" if project else "no [tool.jobforge]"
+            )
+            raise errors.ConfigurationError(
+                f"no handlers to run: pass --runners MODULE ({where}, no jobforge.runners entry "
+                "points)"
+            )
     config = WorkerConfig(
         name=name,
         concurrency=concurrency,
