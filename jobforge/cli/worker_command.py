@@ -12,6 +12,8 @@ from jobforge.cli.output import console
 from jobforge.cli.target import database_url
 from jobforge.contracts import discover, find_config
 from jobforge.golden import Recorder
+from jobforge.runtime.http import HttpPolicy
+from jobforge.runtime.record import DEFAULT_SECRET_KEYS, Redactor
 from jobforge.worker import Worker, WorkerConfig, WorkerReport, logs
 from jobforge.worker.loading import load_handlers
 
@@ -38,6 +40,12 @@ def worker(
     exit_when_idle: bool = typer.Option(
         False, "--exit-when-idle", help="Stop once nothing is due or running (a drain)."
     ),
+    allow_hosts: list[str] | None = typer.Option(
+        None, "--http-allow-host", help="Let runners' ctx.http reach this private host (repeat)."
+    ),
+    secret_keys: list[str] | None = typer.Option(
+        None, "--secret-key", help="Another key name to redact from run records (repeat)."
+    ),
     record: bool = typer.Option(
         True, "--record/--no-record", help="Write a run record per attempt of each runner."
     ),
@@ -47,12 +55,13 @@ def worker(
         raise errors.ConfigurationError(f"--log-format must be text or json, not {log_format!r}")
     logs.configure(log_format)
     dsn, _ = database_url(database_url_option)
+    policy = HttpPolicy(allow_hosts=frozenset(allow_hosts or ()))
     if runners:
-        registry = load_handlers(runners)
+        registry = load_handlers(runners, http_policy=policy)
     else:
         project = find_config()
         discover(project)
-        registry = load_handlers(())
+        registry = load_handlers((), http_policy=policy)
         if not len(registry):
             where = (
                 f"[tool.jobforge] runners of {project.root}" if project else "no [tool.jobforge]"
@@ -71,7 +80,9 @@ def worker(
         default_timeout_s=timeout,
         exit_when_idle=exit_when_idle,
     )
-    runner = Worker(dsn, registry, config, middleware=[Recorder()] if record else [])
+    redactor = Redactor(keys=DEFAULT_SECRET_KEYS | set(secret_keys or ()))
+    recorder = Recorder(redactor=redactor)
+    runner = Worker(dsn, registry, config, middleware=[recorder] if record else [])
     if metrics_port is not None:
         runner.metrics.serve(metrics_port, runner.name)
     report = asyncio.run(_run(runner))

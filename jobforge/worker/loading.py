@@ -9,11 +9,17 @@ from pathlib import Path
 
 from jobforge import errors
 from jobforge.contracts import RUNNERS
+from jobforge.runtime.http import HttpPolicy
 from jobforge.worker.registry import Registry, default_registry
 from jobforge.worker.runners import register_runner
 
 
-def load_handlers(modules: Sequence[str], *, search_path: Path | None = None) -> Registry:
+def load_handlers(
+    modules: Sequence[str],
+    *,
+    search_path: Path | None = None,
+    http_policy: HttpPolicy | None = None,
+) -> Registry:
     """Import `modules` (from `search_path` too, by default the working directory, as
     `python -m` would) and return the handlers they registered: in the default registry
     (`@jobforge.worker.handler`) or in a module-level `registry` of their own."""
@@ -41,5 +47,5 @@ def load_handlers(modules: Sequence[str], *, search_path: Path | None = None) ->
     found.update(default_registry)
     for definition in RUNNERS.values():
         if definition.id not in found:
-            register_runner(found, definition)
+            register_runner(found, definition, http_policy=http_policy)
     return found
