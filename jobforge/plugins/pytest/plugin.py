@@ -29,6 +29,10 @@ _OPTIONS = (
     ("database_url", "use this Postgres server (creates scratch databases in it); "
      "same as JOBFORGE_DATABASE_URL"),
     ("provider", "where a throwaway server comes from: auto, url, docker or local"),
+    ("golden_dir", "golden cases folder (default: [tool.jobforge] golden_dir, or golden/)"),
+    ("runs", "in-process runs of each golden case, to find nondeterminism (default 2)"),
+    ("fresh", "also run each golden case in a fresh interpreter with another hash seed: "
+     "yes or no (default yes)"),
 )  # fmt: skip
 
 
@@ -39,6 +43,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
             f"--jobforge-{name.replace('_', '-')}", dest=f"jobforge_{name}", help=help_text
         )
         parser.addini(f"jobforge_{name}", help_text, default=None)
+    group.addoption(
+        "--jobforge-refresh",
+        dest="jobforge_refresh",
+        action="store_true",
+        default=None,
+        help="write golden expectations (only when every run of a case agrees)",
+    )
+    parser.addini("jobforge_refresh", "write golden expectations", type="bool", default=False)
 
 
 def _setting(config: pytest.Config, name: str) -> str | None:
@@ -59,6 +71,43 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistController(config), "jobforge-xdist-controller")
+    config.addinivalue_line("markers", "jobforge_golden: a golden case of a runner (jobforge)")
+    if _has_project(config) or _setting(config, "golden_dir"):
+        _configure_golden(config)
+
+
+def _has_project(config: pytest.Config) -> bool:
+    """A [tool.jobforge] table in the rootdir's pyproject.toml (read without importing jobforge's
+    heavier modules: a suite that does not use jobforge must not pay for it)."""
+    import tomllib
+
+    path = config.rootpath / "pyproject.toml"
+    try:
+        return "jobforge" in tomllib.loads(path.read_text()).get("tool", {})
+    except (OSError, tomllib.TOMLDecodeError):
+        return False
+
+
+def _configure_golden(config: pytest.Config) -> None:
+    from jobforge.contracts import ProjectConfig, find_config
+    from jobforge.plugins.pytest import golden_items
+
+    project = find_config(config.rootpath) or ProjectConfig(root=config.rootpath)
+    refresh = config.getoption("jobforge_refresh")
+    options = {
+        "golden_dir": _setting(config, "golden_dir"),
+        "runs": _setting(config, "runs"),
+        "fresh": _setting(config, "fresh"),
+        "refresh": config.getini("jobforge_refresh") if refresh is None else refresh,
+    }
+    settings = golden_items.settings_for(config.stash[SESSION_KEY], project, options)
+    config.stash[golden_items.SETTINGS_KEY] = settings
+    config.pluginmanager.register(golden_items.GoldenPlugin(settings), "jobforge-golden")
+    if config.args_source != pytest.Config.ArgsSource.ARGS:
+        for folder in (settings.golden_dir, settings.contracts_dir):
+            covered = any(folder.is_relative_to(Path(a).resolve()) for a in config.args)
+            if folder.is_dir() and not covered:
+                config.args.append(str(folder))
 
 
 class _XdistController:

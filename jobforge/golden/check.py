@@ -1,0 +1,100 @@
+"""Check one golden case: run it N times in-process (each on a fresh database) and once in a
+fresh interpreter, report nondeterminism with its likely cause, then compare the first run with
+`expect` — or, when refreshing and every run agreed, write `expect`."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from jobforge.contracts import RunnerDef
+from jobforge.golden.case import GoldenCase, expectation_of, write_case
+from jobforge.golden.compare import Difference, Divergence, differences, divergences
+from jobforge.golden.execute import run_case
+from jobforge.golden.fresh import FreshInterpreter
+from jobforge.runtime.http import HttpPolicy
+
+Verdict = Literal["passed", "failed", "nondeterministic", "refreshed", "missing"]
+
+#: A fresh database per run: a context manager giving its DSN.
+Databases = Callable[[], AbstractContextManager[str]]
+
+
+@dataclass
+class CaseResult:
+    name: str  #: <runner_id>/<case>
+    verdict: Verdict
+    differences: list[Difference] = field(default_factory=list)
+    divergences: list[tuple[str, list[Divergence]]] = field(default_factory=list)
+    records: list[dict[str, Any]] = field(default_factory=list)
+
+    def report(self) -> str:
+        lines: list[str] = []
+        if self.verdict == "nondeterministic":
+            lines.append(f"golden case {self.name} is nondeterministic:")
+            for label, found in self.divergences:
+                lines.append(f"  {label} differs from run 1:")
+                lines += [f"    {d.render()}" for d in found]
+        elif self.verdict == "failed":
+            lines.append(f"golden case {self.name} differs from its expectation:")
+            lines += [f"  {d.render()}" for d in self.differences]
+        elif self.verdict == "missing":
+            lines.append(
+                f"golden case {self.name} has no expectation: run pytest with "
+                "--jobforge-refresh to record one (CI=true makes this a failure)"
+            )
+        else:
+            lines.append(f"golden case {self.name}: {self.verdict}")
+        return "\n".join(lines)
+
+
+def check_case(
+    name: str,
+    path: Path,
+    case: GoldenCase,
+    definition: RunnerDef,
+    databases: Databases,
+    *,
+    runs: int = 2,
+    fresh: FreshInterpreter | None = None,
+    refresh: bool = False,
+    http_policy: HttpPolicy | None = None,
+) -> CaseResult:
+    records: list[dict[str, Any]] = []
+    labels: list[str] = []
+    saved_random = random.getstate()
+    try:
+        for index in range(max(runs, 1)):
+            # Perturb the uncontrolled world between runs: the global random state differs, and
+            # the wall clock has moved on by the time the next run starts.
+            random.seed(f"jobforge-perturb-{index}")
+            with databases() as dsn:
+                records.append(run_case(dsn, definition, case, http_policy=http_policy))
+            labels.append(f"run {index + 1} (in-process)")
+    finally:
+        random.setstate(saved_random)
+    if fresh is not None:
+        with databases() as dsn:
+            records.append(fresh.run(dsn, definition.id, path))
+        labels.append(f"run {len(records)} (fresh interpreter, PYTHONHASHSEED={fresh.hash_seed})")
+
+    found = [(label, divergences(records[0], other))
+             for label, other in zip(labels[1:], records[1:], strict=True)]  # fmt: skip
+    divergent = [(label, d) for label, d in found if d]
+    if divergent:
+        return CaseResult(name, "nondeterministic", divergences=divergent, records=records)
+
+    actual = expectation_of(records[0])
+    if refresh:
+        if case.expect == actual:
+            return CaseResult(name, "passed", records=records)
+        write_case(path, case.model_copy(update={"expect": actual}))
+        return CaseResult(name, "refreshed", records=records)
+    if case.expect is None:
+        return CaseResult(name, "missing", records=records)
+    diffs = differences(case.expect, actual)
+    return CaseResult(name, "failed" if diffs else "passed", differences=diffs, records=records)

@@ -1,0 +1,68 @@
+"""Run one golden case through the real queue and worker, with the recorder, and return the run
+record: the case's input is enqueued, a worker claims and runs it in the case's environment
+(replay mode: HTTP only from the recorded exchanges), and the record is read back."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+from jobforge.contracts import RunnerDef
+from jobforge.golden.case import GoldenCase
+from jobforge.golden.recorder import Recorder
+from jobforge.queue import AsyncQueueClient
+from jobforge.runtime.context import Environment
+from jobforge.runtime.http import HttpPolicy
+from jobforge.worker import JobContext, Next, Registry, Worker, WorkerConfig
+from jobforge.worker.runners import ENVIRONMENT, MODE, register_runner
+
+_CONFIG = WorkerConfig(
+    concurrency=1,
+    exit_when_idle=True,
+    listen=False,
+    poll_min_s=0.001,
+    completion_flush_s=0.0,
+    lease_s=300.0,
+)
+
+
+def _injector(environment: Environment) -> Any:
+    async def inject(ctx: JobContext, call_next: Next) -> Any:
+        ctx.extensions[ENVIRONMENT] = environment
+        ctx.extensions[MODE] = "replay"
+        return await call_next(ctx)
+
+    return inject
+
+
+async def run_case_async(
+    dsn: str,
+    definition: RunnerDef,
+    case: GoldenCase,
+    *,
+    http_policy: HttpPolicy | None = None,
+) -> dict[str, Any]:
+    environment = case.run_environment()
+    client = await AsyncQueueClient.connect(dsn, tenant=environment.tenant_id, max_size=2)
+    try:
+        job = await client.enqueue(
+            definition.id, case.input, trace_id=environment.trace_id, max_attempts=1
+        )
+        registry = Registry()
+        register_runner(registry, definition, http_policy=http_policy)
+        worker = Worker(
+            client, registry, _CONFIG, middleware=[_injector(environment), Recorder(client)]
+        )
+        await worker.run()
+        records = await client.runs(job.job_id)
+    finally:
+        await client.close()
+    if len(records) != 1:
+        raise RuntimeError(f"expected one run record for the case, found {len(records)}")
+    return records[0]
+
+
+def run_case(
+    dsn: str, definition: RunnerDef, case: GoldenCase, *, http_policy: HttpPolicy | None = None
+) -> dict[str, Any]:
+    return asyncio.run(run_case_async(dsn, definition, case, http_policy=http_policy))

@@ -1,0 +1,238 @@
+"""Golden cases and contract locks as pytest items: glue over `jobforge.golden`.
+
+Imported only when the project has a `[tool.jobforge]` table (or a golden dir option), so a
+suite that does not use jobforge pays nothing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from jobforge.contracts import Contract, ProjectConfig, RunnerDef, discover
+from jobforge.golden.case import case_id, load_case
+from jobforge.golden.check import CaseResult, check_case
+from jobforge.golden.fresh import FreshInterpreter
+from jobforge.plugins.pytest.session import PluginSession
+
+VERDICT = "jobforge_verdict"
+
+
+@dataclass
+class GoldenSettings:
+    project: ProjectConfig
+    golden_dir: Path
+    contracts_dir: Path
+    refresh: bool
+    runs: int
+    fresh: bool
+    ci: bool
+    session: PluginSession | None = None
+    runners: dict[str, RunnerDef] = field(default_factory=dict)
+    _fresh: FreshInterpreter | None = None
+
+    def fresh_interpreter(self) -> FreshInterpreter | None:
+        if not self.fresh:
+            return None
+        if self._fresh is None:
+            self._fresh = FreshInterpreter(self.project.root, list(self.project.runners))
+        return self._fresh
+
+    def close(self) -> None:
+        if self._fresh is not None:
+            self._fresh.close()
+
+
+class GoldenFile(pytest.File):
+    def collect(self) -> Iterator[pytest.Item]:
+        settings: GoldenSettings = self.config.stash[SETTINGS_KEY]
+        runner_id, name = case_id(settings.golden_dir, self.path)
+        yield GoldenItem.from_parent(self, name=f"{runner_id}/{name}", runner_id=runner_id)
+
+
+class GoldenItem(pytest.Item):
+    def __init__(self, *, runner_id: str, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self.runner_id = runner_id
+        self.add_marker(pytest.mark.jobforge_golden)
+
+    def runtest(self) -> None:
+        settings: GoldenSettings = self.config.stash[SETTINGS_KEY]
+        definition = settings.runners.get(self.runner_id)
+        if definition is None:
+            known = ", ".join(sorted(settings.runners)) or "none"
+            raise GoldenFailure(
+                f"golden case {self.name}: no runner {self.runner_id!r} is declared "
+                f"(declared: {known})"
+            )
+        case = load_case(self.path)
+        assert settings.session is not None
+        session = settings.session
+        result = check_case(
+            self.name, self.path, case, definition, _databases(session),
+            runs=settings.runs, fresh=settings.fresh_interpreter(), refresh=settings.refresh,
+        )  # fmt: skip
+        self.user_properties.append((VERDICT, result.verdict))
+        if result.verdict in ("failed", "nondeterministic"):
+            raise GoldenFailure(result.report())
+        if result.verdict == "missing":
+            if settings.ci:
+                raise GoldenFailure(result.report())
+            pytest.skip(result.report())
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, GoldenFailure | _config_errors()):
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"golden {self.name}"
+
+
+class ContractLockItem(pytest.Item):
+    """A lock file `contracts/<runner_id>.json`: valid, and its runner still declared. (Drift
+    between a runner and its lock is [6/7]'s `contracts check`.)"""
+
+    def runtest(self) -> None:
+        settings: GoldenSettings = self.config.stash[SETTINGS_KEY]
+        try:
+            lock = Contract.model_validate_json(self.path.read_text())
+        except ValueError as exc:
+            raise GoldenFailure(f"contract lock {self.path} is invalid: {exc}") from None
+        if lock.runner_id != self.path.stem:
+            raise GoldenFailure(
+                f"contract lock {self.path} is for {lock.runner_id!r}, not {self.path.stem!r}"
+            )
+        if lock.runner_id not in settings.runners:
+            raise GoldenFailure(
+                f"contract lock {self.path}: runner {lock.runner_id!r} is no longer declared"
+            )
+        self.user_properties.append((VERDICT, "passed"))
+
+    def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
+        if isinstance(excinfo.value, GoldenFailure):
+            return str(excinfo.value)
+        return str(super().repr_failure(excinfo))
+
+    def reportinfo(self) -> tuple[Path, int | None, str]:
+        return self.path, None, f"contract lock {self.name}"
+
+
+class ContractLockFile(pytest.File):
+    def collect(self) -> Iterator[pytest.Item]:
+        yield ContractLockItem.from_parent(self, name=f"lock:{self.path.stem}")
+
+
+class GoldenFailure(Exception):
+    """A golden case or lock failed; its message is the whole report."""
+
+
+def _config_errors() -> type[Exception]:
+    from jobforge.errors import JobforgeError
+
+    return JobforgeError
+
+
+@contextmanager
+def _database(session: PluginSession) -> Iterator[str]:
+    pool = session.pool(session.template())
+    database = pool.acquire()
+    try:
+        yield database.dsn
+    finally:
+        pool.release(database)
+
+
+def _databases(session: PluginSession) -> Any:
+    return lambda: _database(session)
+
+
+SETTINGS_KEY = pytest.StashKey[GoldenSettings]()
+
+
+def settings_for(
+    session: PluginSession, project: ProjectConfig, options: dict[str, Any]
+) -> GoldenSettings:
+    golden_dir = Path(options.get("golden_dir") or project.root / project.golden_dir)
+    settings = GoldenSettings(
+        project=project,
+        golden_dir=golden_dir.resolve(),
+        contracts_dir=(project.root / project.contracts_dir).resolve(),
+        refresh=bool(options.get("refresh")),
+        runs=int(options.get("runs") or 2),
+        fresh=str(options.get("fresh") or "yes").lower() not in ("no", "false", "0", "off"),
+        ci=os.environ.get("CI", "").lower() == "true",
+        session=session,
+    )
+    settings.runners = discover(project)
+    return settings
+
+
+def unused_cases(settings: GoldenSettings) -> list[Path]:
+    """Golden case files of runners nobody declares any more."""
+    if not settings.golden_dir.is_dir():
+        return []
+    return sorted(
+        path for path in settings.golden_dir.rglob("*.json")
+        if path.relative_to(settings.golden_dir).parts[0] not in settings.runners
+    )  # fmt: skip
+
+
+def collects(settings: GoldenSettings, path: Path) -> type[pytest.File] | None:
+    """Which collector takes `path`: a case of a declared runner, a lock file, or none."""
+    if path.suffix != ".json":
+        return None
+    resolved = path.resolve()
+    if resolved.is_relative_to(settings.golden_dir):
+        parts = resolved.relative_to(settings.golden_dir).parts
+        return GoldenFile if len(parts) >= 2 and parts[0] in settings.runners else None
+    if resolved.parent == settings.contracts_dir:
+        return ContractLockFile
+    return None
+
+
+class GoldenPlugin:
+    """Registered when golden cases are configured: collection, verdict counts, summary."""
+
+    def __init__(self, settings: GoldenSettings) -> None:
+        self.settings = settings
+        self.verdicts: dict[str, int] = {}
+
+    def pytest_collect_file(self, file_path: Path, parent: pytest.Collector) -> Any:
+        collector = collects(self.settings, file_path)
+        return None if collector is None else collector.from_parent(parent, path=file_path)
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "call":
+            return
+        for name, value in report.user_properties:
+            if name == VERDICT:
+                self.verdicts[str(value)] = self.verdicts.get(str(value), 0) + 1
+
+    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+        unused = unused_cases(self.settings)
+        terminalreporter.section("jobforge")
+        terminalreporter.write_line(summary_line(self.verdicts, unused))
+        for path in unused:
+            terminalreporter.write_line(
+                f"  unused golden case (no runner {path.parent.name!r}): {path}"
+            )
+
+    def pytest_unconfigure(self) -> None:
+        self.settings.close()
+
+
+def summary_line(counts: dict[str, int], unused: list[Path]) -> str:
+    parts = [f"{counts.get(k, 0)} {k}" for k in
+             ("passed", "failed", "nondeterministic", "refreshed", "missing")]  # fmt: skip
+    parts.append(f"{len(unused)} unused")
+    return "golden: " + ", ".join(parts)
+
+
+__all__ = ["CaseResult", "GoldenFile", "GoldenItem", "GoldenSettings"]
