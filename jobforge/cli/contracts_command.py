@@ -23,18 +23,22 @@ def show(
     fmt: Format = typer.Option(Format.json, "--format", help="json or text."),
 ) -> None:
     """Print the contract RUNNER declares, as `contracts lock` would write it."""
-    config = find_config(project)
+    if project is not None and not project.is_dir():
+        raise errors.ConfigurationError(f"--project {project}: no such folder")
+    start = (project or Path.cwd()).resolve()
+    config = find_config(start)
     runners = discover(config)
     definition = runners.get(runner_id)
     if definition is None:
         known = ", ".join(sorted(runners)) or "none"
         where = (
-            f"[tool.jobforge] runners of {config.root}" if config else "no [tool.jobforge] found"
+            f"looked in the [tool.jobforge] runners of {config.root / 'pyproject.toml'} and the "
+            "jobforge.runners entry points"
+            if config
+            else f"no pyproject.toml with [tool.jobforge] in {start} or above it, so only the "
+            "jobforge.runners entry points were searched"
         )
-        raise errors.ConfigurationError(
-            f"no runner {runner_id!r} (found: {known}; looked in {where} and the "
-            f"jobforge.runners entry points)"
-        )
+        raise errors.ConfigurationError(f"no runner {runner_id!r} (found: {known}; {where})")
     contract = contract_of(definition).model_dump(mode="json")
     if fmt is Format.json:
         console.print(json.dumps(contract, indent=2, sort_keys=True), markup=False)

@@ -7,6 +7,7 @@ registry of this process, and returns the function unchanged (it stays callable 
 from __future__ import annotations
 
 import inspect
+import math
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -92,7 +93,7 @@ def runner(
     def declare(fn: F) -> F:
         where = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', fn)}"
         problems = _problems(id, version, input, output, trace_keys, artifacts, timeout_s,
-                             max_attempts, fn)  # fmt: skip
+                             max_attempts, retry, fn)  # fmt: skip
         if problems:
             raise errors.ConfigurationError(f"runner {id!r} ({where}): " + "; ".join(problems))
         definition = RunnerDef(
@@ -122,7 +123,7 @@ def runner(
 
 def _problems(id: str, version: str, input: Any, output: Any, trace_keys: Sequence[str],
               artifacts: Sequence[str], timeout_s: float | None, max_attempts: int,
-              fn: Callable[..., Any]) -> list[str]:  # fmt: skip
+              retry: RetryPolicy | None, fn: Callable[..., Any]) -> list[str]:  # fmt: skip
     found = []
     if not isinstance(id, str) or not _ID.fullmatch(id):
         found.append("the id must be 1-200 of [a-z0-9._-] (it is the job type)")
@@ -131,27 +132,77 @@ def _problems(id: str, version: str, input: Any, output: Any, trace_keys: Sequen
     for name, model in (("input", input), ("output", output)):
         if not (isinstance(model, type) and issubclass(model, BaseModel)):
             found.append(f"{name} must be a pydantic model class, not {model!r}")
+    # a bare string is a Sequence[str] too: "ab" would declare "a" and "b"
+    if isinstance(trace_keys, str | bytes):
+        found.append(f"trace keys must be a list of names, not the string {trace_keys!r}")
+        trace_keys = ()
     for key in trace_keys:
         if not isinstance(key, str) or not _KEY.fullmatch(key):
             found.append(f"trace key {key!r} must be 1-200 of [A-Za-z0-9_.:-]")
-    if len(set(trace_keys)) != len(tuple(trace_keys)):
+    if _repeats(trace_keys):
         found.append("trace keys repeat")
+    if isinstance(artifacts, str | bytes):
+        found.append(f"artifacts must be a list of names, not the string {artifacts!r}")
+        artifacts = ()
     for name in artifacts:
-        if not isinstance(name, str) or not _ARTIFACT.fullmatch(name) or ".." in name:
-            found.append(f"artifact name {name!r} must be a relative name without '..'")
-    if len(set(artifacts)) != len(tuple(artifacts)):
+        if not _artifact_name_ok(name):
+            found.append(f"artifact name {name!r} must be a relative name, no '..' or '.' parts")
+    if _repeats(artifacts):
         found.append("artifact names repeat")
-    if timeout_s is not None and not timeout_s > 0:
-        found.append("timeout_s must be positive")
-    if not isinstance(max_attempts, int) or not 1 <= max_attempts <= 1000:
+    if timeout_s is not None and not _positive(timeout_s):
+        found.append(f"timeout_s must be a positive number of seconds, not {timeout_s!r}")
+    if (
+        not isinstance(max_attempts, int)
+        or isinstance(max_attempts, bool)
+        or not 1 <= max_attempts <= 1000
+    ):
         found.append("max_attempts must be 1-1000")
+    if retry is not None and not (
+        isinstance(retry, RetryPolicy) and _positive(retry.base_s) and _positive(retry.cap_s)
+    ):
+        found.append(f"retry must be a RetryPolicy of positive seconds, not {retry!r}")
     if not callable(fn):
         found.append("the decorated object is not callable")
-    else:
-        params = [
-            p for p in inspect.signature(fn).parameters.values()
-            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
-        ]  # fmt: skip
-        if len(params) < 2:
-            found.append("the function must take (inp, ctx)")
+    elif not _takes_inp_and_ctx(fn):
+        found.append("the function must take (inp, ctx)")
     return found
+
+
+def _positive(seconds: object) -> bool:
+    return (
+        isinstance(seconds, int | float)
+        and not isinstance(seconds, bool)
+        and math.isfinite(seconds)
+        and seconds > 0
+    )
+
+
+def _repeats(names: Sequence[Any]) -> bool:
+    seen: list[Any] = []
+    for name in names:
+        if name in seen:
+            return True
+        seen.append(name)
+    return False
+
+
+def _artifact_name_ok(name: Any) -> bool:
+    return (
+        isinstance(name, str)
+        and _ARTIFACT.fullmatch(name) is not None
+        and ".." not in name
+        and all(part not in ("", ".") for part in name.split("/"))
+    )
+
+
+def _takes_inp_and_ctx(fn: Callable[..., Any]) -> bool:
+    """Whether `fn(inp, ctx)` binds: two positional arguments, nothing else required."""
+    try:
+        signature = inspect.signature(fn)
+    except (TypeError, ValueError):  # no signature to inspect (some builtins): trust it
+        return True
+    try:
+        signature.bind(None, None)
+    except TypeError:
+        return False
+    return True

@@ -36,10 +36,13 @@ def find_config(start: Path | None = None) -> ProjectConfig | None:
         candidate = folder / "pyproject.toml"
         if candidate.is_file():
             try:
-                data = tomllib.loads(candidate.read_text())
-            except (OSError, tomllib.TOMLDecodeError) as exc:
+                data = tomllib.loads(candidate.read_bytes().decode("utf-8"))
+            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
                 raise errors.ConfigurationError(f"cannot read {candidate}: {exc}") from None
-            table = data.get("tool", {}).get("jobforge")
+            tool = data.get("tool", {})
+            if not isinstance(tool, dict):
+                raise errors.ConfigurationError(f"{candidate}: [tool] must be a table")
+            table = tool.get("jobforge")
             if table is None:
                 continue
             return _parse(folder, candidate, table)
@@ -77,7 +80,8 @@ def import_modules(names: Iterable[str], search_path: Path | None = None) -> Non
         try:
             importlib.import_module(name)
         except ModuleNotFoundError as exc:
-            if exc.name and name.startswith(exc.name):
+            # the configured module (or a package on its way) is missing, not a dependency of it
+            if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
                 raise errors.ConfigurationError(
                     f"cannot import runner module {name!r}: no module named {exc.name!r}"
                 ) from None

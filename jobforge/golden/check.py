@@ -30,12 +30,19 @@ class CaseResult:
     verdict: Verdict
     differences: list[Difference] = field(default_factory=list)
     divergences: list[tuple[str, list[Divergence]]] = field(default_factory=list)
+    uncontrolled: list[dict[str, Any]] = field(default_factory=list)
     records: list[dict[str, Any]] = field(default_factory=list)
 
     def report(self) -> str:
         lines: list[str] = []
         if self.verdict == "nondeterministic":
             lines.append(f"golden case {self.name} is nondeterministic:")
+            if self.uncontrolled:
+                lines.append("  strict mode: the runner called uncontrolled sources:")
+                lines += [
+                    f"    {c['call']}() at {c['file']}:{c['line']} (use {c['hint']})"
+                    for c in self.uncontrolled
+                ]
             for label, found in self.divergences:
                 lines.append(f"  {label} differs from run 1:")
                 lines += [f"    {d.render()}" for d in found]
@@ -63,6 +70,7 @@ def check_case(
     fresh: FreshInterpreter | None = None,
     refresh: bool = False,
     http_policy: HttpPolicy | None = None,
+    strict: bool = True,
 ) -> CaseResult:
     records: list[dict[str, Any]] = []
     labels: list[str] = []
@@ -73,7 +81,9 @@ def check_case(
             # the wall clock has moved on by the time the next run starts.
             random.seed(f"jobforge-perturb-{index}")
             with databases() as dsn:
-                records.append(run_case(dsn, definition, case, http_policy=http_policy))
+                records.append(
+                    run_case(dsn, definition, case, http_policy=http_policy, strict=strict)
+                )
             labels.append(f"run {index + 1} (in-process)")
     finally:
         random.setstate(saved_random)
@@ -85,8 +95,10 @@ def check_case(
     found = [(label, divergences(records[0], other))
              for label, other in zip(labels[1:], records[1:], strict=True)]  # fmt: skip
     divergent = [(label, d) for label, d in found if d]
-    if divergent:
-        return CaseResult(name, "nondeterministic", divergences=divergent, records=records)
+    uncontrolled = _unique(c for r in records for c in r.get("uncontrolled", []))
+    if divergent or uncontrolled:
+        return CaseResult(name, "nondeterministic", divergences=divergent,
+                          uncontrolled=uncontrolled, records=records)  # fmt: skip
 
     actual = expectation_of(records[0])
     if refresh:
@@ -98,3 +110,10 @@ def check_case(
         return CaseResult(name, "missing", records=records)
     diffs = differences(case.expect, actual)
     return CaseResult(name, "failed" if diffs else "passed", differences=diffs, records=records)
+
+
+def _unique(calls: Any) -> list[dict[str, Any]]:
+    seen: dict[tuple[str, str, int], dict[str, Any]] = {}
+    for call in calls:
+        seen.setdefault((call["call"], call["file"], call["line"]), call)
+    return list(seen.values())

@@ -128,10 +128,15 @@ def _same_items(a: list[Any], b: list[Any]) -> bool:
 
 
 def _time_like(value: Any) -> bool:
-    if isinstance(value, str) and _ISO.match(value):
+    if isinstance(value, str):
+        if _ISO.match(value):
+            try:
+                datetime.fromisoformat(value.replace("Z", "+00:00"))
+                return True
+            except ValueError:
+                return False
         try:
-            datetime.fromisoformat(value.replace("Z", "+00:00"))
-            return True
+            value = float(value)  # str(time.time())
         except ValueError:
             return False
     if isinstance(value, int | float) and not isinstance(value, bool):

@@ -14,7 +14,7 @@ from jobforge.queue import AsyncQueueClient
 from jobforge.runtime.context import Environment
 from jobforge.runtime.http import HttpPolicy
 from jobforge.worker import JobContext, Next, Registry, Worker, WorkerConfig
-from jobforge.worker.runners import ENVIRONMENT, MODE, register_runner
+from jobforge.worker.runners import ENVIRONMENT, MODE, STRICT, register_runner
 
 _CONFIG = WorkerConfig(
     concurrency=1,
@@ -26,10 +26,11 @@ _CONFIG = WorkerConfig(
 )
 
 
-def _injector(environment: Environment) -> Any:
+def _injector(environment: Environment, strict: bool) -> Any:
     async def inject(ctx: JobContext, call_next: Next) -> Any:
         ctx.extensions[ENVIRONMENT] = environment
         ctx.extensions[MODE] = "replay"
+        ctx.extensions[STRICT] = strict
         return await call_next(ctx)
 
     return inject
@@ -41,6 +42,7 @@ async def run_case_async(
     case: GoldenCase,
     *,
     http_policy: HttpPolicy | None = None,
+    strict: bool = True,
 ) -> dict[str, Any]:
     environment = case.run_environment()
     client = await AsyncQueueClient.connect(dsn, tenant=environment.tenant_id, max_size=2)
@@ -51,7 +53,7 @@ async def run_case_async(
         registry = Registry()
         register_runner(registry, definition, http_policy=http_policy)
         worker = Worker(
-            client, registry, _CONFIG, middleware=[_injector(environment), Recorder(client)]
+            client, registry, _CONFIG, middleware=[_injector(environment, strict), Recorder(client)]
         )
         await worker.run()
         records = await client.runs(job.job_id)
@@ -63,6 +65,13 @@ async def run_case_async(
 
 
 def run_case(
-    dsn: str, definition: RunnerDef, case: GoldenCase, *, http_policy: HttpPolicy | None = None
+    dsn: str,
+    definition: RunnerDef,
+    case: GoldenCase,
+    *,
+    http_policy: HttpPolicy | None = None,
+    strict: bool = True,
 ) -> dict[str, Any]:
-    return asyncio.run(run_case_async(dsn, definition, case, http_policy=http_policy))
+    return asyncio.run(
+        run_case_async(dsn, definition, case, http_policy=http_policy, strict=strict)
+    )

@@ -23,9 +23,10 @@ from jobforge import errors
 class FreshInterpreter:
     """The parent's handle on the child process."""
 
-    def __init__(self, project_root: Path, modules: list[str]) -> None:
+    def __init__(self, project_root: Path, modules: list[str], *, strict: bool = True) -> None:
         self.project_root = project_root
         self.modules = modules
+        self.strict = strict
         self.hash_seed = _other_seed(os.environ.get("PYTHONHASHSEED"))
         self._proc: subprocess.Popen[str] | None = None
 
@@ -33,7 +34,9 @@ class FreshInterpreter:
         proc = self._child()
         assert proc.stdin is not None
         assert proc.stdout is not None
-        request = {"dsn": dsn, "runner_id": runner_id, "case": str(case_path)}
+        request = {
+            "dsn": dsn, "runner_id": runner_id, "case": str(case_path), "strict": self.strict,
+        }  # fmt: skip
         proc.stdin.write(json.dumps(request) + "\n")
         proc.stdin.flush()
         line = proc.stdout.readline()
@@ -91,7 +94,8 @@ def _serve(project_root: Path, modules: list[str]) -> int:
         try:
             definition = runners[request["runner_id"]]
             case = load_case(Path(request["case"]))
-            answer: dict[str, Any] = {"record": run_case(request["dsn"], definition, case)}
+            record = run_case(request["dsn"], definition, case, strict=request["strict"])
+            answer: dict[str, Any] = {"record": record}
         except Exception as exc:
             answer = {"error": f"{type(exc).__name__}: {exc}"}
         sys.stdout.write(json.dumps(answer) + "\n")

@@ -20,6 +20,7 @@ from jobforge.runtime.record import (
     RunRecord,
     RunStatus,
     Snapshot,
+    UncontrolledCallModel,
     fingerprints,
     redacted_trace,
     snapshot,
@@ -27,7 +28,7 @@ from jobforge.runtime.record import (
 )
 from jobforge.worker.context import JobContext
 from jobforge.worker.middleware import Next
-from jobforge.worker.runners import OUTPUT, RUN, RUNNER
+from jobforge.worker.runners import OUTPUT, RUN, RUNNER, UNCONTROLLED
 from jobforge.worker.runtime import CLIENT
 
 logger = logging.getLogger("jobforge.worker")
@@ -103,6 +104,10 @@ def build_record(
         trace_sha256=trace_hash(trace),
         output=None if output is None else snapshot(output, redactor),
         artifacts=sorted(run.artifacts.values(), key=lambda a: a.name),
+        uncontrolled=[
+            UncontrolledCallModel(call=c.call, file=c.file, line=c.line, hint=c.hint)
+            for c in getattr(ctx.extensions.get(UNCONTROLLED), "calls", [])
+        ],
         provenance=Provenance(
             job_id=ctx.job_id,
             attempt=ctx.attempt,

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import random as _random
+import re
 import uuid as _uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -30,6 +31,19 @@ Mode = Literal["record", "replay"]
 
 #: Artifacts up to this size are kept inline in the run record (bigger ones: hash and size only).
 INLINE_LIMIT_BYTES = 64 * 1024
+
+
+#: The names `@runner(artifacts=...)` accepts (jobforge.contracts.declare); kept in step with it.
+_ARTIFACT = re.compile(r"[A-Za-z0-9_.-][A-Za-z0-9_./-]{0,199}")
+
+
+def _artifact_name_ok(name: object) -> bool:
+    return (
+        isinstance(name, str)
+        and _ARTIFACT.fullmatch(name) is not None
+        and ".." not in name
+        and all(part not in ("", ".") for part in name.split("/"))
+    )
 
 
 class _Strict(BaseModel):
@@ -146,8 +160,11 @@ class RunContext:
 
     def artifact(self, name: str, data: str | bytes | Any) -> ArtifactRecord:
         """Keep an output file: text, bytes, or a JSON value (stored in canonical form)."""
-        if not isinstance(name, str) or not name or ".." in name or name.startswith("/"):
-            raise errors.ContractViolation(f"artifact name {name!r} must be a relative name")
+        if not _artifact_name_ok(name):
+            raise errors.ContractViolation(
+                f"artifact name {name!r} must be a relative name of [A-Za-z0-9_./-], "
+                "without '..', '.' or empty parts"
+            )
         if name in self._artifacts:
             raise errors.ContractViolation(f"artifact {name!r} was already written in this run")
         media: Literal["text", "bytes", "json"]

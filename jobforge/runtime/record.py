@@ -33,13 +33,17 @@ from jobforge.runtime.context import ArtifactRecord, DecisionStep, Environment
 FORMAT: Literal["jobforge.run/1"] = "jobforge.run/1"
 REDACTED = "[redacted]"
 
-#: Normalized key names that hold secrets, and suffixes that mark one (`db_password`, `apiToken`).
+#: Normalized key names that hold secrets, and suffixes that mark one (`db_password`, `apiToken`,
+#: `aws_secret_access_key`).
 DEFAULT_SECRET_KEYS = frozenset({
     "password", "passwd", "secret", "token", "apikey", "accesstoken", "refreshtoken",
     "authorization", "cookie", "privatekey", "clientsecret", "accesskey", "secretkey",
     "credentials", "sessiontoken",
 })  # fmt: skip
-DEFAULT_SECRET_SUFFIXES = ("password", "secret", "token", "apikey", "privatekey", "credentials")
+DEFAULT_SECRET_SUFFIXES = (
+    "password", "secret", "token", "apikey", "privatekey", "credentials", "accesskey", "secretkey",
+    "authorization",
+)  # fmt: skip
 
 RunStatus = Literal[
     "succeeded", "failed", "retry", "invalid_input", "contract_violation", "timeout",
@@ -73,6 +77,13 @@ class Provenance(_Strict):
     fingerprints: Fingerprints
 
 
+class UncontrolledCallModel(_Strict):
+    call: str
+    file: str
+    line: int
+    hint: str
+
+
 class RunRecord(_Strict):
     format: Literal["jobforge.run/1"] = FORMAT
     runner_id: str
@@ -85,6 +96,8 @@ class RunRecord(_Strict):
     trace_sha256: str
     output: Snapshot | None = None
     artifacts: list[ArtifactRecord] = Field(default_factory=list)
+    #: Strict mode's findings: calls to uncontrolled sources, outside every hash.
+    uncontrolled: list[UncontrolledCallModel] = Field(default_factory=list)
     provenance: Provenance
 
 

@@ -11,6 +11,7 @@ from jobforge import errors
 from jobforge.contracts import RunnerDef
 from jobforge.runtime.context import Environment, Mode, RunContext
 from jobforge.runtime.http import HttpPolicy
+from jobforge.runtime.strict import Watch, watching
 from jobforge.worker.context import JobContext
 from jobforge.worker.registry import Handler, HandlerSpec, Registry
 
@@ -20,6 +21,8 @@ MODE = "jobforge.mode"
 RUN = "jobforge.run"
 RUNNER = "jobforge.runner"
 OUTPUT = "jobforge.output"
+STRICT = "jobforge.strict"  #: set to True to watch the runner for uncontrolled calls
+UNCONTROLLED = "jobforge.uncontrolled"  #: what strict mode saw (list of UncontrolledCall)
 
 
 def register_runner(
@@ -38,13 +41,23 @@ def runner_handler(definition: RunnerDef, *, http_policy: HttpPolicy | None = No
 
         async def run_async(payload: dict[str, Any], job: JobContext) -> Any:
             inp, ctx = _before(definition, payload, job, http_policy)
-            return _after(definition, await definition.fn(inp, ctx), ctx, job)
+            if not job.extensions.get(STRICT):
+                return _after(definition, await definition.fn(inp, ctx), ctx, job)
+            watch = job.extensions[UNCONTROLLED] = Watch()
+            with watching(watch):
+                result = await definition.fn(inp, ctx)
+            return _after(definition, result, ctx, job)
 
         return run_async
 
     def run(payload: dict[str, Any], job: JobContext) -> Any:
         inp, ctx = _before(definition, payload, job, http_policy)
-        return _after(definition, definition.fn(inp, ctx), ctx, job)
+        if not job.extensions.get(STRICT):
+            return _after(definition, definition.fn(inp, ctx), ctx, job)
+        watch = job.extensions[UNCONTROLLED] = Watch()
+        with watching(watch):
+            result = definition.fn(inp, ctx)
+        return _after(definition, result, ctx, job)
 
     return run
 

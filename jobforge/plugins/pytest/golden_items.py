@@ -33,6 +33,7 @@ class GoldenSettings:
     runs: int
     fresh: bool
     ci: bool
+    strict: bool
     session: PluginSession | None = None
     runners: dict[str, RunnerDef] = field(default_factory=dict)
     _fresh: FreshInterpreter | None = None
@@ -41,7 +42,9 @@ class GoldenSettings:
         if not self.fresh:
             return None
         if self._fresh is None:
-            self._fresh = FreshInterpreter(self.project.root, list(self.project.runners))
+            self._fresh = FreshInterpreter(
+                self.project.root, list(self.project.runners), strict=self.strict
+            )
         return self._fresh
 
     def close(self) -> None:
@@ -77,6 +80,7 @@ class GoldenItem(pytest.Item):
         result = check_case(
             self.name, self.path, case, definition, _databases(session),
             runs=settings.runs, fresh=settings.fresh_interpreter(), refresh=settings.refresh,
+            strict=settings.strict,
         )  # fmt: skip
         self.user_properties.append((VERDICT, result.verdict))
         if result.verdict in ("failed", "nondeterministic"):
@@ -166,7 +170,8 @@ def settings_for(
         contracts_dir=(project.root / project.contracts_dir).resolve(),
         refresh=bool(options.get("refresh")),
         runs=int(options.get("runs") or 2),
-        fresh=str(options.get("fresh") or "yes").lower() not in ("no", "false", "0", "off"),
+        fresh=_yes(options.get("fresh")),
+        strict=_yes(options.get("strict")),
         ci=os.environ.get("CI", "").lower() == "true",
         session=session,
     )
@@ -236,3 +241,7 @@ def summary_line(counts: dict[str, int], unused: list[Path]) -> str:
 
 
 __all__ = ["CaseResult", "GoldenFile", "GoldenItem", "GoldenSettings"]
+
+
+def _yes(value: Any) -> bool:
+    return str(value or "yes").lower() not in ("no", "false", "0", "off")

@@ -33,6 +33,8 @@ _OPTIONS = (
     ("runs", "in-process runs of each golden case, to find nondeterminism (default 2)"),
     ("fresh", "also run each golden case in a fresh interpreter with another hash seed: "
      "yes or no (default yes)"),
+    ("strict", "report a runner's calls to time, random, uuid, urandom, secrets and sockets "
+     "during golden runs: yes or no (default yes)"),
 )  # fmt: skip
 
 
@@ -98,6 +100,7 @@ def _configure_golden(config: pytest.Config) -> None:
         "golden_dir": _setting(config, "golden_dir"),
         "runs": _setting(config, "runs"),
         "fresh": _setting(config, "fresh"),
+        "strict": _setting(config, "strict"),
         "refresh": config.getini("jobforge_refresh") if refresh is None else refresh,
     }
     settings = golden_items.settings_for(config.stash[SESSION_KEY], project, options)
