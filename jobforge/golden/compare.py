@@ -117,6 +117,8 @@ def likely_cause(a: Any, b: Any) -> str:
         return "uuid-like value (use ctx.uuid())"
     if isinstance(a, float) and isinstance(b, float) and _close(a, b):
         return "float noise (summation order or platform math)"
+    if _counter_like(a, b):
+        return "module-level state (a counter or cache that grows from run to run)"
     return "other (global state, the random module, a module-level counter…: use ctx.random)"
 
 
@@ -142,6 +144,11 @@ def _time_like(value: Any) -> bool:
     if isinstance(value, int | float) and not isinstance(value, bool):
         return 1e9 <= value <= 4e9 or 1e18 <= value <= 4e18  # epoch seconds or nanoseconds
     return False
+
+
+def _counter_like(a: Any, b: Any) -> bool:
+    ints = isinstance(a, int) and isinstance(b, int) and not isinstance(a, bool)
+    return ints and 0 < abs(b - a) <= 1000
 
 
 def _uuid_like(value: Any) -> bool:
