@@ -202,3 +202,66 @@ def jobforge_drain(jobforge_db: Database) -> Any:
         return drain(jobforge_db.dsn, registry, config)
 
     return run
+
+
+@pytest.fixture
+def jobforge_run(jobforge_db: Database) -> Any:
+    """`jobforge_run(runner_id, input, environment=None)`: run a declared runner once through
+    the real queue and worker on this test's database, with the recorder (and strict mode), and
+    return its run record (format jobforge.run/1)."""
+    from jobforge.contracts import RUNNERS
+    from jobforge.errors import ConfigurationError
+    from jobforge.golden.case import GoldenCase
+    from jobforge.golden.execute import run_case
+
+    def run(runner_id: str, input: dict[str, Any], environment: Any = None) -> dict[str, Any]:
+        definition = RUNNERS.get(runner_id)
+        if definition is None:
+            known = ", ".join(sorted(RUNNERS)) or "none"
+            raise ConfigurationError(f"no runner {runner_id!r} is declared (declared: {known})")
+        case = GoldenCase(input=input, environment=environment)
+        return run_case(jobforge_db.dsn, definition, case)
+
+    return run
+
+
+@pytest.fixture
+def jobforge_check_runner(jobforge_db: Database) -> Any:
+    """`jobforge_check_runner(runner_id, max_examples=20)`: an opt-in property test. For inputs
+    drawn from the runner's input model (`jobforge.strategies.inputs`), run it twice through the
+    real queue: no unexpected crash (only `succeeded`, or `failed` by a NonRetryable), a valid
+    output, and two runs with identical output, trace and artifact hashes."""
+    from hypothesis import HealthCheck, given, settings
+
+    from jobforge.contracts import RUNNERS
+    from jobforge.golden.case import GoldenCase
+    from jobforge.golden.execute import run_case
+    from jobforge.strategies import inputs
+
+    def check(runner_id: str, max_examples: int = 20) -> None:
+        strategy = inputs(runner_id)
+        definition = RUNNERS[runner_id]
+
+        @settings(
+            max_examples=max_examples,
+            deadline=None,
+            database=None,
+            suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
+        )
+        @given(strategy)
+        def runs_cleanly_and_repeatably(payload: dict[str, Any]) -> None:
+            case = GoldenCase(input=payload)
+            first = run_case(jobforge_db.dsn, definition, case)
+            assert first["status"] in ("succeeded", "failed"), (
+                f"{runner_id} crashed on valid input {payload!r}: {first['status']}: "
+                f"{(first.get('error') or {}).get('message')}"
+            )
+            second = run_case(jobforge_db.dsn, definition, case)
+            keys = ("status", "output", "trace_sha256", "artifacts")
+            assert {k: first.get(k) for k in keys} == {k: second.get(k) for k in keys}, (
+                f"{runner_id} gave two different runs for input {payload!r}"
+            )
+
+        runs_cleanly_and_repeatably()
+
+    return check
