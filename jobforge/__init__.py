@@ -21,7 +21,21 @@ __all__ = [
     "MigrationChecksumMismatch",
     "MigrationError",
     "ProvisionError",
+    "RunContext",
     "__version__",
+    "runner",
 ]
 
 __version__ = "0.1.0"
+
+# `from jobforge import runner, RunContext` (DESIGN §3) resolves on first use, so importing
+# jobforge (as the pytest plugin does in every session) does not load pydantic or httpx.
+_LAZY = {"runner": "jobforge.contracts", "RunContext": "jobforge.runtime.context"}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'jobforge' has no attribute {name!r}")

@@ -3,6 +3,7 @@ trace keys and artifacts checked after, a RunContext built from the run's enviro
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
@@ -35,6 +36,7 @@ def register_runner(
     )
 
 
+@functools.cache
 def runner_handler(definition: RunnerDef, *, http_policy: HttpPolicy | None = None) -> Handler:
     """A handler with the runner's sync-or-async nature (sync ones keep running on threads)."""
     if definition.is_async:
