@@ -14,7 +14,15 @@ from deepdiff import DeepDiff
 
 from jobforge.golden.case import Expect
 
-_MISSING = "<missing>"
+
+class _Missing:
+    """Where one side has nothing: rendered bare, never as a quoted string."""
+
+    def __repr__(self) -> str:
+        return "<missing>"
+
+
+_MISSING: Any = _Missing()
 
 
 @dataclass(frozen=True)
@@ -71,8 +79,10 @@ def _artifacts(expected: Expect, actual: Expect) -> list[Difference]:
         if a is None or b is None:
             found.append(Difference(f"artifacts[{name!r}]", a.sha256 if a else _MISSING,
                                     b.sha256 if b else _MISSING))  # fmt: skip
-        elif a != b:
+        elif a.sha256 != b.sha256:
             found.append(Difference(f"artifacts[{name!r}].sha256", a.sha256, b.sha256))
+        elif a.size != b.size:  # same hash, another size: the expectation was edited by hand
+            found.append(Difference(f"artifacts[{name!r}].size", a.size, b.size))
     return found
 
 

@@ -226,11 +226,19 @@ class GoldenPlugin:
         terminalreporter.write_line(summary_line(self.verdicts, unused))
         for path in unused:
             terminalreporter.write_line(
-                f"  unused golden case (no runner {path.parent.name!r}): {path}"
+                f"  unused golden case ({_why_unused(self.settings, path)}): {path}"
             )
 
     def pytest_unconfigure(self) -> None:
         self.settings.close()
+
+
+def _why_unused(settings: GoldenSettings, path: Path) -> str:
+    """The runner folder a case is in names the runner, however deep the case file lies."""
+    parts = path.relative_to(settings.golden_dir).parts
+    if len(parts) < 2:
+        return f"not in a runner folder: {settings.golden_dir.name}/<runner_id>/<case>.json"
+    return f"no runner {parts[0]!r}"
 
 
 def summary_line(counts: dict[str, int], unused: list[Path]) -> str:
