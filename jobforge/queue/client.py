@@ -206,9 +206,17 @@ class AsyncQueueClient(_Base[db.AsyncConnectionPool]):
 
     @classmethod
     async def connect(
-        cls, dsn: str, *, tenant: str | None = None, max_size: int = 4, **kw: Any
+        cls,
+        dsn: str,
+        *,
+        tenant: str | None = None,
+        max_size: int = 4,
+        check: bool = True,
+        **kw: Any,
     ) -> AsyncQueueClient:
-        await db.check_reachable_async(dsn)
+        """`check=False` skips the up-front probe (for a database just made, known to be up)."""
+        if check:
+            await db.check_reachable_async(dsn)
         pool = db.AsyncConnectionPool(dsn, min_size=1, max_size=max_size, open=False)
         await pool.open()
         return cls(pool, tenant=tenant, **kw)

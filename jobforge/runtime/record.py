@@ -17,6 +17,7 @@ cover the redacted forms, so a replay (which only has them) can check them.
 
 from __future__ import annotations
 
+import functools
 import importlib.metadata
 import inspect
 import platform
@@ -152,10 +153,18 @@ def fingerprints(fn: Any, packages: Iterable[str] = ("jobforge", "pydantic")) ->
         code = canonical.sha256_of(Path(source).read_bytes()) if source else None
     except (OSError, TypeError):
         code = None
-    versions = {}
+    return Fingerprints(
+        code_sha256=code, python=platform.python_version(), packages=_versions(tuple(packages))
+    )
+
+
+@functools.cache
+def _versions(packages: tuple[str, ...]) -> dict[str, str]:
+    """Installed versions (looked up once per process: each lookup reads package metadata)."""
+    found = {}
     for name in packages:
         try:
-            versions[name] = importlib.metadata.version(name)
+            found[name] = importlib.metadata.version(name)
         except importlib.metadata.PackageNotFoundError:
             continue
-    return Fingerprints(code_sha256=code, python=platform.python_version(), packages=versions)
+    return found

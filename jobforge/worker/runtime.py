@@ -271,7 +271,10 @@ class Worker:
                     continue  # there may be more
             elif config.exit_when_idle and not state.running and not self._completer.busy:
                 break
-            woken = await self._sleep(idle if not state.running else None)
+            # Running jobs and outcomes being recorded wake the loop when they finish; a drain
+            # has nothing else to wait for, so it does not poll the database meanwhile.
+            busy = state.running or (config.exit_when_idle and self._completer.busy)
+            woken = await self._sleep(None if busy else idle)
             idle = config.poll_min_s if woken else min(idle * 2, config.poll_max_s)
 
     async def _sleep(self, timeout: float | None) -> bool:
