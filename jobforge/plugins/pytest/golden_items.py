@@ -117,7 +117,6 @@ class ContractLockItem(pytest.Item):
             raise GoldenFailure(
                 f"contract lock {self.path}: runner {lock.runner_id!r} is no longer declared"
             )
-        self.user_properties.append((VERDICT, "passed"))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, GoldenFailure):

@@ -1,0 +1,49 @@
+"""Contract lock files as pytest items: a valid lock of a declared runner passes; an invalid
+one, a misnamed one and one whose runner is gone fail with one clear line each."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+pytestmark = pytest.mark.slow
+
+RUNNERS = """
+from pydantic import BaseModel
+from jobforge.contracts import runner
+
+class In(BaseModel):
+    n: int
+
+class Out(BaseModel):
+    n: int
+
+@runner("lk.echo", version="1.2.0", input=In, output=Out)
+def echo(inp, ctx):
+    return Out(n=inp.n)
+"""
+
+
+def test_lock_items(pytester: pytest.Pytester) -> None:
+    pytester.makefile(".toml", pyproject='[tool.jobforge]\nrunners = ["myrunners"]\n')
+    pytester.makepyfile(myrunners=RUNNERS)
+    contracts = pytester.mkdir("contracts")
+    from jobforge.contracts import contract_of
+    from jobforge.contracts.declare import RUNNERS as DECLARED
+
+    namespace: dict[str, object] = {}
+    exec(compile(RUNNERS, "myrunners", "exec"), namespace)
+    lock = contract_of(DECLARED.pop("lk.echo")).model_dump(mode="json")
+    (contracts / "lk.echo.json").write_text(json.dumps(lock))
+    (contracts / "lk.gone.json").write_text(json.dumps({**lock, "runner_id": "lk.gone"}))
+    (contracts / "lk.misnamed.json").write_text(json.dumps(lock))
+    (contracts / "lk.broken.json").write_text('{"format": "jobforge.contract/1", "extra": 1}')
+
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=1, failed=3)
+    result.stdout.fnmatch_lines([
+        "*lk.broken.json is invalid*",
+        "*runner 'lk.gone' is no longer declared*",
+        "*lk.misnamed.json is for 'lk.echo', not 'lk.misnamed'*",
+    ])  # fmt: skip
