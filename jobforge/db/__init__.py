@@ -63,13 +63,15 @@ def connect(dsn: str, *, autocommit: bool = True, **kwargs: Any) -> Connection:
     try:
         return psycopg.connect(dsn, autocommit=autocommit, **kwargs)
     except psycopg.OperationalError as exc:
-        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        reason = redact("; ".join(dict.fromkeys(lines))) or type(exc).__name__
-        raise errors.DatabaseUnreachable(
-            f"cannot connect to Postgres at {describe(dsn)}: {reason}"
-        ) from None
+        raise _unreachable(dsn, exc) from None
     except psycopg.ProgrammingError as exc:
         raise _bad_url(exc) from None
+
+
+def _unreachable(dsn: str, exc: psycopg.OperationalError) -> errors.DatabaseUnreachable:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    reason = redact("; ".join(dict.fromkeys(lines))) or type(exc).__name__
+    return errors.DatabaseUnreachable(f"cannot connect to Postgres at {describe(dsn)}: {reason}")
 
 
 async def check_reachable_async(dsn: str) -> None:
@@ -78,11 +80,7 @@ async def check_reachable_async(dsn: str) -> None:
     try:
         conn = await psycopg.AsyncConnection.connect(dsn, connect_timeout=CONNECT_TIMEOUT_S)
     except psycopg.OperationalError as exc:
-        lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
-        reason = redact("; ".join(dict.fromkeys(lines))) or type(exc).__name__
-        raise errors.DatabaseUnreachable(
-            f"cannot connect to Postgres at {describe(dsn)}: {reason}"
-        ) from None
+        raise _unreachable(dsn, exc) from None
     except psycopg.ProgrammingError as exc:
         raise _bad_url(exc) from None
     await conn.close()

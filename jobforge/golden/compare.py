@@ -4,6 +4,7 @@ order matters everywhere (a trace is a sequence; so is a list in an output)."""
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from dataclasses import dataclass
@@ -59,17 +60,12 @@ def _trace(expected: Expect, actual: Expect) -> list[Difference]:
             if a["key"] != b["key"]:
                 return [Difference(f"trace[{index}].key", a["key"], b["key"])]
             return _deep(f"trace[{index}] ({a['key']})", a, b)
-    if len(want) != len(got):
-        index = min(len(want), len(got))
-        extra = want[index] if len(want) > len(got) else got[index]
-        return [
-            Difference(
-                f"trace[{index}]",
-                want[index] if len(want) > index else _MISSING,
-                got[index] if len(got) > index else _MISSING,
-            )
-        ] if extra else []  # fmt: skip
-    return []
+    if len(want) == len(got):
+        return []
+    index = min(len(want), len(got))  # one trace goes on where the other stopped
+    first = want[index] if len(want) > index else _MISSING
+    second = got[index] if len(got) > index else _MISSING
+    return [Difference(f"trace[{index}]", first, second)]
 
 
 def _artifacts(expected: Expect, actual: Expect) -> list[Difference]:
@@ -201,14 +197,10 @@ def divergences(first: dict[str, Any], other: dict[str, Any]) -> list[Divergence
 
 
 def _parsed(snapshot: dict[str, Any] | None) -> Any:
-    import json
-
     return None if snapshot is None else json.loads(snapshot["canonical"])
 
 
 def _contents(record: dict[str, Any]) -> dict[str, Any]:
-    import json
-
     found: dict[str, Any] = {}
     for artifact in record.get("artifacts", []):
         content = artifact.get("content")

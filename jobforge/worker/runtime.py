@@ -102,7 +102,6 @@ class _Running:
 class _Held:
     token: uuid.UUID
     ctx: JobContext
-    outcome_pending: bool = False
 
 
 @dataclass
@@ -337,7 +336,6 @@ class Worker:
             return
         assert outcome is not None
         assert self._completer is not None
-        self._state.held[job.id].outcome_pending = True
         self._completer.submit(outcome)
 
     async def _outcome(self, running: _Running) -> Outcome | None:

@@ -16,8 +16,9 @@ from typing import Any
 import pytest
 
 from jobforge.contracts import Contract, ProjectConfig, RunnerDef, discover
+from jobforge.errors import JobforgeError
 from jobforge.golden.case import case_id, load_case
-from jobforge.golden.check import CaseResult, check_case
+from jobforge.golden.check import check_case
 from jobforge.golden.fresh import FreshInterpreter
 from jobforge.plugins.pytest.session import PluginSession
 
@@ -91,7 +92,7 @@ class GoldenItem(pytest.Item):
             pytest.skip(result.report())
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
-        if isinstance(excinfo.value, GoldenFailure | _config_errors()):
+        if isinstance(excinfo.value, GoldenFailure | JobforgeError):
             return str(excinfo.value)
         return str(super().repr_failure(excinfo))
 
@@ -134,12 +135,6 @@ class ContractLockFile(pytest.File):
 
 class GoldenFailure(Exception):
     """A golden case or lock failed; its message is the whole report."""
-
-
-def _config_errors() -> type[Exception]:
-    from jobforge.errors import JobforgeError
-
-    return JobforgeError
 
 
 @contextmanager
@@ -247,7 +242,7 @@ def summary_line(counts: dict[str, int], unused: list[Path]) -> str:
     return "golden: " + ", ".join(parts)
 
 
-__all__ = ["CaseResult", "GoldenFile", "GoldenItem", "GoldenSettings"]
+__all__ = ["GoldenFile", "GoldenItem", "GoldenSettings"]
 
 
 def _yes(value: Any) -> bool:
