@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from jobforge.queue.client import AsyncQueueClient, QueueClient
-from jobforge.queue.models import Attempt, Enqueued, Event, Job, NewJob, Outcome, Page
+from jobforge.queue.models import Attempt, Enqueued, Event, Job, NewJob, Outcome, Page, RunRow
 
 __all__ = [
     "AsyncQueueClient", "Attempt", "Enqueued", "Event", "Job", "NewJob", "Outcome", "Page",
-    "QueueClient",
+    "QueueClient", "RunRow",
 ]  # fmt: skip

@@ -13,7 +13,7 @@ from uuid import UUID
 
 from jobforge import errors
 from jobforge.db import Jsonb
-from jobforge.queue.models import Attempt, Enqueued, Event, Job, NewJob, Outcome, Page
+from jobforge.queue.models import Attempt, Enqueued, Event, Job, NewJob, Outcome, Page, RunRow
 from jobforge.states import JobState
 
 Call = tuple[str, dict[str, Any]]
@@ -90,6 +90,19 @@ def get(job_id: int) -> Call:
 def by_job(name: str, job_id: int) -> Call:
     """Events, attempts or result of one job (the caller has checked the job is visible)."""
     return name, {"id": job_id}
+
+
+def find_runs(job_ids: Sequence[int] | None, runner_ids: Sequence[str] | None,
+              statuses: Sequence[str] | None, since: datetime | None, before_id: int | None,
+              limit: int) -> Call:  # fmt: skip
+    if not 1 <= limit <= 100_000:
+        raise errors.QueueError(f"limit must be 1-100000, not {limit}")
+    return "find_runs", {
+        "job_ids": list(job_ids) if job_ids is not None else None,
+        "runner_ids": list(runner_ids) if runner_ids else None,
+        "statuses": list(statuses) if statuses else None,
+        "since": since, "before_id": before_id, "limit": limit,
+    }  # fmt: skip
 
 
 def cancel(job_id: int, now: datetime | None) -> Call:
@@ -175,6 +188,10 @@ def attempts(rows: Rows) -> list[Attempt]:
 
 def runs(rows: Rows) -> list[dict[str, Any]]:
     return [r["record"] for r in rows]
+
+
+def run_rows(rows: Rows) -> list[RunRow]:
+    return [RunRow.model_validate(r) for r in rows]
 
 
 def result(rows: Rows) -> Any:

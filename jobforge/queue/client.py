@@ -25,6 +25,7 @@ from jobforge.queue.models import (
     Outcome,
     Page,
     ReleaseState,
+    RunRow,
 )
 from jobforge.sql import query
 from jobforge.states import JobState
@@ -187,6 +188,20 @@ class QueueClient(_Base[db.ConnectionPool]):
         self.get(job_id)
         return calls.runs(self._run(calls.by_job("job_runs", job_id)))
 
+    def find_runs(
+        self,
+        *,
+        job_ids: Sequence[int] | None = None,
+        runner_ids: Sequence[str] | None = None,
+        statuses: Sequence[str] | None = None,
+        since: datetime | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[RunRow]:
+        """Stored run records, newest first: the client's tenant, or every tenant without one."""
+        call = calls.find_runs(job_ids, runner_ids, statuses, since, before_id, limit)
+        return calls.run_rows(self._run(call, worker=self.tenant is None))
+
     def record_run(
         self,
         worker: str,
@@ -344,6 +359,20 @@ class AsyncQueueClient(_Base[db.AsyncConnectionPool]):
         """The run records of the job's attempts (format jobforge.run/1), oldest first."""
         await self.get(job_id)
         return calls.runs(await self._run(calls.by_job("job_runs", job_id)))
+
+    async def find_runs(
+        self,
+        *,
+        job_ids: Sequence[int] | None = None,
+        runner_ids: Sequence[str] | None = None,
+        statuses: Sequence[str] | None = None,
+        since: datetime | None = None,
+        before_id: int | None = None,
+        limit: int = 100,
+    ) -> list[RunRow]:
+        """Stored run records, newest first: the client's tenant, or every tenant without one."""
+        call = calls.find_runs(job_ids, runner_ids, statuses, since, before_id, limit)
+        return calls.run_rows(await self._run(call, worker=self.tenant is None))
 
     async def record_run(
         self,

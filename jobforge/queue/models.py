@@ -100,3 +100,17 @@ class Page(_Record):
 
     jobs: list[Job]
     next_before: int | None
+
+
+class RunRow(_Record):
+    """One stored run record (jobforge.run/1) with the columns it is found by."""
+
+    id: int
+    job_id: int
+    tenant_id: str
+    attempt: int
+    runner_id: str
+    runner_version: str
+    status: str
+    recorded_at: datetime
+    record: dict[str, Any]

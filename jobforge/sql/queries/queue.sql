@@ -67,3 +67,16 @@ SELECT jobforge.record_run_v1(%(worker)s, %(id)s::bigint, %(token)s, %(runner_id
 -- name: job_runs
 SELECT record FROM jobforge.job_runs
 WHERE job_id = %(id)s AND tenant_id = jobforge.current_tenant() ORDER BY id
+
+-- name: find_runs
+-- Run records for the replay tools, newest first. Tenant-scoped under a tenant; across tenants
+-- in the worker scope (an operator's view). Every filter is optional.
+SELECT id, job_id, tenant_id, attempt, runner_id, runner_version, status, recorded_at, record
+FROM jobforge.job_runs
+WHERE (%(job_ids)s::bigint[] IS NULL OR job_id = ANY(%(job_ids)s::bigint[]))
+  AND (%(runner_ids)s::text[] IS NULL OR runner_id = ANY(%(runner_ids)s::text[]))
+  AND (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s::text[]))
+  AND (%(since)s::timestamptz IS NULL OR recorded_at >= %(since)s::timestamptz)
+  AND (%(before_id)s::bigint IS NULL OR id < %(before_id)s::bigint)
+ORDER BY id DESC
+LIMIT %(limit)s

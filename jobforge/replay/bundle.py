@@ -1,0 +1,126 @@
+"""Replay bundles: `jobforge.bundle/1`, a golden case plus the provenance of the recorded run.
+
+A bundle is what `jobforge runs export` writes from a run record in a database, and what
+`jobforge replay` re-executes. Its `input`, `environment` and `expect` are exactly a golden case's,
+so `--to golden/` promotes a recorded production run to a golden case by dropping the provenance.
+The input is the recorded one *after* redaction: a secret the runner received is not in the file.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from jobforge import errors
+from jobforge.golden.case import Expect, GoldenCase, expectation_of, write_case
+from jobforge.runtime.context import Environment
+from jobforge.runtime.record import Provenance, RunRecord
+
+FORMAT: Literal["jobforge.bundle/1"] = "jobforge.bundle/1"
+
+
+class Bundle(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    format: Literal["jobforge.bundle/1"] = FORMAT
+    runner_id: str
+    runner_version: str
+    input: dict[str, Any]
+    input_sha256: str
+    environment: Environment
+    expect: Expect
+    provenance: Provenance
+
+    def case(self) -> GoldenCase:
+        """The golden case this run stands for (what replay executes)."""
+        return GoldenCase(input=self.input, environment=self.environment, expect=self.expect)
+
+    def file_name(self) -> str:
+        """`<runner_id>-job<id>-a<attempt>.json`: stable, so a second export overwrites."""
+        job = self.provenance.job_id if self.provenance.job_id is not None else "local"
+        return f"{_safe(self.runner_id)}-job{job}-a{self.provenance.attempt}.json"
+
+
+def from_record(record: dict[str, Any], *, where: str = "run record") -> Bundle:
+    """The bundle of one stored run record (format jobforge.run/1)."""
+    try:
+        run = RunRecord.model_validate(record)
+    except ValidationError as exc:
+        raise errors.ConfigurationError(
+            f"{where} is not a valid run record: {_problems(exc)}"
+        ) from None
+    return Bundle(
+        runner_id=run.runner_id,
+        runner_version=run.runner_version,
+        input=json.loads(run.input.canonical),
+        input_sha256=run.input.sha256,
+        environment=run.environment,
+        expect=expectation_of(record),
+        provenance=run.provenance,
+    )
+
+
+def load_bundle(path: Path) -> Bundle:
+    """Read and validate a bundle; every problem names the file and the field."""
+    try:
+        data = json.loads(path.read_text())
+    except OSError as exc:
+        raise errors.ConfigurationError(f"cannot read bundle {path}: {exc.strerror}") from None
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise errors.ConfigurationError(f"bundle {path} is not JSON: {exc}") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        found = data.get("format") if isinstance(data, dict) else type(data).__name__
+        raise errors.ConfigurationError(
+            f"{path} is not a replay bundle (format {FORMAT!r} expected, found {found!r})"
+        )
+    try:
+        return Bundle.model_validate(data)
+    except ValidationError as exc:
+        raise errors.ConfigurationError(f"bundle {path} is invalid: {_problems(exc)}") from None
+
+
+def write_bundle(folder: Path, bundle: Bundle) -> Path:
+    """Write atomically into `folder` (created), keys sorted: bundles diff well in review."""
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / bundle.file_name()
+    text = json.dumps(bundle.model_dump(mode="json"), indent=2, sort_keys=True, ensure_ascii=False)
+    partial = path.with_suffix(".json.tmp")
+    partial.write_text(text + "\n")
+    partial.replace(path)
+    return path
+
+
+def promote(golden_dir: Path, bundle: Bundle) -> Path:
+    """Write the bundle as the golden case `<golden_dir>/<runner_id>/job<id>-a<n>.json`."""
+    folder = golden_dir / bundle.runner_id
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / bundle.file_name().removeprefix(_safe(bundle.runner_id) + "-")
+    write_case(path, bundle.case())
+    return path
+
+
+def bundle_paths(paths: list[Path]) -> list[Path]:
+    """The bundle files named, folders searched recursively (sorted, so reports are stable)."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            found += sorted(p for p in path.rglob("*.json") if p.is_file())
+        elif path.is_file():
+            found.append(path)
+        else:
+            raise errors.ConfigurationError(f"no such bundle file or folder: {path}")
+    return found
+
+
+def _safe(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]", "_", text)
+
+
+def _problems(exc: ValidationError) -> str:
+    return "; ".join(
+        f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()
+    )

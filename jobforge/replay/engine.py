@@ -1,0 +1,318 @@
+"""Re-execute recorded runs against the current code and say exactly where they part ways.
+
+Every bundle of a batch is enqueued on one throwaway template-cloned database, one worker with the
+recorder drains them (each job gets its own recorded environment: clock, seed, HTTP exchanges),
+and each new run record is compared with the recorded expectation: the first differing decision
+(index, key, both values, both `why`), then output, status, error and artifact differences. What
+cannot be replayed is reported as such, never as a crash: a runner no longer declared, an input
+the current contract rejects (contract drift), a request the recording does not have.
+
+A batch shares one fresh database instead of one per run: runners never see the queue's database,
+jobs are isolated by id, and a clone plus a cold backend per run would cost more than the run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from pydantic import ValidationError
+
+from jobforge.contracts import RunnerDef
+from jobforge.golden.case import expectation_of
+from jobforge.golden.compare import Difference, differences
+from jobforge.golden.recorder import Recorder
+from jobforge.queue import AsyncQueueClient, NewJob
+from jobforge.replay.bundle import Bundle
+from jobforge.runtime.context import Environment
+from jobforge.runtime.http import HttpPolicy
+from jobforge.runtime.record import Fingerprints, fingerprints
+from jobforge.worker import JobContext, Next, Registry, Worker, WorkerConfig
+from jobforge.worker.runners import ENVIRONMENT, MODE, STRICT, register_runner
+
+Verdict = Literal["identical", "diverged", "runner_missing", "input_rejected", "unrecorded_http"]
+
+#: Verdicts that are not a pass: everything but "identical".
+FAILING: frozenset[str] = frozenset(
+    {"diverged", "runner_missing", "input_rejected", "unrecorded_http"}
+)
+
+
+@dataclass(frozen=True)
+class Target:
+    """One run to replay: a bundle and the name it is reported under (its file, its job)."""
+
+    name: str
+    bundle: Bundle
+
+
+@dataclass(frozen=True)
+class StepDivergence:
+    """The first decision where the replay went another way."""
+
+    index: int
+    recorded: dict[str, Any] | None  #: the step {key, value, why}; None: the recording ended
+    replayed: dict[str, Any] | None
+
+    def lines(self) -> list[str]:
+        def side(step: dict[str, Any] | None) -> str:
+            if step is None:
+                return "<no step: the trace ended here>"
+            why = f"  why: {_short(step.get('why'))}" if step.get("why") else ""
+            return f"{step['key']} = {_short(step['value'])}{why}"
+
+        return [
+            f"first divergent decision: trace[{self.index}]",
+            f"  recorded: {side(self.recorded)}",
+            f"  replayed: {side(self.replayed)}",
+        ]
+
+
+@dataclass
+class ReplayResult:
+    name: str
+    runner_id: str
+    verdict: Verdict
+    message: str = ""  #: why a run could not be replayed
+    step: StepDivergence | None = None
+    differences: list[Difference] = field(default_factory=list)  #: beyond the trace
+    context: list[str] = field(default_factory=list)  #: fingerprint changes, not failures
+    uncontrolled: list[dict[str, Any]] = field(default_factory=list)
+    record: dict[str, Any] | None = None  #: the replayed run record
+
+    @property
+    def ok(self) -> bool:
+        return self.verdict == "identical"
+
+    def report(self) -> str:
+        lines = [f"{self.name} ({self.runner_id}): {self.verdict.replace('_', ' ')}"]
+        if self.message:
+            lines.append(f"  {self.message}")
+        if self.step is not None:
+            lines += [f"  {line}" for line in self.step.lines()]
+        lines += [f"  {d.render()}" for d in self.differences]
+        if self.uncontrolled:
+            lines.append("  strict mode: the runner called uncontrolled sources:")
+            lines += [
+                f"    {c['call']}() at {c['file']}:{c['line']} (use {c['hint']})"
+                for c in self.uncontrolled
+            ]
+        if self.context and not self.ok:
+            lines.append("  context (not a failure by itself):")
+            lines += [f"    {c}" for c in self.context]
+        return "\n".join(lines)
+
+
+def replay(
+    targets: Sequence[Target],
+    runners: Mapping[str, RunnerDef],
+    dsn: str,
+    *,
+    http_policy: HttpPolicy | None = None,
+    concurrency: int = 4,
+    explain: bool = True,
+) -> list[ReplayResult]:
+    """Replay every target on the fresh database `dsn`; results in the order of `targets`.
+
+    With `explain`, runs that diverged are replayed once more, one at a time under strict mode,
+    so the report can name the uncontrolled calls (time, random, uuid…) that likely caused it.
+    """
+    run = replay_async(
+        targets, runners, dsn, http_policy=http_policy, concurrency=concurrency, explain=explain
+    )
+    return asyncio.run(run)
+
+
+async def replay_async(
+    targets: Sequence[Target],
+    runners: Mapping[str, RunnerDef],
+    dsn: str,
+    *,
+    http_policy: HttpPolicy | None = None,
+    concurrency: int = 4,
+    explain: bool = True,
+) -> list[ReplayResult]:
+    results: dict[int, ReplayResult] = {}
+    runnable: list[tuple[int, Target, RunnerDef]] = []
+    for index, target in enumerate(targets):
+        refused = _refusal(target, runners)
+        if refused is not None:
+            results[index] = refused
+        else:
+            runnable.append((index, target, runners[target.bundle.runner_id]))
+    records = await _execute(
+        dsn, runnable, http_policy=http_policy, concurrency=concurrency, strict=False
+    )
+    diverged: list[tuple[int, Target, RunnerDef]] = []
+    for (index, target, definition), record in zip(runnable, records, strict=True):
+        results[index] = _compare(target, definition, record)
+        if results[index].verdict == "diverged":
+            diverged.append((index, target, definition))
+    if explain and diverged:
+        strict_records = await _execute(
+            dsn, diverged, http_policy=http_policy, concurrency=1, strict=True
+        )
+        for (index, _, _), record in zip(diverged, strict_records, strict=True):
+            results[index].uncontrolled = list(record.get("uncontrolled", []))
+    return [results[i] for i in range(len(targets))]
+
+
+def _refusal(target: Target, runners: Mapping[str, RunnerDef]) -> ReplayResult | None:
+    """Why a target cannot be replayed at all, or None."""
+    bundle = target.bundle
+    definition = runners.get(bundle.runner_id)
+    if definition is None:
+        known = ", ".join(sorted(runners)) or "none"
+        return ReplayResult(
+            target.name, bundle.runner_id, "runner_missing",
+            message=f"no runner {bundle.runner_id!r} is declared any more (declared: {known})",
+        )  # fmt: skip
+    if bundle.expect.status == "invalid_input":
+        return None  # recorded as rejected: replaying checks it is still rejected the same way
+    try:
+        definition.input.model_validate(bundle.input)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "(root)"
+        return ReplayResult(
+            target.name, bundle.runner_id, "input_rejected",
+            message=(
+                f"contract drift: the current input model of {bundle.runner_id} "
+                f"{definition.version} (recorded under {bundle.runner_version}) rejects the "
+                f"recorded input: {where}: {first['msg']}"
+                + (f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else "")
+            ),
+            context=_context(bundle, definition),
+        )  # fmt: skip
+    return None
+
+
+async def _execute(
+    dsn: str,
+    runnable: Sequence[tuple[int, Target, RunnerDef]],
+    *,
+    http_policy: HttpPolicy | None,
+    concurrency: int,
+    strict: bool,
+) -> list[dict[str, Any]]:
+    """Enqueue every run, drain them with one worker, and read back one record per run."""
+    if not runnable:
+        return []
+    client = await AsyncQueueClient.connect(dsn, max_size=2, check=False)
+    try:
+        by_tenant: dict[str, list[int]] = {}
+        for position, (_, target, _) in enumerate(runnable):
+            by_tenant.setdefault(target.bundle.environment.tenant_id, []).append(position)
+        job_ids: list[int] = [0] * len(runnable)
+        environments: dict[int, Environment] = {}
+        for tenant, positions in by_tenant.items():
+            scoped = AsyncQueueClient(client.pool, tenant=tenant)
+            jobs = [_job(runnable[p][1].bundle) for p in positions]
+            for position, enqueued in zip(positions, await scoped.enqueue_many(jobs), strict=True):
+                job_ids[position] = enqueued.job_id
+                environments[enqueued.job_id] = runnable[position][1].bundle.environment
+        registry = Registry()
+        for definition in {d.id: d for _, _, d in runnable}.values():
+            register_runner(registry, definition, http_policy=http_policy)
+        config = WorkerConfig(
+            concurrency=max(1, concurrency), exit_when_idle=True, listen=False,
+            poll_min_s=0.001, completion_flush_s=0.0, lease_s=300.0,
+        )  # fmt: skip
+        worker = Worker(
+            client, registry, config, middleware=[_injector(environments, strict), Recorder(client)]
+        )
+        await worker.run()
+        rows = await client.find_runs(job_ids=job_ids, limit=max(len(job_ids), 1))
+    finally:
+        await client.close()
+    by_job = {row.job_id: row.record for row in rows}
+    missing = [i for i in job_ids if i not in by_job]
+    if missing:
+        raise RuntimeError(f"replay recorded no run for jobs {missing[:5]}")
+    return [by_job[i] for i in job_ids]
+
+
+def _job(bundle: Bundle) -> NewJob:
+    return NewJob(type=bundle.runner_id, payload=bundle.input, max_attempts=1,
+                  trace_id=bundle.environment.trace_id)  # fmt: skip
+
+
+def _injector(environments: Mapping[int, Environment], strict: bool) -> Any:
+    async def inject(ctx: JobContext, call_next: Next) -> Any:
+        ctx.extensions[ENVIRONMENT] = environments[ctx.job_id]
+        ctx.extensions[MODE] = "replay"
+        ctx.extensions[STRICT] = strict
+        return await call_next(ctx)
+
+    return inject
+
+
+def _compare(target: Target, definition: RunnerDef, record: dict[str, Any]) -> ReplayResult:
+    bundle = target.bundle
+    context = _context(bundle, definition)
+    error = record.get("error") or {}
+    if error.get("type") == "UnrecordedRequest" and bundle.expect.status != record["status"]:
+        return ReplayResult(
+            target.name, bundle.runner_id, "unrecorded_http",
+            message=f"the replay made an HTTP request the recording does not have: "
+            f"{error.get('message', '')}",
+            context=context, record=record,
+        )  # fmt: skip
+    actual = expectation_of(record)
+    found = differences(bundle.expect, actual)
+    step = first_divergent_step(
+        [s.model_dump(mode="json") for s in bundle.expect.trace],
+        [s.model_dump(mode="json") for s in actual.trace],
+    )
+    rest = [d for d in found if not d.path.startswith("trace")]
+    if step is None and not rest:
+        return ReplayResult(target.name, bundle.runner_id, "identical", context=context,
+                            record=record)  # fmt: skip
+    return ReplayResult(target.name, bundle.runner_id, "diverged", step=step, differences=rest,
+                        context=context, record=record)  # fmt: skip
+
+
+def first_divergent_step(
+    recorded: Sequence[dict[str, Any]], replayed: Sequence[dict[str, Any]]
+) -> StepDivergence | None:
+    """The first index where two traces differ (key, value or why), or None when equal."""
+    for index in range(max(len(recorded), len(replayed))):
+        a = recorded[index] if index < len(recorded) else None
+        b = replayed[index] if index < len(replayed) else None
+        if a != b:
+            return StepDivergence(index, a, b)
+    return None
+
+
+def _context(bundle: Bundle, definition: RunnerDef) -> list[str]:
+    """What changed around the run since it was recorded: worth knowing, never a failure."""
+    found = []
+    if bundle.runner_version != definition.version:
+        found.append(
+            f"runner version {bundle.runner_version} when recorded, {definition.version} now"
+        )
+    then: Fingerprints = bundle.provenance.fingerprints
+    now = fingerprints(definition.fn)
+    if then.code_sha256 != now.code_sha256:
+        found.append(
+            f"the runner's source file changed: {_hash(then.code_sha256)} -> "
+            f"{_hash(now.code_sha256)}"
+        )
+    if then.python != now.python:
+        found.append(f"python {then.python} when recorded, {now.python} now")
+    for name in sorted(set(then.packages) | set(now.packages)):
+        a, b = then.packages.get(name), now.packages.get(name)
+        if a != b:
+            found.append(f"{name} {a or '(absent)'} when recorded, {b or '(absent)'} now")
+    return found
+
+
+def _hash(value: str | None) -> str:
+    return "unknown" if value is None else value[:19]
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
