@@ -13,11 +13,14 @@ from rich.markup import escape
 
 from jobforge import errors
 from jobforge.cli import (
+    certify_command,
     contracts_command,
     db_commands,
     doctor,
     jobs_commands,
     migrate_command,
+    replay_command,
+    runs_commands,
     worker_command,
 )
 
@@ -35,6 +38,9 @@ app.command("enqueue")(jobs_commands.enqueue)
 app.add_typer(jobs_commands.app, name="jobs")
 app.command("worker")(worker_command.worker)
 app.add_typer(contracts_command.app, name="contracts")
+app.add_typer(runs_commands.app, name="runs")
+app.command("replay")(replay_command.replay)
+app.command("certify")(certify_command.certify_command)
 
 _stderr = Console(stderr=True, highlight=False)
 

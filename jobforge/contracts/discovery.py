@@ -26,6 +26,7 @@ class ProjectConfig:
     runners: tuple[str, ...] = ()
     golden_dir: str = "golden"
     contracts_dir: str = "contracts"
+    bundles_dir: str = "bundles"  #: replay bundles `jobforge certify` replays
     extra: dict[str, Any] = field(default_factory=dict)
 
 
@@ -52,13 +53,13 @@ def find_config(start: Path | None = None) -> ProjectConfig | None:
 def _parse(root: Path, path: Path, table: Any) -> ProjectConfig:
     if not isinstance(table, dict):
         raise errors.ConfigurationError(f"{path}: [tool.jobforge] must be a table")
-    known = {"runners", "golden_dir", "contracts_dir"}
+    known = {"runners", "golden_dir", "contracts_dir", "bundles_dir"}
     runners = table.get("runners", [])
     if not isinstance(runners, list) or not all(isinstance(r, str) for r in runners):
         raise errors.ConfigurationError(
             f"{path}: [tool.jobforge] runners must be a list of module names"
         )
-    for key in ("golden_dir", "contracts_dir"):
+    for key in ("golden_dir", "contracts_dir", "bundles_dir"):
         if key in table and not isinstance(table[key], str):
             raise errors.ConfigurationError(f"{path}: [tool.jobforge] {key} must be a string")
     return ProjectConfig(
@@ -66,6 +67,7 @@ def _parse(root: Path, path: Path, table: Any) -> ProjectConfig:
         runners=tuple(runners),
         golden_dir=table.get("golden_dir", "golden"),
         contracts_dir=table.get("contracts_dir", "contracts"),
+        bundles_dir=table.get("bundles_dir", "bundles"),
         extra={k: v for k, v in table.items() if k not in known},
     )
 

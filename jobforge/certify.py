@@ -1,0 +1,178 @@
+"""`jobforge certify`: everything a runner repository promises, checked in one go.
+
+Contracts (declaration vs lock, the drift engine), golden cases (expectations), determinism (each
+case re-run in-process and in a fresh interpreter with another hash seed) and replay of the
+bundles folder, all on a throwaway Postgres, into one report.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from jobforge import errors
+from jobforge.contracts import ProjectConfig, RunnerDef, discover, find_config
+from jobforge.contracts.gate import check_project
+from jobforge.golden.case import case_id, load_case
+from jobforge.golden.check import CaseResult, check_case
+from jobforge.golden.fresh import FreshInterpreter
+from jobforge.provision.session import PluginSession, Settings
+from jobforge.replay import batch
+from jobforge.report import Finding, Item, Outcome, Report
+
+SUITES = ("contracts", "golden", "determinism", "replay")
+
+Say = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class Options:
+    project: Path
+    database_url: str | None = None
+    provider: str | None = None
+    runs: int = 2  #: in-process runs per golden case
+    fresh: bool = True  #: plus one run in a fresh interpreter (another PYTHONHASHSEED)
+    strict: bool = True
+    bundles: Path | None = None  #: default: `[tool.jobforge] bundles_dir`
+
+
+def load_project(folder: Path) -> tuple[ProjectConfig, dict[str, RunnerDef]]:
+    if not folder.is_dir():
+        raise errors.ConfigurationError(f"no such project folder: {folder}")
+    config = find_config(folder.resolve())
+    if config is None:
+        raise errors.ConfigurationError(
+            f"no pyproject.toml with a [tool.jobforge] table in {folder.resolve()} or above it"
+        )
+    return config, discover(config)
+
+
+def certify(options: Options, say: Say | None = None) -> Report:
+    tell = say or (lambda _: None)
+    config, runners = load_project(options.project)
+    report = Report()
+    tell(f"contracts: {len(runners)} runners")
+    report.extend(check_project(config, runners).items)
+    session = PluginSession(Settings(options.database_url, options.provider, None, None))
+    try:
+        report.extend(_golden(config, runners, session, options, tell))
+        report.extend(_replay(config, runners, session, options, tell))
+    finally:
+        session.close()
+    return report
+
+
+def _golden(config: ProjectConfig, runners: dict[str, RunnerDef], session: PluginSession,
+            options: Options, tell: Say) -> list[Item]:  # fmt: skip
+    golden_dir = config.root / config.golden_dir
+    paths = sorted(golden_dir.rglob("*.json")) if golden_dir.is_dir() else []
+    if not paths:
+        return []
+    tell(f"golden: {len(paths)} cases")
+    fresh = (
+        FreshInterpreter(config.root, list(config.runners), strict=options.strict)
+        if options.fresh
+        else None
+    )
+    found: list[Item] = []
+    try:
+        for path in paths:
+            found += _case_items(golden_dir, path, runners, session, options, fresh)
+    finally:
+        if fresh is not None:
+            fresh.close()
+    return found
+
+
+def _case_items(golden_dir: Path, path: Path, runners: dict[str, RunnerDef],
+                session: PluginSession, options: Options,
+                fresh: FreshInterpreter | None) -> list[Item]:  # fmt: skip
+    where = str(path.relative_to(golden_dir.parent))
+    try:
+        runner_id, case_name = case_id(golden_dir, path)
+        case = load_case(path)
+    except errors.ConfigurationError as exc:
+        return [_error("golden", where, "invalid golden case", str(exc), where)]
+    name = f"{runner_id}/{case_name}"
+    definition = runners.get(runner_id)
+    if definition is None:
+        known = ", ".join(sorted(runners)) or "none"
+        message = f"no runner {runner_id!r} is declared (declared: {known})"
+        return [_error("golden", name, "runner not declared", message, where)]
+    started = time.perf_counter()
+    result = check_case(name, path, case, definition, _databases(session), runs=options.runs,
+                        fresh=fresh, strict=options.strict)  # fmt: skip
+    seconds = time.perf_counter() - started
+    return _verdict_items(result, where, seconds)
+
+
+def _verdict_items(result: CaseResult, where: str, seconds: float) -> list[Item]:
+    name = result.name
+    if result.verdict == "nondeterministic":
+        findings = [
+            Finding(f"{c['call']}() (use {c['hint']})", rule="strict", severity="error",
+                    file=c["file"], line=c["line"])
+            for c in result.uncontrolled
+        ] + [
+            Finding(f"{label}: {d.render()}", rule="divergence", severity="error", path=d.path)
+            for label, found in result.divergences for d in found
+        ]  # fmt: skip
+        return [
+            Item("golden", name, Outcome.skipped, "not compared: its runs disagree", file=where),
+            Item("determinism", name, Outcome.failed, "nondeterministic", tuple(findings),
+                 file=where, duration_s=seconds),
+        ]  # fmt: skip
+    determinism = Item("determinism", name, Outcome.passed, "runs agree", file=where,
+                       duration_s=seconds)  # fmt: skip
+    if result.verdict == "missing":
+        missing = Finding("no expectation: record one with pytest --jobforge-refresh",
+                          rule="missing", severity="error")  # fmt: skip
+        golden = Item("golden", name, Outcome.failed, "missing expectation", (missing,), file=where)
+    elif result.verdict == "failed":
+        diffs = tuple(
+            Finding(d.render(), rule="expectation", severity="error", path=d.path)
+            for d in result.differences
+        )
+        golden = Item("golden", name, Outcome.failed, "differs from its expectation", diffs,
+                      file=where)  # fmt: skip
+    else:
+        golden = Item("golden", name, Outcome.passed, "matches its expectation", file=where)
+    return [golden, determinism]
+
+
+def _replay(config: ProjectConfig, runners: dict[str, RunnerDef], session: PluginSession,
+            options: Options, tell: Say) -> list[Item]:  # fmt: skip
+    folder = options.bundles or config.root / config.bundles_dir
+    if not folder.is_dir():
+        if options.bundles is not None:
+            raise errors.ConfigurationError(f"no such bundles folder: {folder}")
+        return []
+    targets, unreadable = batch.load_targets([folder], config.root)
+    if not targets and not unreadable:
+        return []
+    tell(f"replay: {len(targets) + len(unreadable)} bundles")
+    started = time.perf_counter()
+    results = batch.replay_on_throwaway(targets, runners, session=session)
+    return batch.items(results, unreadable, seconds=time.perf_counter() - started)
+
+
+def _error(suite: str, name: str, summary: str, message: str, where: str) -> Item:
+    return Item(suite, name, Outcome.error, summary, (Finding(message, severity="error"),),
+                file=where)  # fmt: skip
+
+
+@contextmanager
+def _database(session: PluginSession) -> Iterator[str]:
+    pool = session.pool(session.template())
+    database = pool.acquire()
+    try:
+        yield database.dsn
+    finally:
+        pool.release(database)
+
+
+def _databases(session: PluginSession) -> Callable[[], AbstractContextManager[str]]:
+    return lambda: _database(session)

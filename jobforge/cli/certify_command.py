@@ -1,0 +1,43 @@
+"""`jobforge certify`: contracts, golden cases, determinism and replay of a runner repository."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from jobforge.certify import SUITES, Options, certify
+from jobforge.cli.output import console
+from jobforge.cli.report_output import ReportFormat, emit
+
+
+def certify_command(
+    project: Path = typer.Argument(
+        Path("."), help="Runner repository (a folder with [tool.jobforge] in pyproject.toml)."
+    ),
+    provider: str | None = typer.Option(
+        None,
+        "--provider",
+        help="Where the throwaway Postgres comes from: auto, url, docker, local.",
+    ),
+    runs: int = typer.Option(2, "--runs", min=1, max=20, help="In-process runs per golden case."),
+    fresh: bool = typer.Option(
+        True, "--fresh/--no-fresh", help="Also run each case in a fresh interpreter."
+    ),
+    strict: bool = typer.Option(
+        True, "--strict/--no-strict", help="Report uncontrolled calls (time, random, uuid…)."
+    ),
+    bundles: Path | None = typer.Option(
+        None, "--bundles", help="Bundles folder to replay (default: [tool.jobforge] bundles_dir)."
+    ),
+    fmt: ReportFormat = typer.Option(ReportFormat.text, "--format", help="text|json|junit|github"),
+    output: Path | None = typer.Option(None, "--output", help="Write the report to this file."),
+) -> None:
+    """Certify a runner repository on a throwaway Postgres; exit 1 when any check fails."""
+    say = (lambda line: console.print(line, markup=False)) if fmt is ReportFormat.text else None
+    options = Options(project=project, provider=provider, runs=runs, fresh=fresh, strict=strict,
+                      bundles=bundles)  # fmt: skip
+    report = certify(options, say)
+    emit(report, fmt, output, suites=SUITES)
+    if not report.ok:
+        raise typer.Exit(1)

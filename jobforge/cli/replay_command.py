@@ -1,0 +1,113 @@
+"""`jobforge replay`: re-execute recorded runs against the current code, report divergences."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from jobforge import errors
+from jobforge.cli import runs_commands
+from jobforge.cli.output import console
+from jobforge.cli.report_output import ReportFormat, emit
+from jobforge.contracts import RunnerDef, discover, find_config
+from jobforge.replay import batch
+from jobforge.replay.bundle import from_record
+from jobforge.replay.engine import ReplayResult, Target
+from jobforge.report import Report
+
+
+def replay(
+    paths: list[Path] | None = typer.Argument(None, help="Bundle files or folders."),
+    url: str | None = typer.Option(
+        None, "--database-url", help="Replay runs recorded in this database (with --job/--since)."
+    ),
+    job: list[int] | None = runs_commands.JOB,
+    since: str | None = runs_commands.SINCE,
+    runner_type: list[str] | None = runs_commands.TYPE,
+    tenant: str | None = runs_commands.TENANT,
+    limit: int = runs_commands.LIMIT,
+    failed: bool = typer.Option(
+        False, "--failed", help="Rerun the failures saved under .jobforge/failed/."
+    ),
+    project: Path = typer.Option(
+        Path("."), "--project", help="Runner repository (default: the working directory)."
+    ),
+    provider: str | None = typer.Option(
+        None,
+        "--provider",
+        help="Where the throwaway Postgres comes from: auto, url, docker, local.",
+    ),
+    concurrency: int = typer.Option(4, "--concurrency", min=1, max=64, help="Runs at a time."),
+    fmt: ReportFormat = typer.Option(ReportFormat.text, "--format", help="text|json|junit|github"),
+    output: Path | None = typer.Option(None, "--output", help="Write the report to this file."),
+) -> None:
+    """Replay bundles (PATH...), runs from a database, or the saved failures; exit 1 on any
+    divergence. Failures are saved under .jobforge/failed/ for `replay --failed`."""
+    from_db = bool(job or since or runner_type)
+    sources = sum([bool(paths), from_db, failed])
+    if sources != 1:
+        raise errors.ConfigurationError(
+            "say what to replay: bundle PATHs, or --job/--since/--type (with --database-url), "
+            "or --failed — exactly one of them"
+        )
+    if not project.is_dir():
+        raise errors.ConfigurationError(f"--project {project}: no such folder")
+    root = project.resolve()
+    store = batch.FailedStore(root)
+    runners = _runners(root)
+    unreadable: list[batch.Unreadable] = []
+    if failed:
+        targets, unreadable = batch.load_targets(store.paths(), root)
+        if not targets and not unreadable:
+            console.print("no saved failures to replay", markup=False)
+            return
+    elif from_db:
+        rows = runs_commands.find(url, tenant, job, runner_type, None, since, limit)
+        if not rows:
+            raise errors.ConfigurationError("no recorded run matches")
+        targets = [
+            Target(
+                f"job {r.job_id} attempt {r.attempt}", from_record(r.record, where=f"run {r.id}")
+            )
+            for r in reversed(rows)
+        ]
+    else:
+        targets, unreadable = batch.load_targets(paths or [], Path.cwd())
+    started = time.perf_counter()
+    results = _run(targets, runners, provider, concurrency, show=fmt is ReportFormat.text)
+    report = Report(batch.items(results, unreadable, seconds=time.perf_counter() - started))
+    if failed:
+        dropped = store.drop_passing(targets, results)
+        note = f"{dropped} saved failures now pass and were dropped"
+    else:
+        saved = store.save(targets, results)
+        note = f"{len(saved)} failures saved under {batch.FAILED_DIR}/" if saved else ""
+    for result in results:
+        if not result.ok and fmt is ReportFormat.text:
+            console.print(result.report(), markup=False)
+    emit(report, fmt, output, suites=("replay",))
+    if note and fmt is ReportFormat.text:
+        console.print(note, markup=False)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+def _runners(root: Path) -> dict[str, RunnerDef]:
+    return discover(find_config(root))
+
+
+def _run(targets: list[Target], runners: dict[str, RunnerDef], provider: str | None,
+         concurrency: int, *, show: bool) -> list[ReplayResult]:  # fmt: skip
+    if not show or not console.is_terminal:
+        return batch.replay_on_throwaway(targets, runners, provider=provider,
+                                         concurrency=concurrency)  # fmt: skip
+    columns = (TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=True) as bar:
+        task = bar.add_task("replay", total=len(targets))
+        return batch.replay_on_throwaway(
+            targets, runners, provider=provider, concurrency=concurrency,
+            progress=lambda done, _: bar.update(task, completed=done),
+        )  # fmt: skip

@@ -1,0 +1,74 @@
+"""Printing a `jobforge.report.Report`: a rich summary for people, or what a CI reads."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from pathlib import Path
+
+from rich.markup import escape
+from rich.table import Table
+
+from jobforge import errors
+from jobforge.cli.output import console
+from jobforge.report import Outcome, Report
+
+
+class ReportFormat(StrEnum):
+    text = "text"
+    json = "json"
+    junit = "junit"
+    github = "github"
+
+
+_STYLE = {"passed": "green", "failed": "red", "error": "red", "skipped": "yellow"}
+
+
+def emit(report: Report, fmt: ReportFormat, output: Path | None = None, *,
+         suites: tuple[str, ...] = ()) -> None:  # fmt: skip
+    """Print the report (or write it to `output`); text always goes to the terminal."""
+    if fmt is ReportFormat.text:
+        render_text(report, suites)
+        return
+    body = {
+        ReportFormat.json: report.to_json,
+        ReportFormat.junit: report.to_junit,
+        ReportFormat.github: report.to_github,
+    }[fmt]()
+    if output is None:
+        console.print(body, markup=False, highlight=False, soft_wrap=True)
+        return
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(body + "\n")
+    except OSError as exc:
+        raise errors.ConfigurationError(f"cannot write {output}: {exc.strerror}") from None
+    render_text(report, suites)
+
+
+def render_text(report: Report, suites: tuple[str, ...] = ()) -> None:
+    for item in report.items:
+        if item.outcome in (Outcome.passed, Outcome.skipped):
+            continue
+        style = _STYLE[item.outcome.value]
+        head = f"[{style}]{item.outcome.value.upper()}[/] {escape(item.suite)} {escape(item.name)}"
+        if item.summary:
+            head += f": {escape(item.summary)}"
+        console.print(head, markup=True)
+        for finding in item.findings:
+            where = f" ({finding.file}:{finding.line})" if finding.file and finding.line else ""
+            label = f"[{finding.rule}] " if finding.rule else ""
+            console.print(f"    {label}{finding.message}{where}", markup=False)
+    table = Table(title=None, show_edge=False, header_style="bold")
+    table.add_column("check")
+    for outcome in Outcome:
+        table.add_column(outcome.value, justify="right")
+    for suite in suites or tuple(report.suites()):
+        counts = report.counts(suite)
+        table.add_row(suite, *(_cell(o.value, counts[o.value]) for o in Outcome))
+    console.print(table)
+    verdict = "[bold green]ok[/]" if report.ok else "[bold red]FAILED[/]"
+    console.print(verdict, markup=True)
+
+
+def _cell(outcome: str, count: int) -> str:
+    return f"[{_STYLE[outcome]}]{count}[/]" if count else "[dim]0[/]"

@@ -1,0 +1,137 @@
+"""`jobforge runs list|show|export`: recorded runs in a database, and bundles made from them."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import typer
+from rich.table import Table
+
+from jobforge import errors
+from jobforge.cli.output import console, print_json
+from jobforge.cli.target import database_url
+from jobforge.contracts import find_config
+from jobforge.queue import QueueClient, RunRow
+from jobforge.replay.bundle import from_record, promote, write_bundle
+
+app = typer.Typer(help="Recorded runs: list, show, export as replay bundles.", no_args_is_help=True)
+
+URL = typer.Option(None, "--database-url", help="Database holding the runs (default: see README).")
+TENANT = typer.Option(
+    None, "--tenant", help="Only this tenant (default: $JOBFORGE_TENANT, else every tenant)."
+)
+JOB = typer.Option(None, "--job", help="Runs of this job id (repeatable).")
+TYPE = typer.Option(None, "--type", help="Runs of this runner id (repeatable).")
+STATUS = typer.Option(None, "--status", help="Runs with this status (repeatable).")
+SINCE = typer.Option(None, "--since", help="Recorded in the last 30m, 1h, 2d… or since a date.")
+LIMIT = typer.Option(100, "--limit", min=1, max=100_000, help="At most this many, newest first.")
+
+_DURATION = re.compile(r"(\d+)\s*([smhdw])")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_since(text: str | None, now: datetime | None = None) -> datetime | None:
+    """`90m`, `1h30m`, `2d` back from now, or an ISO 8601 date or time (UTC when naive)."""
+    if text is None:
+        return None
+    spec = text.strip().lower()
+    if spec and _DURATION.sub("", spec).strip() == "":
+        delta = sum(
+            (timedelta(**{_UNITS[unit]: int(n)}) for n, unit in _DURATION.findall(spec)),
+            timedelta(),
+        )
+        return (now or datetime.now(UTC)) - delta
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise errors.ConfigurationError(
+            f"--since {text!r}: give a duration like 30m, 1h, 2d or an ISO 8601 date"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def find(url: str | None, tenant: str | None, jobs: list[int] | None, types: list[str] | None,
+         statuses: list[str] | None, since: str | None, limit: int) -> list[RunRow]:  # fmt: skip
+    dsn, _ = database_url(url)
+    chosen = tenant or os.environ.get("JOBFORGE_TENANT") or None
+    with QueueClient.connect(dsn, tenant=chosen, max_size=1) as client:
+        return client.find_runs(job_ids=jobs or None, runner_ids=types, statuses=statuses,
+                                since=parse_since(since), limit=limit)  # fmt: skip
+
+
+@app.command("list")
+def list_runs(
+    url: str | None = URL, tenant: str | None = TENANT, job: list[int] | None = JOB,
+    runner_type: list[str] | None = TYPE, status: list[str] | None = STATUS,
+    since: str | None = SINCE, limit: int = LIMIT,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
+) -> None:  # fmt: skip
+    """List recorded runs, newest first."""
+    rows = find(url, tenant, job, runner_type, status, since, limit)
+    if as_json:
+        print_json([row.model_dump(mode="json", exclude={"record"}) for row in rows])
+        return
+    table = Table(show_edge=False, header_style="bold")
+    for column in ("run", "job", "attempt", "tenant", "runner", "version", "status", "recorded"):
+        table.add_column(column)
+    for r in rows:
+        when = r.recorded_at.isoformat(timespec="seconds")
+        table.add_row(str(r.id), str(r.job_id), str(r.attempt), r.tenant_id, r.runner_id,
+                      r.runner_version, r.status, when)  # fmt: skip
+    console.print(table)
+    console.print(f"{len(rows)} runs", markup=False)
+
+
+@app.command("show")
+def show(
+    job_id: int = typer.Argument(..., metavar="JOB", help="Job id."),
+    attempt: int | None = typer.Option(None, "--attempt", help="Which attempt (default: last)."),
+    url: str | None = URL,
+    tenant: str | None = TENANT,
+) -> None:
+    """Print the run record (jobforge.run/1) of one attempt of a job."""
+    rows = find(url, tenant, [job_id], None, None, None, 1000)
+    if attempt is not None:
+        rows = [r for r in rows if r.attempt == attempt]
+    if not rows:
+        which = f"attempt {attempt} of job {job_id}" if attempt else f"job {job_id}"
+        raise errors.ConfigurationError(f"no recorded run for {which}")
+    console.print(json.dumps(rows[0].record, indent=2, sort_keys=True), markup=False)
+
+
+@app.command("export")
+def export(
+    url: str | None = URL, tenant: str | None = TENANT, job: list[int] | None = JOB,
+    runner_type: list[str] | None = TYPE, status: list[str] | None = STATUS,
+    since: str | None = SINCE, limit: int = LIMIT,
+    out: Path | None = typer.Option(
+        None, "--out", help="Bundle folder (default: [tool.jobforge] bundles_dir, or bundles/)."
+    ),
+    to: Path | None = typer.Option(
+        None, "--to", help="Write golden cases into this golden folder instead of bundles."
+    ),
+) -> None:  # fmt: skip
+    """Write recorded runs as replay bundles (or, with --to, as golden cases)."""
+    if not (job or runner_type or status or since):
+        raise errors.ConfigurationError(
+            "say which runs to export: --job, --type, --status or --since"
+        )
+    rows = find(url, tenant, job, runner_type, status, since, limit)
+    if not rows:
+        raise errors.ConfigurationError("no recorded run matches")
+    folder = out or _default_bundles()
+    for row in rows:
+        bundle = from_record(row.record, where=f"run {row.id} (job {row.job_id})")
+        path = promote(to, bundle) if to is not None else write_bundle(folder, bundle)
+        console.print(f"wrote {path}", markup=False)
+    kind = "golden cases" if to is not None else "bundles"
+    console.print(f"{len(rows)} {kind} written", markup=False)
+
+
+def _default_bundles() -> Path:
+    config = find_config(Path.cwd())
+    return (config.root / config.bundles_dir) if config else Path("bundles")

@@ -1,0 +1,191 @@
+"""Replaying folders of bundles: loading (a bad file is one failed item, not an aborted batch),
+chunks with progress, the store of failures under `.jobforge/failed/`, and report items."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from jobforge import errors
+from jobforge.contracts import RunnerDef
+from jobforge.provision.session import PluginSession, Settings
+from jobforge.replay.bundle import bundle_paths, load_bundle, write_bundle
+from jobforge.replay.engine import ReplayResult, Target, replay
+from jobforge.report import Finding, Item, Outcome
+from jobforge.runtime.http import HttpPolicy
+
+FAILED_DIR = Path(".jobforge") / "failed"
+CHUNK = 500  #: runs per worker drain: bounds memory and gives the progress bar its steps
+
+Progress = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """A bundle file that could not be loaded: reported, and the rest of the batch goes on."""
+
+    name: str
+    message: str
+
+
+def load_targets(
+    paths: Sequence[Path], root: Path | None = None
+) -> tuple[list[Target], list[Unreadable]]:
+    """Targets named by their path (relative to `root` when under it)."""
+    targets: list[Target] = []
+    unreadable: list[Unreadable] = []
+    for path in bundle_paths(list(paths)):
+        name = _name(path, root)
+        try:
+            targets.append(Target(name, load_bundle(path)))
+        except errors.ConfigurationError as exc:
+            unreadable.append(Unreadable(name, str(exc)))
+    return targets, unreadable
+
+
+def replay_chunks(
+    targets: Sequence[Target],
+    runners: Mapping[str, RunnerDef],
+    dsn: str,
+    *,
+    http_policy: HttpPolicy | None = None,
+    concurrency: int = 4,
+    progress: Progress | None = None,
+) -> list[ReplayResult]:
+    results: list[ReplayResult] = []
+    for start in range(0, len(targets), CHUNK):
+        chunk = targets[start : start + CHUNK]
+        results += replay(chunk, runners, dsn, http_policy=http_policy, concurrency=concurrency)
+        if progress is not None:
+            progress(len(results), len(targets))
+    return results
+
+
+def replay_on_throwaway(
+    targets: Sequence[Target],
+    runners: Mapping[str, RunnerDef],
+    *,
+    database_url: str | None = None,
+    provider: str | None = None,
+    session: PluginSession | None = None,
+    http_policy: HttpPolicy | None = None,
+    concurrency: int = 4,
+    progress: Progress | None = None,
+) -> list[ReplayResult]:
+    """Replay on a fresh clone of the migrated template, on a throwaway server (or `session`'s)."""
+    if not targets:
+        return []
+    own = session is None
+    active = session or PluginSession(Settings(database_url, provider, None, None))
+    try:
+        pool = active.pool(active.template())
+        database = pool.acquire()
+        try:
+            return replay_chunks(targets, runners, database.dsn, http_policy=http_policy,
+                                 concurrency=concurrency, progress=progress)  # fmt: skip
+        finally:
+            pool.release(database)
+    finally:
+        if own:
+            active.close()
+
+
+class FailedStore:
+    """`.jobforge/failed/`: the bundles of failed replays, so `replay --failed` reruns just them."""
+
+    def __init__(self, root: Path) -> None:
+        self.folder = root / FAILED_DIR
+
+    def save(self, targets: Sequence[Target], results: Sequence[ReplayResult]) -> list[Path]:
+        saved = []
+        for target, result in zip(targets, results, strict=True):
+            if not result.ok:
+                saved.append(write_bundle(self.folder, target.bundle))
+        return saved
+
+    def paths(self) -> list[Path]:
+        return sorted(self.folder.glob("*.json")) if self.folder.is_dir() else []
+
+    def drop_passing(self, targets: Sequence[Target], results: Sequence[ReplayResult]) -> int:
+        """Remove the saved bundles that now replay identically; how many were removed."""
+        dropped = 0
+        for target, result in zip(targets, results, strict=True):
+            if result.ok:
+                path = self.folder / target.bundle.file_name()
+                if path.exists():
+                    path.unlink()
+                    dropped += 1
+        if self.folder.is_dir() and not any(self.folder.iterdir()):
+            shutil.rmtree(self.folder)
+        return dropped
+
+
+def items(
+    results: Sequence[ReplayResult],
+    unreadable: Sequence[Unreadable] = (),
+    *,
+    suite: str = "replay",
+    seconds: float = 0.0,
+) -> list[Item]:
+    """Report items: one per replayed run (JUnit testcase), findings for each difference."""
+    each = seconds / max(len(results), 1)
+    found = [
+        Item(suite, u.name, Outcome.error, summary="unreadable bundle",
+             findings=(Finding(u.message, severity="error"),))
+        for u in unreadable
+    ]  # fmt: skip
+    for result in results:
+        found.append(
+            Item(
+                suite,
+                result.name,
+                Outcome.passed if result.ok else Outcome.failed,
+                summary=result.verdict.replace("_", " "),
+                findings=_findings(result),
+                duration_s=each,
+            )
+        )
+    return found
+
+
+def _findings(result: ReplayResult) -> tuple[Finding, ...]:
+    found: list[Finding] = []
+    if result.message:
+        found.append(Finding(result.message, rule=result.verdict, severity="error"))
+    if result.step is not None:
+        found.append(
+            Finding(
+                "; ".join(line.strip() for line in result.step.lines()),
+                rule="trace",
+                severity="error",
+                path=f"trace[{result.step.index}]",
+            )
+        )
+    for difference in result.differences:
+        found.append(
+            Finding(difference.render(), rule="output", severity="error", path=difference.path)
+        )
+    for call in result.uncontrolled:
+        found.append(
+            Finding(
+                f"uncontrolled call {call['call']}() (use {call['hint']})",
+                rule="strict",
+                severity="error",
+                file=call["file"],
+                line=call["line"],
+            )
+        )
+    if not result.ok:
+        found += [Finding(c, rule="context", severity="notice") for c in result.context]
+    return tuple(found)
+
+
+def _name(path: Path, root: Path | None) -> str:
+    if root is not None:
+        try:
+            return str(path.resolve().relative_to(root.resolve()))
+        except ValueError:
+            pass
+    return str(path)
