@@ -1,0 +1,1 @@
+"""Example runners: a cost scan, an invoice, and a notification digest."""
