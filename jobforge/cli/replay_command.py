@@ -40,7 +40,7 @@ def replay(
         "--provider",
         help="Where the throwaway Postgres comes from: auto, url, docker, local.",
     ),
-    concurrency: int = typer.Option(4, "--concurrency", min=1, max=64, help="Runs at a time."),
+    concurrency: int = typer.Option(16, "--concurrency", min=1, max=64, help="Runs at a time."),
     fmt: ReportFormat = typer.Option(ReportFormat.text, "--format", help="text|json|junit|github"),
     output: Path | None = typer.Option(None, "--output", help="Write the report to this file."),
 ) -> None:

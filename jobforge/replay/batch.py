@@ -51,7 +51,7 @@ def replay_chunks(
     dsn: str,
     *,
     http_policy: HttpPolicy | None = None,
-    concurrency: int = 4,
+    concurrency: int = 16,
     progress: Progress | None = None,
 ) -> list[ReplayResult]:
     results: list[ReplayResult] = []
@@ -71,7 +71,7 @@ def replay_on_throwaway(
     provider: str | None = None,
     session: PluginSession | None = None,
     http_policy: HttpPolicy | None = None,
-    concurrency: int = 4,
+    concurrency: int = 16,
     progress: Progress | None = None,
 ) -> list[ReplayResult]:
     """Replay on a fresh clone of the migrated template, on a throwaway server (or `session`'s)."""

@@ -111,7 +111,7 @@ def replay(
     dsn: str,
     *,
     http_policy: HttpPolicy | None = None,
-    concurrency: int = 4,
+    concurrency: int = 16,
     explain: bool = True,
 ) -> list[ReplayResult]:
     """Replay every target on the fresh database `dsn`; results in the order of `targets`.
@@ -131,7 +131,7 @@ async def replay_async(
     dsn: str,
     *,
     http_policy: HttpPolicy | None = None,
-    concurrency: int = 4,
+    concurrency: int = 16,
     explain: bool = True,
 ) -> list[ReplayResult]:
     results: dict[int, ReplayResult] = {}
