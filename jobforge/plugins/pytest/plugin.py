@@ -33,6 +33,7 @@ _OPTIONS = (
     ("runs", "in-process runs of each golden case, to find nondeterminism (default 2)"),
     ("fresh", "also run each golden case in a fresh interpreter with another hash seed: "
      "yes or no (default yes)"),
+    ("bundles", "replay the bundles in this folder as test items (jobforge replay's engine)"),
     ("strict", "report a runner's calls to time, random, uuid, urandom, secrets and sockets "
      "during golden runs: yes or no (default yes)"),
 )  # fmt: skip
@@ -76,6 +77,22 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "jobforge_golden: a golden case of a runner (jobforge)")
     if _has_project(config) or _setting(config, "golden_dir"):
         _configure_golden(config)
+    if bundles := _setting(config, "bundles"):
+        _configure_bundles(config, bundles)
+
+
+def _configure_bundles(config: pytest.Config, folder: str) -> None:
+    from jobforge.contracts import ProjectConfig, find_config
+    from jobforge.plugins.pytest import bundle_items
+
+    project = find_config(config.rootpath) or ProjectConfig(root=config.rootpath)
+    settings = bundle_items.settings_for(config.stash[SESSION_KEY], project, folder)
+    config.stash[bundle_items.BUNDLES_KEY] = settings
+    config.pluginmanager.register(bundle_items.BundlePlugin(settings), "jobforge-bundles")
+    implicit = config.args_source != pytest.Config.ArgsSource.ARGS and settings.folder.is_dir()
+    covered = any(settings.folder.is_relative_to(Path(a).resolve()) for a in config.args)
+    if implicit and not covered:
+        config.args.append(str(settings.folder))
 
 
 def _has_project(config: pytest.Config) -> bool:
