@@ -72,7 +72,8 @@ class RunnerDrift:
 
     @property
     def verdict(self) -> VersionVerdict | None:
-        """The version policy over the changes (and failing samples), when both sides exist."""
+        """The version policy over the changes, when both sides exist. Failing recorded inputs
+        count as a breaking change: they prove one the schema diff may not see."""
         if self.locked is None or self.declared is None:
             return None
         return version_verdict(self.locked.version, self.declared.version, self.all_changes)
@@ -95,13 +96,16 @@ class RunnerDrift:
         if self.status == "removed":
             return (f"no longer declared, but {self.lock_file} locks it "
                     "(`jobforge contracts lock --prune` removes the lock)")  # fmt: skip
-        if not self.all_changes:
-            return f"{self.declared.version if self.declared else ''} matches its lock".strip()
-        breaking = len(self.breaking)
-        counts = f"{len(self.all_changes)} change{'s' if len(self.all_changes) != 1 else ''}"
-        counts += f" ({breaking} breaking, {len(self.all_changes) - breaking} compatible)"
-        verdict = self.verdict
-        return f"{counts}; {verdict.explain()}" if verdict else counts
+        assert self.declared is not None
+        samples = "" if self.samples is None or self.samples.ok else f"; {self.samples.message()}"
+        if not self.changes:
+            return f"{self.declared.version} matches its lock{samples}"
+        breaking = sum(1 for c in self.changes if c.breaking)
+        counts = f"{len(self.changes)} change{'s' if len(self.changes) != 1 else ''}"
+        counts += f" ({breaking} breaking, {len(self.changes) - breaking} compatible)"
+        assert self.locked is not None
+        verdict = version_verdict(self.locked.version, self.declared.version, self.changes)
+        return f"{counts}; {verdict.explain()}{samples}"
 
     def findings(self) -> list[Finding]:
         if self.status == "added":
@@ -114,7 +118,7 @@ class RunnerDrift:
         found = []
         for change in self.all_changes:
             message = change.message
-            if change.breaking and verdict is not None:
+            if change.breaking and verdict is not None and change in self.changes:
                 bumped = "bumped major" if verdict.bumped_major else "not bumped major"
                 message += f" (version {bumped}: {verdict.old} → {verdict.new})"
             found.append(Finding(message, rule=change.rule, severity=change.severity,
@@ -170,11 +174,15 @@ def compare_project(
 ) -> list[RunnerDrift]:
     """One `RunnerDrift` per runner declared or locked (or per id in `only`), sorted by id.
 
+    `runners` may hold more than the project's (everything `discover` found): only those of the
+    project's runner modules are compared (`project_runners`).
+
     `against`: read the locks committed at that git revision instead of the work tree's.
     `samples`: extra recorded inputs per runner id (e.g. from run records) beside the golden
     cases' (`golden=False` leaves those out). `locks`: a baseline given directly.
     """
     directory = config.root / config.contracts_dir
+    runners = project_runners(config, runners)
     if locks is None:
         locks = locks_at(against, directory) if against else _work_tree_locks(config)
     ids = sorted(set(runners) | set(locks))

@@ -1,5 +1,6 @@
 """Contract lock files as pytest items: a valid lock of a declared runner passes; an invalid
-one, a misnamed one and one whose runner is gone fail with one clear line each."""
+one, a misnamed one and one whose runner is gone fail with one clear line each; one its runner
+drifted from fails listing each classified change (the drift gate's engine)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,11 @@ class Out(BaseModel):
 @runner("lk.echo", version="1.2.0", input=In, output=Out)
 def echo(inp, ctx):
     return Out(n=inp.n)
+
+
+@runner("lk.drift", version="1.2.0", input=In, output=Out)
+def drift(inp, ctx):
+    return Out(n=inp.n)
 """
 
 
@@ -35,15 +41,23 @@ def test_lock_items(pytester: pytest.Pytester) -> None:
     namespace: dict[str, object] = {}
     exec(compile(RUNNERS, "myrunners", "exec"), namespace)
     lock = contract_of(DECLARED.pop("lk.echo")).model_dump(mode="json")
+    drifted = contract_of(DECLARED.pop("lk.drift")).model_dump(mode="json")
+    drifted["max_attempts"] = 5  # the declaration says 3: fewer attempts, breaking
+    drifted["input_schema"]["properties"]["n"]["type"] = "number"  # now integer: narrowed
+    (contracts / "lk.drift.json").write_text(json.dumps(drifted))
     (contracts / "lk.echo.json").write_text(json.dumps(lock))
     (contracts / "lk.gone.json").write_text(json.dumps({**lock, "runner_id": "lk.gone"}))
     (contracts / "lk.misnamed.json").write_text(json.dumps(lock))
     (contracts / "lk.broken.json").write_text('{"format": "jobforge.contract/1", "extra": 1}')
 
     result = pytester.runpytest_subprocess("-p", "no:cacheprovider")
-    result.assert_outcomes(passed=1, failed=3)
+    result.assert_outcomes(passed=1, failed=4)
     result.stdout.fnmatch_lines([
         "*lk.broken.json is invalid*",
+        "*lk.drift.json: lk.drift drifted from its lock (2 changes, 2 breaking; version still "
+        "1.2.0: the changes need a major bump, this is no bump)*",
+        "  [[]breaking[]] input.type_narrowed at input.properties.n: type number → integer",
+        "  [[]breaking[]] limits.max_attempts_reduced at max_attempts: max_attempts 5 → 3",
         "*runner 'lk.gone' is no longer declared*",
         "*lk.misnamed.json is for 'lk.echo', not 'lk.misnamed'*",
     ])  # fmt: skip

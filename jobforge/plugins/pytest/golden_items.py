@@ -15,7 +15,9 @@ from typing import Any
 
 import pytest
 
-from jobforge.contracts import Contract, ProjectConfig, RunnerDef, discover
+from jobforge.contracts import Contract, ProjectConfig, RunnerDef, contract_of, discover
+from jobforge.contracts.drift import diff_contracts, version_verdict
+from jobforge.contracts.schema_diff import Change
 from jobforge.errors import JobforgeError
 from jobforge.golden.case import case_id, load_case
 from jobforge.golden.check import check_case
@@ -101,8 +103,8 @@ class GoldenItem(pytest.Item):
 
 
 class ContractLockItem(pytest.Item):
-    """A lock file `contracts/<runner_id>.json`: valid, and its runner still declared. (Drift
-    between a runner and its lock is [6/7]'s `contracts check`.)"""
+    """A lock file `contracts/<runner_id>.json`: valid, its runner still declared, and the
+    declaration not drifted from it (the drift gate's engine, `jobforge.contracts.drift`)."""
 
     def runtest(self) -> None:
         settings: GoldenSettings = self.config.stash[SETTINGS_KEY]
@@ -114,10 +116,14 @@ class ContractLockItem(pytest.Item):
             raise GoldenFailure(
                 f"contract lock {self.path} is for {lock.runner_id!r}, not {self.path.stem!r}"
             )
-        if lock.runner_id not in settings.runners:
+        definition = settings.runners.get(lock.runner_id)
+        if definition is None:
             raise GoldenFailure(
                 f"contract lock {self.path}: runner {lock.runner_id!r} is no longer declared"
             )
+        changes = diff_contracts(lock, contract_of(definition))
+        if changes:
+            raise GoldenFailure(_drift_report(self.path, lock, definition, changes))
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, GoldenFailure):
@@ -126,6 +132,20 @@ class ContractLockItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, None, f"contract lock {self.name}"
+
+
+def _drift_report(path: Path, lock: Contract, definition: RunnerDef, changes: list[Change]) -> str:
+    """One line per classified change, and what the version says about them."""
+    verdict = version_verdict(lock.version, definition.version, changes)
+    breaking = sum(1 for c in changes if c.breaking)
+    lines = [
+        f"contract lock {path}: {lock.runner_id} drifted from its lock ({len(changes)} "
+        f"change{'s' if len(changes) != 1 else ''}, {breaking} breaking; {verdict.explain()}); "
+        "review, then run "
+        "`jobforge contracts lock`",
+    ]
+    lines += [f"  [{c.severity}] {c.rule} at {c.path}: {c.message}" for c in changes]
+    return "\n".join(lines)
 
 
 class ContractLockFile(pytest.File):
