@@ -85,9 +85,6 @@ def replay(
     else:
         saved = store.save(targets, results)
         note = f"{len(saved)} failures saved under {batch.FAILED_DIR}/" if saved else ""
-    for result in results:
-        if not result.ok and fmt is ReportFormat.text:
-            console.print(result.report(), markup=False)
     emit(report, fmt, output, suites=("replay",))
     if note and fmt is ReportFormat.text:
         console.print(note, markup=False)

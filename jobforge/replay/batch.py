@@ -157,7 +157,7 @@ def _findings(result: ReplayResult) -> tuple[Finding, ...]:
     if result.step is not None:
         found.append(
             Finding(
-                "; ".join(line.strip() for line in result.step.lines()),
+                "\n      ".join(line.strip() for line in result.step.lines()),
                 rule="trace",
                 severity="error",
                 path=f"trace[{result.step.index}]",

@@ -34,7 +34,8 @@ class PriceOut(BaseModel):
     picked: int
 
 
-@runner("rp.price", version="1.0.0", input=PriceIn, output=PriceOut, trace_keys=["unit", "discount"])
+@runner("rp.price", version="1.0.0", input=PriceIn, output=PriceOut,
+        trace_keys=["unit", "discount"])  # fmt: skip
 def price(inp: PriceIn, ctx: RunContext) -> PriceOut:
     unit = ctx.decide("unit", 10.0, source="catalog")
     discount = ctx.decide("discount", 0.1 if inp.qty >= 10 else 0.0, rule="bulk >= 10")
@@ -68,7 +69,7 @@ class StricterIn(BaseModel):
 
 
 @pytest.fixture
-def recorded(jobforge_db: Database) -> Iterator[list[Bundle]]:
+def recorded(jobforge_db: Database) -> list[Bundle]:
     """Two runs of rp.price recorded by the real worker, as bundles."""
     with QueueClient.connect(jobforge_db.dsn, tenant="acme") as client:
         client.enqueue("rp.price", {"sku": "A-1", "qty": 12}, trace_id="t-1")
@@ -79,7 +80,7 @@ def recorded(jobforge_db: Database) -> Iterator[list[Bundle]]:
         assert report.counts["succeeded"] == 2
         rows = client.find_runs(runner_ids=["rp.price"])
     assert len(rows) == 2
-    yield [from_record(row.record) for row in sorted(rows, key=lambda r: r.job_id)]
+    return [from_record(row.record) for row in sorted(rows, key=lambda r: r.job_id)]
 
 
 @pytest.fixture
@@ -133,7 +134,8 @@ def test_changed_logic_is_reported_at_the_first_divergent_decision(
     # qty 3 takes no discount under either rule: same value and output, but the decision's
     # reason changed, and a reason is part of the trace
     assert second.verdict == "diverged"
-    assert second.step is not None and second.step.index == 1
+    assert second.step is not None
+    assert second.step.index == 1
     assert second.differences == []
 
 
@@ -205,5 +207,7 @@ def test_first_divergent_step_covers_a_trace_that_stops_early() -> None:
     a = [{"key": "x", "value": 1, "why": {}}]
     assert first_divergent_step(a, a) is None
     step = first_divergent_step(a, [])
-    assert step is not None and step.index == 0 and step.replayed is None
+    assert step is not None
+    assert step.index == 0
+    assert step.replayed is None
     assert "<no step: the trace ended here>" in "\n".join(step.lines())
