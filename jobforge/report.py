@@ -128,7 +128,12 @@ class Report:
         for item in self.items:
             if item.outcome in (Outcome.passed, Outcome.skipped):
                 continue
-            findings = item.findings or (Finding(message=item.summary or item.outcome.value),)
+            findings = item.findings
+            if all(f.severity in ("compatible", "notice") for f in findings):
+                # a failed item needs an error annotation even when each finding is mild
+                # (drift is always reviewed): the item's own summary is the error
+                summary = Finding(message=item.summary or item.outcome.value, severity="error")
+                findings = (summary, *findings)
             for finding in findings:
                 level = "notice" if finding.severity in ("compatible", "notice") else "error"
                 where = finding.file or item.file
