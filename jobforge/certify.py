@@ -19,9 +19,9 @@ from jobforge.contracts.gate import check_project
 from jobforge.golden.case import case_id, load_case
 from jobforge.golden.check import CaseResult, check_case
 from jobforge.golden.fresh import FreshInterpreter
-from jobforge.provision.session import PluginSession, Settings
 from jobforge.replay import batch
 from jobforge.report import Finding, Item, Outcome, Report
+from jobforge.session import PluginSession, Settings
 
 SUITES = ("contracts", "golden", "determinism", "replay")
 

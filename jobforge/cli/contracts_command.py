@@ -21,6 +21,7 @@ from jobforge.cli.output import Format, console
 from jobforge.cli.report_output import ReportFormat
 from jobforge.contracts import ProjectConfig, RunnerDef, contract_of, discover, find_config
 from jobforge.contracts.gate import LockResult, check_project, lock_project
+from jobforge.replay.samples import recorded_inputs
 from jobforge.report import Outcome, Report
 
 app = typer.Typer(help="Runner contracts.", no_args_is_help=True)
@@ -102,10 +103,15 @@ def check(
     fmt: ReportFormat = typer.Option(ReportFormat.text, "--format", help="text|json|junit|github"),
     output: Path | None = typer.Option(None, "--output", help="Write the report to this file."),
     project: Path | None = typer.Option(None, "--project", help=_PROJECT_HELP),
+    url: str | None = typer.Option(
+        None, "--database-url", help="Also validate the inputs of runs recorded in this database."
+    ),
 ) -> None:
     """Fail (exit 1) when a declared contract drifted from its lock; each change classified."""
     config, runners = _project(project)
-    report = check_project(config, runners, against=against, only=runner_ids or None)
+    samples = recorded_inputs(url, runner_ids or sorted(runners)) if url else None
+    report = check_project(config, runners, against=against, only=runner_ids or None,
+                           samples=samples)  # fmt: skip
     _emit(report, fmt, output, "check")
     if not report.ok:
         raise typer.Exit(1)

@@ -10,11 +10,11 @@ from pathlib import Path
 
 from jobforge import errors
 from jobforge.contracts import RunnerDef
-from jobforge.provision.session import PluginSession, Settings
 from jobforge.replay.bundle import bundle_paths, load_bundle, write_bundle
 from jobforge.replay.engine import ReplayResult, Target, replay
 from jobforge.report import Finding, Item, Outcome
 from jobforge.runtime.http import HttpPolicy
+from jobforge.session import PluginSession, Settings
 
 FAILED_DIR = Path(".jobforge") / "failed"
 CHUNK = 500  #: runs per worker drain: bounds memory and gives the progress bar its steps

@@ -182,3 +182,18 @@ def test_usage_errors_exit_2_with_one_line(cli: Cli, project: Path) -> None:
         assert run.code == 2, (args, run.out, run.err)
         assert run.err.startswith("error: "), run.err
         assert message in run.err, run.err
+
+
+def test_contracts_check_validates_the_inputs_of_recorded_runs(
+    cli: Cli, project: Path, recorded: dict[str, Any]
+) -> None:
+    assert cli("contracts", "lock").code == 0
+    _write_runner(project)
+    body = (project / "pricing.py").read_text()
+    (project / "pricing.py").write_text(
+        body.replace("    qty: int = 1\n", "    qty: int = 1\n    region: str\n")
+    )
+    run = cli("contracts", "check", "--database-url", recorded["url"], "--format", "json")
+    assert run.code == 1, run.out + run.err
+    assert "2 of 2 recorded inputs no longer validate" in run.out
+    assert "run " in run.out

@@ -2,6 +2,6 @@
 
 from __future__ import annotations
 
-from jobforge.provision.session import PluginSession, Settings
+from jobforge.session import PluginSession, Settings
 
 __all__ = ["PluginSession", "Settings"]
