@@ -8,8 +8,7 @@ bundles folder, all on a throwaway Postgres, into one report.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
-from contextlib import AbstractContextManager, contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -103,7 +102,7 @@ def _case_items(golden_dir: Path, path: Path, runners: dict[str, RunnerDef],
         message = f"no runner {runner_id!r} is declared (declared: {known})"
         return [_error("golden", name, "runner not declared", message, where)]
     started = time.perf_counter()
-    result = check_case(name, path, case, definition, _databases(session), runs=options.runs,
+    result = check_case(name, path, case, definition, session.fresh_database, runs=options.runs,
                         fresh=fresh, strict=options.strict)  # fmt: skip
     seconds = time.perf_counter() - started
     return _verdict_items(result, where, seconds)
@@ -162,17 +161,3 @@ def _replay(config: ProjectConfig, runners: dict[str, RunnerDef], session: Plugi
 def _error(suite: str, name: str, summary: str, message: str, where: str) -> Item:
     return Item(suite, name, Outcome.error, summary, (Finding(message, severity="error"),),
                 file=where)  # fmt: skip
-
-
-@contextmanager
-def _database(session: PluginSession) -> Iterator[str]:
-    pool = session.pool(session.template())
-    database = pool.acquire()
-    try:
-        yield database.dsn
-    finally:
-        pool.release(database)
-
-
-def _databases(session: PluginSession) -> Callable[[], AbstractContextManager[str]]:
-    return lambda: _database(session)

@@ -52,9 +52,6 @@ class Item:
 class Report:
     items: list[Item] = field(default_factory=list)
 
-    def add(self, item: Item) -> None:
-        self.items.append(item)
-
     def extend(self, items: list[Item]) -> None:
         self.items.extend(items)
 

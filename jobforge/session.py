@@ -6,6 +6,8 @@ so a test suite that uses no jobforge fixture starts no server.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -60,6 +62,16 @@ class PluginSession:
         if template.name not in self._pools:
             self._pools[template.name] = ClonePool(template)
         return self._pools[template.name]
+
+    @contextmanager
+    def fresh_database(self) -> Iterator[str]:
+        """The DSN of a fresh clone of the migrated template, dropped afterwards."""
+        pool = self.pool(self.template())
+        database = pool.acquire()
+        try:
+            yield database.dsn
+        finally:
+            pool.release(database)
 
     def tx_connection(self) -> db.Connection:
         """A connection to a database this process keeps for rolled-back-transaction tests."""

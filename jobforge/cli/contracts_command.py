@@ -18,7 +18,7 @@ from rich.table import Table
 
 from jobforge import errors
 from jobforge.cli.output import Format, console
-from jobforge.cli.report_output import ReportFormat
+from jobforge.cli.report_output import ReportFormat, machine_text, write_report
 from jobforge.contracts import ProjectConfig, RunnerDef, contract_of, discover, find_config
 from jobforge.contracts.gate import LockResult, check_project, lock_project
 from jobforge.replay.samples import recorded_inputs
@@ -159,19 +159,11 @@ def _emit(report: Report, fmt: ReportFormat, output: Path | None, verb: str) -> 
         _print_report(report, Console(file=buffer, width=200, highlight=False), verb)
         body = buffer.getvalue().rstrip("\n")
     else:
-        body = {
-            ReportFormat.json: report.to_json,
-            ReportFormat.junit: report.to_junit,
-            ReportFormat.github: report.to_github,
-        }[fmt]()
+        body = machine_text(report, fmt)
     if output is None:
         console.print(body, markup=False, highlight=False, soft_wrap=True)
         return
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(body + "\n", encoding="utf-8")
-    except OSError as exc:
-        raise errors.ConfigurationError(f"cannot write {output}: {exc.strerror}") from None
+    write_report(output, body)
     _print_report(report, console, verb)
 
 

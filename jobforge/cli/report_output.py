@@ -29,20 +29,30 @@ def emit(report: Report, fmt: ReportFormat, output: Path | None = None, *,
     if fmt is ReportFormat.text:
         render_text(report, suites)
         return
-    body = {
+    body = machine_text(report, fmt)
+    if output is None:
+        console.print(body, markup=False, highlight=False, soft_wrap=True)
+        return
+    write_report(output, body)
+    render_text(report, suites)
+
+
+def machine_text(report: Report, fmt: ReportFormat) -> str:
+    """The report in a format a CI reads (json, junit or github)."""
+    return {
         ReportFormat.json: report.to_json,
         ReportFormat.junit: report.to_junit,
         ReportFormat.github: report.to_github,
     }[fmt]()
-    if output is None:
-        console.print(body, markup=False, highlight=False, soft_wrap=True)
-        return
+
+
+def write_report(output: Path, body: str) -> None:
+    """`--output FILE`: the report written there (folders created), a clear error otherwise."""
     try:
         output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(body + "\n")
+        output.write_text(body + "\n", encoding="utf-8")
     except OSError as exc:
         raise errors.ConfigurationError(f"cannot write {output}: {exc.strerror}") from None
-    render_text(report, suites)
 
 
 def render_text(report: Report, suites: tuple[str, ...] = ()) -> None:

@@ -80,13 +80,9 @@ def replay_on_throwaway(
     own = session is None
     active = session or PluginSession(Settings(database_url, provider, None, None))
     try:
-        pool = active.pool(active.template())
-        database = pool.acquire()
-        try:
-            return replay_chunks(targets, runners, database.dsn, http_policy=http_policy,
+        with active.fresh_database() as dsn:
+            return replay_chunks(targets, runners, dsn, http_policy=http_policy,
                                  concurrency=concurrency, progress=progress)  # fmt: skip
-        finally:
-            pool.release(database)
     finally:
         if own:
             active.close()
@@ -126,20 +122,19 @@ def items(
     results: Sequence[ReplayResult],
     unreadable: Sequence[Unreadable] = (),
     *,
-    suite: str = "replay",
     seconds: float = 0.0,
 ) -> list[Item]:
     """Report items: one per replayed run (JUnit testcase), findings for each difference."""
     each = seconds / max(len(results), 1)
     found = [
-        Item(suite, u.name, Outcome.error, summary="unreadable bundle",
+        Item("replay", u.name, Outcome.error, summary="unreadable bundle",
              findings=(Finding(u.message, severity="error"),))
         for u in unreadable
     ]  # fmt: skip
     for result in results:
         found.append(
             Item(
-                suite,
+                "replay",
                 result.name,
                 Outcome.passed if result.ok else Outcome.failed,
                 summary=result.verdict.replace("_", " "),

@@ -34,11 +34,6 @@ from jobforge.worker.runners import ENVIRONMENT, MODE, STRICT, register_runner
 
 Verdict = Literal["identical", "diverged", "runner_missing", "input_rejected", "unrecorded_http"]
 
-#: Verdicts that are not a pass: everything but "identical".
-FAILING: frozenset[str] = frozenset(
-    {"diverged", "runner_missing", "input_rejected", "unrecorded_http"}
-)
-
 
 @dataclass(frozen=True)
 class Target:

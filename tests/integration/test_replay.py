@@ -4,6 +4,7 @@ replay can go wrong reported as such (never a crash), on real throwaway Postgres
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +12,7 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel
 
+from jobforge import canonical
 from jobforge.contracts import RUNNERS, RunnerDef, runner
 from jobforge.golden import Recorder
 from jobforge.golden.case import load_case
@@ -111,7 +113,11 @@ def test_recorded_runs_replay_identically(recorded: list[Bundle], fresh_dsn: str
     assert [r.verdict for r in results] == ["identical", "identical"]
     assert results[0].context == []
     assert results[0].record is not None
-    assert results[0].record["provenance"]["job_id"] != recorded[0].provenance.job_id or True
+    replayed = results[0].record
+    assert json.loads(replayed["output"]["canonical"]) == recorded[0].expect.output
+    assert replayed["trace_sha256"] == canonical.hash_of(
+        [s.model_dump(mode="json") for s in recorded[0].expect.trace]
+    )
 
 
 def test_changed_logic_is_reported_at_the_first_divergent_decision(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,7 +80,7 @@ class GoldenItem(pytest.Item):
         assert settings.session is not None
         session = settings.session
         result = check_case(
-            self.name, self.path, case, definition, _databases(session),
+            self.name, self.path, case, definition, session.fresh_database,
             runs=settings.runs, fresh=settings.fresh_interpreter(), refresh=settings.refresh,
             strict=settings.strict,
         )  # fmt: skip
@@ -155,20 +154,6 @@ class ContractLockFile(pytest.File):
 
 class GoldenFailure(Exception):
     """A golden case or lock failed; its message is the whole report."""
-
-
-@contextmanager
-def _database(session: PluginSession) -> Iterator[str]:
-    pool = session.pool(session.template())
-    database = pool.acquire()
-    try:
-        yield database.dsn
-    finally:
-        pool.release(database)
-
-
-def _databases(session: PluginSession) -> Any:
-    return lambda: _database(session)
 
 
 SETTINGS_KEY = pytest.StashKey[GoldenSettings]()
