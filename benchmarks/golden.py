@@ -5,15 +5,16 @@ Runs on a throwaway server unless JOBFORGE_DATABASE_URL is set. A trivial runner
 a temporary runner project (pyproject.toml with `[tool.jobforge] runners`, so the fresh
 interpreter imports it as the pytest plugin's does), then:
 
-- in-process: `jobforge.golden.execute.run_case` on a prepared fresh database (the plugin's
-  `ClonePool(template).acquire()`, not timed) for each of N cases; the overhead per case is its
-  time minus the runner's own (measured inside the runner, ~0 here), with strict mode on (the
-  golden default) and off; the pool's `acquire()` is timed separately;
-- for comparison, the same enqueue → worker → recorder → read on one database through one
-  client kept open (`warm_case_ms_median`): the queue and worker work alone, without the new
-  connection and the first statements of a new backend that every fresh database costs;
+- in-process, the goal figure: `jobforge.golden.lane.Lane.run` for each of N cases back to
+  back, as the plugin runs them (enqueue, worker, recorder, read back, and the reset of the
+  clone to the template's state; the lane's clone changes every RECYCLE_AFTER cases are in the
+  timings), strict mode on (the golden default) and off; the overhead per case is its time minus
+  the runner's own (measured inside the runner, ~0 here);
+- for comparison, `jobforge.golden.execute.run_case` on a fresh clone per case (the clone
+  prepared ahead by the plugin's `ClonePool`, not timed): what a case costs with the cold
+  backend every new database brings;
 - fresh interpreter: `jobforge.golden.fresh.FreshInterpreter.run`, the first call (interpreter
-  start-up and imports included) and the median of the later ones (one child serves them all).
+  start-up, imports and the child's own lane included) and the median of the later ones.
 
 Figures are milliseconds (keys say so); the last line is one JSON object.
 Goal ([5/7]): overhead per golden case beyond the handler <= 10 ms in-process.
@@ -22,7 +23,6 @@ Goal ([5/7]): overhead per golden case beyond the handler <= 10 ms in-process.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import importlib
 import json
 import shutil
@@ -31,6 +31,8 @@ import sys
 import tempfile
 import textwrap
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -39,11 +41,8 @@ from jobforge.contracts import RunnerDef, discover, find_config
 from jobforge.golden.case import GoldenCase, write_case
 from jobforge.golden.execute import run_case
 from jobforge.golden.fresh import FreshInterpreter
-from jobforge.golden.recorder import Recorder
+from jobforge.golden.lane import Databases, Lane
 from jobforge.provision import ClonePool, Template, provide_server
-from jobforge.queue import AsyncQueueClient
-from jobforge.worker import JobContext, Next, Registry, Worker, WorkerConfig
-from jobforge.worker.runners import ENVIRONMENT, MODE, STRICT, register_runner
 
 MODULE = "jobforge_bench_golden_runners"
 GOAL_MS = 10.0
@@ -101,29 +100,24 @@ def project(root: Path) -> dict[str, RunnerDef]:
 
 
 def in_process(
-    pool: ClonePool, variants: dict[str, tuple[RunnerDef, bool]], cases: int
+    lane: Lane, variants: dict[str, tuple[RunnerDef, bool]], cases: int
 ) -> dict[str, float]:
-    """run_case per case on a prepared clone, the runner's own time subtracted; the variants
-    (runner, strict mode) take turns case by case, so a slower spell of the machine is shared."""
+    """Lane.run per case, the runner's own time subtracted; the variants (runner, strict mode)
+    take turns case by case, so a slower spell of the machine is shared."""
     spent: list[float] = importlib.import_module(MODULE).SPENT
     case = GoldenCase(input={"n": 21})
     overheads: dict[str, list[float]] = {label: [] for label in variants}
     handler: dict[str, list[float]] = {label: [] for label in variants}
     first: dict[str, float] = {}
-    acquires = []
     for index in range(cases + 1):
         for label, (definition, strict) in variants.items():
-            began = time.perf_counter()
-            database = pool.acquire()
-            acquires.append(time.perf_counter() - began)
             spent.clear()
             began = time.perf_counter()
-            record = run_case(database.dsn, definition, case, strict=strict)
+            record = lane.run(definition, case, strict=strict)
             elapsed = time.perf_counter() - began
-            pool.release(database)
             if record["status"] != "succeeded" or len(spent) != 1:
                 raise SystemExit(f"the benchmark case did not run cleanly: {record['status']}")
-            if index == 0:  # the first: imports, pydantic schema caches, first connection
+            if index == 0:  # the first: imports, pydantic schema caches, the clone's cold backend
                 first[label] = elapsed
                 continue
             overheads[label].append(elapsed - spent[0])
@@ -135,63 +129,44 @@ def in_process(
         figures[f"{label}_case_overhead_ms_median"] = median
         figures[f"{label}_case_overhead_ms_p90"] = p90
         figures[f"{label}_handler_ms_median"], _ = _ms(handler[label])
-    figures["clone_acquire_ms_median"], figures["clone_acquire_ms_p90"] = _ms(acquires)
     return figures
 
 
-def warm(pool: ClonePool, definition: RunnerDef, cases: int) -> dict[str, float]:
-    """What run_case does, on one database through one open client: no new backend per case."""
+def fresh_clone_per_case(pool: ClonePool, definition: RunnerDef, cases: int) -> dict[str, float]:
+    """run_case on a new clone each time (prepared ahead, not timed): the cold-backend cost."""
+    spent: list[float] = importlib.import_module(MODULE).SPENT
     case = GoldenCase(input={"n": 21})
-    environment = case.run_environment()
-    config = WorkerConfig(concurrency=1, exit_when_idle=True, listen=False, poll_min_s=0.001,
-                          completion_flush_s=0.0, lease_s=300.0)  # fmt: skip
-
-    async def inject(ctx: JobContext, call_next: Next) -> Any:
-        ctx.extensions.update({ENVIRONMENT: environment, MODE: "replay", STRICT: True})
-        return await call_next(ctx)
-
-    async def main(dsn: str) -> list[float]:
-        client = await AsyncQueueClient.connect(dsn, tenant=environment.tenant_id, max_size=1)
-        times = []
-        try:
-            for _ in range(cases + 1):
-                began = time.perf_counter()
-                job = await client.enqueue(definition.id, case.input, max_attempts=1,
-                                           trace_id=environment.trace_id)  # fmt: skip
-                registry = Registry()
-                register_runner(registry, definition)
-                await Worker(client, registry, config, middleware=[inject, Recorder(client)]).run()
-                (record,) = await client.runs(job.job_id)
-                times.append(time.perf_counter() - began)
-                if record["status"] != "succeeded":
-                    raise SystemExit(f"the warm run failed: {record.get('error')}")
-        finally:
-            await client.close()
-        return times[1:]  # the first one warms the backend up
-
-    database = pool.acquire()
-    try:
-        times = asyncio.run(main(database.dsn))
-    finally:
+    overheads = []
+    for index in range(cases + 1):
+        database = pool.acquire()
+        spent.clear()
+        began = time.perf_counter()
+        record = run_case(database.dsn, definition, case)
+        elapsed = time.perf_counter() - began
         pool.release(database)
-    median, p90 = _ms(times)
-    return {"warm_case_ms_median": median, "warm_case_ms_p90": p90}
+        if record["status"] != "succeeded":
+            raise SystemExit(f"the fresh-clone run failed: {record.get('error')}")
+        if index:
+            overheads.append(elapsed - spent[0])
+    median, p90 = _ms(overheads)
+    return {"fresh_clone_case_overhead_ms_median": median,
+            "fresh_clone_case_overhead_ms_p90": p90}  # fmt: skip
 
 
-def fresh_interpreter(pool: ClonePool, root: Path, runner_id: str, calls: int) -> dict[str, float]:
+def fresh_interpreter(
+    databases: Databases, root: Path, runner_id: str, calls: int
+) -> dict[str, float]:
     """FreshInterpreter.run: the first call (start-up) and the later ones (one child for all)."""
     case_path = root / "golden" / runner_id / "basic.json"
     case_path.parent.mkdir(parents=True, exist_ok=True)
     write_case(case_path, GoldenCase(input={"n": 21}))
-    child = FreshInterpreter(root, [MODULE], strict=True)
+    child = FreshInterpreter(root, [MODULE], databases, strict=True)
     times = []
     try:
         for _ in range(calls + 1):
-            database = pool.acquire()
             began = time.perf_counter()
-            record = child.run(database.dsn, runner_id, case_path)
+            record = child.run(runner_id, case_path)
             times.append(time.perf_counter() - began)
-            pool.release(database)
             if record["status"] != "succeeded":
                 raise SystemExit(f"the fresh-interpreter run failed: {record.get('error')}")
     finally:
@@ -203,7 +178,7 @@ def fresh_interpreter(pool: ClonePool, root: Path, runner_id: str, calls: int) -
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--cases", type=int, default=50, help="in-process cases per figure")
+    parser.add_argument("--cases", type=int, default=400, help="in-process cases per figure")
     parser.add_argument("--fresh-calls", type=int, default=20, help="fresh-interpreter reruns")
     parser.add_argument("--handler", choices=["sync", "async", "both"], default="both")
     args = parser.parse_args()
@@ -220,24 +195,38 @@ def main() -> int:
         results["provider"] = server.origin
         print(f"on {server.describe()}", flush=True)
         pool = ClonePool(template)
+
+        @contextmanager
+        def databases() -> Iterator[str]:
+            database = pool.acquire()
+            try:
+                yield database.dsn
+            finally:
+                pool.release(database)
+
         try:
             variants = {
                 f"{kind}{'' if strict else '_nonstrict'}": (runners[f"bench.{kind}"], strict)
                 for kind in kinds
                 for strict in (True, False)
             }
-            figures = in_process(pool, variants, args.cases)
+            lane = Lane(databases)
+            try:
+                figures = in_process(lane, variants, args.cases)
+            finally:
+                lane.close()
             for label in variants:
                 print(f"  {label}: " + ", ".join(
                     f"{k.removeprefix(label + '_')} {v}" for k, v in figures.items()
                     if k.startswith(label + "_case") or k.startswith(label + "_handler")
                 ), flush=True)  # fmt: skip
-            print(f"  clone acquire: {figures['clone_acquire_ms_median']} ms", flush=True)
             results.update(figures)
-            figures = warm(pool, runners[f"bench.{kinds[0]}"], args.cases)
-            print(f"  one open client, warm database ({kinds[0]} runner): {figures}", flush=True)
+            figures = fresh_clone_per_case(
+                pool, runners[f"bench.{kinds[0]}"], max(args.cases // 4, 20)
+            )
+            print(f"  a fresh clone per case ({kinds[0]} runner): {figures}", flush=True)
             results.update(figures)
-            figures = fresh_interpreter(pool, root, f"bench.{kinds[0]}", args.fresh_calls)
+            figures = fresh_interpreter(databases, root, f"bench.{kinds[0]}", args.fresh_calls)
             print(f"  fresh interpreter ({kinds[0]} runner): {figures}", flush=True)
             results.update(figures)
         finally:
@@ -258,9 +247,8 @@ def main() -> int:
         )
     print(f"  overhead per case {results['case_overhead_ms_median']} ms, goal <= {GOAL_MS} ms: "
           f"{'met' if met else 'NOT met'}")  # fmt: skip
-    print(f"  the same work through one open client on a warm database: "
-          f"{results['warm_case_ms_median']} ms per case")  # fmt: skip
-    print(f"  clone acquire (prepared ahead) {results['clone_acquire_ms_median']} ms")
+    print(f"  the same case on a fresh clone of its own, cold backend: "
+          f"{results['fresh_clone_case_overhead_ms_median']} ms per case")  # fmt: skip
     print(f"  fresh interpreter: first call {results['fresh_first_ms']} ms, then "
           f"{results['fresh_rerun_ms_median']} ms per case")  # fmt: skip
     print(json.dumps(results))

@@ -18,6 +18,7 @@ from jobforge.contracts.gate import check_project
 from jobforge.golden.case import case_id, load_case
 from jobforge.golden.check import CaseResult, check_case
 from jobforge.golden.fresh import FreshInterpreter
+from jobforge.golden.lane import Lane
 from jobforge.replay import batch
 from jobforge.report import Finding, Item, Outcome, Report
 from jobforge.session import PluginSession, Settings
@@ -71,23 +72,26 @@ def _golden(config: ProjectConfig, runners: dict[str, RunnerDef], session: Plugi
     if not paths:
         return []
     tell(f"golden: {len(paths)} cases")
+    lane = Lane(session.fresh_database)
     fresh = (
-        FreshInterpreter(config.root, list(config.runners), strict=options.strict)
+        FreshInterpreter(config.root, list(config.runners), session.fresh_database,
+                         strict=options.strict)
         if options.fresh
         else None
-    )
+    )  # fmt: skip
     found: list[Item] = []
     try:
         for path in paths:
-            found += _case_items(golden_dir, path, runners, session, options, fresh)
+            found += _case_items(golden_dir, path, runners, lane, options, fresh)
     finally:
         if fresh is not None:
             fresh.close()
+        lane.close()
     return found
 
 
 def _case_items(golden_dir: Path, path: Path, runners: dict[str, RunnerDef],
-                session: PluginSession, options: Options,
+                lane: Lane, options: Options,
                 fresh: FreshInterpreter | None) -> list[Item]:  # fmt: skip
     where = str(path.relative_to(golden_dir.parent))
     try:
@@ -102,7 +106,7 @@ def _case_items(golden_dir: Path, path: Path, runners: dict[str, RunnerDef],
         message = f"no runner {runner_id!r} is declared (declared: {known})"
         return [_error("golden", name, "runner not declared", message, where)]
     started = time.perf_counter()
-    result = check_case(name, path, case, definition, session.fresh_database, runs=options.runs,
+    result = check_case(name, path, case, definition, lane, runs=options.runs,
                         fresh=fresh, strict=options.strict)  # fmt: skip
     seconds = time.perf_counter() - started
     return _verdict_items(result, where, seconds)

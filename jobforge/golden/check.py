@@ -1,12 +1,10 @@
-"""Check one golden case: run it N times in-process (each on a fresh database) and once in a
-fresh interpreter, report nondeterminism with its likely cause, then compare the first run with
-`expect` — or, when refreshing and every run agreed, write `expect`."""
+"""Check one golden case: run it N times in-process (each from the template's state, on a
+`Lane`) and once in a fresh interpreter, report nondeterminism with its likely cause, then
+compare the first run with `expect` — or, when refreshing and every run agreed, write `expect`."""
 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
-from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -14,14 +12,11 @@ from typing import Any, Literal
 from jobforge.contracts import RunnerDef
 from jobforge.golden.case import GoldenCase, expectation_of, write_case
 from jobforge.golden.compare import Difference, Divergence, differences, divergences
-from jobforge.golden.execute import run_case
 from jobforge.golden.fresh import FreshInterpreter
+from jobforge.golden.lane import Lane
 from jobforge.runtime.http import HttpPolicy
 
 Verdict = Literal["passed", "failed", "nondeterministic", "refreshed", "missing"]
-
-#: A fresh database per run: a context manager giving its DSN.
-Databases = Callable[[], AbstractContextManager[str]]
 
 
 @dataclass
@@ -64,7 +59,7 @@ def check_case(
     path: Path,
     case: GoldenCase,
     definition: RunnerDef,
-    databases: Databases,
+    lane: Lane,
     *,
     runs: int = 2,
     fresh: FreshInterpreter | None = None,
@@ -80,16 +75,12 @@ def check_case(
             # Perturb the uncontrolled world between runs: the global random state differs, and
             # the wall clock has moved on by the time the next run starts.
             random.seed(f"jobforge-perturb-{index}")
-            with databases() as dsn:
-                records.append(
-                    run_case(dsn, definition, case, http_policy=http_policy, strict=strict)
-                )
+            records.append(lane.run(definition, case, http_policy=http_policy, strict=strict))
             labels.append(f"run {index + 1} (in-process)")
     finally:
         random.setstate(saved_random)
     if fresh is not None:
-        with databases() as dsn:
-            records.append(fresh.run(dsn, definition.id, path))
+        records.append(fresh.run(definition.id, path))
         labels.append(f"run {len(records)} (fresh interpreter, PYTHONHASHSEED={fresh.hash_seed})")
 
     found = [(label, divergences(records[0], other))

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+from jobforge import db
 from jobforge.contracts import RunnerDef
 from jobforge.golden.case import GoldenCase
 from jobforge.golden.recorder import Recorder
@@ -36,6 +37,32 @@ def _injector(environment: Environment, strict: bool) -> Any:
     return inject
 
 
+async def execute_case(
+    pool: db.AsyncConnectionPool,
+    definition: RunnerDef,
+    case: GoldenCase,
+    *,
+    http_policy: HttpPolicy | None = None,
+    strict: bool = True,
+) -> dict[str, Any]:
+    """The case through the queue and a worker on `pool`'s database; its run record."""
+    environment = case.run_environment()
+    client = AsyncQueueClient(pool, tenant=environment.tenant_id)
+    job = await client.enqueue(
+        definition.id, case.input, trace_id=environment.trace_id, max_attempts=1
+    )
+    registry = Registry()
+    register_runner(registry, definition, http_policy=http_policy)
+    worker = Worker(
+        client, registry, _CONFIG, middleware=[_injector(environment, strict), Recorder(client)]
+    )
+    await worker.run()
+    records = await client.runs(job.job_id)
+    if len(records) != 1:
+        raise RuntimeError(f"expected one run record for the case, found {len(records)}")
+    return records[0]
+
+
 async def run_case_async(
     dsn: str,
     definition: RunnerDef,
@@ -44,28 +71,15 @@ async def run_case_async(
     http_policy: HttpPolicy | None = None,
     strict: bool = True,
 ) -> dict[str, Any]:
-    environment = case.run_environment()
+    """The case on the database at `dsn`, through a connection of its own."""
     # One connection: on a fresh database every new backend pays for its first statements
     # (catalog caches, plans), so a second pooled connection only doubles that cost.
-    client = await AsyncQueueClient.connect(
-        dsn, tenant=environment.tenant_id, max_size=1, check=False
-    )
+    pool = db.AsyncConnectionPool(dsn, min_size=1, max_size=1, open=False)
+    await pool.open()
     try:
-        job = await client.enqueue(
-            definition.id, case.input, trace_id=environment.trace_id, max_attempts=1
-        )
-        registry = Registry()
-        register_runner(registry, definition, http_policy=http_policy)
-        worker = Worker(
-            client, registry, _CONFIG, middleware=[_injector(environment, strict), Recorder(client)]
-        )
-        await worker.run()
-        records = await client.runs(job.job_id)
+        return await execute_case(pool, definition, case, http_policy=http_policy, strict=strict)
     finally:
-        await client.close()
-    if len(records) != 1:
-        raise RuntimeError(f"expected one run record for the case, found {len(records)}")
-    return records[0]
+        await pool.close()
 
 
 def run_case(

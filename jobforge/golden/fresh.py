@@ -3,8 +3,11 @@ ordering, import-time state and module-level counters do differently there shows
 difference from the in-process runs.
 
 One child process serves every case of a pytest process (JSON lines over stdin and stdout), so
-the interpreter start-up is paid once, not per case. `python -m jobforge.golden.fresh` is the
-child's entry point.
+the interpreter start-up is paid once, not per case. It runs them on a lane of its own
+(`jobforge.golden.lane`) over a clone the parent takes for it and drops when the child ends; a
+child that reports an error is ended, so the next case starts a new one on a new clone.
+`python -m jobforge.golden.fresh` is the child's entry point; its first input line names the
+clone (on stdin, not argv, where a password would show in the process list).
 """
 
 from __future__ import annotations
@@ -14,45 +17,60 @@ import os
 import random
 import subprocess
 import sys
+from contextlib import ExitStack, nullcontext, suppress
 from pathlib import Path
 from typing import Any
 
 from jobforge import errors
+from jobforge.golden.lane import Databases
 
 
 class FreshInterpreter:
     """The parent's handle on the child process."""
 
-    def __init__(self, project_root: Path, modules: list[str], *, strict: bool = True) -> None:
+    def __init__(
+        self, project_root: Path, modules: list[str], databases: Databases, *, strict: bool = True
+    ) -> None:
         self.project_root = project_root
         self.modules = modules
+        self.databases = databases
         self.strict = strict
         self.hash_seed = _other_seed(os.environ.get("PYTHONHASHSEED"))
         self._proc: subprocess.Popen[str] | None = None
+        self._clone = ExitStack()
 
-    def run(self, dsn: str, runner_id: str, case_path: Path) -> dict[str, Any]:
+    def run(self, runner_id: str, case_path: Path) -> dict[str, Any]:
         proc = self._child()
-        assert proc.stdin is not None
-        assert proc.stdout is not None
-        request = {
-            "dsn": dsn, "runner_id": runner_id, "case": str(case_path), "strict": self.strict,
-        }  # fmt: skip
-        proc.stdin.write(json.dumps(request) + "\n")
-        proc.stdin.flush()
-        line = proc.stdout.readline()
+        request = {"runner_id": runner_id, "case": str(case_path), "strict": self.strict}
+        line = self._ask(proc, request)
         if not line:
+            code = proc.poll()
             self.close()
             raise errors.JobforgeError(
-                f"the fresh-interpreter run of {case_path} died (exit {proc.poll()})"
+                f"the fresh-interpreter run of {case_path} died (exit {code})"
             )
         answer = json.loads(line)
         if "error" in answer:
+            self.close()  # its lane's clone may be left in any state: the next case gets another
             raise errors.JobforgeError(f"fresh-interpreter run of {case_path}: {answer['error']}")
         record: dict[str, Any] = answer["record"]
         return record
 
+    @staticmethod
+    def _ask(proc: subprocess.Popen[str], request: dict[str, Any]) -> str:
+        assert proc.stdin is not None
+        assert proc.stdout is not None
+        try:
+            proc.stdin.write(json.dumps(request) + "\n")
+            proc.stdin.flush()
+        except BrokenPipeError:
+            return ""
+        return proc.stdout.readline()
+
     def _child(self) -> subprocess.Popen[str]:
         if self._proc is None or self._proc.poll() is not None:
+            self.close()
+            dsn = self._clone.enter_context(self.databases())
             env = {**os.environ, "PYTHONHASHSEED": str(self.hash_seed)}
             self._proc = subprocess.Popen(
                 [sys.executable, "-m", "jobforge.golden.fresh", str(self.project_root),
@@ -60,18 +78,27 @@ class FreshInterpreter:
                 stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, env=env,
                 cwd=self.project_root,
             )  # fmt: skip
+            assert self._proc.stdin is not None
+            try:
+                self._proc.stdin.write(json.dumps({"dsn": dsn}) + "\n")
+                self._proc.stdin.flush()
+            except BrokenPipeError:
+                pass  # it died at start-up: the first request reports it
         return self._proc
 
     def close(self) -> None:
+        """End the child, then drop its clone."""
         if self._proc is not None:
             if self._proc.stdin:
-                self._proc.stdin.close()
+                with suppress(BrokenPipeError):
+                    self._proc.stdin.close()
             try:
                 self._proc.wait(timeout=10)
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
             self._proc = None
+        self._clone.close()
 
 
 def _other_seed(current: str | None) -> int:
@@ -85,21 +112,30 @@ def _serve(project_root: Path, modules: list[str]) -> int:
     from jobforge.contracts import discover, find_config
     from jobforge.contracts.discovery import import_modules
     from jobforge.golden.case import load_case
-    from jobforge.golden.execute import run_case
+    from jobforge.golden.lane import Lane
 
     import_modules(modules, project_root)
     runners = discover(find_config(project_root))
-    for line in sys.stdin:
-        request = json.loads(line)
-        try:
-            definition = runners[request["runner_id"]]
-            case = load_case(Path(request["case"]))
-            record = run_case(request["dsn"], definition, case, strict=request["strict"])
-            answer: dict[str, Any] = {"record": record}
-        except Exception as exc:
-            answer = {"error": f"{type(exc).__name__}: {exc}"}
-        sys.stdout.write(json.dumps(answer) + "\n")
-        sys.stdout.flush()
+    hello = sys.stdin.readline()
+    if not hello:
+        return 0
+    dsn = json.loads(hello)["dsn"]
+    lane = Lane(lambda: nullcontext(dsn), recycle_after=None)
+    try:
+        for line in sys.stdin:
+            request = json.loads(line)
+            try:
+                definition = runners[request["runner_id"]]
+                case = load_case(Path(request["case"]))
+                answer: dict[str, Any] = {
+                    "record": lane.run(definition, case, strict=request["strict"])
+                }
+            except Exception as exc:
+                answer = {"error": f"{type(exc).__name__}: {exc}"}
+            sys.stdout.write(json.dumps(answer) + "\n")
+            sys.stdout.flush()
+    finally:
+        lane.close()
     return 0
 
 

@@ -70,12 +70,22 @@ class QueueClient(_Base[db.ConnectionPool]):
         self.close()
 
     def _run(self, call: calls.Call, *, worker: bool = False) -> list[dict[str, Any]]:
-        name, params = call
+        return self._run_all(call, worker=worker)[0]
+
+    def _run_all(self, *batch: calls.Call, worker: bool = False) -> list[list[dict[str, Any]]]:
+        """The calls' rows, from one transaction."""
         with (
             self.pool.connection() as conn,
             db.tenant_transaction(conn, self.tenant, worker=worker),
         ):
-            return conn.cursor(row_factory=db.dict_row).execute(query(name), params).fetchall()
+            cursor = conn.cursor(row_factory=db.dict_row)
+            return [cursor.execute(query(name), params).fetchall() for name, params in batch]
+
+    def _of_job(self, job_id: int, name: str) -> list[dict[str, Any]]:
+        """Rows about one job (events, attempts, result, runs); JobNotFound if it is not visible."""
+        job, rows = self._run_all(calls.get(job_id), calls.by_job(name, job_id))
+        calls.found(job_id, job)
+        return rows
 
     # tenant-scoped
     def enqueue(
@@ -102,16 +112,13 @@ class QueueClient(_Base[db.ConnectionPool]):
         return calls.page(calls.jobs(self._run(calls.listing(status, type, before, limit))), limit)
 
     def events(self, job_id: int) -> list[Event]:
-        self.get(job_id)
-        return calls.events(self._run(calls.by_job("job_events", job_id)))
+        return calls.events(self._of_job(job_id, "job_events"))
 
     def attempts(self, job_id: int) -> list[Attempt]:
-        self.get(job_id)
-        return calls.attempts(self._run(calls.by_job("job_attempts", job_id)))
+        return calls.attempts(self._of_job(job_id, "job_attempts"))
 
     def result(self, job_id: int) -> Any:
-        self.get(job_id)
-        return calls.result(self._run(calls.by_job("job_result", job_id)))
+        return calls.result(self._of_job(job_id, "job_result"))
 
     def cancel(self, job_id: int, *, now: datetime | None = None) -> JobState:
         return JobState(calls.single(self._run(calls.cancel(job_id, now))))
@@ -185,8 +192,7 @@ class QueueClient(_Base[db.ConnectionPool]):
 
     def runs(self, job_id: int) -> list[dict[str, Any]]:
         """The run records of the job's attempts (format jobforge.run/1), oldest first."""
-        self.get(job_id)
-        return calls.runs(self._run(calls.by_job("job_runs", job_id)))
+        return calls.runs(self._of_job(job_id, "job_runs"))
 
     def find_runs(
         self,
@@ -240,14 +246,28 @@ class AsyncQueueClient(_Base[db.AsyncConnectionPool]):
         await self.pool.close()
 
     async def _run(self, call: calls.Call, *, worker: bool = False) -> list[dict[str, Any]]:
-        name, params = call
+        return (await self._run_all(call, worker=worker))[0]
+
+    async def _run_all(
+        self, *batch: calls.Call, worker: bool = False
+    ) -> list[list[dict[str, Any]]]:
+        """The calls' rows, from one transaction."""
         async with (
             self.pool.connection() as conn,
             db.tenant_transaction_async(conn, self.tenant, worker=worker),
         ):
             cursor = conn.cursor(row_factory=db.dict_row)
-            await cursor.execute(query(name), params)
-            return await cursor.fetchall()
+            found = []
+            for name, params in batch:
+                await cursor.execute(query(name), params)
+                found.append(await cursor.fetchall())
+            return found
+
+    async def _of_job(self, job_id: int, name: str) -> list[dict[str, Any]]:
+        """Rows about one job (events, attempts, result, runs); JobNotFound if it is not visible."""
+        job, rows = await self._run_all(calls.get(job_id), calls.by_job(name, job_id))
+        calls.found(job_id, job)
+        return rows
 
     async def enqueue(
         self, type: str, payload: dict[str, Any], *, now: datetime | None = None, **fields: Any
@@ -275,16 +295,13 @@ class AsyncQueueClient(_Base[db.AsyncConnectionPool]):
         return calls.page(calls.jobs(rows), limit)
 
     async def events(self, job_id: int) -> list[Event]:
-        await self.get(job_id)
-        return calls.events(await self._run(calls.by_job("job_events", job_id)))
+        return calls.events(await self._of_job(job_id, "job_events"))
 
     async def attempts(self, job_id: int) -> list[Attempt]:
-        await self.get(job_id)
-        return calls.attempts(await self._run(calls.by_job("job_attempts", job_id)))
+        return calls.attempts(await self._of_job(job_id, "job_attempts"))
 
     async def result(self, job_id: int) -> Any:
-        await self.get(job_id)
-        return calls.result(await self._run(calls.by_job("job_result", job_id)))
+        return calls.result(await self._of_job(job_id, "job_result"))
 
     async def cancel(self, job_id: int, *, now: datetime | None = None) -> JobState:
         return JobState(calls.single(await self._run(calls.cancel(job_id, now))))
@@ -357,8 +374,7 @@ class AsyncQueueClient(_Base[db.AsyncConnectionPool]):
 
     async def runs(self, job_id: int) -> list[dict[str, Any]]:
         """The run records of the job's attempts (format jobforge.run/1), oldest first."""
-        await self.get(job_id)
-        return calls.runs(await self._run(calls.by_job("job_runs", job_id)))
+        return calls.runs(await self._of_job(job_id, "job_runs"))
 
     async def find_runs(
         self,

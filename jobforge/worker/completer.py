@@ -71,6 +71,11 @@ class Completer:
                     break
                 logger.warning("recording outcomes failed; retrying", exc_info=True)
                 await asyncio.sleep(0.1 * 2**attempt)
+        # Recorded (or given up on): no longer busy by the time the worker hears of it, so a
+        # drain woken by `on_finished` sees an idle completer.
+        task = asyncio.current_task()
+        if task is not None:
+            self._flushes.discard(task)
         for outcome in outcomes:
             self._on_finished(outcome, states.get(outcome.job_id, "lost"))
 

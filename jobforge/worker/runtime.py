@@ -240,6 +240,11 @@ class Worker:
             if free < batch_floor and state.running:
                 await self._sleep(None)  # a finishing job wakes us
                 continue
+            if config.exit_when_idle and not state.running and self._completer.busy:
+                # A drain with nothing running claims once its outcomes are recorded: a claim
+                # before then, if empty, would have to be repeated after them.
+                await self._sleep(None)
+                continue
             self._wake.clear()
             self._claiming = asyncio.ensure_future(
                 client.claim(self.name, free, types=types, lease_s=config.lease_s)

@@ -181,6 +181,39 @@ def test_sync_and_async_handlers_succeed_and_store_their_results(
     assert report.counts["retried"] == report.counts["failed"] == 0
 
 
+def test_a_drain_with_nothing_running_claims_again_only_after_its_outcomes_are_recorded(
+    client: QueueClient, jobforge_db: Database
+) -> None:
+    """One job: claim it, record its outcome, one empty claim, done (a claim while the outcome
+    was still being recorded would have to be repeated after it)."""
+    calls: list[str] = []
+
+    class Counting(AsyncQueueClient):
+        async def claim(self, *args: Any, **kwargs: Any) -> Any:
+            calls.append("claim")
+            return await super().claim(*args, **kwargs)
+
+        async def finish(self, *args: Any, **kwargs: Any) -> Any:
+            calls.append("finish")
+            return await super().finish(*args, **kwargs)
+
+    registry = Registry()
+    registry.register("math.one", lambda payload, ctx: 1)
+    job_id = client.enqueue("math.one", {}).job_id
+
+    async def main() -> Any:
+        queue = await Counting.connect(jobforge_db.dsn)
+        try:
+            return await drain_async(queue, registry, fast(concurrency=1), timeout_s=LIMIT_S)
+        finally:
+            await queue.close()
+
+    report = asyncio.run(main())
+    assert report.counts["succeeded"] == 1
+    assert client.get(job_id).status is JobState.SUCCEEDED
+    assert calls == ["claim", "finish", "claim"]
+
+
 class Summary(BaseModel):
     total: int
     day: date

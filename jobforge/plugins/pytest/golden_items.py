@@ -21,6 +21,7 @@ from jobforge.errors import JobforgeError
 from jobforge.golden.case import case_id, load_case
 from jobforge.golden.check import check_case
 from jobforge.golden.fresh import FreshInterpreter
+from jobforge.golden.lane import Lane
 from jobforge.plugins.pytest.session import PluginSession
 
 VERDICT = "jobforge_verdict"
@@ -39,19 +40,32 @@ class GoldenSettings:
     session: PluginSession | None = None
     runners: dict[str, RunnerDef] = field(default_factory=dict)
     _fresh: FreshInterpreter | None = None
+    _lane: Lane | None = None
+
+    def lane(self) -> Lane:
+        if self._lane is None:
+            assert self.session is not None
+            self._lane = Lane(self.session.fresh_database)
+        return self._lane
 
     def fresh_interpreter(self) -> FreshInterpreter | None:
         if not self.fresh:
             return None
         if self._fresh is None:
+            assert self.session is not None
             self._fresh = FreshInterpreter(
-                self.project.root, list(self.project.runners), strict=self.strict
-            )
+                self.project.root, list(self.project.runners), self.session.fresh_database,
+                strict=self.strict,
+            )  # fmt: skip
         return self._fresh
 
     def close(self) -> None:
         if self._fresh is not None:
             self._fresh.close()
+            self._fresh = None
+        if self._lane is not None:
+            self._lane.close()
+            self._lane = None
 
 
 class GoldenFile(pytest.File):
@@ -77,10 +91,8 @@ class GoldenItem(pytest.Item):
                 f"(declared: {known})"
             )
         case = load_case(self.path)
-        assert settings.session is not None
-        session = settings.session
         result = check_case(
-            self.name, self.path, case, definition, session.fresh_database,
+            self.name, self.path, case, definition, settings.lane(),
             runs=settings.runs, fresh=settings.fresh_interpreter(), refresh=settings.refresh,
             strict=settings.strict,
         )  # fmt: skip
@@ -228,6 +240,7 @@ class GoldenPlugin:
                 f"  unused golden case ({_why_unused(self.settings, path)}): {path}"
             )
 
+    @pytest.hookimpl(tryfirst=True)  # the lane's clones go back before the session closes
     def pytest_unconfigure(self) -> None:
         self.settings.close()
 

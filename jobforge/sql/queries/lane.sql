@@ -1,0 +1,18 @@
+-- A golden lane's reset: the clone it runs cases on goes back to the template's state between
+-- cases. Rows go per tenant (row-level security is forced even for the owner, and the lane's
+-- role may be neither superuser nor a worker); deleting jobs deletes their attempts, events,
+-- results and run records (the jobs_delete_children trigger).
+
+-- name: lane_sequences
+SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename) AS name,
+       coalesce(last_value, start_value) AS value,
+       last_value IS NOT NULL AS called
+FROM pg_sequences
+WHERE schemaname = 'jobforge'
+ORDER BY 1
+
+-- name: lane_reset
+WITH jobs AS (DELETE FROM jobforge.jobs),
+     configs AS (DELETE FROM jobforge.connector_configs)
+SELECT setval(s.name::regclass, s.value, s.called)
+FROM unnest(%(names)s::text[], %(values)s::bigint[], %(called)s::boolean[]) AS s(name, value, called)
