@@ -97,6 +97,8 @@ class FreshInterpreter:
             except subprocess.TimeoutExpired:
                 self._proc.kill()
                 self._proc.wait()
+            if self._proc.stdout:
+                self._proc.stdout.close()
             self._proc = None
         self._clone.close()
 
