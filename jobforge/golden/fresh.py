@@ -127,7 +127,13 @@ def _serve(project_root: Path, modules: list[str]) -> int:
         for line in sys.stdin:
             request = json.loads(line)
             try:
-                definition = runners[request["runner_id"]]
+                definition = runners.get(request["runner_id"])
+                if definition is None:
+                    raise errors.ConfigurationError(
+                        f"runner {request['runner_id']!r} is not declared in a fresh interpreter, "
+                        "which imports only the [tool.jobforge] runners modules and entry points "
+                        f"(declared there: {', '.join(sorted(runners)) or 'none'})"
+                    )
                 case = load_case(Path(request["case"]))
                 answer: dict[str, Any] = {
                     "record": lane.run(definition, case, strict=request["strict"])
