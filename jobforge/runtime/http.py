@@ -33,7 +33,11 @@ Decisions worth knowing:
   enters an `Exchange` (and ``Response.elapsed`` is unavailable). Credentials in the URL
   (``user:pass@``) are moved to an ``Authorization: Basic`` header, so they are redacted.
 - **Redaction.** Headers matching `HttpPolicy.redact_headers` (case-insensitive `fnmatch`
-  patterns, e.g. ``*token*``) are stored as ``"[redacted]"``, in requests and responses. The real
+  patterns, e.g. ``*token*``) are stored as ``"[redacted]"``, in requests and responses. So are
+  the values of URL query parameters matching `HttpPolicy.redact_params` (``?api_key=…``,
+  presigned-URL signatures): the stored URL has ``%5Bredacted%5D`` there, every other byte of it
+  as sent, and replay matches a request by its URL redacted the same way (recorded URLs too, so
+  recordings made before a pattern was added still match). The real
   value is still sent, and in record mode the handler sees the real value of a redacted response
   header (a session cookie stays usable); replay hands out ``"[redacted]"`` for it. Everything
   else a handler sees is rebuilt from the exchange, identically in both modes.
@@ -56,6 +60,7 @@ from collections import deque
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal, get_args
+from urllib.parse import unquote_plus
 
 import httpx
 
@@ -67,6 +72,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_REDACT",
+    "DEFAULT_REDACT_PARAMS",
     "REDACTED",
     "Exchange",
     "HttpPolicy",
@@ -88,6 +94,26 @@ DEFAULT_REDACT: frozenset[str] = frozenset(
         "*secret*",
     }
 )
+
+#: Query parameters whose values are redacted by default (`fnmatch`, over lowercased names).
+DEFAULT_REDACT_PARAMS: frozenset[str] = frozenset(
+    {
+        "*token*",
+        "*secret*",
+        "*password*",
+        "*passwd*",
+        "*api_key*",
+        "*apikey*",
+        "*api-key*",
+        "key",
+        "*access_key*",
+        "*signature*",
+        "sig",
+        "auth",
+        "x-amz-credential",
+    }
+)
+_REDACTED_PARAM = b"%5Bredacted%5D"
 
 Encoding = Literal["utf-8", "base64"]
 Mode = Literal["record", "replay"]
@@ -222,16 +248,23 @@ class HttpPolicy:
     allow_hosts: frozenset[str] = frozenset()
     #: Header names or `fnmatch` patterns (case-insensitive) stored as ``"[redacted]"``.
     redact_headers: frozenset[str] = field(default=DEFAULT_REDACT)
+    #: URL query parameter names or `fnmatch` patterns (case-insensitive) whose values are
+    #: stored as ``"[redacted]"``.
+    redact_params: frozenset[str] = field(default=DEFAULT_REDACT_PARAMS)
     #: Timeout of each hop (connect, read, write and pool wait), in seconds.
     timeout_s: float = 30
     #: Redirects followed per request before `httpx.TooManyRedirects`.
     max_redirects: int = 5
 
     def __post_init__(self) -> None:
-        if isinstance(self.allow_hosts, str) or isinstance(self.redact_headers, str):
-            raise TypeError("HttpPolicy.allow_hosts and redact_headers are sets of strings")
+        if any(isinstance(x, str) for x in (self.allow_hosts, self.redact_headers,
+                                            self.redact_params)):  # fmt: skip
+            raise TypeError(
+                "HttpPolicy.allow_hosts, redact_headers and redact_params are sets of strings"
+            )
         object.__setattr__(self, "allow_hosts", _lower_set(self.allow_hosts))
         object.__setattr__(self, "redact_headers", _lower_set(self.redact_headers))
+        object.__setattr__(self, "redact_params", _lower_set(self.redact_params))
         if not self.timeout_s > 0:
             raise ValueError(f"HttpPolicy.timeout_s must be positive, got {self.timeout_s!r}")
         if self.max_redirects < 0:
@@ -241,6 +274,23 @@ class HttpPolicy:
         """Whether `header_name` is stored as ``"[redacted]"``."""
         name = header_name.lower()
         return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.redact_headers)
+
+    def redacted_url(self, url: httpx.URL | str) -> str:
+        """`url` with the values of redacted query parameters replaced, all else byte for byte."""
+        url = httpx.URL(url) if isinstance(url, str) else url
+        if not url.query or not self.redact_params:
+            return str(url)
+        parts = []
+        changed = False
+        for part in url.query.split(b"&"):
+            name, eq, _ = part.partition(b"=")
+            key = unquote_plus(name.decode("ascii", "replace")).lower()
+            if eq and any(fnmatch.fnmatchcase(key, p) for p in self.redact_params):
+                parts.append(name + b"=" + _REDACTED_PARAM)
+                changed = True
+            else:
+                parts.append(part)
+        return str(url.copy_with(query=b"&".join(parts))) if changed else str(url)
 
     def allows(self, host: str) -> bool:
         """Whether `host` skips the SSRF guard."""
@@ -431,13 +481,13 @@ def _redirect(
 class _Replay:
     """The recorded exchanges, served by key in recorded order (thread-safe)."""
 
-    def __init__(self, exchanges: Sequence[Exchange]) -> None:
+    def __init__(self, exchanges: Sequence[Exchange], policy: HttpPolicy) -> None:
         self.exchanges = list(exchanges)
         self._queues: dict[tuple[str, str, str | None], deque[int]] = {}
         self._used: set[int] = set()
         self._lock = threading.Lock()
         for i, ex in enumerate(self.exchanges):
-            key = _key(ex.method, ex.url, ex.request_body_sha256)
+            key = _key(ex.method, policy.redacted_url(ex.url), ex.request_body_sha256)
             self._queues.setdefault(key, deque()).append(i)
 
     def take(self, method: str, url: str, sha: str | None) -> Exchange:
@@ -503,7 +553,7 @@ class RecordedHttp:
         self.policy = policy
         self._transport = transport
         self._async_transport = async_transport
-        self._replay = _Replay(exchanges) if mode == "replay" else None
+        self._replay = _Replay(exchanges, policy) if mode == "replay" else None
         self._recorded: list[Exchange] = []
         self._lock = threading.Lock()
         self._clients: dict[str, httpx.Client] = {}
@@ -773,7 +823,7 @@ class RecordedHttp:
         text, encoding = _body_text(body)
         exchange = Exchange(
             method=request.method,
-            url=str(request.url),
+            url=self.policy.redacted_url(request.url),
             request_headers=_redacted(_merged(request.headers), self.policy),
             request_body_sha256=_body_sha256(request.content),
             status=raw.status_code,
@@ -793,7 +843,7 @@ class RecordedHttp:
         if literal is not None:  # a literal address: re-checked offline, as record mode did
             _check_addresses(request.method, request.url, [literal], _hop_note(history))
         exchange = self._replay.take(
-            request.method, str(request.url), _body_sha256(request.content)
+            request.method, self.policy.redacted_url(request.url), _body_sha256(request.content)
         )
         return _build_response(
             exchange.status, exchange.response_headers, exchange.body_bytes, request

@@ -633,6 +633,64 @@ def test_redaction_patterns_and_custom_policy() -> None:
     assert not custom.redacts("authorization")
 
 
+def test_secret_query_parameters_are_redacted_and_replay_still_matches(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _resolve_to(monkeypatch, [PUBLIC_IP])
+    recorder = Recorder()
+    url = "https://api.example.com/v1/items?q=a+b&api_key=k3y&X-Amz-Signature=5ig&page=2"
+    with RecordedHttp("record", transport=httpx.MockTransport(recorder)) as http:
+        recorded = http.get(url)
+    (wire,) = recorder.requests
+    assert parse_qs(urlsplit(str(wire.url)).query)["api_key"] == ["k3y"]  # the real value is sent
+    (exchange,) = http.exchanges
+    assert exchange.url == (
+        "https://api.example.com/v1/items?q=a+b&api_key=%5Bredacted%5D"
+        "&X-Amz-Signature=%5Bredacted%5D&page=2"
+    )
+    assert "k3y" not in json.dumps(exchange.to_json())
+    assert "5ig" not in json.dumps(exchange.to_json())
+    # replay: the same request (with whatever secret the replaying side has) finds it
+    with RecordedHttp("replay", [exchange]) as replay:
+        replayed = replay.get(url.replace("k3y", "another-key"))
+    assert replayed.status_code == recorded.status_code
+    assert replayed.content == recorded.content
+
+
+def test_a_recording_made_before_redaction_still_replays() -> None:
+    exchange = Exchange(
+        "GET", "https://api.example.com/x?token=old-secret", {}, None, 200, {}, "ok", "utf-8"
+    )
+    with RecordedHttp("replay", [exchange]) as http:
+        assert http.get("https://api.example.com/x?token=old-secret").text == "ok"
+
+
+def test_an_unrecorded_request_names_its_url_redacted() -> None:
+    with (
+        RecordedHttp("replay", []) as http,
+        pytest.raises(UnrecordedRequest, match=r"\?secret=%5Bredacted%5D") as caught,
+    ):
+        http.get("https://api.example.com/x?secret=s3cr3t")
+    assert "s3cr3t" not in str(caught.value)
+
+
+def test_query_parameter_patterns_and_custom_policy() -> None:
+    default = HttpPolicy()
+    assert default.redacted_url("https://a.example/?Access_Token=t&id=1") == (
+        "https://a.example/?Access_Token=%5Bredacted%5D&id=1"
+    )
+    assert default.redacted_url("https://a.example/p?id=1&flag") == "https://a.example/p?id=1&flag"
+    custom = HttpPolicy(redact_params=frozenset({"Session"}))
+    assert custom.redacted_url("https://a.example/?session=s&token=t") == (
+        "https://a.example/?session=%5Bredacted%5D&token=t"
+    )
+    assert HttpPolicy(redact_params=frozenset()).redacted_url("https://a.example/?token=t") == (
+        "https://a.example/?token=t"
+    )
+    with pytest.raises(TypeError, match="redact_params are sets of strings"):
+        HttpPolicy(redact_params="token")  # type: ignore[arg-type]
+
+
 def test_record_mode_sends_fixed_default_headers_and_the_callers_own() -> None:
     recorder = Recorder()
     policy = HttpPolicy(allow_hosts=frozenset({"api.example.com"}))
