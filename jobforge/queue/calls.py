@@ -59,6 +59,15 @@ def heartbeat(worker: str, leases: Sequence[tuple[int, UUID]], lease_s: float,
     }  # fmt: skip
 
 
+def finish_batches(worker: str, outcomes: Sequence[Outcome], now: datetime | None,
+                   backoff: tuple[float, float]) -> list[Call]:  # fmt: skip
+    """One finish call per backoff the outcomes ask for (in order of first appearance)."""
+    groups: dict[tuple[float, float], list[Outcome]] = {}
+    for o in outcomes:
+        groups.setdefault(o.backoff_s or backoff, []).append(o)
+    return [finish(worker, group, now, *key) for key, group in groups.items()]
+
+
 def finish(worker: str, outcomes: Sequence[Outcome], now: datetime | None,
            backoff_base_s: float, backoff_cap_s: float) -> Call:  # fmt: skip
     return "job_finish_many", {

@@ -161,8 +161,8 @@ class QueueClient(_Base[db.ConnectionPool]):
     def finish(
         self, worker: str, outcomes: Sequence[Outcome], *, now: datetime | None = None
     ) -> dict[int, FinishState]:
-        rows = self._run(calls.finish(worker, outcomes, now, *self.backoff), worker=True)
-        return calls.states(rows)
+        batches = calls.finish_batches(worker, outcomes, now, self.backoff)
+        return calls.states([r for rows in self._run_all(*batches, worker=True) for r in rows])
 
     def progress(
         self,
@@ -343,8 +343,9 @@ class AsyncQueueClient(_Base[db.AsyncConnectionPool]):
     async def finish(
         self, worker: str, outcomes: Sequence[Outcome], *, now: datetime | None = None
     ) -> dict[int, FinishState]:
-        rows = await self._run(calls.finish(worker, outcomes, now, *self.backoff), worker=True)
-        return calls.states(rows)
+        batches = calls.finish_batches(worker, outcomes, now, self.backoff)
+        found = await self._run_all(*batches, worker=True)
+        return calls.states([r for rows in found for r in rows])
 
     async def progress(
         self,

@@ -93,6 +93,8 @@ class Outcome(_Record):
     outcome: Literal["succeeded", "retry", "failed"]
     result: Any = None
     error: Any = None
+    #: (base, cap) seconds of the backoff before a retry; None: the client's.
+    backoff_s: tuple[float, float] | None = None
 
 
 class Page(_Record):

@@ -30,6 +30,8 @@ class HandlerSpec:
     timeout_s: float | None = None
     on_cancel: Compensation | None = None
     parse_input: InputParser | None = None
+    #: (base, cap) seconds of the retry backoff of this type's jobs; None: the client's.
+    backoff_s: tuple[float, float] | None = None
 
 
 class Registry:
@@ -46,6 +48,7 @@ class Registry:
         timeout_s: float | None = None,
         on_cancel: Compensation | None = None,
         parse_input: InputParser | None = None,
+        backoff_s: tuple[float, float] | None = None,
     ) -> HandlerSpec:
         if not isinstance(type, str) or not _TYPE.fullmatch(type):
             raise errors.ConfigurationError(
@@ -55,6 +58,11 @@ class Registry:
             raise errors.ConfigurationError(f"the handler for {type!r} is not callable: {fn!r}")
         if timeout_s is not None and not timeout_s > 0:
             raise errors.ConfigurationError(f"the timeout of {type!r} must be positive")
+        if backoff_s is not None and not (len(backoff_s) == 2 and 0 < backoff_s[0] <= backoff_s[1]):
+            raise errors.ConfigurationError(
+                f"the backoff of {type!r} must be (base, cap) seconds with 0 < base <= cap, "
+                f"not {backoff_s!r}"
+            )
         existing = self._specs.get(type)
         if existing is not None and existing.fn is not fn:
             raise errors.ConfigurationError(
@@ -67,6 +75,7 @@ class Registry:
             timeout_s=timeout_s,
             on_cancel=on_cancel,
             parse_input=parse_input,
+            backoff_s=backoff_s,
         )
         self._specs[type] = spec
         return spec
@@ -97,6 +106,7 @@ class Registry:
                 timeout_s=spec.timeout_s,
                 on_cancel=spec.on_cancel,
                 parse_input=spec.parse_input,
+                backoff_s=spec.backoff_s,
             )
 
     def get(self, type: str) -> HandlerSpec:

@@ -4,12 +4,14 @@ trace keys and artifacts checked after, a RunContext built from the run's enviro
 from __future__ import annotations
 
 import functools
+from collections.abc import Mapping
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
 from jobforge import errors
 from jobforge.contracts import RunnerDef
+from jobforge.queue import NewJob
 from jobforge.runtime.context import Environment, Mode, RunContext
 from jobforge.runtime.http import HttpPolicy
 from jobforge.runtime.strict import Watch, watching
@@ -26,6 +28,25 @@ STRICT = "jobforge.strict"  #: set to True to watch the runner for uncontrolled 
 UNCONTROLLED = "jobforge.uncontrolled"  #: what strict mode saw (list of UncontrolledCall)
 
 
+def runner_job(definition: RunnerDef, input: BaseModel | Mapping[str, Any],
+               **fields: Any) -> NewJob:  # fmt: skip
+    """A job for the runner, as `QueueClient.enqueue_many` takes it: the input checked against
+    the runner's input model now (a bad one is an `InvalidInput` naming each field, before
+    anything is stored), and the runner's `max_attempts` unless `fields` say otherwise (the
+    queue stores attempts per job; the worker applies the runner's retry backoff itself)."""
+    try:
+        model = definition.input.model_validate(
+            input.model_dump(mode="json") if isinstance(input, BaseModel) else dict(input)
+        )
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()
+        )
+        raise errors.InvalidInput(f"invalid input for {definition.id}: {problems}") from None
+    fields.setdefault("max_attempts", definition.max_attempts)
+    return NewJob(type=definition.id, payload=model.model_dump(mode="json"), **fields)
+
+
 def register_runner(
     registry: Registry, definition: RunnerDef, *, http_policy: HttpPolicy | None = None
 ) -> HandlerSpec:
@@ -33,6 +54,7 @@ def register_runner(
         definition.id,
         runner_handler(definition, http_policy=http_policy),
         timeout_s=definition.timeout_s,
+        backoff_s=(definition.retry.base_s, definition.retry.cap_s),
     )
 
 

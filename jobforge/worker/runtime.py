@@ -350,7 +350,9 @@ class Worker:
         assert token is not None
 
         def done(kind: str, **fields: Any) -> Outcome:
-            return Outcome(job_id=job.id, lease_token=token, outcome=kind, **fields)  # type: ignore[arg-type]
+            backoff = spec.backoff_s if kind == "retry" else None  # the runner's retry policy
+            return Outcome(job_id=job.id, lease_token=token, outcome=kind,  # type: ignore[arg-type]
+                           backoff_s=backoff, **fields)  # fmt: skip
 
         timeout = spec.timeout_s or self.config.default_timeout_s
         timer = None

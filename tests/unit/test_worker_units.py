@@ -17,7 +17,7 @@ from uuid import uuid4
 import pytest
 
 from jobforge import errors
-from jobforge.queue import Job
+from jobforge.queue import Job, Outcome, calls
 from jobforge.states import JobState
 from jobforge.worker import JobContext, Next, Registry, Worker, WorkerConfig
 from jobforge.worker.context import CancelFlag
@@ -97,6 +97,26 @@ def test_a_type_has_one_handler() -> None:
 def test_a_timeout_must_be_positive(timeout: float) -> None:
     with pytest.raises(errors.ConfigurationError, match=r"timeout of 'ops\.scan' must be positive"):
         Registry().register("ops.scan", handler, timeout_s=timeout)
+
+
+@pytest.mark.parametrize("backoff", [(0, 1), (2, 1), (-1, 5), (1,)])
+def test_a_backoff_is_base_and_cap_seconds(backoff: tuple[float, float]) -> None:
+    with pytest.raises(errors.ConfigurationError, match=r"backoff of 'ops\.scan' must be \(base"):
+        Registry().register("ops.scan", handler, backoff_s=backoff)
+
+
+def test_retry_outcomes_are_finished_in_one_call_per_backoff() -> None:
+    def outcome(job_id: int, kind: str, backoff: tuple[float, float] | None) -> Outcome:
+        return Outcome(job_id=job_id, lease_token=uuid4(), outcome=kind,  # type: ignore[arg-type]
+                       backoff_s=backoff)  # fmt: skip
+
+    outcomes = [outcome(1, "retry", (40.0, 40.0)), outcome(2, "succeeded", None),
+                outcome(3, "retry", None), outcome(4, "retry", (40.0, 40.0))]  # fmt: skip
+    batches = calls.finish_batches("w1", outcomes, None, (1.0, 3600.0))
+    assert [(p["ids"], p["backoff_base_s"], p["backoff_cap_s"]) for _, p in batches] == [
+        ([1, 4], 40.0, 40.0),
+        ([2, 3], 1.0, 3600.0),
+    ]
 
 
 def test_registered_specs_and_the_decorator() -> None:
