@@ -40,6 +40,12 @@ def worker(
     exit_when_idle: bool = typer.Option(
         False, "--exit-when-idle", help="Stop once nothing is due or running (a drain)."
     ),
+    max_jobs: int | None = typer.Option(
+        None,
+        "--max-jobs",
+        min=1,
+        help="Stop after this many jobs, once they are finished and recorded (recycling).",
+    ),
     allow_hosts: list[str] | None = typer.Option(
         None, "--http-allow-host", help="Let runners' ctx.http reach this private host (repeat)."
     ),
@@ -79,6 +85,7 @@ def worker(
         cancel_grace_s=cancel_grace,
         default_timeout_s=timeout,
         exit_when_idle=exit_when_idle,
+        max_jobs=max_jobs,
     )
     redactor = Redactor(keys=DEFAULT_SECRET_KEYS | set(secret_keys or ()))
     recorder = Recorder(redactor=redactor)

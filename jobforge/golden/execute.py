@@ -19,6 +19,7 @@ from jobforge.worker.runners import ENVIRONMENT, MODE, STRICT, register_runner
 
 _CONFIG = WorkerConfig(
     concurrency=1,
+    max_jobs=1,  # the case's one job: done once it is recorded, with no claim after it
     exit_when_idle=True,
     listen=False,
     poll_min_s=0.001,

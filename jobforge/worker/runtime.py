@@ -64,6 +64,9 @@ class WorkerConfig:
     progress_s: float = 0.5  #: progress is written at most this often per job
     listen: bool = True
     exit_when_idle: bool = False  #: stop once nothing is due, running or unrecorded (drain)
+    #: stop after this many jobs, once they have finished and their outcomes are recorded (a
+    #: process that should be replaced now and then; a golden case's single job)
+    max_jobs: int | None = None
 
     def checked(self) -> WorkerConfig:
         problems = [
@@ -75,6 +78,8 @@ class WorkerConfig:
             problems.append("heartbeat_s must be positive and shorter than lease_s")
         if self.default_timeout_s is not None and not self.default_timeout_s > 0:
             problems.append("default_timeout_s must be positive")
+        if self.max_jobs is not None and not self.max_jobs > 0:
+            problems.append("max_jobs must be positive")
         if self.grace_s < 0 or self.cancel_grace_s < 0 or self.max_abandoned < 0:
             problems.append("grace_s, cancel_grace_s and max_abandoned must not be negative")
         if problems:
@@ -135,6 +140,7 @@ class Worker:
         self._stopping = False
         self._grace_over = asyncio.Event()
         self._wake = asyncio.Event()
+        self._claimed = 0  #: jobs this worker has claimed (for max_jobs)
         self._stopped_because: str | None = None
         self._client: AsyncQueueClient | None = None
         self._claiming: asyncio.Task[list[Job]] | None = None
@@ -237,6 +243,14 @@ class Worker:
                 )
                 break
             free = config.concurrency - len(state.running)
+            if config.max_jobs is not None:
+                left = config.max_jobs - self._claimed
+                if left <= 0:
+                    if not state.running and not self._completer.busy:
+                        break
+                    await self._sleep(None)  # a finishing job or a recorded outcome wakes us
+                    continue
+                free = min(free, left)
             if free < batch_floor and state.running:
                 await self._sleep(None)  # a finishing job wakes us
                 continue
@@ -267,6 +281,7 @@ class Worker:
                 await self._sleep(idle)
                 idle = min(idle * 2, config.poll_max_s)
                 continue
+            self._claimed += len(jobs)
             for job in jobs:
                 self._start(job)
             if jobs:

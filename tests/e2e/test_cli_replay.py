@@ -197,3 +197,26 @@ def test_contracts_check_validates_the_inputs_of_recorded_runs(
     assert run.code == 1, run.out + run.err
     assert "2 of 2 recorded inputs no longer validate" in run.out
     assert "run " in run.out
+
+
+def test_worker_max_jobs_stops_after_that_many_jobs_are_recorded(
+    cli: Cli, project: Path, jobforge_db: Database
+) -> None:
+    (project / "pyproject.toml").write_text(PYPROJECT)
+    _write_runner(project)
+    url = jobforge_db.dsn
+    env = {"JOBFORGE_TENANT": "acme"}
+    for qty in (1, 2, 3):
+        payload = json.dumps({"sku": "A", "qty": qty})
+        assert cli("enqueue", "e2e.price", payload, "--database-url", url, env=env).code == 0
+    # no --exit-when-idle: it stops because of --max-jobs, with the third job still queued
+    worker = cli("worker", "--max-jobs", "2", "--concurrency", "8", "--database-url", url)
+    assert worker.code == 0, worker.err
+    assert "succeeded 2" in worker.out
+    listing = cli("jobs", "list", "--database-url", url, "--json", env=env)
+    statuses = sorted(j["status"] for j in json.loads(listing.out)["jobs"])
+    assert statuses == ["queued", "succeeded", "succeeded"]
+    assert len(json.loads(cli("runs", "list", "--database-url", url, "--json").out)) == 2
+    bad = cli("worker", "--max-jobs", "0", "--database-url", url)
+    assert bad.code == 2
+    assert "--max-jobs" in bad.err

@@ -214,6 +214,34 @@ def test_a_drain_with_nothing_running_claims_again_only_after_its_outcomes_are_r
     assert calls == ["claim", "finish", "claim"]
 
 
+def test_max_jobs_claims_no_more_and_stops_once_they_are_recorded(
+    client: QueueClient, jobforge_db: Database
+) -> None:
+    claims: list[int] = []
+
+    class Counting(AsyncQueueClient):
+        async def claim(self, worker: str, limit: int, **kwargs: Any) -> Any:
+            claims.append(limit)
+            return await super().claim(worker, limit, **kwargs)
+
+    registry = Registry()
+    registry.register("math.one", lambda payload, ctx: 1)
+    ids = [client.enqueue("math.one", {"n": n}).job_id for n in range(3)]
+
+    async def main() -> WorkerReport:
+        queue = await Counting.connect(jobforge_db.dsn)
+        try:  # not a drain: max_jobs alone ends it
+            worker = Worker(queue, registry, fast(concurrency=4, max_jobs=2, listen=False))
+            return await asyncio.wait_for(worker.run(), LIMIT_S)
+        finally:
+            await queue.close()
+
+    report = asyncio.run(main())
+    assert report.counts["succeeded"] == 2
+    assert claims == [2]  # asked for two at most, and never claimed again
+    assert sorted(client.get(i).status.value for i in ids) == ["queued", "succeeded", "succeeded"]
+
+
 class Summary(BaseModel):
     total: int
     day: date

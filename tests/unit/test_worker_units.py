@@ -176,6 +176,7 @@ def test_update_merges_registries_and_keeps_the_one_handler_rule() -> None:
         ({"poll_min_s": 0}, "poll_min_s must be positive"),
         ({"poll_max_s": -1}, "poll_max_s must be positive"),
         ({"progress_s": 0}, "progress_s must be positive"),
+        ({"max_jobs": 0}, "max_jobs must be positive"),
         ({"heartbeat_s": 30}, "heartbeat_s must be positive and shorter than lease_s"),
         ({"heartbeat_s": 0}, "heartbeat_s must be positive and shorter than lease_s"),
         ({"lease_s": 5, "heartbeat_s": 6}, "heartbeat_s must be positive and shorter"),
