@@ -39,10 +39,7 @@ def runner_job(definition: RunnerDef, input: BaseModel | Mapping[str, Any],
             input.model_dump(mode="json") if isinstance(input, BaseModel) else dict(input)
         )
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()
-        )
-        raise errors.InvalidInput(f"invalid input for {definition.id}: {problems}") from None
+        raise errors.InvalidInput(f"invalid input for {definition.id}: {_summary(exc)}") from None
     fields.setdefault("max_attempts", definition.max_attempts)
     return NewJob(type=definition.id, payload=model.model_dump(mode="json"), **fields)
 

@@ -5,8 +5,6 @@ starts on a new one."""
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -14,7 +12,7 @@ import pytest
 from jobforge.errors import JobforgeError
 from jobforge.golden.case import GoldenCase, write_case
 from jobforge.golden.fresh import FreshInterpreter
-from jobforge.provision import ClonePool, Template
+from tests.integration.clones import Clones
 
 MODULE = "jobforge_test_fresh_runners"
 RUNNERS = """
@@ -44,37 +42,11 @@ def order(inp, ctx):
 """
 
 
-class Clones:
-    def __init__(self, pool: ClonePool) -> None:
-        self.pool = pool
-        self.taken: list[str] = []
-        self.returned: list[str] = []
-
-    @contextmanager
-    def __call__(self) -> Iterator[str]:
-        database = self.pool.acquire()
-        self.taken.append(database.dsn)
-        try:
-            yield database.dsn
-        finally:
-            self.returned.append(database.dsn)
-            self.pool.release(database)
-
-
 @pytest.fixture
 def project(tmp_path: Path) -> Path:
     (tmp_path / "pyproject.toml").write_text(f'[tool.jobforge]\nrunners = ["{MODULE}"]\n')
     (tmp_path / f"{MODULE}.py").write_text(textwrap.dedent(RUNNERS).lstrip())
     return tmp_path
-
-
-@pytest.fixture
-def clones(jobforge_template: Template) -> Iterator[Clones]:
-    pool = ClonePool(jobforge_template, ahead=1, threads=1)
-    try:
-        yield Clones(pool)
-    finally:
-        pool.close()
 
 
 def case_file(project: Path, name: str, **payload: object) -> Path:

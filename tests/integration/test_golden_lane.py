@@ -7,8 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import json
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import psycopg
@@ -21,8 +19,9 @@ from jobforge.contracts import RunnerDef, runner
 from jobforge.golden.case import DEFAULT_ENVIRONMENT, GoldenCase
 from jobforge.golden.compare import divergences
 from jobforge.golden.lane import Lane
-from jobforge.provision import ClonePool, Template
+from jobforge.provision import Template
 from jobforge.runtime.context import RunContext
+from tests.integration.clones import Clones
 
 
 class In(BaseModel):
@@ -59,34 +58,6 @@ async def async_runner(inp: In, ctx: RunContext) -> Out:
 
 
 RUNNERS: dict[str, RunnerDef] = {key: CONTRACTS[key] for key in ("lane.sync", "lane.async")}
-
-
-class Clones:
-    """`Databases` over a clone pool, counting what it handed out and got back."""
-
-    def __init__(self, pool: ClonePool) -> None:
-        self.pool = pool
-        self.taken: list[str] = []
-        self.returned: list[str] = []
-
-    @contextmanager
-    def __call__(self) -> Iterator[str]:
-        database = self.pool.acquire()
-        self.taken.append(database.dsn)
-        try:
-            yield database.dsn
-        finally:
-            self.returned.append(database.dsn)
-            self.pool.release(database)
-
-
-@pytest.fixture
-def clones(jobforge_template: Template) -> Iterator[Clones]:
-    pool = ClonePool(jobforge_template, ahead=1, threads=1)
-    try:
-        yield Clones(pool)
-    finally:
-        pool.close()
 
 
 def state(dsn: str) -> dict[str, Any]:

@@ -181,63 +181,64 @@ def test_sync_and_async_handlers_succeed_and_store_their_results(
     assert report.counts["retried"] == report.counts["failed"] == 0
 
 
+class Counting(AsyncQueueClient):
+    """A client that notes its claims (with their limits) and finishes, in order."""
+
+    calls: list[tuple[str, int]]
+
+    async def claim(self, worker: str, limit: int, **kwargs: Any) -> Any:
+        self.calls.append(("claim", limit))
+        return await super().claim(worker, limit, **kwargs)
+
+    async def finish(self, worker: str, outcomes: Sequence[Outcome], **kwargs: Any) -> Any:
+        self.calls.append(("finish", len(outcomes)))
+        return await super().finish(worker, outcomes, **kwargs)
+
+
+def run_counted(dsn: str, registry: Registry, config: WorkerConfig) -> tuple[WorkerReport, Any]:
+    """The worker run to its end on a `Counting` client; its report and the client's calls."""
+
+    async def main() -> tuple[WorkerReport, Any]:
+        queue = await Counting.connect(dsn)
+        assert isinstance(queue, Counting)
+        queue.calls = []
+        try:
+            report = await asyncio.wait_for(Worker(queue, registry, config).run(), LIMIT_S)
+        finally:
+            await queue.close()
+        return report, queue.calls
+
+    return asyncio.run(main())
+
+
 def test_a_drain_with_nothing_running_claims_again_only_after_its_outcomes_are_recorded(
     client: QueueClient, jobforge_db: Database
 ) -> None:
     """One job: claim it, record its outcome, one empty claim, done (a claim while the outcome
     was still being recorded would have to be repeated after it)."""
-    calls: list[str] = []
-
-    class Counting(AsyncQueueClient):
-        async def claim(self, *args: Any, **kwargs: Any) -> Any:
-            calls.append("claim")
-            return await super().claim(*args, **kwargs)
-
-        async def finish(self, *args: Any, **kwargs: Any) -> Any:
-            calls.append("finish")
-            return await super().finish(*args, **kwargs)
-
     registry = Registry()
     registry.register("math.one", lambda payload, ctx: 1)
     job_id = client.enqueue("math.one", {}).job_id
 
-    async def main() -> Any:
-        queue = await Counting.connect(jobforge_db.dsn)
-        try:
-            return await drain_async(queue, registry, fast(concurrency=1), timeout_s=LIMIT_S)
-        finally:
-            await queue.close()
-
-    report = asyncio.run(main())
+    config = fast(concurrency=1, exit_when_idle=True, listen=False)
+    report, calls = run_counted(jobforge_db.dsn, registry, config)
     assert report.counts["succeeded"] == 1
     assert client.get(job_id).status is JobState.SUCCEEDED
-    assert calls == ["claim", "finish", "claim"]
+    assert [name for name, _ in calls] == ["claim", "finish", "claim"]
 
 
 def test_max_jobs_claims_no_more_and_stops_once_they_are_recorded(
     client: QueueClient, jobforge_db: Database
 ) -> None:
-    claims: list[int] = []
-
-    class Counting(AsyncQueueClient):
-        async def claim(self, worker: str, limit: int, **kwargs: Any) -> Any:
-            claims.append(limit)
-            return await super().claim(worker, limit, **kwargs)
-
     registry = Registry()
     registry.register("math.one", lambda payload, ctx: 1)
     ids = [client.enqueue("math.one", {"n": n}).job_id for n in range(3)]
 
-    async def main() -> WorkerReport:
-        queue = await Counting.connect(jobforge_db.dsn)
-        try:  # not a drain: max_jobs alone ends it
-            worker = Worker(queue, registry, fast(concurrency=4, max_jobs=2, listen=False))
-            return await asyncio.wait_for(worker.run(), LIMIT_S)
-        finally:
-            await queue.close()
-
-    report = asyncio.run(main())
+    # not a drain: max_jobs alone ends it
+    config = fast(concurrency=4, max_jobs=2, listen=False)
+    report, calls = run_counted(jobforge_db.dsn, registry, config)
     assert report.counts["succeeded"] == 2
+    claims = [limit for name, limit in calls if name == "claim"]
     assert claims == [2]  # asked for two at most, and never claimed again
     assert sorted(client.get(i).status.value for i in ids) == ["queued", "succeeded", "succeeded"]
 
