@@ -62,6 +62,10 @@ class RunnerDef:
     max_attempts: int = 3
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     is_async: bool = False
+    #: key names redacted from this runner's stored records beyond the name rules (`session`)
+    secret_keys: tuple[str, ...] = ()
+    #: key names the name rules would redact that hold no secret here (`next_page_token`)
+    public_keys: tuple[str, ...] = ()
 
     @property
     def where(self) -> str:
@@ -87,6 +91,8 @@ def runner(
     timeout_s: float | None = None,
     max_attempts: int = 3,
     retry: RetryPolicy | None = None,
+    secret_keys: Sequence[str] = (),
+    public_keys: Sequence[str] = (),
 ) -> Callable[[F], F]:
     """Declare `fn(inp, ctx) -> output` as the runner `id` (= its job type)."""
 
@@ -94,6 +100,7 @@ def runner(
         where = f"{getattr(fn, '__module__', '?')}.{getattr(fn, '__qualname__', fn)}"
         problems = _problems(id, version, input, output, trace_keys, artifacts, timeout_s,
                              max_attempts, retry, fn)  # fmt: skip
+        problems += _key_problems(secret_keys, public_keys)
         if problems:
             raise errors.ConfigurationError(f"runner {id!r} ({where}): " + "; ".join(problems))
         definition = RunnerDef(
@@ -109,6 +116,8 @@ def runner(
             max_attempts=max_attempts,
             retry=retry or RetryPolicy(),
             is_async=inspect.iscoroutinefunction(fn),
+            secret_keys=tuple(secret_keys),
+            public_keys=tuple(public_keys),
         )
         existing = RUNNERS.get(id)
         if existing is not None and existing.where != definition.where:
@@ -165,6 +174,22 @@ def _problems(id: str, version: str, input: Any, output: Any, trace_keys: Sequen
         found.append("the decorated object is not callable")
     elif not _takes_inp_and_ctx(fn):
         found.append("the function must take (inp, ctx)")
+    return found
+
+
+def _key_problems(secret_keys: Sequence[str], public_keys: Sequence[str]) -> list[str]:
+    found = []
+    for label, keys in (("secret_keys", secret_keys), ("public_keys", public_keys)):
+        if isinstance(keys, str | bytes):
+            found.append(f"{label} must be a list of key names, not the string {keys!r}")
+            continue
+        for key in keys:
+            if not isinstance(key, str) or not _KEY.fullmatch(key):
+                found.append(f"{label}: {key!r} must be 1-200 of [A-Za-z0-9_.:-]")
+        if _repeats(keys):
+            found.append(f"{label} repeat")
+    if not found and (both := sorted(set(secret_keys) & set(public_keys))):
+        found.append(f"{', '.join(both)} cannot be both secret and public")
     return found
 
 
