@@ -17,6 +17,7 @@ from jobforge.contracts import ProjectConfig, RunnerDef, discover, find_config
 from jobforge.contracts.gate import check_project
 from jobforge.golden.case import case_id, load_case
 from jobforge.golden.check import CaseResult, check_case
+from jobforge.golden.explain import render_call
 from jobforge.golden.fresh import FreshInterpreter
 from jobforge.golden.lane import Lane
 from jobforge.replay import batch
@@ -114,22 +115,33 @@ def _case_items(golden_dir: Path, path: Path, runners: dict[str, RunnerDef],
 
 def _verdict_items(result: CaseResult, where: str, seconds: float) -> list[Item]:
     name = result.name
+    notes = tuple(
+        Finding(render_call(c), rule="strict", severity="warning", file=c["file"], line=c["line"])
+        for c in result.warnings
+    ) + tuple(
+        Finding("redacted in the expectation, not compared (set JOBFORGE_REDACTION_KEY or "
+                "declare it in public_keys)", rule="not_compared", severity="notice", path=path)
+        for path in result.not_compared
+    )  # fmt: skip
     if result.verdict == "nondeterministic":
         findings = [
-            Finding(f"{c['call']}() (use {c['hint']})", rule="strict", severity="error",
-                    file=c["file"], line=c["line"])
-            for c in result.uncontrolled
-        ] + [
-            Finding(f"{label}: {d.render()}", rule="divergence", severity="error", path=d.path)
+            Finding(f"{label}: {d.render()}", rule="divergence", severity="error", path=d.path,
+                    file=_file(d.source), line=_line(d.source))
             for label, found in result.divergences for d in found
+        ] + [
+            Finding(render_call(c), rule="strict", severity="error", file=c["file"],
+                    line=c["line"])
+            for c in result.uncontrolled
         ]  # fmt: skip
         return [
             Item("golden", name, Outcome.skipped, "not compared: its runs disagree", file=where),
-            Item("determinism", name, Outcome.failed, "nondeterministic", tuple(findings),
+            Item("determinism", name, Outcome.failed, "nondeterministic", (*findings, *notes),
                  file=where, duration_s=seconds),
         ]  # fmt: skip
-    determinism = Item("determinism", name, Outcome.passed, "runs agree", file=where,
+    determinism = Item("determinism", name, Outcome.passed, "runs agree",
+                       tuple(f for f in notes if f.rule == "strict"), file=where,
                        duration_s=seconds)  # fmt: skip
+    compared = tuple(f for f in notes if f.rule == "not_compared")
     if result.verdict == "missing":
         missing = Finding("no expectation: record one with pytest --jobforge-refresh",
                           rule="missing", severity="error")  # fmt: skip
@@ -139,11 +151,23 @@ def _verdict_items(result: CaseResult, where: str, seconds: float) -> list[Item]
             Finding(d.render(), rule="expectation", severity="error", path=d.path)
             for d in result.differences
         )
-        golden = Item("golden", name, Outcome.failed, "differs from its expectation", diffs,
-                      file=where)  # fmt: skip
+        golden = Item("golden", name, Outcome.failed, "differs from its expectation",
+                      (*diffs, *compared), file=where)  # fmt: skip
     else:
-        golden = Item("golden", name, Outcome.passed, "matches its expectation", file=where)
+        golden = Item("golden", name, Outcome.passed, "matches its expectation", compared,
+                      file=where)  # fmt: skip
     return [golden, determinism]
+
+
+def _file(source: str | None) -> str | None:
+    return None if source is None else source.rsplit(":", 1)[0]
+
+
+def _line(source: str | None) -> int | None:
+    if source is None or ":" not in source:
+        return None
+    tail = source.rsplit(":", 1)[1]
+    return int(tail) if tail.isdigit() else None
 
 
 def _replay(config: ProjectConfig, runners: dict[str, RunnerDef], session: PluginSession,

@@ -128,3 +128,15 @@ class HttpRefused(NonRetryable):
 
 class UnrecordedRequest(NonRetryable):
     """Replay got an HTTP request that matches no recorded exchange."""
+
+
+class JobforgeWarning(UserWarning):
+    """Something a passing check still wants a reader to know (shown in pytest's summary)."""
+
+
+class StrictModeWarning(JobforgeWarning):
+    """A runner read something that differs between machines (environment, host name)."""
+
+
+class NotComparedWarning(JobforgeWarning):
+    """A redacted expectation that could not be held against the run."""

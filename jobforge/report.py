@@ -28,7 +28,8 @@ class Finding:
 
     message: str
     rule: str | None = None  #: e.g. "input.required_added"
-    severity: str | None = None  #: "breaking", "compatible", "error", "notice"
+    #: "breaking", "compatible", "error", "warning" (reported, fails nothing), "notice"
+    severity: str | None = None
     path: str | None = None  #: where in the document, e.g. "input.properties.target"
     file: str | None = None  #: source file the finding points at (GitHub annotations)
     line: int | None = None
@@ -120,19 +121,25 @@ class Report:
         )
 
     def to_github(self) -> str:
-        """GitHub Actions workflow commands: one annotation per finding of a failing item."""
+        """GitHub Actions workflow commands: one annotation per finding of a failing item, and
+        one per warning or notice of a passing one (they fail nothing, but someone should know:
+        a machine-dependent read, a value not compared, a schema generator change)."""
         lines = []
         for item in self.items:
-            if item.outcome in (Outcome.passed, Outcome.skipped):
-                continue
             findings = item.findings
-            if all(f.severity in ("compatible", "notice") for f in findings):
+            if item.outcome in (Outcome.passed, Outcome.skipped):
+                findings = tuple(f for f in findings if f.severity in ("warning", "notice"))
+                if not findings:
+                    continue
+            elif all(f.severity in ("compatible", "notice", "warning") for f in findings):
                 # a failed item needs an error annotation even when each finding is mild
                 # (drift is always reviewed): the item's own summary is the error
                 summary = Finding(message=item.summary or item.outcome.value, severity="error")
                 findings = (summary, *findings)
             for finding in findings:
-                level = "notice" if finding.severity in ("compatible", "notice") else "error"
+                level = {"compatible": "notice", "notice": "notice", "warning": "warning"}.get(
+                    finding.severity or "", "error"
+                )
                 where = finding.file or item.file
                 line = finding.line or item.line
                 props = []

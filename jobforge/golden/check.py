@@ -1,6 +1,11 @@
 """Check one golden case: run it N times in-process (each from the template's state, on a
-`Lane`) and once in a fresh interpreter, report nondeterminism with its likely cause, then
-compare the first run with `expect` — or, when refreshing and every run agreed, write `expect`."""
+`Lane`) and once in a fresh interpreter, report nondeterminism with its cause, then compare the
+first run with `expect` — or, when refreshing and every run agreed, write `expect`.
+
+Runs are compared with each other on their unredacted values (kept in memory, never stored):
+a field named `token` or `api_key` is checked like any other. Only the comparison with the stored
+expectation sees redacted values; what it cannot compare is listed in `not_compared`.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +16,20 @@ from typing import Any, Literal
 
 from jobforge.contracts import RunnerDef
 from jobforge.golden.case import GoldenCase, expectation_of, write_case
-from jobforge.golden.compare import Difference, Divergence, differences, divergences
+from jobforge.golden.compare import Difference, differences, not_compared
+from jobforge.golden.execute import UNREDACTED
+from jobforge.golden.explain import Divergence, divergences, explain, render_call
 from jobforge.golden.fresh import FreshInterpreter
 from jobforge.golden.lane import Lane
 from jobforge.runtime.http import HttpPolicy
 
 Verdict = Literal["passed", "failed", "nondeterministic", "refreshed", "missing"]
+
+#: What the report says about a strict-mode warning (a machine-dependent read).
+WARNING_NOTE = (
+    "the same on every run on this machine, but another machine (CI, production) may differ: "
+    "pass it in the input or record it with ctx.decide"
+)
 
 
 @dataclass
@@ -25,22 +38,21 @@ class CaseResult:
     verdict: Verdict
     differences: list[Difference] = field(default_factory=list)
     divergences: list[tuple[str, list[Divergence]]] = field(default_factory=list)
-    uncontrolled: list[dict[str, Any]] = field(default_factory=list)
+    uncontrolled: list[dict[str, Any]] = field(default_factory=list)  #: severity "error"
+    warnings: list[dict[str, Any]] = field(default_factory=list)  #: strict mode, "warning"
+    not_compared: list[str] = field(default_factory=list)  #: redacted expectation paths
     records: list[dict[str, Any]] = field(default_factory=list)
 
     def report(self) -> str:
         lines: list[str] = []
         if self.verdict == "nondeterministic":
             lines.append(f"golden case {self.name} is nondeterministic:")
-            if self.uncontrolled:
-                lines.append("  strict mode: the runner called uncontrolled sources:")
-                lines += [
-                    f"    {c['call']}() at {c['file']}:{c['line']} (use {c['hint']})"
-                    for c in self.uncontrolled
-                ]
             for label, found in self.divergences:
                 lines.append(f"  {label} differs from run 1:")
                 lines += [f"    {d.render()}" for d in found]
+            if self.uncontrolled:
+                lines.append("  strict mode: the runner called uncontrolled sources:")
+                lines += [f"    {render_call(c)}" for c in self.uncontrolled]
         elif self.verdict == "failed":
             lines.append(f"golden case {self.name} differs from its expectation:")
             lines += [f"  {d.render()}" for d in self.differences]
@@ -51,7 +63,22 @@ class CaseResult:
             )
         else:
             lines.append(f"golden case {self.name}: {self.verdict}")
+        lines += self.notes()
         return "\n".join(lines)
+
+    def notes(self) -> list[str]:
+        """What a passing case still wants a reader to know."""
+        lines = []
+        if self.warnings:
+            lines.append(f"  strict mode warnings ({WARNING_NOTE}):")
+            lines += [f"    {render_call(c)}" for c in self.warnings]
+        if self.not_compared:
+            lines.append(
+                "  not compared with the expectation (redacted without a redaction key, or "
+                "under another one; set JOBFORGE_REDACTION_KEY, or declare the field in "
+                "@runner(public_keys=...) if it is no secret): " + ", ".join(self.not_compared)
+            )
+        return lines
 
 
 def check_case(
@@ -83,24 +110,56 @@ def check_case(
         records.append(fresh.run(definition.id, path))
         labels.append(f"run {len(records)} (fresh interpreter, PYTHONHASHSEED={fresh.hash_seed})")
 
-    found = [(label, divergences(records[0], other))
-             for label, other in zip(labels[1:], records[1:], strict=True)]  # fmt: skip
-    divergent = [(label, d) for label, d in found if d]
-    uncontrolled = _unique(c for r in records for c in r.get("uncontrolled", []))
-    if divergent or uncontrolled:
-        return CaseResult(name, "nondeterministic", divergences=divergent,
-                          uncontrolled=uncontrolled, records=records)  # fmt: skip
+    divergent = _divergent(records, labels, fresh, definition.id, path)
+    calls = _unique(c for r in records for c in r.get("uncontrolled", []))
+    errors = [c for c in calls if c.get("severity", "error") == "error"]
+    warnings = [c for c in calls if c.get("severity") == "warning"]
+    if divergent or errors:
+        return CaseResult(name, "nondeterministic", divergences=divergent, uncontrolled=errors,
+                          warnings=warnings, records=records)  # fmt: skip
 
     actual = expectation_of(records[0])
     if refresh:
         if case.expect == actual:
-            return CaseResult(name, "passed", records=records)
+            return CaseResult(name, "passed", warnings=warnings, records=records)
         write_case(path, case.model_copy(update={"expect": actual}))
-        return CaseResult(name, "refreshed", records=records)
+        return CaseResult(name, "refreshed", warnings=warnings, records=records)
     if case.expect is None:
-        return CaseResult(name, "missing", records=records)
+        return CaseResult(name, "missing", warnings=warnings, records=records)
     diffs = differences(case.expect, actual)
-    return CaseResult(name, "failed" if diffs else "passed", differences=diffs, records=records)
+    return CaseResult(name, "failed" if diffs else "passed", differences=diffs,
+                      warnings=warnings, not_compared=not_compared(case.expect, actual),
+                      records=records)  # fmt: skip
+
+
+def _divergent(records: list[dict[str, Any]], labels: list[str], fresh: FreshInterpreter | None,
+               runner_id: str, path: Path) -> list[tuple[str, list[Divergence]]]:  # fmt: skip
+    """Each later run's differences from run 1, compared unredacted, with their causes."""
+    whole = [r.get(UNREDACTED, r) for r in records]
+    found: list[tuple[str, list[Divergence]]] = []
+    for index in range(1, len(whole)):
+        differing = divergences(whole[0], whole[index])
+        if not differing:
+            continue
+        seed = False
+        only_fresh = fresh is not None and index == len(whole) - 1 and not found
+        if only_fresh and fresh is not None:
+            seed = _same_with_seed(fresh, runner_id, path, whole[index], differing)
+        pair = (labels[0].split(" (")[0], labels[index].split(" (")[0])
+        found.append((labels[index], explain(whole[0], whole[index], differing, labels=pair,
+                                             hash_seed=seed)))  # fmt: skip
+    return found
+
+
+def _same_with_seed(fresh: FreshInterpreter, runner_id: str, path: Path,
+                    record: dict[str, Any], differing: list[Divergence]) -> bool:  # fmt: skip
+    """Whether another new interpreter with the same hash seed gives the fresh run's values at
+    every differing path (then the hash seed, not the process, decides them)."""
+    again = fresh.same_seed_run(runner_id, path)
+    second = divergences(record, again.get(UNREDACTED, again))
+    differing_paths = {d.path for d in differing}
+    return not any(d.path in differing_paths or d.path.startswith(tuple(differing_paths))
+                   for d in second)  # fmt: skip
 
 
 def _unique(calls: Any) -> list[dict[str, Any]]:

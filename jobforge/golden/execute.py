@@ -1,6 +1,7 @@
 """Run one golden case through the real queue and worker, with the recorder, and return the run
 record: the case's input is enqueued, a worker claims and runs it in the case's environment
-(replay mode: HTTP only from the recorded exchanges), and the record is read back."""
+(replay mode: HTTP only from the recorded exchanges), and the record is read back, with the
+same record unredacted beside it (under `UNREDACTED`) for comparing runs."""
 
 from __future__ import annotations
 
@@ -16,6 +17,9 @@ from jobforge.runtime.context import Environment
 from jobforge.runtime.http import HttpPolicy
 from jobforge.worker import JobContext, Next, Registry, Worker, WorkerConfig
 from jobforge.worker.runners import ENVIRONMENT, MODE, STRICT, register_runner
+
+#: Key of the returned record holding the same record unredacted (memory only, never stored).
+UNREDACTED = "unredacted"
 
 _CONFIG = WorkerConfig(
     concurrency=1,
@@ -54,14 +58,16 @@ async def execute_case(
     )
     registry = Registry()
     register_runner(registry, definition, http_policy=http_policy)
+    kept: list[dict[str, Any]] = []
+    recorder = Recorder(client, keep=kept)
     worker = Worker(
-        client, registry, _CONFIG, middleware=[_injector(environment, strict), Recorder(client)]
+        client, registry, _CONFIG, middleware=[_injector(environment, strict), recorder]
     )
     await worker.run()
     records = await client.runs(job.job_id)
-    if len(records) != 1:
+    if len(records) != 1 or len(kept) != 1:
         raise RuntimeError(f"expected one run record for the case, found {len(records)}")
-    return records[0]
+    return {**records[0], UNREDACTED: kept[0]}
 
 
 async def run_case_async(

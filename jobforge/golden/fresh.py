@@ -29,13 +29,21 @@ class FreshInterpreter:
     """The parent's handle on the child process."""
 
     def __init__(
-        self, project_root: Path, modules: list[str], databases: Databases, *, strict: bool = True
+        self,
+        project_root: Path,
+        modules: list[str],
+        databases: Databases,
+        *,
+        strict: bool = True,
+        hash_seed: int | None = None,
     ) -> None:
         self.project_root = project_root
         self.modules = modules
         self.databases = databases
         self.strict = strict
-        self.hash_seed = _other_seed(os.environ.get("PYTHONHASHSEED"))
+        self.hash_seed = (
+            hash_seed if hash_seed is not None else _other_seed(os.environ.get("PYTHONHASHSEED"))
+        )
         self._proc: subprocess.Popen[str] | None = None
         self._clone = ExitStack()
 
@@ -44,7 +52,10 @@ class FreshInterpreter:
         request = {"runner_id": runner_id, "case": str(case_path), "strict": self.strict}
         line = self._ask(proc, request)
         if not line:
-            code = proc.poll()
+            try:  # its stdout closed: it is exiting (poll() could still say None)
+                code: int | None = proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                code = None
             self.close()
             raise errors.JobforgeError(
                 f"the fresh-interpreter run of {case_path} died (exit {code})"
@@ -55,6 +66,17 @@ class FreshInterpreter:
             raise errors.JobforgeError(f"fresh-interpreter run of {case_path}: {answer['error']}")
         record: dict[str, Any] = answer["record"]
         return record
+
+    def same_seed_run(self, runner_id: str, case_path: Path) -> dict[str, Any]:
+        """The case once more in another new interpreter with this one's hash seed. What the
+        hash seed decides (set and dict order of str) comes out the same; what differs from
+        process to process (pids, addresses, clocks, import-time randomness) does not."""
+        other = FreshInterpreter(self.project_root, self.modules, self.databases,
+                                 strict=self.strict, hash_seed=self.hash_seed)  # fmt: skip
+        try:
+            return other.run(runner_id, case_path)
+        finally:
+            other.close()
 
     @staticmethod
     def _ask(proc: subprocess.Popen[str], request: dict[str, Any]) -> str:

@@ -15,6 +15,7 @@ from jobforge.contracts import RunnerDef
 from jobforge.queue import AsyncQueueClient
 from jobforge.runtime.context import RunContext
 from jobforge.runtime.record import (
+    GlobalChangeModel,
     Provenance,
     Redactor,
     RunRecord,
@@ -38,11 +39,18 @@ class Recorder:
     """`Worker(..., middleware=[Recorder(client)])`."""
 
     def __init__(
-        self, client: AsyncQueueClient | None = None, *, redactor: Redactor | None = None
+        self,
+        client: AsyncQueueClient | None = None,
+        *,
+        redactor: Redactor | None = None,
+        keep: list[dict[str, Any]] | None = None,
     ) -> None:
-        """Without a client, the records go through the worker's own."""
+        """Without a client, the records go through the worker's own. With `keep`, each record is
+        also appended there unredacted (it never leaves memory): runs are compared on it, so a
+        value under a secret-looking key still counts."""
         self._client = client
         self._redact = redactor or Redactor()
+        self._keep = keep
 
     async def __call__(self, ctx: JobContext, call_next: Next) -> Any:
         began, clock = datetime.now(UTC), time.perf_counter()
@@ -67,6 +75,9 @@ class Recorder:
             definition, run, ctx, status, exc, began=began,
             duration_ms=(time.perf_counter() - clock) * 1000, redactor=self._redact,
         )  # fmt: skip
+        if self._keep is not None:
+            whole = record.model_copy(update=_unredacted(definition, run, ctx, status))
+            self._keep.append(whole.model_dump(mode="json"))
         token = ctx.job.lease_token
         assert token is not None
         client = self._client or ctx.extensions.get(CLIENT)
@@ -91,7 +102,9 @@ def build_record(
     redactor: Redactor,
 ) -> RunRecord:
     output = ctx.extensions.get(OUTPUT) if status == "succeeded" else None
+    redactor = redactor.for_runner(definition.secret_keys, definition.public_keys)
     trace = redacted_trace(run.trace, redactor)
+    watch = ctx.extensions.get(UNCONTROLLED)
     environment = run.recorded_environment()
     return RunRecord(
         runner_id=definition.id,
@@ -105,8 +118,27 @@ def build_record(
         output=None if output is None else snapshot(output, redactor),
         artifacts=sorted(run.artifacts.values(), key=lambda a: a.name),
         uncontrolled=[
-            UncontrolledCallModel(call=c.call, file=c.file, line=c.line, hint=c.hint)
-            for c in getattr(ctx.extensions.get(UNCONTROLLED), "calls", [])
+            UncontrolledCallModel(
+                call=c.call,
+                file=c.file,
+                line=c.line,
+                hint=c.hint,
+                cause=c.cause,
+                severity=c.severity,
+                values=list(c.values),
+            )
+            for c in getattr(watch, "calls", [])
+        ],
+        globals_changed=[
+            GlobalChangeModel(
+                module=g.module,
+                name=g.name,
+                before=g.before,
+                after=g.after,
+                file=g.file,
+                line=g.line,
+            )
+            for g in getattr(watch, "globals_changed", [])
         ],
         provenance=Provenance(
             job_id=ctx.job_id,
@@ -117,6 +149,22 @@ def build_record(
             fingerprints=fingerprints(definition.fn),
         ),
     )
+
+
+def _unredacted(definition: RunnerDef, run: RunContext, ctx: JobContext,
+                status: RunStatus) -> dict[str, Any]:  # fmt: skip
+    """The parts of a record that redaction changes, as the run produced them."""
+    everything = Redactor.none()
+    output = ctx.extensions.get(OUTPUT) if status == "succeeded" else None
+    environment = run.recorded_environment()
+    trace = list(run.trace)
+    return {
+        "input": snapshot(ctx.job.payload, everything),
+        "environment": environment,
+        "trace": trace,
+        "trace_sha256": trace_hash(trace),
+        "output": None if output is None else snapshot(output, everything),
+    }
 
 
 def _status(exc: BaseException, ctx: JobContext) -> RunStatus:

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from jobforge import errors
 from jobforge.contracts import RunnerDef
+from jobforge.golden.explain import render_call
 from jobforge.replay.bundle import bundle_paths, load_bundle, write_bundle
 from jobforge.replay.engine import ReplayResult, Target, replay
 from jobforge.report import Finding, Item, Outcome
@@ -165,7 +166,7 @@ def _findings(result: ReplayResult) -> tuple[Finding, ...]:
     for call in result.uncontrolled:
         found.append(
             Finding(
-                f"uncontrolled call {call['call']}() (use {call['hint']})",
+                render_call(call),
                 rule="strict",
                 severity="error",
                 file=call["file"],
@@ -174,6 +175,11 @@ def _findings(result: ReplayResult) -> tuple[Finding, ...]:
         )
     if not result.ok:
         found += [Finding(c, rule="context", severity="notice") for c in result.context]
+    found += [
+        Finding("redacted in the recording, not compared (set JOBFORGE_REDACTION_KEY where it is "
+                "recorded and replayed)", rule="not_compared", severity="notice", path=path)
+        for path in result.not_compared
+    ]  # fmt: skip
     return tuple(found)
 
 

@@ -22,7 +22,8 @@ from pydantic import ValidationError
 
 from jobforge.contracts import RunnerDef
 from jobforge.golden.case import expectation_of
-from jobforge.golden.compare import Difference, differences
+from jobforge.golden.compare import Difference, differences, reconciled
+from jobforge.golden.explain import render_call
 from jobforge.golden.recorder import Recorder
 from jobforge.queue import AsyncQueueClient, NewJob
 from jobforge.replay.bundle import Bundle
@@ -76,6 +77,8 @@ class ReplayResult:
     context: list[str] = field(default_factory=list)  #: fingerprint changes, not failures
     uncontrolled: list[dict[str, Any]] = field(default_factory=list)
     record: dict[str, Any] | None = None  #: the replayed run record
+    #: recorded values redacted without a key (or under another): not compared
+    not_compared: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -90,10 +93,12 @@ class ReplayResult:
         lines += [f"  {d.render()}" for d in self.differences]
         if self.uncontrolled:
             lines.append("  strict mode: the runner called uncontrolled sources:")
-            lines += [
-                f"    {c['call']}() at {c['file']}:{c['line']} (use {c['hint']})"
-                for c in self.uncontrolled
-            ]
+            lines += [f"    {render_call(c)}" for c in self.uncontrolled]
+        if self.not_compared:
+            lines.append(
+                "  not compared (redacted in the recording without JOBFORGE_REDACTION_KEY, or "
+                "under another key): " + ", ".join(self.not_compared)
+            )
         if self.context and not self.ok:
             lines.append("  context (not a failure by itself):")
             lines += [f"    {c}" for c in self.context]
@@ -255,7 +260,7 @@ def _compare(target: Target, definition: RunnerDef, record: dict[str, Any]) -> R
             f"{error.get('message', '')}",
             context=context, record=record,
         )  # fmt: skip
-    actual = expectation_of(record)
+    actual, skipped = reconciled(bundle.expect, expectation_of(record))
     found = differences(bundle.expect, actual)
     step = first_divergent_step(
         [s.model_dump(mode="json") for s in bundle.expect.trace],
@@ -264,9 +269,9 @@ def _compare(target: Target, definition: RunnerDef, record: dict[str, Any]) -> R
     rest = [d for d in found if not d.path.startswith("trace")]
     if step is None and not rest:
         return ReplayResult(target.name, bundle.runner_id, "identical", context=context,
-                            record=record)  # fmt: skip
+                            record=record, not_compared=skipped)  # fmt: skip
     return ReplayResult(target.name, bundle.runner_id, "diverged", step=step, differences=rest,
-                        context=context, record=record)  # fmt: skip
+                        context=context, record=record, not_compared=skipped)  # fmt: skip
 
 
 def first_divergent_step(

@@ -9,10 +9,10 @@ Which bytes each hash covers (every hash is `sha256:<64 hex>` of UTF-8 RFC 8785 
 Ids, timestamps, durations, the worker and the fingerprints stay outside every hashed body
 (`provenance`), so the same run recorded twice hashes the same.
 
-Secrets: values under keys whose normalized name (lowercase, letters and digits only) is in the
-denylist or ends with one of its suffixes are replaced by "[redacted]" in the stored input,
-trace, output and environment; recorded HTTP headers are redacted by the HTTP recorder. Hashes
-cover the redacted forms, so a replay (which only has them) can check them.
+Secrets (`jobforge.runtime.redact`): values under secret-looking keys are replaced by a marker
+in the stored input, trace, output and environment (a keyed HMAC when a redaction key is set, so
+a change still shows); recorded HTTP headers are redacted by the HTTP recorder. Hashes cover the
+redacted forms, so a replay (which only has them) can check them.
 """
 
 from __future__ import annotations
@@ -21,7 +21,6 @@ import functools
 import importlib.metadata
 import inspect
 import platform
-import re
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
@@ -30,21 +29,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from jobforge import canonical
 from jobforge.runtime.context import ArtifactRecord, DecisionStep, Environment
+from jobforge.runtime.redact import (
+    DEFAULT_SECRET_KEYS,
+    DEFAULT_SECRET_SUFFIXES,
+    REDACTED,
+    Redactor,
+)
 
 FORMAT: Literal["jobforge.run/1"] = "jobforge.run/1"
-REDACTED = "[redacted]"
-
-#: Normalized key names that hold secrets, and suffixes that mark one (`db_password`, `apiToken`,
-#: `aws_secret_access_key`).
-DEFAULT_SECRET_KEYS = frozenset({
-    "password", "passwd", "secret", "token", "apikey", "accesstoken", "refreshtoken",
-    "authorization", "cookie", "privatekey", "clientsecret", "accesskey", "secretkey",
-    "credentials", "sessiontoken",
-})  # fmt: skip
-DEFAULT_SECRET_SUFFIXES = (
-    "password", "secret", "token", "apikey", "privatekey", "credentials", "accesskey", "secretkey",
-    "authorization",
-)  # fmt: skip
 
 RunStatus = Literal[
     "succeeded", "failed", "retry", "invalid_input", "contract_violation", "timeout",
@@ -83,6 +75,21 @@ class UncontrolledCallModel(_Strict):
     file: str
     line: int
     hint: str
+    cause: str = ""  #: in plain words: "process id", "monotonic clock", "an environment variable"
+    #: "error": differs between runs or processes; "warning": differs between machines only
+    severity: Literal["error", "warning"] = "error"
+    values: list[str] = Field(default_factory=list)  #: reprs of what the call site returned
+
+
+class GlobalChangeModel(_Strict):
+    """A module global of the runner's code that changed during the run (a counter, a cache)."""
+
+    module: str
+    name: str
+    before: str
+    after: str
+    file: str
+    line: int | None = None
 
 
 class RunRecord(_Strict):
@@ -99,35 +106,9 @@ class RunRecord(_Strict):
     artifacts: list[ArtifactRecord] = Field(default_factory=list)
     #: Strict mode's findings: calls to uncontrolled sources, outside every hash.
     uncontrolled: list[UncontrolledCallModel] = Field(default_factory=list)
+    #: Strict mode's view of the runner's module globals: what the run changed, outside hashes.
+    globals_changed: list[GlobalChangeModel] = Field(default_factory=list)
     provenance: Provenance
-
-
-class Redactor:
-    def __init__(
-        self,
-        keys: Iterable[str] = DEFAULT_SECRET_KEYS,
-        suffixes: Iterable[str] = DEFAULT_SECRET_SUFFIXES,
-    ) -> None:
-        self.keys = frozenset(_normal(k) for k in keys)
-        self.suffixes = tuple(_normal(s) for s in suffixes)
-
-    def is_secret(self, key: str) -> bool:
-        name = _normal(key)
-        return name in self.keys or name.endswith(self.suffixes)
-
-    def __call__(self, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {
-                k: (REDACTED if self.is_secret(k) and v is not None else self(v))
-                for k, v in value.items()
-            }
-        if isinstance(value, list):
-            return [self(v) for v in value]
-        return value
-
-
-def _normal(key: str) -> str:
-    return re.sub(r"[^a-z0-9]", "", key.lower())
 
 
 def snapshot(value: Any, redact: Redactor) -> Snapshot:
@@ -141,8 +122,8 @@ def trace_hash(trace: list[DecisionStep]) -> str:
 
 def redacted_trace(trace: list[DecisionStep], redact: Redactor) -> list[DecisionStep]:
     return [
-        DecisionStep(key=s.key, value=REDACTED if redact.is_secret(s.key) else redact(s.value),
-                     why=redact(s.why))
+        DecisionStep(key=s.key, value=redact.mask(s.value) if redact.is_secret(s.key)
+                     else redact(s.value), why=redact(s.why))
         for s in trace
     ]  # fmt: skip
 
@@ -168,3 +149,10 @@ def _versions(packages: tuple[str, ...]) -> dict[str, str]:
         except importlib.metadata.PackageNotFoundError:
             continue
     return found
+
+
+__all__ = [
+    "DEFAULT_SECRET_KEYS", "DEFAULT_SECRET_SUFFIXES", "FORMAT", "REDACTED", "Fingerprints",
+    "GlobalChangeModel", "Provenance", "Redactor", "RunRecord", "RunStatus", "Snapshot",
+    "UncontrolledCallModel", "fingerprints", "redacted_trace", "snapshot", "trace_hash",
+]  # fmt: skip

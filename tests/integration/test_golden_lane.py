@@ -17,7 +17,7 @@ from jobforge import db
 from jobforge.contracts import RUNNERS as CONTRACTS
 from jobforge.contracts import RunnerDef, runner
 from jobforge.golden.case import DEFAULT_ENVIRONMENT, GoldenCase
-from jobforge.golden.compare import divergences
+from jobforge.golden.explain import divergences
 from jobforge.golden.lane import Lane
 from jobforge.provision import Template
 from jobforge.runtime.context import RunContext

@@ -11,6 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import jsonschema
 import pytest
 from pydantic import BaseModel
 
@@ -107,7 +108,6 @@ def test_a_declared_contract_fits_the_shape_of_the_contract_schema(
 def test_a_declared_contract_validates_against_the_contract_schema(
     contract: dict[str, Any],
 ) -> None:
-    jsonschema: Any = pytest.importorskip("jsonschema")
     schema = json.loads((schemas.directory() / "contract.schema.json").read_text())
     validator = jsonschema.Draft202012Validator(schema)
     validator.check_schema(schema)
@@ -117,7 +117,6 @@ def test_a_declared_contract_validates_against_the_contract_schema(
 
 
 def test_a_run_record_validates_against_the_run_record_schema() -> None:
-    jsonschema: Any = pytest.importorskip("jsonschema")
     schema = json.loads((schemas.directory() / "run_record.schema.json").read_text())
     record = {
         "format": "jobforge.run/1",

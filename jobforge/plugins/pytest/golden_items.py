@@ -7,6 +7,7 @@ suite that does not use jobforge pays nothing.
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -17,9 +18,10 @@ import pytest
 from jobforge.contracts import Contract, ProjectConfig, RunnerDef, contract_of, discover
 from jobforge.contracts.drift import diff_contracts, version_verdict
 from jobforge.contracts.schema_diff import Change
-from jobforge.errors import JobforgeError
+from jobforge.errors import JobforgeError, NotComparedWarning, StrictModeWarning
 from jobforge.golden.case import case_id, load_case
-from jobforge.golden.check import check_case
+from jobforge.golden.check import WARNING_NOTE, CaseResult, check_case
+from jobforge.golden.explain import render_call
 from jobforge.golden.fresh import FreshInterpreter
 from jobforge.golden.lane import Lane
 from jobforge.plugins.pytest.session import PluginSession
@@ -97,6 +99,7 @@ class GoldenItem(pytest.Item):
             strict=settings.strict,
         )  # fmt: skip
         self.user_properties.append((VERDICT, result.verdict))
+        _warn(result)
         if result.verdict in ("failed", "nondeterministic"):
             raise GoldenFailure(result.report())
         if result.verdict == "missing":
@@ -111,6 +114,17 @@ class GoldenItem(pytest.Item):
 
     def reportinfo(self) -> tuple[Path, int | None, str]:
         return self.path, None, f"golden {self.name}"
+
+
+def _warn(result: CaseResult) -> None:
+    """Strict-mode warnings at the runner's line, and paths not compared: pytest's summary."""
+    for call in result.warnings:
+        warnings.warn_explicit(
+            StrictModeWarning(f"golden case {result.name}: {render_call(call)}: {WARNING_NOTE}"),
+            StrictModeWarning, call["file"], call["line"],
+        )  # fmt: skip
+    if result.not_compared:
+        warnings.warn(NotComparedWarning("\n".join(result.notes()[-1:]).strip()), stacklevel=1)
 
 
 class ContractLockItem(pytest.Item):

@@ -229,7 +229,7 @@ def jobforge_run(jobforge_db: Database) -> Any:
     from jobforge.contracts import RUNNERS
     from jobforge.errors import ConfigurationError
     from jobforge.golden.case import GoldenCase
-    from jobforge.golden.execute import run_case
+    from jobforge.golden.execute import UNREDACTED, run_case
 
     def run(runner_id: str, input: dict[str, Any], environment: Any = None) -> dict[str, Any]:
         definition = RUNNERS.get(runner_id)
@@ -237,7 +237,9 @@ def jobforge_run(jobforge_db: Database) -> Any:
             known = ", ".join(sorted(RUNNERS)) or "none"
             raise ConfigurationError(f"no runner {runner_id!r} is declared (declared: {known})")
         case = GoldenCase(input=input, environment=environment)
-        return run_case(jobforge_db.dsn, definition, case)
+        record = run_case(jobforge_db.dsn, definition, case)
+        record.pop(UNREDACTED, None)  # the record as stored
+        return record
 
     return run
 
@@ -252,7 +254,7 @@ def jobforge_check_runner(jobforge_db: Database) -> Any:
 
     from jobforge.contracts import RUNNERS
     from jobforge.golden.case import GoldenCase
-    from jobforge.golden.execute import run_case
+    from jobforge.golden.execute import UNREDACTED, run_case
     from jobforge.strategies import inputs
 
     def check(runner_id: str, max_examples: int = 20) -> None:
@@ -274,8 +276,10 @@ def jobforge_check_runner(jobforge_db: Database) -> Any:
                 f"{(first.get('error') or {}).get('message')}"
             )
             second = run_case(jobforge_db.dsn, definition, case)
-            keys = ("status", "output", "trace_sha256", "artifacts")
-            assert {k: first.get(k) for k in keys} == {k: second.get(k) for k in keys}, (
+            # compared as the runs produced them: redaction must not hide a difference
+            keys = ("status", "error", "output", "trace_sha256", "artifacts")
+            one, two = first[UNREDACTED], second[UNREDACTED]
+            assert {k: one.get(k) for k in keys} == {k: two.get(k) for k in keys}, (
                 f"{runner_id} gave two different runs for input {payload!r}"
             )
 
