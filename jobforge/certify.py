@@ -22,6 +22,7 @@ from jobforge.golden.fresh import FreshInterpreter
 from jobforge.golden.lane import Lane
 from jobforge.replay import batch
 from jobforge.report import Finding, Item, Outcome, Report
+from jobforge.runtime.redact import key_from_env
 from jobforge.session import PluginSession, Settings
 
 SUITES = ("contracts", "golden", "determinism", "replay")
@@ -53,6 +54,7 @@ def load_project(folder: Path) -> tuple[ProjectConfig, dict[str, RunnerDef]]:
 
 def certify(options: Options, say: Say | None = None) -> Report:
     tell = say or (lambda _: None)
+    key_from_env()  # a bad redaction key is a usage error before anything runs
     config, runners = load_project(options.project)
     report = Report()
     tell(f"contracts: {len(runners)} runners")

@@ -42,6 +42,12 @@ def _one_error_line(err: str) -> str:
             "invalid database URL",
             id="migrate-malformed-url",
         ),
+        pytest.param(
+            ("certify", str(Path(__file__).resolve().parents[2] / "examples")),
+            {"JOBFORGE_REDACTION_KEY": "too-short"},
+            "JOBFORGE_REDACTION_KEY must be at least 16 bytes (it is 9)",
+            id="certify-short-redaction-key",
+        ),
     ],
 )
 def test_errors_are_one_line_on_stderr(
@@ -51,6 +57,16 @@ def test_errors_are_one_line_on_stderr(
     assert result.code == 2, result
     assert result.out == ""
     assert names in _one_error_line(result.err)
+
+
+def test_a_worker_refuses_a_short_redaction_key_before_it_starts(cli: Cli) -> None:
+    examples = Path(__file__).resolve().parents[2] / "examples"
+    result = cli("worker", "--database-url", "postgresql://u@127.0.0.1:1/x", "--exit-when-idle",
+                 env={"JOBFORGE_REDACTION_KEY": "too-short"}, cwd=examples)  # fmt: skip
+    assert result.code == 2, result
+    assert "JOBFORGE_REDACTION_KEY must be at least 16 bytes (it is 9)" in _one_error_line(
+        result.err
+    )
 
 
 @pytest.mark.parametrize("port", ["0", "65536"])
