@@ -1,137 +1,916 @@
 """Strict mode: while a runner executes, report calls to the uncontrolled sources of time,
-randomness, ids and I/O that RunContext replaces, with the file and line in the runner's code.
+randomness, ids, the process, the machine and outside I/O that RunContext replaces, each with the
+file and line in the runner's code, a cause, a severity and the values it returned there.
 
-A profile hook (`sys.setprofile`, per thread) sees every call; a call is reported when it is one
-of the watched functions and the frame making it is user code (not jobforge, the standard
-library or an installed package), so what a library does internally is not blamed on the
-runner. The hook slows execution, so the worker turns it on only for golden and replay runs.
+How a call is seen:
+- Wrappers. While at least one watch is active, every target of `SOURCES` (`time.monotonic_ns`,
+  `os.getpid`, `builtins.open`, `os._Environ.__getitem__`, ...) is replaced by a wrapper, and so is
+  every alias of one bound in a user module's globals (`from os import getpid`). A wrapper looks at
+  the watch of the current context (a ContextVar: a thread, or an asyncio task) and at the frame
+  calling it; when both say "a watched runner's own code", it calls the original, records the site
+  and the value returned, and returns exactly what the original returned (or raises what it
+  raised). Otherwise it passes straight through. Everything is put back when the last watch ends.
+- A profile hook (`sys.setprofile`, on the watching thread) is the fallback: it still finds the site
+  of a source whose reference escaped the patching (kept in a class attribute, a C type's method
+  such as `datetime.now`), without the value when the source is a C function.
+
+A call is blamed on the runner only when the frame making it is user code (not jobforge, the
+standard library or an installed package), so what a library does internally is not blamed on the
+runner. Some sources (`SOURCES[...].through`) are followed through library frames to the nearest
+user frame (`Path.read_text('/proc/uptime')`, `os.environ.get`, `Path.iterdir`), never through a
+jobforge frame.
+
+`SOURCES` is a table: one line per source, naming where it lives, what it is (`cause`, whose
+severity and hint come from `CAUSES`) and, when needed, which calls count (`label`) and which
+value to keep (`value`).
 """
 
 from __future__ import annotations
 
+import ast
+import builtins
+import contextvars
+import functools
+import importlib
 import os
-import random
+import re
+import reprlib
 import sys
 import sysconfig
 import threading
 import types
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
-_HINTS = {
-    "time.time": "ctx.now()", "time.time_ns": "ctx.now()", "datetime.now": "ctx.now()",
-    "datetime.utcnow": "ctx.now()", "datetime.today": "ctx.now()", "date.today": "ctx.now()",
-    "random": "ctx.random", "uuid.uuid1": "ctx.uuid()", "uuid.uuid4": "ctx.uuid()",
-    "os.urandom": "ctx.random", "secrets": "ctx.random", "socket.connect": "ctx.http",
-}  # fmt: skip
+from jobforge.runtime.redact import DEFAULT_SECRET_KEYS, DEFAULT_SECRET_SUFFIXES
+
+Severity = Literal["error", "warning"]
+
+#: cause -> (severity, what to use instead). "error": differs from run to run or process to
+#: process; "warning": stable across runs on one machine, differs across machines.
+CAUSES: dict[str, tuple[Severity, str]] = {
+    "wall clock": ("error", "ctx.now()"),
+    "monotonic clock": ("error", "ctx.now(), and keep durations out of the result"),
+    "performance counter": ("error", "ctx.now(), and keep durations out of the result"),
+    "process CPU time": ("error", "nothing: keep CPU times out of the result"),
+    "thread CPU time": ("error", "nothing: keep CPU times out of the result"),
+    "a system clock": ("error", "ctx.now()"),
+    "random module": ("error", "ctx.random"),
+    "unseeded random generator": ("error", "ctx.random"),
+    "OS randomness": ("error", "ctx.random"),
+    "random id (uuid4)": ("error", "ctx.uuid()"),
+    "time-based id (uuid1)": ("error", "ctx.uuid()"),
+    "random temporary name": ("error", "a fixed name, or ctx.random"),
+    "process id": ("error", "a value passed in the input"),
+    "thread id": ("error", "a value passed in the input"),
+    "object address (id)": ("error", "a key derived from the data"),
+    "object address in a repr": ("error", "a repr without the address"),
+    "hash randomized per process": ("error", "a stable digest (hashlib) or sorting"),
+    "a read under /proc": ("error", "a value passed in the input"),
+    "a read under /sys": ("error", "a value passed in the input"),
+    "system load": ("error", "a value passed in the input"),
+    "network connection": ("error", "ctx.http"),
+    "DNS lookup": ("error", "ctx.http"),
+    "an environment variable": ("warning", "a value passed in the input"),
+    "host name": ("warning", "a value passed in the input"),
+    "host details": ("warning", "a value passed in the input"),
+    "MAC address": ("warning", "a value passed in the input"),
+    "CPU count": ("warning", "a value passed in the input"),
+    "working directory": ("warning", "a path passed in the input"),
+    "user account": ("warning", "a value passed in the input"),
+    "directory listing order": ("warning", "sorted(...)"),
+}
 
 
 @dataclass(frozen=True)
 class UncontrolledCall:
-    call: str  #: e.g. "time.time", "random.randint", "uuid.uuid4"
+    #: e.g. "os.getpid", "time.monotonic_ns", "open('/proc/uptime')", "os.environ['HOME']", "id"
+    call: str
     file: str
     line: int
+    cause: str = ""  #: plain words: "process id", "monotonic clock", "a read under /proc", ...
+    severity: Severity = "error"
+    #: repr()s (at most ~200 characters each) of the first values this site returned in this
+    #: run, in call order; () when the value could not be captured.
+    values: tuple[str, ...] = ()
 
     @property
     def hint(self) -> str:
-        key = self.call if self.call in _HINTS else self.call.split(".")[0]
-        return _HINTS.get(key, "RunContext")
+        return CAUSES.get(self.cause, ("error", "RunContext"))[1]
 
     def render(self) -> str:
-        return f"{self.call}() at {self.file}:{self.line} (use {self.hint})"
+        call = self.call if re.search(r"[(\[ ]", self.call) else f"{self.call}()"
+        return f"{call} at {self.file}:{self.line} — {self.cause} (use {self.hint})"
 
 
-def _library_roots() -> tuple[str, ...]:
+@dataclass(frozen=True)
+class GlobalChange:
+    module: str
+    name: str
+    before: str  #: short repr, or "<unset>"
+    after: str
+    file: str
+    line: int | None  #: where the module assigns or mutates it (in a function), else defines it
+
+
+Label = Callable[[tuple[Any, ...], dict[str, Any]], "str | None"]
+Value = Callable[[tuple[Any, ...], dict[str, Any], Any], Any]
+ANY = frozenset({"*"})  #: `through`: any library frame
+
+
+@dataclass(frozen=True)
+class Source:
+    """One uncontrolled source. `targets`: where it lives, "module:attr" or "module:Class.attr".
+    `label(args, kwargs)`: the call's name, or None when this call is not uncontrolled (default:
+    `call`). `keep(result)`: whether the call counts given its result. `value(args, kwargs,
+    result)`: what to show as its value (`_NO_VALUE`: nothing). `through`: library modules whose
+    frames may stand between the user's frame and the call (ANY: any library frame)."""
+
+    call: str
+    cause: str
+    targets: tuple[str, ...]
+    label: Label | None = None
+    keep: Callable[[Any], bool] | None = None
+    value: Value | None = None
+    through: frozenset[str] | None = None
+    order: bool = False  #: the result's order is the issue: not reported under sorted(), set()...
+
+
+_NO_VALUE: Any = object()
+
+
+def _result(args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> Any:
+    return result
+
+
+def _no_value(args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> Any:
+    return _NO_VALUE
+
+
+def _first_arg(args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> Any:
+    return args[0] if args else _NO_VALUE
+
+
+def _under(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+    target = args[0] if args else kwargs.get("file", kwargs.get("path"))
+    if target is None or isinstance(target, int):
+        return None
+    path = os.fspath(target)
+    text = path.decode(errors="replace") if isinstance(path, bytes) else path
+    return text if text.startswith(("/proc/", "/sys/")) or text in ("/proc", "/sys") else None
+
+
+def _file_label(name: str, self_is_path: bool = False) -> Label:
+    def label(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+        path = _under(args[:1] if self_is_path else args, {} if self_is_path else kwargs)
+        return None if path is None else f"{name}({path!r})"
+
+    return label
+
+
+def _proc_sources() -> list[Source]:
+    out = []
+    for where, cause in (("/proc", "a read under /proc"), ("/sys", "a read under /sys")):
+
+        def only(lab: Label, where: str = where) -> Label:
+            def label(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+                text = lab(args, kwargs)
+                return text if text is not None and f"'{where}" in text else None
+
+            return label
+
+        out += [
+            Source("open", cause, ("builtins:open", "io:open"), only(_file_label("open")),
+                   value=_no_value, through=ANY),
+            Source("os.open", cause, ("os:open",), only(_file_label("os.open")),
+                   value=_no_value, through=ANY),
+            Source("Path.read_text", cause, ("pathlib:Path.read_text",),
+                   only(_file_label("Path.read_text", True)), through=ANY),
+            Source("Path.read_bytes", cause, ("pathlib:Path.read_bytes",),
+                   only(_file_label("Path.read_bytes", True)), through=ANY),
+        ]  # fmt: skip
+    return out
+
+
+def _secret_name(key: Any) -> bool:
+    name = re.sub(r"[^a-z0-9]", "", str(key).lower())
+    return name in DEFAULT_SECRET_KEYS or name.endswith(DEFAULT_SECRET_SUFFIXES)
+
+
+def _env_label(form: str, key_at: int = 1) -> Label:
+    def label(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+        if key_at and (not args or args[0] not in (os.environ, getattr(os, "environb", None))):
+            return None  # another _Environ (or a subclass used elsewhere)
+        name = "os.environb" if key_at and args[0] is not os.environ else "os.environ"
+        key = args[key_at] if len(args) > key_at else kwargs.get("key")
+        return form.format(env=name, key=key)
+
+    return label
+
+
+def _env_value(key_at: int = 1) -> Value:
+    def value(args: tuple[Any, ...], kwargs: dict[str, Any], result: Any) -> Any:
+        key = args[key_at] if len(args) > key_at else kwargs.get("key")
+        return "[redacted]" if result is not None and _secret_name(key) else result
+
+    return value
+
+
+def _clock_now(name: str, arity: int) -> Label:
+    def label(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+        return name if len(args) < arity or args[arity - 1] is None else None
+
+    return label
+
+
+_ADDRESS = re.compile(r"0x[0-9a-fA-F]{4,}")
+
+
+def _hash_varies(obj: Any, depth: int = 0) -> bool:
+    if isinstance(obj, str | bytes):
+        return True
+    if isinstance(obj, tuple | frozenset) and depth < 3:
+        return any(_hash_varies(x, depth + 1) for x in obj)
+    default: Any = object.__hash__
+    return type(obj).__hash__ is default
+
+
+def _hash_label(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+    return "hash" if args and _hash_varies(args[0]) else None
+
+
+def _seed_label(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+    unseeded = (len(args) < 2 or args[1] is None) and kwargs.get("a") is None
+    return "random.Random()" if unseeded and args and args[0] is not random_inst() else None
+
+
+def random_inst() -> Any:
+    return getattr(sys.modules.get("random"), "_inst", None)
+
+
+def _random_sources() -> list[Source]:
+    import random
+
+    names = sorted(
+        n for n in getattr(random, "__all__", ())
+        if getattr(getattr(random, n, None), "__self__", None) is random._inst
+    )  # fmt: skip
+    return [
+        Source(f"random.{n}", "random module", (f"random:{n}",),
+               value=_first_arg if n == "shuffle" else None)
+        for n in names
+    ]  # fmt: skip
+
+
+_LISTING = frozenset({"os", "pathlib", "glob", "fnmatch", "shutil"})
+
+#: The uncontrolled world. Add a line to watch one more source.
+SOURCES: tuple[Source, ...] = (
+    # clocks
+    Source("time.time", "wall clock", ("time:time",)),
+    Source("time.time_ns", "wall clock", ("time:time_ns",)),
+    Source("time.localtime", "wall clock", ("time:localtime",), _clock_now("time.localtime", 1)),
+    Source("time.gmtime", "wall clock", ("time:gmtime",), _clock_now("time.gmtime", 1)),
+    Source("time.ctime", "wall clock", ("time:ctime",), _clock_now("time.ctime", 1)),
+    Source("time.asctime", "wall clock", ("time:asctime",), _clock_now("time.asctime", 1)),
+    Source("time.strftime", "wall clock", ("time:strftime",), _clock_now("time.strftime", 2)),
+    Source("datetime.now", "wall clock", ("datetime:datetime.now",)),
+    Source("datetime.utcnow", "wall clock", ("datetime:datetime.utcnow",)),
+    Source("datetime.today", "wall clock", ("datetime:datetime.today",)),
+    Source("date.today", "wall clock", ("datetime:date.today",)),
+    Source("time.monotonic", "monotonic clock", ("time:monotonic",)),
+    Source("time.monotonic_ns", "monotonic clock", ("time:monotonic_ns",)),
+    Source("time.perf_counter", "performance counter", ("time:perf_counter",)),
+    Source("time.perf_counter_ns", "performance counter", ("time:perf_counter_ns",)),
+    Source("time.process_time", "process CPU time", ("time:process_time",)),
+    Source("time.process_time_ns", "process CPU time", ("time:process_time_ns",)),
+    Source("os.times", "process CPU time", ("os:times",)),
+    Source("resource.getrusage", "process CPU time", ("resource:getrusage",)),
+    Source("time.thread_time", "thread CPU time", ("time:thread_time",)),
+    Source("time.thread_time_ns", "thread CPU time", ("time:thread_time_ns",)),
+    Source("time.clock_gettime", "a system clock", ("time:clock_gettime",)),
+    Source("time.clock_gettime_ns", "a system clock", ("time:clock_gettime_ns",)),
+    # randomness and ids
+    *_random_sources(),
+    Source("random.Random()", "unseeded random generator", ("random:Random.seed",), _seed_label,
+           value=_no_value, through=frozenset({"random"})),
+    Source("random.SystemRandom", "OS randomness",
+           ("random:SystemRandom.random", "random:SystemRandom.getrandbits",
+            "random:SystemRandom.randbytes"), through=frozenset({"random"})),
+    Source("os.urandom", "OS randomness", ("os:urandom",)),
+    *(Source(f"secrets.{n}", "OS randomness", (f"secrets:{n}",))
+      for n in ("token_bytes", "token_hex", "token_urlsafe", "choice", "randbelow", "randbits")),
+    Source("uuid.uuid4", "random id (uuid4)", ("uuid:uuid4",)),
+    Source("uuid.uuid1", "time-based id (uuid1)", ("uuid:uuid1",)),
+    Source("uuid.getnode", "MAC address", ("uuid:getnode",)),
+    *(Source(f"tempfile.{n}", "random temporary name", (f"tempfile:{n}",),
+             value=_result if n in ("mkstemp", "mkdtemp", "mktemp") else _no_value,
+             through=frozenset({"tempfile"}))
+      for n in ("mkstemp", "mkdtemp", "mktemp", "NamedTemporaryFile", "TemporaryFile")),
+    # the process, threads, objects
+    Source("os.getpid", "process id", ("os:getpid",)),
+    Source("os.getppid", "process id", ("os:getppid",)),
+    Source("threading.get_ident", "thread id", ("threading:get_ident", "_thread:get_ident")),
+    Source("threading.get_native_id", "thread id",
+           ("threading:get_native_id", "_thread:get_native_id")),
+    Source("id", "object address (id)", ("builtins:id",)),
+    Source("repr", "object address in a repr", ("builtins:repr",),
+           keep=lambda r: isinstance(r, str) and _ADDRESS.search(r) is not None),
+    Source("hash", "hash randomized per process", ("builtins:hash",), _hash_label),
+    Source("os.getloadavg", "system load", ("os:getloadavg",)),
+    # files under /proc and /sys
+    *_proc_sources(),
+    # the environment
+    Source("os.environ[]", "an environment variable", ("os:_Environ.__getitem__",),
+           _env_label("{env}[{key!r}]"), value=_env_value(),
+           through=frozenset({"os", "_collections_abc"})),
+    Source("os.environ.get", "an environment variable", ("os:_Environ.get",),
+           _env_label("{env}.get({key!r})"), value=_env_value(),
+           through=frozenset({"os", "_collections_abc"})),
+    Source("in os.environ", "an environment variable", ("os:_Environ.__contains__",),
+           _env_label("{key!r} in {env}"), through=frozenset({"os", "_collections_abc"})),
+    Source("os.environ (iteration)", "an environment variable", ("os:_Environ.__iter__",),
+           _env_label("{env} (iteration)"), value=_no_value,
+           through=frozenset({"os", "_collections_abc"})),
+    Source("os.environ.copy", "an environment variable", ("os:_Environ.copy",),
+           _env_label("{env}.copy()"), value=_no_value),
+    Source("os.getenv", "an environment variable", ("os:getenv",),
+           _env_label("os.getenv({key!r})", 0), value=_env_value(0)),
+    # the machine
+    Source("socket.gethostname", "host name", ("socket:gethostname",)),
+    Source("socket.getfqdn", "host name", ("socket:getfqdn",)),
+    Source("platform.node", "host name", ("platform:node",)),
+    Source("os.uname", "host details", ("os:uname",)),
+    *(Source(f"platform.{n}", "host details", (f"platform:{n}",))
+      for n in ("platform", "uname", "machine", "processor", "release", "version", "system")),
+    Source("os.cpu_count", "CPU count", ("os:cpu_count",)),
+    Source("os.sched_getaffinity", "CPU count", ("os:sched_getaffinity",)),
+    Source("os.getcwd", "working directory", ("os:getcwd",)),
+    Source("os.getuid", "user account", ("os:getuid",)),
+    Source("os.getlogin", "user account", ("os:getlogin",)),
+    Source("getpass.getuser", "user account", ("getpass:getuser",)),
+    # directory listings (the order is the file system's)
+    Source("os.listdir", "directory listing order", ("os:listdir",), through=_LISTING,
+           order=True),
+    Source("os.scandir", "directory listing order", ("os:scandir",), value=_no_value,
+           through=_LISTING, order=True),
+    Source("glob.glob", "directory listing order", ("glob:glob",), through=_LISTING,
+           order=True),
+    # the network
+    Source("socket.connect", "network connection",
+           ("socket:socket.connect", "socket:socket.connect_ex"), value=_no_value, through=ANY),
+    Source("socket.getaddrinfo", "DNS lookup",
+           ("socket:getaddrinfo", "socket:gethostbyname", "socket:gethostbyname_ex"),
+           value=_no_value, through=ANY),
+)  # fmt: skip
+
+
+# --------------------------------------------------------------------------- frames
+
+
+def _roots() -> tuple[str, tuple[str, ...]]:
     paths = sysconfig.get_paths()
-    roots = {paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
-    jobforge_root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    return tuple(sorted(r for r in (*roots, jobforge_root) if r))
+    libs = {paths.get(k) for k in ("stdlib", "platstdlib", "purelib", "platlib")}
+    libs |= {os.path.dirname(os.__file__)}
+    jobforge = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    return jobforge + os.sep, tuple(sorted(os.path.join(r, "") for r in libs if r))
 
 
-_ROOTS = _library_roots()
-_C_WATCHED: dict[tuple[str, str], str] = {
-    ("time", "time"): "time.time", ("time", "time_ns"): "time.time_ns",
-    ("posix", "urandom"): "os.urandom", ("nt", "urandom"): "os.urandom",
-}  # fmt: skip
-_METHODS = {"now": "datetime.now", "utcnow": "datetime.utcnow", "today": "datetime.today"}
-_PY_MODULES = {"uuid": ("uuid1", "uuid4"), "secrets": None}
+_JOBFORGE, _LIBS = _roots()
+_USER, _LIB, _OURS = 0, 1, 2
+_KINDS: dict[str, int] = {}
 
 
-def _user_frame(frame: types.FrameType | None) -> bool:
+def _kind(filename: str) -> int:
+    kind = _KINDS.get(filename)
+    if kind is None:
+        if filename.startswith("<"):
+            kind = _LIB
+        elif filename.startswith(_JOBFORGE):
+            kind = _OURS
+        elif filename.startswith(_LIBS):
+            kind = _LIB
+        else:
+            kind = _USER
+        _KINDS[filename] = kind
+    return kind
+
+
+def _site(frame: types.FrameType | None, through: frozenset[str] | None) -> types.FrameType | None:
+    """The user frame a call made by `frame` is blamed on, or None."""
     if frame is None:
-        return False
-    filename = frame.f_code.co_filename
-    return not filename.startswith("<") and not filename.startswith(_ROOTS)
+        return None
+    kind = _kind(frame.f_code.co_filename)
+    if kind == _USER:
+        return frame
+    if through is None or kind == _OURS:
+        return None
+    while frame is not None:
+        kind = _kind(frame.f_code.co_filename)
+        if kind == _USER:
+            return frame
+        if kind == _OURS or (through is not ANY and frame.f_globals.get("__name__") not in through):
+            return None
+        frame = frame.f_back
+    return None
+
+
+_UNORDERED = frozenset({"sorted", "set", "frozenset", "len", "sum", "min", "max", "any", "all",
+                        "Counter"})  # fmt: skip
+_COMPREHENSIONS = frozenset({"<genexpr>", "<listcomp>", "<setcomp>", "<dictcomp>"})
+_Spans = dict[tuple[int, int, int, int], ast.AST]
+_PARSED: dict[str, tuple[_Spans, dict[ast.AST, ast.AST]] | None] = {}
+
+
+def _parsed(filename: str) -> tuple[_Spans, dict[ast.AST, ast.AST]] | None:
+    if filename not in _PARSED:
+        try:
+            with open(filename, encoding="utf-8") as f:
+                tree = ast.parse(f.read())
+        except (OSError, SyntaxError, ValueError):
+            _PARSED[filename] = None
+            return None
+        spans: _Spans = {}
+        parents: dict[ast.AST, ast.AST] = {}
+        for node in ast.walk(tree):
+            for child in ast.iter_child_nodes(node):
+                parents[child] = node
+            if isinstance(node, ast.Call) and node.end_lineno is not None:
+                key = (node.lineno, node.end_lineno, node.col_offset, node.end_col_offset or 0)
+                spans[key] = node
+        _PARSED[filename] = (spans, parents)
+    return _PARSED[filename]
+
+
+def _unordered_use(frame: types.FrameType) -> bool:
+    """Whether the call `frame` is making is (or sits inside) sorted(...), set(...), len(...)..."""
+    frames = [frame]
+    if frame.f_code.co_name in _COMPREHENSIONS and frame.f_back is not None:
+        frames.append(frame.f_back)
+    for f in frames:
+        parsed = _parsed(f.f_code.co_filename)
+        if parsed is None:
+            continue
+        positions = list(f.f_code.co_positions())
+        index = f.f_lasti // 2
+        if index >= len(positions):
+            continue
+        line, end, col, end_col = positions[index]
+        node = parsed[0].get((line or 0, end or 0, col or 0, end_col or 0))
+        while node is not None and not isinstance(node, ast.stmt):
+            if isinstance(node, ast.Call):
+                fn = node.func
+                name = fn.id if isinstance(fn, ast.Name) else getattr(fn, "attr", None)
+                if name in _UNORDERED:
+                    return True
+            node = parsed[1].get(node)
+    return False
+
+
+# --------------------------------------------------------------------------- watches
+
+_REPR = reprlib.Repr()
+_REPR.maxstring = _REPR.maxother = 190
+_REPR.maxlist = _REPR.maxtuple = _REPR.maxset = _REPR.maxdict = 20
+_REPR.maxlevel = 3
+_MAX_VALUES = 16
+_original_repr = builtins.repr
+_object_repr: Any = object.__repr__
+
+
+def _short(value: Any, limit: int = 200) -> str:
+    try:
+        text = (
+            _REPR.repr(value)
+            if isinstance(value, list | tuple | dict | set | frozenset)
+            else _original_repr(value)
+        )
+    except Exception as exc:  # a broken __repr__ must not break the runner
+        text = f"<{type(value).__name__}: repr failed: {type(exc).__name__}>"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+class _Site:
+    __slots__ = ("call", "cause", "file", "line", "values")
+
+    def __init__(self, call: str, cause: str, file: str, line: int) -> None:
+        self.call, self.cause, self.file, self.line = call, cause, file, line
+        self.values: list[str] = []
 
 
 class Watch:
-    """Collects uncontrolled calls made on the threads it is installed on."""
+    """Collects the uncontrolled calls made in the contexts (threads, tasks) it is installed in."""
 
     def __init__(self) -> None:
-        self.calls: list[UncontrolledCall] = []
         self._lock = threading.Lock()
-        self._seen: set[tuple[str, str, int]] = set()
+        self._sites: dict[tuple[str, str, int], _Site] = {}
+        self.globals_changed: list[GlobalChange] = []
 
-    def _add(self, call: str, frame: types.FrameType) -> None:
-        key = (call, frame.f_code.co_filename, frame.f_lineno)
+    @property
+    def calls(self) -> list[UncontrolledCall]:
+        """One per (call, file, line), in order of first sight, with the values seen there."""
         with self._lock:
-            if key not in self._seen:
-                self._seen.add(key)
-                self.calls.append(UncontrolledCall(call, key[1], key[2]))
+            sites = list(self._sites.values())
+            return [
+                UncontrolledCall(s.call, s.file, s.line, s.cause,
+                                 CAUSES.get(s.cause, ("error", ""))[0], tuple(s.values))
+                for s in sites
+            ]  # fmt: skip
 
-    def profile(self, frame: types.FrameType, event: str, arg: Any) -> None:
-        if event == "c_call":
-            if not _user_frame(frame):
-                return
-            name = self._c_name(arg)
-            if name is not None:
-                self._add(name, frame)
-        elif event == "call":
-            caller = frame.f_back
-            if not _user_frame(caller):
-                return
-            name = self._py_name(frame)
-            if name is not None and caller is not None:
-                self._add(name, caller)
+    def _add(self, call: str, cause: str, frame: types.FrameType, value: Any) -> None:
+        key = (call, frame.f_code.co_filename, frame.f_lineno or 0)
+        with self._lock:
+            site = self._sites.get(key)
+            if site is None:
+                site = self._sites[key] = _Site(call, cause, key[1], key[2])
+            full = len(site.values) >= _MAX_VALUES
+        if value is not _NO_VALUE and not full:
+            text = _short(value)
+            with self._lock:
+                if len(site.values) < _MAX_VALUES:
+                    site.values.append(text)
 
-    @staticmethod
-    def _c_name(fn: Any) -> str | None:
-        module = str(getattr(fn, "__module__", None))
-        name = str(getattr(fn, "__name__", ""))
-        if (module, name) in _C_WATCHED:
-            return _C_WATCHED[(module, name)]
-        owner = getattr(fn, "__self__", None)
-        if owner is random._inst:
-            return f"random.{name}"
-        if isinstance(owner, type) and owner.__module__ == "datetime" and name in _METHODS:
-            return f"{owner.__name__}.{name}"
-        if name == "connect" and type(owner).__module__ in ("socket", "_socket"):
-            return "socket.connect"
-        return None
 
-    @staticmethod
-    def _py_name(frame: types.FrameType) -> str | None:
-        code = frame.f_code
-        module = frame.f_globals.get("__name__")
-        if module == "random" and frame.f_locals.get("self") is random._inst:
-            return f"random.{code.co_name}"
-        if module == "uuid" and code.co_name in ("uuid1", "uuid4"):
-            return f"uuid.{code.co_name}"
-        if module == "secrets" and not code.co_name.startswith("_"):
-            return f"secrets.{code.co_name}"
-        if module == "socket" and code.co_name == "create_connection":
-            return "socket.connect"
-        return None
+_CURRENT: contextvars.ContextVar[Watch | None] = contextvars.ContextVar(
+    "jobforge.strict.watch", default=None
+)
+
+
+def _watched(
+    watch: Watch, source: Source, original: Callable[..., Any], frame: types.FrameType,
+    label: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+) -> Any:  # fmt: skip
+    if source.order and _unordered_use(frame):
+        return original(*args, **kwargs)
+    token = _CURRENT.set(None)  # what the original calls is its business, not the runner's
+    try:
+        result = original(*args, **kwargs)
+    except BaseException:
+        if source.keep is None:
+            watch._add(label, source.cause, frame, _NO_VALUE)
+        raise
+    finally:
+        _CURRENT.reset(token)
+    if source.keep is None or source.keep(result):
+        pick = source.value or _result
+        watch._add(label, source.cause, frame, pick(args, kwargs, result))
+    return result
+
+
+def _make_wrapper(source: Source, original: Callable[..., Any]) -> Callable[..., Any]:
+    current, getframe, site, label_of = _CURRENT.get, sys._getframe, _site, source.label
+    call, through = source.call, source.through
+
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        watch = current()
+        if watch is None:
+            return original(*args, **kwargs)
+        label: str | None = call
+        if label_of is not None:
+            try:
+                label = label_of(args, kwargs)
+            except Exception:  # an odd argument: not a call that counts
+                label = None
+        if label is None:
+            return original(*args, **kwargs)
+        frame = site(getframe(1), through)
+        if frame is None:
+            return original(*args, **kwargs)
+        return _watched(watch, source, original, frame, label, args, kwargs)
+
+    for attr in ("__module__", "__name__", "__qualname__", "__doc__"):
+        with suppress(AttributeError, TypeError):
+            setattr(wrapper, attr, getattr(original, attr))
+    wrapper.__wrapped__ = original  # type: ignore[attr-defined]
+    return wrapper
+
+
+# --------------------------------------------------------------------------- installation
+
+_MISSING: Any = object()
+
+
+@dataclass
+class _Target:
+    source: Source
+    module: str
+    path: tuple[str, ...]  #: ("monotonic_ns",) or ("Path", "read_text")
+
+
+_TARGETS = [
+    _Target(s, t.partition(":")[0], tuple(t.partition(":")[2].split(".")))
+    for s in SOURCES
+    for t in s.targets
+]
+_LOCK = threading.Lock()
+_state: dict[str, Any] = {"installs": 0}
+_patches: list[tuple[Any, str, Any, Any]] = []  #: (owner, attr, what was in its dict, wrapper)
+_aliases: list[tuple[dict[str, Any], str, Any, Any]] = []  #: (globals, name, original, wrapper)
+_wrappers: dict[tuple[int, int], tuple[Any, Any]] = {}  #: (source, id(original)) -> (orig, wrap)
+_by_func: dict[Any, Source] = {}  #: C originals -> source (profile fallback)
+_by_code: dict[types.CodeType, tuple[Source, Any]] = {}  #: Python originals -> (source, self)
+_originals: dict[int, Any] = {}  #: id(module-level original) -> wrapper
+_profiled: dict[int, list[Any]] = {}  #: thread id -> [watches, previous profile function]
+_user_modules: dict[str, Any] = {"count": -1, "modules": []}
+_alias_scan: dict[str, tuple[int, list[str]]] = {}
+_wrapper_ids: set[int] = set()
+_get_ident = threading.get_ident
+
+
+def _module(name: str) -> Any:
+    module = sys.modules.get(name)
+    if module is None:
+        try:
+            module = importlib.import_module(name)
+        except ImportError:
+            return None
+    return module
+
+
+def _wrapper_for(source: Source, original: Any, method: bool) -> Any:
+    key = (id(source), id(original))
+    cached = _wrappers.get(key)
+    if cached is not None and cached[0] is original:
+        return cached[1]
+    fn = _make_wrapper(source, original)
+    wrapper = fn if method else staticmethod(fn)  # a staticmethod never binds as a method
+    _wrappers[key] = (original, wrapper)
+    _wrapper_ids.add(id(wrapper))
+    return wrapper
+
+
+def _fallback(source: Source, original: Any) -> None:
+    if source.label is not None or source.keep is not None:
+        return  # whether the call counts depends on its arguments: only the wrapper can tell
+    code = getattr(original, "__code__", None) or getattr(
+        getattr(original, "__func__", None), "__code__", None
+    )
+    if isinstance(code, types.CodeType):
+        _by_code[code] = (source, getattr(original, "__self__", None))
+    else:
+        with suppress(TypeError):  # unhashable: cannot be looked up
+            _by_func[original] = source
+
+
+def _patch_all() -> None:
+    for target in _TARGETS:
+        module = _module(target.module)
+        if module is None:
+            continue
+        owner: Any = module
+        for part in target.path[:-1]:
+            owner = getattr(owner, part, None)
+        attr = target.path[-1]
+        original = getattr(owner, attr, _MISSING)
+        if owner is None or original is _MISSING or id(original) in _wrapper_ids:
+            continue
+        method = isinstance(owner, type)
+        if not method:
+            _fallback(target.source, original)
+        if method and not owner.__flags__ & (1 << 9):  # a C type: cannot be patched
+            _fallback(target.source, original)
+            continue
+        wrapper = _wrapper_for(target.source, original, method)
+        had = owner.__dict__.get(attr, _MISSING)
+        setattr(owner, attr, wrapper)
+        _patches.append((owner, attr, had, wrapper))
+        if not method:
+            _originals[id(original)] = (original, wrapper)
+
+
+def _scan_user_modules() -> list[types.ModuleType]:
+    modules = sys.modules
+    if len(modules) != _user_modules["count"]:
+        found = []
+        for module in list(modules.values()):
+            if not isinstance(module, types.ModuleType):
+                continue
+            file = module.__dict__.get("__file__")
+            if isinstance(file, str) and _kind(os.path.abspath(file)) == _USER:
+                found.append(module)
+        _user_modules["count"], _user_modules["modules"] = len(modules), found
+    return _user_modules["modules"]  # type: ignore[no-any-return]
+
+
+def _patch_aliases() -> None:
+    originals = _originals
+    for module in _scan_user_modules():
+        names = module.__dict__
+        scanned = _alias_scan.get(module.__name__)
+        if scanned is None or scanned[0] != len(names):
+            found = [
+                n for n, v in list(names.items()) if id(v) in originals or id(v) in _wrapper_ids
+            ]
+            scanned = _alias_scan[module.__name__] = (len(names), found)
+        for name in scanned[1]:
+            value = names.get(name)
+            entry = originals.get(id(value))
+            if entry is not None and entry[0] is value:
+                names[name] = entry[1]
+                _aliases.append((names, name, value, entry[1]))
+
+
+def _install() -> None:
+    with _LOCK:
+        _state["installs"] += 1
+        if _state["installs"] == 1:
+            _patch_all()
+        _patch_aliases()  # also for a runner module imported since the first watch began
+        tid = _get_ident()
+        entry = _profiled.get(tid)
+        if entry is None:
+            _profiled[tid] = [1, sys.getprofile()]
+            sys.setprofile(_profile)
+        else:
+            entry[0] += 1
+
+
+def _uninstall() -> None:
+    with _LOCK:
+        tid = _get_ident()
+        entry = _profiled.get(tid)
+        if entry is not None:
+            entry[0] -= 1
+            if entry[0] == 0:
+                del _profiled[tid]
+                sys.setprofile(entry[1])
+        _state["installs"] -= 1
+        if _state["installs"]:
+            return
+        for names, name, value, wrapper in reversed(_aliases):
+            if names.get(name) is wrapper:
+                names[name] = value
+        _aliases.clear()
+        for owner, attr, had, wrapper in reversed(_patches):
+            if owner.__dict__.get(attr) is not wrapper:
+                continue  # replaced by someone else meanwhile: theirs stays
+            if had is _MISSING:
+                delattr(owner, attr)
+            else:
+                setattr(owner, attr, had)
+        _patches.clear()
+        _originals.clear()
+
+
+_pending: dict[types.FrameType, tuple[Watch, str, str, types.FrameType]] = {}
+
+
+def _profile(frame: types.FrameType, event: str, arg: Any) -> None:
+    """The fallback: sources called through a reference the wrappers did not replace."""
+    if event == "c_call":
+        source = _by_func.get(arg)
+        if source is None:
+            return
+        watch = _CURRENT.get()
+        site = None if watch is None else _site(frame, source.through)
+        if watch is not None and site is not None:
+            watch._add(source.call, source.cause, site, _NO_VALUE)
+    elif event == "call":
+        found = _by_code.get(frame.f_code)
+        if found is None:
+            return
+        source, owner = found
+        watch = _CURRENT.get()
+        site = None if watch is None else _site(frame.f_back, source.through)
+        if watch is None or site is None:
+            return
+        if owner is not None and frame.f_locals.get("self") is not owner:
+            return  # the same method, on another instance (ctx.random is a random.Random too)
+        if source.value is None:
+            _pending[frame] = (watch, source.call, source.cause, site)
+        else:
+            watch._add(source.call, source.cause, site, _NO_VALUE)
+    elif event == "return" and _pending:
+        done = _pending.pop(frame, None)
+        if done is not None:
+            done[0]._add(done[1], done[2], done[3], arg)
+
+
+# --------------------------------------------------------------------------- module globals
+
+_SKIP = (types.ModuleType, type, types.FunctionType, types.BuiltinFunctionType, types.MethodType,
+         staticmethod, classmethod, functools.partial)  # fmt: skip
+_CONTAINERS = (list, tuple, dict, set, frozenset)
+_Snapshot = dict[tuple[str, str], tuple[str, str]]
+
+
+def _fingerprint(value: Any) -> tuple[str, str]:
+    """(what is compared, what is shown): len and a capped repr for containers; the attributes
+    of a plain object (whose repr is its address)."""
+    try:
+        if isinstance(value, _CONTAINERS) or (
+            hasattr(value, "__len__") and hasattr(value, "__iter__") and not isinstance(value, str)
+        ):
+            short = _REPR.repr(value)
+            return f"{len(value)}:{short}", _short(short)
+        if type(value).__repr__ is _object_repr and hasattr(value, "__dict__"):
+            short = f"{type(value).__name__}({_REPR.repr(vars(value))})"
+            return short, _short(short)
+    except Exception:
+        pass
+    short = _short(value)
+    return short, short
+
+
+def _snapshot(modules: Sequence[str]) -> _Snapshot:
+    out: _Snapshot = {}
+    for name in modules:
+        module = sys.modules.get(name)
+        if module is None:
+            continue
+        for key, value in list(vars(module).items()):
+            if (key.startswith("__") and key.endswith("__")) or isinstance(value, _SKIP):
+                continue
+            out[(name, key)] = _fingerprint(value)
+    return out
+
+
+_MUTATORS = frozenset({"append", "extend", "insert", "add", "update", "setdefault", "pop",
+                       "popitem", "remove", "discard", "clear", "appendleft", "extendleft",
+                       "sort", "reverse", "__setitem__"})  # fmt: skip
+_LINES: dict[str, dict[str, int]] = {}
+
+
+def _assigned_lines(filename: str) -> dict[str, int]:
+    """Global name -> the first line where a function assigns it (`global NAME`) or mutates it
+    (`NAME[k] = v`, `NAME.append(...)`), else where the module defines it."""
+    if filename in _LINES:
+        return _LINES[filename]
+    lines: dict[str, int] = {}
+    try:
+        with open(filename, encoding="utf-8") as f:
+            tree = ast.parse(f.read())
+    except (OSError, SyntaxError, ValueError):
+        _LINES[filename] = lines
+        return lines
+
+    def note(name: str, line: int) -> None:
+        lines[name] = min(line, lines.get(name, line))
+
+    for fn in ast.walk(tree):
+        if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        declared = {n for g in ast.walk(fn) if isinstance(g, ast.Global) for n in g.names}
+        local = {a.arg for a in (*fn.args.args, *fn.args.kwonlyargs, *fn.args.posonlyargs)}
+        for node in ast.walk(fn):
+            if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+                if node.id in declared:
+                    note(node.id, node.lineno)
+                else:
+                    local.add(node.id)
+        for node in ast.walk(fn):
+            target: ast.AST | None = None
+            if isinstance(node, ast.Subscript) and isinstance(node.ctx, ast.Store | ast.Del):
+                target = node.value
+            elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
+                  and node.func.attr in _MUTATORS):  # fmt: skip
+                target = node.func.value
+            if isinstance(target, ast.Name) and target.id not in local:
+                note(target.id, target.lineno)
+    for stmt in tree.body:
+        targets: Iterable[ast.expr] = ()
+        if isinstance(stmt, ast.Assign):
+            targets = stmt.targets
+        elif isinstance(stmt, ast.AnnAssign | ast.AugAssign):
+            targets = (stmt.target,)
+        for t in targets:
+            for n in ast.walk(t):
+                if isinstance(n, ast.Name):
+                    lines.setdefault(n.id, stmt.lineno)
+    _LINES[filename] = lines
+    return lines
+
+
+def _changes(before: _Snapshot, after: _Snapshot) -> list[GlobalChange]:
+    out = []
+    for key in sorted(before.keys() | after.keys()):
+        was, now = before.get(key), after.get(key)
+        if was is not None and now is not None and was[0] == now[0]:
+            continue
+        module = sys.modules.get(key[0])
+        file = getattr(module, "__file__", None) or ""
+        line = _assigned_lines(file).get(key[1]) if file else None
+        out.append(GlobalChange(key[0], key[1], "<unset>" if was is None else was[1],
+                                "<unset>" if now is None else now[1], file, line))  # fmt: skip
+    return out
 
 
 @contextmanager
-def watching(watch: Watch) -> Iterator[Watch]:
-    """Install `watch` on the current thread for the duration of the block."""
-    previous: Callable[..., Any] | None = sys.getprofile()
-    sys.setprofile(watch.profile)
+def watching(watch: Watch, modules: Sequence[str] = ()) -> Iterator[Watch]:
+    """Watch the block (its thread or asyncio task, and what they hand their context to) for
+    uncontrolled calls; with `modules`, also record which of their globals the block changed."""
+    before = _snapshot(modules) if modules else None
+    _install()
+    token = _CURRENT.set(watch)
     try:
         yield watch
     finally:
-        sys.setprofile(previous)
+        try:
+            _CURRENT.reset(token)
+        except ValueError:  # exited in another context than it was entered in
+            _CURRENT.set(None)
+        _uninstall()
+        if before is not None:
+            watch.globals_changed.extend(_changes(before, _snapshot(modules)))
