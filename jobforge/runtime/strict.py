@@ -477,6 +477,7 @@ _REPR.maxlist = _REPR.maxtuple = _REPR.maxset = _REPR.maxdict = 20
 _REPR.maxlevel = 3
 _MAX_VALUES = 16
 _original_repr = builtins.repr
+_id = builtins.id
 _object_repr: Any = object.__repr__
 
 
@@ -606,12 +607,11 @@ _TARGETS = [
 ]
 _LOCK = threading.Lock()
 _state: dict[str, Any] = {"installs": 0}
-_patches: list[tuple[Any, str, Any, Any]] = []  #: (owner, attr, what was in its dict, wrapper)
 _aliases: list[tuple[dict[str, Any], str, Any, Any]] = []  #: (globals, name, original, wrapper)
-_wrappers: dict[tuple[int, int], tuple[Any, Any]] = {}  #: (source, id(original)) -> (orig, wrap)
+_wrappers: dict[tuple[int, int], tuple[Any, Any]] = {}  #: (source, _id(original)) -> (orig, wrap)
 _by_func: dict[Any, Source] = {}  #: C originals -> source (profile fallback)
 _by_code: dict[types.CodeType, tuple[Source, Any]] = {}  #: Python originals -> (source, self)
-_originals: dict[int, Any] = {}  #: id(module-level original) -> wrapper
+_originals: dict[int, Any] = {}  #: _id(module-level original) -> wrapper
 _profiled: dict[int, list[Any]] = {}  #: thread id -> [watches, previous profile function]
 _user_modules: dict[str, Any] = {"count": -1, "modules": []}
 _alias_scan: dict[str, tuple[int, list[str]]] = {}
@@ -630,14 +630,14 @@ def _module(name: str) -> Any:
 
 
 def _wrapper_for(source: Source, original: Any, method: bool) -> Any:
-    key = (id(source), id(original))
+    key = (_id(source), _id(original))
     cached = _wrappers.get(key)
     if cached is not None and cached[0] is original:
         return cached[1]
     fn = _make_wrapper(source, original)
     wrapper = fn if method else staticmethod(fn)  # a staticmethod never binds as a method
     _wrappers[key] = (original, wrapper)
-    _wrapper_ids.add(id(wrapper))
+    _wrapper_ids.add(_id(wrapper))
     return wrapper
 
 
@@ -654,30 +654,93 @@ def _fallback(source: Source, original: Any) -> None:
             _by_func[original] = source
 
 
-def _patch_all() -> None:
+class _Patch:
+    """One target, resolved once: where it lives, its original and the wrapper put there."""
+
+    __slots__ = (
+        "attr",
+        "cached",
+        "had",
+        "method",
+        "original",
+        "owner",
+        "source",
+        "space",
+        "wrapper",
+    )
+
+    def __init__(self, source: Source, owner: Any, attr: str) -> None:
+        self.source, self.owner, self.attr = source, owner, attr
+        self.method = isinstance(owner, type)
+        self.space: dict[str, Any] | None = None if self.method else vars(owner)
+        self.original: Any = _MISSING
+        self.cached: Any = None  #: the wrapper of `original`
+        self.wrapper: Any = None  #: the wrapper in place, while installed
+        self.had: Any = _MISSING
+
+
+_plan: list[_Patch] | None = None
+
+
+def _build_plan() -> list[_Patch]:
+    plan = []
     for target in _TARGETS:
-        module = _module(target.module)
-        if module is None:
-            continue
-        owner: Any = module
+        owner: Any = _module(target.module)
         for part in target.path[:-1]:
             owner = getattr(owner, part, None)
         attr = target.path[-1]
-        original = getattr(owner, attr, _MISSING)
-        if owner is None or original is _MISSING or id(original) in _wrapper_ids:
+        original = getattr(owner, attr, _MISSING) if owner is not None else _MISSING
+        if original is _MISSING:
             continue
-        method = isinstance(owner, type)
-        if not method:
-            _fallback(target.source, original)
-        if method and not owner.__flags__ & (1 << 9):  # a C type: cannot be patched
-            _fallback(target.source, original)
+        if isinstance(owner, type) and not owner.__flags__ & (1 << 9):
+            _fallback(target.source, original)  # a C type's method cannot be replaced
             continue
-        wrapper = _wrapper_for(target.source, original, method)
-        had = owner.__dict__.get(attr, _MISSING)
-        setattr(owner, attr, wrapper)
-        _patches.append((owner, attr, had, wrapper))
-        if not method:
-            _originals[id(original)] = (original, wrapper)
+        plan.append(_Patch(target.source, owner, attr))
+    return plan
+
+
+def _patch_all() -> None:
+    global _plan
+    if _plan is None:
+        _plan = _build_plan()
+    originals = _originals
+    for p in _plan:
+        if p.space is not None:  # a module: its dict directly
+            current = p.space.get(p.attr, _MISSING)
+            p.had = current
+        else:
+            p.had = p.owner.__dict__.get(p.attr, _MISSING)
+            current = getattr(p.owner, p.attr, _MISSING)
+        if current is _MISSING or _id(current) in _wrapper_ids:
+            p.wrapper = None
+            continue
+        if current is not p.original:  # first time, or replaced since (a test's monkeypatch)
+            p.original = current
+            p.cached = _wrapper_for(p.source, current, p.method)
+            if not p.method:
+                _fallback(p.source, current)
+        p.wrapper = p.cached
+        if p.space is not None:
+            p.space[p.attr] = p.wrapper
+            originals[_id(current)] = (current, p.wrapper)
+        else:
+            setattr(p.owner, p.attr, p.wrapper)
+
+
+def _unpatch_all() -> None:
+    for p in reversed(_plan or ()):
+        wrapper, p.wrapper = p.wrapper, None
+        if wrapper is None:
+            continue
+        if p.space is not None:
+            if p.space.get(p.attr) is wrapper:  # else replaced meanwhile: theirs stays
+                p.space[p.attr] = p.had
+        elif p.owner.__dict__.get(p.attr) is wrapper:
+            if p.had is _MISSING:
+                delattr(p.owner, p.attr)
+            else:
+                setattr(p.owner, p.attr, p.had)
+    _originals.clear()
 
 
 def _scan_user_modules() -> list[types.ModuleType]:
@@ -701,12 +764,12 @@ def _patch_aliases() -> None:
         scanned = _alias_scan.get(module.__name__)
         if scanned is None or scanned[0] != len(names):
             found = [
-                n for n, v in list(names.items()) if id(v) in originals or id(v) in _wrapper_ids
+                n for n, v in list(names.items()) if _id(v) in originals or _id(v) in _wrapper_ids
             ]
             scanned = _alias_scan[module.__name__] = (len(names), found)
         for name in scanned[1]:
             value = names.get(name)
-            entry = originals.get(id(value))
+            entry = originals.get(_id(value))
             if entry is not None and entry[0] is value:
                 names[name] = entry[1]
                 _aliases.append((names, name, value, entry[1]))
@@ -722,7 +785,8 @@ def _install() -> None:
         entry = _profiled.get(tid)
         if entry is None:
             _profiled[tid] = [1, sys.getprofile()]
-            sys.setprofile(_profile)
+            if _profiled[tid][1] is None:  # a profiler at work (cProfile) is left alone
+                sys.setprofile(_profile)
         else:
             entry[0] += 1
 
@@ -735,7 +799,8 @@ def _uninstall() -> None:
             entry[0] -= 1
             if entry[0] == 0:
                 del _profiled[tid]
-                sys.setprofile(entry[1])
+                if sys.getprofile() is _profile:
+                    sys.setprofile(None)
         _state["installs"] -= 1
         if _state["installs"]:
             return
@@ -743,15 +808,7 @@ def _uninstall() -> None:
             if names.get(name) is wrapper:
                 names[name] = value
         _aliases.clear()
-        for owner, attr, had, wrapper in reversed(_patches):
-            if owner.__dict__.get(attr) is not wrapper:
-                continue  # replaced by someone else meanwhile: theirs stays
-            if had is _MISSING:
-                delattr(owner, attr)
-            else:
-                setattr(owner, attr, had)
-        _patches.clear()
-        _originals.clear()
+        _unpatch_all()
 
 
 _pending: dict[types.FrameType, tuple[Watch, str, str, types.FrameType]] = {}
