@@ -136,6 +136,13 @@ class Source:
     value: Value | None = None
     through: frozenset[str] | None = None
     order: bool = False  #: the result's order is the issue: not reported under sorted(), set()...
+    cause_by: tuple[tuple[str, str], ...] = ()  #: (text in the label, cause) overriding `cause`
+
+    def cause_of(self, label: str) -> str:
+        for text, cause in self.cause_by:
+            if text in label:
+                return cause
+        return self.cause
 
 
 _NO_VALUE: Any = object()
@@ -170,28 +177,21 @@ def _file_label(name: str, self_is_path: bool = False) -> Label:
     return label
 
 
+_SYS = (("'/sys", "a read under /sys"),)
+
+
 def _proc_sources() -> list[Source]:
-    out = []
-    for where, cause in (("/proc", "a read under /proc"), ("/sys", "a read under /sys")):
-
-        def only(lab: Label, where: str = where) -> Label:
-            def label(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
-                text = lab(args, kwargs)
-                return text if text is not None and f"'{where}" in text else None
-
-            return label
-
-        out += [
-            Source("open", cause, ("builtins:open", "io:open"), only(_file_label("open")),
-                   value=_no_value, through=ANY),
-            Source("os.open", cause, ("os:open",), only(_file_label("os.open")),
-                   value=_no_value, through=ANY),
-            Source("Path.read_text", cause, ("pathlib:Path.read_text",),
-                   only(_file_label("Path.read_text", True)), through=ANY),
-            Source("Path.read_bytes", cause, ("pathlib:Path.read_bytes",),
-                   only(_file_label("Path.read_bytes", True)), through=ANY),
-        ]  # fmt: skip
-    return out
+    cause = "a read under /proc"
+    return [
+        Source("open", cause, ("builtins:open", "io:open"), _file_label("open"),
+               value=_no_value, through=ANY, cause_by=_SYS),
+        Source("os.open", cause, ("os:open",), _file_label("os.open"), value=_no_value,
+               through=ANY, cause_by=_SYS),
+        Source("Path.read_text", cause, ("pathlib:Path.read_text",),
+               _file_label("Path.read_text", True), through=ANY, cause_by=_SYS),
+        Source("Path.read_bytes", cause, ("pathlib:Path.read_bytes",),
+               _file_label("Path.read_bytes", True), through=ANY, cause_by=_SYS),
+    ]  # fmt: skip
 
 
 def _secret_name(key: Any) -> bool:
@@ -550,13 +550,13 @@ def _watched(
         result = original(*args, **kwargs)
     except BaseException:
         if source.keep is None:
-            watch._add(label, source.cause, frame, _NO_VALUE)
+            watch._add(label, source.cause_of(label), frame, _NO_VALUE)
         raise
     finally:
         _CURRENT.reset(token)
     if source.keep is None or source.keep(result):
         pick = source.value or _result
-        watch._add(label, source.cause, frame, pick(args, kwargs, result))
+        watch._add(label, source.cause_of(label), frame, pick(args, kwargs, result))
     return result
 
 
@@ -600,11 +600,13 @@ class _Target:
     path: tuple[str, ...]  #: ("monotonic_ns",) or ("Path", "read_text")
 
 
-_TARGETS = [
+_TARGETS: list[_Target] = [
     _Target(s, t.partition(":")[0], tuple(t.partition(":")[2].split(".")))
     for s in SOURCES
     for t in s.targets
 ]
+if len({(t.module, t.path) for t in _TARGETS}) != len(_TARGETS):
+    raise ValueError("strict.SOURCES: a target is named twice (one source per target)")
 _LOCK = threading.Lock()
 _state: dict[str, Any] = {"installs": 0}
 _aliases: list[tuple[dict[str, Any], str, Any, Any]] = []  #: (globals, name, original, wrapper)
