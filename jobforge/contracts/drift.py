@@ -5,6 +5,22 @@
 bump, a compatible one at least a minor bump. Under 0.x the numbers shift left, as Cargo reads
 them: 0.3.0 → 0.4.0 counts as major, 0.3.0 → 0.3.1 as minor (semver itself promises nothing
 before 1.0, which would leave the gate nothing to hold a 0.x runner to).
+
+Generator changes. The JSON Schemas in a lock are what one pydantic version wrote; another
+version writes some models differently (pydantic 2.14 dropped the `pattern` of `Decimal`
+strings). When the lock's generator differs from this process's (or is not recorded), a schema
+difference is put down to the generator, not to the model, when
+
+- the field it belongs to has the same fingerprint in the lock and in the declaration (every
+  field from the model down to it: `model.fingerprint`, rendered by jobforge from `model_fields`,
+  the same under every pydantic version), or
+- it is a known generator spelling (`schema_diff` tags it `noise`), the only evidence an old
+  lock without fingerprints offers.
+
+Those differences are information (`ContractDiff.generated`), never drift: the lock is merely
+out of date (`stale`) and `contracts lock` rewrites it without asking for a version bump. A
+field whose fingerprint changed while its schema shows nothing (a validator added, `Decimal`
+places under a pydantic that no longer writes them) is `<side>.definition_changed`.
 """
 
 from __future__ import annotations
@@ -14,19 +30,155 @@ from dataclasses import dataclass
 from typing import Literal
 
 from jobforge.contracts.declare import SEMVER
-from jobforge.contracts.model import Contract
+from jobforge.contracts.model import Contract, FieldPrint, chain_key
 from jobforge.contracts.rules import Bump
-from jobforge.contracts.schema_diff import Change, diff_schemas, show
+from jobforge.contracts.schema_diff import Change, Side, show, walk_schemas
 
 Level = Literal["major", "minor", "patch", "none", "downgrade"]
 #: A patch bump covers what no bump covers (documentation): contract changes need more.
 _RANK = {"none": 0, "patch": 0, "minor": 1, "major": 2}
 
 
+@dataclass(frozen=True)
+class ContractDiff:
+    """A lock against a declaration: the contract changes, and what the generator alone made."""
+
+    changes: tuple[Change, ...]  #: what the declaration changed (the drift)
+    generated: tuple[Change, ...]  #: schema differences another generator explains (no drift)
+    stale: bool  #: the lock file would be written differently (even with no change)
+    old_generator: dict[str, str] | None
+    new_generator: dict[str, str] | None
+
+    @property
+    def generator_changed(self) -> bool:
+        return generator_changed(self.old_generator, self.new_generator)
+
+    @property
+    def note_rule(self) -> str:
+        """The notice's rule id (a notice, not a change: it is not in the rule table)."""
+        return "runner.generator_changed" if self.generator_changed else "runner.lock_outdated"
+
+    def note(self) -> str:
+        """Why the lock is out of date when no change says so ("" when it is not)."""
+        if self.old_generator is None:
+            now = _generator_text(self.new_generator or {})
+            text = f"the lock does not record its schema generator; this one is {now}"
+        elif self.generator_changed:
+            move = _generator_move(self.old_generator, self.new_generator or {})
+            text = f"schema generator changed ({move})"
+        elif self.stale and not self.changes:
+            text = "the lock differs from the declaration only where no contract rule looks"
+        else:
+            return ""
+        if self.generated:
+            count = len(self.generated)
+            text += f"; {count} schema difference{'s' if count != 1 else ''} it alone explains"
+        return text
+
+
+def generator_changed(old: dict[str, str] | None, new: dict[str, str] | None) -> bool:
+    """Whether two schemas may come from different generators (unknown counts as different)."""
+    return old is None or new is None or old != new
+
+
+def _generator_text(versions: dict[str, str]) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(versions.items())) or "unknown"
+
+
+def _generator_move(old: dict[str, str], new: dict[str, str]) -> str:
+    """ "pydantic 2.13.4 → 2.14.4" (pydantic_core too when pydantic alone did not move)."""
+    moved = [k for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    shown = ["pydantic"] if "pydantic" in moved else moved
+    return ", ".join(f"{k} {old.get(k, 'none')} → {new.get(k, 'none')}" for k in shown)
+
+
 def diff_contracts(old: Contract, new: Contract) -> list[Change]:
-    """Every classified difference from the locked `old` to the declared `new`."""
-    changes = diff_schemas(old.input_schema, new.input_schema, "input")
-    changes += diff_schemas(old.output_schema, new.output_schema, "output")
+    """Every classified difference from the locked `old` to the declared `new` (what the
+    generator alone explains left out: `compare_contracts` has it)."""
+    return list(compare_contracts(old, new).changes)
+
+
+def compare_contracts(old: Contract, new: Contract) -> ContractDiff:
+    """The lock `old` against the declaration `new`: changes, generator-only differences."""
+    lenient = generator_changed(old.generator, new.generator)
+    changes: list[Change] = []
+    generated: list[Change] = []
+    for side in ("input", "output"):
+        before: dict[str, FieldPrint] | None = _prints(old, side)
+        after: dict[str, FieldPrint] | None = _prints(new, side)
+        found: list[Change] = []
+        raw = walk_schemas(getattr(old, f"{side}_schema"), getattr(new, f"{side}_schema"), side,
+                           lenient=lenient)  # fmt: skip
+        for change in raw:
+            if lenient and (change.noise or _same_field(before, after, change.owner)):
+                generated.append(change)
+            else:
+                found.append(change)
+        if before is not None and after is not None:
+            found += _definition_changes(side, before, after, found)
+        changes += found
+    changes += _rest(old, new)
+    return ContractDiff(tuple(changes), tuple(generated), old != new, old.generator,
+                        new.generator)  # fmt: skip
+
+
+def _prints(contract: Contract, side: Side) -> dict[str, FieldPrint] | None:
+    if contract.fingerprints is None:
+        return None
+    prints: dict[str, FieldPrint] = getattr(contract.fingerprints, side)
+    return prints
+
+
+def _same_field(before: dict[str, FieldPrint] | None, after: dict[str, FieldPrint] | None,
+                owner: tuple[str, ...]) -> bool:  # fmt: skip
+    """Whether the field `owner` (and every field and model above it) is fingerprinted alike on
+    both sides. Below what fingerprints reach (inside a TypedDict, past a recursion) the
+    nearest fingerprinted ancestor speaks for it."""
+    if before is None or after is None:
+        return False
+    for depth in range(len(owner) + 1):
+        key = chain_key(owner[:depth])
+        a, b = before.get(key), after.get(key)
+        if a is None and b is None and depth > 0:
+            return True
+        if a != b:
+            return False
+    return True
+
+
+def _definition_changes(
+    side: Side, before: dict[str, FieldPrint], after: dict[str, FieldPrint], found: list[Change]
+) -> list[Change]:
+    """Fields whose definition changed where their JSON Schema shows nothing."""
+    shown = {c.owner for c in found}
+    reported: list[tuple[str, ...]] = []
+    extra: list[Change] = []
+    for key in sorted(set(before) & set(after), key=lambda k: (k.count("/"), k)):
+        if before[key].shape == after[key].shape:
+            continue
+        chain = _chain(key)
+        explained = any(chain[:depth] in shown for depth in range(len(chain) + 1))
+        if explained or any(chain[: len(r)] == r for r in reported):
+            continue
+        reported.append(chain)
+        path = side + "".join(f".properties.{name}" for name in chain)
+        what = "the model" if not chain else f"field {'.'.join(chain)!r}"
+        extra.append(Change(f"{side}.definition_changed", path,
+                            f"{what} changed where its JSON Schema shows nothing: "
+                            f"{show(before[key].shape)} → {show(after[key].shape)}",
+                            chain))  # fmt: skip
+    return extra
+
+
+def _chain(key: str) -> tuple[str, ...]:
+    if key == "":
+        return ()
+    return tuple(p.replace("~1", "/").replace("~0", "~") for p in key.split("/"))
+
+
+def _rest(old: Contract, new: Contract) -> list[Change]:
+    """Everything beside the schemas."""
+    changes: list[Change] = []
     for name, before in old.guarantees.model_dump().items():
         after = getattr(new.guarantees, name)
         if before and not after:
@@ -41,6 +193,15 @@ def diff_contracts(old: Contract, new: Contract) -> list[Change]:
         for name in sorted(after_set - before_set):
             changes.append(Change(f"{part}.added", f"{part}.{name}",
                                   f"required {noun} {name!r} added"))  # fmt: skip
+    for part, gained, lost in (
+        ("secret_keys", "now redacted from stored records", "no longer declared secret"),
+        ("public_keys", "now exempt from the redaction rules", "no longer exempt"),
+    ):
+        before_set, after_set = set(getattr(old, part)), set(getattr(new, part))
+        for name in sorted(before_set - after_set):
+            changes.append(Change(f"{part}.removed", f"{part}.{name}", f"{name!r} {lost}"))
+        for name in sorted(after_set - before_set):
+            changes.append(Change(f"{part}.added", f"{part}.{name}", f"{name!r} {gained}"))
     changes += _limits(old, new)
     if old.version != new.version:
         changes.append(Change("runner.version_changed", "version",

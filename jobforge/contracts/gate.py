@@ -13,6 +13,10 @@ difference fails: drift is reviewed in the change that makes it, even a compatib
 differences are expected; a runner fails only when its version change does not cover its
 changes (what `lock` would refuse) or it was removed. Either way, recorded inputs that no longer
 validate fail.
+
+A lock written by another schema generator (another pydantic) differs from the declaration
+without a contract change; those differences (`drift.compare_contracts`) are a notice, never
+drift: `check` passes and `lock` rewrites the lock without asking for a version bump.
 """
 
 from __future__ import annotations
@@ -26,7 +30,12 @@ from typing import Literal
 from jobforge import errors
 from jobforge.contracts.declare import RunnerDef
 from jobforge.contracts.discovery import ProjectConfig
-from jobforge.contracts.drift import VersionVerdict, diff_contracts, next_versions, version_verdict
+from jobforge.contracts.drift import (
+    VersionVerdict,
+    compare_contracts,
+    next_versions,
+    version_verdict,
+)
 from jobforge.contracts.locks import locks_at, read_lock, write_lock
 from jobforge.contracts.model import Contract, contract_of
 from jobforge.contracts.samples import Sample, SampleCheck, check_samples, golden_inputs
@@ -50,6 +59,16 @@ class RunnerDrift:
     file: str | None = None  #: the runner's source (or the lock's), relative to the project root
     line: int | None = None  #: its `def` line
     lock_file: str = ""
+    #: schema differences another generator alone explains (information, not drift)
+    generated: tuple[Change, ...] = ()
+    #: why the lock is out of date beside any change, e.g. another generator ("" : it is not)
+    note: str = ""
+    note_rule: str = "runner.generator_changed"
+
+    @property
+    def stale(self) -> bool:
+        """The lock would be rewritten although nothing in the contract changed."""
+        return self.status == "unchanged" and self.locked != self.declared
 
     @property
     def status(self) -> Status:
@@ -99,7 +118,8 @@ class RunnerDrift:
         assert self.declared is not None
         samples = "" if self.samples is None or self.samples.ok else f"; {self.samples.message()}"
         if not self.changes:
-            return f"{self.declared.version} matches its lock{samples}"
+            note = f"; {self.note}" if self.note else ""
+            return f"{self.declared.version} matches its lock{note}{samples}"
         breaking = sum(1 for c in self.changes if c.breaking)
         counts = f"{len(self.changes)} change{'s' if len(self.changes) != 1 else ''}"
         counts += f" ({breaking} breaking, {len(self.changes) - breaking} compatible)"
@@ -116,6 +136,10 @@ class RunnerDrift:
                             path=self.runner_id, file=self.lock_file, line=1)]  # fmt: skip
         verdict = self.verdict
         found = []
+        if self.note:
+            found.append(Finding(f"{self.note}; `jobforge contracts lock` rewrites the lock",
+                                 rule=self.note_rule, severity="notice", path=self.lock_file,
+                                 file=self.file, line=self.line))  # fmt: skip
         for change in self.all_changes:
             message = change.message
             if change.breaking and verdict is not None and change in self.changes:
@@ -133,9 +157,8 @@ class RunnerDrift:
             )  # fmt: skip
         else:
             outcome = Outcome.passed if ok else Outcome.failed
-        findings = () if self.status == "unchanged" and not self.sample_change else tuple(
-            self.findings()
-        )  # fmt: skip
+        quiet = self.status == "unchanged" and not self.sample_change and not self.note
+        findings = () if quiet else tuple(self.findings())
         return Item(SUITE, self.runner_id, outcome, summary=self.summary(), findings=findings,
                     file=self.file if self.declared else self.lock_file,
                     line=self.line if self.declared else 1)  # fmt: skip
@@ -200,7 +223,8 @@ def compare_project(
         definition = runners.get(rid)
         locked = locks.get(rid)
         declared = contract_of(definition) if definition else None
-        changes = tuple(diff_contracts(locked, declared)) if locked and declared else ()
+        compared = compare_contracts(locked, declared) if locked and declared else None
+        changes = compared.changes if compared else ()
         checked: SampleCheck | None = None
         if definition is not None:
             recorded = list(golden_inputs(config.root / config.golden_dir, rid, config.root))
@@ -208,7 +232,10 @@ def compare_project(
             checked = check_samples(definition.input, recorded) if recorded else None
         file, line = source_of(definition, config.root) if definition else (None, None)
         drifts.append(RunnerDrift(rid, locked, declared, changes, checked, file, line,
-                                  _lock_label(config, rid)))  # fmt: skip
+                                  _lock_label(config, rid),
+                                  compared.generated if compared else (),
+                                  compared.note() if compared else "",
+                                  compared.note_rule if compared else ""))  # fmt: skip
     return drifts
 
 
@@ -280,6 +307,9 @@ def _lock_one(drift: RunnerDrift, directory: Path, *, force: bool, prune: bool) 
         (directory / f"{drift.runner_id}.json").unlink(missing_ok=True)
         return LockOutcome(drift, "pruned", "no longer declared: lock removed")
     assert drift.declared is not None
+    if drift.stale:  # nothing to bump for: the lock only catches up with its generator
+        write_lock(directory, drift.declared)
+        return LockOutcome(drift, "written", f"{drift.note}: lock rewritten, no contract change")
     if drift.status == "unchanged":
         return LockOutcome(drift, "unchanged", f"{drift.declared.version} already locked")
     verdict = drift.verdict

@@ -18,7 +18,8 @@ from typing import Literal
 Severity = Literal["breaking", "compatible"]
 #: The least version bump a change needs before `contracts lock` writes it.
 Bump = Literal["major", "minor", "none"]
-Part = Literal["input", "output", "trace_keys", "artifacts", "guarantees", "limits", "runner"]
+Part = Literal["input", "output", "trace_keys", "artifacts", "secret_keys", "public_keys",
+               "guarantees", "limits", "runner"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -86,6 +87,10 @@ RULES: tuple[Rule, ...] = (
          "a schema keyword this gate does not classify changed (treated as breaking)"),
     Rule("input.annotation_changed", "input", C,
          "title, description, examples or deprecated changed (documentation only)", bump="none"),
+    Rule("input.definition_changed", "input", B,
+         "a field's definition changed where its JSON Schema shows nothing (a validator, "
+         "strictness, Decimal places under a pydantic that no longer writes them): cannot be "
+         "proven compatible"),
     Rule("input.recorded_inputs_invalid", "input", B,
          "recorded inputs (golden cases, run records) no longer validate against the new input "
          "model: the empirical check beside the schema diff"),
@@ -131,6 +136,10 @@ RULES: tuple[Rule, ...] = (
          "a schema keyword this gate does not classify changed (treated as breaking)"),
     Rule("output.annotation_changed", "output", C,
          "title, description, examples or deprecated changed (documentation only)", bump="none"),
+    Rule("output.definition_changed", "output", B,
+         "a field's definition changed where its JSON Schema shows nothing (a serializer, "
+         "Decimal places under a pydantic that no longer writes them): cannot be proven "
+         "compatible"),
     # -- the rest of the contract --
     Rule("trace_keys.removed", "trace_keys", B,
          "a required trace key was dropped: audits and replays that read it lose it"),
@@ -140,6 +149,16 @@ RULES: tuple[Rule, ...] = (
     Rule("artifacts.removed", "artifacts", B,
          "a required artifact was dropped: whoever fetches it finds nothing"),
     Rule("artifacts.added", "artifacts", C, "a required artifact was added (a promise more)"),
+    Rule("secret_keys.added", "secret_keys", C,
+         "a key is now declared secret: its values are redacted from stored records (what is "
+         "stored changes, not what the runner accepts or returns)"),
+    Rule("secret_keys.removed", "secret_keys", C,
+         "a key is no longer declared secret: its values are stored unless the name rules "
+         "redact them"),
+    Rule("public_keys.added", "public_keys", C,
+         "a key is now exempt from the name rules: its values are stored in clear"),
+    Rule("public_keys.removed", "public_keys", C,
+         "a key is no longer exempt: the name rules redact it again"),
     Rule("guarantees.turned_off", "guarantees", B,
          "input_snapshot, decision_trace, output_artifact or replayable turned off"),
     Rule("guarantees.turned_on", "guarantees", C, "a guarantee turned on"),

@@ -7,6 +7,14 @@ pair of definitions is compared once, which also makes recursive models terminat
 `anyOf`/`oneOf` into a nullable flag and typed branches, and compares branches of the same JSON
 type structurally. A keyword it does not understand is reported as `schema_changed` (breaking):
 the gate would rather ask a person than guess.
+
+Spellings that differ between pydantic versions without changing what validates compare equal
+here: `0` and `0.0`, `const` beside a one-value `enum`, a `$ref` wrapped in `allOf`, nullable as
+`anyOf [X, null]` or `type: [X, "null"]`, `anyOf`/`oneOf` member order, `$defs` names (variants
+pair by structure when their names differ). Differences that one generator writes and another
+does not, but that a person could also make (the `pattern` pydantic < 2.14 writes for `Decimal`
+strings, a title present on one side only), are tagged `noise`: the contract layer drops them
+only when the lock was written by another generator (`lenient`).
 """
 
 from __future__ import annotations
@@ -45,6 +53,10 @@ class Change:
     rule: str  #: a name in the rule table, e.g. "input.required_added"
     path: str  #: e.g. "input.properties.target"
     message: str  #: says what it was and what it is
+    #: the chain of property names of the field it belongs to (() : the model itself)
+    owner: tuple[str, ...] = field(default=(), compare=False)
+    #: why another schema generator alone could have made it ("" : it could not)
+    noise: str = field(default="", compare=False)
 
     @property
     def spec(self) -> Rule:
@@ -59,9 +71,15 @@ class Change:
         return self.spec.severity == "breaking"
 
 
-def diff_schemas(old: Schema, new: Schema, side: Side) -> list[Change]:
-    """Every classified difference from `old` to `new`, in walk order (stable)."""
-    walker = _Walker(old, new, side)
+def diff_schemas(old: Schema, new: Schema, side: Side, *, lenient: bool = False) -> list[Change]:
+    """Every classified difference from `old` to `new`, in walk order (stable); with `lenient`
+    (the schemas come from different generators) without those tagged `noise`."""
+    return [c for c in walk_schemas(old, new, side, lenient=lenient) if not (lenient and c.noise)]
+
+
+def walk_schemas(old: Schema, new: Schema, side: Side, *, lenient: bool = False) -> list[Change]:
+    """Every difference, generator noise included (tagged): what the contract layer sorts."""
+    walker = _Walker(old, new, side, lenient=lenient)
     walker.compare(old, new, side)
     return walker.changes
 
@@ -83,11 +101,15 @@ class _Walker:
     old_root: Schema
     new_root: Schema
     side: Side
+    lenient: bool = False  #: the two schemas come from different generators
     changes: list[Change] = field(default_factory=list)
     _seen: set[tuple[str, str]] = field(default_factory=set)
+    _chain: tuple[str, ...] = ()  #: the property names leading to the node being compared
 
-    def emit(self, kind: str, path: str, message: str) -> None:
-        self.changes.append(Change(f"{self.side}.{kind}", path, message))
+    def emit(self, kind: str, path: str, message: str, *, name: str | None = None,
+             noise: str = "") -> None:  # fmt: skip
+        owner = self._chain if name is None else (*self._chain, name)
+        self.changes.append(Change(f"{self.side}.{kind}", path, message, owner, noise))
 
     # -- resolution --------------------------------------------------------------------------
 
@@ -165,7 +187,9 @@ class _Walker:
         changed = sorted(k for k in ANNOTATIONS if _canon(old.get(k)) != _canon(new.get(k)))
         if changed:
             parts = [f"{k} {show(old.get(k))} → {show(new.get(k))}" for k in changed]
-            self.emit("annotation_changed", path, "; ".join(parts))
+            one_sided_title = changed == ["title"] and ("title" in old) != ("title" in new)
+            noise = "a title only one of the generators writes" if one_sided_title else ""
+            self.emit("annotation_changed", path, "; ".join(parts), noise=noise)
 
     def _compare_branches(self, old: list[_Branch], new: list[_Branch], path: str) -> None:
         old_types = set().union(*(_types(b.schema) for b in old)) if old else set()
@@ -185,8 +209,17 @@ class _Walker:
                 self._compare_branch(old_group[0].schema, new_group[0].schema, path)
                 continue
             new_left = list(new_group)
+            old_left: list[_Branch] = []
             for branch in old_group:
                 match = next((b for b in new_left if _variant(b) == _variant(branch)), None)
+                if match is None:
+                    old_left.append(branch)
+                    continue
+                new_left.remove(match)
+                self.compare(_as_ref(branch), _as_ref(match), path)
+            for branch in old_left:  # `$defs` names differ: the same structure is the same variant
+                match = next((b for b in new_left
+                              if self._same(_as_ref(branch), _as_ref(b))), None)  # fmt: skip
                 if match is None:
                     self.emit("variant_removed", path, f"variant {_variant(branch)} removed")
                     continue
@@ -239,7 +272,9 @@ class _Walker:
                 continue
             verdict = _constraint_verdict(key, before, after)
             what = f"{key} {_bound(before)} → {_bound(after)}"
-            self.emit(f"constraint_{verdict}", f"{path}.{key}", what)
+            one_sided = key == "pattern" and (before is None or after is None)
+            noise = _DECIMAL_NOISE if one_sided and _decimal_pattern(before or after) else ""
+            self.emit(f"constraint_{verdict}", f"{path}.{key}", what, noise=noise)
 
     def _objects(self, old: dict[str, Any], new: dict[str, Any], path: str) -> None:
         old_props: dict[str, Any] = dict(old.get("properties") or {})
@@ -254,38 +289,48 @@ class _Walker:
                 removed.remove(name)
                 added.remove(twin)
                 self.emit("property_renamed", f"{path}.properties.{name}",
-                          f"field {name!r} renamed to {twin!r} (same schema)")  # fmt: skip
+                          f"field {name!r} renamed to {twin!r} (same schema)",
+                          name=name)  # fmt: skip
         closed_now = new.get("additionalProperties") is False
         for name in removed:
             where = f"{path}.properties.{name}"
             if self.side == "input" and closed_now:
                 self.emit("property_removed_forbidden", where,
-                          f"field {name!r} removed, and extra keys are forbidden")  # fmt: skip
+                          f"field {name!r} removed, and extra keys are forbidden",
+                          name=name)  # fmt: skip
             else:
                 was = "required" if name in old_required else "optional"
-                self.emit("property_removed", where, f"{was} field {name!r} removed")
+                self.emit("property_removed", where, f"{was} field {name!r} removed", name=name)
         closed_before = old.get("additionalProperties") is False
         for name in added:
             where = f"{path}.properties.{name}"
             summary = _type_text(_types(self.resolve(new_props[name], self.new_root)[0]))
             if self.side == "input" and name in new_required:
-                self.emit("required_added", where, f"new required field {name!r} ({summary})")
+                self.emit("required_added", where, f"new required field {name!r} ({summary})",
+                          name=name)  # fmt: skip
             elif self.side == "output" and closed_before:
                 self.emit("property_added_forbidden", where,
                           f"new field {name!r} ({summary}), and the old schema forbade extra "
-                          "keys")  # fmt: skip
+                          "keys", name=name)  # fmt: skip
             else:
                 optional = "required" if name in new_required else "optional"
-                self.emit("property_added", where, f"new {optional} field {name!r} ({summary})")
+                self.emit("property_added", where, f"new {optional} field {name!r} ({summary})",
+                          name=name)  # fmt: skip
         for name in (p for p in old_props if p in new_props):
             where = f"{path}.properties.{name}"
             became_required = name in new_required and name not in old_required
             if became_required:
-                self.emit("required_added", where, f"field {name!r} optional → required")
+                self.emit("required_added", where, f"field {name!r} optional → required",
+                          name=name)  # fmt: skip
             elif name in old_required and name not in new_required:
-                self.emit("required_removed", where, f"field {name!r} required → optional")
+                self.emit("required_removed", where, f"field {name!r} required → optional",
+                          name=name)  # fmt: skip
             start = len(self.changes)
-            self.compare(old_props[name], new_props[name], where)
+            outer, self._chain = self._chain, (*self._chain, name)
+            try:
+                self.compare(old_props[name], new_props[name], where)
+            finally:
+                self._chain = outer
             if became_required:  # losing its default is what made it required: said already
                 self.changes[start:] = [
                     c for c in self.changes[start:]
@@ -321,9 +366,10 @@ class _Walker:
 
     def _same(self, old_node: Any, new_node: Any) -> bool:
         """Whether two property schemas validate the same values (a rename candidate)."""
-        probe = _Walker(self.old_root, self.new_root, self.side)
+        probe = _Walker(self.old_root, self.new_root, self.side, self.lenient)
         probe.compare(old_node, new_node, "")
-        return all(c.rule.endswith(".annotation_changed") for c in probe.changes)
+        return all(c.rule.endswith(".annotation_changed") or (self.lenient and c.noise)
+                   for c in probe.changes)  # fmt: skip
 
 
 def _lookup(root: Schema, ref: str) -> dict[str, Any]:
@@ -344,7 +390,29 @@ def _own(node: Any) -> dict[str, Any]:
 
 
 def _canon(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str)
+    """Comparable text of a JSON value; `1` and `1.0` are one number (generators differ)."""
+    return json.dumps(_plain(value), sort_keys=True, default=str)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, Mapping):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+#: How pydantic (2.10 to 2.13) begins the pattern it writes for `Decimal` strings.
+_DECIMAL_PATTERN_START = r"^(?!^[-+.]*$)[+-]?0*"
+
+
+_DECIMAL_NOISE = "pydantic < 2.14 writes a pattern for Decimal strings, later ones do not"
+
+
+def _decimal_pattern(pattern: Any) -> bool:
+    return isinstance(pattern, str) and pattern.startswith(_DECIMAL_PATTERN_START)
 
 
 def _enum(schema: Mapping[str, Any]) -> list[Any] | None:
@@ -467,4 +535,4 @@ def _divides(small: float, big: float) -> bool:
     return abs(ratio - round(ratio)) < 1e-9
 
 
-__all__ = ["Change", "Side", "diff_schemas", "show"]
+__all__ = ["Change", "Side", "diff_schemas", "show", "walk_schemas"]

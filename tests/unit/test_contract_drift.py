@@ -17,7 +17,7 @@ from typing import Annotated, Any, Literal
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_serializer, field_validator
 
 from jobforge.contracts import Contract, Guarantees, RetryPolicy, RunnerDef, contract_of
 from jobforge.contracts.drift import (
@@ -232,6 +232,33 @@ def handler(inp: In, ctx: RunContext) -> Out:
     return Out(n=inp.n)
 
 
+class Checked(BaseModel):  # In, with a validator: the JSON Schema shows nothing of it
+    model_config = ConfigDict(title="In")
+    n: int
+
+    @field_validator("n")
+    @classmethod
+    def positive(cls, value: int) -> int:
+        if value <= 0:
+            raise ValueError("n must be positive")
+        return value
+
+
+class Serialized(BaseModel):  # Out, with a serializer of its field
+    model_config = ConfigDict(title="Out")
+    n: int
+
+    @field_serializer("n")
+    def doubled(self, value: int) -> int:
+        return value * 2
+
+
+class Wider(BaseModel):
+    model_config = ConfigDict(title="In")
+    n: int
+    m: int
+
+
 BASE = RunnerDef(
     id="t.run", version="1.0.0", fn=handler, input=In, output=Out,
     trace_keys=("k",), artifacts=("a.md",), timeout_s=30.0, max_attempts=3,
@@ -257,6 +284,12 @@ CONTRACT_FIRES: list[tuple[str, Contract, Contract]] = [
     ("limits.max_attempts_raised", LOCKED, contract(max_attempts=5)),
     ("limits.retry_changed", LOCKED, contract(retry=RetryPolicy(base_s=2))),
     ("runner.version_changed", LOCKED, contract(version="1.0.1")),
+    ("secret_keys.added", LOCKED, contract(secret_keys=("session",))),
+    ("secret_keys.removed", contract(secret_keys=("session",)), LOCKED),
+    ("public_keys.added", LOCKED, contract(public_keys=("next_page_token",))),
+    ("public_keys.removed", contract(public_keys=("next_page_token",)), LOCKED),
+    ("input.definition_changed", LOCKED, contract(input=Checked)),
+    ("output.definition_changed", LOCKED, contract(output=Serialized)),
 ]
 CONTRACT_QUIET: list[tuple[str, Contract, Contract]] = [
     ("guarantees.turned_off", contract(guarantees=Guarantees(replayable=False)), LOCKED),
@@ -271,6 +304,13 @@ CONTRACT_QUIET: list[tuple[str, Contract, Contract]] = [
     ("limits.max_attempts_raised", LOCKED, contract(max_attempts=1)),
     ("limits.retry_changed", LOCKED, contract(max_attempts=5)),
     ("runner.version_changed", LOCKED, contract(max_attempts=5)),
+    ("secret_keys.added", contract(secret_keys=("session",)), LOCKED),
+    ("secret_keys.removed", LOCKED, contract(secret_keys=("session",))),
+    ("public_keys.added", contract(public_keys=("next_page_token",)), LOCKED),
+    ("public_keys.removed", LOCKED, contract(public_keys=("next_page_token",))),
+    # the schema shows the change (a new required field): no definition_changed beside it
+    ("input.definition_changed", LOCKED, contract(input=Wider)),
+    ("output.definition_changed", LOCKED, contract(output=Wider)),
 ]
 
 
