@@ -490,6 +490,10 @@ def _short(value: Any, limit: int = 200) -> str:
         )
     except Exception as exc:  # a broken __repr__ must not break the runner
         text = f"<{type(value).__name__}: repr failed: {type(exc).__name__}>"
+    return _cap(text, limit)
+
+
+def _cap(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
@@ -862,11 +866,11 @@ def _fingerprint(value: Any) -> tuple[str, str]:
         if isinstance(value, _CONTAINERS) or (
             hasattr(value, "__len__") and hasattr(value, "__iter__") and not isinstance(value, str)
         ):
-            short = _REPR.repr(value)
-            return f"{len(value)}:{short}", _short(short)
+            short = _cap(_REPR.repr(value))
+            return f"{len(value)}:{short}", short
         if type(value).__repr__ is _object_repr and hasattr(value, "__dict__"):
-            short = f"{type(value).__name__}({_REPR.repr(vars(value))})"
-            return short, _short(short)
+            short = _cap(f"{type(value).__name__}({_REPR.repr(vars(value))})")
+            return short, short
     except Exception:
         pass
     short = _short(value)

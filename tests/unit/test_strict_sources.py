@@ -15,6 +15,7 @@ import pathlib
 import platform
 import random
 import secrets
+import shutil
 import socket
 import sys
 import threading
@@ -291,13 +292,34 @@ def test_library_internals_are_not_blamed_on_the_runner() -> None:
     assert only(watch, "uuid.uuid4").line == line
 
 
-def test_a_jobforge_frame_in_between_stops_the_attribution() -> None:
+def test_a_jobforge_frame_in_between_stops_the_attribution(tmp_path: pathlib.Path) -> None:
+    from jobforge import migrate
     from jobforge.runtime import redact
 
     os.environ.pop(redact.KEY_ENV, None)
     with watching(Watch()) as watch:
         redact.key_from_env()  # jobforge reads the environment: not the runner's doing
-    assert watch.calls == []
+        # jobforge -> pathlib's iterdir -> os.listdir: library frames, then jobforge's
+        assert migrate.discover(tmp_path) == []
+        line = line_after()
+        list(tmp_path.iterdir())  # the same from the runner's own code is reported
+    assert [(c.call, c.line) for c in watch.calls] == [("os.listdir", line)]
+
+
+def test_no_library_frame_carries_a_call_past_jobforge(tmp_path: pathlib.Path) -> None:
+    if not os.path.exists("/proc/self/stat"):
+        pytest.skip("no /proc here")
+    import jobforge
+
+    namespace: dict[str, Any] = {}
+    fake = os.path.join(os.path.dirname(jobforge.__file__), "_strict_probe.py")
+    source = "import shutil\ndef copy(a, b):\n    shutil.copyfile(a, b)\n"
+    exec(compile(source, fake, "exec"), namespace)  # a function of jobforge's, as frames go
+    with watching(Watch()) as watch:
+        namespace["copy"]("/proc/self/stat", tmp_path / "a")  # jobforge -> shutil -> open
+        line = line_after()
+        shutil.copyfile("/proc/self/stat", tmp_path / "b")  # the runner -> shutil -> open
+    assert [(c.call, c.line) for c in watch.calls] == [("open('/proc/self/stat')", line)]
 
 
 def test_everything_is_restored_after_the_block() -> None:
