@@ -60,8 +60,10 @@ class Divergence:
 
 def render_call(call: dict[str, Any]) -> str:
     """One strict-mode finding, the same words in every report."""
+    name = call["call"]
+    shown = name if any(c in name for c in "([ ") else f"{name}()"
     cause = f" — {call['cause']}" if call.get("cause") else ""
-    return f"{call['call']}() at {call['file']}:{call['line']}{cause} (use {call['hint']})"
+    return f"{shown} at {call['file']}:{call['line']}{cause} (use {call['hint']})"
 
 
 def short(value: Any, limit: int = 120) -> str:
@@ -272,8 +274,9 @@ def _differing_sites(first: dict[str, Any], other: dict[str, Any],
         call = a or b
         assert call is not None
         what = call.get("cause") or "an uncontrolled call"
+        name = call["call"] if any(c in call["call"] for c in "([ ") else f"{call['call']}()"
         said = (
-            f"{what}: {call['call']}() returned {_values(values_a)} in {labels[0]} and "
+            f"{what}: {name} returned {_values(values_a)} in {labels[0]} and "
             f"{_values(values_b)} in {labels[1]} (use {call.get('hint', 'RunContext')})"
         )
         texts = tuple(_unquoted(v) for v in (*values_a, *values_b))

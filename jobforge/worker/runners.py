@@ -65,7 +65,7 @@ def runner_handler(definition: RunnerDef, *, http_policy: HttpPolicy | None = No
             if not job.extensions.get(STRICT):
                 return _after(definition, await definition.fn(inp, ctx), ctx, job)
             watch = job.extensions[UNCONTROLLED] = Watch()
-            with watching(watch):
+            with watching(watch, modules=_modules(definition)):
                 result = await definition.fn(inp, ctx)
             return _after(definition, result, ctx, job)
 
@@ -76,11 +76,17 @@ def runner_handler(definition: RunnerDef, *, http_policy: HttpPolicy | None = No
         if not job.extensions.get(STRICT):
             return _after(definition, definition.fn(inp, ctx), ctx, job)
         watch = job.extensions[UNCONTROLLED] = Watch()
-        with watching(watch):
+        with watching(watch, modules=_modules(definition)):
             result = definition.fn(inp, ctx)
         return _after(definition, result, ctx, job)
 
     return run
+
+
+def _modules(definition: RunnerDef) -> tuple[str, ...]:
+    """The modules whose globals strict mode watches: the runner's own."""
+    module = getattr(definition.fn, "__module__", None)
+    return (module,) if isinstance(module, str) else ()
 
 
 def _before(

@@ -31,7 +31,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from jobforge import NonRetryable
+from jobforge.errors import NonRetryable
 from jobforge.contracts import runner
 
 
@@ -239,3 +239,26 @@ def test_a_redaction_key_lets_a_changed_secret_fail_the_expectation(
     changed = run(pytester, dsn)
     changed.assert_outcomes(failed=1)
     assert "output.token: expected '[redacted:" in failure(changed, "sec.tok/basic")
+
+
+@pytest.mark.parametrize(
+    ("code", "env", "message"),
+    [
+        ("import not_a_module_anywhere\n", {}, "jobforge: importing 'mutants' failed: "
+         "No module named 'not_a_module_anywhere'"),
+        ("", {"JOBFORGE_REDACTION_KEY": "short"},
+         "jobforge: JOBFORGE_REDACTION_KEY must be at least 16 bytes (it is 5)"),
+    ],
+)  # fmt: skip
+def test_a_broken_project_is_a_one_line_usage_error(
+    pytester: pytest.Pytester, dsn: str, monkeypatch: pytest.MonkeyPatch, code: str,
+    env: dict[str, str], message: str,
+) -> None:  # fmt: skip
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    project(pytester, code, [])
+    result = run(pytester, dsn)
+    assert result.ret == pytest.ExitCode.USAGE_ERROR
+    assert "INTERNALERROR" not in result.stderr.str()
+    assert "Traceback" not in result.stderr.str()
+    result.stderr.fnmatch_lines([f"ERROR: {message}*"])

@@ -75,10 +75,15 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistController(config), "jobforge-xdist-controller")
     config.addinivalue_line("markers", "jobforge_golden: a golden case of a runner (jobforge)")
-    if _has_project(config) or _setting(config, "golden_dir"):
-        _configure_golden(config)
-    if bundles := _setting(config, "bundles"):
-        _configure_bundles(config, bundles)
+    from jobforge.errors import JobforgeError
+
+    try:  # a runner module that fails to import, a bad key: one line, not an INTERNALERROR
+        if _has_project(config) or _setting(config, "golden_dir"):
+            _configure_golden(config)
+        if bundles := _setting(config, "bundles"):
+            _configure_bundles(config, bundles)
+    except JobforgeError as exc:
+        raise pytest.UsageError(f"jobforge: {exc}") from None
 
 
 def _configure_bundles(config: pytest.Config, folder: str) -> None:
@@ -110,7 +115,9 @@ def _has_project(config: pytest.Config) -> bool:
 def _configure_golden(config: pytest.Config) -> None:
     from jobforge.contracts import ProjectConfig, find_config
     from jobforge.plugins.pytest import golden_items
+    from jobforge.runtime.redact import key_from_env
 
+    key_from_env()  # a bad redaction key fails the run before any case does
     project = find_config(config.rootpath) or ProjectConfig(root=config.rootpath)
     refresh = config.getoption("jobforge_refresh")
     options = {
