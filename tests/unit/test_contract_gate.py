@@ -380,3 +380,146 @@ def test_a_revision_without_the_contracts_folder_has_no_locks(config: ProjectCon
     git(config.root, "add", ".")
     git(config.root, "commit", "-q", "-m", "empty")
     assert locks_at("HEAD", config.root / "contracts") == {}
+
+
+# -- locks another schema generator wrote -----------------------------------------------------
+
+
+def _edit_lock(config: ProjectConfig, runner_id: str, edit: dict[str, object]) -> Path:
+    path = config.root / config.contracts_dir / f"{runner_id}.json"
+    data = json.loads(path.read_text())
+    data.update(edit)
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def _older_generator(config: ProjectConfig) -> Path:
+    """The lock as an older pydantic would have written it: `0.2` for the default is the same,
+    the bound spelled `0.0`, and a title it did not write."""
+    path = config.root / config.contracts_dir / "ops.scan.json"
+    data = json.loads(path.read_text())
+    data["generator"] = {"pydantic": "2.7.4", "pydantic_core": "2.18.4"}
+    data["input_schema"]["properties"]["threshold"].pop("title")
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    return path
+
+
+def test_a_lock_of_another_generator_passes_check_with_a_notice(config: ProjectConfig) -> None:
+    lock(config, SCAN)
+    _older_generator(config)
+    (drift,) = compare_project(config, {"ops.scan": SCAN})
+    assert drift.status == "unchanged"
+    assert drift.changes == ()
+    assert [c.path for c in drift.generated] == ["input.properties.threshold"]
+    assert drift.stale
+    report = check_project(config, {"ops.scan": SCAN})
+    assert report.ok
+    (item,) = report.items
+    assert item.outcome is Outcome.passed
+    (finding,) = item.findings
+    assert finding.severity == "notice"
+    assert finding.rule == "runner.generator_changed"
+    assert finding.message == (
+        f"schema generator changed (pydantic 2.7.4 → {contract_of(SCAN).generator['pydantic']})"  # type: ignore[index]
+        "; 1 schema difference it alone explains; `jobforge contracts lock` rewrites the lock"
+    )
+    assert "matches its lock; schema generator changed" in item.summary
+
+
+def test_lock_rewrites_a_lock_of_another_generator_without_a_bump(config: ProjectConfig) -> None:
+    lock(config, SCAN)
+    path = _older_generator(config)
+    (outcome,) = lock_project(config, {"ops.scan": SCAN}).outcomes
+    assert outcome.action == "written"
+    assert outcome.reason.endswith("lock rewritten, no contract change")
+    assert path.read_text() == render(contract_of(SCAN))
+    (again,) = lock_project(config, {"ops.scan": SCAN}).outcomes
+    assert again.action == "unchanged"
+    assert check_project(config, {"ops.scan": SCAN}).items[0].findings == ()
+
+
+def test_a_real_change_beside_a_generator_change_is_drift_and_noise_stays_out(
+    config: ProjectConfig,
+) -> None:
+    lock(config, SCAN)
+    _older_generator(config)
+    changed = replace(SCAN, input=InRequired)
+    (drift,) = compare_project(config, {"ops.scan": changed})
+    assert [(c.rule, c.path) for c in drift.changes] == [
+        ("input.annotation_changed", "input"),  # the model's title: InRequired
+        ("input.required_added", "input.properties.mode"),
+    ]
+    assert [c.path for c in drift.generated] == ["input.properties.threshold"]
+    report = check_project(config, {"ops.scan": changed})
+    assert not report.ok
+    severities = [f.severity for f in report.items[0].findings]
+    assert severities == ["notice", "compatible", "breaking"]
+    (refused,) = lock_project(config, {"ops.scan": changed}).outcomes
+    assert refused.action == "refused"
+
+
+def test_the_same_generator_never_excuses_a_schema_difference(config: ProjectConfig) -> None:
+    """A hand-edited schema under the recorded generator is drift, fingerprints or not."""
+    lock(config, SCAN)
+    path = config.root / config.contracts_dir / "ops.scan.json"
+    data = json.loads(path.read_text())
+    data["input_schema"]["properties"]["threshold"]["type"] = "integer"
+    path.write_text(json.dumps(data))
+    (drift,) = compare_project(config, {"ops.scan": SCAN})
+    assert [c.rule for c in drift.changes] == ["input.type_widened"]
+    assert drift.generated == ()
+
+
+def test_a_lock_without_generator_and_fingerprints_loads_and_is_rewritten(
+    config: ProjectConfig,
+) -> None:
+    lock(config, SCAN)
+    path = config.root / config.contracts_dir / "ops.scan.json"
+    data = json.loads(path.read_text())
+    for key in ("generator", "fingerprints", "secret_keys", "public_keys"):
+        del data[key]
+    path.write_text(json.dumps(data))
+    (item,) = check_project(config, {"ops.scan": SCAN}).items
+    assert item.outcome is Outcome.passed
+    (finding,) = item.findings
+    assert finding.rule == "runner.generator_changed"
+    assert finding.message.startswith("the lock does not record its schema generator; this one")
+    (outcome,) = lock_project(config, {"ops.scan": SCAN}).outcomes
+    assert outcome.action == "written"
+    assert path.read_text() == render(contract_of(SCAN))
+
+
+def test_a_lock_out_of_date_where_no_rule_looks_is_a_notice(config: ProjectConfig) -> None:
+    lock(config, SCAN)
+    path = config.root / config.contracts_dir / "ops.scan.json"
+    data = json.loads(path.read_text())
+    data["fingerprints"]["input"]["target"]["doc"] = "edited by hand"
+    path.write_text(json.dumps(data))
+    (item,) = check_project(config, {"ops.scan": SCAN}).items
+    assert item.outcome is Outcome.passed
+    (finding,) = item.findings
+    assert (finding.rule, finding.severity) == ("runner.lock_outdated", "notice")
+    assert [o.action for o in lock_project(config, {"ops.scan": SCAN}).outcomes] == ["written"]
+
+
+@pytest.mark.parametrize(
+    ("edit", "where"),
+    [
+        ({"generator": "2.13.4"}, "generator"),
+        ({"generator": {"pydantic": 2}}, "generator.pydantic"),
+        ({"fingerprints": {"input": {}}}, "fingerprints.output"),
+        ({"fingerprints": {"input": {"a": {"shape": 1}}, "output": {}}},
+         "fingerprints.input.a.shape"),
+        ({"fingerprints": {"input": {"a": {"shape": "int", "x": 1}}, "output": {}}},
+         "fingerprints.input.a.x"),
+        ({"secret_keys": "session"}, "secret_keys"),
+    ],
+)  # fmt: skip
+def test_invalid_generator_fields_are_configuration_errors_naming_them(
+    config: ProjectConfig, edit: dict[str, object], where: str
+) -> None:
+    lock(config, SCAN)
+    _edit_lock(config, "ops.scan", edit)
+    expected = rf"invalid lock file contracts/ops\.scan\.json: {where}:"
+    with pytest.raises(errors.ConfigurationError, match=expected):
+        check_project(config, {"ops.scan": SCAN})

@@ -31,6 +31,7 @@ from jobforge.contracts import (
     find_config,
     runner,
 )
+from jobforge.contracts.model import generator_versions
 from jobforge.runtime.context import RunContext
 
 
@@ -300,9 +301,24 @@ def test_contract_of_states_the_declaration(rid: str) -> None:
     assert contract.input_schema["required"] == ["target"]  # threshold has a default
 
 
+def test_contract_of_records_keys_generator_and_fingerprints(rid: str) -> None:
+    declare(rid, secret_keys=["session", "cookie_jar"], public_keys=["next_page_token"])
+    contract = contract_of(RUNNERS[rid])
+    assert contract.secret_keys == ["cookie_jar", "session"]  # sorted: order means nothing
+    assert contract.public_keys == ["next_page_token"]
+    assert contract.generator == generator_versions()
+    assert set(contract.generator) == {"pydantic", "pydantic_core"}
+    assert contract.fingerprints is not None
+    assert set(contract.fingerprints.input) == {"", "target", "threshold"}
+    assert contract.fingerprints.input["target"].shape == "str; required"
+    assert contract.fingerprints.input["threshold"].shape == "float; default=0.2"
+
+
 def test_contract_defaults(rid: str) -> None:
     declare(rid)
     contract = contract_of(RUNNERS[rid])
+    assert contract.secret_keys == []
+    assert contract.public_keys == []
     assert contract.trace_keys == []
     assert contract.artifacts == []
     assert contract.timeout_s is None
