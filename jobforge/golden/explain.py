@@ -279,7 +279,7 @@ def _differing_sites(first: dict[str, Any], other: dict[str, Any],
             f"{what}: {name} returned {_values(values_a)} in {labels[0]} and "
             f"{_values(values_b)} in {labels[1]} (use {call.get('hint', 'RunContext')})"
         )
-        texts = tuple(_unquoted(v) for v in (*values_a, *values_b))
+        texts = tuple(t for v in (*values_a, *values_b) for t in _texts(v))
         found.append(_Evidence(said, f"{call['file']}:{call['line']}", texts))
     return found
 
@@ -313,6 +313,16 @@ def _values(values: list[str]) -> str:
         return "nothing (not called)"
     shown = ", ".join(values[:3]) + (", …" if len(values) > 3 else "")
     return shown if len(values) > 1 else values[0]
+
+
+_QUOTED = re.compile(r"'([^']{4,})'|\"([^\"]{4,})\"")
+
+
+def _texts(text: str) -> tuple[str, ...]:
+    """The texts a value's repr may show up as: itself unquoted, and what it quotes inside
+    (`UUID('6a44…')` shows up as `6a44…`)."""
+    inner = [a or b for a, b in _QUOTED.findall(text)]
+    return (_unquoted(text), *inner)
 
 
 def _unquoted(text: str) -> str:

@@ -107,7 +107,7 @@ def test_one_failure_of_each_kind_is_reported_and_exits_1(
     assert "FAILED golden billing.invoice/us-plain" in out
     assert "output.total: expected '1.00', got '199.90'" in out
     assert "FAILED determinism notify.stamp/hello" in out
-    assert "time.time() (use ctx.now())" in out
+    assert "— wall clock (use ctx.now())" in out
     assert "FAILED replay bundles/ops.scan-job1-a1.json: diverged" in out
     assert "first divergent decision: trace[0]" in out
     assert "no runner 'ops.legacy' is declared any more" in out

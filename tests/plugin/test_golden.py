@@ -94,7 +94,7 @@ _calls = 0
 def counter(inp, ctx):
     global _calls
     _calls += 1
-    return Val(value=_calls)
+    return Val(value=_calls)  # MARK:counter
 
 
 @runner("nd.order", version="1.0.0", input=In, output=Val)
@@ -299,45 +299,58 @@ def test_nondeterministic_runners_are_flagged_with_their_cause(
     )
     strict = "  strict mode: the runner called uncontrolled sources:"
 
+    def site(mark: str, call: str, cause: str, hint: str) -> str:
+        return f"    {call} at {where(pytester, mark)} — {cause} (use {hint})"
+
     text = failure(result, "nd.clock/basic")
-    assert text.startswith("golden case nd.clock/basic is nondeterministic:\n" + strict)
-    assert f"    time.time() at {where(pytester, 'clock')} (use ctx.now())" in text
+    assert text.startswith("golden case nd.clock/basic is nondeterministic:\n")
+    assert text.splitlines()[-2:] == [
+        strict, site("clock", "time.time()", "wall clock", "ctx.now()")
+    ]
     assert re.search(
-        r"run 2 \(in-process\) differs from run 1:\n    output\.value: .* — time-like", text
+        r"run 2 \(in-process\) differs from run 1:\n    output\.value: (\S+) vs (\S+) — wall "
+        r"clock: time\.time\(\) returned \1 in run 1 and \2 in run 2 \(use ctx\.now\(\)\) at "
+        + re.escape(where(pytester, "clock")),
+        text,
     )
 
     text = failure(result, "nd.today/basic")
-    assert f"    datetime.now() at {where(pytester, 'today')} (use ctx.now())" in text
+    assert site("today", "datetime.now()", "wall clock", "ctx.now()") in text
+    # a C type's method: the site is known, its values are not, so the value's shape speaks
     assert re.search(r"output\.value: '20\d\d-.*' vs '20\d\d-.*' — time-like value", text)
 
     text = failure(result, "nd.ids/basic")
-    assert f"    uuid.uuid4() at {where(pytester, 'ids')} (use ctx.uuid())" in text
-    assert "— uuid-like value (use ctx.uuid())" in text
+    assert site("ids", "uuid.uuid4()", "random id (uuid4)", "ctx.uuid()") in text
+    assert "— random id (uuid4): uuid.uuid4() returned UUID(" in text
 
     text = failure(result, "nd.dice/basic")
-    assert f"    random.random() at {where(pytester, 'dice')} (use ctx.random)" in text
+    assert site("dice", "random.random()", "random module", "ctx.random") in text
     assert "run 2 (in-process) differs from run 1:\n    output.value: 0." in text
+    assert f"(use ctx.random) at {where(pytester, 'dice')}" in text
 
     # the same value every time (a seeded global generator): strict mode alone catches it
     text = failure(result, "nd.seeded/basic")
     assert text.splitlines() == [
         "golden case nd.seeded/basic is nondeterministic:",
         strict,
-        f"    random.seed() at {where(pytester, 'seeded')} (use ctx.random)",
-        f"    random.random() at {where(pytester, 'seeded-draw')} (use ctx.random)",
+        site("seeded", "random.seed()", "random module", "ctx.random"),
+        site("seeded-draw", "random.random()", "random module", "ctx.random"),
     ]
 
-    # no uncontrolled call to report: the divergence alone says why
+    # no uncontrolled call to report: the module global the runner changes says why
     text = failure(result, "nd.counter/basic")
     assert strict not in text
-    assert (
-        "run 2 (in-process) differs from run 1:\n    output.value: 1 vs 2 — module-level state"
-        in text
+    path = where(pytester, "clock").rsplit(":", 1)[0]
+    assert re.search(
+        r"run 2 \(in-process\) differs from run 1:\n    output\.value: 1 vs 2 — module state: "
+        r"the global _calls of myrunners changed during run 1 \(0 → 1\), so each run starts "
+        rf"from another value at {re.escape(path)}:\d+",
+        text,
     )
-    assert "counter" in text
     assert "fresh interpreter" not in text  # a new interpreter counts from 0 again, like run 1
 
-    # set order depends on the hash seed: the in-process runs agree, the fresh interpreter not
+    # set order depends on the hash seed: the in-process runs agree, the fresh interpreter not;
+    # another interpreter with the same seed gives the same order, which confirms the cause
     text = failure(result, "nd.order/basic")
     assert strict not in text
     assert "run 2 (in-process)" not in text
@@ -345,8 +358,9 @@ def test_nondeterministic_runners_are_flagged_with_their_cause(
         text.splitlines()[1] == "  run 3 (fresh interpreter, PYTHONHASHSEED=1) differs from run 1:"
     )
     assert re.fullmatch(
-        r"    output\.value: \['finding-.* vs \['finding-.* — same items in another order "
-        r"\(set or dict iteration order: hash seed\)",
+        r"    output\.value: \['finding-.* vs \['finding-.* — iteration order of a set or dict "
+        r"of str \(hash seed\): confirmed, another interpreter with the same PYTHONHASHSEED gave "
+        r"the same values",
         text.splitlines()[2],
     )
     assert len(text.splitlines()) == 3
