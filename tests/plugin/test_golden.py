@@ -305,7 +305,8 @@ def test_nondeterministic_runners_are_flagged_with_their_cause(
     text = failure(result, "nd.clock/basic")
     assert text.startswith("golden case nd.clock/basic is nondeterministic:\n")
     assert text.splitlines()[-2:] == [
-        strict, site("clock", "time.time()", "wall clock", "ctx.now()")
+        strict,
+        site("clock", "time.time()", "wall clock", "ctx.now()"),
     ]
     assert re.search(
         r"run 2 \(in-process\) differs from run 1:\n    output\.value: (\S+) vs (\S+) — wall "
