@@ -226,9 +226,9 @@ def _model_shape(model: type[BaseModel]) -> str:
         parts.append("config " + ", ".join(f"{k}={_value(v)}" for k, v in sorted(config.items())))
     decorators = getattr(model, "__pydantic_decorators__", None)
     for kind in ("model_validators", "model_serializers"):
-        for name, decorator in sorted(getattr(decorators, kind, {}).items()):
-            mode = getattr(getattr(decorator, "info", None), "mode", "")
-            parts.append(f"{kind[6:-1]} {name} ({mode})")
+        modes = [getattr(getattr(d, "info", None), "mode", "") for d in
+                 getattr(decorators, kind, {}).values()]  # fmt: skip
+        parts += [f"{kind[6:-1]} ({mode})" for mode in sorted(modes)]  # names are no contract
     if issubclass(model, RootModel):
         info = model.model_fields["root"]
         parts.append(f"root {_annotation(info.annotation, info.metadata)}")
@@ -251,9 +251,9 @@ def _field_decorators(model: type[BaseModel]) -> dict[str, list[str]]:
     decorators = getattr(model, "__pydantic_decorators__", None)
     found: dict[str, list[str]] = {}
     for kind in ("field_validators", "field_serializers"):
-        for name, decorator in getattr(decorators, kind, {}).items():
+        for decorator in getattr(decorators, kind, {}).values():
             info = getattr(decorator, "info", None)
-            label = f"{kind[6:-1]} {name} ({getattr(info, 'mode', '')})"
+            label = f"{kind[6:-1]} ({getattr(info, 'mode', '')})"  # renaming one changes nothing
             fields = tuple(getattr(info, "fields", ()))
             targets = model.model_fields if "*" in fields else fields
             for field_name in targets:
@@ -303,16 +303,17 @@ def _type(tp: Any, active: frozenset[int]) -> str:
         values = ", ".join(sorted(_value(m.value) for m in tp))
         bases = [b.__name__ for b in tp.__mro__[1:] if b not in (enum.Enum, object)
                  and not issubclass(b, enum.Enum)]  # fmt: skip
-        return f"enum {tp.__qualname__}{'(' + ', '.join(bases) + ')' if bases else ''}[{values}]"
+        # by its values, not its name: renaming the class changes no accepted value
+        return f"enum{'(' + ', '.join(bases) + ')' if bases else ''}[{values}]"
     if isinstance(tp, type) and dataclasses.is_dataclass(tp):
         fields = ", ".join(f"{f.name}: {_type(f.type, active)}" for f in dataclasses.fields(tp))
-        return f"dataclass {tp.__qualname__}{{{fields}}}"
+        return f"dataclass{{{fields}}}"
     if isinstance(tp, type) and typing.is_typeddict(tp):
         hints = typing.get_type_hints(tp, include_extras=True)
         required: frozenset[str] = getattr(tp, "__required_keys__", frozenset())
         fields = ", ".join(f"{k}{'' if k in required else '?'}: {_type(v, active)}"
                            for k, v in sorted(hints.items()))  # fmt: skip
-        return f"typeddict {tp.__qualname__}{{{fields}}}"
+        return f"typeddict{{{fields}}}"
     if isinstance(tp, typing.TypeVar):
         return f"~{tp.__name__}"
     return _name(tp)

@@ -8,6 +8,7 @@ model edited in place does.
 
 from __future__ import annotations
 
+import enum
 import json
 from collections.abc import Callable
 from dataclasses import replace
@@ -253,6 +254,40 @@ class Serialized(BaseModel):  # Out, with a serializer of its field
         return value * 2
 
 
+class CheckedRenamed(BaseModel):  # Checked, its validator renamed: a refactor, no change
+    model_config = ConfigDict(title="In")
+    n: int
+
+    @field_validator("n")
+    @classmethod
+    def must_be_positive(cls, value: int) -> int:
+        if value <= 0:
+            raise ValueError("n must be positive")
+        return value
+
+
+class Tint(enum.Enum):
+    red = "red"
+    blue = "blue"
+
+
+class Colour(enum.Enum):  # Tint, renamed
+    red = "red"
+    blue = "blue"
+
+
+class Painted(BaseModel):
+    model_config = ConfigDict(title="In")
+    n: int
+    tint: Tint = Tint.red
+
+
+class PaintedRenamed(BaseModel):  # the model and its enum classes renamed, nothing else
+    model_config = ConfigDict(title="In")
+    n: int
+    tint: Colour = Colour.red
+
+
 class Wider(BaseModel):
     model_config = ConfigDict(title="In")
     n: int
@@ -308,6 +343,9 @@ CONTRACT_QUIET: list[tuple[str, Contract, Contract]] = [
     ("secret_keys.removed", LOCKED, contract(secret_keys=("session",))),
     ("public_keys.added", contract(public_keys=("next_page_token",)), LOCKED),
     ("public_keys.removed", LOCKED, contract(public_keys=("next_page_token",))),
+    # renames are refactors: a validator's function, an enum class, a model class
+    ("input.definition_changed", contract(input=Checked), contract(input=CheckedRenamed)),
+    ("input.definition_changed", contract(input=Painted), contract(input=PaintedRenamed)),
     # the schema shows the change (a new required field): no definition_changed beside it
     ("input.definition_changed", LOCKED, contract(input=Wider)),
     ("output.definition_changed", LOCKED, contract(output=Wider)),
@@ -545,3 +583,15 @@ def test_version_verdicts() -> None:
     assert not version_verdict("2.0.0", "1.0.0", []).allowed  # never backwards
     assert next_versions("1.4.2") == {"major": "2.0.0", "minor": "1.5.0"}
     assert next_versions("0.4.2") == {"major": "0.5.0", "minor": "0.4.3"}
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [(Checked, CheckedRenamed), (Painted, PaintedRenamed)],
+    ids=["validator", "enum"],
+)
+def test_a_rename_needs_no_version_bump(old: type[BaseModel], new: type[BaseModel]) -> None:
+    """At most a title changes (documentation: the lock is rewritten, no bump is needed)."""
+    found = diff_contracts(contract(input=old), contract(input=new))
+    assert {c.rule for c in found} <= {"input.annotation_changed"}
+    assert needed_bump(found) == "none"
