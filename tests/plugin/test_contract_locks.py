@@ -61,3 +61,28 @@ def test_lock_items(pytester: pytest.Pytester) -> None:
         "*runner 'lk.gone' is no longer declared*",
         "*lk.misnamed.json is for 'lk.echo', not 'lk.misnamed'*",
     ])  # fmt: skip
+
+
+def test_a_lock_of_another_schema_generator_passes_with_a_warning(
+    pytester: pytest.Pytester,
+) -> None:
+    pytester.makefile(".toml", pyproject='[tool.jobforge]\nrunners = ["myrunners"]\n')
+    pytester.makepyfile(myrunners=RUNNERS)
+    contracts = pytester.mkdir("contracts")
+    from jobforge.contracts import contract_of
+    from jobforge.contracts.declare import RUNNERS as DECLARED
+
+    namespace: dict[str, object] = {}
+    exec(compile(RUNNERS, "myrunners", "exec"), namespace)
+    DECLARED.pop("lk.drift")
+    lock = contract_of(DECLARED.pop("lk.echo")).model_dump(mode="json")
+    lock["generator"] = {"pydantic": "2.6.0", "pydantic_core": "2.16.1"}
+    lock["input_schema"]["properties"]["n"].pop("title")  # what the other generator wrote
+    (contracts / "lk.echo.json").write_text(json.dumps(lock))
+
+    result = pytester.runpytest_subprocess("-p", "no:cacheprovider", "-W", "always")
+    result.assert_outcomes(passed=1, warnings=1)
+    result.stdout.fnmatch_lines([
+        "*JobforgeWarning: contract lock *lk.echo.json: schema generator changed (pydantic "
+        "2.6.0 → *); 1 schema difference it alone explains; `jobforge contracts lock` rewrites it",
+    ])  # fmt: skip

@@ -16,9 +16,14 @@ from typing import Any
 import pytest
 
 from jobforge.contracts import Contract, ProjectConfig, RunnerDef, contract_of, discover
-from jobforge.contracts.drift import diff_contracts, version_verdict
+from jobforge.contracts.drift import compare_contracts, version_verdict
 from jobforge.contracts.schema_diff import Change
-from jobforge.errors import JobforgeError, NotComparedWarning, StrictModeWarning
+from jobforge.errors import (
+    JobforgeError,
+    JobforgeWarning,
+    NotComparedWarning,
+    StrictModeWarning,
+)
 from jobforge.golden.case import case_id, load_case
 from jobforge.golden.check import WARNING_NOTE, CaseResult, check_case
 from jobforge.golden.explain import render_call
@@ -146,9 +151,16 @@ class ContractLockItem(pytest.Item):
             raise GoldenFailure(
                 f"contract lock {self.path}: runner {lock.runner_id!r} is no longer declared"
             )
-        changes = diff_contracts(lock, contract_of(definition))
+        compared = compare_contracts(lock, contract_of(definition))
+        changes = list(compared.changes)
         if changes:
             raise GoldenFailure(_drift_report(self.path, lock, definition, changes))
+        if note := compared.note():  # no drift, but the lock is out of date: say so
+            warnings.warn(
+                JobforgeWarning(f"contract lock {self.path}: {note}; `jobforge contracts lock` "
+                                "rewrites it"),
+                stacklevel=1,
+            )  # fmt: skip
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, GoldenFailure):
