@@ -424,12 +424,20 @@ _Spans = dict[tuple[int, int, int, int], ast.AST]
 _PARSED: dict[str, tuple[_Spans, dict[ast.AST, ast.AST]] | None] = {}
 
 
+@functools.cache
+def _tree(filename: str) -> ast.Module | None:
+    """A source file's syntax tree, parsed once per process (None when it cannot be read)."""
+    try:
+        with open(filename, encoding="utf-8") as f:
+            return ast.parse(f.read())
+    except (OSError, SyntaxError, ValueError):
+        return None
+
+
 def _parsed(filename: str) -> tuple[_Spans, dict[ast.AST, ast.AST]] | None:
     if filename not in _PARSED:
-        try:
-            with open(filename, encoding="utf-8") as f:
-                tree = ast.parse(f.read())
-        except (OSError, SyntaxError, ValueError):
+        tree = _tree(filename)
+        if tree is None:
             _PARSED[filename] = None
             return None
         spans: _Spans = {}
@@ -902,10 +910,8 @@ def _assigned_lines(filename: str) -> dict[str, int]:
     if filename in _LINES:
         return _LINES[filename]
     lines: dict[str, int] = {}
-    try:
-        with open(filename, encoding="utf-8") as f:
-            tree = ast.parse(f.read())
-    except (OSError, SyntaxError, ValueError):
+    tree = _tree(filename)
+    if tree is None:
         _LINES[filename] = lines
         return lines
 
