@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from jobforge import db
+from jobforge import db, errors
 from jobforge.contracts import RunnerDef
 from jobforge.golden.case import GoldenCase
 from jobforge.golden.recorder import Recorder
@@ -66,7 +66,10 @@ async def execute_case(
     await worker.run()
     records = await client.runs(job.job_id)
     if len(records) != 1 or len(kept) != 1:
-        raise RuntimeError(f"expected one run record for the case, found {len(records)}")
+        raise errors.JobforgeError(
+            f"the run of the case left {len(records)} run records, not one (the worker's log "
+            "says why)"
+        )
     return {**records[0], UNREDACTED: kept[0]}
 
 

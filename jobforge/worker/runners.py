@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
-from jobforge import errors
+from jobforge import canonical, errors
 from jobforge.contracts import RunnerDef
 from jobforge.queue import NewJob
 from jobforge.runtime.context import Environment, Mode, RunContext
@@ -126,6 +126,12 @@ def _after(definition: RunnerDef, result: Any, ctx: RunContext, job: JobContext)
         raise errors.ContractViolation(
             f"the output of {definition.id} violates its contract: {_summary(exc)}",
             details=_details(exc),
+        ) from None
+    try:  # what cannot be recorded exactly (an int beyond 2**53, NaN) is refused here, named
+        canonical.jsonable(output)
+    except errors.CanonicalError as exc:
+        raise errors.ContractViolation(
+            f"the output of {definition.id} cannot be recorded: {exc}"
         ) from None
     problems = []
     seen = {step.key for step in ctx.trace}

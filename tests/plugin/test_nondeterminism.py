@@ -262,3 +262,18 @@ def test_a_broken_project_is_a_one_line_usage_error(
     assert "INTERNALERROR" not in result.stderr.str()
     assert "Traceback" not in result.stderr.str()
     result.stderr.fnmatch_lines([f"ERROR: {message}*"])
+
+
+def test_an_output_that_cannot_be_recorded_is_a_contract_violation_not_a_crash(
+    pytester: pytest.Pytester, dsn: str
+) -> None:
+    project(pytester, _runner("big.int", "    return Val(value=2**60)"), ["big.int"])
+    result = run(pytester, dsn, "--jobforge-refresh")
+    result.assert_outcomes(passed=1)
+    case = json.loads((pytester.path / "golden" / "big.int" / "basic.json").read_text())
+    assert case["expect"]["status"] == "contract_violation"
+    assert case["expect"]["error"]["message"].startswith(
+        "the output of big.int cannot be recorded: integer 1152921504606846976 at $.value: a "
+        "JSON number is an IEEE double"
+    )
+    assert "Traceback" not in result.stdout.str()
