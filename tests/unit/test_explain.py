@@ -116,3 +116,26 @@ def test_the_hash_seed_is_named_only_when_confirmed() -> None:
 )  # fmt: skip
 def test_the_shape_of_the_values_suggests_a_cause(a: Any, b: Any, words: str) -> None:
     assert words in likely_cause(a, b)
+
+
+def test_a_lone_site_is_not_blamed_for_values_it_cannot_have_given() -> None:
+    ids = [call("uuid.uuid4", 5, "UUID('6a44fe0c-539d-414c-8994-cb2196f852e4')",
+                cause="random id (uuid4)")]  # fmt: skip
+    other_ids = [call("uuid.uuid4", 5, "UUID('7b44fe0c-539d-414c-8994-cb2196f852e4')",
+                      cause="random id (uuid4)")]  # fmt: skip
+    first = record({"at": 1795962598.144547}, calls=ids)
+    other = record({"at": 1795962598.1515763}, calls=other_ids)
+    [found] = explain(first, other, divergences(first, other))
+    assert found.source is None
+    assert found.cause.startswith("time-like value")
+
+
+def test_a_confirmed_hash_seed_on_a_plain_value_is_named_as_such() -> None:
+    first, other = record({"h": 4242424242}), record({"h": 1313131313})
+    [found] = explain(first, other, divergences(first, other), hash_seed=True)
+    assert found.cause.startswith("a value that depends on the hash seed")
+
+
+def test_pids_are_not_counters() -> None:
+    assert "module-level state" not in likely_cause(6319, 6400)
+    assert "module-level state" in likely_cause(1, 2)
