@@ -23,14 +23,15 @@ from jobforge.golden.explain import Divergence, divergences, explain, render_cal
 from jobforge.golden.fresh import FreshInterpreter
 from jobforge.golden.lane import Lane
 from jobforge.runtime.http import HttpPolicy
+from jobforge.runtime.strict import INERT_WHEN_RUNS_AGREE
 
 Verdict = Literal["passed", "failed", "nondeterministic", "refreshed", "missing"]
 
-#: What the report says about a strict-mode warning (a machine-dependent read).
-WARNING_NOTE = (
-    "the same on every run on this machine, but another machine (CI, production) may differ: "
-    "pass it in the input or record it with ctx.decide"
-)
+#: Said of a timing, an address or a scratch name whose values never reached the result.
+INERT_NOTE = "whose values never reached the result in any run"
+
+#: Said of a read that differs between machines (an environment variable, the host name).
+MACHINE_NOTE = "the same on every run here, but another machine (CI, production) may differ"
 
 
 @dataclass
@@ -71,7 +72,7 @@ class CaseResult:
         """What a passing case still wants a reader to know."""
         lines = []
         if self.warnings:
-            lines.append(f"  strict mode warnings ({WARNING_NOTE}):")
+            lines.append("  strict mode warnings (reported, not failed):")
             lines += [f"    {render_call(c)}" for c in self.warnings]
         if self.not_compared:
             lines.append(
@@ -113,6 +114,7 @@ def check_case(
 
     divergent = _divergent(records, labels, fresh, definition.id, path)
     calls = _unique(c for r in records for c in r.get("uncontrolled", []))
+    calls = [_noted(c, agreed=not divergent) for c in calls]
     errors = [c for c in calls if c.get("severity", "error") == "error"]
     warnings = [c for c in calls if c.get("severity") == "warning"]
     if divergent or errors:
@@ -164,6 +166,16 @@ def _same_with_seed(fresh: FreshInterpreter, runner_id: str, path: Path,
     differing_paths = {d.path for d in differing}
     return not any(d.path in differing_paths or d.path.startswith(tuple(differing_paths))
                    for d in second)  # fmt: skip
+
+
+def _noted(call: dict[str, Any], *, agreed: bool) -> dict[str, Any]:
+    """A strict-mode call with what its severity means here: a machine-dependent read is a
+    warning; so is a timing, address or scratch name when every run agreed on the result."""
+    if call.get("severity") == "warning":
+        return {**call, "cause": f"{call.get('cause') or 'a read'}: {MACHINE_NOTE}"}
+    if agreed and call.get("cause") in INERT_WHEN_RUNS_AGREE:
+        return {**call, "severity": "warning", "cause": f"{call['cause']}, {INERT_NOTE}"}
+    return call
 
 
 def _unique(calls: Any) -> list[dict[str, Any]]:

@@ -84,6 +84,18 @@ CAUSES: dict[str, tuple[Severity, str]] = {
 }
 
 
+#: Causes whose values change on every call or in every process (timings, addresses, scratch
+#: names, thread and process ids). When every run of a case still gives the same result, such
+#: values evidently never reached it (a timed log line, an identity map, a scratch directory):
+#: the golden check then reports the call as a warning, not an error. The clock, randomness,
+#: ids and reads of the machine stay errors: a date or a coin flip agrees by chance.
+INERT_WHEN_RUNS_AGREE = frozenset({
+    "monotonic clock", "performance counter", "process CPU time", "thread CPU time",
+    "object address (id)", "object address in a repr", "random temporary name", "thread id",
+    "process id",
+})  # fmt: skip
+
+
 @dataclass(frozen=True)
 class UncontrolledCall:
     #: e.g. "os.getpid", "time.monotonic_ns", "open('/proc/uptime')", "os.environ['HOME']", "id"

@@ -209,6 +209,31 @@ def test_deterministic_runners_pass_clean(pytester: pytest.Pytester, dsn: str) -
     assert summary(result).startswith(f"golden: {len(names)} passed, 0 failed")
 
 
+INERT = {
+    "timed": "    began = time.perf_counter()\n    total = sum(len(i) for i in inp.items)\n"
+    "    logging.getLogger('x').info('took %s', time.perf_counter() - began)\n"
+    "    return Val(value=total)",
+    "identity": "    seen = {id(o): o for o in (inp, ctx)}\n    return Val(value=len(seen))",
+    "scratch": "    import tempfile\n    with tempfile.TemporaryDirectory() as d:\n"
+    "        (Path(d) / 'x').write_text('a')\n"
+    "        return Val(value=(Path(d) / 'x').read_text())",
+}
+
+
+def test_timings_addresses_and_scratch_names_that_never_reach_the_result_are_warnings(
+    pytester: pytest.Pytester, dsn: str
+) -> None:
+    code = "import logging\n" + "".join(_runner(f"inert.{n}", b) for n, b in INERT.items())
+    names = [f"inert.{n}" for n in INERT]
+    project(pytester, code, names)
+    run(pytester, dsn, "--jobforge-refresh").assert_outcomes(passed=len(names))
+    result = run(pytester, dsn, "-W", "always")
+    result.assert_outcomes(passed=len(names), warnings=4)  # two perf_counter lines
+    out = result.stdout.str()
+    for cause in ("performance counter", "object address (id)", "random temporary name"):
+        assert f"— {cause}, whose values never reached the result in any run" in out, out
+
+
 def test_a_redaction_key_lets_a_changed_secret_fail_the_expectation(
     pytester: pytest.Pytester, dsn: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -25,7 +25,7 @@ from jobforge.errors import (
     StrictModeWarning,
 )
 from jobforge.golden.case import case_id, load_case
-from jobforge.golden.check import WARNING_NOTE, CaseResult, check_case
+from jobforge.golden.check import CaseResult, check_case
 from jobforge.golden.explain import render_call
 from jobforge.golden.fresh import FreshInterpreter
 from jobforge.golden.lane import Lane
@@ -125,7 +125,7 @@ def _warn(result: CaseResult) -> None:
     """Strict-mode warnings at the runner's line, and paths not compared: pytest's summary."""
     for call in result.warnings:
         warnings.warn_explicit(
-            StrictModeWarning(f"golden case {result.name}: {render_call(call)}: {WARNING_NOTE}"),
+            StrictModeWarning(f"golden case {result.name}: {render_call(call)}"),
             StrictModeWarning, call["file"], call["line"],
         )  # fmt: skip
     if result.not_compared:
