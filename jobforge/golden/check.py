@@ -27,6 +27,11 @@ from jobforge.runtime.strict import INERT_WHEN_RUNS_AGREE
 
 Verdict = Literal["passed", "failed", "nondeterministic", "refreshed", "missing"]
 
+#: How far the wall clock is moved for each later run of a case (run k by k-1 times this): a
+#: day, an hour, a minute and a second and a half, so a date, hour, minute or second the runner
+#: takes from the clock anywhere (a library, a default factory) differs between runs.
+CLOCK_SHIFT_S = 86_400 + 3_600 + 60 + 1.5
+
 #: Said of a timing, an address or a scratch name whose values never reached the result.
 INERT_NOTE = "whose values never reached the result in any run"
 
@@ -104,12 +109,13 @@ def check_case(
             # Perturb the uncontrolled world between runs: the global random state differs, and
             # the wall clock has moved on by the time the next run starts.
             random.seed(f"jobforge-perturb-{index}")
-            records.append(lane.run(definition, case, http_policy=http_policy, strict=strict))
+            records.append(lane.run(definition, case, http_policy=http_policy, strict=strict,
+                                    clock_shift_s=index * CLOCK_SHIFT_S))  # fmt: skip
             labels.append(f"run {index + 1} (in-process)")
     finally:
         random.setstate(saved_random)
     if fresh is not None:
-        records.append(fresh.run(definition.id, path))
+        records.append(fresh.run(definition.id, path, len(records) * CLOCK_SHIFT_S))
         labels.append(f"run {len(records)} (fresh interpreter, PYTHONHASHSEED={fresh.hash_seed})")
 
     divergent = _divergent(records, labels, fresh, definition.id, path)
@@ -147,19 +153,20 @@ def _divergent(records: list[dict[str, Any]], labels: list[str], fresh: FreshInt
         seed = False
         only_fresh = fresh is not None and index == len(whole) - 1 and not found
         if only_fresh and fresh is not None:
-            seed = _same_with_seed(fresh, runner_id, path, whole[index], differing)
+            seed = _same_with_seed(fresh, runner_id, path, whole[index], differing,
+                                   index * CLOCK_SHIFT_S)  # fmt: skip
         pair = (labels[0].split(" (")[0], labels[index].split(" (")[0])
         found.append((labels[index], explain(whole[0], whole[index], differing, labels=pair,
                                              hash_seed=seed)))  # fmt: skip
     return found
 
 
-def _same_with_seed(fresh: FreshInterpreter, runner_id: str, path: Path,
-                    record: dict[str, Any], differing: list[Divergence]) -> bool:  # fmt: skip
+def _same_with_seed(fresh: FreshInterpreter, runner_id: str, path: Path, record: dict[str, Any],
+                    differing: list[Divergence], clock_shift_s: float) -> bool:  # fmt: skip
     """Whether another new interpreter with the same hash seed gives the fresh run's values at
     every differing path (then the hash seed, not the process, decides them)."""
     try:
-        again = fresh.same_seed_run(runner_id, path)
+        again = fresh.same_seed_run(runner_id, path, clock_shift_s)
     except JobforgeError:  # the evidence is missing, not the verdict: say "likely", not why
         return False
     second = divergences(record, again.get(UNREDACTED, again))

@@ -16,7 +16,7 @@ from jobforge.queue import AsyncQueueClient
 from jobforge.runtime.context import Environment
 from jobforge.runtime.http import HttpPolicy
 from jobforge.worker import JobContext, Next, Registry, Worker, WorkerConfig
-from jobforge.worker.runners import ENVIRONMENT, MODE, STRICT, register_runner
+from jobforge.worker.runners import CLOCK_SHIFT, ENVIRONMENT, MODE, STRICT, register_runner
 
 #: Key of the returned record holding the same record unredacted (memory only, never stored).
 UNREDACTED = "unredacted"
@@ -32,11 +32,12 @@ _CONFIG = WorkerConfig(
 )
 
 
-def _injector(environment: Environment, strict: bool) -> Any:
+def _injector(environment: Environment, strict: bool, clock_shift_s: float = 0.0) -> Any:
     async def inject(ctx: JobContext, call_next: Next) -> Any:
         ctx.extensions[ENVIRONMENT] = environment
         ctx.extensions[MODE] = "replay"
         ctx.extensions[STRICT] = strict
+        ctx.extensions[CLOCK_SHIFT] = clock_shift_s
         return await call_next(ctx)
 
     return inject
@@ -49,8 +50,10 @@ async def execute_case(
     *,
     http_policy: HttpPolicy | None = None,
     strict: bool = True,
+    clock_shift_s: float = 0.0,
 ) -> dict[str, Any]:
-    """The case through the queue and a worker on `pool`'s database; its run record."""
+    """The case through the queue and a worker on `pool`'s database; its run record. Under
+    strict mode, `clock_shift_s` moves the wall clock the runner's code sees."""
     environment = case.run_environment()
     client = AsyncQueueClient(pool, tenant=environment.tenant_id)
     job = await client.enqueue(
@@ -61,7 +64,10 @@ async def execute_case(
     kept: list[dict[str, Any]] = []
     recorder = Recorder(client, keep=kept)
     worker = Worker(
-        client, registry, _CONFIG, middleware=[_injector(environment, strict), recorder]
+        client,
+        registry,
+        _CONFIG,
+        middleware=[_injector(environment, strict, clock_shift_s), recorder],
     )
     await worker.run()
     records = await client.runs(job.job_id)

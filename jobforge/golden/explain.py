@@ -228,7 +228,7 @@ _KIND_OF_CAUSE = {
     "wall clock": "time", "a system clock": "time", "random id (uuid4)": "uuid",
     "time-based id (uuid1)": "uuid", "object address (id)": "address",
     "object address in a repr": "address", "hash randomized per process": "order",
-    "directory listing order": "order",
+    "directory listing order": "order", "the wall clock, read inside a library": "date",
 }  # fmt: skip
 
 
@@ -265,13 +265,24 @@ def _explained(d: Divergence, sites: list[_Evidence], changed: list[_Evidence],
     for group in (sites, changed):
         # values that look like something (a time, a uuid, an address) come from a site that
         # gives such values; values that look like nothing in particular, from any site
-        fitting = [e for e in group if shape in ("", "counter", "float") or e.kind == shape]
+        fitting = [e for e in group if _fits(e.kind, shape, texts)]
         if len(fitting) == 1:
             return replace(d, cause=fitting[0].cause, source=fitting[0].source)
         if fitting:
             rest = "; ".join(f"{e.cause} at {e.source}" for e in fitting[1:4])
             return replace(d, cause=f"{fitting[0].cause} (or: {rest})", source=fitting[0].source)
     return d
+
+
+_DATE_TEXT = re.compile(r"\b(19|20)\d\d\b|\b\d\d:\d\d\b")
+
+
+def _fits(kind: str, shape: str, texts: set[str]) -> bool:
+    """Whether evidence of `kind` could have given differing values of `shape`. A library's
+    read of the clock (logging reads it on every line) counts only for values with a date."""
+    if kind == "date":
+        return shape in ("", "time") and any(_DATE_TEXT.search(t) for t in texts)
+    return shape in ("", "counter", "float") or kind == shape
 
 
 def _shape(a: Any, b: Any) -> str:

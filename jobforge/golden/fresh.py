@@ -47,9 +47,10 @@ class FreshInterpreter:
         self._proc: subprocess.Popen[str] | None = None
         self._clone = ExitStack()
 
-    def run(self, runner_id: str, case_path: Path) -> dict[str, Any]:
+    def run(self, runner_id: str, case_path: Path, clock_shift_s: float = 0.0) -> dict[str, Any]:
         proc = self._child()
-        request = {"runner_id": runner_id, "case": str(case_path), "strict": self.strict}
+        request = {"runner_id": runner_id, "case": str(case_path), "strict": self.strict,
+                   "clock_shift_s": clock_shift_s}  # fmt: skip
         line = self._ask(proc, request)
         if not line:
             try:  # its stdout closed: it is exiting (poll() could still say None)
@@ -67,14 +68,15 @@ class FreshInterpreter:
         record: dict[str, Any] = answer["record"]
         return record
 
-    def same_seed_run(self, runner_id: str, case_path: Path) -> dict[str, Any]:
+    def same_seed_run(self, runner_id: str, case_path: Path,
+                      clock_shift_s: float = 0.0) -> dict[str, Any]:  # fmt: skip
         """The case once more in another new interpreter with this one's hash seed. What the
         hash seed decides (set and dict order of str) comes out the same; what differs from
         process to process (pids, addresses, clocks, import-time randomness) does not."""
         other = FreshInterpreter(self.project_root, self.modules, self.databases,
                                  strict=self.strict, hash_seed=self.hash_seed)  # fmt: skip
         try:
-            return other.run(runner_id, case_path)
+            return other.run(runner_id, case_path, clock_shift_s)
         finally:
             other.close()
 
@@ -158,7 +160,12 @@ def _serve(project_root: Path, modules: list[str]) -> int:
                     )
                 case = load_case(Path(request["case"]))
                 answer: dict[str, Any] = {
-                    "record": lane.run(definition, case, strict=request["strict"])
+                    "record": lane.run(
+                        definition,
+                        case,
+                        strict=request["strict"],
+                        clock_shift_s=request.get("clock_shift_s", 0.0),
+                    )
                 }
             except Exception as exc:
                 answer = {"error": f"{type(exc).__name__}: {exc}"}

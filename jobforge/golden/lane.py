@@ -67,14 +67,15 @@ class Lane:
         *,
         http_policy: HttpPolicy | None = None,
         strict: bool = True,
+        clock_shift_s: float = 0.0,
     ) -> dict[str, Any]:
-        """The case's run record."""
+        """The case's run record (`clock_shift_s`: see `execute_case`)."""
         clone = self._clone or self._open()
         clone.tenants.add(case.run_environment().tenant_id)
         clone.cases += 1
         try:
             record = self._loop.run(
-                self._case(clone, definition, case, http_policy, strict),
+                self._case(clone, definition, case, http_policy, strict, clock_shift_s),
                 context=contextvars.copy_context(),
             )
         except BaseException:
@@ -89,11 +90,11 @@ class Lane:
         self._loop.close()
 
     async def _case(self, clone: _Clone, definition: RunnerDef, case: GoldenCase,
-                    http_policy: HttpPolicy | None, strict: bool) -> dict[str, Any]:  # fmt: skip
+                    http_policy: HttpPolicy | None, strict: bool,
+                    clock_shift_s: float) -> dict[str, Any]:  # fmt: skip
         try:
-            return await execute_case(
-                clone.pool, definition, case, http_policy=http_policy, strict=strict
-            )
+            return await execute_case(clone.pool, definition, case, http_policy=http_policy,
+                                      strict=strict, clock_shift_s=clock_shift_s)  # fmt: skip
         finally:
             await _cancel_strays(clone.tasks)
             await self._reset(clone)

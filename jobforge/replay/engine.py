@@ -155,7 +155,8 @@ async def replay_async(
             dsn, diverged, http_policy=http_policy, concurrency=1, strict=True
         )
         for (index, _, _), record in zip(diverged, strict_records, strict=True):
-            results[index].uncontrolled = list(record.get("uncontrolled", []))
+            results[index].uncontrolled = [c for c in record.get("uncontrolled", [])
+                                           if c.get("severity") != "info"]  # fmt: skip
     return [results[i] for i in range(len(targets))]
 
 

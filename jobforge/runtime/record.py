@@ -77,7 +77,7 @@ class UncontrolledCallModel(_Strict):
     hint: str
     cause: str = ""  #: in plain words: "process id", "monotonic clock", "an environment variable"
     #: "error": differs between runs or processes; "warning": differs between machines only
-    severity: Literal["error", "warning"] = "error"
+    severity: Literal["error", "warning", "info"] = "error"
     values: list[str] = Field(default_factory=list)  #: reprs of what the call site returned
 
 

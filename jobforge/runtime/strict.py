@@ -46,7 +46,8 @@ from typing import Any, Literal
 
 from jobforge.runtime.redact import DEFAULT_SECRET_KEYS, DEFAULT_SECRET_SUFFIXES
 
-Severity = Literal["error", "warning"]
+#: "info": evidence only, never reported by itself (a library read the wall clock for the runner)
+Severity = Literal["error", "warning", "info"]
 
 #: cause -> (severity, what to use instead). "error": differs from run to run or process to
 #: process; "warning": stable across runs on one machine, differs across machines.
@@ -81,6 +82,7 @@ CAUSES: dict[str, tuple[Severity, str]] = {
     "working directory": ("warning", "a path passed in the input"),
     "user account": ("warning", "a value passed in the input"),
     "directory listing order": ("warning", "sorted(...)"),
+    "the wall clock, read inside a library": ("info", "ctx.now(), passed to the library"),
 }
 
 
@@ -528,10 +530,15 @@ class _Site:
 class Watch:
     """Collects the uncontrolled calls made in the contexts (threads, tasks) it is installed in."""
 
-    def __init__(self) -> None:
+    def __init__(self, clock_shift_s: float = 0.0) -> None:
+        """`clock_shift_s`: what the wall clock (`time.time`, `time.time_ns`) is moved by for
+        the watched code, whoever calls it (a library, `date.today()`, a default factory) but
+        jobforge: runs of one case are watched with different shifts, so a date or an hour
+        taken from the clock anywhere differs between them instead of agreeing by chance."""
         self._lock = threading.Lock()
         self._sites: dict[tuple[str, str, int], _Site] = {}
         self.globals_changed: list[GlobalChange] = []
+        self.clock_shift_s = clock_shift_s
 
     @property
     def calls(self) -> list[UncontrolledCall]:
@@ -572,6 +579,9 @@ def _watched(
     token = _CURRENT.set(None)  # what the original calls is its business, not the runner's
     try:
         result = original(*args, **kwargs)
+        shift = _SHIFTS.get(source.call)
+        if shift is not None and watch.clock_shift_s:
+            result = shift(result, watch.clock_shift_s)
     except BaseException:
         if source.keep is None:
             watch._add(label, source.cause_of(label), frame, _NO_VALUE)
@@ -584,9 +594,39 @@ def _watched(
     return result
 
 
+#: The wall clock's sources, and how a shift in seconds applies to what they return.
+_SHIFTS: dict[str, Callable[[Any, float], Any]] = {
+    "time.time": lambda value, shift: value + shift,
+    "time.time_ns": lambda value, shift: value + int(shift * 1_000_000_000),
+}
+
+
+def _library_read(watch: Watch, call: str, frame: types.FrameType | None, value: Any) -> None:
+    """Evidence (severity "info") of the wall clock read by a library on the runner's behalf,
+    at the runner's line that called into the library: explains a date that differs between
+    runs, without blaming every log line on the runner."""
+    via = frame.f_globals.get("__name__", "?") if frame is not None else "?"
+    while frame is not None and _kind(frame.f_code.co_filename) == _LIB:
+        frame = frame.f_back
+    if frame is not None and _kind(frame.f_code.co_filename) == _USER:
+        watch._add(f"{call}() inside {via}", "the wall clock, read inside a library", frame,
+                   value)  # fmt: skip
+
+
+def _ours(frame: types.FrameType | None) -> bool:
+    """Whether the first frame that is not a library's is jobforge's (its timings are real)."""
+    while frame is not None:
+        kind = _kind(frame.f_code.co_filename)
+        if kind != _LIB:
+            return kind == _OURS
+        frame = frame.f_back
+    return True
+
+
 def _make_wrapper(source: Source, original: Callable[..., Any]) -> Callable[..., Any]:
     current, getframe, site, label_of = _CURRENT.get, sys._getframe, _site, source.label
     call, through = source.call, source.through
+    shift = _SHIFTS.get(call)
 
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         watch = current()
@@ -602,7 +642,13 @@ def _make_wrapper(source: Source, original: Callable[..., Any]) -> Callable[...,
             return original(*args, **kwargs)
         frame = site(getframe(1), through)
         if frame is None:
-            return original(*args, **kwargs)
+            if shift is None or _ours(getframe(1)):
+                return original(*args, **kwargs)
+            value = original(*args, **kwargs)  # a library reads the clock for the runner
+            if watch.clock_shift_s:
+                value = shift(value, watch.clock_shift_s)
+            _library_read(watch, call, getframe(1), value)
+            return value
         return _watched(watch, source, original, frame, label, args, kwargs)
 
     for attr in ("__module__", "__name__", "__qualname__", "__doc__"):

@@ -25,6 +25,8 @@ RUN = "jobforge.run"
 RUNNER = "jobforge.runner"
 OUTPUT = "jobforge.output"
 STRICT = "jobforge.strict"  #: set to True to watch the runner for uncontrolled calls
+#: with STRICT: seconds the wall clock is moved by for the runner (golden runs differ by it)
+CLOCK_SHIFT = "jobforge.clock_shift"
 UNCONTROLLED = "jobforge.uncontrolled"  #: what strict mode saw (list of UncontrolledCall)
 
 
@@ -64,7 +66,7 @@ def runner_handler(definition: RunnerDef, *, http_policy: HttpPolicy | None = No
             inp, ctx = _before(definition, payload, job, http_policy)
             if not job.extensions.get(STRICT):
                 return _after(definition, await definition.fn(inp, ctx), ctx, job)
-            watch = job.extensions[UNCONTROLLED] = Watch()
+            watch = job.extensions[UNCONTROLLED] = Watch(job.extensions.get(CLOCK_SHIFT, 0.0))
             with watching(watch, modules=_modules(definition)):
                 result = await definition.fn(inp, ctx)
             return _after(definition, result, ctx, job)
@@ -75,7 +77,7 @@ def runner_handler(definition: RunnerDef, *, http_policy: HttpPolicy | None = No
         inp, ctx = _before(definition, payload, job, http_policy)
         if not job.extensions.get(STRICT):
             return _after(definition, definition.fn(inp, ctx), ctx, job)
-        watch = job.extensions[UNCONTROLLED] = Watch()
+        watch = job.extensions[UNCONTROLLED] = Watch(job.extensions.get(CLOCK_SHIFT, 0.0))
         with watching(watch, modules=_modules(definition)):
             result = definition.fn(inp, ctx)
         return _after(definition, result, ctx, job)

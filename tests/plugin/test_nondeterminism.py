@@ -209,6 +209,31 @@ def test_deterministic_runners_pass_clean(pytester: pytest.Pytester, dsn: str) -
     assert summary(result).startswith(f"golden: {len(names)} passed, 0 failed")
 
 
+COARSE = {
+    "factory": "    class D(BaseModel):\n        day: datetime.date = "
+    "Field(default_factory=datetime.date.today)\n    return Val(value=str(D().day))",
+    "email": "    return Val(value=email.utils.formatdate()[:16])",
+    "logging": "    f = logging.Formatter('%(asctime)s', '%Y-%m-%d %H')\n"
+    "    return Val(value=f.format(logging.makeLogRecord({})))",
+}
+
+
+def test_a_coarse_clock_read_inside_a_library_is_caught_by_moving_the_clock(
+    pytester: pytest.Pytester, dsn: str
+) -> None:
+    """A date taken from the wall clock by a library (a default factory, email.utils, a log
+    formatter) agrees between runs a second apart; each run sees the clock moved by a day."""
+    code = "import datetime, email.utils, logging\nfrom pydantic import Field\n"
+    code += "".join(_runner(f"coarse.{n}", b) for n, b in COARSE.items())
+    project(pytester, code, [f"coarse.{n}" for n in COARSE])
+    result = run(pytester, dsn, "--jobforge-refresh")
+    result.assert_outcomes(failed=len(COARSE))
+    for name in COARSE:
+        text = failure(result, f"coarse.{name}/basic")
+        assert "run 2 (in-process) differs from run 1:\n    output.value: " in text, text
+        assert "— the wall clock, read inside a library: time.time() inside " in text, text
+
+
 INERT = {
     "timed": "    began = time.perf_counter()\n    total = sum(len(i) for i in inp.items)\n"
     "    logging.getLogger('x').info('took %s', time.perf_counter() - began)\n"

@@ -288,8 +288,13 @@ def test_library_internals_are_not_blamed_on_the_runner() -> None:
         line = line_after()
         uuid.uuid4()  # os.urandom inside uuid4
         secrets.token_bytes(8)
-    assert sorted(c.call for c in watch.calls) == ["secrets.token_bytes", "uuid.uuid4"]
+    blamed = [c for c in watch.calls if c.severity != "info"]
+    assert sorted(c.call for c in blamed) == ["secrets.token_bytes", "uuid.uuid4"]
     assert only(watch, "uuid.uuid4").line == line
+    # logging's read of the clock is kept as evidence only (severity info, never reported)
+    [clock] = [c for c in watch.calls if c.severity == "info"]
+    assert clock.call == "time.time() inside logging"
+    assert clock.cause == "the wall clock, read inside a library"
 
 
 def test_a_jobforge_frame_in_between_stops_the_attribution(tmp_path: pathlib.Path) -> None:
@@ -483,3 +488,34 @@ def test_render_without_parentheses_when_the_call_has_them() -> None:
         .render()
         .startswith("os.getpid() at r.py:1 — process id")
     )
+
+
+def test_the_wall_clock_moves_for_the_watched_code_and_its_libraries_only() -> None:
+    shift = 2 * 86_400
+    with watching(Watch(clock_shift_s=shift)) as watch:
+        direct = time.time()
+        today = datetime.date.today()  # a C method that reads time.time
+        logged = logging.makeLogRecord({}).created  # a library's read
+    real = time.time()
+    assert direct - real > shift - 60
+    assert today == (datetime.datetime.now() + datetime.timedelta(seconds=shift)).date()
+    assert logged - real > shift - 60
+    # the runner's own reads (date.today() reads time.time too), each with its moved value
+    reads = [c for c in watch.calls if c.call == "time.time"]
+    assert len(reads) == 2
+    assert all(float(c.values[0]) - real > shift - 60 for c in reads)
+    # jobforge's own reads are never moved, directly or through a library: they stay real
+    import jobforge
+
+    namespace: dict[str, Any] = {}
+    fake = os.path.join(os.path.dirname(jobforge.__file__), "_strict_clock_probe.py")
+    source = (
+        "import time, logging\ndef now():\n    return time.time()\n"
+        "def logged():\n    return logging.makeLogRecord({}).created\n"
+    )
+    exec(compile(source, fake, "exec"), namespace)  # functions of jobforge's, as frames go
+    with watching(Watch(clock_shift_s=shift)) as watch:
+        ours, ours_logged = namespace["now"](), namespace["logged"]()
+    assert abs(ours - time.time()) < 60
+    assert abs(ours_logged - time.time()) < 60
+    assert watch.calls == []
