@@ -10,7 +10,8 @@ expectation sees redacted values; what it cannot compare is listed in `not_compa
 from __future__ import annotations
 
 import random
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -19,10 +20,11 @@ from jobforge.errors import JobforgeError
 from jobforge.golden.case import GoldenCase, expectation_of, write_case
 from jobforge.golden.compare import Difference, differences, not_compared
 from jobforge.golden.execute import UNREDACTED
-from jobforge.golden.explain import Divergence, divergences, explain, render_call
+from jobforge.golden.explain import MISSING, Divergence, divergences, explain, render_call
 from jobforge.golden.fresh import FreshInterpreter
 from jobforge.golden.lane import Lane
 from jobforge.runtime.http import HttpPolicy
+from jobforge.runtime.redact import Redactor
 from jobforge.runtime.strict import INERT_WHEN_RUNS_AGREE
 
 Verdict = Literal["passed", "failed", "nondeterministic", "refreshed", "missing"]
@@ -119,6 +121,9 @@ def check_case(
         labels.append(f"run {len(records)} (fresh interpreter, PYTHONHASHSEED={fresh.hash_seed})")
 
     divergent = _divergent(records, labels, fresh, definition.id, path)
+    secret = Redactor(key=None).for_runner(definition.secret_keys, definition.public_keys)
+    divergent = [(label, [_masked(d, secret, records[0]) for d in found])
+                 for label, found in divergent]  # fmt: skip
     calls = _unique(c for r in records for c in r.get("uncontrolled", []))
     calls = [_noted(c, agreed=not divergent) for c in calls]
     errors = [c for c in calls if c.get("severity", "error") == "error"]
@@ -173,6 +178,30 @@ def _same_with_seed(fresh: FreshInterpreter, runner_id: str, path: Path, record:
     differing_paths = {d.path for d in differing}
     return not any(d.path in differing_paths or d.path.startswith(tuple(differing_paths))
                    for d in second)  # fmt: skip
+
+
+def _masked(d: Divergence, secret: Redactor, record: dict[str, Any]) -> Divergence:
+    """A divergence under a secret-looking key, its values hidden: the report goes to CI logs.
+    (Its path, cause and line still say what differs and why.)"""
+    if not secret.is_secret(_key_of(d.path, record)):
+        return d
+    return replace(d, first=_hidden(d.first), other=_hidden(d.other))
+
+
+def _key_of(path: str, record: dict[str, Any]) -> str:
+    """The key a value sits under: `output.auth.token` -> token; `trace[2].value` -> the key
+    of trace step 2."""
+    step = re.fullmatch(r"trace\[(\d+)\]\.value", path)
+    if step is not None:
+        steps = record.get("trace", [])
+        index = int(step.group(1))
+        return str(steps[index].get("key", "")) if index < len(steps) else ""
+    names = re.findall(r"[A-Za-z_][\w-]*", path.rsplit(".", 1)[-1])
+    return names[0] if names else ""
+
+
+def _hidden(value: Any) -> str:
+    return "[secret, not shown]" if value is not MISSING else value
 
 
 def _noted(call: dict[str, Any], *, agreed: bool) -> dict[str, Any]:

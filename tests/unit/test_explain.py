@@ -139,3 +139,20 @@ def test_a_confirmed_hash_seed_on_a_plain_value_is_named_as_such() -> None:
 def test_pids_are_not_counters() -> None:
     assert "module-level state" not in likely_cause(6319, 6400)
     assert "module-level state" in likely_cause(1, 2)
+
+
+def test_values_under_secret_keys_are_hidden_in_the_report() -> None:
+    from jobforge.golden.check import _masked
+    from jobforge.runtime.redact import Redactor
+
+    secret = Redactor(key=None).for_runner(["session"], ["next_page_token"])
+    first = record({"auth": {"token": "t-1", "session": "s-1", "next_page_token": "p1", "n": 1}},
+                   trace=[{"key": "api_key", "value": "k1", "why": {}}])  # fmt: skip
+    other = record({"auth": {"token": "t-2", "session": "s-2", "next_page_token": "p2", "n": 2}},
+                   trace=[{"key": "api_key", "value": "k2", "why": {}}])  # fmt: skip
+    shown = {d.path: d for d in (_masked(d, secret, first) for d in divergences(first, other))}
+    assert shown["output.auth.n"].first == 1
+    assert shown["output.auth.next_page_token"].first == "p1"
+    for path in ("output.auth.token", "output.auth.session", "trace[0].value"):
+        assert shown[path].first == "[secret, not shown]", path
+        assert "t-1" not in shown[path].render()
