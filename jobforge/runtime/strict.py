@@ -180,7 +180,9 @@ def _under(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
         return None
     path = os.fspath(target)
     text = path.decode(errors="replace") if isinstance(path, bytes) else path
-    return text if text.startswith(("/proc/", "/sys/")) or text in ("/proc", "/sys") else None
+    # as the kernel reads it: `//proc/uptime`, `/./proc/..`, `proc/x` from `/` are /proc too
+    norm = "/" + os.path.abspath(text).lstrip("/")
+    return text if norm.startswith(("/proc/", "/sys/")) or norm in ("/proc", "/sys") else None
 
 
 def _file_label(name: str, self_is_path: bool = False) -> Label:

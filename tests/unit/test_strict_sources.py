@@ -519,3 +519,15 @@ def test_the_wall_clock_moves_for_the_watched_code_and_its_libraries_only() -> N
     assert abs(ours - time.time()) < 60
     assert abs(ours_logged - time.time()) < 60
     assert watch.calls == []
+
+
+@pytest.mark.parametrize("spelled", ["//proc/uptime", "/./proc/uptime", "/tmp/../proc/uptime"])
+def test_a_read_under_proc_is_seen_however_the_path_is_spelled(spelled: str) -> None:
+    if not os.path.exists("/proc/uptime"):
+        pytest.skip("no /proc here")
+    with watching(Watch()) as watch:
+        line = line_after()
+        with open(spelled) as f:
+            f.read()
+    found = only(watch, f"open({spelled!r})")
+    assert (found.line, found.cause) == (line, "a read under /proc")
