@@ -80,6 +80,7 @@ CAUSES: dict[str, tuple[Severity, str]] = {
     "MAC address": ("warning", "a value passed in the input"),
     "CPU count": ("warning", "a value passed in the input"),
     "working directory": ("warning", "a path passed in the input"),
+    "an external program": ("warning", "its output recorded as an input, or ctx.http"),
     "user account": ("warning", "a value passed in the input"),
     "directory listing order": ("warning", "sorted(...)"),
     "the wall clock, read inside a library": ("info", "ctx.now(), passed to the library"),
@@ -183,6 +184,16 @@ def _under(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
     # as the kernel reads it: `//proc/uptime`, `/./proc/..`, `proc/x` from `/` are /proc too
     norm = "/" + os.path.abspath(text).lstrip("/")
     return text if norm.startswith(("/proc/", "/sys/")) or norm in ("/proc", "/sys") else None
+
+
+def _program_label(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str | None:
+    """`subprocess.run(['date', '+%F'])` -> "subprocess('date')" (Popen(self, args, ...))."""
+    command = args[1] if len(args) > 1 else kwargs.get("args")
+    if isinstance(command, str | bytes | os.PathLike):
+        head = os.fsdecode(command).split()[:1]
+    else:
+        head = [os.fsdecode(command[0])] if command else []
+    return f"subprocess({head[0]!r})" if head else "subprocess"
 
 
 def _file_label(name: str, self_is_path: bool = False) -> Label:
@@ -377,6 +388,8 @@ SOURCES: tuple[Source, ...] = (
     # the network
     Source("socket.connect", "network connection",
            ("socket:socket.connect", "socket:socket.connect_ex"), value=_no_value, through=ANY),
+    Source("subprocess", "an external program", ("subprocess:Popen.__init__",),
+           _program_label, value=_no_value, through=frozenset({"subprocess"})),
     Source("socket.getaddrinfo", "DNS lookup",
            ("socket:getaddrinfo", "socket:gethostbyname", "socket:gethostbyname_ex"),
            value=_no_value, through=ANY),

@@ -17,6 +17,7 @@ import random
 import secrets
 import shutil
 import socket
+import subprocess
 import sys
 import threading
 import time
@@ -531,3 +532,11 @@ def test_a_read_under_proc_is_seen_however_the_path_is_spelled(spelled: str) -> 
             f.read()
     found = only(watch, f"open({spelled!r})")
     assert (found.line, found.cause) == (line, "a read under /proc")
+
+
+def test_an_external_program_is_a_warning_at_the_runners_line() -> None:
+    with watching(Watch()) as watch:
+        line = line_after()
+        subprocess.run(["true"], check=True)
+    found = only(watch, "subprocess('true')")
+    assert (found.line, found.severity, found.cause) == (line, "warning", "an external program")
