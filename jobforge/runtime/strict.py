@@ -292,6 +292,9 @@ def _random_sources() -> list[Source]:
 
 
 _LISTING = frozenset({"os", "pathlib", "glob", "fnmatch", "shutil"})
+#: modules whose reads of the environment or the working directory are the caller's
+#: (`os.path.expanduser('~')`, `Path.home()`, `os.path.abspath('x')`, `Path.cwd()`)
+_ENV_THROUGH = frozenset({"os", "_collections_abc", "posixpath", "ntpath", "pathlib"})
 
 #: The uncontrolled world. Add a line to watch one more source.
 SOURCES: tuple[Source, ...] = (
@@ -352,15 +355,15 @@ SOURCES: tuple[Source, ...] = (
     # the environment
     Source("os.environ[]", "an environment variable", ("os:_Environ.__getitem__",),
            _env_label("{env}[{key!r}]"), value=_env_value(),
-           through=frozenset({"os", "_collections_abc"})),
+           through=_ENV_THROUGH),
     Source("os.environ.get", "an environment variable", ("os:_Environ.get",),
            _env_label("{env}.get({key!r})"), value=_env_value(),
-           through=frozenset({"os", "_collections_abc"})),
+           through=_ENV_THROUGH),
     Source("in os.environ", "an environment variable", ("os:_Environ.__contains__",),
-           _env_label("{key!r} in {env}"), through=frozenset({"os", "_collections_abc"})),
+           _env_label("{key!r} in {env}"), through=_ENV_THROUGH),
     Source("os.environ (iteration)", "an environment variable", ("os:_Environ.__iter__",),
            _env_label("{env} (iteration)"), value=_no_value,
-           through=frozenset({"os", "_collections_abc"})),
+           through=_ENV_THROUGH),
     Source("os.environ.copy", "an environment variable", ("os:_Environ.copy",),
            _env_label("{env}.copy()"), value=_no_value),
     Source("os.getenv", "an environment variable", ("os:getenv",),
@@ -374,7 +377,7 @@ SOURCES: tuple[Source, ...] = (
       for n in ("platform", "uname", "machine", "processor", "release", "version", "system")),
     Source("os.cpu_count", "CPU count", ("os:cpu_count",)),
     Source("os.sched_getaffinity", "CPU count", ("os:sched_getaffinity",)),
-    Source("os.getcwd", "working directory", ("os:getcwd",)),
+    Source("os.getcwd", "working directory", ("os:getcwd",), through=_ENV_THROUGH),
     Source("os.getuid", "user account", ("os:getuid",)),
     Source("os.getlogin", "user account", ("os:getlogin",)),
     Source("getpass.getuser", "user account", ("getpass:getuser",)),

@@ -540,3 +540,14 @@ def test_an_external_program_is_a_warning_at_the_runners_line() -> None:
         subprocess.run(["true"], check=True)
     found = only(watch, "subprocess('true')")
     assert (found.line, found.severity, found.cause) == (line, "warning", "an external program")
+
+
+def test_home_and_working_directory_read_through_path_helpers_are_warnings() -> None:
+    with watching(Watch()) as watch:
+        line = line_after()
+        os.path.expanduser("~"), pathlib.Path.home(), os.path.abspath("x"), pathlib.Path.cwd()
+    found = sorted({(c.cause, c.line, c.severity) for c in watch.calls})
+    assert found == [
+        ("an environment variable", line, "warning"),
+        ("working directory", line, "warning"),
+    ]
