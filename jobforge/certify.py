@@ -121,8 +121,9 @@ def _verdict_items(result: CaseResult, where: str, seconds: float) -> list[Item]
         Finding(render_call(c), rule="strict", severity="warning", file=c["file"], line=c["line"])
         for c in result.warnings
     ) + tuple(
-        Finding("redacted in the expectation, not compared (set JOBFORGE_REDACTION_KEY or "
-                "declare it in public_keys)", rule="not_compared", severity="notice", path=path)
+        Finding(f"{path}: redacted in the expectation, not compared (set "
+                "JOBFORGE_REDACTION_KEY, or declare it in public_keys if it is no secret)",
+                rule="not_compared", severity="notice", path=path)
         for path in result.not_compared
     )  # fmt: skip
     if result.verdict == "nondeterministic":

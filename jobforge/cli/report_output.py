@@ -57,14 +57,22 @@ def write_report(output: Path, body: str) -> None:
 
 def render_text(report: Report, suites: tuple[str, ...] = ()) -> None:
     for item in report.items:
+        findings = item.findings
         if item.outcome in (Outcome.passed, Outcome.skipped):
-            continue
-        style = _STYLE[item.outcome.value]
-        head = f"[{style}]{item.outcome.value.upper()}[/] {escape(item.suite)} {escape(item.name)}"
+            # a passing item's warnings and notices fail nothing, but someone should read them
+            findings = tuple(f for f in findings if f.severity in ("warning", "notice"))
+            if not findings:
+                continue
+            level = "WARNING" if any(f.severity == "warning" for f in findings) else "NOTE"
+            head = f"[yellow]{level}[/] {escape(item.suite)} {escape(item.name)}"
+        else:
+            style = _STYLE[item.outcome.value]
+            head = (f"[{style}]{item.outcome.value.upper()}[/] {escape(item.suite)} "
+                    f"{escape(item.name)}")  # fmt: skip
         if item.summary:
             head += f": {escape(item.summary)}"
         console.print(head, markup=True)
-        for finding in item.findings:
+        for finding in findings:
             where = f" ({finding.file}:{finding.line})" if finding.file and finding.line else ""
             label = f"[{finding.rule}] " if finding.rule else ""
             console.print(f"    {label}{finding.message}{where}", markup=False)

@@ -5,6 +5,7 @@ a runner gone) reports each one and exits 1, in every format."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -141,3 +142,55 @@ def test_certify_usage_errors_exit_2(cli: Cli, project: Path) -> None:
     plain = cli("certify", "plain")
     assert plain.code == 2
     assert "no pyproject.toml with a [tool.jobforge] table" in plain.err
+
+
+HOME_READER = """\
+import os
+
+from pydantic import BaseModel
+
+from jobforge import RunContext, runner
+
+
+class HomeIn(BaseModel):
+    note: str
+
+
+class HomeOut(BaseModel):
+    home: str
+    token: str
+
+
+@runner("notify.home", version="0.1.0", input=HomeIn, output=HomeOut)
+def home(inp: HomeIn, ctx: RunContext) -> HomeOut:
+    return HomeOut(home=os.environ.get("HOME", "-"), token="t-" + inp.note)  # reads the machine
+"""
+
+
+def test_warnings_and_notes_of_passing_cases_are_shown_and_fail_nothing(
+    cli: Cli, examples: Path, server_env: dict[str, str]
+) -> None:
+    (examples / "example_runners" / "home.py").write_text(HOME_READER)
+    pyproject = examples / "pyproject.toml"
+    pyproject.write_text(
+        pyproject.read_text().replace(
+            '"example_runners.scan"', '"example_runners.scan", "example_runners.home"'
+        )
+    )
+    assert "example_runners.home" in pyproject.read_text()
+    assert cli("contracts", "lock", "notify.home", cwd=examples).code == 0
+    case = examples / "golden" / "notify.home" / "hi.json"
+    case.parent.mkdir()
+    expect = {"status": "succeeded", "output": {"home": os.environ.get("HOME", "-"),
+              "token": "[redacted]"}, "trace": [], "artifacts": {}, "error": None}  # fmt: skip
+    case.write_text(json.dumps({"input": {"note": "hi"}, "expect": expect}))
+    run = cli("certify", str(examples), env=server_env)
+    assert run.code == 0, run.out + run.err
+    assert "WARNING determinism notify.home/hi: runs agree" in run.out
+    assert "os.environ.get('HOME') at " in run.out
+    assert "— an environment variable: the same on every run here, but another machine" in run.out
+    assert "NOTE golden notify.home/hi: matches its expectation" in run.out
+    assert "output.token: redacted in the expectation, not compared" in run.out
+    github = cli("certify", str(examples), "--format", "github", env=server_env).out
+    assert "::warning file=" in github
+    assert "::notice file=golden/notify.home/hi.json" in github
