@@ -181,7 +181,7 @@ def test_warnings_and_notes_of_passing_cases_are_shown_and_fail_nothing(
     assert cli("contracts", "lock", "notify.home", cwd=examples).code == 0
     case = examples / "golden" / "notify.home" / "hi.json"
     case.parent.mkdir()
-    expect = {"status": "succeeded", "output": {"home": os.environ.get("HOME", "-"),
+    expect: dict[str, Any] = {"status": "succeeded", "output": {"home": os.environ.get("HOME", "-"),
               "token": "[redacted]"}, "trace": [], "artifacts": {}, "error": None}  # fmt: skip
     case.write_text(json.dumps({"input": {"note": "hi"}, "expect": expect}))
     run = cli("certify", str(examples), env=server_env)
