@@ -105,6 +105,7 @@ def migrate(dsn: str, migrations: Iterable[Migration] | None = None) -> list[Mig
     """Bring the database at `dsn` up to date; returns the migrations this call applied."""
     files = list(discover() if migrations is None else migrations)
     with db.connect(dsn) as conn:
+        db.scalar(conn, "migrations_pin_path")
         db.scalar(conn, "migrations_lock")
         try:
             with conn.transaction():

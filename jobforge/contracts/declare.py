@@ -19,7 +19,10 @@ from jobforge import errors
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-_ID = re.compile(r"[a-z0-9._-]{1,200}")
+#: A runner id is a job type and a folder name (golden/<id>/): no "." or ".." parts.
+#: (Dots only between non-empty parts; no look-around, so pydantic's regex engine takes it too.)
+RUNNER_ID_PATTERN = r"^[a-z0-9_-]+(\.[a-z0-9_-]+)*$"
+_ID = re.compile(RUNNER_ID_PATTERN)
 #: semver.org's grammar, without build metadata ordering concerns (we compare major.minor.patch).
 SEMVER = re.compile(
     r"(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)"
@@ -134,8 +137,11 @@ def _problems(id: str, version: str, input: Any, output: Any, trace_keys: Sequen
               artifacts: Sequence[str], timeout_s: float | None, max_attempts: int,
               retry: RetryPolicy | None, fn: Callable[..., Any]) -> list[str]:  # fmt: skip
     found = []
-    if not isinstance(id, str) or not _ID.fullmatch(id):
-        found.append("the id must be 1-200 of [a-z0-9._-] (it is the job type)")
+    if not isinstance(id, str) or len(id) > 200 or not _ID.fullmatch(id):
+        found.append(
+            "the id must be 1-200 of [a-z0-9._-], not starting or ending with '.' nor holding "
+            "'..' (it is the job type and a folder name)"
+        )
     if not isinstance(version, str) or not SEMVER.fullmatch(version):
         found.append(f"version {version!r} is not semver (MAJOR.MINOR.PATCH)")
     for name, model in (("input", input), ("output", output)):

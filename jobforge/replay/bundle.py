@@ -13,9 +13,10 @@ import re
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from jobforge import errors
+from jobforge.contracts.declare import RUNNER_ID_PATTERN
 from jobforge.golden.case import Expect, GoldenCase, expectation_of, write_case
 from jobforge.runtime.context import Environment
 from jobforge.runtime.record import Provenance, RunRecord
@@ -27,7 +28,8 @@ class Bundle(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     format: Literal["jobforge.bundle/1"] = FORMAT
-    runner_id: str
+    #: a folder name when promoted to a golden case: a forged `../x` is refused here
+    runner_id: str = Field(pattern=RUNNER_ID_PATTERN, max_length=200)
     runner_version: str
     input: dict[str, Any]
     input_sha256: str
@@ -53,15 +55,18 @@ def from_record(record: dict[str, Any], *, where: str = "run record") -> Bundle:
         raise errors.ConfigurationError(
             f"{where} is not a valid run record: {_problems(exc)}"
         ) from None
-    return Bundle(
-        runner_id=run.runner_id,
-        runner_version=run.runner_version,
-        input=json.loads(run.input.canonical),
-        input_sha256=run.input.sha256,
-        environment=run.environment,
-        expect=expectation_of(record),
-        provenance=run.provenance,
-    )
+    try:
+        return Bundle(
+            runner_id=run.runner_id,
+            runner_version=run.runner_version,
+            input=json.loads(run.input.canonical),
+            input_sha256=run.input.sha256,
+            environment=run.environment,
+            expect=expectation_of(record),
+            provenance=run.provenance,
+        )
+    except ValidationError as exc:
+        raise errors.ConfigurationError(f"{where} cannot be a bundle: {_problems(exc)}") from None
 
 
 def load_bundle(path: Path) -> Bundle:
@@ -97,8 +102,12 @@ def write_bundle(folder: Path, bundle: Bundle) -> Path:
 def promote(golden_dir: Path, bundle: Bundle) -> Path:
     """Write the bundle as the golden case `<golden_dir>/<runner_id>/job<id>-a<n>.json`."""
     folder = golden_dir / bundle.runner_id
-    folder.mkdir(parents=True, exist_ok=True)
     path = folder / bundle.file_name().removeprefix(_safe(bundle.runner_id) + "-")
+    if not path.resolve().is_relative_to(golden_dir.resolve()):  # a symlinked folder, say
+        raise errors.ConfigurationError(
+            f"refusing to write {path}: it resolves outside the golden folder {golden_dir}"
+        )
+    folder.mkdir(parents=True, exist_ok=True)
     write_case(path, bundle.case())
     return path
 

@@ -10,9 +10,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from pydantic import BaseModel
+from pydantic import BaseModel, ValidationError
 
-from jobforge import canonical
+from jobforge import canonical, errors
 from jobforge.contracts import RUNNERS, RunnerDef, runner
 from jobforge.golden import Recorder
 from jobforge.golden.case import load_case
@@ -217,3 +217,31 @@ def test_first_divergent_step_covers_a_trace_that_stops_early() -> None:
     assert step.index == 0
     assert step.replayed is None
     assert "<no step: the trace ended here>" in "\n".join(step.lines())
+
+
+@pytest.mark.parametrize("forged", ["../../escaped", "/abs/olute", "..", ".hidden", "a..b"])
+def test_a_forged_runner_id_never_becomes_a_path(
+    recorded: list[Bundle], tmp_path: Path, forged: str
+) -> None:
+    """A run record whose runner_id a forged write set to a path: refused by name, and
+    nothing is written outside the folder (issue [2/10], point 5)."""
+    record = recorded[0].model_dump(mode="json")
+    with pytest.raises(ValidationError, match="runner_id"):
+        Bundle.model_validate({**record, "runner_id": forged})
+    bundle_file = tmp_path / "forged.json"
+    bundle_file.write_text(json.dumps({**record, "runner_id": forged}))
+    with pytest.raises(errors.ConfigurationError, match=r"forged.json is invalid: runner_id"):
+        load_bundle(bundle_file)
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["forged.json"]
+
+
+def test_promote_refuses_a_folder_that_resolves_outside_the_golden_folder(
+    recorded: list[Bundle], tmp_path: Path
+) -> None:
+    golden, outside = tmp_path / "golden", tmp_path / "outside"
+    golden.mkdir()
+    outside.mkdir()
+    (golden / "rp.price").symlink_to(outside)  # planted by someone who can write the folder
+    with pytest.raises(errors.ConfigurationError, match="resolves outside the golden folder"):
+        promote(golden, recorded[0])
+    assert list(outside.iterdir()) == []

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import secrets
 import subprocess
 import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
 
 from jobforge import db, errors, migrate
 from jobforge.provision import Database, Server, Template
@@ -163,3 +167,34 @@ def test_two_migrate_processes_at_once(empty_db: Database, tmp_path: Path) -> No
     assert outputs == [[], ["0001_slow.sql", "0002_next.sql"]]
     with empty_db.connect() as conn:
         assert conn.execute("SELECT count(*) FROM public.once").fetchone() == (1,)
+
+
+def test_a_function_planted_in_public_does_not_run_as_the_migrating_role(
+    empty_db: Database,
+) -> None:
+    """The CVE-2018-1058 pattern against `jobforge migrate`: a low-privilege role that may
+    create in `public` plants `format(text, text)` (a better match than pg_catalog's variadic
+    one for the migrations' `format('CREATE POLICY … %I', t)`); whoever migrates must not run
+    it. The migrator resolves everything in pg_catalog."""
+    suffix = secrets.token_hex(4)
+    evil = f"jf_planter_{suffix}"
+    with empty_db.connect() as admin:
+        admin.execute(sql.SQL("CREATE ROLE {} LOGIN").format(sql.Identifier(evil)))
+        admin.execute(sql.SQL("GRANT CREATE, USAGE ON SCHEMA public TO {}").format(
+            sql.Identifier(evil)))  # fmt: skip
+    try:
+        with psycopg.connect(make_conninfo(empty_db.dsn, user=evil), autocommit=True) as conn:
+            conn.execute(b"CREATE TABLE public.ran (who text)")
+            conn.execute(
+                "CREATE FUNCTION public.format(text, text) RETURNS text LANGUAGE plpgsql AS $$ "
+                "BEGIN INSERT INTO public.ran VALUES (current_user); "
+                "RETURN pg_catalog.format($1, $2); END $$"
+            )
+            conn.execute("GRANT INSERT ON public.ran TO PUBLIC")
+        migrate.migrate(empty_db.dsn)
+        with empty_db.connect() as admin:
+            assert admin.execute("SELECT count(*) FROM public.ran").fetchone() == (0,)
+    finally:
+        with empty_db.connect() as admin:
+            admin.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(evil)))
+            admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(evil)))

@@ -656,3 +656,9 @@ def test_discover_loads_the_runners_entry_points(
     points[:] = [metadata.EntryPoint(name="gone", value="ut_gone_xyz:x", group="jobforge.runners")]
     with pytest.raises(errors.ConfigurationError, match=r"entry point gone = ut_gone_xyz:x"):
         discover()
+
+
+@pytest.mark.parametrize("bad", ["..", ".", ".hidden", "trailing.", "a..b", "../x", "a/b"])
+def test_a_runner_id_is_a_safe_folder_name(bad: str) -> None:
+    with pytest.raises(errors.ConfigurationError, match=r"not starting or ending with '\.'"):
+        runner(bad, version="1.0.0", input=ScanIn, output=ScanOut)(_with_default)

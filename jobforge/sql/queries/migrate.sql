@@ -25,3 +25,8 @@ SELECT version, name, checksum FROM jobforge.schema_migrations ORDER BY version
 -- name: migrations_record
 INSERT INTO jobforge.schema_migrations (version, name, checksum)
 VALUES (%(version)s, %(name)s, %(checksum)s)
+
+-- name: migrations_pin_path
+-- What the migrations call resolves in pg_catalog only: a function or operator another role
+-- planted on this session's path (`public.format(text, text)`) never runs as the migrating role.
+SELECT pg_catalog.set_config('search_path', 'pg_catalog, pg_temp', false)
