@@ -15,6 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from jobforge import errors
+from jobforge.jsonfile import read_json
 from jobforge.runtime.context import ClockSpec, DecisionStep, Environment
 from jobforge.runtime.record import RunStatus
 
@@ -56,12 +57,7 @@ class GoldenCase(_Strict):
 
 def load_case(path: Path) -> GoldenCase:
     """Read and validate a case; every problem names the file (and the field)."""
-    try:
-        data = json.loads(path.read_text())
-    except OSError as exc:
-        raise errors.ConfigurationError(f"cannot read golden case {path}: {exc.strerror}") from None
-    except json.JSONDecodeError as exc:
-        raise errors.ConfigurationError(f"golden case {path} is not JSON: {exc}") from None
+    data = read_json(path, "golden case")
     if isinstance(data, dict):
         data.setdefault("format", FORMAT)
     try:

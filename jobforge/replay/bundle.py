@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from jobforge import errors
 from jobforge.contracts.declare import RUNNER_ID_PATTERN
 from jobforge.golden.case import Expect, GoldenCase, expectation_of, write_case
+from jobforge.jsonfile import read_json
 from jobforge.runtime.context import Environment
 from jobforge.runtime.record import Provenance, RunRecord
 
@@ -71,12 +72,7 @@ def from_record(record: dict[str, Any], *, where: str = "run record") -> Bundle:
 
 def load_bundle(path: Path) -> Bundle:
     """Read and validate a bundle; every problem names the file and the field."""
-    try:
-        data = json.loads(path.read_text())
-    except OSError as exc:
-        raise errors.ConfigurationError(f"cannot read bundle {path}: {exc.strerror}") from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise errors.ConfigurationError(f"bundle {path} is not JSON: {exc}") from None
+    data = read_json(path, "bundle")
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         found = data.get("format") if isinstance(data, dict) else type(data).__name__
         raise errors.ConfigurationError(

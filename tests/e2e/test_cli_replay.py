@@ -137,6 +137,9 @@ def test_each_failure_kind_and_every_format(
                                                                    "job_id": 999}})
     )  # fmt: skip
     (project / "bundles" / "broken.json").write_text("{not json")
+    # hostile files: each its own error, the rest of the batch replayed (issue [2/10], 10)
+    (project / "bundles" / "latin1.json").write_bytes(b'{"format": "caf\xe9"}')
+    (project / "bundles" / "deep.json").write_text("[" * 100_000 + "]" * 100_000)
     env = recorded["server"]
     text = cli("replay", "bundles", env=env)
     assert text.code == 1
@@ -145,15 +148,17 @@ def test_each_failure_kind_and_every_format(
     assert "sku: Input should be a valid string" in text.out
     assert "unreadable bundle" in text.out
     assert "is not JSON" in text.out
+    assert "latin1.json is not UTF-8" in text.out
+    assert "deep.json is nested too deeply to read" in text.out
 
     report = json.loads(cli("replay", "bundles", "--format", "json", env=env).out)
     assert report["ok"] is False
-    assert report["counts"]["replay"] == {"passed": 2, "failed": 1, "error": 1, "skipped": 0}
+    assert report["counts"]["replay"] == {"passed": 2, "failed": 1, "error": 3, "skipped": 0}
     junit = ElementTree.fromstring(cli("replay", "bundles", "--format", "junit", env=env).out)
     suite = junit.find("testsuite")
     assert suite is not None
     assert suite.get("failures") == "1"
-    assert suite.get("errors") == "1"
+    assert suite.get("errors") == "3"
     github = cli("replay", "bundles", "--format", "github", env=env).out.splitlines()
     assert any(line.startswith("::error ") and "input_rejected" in line for line in github)
     assert github[-1].startswith("jobforge: FAILED")
