@@ -33,7 +33,9 @@ AsyncConnectionPool = psycopg_pool.AsyncConnectionPool
 CONNECT_TIMEOUT_S = 5
 
 
-_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@|(password\s*=\s*)('[^']*'|\S+)")
+#: The password of a URL (up to the last `@` before the host: a raw `@` in it leaks nothing) or
+#: of a keyword string (quoted with backslash escapes, as libpq reads it).
+_PASSWORD = re.compile(r"(://[^:/@\s]*:)\S*@|(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)")
 
 
 def redact(text: str) -> str:

@@ -346,17 +346,27 @@ class _Target:
     addresses: tuple[str, ...] | None
 
 
-def _host_and_port(method: str, url: httpx.URL) -> tuple[str, int]:
+def _host_and_port(method: str, url: httpx.URL, policy: HttpPolicy) -> tuple[str, int]:
     if url.scheme not in ("http", "https") or not url.host:
         raise HttpRefused(
-            f"refused {method} {url}: only absolute http:// and https:// URLs are allowed"
+            f"refused {method} {_shown(url, policy)}: only absolute http:// and https:// URLs "
+            "are allowed"
         )
     port = url.port or (443 if url.scheme == "https" else 80)
     return url.raw_host.decode("ascii"), port
 
 
+def _shown(url: httpx.URL | str, policy: HttpPolicy) -> str:
+    """A URL as an error message may show it: secret query values redacted (the message
+    reaches the job's error, its events and its run record)."""
+    try:
+        return policy.redacted_url(url)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return "<an invalid URL>"
+
+
 def _check_addresses(
-    method: str, url: httpx.URL, addresses: Sequence[str], why: str
+    method: str, url: httpx.URL, addresses: Sequence[str], why: str, policy: HttpPolicy
 ) -> tuple[str, ...]:
     """`addresses` without repeats, in order; HttpRefused if any of them is forbidden."""
     addresses = list(dict.fromkeys(addresses))
@@ -364,7 +374,8 @@ def _check_addresses(
         reason = _why_forbidden(address)
         if reason is not None:
             raise HttpRefused(
-                f"refused {method} {url}{why}: host {url.host!r} resolves to {address}, "
+                f"refused {method} {_shown(url, policy)}{why}: host {url.host!r} resolves to "
+                f"{address}, "
                 f"{reason}; if this is intended, add {url.host!r} to HttpPolicy.allow_hosts"
             )
     return tuple(addresses)
@@ -444,15 +455,19 @@ def _redirect(
         return None
     if hops >= policy.max_redirects:
         raise httpx.TooManyRedirects(
-            f"{request.method} {request.url} answered {response.status_code} (Location: "
-            f"{location}) after {hops} redirect(s); HttpPolicy.max_redirects is "
+            f"{request.method} {_shown(request.url, policy)} answered {response.status_code} "
+            f"(Location: {_shown(location, policy)}) after {hops} redirect(s); "
+            "HttpPolicy.max_redirects is "
             f"{policy.max_redirects}",
             request=request,
         )
     try:
         url = request.url.join(location)
     except httpx.InvalidURL as exc:
-        raise HttpRefused(f"refused redirect from {request.url} to {location!r}: {exc}") from None
+        raise HttpRefused(
+            f"refused redirect from {_shown(request.url, policy)} to "
+            f"{_shown(location, policy)!r}: {exc}"
+        ) from None
     if url.fragment == "" and request.url.fragment:
         url = url.copy_with(fragment=request.url.fragment)
     method = request.method
@@ -468,8 +483,9 @@ def _redirect(
         request.url.host,
         request.url.port,
     )
-    if not same_origin:
-        headers.pop("authorization", None)
+    if not same_origin:  # nothing secret goes to another origin: every redacted header drops
+        for name in [n for n in headers if n.lower() == "authorization" or policy.redacts(n)]:
+            headers.pop(name, None)
     content: bytes | None = request.content
     if method != request.method:
         content = None
@@ -734,7 +750,7 @@ class RecordedHttp:
     def _checked(
         self, request: httpx.Request, history: list[httpx.Response], addresses: list[str] | None
     ) -> _Target:
-        host, port = _host_and_port(request.method, request.url)
+        host, port = _host_and_port(request.method, request.url, self.policy)
         if addresses is None:
             return _Target(host, port, None)
         if not addresses:
@@ -744,12 +760,14 @@ class RecordedHttp:
         return _Target(
             host,
             port,
-            _check_addresses(request.method, request.url, addresses, _hop_note(history)),
+            _check_addresses(
+                request.method, request.url, addresses, _hop_note(history, self.policy), self.policy
+            ),
         )
 
     def _lookup_args(self, request: httpx.Request) -> tuple[str, int] | None:
         """(host, port) to resolve for the guard; None when the host is allow-listed."""
-        host, port = _host_and_port(request.method, request.url)
+        host, port = _host_and_port(request.method, request.url, self.policy)
         return None if self._allowed(request.url, host) else (host, port)
 
     def _send_hop(self, request: httpx.Request, history: list[httpx.Response]) -> httpx.Response:
@@ -841,7 +859,9 @@ class RecordedHttp:
         lookup = self._lookup_args(request)
         literal = _literal_address(lookup[0]) if lookup is not None else None
         if literal is not None:  # a literal address: re-checked offline, as record mode did
-            _check_addresses(request.method, request.url, [literal], _hop_note(history))
+            _check_addresses(
+                request.method, request.url, [literal], _hop_note(history, self.policy), self.policy
+            )
         exchange = self._replay.take(
             request.method, self.policy.redacted_url(request.url), _body_sha256(request.content)
         )
@@ -892,8 +912,8 @@ def _unresolved(request: httpx.Request, exc: BaseException) -> httpx.ConnectErro
     return httpx.ConnectError(f"could not resolve {request.url.host!r}: {exc}", request=request)
 
 
-def _hop_note(history: list[httpx.Response]) -> str:
-    return f" (redirected from {history[-1].request.url})" if history else ""
+def _hop_note(history: list[httpx.Response], policy: HttpPolicy) -> str:
+    return f" (redirected from {_shown(history[-1].request.url, policy)})" if history else ""
 
 
 def _wire_requests(request: httpx.Request, target: _Target) -> list[httpx.Request]:

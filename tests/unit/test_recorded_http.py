@@ -746,3 +746,86 @@ def test_constructor_validation() -> None:
         HttpPolicy(timeout_s=0)
     with pytest.raises(ValueError, match="max_redirects"):
         HttpPolicy(max_redirects=-1)
+
+
+# ---------------------------------------------------------------------------------------------
+# Secrets on every way out (issue [2/10], point 6)
+
+
+def test_a_refused_request_names_its_url_with_secrets_redacted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _resolve_to(monkeypatch, ["10.0.0.7"])
+    recorder = Recorder()
+    with (
+        RecordedHttp("record", transport=httpx.MockTransport(recorder)) as http,
+        pytest.raises(HttpRefused) as caught,
+    ):
+        http.get("http://internal.example.com/x?api_key=sk-live-123&page=2")
+    assert "sk-live-123" not in str(caught.value)
+    assert "api_key=%5Bredacted%5D&page=2" in str(caught.value)
+
+
+def test_a_refused_redirect_and_too_many_redirects_hide_secrets(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _resolve_to(monkeypatch, [PUBLIC_IP])
+    to_private = Recorder(lambda request: httpx.Response(
+        302, headers={"Location": "http://169.254.169.254/?token=tok-abc"}))  # fmt: skip
+    with (
+        RecordedHttp("record", transport=httpx.MockTransport(to_private)) as http,
+        pytest.raises(HttpRefused) as refused,
+    ):
+        http.get("http://api.example.com/start?api_key=sk-1")
+    assert "tok-abc" not in str(refused.value)
+    assert "sk-1" not in str(refused.value)
+    looping = Recorder(lambda request: httpx.Response(
+        302, headers={"Location": "http://api.example.com/again?token=tok-xyz"}))  # fmt: skip
+    policy = HttpPolicy(max_redirects=1)
+    with (
+        RecordedHttp("record", policy=policy, transport=httpx.MockTransport(looping)) as http,
+        pytest.raises(httpx.TooManyRedirects) as many,
+    ):
+        http.get("http://api.example.com/start?api_key=sk-2")
+    assert "tok-xyz" not in str(many.value)
+    assert "sk-2" not in str(many.value)
+
+
+def test_a_cross_origin_redirect_drops_every_secret_header(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    _resolve_to(monkeypatch, [PUBLIC_IP])
+
+    def respond(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/start":
+            return httpx.Response(302, headers={"Location": "http://other.example.net/land"})
+        return httpx.Response(200, text="ok")
+
+    recorder = Recorder(respond)
+    secret = {"X-Api-Key": "k", "X-Auth-Token": "t", "Authorization": "Bearer b",
+              "X-Client-Secret": "s", "Accept": "text/plain"}  # fmt: skip
+    with RecordedHttp("record", transport=httpx.MockTransport(recorder)) as http:
+        assert http.get("http://api.example.com/start", headers=secret).text == "ok"
+    first, second = recorder.requests
+    assert first.headers["x-api-key"] == "k"
+    assert {"x-api-key", "x-auth-token", "authorization", "x-client-secret"}.isdisjoint(
+        second.headers
+    )
+    assert second.headers["accept"] == "text/plain"
+
+
+@pytest.mark.parametrize(
+    ("text", "secret"),
+    [
+        ("postgresql://u:p@ss'w@rd@host:5432/db", "ss'w"),
+        ("postgresql://u:p@ss@host/db", "ss"),
+        ("host=x password='it\\'s @secret' user=u", "secret"),
+        ("host=x password=plain user=u", "plain"),
+    ],
+)
+def test_a_password_never_shows_in_part(text: str, secret: str) -> None:
+    from jobforge.db import redact
+
+    shown = redact(text)
+    assert secret not in shown
+    assert "***" in shown
