@@ -185,7 +185,12 @@ def _masked(d: Divergence, secret: Redactor, record: dict[str, Any]) -> Divergen
     (Its path, cause and line still say what differs and why.)"""
     if not secret.is_secret(_key_of(d.path, record)):
         return d
-    return replace(d, first=_hidden(d.first), other=_hidden(d.other))
+    cause = d.cause
+    for value in (d.first, d.other):  # the call site's values, quoted in the cause, too
+        for text in {repr(value), str(value)}:
+            if len(text) >= 3:
+                cause = cause.replace(text, "[secret]")
+    return replace(d, first=_hidden(d.first), other=_hidden(d.other), cause=cause)
 
 
 def _key_of(path: str, record: dict[str, Any]) -> str:

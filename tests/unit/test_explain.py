@@ -156,3 +156,17 @@ def test_values_under_secret_keys_are_hidden_in_the_report() -> None:
     for path in ("output.auth.token", "output.auth.session", "trace[0].value"):
         assert shown[path].first == "[secret, not shown]", path
         assert "t-1" not in shown[path].render()
+
+
+def test_a_secret_is_not_shown_in_the_cause_either() -> None:
+    from jobforge.golden.check import _masked
+    from jobforge.runtime.redact import Redactor
+
+    first = record({"token": "tok-4242"}, calls=[call("os.getpid", 7, "'tok-4242'")])
+    other = record({"token": "tok-5151"}, calls=[call("os.getpid", 7, "'tok-5151'")])
+    [found] = explain(first, other, divergences(first, other))
+    assert "tok-4242" in found.cause
+    masked = _masked(found, Redactor(key=None), first)
+    assert "tok-4242" not in masked.render()
+    assert "tok-5151" not in masked.render()
+    assert masked.source == "r.py:7"

@@ -104,7 +104,7 @@ class GoldenItem(pytest.Item):
             strict=settings.strict,
         )  # fmt: skip
         self.user_properties.append((VERDICT, result.verdict))
-        _warn(result)
+        _warn(result, self.path)
         if result.verdict in ("failed", "nondeterministic"):
             raise GoldenFailure(result.report())
         if result.verdict == "missing":
@@ -121,7 +121,7 @@ class GoldenItem(pytest.Item):
         return self.path, None, f"golden {self.name}"
 
 
-def _warn(result: CaseResult) -> None:
+def _warn(result: CaseResult, case: Path) -> None:
     """Strict-mode warnings at the runner's line, and paths not compared: pytest's summary."""
     for call in result.warnings:
         warnings.warn_explicit(
@@ -129,7 +129,8 @@ def _warn(result: CaseResult) -> None:
             StrictModeWarning, call["file"], call["line"],
         )  # fmt: skip
     if result.not_compared:
-        warnings.warn(NotComparedWarning("\n".join(result.notes()[-1:]).strip()), stacklevel=1)
+        note = "\n".join(result.notes()[-1:]).strip()  # at the case file, where the value is
+        warnings.warn_explicit(NotComparedWarning(note), NotComparedWarning, str(case), 1)
 
 
 class ContractLockItem(pytest.Item):
