@@ -20,7 +20,14 @@ from jobforge.errors import JobforgeError
 from jobforge.golden.case import GoldenCase, expectation_of, write_case
 from jobforge.golden.compare import Difference, differences, not_compared
 from jobforge.golden.execute import UNREDACTED
-from jobforge.golden.explain import MISSING, Divergence, divergences, explain, render_call
+from jobforge.golden.explain import (
+    MISSING,
+    Divergence,
+    call_lines,
+    divergences,
+    explain,
+    render_call,
+)
 from jobforge.golden.fresh import FreshInterpreter
 from jobforge.golden.lane import Lane
 from jobforge.runtime.http import HttpPolicy
@@ -59,9 +66,7 @@ class CaseResult:
             for label, found in self.divergences:
                 lines.append(f"  {label} differs from run 1:")
                 lines += [f"    {d.render()}" for d in found]
-            if self.uncontrolled:
-                lines.append("  strict mode: the runner called uncontrolled sources:")
-                lines += [f"    {render_call(c)}" for c in self.uncontrolled]
+            lines += call_lines(self.uncontrolled)
         elif self.verdict == "failed":
             lines.append(f"golden case {self.name} differs from its expectation:")
             lines += [f"  {d.render()}" for d in self.differences]
@@ -82,12 +87,15 @@ class CaseResult:
             lines.append("  strict mode warnings (reported, not failed):")
             lines += [f"    {render_call(c)}" for c in self.warnings]
         if self.not_compared:
-            lines.append(
-                "  not compared with the expectation (redacted without a redaction key, or "
-                "under another one; set JOBFORGE_REDACTION_KEY, or declare the field in "
-                "@runner(public_keys=...) if it is no secret): " + ", ".join(self.not_compared)
-            )
+            lines.append(f"  {self.not_compared_note()}")
         return lines
+
+    def not_compared_note(self) -> str:
+        return (
+            "not compared with the expectation (redacted without a redaction key, or under "
+            "another one; set JOBFORGE_REDACTION_KEY, or declare the field in "
+            "@runner(public_keys=...) if it is no secret): " + ", ".join(self.not_compared)
+        )
 
 
 def check_case(

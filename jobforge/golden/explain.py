@@ -66,6 +66,14 @@ def render_call(call: dict[str, Any]) -> str:
     return f"{shown} at {call['file']}:{call['line']}{cause} (use {call['hint']})"
 
 
+def call_lines(calls: Sequence[dict[str, Any]], indent: str = "  ") -> list[str]:
+    """Strict mode's findings of a failed run under one heading (golden and replay alike)."""
+    if not calls:
+        return []
+    return [f"{indent}strict mode: the runner called uncontrolled sources:",
+            *(f"{indent}  {render_call(c)}" for c in calls)]  # fmt: skip
+
+
 def short(value: Any, limit: int = 120) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."

@@ -23,7 +23,7 @@ from pydantic import ValidationError
 from jobforge.contracts import RunnerDef
 from jobforge.golden.case import expectation_of
 from jobforge.golden.compare import Difference, differences, reconciled
-from jobforge.golden.explain import render_call
+from jobforge.golden.explain import call_lines
 from jobforge.golden.recorder import Recorder
 from jobforge.queue import AsyncQueueClient, NewJob
 from jobforge.replay.bundle import Bundle
@@ -91,9 +91,7 @@ class ReplayResult:
         if self.step is not None:
             lines += [f"  {line}" for line in self.step.lines()]
         lines += [f"  {d.render()}" for d in self.differences]
-        if self.uncontrolled:
-            lines.append("  strict mode: the runner called uncontrolled sources:")
-            lines += [f"    {render_call(c)}" for c in self.uncontrolled]
+        lines += call_lines(self.uncontrolled)
         if self.not_compared:
             lines.append(
                 "  not compared (redacted in the recording without JOBFORGE_REDACTION_KEY, or "

@@ -129,8 +129,8 @@ def _warn(result: CaseResult, case: Path) -> None:
             StrictModeWarning, call["file"], call["line"],
         )  # fmt: skip
     if result.not_compared:
-        note = "\n".join(result.notes()[-1:]).strip()  # at the case file, where the value is
-        warnings.warn_explicit(NotComparedWarning(note), NotComparedWarning, str(case), 1)
+        note = NotComparedWarning(result.not_compared_note())  # at the case file, where it is
+        warnings.warn_explicit(note, NotComparedWarning, str(case), 1)
 
 
 class ContractLockItem(pytest.Item):
