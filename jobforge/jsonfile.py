@@ -1,10 +1,13 @@
 """Reading a JSON file a user (or an attacker) handed us: every way it can be bad is one line
 that names the file, never a traceback — unreadable, not UTF-8, not JSON, or nested deeper than
-the parser's recursion allows."""
+the parser's recursion allows. And writing a file atomically without following anything planted
+at a predictable temporary name."""
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -31,3 +34,34 @@ def read_json(path: Path, what: str) -> Any:
         raise errors.ConfigurationError(
             f"{what} {path} is nested too deeply to read (more than about 1000 levels)"
         ) from None
+
+
+def _umask() -> int:
+    try:  # Linux: read it without changing it (os.umask would, for every thread, for a moment)
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def write_atomic(path: Path, text: str, *, private: bool = False) -> None:
+    """Write `text` (UTF-8) to `path` through a temporary file renamed over it.
+
+    The temporary file gets a new random name in `path`'s folder, created with O_CREAT|O_EXCL
+    (`mkstemp`): a file or symlink planted at a predictable name is never opened or followed, and
+    the rename replaces `path` itself, never what a symlink at `path` points to. The file is 0600
+    when `private`, else 0666 less the umask (as `open` would make it).
+    """
+    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
+            os.fchmod(out.fileno(), 0o600 if private else 0o666 & ~_umask())
+            out.write(text)
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise

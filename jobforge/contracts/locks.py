@@ -8,15 +8,14 @@ read its baseline must not pass, and must not look like drift either.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import tempfile
 from pathlib import Path, PurePosixPath
 
 from pydantic import ValidationError
 
 from jobforge import errors
 from jobforge.contracts.model import Contract
+from jobforge.jsonfile import write_atomic
 
 
 def render(contract: Contract) -> str:
@@ -63,14 +62,7 @@ def write_lock(directory: Path, contract: Contract) -> Path:
     """Write `contract`'s lock atomically (a temporary file renamed over the old one)."""
     directory.mkdir(parents=True, exist_ok=True)
     target = directory / f"{contract.runner_id}.json"
-    handle, temporary = tempfile.mkstemp(prefix=f".{target.name}.", dir=directory)
-    try:
-        with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
-            out.write(render(contract))
-        os.replace(temporary, target)
-    except BaseException:
-        Path(temporary).unlink(missing_ok=True)
-        raise
+    write_atomic(target, render(contract))
     return target
 
 

@@ -15,7 +15,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from jobforge import errors
-from jobforge.jsonfile import read_json
+from jobforge.jsonfile import read_json, write_atomic
 from jobforge.runtime.context import ClockSpec, DecisionStep, Environment
 from jobforge.runtime.record import RunStatus
 
@@ -75,9 +75,7 @@ def write_case(path: Path, case: GoldenCase) -> None:
     if case.environment is None:
         body.pop("environment")
     text = json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    partial = path.with_suffix(path.suffix + ".tmp")
-    partial.write_text(text)
-    partial.replace(path)
+    write_atomic(path, text)
 
 
 def expectation_of(record: dict[str, Any]) -> Expect:

@@ -18,7 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from jobforge import errors
 from jobforge.contracts.declare import RUNNER_ID_PATTERN
 from jobforge.golden.case import Expect, GoldenCase, expectation_of, write_case
-from jobforge.jsonfile import read_json
+from jobforge.jsonfile import read_json, write_atomic
 from jobforge.runtime.context import Environment
 from jobforge.runtime.record import Provenance, RunRecord
 
@@ -89,9 +89,7 @@ def write_bundle(folder: Path, bundle: Bundle) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / bundle.file_name()
     text = json.dumps(bundle.model_dump(mode="json"), indent=2, sort_keys=True, ensure_ascii=False)
-    partial = path.with_suffix(".json.tmp")
-    partial.write_text(text + "\n")
-    partial.replace(path)
+    write_atomic(path, text + "\n")
     return path
 
 

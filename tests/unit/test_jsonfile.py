@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from jobforge import errors
-from jobforge.golden.case import load_case
-from jobforge.jsonfile import read_json
-from jobforge.replay.bundle import load_bundle
+from jobforge.golden.case import load_case, write_case
+from jobforge.jsonfile import read_json, write_atomic
+from jobforge.replay.bundle import load_bundle, write_bundle
 
 BAD = {
     "not_utf8": (b'{"input": "\xff\xfe"}', r"is not UTF-8 \(byte 11: b'\\xff'\)"),
@@ -47,3 +47,60 @@ def test_good_json_reads(tmp_path: Path) -> None:
     path = tmp_path / "ok.json"
     path.write_text('{"a": [1, 2, {"b": null}]}')
     assert read_json(path, "x") == {"a": [1, 2, {"b": None}]}
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+def _victim(tmp_path: Path) -> Path:
+    victim = tmp_path / "victim"
+    victim.write_text("do not touch\n")
+    return victim
+
+
+def test_a_symlink_planted_at_the_old_temporary_name_of_a_golden_case_is_not_followed(
+    tmp_path: Path,
+) -> None:
+    """Point 8: `<case>.json.tmp` used to be opened for writing, following a planted symlink."""
+    victim = _victim(tmp_path)
+    path = tmp_path / "case.json"
+    (tmp_path / "case.json.tmp").symlink_to(victim)
+    write_case(path, load_case(next((EXAMPLES / "golden" / "ops.scan").glob("*.json"))))
+    assert victim.read_text() == "do not touch\n"
+    assert load_case(path).input
+    assert not path.is_symlink()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["case.json", "case.json.tmp", "victim"]
+
+
+def test_a_symlink_planted_at_the_old_temporary_name_of_a_bundle_is_not_followed(
+    tmp_path: Path,
+) -> None:
+    victim = _victim(tmp_path)
+    bundle = load_bundle(EXAMPLES / "bundles" / "ops.scan-job1-a1.json")
+    folder = tmp_path / "bundles"
+    folder.mkdir()
+    (folder / f"{bundle.file_name()}.tmp").symlink_to(victim)
+    path = write_bundle(folder, bundle)
+    assert victim.read_text() == "do not touch\n"
+    assert load_bundle(path) == bundle
+
+
+def test_an_atomic_write_replaces_a_symlink_at_the_target_instead_of_writing_through_it(
+    tmp_path: Path,
+) -> None:
+    victim = _victim(tmp_path)
+    target = tmp_path / "server.json"
+    target.symlink_to(victim)
+    write_atomic(target, "{}\n", private=True)
+    assert victim.read_text() == "do not touch\n"
+    assert not target.is_symlink()
+    assert target.read_text() == "{}\n"
+    assert target.stat().st_mode & 0o777 == 0o600
+
+
+def test_an_atomic_write_leaves_no_temporary_file_when_it_fails(tmp_path: Path) -> None:
+    (tmp_path / "taken").mkdir()
+    (tmp_path / "taken" / "inside").write_text("x")  # a non-empty folder cannot be replaced
+    with pytest.raises(IsADirectoryError):
+        write_atomic(tmp_path / "taken", "text")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["taken"]
