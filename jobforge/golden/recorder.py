@@ -14,6 +14,7 @@ from jobforge import errors
 from jobforge.contracts import RunnerDef
 from jobforge.queue import AsyncQueueClient
 from jobforge.runtime.context import RunContext
+from jobforge.runtime.http import redact_exchange
 from jobforge.runtime.record import (
     GlobalChangeModel,
     Provenance,
@@ -112,7 +113,9 @@ def build_record(
         status=status,
         error=None if exc is None else _error(exc),
         input=snapshot(ctx.job.payload, redactor),
-        environment=environment.model_copy(update={"http": redactor(environment.http)}),
+        environment=environment.model_copy(
+            update={"http": [redact_exchange(e, redactor) for e in redactor(environment.http)]}
+        ),
         trace=trace,
         trace_sha256=trace_hash(trace),
         output=None if output is None else snapshot(output, redactor),

@@ -26,6 +26,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from jobforge import canonical, errors
 from jobforge.runtime.http import Exchange, HttpPolicy, RecordedHttp
+from jobforge.runtime.redact import Redactor
 
 Mode = Literal["record", "replay"]
 
@@ -108,7 +109,10 @@ class RunContext:
         http_policy: HttpPolicy | None = None,
         progress: Callable[[float, str | None], None] | None = None,
         cancelled: Any = None,
+        secrets: Redactor | None = None,
     ) -> None:
+        """`secrets`: the names of secret fields in request bodies, left out of the hashes that
+        recorded requests are matched by (the default names when None)."""
         self.environment = environment
         self.mode: Mode = mode
         self.job_id = job_id
@@ -122,7 +126,7 @@ class RunContext:
         self._progress = progress
         self.cancelled = cancelled
         recorded = [Exchange.from_json(e) for e in environment.http] if mode == "replay" else []
-        self.http = RecordedHttp(mode, recorded, http_policy or HttpPolicy())
+        self.http = RecordedHttp(mode, recorded, http_policy or HttpPolicy(), secrets=secrets)
 
     # ids
     @property

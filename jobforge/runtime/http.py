@@ -41,7 +41,18 @@ Decisions worth knowing:
   value is still sent, and in record mode the handler sees the real value of a redacted response
   header (a session cookie stays usable); replay hands out ``"[redacted]"`` for it. Everything
   else a handler sees is rebuilt from the exchange, identically in both modes.
-- **Replay matching** is by (method, URL with params applied, SHA-256 of the request body);
+- **Bodies.** A request body is never stored, only its SHA-256, taken over the body with the
+  values of its secret fields blanked (JSON keys at any depth and form fields whose names
+  `jobforge.runtime.redact` deems secret, all replaced by ``"[redacted]"``), so the hash gives no
+  password away to a dictionary. Response bodies are kept whole in memory (and in the in-memory
+  copy a run is compared on); `redact_exchange` masks their secret fields on the way to a run
+  record, bundle or golden file. Replay therefore serves the redaction *marker* in place of such
+  a value (``{"access_token": "[redacted:…]"}``): a runner that sends it back (in a header, a
+  URL query value or a body field the rules above cover) still matches the recording, since
+  both sides are compared redacted, and a marker is never masked again, so an output that
+  carries it compares equal with the recording.
+- **Replay matching** is by (method, URL with params applied, SHA-256 of the request body with
+  its secrets blanked; for recordings made before, the hash of the body as sent);
   identical requests are served in recorded order; request headers are not matched.
 """
 
@@ -66,6 +77,7 @@ import httpx
 
 from jobforge import canonical
 from jobforge.errors import HttpRefused, UnrecordedRequest
+from jobforge.runtime.redact import Redactor, redact_body
 
 if TYPE_CHECKING:
     from httpx._types import HeaderTypes, QueryParamTypes, RequestContent, RequestData
@@ -77,6 +89,7 @@ __all__ = [
     "Exchange",
     "HttpPolicy",
     "RecordedHttp",
+    "redact_exchange",
 ]
 
 #: What a redacted header value is replaced with in an `Exchange`.
@@ -297,6 +310,30 @@ class HttpPolicy:
         return host.lower() in self.allow_hosts
 
 
+def redact_exchange(exchange: Mapping[str, Any], redactor: Redactor) -> dict[str, Any]:
+    """A recorded exchange (`Exchange.to_json`) as it may be stored: its response body with the
+    secrets `redactor` names masked (`jobforge.runtime.redact.redact_body`: JSON keys at any
+    depth, form fields), ``content-length`` fixed up to match. A body that is not UTF-8, not
+    JSON or form, or holds no secret is kept byte for byte. (URLs and headers are redacted when
+    the exchange is recorded; the request body is only ever stored as a hash of its blanked
+    form.)"""
+    out = dict(exchange)
+    if out.get("response_body_encoding") != "utf-8" or not isinstance(
+        out.get("response_body"), str
+    ):
+        return out
+    headers = out.get("response_headers")
+    headers = dict(headers) if isinstance(headers, Mapping) else {}
+    body = redact_body(out["response_body"].encode("utf-8"), headers.get("content-type"), redactor)
+    if body is None:
+        return out
+    out["response_body"] = body.decode("utf-8")
+    if "content-length" in headers:
+        headers["content-length"] = str(len(body))
+        out["response_headers"] = headers
+    return out
+
+
 def _lower_set(items: Iterable[str]) -> frozenset[str]:
     return frozenset(item.strip().lower() for item in items)
 
@@ -506,10 +543,15 @@ class _Replay:
             key = _key(ex.method, policy.redacted_url(ex.url), ex.request_body_sha256)
             self._queues.setdefault(key, deque()).append(i)
 
-    def take(self, method: str, url: str, sha: str | None) -> Exchange:
+    def take(self, method: str, url: str, sha: str | None, raw_sha: str | None = None) -> Exchange:
+        """The next exchange recorded for the request; `raw_sha` (the hash of the body as sent)
+        is tried after `sha` (its secrets blanked): a recording made before request bodies
+        were hashed that way still replays."""
         key = _key(method, url, sha)
         with self._lock:
             queue = self._queues.get(key)
+            if not queue and raw_sha != sha and self._queues.get(_key(method, url, raw_sha)):
+                queue = self._queues[_key(method, url, raw_sha)]
             if queue:
                 index = queue.popleft()
                 self._used.add(index)
@@ -557,7 +599,10 @@ class RecordedHttp:
         *,
         transport: httpx.BaseTransport | None = None,
         async_transport: httpx.AsyncBaseTransport | None = None,
+        secrets: Redactor | None = None,
     ) -> None:
+        """`secrets` names the secret fields of request bodies (the default names when None),
+        which the body's hash leaves out (`_request_sha256`)."""
         if mode not in get_args(Mode):
             raise ValueError(f"RecordedHttp mode must be 'record' or 'replay', got {mode!r}")
         if mode == "record" and exchanges:
@@ -569,6 +614,7 @@ class RecordedHttp:
         self.policy = policy
         self._transport = transport
         self._async_transport = async_transport
+        self._match_secrets = (secrets or Redactor(key=None)).blanked()
         self._replay = _Replay(exchanges, policy) if mode == "replay" else None
         self._recorded: list[Exchange] = []
         self._lock = threading.Lock()
@@ -835,6 +881,15 @@ class RecordedHttp:
         assert last_error is not None
         raise last_error
 
+    def _request_sha256(self, request: httpx.Request) -> str | None:
+        """What a request body is recorded and matched by: the SHA-256 of the body with its
+        secret fields (JSON keys, form fields) blanked, so the hash gives no secret away and a
+        replay that sends a redacted value matches the recording of the real one."""
+        blanked = redact_body(
+            request.content, request.headers.get("content-type"), self._match_secrets
+        )
+        return _body_sha256(request.content if blanked is None else blanked)
+
     def _record(self, request: httpx.Request, raw: httpx.Response) -> httpx.Response:
         body = raw.content
         real_headers = _response_headers(raw, body)
@@ -843,7 +898,7 @@ class RecordedHttp:
             method=request.method,
             url=self.policy.redacted_url(request.url),
             request_headers=_redacted(_merged(request.headers), self.policy),
-            request_body_sha256=_body_sha256(request.content),
+            request_body_sha256=self._request_sha256(request),
             status=raw.status_code,
             response_headers=_redacted(real_headers, self.policy),
             response_body=text,
@@ -863,7 +918,10 @@ class RecordedHttp:
                 request.method, request.url, [literal], _hop_note(history, self.policy), self.policy
             )
         exchange = self._replay.take(
-            request.method, self.policy.redacted_url(request.url), _body_sha256(request.content)
+            request.method,
+            self.policy.redacted_url(request.url),
+            self._request_sha256(request),
+            _body_sha256(request.content),
         )
         return _build_response(
             exchange.status, exchange.response_headers, exchange.body_bytes, request

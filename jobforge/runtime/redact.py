@@ -16,6 +16,14 @@ What is stored instead:
 - Without one, the marker `[redacted]`: such a value cannot be compared with a later run, and the
   reports say which paths were not compared (`not_compared`).
 
+A marker is never masked again: a replay hands a runner what the recording stored (a marker in
+place of an `access_token` it received), and what the runner does with it (returns it, sends it
+back) is stored as that same marker, so it compares equal with the recording.
+
+Bodies (`redact_body`): a JSON body has the values of its secret-named keys masked at any depth,
+an `application/x-www-form-urlencoded` body the values of its secret-named fields; a body that is
+neither (or does not parse) is left as it is.
+
 Redaction applies only to what is written (database, files). Runs are compared on the values in
 memory, unredacted (`jobforge.golden.check`), so a secret-looking field never hides a difference.
 """
@@ -24,10 +32,12 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import os
 import re
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import quote_plus, unquote_plus
 
 from jobforge import canonical, errors
 
@@ -87,6 +97,7 @@ class Redactor:
         self.key: bytes | None = key_from_env() if key is True else (key or None)
         self._key_id = key_id(self.key) if self.key else None
         self.enabled = True
+        self._blank = False
 
     @classmethod
     def none(cls) -> Redactor:
@@ -103,6 +114,17 @@ class Redactor:
         other.keys = self.keys | {_normal(k) for k in secret_keys}
         other.suffixes = self.suffixes
         other.public = self.public | {_normal(k) for k in public_keys}
+        other._blank = self._blank
+        return other
+
+    def blanked(self) -> Redactor:
+        """This redactor's names, every secret value (a marker too) masked as plain
+        `[redacted]`: a form that depends neither on the key nor on the secret, for matching
+        requests (`jobforge.runtime.http` hashes request bodies in this form)."""
+        other = Redactor(keys=(), suffixes=(), key=None)
+        other.keys, other.suffixes, other.public = self.keys, self.suffixes, self.public
+        other.enabled = self.enabled
+        other._blank = True
         return other
 
     def is_secret(self, key: str) -> bool:
@@ -114,8 +136,12 @@ class Redactor:
         return name in self.keys or name.endswith(self.suffixes)
 
     def mask(self, value: Any) -> Any:
-        """The marker stored in place of a secret `value`."""
+        """The marker stored in place of a secret `value`; a marker stays as it is."""
         if value is None or not self.enabled:
+            return value
+        if self._blank:
+            return REDACTED
+        if marker(value) is not None:
             return value
         if self.key is None:
             return REDACTED
@@ -131,6 +157,77 @@ class Redactor:
         if isinstance(value, list):
             return [self(v) for v in value]
         return value
+
+
+def redact_body(body: bytes, content_type: str | None, redactor: Redactor) -> bytes | None:
+    """`body` with its secrets masked (see the module docstring), or None when it has none to
+    mask (then it is kept byte for byte). A `blanked` redactor rewrites every body with a secret
+    field, so two bodies that differ only in their secrets come out the same."""
+    if not redactor.enabled or not body:
+        return None
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        return None
+    media = (content_type or "").split(";", 1)[0].strip().lower()
+    if media == "application/x-www-form-urlencoded":
+        redacted = _redact_form(text, redactor)
+    elif text.lstrip()[:1] in ("{", "["):
+        redacted = _redact_json(text, redactor)
+    else:
+        redacted = None
+    return None if redacted is None else redacted.encode("utf-8")
+
+
+def _redact_json(text: str, redactor: Redactor) -> str | None:
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None  # not JSON after all (or nested past the parser): kept as it is
+    try:
+        masked, hits = _masked(value, redactor)
+        if not hits or (masked == value and not redactor._blank):
+            return None
+        return json.dumps(masked, ensure_ascii=False, separators=(",", ":"))
+    except RecursionError:  # parsed, but too deep to walk: it cannot be told safe, so drop it
+        return json.dumps(REDACTED)
+
+
+def _masked(value: Any, redactor: Redactor) -> tuple[Any, int]:
+    """`value` with the values of secret-named keys masked, at any depth; how many were."""
+    if isinstance(value, dict):
+        hits = 0
+        out: dict[str, Any] = {}
+        for key, item in value.items():
+            if item is not None and redactor.is_secret(key):
+                out[key] = redactor.mask(item)
+                hits += 1
+            else:
+                out[key], found = _masked(item, redactor)
+                hits += found
+        return out, hits
+    if isinstance(value, list):
+        items = [_masked(item, redactor) for item in value]
+        return [item for item, _ in items], sum(found for _, found in items)
+    return value, 0
+
+
+def _redact_form(text: str, redactor: Redactor) -> str | None:
+    parts = []
+    hits = 0
+    changed = False
+    for part in text.split("&"):
+        name, eq, value = part.partition("=")
+        if eq and redactor.is_secret(unquote_plus(name)):
+            hits += 1
+            replaced = quote_plus(str(redactor.mask(unquote_plus(value))))
+            changed = changed or unquote_plus(replaced) != unquote_plus(value)
+            parts.append(f"{name}={replaced}")
+        else:
+            parts.append(part)
+    if not hits or (not changed and not redactor._blank):
+        return None
+    return "&".join(parts)
 
 
 def marker(value: Any) -> tuple[str | None, str | None] | None:
