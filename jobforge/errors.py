@@ -126,6 +126,10 @@ class HttpRefused(NonRetryable):
     """The recorded HTTP client's SSRF guard refused a request (see HttpPolicy.allow_hosts)."""
 
 
+class HttpResponseTooLarge(NonRetryable):
+    """A response to the recorded HTTP client was over HttpPolicy.max_response_bytes."""
+
+
 class UnrecordedRequest(NonRetryable):
     """Replay got an HTTP request that matches no recorded exchange."""
 

@@ -12,7 +12,7 @@ from jobforge.cli.output import console
 from jobforge.cli.target import database_url
 from jobforge.contracts import discover, find_config
 from jobforge.golden import Recorder
-from jobforge.runtime.http import HttpPolicy
+from jobforge.runtime.http import DEFAULT_MAX_RESPONSE_BYTES, HttpPolicy
 from jobforge.runtime.record import DEFAULT_SECRET_KEYS, Redactor
 from jobforge.worker import Worker, WorkerConfig, WorkerReport, logs
 from jobforge.worker.loading import load_handlers
@@ -49,6 +49,13 @@ def worker(
     allow_hosts: list[str] | None = typer.Option(
         None, "--http-allow-host", help="Let runners' ctx.http reach this private host (repeat)."
     ),
+    max_response_bytes: int = typer.Option(
+        DEFAULT_MAX_RESPONSE_BYTES,
+        "--http-max-response-bytes",
+        min=1,
+        help="The largest response body runners' ctx.http reads (default 10 MiB); a larger one "
+        "fails the request (HttpResponseTooLarge).",
+    ),
     secret_keys: list[str] | None = typer.Option(
         None, "--secret-key", help="Another key name to redact from run records (repeat)."
     ),
@@ -61,7 +68,9 @@ def worker(
         raise errors.ConfigurationError(f"--log-format must be text or json, not {log_format!r}")
     logs.configure(log_format)
     dsn, _ = database_url(database_url_option)
-    policy = HttpPolicy(allow_hosts=frozenset(allow_hosts or ()))
+    policy = HttpPolicy(
+        allow_hosts=frozenset(allow_hosts or ()), max_response_bytes=max_response_bytes
+    )
     if runners:
         registry = load_handlers(runners, http_policy=policy)
     else:

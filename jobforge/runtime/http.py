@@ -51,6 +51,10 @@ Decisions worth knowing:
   URL query value or a body field the rules above cover) still matches the recording, since
   both sides are compared redacted, and a marker is never masked again, so an output that
   carries it compares equal with the recording.
+- **Size.** A response body is read as it streams, decoded, up to `HttpPolicy.max_response_bytes`
+  (10 MiB by default): a larger Content-Length is refused before anything is read, and a body
+  without one is stopped once it passes the limit (`HttpResponseTooLarge`, nothing recorded).
+  Replay serves recorded bodies without checking the limit.
 - **Replay matching** is by (method, URL with params applied, SHA-256 of the request body with
   its secrets blanked; for recordings made before, the hash of the body as sent);
   identical requests are served in recorded order; request headers are not matched.
@@ -76,13 +80,14 @@ from urllib.parse import unquote_plus
 import httpx
 
 from jobforge import canonical
-from jobforge.errors import HttpRefused, UnrecordedRequest
+from jobforge.errors import HttpRefused, HttpResponseTooLarge, UnrecordedRequest
 from jobforge.runtime.redact import Redactor, redact_body
 
 if TYPE_CHECKING:
     from httpx._types import HeaderTypes, QueryParamTypes, RequestContent, RequestData
 
 __all__ = [
+    "DEFAULT_MAX_RESPONSE_BYTES",
     "DEFAULT_REDACT",
     "DEFAULT_REDACT_PARAMS",
     "REDACTED",
@@ -127,6 +132,9 @@ DEFAULT_REDACT_PARAMS: frozenset[str] = frozenset(
     }
 )
 _REDACTED_PARAM = b"%5Bredacted%5D"
+
+#: The largest response body `RecordedHttp` reads (decoded), unless the policy says otherwise.
+DEFAULT_MAX_RESPONSE_BYTES = 10 * 1024 * 1024
 
 Encoding = Literal["utf-8", "base64"]
 Mode = Literal["record", "replay"]
@@ -268,6 +276,10 @@ class HttpPolicy:
     timeout_s: float = 30
     #: Redirects followed per request before `httpx.TooManyRedirects`.
     max_redirects: int = 5
+    #: The largest response body read, decoded, in bytes: a larger Content-Length is refused
+    #: before the body is read, and a body without one is stopped once it passes the limit
+    #: (`HttpResponseTooLarge`).
+    max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
 
     def __post_init__(self) -> None:
         if any(isinstance(x, str) for x in (self.allow_hosts, self.redact_headers,
@@ -282,6 +294,15 @@ class HttpPolicy:
             raise ValueError(f"HttpPolicy.timeout_s must be positive, got {self.timeout_s!r}")
         if self.max_redirects < 0:
             raise ValueError(f"HttpPolicy.max_redirects must be >= 0, got {self.max_redirects}")
+        if (
+            not isinstance(self.max_response_bytes, int)
+            or isinstance(self.max_response_bytes, bool)
+            or self.max_response_bytes <= 0
+        ):
+            raise ValueError(
+                "HttpPolicy.max_response_bytes must be a positive number of bytes, got "
+                f"{self.max_response_bytes!r}"
+            )
 
     def redacts(self, header_name: str) -> bool:
         """Whether `header_name` is stored as ``"[redacted]"``."""
@@ -836,12 +857,19 @@ class RecordedHttp:
         last_error: httpx.ConnectError | None = None
         for wire in _wire_requests(request, target):
             try:
-                raw = client.send(wire)
+                raw = client.send(wire, stream=True)
             except httpx.ConnectError as exc:
                 last_error = exc
                 continue
             try:
-                return self._record(request, raw)
+                limit = self._limit(request, raw)
+                chunks, size = [], 0
+                for chunk in raw.iter_bytes():
+                    size += len(chunk)
+                    if size > limit:
+                        raise self._too_large(request, f"the body passed it ({size} bytes read)")
+                    chunks.append(chunk)
+                return self._record(request, raw, b"".join(chunks))
             finally:
                 raw.close()
         assert last_error is not None
@@ -870,16 +898,39 @@ class RecordedHttp:
         last_error: httpx.ConnectError | None = None
         for wire in _wire_requests(request, target):
             try:
-                raw = await client.send(wire)
+                raw = await client.send(wire, stream=True)
             except httpx.ConnectError as exc:
                 last_error = exc
                 continue
             try:
-                return self._record(request, raw)
+                limit = self._limit(request, raw)
+                chunks, size = [], 0
+                async for chunk in raw.aiter_bytes():
+                    size += len(chunk)
+                    if size > limit:
+                        raise self._too_large(request, f"the body passed it ({size} bytes read)")
+                    chunks.append(chunk)
+                return self._record(request, raw, b"".join(chunks))
             finally:
                 await raw.aclose()
         assert last_error is not None
         raise last_error
+
+    def _limit(self, request: httpx.Request, raw: httpx.Response) -> int:
+        """The policy's response size limit; HttpResponseTooLarge at once when the response's
+        Content-Length is over it (nothing of the body is read)."""
+        limit = self.policy.max_response_bytes
+        declared = raw.headers.get("content-length", "").strip()
+        if declared.isdigit() and int(declared) > limit:
+            raise self._too_large(request, f"its Content-Length is {int(declared)}")
+        return limit
+
+    def _too_large(self, request: httpx.Request, why: str) -> HttpResponseTooLarge:
+        limit = self.policy.max_response_bytes
+        return HttpResponseTooLarge(
+            f"the response to {request.method} {_shown(request.url, self.policy)} is over "
+            f"HttpPolicy.max_response_bytes ({limit} bytes): {why}; nothing of it was recorded"
+        )
 
     def _request_sha256(self, request: httpx.Request) -> str | None:
         """What a request body is recorded and matched by: the SHA-256 of the body with its
@@ -890,8 +941,7 @@ class RecordedHttp:
         )
         return _body_sha256(request.content if blanked is None else blanked)
 
-    def _record(self, request: httpx.Request, raw: httpx.Response) -> httpx.Response:
-        body = raw.content
+    def _record(self, request: httpx.Request, raw: httpx.Response, body: bytes) -> httpx.Response:
         real_headers = _response_headers(raw, body)
         text, encoding = _body_text(body)
         exchange = Exchange(
