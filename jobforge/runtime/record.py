@@ -11,8 +11,10 @@ Ids, timestamps, durations, the worker and the fingerprints stay outside every h
 
 Secrets (`jobforge.runtime.redact`): values under secret-looking keys are replaced by a marker
 in the stored input, trace, output and environment (a keyed HMAC when a redaction key is set, so
-a change still shows); recorded HTTP headers are redacted by the HTTP recorder. Hashes cover the
-redacted forms, so a replay (which only has them) can check them.
+a change still shows); recorded HTTP headers and URL query values are redacted by the HTTP
+recorder, and the secret fields of recorded response bodies (JSON, form) by
+`jobforge.runtime.http.redact_exchange` when the record is built. Hashes cover the redacted
+forms, so a replay (which only has them) can check them.
 """
 
 from __future__ import annotations
