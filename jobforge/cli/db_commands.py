@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from jobforge import errors
+from jobforge import db, errors
 from jobforge.cli.output import console
 from jobforge.provision import devserver
 
@@ -25,7 +25,7 @@ def start(
     state, started = devserver.start(Path.cwd(), port=port)
     verb = "started" if started else "already running:"
     console.print(f"{verb} PostgreSQL {state.version} (pid {state.pid}), data in {state.data_dir}")
-    console.print(f"url: {state.url}")
+    console.print(f"url: {db.redact(state.url)} (with its password: `jobforge db url`)")
 
 
 @app.command()
@@ -46,7 +46,7 @@ def status() -> None:
         raise typer.Exit(1)
     console.print(f"running: PostgreSQL {state.version}, pid {state.pid}, port {state.port}")
     console.print(f"data: {state.data_dir}")
-    console.print(f"url: {state.url}")
+    console.print(f"url: {db.redact(state.url)} (with its password: `jobforge db url`)")
 
 
 @app.command()

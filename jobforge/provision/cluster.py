@@ -22,9 +22,13 @@ from jobforge import errors
 from jobforge.provision.binaries import Binaries
 from jobforge.provision.osuser import ServerUser
 
-#: initdb arguments: C locale and UTF-8 for stable text ordering in golden tests.
+#: initdb arguments of throwaway clusters: C locale and UTF-8 for stable text ordering in golden
+#: tests. No TCP connection is ever accepted (`reject`, even if one were listened for); the unix
+#: socket trusts whoever reaches it, and it lives in the cluster's private 0700 directory, which
+#: only the server's OS user (and root) can enter.
 INITDB_ARGS = (
-    "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C", "--no-sync", "--no-instructions",
+    "-U", "postgres", "--auth-local=trust", "--auth-host=reject", "-E", "UTF8", "--locale=C",
+    "--no-sync", "--no-instructions",
 )  # fmt: skip
 
 
@@ -51,10 +55,12 @@ def scratch_root() -> Path:
     return Path(tempfile.gettempdir())
 
 
-def initdb(binaries: Binaries, user: ServerUser, data_dir: Path) -> None:
+def initdb(
+    binaries: Binaries, user: ServerUser, data_dir: Path, args: tuple[str, ...] = INITDB_ARGS
+) -> None:
     """Run initdb into `data_dir` (whose parent the server user can write) as the server user."""
     result = subprocess.run(
-        [binaries.tool("initdb"), "-D", str(data_dir), *INITDB_ARGS],
+        [binaries.tool("initdb"), "-D", str(data_dir), *args],
         capture_output=True,
         text=True,
         env=SERVER_ENV,

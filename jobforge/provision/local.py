@@ -158,7 +158,12 @@ def spawn_postgres(
 ) -> subprocess.Popen[bytes]:
     """Start the postmaster as `user`, its output in `log`, in its own session: a Ctrl-C meant
     for the caller does not reach it; its owner (or the watchdog) decides when it stops."""
-    with open(log, "ab" if append else "wb") as log_file:
+    flags = os.O_WRONLY | os.O_CREAT | os.O_NOFOLLOW | (os.O_APPEND if append else os.O_TRUNC)
+    try:
+        fd = os.open(log, flags, 0o600)  # a symlink planted at the log's name is not followed
+    except OSError as exc:
+        raise errors.ProvisionError(f"cannot open the server log {log}: {exc.strerror}") from None
+    with open(fd, "ab") as log_file:
         return subprocess.Popen(
             args,
             stdin=subprocess.DEVNULL,

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import shutil
 import signal
 import socket
+import stat
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import psycopg
+import psycopg.conninfo
 import pytest
 
 from jobforge import migrate
@@ -34,7 +39,7 @@ def _gone(pid: int, timeout_s: float = 10.0) -> bool:
 def test_start_status_url_migrate_stop_and_data_persists(cli: Cli, project: Path) -> None:
     started = cli("db", "start")
     assert started.code == 0, started.err
-    assert "url: postgresql://postgres@127.0.0.1:" in started.out
+    assert "url: postgresql://postgres:***@127.0.0.1:" in started.out
     url = cli("db", "url").out.strip()
     assert url.startswith("postgresql://")
     assert cli("db", "status").code == 0
@@ -151,3 +156,94 @@ def test_a_server_running_without_its_state_file_is_not_started_twice(
         assert "stop it first" in result.err
     finally:
         state_file.write_text(saved)  # so the fixture can stop it
+
+
+def test_the_dev_server_lets_in_only_who_has_its_password(cli: Cli, project: Path) -> None:
+    """Point 7: it was `initdb -A trust` on 127.0.0.1, so any local OS user was superuser."""
+    started = cli("db", "start")
+    assert started.code == 0, started.err
+    state_file = project / ".jobforge" / "server.json"
+    assert state_file.stat().st_mode & 0o777 == 0o600
+    url = cli("db", "url").out.strip()
+    password = psycopg.conninfo.conninfo_to_dict(url)["password"]
+    assert len(str(password or "")) >= 24
+    for shown in (started.out, cli("db", "status").out, cli("migrate").out):
+        assert str(password) not in shown
+    port = server_state(project)["port"]
+    for attempt in (
+        f"postgresql://postgres@127.0.0.1:{port}/postgres",
+        f"postgresql://postgres:guess@127.0.0.1:{port}/postgres",
+        f"postgresql://postgres@127.0.0.1:{port}/postgres?user=jobforge_app",
+    ):
+        with pytest.raises(psycopg.OperationalError, match="password"):
+            psycopg.connect(attempt, connect_timeout=5).close()
+    with psycopg.connect(url) as conn:
+        assert conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
+        rules = conn.execute("SELECT DISTINCT auth_method FROM pg_hba_file_rules").fetchall()
+    assert rules == [("scram-sha-256",)]
+    assert not list(project.rglob(".pw-*")), "the password file given to initdb was left behind"
+
+
+def test_a_symlink_planted_at_the_data_directory_is_refused(cli: Cli, project: Path) -> None:
+    """Point 8: `.jobforge/pgdata` planted as a symlink (a checkout can ship one) is not used,
+    copied into or chowned; `db start` says so in one line."""
+    victim = project / "victim"
+    victim.mkdir()
+    (victim / "keep").write_text("mine")
+    before = victim.stat()
+    (project / ".jobforge").mkdir()
+    (project / ".jobforge" / "pgdata").symlink_to(victim)
+    result = cli("db", "start")
+    assert result.code == 2, result
+    assert result.err.count("\n") == 1
+    assert "refusing" in result.err
+    assert str(project / ".jobforge" / "pgdata") in result.err
+    assert sorted(p.name for p in victim.iterdir()) == ["keep"]
+    after = victim.stat()
+    assert (after.st_uid, after.st_gid, after.st_mode) == (
+        before.st_uid,
+        before.st_gid,
+        before.st_mode,
+    )
+
+
+def test_a_data_directory_this_user_did_not_create_is_refused(cli: Cli, project: Path) -> None:
+    """A cluster shipped in a checkout (whose postgresql.conf could run any command) is never
+    started: only the data directory this user's `db start` recorded is."""
+    (project / ".jobforge" / "pgdata").mkdir(parents=True, mode=0o700)
+    (project / ".jobforge" / "pgdata" / "PG_VERSION").write_text("15\n")
+    result = cli("db", "start")
+    assert result.code == 2, result
+    assert "no record of it" in result.err
+    assert server_state_missing(project)
+
+
+def server_state_missing(project: Path) -> bool:
+    return not (project / ".jobforge" / "server.json").exists()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the attack is on root's `db start`")
+def test_root_does_not_follow_a_planted_fallback_data_directory(cli: Cli, tmp_path: Path) -> None:
+    """Point 8: the fallback used to be `/var/tmp/jobforge-<sha256(project)[:12]>`: another user
+    pre-created it as a symlink to a folder of theirs, and root's `db start` chowned the target
+    to the server's user (and wrote a cluster into it)."""
+    private = tmp_path / "private"
+    private.mkdir(mode=0o700)
+    victim = Path(tempfile.mkdtemp(prefix="jf-victim-"))
+    os.chown(victim, 65534, 65534)  # the attacker's folder (nobody's)
+    digest = hashlib.sha256(str(private.resolve()).encode()).hexdigest()[:12]
+    planted = Path("/var/tmp") / f"jobforge-{digest}"
+    planted.symlink_to(victim)
+    try:
+        result = cli("db", "start", cwd=private)
+        assert result.code == 0, result.err
+        data_dir = Path(str(server_state(private)["data_dir"]))
+        assert not data_dir.is_relative_to(planted)
+        assert not data_dir.resolve().is_relative_to(victim)
+        st = data_dir.parent.lstat()
+        assert stat.S_ISDIR(st.st_mode)
+        assert stat.S_IMODE(st.st_mode) == 0o700
+        assert (victim.stat().st_uid, list(victim.iterdir())) == (65534, [])
+    finally:
+        planted.unlink()
+        shutil.rmtree(victim)

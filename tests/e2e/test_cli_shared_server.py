@@ -15,9 +15,9 @@ from subprocess import PIPE
 
 import psycopg
 import pytest
-from psycopg.conninfo import make_conninfo
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
-from jobforge import migrate
+from jobforge import db, migrate
 from tests.e2e.conftest import Run, server_state
 
 pytestmark = pytest.mark.slow
@@ -96,10 +96,13 @@ def _applied(url: str) -> list[str]:
 def test_start_announces_the_url_on_another_port(dev: Dev) -> None:
     assert dev.started is not None
     assert dev.started.err == ""
-    assert f"url: {dev.url}\n" in dev.started.out
     port = server_state(dev.project)["port"]
     assert port != dev.busy_port
-    assert dev.url == f"postgresql://postgres@127.0.0.1:{port}/postgres"
+    password = conninfo_to_dict(dev.url)["password"]
+    assert dev.url == f"postgresql://postgres:{password}@127.0.0.1:{port}/postgres"
+    masked = f"postgresql://postgres:***@127.0.0.1:{port}/postgres"
+    assert f"url: {masked} (with its password: `jobforge db url`)\n" in dev.started.out
+    assert str(password) not in dev.started.out
 
 
 def test_db_url_prints_exactly_the_url(dev: Dev) -> None:
@@ -115,7 +118,7 @@ def test_db_status_says_where(dev: Dev) -> None:
     assert result.code == 0
     assert f"pid {state['pid']}, port {state['port']}" in result.out
     assert f"data: {state['data_dir']}\n" in result.out
-    assert f"url: {dev.url}\n" in result.out
+    assert f"url: {db.redact(dev.url)} (with its password: `jobforge db url`)\n" in result.out
 
 
 def test_migrate_target_precedence_option_then_env_then_dev_server(dev: Dev) -> None:

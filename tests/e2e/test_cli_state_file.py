@@ -1,8 +1,11 @@
-"""A `.jobforge/server.json` that describes no running dev server: never trusted, never fatal."""
+"""A `.jobforge/server.json` that describes no running dev server of this user: never trusted;
+stale or damaged, it is removed; planted or shared with others, it is a one-line error."""
 
 from __future__ import annotations
 
 import json
+import os
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -76,3 +79,73 @@ def test_a_recycled_pid_is_not_signalled(
     _write_state(project, pid=stranger.pid, data_dir=str(data_dir))
     cli("db", "stop")
     assert stranger.poll() is None, "db stop signalled a process that is not its postmaster"
+
+
+@pytest.fixture
+def attacker() -> Iterator[socket.socket]:
+    """A server of the attacker's: it only needs to be told about, never connected to."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        sock.settimeout(0.5)
+        yield sock
+
+
+def _connected(sock: socket.socket) -> bool:
+    try:
+        sock.accept()[0].close()
+    except TimeoutError:
+        return False
+    return True
+
+
+def test_a_state_file_shipped_in_a_checkout_is_not_a_database_to_connect_to(
+    cli: Cli, project: Path, stranger: subprocess.Popen[bytes], attacker: socket.socket
+) -> None:
+    """Point 11: a checkout ships `.jobforge/server.json` (with a postmaster.pid naming some live
+    process) whose URL is the attacker's server; `migrate`, `jobs`, `db url` used to take it."""
+    port = attacker.getsockname()[1]
+    data_dir = project / ".jobforge" / "pgdata"
+    data_dir.mkdir(parents=True)
+    (data_dir / "postmaster.pid").write_text(f"{stranger.pid}\n{data_dir}\n0\n{port}\n")
+    state = _write_state(
+        project, pid=stranger.pid, port=port, data_dir=str(data_dir),
+        url=f"postgresql://postgres@127.0.0.1:{port}/postgres",
+    )  # fmt: skip
+    for args in (("migrate",), ("jobs", "list", "--tenant", "t"), ("db", "url")):
+        result = cli(*args)
+        assert result.code == 2, (args, result)
+        assert result.err.count("\n") == 1
+        assert f"refusing the dev server state file {state}" in result.err
+        assert "did not start" in result.err
+    assert not _connected(attacker)
+    assert stranger.poll() is None
+    state.unlink()  # so the fixture's `db stop` does not trip over it
+
+
+@pytest.mark.parametrize("kind", ["symlink", "writable by others"])
+def test_a_state_file_others_could_have_written_is_refused(
+    cli: Cli, project: Path, kind: str
+) -> None:
+    state = _write_state(project)
+    if kind == "symlink":
+        real = project / "elsewhere.json"
+        state.rename(real)
+        state.symlink_to(real)
+    else:
+        state.chmod(0o666)
+    result = cli("migrate")
+    assert result.code == 2, result
+    assert result.err.count("\n") == 1
+    assert f"refusing the dev server state file {state}" in result.err
+    state.unlink()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="only root can give a file to another user")
+def test_a_state_file_owned_by_another_user_is_refused(cli: Cli, project: Path) -> None:
+    state = _write_state(project)
+    os.chown(state, 65534, 65534)
+    result = cli("db", "status")
+    assert result.code == 2, result
+    assert "is owned by uid 65534" in result.err
+    state.unlink()

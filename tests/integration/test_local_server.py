@@ -13,8 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from jobforge import db
-from jobforge.provision import binaries, osuser
+from jobforge import db, errors
+from jobforge.provision import binaries, cluster, devserver, osuser
+from jobforge.provision import local as provision_local
 from jobforge.provision.local import LocalServer, start_local
 
 pytestmark = pytest.mark.slow
@@ -160,3 +161,46 @@ def test_as_a_non_root_user() -> None:
     assert report["server_uid"] == report["euid"]
     assert report["applied"] >= 1
     assert not Path(report["run_dir"]).exists()
+
+
+def test_a_throwaway_cluster_never_trusts_a_tcp_connection(tmp_path: Path) -> None:
+    """Point 7: the cached cluster every throwaway server copies was `initdb -A trust`; started
+    listening on 127.0.0.1 (as the dev server used to start it), any local user was superuser.
+    Its TCP lines now reject; only the private 0700 socket directory is a way in."""
+    found = binaries.find()
+    assert found is not None
+    user = osuser.server_user()
+    run_dir = Path(tempfile.mkdtemp(prefix="jf-tcp-", dir=cluster.scratch_root()))
+    try:
+        user.give(run_dir)
+        provision_local.prepare_data_dir(found, user, run_dir / "data")
+        port = devserver.free_port(0)
+        args = provision_local.server_args(
+            found, run_dir / "data", socket_dir=None, port=port, tcp=True, durable=False
+        )
+        process = provision_local.spawn_postgres(args, user, run_dir / "log", append=False)
+        try:
+            provision_local.wait_ready(process, run_dir / "data", run_dir / "log", 60)
+            with pytest.raises(errors.DatabaseUnreachable, match="rejects connection"):
+                db.connect(f"postgresql://postgres@127.0.0.1:{port}/postgres").close()
+        finally:
+            process.terminate()
+            process.wait(timeout=15)
+    finally:
+        shutil.rmtree(run_dir, ignore_errors=True)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs another OS user to attack from")
+def test_another_os_user_cannot_reach_a_throwaway_servers_socket(local: LocalServer) -> None:
+    psql = shutil.which("psql")
+    runuser = shutil.which("runuser")
+    if psql is None or runuser is None:
+        pytest.skip("needs psql and runuser")
+    assert local.run_dir.stat().st_mode & 0o777 == 0o700
+    result = subprocess.run(
+        [runuser, "-u", "nobody", "--", psql, "-h", local.host, "-p", str(local.port),
+         "-U", "postgres", "-d", "postgres", "-Atc", "SELECT 1"],
+        capture_output=True, text=True, timeout=30, check=False, cwd="/",
+    )  # fmt: skip
+    assert result.returncode != 0
+    assert "Permission denied" in result.stderr
