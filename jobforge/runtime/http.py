@@ -35,12 +35,14 @@ Decisions worth knowing:
 - **Redaction.** Headers matching `HttpPolicy.redact_headers` (case-insensitive `fnmatch`
   patterns, e.g. ``*token*``) are stored as ``"[redacted]"``, in requests and responses. So are
   the values of URL query parameters matching `HttpPolicy.redact_params` (``?api_key=…``,
-  presigned-URL signatures): the stored URL has ``%5Bredacted%5D`` there, every other byte of it
-  as sent, and replay matches a request by its URL redacted the same way (recorded URLs too, so
-  recordings made before a pattern was added still match). The real
-  value is still sent, and in record mode the handler sees the real value of a redacted response
-  header (a session cookie stays usable); replay hands out ``"[redacted]"`` for it. Everything
-  else a handler sees is rebuilt from the exchange, identically in both modes.
+  presigned-URL signatures), and of ``name=value`` pairs in a fragment: the stored URL has
+  ``%5Bredacted%5D`` there, every other byte of it as sent (the ``location``,
+  ``content-location`` and ``referer`` headers are stored redacted the same way), and replay
+  matches a request by its URL redacted the same way (recorded URLs too, so recordings made
+  before a pattern was added still match). The real value is still sent, and in record mode
+  the handler sees the real value of a redacted response header (a session cookie stays
+  usable); replay hands out ``"[redacted]"`` for it. Everything else a handler sees is rebuilt
+  from the exchange, identically in both modes.
 - **Bodies.** A request body is never stored, only its SHA-256, taken over the body with the
   values of its secret fields blanked (JSON keys at any depth and form fields whose names
   `jobforge.runtime.redact` deems secret, all replaced by ``"[redacted]"``), so the hash gives no
@@ -310,21 +312,34 @@ class HttpPolicy:
         return any(fnmatch.fnmatchcase(name, pattern) for pattern in self.redact_headers)
 
     def redacted_url(self, url: httpx.URL | str) -> str:
-        """`url` with the values of redacted query parameters replaced, all else byte for byte."""
+        """`url` with the values of redacted query parameters replaced, all else byte for byte;
+        so are ``name=value`` pairs of the fragment (``#access_token=…``, as an OAuth redirect's
+        Location carries it)."""
         url = httpx.URL(url) if isinstance(url, str) else url
-        if not url.query or not self.redact_params:
+        if not self.redact_params or not (url.query or "=" in url.fragment):
             return str(url)
+        changes: dict[str, Any] = {}
+        query = self._redacted_pairs(url.query.decode("latin-1"))
+        if query is not None:
+            changes["query"] = query.encode("latin-1")
+        fragment = self._redacted_pairs(url.fragment)
+        if fragment is not None:
+            changes["fragment"] = fragment
+        return str(url.copy_with(**changes)) if changes else str(url)
+
+    def _redacted_pairs(self, text: str) -> str | None:
+        """``a=1&token=2`` with the values of redacted names replaced; None when none is."""
         parts = []
         changed = False
-        for part in url.query.split(b"&"):
-            name, eq, _ = part.partition(b"=")
-            key = unquote_plus(name.decode("ascii", "replace")).lower()
+        for part in text.split("&"):
+            name, eq, _ = part.partition("=")
+            key = unquote_plus(name).lower()
             if eq and any(fnmatch.fnmatchcase(key, p) for p in self.redact_params):
-                parts.append(name + b"=" + _REDACTED_PARAM)
+                parts.append(name + "=" + _REDACTED_PARAM.decode("ascii"))
                 changed = True
             else:
                 parts.append(part)
-        return str(url.copy_with(query=b"&".join(parts))) if changed else str(url)
+        return "&".join(parts) if changed else None
 
     def allows(self, host: str) -> bool:
         """Whether `host` skips the SSRF guard."""
@@ -470,8 +485,25 @@ def _merged(headers: httpx.Headers) -> dict[str, str]:
     return out
 
 
+#: Headers whose value is a URL: stored with its secret query (and fragment) values redacted.
+_URL_HEADERS = frozenset({"location", "content-location", "referer"})
+
+
 def _redacted(headers: Mapping[str, str], policy: HttpPolicy) -> dict[str, str]:
-    return {k: REDACTED if policy.redacts(k) else v for k, v in sorted(headers.items())}
+    return {
+        k: REDACTED if policy.redacts(k) else _url_header(v, policy) if k in _URL_HEADERS else v
+        for k, v in sorted(headers.items())
+    }
+
+
+def _url_header(value: str, policy: HttpPolicy) -> str:
+    """A URL-valued header as stored: as it came unless a secret value in it was redacted."""
+    try:
+        url = httpx.URL(value)
+        redacted = policy.redacted_url(url)
+    except (httpx.InvalidURL, TypeError, ValueError):
+        return value
+    return value if redacted == str(url) else redacted
 
 
 def _response_headers(response: httpx.Response, body: bytes) -> dict[str, str]:

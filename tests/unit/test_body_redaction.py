@@ -227,3 +227,56 @@ def test_a_recording_hashed_over_the_raw_body_still_replays() -> None:
                    "ok", "utf-8")  # fmt: skip
     with RecordedHttp("replay", [old]) as replay:
         assert replay.post("https://api.example/login", content=raw).text == "ok"
+
+
+# ---------------------------------------------------------------------------------------------
+# URLs in headers: a redirect's Location carries the token of an OAuth flow
+
+
+def _oauth_redirect(request: httpx.Request) -> httpx.Response:
+    if request.url.path == "/authorize":
+        return httpx.Response(
+            302,
+            headers={
+                "Location": "/cb?code=c0de&access_token=qt-live#access_token=ft-live&state=s",
+                "Content-Location": "/authorize?client_secret=cs-live",
+            },
+        )
+    return httpx.Response(200, json={"landed": request.url.path})
+
+
+def test_secret_values_in_url_headers_are_redacted_and_the_redirect_still_replays() -> None:
+    policy = HttpPolicy(allow_hosts=frozenset({"api.example"}))
+    with RecordedHttp("record", policy=policy, transport=httpx.MockTransport(_oauth_redirect)) as h:
+        live = h.get(
+            "https://api.example/authorize", headers={"Referer": "https://a.example/?token=rt-live"}
+        )
+    assert (
+        live.history[0]
+        .headers["location"]
+        .endswith("access_token=qt-live#access_token=ft-live&state=s")
+    )
+    stored = json.dumps([e.to_json() for e in h.exchanges])
+    for secret in ("qt-live", "ft-live", "cs-live", "rt-live"):
+        assert secret not in stored, secret
+    hop = h.exchanges[0]
+    assert hop.response_headers["location"] == (
+        "/cb?code=c0de&access_token=%5Bredacted%5D#access_token=%5Bredacted%5D&state=s"
+    )
+    assert hop.request_headers["referer"] == "https://a.example/?token=%5Bredacted%5D"
+    with RecordedHttp("replay", h.exchanges, policy) as replay:
+        again = replay.get("https://api.example/authorize")
+    assert again.json() == live.json() == {"landed": "/cb"}
+    assert len(again.history) == 1
+
+
+def test_a_url_header_without_a_secret_is_stored_as_it_came() -> None:
+    def moved(request: httpx.Request) -> httpx.Response:
+        if request.url.path == "/old":
+            return httpx.Response(301, headers={"Location": "/new path?q=a b"})
+        return httpx.Response(200, text="here")
+
+    policy = HttpPolicy(allow_hosts=frozenset({"api.example"}))
+    with RecordedHttp("record", policy=policy, transport=httpx.MockTransport(moved)) as http:
+        http.get("https://api.example/old")
+    assert http.exchanges[0].response_headers["location"] == "/new path?q=a b"
