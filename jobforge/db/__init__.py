@@ -186,3 +186,54 @@ def execute_ddl(conn: Connection, name: str, **identifiers: str) -> None:
         **{key: pgsql.Identifier(value) for key, value in identifiers.items()}
     )
     conn.execute(statement)
+
+
+class Loaded:
+    """One row of a result loaded on its own: the row, or why it could not be loaded and the
+    raw text of the columns asked for (enough to act on the row without loading it)."""
+
+    __slots__ = ("error", "raw", "row")
+
+    def __init__(
+        self, row: dict[str, Any] | None, error: str | None, raw: dict[str, str | None]
+    ) -> None:
+        self.row = row
+        self.error = error
+        self.raw = raw
+
+
+def _failed(cursor: Any, index: int, exc: Exception, keep: tuple[str, ...]) -> Loaded:
+    names = [c.name for c in cursor.description or ()]
+    result = cursor.pgresult
+    raw: dict[str, str | None] = {}
+    for name in keep:
+        value = result.get_value(index, names.index(name)) if name in names else None
+        raw[name] = None if value is None else bytes(value).decode("utf-8", "replace")
+    message = " ".join(str(exc).split())[:300] or type(exc).__name__
+    return Loaded(None, f"{type(exc).__name__}: {message}", raw)
+
+
+def load_each(cursor: Any, keep: tuple[str, ...]) -> list[Loaded]:
+    """The executed cursor's rows, each loaded on its own (dict rows): a value the driver cannot
+    load (a timestamp before year 1, JSON nested past Python's recursion limit, an integer of
+    5,000 digits) fails its row only, not the whole fetch."""
+    out: list[Loaded] = []
+    for index in range(cursor.rowcount if cursor.rowcount > 0 else 0):
+        cursor.scroll(index, mode="absolute")
+        try:
+            out.append(Loaded(cursor.fetchone(), None, {}))
+        except (psycopg.DataError, ValueError, RecursionError, OverflowError) as exc:
+            out.append(_failed(cursor, index, exc, keep))
+    return out
+
+
+async def load_each_async(cursor: Any, keep: tuple[str, ...]) -> list[Loaded]:
+    """`load_each` for an async cursor."""
+    out: list[Loaded] = []
+    for index in range(cursor.rowcount if cursor.rowcount > 0 else 0):
+        await cursor.scroll(index, mode="absolute")
+        try:
+            out.append(Loaded(await cursor.fetchone(), None, {}))
+        except (psycopg.DataError, ValueError, RecursionError, OverflowError) as exc:
+            out.append(_failed(cursor, index, exc, keep))
+    return out

@@ -80,6 +80,9 @@ class Template:
             raise _admin_error(self.server_dsn, "create a database", exc) from None
         try:
             migrate.migrate(db.with_dbname(self.server_dsn, building), self.migrations)
+            with db.connect(db.with_dbname(self.server_dsn, building)) as built:
+                db.execute(built, "template_caller_clock")
+                built.commit()
             db.execute_ddl(conn, "database_rename", db=building, new=self.name)
             db.execute_ddl(conn, "database_mark_template", db=self.name)
         except BaseException:

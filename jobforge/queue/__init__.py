@@ -3,9 +3,19 @@
 from __future__ import annotations
 
 from jobforge.queue.client import AsyncQueueClient, QueueClient
-from jobforge.queue.models import Attempt, Enqueued, Event, Job, NewJob, Outcome, Page, RunRow
+from jobforge.queue.models import (
+    Attempt,
+    Enqueued,
+    Event,
+    Job,
+    NewJob,
+    Outcome,
+    Page,
+    RunRow,
+    lease_id,
+)
 
 __all__ = [
     "AsyncQueueClient", "Attempt", "Enqueued", "Event", "Job", "NewJob", "Outcome", "Page",
-    "QueueClient", "RunRow",
+    "QueueClient", "RunRow", "lease_id",
 ]  # fmt: skip

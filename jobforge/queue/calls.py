@@ -6,17 +6,19 @@ knowledge here once is what lets the two clients stay thin instead of being twin
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from jobforge import errors
+from jobforge import db, errors
 from jobforge.db import Jsonb
 from jobforge.queue.models import Attempt, Enqueued, Event, Job, NewJob, Outcome, Page, RunRow
 from jobforge.states import JobState
 
 Call = tuple[str, dict[str, Any]]
+logger = logging.getLogger("jobforge.queue")
 
 DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
 DEFAULT_LEASE_S = 30.0
@@ -51,6 +53,47 @@ def claim(worker: str, limit: int, types: Sequence[str] | None, lease_s: float,
     }  # fmt: skip
 
 
+#: The columns a claimed row that cannot be loaded is still acted on by.
+CLAIM_KEEP = ("id", "lease_token")
+
+
+def claimed(loaded: Sequence[db.Loaded]) -> tuple[list[Job], list[Outcome]]:
+    """The claimed jobs, and a `failed` outcome for each row that cannot be loaded (quarantined in
+    the claim's own transaction, so one poison row never stalls a claim again)."""
+    jobs: list[Job] = []
+    poisoned: list[Outcome] = []
+    for item in loaded:
+        reason = item.error
+        if item.row is not None:
+            try:
+                jobs.append(Job.model_validate(item.row))
+                continue
+            except ValueError as exc:
+                reason = f"{type(exc).__name__}: {' '.join(str(exc).split())[:300]}"
+                row = item.row
+                item.raw.update(id=str(row.get("id")), lease_token=str(row.get("lease_token")))
+        try:
+            job_id, token = int(item.raw["id"] or ""), UUID(item.raw["lease_token"] or "")
+        except ValueError:
+            continue  # not even its id loads: the lease expires and a reaper takes it back
+        message = f"the stored job cannot be loaded, so it is not run: {reason}"
+        error = {"kind": "unloadable", "message": message}
+        poisoned.append(Outcome(job_id=job_id, lease_token=token, outcome="failed", error=error))
+    return jobs, poisoned
+
+
+def report_quarantined(worker: str, poisoned: Sequence[Outcome]) -> None:
+    for outcome in poisoned:
+        logger.error(
+            "job %d quarantined (failed, not run): %s", outcome.job_id, outcome.error["message"],
+            extra={"worker": worker, "job_id": outcome.job_id},
+        )  # fmt: skip
+
+
+def reap(limit: int, now: datetime | None) -> Call:
+    return "job_reap", {"limit": limit, "now": now}
+
+
 def heartbeat(worker: str, leases: Sequence[tuple[int, UUID]], lease_s: float,
               now: datetime | None) -> Call:  # fmt: skip
     return "job_heartbeat_many", {
@@ -60,12 +103,23 @@ def heartbeat(worker: str, leases: Sequence[tuple[int, UUID]], lease_s: float,
 
 
 def finish_batches(worker: str, outcomes: Sequence[Outcome], now: datetime | None,
-                   backoff: tuple[float, float]) -> list[Call]:  # fmt: skip
-    """One finish call per backoff the outcomes ask for (in order of first appearance)."""
-    groups: dict[tuple[float, float], list[Outcome]] = {}
-    for o in outcomes:
-        groups.setdefault(o.backoff_s or backoff, []).append(o)
-    return [finish(worker, group, now, *key) for key, group in groups.items()]
+                   backoff: tuple[float, float]) -> list[tuple[Call, list[int]]]:  # fmt: skip
+    """One finish call per backoff the outcomes ask for (in order of first appearance), each with
+    the positions in `outcomes` its answers belong to."""
+    groups: dict[tuple[float, float], list[int]] = {}
+    for i, o in enumerate(outcomes):
+        groups.setdefault(o.backoff_s or backoff, []).append(i)
+    return [(finish(worker, [outcomes[i] for i in group], now, *key), group)
+            for key, group in groups.items()]  # fmt: skip
+
+
+def in_order(size: int, positions: Sequence[list[int]], found: Sequence[Rows]) -> list[Any]:
+    """Answers of batched calls put back in the order of the input they were split from."""
+    ordered: list[Any] = [None] * size
+    for where, rows in zip(positions, found, strict=True):
+        for i, answer in zip(where, answers(rows), strict=True):
+            ordered[i] = answer
+    return ordered
 
 
 def finish(worker: str, outcomes: Sequence[Outcome], now: datetime | None,
@@ -207,13 +261,17 @@ def result(rows: Rows) -> Any:
     return rows[0]["result"] if rows else None
 
 
-def states(rows: Rows) -> dict[int, Any]:
-    """Per-job answers of heartbeat, finish and release: the first answer for a job listed twice
-    (a repeat within one call is 'lost')."""
-    answers: dict[int, Any] = {}
-    for r in rows:
-        answers.setdefault(r["job_id"], r["state"])
-    return answers
+def answers(rows: Rows) -> list[Any]:
+    """Per-lease answers of heartbeat, finish and release, in the order the leases were given."""
+    return [r["state"] for r in rows]
+
+
+def first_per_job(job_ids: Sequence[int], answers: Sequence[Any]) -> dict[int, Any]:
+    """Per-job answers: the first answer for a job listed twice."""
+    found: dict[int, Any] = {}
+    for job_id, answer in zip(job_ids, answers, strict=True):
+        found.setdefault(job_id, answer)
+    return found
 
 
 def single(rows: Rows) -> Any:

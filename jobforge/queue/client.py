@@ -33,6 +33,11 @@ from jobforge.states import JobState
 P = TypeVar("P", db.ConnectionPool, db.AsyncConnectionPool)
 
 
+def _q(call: calls.Call) -> tuple[str, dict[str, Any]]:
+    """A call as the statement text and parameters a cursor executes."""
+    return query(call[0]), call[1]
+
+
 class _Base(Generic[P]):
     def __init__(
         self,
@@ -144,8 +149,18 @@ class QueueClient(_Base[db.ConnectionPool]):
         lease_s: float = calls.DEFAULT_LEASE_S,
         now: datetime | None = None,
     ) -> list[Job]:
-        rows = self._run(calls.claim(worker, limit, types, lease_s, now), worker=True)
-        return calls.jobs(rows)
+        name, params = calls.claim(worker, limit, types, lease_s, now)
+        with (
+            self.pool.connection() as conn,
+            db.tenant_transaction(conn, self.tenant, worker=True),
+        ):
+            cursor = conn.cursor(row_factory=db.dict_row)
+            cursor.execute(query(name), params)
+            jobs, poisoned = calls.claimed(db.load_each(cursor, calls.CLAIM_KEEP))
+            if poisoned:
+                cursor.execute(*_q(calls.finish(worker, poisoned, now, *self.backoff)))
+        calls.report_quarantined(worker, poisoned)
+        return jobs
 
     def heartbeat(
         self,
@@ -155,14 +170,39 @@ class QueueClient(_Base[db.ConnectionPool]):
         lease_s: float = calls.DEFAULT_LEASE_S,
         now: datetime | None = None,
     ) -> dict[int, HeartbeatState]:
-        rows = self._run(calls.heartbeat(worker, leases, lease_s, now), worker=True)
-        return calls.states(rows)
+        """Per job; see `heartbeat_each` for one answer per lease."""
+        answers = self.heartbeat_each(worker, leases, lease_s=lease_s, now=now)
+        return calls.first_per_job([i for i, _ in leases], answers)
+
+    def heartbeat_each(
+        self,
+        worker: str,
+        leases: Sequence[tuple[int, UUID]],
+        *,
+        lease_s: float = calls.DEFAULT_LEASE_S,
+        now: datetime | None = None,
+    ) -> list[HeartbeatState]:
+        """Renew the leases; one answer per lease, in order (two leases of one job: one each)."""
+        return calls.answers(self._run(calls.heartbeat(worker, leases, lease_s, now), worker=True))
 
     def finish(
         self, worker: str, outcomes: Sequence[Outcome], *, now: datetime | None = None
     ) -> dict[int, FinishState]:
+        """Per job; see `finish_each` for one answer per outcome."""
+        answers = self.finish_each(worker, outcomes, now=now)
+        return calls.first_per_job([o.job_id for o in outcomes], answers)
+
+    def finish_each(
+        self, worker: str, outcomes: Sequence[Outcome], *, now: datetime | None = None
+    ) -> list[FinishState]:
+        """Record the outcomes; one answer per outcome, in order."""
         batches = calls.finish_batches(worker, outcomes, now, self.backoff)
-        return calls.states([r for rows in self._run_all(*batches, worker=True) for r in rows])
+        found = self._run_all(*(call for call, _ in batches), worker=True)
+        return calls.in_order(len(outcomes), [p for _, p in batches], found)
+
+    def reap(self, *, limit: int = 1000, now: datetime | None = None) -> int:
+        """Expire stale leases of every job type (back to the queue, or dead); how many."""
+        return int(calls.single(self._run(calls.reap(limit, now), worker=True)))
 
     def progress(
         self,
@@ -181,7 +221,8 @@ class QueueClient(_Base[db.ConnectionPool]):
         self, worker: str, leases: Sequence[tuple[int, UUID]], *, now: datetime | None = None
     ) -> dict[int, ReleaseState]:
         """Give leases back at shutdown: the jobs are due again and keep their attempt."""
-        return calls.states(self._run(calls.release(worker, leases, now), worker=True))
+        answers = calls.answers(self._run(calls.release(worker, leases, now), worker=True))
+        return calls.first_per_job([i for i, _ in leases], answers)
 
     def acknowledge_cancel(
         self, worker: str, job_id: int, lease_token: UUID, data: Any, *, now: datetime | None = None
@@ -326,8 +367,18 @@ class AsyncQueueClient(_Base[db.AsyncConnectionPool]):
         lease_s: float = calls.DEFAULT_LEASE_S,
         now: datetime | None = None,
     ) -> list[Job]:
-        rows = await self._run(calls.claim(worker, limit, types, lease_s, now), worker=True)
-        return calls.jobs(rows)
+        name, params = calls.claim(worker, limit, types, lease_s, now)
+        async with (
+            self.pool.connection() as conn,
+            db.tenant_transaction_async(conn, self.tenant, worker=True),
+        ):
+            cursor = conn.cursor(row_factory=db.dict_row)
+            await cursor.execute(query(name), params)
+            jobs, poisoned = calls.claimed(await db.load_each_async(cursor, calls.CLAIM_KEEP))
+            if poisoned:
+                await cursor.execute(*_q(calls.finish(worker, poisoned, now, *self.backoff)))
+        calls.report_quarantined(worker, poisoned)
+        return jobs
 
     async def heartbeat(
         self,
@@ -337,15 +388,40 @@ class AsyncQueueClient(_Base[db.AsyncConnectionPool]):
         lease_s: float = calls.DEFAULT_LEASE_S,
         now: datetime | None = None,
     ) -> dict[int, HeartbeatState]:
-        rows = await self._run(calls.heartbeat(worker, leases, lease_s, now), worker=True)
-        return calls.states(rows)
+        """Per job; see `heartbeat_each` for one answer per lease."""
+        answers = await self.heartbeat_each(worker, leases, lease_s=lease_s, now=now)
+        return calls.first_per_job([i for i, _ in leases], answers)
+
+    async def heartbeat_each(
+        self,
+        worker: str,
+        leases: Sequence[tuple[int, UUID]],
+        *,
+        lease_s: float = calls.DEFAULT_LEASE_S,
+        now: datetime | None = None,
+    ) -> list[HeartbeatState]:
+        """Renew the leases; one answer per lease, in order (two leases of one job: one each)."""
+        call = calls.heartbeat(worker, leases, lease_s, now)
+        return calls.answers(await self._run(call, worker=True))
 
     async def finish(
         self, worker: str, outcomes: Sequence[Outcome], *, now: datetime | None = None
     ) -> dict[int, FinishState]:
+        """Per job; see `finish_each` for one answer per outcome."""
+        answers = await self.finish_each(worker, outcomes, now=now)
+        return calls.first_per_job([o.job_id for o in outcomes], answers)
+
+    async def finish_each(
+        self, worker: str, outcomes: Sequence[Outcome], *, now: datetime | None = None
+    ) -> list[FinishState]:
+        """Record the outcomes; one answer per outcome, in order."""
         batches = calls.finish_batches(worker, outcomes, now, self.backoff)
-        found = await self._run_all(*batches, worker=True)
-        return calls.states([r for rows in found for r in rows])
+        found = await self._run_all(*(call for call, _ in batches), worker=True)
+        return calls.in_order(len(outcomes), [p for _, p in batches], found)
+
+    async def reap(self, *, limit: int = 1000, now: datetime | None = None) -> int:
+        """Expire stale leases of every job type (back to the queue, or dead); how many."""
+        return int(calls.single(await self._run(calls.reap(limit, now), worker=True)))
 
     async def progress(
         self,
@@ -364,7 +440,8 @@ class AsyncQueueClient(_Base[db.AsyncConnectionPool]):
         self, worker: str, leases: Sequence[tuple[int, UUID]], *, now: datetime | None = None
     ) -> dict[int, ReleaseState]:
         """Give leases back at shutdown: the jobs are due again and keep their attempt."""
-        return calls.states(await self._run(calls.release(worker, leases, now), worker=True))
+        answers = calls.answers(await self._run(calls.release(worker, leases, now), worker=True))
+        return calls.first_per_job([i for i, _ in leases], answers)
 
     async def acknowledge_cancel(
         self, worker: str, job_id: int, lease_token: UUID, data: Any, *, now: datetime | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -14,6 +15,13 @@ from jobforge.states import JobState
 HeartbeatState = Literal["ok", "canceled", "lost"]
 FinishState = Literal["succeeded", "retry_scheduled", "failed", "dead", "lost"]
 ReleaseState = Literal["released", "lost"]
+
+
+def lease_id(token: UUID) -> UUID:
+    """What the database keeps of a lease token (migrations/0008, jobforge.lease_id): the claim
+    hands the token itself to the claimer only, so reading the tables never yields a token that
+    finishes, heartbeats or records another worker's attempt."""
+    return UUID(bytes=hashlib.sha256(token.bytes).digest()[:16])
 
 
 class _Record(BaseModel):

@@ -59,15 +59,16 @@ class Completer:
         task.add_done_callback(self._flushes.discard)
 
     async def _finish(self, outcomes: list[Outcome]) -> None:
+        states: list[FinishState] = []
         for attempt in range(1, _TRIES + 1):
             try:
-                states = await self._client.finish(self._worker, outcomes)
+                states = await self._client.finish_each(self._worker, outcomes)
                 break
             except Exception:
                 # Still unrecorded: the leases expire and the jobs run again (at least once).
                 if attempt == _TRIES:
                     logger.error("could not record %d outcomes", len(outcomes), exc_info=True)
-                    states = {}
+                    states = ["lost"] * len(outcomes)
                     break
                 logger.warning("recording outcomes failed; retrying", exc_info=True)
                 await asyncio.sleep(0.1 * 2**attempt)
@@ -76,8 +77,8 @@ class Completer:
         task = asyncio.current_task()
         if task is not None:
             self._flushes.discard(task)
-        for outcome in outcomes:
-            self._on_finished(outcome, states.get(outcome.job_id, "lost"))
+        for outcome, state in zip(outcomes, states, strict=True):
+            self._on_finished(outcome, state)
 
     async def close(self) -> None:
         """Flush what waits and wait for every flush in flight."""

@@ -14,7 +14,7 @@ from jobforge.queue.models import HeartbeatState
 logger = logging.getLogger("jobforge.worker")
 
 Leases = Callable[[], list[tuple[int, UUID]]]
-OnState = Callable[[int, HeartbeatState], None]
+OnState = Callable[[tuple[int, UUID], HeartbeatState], None]
 
 
 async def heartbeat_loop(
@@ -32,10 +32,10 @@ async def heartbeat_loop(
         if not held:
             continue
         try:
-            states = await client.heartbeat(worker, held, lease_s=lease_s)
+            states = await client.heartbeat_each(worker, held, lease_s=lease_s)
         except Exception:  # a blip must not kill the worker: the next beat retries
             logger.warning("heartbeat failed; retrying in %.1f s", interval_s, exc_info=True)
             continue
-        for job_id, state in states.items():
+        for lease, state in zip(held, states, strict=True):
             if state != "ok":
-                on_state(job_id, state)
+                on_state(lease, state)

@@ -103,17 +103,23 @@ class _Running:
     task: asyncio.Task[None] | None = None
 
 
+#: A lease: the job and the secret token of one claim of it. The worker's state is keyed by
+#: lease, not by job: when its own expired lease of a job is claimed again (a network blip longer
+#: than the lease), the old attempt and the new one are two entries, and what happens to the old
+#: one (lost) never touches the new one.
+Lease = tuple[int, uuid.UUID]
+
+
 @dataclass(eq=False)
 class _Held:
-    token: uuid.UUID
     ctx: JobContext
 
 
 @dataclass
 class _State:
-    running: dict[int, _Running] = field(default_factory=dict)
-    held: dict[int, _Held] = field(default_factory=dict)  #: leases: running or unrecorded
-    release: dict[int, uuid.UUID] = field(default_factory=dict)  #: stopped by shutdown
+    running: dict[Lease, _Running] = field(default_factory=dict)
+    held: dict[Lease, _Held] = field(default_factory=dict)  #: leases: running or unrecorded
+    release: set[Lease] = field(default_factory=set)  #: stopped by shutdown
     tasks: set[asyncio.Task[None]] = field(default_factory=set)  #: running or compensating
 
 
@@ -194,6 +200,7 @@ class Worker:
                 )
             ),
             asyncio.ensure_future(self._progress_loop(client)),
+            asyncio.ensure_future(self._reap_loop(client)),
         ]
         if self.config.listen:
             helpers.append(asyncio.ensure_future(self._listen(client)))
@@ -333,8 +340,9 @@ class Worker:
         ctx = JobContext(job=job, worker=self.name)
         ctx.extensions[CLIENT] = self._client
         running = _Running(job=job, spec=spec, ctx=ctx)
-        self._state.running[job.id] = running
-        self._state.held[job.id] = _Held(token=job.lease_token, ctx=ctx)
+        lease = (job.id, job.lease_token)
+        self._state.running[lease] = running
+        self._state.held[lease] = _Held(ctx=ctx)
         self.metrics.inc("claimed")
         running.task = task = asyncio.ensure_future(self._execute(running))
         self._state.tasks.add(task)
@@ -348,7 +356,7 @@ class Worker:
             outcome = await self._outcome(running)
         finally:
             self.metrics.observe_handler(time.perf_counter() - started)
-            del self._state.running[job.id]
+            del self._state.running[_lease(job)]
             self._wake.set()
         reason = ctx.stop_reason
         if reason in ("canceled", "lease_lost", "shutdown"):
@@ -424,16 +432,17 @@ class Worker:
     async def _stopped(self, running: _Running) -> None:
         """A job stopped by a cancellation, a lost lease or the shutdown: nothing to complete."""
         job, ctx = running.job, running.ctx
-        held = self._state.held.pop(job.id, None)
+        lease = _lease(job)
+        held = self._state.held.pop(lease, None)
         fields = logs.job_fields(job, self.name)
         if ctx.stop_reason == "lease_lost":
             self.metrics.inc("lost")
             logger.warning("job %d: lease lost, its outcome is dropped", job.id, extra=fields)
         elif ctx.stop_reason == "shutdown" and held is not None:
-            self._state.release[job.id] = held.token
+            self._state.release.add(lease)
         elif ctx.stop_reason == "canceled" and held is not None:
             self.metrics.inc("canceled")
-            await self._compensate(running, held.token)
+            await self._compensate(running, lease[1])
 
     async def _compensate(self, running: _Running, token: uuid.UUID) -> None:
         job, spec, ctx = running.job, running.spec, running.ctx
@@ -467,11 +476,11 @@ class Worker:
             ctx.stop("timeout")
             task.cancel()
 
-    def _stop_job(self, job_id: int, reason: Any) -> None:
-        held = self._state.held.get(job_id)
+    def _stop_job(self, lease: Lease, reason: Any) -> None:
+        held = self._state.held.get(lease)
         if held is not None:
             held.ctx.stop(reason)
-        running = self._state.running.get(job_id)
+        running = self._state.running.get(lease)
         if running is None or running.task is None or running.task.done():
             return
         task = running.task
@@ -483,14 +492,14 @@ class Worker:
             )
 
     # bookkeeping
-    def _leases(self) -> list[tuple[int, uuid.UUID]]:
-        return [(job_id, held.token) for job_id, held in self._state.held.items()]
+    def _leases(self) -> list[Lease]:
+        return list(self._state.held)
 
-    def _on_heartbeat(self, job_id: int, state: HeartbeatState) -> None:
-        self._stop_job(job_id, "canceled" if state == "canceled" else "lease_lost")
+    def _on_heartbeat(self, lease: Lease, state: HeartbeatState) -> None:
+        self._stop_job(lease, "canceled" if state == "canceled" else "lease_lost")
 
     def _on_finished(self, outcome: Outcome, state: FinishState) -> None:
-        held = self._state.held.pop(outcome.job_id, None)
+        held = self._state.held.pop((outcome.job_id, outcome.lease_token), None)
         counter = {"retry_scheduled": "retried"}.get(state, state)
         self.metrics.inc(counter)
         if state == "lost" and held is not None:
@@ -504,12 +513,12 @@ class Worker:
     async def _progress_loop(self, client: AsyncQueueClient) -> None:
         while True:
             await asyncio.sleep(self.config.progress_s)
-            for job_id, running in list(self._state.running.items()):
+            for (job_id, token), running in list(self._state.running.items()):
                 pending = running.ctx.take_progress()
-                if pending is None or running.job.lease_token is None:
+                if pending is None:
                     continue
                 try:
-                    await client.progress(self.name, job_id, running.job.lease_token, *pending)
+                    await client.progress(self.name, job_id, token, *pending)
                 except Exception:
                     logger.warning(
                         "job %d: progress not written",
@@ -517,6 +526,22 @@ class Worker:
                         exc_info=True,
                         extra=logs.job_fields(running.job, self.name),
                     )
+
+    async def _reap_loop(self, client: AsyncQueueClient) -> None:
+        """Expire stale leases of every type, once per lease period: a job whose worker died
+        goes back to the queue even when no worker of its type is claiming (claims take over
+        only their own types)."""
+        while True:
+            await asyncio.sleep(self.config.lease_s)
+            try:
+                reaped = await client.reap()
+            except Exception:
+                logger.warning("reaping stale leases failed", exc_info=True,
+                               extra={"worker": self.name})  # fmt: skip
+                continue
+            if reaped:
+                self.metrics.inc("reaped", reaped)
+                logger.info("expired %d stale leases", reaped, extra={"worker": self.name})
 
     async def _within_grace(self, tasks: list[asyncio.Task[None]]) -> None:
         """Until the tasks are done, the grace period ends, or a second stop cuts it short."""
@@ -542,15 +567,15 @@ class Worker:
                 extra={"worker": self.name},
             )
             await self._within_grace(tasks)
-        for job_id in list(state.running):
-            self._stop_job(job_id, "shutdown")
+        for lease in list(state.running):
+            self._stop_job(lease, "shutdown")
         leftover = list(state.tasks)
         if leftover:
             await asyncio.wait(leftover, timeout=5)
         assert self._completer is not None
         await self._completer.close()
         if state.release:
-            leases = list(state.release.items())
+            leases = sorted(state.release)
             try:
                 answers = await client.release(self.name, leases)
                 self.metrics.inc("released", sum(a == "released" for a in answers.values()))
@@ -563,6 +588,11 @@ class Worker:
                     extra={"worker": self.name},
                 )
             state.release.clear()
+
+
+def _lease(job: Job) -> Lease:
+    assert job.lease_token is not None
+    return (job.id, job.lease_token)
 
 
 def _default_name() -> str:

@@ -113,10 +113,16 @@ def test_retry_outcomes_are_finished_in_one_call_per_backoff() -> None:
     outcomes = [outcome(1, "retry", (40.0, 40.0)), outcome(2, "succeeded", None),
                 outcome(3, "retry", None), outcome(4, "retry", (40.0, 40.0))]  # fmt: skip
     batches = calls.finish_batches("w1", outcomes, None, (1.0, 3600.0))
-    assert [(p["ids"], p["backoff_base_s"], p["backoff_cap_s"]) for _, p in batches] == [
+    assert [(p["ids"], p["backoff_base_s"], p["backoff_cap_s"]) for (_, p), _ in batches] == [
         ([1, 4], 40.0, 40.0),
         ([2, 3], 1.0, 3600.0),
     ]
+    assert [positions for _, positions in batches] == [[0, 3], [1, 2]]
+    answers = [[{"state": "retry_scheduled"}, {"state": "dead"}],
+               [{"state": "succeeded"}, {"state": "lost"}]]  # fmt: skip
+    assert calls.in_order(4, [[0, 3], [1, 2]], answers) == [
+        "retry_scheduled", "succeeded", "lost", "dead"
+    ]  # fmt: skip
 
 
 def test_registered_specs_and_the_decorator() -> None:

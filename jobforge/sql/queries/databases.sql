@@ -13,6 +13,16 @@ CREATE DATABASE {db} TEMPLATE {template} STRATEGY FILE_COPY
 -- name: database_clone_pre15
 CREATE DATABASE {db} TEMPLATE {template}
 
+-- name: template_caller_clock
+-- A throwaway database takes the caller's clock (tests freeze time); a production database keeps
+-- its own (migrations/0008). Templates built from other migrations may lack the settings table.
+DO $$
+BEGIN
+    IF pg_catalog.to_regclass('jobforge.settings') IS NOT NULL THEN
+        UPDATE jobforge.settings SET caller_clock = true;
+    END IF;
+END $$
+
 -- name: database_mark_template
 ALTER DATABASE {db} WITH IS_TEMPLATE true ALLOW_CONNECTIONS false
 

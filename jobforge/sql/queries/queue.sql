@@ -14,6 +14,9 @@ SELECT ord, job_id, created FROM jobforge.enqueue_v1(
 -- name: job_claim
 SELECT * FROM jobforge.claim_v1(%(worker)s, %(limit)s, %(types)s, %(lease_s)s, %(now)s)
 
+-- name: job_reap
+SELECT jobforge.reap_v1(%(limit)s, %(now)s)
+
 -- name: job_heartbeat_many
 SELECT job_id, state FROM jobforge.heartbeat_v1(%(worker)s, %(ids)s, %(tokens)s, %(lease_s)s, %(now)s)
 
