@@ -10,9 +10,11 @@
 --   within a century of now: psycopg cannot load 0044-03-15 BC or -infinity, and a row nobody
 --   can load stalled every claim that returned it.
 -- * JSON a caller stores is bounded in depth and in number range (Python cannot load a payload
---   nested 5,000 deep, or an integer of 5,000 digits); every text a caller stores has a length
---   limit, checked by the tables themselves. The payload limit is the database's; a caller may
---   only lower it.
+--   nested 5,000 deep, or an integer of 5,000 digits), and every text a caller stores has a
+--   length limit. The payload limit is the database's; a caller may only lower it.
+-- * A login can be bound to tenants (jobforge.tenant_logins): a bound login that sets another
+--   tenant gets no tenant at all, so it sees and changes nothing (row-level security fails
+--   closed). Unbound logins (one app role serving every tenant) choose their tenant as before.
 -- * reap_v1 expires stale leases of every job type, so a job whose worker died does not stay
 --   `running` until a worker of the same type happens to claim.
 -- * Batched worker calls answer in input order and per (job, token): a worker holding an old and
@@ -27,6 +29,56 @@ CREATE TABLE jobforge.settings (
 );
 INSERT INTO jobforge.settings DEFAULT VALUES;
 REVOKE ALL ON jobforge.settings FROM PUBLIC;
+
+-- Logins bound to tenants. A login listed here may act only for the tenants it lists; one not
+-- listed may set any tenant (a shared application role). Each login reads only its own row.
+CREATE TABLE jobforge.tenant_logins (
+    login   name PRIMARY KEY,
+    tenants text[] NOT NULL CHECK (cardinality(tenants) >= 1)
+);
+ALTER TABLE jobforge.tenant_logins ENABLE ROW LEVEL SECURITY;
+ALTER TABLE jobforge.tenant_logins FORCE ROW LEVEL SECURITY;
+CREATE POLICY own_row ON jobforge.tenant_logins FOR SELECT
+    USING (login OPERATOR(pg_catalog.=) session_user);
+CREATE POLICY owner_manages ON jobforge.tenant_logins
+    USING (pg_catalog.pg_has_role(session_user, current_user, 'MEMBER'))
+    WITH CHECK (pg_catalog.pg_has_role(session_user, current_user, 'MEMBER'));
+REVOKE ALL ON jobforge.tenant_logins FROM PUBLIC;
+GRANT SELECT ON jobforge.tenant_logins TO jobforge_app, jobforge_worker;
+
+-- The session's tenant (0007), now refused to a bound login for a tenant it is not bound to.
+CREATE OR REPLACE FUNCTION jobforge.current_tenant() RETURNS text
+LANGUAGE sql STABLE AS $$
+    SELECT CASE
+        WHEN coalesce(pg_catalog.current_setting('jobforge.tenant', true), '') OPERATOR(pg_catalog.=) ''
+            THEN NULL
+        WHEN NOT EXISTS (SELECT 1 FROM jobforge.tenant_logins l
+                         WHERE l.login OPERATOR(pg_catalog.=) session_user)
+            THEN pg_catalog.current_setting('jobforge.tenant', true)
+        WHEN EXISTS (SELECT 1 FROM jobforge.tenant_logins l
+                     WHERE l.login OPERATOR(pg_catalog.=) session_user
+                       AND pg_catalog.current_setting('jobforge.tenant', true)
+                           OPERATOR(pg_catalog.=) ANY (l.tenants))
+            THEN pg_catalog.current_setting('jobforge.tenant', true)
+    END
+$$;
+
+CREATE OR REPLACE FUNCTION jobforge.require_tenant() RETURNS text
+LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    v_tenant text := jobforge.current_tenant();
+    v_asked  text := nullif(current_setting('jobforge.tenant', true), '');
+BEGIN
+    IF v_tenant IS NULL AND v_asked IS NOT NULL THEN
+        RAISE EXCEPTION 'login % may not act for tenant % (jobforge.tenant_logins)',
+            session_user, quote_literal(left(v_asked, 130)) USING ERRCODE = 'JF003';
+    END IF;
+    IF v_tenant IS NULL THEN
+        RAISE EXCEPTION 'no tenant is set for this transaction (jobforge.tenant)'
+            USING ERRCODE = 'JF003';
+    END IF;
+    RETURN v_tenant;
+END $$;
 
 -- What the tables keep of a lease token: the first 16 bytes of its SHA-256, as a uuid.
 CREATE FUNCTION jobforge.lease_id(p_token uuid) RETURNS uuid
@@ -81,22 +133,11 @@ BEGIN
     RETURN p_run_at;
 END $$;
 
--- The tables bound what any writer stores (NOT VALID: rows stored before this migration are the
--- worker's to quarantine, see jobforge/queue/calls.py).
-ALTER TABLE jobforge.jobs
-    ADD CONSTRAINT jobs_payload_loadable CHECK (jobforge.json_problem(payload) IS NULL) NOT VALID,
-    ADD CONSTRAINT jobs_payload_size CHECK (octet_length(payload::text) <= 67108864) NOT VALID,
-    ADD CONSTRAINT jobs_error_size CHECK (octet_length(error::text) <= 65536) NOT VALID,
-    ADD CONSTRAINT jobs_trace_id_size CHECK (length(trace_id) <= 256) NOT VALID,
-    ADD CONSTRAINT jobs_lease_holder_size CHECK (length(lease_holder) BETWEEN 1 AND 200) NOT VALID,
-    ADD CONSTRAINT jobs_progress_message_size CHECK (length(progress_message) <= 2000) NOT VALID,
-    ADD CONSTRAINT jobs_times_finite CHECK (
-        isfinite(run_at) AND isfinite(created_at) AND isfinite(updated_at)
-        AND run_at BETWEEN '0001-01-01 00:00+00' AND '9999-01-01 00:00+00'
-    ) NOT VALID;
-ALTER TABLE jobforge.job_attempts
-    ADD CONSTRAINT job_attempts_worker_size CHECK (length(worker) BETWEEN 1 AND 200) NOT VALID,
-    ADD CONSTRAINT job_attempts_error_size CHECK (octet_length(error::text) <= 65536) NOT VALID;
+-- Tables written only by these functions are bounded by them. Tables that are only inserted into,
+-- or that the app role writes itself, also bound each new row with a CHECK (NOT VALID: a row
+-- stored before this migration is left alone). `jobs` and `job_attempts` get none: the claim and
+-- finish update every row they touch, and a CHECK there would make an old poison row stall every
+-- claim instead of being quarantined (jobforge/queue/calls.py).
 ALTER TABLE jobforge.job_events
     ADD CONSTRAINT job_events_data_size CHECK (octet_length(data::text) <= 131072) NOT VALID;
 ALTER TABLE jobforge.job_results
