@@ -97,8 +97,9 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
         WHEN pg_catalog.jsonb_path_exists(p_value, 'strict $.**{65}')
             THEN 'it is nested deeper than 64 levels'
         WHEN pg_catalog.jsonb_path_exists(
-                 p_value, 'strict $.** ? (@.type() == "number" && (@ > 1e308 || @ < -1e308))')
-            THEN 'it holds a number outside the range of a double (1e308)'
+                 p_value, 'strict $.** ? (@.type() == "number"
+                                          && (@ > 1.7976931348623157e308 || @ < -1.7976931348623157e308))')
+            THEN 'it holds a number outside the range of a double (1.8e308)'
     END
 $$;
 

@@ -832,10 +832,12 @@ def test_a_lease_taken_over_stops_the_handler_and_counts_it_lost(
     assert report.counts["canceled"] == 0
     # the new holder still finishes it, with the token its claim gave it (the table keeps only
     # a digest of it, which finishes nothing)
-    assert job.lease_token == lease_id(thief[0].lease_token)
+    secret = thief[0].lease_token
+    assert secret is not None
+    assert job.lease_token == lease_id(secret)
     forged = Outcome(job_id=job_id, lease_token=job.lease_token, outcome="succeeded", result=1)
     assert client.finish("thief", [forged]) == {job_id: "lost"}
-    done = forged.model_copy(update={"lease_token": thief[0].lease_token})
+    done = forged.model_copy(update={"lease_token": secret})
     assert client.finish("thief", [done]) == {job_id: "succeeded"}
 
 
@@ -1284,3 +1286,72 @@ def test_a_taken_metrics_port_is_a_configuration_error() -> None:
         port = sock.getsockname()[1]
         with pytest.raises(errors.ConfigurationError, match=f"cannot serve metrics on port {port}"):
             Metrics().serve(port, "w1")
+
+
+class Outage(AsyncQueueClient):
+    """A client whose heartbeats fail while `down` is set: a network blip longer than a lease."""
+
+    down: bool = False
+
+    async def heartbeat_each(self, *args: Any, **kwargs: Any) -> Any:
+        if self.down:
+            raise ConnectionError("the network is down")
+        return await super().heartbeat_each(*args, **kwargs)
+
+
+def test_a_job_this_worker_takes_over_from_itself_runs_to_success_once(
+    client: QueueClient, jobforge_db: Database
+) -> None:
+    """Its own expired lease is claimed again by the same worker (heartbeats failed for longer
+    than the lease): the old attempt learns it lost the lease and stops, the new attempt
+    heartbeats and succeeds, and the job ends succeeded, not dead (max_attempts 2)."""
+    registry = Registry()
+    runs: list[int] = []
+    saw: list[str | None] = []
+
+    async def slow(payload: Payload, ctx: JobContext) -> str:
+        runs.append(ctx.attempt)
+        if ctx.attempt == 1:
+            try:
+                await asyncio.sleep(30)
+            except asyncio.CancelledError:
+                saw.append(ctx.stop_reason)
+                raise
+        await asyncio.sleep(1.2)  # outlives a lease: it must keep heartbeating
+        return "done"
+
+    registry.register("ops.slow", slow)
+    job_id = client.enqueue("ops.slow", {}, max_attempts=2).job_id
+    config = fast(lease_s=0.8, heartbeat_s=0.2, concurrency=2)
+
+    async def main() -> WorkerReport:
+        queue = await Outage.connect(jobforge_db.dsn)
+        assert isinstance(queue, Outage)
+        queue.down = True
+        worker = Worker(queue, registry, config, metrics=Metrics())
+        running = asyncio.ensure_future(worker.run())
+        try:
+            await until(lambda: len(runs) == 2, timeout_s=10, what="the second attempt")
+            queue.down = False
+            await until(lambda: worker.metrics.counts["succeeded"] == 1, timeout_s=10)
+            await until(lambda: worker.metrics.counts["lost"] == 1, timeout_s=5)
+            worker.stop()
+            return await asyncio.wait_for(running, LIMIT_S)
+        finally:
+            if not running.done():
+                worker.stop()
+                worker.stop()
+                with contextlib.suppress(BaseException):
+                    await asyncio.wait_for(running, 10)
+            await queue.close()
+
+    report = asyncio.run(main())
+    assert runs == [1, 2]
+    assert saw == ["lease_lost"]
+    job = client.get(job_id)
+    assert (job.status, job.attempts) == (JobState.SUCCEEDED, 2)
+    assert [(a.attempt, a.outcome) for a in client.attempts(job_id)] == [
+        (1, "lease_expired"),
+        (2, "succeeded"),
+    ]
+    assert (report.counts["succeeded"], report.counts["lost"], report.counts["dead"]) == (1, 1, 0)
