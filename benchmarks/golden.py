@@ -1,8 +1,8 @@
 """Golden-case costs: what one case costs beyond its runner, in-process and in a fresh interpreter.
 
 Usage: `python benchmarks/golden.py [--cases N] [--fresh-calls K] [--handler sync|async|both]`.
-Runs on a throwaway server unless JOBFORGE_DATABASE_URL is set. A trivial runner is written to
-a temporary runner project (pyproject.toml with `[tool.jobforge] runners`, so the fresh
+Runs on a throwaway server unless JOBFORGE_SCRATCH_DATABASE_URL is set. A trivial runner is
+written to a temporary runner project (pyproject.toml with `[tool.jobforge] runners`, so the fresh
 interpreter imports it as the pytest plugin's does), then:
 
 - in-process, the goal figure: `jobforge.golden.lane.Lane.run` for each of N cases back to

@@ -1,7 +1,7 @@
 """Provisioning figures: server cold start, template build, fresh database per test.
 
 Runs standalone (`python benchmarks/provision.py [--runs N] [--starts K]`), starting its own
-throwaway servers unless JOBFORGE_DATABASE_URL is set. The last line is one JSON object.
+throwaway servers unless JOBFORGE_SCRATCH_DATABASE_URL is set. The last line is one JSON object.
 Goals ([1/7]): server start <= 0.2 s with a cached cluster; fresh database <= 20 ms; stretch
 <= 5 ms (clones prepared ahead in the background).
 """
@@ -33,7 +33,7 @@ def _timed(fn: Callable[[], object]) -> float:
 
 
 def server_starts(starts: int) -> dict[str, float | None]:
-    if os.environ.get("JOBFORGE_DATABASE_URL"):
+    if os.environ.get("JOBFORGE_SCRATCH_DATABASE_URL"):
         return {"server_first_start_s": None, "server_start_s_median": None,
                 "server_stop_s_median": None}  # fmt: skip
     # The default path (provider "auto"), as a user's session pays it, Docker check included.

@@ -4,8 +4,8 @@ that name would shadow the standard library's `queue` module, which psycopg impo
 
 Usage: `python benchmarks/queue_burndown.py [--sizes N ...] [--consumers K] [--batch B]
 [--enqueue-batch E]`. Runs on a throwaway server with default durability (fsync on), the kind
-of server a peer queue is measured on, unless JOBFORGE_DATABASE_URL is set. The drain is timed
-from the moment every consumer is connected and waiting until the last one finds the queue
+of server a peer queue is measured on, unless JOBFORGE_SCRATCH_DATABASE_URL is set. The drain is
+timed from the moment every consumer is connected and waiting until the last one finds the queue
 empty: interpreter start-up is not drain time. The last line is one JSON object.
 Goals ([2/7]): drain >= 7,000 jobs/s; batch enqueue >= 50,000 jobs/s; drain at 100k within 20 %
 of drain at 10k.

@@ -1,8 +1,8 @@
 """Replay throughput: recorded runs of trivial runners re-executed and compared, per second.
 
 Usage: `python benchmarks/replay.py [--runs N] [--concurrency C]`. Runs on a throwaway server
-unless JOBFORGE_DATABASE_URL is set (default durability: fsync on). N runs of a trivial sync and
-async runner are recorded by the real worker with the recorder, read back and turned into
+unless JOBFORGE_SCRATCH_DATABASE_URL is set (default durability: fsync on). N runs of a trivial
+sync and async runner are recorded by the real worker with the recorder, read back and turned into
 bundles (not timed); then `jobforge.replay.engine.replay` re-executes them on a fresh clone
 (enqueue, worker drain with each run's recorded environment, run records read back, compared
 with the recording). Timed: the replay call alone, and with the clone acquired from the pool.

@@ -3,7 +3,7 @@
 
 Usage: `python benchmarks/worker.py [--jobs N] [--processes P] [--concurrency C]
 [--handler async|sync]`. Runs on a throwaway server with default durability (fsync on) unless
-JOBFORGE_DATABASE_URL is set. The drain is timed from the moment every worker process is
+JOBFORGE_SCRATCH_DATABASE_URL is set. The drain is timed from the moment every worker process is
 connected and waiting until the last one finds nothing left; worker overhead per job is the
 worker processes' CPU time (user + system) divided by the jobs they ran. Last line: JSON.
 Goal ([3/7]): drain >= 7,000 jobs/s on a 2-core machine.

@@ -2,6 +2,11 @@
 
 `plan()` only looks (it starts nothing) and says why each path was or was not taken; it is what
 `jobforge doctor` prints. `provide_server()` follows the plan.
+
+The URL path is a server the user named for scratch databases (`JOBFORGE_SCRATCH_DATABASE_URL`,
+the plugin's `--jobforge-database-url`, an explicit argument), never `JOBFORGE_DATABASE_URL`:
+that one is the database the CLI acts on, often one that matters, and jobforge must not create
+and drop databases there because it was exported for another purpose.
 """
 
 from __future__ import annotations
@@ -18,7 +23,10 @@ from jobforge.provision.osuser import server_user
 from jobforge.provision.server import Server
 
 PROVIDERS = ("auto", "url", "docker", "local")
+#: The database CLI commands act on: never a server for scratch databases.
 URL_ENV = "JOBFORGE_DATABASE_URL"
+#: A server where jobforge may create and drop scratch databases (tests, replay, certify).
+SCRATCH_URL_ENV = "JOBFORGE_SCRATCH_DATABASE_URL"
 PROVIDER_ENV = "JOBFORGE_PROVIDER"
 
 
@@ -58,17 +66,20 @@ def plan(
 ) -> Plan:
     """Decide, without starting anything, which path `provide_server` would take."""
     chosen = resolve_provider(provider)
-    url = database_url or os.environ.get(URL_ENV) or None
+    url = database_url or os.environ.get(SCRATCH_URL_ENV) or None
     result = Plan(choice=None, url=url)
     if chosen in ("auto", "url"):
         if url:
-            result.steps.append(Step("url", True, f"{URL_ENV} (or the option) is set"))
+            result.steps.append(Step("url", True, f"{SCRATCH_URL_ENV} (or the option) is set"))
             result.choice = "url"
             return result
-        result.steps.append(Step("url", False, f"{URL_ENV} is not set"))
+        why = f"{SCRATCH_URL_ENV} is not set"
+        if os.environ.get(URL_ENV):
+            why += f" ({URL_ENV} is the CLI's database, never used for scratch databases)"
+        result.steps.append(Step("url", False, why))
         if chosen == "url":
             raise errors.ConfigurationError(
-                f"provider 'url' needs {URL_ENV} or --jobforge-database-url to be set"
+                f"provider 'url' needs {SCRATCH_URL_ENV} or --jobforge-database-url to be set"
             )
     if chosen in ("auto", "docker"):
         ok, why = docker.engine_status()
@@ -97,7 +108,7 @@ def plan(
         + result.explain()
         + "\nInstall the server binaries (Debian/Ubuntu: `apt-get install postgresql`; macOS: "
         "`brew install postgresql@16`), or point JOBFORGE_PG_BINDIR at them, or set "
-        f"{URL_ENV} to a server where jobforge may create databases."
+        f"{SCRATCH_URL_ENV} to a server where jobforge may create databases."
     )
 
 

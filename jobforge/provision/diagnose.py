@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import os
 import time
 from dataclasses import dataclass, field
 
 from jobforge import db, errors, migrate
-from jobforge.provision.choose import plan, provide_server
+from jobforge.provision.choose import URL_ENV, plan, provide_server
 from jobforge.provision.databases import Template
 
 
@@ -56,7 +57,9 @@ def diagnose(
         with db.connect(server.dsn) as conn:
             version = db.scalar(conn, "server_version")
         report.checks.append(Check("server", True, f"{server.describe()}, PostgreSQL {version}"))
-        _migrations(report, server.dsn, decided.choice == "url")
+        # Migrations of the database commands act on (read only), else of the named server.
+        target = database_url or os.environ.get(URL_ENV)
+        _migrations(report, target or server.dsn, bool(target) or decided.choice == "url")
         _template(report, server.dsn)
     except errors.JobforgeError as exc:
         report.checks.append(Check("database", False, str(exc)))

@@ -1,4 +1,5 @@
-"""A server the user gave us (`JOBFORGE_DATABASE_URL` or the plugin option): used, never managed."""
+"""A server the user gave us for scratch databases (`JOBFORGE_SCRATCH_DATABASE_URL` or the plugin
+option): used, never managed."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ class ExternalServer:
         return self.url
 
     def describe(self) -> str:
-        return f"the server at {db.describe(self.url)} (from JOBFORGE_DATABASE_URL)"
+        return f"the server at {db.describe(self.url)} (from JOBFORGE_SCRATCH_DATABASE_URL)"
 
     def stop(self) -> None:
         """Nothing to stop: scratch databases are dropped by whoever made them."""

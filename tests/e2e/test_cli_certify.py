@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
@@ -50,7 +51,7 @@ def examples(project: Path) -> Path:
 
 @pytest.fixture
 def server_env(jobforge_server: Server) -> dict[str, str]:
-    return {"JOBFORGE_DATABASE_URL": jobforge_server.dsn}
+    return {"JOBFORGE_SCRATCH_DATABASE_URL": jobforge_server.dsn}
 
 
 def test_the_examples_certify_clean(cli: Cli, examples: Path, server_env: dict[str, str]) -> None:
@@ -194,3 +195,19 @@ def test_warnings_and_notes_of_passing_cases_are_shown_and_fail_nothing(
     github = cli("certify", str(examples), "--format", "github", env=server_env).out
     assert "::warning file=" in github
     assert "::notice file=golden/notify.home/hi.json" in github
+
+
+def test_the_clis_database_never_gets_scratch_databases(cli: Cli, examples: Path) -> None:
+    """Point 11: with JOBFORGE_DATABASE_URL exported (for `jobforge jobs`, say, on production),
+    certify and replay used to create and drop their scratch databases on that server. Now they
+    provision as if it were not set; the "production" server here is a socket that would see any
+    connection."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as production:
+        production.bind(("127.0.0.1", 0))
+        production.listen()
+        production.settimeout(0.2)
+        url = f"postgresql://app:secret@127.0.0.1:{production.getsockname()[1]}/jobs"
+        run = cli("certify", str(examples), "--no-fresh", env={"JOBFORGE_DATABASE_URL": url})
+        assert run.code == 0, run.out + run.err
+        with pytest.raises(TimeoutError):
+            production.accept()

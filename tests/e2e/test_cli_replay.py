@@ -67,7 +67,7 @@ def recorded(
                env=env).code == 0  # fmt: skip
     worker = cli("worker", "--exit-when-idle", "--database-url", url)
     assert worker.code == 0, worker.err
-    return {"url": url, "server": {"JOBFORGE_DATABASE_URL": jobforge_server.dsn}}
+    return {"url": url, "server": {"JOBFORGE_SCRATCH_DATABASE_URL": jobforge_server.dsn}}
 
 
 def test_runs_are_listed_shown_exported_and_replay_identically(

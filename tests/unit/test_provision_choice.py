@@ -25,7 +25,7 @@ def test_docker_absent_is_detected_quickly_without_raising(monkeypatch: pytest.M
 def test_auto_falls_back_to_local_binaries_when_docker_is_absent(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.delenv("JOBFORGE_DATABASE_URL", raising=False)
+    monkeypatch.delenv("JOBFORGE_SCRATCH_DATABASE_URL", raising=False)
     monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:1")
     decided = choose.plan(provider="auto")
     assert decided.choice == "local"
@@ -34,20 +34,36 @@ def test_auto_falls_back_to_local_binaries_when_docker_is_absent(
 
 
 def test_url_wins_over_everything(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("JOBFORGE_DATABASE_URL", "postgresql://u@db.example:6543/x")
+    monkeypatch.setenv("JOBFORGE_SCRATCH_DATABASE_URL", "postgresql://u@db.example:6543/x")
     assert choose.plan().choice == "url"
+
+
+def test_the_clis_database_is_never_a_server_for_scratch_databases(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Point 11: exporting JOBFORGE_DATABASE_URL (say, production's) for `jobforge jobs` made
+    pytest, replay and certify create their scratch databases on that server."""
+    monkeypatch.delenv("JOBFORGE_SCRATCH_DATABASE_URL", raising=False)
+    monkeypatch.setenv("JOBFORGE_DATABASE_URL", "postgresql://app@prod.example:5432/jobs")
+    monkeypatch.setenv("DOCKER_HOST", "tcp://127.0.0.1:1")
+    decided = choose.plan()
+    assert decided.choice == "local"
+    assert decided.url is None
+    assert "never used for scratch databases" in decided.steps[0].reason
+    with pytest.raises(errors.ConfigurationError, match="needs JOBFORGE_SCRATCH_DATABASE_URL"):
+        choose.plan(provider="url")
 
 
 def test_nothing_available_is_one_error_saying_what_to_do(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.delenv("JOBFORGE_DATABASE_URL", raising=False)
+    monkeypatch.delenv("JOBFORGE_SCRATCH_DATABASE_URL", raising=False)
     monkeypatch.delenv("JOBFORGE_PG_BINDIR", raising=False)
     with pytest.raises(errors.ProvisionError) as info:
         choose.plan(provider="local", search=[str(tmp_path)])
     message = str(info.value)
     assert "apt-get install postgresql" in message
-    assert "JOBFORGE_DATABASE_URL" in message
+    assert "JOBFORGE_SCRATCH_DATABASE_URL" in message
     assert str(tmp_path) in message
 
 
@@ -63,8 +79,8 @@ def test_unknown_provider_is_a_configuration_error() -> None:
 
 
 def test_url_provider_without_url(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("JOBFORGE_DATABASE_URL", raising=False)
-    with pytest.raises(errors.ConfigurationError, match="needs JOBFORGE_DATABASE_URL"):
+    monkeypatch.delenv("JOBFORGE_SCRATCH_DATABASE_URL", raising=False)
+    with pytest.raises(errors.ConfigurationError, match="needs JOBFORGE_SCRATCH_DATABASE_URL"):
         choose.plan(provider="url")
 
 

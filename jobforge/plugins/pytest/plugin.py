@@ -26,8 +26,8 @@ if TYPE_CHECKING:
 SESSION_KEY = pytest.StashKey[PluginSession]()
 _SHARED_DIR_KEY = pytest.StashKey[Path]()
 _OPTIONS = (
-    ("database_url", "use this Postgres server (creates scratch databases in it); "
-     "same as JOBFORGE_DATABASE_URL"),
+    ("database_url", "use this Postgres server for scratch databases (creates and drops them "
+     "there); same as JOBFORGE_SCRATCH_DATABASE_URL (JOBFORGE_DATABASE_URL is never used)"),
     ("provider", "where a throwaway server comes from: auto, url, docker or local"),
     ("golden_dir", "golden cases folder (default: [tool.jobforge] golden_dir, or golden/)"),
     ("runs", "in-process runs of each golden case, to find nondeterminism (default 2)"),
