@@ -337,7 +337,7 @@ BEGIN
         FROM jobforge.jobs j
         WHERE j.status = 'running' AND j.lease_expires_at <= v_now
           AND (p_types IS NULL OR j.type = ANY (p_types))
-        ORDER BY j.lease_expires_at
+        ORDER BY j.lease_expires_at, j.id  -- ties broken the same way every time
         LIMIT p_limit
         FOR UPDATE SKIP LOCKED
     ),
@@ -433,7 +433,7 @@ BEGIN
                j.attempts >= j.max_attempts AS exhausted
         FROM jobforge.jobs j
         WHERE j.status = 'running' AND j.lease_expires_at <= v_now
-        ORDER BY j.lease_expires_at
+        ORDER BY j.lease_expires_at, j.id  -- ties broken the same way every time
         LIMIT p_limit
         FOR UPDATE SKIP LOCKED
     ),
