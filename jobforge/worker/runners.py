@@ -14,6 +14,7 @@ from jobforge.contracts import RunnerDef
 from jobforge.queue import NewJob
 from jobforge.runtime.context import Environment, Mode, RunContext
 from jobforge.runtime.http import HttpPolicy
+from jobforge.runtime.redact import Redactor
 from jobforge.runtime.strict import Watch, watching
 from jobforge.worker.context import JobContext
 from jobforge.worker.registry import Handler, HandlerSpec, Registry
@@ -108,6 +109,8 @@ def _before(
         http_policy=policy,
         progress=job.progress,
         cancelled=job.cancelled,
+        # the runner's own secret names too, so request bodies hash without them
+        secrets=Redactor(key=None).for_runner(definition.secret_keys, definition.public_keys),
     )
     job.extensions[RUN] = ctx
     try:
