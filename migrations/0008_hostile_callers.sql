@@ -97,8 +97,7 @@ LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
         WHEN pg_catalog.jsonb_path_exists(p_value, 'strict $.**{65}')
             THEN 'it is nested deeper than 64 levels'
         WHEN pg_catalog.jsonb_path_exists(
-                 p_value, 'strict $.** ? (@.type() == "number"
-                                          && (@ > 1.7976931348623157e308 || @ < -1.7976931348623157e308))')
+                 p_value, 'strict $.** ? (@ > 1.7976931348623157e308 || @ < -1.7976931348623157e308)')
             THEN 'it holds a number outside the range of a double (1.8e308)'
     END
 $$;
@@ -535,11 +534,12 @@ BEGIN
     ),
     checked AS (
         SELECT r.i, r.id, r.token, r.outcome, r.result, r.err,
-               CASE WHEN r.outcome = 'succeeded' AND r.result IS NOT NULL
-                         AND octet_length(r.result::text) > v_limit
-                        THEN 'the result is ' || octet_length(r.result::text)
+               -- pg_column_size: the stored size, without serializing every result to text
+               CASE WHEN r.outcome <> 'succeeded' OR r.result IS NULL THEN NULL
+                    WHEN pg_column_size(r.result) > v_limit
+                        THEN 'the result is ' || pg_column_size(r.result)
                              || ' bytes, over the limit of ' || v_limit
-                    WHEN r.outcome = 'succeeded' THEN jobforge.json_problem(r.result)
+                    ELSE jobforge.json_problem(r.result)
                END AS bad_result
         FROM raw r
     ),
@@ -550,7 +550,7 @@ BEGIN
                CASE WHEN c.bad_result IS NOT NULL
                         THEN jsonb_build_object('kind', 'result_rejected', 'message',
                                                'the handler''s result cannot be stored: ' || c.bad_result)
-                    WHEN c.err IS NOT NULL AND (octet_length(c.err::text) > 16384
+                    WHEN c.err IS NOT NULL AND (pg_column_size(c.err) > 16384
                                                 OR jobforge.json_problem(c.err) IS NOT NULL)
                         THEN jsonb_build_object(
                                  'kind', left(coalesce(c.err ->> 'kind', 'error'), 100),

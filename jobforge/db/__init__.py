@@ -188,6 +188,10 @@ def execute_ddl(conn: Connection, name: str, **identifiers: str) -> None:
     conn.execute(statement)
 
 
+#: What loading a value the driver cannot represent raises.
+_UNLOADABLE = (psycopg.DataError, ValueError, RecursionError, OverflowError)
+
+
 class Loaded:
     """One row of a result loaded on its own: the row, or why it could not be loaded and the
     raw text of the columns asked for (enough to act on the row without loading it)."""
@@ -217,23 +221,31 @@ def load_each(cursor: Any, keep: tuple[str, ...]) -> list[Loaded]:
     """The executed cursor's rows, each loaded on its own (dict rows): a value the driver cannot
     load (a timestamp before year 1, JSON nested past Python's recursion limit, an integer of
     5,000 digits) fails its row only, not the whole fetch."""
+    try:
+        return [Loaded(row, None, {}) for row in cursor.fetchall()]
+    except _UNLOADABLE:
+        pass  # one row or more cannot be loaded: each on its own
     out: list[Loaded] = []
     for index in range(cursor.rowcount if cursor.rowcount > 0 else 0):
         cursor.scroll(index, mode="absolute")
         try:
             out.append(Loaded(cursor.fetchone(), None, {}))
-        except (psycopg.DataError, ValueError, RecursionError, OverflowError) as exc:
+        except _UNLOADABLE as exc:
             out.append(_failed(cursor, index, exc, keep))
     return out
 
 
 async def load_each_async(cursor: Any, keep: tuple[str, ...]) -> list[Loaded]:
     """`load_each` for an async cursor."""
+    try:
+        return [Loaded(row, None, {}) for row in await cursor.fetchall()]
+    except _UNLOADABLE:
+        pass  # one row or more cannot be loaded: each on its own
     out: list[Loaded] = []
     for index in range(cursor.rowcount if cursor.rowcount > 0 else 0):
         await cursor.scroll(index, mode="absolute")
         try:
             out.append(Loaded(await cursor.fetchone(), None, {}))
-        except (psycopg.DataError, ValueError, RecursionError, OverflowError) as exc:
+        except _UNLOADABLE as exc:
             out.append(_failed(cursor, index, exc, keep))
     return out
