@@ -1,0 +1,198 @@
+"""Every tenant table is walled, from the catalog, so a table added later cannot be forgotten.
+
+`rls_problems` is the check: every table of schema jobforge with a `tenant_id` column has row
+level security enabled AND forced and at least one policy, and with rows of two tenants in it,
+a fresh non-owner app login and a fresh worker login (without `jobforge.scope = 'worker'`) see
+no row with no tenant set (the wall fails closed) and only tenant_a's rows with tenant_a set.
+
+The mutation tests prove the check bites: each breaks the wall one way in a fresh clone, as the
+owner, and the same check must name the broken table.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+from jobforge import db
+from jobforge.provision import Database
+from jobforge.queue import Outcome, QueueClient
+
+TENANTS = ("tenant_a", "tenant_b")
+DIGEST = "sha256:" + "0" * 64
+
+
+@dataclass(frozen=True)
+class Logins:
+    app: str  # DSN of a fresh jobforge_app login
+    worker: str  # DSN of a fresh jobforge_worker login
+
+
+def tenant_tables(conn: psycopg.Connection[Any]) -> list[tuple[str, bool, bool, int]]:
+    """(name, RLS enabled, RLS forced, number of policies) of every table of schema jobforge
+    that has a tenant_id column."""
+    rows = conn.execute(
+        "SELECT c.relname, c.relrowsecurity, c.relforcerowsecurity, "
+        "       (SELECT count(*) FROM pg_catalog.pg_policy p WHERE p.polrelid = c.oid)::int "
+        "FROM pg_catalog.pg_class c "
+        "WHERE c.relnamespace = 'jobforge'::regnamespace AND c.relkind IN ('r', 'p') "
+        "  AND EXISTS (SELECT 1 FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid "
+        "              AND a.attname = 'tenant_id' AND a.attnum > 0 AND NOT a.attisdropped) "
+        "ORDER BY 1"
+    ).fetchall()
+    return [(r[0], r[1], r[2], r[3]) for r in rows]
+
+
+def _seen(conn: psycopg.Connection[Any], table: str, tenant: str | None,
+          scope: str | None) -> list[str]:  # fmt: skip
+    with conn.transaction():
+        conn.execute(
+            "SELECT pg_catalog.set_config('jobforge.tenant', %s, true), "
+            "pg_catalog.set_config('jobforge.scope', %s, true)",
+            (tenant or "", scope or ""),
+        )
+        rows = conn.execute(
+            sql.SQL("SELECT DISTINCT tenant_id FROM jobforge.{} ORDER BY 1").format(
+                sql.Identifier(table))).fetchall()  # fmt: skip
+    return [r[0] for r in rows]
+
+
+def rls_problems(owner: Database, logins: Logins) -> list[str]:
+    """What is wrong with the tenant wall of this database; empty when it holds."""
+    problems: list[str] = []
+    with owner.connect() as conn:
+        tables = tenant_tables(conn)
+        for name, enabled, forced, policies in tables:
+            if not enabled:
+                problems.append(f"{name}: row level security is not enabled")
+            if not forced:
+                problems.append(f"{name}: row level security is not forced (the owner passes)")
+            if policies < 1:
+                problems.append(f"{name}: no policy")
+            present = [r[0] for r in conn.execute(
+                sql.SQL("SELECT DISTINCT tenant_id FROM jobforge.{} ORDER BY 1").format(
+                    sql.Identifier(name))).fetchall()]  # fmt: skip
+            if not set(TENANTS) <= set(present):
+                problems.append(f"{name}: holds rows of {present}, not of both test tenants, "
+                                "so what other logins see of it proves nothing")  # fmt: skip
+    if not tables:
+        problems.append("no table of schema jobforge has a tenant_id column")
+    views: tuple[tuple[str, str, str | None, list[str]], ...] = (
+        ("app", logins.app, None, []),
+        ("app", logins.app, "tenant_a", ["tenant_a"]),
+        ("app", logins.app, "tenant_b", ["tenant_b"]),
+        ("worker", logins.worker, None, []),
+        ("worker", logins.worker, "tenant_a", ["tenant_a"]),
+    )
+    for who, dsn, tenant, expected in views:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            for name, *_ in tables:
+                scopes: tuple[str | None, ...] = (None, "worker") if who == "app" else (None,)
+                for scope in scopes:  # an app login asking for the worker scope gets nothing
+                    where = f"{name}: the {who} login with tenant {tenant or 'unset'}" + (
+                        f" and scope {scope}" if scope else "")  # fmt: skip
+                    try:
+                        seen = _seen(conn, name, tenant, scope)
+                    except psycopg.Error as exc:
+                        problems.append(f"{where} cannot read it: {exc.diag.message_primary}")
+                        continue
+                    if seen != expected:
+                        problems.append(f"{where} sees rows of {seen}, expected {expected}")
+    return problems
+
+
+def seed(database: Database) -> None:
+    """Rows of both tenants in every tenant table: a job claimed, recorded and finished with a
+    result (jobs, attempts, events, results, run records), and a connector config."""
+    for tenant in TENANTS:
+        with QueueClient.connect(database.dsn, tenant=tenant) as queue:
+            queue.enqueue("rls.job", {"tenant": tenant})
+            with queue.pool.connection() as conn, db.tenant_transaction(conn, tenant):
+                conn.execute(
+                    "INSERT INTO jobforge.connector_configs VALUES (%s, 'http', '{}', now())",
+                    (tenant,),
+                )
+    with QueueClient.connect(database.dsn) as worker:
+        claimed = worker.claim("w", 10)
+        assert sorted(j.tenant_id for j in claimed) == list(TENANTS)
+        for job in claimed:
+            assert job.lease_token is not None
+            record = {"format": "jobforge.run/1", "runner_id": "rls.job", "runner_version": "1",
+                      "status": "succeeded", "input": {"sha256": DIGEST},
+                      "trace_sha256": DIGEST}  # fmt: skip
+            assert worker.record_run("w", job.id, job.lease_token, record)
+            done = Outcome(job_id=job.id, lease_token=job.lease_token, outcome="succeeded",
+                           result={"n": 1})  # fmt: skip
+            assert worker.finish("w", [done]) == {job.id: "succeeded"}
+
+
+@pytest.fixture
+def logins(jobforge_db: Database) -> Iterator[Logins]:
+    """A fresh app login and a fresh worker login (roles are cluster-wide: random names)."""
+    suffix = secrets.token_hex(4)
+    names = {"app": f"jf_rls_app_{suffix}", "worker": f"jf_rls_worker_{suffix}"}
+    with jobforge_db.connect() as admin:
+        for kind, name in names.items():
+            admin.execute(sql.SQL("CREATE ROLE {} LOGIN IN ROLE {}").format(
+                sql.Identifier(name), sql.Identifier(f"jobforge_{kind}")))  # fmt: skip
+    yield Logins(*(make_conninfo(jobforge_db.dsn, user=names[k]) for k in ("app", "worker")))
+    with jobforge_db.connect() as admin:
+        for name in names.values():
+            admin.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
+            admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+
+
+@pytest.fixture
+def seeded(jobforge_db: Database) -> Database:
+    seed(jobforge_db)
+    return jobforge_db
+
+
+def test_every_tenant_table_is_forced_has_a_policy_and_fails_closed(
+    seeded: Database, logins: Logins
+) -> None:
+    with seeded.connect() as conn:
+        names = {t[0] for t in tenant_tables(conn)}
+    # the tables known today are among those the catalog finds (job_runs was once forgotten)
+    assert {"jobs", "job_attempts", "job_results", "job_events", "connector_configs",
+            "job_runs"} <= names  # fmt: skip
+    assert rls_problems(seeded, logins) == []
+
+
+MUTATIONS = {
+    "jobs-not-forced": ("ALTER TABLE jobforge.jobs NO FORCE ROW LEVEL SECURITY", "jobs"),
+    "job_runs-not-forced": ("ALTER TABLE jobforge.job_runs NO FORCE ROW LEVEL SECURITY",
+                            "job_runs"),
+    "job_runs-policy-open": ("DROP POLICY tenant_isolation ON jobforge.job_runs; "
+                             "CREATE POLICY tenant_isolation ON jobforge.job_runs USING (true)",
+                             "job_runs"),
+    "jobs-policy-open": ("ALTER POLICY tenant_isolation ON jobforge.jobs USING (true)", "jobs"),
+    "connector_configs-rls-disabled": (
+        "ALTER TABLE jobforge.connector_configs DISABLE ROW LEVEL SECURITY", "connector_configs"),
+    "job_events-policy-dropped": ("DROP POLICY tenant_isolation ON jobforge.job_events",
+                                  "job_events"),
+    "new-table-forgotten": (
+        "CREATE TABLE jobforge.job_notes (tenant_id text NOT NULL, note text); "
+        "GRANT SELECT ON jobforge.job_notes TO jobforge_app, jobforge_worker; "
+        "INSERT INTO jobforge.job_notes VALUES ('tenant_a', 'a'), ('tenant_b', 'b')",
+        "job_notes"),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize(("mutation", "table"), list(MUTATIONS.values()), ids=list(MUTATIONS))
+def test_the_check_reports_each_broken_wall(
+    seeded: Database, logins: Logins, mutation: str, table: str
+) -> None:
+    assert rls_problems(seeded, logins) == []  # the same clone holds before the break
+    with seeded.connect() as owner:
+        owner.execute(mutation.encode())
+    problems = rls_problems(seeded, logins)
+    assert problems, mutation
+    assert all(p.startswith(f"{table}: ") for p in problems), problems
