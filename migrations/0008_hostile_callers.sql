@@ -36,13 +36,11 @@ CREATE TABLE jobforge.tenant_logins (
     login   name PRIMARY KEY,
     tenants text[] NOT NULL CHECK (cardinality(tenants) >= 1)
 );
+-- Not forced: the owner manages the table (current_tenant() names session_user itself, so the
+-- owner's SECURITY DEFINER functions still look up the caller's row only).
 ALTER TABLE jobforge.tenant_logins ENABLE ROW LEVEL SECURITY;
-ALTER TABLE jobforge.tenant_logins FORCE ROW LEVEL SECURITY;
 CREATE POLICY own_row ON jobforge.tenant_logins FOR SELECT
     USING (login OPERATOR(pg_catalog.=) session_user);
-CREATE POLICY owner_manages ON jobforge.tenant_logins
-    USING (pg_catalog.pg_has_role(session_user, current_user, 'MEMBER'))
-    WITH CHECK (pg_catalog.pg_has_role(session_user, current_user, 'MEMBER'));
 REVOKE ALL ON jobforge.tenant_logins FROM PUBLIC;
 GRANT SELECT ON jobforge.tenant_logins TO jobforge_app, jobforge_worker;
 

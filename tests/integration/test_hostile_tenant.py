@@ -643,13 +643,6 @@ def test_the_bound_login_cannot_read_settings(scene: Scene) -> None:
         assert got.sqlstate == "42501"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="migrations/0008: tenant_logins' owner_manages policy, "
-    "pg_has_role(session_user, current_user, 'MEMBER'), is true for any login querying the "
-    "table directly (session_user = current_user), so a bound login reads every binding, "
-    "other tenants' names included, not only its own row",
-)
 def test_the_bound_login_reads_only_its_own_binding(scene: Scene) -> None:
     with psycopg.connect(scene.attacker, autocommit=True) as conn:
         for ctx in (Context(), Context("tenant_a"), Context("tenant_b", "worker")):
