@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Iterator, Mapping
 from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import psycopg
@@ -192,18 +193,14 @@ def execute_ddl(conn: Connection, name: str, **identifiers: str) -> None:
 _UNLOADABLE = (psycopg.DataError, ValueError, RecursionError, OverflowError)
 
 
+@dataclass(slots=True)
 class Loaded:
     """One row of a result loaded on its own: the row, or why it could not be loaded and the
     raw text of the columns asked for (enough to act on the row without loading it)."""
 
-    __slots__ = ("error", "raw", "row")
-
-    def __init__(
-        self, row: dict[str, Any] | None, error: str | None, raw: dict[str, str | None]
-    ) -> None:
-        self.row = row
-        self.error = error
-        self.raw = raw
+    row: dict[str, Any] | None
+    error: str | None
+    raw: dict[str, str | None]
 
 
 def _failed(cursor: Any, index: int, exc: Exception, keep: tuple[str, ...]) -> Loaded:
