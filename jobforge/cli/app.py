@@ -17,6 +17,7 @@ from jobforge.cli import (
     contracts_command,
     db_commands,
     doctor,
+    init_command,
     jobs_commands,
     migrate_command,
     replay_command,
@@ -31,6 +32,7 @@ app = typer.Typer(
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+app.command("init")(init_command.init)
 app.add_typer(db_commands.app, name="db")
 app.command("migrate")(migrate_command.migrate)
 app.command("doctor")(doctor.doctor)
