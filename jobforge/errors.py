@@ -28,6 +28,10 @@ class DatabaseUnreachable(ConfigurationError):
     """The database server could not be reached."""
 
 
+class SchemaNotReady(ConfigurationError):
+    """The database has no jobforge schema, or an outdated one: run `jobforge migrate`."""
+
+
 class ProvisionError(JobforgeError):
     """No throwaway Postgres server could be provisioned."""
 

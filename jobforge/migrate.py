@@ -101,6 +101,41 @@ def status(conn: db.Connection, migrations: Iterable[Migration] | None = None) -
     return MigrationStatus(tuple(applied), tuple(m for m in files if m.version not in done))
 
 
+def require_up_to_date(
+    dsn: str, migrations: Iterable[Migration] | None = None, *, source: str | None = None
+) -> MigrationStatus:
+    """The database's status; `SchemaNotReady` naming what is pending, and the command that
+    applies it, when it is not up to date. One connection and two small queries: for commands as
+    they start, never per job. `source` is where the URL came from (`--database-url`, ...)."""
+    files = list(discover() if migrations is None else migrations)
+    with db.connect(dsn) as conn:
+        state = status(conn, files)
+    if state.pending:
+        where = db.describe(dsn) + (f" ({source})" if source else "")
+        raise errors.SchemaNotReady(f"the database {where} {not_ready(state, source)}")
+    return state
+
+
+def not_ready(state: MigrationStatus, source: str | None = None) -> str:
+    """What `state` lacks and what to run, to follow "the database X ..."."""
+    names = [m.name for m in state.pending]
+    total = len(state.applied) + len(names)
+    if not state.applied:
+        lack = f"has no jobforge schema ({total} migrations pending)"
+    else:
+        lack = f"is not up to date: {len(names)} of {total} migrations pending ({', '.join(names)})"
+    return f"{lack}; {fix_command(source)}"
+
+
+def fix_command(source: str | None = None) -> str:
+    """How to apply the pending migrations, given where the URL came from."""
+    if source == "--database-url":
+        return "run `jobforge migrate --database-url URL` with the same URL"
+    if source == "JOBFORGE_DATABASE_URL":
+        return "run `jobforge migrate` (it migrates $JOBFORGE_DATABASE_URL)"
+    return "run `jobforge migrate`"
+
+
 def migrate(dsn: str, migrations: Iterable[Migration] | None = None) -> list[Migration]:
     """Bring the database at `dsn` up to date; returns the migrations this call applied."""
     files = list(discover() if migrations is None else migrations)

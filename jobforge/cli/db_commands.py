@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from jobforge import db, errors
+from jobforge import migrate as migrator
 from jobforge.cli.output import console
 from jobforge.provision import devserver
 
@@ -21,10 +22,15 @@ def start(
         None, min=1, max=65535, help="TCP port on 127.0.0.1 (default: a free one)."
     ),
 ) -> None:
-    """Start the development server (or report the one already running)."""
+    """Start the development server (or report the one already running) and migrate it."""
     state, started = devserver.start(Path.cwd(), port=port)
     verb = "started" if started else "already running:"
     console.print(f"{verb} PostgreSQL {state.version} (pid {state.pid}), data in {state.data_dir}")
+    applied = migrator.migrate(state.url)
+    shipped = migrator.discover()
+    latest = shipped[-1].name if shipped else "(none)"
+    done = f"migrated, applied {len(applied)} migrations" if applied else "up to date"
+    console.print(f"schema: {done} (latest {latest})")
     console.print(f"url: {db.redact(state.url)} (with its password: `jobforge db url`)")
 
 

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from jobforge import errors
 from jobforge.cli.output import console, print_json
-from jobforge.cli.target import database_url
+from jobforge.cli.target import ready_database_url
 from jobforge.queue import QueueClient
 
 app = typer.Typer(help="Inspect and act on jobs (one tenant at a time).", no_args_is_help=True)
@@ -28,8 +28,7 @@ def _client(url: str | None, tenant: str | None) -> QueueClient:
     chosen = tenant or os.environ.get("JOBFORGE_TENANT")
     if not chosen:
         raise errors.ConfigurationError("no tenant: pass --tenant or set JOBFORGE_TENANT")
-    dsn, _ = database_url(url)
-    return QueueClient.connect(dsn, tenant=chosen, max_size=1)
+    return QueueClient.connect(ready_database_url(url), tenant=chosen, max_size=1)
 
 
 def _payload(text: str | None, file: Path | None) -> dict[str, Any]:

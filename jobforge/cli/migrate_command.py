@@ -7,7 +7,7 @@ import typer
 from jobforge import db
 from jobforge import migrate as migrator
 from jobforge.cli.output import console
-from jobforge.cli.target import database_url
+from jobforge.cli.target import database_url, naming_source
 
 
 def migrate(
@@ -17,7 +17,8 @@ def migrate(
 ) -> None:
     """Apply pending migrations, in order, each in a transaction, under an advisory lock."""
     dsn, source = database_url(url)
-    applied = migrator.migrate(dsn)
+    with naming_source(source):
+        applied = migrator.migrate(dsn)
     where = f"{db.describe(dsn)} ({source})"
     if not applied:
         console.print(f"{where}: already up to date")

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from jobforge import errors
 from jobforge.cli.output import console, print_json
-from jobforge.cli.target import database_url
+from jobforge.cli.target import ready_database_url
 from jobforge.contracts import find_config
 from jobforge.queue import QueueClient, RunRow
 from jobforge.replay.bundle import from_record, promote, write_bundle
@@ -56,7 +56,7 @@ def parse_since(text: str | None, now: datetime | None = None) -> datetime | Non
 
 def find(url: str | None, tenant: str | None, jobs: list[int] | None, types: list[str] | None,
          statuses: list[str] | None, since: str | None, limit: int) -> list[RunRow]:  # fmt: skip
-    dsn, _ = database_url(url)
+    dsn = ready_database_url(url)
     chosen = tenant or os.environ.get("JOBFORGE_TENANT") or None
     with QueueClient.connect(dsn, tenant=chosen, max_size=1) as client:
         return client.find_runs(job_ids=jobs or None, runner_ids=types, statuses=statuses,

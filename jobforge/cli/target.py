@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-from jobforge import errors
+from jobforge import errors, migrate
 from jobforge.provision import devserver
 
 
@@ -20,3 +22,26 @@ def database_url(option: str | None) -> tuple[str, str]:
     raise errors.ConfigurationError(
         "no database: pass --database-url, set JOBFORGE_DATABASE_URL, or run `jobforge db start`"
     )
+
+
+def ready_database_url(option: str | None) -> str:
+    """`database_url`, once its server answers and its jobforge schema is up to date."""
+    dsn, source = database_url(option)
+    require_ready(dsn, source)
+    return dsn
+
+
+def require_ready(dsn: str, source: str) -> None:
+    """One line naming the server, where its URL came from and what to do (exit 2) when it does
+    not answer (within seconds, not a pool's 30 s) or its schema is missing or not up to date."""
+    with naming_source(source):
+        migrate.require_up_to_date(dsn, source=source)
+
+
+@contextmanager
+def naming_source(source: str) -> Iterator[None]:
+    """A server that does not answer is named with where its URL came from."""
+    try:
+        yield
+    except errors.DatabaseUnreachable as exc:
+        raise errors.DatabaseUnreachable(f"{exc} (URL from {source})") from None

@@ -9,7 +9,7 @@ import typer
 
 from jobforge import errors
 from jobforge.cli.output import console
-from jobforge.cli.target import database_url
+from jobforge.cli.target import database_url, require_ready
 from jobforge.contracts import discover, find_config
 from jobforge.golden import Recorder
 from jobforge.runtime.http import DEFAULT_MAX_RESPONSE_BYTES, HttpPolicy
@@ -67,7 +67,7 @@ def worker(
     if log_format not in ("text", "json"):
         raise errors.ConfigurationError(f"--log-format must be text or json, not {log_format!r}")
     logs.configure(log_format)
-    dsn, _ = database_url(database_url_option)
+    dsn, source = database_url(database_url_option)
     policy = HttpPolicy(
         allow_hosts=frozenset(allow_hosts or ()), max_response_bytes=max_response_bytes
     )
@@ -98,6 +98,10 @@ def worker(
     )
     redactor = Redactor(keys=DEFAULT_SECRET_KEYS | set(secret_keys or ()))
     recorder = Recorder(redactor=redactor)
+    # Once, at startup: no server or no schema is one line and exit 2, not a retry loop. A
+    # running worker that loses the server retries (an outage passes); a schema that is gone
+    # stops it (errors.SchemaNotReady from the claim).
+    require_ready(dsn, source)
     runner = Worker(dsn, registry, config, middleware=[recorder] if record else [])
     if metrics_port is not None:
         runner.metrics.serve(metrics_port, runner.name)

@@ -54,10 +54,13 @@ def describe(dsn: str) -> str:
         info = conninfo_to_dict(dsn)
     except psycopg.ProgrammingError as exc:
         raise _bad_url(exc) from None
-    host = str(info.get("host") or "localhost")
-    port = str(info.get("port") or "5432")
+    return _where(info.get("host"), info.get("port"), info.get("dbname") or info.get("user"))
+
+
+def _where(host: object, port: object, dbname: object) -> str:
+    host, port = str(host or "localhost"), str(port or "5432")
     where = f"{host}:{port}" if not host.startswith("/") else f"socket {host} port {port}"
-    return f"{where}/{info.get('dbname') or info.get('user') or ''}"
+    return f"{where}/{dbname or ''}"
 
 
 def connect(dsn: str, *, autocommit: bool = True, **kwargs: Any) -> Connection:
@@ -71,8 +74,17 @@ def connect(dsn: str, *, autocommit: bool = True, **kwargs: Any) -> Connection:
         raise _bad_url(exc) from None
 
 
+#: What libpq puts before the reason a connection failed; we name the server ourselves.
+_LIBPQ_PREFIX = re.compile(
+    r"^(?:connection failed:\s*)?(?:connection to server (?:at|on socket) .*? failed:\s*)?"
+    r"(?:FATAL:\s*)?"
+)
+
+
 def _unreachable(dsn: str, exc: psycopg.OperationalError) -> errors.DatabaseUnreachable:
-    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    """One line: the server, and why it refused (no route, refused, bad password, no database)."""
+    lines = [_LIBPQ_PREFIX.sub("", line.strip()) for line in str(exc).splitlines()]
+    lines = [line for line in lines if line]
     reason = redact("; ".join(dict.fromkeys(lines))) or type(exc).__name__
     return errors.DatabaseUnreachable(f"cannot connect to Postgres at {describe(dsn)}: {reason}")
 
@@ -111,19 +123,35 @@ def error_position(exc: psycopg.Error) -> int | None:
     return int(position) if position else None
 
 
-def translated(exc: psycopg.Error) -> errors.JobforgeError | None:
+#: SQLSTATEs of a missing schema, table or function: jobforge's SQL names one that the database
+#: does not have (an unmigrated or partly migrated database).
+_MISSING_OBJECT = frozenset({"3F000", "42P01", "42883"})
+
+
+def translated(
+    exc: psycopg.Error, conn: Connection | AsyncConnection | None = None
+) -> errors.JobforgeError | None:
     """Our error for a database error raised by jobforge's own SQL, or None."""
+    message = exc.diag.message_primary or str(exc)
+    if exc.sqlstate in _MISSING_OBJECT and "jobforge" in message:
+        info = None if conn is None else conn.info
+        where = "" if info is None else f" {_where(info.host, info.port, info.dbname)}"
+        return errors.SchemaNotReady(
+            f"the database{where} lacks jobforge's schema or part of it ({message}): "
+            "run `jobforge migrate` on it"
+        )
     kind = errors.SQLSTATE_ERRORS.get(exc.sqlstate or "")
-    return None if kind is None else kind(exc.diag.message_primary or str(exc))
+    return None if kind is None else kind(message)
 
 
 @contextmanager
-def _typed_errors() -> Iterator[None]:
-    """Errors raised by jobforge's SQL functions leave as typed jobforge errors."""
+def _typed_errors(conn: Connection | AsyncConnection) -> Iterator[None]:
+    """Errors raised by jobforge's SQL functions (and by SQL naming what an unmigrated database
+    lacks) leave as typed jobforge errors. Costs nothing unless a statement fails."""
     try:
         yield
     except psycopg.Error as exc:
-        mapped = translated(exc)
+        mapped = translated(exc, conn)
         if mapped is None:
             raise
         raise mapped from None
@@ -138,7 +166,7 @@ def tenant_transaction(
     conn: Connection, tenant: str | None, *, worker: bool = False
 ) -> Iterator[Connection]:
     """A transaction scoped to `tenant` (and, for workers, to every tenant)."""
-    with _typed_errors(), conn.transaction():
+    with _typed_errors(conn), conn.transaction():
         conn.execute(query("session_scope"), _scope(tenant, worker))
         yield conn
 
@@ -148,7 +176,7 @@ async def tenant_transaction_async(
     conn: AsyncConnection, tenant: str | None, *, worker: bool = False
 ) -> AsyncIterator[AsyncConnection]:
     """`tenant_transaction` for an async connection."""
-    with _typed_errors():
+    with _typed_errors(conn):
         async with conn.transaction():
             await conn.execute(query("session_scope"), _scope(tenant, worker))
             yield conn

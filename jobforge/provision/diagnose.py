@@ -59,7 +59,8 @@ def diagnose(
         report.checks.append(Check("server", True, f"{server.describe()}, PostgreSQL {version}"))
         # Migrations of the database commands act on (read only), else of the named server.
         target = database_url or os.environ.get(URL_ENV)
-        _migrations(report, target or server.dsn, bool(target) or decided.choice == "url")
+        source = "--database-url" if database_url else URL_ENV if target else None
+        _migrations(report, target or server.dsn, bool(target) or decided.choice == "url", source)
         _template(report, server.dsn)
     except errors.JobforgeError as exc:
         report.checks.append(Check("database", False, str(exc)))
@@ -68,7 +69,9 @@ def diagnose(
     return report
 
 
-def _migrations(report: Report, dsn: str, external: bool) -> None:
+def _migrations(report: Report, dsn: str, external: bool, source: str | None) -> None:
+    """Migrations of the database commands act on: pending ones fail the check (what to run is
+    in its detail). A scratch server's own database (`source` None) is only described."""
     files = migrate.discover()
     latest = files[-1].name if files else "(none)"
     if not external:
@@ -80,10 +83,11 @@ def _migrations(report: Report, dsn: str, external: bool) -> None:
     detail = (
         f"{len(state.applied)} applied, up to date (latest {latest})"
         if state.up_to_date
-        else f"{len(state.applied)} applied, {len(state.pending)} pending: {pending} "
-        "(run `jobforge migrate`)"
+        else f"{len(state.applied)} applied, {len(state.pending)} pending: {pending}; "
+        + migrate.fix_command(source)
     )
-    report.checks.append(Check("migrations of the URL's database", True, detail))
+    ok = state.up_to_date or source is None
+    report.checks.append(Check("migrations of the URL's database", ok, detail))
 
 
 def _template(report: Report, dsn: str) -> None:

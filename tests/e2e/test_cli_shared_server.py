@@ -134,9 +134,9 @@ def test_migrate_target_precedence_option_then_env_then_dev_server(dev: Dev) -> 
     assert env.code == 0, env
     assert f"/by_env (JOBFORGE_DATABASE_URL): applied {SHIPPED[0]}" in env.out
 
-    server = dev.run("migrate")
+    server = dev.run("migrate")  # `db start` migrated it already
     assert server.code == 0, server
-    assert "/postgres (the development server (.jobforge/)): applied" in server.out
+    assert "/postgres (the development server (.jobforge/)): already up to date" in server.out
     assert _applied(by_option) == _applied(by_env) == _applied(dev.url) == SHIPPED
 
 
