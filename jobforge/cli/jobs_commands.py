@@ -4,18 +4,22 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import typer
 from pydantic import ValidationError
+from rich.measure import Measurement
 from rich.table import Table
 
 from jobforge import errors
+from jobforge.cli.known_types import known_types, not_a_payload
 from jobforge.cli.output import console, print_json
 from jobforge.cli.target import ready_database_url
-from jobforge.queue import QueueClient
+from jobforge.queue import NewJob, QueueClient
+from jobforge.worker.runners import runner_job
 
 app = typer.Typer(help="Inspect and act on jobs (one tenant at a time).", no_args_is_help=True)
 
@@ -57,25 +61,47 @@ def enqueue(
     key: str | None = typer.Option(None, "--key", help="Idempotency key."),
     priority: int = typer.Option(0, help="0 is claimed first."),
     run_at: datetime | None = typer.Option(None, help="Not before this time (ISO 8601)."),
-    max_attempts: int = typer.Option(3, help="Attempts before the job is dead."),
+    max_attempts: int | None = typer.Option(
+        None, help="Attempts before the job is dead (default: its runner's max_attempts, or 3)."
+    ),
+    allow_unknown_type: bool = typer.Option(
+        False,
+        "--allow-unknown-type",
+        help="Enqueue a type no runner of this repository handles (for workers elsewhere).",
+    ),
     url: str | None = _URL,
     tenant: str | None = _TENANT,
     as_json: bool = _JSON,
 ) -> None:
-    """Enqueue one job; the same --key with the same payload returns the existing job."""
+    """Enqueue one job; the same --key with the same payload returns the existing job.
+
+    In a runner repository ([tool.jobforge] in pyproject.toml) the type must be one its runners
+    or handlers handle, and a runner's payload must be valid input for it."""
     body = _payload(payload, payload_file)
-    fields: dict[str, Any] = {
-        "idempotency_key": key,
-        "priority": priority,
-        "run_at": run_at,
-        "max_attempts": max_attempts,
-    }
+    known = known_types()
+    definition = known.runners.get(job_type) if known is not None else None
+    source = f"--payload-file {payload_file}" if payload_file is not None else "the payload"
+    if (why := not_a_payload(body, definition)) is not None:
+        raise errors.ConfigurationError(f"{source} is {why}")
+    if known is not None and job_type not in known.types and not allow_unknown_type:
+        raise errors.ConfigurationError(known.unknown_message(job_type))
+    fields: dict[str, Any] = {"idempotency_key": key, "priority": priority, "run_at": run_at}
+    if max_attempts is not None:
+        fields["max_attempts"] = max_attempts
     try:
-        with _client(url, tenant) as client:
-            result = client.enqueue(job_type, body, **fields)
+        if definition is not None:  # checked against its input model, before anything is stored
+            job = runner_job(definition, body, **fields)
+        else:
+            job = NewJob(type=job_type, payload=body, **fields)
+    except errors.InvalidInput as exc:
+        raise errors.ConfigurationError(
+            f"{exc} ({source} checked against the runner's input model)"
+        ) from None
     except ValidationError as exc:
         problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
         raise errors.ConfigurationError(f"invalid job: {problems}") from None
+    with _client(url, tenant) as client:
+        (result,) = client.enqueue_many([job])
     if as_json:
         print_json(result.model_dump())
     else:
@@ -110,15 +136,30 @@ def list_jobs(
             }
         )
         return
-    table = Table("id", "type", "status", "attempts", "run_at", "updated_at")
-    for job in page.jobs:
-        table.add_row(
-            str(job.id), job.type, job.status.value, f"{job.attempts}/{job.max_attempts}",
-            job.run_at.isoformat(timespec="seconds"), job.updated_at.isoformat(timespec="seconds"),
-        )  # fmt: skip
-    console.print(table)
+    rows = [
+        (str(job.id), job.type, job.status.value, f"{job.attempts}/{job.max_attempts}",
+         job.run_at.isoformat(timespec="seconds"), job.updated_at.isoformat(timespec="seconds"))
+        for job in page.jobs
+    ]  # fmt: skip
+    _print_rows(("id", "type", "status", "attempts", "run_at", "updated_at"), rows)
     if page.next_before is not None:
         console.print(f"more: --before {page.next_before}")
+
+
+def _print_rows(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
+    """A table when it fits the console whole; else one line a row, so that no value (a job
+    type with a typo above all) is ever cut short."""
+    table = Table(*header)
+    for row in rows:
+        table.add_row(*row)
+    natural = Measurement.get(console, console.options.update_width(100_000), table).maximum
+    if natural <= console.width:
+        console.print(table)
+        return
+    widths = [max(len(line[i]) for line in (header, *rows)) for i in range(len(header))]
+    for line in (header, *rows):
+        console.print("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip(),
+                      markup=False)  # fmt: skip
 
 
 @app.command()

@@ -413,8 +413,10 @@ class Worker:
             message = f"the handler ran past its timeout of {timeout} s"
             return done("retry", result=None, error=_error("timeout", None, message))
         except errors.InvalidInput as exc:
+            self._not_retried(job, "invalid input", exc)
             return done("failed", result=None, error=_error("invalid_input", exc))
         except errors.NonRetryable as exc:
+            self._not_retried(job, type(exc).__name__, exc)
             return done("failed", result=None, error=_error("non_retryable", exc))
         except Exception as exc:
             if ctx.stop_reason in ("canceled", "lease_lost", "shutdown"):
@@ -428,6 +430,12 @@ class Worker:
         finally:
             if timer is not None:
                 timer.cancel()
+
+    def _not_retried(self, job: Job, why: str, exc: BaseException) -> None:
+        """A job failed for good: one line (a retried failure logs a warning already)."""
+        reason = " ".join(str(exc).split())[:1000] or type(exc).__name__
+        logger.error("job %d (%s) failed, not retried (%s): %s", job.id, job.type, why, reason,
+                     extra=logs.job_fields(job, self.name))  # fmt: skip
 
     async def _stopped(self, running: _Running) -> None:
         """A job stopped by a cancellation, a lost lease or the shutdown: nothing to complete."""

@@ -1,0 +1,77 @@
+"""The job types a runner repository handles, for the commands that can catch a mistake with
+them: `enqueue` refuses a type no runner or handler of the repository knows (and checks the
+payload against the runner's input model), `doctor` counts queued jobs of unknown types.
+
+"The repository" is the nearest pyproject.toml with a `[tool.jobforge]` table, from the working
+directory up: its runner modules (with any plain `@handler`s they register) and the installed
+`jobforge.runners` entry points, as `jobforge worker` would load them.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jobforge.contracts import RunnerDef, discover, find_config
+from jobforge.worker.loading import load_handlers
+
+#: Keys of a golden case file (`jobforge.golden/1`); a payload is none of these files.
+_CASE_KEYS = frozenset({"format", "input", "environment", "expect"})
+
+
+@dataclass(frozen=True)
+class KnownTypes:
+    pyproject: Path  #: where the runners are declared
+    runners: Mapping[str, RunnerDef]
+    types: frozenset[str]  #: runners and plain handlers
+
+    def closest(self, job_type: str) -> str | None:
+        found = difflib.get_close_matches(job_type, sorted(self.types), n=1, cutoff=0.6)
+        return found[0] if found else None
+
+    def unknown_message(self, job_type: str) -> str:
+        close = self.closest(job_type)
+        hint = f"did you mean {close!r}? " if close else ""
+        return (
+            f"no runner or handler of this repository handles job type {job_type!r}: {hint}"
+            f"(declared in {self.pyproject}: {_listed(self.types)}; for a worker elsewhere, "
+            "pass --allow-unknown-type)"
+        )
+
+
+def known_types(start: Path | None = None) -> KnownTypes | None:
+    """The types of the runner repository around `start` (default: the working directory);
+    None outside one."""
+    config = find_config(start)
+    if config is None:
+        return None
+    runners = discover(config)
+    registry = load_handlers((), search_path=config.root)
+    return KnownTypes(config.root / "pyproject.toml", runners, frozenset(registry.types()))
+
+
+def _listed(types: Iterable[str]) -> str:
+    names = sorted(types)
+    if not names:
+        return "none"
+    shown = ", ".join(names[:20])
+    return shown + (f" and {len(names) - 20} more" if len(names) > 20 else "")
+
+
+def not_a_payload(value: dict[str, Any], definition: RunnerDef | None) -> str | None:
+    """Why `value` is a jobforge file (a golden case, a bundle, a run record, a lock) rather
+    than a job's payload; None when it may be a payload."""
+    kind = value.get("format")
+    if isinstance(kind, str) and kind.startswith("jobforge."):
+        return f"a {kind} file, not a payload" + (
+            ': its payload is its "input"' if "input" in value else ""
+        )
+    if definition is not None and "input" in definition.input.model_fields:
+        return None  # the runner's input has a field named input: take it at its word
+    keys = set(value)
+    if "input" in keys and keys <= _CASE_KEYS and keys & {"expect", "environment"}:
+        return 'a golden case, not a payload: its payload is its "input"'
+    return None
