@@ -194,3 +194,38 @@ def test_jobs_list_never_cuts_a_type_short(
     wide = cli("jobs", "list", "--database-url", jobforge_db.dsn, "--tenant", "acme")
     assert LONG_TYPE in wide.out
     assert "┃ type" in wide.out  # a table where it fits
+
+
+def test_doctor_counts_queued_jobs_no_runner_handles(
+    cli: Cli, repo: Path, jobforge_db: Database
+) -> None:
+    for _ in range(2):
+        assert _enqueue(cli, jobforge_db, "billing.late_fee", "--allow-unknown-type").code == 0
+    assert (
+        _enqueue(cli, jobforge_db, "billing.late_fees", '{"invoice": "A", "days_late": 1}').code
+        == 0
+    )
+    assert _enqueue(cli, jobforge_db, "zzz.other", "--allow-unknown-type").code == 0
+
+    run = cli("doctor", "--no-start", "--database-url", jobforge_db.dsn)
+    assert run.code == 0, run.out + run.err  # a warning: a worker elsewhere may serve them
+    (line,) = [line for line in run.out.splitlines() if "queued job types" in line]
+    assert line.startswith("warn")
+    assert "billing.late_fee (2 queued; did you mean billing.late_fees?)" in line
+    assert "zzz.other (1 queued)" in line
+    assert "billing.late_fees (" not in line
+
+    report = json.loads(cli("doctor", "--no-start", "--database-url", jobforge_db.dsn,
+                            "--format", "json").out)  # fmt: skip
+    assert report["queued_types"]["unknown"] == {"billing.late_fee": 2, "zzz.other": 1}
+
+
+def test_doctor_says_when_every_queued_type_is_handled(
+    cli: Cli, repo: Path, elsewhere: Path, jobforge_db: Database
+) -> None:
+    assert _enqueue(cli, jobforge_db, "billing.notify").code == 0
+    run = cli("doctor", "--no-start", "--database-url", jobforge_db.dsn)
+    assert "ok   queued job types: 1 queued job, of types this repository handles" in run.out
+    # outside a runner repository there is nothing to compare with
+    away = cli("doctor", "--no-start", "--database-url", jobforge_db.dsn, cwd=elsewhere)
+    assert "queued job types" not in away.out
