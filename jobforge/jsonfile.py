@@ -7,9 +7,10 @@ from __future__ import annotations
 
 import json
 import os
+import stat
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from jobforge import errors
 
@@ -56,12 +57,58 @@ def write_atomic(path: Path, text: str, *, private: bool = False) -> None:
     the rename replaces `path` itself, never what a symlink at `path` points to. The file is 0600
     when `private`, else 0666 less the umask (as `open` would make it).
     """
+    temporary = _temporary(path, text, private)
+    try:
+        os.replace(temporary, path)
+    except BaseException:
+        Path(temporary).unlink(missing_ok=True)
+        raise
+
+
+def _temporary(path: Path, text: str, private: bool) -> str:
+    """A new file holding `text` under a random name beside `path` (O_CREAT|O_EXCL)."""
     handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
             os.fchmod(out.fileno(), 0o600 if private else 0o666 & ~_umask())
             out.write(text)
-        os.replace(temporary, path)
     except BaseException:
         Path(temporary).unlink(missing_ok=True)
         raise
+    return temporary
+
+
+Kept = Literal["written", "unchanged", "kept"]
+
+
+def write_new(path: Path, text: str) -> Kept:
+    """Write `text` to `path` only where nothing is: "written"; "unchanged" when `path` already
+    holds exactly `text`; "kept" when anything else is there (another file's content, a symlink,
+    a folder), which is left as it is. The file appears whole (a temporary file as in
+    `write_atomic`, hard-linked into place, so a file made meanwhile is never replaced)."""
+    there = _holds(path, text.encode("utf-8"))
+    if there is not None:
+        return "unchanged" if there else "kept"
+    temporary = _temporary(path, text, private=False)
+    try:
+        os.link(temporary, path)
+    except FileExistsError:
+        return "unchanged" if _holds(path, text.encode("utf-8")) else "kept"
+    finally:
+        Path(temporary).unlink(missing_ok=True)
+    return "written"
+
+
+def _holds(path: Path, data: bytes) -> bool | None:
+    """None when nothing is at `path`; whether it is a regular file holding exactly `data`."""
+    try:
+        handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except FileNotFoundError:
+        return None
+    except OSError:  # a symlink (never followed), or unreadable
+        return False
+    if not stat.S_ISREG(os.fstat(handle).st_mode):  # a folder, a FIFO, a device
+        os.close(handle)
+        return False
+    with os.fdopen(handle, "rb") as existing:
+        return existing.read(len(data) + 1) == data

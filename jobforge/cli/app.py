@@ -24,6 +24,7 @@ from jobforge.cli import (
     runs_commands,
     worker_command,
 )
+from jobforge.cli.help_flags import show_flags_bare
 
 app = typer.Typer(
     name="jobforge",
@@ -43,6 +44,7 @@ app.add_typer(contracts_command.app, name="contracts")
 app.add_typer(runs_commands.app, name="runs")
 app.command("replay")(replay_command.replay)
 app.command("certify")(certify_command.certify_command)
+show_flags_bare(app)  # last: `--json` in --help, not `--json <bool>`
 
 _stderr = Console(stderr=True, highlight=False)
 

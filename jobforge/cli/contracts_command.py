@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from jobforge import errors
-from jobforge.cli.output import Format, console
+from jobforge.cli.output import UNBOUNDED_WIDTH, Format, console
 from jobforge.cli.report_output import ReportFormat, machine_text, write_report
 from jobforge.contracts import ProjectConfig, RunnerDef, contract_of, discover, find_config
 from jobforge.contracts.gate import LockResult, check_project, lock_project
@@ -156,7 +156,7 @@ def _emit(report: Report, fmt: ReportFormat, output: Path | None, verb: str) -> 
             _print_report(report, console, verb)
             return
         buffer = io.StringIO()
-        _print_report(report, Console(file=buffer, width=200, highlight=False), verb)
+        _print_report(report, Console(file=buffer, width=UNBOUNDED_WIDTH, highlight=False), verb)
         body = buffer.getvalue().rstrip("\n")
     else:
         body = machine_text(report, fmt)

@@ -75,7 +75,10 @@ def render_text(report: Report, suites: tuple[str, ...] = ()) -> None:
         for finding in findings:
             where = f" ({finding.file}:{finding.line})" if finding.file and finding.line else ""
             label = f"[{finding.rule}] " if finding.rule else ""
-            console.print(f"    {label}{finding.message}{where}", markup=False)
+            # the path tells apart findings whose words are the same (one per changed field)
+            unsaid = finding.path and finding.path not in finding.message
+            at = f"at {finding.path}: " if unsaid else ""
+            console.print(f"    {label}{at}{finding.message}{where}", markup=False)
     table = Table(title=None, show_edge=False, header_style="bold")
     table.add_column("check")
     for outcome in Outcome:

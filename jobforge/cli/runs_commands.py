@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -16,13 +17,18 @@ from jobforge.cli.output import console, print_json
 from jobforge.cli.target import ready_database_url
 from jobforge.contracts import find_config
 from jobforge.queue import QueueClient, RunRow
-from jobforge.replay.bundle import from_record, promote, write_bundle
+from jobforge.replay.bundle import export as export_run
+from jobforge.replay.bundle import from_record
 
 app = typer.Typer(help="Recorded runs: list, show, export as replay bundles.", no_args_is_help=True)
 
 URL = typer.Option(None, "--database-url", help="Database holding the runs (default: see README).")
 TENANT = typer.Option(
-    None, "--tenant", help="Only this tenant (default: $JOBFORGE_TENANT, else every tenant)."
+    None,
+    "--tenant",
+    help="Only this tenant's runs, held to it by row-level security (default: $JOBFORGE_TENANT;"
+    " with neither, every tenant's runs, for a login allowed to read across tenants: a superuser"
+    " or a member of jobforge_worker; any other login is refused).",
 )
 JOB = typer.Option(None, "--job", help="Runs of this job id (repeatable).")
 TYPE = typer.Option(None, "--type", help="Runs of this runner id (repeatable).")
@@ -114,8 +120,13 @@ def export(
     to: Path | None = typer.Option(
         None, "--to", help="Write golden cases into this golden folder instead of bundles."
     ),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace a different file already at a run's file name."
+    ),
 ) -> None:  # fmt: skip
-    """Write recorded runs as replay bundles (or, with --to, as golden cases)."""
+    """Write recorded runs as replay bundles (or, with --to, as golden cases), one file per run,
+    named for its job, attempt and run id. A file already holding the run is left unchanged; a
+    different file at that name is kept (exit 1) unless --overwrite."""
     if not (job or runner_type or status or since):
         raise errors.ConfigurationError(
             "say which runs to export: --job, --type, --status or --since"
@@ -123,13 +134,25 @@ def export(
     rows = find(url, tenant, job, runner_type, status, since, limit)
     if not rows:
         raise errors.ConfigurationError("no recorded run matches")
-    folder = out or _default_bundles()
+    folder = None if to is not None else (out or _default_bundles())
+    counts: Counter[str] = Counter()
     for row in rows:
         bundle = from_record(row.record, where=f"run {row.id} (job {row.job_id})")
-        path = promote(to, bundle) if to is not None else write_bundle(folder, bundle)
-        console.print(f"wrote {path}", markup=False)
+        done = export_run(bundle, row.id, bundles=folder, golden=to, overwrite=overwrite)
+        counts[done.outcome] += 1
+        line = f"{_SAY[done.outcome]} {done.path}"
+        if done.outcome == "kept":
+            line += ": a different file is there (--overwrite replaces it)"
+        console.print(line, markup=False)
     kind = "golden cases" if to is not None else "bundles"
-    console.print(f"{len(rows)} {kind} written", markup=False)
+    summary = [f"{counts['written']} {kind} written"]
+    summary += [f"{counts[k]} {k}" for k in ("unchanged", "kept") if counts[k]]
+    console.print(", ".join(summary), markup=False)
+    if counts["kept"]:
+        raise typer.Exit(1)
+
+
+_SAY = {"written": "wrote", "unchanged": "unchanged", "kept": "kept"}
 
 
 def _default_bundles() -> Path:

@@ -157,28 +157,32 @@ def _typed_errors(conn: Connection | AsyncConnection) -> Iterator[None]:
         raise mapped from None
 
 
-def _scope(tenant: str | None, worker: bool) -> dict[str, str]:
-    return {"tenant": tenant or "", "scope": "worker" if worker else ""}
+def _scope(tenant: str | None, worker: bool, app_role: bool) -> dict[str, str | bool]:
+    return {"tenant": tenant or "", "scope": "worker" if worker else "", "app_role": app_role}
 
 
 @contextmanager
 def tenant_transaction(
-    conn: Connection, tenant: str | None, *, worker: bool = False
+    conn: Connection, tenant: str | None, *, worker: bool = False, app_role: bool = False
 ) -> Iterator[Connection]:
-    """A transaction scoped to `tenant` (and, for workers, to every tenant)."""
+    """A transaction scoped to `tenant` (and, for workers, to every tenant).
+
+    With `app_role` the transaction also takes the role `jobforge_app` when the login may (a
+    superuser or a member of it), so the tenant policies bind its reads however privileged the
+    login is (a superuser or a BYPASSRLS login would otherwise skip them)."""
     with _typed_errors(conn), conn.transaction():
-        conn.execute(query("session_scope"), _scope(tenant, worker))
+        conn.execute(query("session_scope"), _scope(tenant, worker, app_role))
         yield conn
 
 
 @asynccontextmanager
 async def tenant_transaction_async(
-    conn: AsyncConnection, tenant: str | None, *, worker: bool = False
+    conn: AsyncConnection, tenant: str | None, *, worker: bool = False, app_role: bool = False
 ) -> AsyncIterator[AsyncConnection]:
     """`tenant_transaction` for an async connection."""
     with _typed_errors(conn):
         async with conn.transaction():
-            await conn.execute(query("session_scope"), _scope(tenant, worker))
+            await conn.execute(query("session_scope"), _scope(tenant, worker, app_role))
             yield conn
 
 

@@ -71,11 +71,15 @@ def load_case(path: Path) -> GoldenCase:
 
 def write_case(path: Path, case: GoldenCase) -> None:
     """Write atomically, keys sorted and indented, so refreshed files diff well in review."""
+    write_atomic(path, case_text(case))
+
+
+def case_text(case: GoldenCase) -> str:
+    """The text of a golden case file, as `write_case` writes it."""
     body = case.model_dump(mode="json", exclude_none=False)
     if case.environment is None:
         body.pop("environment")
-    text = json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
-    write_atomic(path, text)
+    return json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
 def expectation_of(record: dict[str, Any]) -> Expect:

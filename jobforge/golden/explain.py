@@ -55,7 +55,8 @@ class Divergence:
 
     def render(self) -> str:
         where = f" at {self.source}" if self.source else ""
-        return f"{self.path}: {short(self.first)} vs {short(self.other)} — {self.cause}{where}"
+        first, other = pair(self.first, self.other)
+        return f"{self.path}: {first} vs {other} — {self.cause}{where}"
 
 
 def render_call(call: dict[str, Any]) -> str:
@@ -77,6 +78,31 @@ def call_lines(calls: Sequence[dict[str, Any]], indent: str = "  ") -> list[str]
 def short(value: Any, limit: int = 120) -> str:
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def pair(a: Any, b: Any, limit: int = 120, before: int = 40) -> tuple[str, str]:
+    """Both values' reprs, each at most about `limit` characters, cut to the same window: from
+    `before` characters ahead of their first difference on, so the difference is always shown
+    (a prefix of two long values is often the same on both sides). A cut is marked `…`, and a
+    window that starts after the beginning says at which character."""
+    left, right = repr(a), repr(b)
+    if len(left) <= limit and len(right) <= limit:
+        return left, right
+    first = next(
+        (i for i, (x, y) in enumerate(zip(left, right, strict=False)) if x != y),
+        min(len(left), len(right)),
+    )
+    start = max(0, first - before)
+    return _window(left, start, limit), _window(right, start, limit)
+
+
+def _window(text: str, start: int, limit: int) -> str:
+    if len(text) <= limit and start == 0:
+        return text
+    shown = text[start : start + limit]
+    head = f"…(from char {start}) " if start else ""
+    tail = "…" if start + limit < len(text) else ""
+    return f"{head}{shown}{tail}"
 
 
 # --- where two records differ ---------------------------------------------------------------

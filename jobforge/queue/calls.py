@@ -168,6 +168,20 @@ def find_runs(job_ids: Sequence[int] | None, runner_ids: Sequence[str] | None,
     }  # fmt: skip
 
 
+def login_scopes() -> Call:
+    return "login_scopes", {}
+
+
+def require_worker_scope(rows: Rows, what: str) -> None:
+    """Refuse, naming the login, what only a login allowed the worker scope may do (a login
+    without it would read nothing at all: row-level security fails closed)."""
+    if not rows[0]["worker"]:
+        raise errors.TenantRequired(
+            f"login {rows[0]['login']} may not {what}: name a tenant (only a superuser or a "
+            "member of jobforge_worker reads across tenants)"
+        )
+
+
 def cancel(job_id: int, now: datetime | None) -> Call:
     return "job_cancel", {"id": job_id, "now": now}
 

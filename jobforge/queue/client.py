@@ -1,13 +1,16 @@
 """The queue client: tenant-scoped operations and the worker-side calls, sync and async.
 
 Every call runs in its own transaction with the tenant (and for worker calls, the worker scope)
-set for that transaction only. Errors raised by the SQL functions arrive as typed
-`jobforge.errors` exceptions.
+set for that transaction only. A client acting for a tenant also takes the role `jobforge_app`
+for the transaction when its login may (a superuser may), so row-level security, not only the
+queries' own filters, keeps it to its tenant however privileged the login. Errors raised by the
+SQL functions arrive as typed `jobforge.errors` exceptions.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import asynccontextmanager, contextmanager
 from datetime import datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
@@ -53,6 +56,10 @@ class _Base(Generic[P]):
         self.max_payload_bytes = max_payload_bytes
         self.backoff = (backoff_base_s, backoff_cap_s)
 
+    def _app_role(self, worker: bool) -> bool:
+        """Whether a transaction takes the role jobforge_app: when acting for a tenant."""
+        return self.tenant is not None and not worker
+
 
 class QueueClient(_Base[db.ConnectionPool]):
     """Synchronous client over a psycopg connection pool."""
@@ -77,12 +84,22 @@ class QueueClient(_Base[db.ConnectionPool]):
     def _run(self, call: calls.Call, *, worker: bool = False) -> list[dict[str, Any]]:
         return self._run_all(call, worker=worker)[0]
 
-    def _run_all(self, *batch: calls.Call, worker: bool = False) -> list[list[dict[str, Any]]]:
-        """The calls' rows, from one transaction."""
+    @contextmanager
+    def transaction(self, *, worker: bool = False) -> Iterator[db.Connection]:
+        """A transaction scoped as the client's calls are, for SQL of your own: the client's
+        tenant, under row-level security as `jobforge_app` when the login may take that role;
+        with `worker=True`, the worker scope across tenants (for a login allowed it)."""
         with (
             self.pool.connection() as conn,
-            db.tenant_transaction(conn, self.tenant, worker=worker),
+            db.tenant_transaction(
+                conn, self.tenant, worker=worker, app_role=self._app_role(worker)
+            ),
         ):
+            yield conn
+
+    def _run_all(self, *batch: calls.Call, worker: bool = False) -> list[list[dict[str, Any]]]:
+        """The calls' rows, from one transaction."""
+        with self.transaction(worker=worker) as conn:
             cursor = conn.cursor(row_factory=db.dict_row)
             return [cursor.execute(query(name), params).fetchall() for name, params in batch]
 
@@ -150,10 +167,7 @@ class QueueClient(_Base[db.ConnectionPool]):
         now: datetime | None = None,
     ) -> list[Job]:
         name, params = calls.claim(worker, limit, types, lease_s, now)
-        with (
-            self.pool.connection() as conn,
-            db.tenant_transaction(conn, self.tenant, worker=True),
-        ):
+        with self.transaction(worker=True) as conn:
             cursor = conn.cursor(row_factory=db.dict_row)
             cursor.execute(query(name), params)
             jobs, poisoned = calls.claimed(db.load_each(cursor, calls.CLAIM_KEEP))
@@ -245,9 +259,14 @@ class QueueClient(_Base[db.ConnectionPool]):
         before_id: int | None = None,
         limit: int = 100,
     ) -> list[RunRow]:
-        """Stored run records, newest first: the client's tenant, or every tenant without one."""
+        """Stored run records, newest first: the client's tenant, or every tenant without one
+        (only for a login allowed the worker scope: `TenantRequired` otherwise)."""
         call = calls.find_runs(job_ids, runner_ids, statuses, since, before_id, limit)
-        return calls.run_rows(self._run(call, worker=self.tenant is None))
+        if self.tenant is not None:
+            return calls.run_rows(self._run(call))
+        scopes, rows = self._run_all(calls.login_scopes(), call, worker=True)
+        calls.require_worker_scope(scopes, "read every tenant's runs")
+        return calls.run_rows(rows)
 
     def record_run(
         self,
@@ -289,14 +308,22 @@ class AsyncQueueClient(_Base[db.AsyncConnectionPool]):
     async def _run(self, call: calls.Call, *, worker: bool = False) -> list[dict[str, Any]]:
         return (await self._run_all(call, worker=worker))[0]
 
+    @asynccontextmanager
+    async def transaction(self, *, worker: bool = False) -> AsyncIterator[db.AsyncConnection]:
+        """`QueueClient.transaction` for an async connection."""
+        async with (
+            self.pool.connection() as conn,
+            db.tenant_transaction_async(
+                conn, self.tenant, worker=worker, app_role=self._app_role(worker)
+            ),
+        ):
+            yield conn
+
     async def _run_all(
         self, *batch: calls.Call, worker: bool = False
     ) -> list[list[dict[str, Any]]]:
         """The calls' rows, from one transaction."""
-        async with (
-            self.pool.connection() as conn,
-            db.tenant_transaction_async(conn, self.tenant, worker=worker),
-        ):
+        async with self.transaction(worker=worker) as conn:
             cursor = conn.cursor(row_factory=db.dict_row)
             found = []
             for name, params in batch:
@@ -368,10 +395,7 @@ class AsyncQueueClient(_Base[db.AsyncConnectionPool]):
         now: datetime | None = None,
     ) -> list[Job]:
         name, params = calls.claim(worker, limit, types, lease_s, now)
-        async with (
-            self.pool.connection() as conn,
-            db.tenant_transaction_async(conn, self.tenant, worker=True),
-        ):
+        async with self.transaction(worker=True) as conn:
             cursor = conn.cursor(row_factory=db.dict_row)
             await cursor.execute(query(name), params)
             jobs, poisoned = calls.claimed(await db.load_each_async(cursor, calls.CLAIM_KEEP))
@@ -464,9 +488,14 @@ class AsyncQueueClient(_Base[db.AsyncConnectionPool]):
         before_id: int | None = None,
         limit: int = 100,
     ) -> list[RunRow]:
-        """Stored run records, newest first: the client's tenant, or every tenant without one."""
+        """Stored run records, newest first: the client's tenant, or every tenant without one
+        (only for a login allowed the worker scope: `TenantRequired` otherwise)."""
         call = calls.find_runs(job_ids, runner_ids, statuses, since, before_id, limit)
-        return calls.run_rows(await self._run(call, worker=self.tenant is None))
+        if self.tenant is not None:
+            return calls.run_rows(await self._run(call))
+        scopes, rows = await self._run_all(calls.login_scopes(), call, worker=True)
+        calls.require_worker_scope(scopes, "read every tenant's runs")
+        return calls.run_rows(rows)
 
     async def record_run(
         self,

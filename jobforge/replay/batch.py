@@ -12,7 +12,7 @@ from jobforge import errors
 from jobforge.contracts import RunnerDef
 from jobforge.golden.explain import render_call
 from jobforge.replay.bundle import bundle_paths, load_bundle, write_bundle
-from jobforge.replay.engine import ReplayResult, Target, replay
+from jobforge.replay.engine import ReplayResult, Target, replay, shown_path
 from jobforge.report import Finding, Item, Outcome
 from jobforge.runtime.http import HttpPolicy
 from jobforge.session import PluginSession, Settings
@@ -29,6 +29,7 @@ class Unreadable:
 
     name: str
     message: str
+    file: str | None = None
 
 
 def load_targets(
@@ -38,11 +39,11 @@ def load_targets(
     targets: list[Target] = []
     unreadable: list[Unreadable] = []
     for path in bundle_paths(list(paths)):
-        name = _name(path, root)
+        name, file = _name(path, root), shown_path(path)
         try:
-            targets.append(Target(name, load_bundle(path)))
+            targets.append(Target(name, load_bundle(path), file=file))
         except errors.ConfigurationError as exc:
-            unreadable.append(Unreadable(name, str(exc)))
+            unreadable.append(Unreadable(name, str(exc), file=file))
     return targets, unreadable
 
 
@@ -129,7 +130,7 @@ def items(
     each = seconds / max(len(results), 1)
     found = [
         Item("replay", u.name, Outcome.error, summary="unreadable bundle",
-             findings=(Finding(u.message, severity="error"),))
+             findings=(Finding(u.message, severity="error"),), file=u.file)
         for u in unreadable
     ]  # fmt: skip
     for result in results:
@@ -140,6 +141,8 @@ def items(
                 Outcome.passed if result.ok else Outcome.failed,
                 summary=result.verdict.replace("_", " "),
                 findings=_findings(result),
+                file=result.file,
+                line=result.line,
                 duration_s=each,
             )
         )

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,8 +18,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from jobforge import errors
 from jobforge.contracts.declare import RUNNER_ID_PATTERN
-from jobforge.golden.case import Expect, GoldenCase, expectation_of, write_case
-from jobforge.jsonfile import read_json, write_atomic
+from jobforge.golden.case import Expect, GoldenCase, case_text, expectation_of, write_case
+from jobforge.jsonfile import Kept, read_json, write_atomic, write_new
 from jobforge.runtime.context import Environment
 from jobforge.runtime.record import Provenance, RunRecord
 
@@ -42,10 +43,13 @@ class Bundle(BaseModel):
         """The golden case this run stands for (what replay executes)."""
         return GoldenCase(input=self.input, environment=self.environment, expect=self.expect)
 
-    def file_name(self) -> str:
-        """`<runner_id>-job<id>-a<attempt>.json`: stable, so a second export overwrites."""
+    def file_name(self, run_id: int | None = None) -> str:
+        """`<runner_id>-job<id>-a<attempt>.json`, with `-run<run_id>` before `.json` when the
+        stored run is known: a job retried with its attempts reset records attempt 1 twice, and
+        its two runs must not share a file."""
         job = self.provenance.job_id if self.provenance.job_id is not None else "local"
-        return f"{_safe(self.runner_id)}-job{job}-a{self.provenance.attempt}.json"
+        run = f"-run{run_id}" if run_id is not None else ""
+        return f"{_safe(self.runner_id)}-job{job}-a{self.provenance.attempt}{run}.json"
 
 
 def from_record(record: dict[str, Any], *, where: str = "run record") -> Bundle:
@@ -88,21 +92,58 @@ def write_bundle(folder: Path, bundle: Bundle) -> Path:
     """Write atomically into `folder` (created), keys sorted: bundles diff well in review."""
     folder.mkdir(parents=True, exist_ok=True)
     path = folder / bundle.file_name()
-    text = json.dumps(bundle.model_dump(mode="json"), indent=2, sort_keys=True, ensure_ascii=False)
-    write_atomic(path, text + "\n")
+    write_atomic(path, _bundle_text(bundle))
     return path
 
 
 def promote(golden_dir: Path, bundle: Bundle) -> Path:
     """Write the bundle as the golden case `<golden_dir>/<runner_id>/job<id>-a<n>.json`."""
+    path = _case_path(golden_dir, bundle, None)
+    write_case(path, bundle.case())
+    return path
+
+
+@dataclass(frozen=True)
+class Exported:
+    """Where `export` put a run, and whether it wrote it ("written"), found that file already
+    holding it ("unchanged"), or found a different file there and left it ("kept")."""
+
+    path: Path
+    outcome: Kept
+
+
+def export(bundle: Bundle, run_id: int, *, bundles: Path | None = None,
+           golden: Path | None = None, overwrite: bool = False) -> Exported:  # fmt: skip
+    """The stored run `run_id` as a bundle in `bundles`, or as a golden case under `golden`;
+    its file is named for the run (`file_name(run_id)`). A different file already at that name
+    is replaced only with `overwrite`."""
+    if golden is not None:
+        path, text = _case_path(golden, bundle, run_id), case_text(bundle.case())
+    elif bundles is not None:
+        bundles.mkdir(parents=True, exist_ok=True)
+        path, text = bundles / bundle.file_name(run_id), _bundle_text(bundle)
+    else:
+        raise ValueError("export needs a bundles folder or a golden folder")
+    if overwrite:
+        write_atomic(path, text)
+        return Exported(path, "written")
+    return Exported(path, write_new(path, text))
+
+
+def _bundle_text(bundle: Bundle) -> str:
+    body = bundle.model_dump(mode="json")
+    return json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
+
+
+def _case_path(golden_dir: Path, bundle: Bundle, run_id: int | None) -> Path:
+    """`<golden_dir>/<runner_id>/job<id>-a<n>[-run<id>].json`, its folder made."""
     folder = golden_dir / bundle.runner_id
-    path = folder / bundle.file_name().removeprefix(_safe(bundle.runner_id) + "-")
+    path = folder / bundle.file_name(run_id).removeprefix(_safe(bundle.runner_id) + "-")
     if not path.resolve().is_relative_to(golden_dir.resolve()):  # a symlinked folder, say
         raise errors.ConfigurationError(
             f"refusing to write {path}: it resolves outside the golden folder {golden_dir}"
         )
     folder.mkdir(parents=True, exist_ok=True)
-    write_case(path, bundle.case())
     return path
 
 

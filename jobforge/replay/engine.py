@@ -14,8 +14,10 @@ jobs are isolated by id, and a clone plus a cold backend per run would cost more
 from __future__ import annotations
 
 import asyncio
+import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import ValidationError
@@ -42,6 +44,7 @@ class Target:
 
     name: str
     bundle: Bundle
+    file: str | None = None  #: the bundle file, when the run comes from one (as `shown_path`)
 
 
 @dataclass(frozen=True)
@@ -79,6 +82,9 @@ class ReplayResult:
     record: dict[str, Any] | None = None  #: the replayed run record
     #: recorded values redacted without a key (or under another): not compared
     not_compared: list[str] = field(default_factory=list)
+    #: where a report points (a CI annotation's file=): the bundle file, else the runner's source
+    file: str | None = None
+    line: int | None = None
 
     @property
     def ok(self) -> bool:
@@ -155,7 +161,35 @@ async def replay_async(
         for (index, _, _), record in zip(diverged, strict_records, strict=True):
             results[index].uncontrolled = [c for c in record.get("uncontrolled", [])
                                            if c.get("severity") != "info"]  # fmt: skip
+    for index, target in enumerate(targets):
+        results[index].file, results[index].line = _where(target, runners)
     return [results[i] for i in range(len(targets))]
+
+
+def _where(target: Target, runners: Mapping[str, RunnerDef]) -> tuple[str | None, int | None]:
+    """The bundle file of a run; for a run from a database, its runner's declaration (the
+    `@runner` line)."""
+    if target.file is not None:
+        return target.file, None
+    definition = runners.get(target.bundle.runner_id)
+    if definition is None:
+        return None, None
+    try:
+        source = inspect.getsourcefile(definition.fn)
+        line = inspect.getsourcelines(definition.fn)[1]
+    except (OSError, TypeError):
+        return None, None
+    return (shown_path(Path(source)), line) if source else (None, None)
+
+
+def shown_path(path: Path) -> str:
+    """`path` as a CI shows it: relative to the working directory (a checkout's root) when
+    under it, else absolute."""
+    resolved = path.resolve()
+    try:
+        return str(resolved.relative_to(Path.cwd().resolve()))
+    except ValueError:
+        return str(resolved)
 
 
 def _refusal(target: Target, runners: Mapping[str, RunnerDef]) -> ReplayResult | None:

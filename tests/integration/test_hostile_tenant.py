@@ -529,8 +529,11 @@ def test_the_bound_login_cannot_act_for_tenant_b_through_functions(
                 queue.runs(job_id)
         assert {j.tenant_id for j in queue.list_jobs(limit=100).jobs} == {"tenant_a"}
         assert {r.tenant_id for r in queue.find_runs(limit=100)} == {"tenant_a"}
-    with QueueClient.connect(scene.attacker) as queue:  # no tenant: asks for the worker scope
-        assert queue.find_runs(limit=100) == []
+    with (
+        QueueClient.connect(scene.attacker) as queue,  # no tenant: asks for the worker scope
+        pytest.raises(errors.TenantRequired, match="may not read every tenant's runs"),
+    ):
+        queue.find_runs(limit=100)
 
 
 def test_every_function_the_app_role_may_call_is_attacked(scene: Scene) -> None:

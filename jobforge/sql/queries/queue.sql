@@ -1,9 +1,23 @@
 -- The queue client's statements: thin calls of the SQL functions (migrations/0003), and reads.
 -- Reads filter on the session's tenant explicitly as well as through row-level security, so a
--- superuser (who bypasses RLS) still sees one tenant only.
+-- login that bypasses RLS and cannot take the role jobforge_app still sees one tenant only.
 
 -- name: session_scope
-SELECT set_config('jobforge.tenant', %(tenant)s, true), set_config('jobforge.scope', %(scope)s, true)
+-- The transaction's tenant and scope. With app_role (a client acting for a tenant) the
+-- transaction also takes the role jobforge_app when the login may: a superuser, or a member with
+-- the right to SET it (PostgreSQL 16 separates that right from membership). The tenant policies
+-- then bind every read however privileged the login (a superuser or BYPASSRLS login skips them
+-- as itself), and the role goes back at the end of the transaction. A login that may not take
+-- the role is left as it is: an app login is bound by the policies already. A missing role is
+-- no switch, never an error (to_regrole is NULL, and so is pg_has_role of it): an unmigrated
+-- database is reported by the statement that needs the schema. The switch costs ~30 us; what a
+-- superuser pays beyond that is the policies' own cost, which every app login pays.
+SELECT set_config('jobforge.tenant', %(tenant)s, true), set_config('jobforge.scope', %(scope)s, true),
+       (SELECT pg_catalog.set_config('role', 'jobforge_app', true)
+        WHERE %(app_role)s::boolean
+          AND pg_catalog.pg_has_role(session_user, pg_catalog.to_regrole('jobforge_app'), CASE
+                  WHEN pg_catalog.current_setting('server_version_num')::int >= 160000 THEN 'SET'
+                  ELSE 'MEMBER' END))
 
 -- name: job_enqueue_many
 SELECT ord, job_id, created FROM jobforge.enqueue_v1(
@@ -73,13 +87,20 @@ WHERE job_id = %(id)s AND tenant_id = jobforge.current_tenant() ORDER BY id
 
 -- name: find_runs
 -- Run records for the replay tools, newest first. Tenant-scoped under a tenant; across tenants
--- in the worker scope (an operator's view). Every filter is optional.
+-- in the worker scope (an operator's view). Every other filter is optional.
 SELECT id, job_id, tenant_id, attempt, runner_id, runner_version, status, recorded_at, record
 FROM jobforge.job_runs
-WHERE (%(job_ids)s::bigint[] IS NULL OR job_id = ANY(%(job_ids)s::bigint[]))
+WHERE (tenant_id = jobforge.current_tenant() OR jobforge.worker_scope())
+  AND (%(job_ids)s::bigint[] IS NULL OR job_id = ANY(%(job_ids)s::bigint[]))
   AND (%(runner_ids)s::text[] IS NULL OR runner_id = ANY(%(runner_ids)s::text[]))
   AND (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s::text[]))
   AND (%(since)s::timestamptz IS NULL OR recorded_at >= %(since)s::timestamptz)
   AND (%(before_id)s::bigint IS NULL OR id < %(before_id)s::bigint)
 ORDER BY id DESC
 LIMIT %(limit)s
+
+-- name: login_scopes
+-- What the login may read across tenants (the worker scope), for a clear refusal up front.
+SELECT session_user AS login,
+       coalesce(pg_catalog.pg_has_role(session_user, pg_catalog.to_regrole('jobforge_worker'),
+                                       'MEMBER'), false) AS worker
