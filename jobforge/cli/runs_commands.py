@@ -62,11 +62,12 @@ def parse_since(text: str | None, now: datetime | None = None) -> datetime | Non
 
 def find(url: str | None, tenant: str | None, jobs: list[int] | None, types: list[str] | None,
          statuses: list[str] | None, since: str | None, limit: int) -> list[RunRow]:  # fmt: skip
+    moment = parse_since(since)  # a usage error is told before any connection is tried
     dsn = ready_database_url(url)
     chosen = tenant or os.environ.get("JOBFORGE_TENANT") or None
     with QueueClient.connect(dsn, tenant=chosen, max_size=1) as client:
         return client.find_runs(job_ids=jobs or None, runner_ids=types, statuses=statuses,
-                                since=parse_since(since), limit=limit)  # fmt: skip
+                                since=moment, limit=limit)  # fmt: skip
 
 
 @app.command("list")
