@@ -3,11 +3,13 @@
 
 from __future__ import annotations
 
+import difflib
 import importlib
+import pkgutil
 import sys
 import tomllib
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, fields
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -27,7 +29,6 @@ class ProjectConfig:
     golden_dir: str = "golden"
     contracts_dir: str = "contracts"
     bundles_dir: str = "bundles"  #: replay bundles `jobforge certify` replays
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 def find_config(start: Path | None = None) -> ProjectConfig | None:
@@ -62,38 +63,83 @@ def _parse(root: Path, path: Path, table: Any) -> ProjectConfig:
     for key in ("golden_dir", "contracts_dir", "bundles_dir"):
         if key in table and not isinstance(table[key], str):
             raise errors.ConfigurationError(f"{path}: [tool.jobforge] {key} must be a string")
+    unknown = sorted(k for k in table if k not in known)
+    if unknown:  # a misspelt key would otherwise be ignored in silence
+        raise errors.ConfigurationError(_unknown_key(path, unknown[0]))
     return ProjectConfig(
         root=root,
         runners=tuple(runners),
         golden_dir=table.get("golden_dir", "golden"),
         contracts_dir=table.get("contracts_dir", "contracts"),
         bundles_dir=table.get("bundles_dir", "bundles"),
-        extra={k: v for k, v in table.items() if k not in known},
     )
 
 
-def import_modules(names: Iterable[str], search_path: Path | None = None) -> None:
-    """Import runner modules (from `search_path` too, as `python -m` would)."""
+def _unknown_key(path: Path, key: str) -> str:
+    """One line: the key, a likely intended one, and every key there is."""
+    keys = [f.name for f in fields(ProjectConfig) if f.name != "root"]
+    close = difflib.get_close_matches(key, keys, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    return (f"{path}: [tool.jobforge] has no key {key!r}{hint}; its keys are "
+            f"{', '.join(keys)}")  # fmt: skip
+
+
+def import_modules(
+    names: Iterable[str], search_path: Path | None = None, *, source: str = ""
+) -> None:
+    """Import runner modules (from `search_path` too, as `python -m` would). `source` names where
+    the names come from (`<pyproject>: [tool.jobforge] runners`): it leads the message when a name
+    itself is wrong (not a module name, no such module)."""
+    lead = f"{source}: " if source else ""
     if search_path is not None:
         where = str(search_path.resolve())
         if where not in sys.path:
             sys.path.insert(0, where)
     for name in names:
+        if problem := _not_a_module_name(name):
+            raise errors.ConfigurationError(f"{lead}{name!r} is not a module name: {problem}")
         try:
             importlib.import_module(name)
         except ModuleNotFoundError as exc:
             # the configured module (or a package on its way) is missing, not a dependency of it
             if exc.name and (name == exc.name or name.startswith(exc.name + ".")):
                 raise errors.ConfigurationError(
-                    f"cannot import runner module {name!r}: no module named {exc.name!r}"
+                    f"{lead}cannot import runner module {name!r}: no module named {exc.name!r}"
+                    f"{_close_module(exc.name, search_path)}"
                 ) from None
             raise errors.ConfigurationError(f"importing {name!r} failed: {exc}") from None
         except errors.JobforgeError:
             raise
+        except SystemExit as exc:  # not an Exception, and not a reason to end pytest or the CLI
+            raise errors.ConfigurationError(
+                f"importing {name!r} failed: it called sys.exit({exc.code!r})"
+            ) from None
         except Exception as exc:
             raise errors.ConfigurationError(
                 f"importing {name!r} failed: {type(exc).__name__}: {exc}"
             ) from None
+
+
+def _not_a_module_name(name: str) -> str:
+    """Why `name` cannot be a module's import name ("" when it can be)."""
+    if ":" in name:
+        module = name.split(":", 1)[0]
+        return f"write {module!r} (importing the module declares its runners; name no attribute)"
+    if "/" in name or "\\" in name or name.endswith(".py"):
+        dotted = name.removesuffix(".py").replace("\\", "/").strip("/").replace("/", ".")
+        return f"a file path; write its import name (like {dotted!r})"
+    if not all(part.isidentifier() for part in name.split(".")):
+        return "write dotted Python identifiers, like 'myapp.runners'"
+    return ""
+
+
+def _close_module(missing: str, search_path: Path | None) -> str:
+    """` (did you mean 'x'?)` when a top-level module of the project is spelt nearly so."""
+    if search_path is None or "." in missing:
+        return ""
+    present = [m.name for m in pkgutil.iter_modules([str(search_path)])]
+    close = difflib.get_close_matches(missing, present, n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
 
 
 def discover(
@@ -101,7 +147,8 @@ def discover(
 ) -> dict[str, RunnerDef]:
     """Every runner of the project: its configured modules, then installed entry points."""
     if config is not None:
-        import_modules(config.runners, config.root)
+        source = f"{config.root / 'pyproject.toml'}: [tool.jobforge] runners"
+        import_modules(config.runners, config.root, source=source)
     if entry_points:
         for point in metadata.entry_points(group=ENTRY_POINT_GROUP):
             try:

@@ -130,8 +130,8 @@ def test_the_ini_option_is_read(pytester: pytest.Pytester) -> None:
     pytester.makeini("[pytest]\njobforge_provider = nope\n")
     pytester.makepyfile("def test_x(jobforge_server):\n    pass\n")
     result = pytester.runpytest_subprocess()
-    result.assert_outcomes(errors=1)
-    result.stdout.fnmatch_lines(["*unknown provider 'nope'*"])
+    assert result.ret == pytest.ExitCode.USAGE_ERROR  # read, and refused before any test runs
+    result.stderr.fnmatch_lines(["ERROR: jobforge: ini option jobforge_provider 'nope' is not *"])
 
 
 def test_an_unreachable_url_option_names_host_and_port(pytester: pytest.Pytester) -> None:

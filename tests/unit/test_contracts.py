@@ -413,7 +413,6 @@ def test_find_config_reads_tool_jobforge_searching_upwards(tmp_path: Path) -> No
         runners = ["myapp.runners", "myapp.more"]
         golden_dir = "tests/golden"
         contracts_dir = "locks"
-        future_option = 3
         """,
     )
     deep = tmp_path / "src" / "myapp"
@@ -424,7 +423,6 @@ def test_find_config_reads_tool_jobforge_searching_upwards(tmp_path: Path) -> No
         runners=("myapp.runners", "myapp.more"),
         golden_dir="tests/golden",
         contracts_dir="locks",
-        extra={"future_option": 3},
     )
 
 
@@ -581,7 +579,10 @@ def test_a_missing_runner_module_is_reported(project: Path) -> None:
     config = ProjectConfig(root=config.root, runners=(name,))
     with pytest.raises(errors.ConfigurationError) as caught:
         discover(config, entry_points=False)
-    assert str(caught.value) == f"cannot import runner module {name!r}: no module named {name!r}"
+    assert str(caught.value) == (
+        f"{config.root / 'pyproject.toml'}: [tool.jobforge] runners: "
+        f"cannot import runner module {name!r}: no module named {name!r}"
+    )
     assert caught.value.exit_code == 2
 
 

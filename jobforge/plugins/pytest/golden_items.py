@@ -254,14 +254,21 @@ class GoldenPlugin:
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         if report.when != "call":
             return
-        for name, value in report.user_properties:
-            if name == VERDICT:
-                self.verdicts[str(value)] = self.verdicts.get(str(value), 0) + 1
+        verdicts = [str(value) for name, value in report.user_properties if name == VERDICT]
+        if not verdicts and report.failed and "jobforge_golden" in report.keywords:
+            verdicts = ["failed"]  # a case that could not be checked: not JSON, invalid, no runner
+        for verdict in verdicts:
+            self.verdicts[verdict] = self.verdicts.get(verdict, 0) + 1
 
     def pytest_terminal_summary(self, terminalreporter: Any) -> None:
         unused = unused_cases(self.settings)
         terminalreporter.section("jobforge")
         terminalreporter.write_line(summary_line(self.verdicts, unused))
+        if not self.settings.golden_dir.is_dir():  # nothing collected: say where it looked
+            terminalreporter.write_line(
+                f"  no golden cases folder: {self.settings.golden_dir} does not exist "
+                "([tool.jobforge] golden_dir; cases go in <golden_dir>/<runner_id>/<case>.json)"
+            )
         for path in unused:
             terminalreporter.write_line(
                 f"  unused golden case ({_why_unused(self.settings, path)}): {path}"

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from jobforge.plugins.pytest import checks
 from jobforge.plugins.pytest.session import PluginSession, Settings
 
 if TYPE_CHECKING:
@@ -75,11 +76,14 @@ def pytest_configure(config: pytest.Config) -> None:
     if config.pluginmanager.hasplugin("xdist"):
         config.pluginmanager.register(_XdistController(config), "jobforge-xdist-controller")
     config.addinivalue_line("markers", "jobforge_golden: a golden case of a runner (jobforge)")
+    checks.check_options(config)  # a value that cannot mean anything: one line, exit 4
     from jobforge.errors import JobforgeError
 
     try:  # a runner module that fails to import, a bad key: one line, not an INTERNALERROR
         if _has_project(config) or _setting(config, "golden_dir"):
             _configure_golden(config)
+        elif (golden := checks.golden_without_config(config.rootpath)) is not None:
+            config.pluginmanager.register(checks.UnconfiguredHint(golden), "jobforge-hint")
         if bundles := _setting(config, "bundles"):
             _configure_bundles(config, bundles)
     except JobforgeError as exc:
@@ -92,6 +96,7 @@ def _configure_bundles(config: pytest.Config, folder: str) -> None:
 
     project = find_config(config.rootpath) or ProjectConfig(root=config.rootpath)
     settings = bundle_items.settings_for(config.stash[SESSION_KEY], project, folder)
+    checks.bundles_folder(settings.folder, folder)
     config.stash[bundle_items.BUNDLES_KEY] = settings
     config.pluginmanager.register(bundle_items.BundlePlugin(settings), "jobforge-bundles")
     implicit = config.args_source != pytest.Config.ArgsSource.ARGS and settings.folder.is_dir()
