@@ -17,7 +17,7 @@ from deepdiff import DeepDiff
 
 from jobforge.golden.case import Expect
 from jobforge.golden.explain import MISSING as _MISSING
-from jobforge.golden.explain import short as _short
+from jobforge.golden.explain import pair
 from jobforge.runtime.context import DecisionStep
 from jobforge.runtime.redact import comparable
 
@@ -29,7 +29,8 @@ class Difference:
     actual: Any
 
     def render(self) -> str:
-        return f"{self.path}: expected {_short(self.expected)}, got {_short(self.actual)}"
+        expected, actual = pair(self.expected, self.actual)  # where they differ
+        return f"{self.path}: expected {expected}, got {actual}"
 
 
 def differences(expected: Expect, actual: Expect) -> list[Difference]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from jobforge.golden.compare import Difference
 from jobforge.golden.explain import Divergence, pair
 
 ROWS = [f"invoice-{i:04d}" for i in range(40)]
@@ -14,6 +15,14 @@ def test_a_nondeterminism_far_into_a_long_value_is_shown() -> None:
     assert "10:00:00.000001" in text
     assert "10:00:03.418277" in text
     assert "…(from char " in text  # the common beginning is left out, and said to be
+
+
+def test_an_expectation_that_differs_far_into_a_long_value_shows_the_difference() -> None:
+    report = "# Late fees\n" + "".join(f"- {row}: 5.00\n" for row in ROWS)
+    text = Difference("output.report", report + "total: 200.00\n", report + "total: 205.00\n")
+    rendered = text.render()
+    assert "total: 200.00" in rendered
+    assert "total: 205.00" in rendered
 
 
 def test_the_window_starts_a_little_before_the_first_difference_on_both_sides() -> None:
