@@ -33,11 +33,19 @@ number), while `1` and `"1"` do not.
 - `time` -> `HH:MM:SS[.ffffff]` when naive: a wall-clock time of day ("run at 09:00"), like a
   `date`, names no instant to misplace. An aware `time` is refused: its UTC offset can depend on a
   date it does not carry (DST), so it cannot be put in UTC; pass an aware `datetime` instead.
-- `Decimal` -> a JSON *string*, exact: trailing zeros dropped (`Decimal("1.10")` -> `"1.1"`,
-  `-0` -> `"0"`), written in the ECMAScript number layout (`"1e+21"`, `"0.000001"`, `"1e-7"`).
-  Not a number, because a JCS number is a double: `Decimal("0.10000000000000000001")` would
-  become `0.1` and collide with `Decimal("0.1")`, and money would pick up float noise. Equal
-  decimals give equal strings. NaN and the infinities are refused.
+- `Decimal` -> a JSON *string*, exact and with its scale: the General Decimal Arithmetic
+  specification's to-scientific-string (what `str()` gives, what Java's `BigDecimal.toString`
+  writes, and what pydantic writes for a `Decimal` field), so `Decimal("18.00")` -> `"18.00"`,
+  `Decimal("1.1")` -> `"1.1"`, `Decimal("1E+2")` -> `"1E+2"`, `Decimal("0.0000001")` ->
+  `"1E-7"`; the string reads back as the same sign, digits and exponent. The scale is kept
+  because it means something (an amount of `18.00` is priced to the cent; `18` is not), and so
+  that a Decimal decided in a trace reads as the same value in an output model. So
+  `Decimal("1.10")` and `Decimal("1.1")` are different strings and hashes, on purpose. Not a
+  number, because a JCS number is a double: `Decimal("0.10000000000000000001")` would become
+  `0.1` and collide with `Decimal("0.1")`, and money would pick up float noise. NaN and the
+  infinities are refused. (Earlier versions wrote the string normalized, `"18"` for
+  `Decimal("18.00")`: a recording made then differs there from a new run, and the golden and
+  replay reports say it is the same number with another scale.)
 - `UUID` -> its lowercase hyphenated form; `Enum` -> its value, converted in turn.
 - an object with `model_dump` (a pydantic model; duck-typed, pydantic is not imported here) ->
   `model_dump(mode="json")`, converted in turn. The model's own JSON rules win for its fields
@@ -295,7 +303,7 @@ class _Converter:
             raise self._fail(
                 f"Decimal {value}", "JSON has no NaN or Infinity; use null or a string"
             )
-        return _decimal_text(value)
+        return decimal.Decimal.__str__(value)
 
     def _mapping(self, value: Mapping[Any, Any]) -> dict[str, Any]:
         self._enter(value)
@@ -346,34 +354,6 @@ class _Converter:
 
     def _leave(self, container: object) -> None:
         self._open.discard(id(container))
-
-
-def _decimal_text(value: decimal.Decimal) -> str:
-    """An exact, normalized string for a finite Decimal, laid out as ECMAScript writes numbers.
-
-    Equal decimals give equal strings: trailing zeros go, `-0` is `0`. Computed from the digits
-    alone (no decimal context), so no precision setting can round it.
-    """
-    sign, digit_tuple, exponent = value.as_tuple()
-    digits = "".join(map(str, digit_tuple)).lstrip("0")
-    if not digits:
-        return "0"
-    assert isinstance(exponent, int)  # finite
-    stripped = digits.rstrip("0")
-    exponent += len(digits) - len(stripped)
-    digits = stripped
-    k = len(digits)
-    n = k + exponent  # value = 0.<digits> * 10**n, as in ECMA-262 Number::toString
-    if k <= n <= 21:
-        text = digits + "0" * (n - k)
-    elif 0 < n <= 21:
-        text = digits[:n] + "." + digits[n:]
-    elif -6 < n <= 0:
-        text = "0." + "0" * -n + digits
-    else:
-        mantissa = digits[0] + ("." + digits[1:] if k > 1 else "")
-        text = f"{mantissa}e{n - 1:+d}"
-    return ("-" if sign else "") + text
 
 
 def _hint(value: object) -> str:

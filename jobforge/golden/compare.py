@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from deepdiff import DeepDiff
@@ -29,8 +30,43 @@ class Difference:
     actual: Any
 
     def render(self) -> str:
+        note = f" ({RESCALED_NOTE})" if rescaled(self.expected, self.actual) else ""
         expected, actual = pair(self.expected, self.actual)  # where they differ
-        return f"{self.path}: expected {expected}, got {actual}"
+        return f"{self.path}: expected {expected}, got {actual}{note}"
+
+
+#: Said of two decimal strings that differ only in their scale ("18" and "18.00").
+RESCALED_NOTE = (
+    "the same number with another scale: a Decimal is recorded with its scale, and one "
+    "recorded before that was normalized; refresh the expectation if this is one"
+)
+_DECIMAL_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def rescaled(expected: Any, actual: Any) -> bool:
+    """Whether two values are different strings of the same decimal number ("18", "18.00",
+    "1e-7" and "1E-7"): how canonical JSON writes a Decimal changed from normalized to scaled."""
+    if not (isinstance(expected, str) and isinstance(actual, str)) or expected == actual:
+        return False
+    if not (_DECIMAL_TEXT.fullmatch(expected) and _DECIMAL_TEXT.fullmatch(actual)):
+        return False
+    try:
+        return Decimal(expected) == Decimal(actual)
+    except InvalidOperation:
+        return False
+
+
+def only_rescaled(expected: Any, actual: Any) -> bool:
+    """Whether two JSON values differ, and only by decimal strings written with another scale."""
+    return expected != actual and _same_but_scale(expected, actual)
+
+
+def _same_but_scale(a: Any, b: Any) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return a.keys() == b.keys() and all(_same_but_scale(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_same_but_scale(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b or rescaled(a, b))
 
 
 def differences(expected: Expect, actual: Expect) -> list[Difference]:
