@@ -22,6 +22,7 @@ from jobforge.golden.fresh import FreshInterpreter
 from jobforge.golden.lane import Lane
 from jobforge.replay import batch
 from jobforge.report import Finding, Item, Outcome, Report
+from jobforge.runtime.http import HttpPolicy
 from jobforge.runtime.redact import key_from_env
 from jobforge.session import PluginSession, Settings
 
@@ -39,6 +40,29 @@ class Options:
     fresh: bool = True  #: plus one run in a fresh interpreter (another PYTHONHASHSEED)
     strict: bool = True
     bundles: Path | None = None  #: default: `[tool.jobforge] bundles_dir`
+    #: hosts treated as the worker's `--http-allow-host` did, beside `[tool.jobforge]
+    #: http_allow_hosts` (recorded exchanges replay without them: see `replay_policy`)
+    allow_hosts: tuple[str, ...] = ()
+
+
+#: How `jobforge certify`'s refusal of an unrecorded request to a private address says to allow
+#: it (`HttpPolicy.allow_hint`).
+ALLOW_HINT = (
+    "pass --http-allow-host {host} to jobforge certify, or list it in [tool.jobforge] "
+    "http_allow_hosts"
+)
+
+
+def replay_policy(config: ProjectConfig, hosts: tuple[str, ...] | list[str],
+                  hint: str) -> HttpPolicy:  # fmt: skip
+    """The HTTP policy of runs that replay recorded exchanges (golden, replay, certify).
+
+    A recorded exchange is served whatever the policy says (nothing goes out); the allowed hosts
+    (the project's `http_allow_hosts` and `hosts`) decide only what a request *without* a
+    recording to a private literal address gets: `HttpRefused`, as a worker without the host
+    allowed would have raised, or `UnrecordedRequest`, as one with it would have sent it.
+    """
+    return HttpPolicy(allow_hosts=frozenset((*config.http_allow_hosts, *hosts)), allow_hint=hint)
 
 
 def load_project(folder: Path) -> tuple[ProjectConfig, dict[str, RunnerDef]]:
@@ -60,16 +84,17 @@ def certify(options: Options, say: Say | None = None) -> Report:
     tell(f"contracts: {len(runners)} runners")
     report.extend(check_project(config, runners).items)
     session = PluginSession(Settings(options.database_url, options.provider, None, None))
+    policy = replay_policy(config, options.allow_hosts, ALLOW_HINT)
     try:
-        report.extend(_golden(config, runners, session, options, tell))
-        report.extend(_replay(config, runners, session, options, tell))
+        report.extend(_golden(config, runners, session, options, policy, tell))
+        report.extend(_replay(config, runners, session, options, policy, tell))
     finally:
         session.close()
     return report
 
 
 def _golden(config: ProjectConfig, runners: dict[str, RunnerDef], session: PluginSession,
-            options: Options, tell: Say) -> list[Item]:  # fmt: skip
+            options: Options, policy: HttpPolicy, tell: Say) -> list[Item]:  # fmt: skip
     golden_dir = config.root / config.golden_dir
     paths = sorted(golden_dir.rglob("*.json")) if golden_dir.is_dir() else []
     if not paths:
@@ -78,14 +103,14 @@ def _golden(config: ProjectConfig, runners: dict[str, RunnerDef], session: Plugi
     lane = Lane(session.fresh_database)
     fresh = (
         FreshInterpreter(config.root, list(config.runners), session.fresh_database,
-                         strict=options.strict)
+                         strict=options.strict, http_policy=policy)
         if options.fresh
         else None
     )  # fmt: skip
     found: list[Item] = []
     try:
         for path in paths:
-            found += _case_items(golden_dir, path, runners, lane, options, fresh)
+            found += _case_items(golden_dir, path, runners, lane, options, policy, fresh)
     finally:
         if fresh is not None:
             fresh.close()
@@ -94,7 +119,7 @@ def _golden(config: ProjectConfig, runners: dict[str, RunnerDef], session: Plugi
 
 
 def _case_items(golden_dir: Path, path: Path, runners: dict[str, RunnerDef],
-                lane: Lane, options: Options,
+                lane: Lane, options: Options, policy: HttpPolicy,
                 fresh: FreshInterpreter | None) -> list[Item]:  # fmt: skip
     where = str(path.relative_to(golden_dir.parent))
     try:
@@ -110,7 +135,7 @@ def _case_items(golden_dir: Path, path: Path, runners: dict[str, RunnerDef],
         return [_error("golden", name, "runner not declared", message, where)]
     started = time.perf_counter()
     result = check_case(name, path, case, definition, lane, runs=options.runs,
-                        fresh=fresh, strict=options.strict)  # fmt: skip
+                        fresh=fresh, http_policy=policy, strict=options.strict)  # fmt: skip
     seconds = time.perf_counter() - started
     return _verdict_items(result, where, seconds)
 
@@ -150,9 +175,17 @@ def _verdict_items(result: CaseResult, where: str, seconds: float) -> list[Item]
                           rule="missing", severity="error")  # fmt: skip
         golden = Item("golden", name, Outcome.failed, "missing expectation", (missing,), file=where)
     elif result.verdict == "failed":
-        diffs = tuple(
-            Finding(d.render(), rule="expectation", severity="error", path=d.path)
-            for d in result.differences
+        ended = (
+            (Finding(f"the run ended {result.failure}", rule="run_error", severity="error"),)
+            if result.failure
+            else ()
+        )
+        diffs = (
+            tuple(
+                Finding(d.render(), rule="expectation", severity="error", path=d.path)
+                for d in result.differences
+            )
+            + ended
         )
         golden = Item("golden", name, Outcome.failed, "differs from its expectation",
                       (*diffs, *compared), file=where)  # fmt: skip
@@ -174,7 +207,7 @@ def _line(source: str | None) -> int | None:
 
 
 def _replay(config: ProjectConfig, runners: dict[str, RunnerDef], session: PluginSession,
-            options: Options, tell: Say) -> list[Item]:  # fmt: skip
+            options: Options, policy: HttpPolicy, tell: Say) -> list[Item]:  # fmt: skip
     folder = options.bundles or config.root / config.bundles_dir
     if not folder.is_dir():
         if options.bundles is not None:
@@ -185,7 +218,7 @@ def _replay(config: ProjectConfig, runners: dict[str, RunnerDef], session: Plugi
         return []
     tell(f"replay: {len(targets) + len(unreadable)} bundles")
     started = time.perf_counter()
-    results = batch.replay_on_throwaway(targets, runners, session=session)
+    results = batch.replay_on_throwaway(targets, runners, session=session, http_policy=policy)
     return batch.items(results, unreadable, seconds=time.perf_counter() - started)
 
 

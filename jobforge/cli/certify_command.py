@@ -30,13 +30,21 @@ def certify_command(
     bundles: Path | None = typer.Option(
         None, "--bundles", help="Bundles folder to replay (default: [tool.jobforge] bundles_dir)."
     ),
+    allow_hosts: list[str] | None = typer.Option(
+        None,
+        "--http-allow-host",
+        help="A host the recording worker was allowed to reach (repeat), as its own "
+        "--http-allow-host: recorded exchanges replay without it; it makes a request with no "
+        "recording to that host an unrecorded request, not a refused one. Also read from "
+        "[tool.jobforge] http_allow_hosts.",
+    ),
     fmt: ReportFormat = typer.Option(ReportFormat.text, "--format", help="text|json|junit|github"),
     output: Path | None = typer.Option(None, "--output", help="Write the report to this file."),
 ) -> None:
     """Certify a runner repository on a throwaway Postgres; exit 1 when any check fails."""
     say = (lambda line: console.print(line, markup=False)) if fmt is ReportFormat.text else None
     options = Options(project=project, provider=provider, runs=runs, fresh=fresh, strict=strict,
-                      bundles=bundles)  # fmt: skip
+                      bundles=bundles, allow_hosts=tuple(allow_hosts or ()))  # fmt: skip
     report = certify(options, say)
     emit(report, fmt, output, suites=SUITES)
     if not report.ok:

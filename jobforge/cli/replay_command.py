@@ -9,14 +9,22 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from jobforge import errors
+from jobforge.certify import replay_policy
 from jobforge.cli import runs_commands
 from jobforge.cli.output import console
 from jobforge.cli.report_output import ReportFormat, emit
-from jobforge.contracts import RunnerDef, discover, find_config
+from jobforge.contracts import ProjectConfig, RunnerDef, discover, find_config
 from jobforge.replay import batch
 from jobforge.replay.bundle import from_record
 from jobforge.replay.engine import ReplayResult, Target
 from jobforge.report import Report
+from jobforge.runtime.http import HttpPolicy
+
+#: How replay's refusal of an unrecorded request to a private address says to allow it.
+ALLOW_HINT = (
+    "pass --http-allow-host {host} to jobforge replay, or list it in [tool.jobforge] "
+    "http_allow_hosts"
+)
 
 
 def replay(
@@ -41,6 +49,14 @@ def replay(
         help="Where the throwaway Postgres comes from: auto, url, docker, local.",
     ),
     concurrency: int = typer.Option(16, "--concurrency", min=1, max=64, help="Runs at a time."),
+    allow_hosts: list[str] | None = typer.Option(
+        None,
+        "--http-allow-host",
+        help="A host the recording worker was allowed to reach (repeat), as its own "
+        "--http-allow-host: recorded exchanges replay without it; it makes a request with no "
+        "recording to that host an unrecorded request, not a refused one. Also read from "
+        "[tool.jobforge] http_allow_hosts.",
+    ),
     fmt: ReportFormat = typer.Option(ReportFormat.text, "--format", help="text|json|junit|github"),
     output: Path | None = typer.Option(None, "--output", help="Write the report to this file."),
 ) -> None:
@@ -57,7 +73,9 @@ def replay(
         raise errors.ConfigurationError(f"--project {project}: no such folder")
     root = project.resolve()
     store = batch.FailedStore(root)
-    runners = _runners(root)
+    config = find_config(root)
+    runners = discover(config)
+    policy = replay_policy(config or ProjectConfig(root=root), allow_hosts or [], ALLOW_HINT)
     unreadable: list[batch.Unreadable] = []
     if failed:
         targets, unreadable = batch.load_targets(store.paths(), root)
@@ -77,7 +95,8 @@ def replay(
     else:
         targets, unreadable = batch.load_targets(paths or [], Path.cwd())
     started = time.perf_counter()
-    results = _run(targets, runners, provider, concurrency, show=fmt is ReportFormat.text)
+    results = _run(targets, runners, provider, concurrency, policy,
+                   show=fmt is ReportFormat.text)  # fmt: skip
     report = Report(batch.items(results, unreadable, seconds=time.perf_counter() - started))
     if failed:
         dropped = store.drop_passing(targets, results)
@@ -92,19 +111,15 @@ def replay(
         raise typer.Exit(1)
 
 
-def _runners(root: Path) -> dict[str, RunnerDef]:
-    return discover(find_config(root))
-
-
 def _run(targets: list[Target], runners: dict[str, RunnerDef], provider: str | None,
-         concurrency: int, *, show: bool) -> list[ReplayResult]:  # fmt: skip
+         concurrency: int, policy: HttpPolicy, *, show: bool) -> list[ReplayResult]:  # fmt: skip
     if not show or not console.is_terminal:
         return batch.replay_on_throwaway(targets, runners, provider=provider,
-                                         concurrency=concurrency)  # fmt: skip
+                                         concurrency=concurrency, http_policy=policy)  # fmt: skip
     columns = (TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as bar:
         task = bar.add_task("replay", total=len(targets))
         return batch.replay_on_throwaway(
-            targets, runners, provider=provider, concurrency=concurrency,
+            targets, runners, provider=provider, concurrency=concurrency, http_policy=policy,
             progress=lambda done, _: bar.update(task, completed=done),
         )  # fmt: skip

@@ -69,7 +69,9 @@ def worker(
     logs.configure(log_format)
     dsn, source = database_url(database_url_option)
     policy = HttpPolicy(
-        allow_hosts=frozenset(allow_hosts or ()), max_response_bytes=max_response_bytes
+        allow_hosts=frozenset(allow_hosts or ()),
+        max_response_bytes=max_response_bytes,
+        allow_hint="pass --http-allow-host {host} to jobforge worker",
     )
     if runners:
         registry = load_handlers(runners, http_policy=policy)

@@ -29,6 +29,9 @@ class ProjectConfig:
     golden_dir: str = "golden"
     contracts_dir: str = "contracts"
     bundles_dir: str = "bundles"  #: replay bundles `jobforge certify` replays
+    #: hosts golden runs, `jobforge replay` and `jobforge certify` treat as allowed, as the
+    #: worker's `--http-allow-host` did (the worker itself takes only its command line)
+    http_allow_hosts: tuple[str, ...] = ()
 
 
 def find_config(start: Path | None = None) -> ProjectConfig | None:
@@ -54,11 +57,16 @@ def find_config(start: Path | None = None) -> ProjectConfig | None:
 def _parse(root: Path, path: Path, table: Any) -> ProjectConfig:
     if not isinstance(table, dict):
         raise errors.ConfigurationError(f"{path}: [tool.jobforge] must be a table")
-    known = {"runners", "golden_dir", "contracts_dir", "bundles_dir"}
+    known = {"runners", "golden_dir", "contracts_dir", "bundles_dir", "http_allow_hosts"}
     runners = table.get("runners", [])
     if not isinstance(runners, list) or not all(isinstance(r, str) for r in runners):
         raise errors.ConfigurationError(
             f"{path}: [tool.jobforge] runners must be a list of module names"
+        )
+    hosts = table.get("http_allow_hosts", [])
+    if not isinstance(hosts, list) or not all(isinstance(h, str) and h.strip() for h in hosts):
+        raise errors.ConfigurationError(
+            f"{path}: [tool.jobforge] http_allow_hosts must be a list of host names or addresses"
         )
     for key in ("golden_dir", "contracts_dir", "bundles_dir"):
         if key in table and not isinstance(table[key], str):
@@ -72,6 +80,7 @@ def _parse(root: Path, path: Path, table: Any) -> ProjectConfig:
         golden_dir=table.get("golden_dir", "golden"),
         contracts_dir=table.get("contracts_dir", "contracts"),
         bundles_dir=table.get("bundles_dir", "bundles"),
+        http_allow_hosts=tuple(h.strip() for h in hosts),
     )
 
 

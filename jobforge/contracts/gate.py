@@ -79,15 +79,25 @@ class RunnerDrift:
         return "changed" if self.changes else "unchanged"
 
     @property
-    def sample_change(self) -> Change | None:
+    def sample_changes(self) -> tuple[Change, ...]:
+        """What the recorded inputs show: inputs that no longer validate, and inputs golden
+        cases expect rejected that now validate."""
         if self.samples is None or self.samples.ok:
-            return None
-        return Change("input.recorded_inputs_invalid", "input", self.samples.message())
+            return ()
+        found = []
+        if message := self.samples.invalid_message():
+            found.append(Change("input.recorded_inputs_invalid", "input", message))
+        if message := self.samples.accepted_message():
+            found.append(Change("input.recorded_rejection_accepted", "input", message))
+        return tuple(found)
+
+    @property
+    def sample_change(self) -> Change | None:
+        return next(iter(self.sample_changes), None)
 
     @property
     def all_changes(self) -> tuple[Change, ...]:
-        extra = self.sample_change
-        return (*self.changes, extra) if extra else self.changes
+        return (*self.changes, *self.sample_changes)
 
     @property
     def verdict(self) -> VersionVerdict | None:
@@ -227,9 +237,13 @@ def compare_project(
         changes = compared.changes if compared else ()
         checked: SampleCheck | None = None
         if definition is not None:
-            recorded = list(golden_inputs(config.root / config.golden_dir, rid, config.root))
-            recorded = (recorded if golden else []) + list(extra.get(rid, ()))
-            checked = check_samples(definition.input, recorded) if recorded else None
+            golden_dir = config.root / config.golden_dir
+            recorded = list(golden_inputs(golden_dir, rid, config.root)) if golden else []
+            recorded += list(extra.get(rid, ()))
+            refused = golden_inputs(golden_dir, rid, config.root, rejected=True) if golden else []
+            checked = (
+                check_samples(definition.input, recorded, refused) if recorded or refused else None
+            )
         file, line = source_of(definition, config.root) if definition else (None, None)
         drifts.append(RunnerDrift(rid, locked, declared, changes, checked, file, line,
                                   _lock_label(config, rid),

@@ -94,6 +94,9 @@ RULES: tuple[Rule, ...] = (
     Rule("input.recorded_inputs_invalid", "input", B,
          "recorded inputs (golden cases, run records) no longer validate against the new input "
          "model: the empirical check beside the schema diff"),
+    Rule("input.recorded_rejection_accepted", "input", C,
+         "inputs golden cases expect rejected (status invalid_input) now validate: the input "
+         "model widened under them; update those cases"),
     # -- output: what the runner returns (old consumers must still read it) --
     Rule("output.required_added", "output", C, "an output field is now always present"),
     Rule("output.required_removed", "output", B,

@@ -1,6 +1,9 @@
 """Check one golden case: run it N times in-process (each from the template's state, on a
 `Lane`) and once in a fresh interpreter, report nondeterminism with its cause, then compare the
-first run with `expect` — or, when refreshing and every run agreed, write `expect`.
+first run with `expect` — or, when refreshing and every run agreed, write `expect`. A run that
+failed is written only when asked (`refresh_failures`) or when the case already expects that
+status (a case of rejected input says `"expect": {"status": "invalid_input"}`); else it is
+reported, in one line, and the file is left alone.
 
 Runs are compared with each other on their unredacted values (kept in memory, never stored):
 a field named `token` or `api_key` is checked like any other. Only the comparison with the stored
@@ -17,7 +20,7 @@ from typing import Any, Literal
 
 from jobforge.contracts import RunnerDef
 from jobforge.errors import JobforgeError
-from jobforge.golden.case import GoldenCase, expectation_of, write_case
+from jobforge.golden.case import Expect, GoldenCase, expectation_of, write_case
 from jobforge.golden.compare import Difference, differences, not_compared
 from jobforge.golden.execute import UNREDACTED
 from jobforge.golden.explain import (
@@ -34,7 +37,11 @@ from jobforge.runtime.http import HttpPolicy
 from jobforge.runtime.redact import Redactor
 from jobforge.runtime.strict import INERT_WHEN_RUNS_AGREE
 
-Verdict = Literal["passed", "failed", "nondeterministic", "refreshed", "missing"]
+#: "unrecorded": refreshing, the run failed and was not written as the case's expectation.
+Verdict = Literal["passed", "failed", "nondeterministic", "refreshed", "missing", "unrecorded"]
+
+#: How a failing run is recorded on purpose (the pytest plugin's option).
+REFRESH_FAILURES = "--jobforge-refresh-failures"
 
 #: How far the wall clock is moved for each later run of a case (run k by k-1 times this): a
 #: day, an hour, a minute and a second and a half, so a date, hour, minute or second the runner
@@ -58,6 +65,9 @@ class CaseResult:
     warnings: list[dict[str, Any]] = field(default_factory=list)  #: strict mode, "warning"
     not_compared: list[str] = field(default_factory=list)  #: redacted expectation paths
     records: list[dict[str, Any]] = field(default_factory=list)
+    #: the run failed, in one line (status, error type and message): refreshing (recorded or
+    #: not), or when the expectation wanted another status
+    failure: str = ""
 
     def report(self) -> str:
         lines: list[str] = []
@@ -70,6 +80,16 @@ class CaseResult:
         elif self.verdict == "failed":
             lines.append(f"golden case {self.name} differs from its expectation:")
             lines += [f"  {d.render()}" for d in self.differences]
+            if self.failure:
+                lines.append(f"  the run ended {self.failure}")
+        elif self.verdict == "unrecorded":
+            status = self.failure.split(" ", 1)[0]
+            lines.append(
+                f"golden case {self.name}: the run ended {self.failure}; not recorded as its "
+                f"expectation: fix the runner or the input, or record the failure on purpose "
+                f'with {REFRESH_FAILURES} (or "expect": {{"status": "{status}"}} in the '
+                "case file)"
+            )
         elif self.verdict == "missing":
             lines.append(
                 f"golden case {self.name} has no expectation: run pytest with "
@@ -83,12 +103,17 @@ class CaseResult:
     def notes(self) -> list[str]:
         """What a passing case still wants a reader to know."""
         lines = []
+        if self.verdict == "refreshed" and self.failure:
+            lines.append(f"  {self.recorded_failure_note()}")
         if self.warnings:
             lines.append("  strict mode warnings (reported, not failed):")
             lines += [f"    {render_call(c)}" for c in self.warnings]
         if self.not_compared:
             lines.append(f"  {self.not_compared_note()}")
         return lines
+
+    def recorded_failure_note(self) -> str:
+        return f"recorded a failing run as its expectation: {self.failure}"
 
     def not_compared_note(self) -> str:
         return (
@@ -110,7 +135,12 @@ def check_case(
     refresh: bool = False,
     http_policy: HttpPolicy | None = None,
     strict: bool = True,
+    refresh_failures: bool = False,
 ) -> CaseResult:
+    """`refresh` writes `expect` from the runs when they agree, but a run that failed (raised,
+    rejected its input, broke its contract, timed out) only with `refresh_failures`, or when the
+    case already expects that status (``"expect": {"status": "invalid_input"}`` declares a case of
+    rejected input); otherwise the verdict is "unrecorded" and the file is left alone."""
     records: list[dict[str, Any]] = []
     labels: list[str] = []
     saved_random = random.getstate()
@@ -144,14 +174,34 @@ def check_case(
     if refresh:
         if case.expect == actual:
             return CaseResult(name, "passed", warnings=warnings, records=records)
+        failure = "" if actual.status == "succeeded" else failure_line(actual)
+        declared = case.expect is not None and case.expect.status == actual.status
+        if failure and not (refresh_failures or declared):
+            return CaseResult(name, "unrecorded", warnings=warnings, records=records,
+                              failure=failure)  # fmt: skip
         write_case(path, case.model_copy(update={"expect": actual}))
-        return CaseResult(name, "refreshed", warnings=warnings, records=records)
+        return CaseResult(name, "refreshed", warnings=warnings, records=records,
+                          failure=failure)  # fmt: skip
     if case.expect is None:
         return CaseResult(name, "missing", warnings=warnings, records=records)
     diffs = differences(case.expect, actual)
+    failed_run = actual.status not in ("succeeded", case.expect.status)
     return CaseResult(name, "failed" if diffs else "passed", differences=diffs,
                       warnings=warnings, not_compared=not_compared(case.expect, actual),
-                      records=records)  # fmt: skip
+                      records=records,
+                      failure=failure_line(actual) if diffs and failed_run else "")  # fmt: skip
+
+
+def failure_line(expect: Expect) -> str:
+    """ "retry (RuntimeError: boom)": a failed run's status and the first line of its error."""
+    error = expect.error or {}
+    message = str(error.get("message", "")).strip().splitlines()
+    text = message[0] if message else ""
+    if len(text) > 1000:
+        text = text[:997] + "..."
+    kind = error.get("type")
+    detail = f"{kind}: {text}" if kind and text else str(kind or text)
+    return f"{expect.status} ({detail})" if detail else str(expect.status)
 
 
 def _divergent(records: list[dict[str, Any]], labels: list[str], fresh: FreshInterpreter | None,

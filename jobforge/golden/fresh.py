@@ -23,6 +23,7 @@ from typing import Any
 
 from jobforge import errors
 from jobforge.golden.lane import Databases
+from jobforge.runtime.http import HttpPolicy
 
 
 class FreshInterpreter:
@@ -36,11 +37,15 @@ class FreshInterpreter:
         *,
         strict: bool = True,
         hash_seed: int | None = None,
+        http_policy: HttpPolicy | None = None,
     ) -> None:
+        """`http_policy`: its allowed hosts and hint go to the child (the rest of a policy is
+        about live requests, which a golden run never makes)."""
         self.project_root = project_root
         self.modules = modules
         self.databases = databases
         self.strict = strict
+        self.http_policy = http_policy
         self.hash_seed = (
             hash_seed if hash_seed is not None else _other_seed(os.environ.get("PYTHONHASHSEED"))
         )
@@ -51,6 +56,9 @@ class FreshInterpreter:
         proc = self._child()
         request = {"runner_id": runner_id, "case": str(case_path), "strict": self.strict,
                    "clock_shift_s": clock_shift_s}  # fmt: skip
+        if self.http_policy is not None:
+            request["allow_hosts"] = sorted(self.http_policy.allow_hosts)
+            request["allow_hint"] = self.http_policy.allow_hint
         line = self._ask(proc, request)
         if not line:
             try:  # its stdout closed: it is exiting (poll() could still say None)
@@ -74,7 +82,8 @@ class FreshInterpreter:
         hash seed decides (set and dict order of str) comes out the same; what differs from
         process to process (pids, addresses, clocks, import-time randomness) does not."""
         other = FreshInterpreter(self.project_root, self.modules, self.databases,
-                                 strict=self.strict, hash_seed=self.hash_seed)  # fmt: skip
+                                 strict=self.strict, hash_seed=self.hash_seed,
+                                 http_policy=self.http_policy)  # fmt: skip
         try:
             return other.run(runner_id, case_path, clock_shift_s)
         finally:
@@ -159,10 +168,17 @@ def _serve(project_root: Path, modules: list[str]) -> int:
                         f"(declared there: {', '.join(sorted(runners)) or 'none'})"
                     )
                 case = load_case(Path(request["case"]))
+                policy = (
+                    HttpPolicy(allow_hosts=frozenset(request["allow_hosts"]),
+                               allow_hint=request["allow_hint"])
+                    if "allow_hosts" in request
+                    else None
+                )  # fmt: skip
                 answer: dict[str, Any] = {
                     "record": lane.run(
                         definition,
                         case,
+                        http_policy=policy,
                         strict=request["strict"],
                         clock_shift_s=request.get("clock_shift_s", 0.0),
                     )

@@ -24,7 +24,7 @@ from pydantic import ValidationError
 
 from jobforge.contracts import RunnerDef
 from jobforge.golden.case import expectation_of
-from jobforge.golden.compare import Difference, differences, reconciled
+from jobforge.golden.compare import Difference, differences, only_rescaled, reconciled
 from jobforge.golden.explain import call_lines
 from jobforge.golden.recorder import Recorder
 from jobforge.queue import AsyncQueueClient, NewJob
@@ -293,6 +293,14 @@ def _compare(target: Target, definition: RunnerDef, record: dict[str, Any]) -> R
             f"{error.get('message', '')}",
             context=context, record=record,
         )  # fmt: skip
+    if error.get("type") == "HttpRefused" and bundle.expect.status != record["status"]:
+        # a recorded exchange is always served: a refusal is a request the recording lacks
+        return ReplayResult(
+            target.name, bundle.runner_id, "unrecorded_http",
+            message=f"the replay made an HTTP request the recording does not have, to a host "
+            f"the worker's guard refuses: {error.get('message', '')}",
+            context=context, record=record,
+        )  # fmt: skip
     actual, skipped = reconciled(bundle.expect, expectation_of(record))
     found = differences(bundle.expect, actual)
     step = first_divergent_step(
@@ -300,6 +308,10 @@ def _compare(target: Target, definition: RunnerDef, record: dict[str, Any]) -> R
         [s.model_dump(mode="json") for s in actual.trace],
     )
     rest = [d for d in found if not d.path.startswith("trace")]
+    if step is not None and only_rescaled(step.recorded, step.replayed):
+        context.append(f"trace[{step.index}] differs only in the scale of a decimal number: a "
+                       "Decimal is recorded with its scale now, normalized in a recording made "
+                       "before that (export the run again)")  # fmt: skip
     if step is None and not rest:
         return ReplayResult(target.name, bundle.runner_id, "identical", context=context,
                             record=record, not_compared=skipped)  # fmt: skip

@@ -6,7 +6,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from jobforge.contracts.samples import Sample
+from jobforge.contracts.samples import REJECTED_STATUS, Sample
 from jobforge.queue import QueueClient
 
 
@@ -14,7 +14,8 @@ def recorded_inputs(
     dsn: str, runner_ids: Sequence[str], *, per_runner: int = 1000
 ) -> dict[str, list[Sample]]:
     """The newest `per_runner` recorded inputs of each runner, across tenants (redacted, as
-    stored), labelled by run and job."""
+    stored), labelled by run and job. A run whose input was rejected (status invalid_input) is
+    left out: it never validated, so it is no evidence of what the model must accept."""
     found: dict[str, list[Sample]] = {}
     with QueueClient.connect(dsn, max_size=1) as client:
         for runner_id in runner_ids:
@@ -22,5 +23,6 @@ def recorded_inputs(
             found[runner_id] = [
                 (f"run {r.id} (job {r.job_id})", json.loads(r.record["input"]["canonical"]))
                 for r in rows
+                if r.record.get("status") != REJECTED_STATUS
             ]
     return found

@@ -21,9 +21,15 @@ Decisions worth knowing:
   `HttpPolicy.max_redirects` (then `httpx.TooManyRedirects`). *Every hop is recorded* as its own
   exchange; replay follows the recorded hops with the same rules, so the final response, its
   ``url`` and its ``history`` come out the same. A hop refused by the guard is not an exchange
-  (nothing was sent); replay re-checks literal-IP hosts offline and so raises the same
-  `HttpRefused`, while a refused host *name* (which replay cannot resolve) surfaces as
-  `UnrecordedRequest`.
+  (nothing was sent).
+- **Replay and the guard.** Replay serves a request it finds a recorded exchange for whatever the
+  guard would say of its host: no socket is opened, and the worker that recorded it had the host
+  allowed (``jobforge worker --http-allow-host``), so the guard, which exists to stop live calls,
+  has nothing to protect (and a replay needs no copy of the worker's flags). A request with no
+  recorded exchange is re-checked offline when its host is a literal IP, so a refusal the
+  recording run saw is raised again (`HttpRefused`); a refused host *name* (which replay cannot
+  resolve) surfaces as `UnrecordedRequest`. The refusal says how to allow the host in the front
+  end that runs it (`HttpPolicy.allow_hint`).
 - **What is recorded.** Header names are lowercased and repeated headers joined with ``", "``.
   Request headers are those sent (jobforge sends a fixed ``user-agent: jobforge``, ``accept`` and
   ``accept-encoding``, so recordings do not depend on the installed httpx). The response body is
@@ -282,6 +288,10 @@ class HttpPolicy:
     #: before the body is read, and a body without one is stopped once it passes the limit
     #: (`HttpResponseTooLarge`).
     max_response_bytes: int = DEFAULT_MAX_RESPONSE_BYTES
+    #: What the guard's refusal tells a user to do to allow a host (``{host}`` stands for it):
+    #: each front end names its own setting, e.g. "pass --http-allow-host {host} to jobforge
+    #: worker".
+    allow_hint: str = "add '{host}' to HttpPolicy.allow_hosts"
 
     def __post_init__(self) -> None:
         if any(isinstance(x, str) for x in (self.allow_hosts, self.redact_headers,
@@ -344,6 +354,10 @@ class HttpPolicy:
     def allows(self, host: str) -> bool:
         """Whether `host` skips the SSRF guard."""
         return host.lower() in self.allow_hosts
+
+    def allow_advice(self, host: str) -> str:
+        """`allow_hint` for `host`: how to allow it where this policy comes from."""
+        return self.allow_hint.replace("{host}", host)
 
 
 def redact_exchange(exchange: Mapping[str, Any], redactor: Redactor) -> dict[str, Any]:
@@ -449,7 +463,7 @@ def _check_addresses(
             raise HttpRefused(
                 f"refused {method} {_shown(url, policy)}{why}: host {url.host!r} resolves to "
                 f"{address}, "
-                f"{reason}; if this is intended, add {url.host!r} to HttpPolicy.allow_hosts"
+                f"{reason}; if this is intended, {policy.allow_advice(url.host)}"
             )
     return tuple(addresses)
 
@@ -993,18 +1007,20 @@ class RecordedHttp:
 
     def _replay_hop(self, request: httpx.Request, history: list[httpx.Response]) -> httpx.Response:
         assert self._replay is not None
-        lookup = self._lookup_args(request)
-        literal = _literal_address(lookup[0]) if lookup is not None else None
-        if literal is not None:  # a literal address: re-checked offline, as record mode did
-            _check_addresses(
-                request.method, request.url, [literal], _hop_note(history, self.policy), self.policy
+        lookup = self._lookup_args(request)  # http(s) only, as in record mode
+        try:  # a recorded exchange is served: nothing goes out, the recording run was allowed
+            exchange = self._replay.take(
+                request.method,
+                self.policy.redacted_url(request.url),
+                self._request_sha256(request),
+                _body_sha256(request.content),
             )
-        exchange = self._replay.take(
-            request.method,
-            self.policy.redacted_url(request.url),
-            self._request_sha256(request),
-            _body_sha256(request.content),
-        )
+        except UnrecordedRequest:
+            literal = _literal_address(lookup[0]) if lookup is not None else None
+            if literal is not None:  # refused offline, as record mode refused it: nothing sent
+                _check_addresses(request.method, request.url, [literal],
+                                 _hop_note(history, self.policy), self.policy)  # fmt: skip
+            raise
         return _build_response(
             exchange.status, exchange.response_headers, exchange.body_bytes, request
         )

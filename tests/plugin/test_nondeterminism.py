@@ -318,7 +318,10 @@ def test_an_output_that_cannot_be_recorded_is_a_contract_violation_not_a_crash(
     pytester: pytest.Pytester, dsn: str
 ) -> None:
     project(pytester, _runner("big.int", "    return Val(value=2**60)"), ["big.int"])
-    result = run(pytester, dsn, "--jobforge-refresh")
+    refused = run(pytester, dsn, "--jobforge-refresh")  # a failing run is not recorded silently
+    refused.assert_outcomes(failed=1)
+    assert "the run ended contract_violation (ContractViolation: " in refused.stdout.str()
+    result = run(pytester, dsn, "--jobforge-refresh", "--jobforge-refresh-failures")
     result.assert_outcomes(passed=1)
     case = json.loads((pytester.path / "golden" / "big.int" / "basic.json").read_text())
     assert case["expect"]["status"] == "contract_violation"

@@ -362,8 +362,10 @@ def test_contract_rule_stays_quiet(rule: str, old: Contract, new: Contract) -> N
     assert rule not in {c.rule for c in diff_contracts(old, new)}
 
 
-#: fired and kept quiet by the gate's tests (tests/unit/test_contract_gate.py)
-GATE_RULES = {"runner.added", "runner.removed", "input.recorded_inputs_invalid"}
+#: fired and kept quiet by the gate's tests (tests/unit/test_contract_gate.py, and
+#: tests/unit/test_rejected_inputs.py for inputs golden cases expect rejected)
+GATE_RULES = {"runner.added", "runner.removed", "input.recorded_inputs_invalid",
+              "input.recorded_rejection_accepted"}  # fmt: skip
 
 
 def test_every_rule_has_a_firing_and_a_quiet_test() -> None:

@@ -13,12 +13,20 @@ from typing import Any
 
 import pytest
 
+from jobforge.certify import replay_policy
 from jobforge.contracts import ProjectConfig, RunnerDef, discover
 from jobforge.errors import JobforgeError
 from jobforge.plugins.pytest.session import PluginSession
 from jobforge.replay.batch import replay_on_throwaway
 from jobforge.replay.bundle import load_bundle
 from jobforge.replay.engine import Target
+from jobforge.runtime.http import HttpPolicy
+
+#: How a refusal of an unrecorded request to a private address says to allow it under pytest.
+ALLOW_HINT = (
+    "pass --jobforge-http-allow-host {host} to pytest (ini jobforge_http_allow_hosts), or list "
+    "it in [tool.jobforge] http_allow_hosts"
+)
 
 
 @dataclass
@@ -26,15 +34,18 @@ class BundleSettings:
     folder: Path
     session: PluginSession
     runners: dict[str, RunnerDef]
+    http_policy: HttpPolicy | None = None
 
 
 BUNDLES_KEY = pytest.StashKey[BundleSettings]()
 
 
-def settings_for(session: PluginSession, project: ProjectConfig, folder: str) -> BundleSettings:
+def settings_for(session: PluginSession, project: ProjectConfig, folder: str,
+                 hosts: list[str] | None = None) -> BundleSettings:  # fmt: skip
     path = Path(folder)
     resolved = (path if path.is_absolute() else project.root / path).resolve()
-    return BundleSettings(folder=resolved, session=session, runners=discover(project))
+    return BundleSettings(folder=resolved, session=session, runners=discover(project),
+                          http_policy=replay_policy(project, hosts or [], ALLOW_HINT))  # fmt: skip
 
 
 class BundleFile(pytest.File):
@@ -46,7 +57,8 @@ class BundleItem(pytest.Item):
     def runtest(self) -> None:
         settings: BundleSettings = self.config.stash[BUNDLES_KEY]
         target = Target(self.path.name, load_bundle(self.path))
-        (result,) = replay_on_throwaway([target], settings.runners, session=settings.session)
+        (result,) = replay_on_throwaway([target], settings.runners, session=settings.session,
+                                        http_policy=settings.http_policy)  # fmt: skip
         if not result.ok:
             raise ReplayFailure(result.report())
 

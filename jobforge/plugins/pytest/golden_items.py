@@ -15,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from jobforge.certify import replay_policy
 from jobforge.contracts import Contract, ProjectConfig, RunnerDef, contract_of, discover
 from jobforge.contracts.drift import compare_contracts, version_verdict
 from jobforge.contracts.schema_diff import Change
@@ -29,7 +30,9 @@ from jobforge.golden.check import CaseResult, check_case
 from jobforge.golden.explain import render_call
 from jobforge.golden.fresh import FreshInterpreter
 from jobforge.golden.lane import Lane
+from jobforge.plugins.pytest.bundle_items import ALLOW_HINT
 from jobforge.plugins.pytest.session import PluginSession
+from jobforge.runtime.http import HttpPolicy
 
 VERDICT = "jobforge_verdict"
 
@@ -44,6 +47,8 @@ class GoldenSettings:
     fresh: bool
     ci: bool
     strict: bool
+    refresh_failures: bool = False  #: with refresh: record failing runs as expectations too
+    http_policy: HttpPolicy | None = None
     session: PluginSession | None = None
     runners: dict[str, RunnerDef] = field(default_factory=dict)
     _fresh: FreshInterpreter | None = None
@@ -62,7 +67,7 @@ class GoldenSettings:
             assert self.session is not None
             self._fresh = FreshInterpreter(
                 self.project.root, list(self.project.runners), self.session.fresh_database,
-                strict=self.strict,
+                strict=self.strict, http_policy=self.http_policy,
             )  # fmt: skip
         return self._fresh
 
@@ -101,11 +106,14 @@ class GoldenItem(pytest.Item):
         result = check_case(
             self.name, self.path, case, definition, settings.lane(),
             runs=settings.runs, fresh=settings.fresh_interpreter(), refresh=settings.refresh,
+            refresh_failures=settings.refresh_failures, http_policy=settings.http_policy,
             strict=settings.strict,
         )  # fmt: skip
-        self.user_properties.append((VERDICT, result.verdict))
+        # a failing run refresh did not record fails its item: counted with the failures
+        counted = "failed" if result.verdict == "unrecorded" else result.verdict
+        self.user_properties.append((VERDICT, counted))
         _warn(result, self.path)
-        if result.verdict in ("failed", "nondeterministic"):
+        if result.verdict in ("failed", "nondeterministic", "unrecorded"):
             raise GoldenFailure(result.report())
         if result.verdict == "missing":
             if settings.ci:
@@ -131,6 +139,9 @@ def _warn(result: CaseResult, case: Path) -> None:
     if result.not_compared:
         note = NotComparedWarning(result.not_compared_note())  # at the case file, where it is
         warnings.warn_explicit(note, NotComparedWarning, str(case), 1)
+    if result.verdict == "refreshed" and result.failure:  # never silently
+        recorded = JobforgeWarning(f"golden case {result.name}: {result.recorded_failure_note()}")
+        warnings.warn_explicit(recorded, JobforgeWarning, str(case), 1)
 
 
 class ContractLockItem(pytest.Item):
@@ -211,6 +222,8 @@ def settings_for(
         fresh=_yes(options.get("fresh")),
         strict=_yes(options.get("strict")),
         ci=os.environ.get("CI", "").lower() == "true",
+        refresh_failures=bool(options.get("refresh_failures")),
+        http_policy=replay_policy(project, options.get("http_allow_hosts") or [], ALLOW_HINT),
         session=session,
     )
     settings.runners = discover(project)

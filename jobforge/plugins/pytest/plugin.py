@@ -55,6 +55,24 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="write golden expectations (only when every run of a case agrees)",
     )
     parser.addini("jobforge_refresh", "write golden expectations", type="bool", default=False)
+    group.addoption(
+        "--jobforge-refresh-failures",
+        dest="jobforge_refresh_failures",
+        action="store_true",
+        default=None,
+        help="with --jobforge-refresh: also record a case whose run fails (raises, or its input "
+        "is rejected) as its expectation; without it such a case is reported, not written",
+    )
+    parser.addini("jobforge_refresh_failures", "record failing runs as golden expectations too",
+                  type="bool", default=False)  # fmt: skip
+    hosts_help = (
+        "a host the recording worker was allowed to reach (repeat), as its --http-allow-host: "
+        "recorded exchanges replay without it; a request with no recording to it is then "
+        "unrecorded, not refused (also [tool.jobforge] http_allow_hosts)"
+    )
+    group.addoption("--jobforge-http-allow-host", dest="jobforge_http_allow_hosts",
+                    action="append", default=None, help=hosts_help)  # fmt: skip
+    parser.addini("jobforge_http_allow_hosts", hosts_help, type="linelist", default=[])
 
 
 def _setting(config: pytest.Config, name: str) -> str | None:
@@ -95,7 +113,8 @@ def _configure_bundles(config: pytest.Config, folder: str) -> None:
     from jobforge.plugins.pytest import bundle_items
 
     project = find_config(config.rootpath) or ProjectConfig(root=config.rootpath)
-    settings = bundle_items.settings_for(config.stash[SESSION_KEY], project, folder)
+    settings = bundle_items.settings_for(config.stash[SESSION_KEY], project, folder,
+                                         _hosts(config))  # fmt: skip
     checks.bundles_folder(settings.folder, folder)
     config.stash[bundle_items.BUNDLES_KEY] = settings
     config.pluginmanager.register(bundle_items.BundlePlugin(settings), "jobforge-bundles")
@@ -103,6 +122,12 @@ def _configure_bundles(config: pytest.Config, folder: str) -> None:
     covered = any(settings.folder.is_relative_to(Path(a).resolve()) for a in config.args)
     if implicit and not covered:
         config.args.append(str(settings.folder))
+
+
+def _hosts(config: pytest.Config) -> list[str]:
+    """--jobforge-http-allow-host (repeated) and the ini's jobforge_http_allow_hosts lines."""
+    given: list[str] = config.getoption("jobforge_http_allow_hosts") or []
+    return [*given, *config.getini("jobforge_http_allow_hosts")]
 
 
 def _has_project(config: pytest.Config) -> bool:
@@ -125,12 +150,17 @@ def _configure_golden(config: pytest.Config) -> None:
     key_from_env()  # a bad redaction key fails the run before any case does
     project = find_config(config.rootpath) or ProjectConfig(root=config.rootpath)
     refresh = config.getoption("jobforge_refresh")
+    failures = config.getoption("jobforge_refresh_failures")
     options = {
         "golden_dir": _setting(config, "golden_dir"),
         "runs": _setting(config, "runs"),
         "fresh": _setting(config, "fresh"),
         "strict": _setting(config, "strict"),
         "refresh": config.getini("jobforge_refresh") if refresh is None else refresh,
+        "refresh_failures": (
+            config.getini("jobforge_refresh_failures") if failures is None else failures
+        ),
+        "http_allow_hosts": _hosts(config),
     }
     settings = golden_items.settings_for(config.stash[SESSION_KEY], project, options)
     config.stash[golden_items.SETTINGS_KEY] = settings
