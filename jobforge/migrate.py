@@ -108,10 +108,15 @@ def require_up_to_date(
     applies it, when it is not up to date. One connection and two small queries: for commands as
     they start, never per job. `source` is where the URL came from (`--database-url`, ...)."""
     files = list(discover() if migrations is None else migrations)
-    with db.connect(dsn) as conn:
+    where = db.describe(dsn) + (f" ({source})" if source else "")
+    denied = (
+        f"this login may not read jobforge.schema_migrations in the database {where}: grant it "
+        "jobforge_app or jobforge_worker, or, on a schema older than migration 0009 (which "
+        f"grants that read), {fix_command(source)} as the schema's owner"
+    )
+    with db.connect(dsn) as conn, db.readable_or(denied):
         state = status(conn, files)
     if state.pending:
-        where = db.describe(dsn) + (f" ({source})" if source else "")
         raise errors.SchemaNotReady(f"the database {where} {not_ready(state, source)}")
     return state
 

@@ -89,6 +89,11 @@ def _unreachable(dsn: str, exc: psycopg.OperationalError) -> errors.DatabaseUnre
     return errors.DatabaseUnreachable(f"cannot connect to Postgres at {describe(dsn)}: {reason}")
 
 
+def check_reachable(dsn: str) -> None:
+    """`check_reachable_async` for synchronous callers."""
+    connect(dsn).close()
+
+
 async def check_reachable_async(dsn: str) -> None:
     """Connect once and hang up, so an unreachable server is one clear error up front (a pool
     would retry in the background and make every later call wait out its timeout)."""
@@ -155,6 +160,17 @@ def _typed_errors(conn: Connection | AsyncConnection) -> Iterator[None]:
         if mapped is None:
             raise
         raise mapped from None
+
+
+@contextmanager
+def readable_or(message: str) -> Iterator[None]:
+    """A read the login has no privilege for becomes a `ConfigurationError` carrying `message`
+    (the login's name appended): for checks as a command starts, which must not end in a
+    traceback on a login that was never granted what they read."""
+    try:
+        yield
+    except psycopg.errors.InsufficientPrivilege as exc:
+        raise errors.ConfigurationError(f"{message} ({exc.diag.message_primary or exc})") from None
 
 
 def _scope(tenant: str | None, worker: bool, app_role: bool) -> dict[str, str | bool]:

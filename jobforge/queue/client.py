@@ -66,8 +66,20 @@ class QueueClient(_Base[db.ConnectionPool]):
 
     @classmethod
     def connect(
-        cls, dsn: str, *, tenant: str | None = None, max_size: int = 4, **kw: Any
+        cls,
+        dsn: str,
+        *,
+        tenant: str | None = None,
+        max_size: int = 4,
+        check: bool = True,
+        **kw: Any,
     ) -> QueueClient:
+        """A client with its own pool. An unreachable server, a wrong password or a missing
+        database fails here within seconds, naming the server (`DatabaseUnreachable`), instead of
+        the pool retrying in the background until a first call times out; `check=False` skips
+        that probe (for a database just made, known to be up)."""
+        if check:
+            db.check_reachable(dsn)
         return cls(
             db.ConnectionPool(dsn, min_size=1, max_size=max_size, open=True), tenant=tenant, **kw
         )

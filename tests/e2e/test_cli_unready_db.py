@@ -175,3 +175,31 @@ def test_db_start_migrates_and_bad_credentials_are_one_line(cli: Cli) -> None:
     assert f"cannot connect to Postgres at {where}/nope" in line
     assert 'database "nope" does not exist' in line
     assert str(parts["password"]) not in line
+
+
+@pytest.fixture
+def bare_login(jobforge_server: Server) -> Iterator[str]:
+    """A login with no jobforge role at all (roles are cluster-wide); its URL without a database."""
+    name = f"jf_bare_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(jobforge_server.dsn, autocommit=True) as conn:
+        conn.execute(f'CREATE ROLE "{name}" LOGIN')
+    yield name
+    with psycopg.connect(jobforge_server.dsn, autocommit=True) as conn:
+        conn.execute(f'DROP ROLE IF EXISTS "{name}"')
+
+
+def test_a_login_that_may_not_read_the_migrations_is_one_line(
+    cli: Cli, jobforge_server: Server, bare_login: str
+) -> None:
+    """A login never granted jobforge_app, or an app login on a schema from before 0009 (which
+    grants the read): one line saying what to grant or run, never a permission traceback."""
+    for dsn in _database(jobforge_server, SHIPPED):
+        as_bare = make_conninfo(dsn, user=bare_login)
+        line = _one_error_line(cli("jobs", "list", "--tenant", "acme", "--database-url", as_bare))
+        assert "may not read jobforge.schema_migrations" in line
+        assert "grant it jobforge_app or jobforge_worker" in line
+        with psycopg.connect(dsn, autocommit=True) as conn:  # as before migration 0009
+            conn.execute(f'GRANT jobforge_app TO "{bare_login}"')
+            conn.execute("REVOKE SELECT ON jobforge.schema_migrations FROM jobforge_app")
+        line = _one_error_line(cli("runs", "list", "--tenant", "acme", "--database-url", as_bare))
+        assert "run `jobforge migrate --database-url URL` with the same URL as the schema's" in line

@@ -8,6 +8,7 @@ instead of a psycopg error, at no cost to the calls that succeed.
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -17,7 +18,7 @@ from psycopg.conninfo import make_conninfo
 
 from jobforge import errors, migrate
 from jobforge.provision import Database, Server
-from jobforge.queue import QueueClient
+from jobforge.queue import AsyncQueueClient, QueueClient
 from jobforge.worker import Registry, Worker, WorkerConfig
 
 
@@ -68,3 +69,24 @@ def test_require_up_to_date_names_what_is_pending(empty: str) -> None:
         migrate.require_up_to_date(empty, source="--database-url")
     migrate.migrate(empty)
     assert migrate.require_up_to_date(empty).up_to_date
+
+
+@pytest.mark.parametrize("client", ["sync", "async"])
+def test_a_client_on_a_server_that_does_not_answer_fails_at_once(
+    client: str, jobforge_server: Server
+) -> None:
+    """Not the pool's background retries until a first call times out (30 s): one error, fast."""
+    nowhere = "postgresql://jobforge@127.0.0.1:1/jobforge"
+    began = time.monotonic()
+
+    def connect() -> object:
+        if client == "sync":
+            return QueueClient.connect(nowhere, tenant="acme")
+        return asyncio.run(AsyncQueueClient.connect(nowhere, tenant="acme"))
+
+    with pytest.raises(errors.DatabaseUnreachable, match=r"127\.0\.0\.1:1"):
+        connect()
+    assert time.monotonic() - began < 5
+    missing = make_conninfo(jobforge_server.dsn, dbname="jf_no_such_database")
+    with pytest.raises(errors.DatabaseUnreachable, match="jf_no_such_database"):
+        QueueClient.connect(missing, tenant="acme")
