@@ -187,7 +187,7 @@ def _command_paths() -> list[tuple[str, ...]]:
     return found
 
 
-def test_help_shows_boolean_options_as_flags_on_every_command() -> None:
+def test_help_shows_flags_as_flags_and_values_by_name_on_every_command() -> None:
     paths = _command_paths()
     assert ("jobs", "retry") in paths
     assert ("certify",) in paths
@@ -208,3 +208,11 @@ def test_help_shows_boolean_options_as_flags_on_every_command() -> None:
     assert re.search(r"--json\s+Print JSON", helps[("jobs", "list")]), helps[("jobs", "list")]
     assert re.search(r"--reset-attempts\s+Start counting", helps[("jobs", "retry")])
     assert all(re.search(r"--help\s+Show this message", text) for text in helps.values())
+    # a value by its name, not its Python type; help text printed as written, not as markup
+    option = r"^\s+--[\w-]+(?: / --[\w-]+)? <(str|int|float|list\[str\])"  # options (not arguments)
+    typed = {w: t for w, t in helps.items() if re.search(option, t, re.MULTILINE)}
+    assert not typed, f"a Python type as a metavar in: {sorted(' '.join(w) for w in typed)}"
+    assert "--http-allow-host HOST" in helps[("worker",)]
+    assert "--database-url URL" in helps[("jobs", "list")]
+    assert "--format <text|json|junit|github>" in helps[("certify",)]
+    assert "a folder with [tool.jobforge] in" in " ".join(helps[("certify",)].split())
