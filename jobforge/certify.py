@@ -76,12 +76,16 @@ def load_project(folder: Path) -> tuple[ProjectConfig, dict[str, RunnerDef]]:
     return config, discover(config)
 
 
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def certify(options: Options, say: Say | None = None) -> Report:
     tell = say or (lambda _: None)
     key_from_env()  # a bad redaction key is a usage error before anything runs
     config, runners = load_project(options.project)
     report = Report()
-    tell(f"contracts: {len(runners)} runners")
+    tell(f"contracts: {_count(len(runners), 'runner')}")
     report.extend(check_project(config, runners).items)
     session = PluginSession(Settings(options.database_url, options.provider, None, None))
     policy = replay_policy(config, options.allow_hosts, ALLOW_HINT)
@@ -99,7 +103,7 @@ def _golden(config: ProjectConfig, runners: dict[str, RunnerDef], session: Plugi
     paths = sorted(golden_dir.rglob("*.json")) if golden_dir.is_dir() else []
     if not paths:
         return []
-    tell(f"golden: {len(paths)} cases")
+    tell(f"golden: {_count(len(paths), 'case')}")
     lane = Lane(session.fresh_database)
     fresh = (
         FreshInterpreter(config.root, list(config.runners), session.fresh_database,
@@ -110,7 +114,8 @@ def _golden(config: ProjectConfig, runners: dict[str, RunnerDef], session: Plugi
     found: list[Item] = []
     try:
         for path in paths:
-            found += _case_items(golden_dir, path, runners, lane, options, policy, fresh)
+            found += _case_items(config.root, golden_dir, path, runners, lane, options, policy,
+                                    fresh)  # fmt: skip
     finally:
         if fresh is not None:
             fresh.close()
@@ -118,10 +123,11 @@ def _golden(config: ProjectConfig, runners: dict[str, RunnerDef], session: Plugi
     return found
 
 
-def _case_items(golden_dir: Path, path: Path, runners: dict[str, RunnerDef],
+def _case_items(root: Path, golden_dir: Path, path: Path, runners: dict[str, RunnerDef],
                 lane: Lane, options: Options, policy: HttpPolicy,
                 fresh: FreshInterpreter | None) -> list[Item]:  # fmt: skip
-    where = str(path.relative_to(golden_dir.parent))
+    # the case's file, relative to the project (a golden_dir may sit deeper than its root)
+    where = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
     try:
         runner_id, case_name = case_id(golden_dir, path)
         case = load_case(path)
@@ -216,7 +222,7 @@ def _replay(config: ProjectConfig, runners: dict[str, RunnerDef], session: Plugi
     targets, unreadable = batch.load_targets([folder], config.root)
     if not targets and not unreadable:
         return []
-    tell(f"replay: {len(targets) + len(unreadable)} bundles")
+    tell(f"replay: {_count(len(targets) + len(unreadable), 'bundle')}")
     started = time.perf_counter()
     results = batch.replay_on_throwaway(targets, runners, session=session, http_policy=policy)
     return batch.items(results, unreadable, seconds=time.perf_counter() - started)

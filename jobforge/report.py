@@ -8,9 +8,11 @@ with its findings (one per rule hit or difference: a JUnit failure line, a GitHu
 from __future__ import annotations
 
 import json
+import os
 from collections import Counter
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 from xml.etree import ElementTree
 
@@ -70,6 +72,25 @@ class Report:
 
     def suites(self) -> list[str]:
         return list(dict.fromkeys(i.suite for i in self.items))
+
+    def files_from(self, root: Path, here: Path) -> Report:
+        """A copy whose files, relative to `root` (the project checked), are relative to `here`
+        (where the command ran: a CI's checkout), so `certify examples` annotates
+        `examples/golden/...` and GitHub finds the file. Absolute files under `here` become
+        relative to it; files elsewhere stay absolute."""
+
+        def moved(file: str | None) -> str | None:
+            if not file:
+                return file
+            path = Path(file) if Path(file).is_absolute() else root / file
+            path = Path(os.path.abspath(path))
+            return path.relative_to(here).as_posix() if path.is_relative_to(here) else str(path)
+
+        def item(i: Item) -> Item:
+            findings = tuple(replace(f, file=moved(f.file)) for f in i.findings)
+            return replace(i, file=moved(i.file), findings=findings)
+
+        return Report([item(i) for i in self.items])
 
     def to_json(self) -> str:
         body = {

@@ -9,6 +9,7 @@ import typer
 from jobforge.certify import SUITES, Options, certify
 from jobforge.cli.output import console
 from jobforge.cli.report_output import ReportFormat, emit
+from jobforge.contracts import find_config
 
 
 def certify_command(
@@ -46,6 +47,9 @@ def certify_command(
     options = Options(project=project, provider=provider, runs=runs, fresh=fresh, strict=strict,
                       bundles=bundles, allow_hosts=tuple(allow_hosts or ()))  # fmt: skip
     report = certify(options, say)
+    if (config := find_config(project.resolve())) is not None:
+        # files as a CI sees them from where it ran: `examples/golden/...`, not `golden/...`
+        report = report.files_from(config.root, Path.cwd())
     emit(report, fmt, output, suites=SUITES)
     if not report.ok:
         raise typer.Exit(1)

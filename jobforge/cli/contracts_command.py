@@ -112,7 +112,7 @@ def check(
     samples = recorded_inputs(url, runner_ids or sorted(runners)) if url else None
     report = check_project(config, runners, against=against, only=runner_ids or None,
                            samples=samples)  # fmt: skip
-    _emit(report, fmt, output, "check")
+    _emit(report.files_from(config.root, Path.cwd()), fmt, output, "check")
     if not report.ok:
         raise typer.Exit(1)
 
@@ -133,7 +133,7 @@ def diff(
     config, runners = _project(project)
     report = check_project(config, runners, against=against, only=runner_ids or None,
                            mode="diff")  # fmt: skip
-    _emit(report, fmt, output, "diff")
+    _emit(report.files_from(config.root, Path.cwd()), fmt, output, "diff")
 
 
 def _project(project: Path | None) -> tuple[ProjectConfig, dict[str, RunnerDef]]:

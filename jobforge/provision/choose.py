@@ -70,7 +70,8 @@ def plan(
     result = Plan(choice=None, url=url)
     if chosen in ("auto", "url"):
         if url:
-            result.steps.append(Step("url", True, f"{SCRATCH_URL_ENV} (or the option) is set"))
+            named = "given by the caller" if database_url else f"{SCRATCH_URL_ENV} is set"
+            result.steps.append(Step("url", True, f"a server for scratch databases: {named}"))
             result.choice = "url"
             return result
         why = f"{SCRATCH_URL_ENV} is not set"

@@ -129,8 +129,10 @@ def test_one_failure_of_each_kind_is_reported_and_exits_1(
 
     github = cli("certify", str(examples), "--format", "github", env=server_env)
     lines = github.out.splitlines()
-    assert any(line.startswith("::error file=example_runners/scan.py,line=") for line in lines)
-    golden_error = "::error file=golden/billing.invoice/us-plain.json"
+    # files as GitHub finds them from where certify ran (the project is ./examples)
+    assert any(line.startswith("::error file=examples/example_runners/scan.py,line=")
+               for line in lines)  # fmt: skip
+    golden_error = "::error file=examples/golden/billing.invoice/us-plain.json"
     assert any(line.startswith(golden_error) for line in lines)
     assert lines[-1].startswith("jobforge: FAILED")
 
@@ -194,7 +196,7 @@ def test_warnings_and_notes_of_passing_cases_are_shown_and_fail_nothing(
     assert "output.token: redacted in the expectation, not compared" in run.out
     github = cli("certify", str(examples), "--format", "github", env=server_env).out
     assert "::warning file=" in github
-    assert "::notice file=golden/notify.home/hi.json" in github
+    assert "::notice file=examples/golden/notify.home/hi.json" in github
 
 
 def test_the_clis_database_never_gets_scratch_databases(cli: Cli, examples: Path) -> None:

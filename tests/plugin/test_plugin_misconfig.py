@@ -214,6 +214,9 @@ def test_an_invalid_golden_case_is_counted_as_failed(
                      "--jobforge-bundles 'nowhere' is not valid: no such folder", id="bundles"),
         pytest.param(["--jobforge-database-url", "nonsense"],
                      "--jobforge-database-url: invalid database URL: ", id="database-url"),
+        pytest.param(["--jobforge-refresh-failures"],
+                     "--jobforge-refresh-failures records failing runs only while refreshing: "
+                     "add --jobforge-refresh", id="refresh-failures-alone"),
     ],
 )  # fmt: skip
 def test_an_invalid_option_value_is_one_line(

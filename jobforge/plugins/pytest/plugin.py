@@ -162,6 +162,11 @@ def _configure_golden(config: pytest.Config) -> None:
         ),
         "http_allow_hosts": _hosts(config),
     }
+    if failures and not options["refresh"]:  # on the command line, it would silently do nothing
+        raise pytest.UsageError(
+            "jobforge: --jobforge-refresh-failures records failing runs only while refreshing: "
+            "add --jobforge-refresh"
+        )
     settings = golden_items.settings_for(config.stash[SESSION_KEY], project, options)
     config.stash[golden_items.SETTINGS_KEY] = settings
     config.pluginmanager.register(golden_items.GoldenPlugin(settings), "jobforge-golden")
