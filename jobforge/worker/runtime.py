@@ -411,6 +411,8 @@ class Worker:
                 return None
             self.metrics.inc("timed_out")
             message = f"the handler ran past its timeout of {timeout} s"
+            logger.warning("job %d timed out: %s", job.id, message,
+                           extra=logs.job_fields(job, self.name))  # fmt: skip
             return done("retry", result=None, error=_error("timeout", None, message))
         except errors.InvalidInput as exc:
             self._not_retried(job, "invalid input", exc)
@@ -424,6 +426,8 @@ class Worker:
             if ctx.stop_reason == "timeout":  # the handler turned the cancellation into an error
                 self.metrics.inc("timed_out")
                 message = f"the handler ran past its timeout of {timeout} s"
+                logger.warning("job %d timed out: %s", job.id, message,
+                               extra=logs.job_fields(job, self.name))  # fmt: skip
                 return done("retry", result=None, error=_error("timeout", exc, message))
             logger.warning("job %d failed: %s", job.id, exc, extra=logs.job_fields(job, self.name))
             return done("retry", result=None, error=_error("exception", exc))

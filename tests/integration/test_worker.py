@@ -437,7 +437,7 @@ def test_non_retryable_and_invalid_input_fail_at_once(
 
 
 def test_an_async_handler_past_its_timeout_is_retried(
-    client: QueueClient, jobforge_db: Database
+    client: QueueClient, jobforge_db: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
     registry = Registry()
     saw: list[tuple[str, str | None, bool]] = []
@@ -464,6 +464,8 @@ def test_an_async_handler_past_its_timeout_is_retried(
     assert report.counts["timed_out"] == 1
     assert report.counts["retried"] == 1
     assert report.counts["abandoned"] == 0
+    # a retry is logged whatever caused it, a timeout as much as an exception
+    assert f"job {job_id} timed out: the handler ran past its timeout of 0.2 s" in caplog.text
 
 
 def test_a_sync_handler_that_ignores_its_timeout_is_abandoned_and_its_slot_freed(
