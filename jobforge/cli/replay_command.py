@@ -88,7 +88,9 @@ def replay(
             raise errors.ConfigurationError("no recorded run matches")
         targets = [
             Target(
-                f"job {r.job_id} attempt {r.attempt}", from_record(r.record, where=f"run {r.id}")
+                f"job {r.job_id} attempt {r.attempt} (run {r.id})",
+                from_record(r.record, where=f"run {r.id}"),
+                run_id=r.id,
             )
             for r in reversed(rows)
         ]

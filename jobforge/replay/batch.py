@@ -100,7 +100,7 @@ class FailedStore:
         saved = []
         for target, result in zip(targets, results, strict=True):
             if not result.ok:
-                saved.append(write_bundle(self.folder, target.bundle))
+                saved.append(write_bundle(self.folder, target.bundle, target.run_id))
         return saved
 
     def paths(self) -> list[Path]:
@@ -110,9 +110,14 @@ class FailedStore:
         """Remove the saved bundles that now replay identically; how many were removed."""
         dropped = 0
         for target, result in zip(targets, results, strict=True):
-            if result.ok:
-                path = self.folder / target.bundle.file_name()
-                if path.exists():
+            if not result.ok:
+                continue
+            # saved under the run's own name; a target loaded from here knows only its file
+            names = {target.bundle.file_name(target.run_id)}
+            if target.file is not None:
+                names.add(Path(target.file).name)
+            for name in names:
+                if (path := self.folder / name).exists():
                     path.unlink()
                     dropped += 1
         if self.folder.is_dir() and not any(self.folder.iterdir()):

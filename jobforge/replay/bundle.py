@@ -88,10 +88,11 @@ def load_bundle(path: Path) -> Bundle:
         raise errors.ConfigurationError(f"bundle {path} is invalid: {_problems(exc)}") from None
 
 
-def write_bundle(folder: Path, bundle: Bundle) -> Path:
-    """Write atomically into `folder` (created), keys sorted: bundles diff well in review."""
+def write_bundle(folder: Path, bundle: Bundle, run_id: int | None = None) -> Path:
+    """Write atomically into `folder` (created), keys sorted: bundles diff well in review.
+    With `run_id` (the stored run's) the name is the run's own (see `Bundle.file_name`)."""
     folder.mkdir(parents=True, exist_ok=True)
-    path = folder / bundle.file_name()
+    path = folder / bundle.file_name(run_id)
     write_atomic(path, _bundle_text(bundle))
     return path
 

@@ -45,6 +45,7 @@ class Target:
     name: str
     bundle: Bundle
     file: str | None = None  #: the bundle file, when the run comes from one (as `shown_path`)
+    run_id: int | None = None  #: the stored run, when the run comes from a database
 
 
 @dataclass(frozen=True)

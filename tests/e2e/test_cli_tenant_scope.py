@@ -165,7 +165,7 @@ def test_without_a_tenant_a_login_that_may_not_read_across_tenants_is_refused(
 
 
 def test_export_writes_one_file_per_run_when_attempts_repeat(
-    cli: Cli, project: Path, jobforge_db: Database
+    cli: Cli, project: Path, jobforge_db: Database, jobforge_server: Server
 ) -> None:
     (project / "pyproject.toml").write_text(PYPROJECT)
     (project / "tally.py").write_text(RUNNER)
@@ -213,3 +213,18 @@ def test_export_writes_one_file_per_run_when_attempts_repeat(
     assert "2 golden cases written" in golden.out
     cases = sorted(p.name for p in (project / "golden" / "e2e.tally").glob("*.json"))
     assert cases == sorted(f"job{job}-a1-run{r['id']}.json" for r in runs)
+
+    # replayed from the database after a change, both runs fail: each is saved, in its own file
+    (project / "tally.py").write_text(RUNNER.replace('"told to fail"', '"told otherwise"'))
+    server = {"JOBFORGE_SCRATCH_DATABASE_URL": jobforge_server.dsn}
+    diverged = cli("replay", "--database-url", url, "--job", str(job), "--tenant", "acme",
+                   env=server)  # fmt: skip
+    assert diverged.code == 1, diverged.out + diverged.err
+    assert all(f"job {job} attempt 1 (run {r['id']})" in diverged.out for r in runs)
+    failed = sorted(p.name for p in (project / ".jobforge" / "failed").glob("*.json"))
+    assert failed == sorted(f"e2e.tally-job{job}-a1-run{r['id']}.json" for r in runs)
+    (project / "tally.py").write_text(RUNNER)
+    rerun = cli("replay", "--failed", env=server)
+    assert rerun.code == 0, rerun.out + rerun.err
+    assert "2 saved failures now pass and were dropped" in rerun.out
+    assert not (project / ".jobforge" / "failed").exists()
