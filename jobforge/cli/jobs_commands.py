@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -16,8 +15,8 @@ from rich.table import Table
 
 from jobforge import errors
 from jobforge.cli.known_types import known_types, not_a_payload
-from jobforge.cli.output import console, print_json
-from jobforge.cli.target import ready_database_url
+from jobforge.cli.output import console, literal, print_json
+from jobforge.cli.target import chosen_tenant, ready_database_url
 from jobforge.queue import NewJob, QueueClient
 from jobforge.worker.runners import runner_job
 
@@ -29,9 +28,7 @@ _JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
 
 
 def _client(url: str | None, tenant: str | None) -> QueueClient:
-    chosen = tenant or os.environ.get("JOBFORGE_TENANT")
-    if not chosen:
-        raise errors.ConfigurationError("no tenant: pass --tenant or set JOBFORGE_TENANT")
+    chosen = chosen_tenant(tenant, required=True)
     return QueueClient.connect(ready_database_url(url), tenant=chosen, max_size=1)
 
 
@@ -105,14 +102,15 @@ def enqueue(
     if as_json:
         print_json(result.model_dump())
     else:
-        console.print(f"job {result.job_id} {'enqueued' if result.created else 'already existed'}")
+        console.print(f"job {result.job_id} {'enqueued' if result.created else 'already existed'}",
+                      markup=False)  # fmt: skip
 
 
 def _say_state(job_id: int, state: str, as_json: bool) -> None:
     if as_json:
         print_json({"job_id": job_id, "status": state})
     else:
-        console.print(f"job {job_id} {state}")
+        console.print(f"job {job_id} {state}", markup=False)
 
 
 @app.command("list")
@@ -143,7 +141,7 @@ def list_jobs(
     ]  # fmt: skip
     _print_rows(("id", "type", "status", "attempts", "run_at", "updated_at"), rows)
     if page.next_before is not None:
-        console.print(f"more: --before {page.next_before}")
+        console.print(f"more: --before {page.next_before}", markup=False)
 
 
 def _print_rows(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:
@@ -151,15 +149,15 @@ def _print_rows(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> Non
     type with a typo above all) is ever cut short."""
     table = Table(*header)
     for row in rows:
-        table.add_row(*row)
+        table.add_row(*map(literal, row))  # a value from the database is never markup
     natural = Measurement.get(console, console.options.update_width(100_000), table).maximum
     if natural <= console.width:
         console.print(table)
         return
     widths = [max(len(line[i]) for line in (header, *rows)) for i in range(len(header))]
     for line in (header, *rows):
-        console.print("  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip(),
-                      markup=False)  # fmt: skip
+        text = "  ".join(v.ljust(w) for v, w in zip(line, widths, strict=True)).rstrip()
+        console.print(literal(text))
 
 
 @app.command()
@@ -179,15 +177,16 @@ def show(
             "events": [e.model_dump(mode="json") for e in events],
         })  # fmt: skip
         return
-    console.print(
+    # the tenant's payload, an error's message, a worker's name: printed as written, never markup
+    console.print(literal(
         f"job {job.id} ({job.type}) {job.status.value}, attempt {job.attempts}/{job.max_attempts}"
-    )
-    console.print(f"payload: {json.dumps(job.payload)}")
+    ))  # fmt: skip
+    console.print(literal(f"payload: {json.dumps(job.payload)}"))
     if job.error is not None:
-        console.print(f"error: {json.dumps(job.error)}")
+        console.print(literal(f"error: {json.dumps(job.error)}"))
     for event in events:
         who = f" by {event.worker}" if event.worker else ""
-        console.print(f"  {event.at.isoformat(timespec='milliseconds')} {event.kind}{who}")
+        console.print(literal(f"  {event.at.isoformat(timespec='milliseconds')} {event.kind}{who}"))
 
 
 @app.command()

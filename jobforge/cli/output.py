@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from enum import StrEnum
 from typing import Any
 
 from rich.console import Console
+from rich.text import Text
 
 #: The width of output that is not read on a terminal (a CI log, a pipe, a file): wide enough
 #: that no table cell is ever folded or cut short (`billing.late_f…` hides a typo).
@@ -25,7 +27,20 @@ def _width() -> int | None:
     return None
 
 
-console = Console(highlight=False, soft_wrap=True, width=_width())
+#: No emoji codes either: `:warning:` in a tenant's payload is printed as written.
+console = Console(highlight=False, soft_wrap=True, width=_width(), emoji=False)
+#: Notes beside a command's output (stdout stays what a script reads).
+notes = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def literal(value: object) -> Text:
+    """`value` exactly as written, for a table cell or a line of data from a database, a file or
+    an exception: never read as rich markup (`[/]`, `[conceal]`) or emoji codes, and control
+    characters (a terminal's escape sequences, line breaks) shown as `\\x1b`, not obeyed."""
+    return Text(_CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value)))
 
 
 class Format(StrEnum):

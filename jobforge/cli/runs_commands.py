@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta
@@ -13,8 +12,8 @@ import typer
 from rich.table import Table
 
 from jobforge import errors
-from jobforge.cli.output import console, print_json
-from jobforge.cli.target import ready_database_url
+from jobforge.cli.output import console, literal, notes, print_json
+from jobforge.cli.target import chosen_tenant, ready_database_url
 from jobforge.contracts import find_config
 from jobforge.queue import QueueClient, RunRow
 from jobforge.replay.bundle import export as export_run
@@ -62,9 +61,9 @@ def parse_since(text: str | None, now: datetime | None = None) -> datetime | Non
 
 def find(url: str | None, tenant: str | None, jobs: list[int] | None, types: list[str] | None,
          statuses: list[str] | None, since: str | None, limit: int) -> list[RunRow]:  # fmt: skip
-    moment = parse_since(since)  # a usage error is told before any connection is tried
+    moment = parse_since(since)  # usage errors are told before any connection is tried
+    chosen = chosen_tenant(tenant, required=False)
     dsn = ready_database_url(url)
-    chosen = tenant or os.environ.get("JOBFORGE_TENANT") or None
     with QueueClient.connect(dsn, tenant=chosen, max_size=1) as client:
         return client.find_runs(job_ids=jobs or None, runner_ids=types, statuses=statuses,
                                 since=moment, limit=limit)  # fmt: skip
@@ -87,8 +86,9 @@ def list_runs(
         table.add_column(column)
     for r in rows:
         when = r.recorded_at.isoformat(timespec="seconds")
-        table.add_row(str(r.id), str(r.job_id), str(r.attempt), r.tenant_id, r.runner_id,
-                      r.runner_version, r.status, when)  # fmt: skip
+        cells = (r.id, r.job_id, r.attempt, r.tenant_id, r.runner_id, r.runner_version, r.status,
+                 when)  # fmt: skip
+        table.add_row(*map(literal, cells))  # what a run record says is never markup
     console.print(table)
     console.print(f"{len(rows)} runs", markup=False)
 
@@ -97,16 +97,35 @@ def list_runs(
 def show(
     job_id: int = typer.Argument(..., metavar="JOB", help="Job id."),
     attempt: int | None = typer.Option(None, "--attempt", help="Which attempt (default: last)."),
+    run_id: int | None = typer.Option(
+        None,
+        "--run",
+        help="Which stored run (the `run` column of `runs list`): an attempt "
+        "number repeats when a job is retried with its attempts reset.",
+    ),
     url: str | None = URL,
     tenant: str | None = TENANT,
 ) -> None:
-    """Print the run record (jobforge.run/1) of one attempt of a job."""
+    """Print the run record (jobforge.run/1) of one attempt of a job: its newest run."""
     rows = find(url, tenant, [job_id], None, None, None, 1000)
     if attempt is not None:
         rows = [r for r in rows if r.attempt == attempt]
+    if run_id is not None:
+        rows = [r for r in rows if r.id == run_id]
     if not rows:
-        which = f"attempt {attempt} of job {job_id}" if attempt else f"job {job_id}"
+        which = " ".join(
+            part for part in (f"run {run_id} of" if run_id is not None else "",
+                              f"attempt {attempt} of" if attempt is not None else "",
+                              f"job {job_id}") if part
+        )  # fmt: skip
         raise errors.ConfigurationError(f"no recorded run for {which}")
+    if len({r.id for r in rows if r.attempt == rows[0].attempt}) > 1 and run_id is None:
+        others = ", ".join(str(r.id) for r in rows[1:] if r.attempt == rows[0].attempt)
+        notes.print(
+            f"note: attempt {rows[0].attempt} of job {job_id} ran more than once; this is run "
+            f"{rows[0].id}, the newest (--run {others} for the others)",
+            markup=False, style="dim",
+        )  # fmt: skip
     console.print(json.dumps(rows[0].record, indent=2, sort_keys=True), markup=False)
 
 

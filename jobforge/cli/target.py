@@ -1,8 +1,10 @@
-"""Which database a command acts on: --database-url, JOBFORGE_DATABASE_URL, or the dev server."""
+"""Which database a command acts on (--database-url, JOBFORGE_DATABASE_URL, or the dev server),
+and for which tenant (--tenant, JOBFORGE_TENANT)."""
 
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -45,3 +47,36 @@ def naming_source(source: str) -> Iterator[None]:
         yield
     except errors.DatabaseUnreachable as exc:
         raise errors.DatabaseUnreachable(f"{exc} (URL from {source})") from None
+
+
+#: A tenant id, as the jobs table's CHECK has it (migrations/0002): checked before connecting,
+#: so a value no row can have is a usage error rather than an empty answer or a database error.
+TENANT_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+TENANT_ENV = "JOBFORGE_TENANT"
+
+
+def chosen_tenant(option: str | None, *, required: bool) -> str | None:
+    """--tenant, else $JOBFORGE_TENANT, else None (or a usage error when `required`).
+
+    A value that is given but empty (`--tenant ""`, `JOBFORGE_TENANT=`, a wrapper's unset
+    variable) is refused, never read as "no tenant": on a login that may read every tenant,
+    that would widen the command to all of them."""
+    if option is not None:
+        value, source = option, "--tenant"
+    elif TENANT_ENV in os.environ:
+        value, source = os.environ[TENANT_ENV], TENANT_ENV
+    elif required:
+        raise errors.ConfigurationError(f"no tenant: pass --tenant or set {TENANT_ENV}")
+    else:
+        return None
+    if not TENANT_ID.fullmatch(value):
+        what = "is empty" if not value.strip() else f"{value[:80]!r} is not a tenant id"
+        raise errors.ConfigurationError(
+            f"{source} {what}: a tenant id is 1 to 128 of A-Z a-z 0-9 . _ : -"
+            + (
+                ""
+                if required
+                else f" (leave out --tenant and unset {TENANT_ENV} to read every tenant)"
+            )
+        )
+    return value

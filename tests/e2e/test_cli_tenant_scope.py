@@ -228,3 +228,64 @@ def test_export_writes_one_file_per_run_when_attempts_repeat(
     assert rerun.code == 0, rerun.out + rerun.err
     assert "2 saved failures now pass and were dropped" in rerun.out
     assert not (project / ".jobforge" / "failed").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "env", "said"),
+    [
+        pytest.param(["--tenant", ""], {}, "--tenant is empty", id="empty-option"),
+        pytest.param([], {"JOBFORGE_TENANT": ""}, "JOBFORGE_TENANT is empty", id="empty-env"),
+        pytest.param(["--tenant", " "], {}, "--tenant is empty", id="blank"),
+        pytest.param(["--tenant", "x y"], {}, "--tenant 'x y' is not a tenant id", id="space"),
+        pytest.param(["--tenant", "\u00e9"], {}, "is not a tenant id", id="unicode"),
+        pytest.param(["--tenant", "a" * 129], {}, "is not a tenant id", id="too-long"),
+    ],
+)
+def test_a_tenant_given_but_empty_or_malformed_never_widens_to_every_tenant(
+    cli: Cli, recorded: dict[str, Any], args: list[str], env: dict[str, str], said: str
+) -> None:
+    """`--tenant "$TENANT"` with TENANT unset must not read every tenant's runs on a login that
+    may: each command refuses in one line before connecting (exit 2), as `jobs` commands do."""
+    url = recorded["url"]
+    job = str(recorded["jobs"]["globex"][0])
+    commands = (
+        ["runs", "list"],
+        ["runs", "show", job],
+        ["runs", "export", "--job", job],
+        ["replay", "--job", job],
+        ["jobs", "list"],
+        ["enqueue", "e2e.tally", '{"n": 1}'],
+    )
+    for command in commands:
+        result = cli(*command, "--database-url", url, *args, env=env)
+        assert result.code == 2, (command, result.out, result.err)
+        assert said in result.err, (command, result.err)
+        assert len(result.err.strip().splitlines()) == 1, result.err
+        assert "globex" not in result.out
+
+
+def test_runs_show_picks_a_run_when_an_attempt_ran_twice(
+    cli: Cli, project: Path, jobforge_db: Database
+) -> None:
+    (project / "pyproject.toml").write_text(PYPROJECT)
+    (project / "tally.py").write_text(RUNNER)
+    url, env = jobforge_db.dsn, {"JOBFORGE_TENANT": "acme"}
+    enqueued = cli("enqueue", "e2e.tally", '{"n": 7, "fail": true}', "--json",
+                   "--database-url", url, env=env)  # fmt: skip
+    job = json.loads(enqueued.out)["job_id"]
+    for _ in range(2):
+        assert cli("worker", "--exit-when-idle", "--database-url", url).code == 0
+        assert cli("jobs", "retry", str(job), "--reset-attempts", "--database-url", url,
+                   env=env).code == 0  # fmt: skip
+    older, newer = sorted(r["id"] for r in _listed(cli, url, "--job", str(job), env=env))
+    shown = cli("runs", "show", str(job), "--attempt", "1", "--database-url", url, env=env)
+    assert shown.code == 0, shown.err
+    assert f"this is run {newer}, the newest (--run {older} for the others)" in shown.err
+    json.loads(shown.out)  # stdout stays the record alone
+    picked = cli("runs", "show", str(job), "--run", str(older), "--database-url", url, env=env)
+    assert picked.code == 0, picked.err
+    assert picked.err == ""
+    assert json.loads(picked.out) != json.loads(shown.out)
+    missing = cli("runs", "show", str(job), "--run", "999999", "--database-url", url, env=env)
+    assert missing.code == 2
+    assert f"no recorded run for run 999999 of job {job}" in missing.err
