@@ -46,7 +46,7 @@ app.command("replay")(replay_command.replay)
 app.command("certify")(certify_command.certify_command)
 show_flags_bare(app)  # last: `--json` in --help, not `--json <bool>`
 
-_stderr = Console(stderr=True, highlight=False)
+_stderr = Console(stderr=True, highlight=False, emoji=False)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -156,7 +156,9 @@ def _emit(report: Report, fmt: ReportFormat, output: Path | None, verb: str) -> 
             _print_report(report, console, verb)
             return
         buffer = io.StringIO()
-        _print_report(report, Console(file=buffer, width=UNBOUNDED_WIDTH, highlight=False), verb)
+        _print_report(
+            report, Console(file=buffer, width=UNBOUNDED_WIDTH, highlight=False, emoji=False), verb
+        )
         body = buffer.getvalue().rstrip("\n")
     else:
         body = machine_text(report, fmt)

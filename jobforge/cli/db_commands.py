@@ -25,13 +25,18 @@ def start(
     """Start the development server (or report the one already running) and migrate it."""
     state, started = devserver.start(Path.cwd(), port=port)
     verb = "started" if started else "already running:"
-    console.print(f"{verb} PostgreSQL {state.version} (pid {state.pid}), data in {state.data_dir}")
+    console.print(
+        f"{verb} PostgreSQL {state.version} (pid {state.pid}), data in {state.data_dir}",
+        markup=False,
+    )
     applied = migrator.migrate(state.url)
     shipped = migrator.discover()
     latest = shipped[-1].name if shipped else "(none)"
     done = f"migrated, applied {len(applied)} migrations" if applied else "up to date"
-    console.print(f"schema: {done} (latest {latest})")
-    console.print(f"url: {db.redact(state.url)} (with its password: `jobforge db url`)")
+    console.print(f"schema: {done} (latest {latest})", markup=False)
+    console.print(
+        f"url: {db.redact(state.url)} (with its password: `jobforge db url`)", markup=False
+    )
 
 
 @app.command()
@@ -39,7 +44,8 @@ def stop() -> None:
     """Stop the development server; its data stays in .jobforge/."""
     state = devserver.stop(Path.cwd())
     console.print(
-        "no development server is running" if state is None else f"stopped (pid {state.pid})"
+        "no development server is running" if state is None else f"stopped (pid {state.pid})",
+        markup=False,
     )
 
 
@@ -48,11 +54,15 @@ def status() -> None:
     """Say whether the development server runs, and where. Exit 1 when it does not."""
     state = devserver.status(Path.cwd())
     if state is None:
-        console.print("not running (start it with `jobforge db start`)")
+        console.print("not running (start it with `jobforge db start`)", markup=False)
         raise typer.Exit(1)
-    console.print(f"running: PostgreSQL {state.version}, pid {state.pid}, port {state.port}")
-    console.print(f"data: {state.data_dir}")
-    console.print(f"url: {db.redact(state.url)} (with its password: `jobforge db url`)")
+    console.print(
+        f"running: PostgreSQL {state.version}, pid {state.pid}, port {state.port}", markup=False
+    )
+    console.print(f"data: {state.data_dir}", markup=False)
+    console.print(
+        f"url: {db.redact(state.url)} (with its password: `jobforge db url`)", markup=False
+    )
 
 
 @app.command()

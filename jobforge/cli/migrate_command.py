@@ -21,6 +21,6 @@ def migrate(
         applied = migrator.migrate(dsn)
     where = f"{db.describe(dsn)} ({source})"
     if not applied:
-        console.print(f"{where}: already up to date")
+        console.print(f"{where}: already up to date", markup=False)
     for migration in applied:
-        console.print(f"{where}: applied {migration.name}")
+        console.print(f"{where}: applied {migration.name}", markup=False)

@@ -112,7 +112,8 @@ def worker(
         f"{k} {int(v)}" for k, v in report.counts.items() if v and k != "handler_seconds"
     )
     console.print(
-        f"worker {report.name} stopped after {report.elapsed_s:.1f} s: {counts or 'no jobs'}"
+        f"worker {report.name} stopped after {report.elapsed_s:.1f} s: {counts or 'no jobs'}",
+        markup=False,
     )
     if report.stopped_because:
         raise errors.WorkerStopped(report.stopped_because)
