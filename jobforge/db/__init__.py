@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterator, Iterator, Mapping
-from contextlib import asynccontextmanager, contextmanager
+from contextlib import asynccontextmanager, contextmanager, suppress
 from dataclasses import dataclass
 from typing import Any
 
@@ -34,8 +34,9 @@ AsyncConnectionPool = psycopg_pool.AsyncConnectionPool
 CONNECT_TIMEOUT_S = 5
 
 
-#: The password of a URL (up to the last `@` before the host: a raw `@` in it leaks nothing) or
-#: of a keyword string (quoted with backslash escapes, as libpq reads it).
+#: The password of a URL (up to the last `@`) or of a keyword string (quoted with backslash
+#: escapes, as libpq reads it). A password libpq itself splits differently (a raw `@`, `/` or
+#: space in a URL) is found by `scrub`, which knows the connection string.
 _PASSWORD = re.compile(r"(://[^:/@\s]*:)\S*@|(password\s*=\s*)('(?:[^'\\]|\\.)*'|\S+)")
 
 
@@ -44,17 +45,62 @@ def redact(text: str) -> str:
     return _PASSWORD.sub(lambda m: f"{m.group(1)}***@" if m.group(1) else f"{m.group(2)}***", text)
 
 
-def _bad_url(exc: psycopg.Error) -> errors.ConfigurationError:
-    return errors.ConfigurationError(f"invalid database URL: {redact(' '.join(str(exc).split()))}")
+#: A URL's scheme, and the characters that end a piece of a password a parser split off.
+_SCHEME = re.compile(r"^\s*([A-Za-z][A-Za-z0-9+.-]*)://")
+_SPLITS = re.compile(r"[@/:?#&=\s]+")
+
+
+def _secrets(dsn: str) -> list[str]:
+    """Every text of `dsn` that may be (a piece of) its password, longest first: what libpq
+    parsed as the password, a URL's userinfo after its first `:` up to the LAST `@` (libpq
+    splits at the first one, so a raw `@`, `/` or space in a password lands in the host or
+    database it reports), a keyword or query `password=`, and the pieces of each."""
+    found: set[str] = set()
+    if (scheme := _SCHEME.match(dsn)) is not None:
+        rest = dsn[scheme.end() :]
+        if "@" in rest:
+            userinfo = rest[: rest.rindex("@")]
+            if ":" in userinfo:
+                found.add(userinfo.split(":", 1)[1])
+    found.update(m.group(3).strip("'") for m in _PASSWORD.finditer(dsn) if m.group(3))
+    found.update(re.findall(r"[?&]password=([^&#\s]*)", dsn))
+    with suppress(psycopg.Error):
+        found.add(str(conninfo_to_dict(dsn).get("password") or ""))
+    pieces = {piece for text in found for piece in _SPLITS.split(text)}
+    # a piece of 3 characters or fewer is left: replacing it everywhere would garble the message
+    return sorted({t for t in found | pieces if len(t) > 3}, key=len, reverse=True)
+
+
+def scrub(text: str, dsn: str) -> str:
+    """`text` (a message about `dsn`) with the password and every piece of it replaced."""
+    text = redact(text)
+    for secret in _secrets(dsn):
+        text = text.replace(secret, "***")
+    return text
+
+
+def _bad_url(dsn: str) -> errors.ConfigurationError:
+    """Never libpq's own words: they quote the token it could not read, a password's included."""
+    scheme = _SCHEME.match(dsn)
+    if scheme is not None and scheme.group(1).lower() not in ("postgres", "postgresql"):
+        return errors.ConfigurationError(
+            f"invalid database URL: a {scheme.group(1)}:// URL, not a postgresql:// one"
+        )
+    return errors.ConfigurationError(
+        "invalid database URL: libpq cannot read it (in a postgresql:// URL, percent-encode "
+        "special characters of the user and password: @ as %40, / as %2F, % as %25, a space "
+        "as %20)"
+    )
 
 
 def describe(dsn: str) -> str:
     """`host:port/dbname` of a connection string, for messages (never the password)."""
     try:
         info = conninfo_to_dict(dsn)
-    except psycopg.ProgrammingError as exc:
-        raise _bad_url(exc) from None
-    return _where(info.get("host"), info.get("port"), info.get("dbname") or info.get("user"))
+    except psycopg.ProgrammingError:
+        raise _bad_url(dsn) from None
+    where = _where(info.get("host"), info.get("port"), info.get("dbname") or info.get("user"))
+    return scrub(where, dsn)
 
 
 def _where(host: object, port: object, dbname: object) -> str:
@@ -70,8 +116,8 @@ def connect(dsn: str, *, autocommit: bool = True, **kwargs: Any) -> Connection:
         return psycopg.connect(dsn, autocommit=autocommit, **kwargs)
     except psycopg.OperationalError as exc:
         raise _unreachable(dsn, exc) from None
-    except psycopg.ProgrammingError as exc:
-        raise _bad_url(exc) from None
+    except psycopg.ProgrammingError:
+        raise _bad_url(dsn) from None
 
 
 #: What libpq puts before the reason a connection failed; we name the server ourselves.
@@ -85,7 +131,7 @@ def _unreachable(dsn: str, exc: psycopg.OperationalError) -> errors.DatabaseUnre
     """One line: the server, and why it refused (no route, refused, bad password, no database)."""
     lines = [_LIBPQ_PREFIX.sub("", line.strip()) for line in str(exc).splitlines()]
     lines = [line for line in lines if line]
-    reason = redact("; ".join(dict.fromkeys(lines))) or type(exc).__name__
+    reason = scrub("; ".join(dict.fromkeys(lines)), dsn) or type(exc).__name__
     return errors.DatabaseUnreachable(f"cannot connect to Postgres at {describe(dsn)}: {reason}")
 
 
@@ -101,8 +147,8 @@ async def check_reachable_async(dsn: str) -> None:
         conn = await psycopg.AsyncConnection.connect(dsn, connect_timeout=CONNECT_TIMEOUT_S)
     except psycopg.OperationalError as exc:
         raise _unreachable(dsn, exc) from None
-    except psycopg.ProgrammingError as exc:
-        raise _bad_url(exc) from None
+    except psycopg.ProgrammingError:
+        raise _bad_url(dsn) from None
     await conn.close()
 
 
@@ -210,7 +256,7 @@ async def notifications(dsn: str, channel: str) -> AsyncIterator[str]:
         )
     except psycopg.OperationalError as exc:
         raise errors.DatabaseUnreachable(
-            f"cannot listen for jobs on {describe(dsn)}: {error_message(exc)}"
+            f"cannot listen for jobs on {describe(dsn)}: {scrub(error_message(exc), dsn)}"
         ) from None
     async with conn:
         await conn.execute(pgsql.SQL("LISTEN {}").format(pgsql.Identifier(channel)))
