@@ -9,12 +9,19 @@ module (package data, shipped in the wheel).
 It never overwrites: a pyproject.toml that has `[tool.jobforge]` already, or any file it would
 write that exists, refuses the whole run before anything is written. An existing pyproject.toml
 gets the table appended; an existing .gitignore gets the line appended.
+
+It writes only inside the project folder and never through a link: a symlink at any path it would
+write or append to (a broken one too), or a folder on the way that leads outside the project folder
+(a symlinked `.github/`, `golden/`, package folder…), refuses the whole run before anything is
+written, naming the path. Files are opened without following a symlink at their own name (a new
+one with O_EXCL, an existing one for append with O_NOFOLLOW), should one appear meanwhile.
 """
 
 from __future__ import annotations
 
 import importlib.util
 import keyword
+import os
 import re
 import sys
 import tomllib
@@ -36,6 +43,8 @@ DEFAULT_PACKAGE = "runners"
 IGNORED = ".jobforge/"
 
 _PACKAGE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+#: The longest --package: a folder name, well within every file system's 255 bytes.
+MAX_PACKAGE = 100
 
 Action = Literal["wrote", "added", "kept"]
 
@@ -73,12 +82,7 @@ def _files(package: str) -> list[_File]:
 
 def check_package(package: str, root: Path) -> None:
     """A valid module name that no other importable module already has."""
-    if not _PACKAGE.fullmatch(package) or keyword.iskeyword(package):
-        raise errors.ConfigurationError(f"--package {package!r} is not a Python module name")
-    if package in sys.modules or package in sys.builtin_module_names:
-        raise errors.ConfigurationError(
-            f"--package {package!r}: a module of that name exists already; pick another name"
-        )
+    _check_name(package)
     try:
         spec = importlib.util.find_spec(package)
     except (ImportError, ValueError):
@@ -94,6 +98,22 @@ def check_package(package: str, root: Path) -> None:
         raise errors.ConfigurationError(
             f"--package {package!r}: a module of that name is importable already "
             f"({elsewhere[0]}); pick another name"
+        )
+
+
+def _check_name(package: str) -> None:
+    """A module name (a folder name too, short enough for any file system) that is not taken by
+    a module imported already or built in."""
+    if len(package) > MAX_PACKAGE:
+        raise errors.ConfigurationError(
+            f"--package {package[:20]!r}... is {len(package)} characters long: a module name of "
+            f"at most {MAX_PACKAGE}, please"
+        )
+    if not _PACKAGE.fullmatch(package) or keyword.iskeyword(package):
+        raise errors.ConfigurationError(f"--package {package!r} is not a Python module name")
+    if package in sys.modules or package in sys.builtin_module_names:
+        raise errors.ConfigurationError(
+            f"--package {package!r}: a module of that name exists already; pick another name"
         )
 
 
@@ -146,11 +166,53 @@ def _gitignore(root: Path) -> tuple[str, Action]:
 
 
 def _write(path: Path, text: str, action: Action) -> None:
-    """A new file (never over one), or `text` appended to the file as it is."""
+    """A new file (never over one, nor through a symlink), or `text` appended to the file as it
+    is (never through a symlink at its name)."""
     if action == "kept":
         return
-    with path.open("x" if action == "wrote" else "a", encoding="utf-8", newline="") as out:
+    how = os.O_CREAT | os.O_EXCL if action == "wrote" else os.O_APPEND
+    handle = os.open(path, os.O_WRONLY | os.O_NOFOLLOW | how, 0o666)
+    with os.fdopen(handle, "w", encoding="utf-8", newline="") as out:
         out.write(text)
+
+
+def _check_places(root: Path, appended: list[str], written: list[str]) -> None:
+    """Refuse (`ConfigurationError`, nothing written yet) a path `init` would append to that is
+    not a regular file of its own (a symlink, a broken one too; a folder; a FIFO), and any path
+    whose folder is not a folder or resolves outside `root` (a symlinked `.github/`, say). A
+    symlink at a new file's own name is refused as an existing file ("would overwrite")."""
+    here = _resolved(root)
+    for name in appended:
+        path = root / name
+        if path.is_symlink():
+            raise errors.ConfigurationError(
+                f"{name} is a symlink: jobforge init appends only to a regular file in the "
+                "project folder, never through a link: nothing written"
+            )
+        if path.exists() and not path.is_file():
+            raise errors.ConfigurationError(f"{name} is not a regular file: nothing written")
+    for name in appended + written:
+        folder = root
+        for part in Path(name).parent.parts:
+            folder = folder / part
+            if _exists(folder) and not folder.is_dir():
+                raise errors.ConfigurationError(
+                    f"cannot write {name}: {folder.relative_to(root).as_posix()} is not a "
+                    "folder: nothing written"
+                )
+        where = _resolved((root / name).parent)
+        if not where.is_relative_to(here):
+            raise errors.ConfigurationError(
+                f"refusing to write {name}: a symlink on its way leads outside the project "
+                f"folder (to {where}): nothing written"
+            )
+
+
+def _resolved(path: Path) -> Path:
+    try:
+        return path.resolve()
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        raise errors.ConfigurationError(f"cannot resolve {path}: {exc}") from None
 
 
 def init_project(root: Path, package: str = DEFAULT_PACKAGE) -> list[Step]:
@@ -158,10 +220,12 @@ def init_project(root: Path, package: str = DEFAULT_PACKAGE) -> list[Step]:
     `ConfigurationError`, nothing written) rather than overwrite anything."""
     if root.exists() and not root.is_dir():
         raise errors.ConfigurationError(f"{root} is not a folder")
-    check_package(package, root)
-    pyproject, pyproject_action, pyproject_note = _pyproject(root, package)
+    _check_name(package)  # before it names a path
     files = _files(package)
     lock = f"contracts/{RUNNER_ID}.json"
+    _check_places(root, ["pyproject.toml", ".gitignore"], [f.path for f in files] + [lock])
+    check_package(package, root)
+    pyproject, pyproject_action, pyproject_note = _pyproject(root, package)
     taken = [p for p in [f.path for f in files] + [lock] if _exists(root / p)]
     if taken:
         raise errors.ConfigurationError(
