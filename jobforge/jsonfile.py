@@ -5,6 +5,7 @@ at a predictable temporary name."""
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import stat
@@ -66,8 +67,10 @@ def write_atomic(path: Path, text: str, *, private: bool = False) -> None:
 
 
 def _temporary(path: Path, text: str, private: bool) -> str:
-    """A new file holding `text` under a random name beside `path` (O_CREAT|O_EXCL)."""
-    handle, temporary = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    """A new file holding `text` under a random name beside `path` (O_CREAT|O_EXCL), a name
+    that fits wherever `path`'s own does (its first 200 bytes, then 14 more)."""
+    name = path.name.encode("utf-8", "surrogateescape")[:200].decode("utf-8", "ignore")
+    handle, temporary = tempfile.mkstemp(prefix=f".{name}.", suffix=".tmp", dir=path.parent)
     try:
         with os.fdopen(handle, "w", encoding="utf-8", newline="\n") as out:
             os.fchmod(out.fileno(), 0o600 if private else 0o666 & ~_umask())
@@ -85,18 +88,40 @@ def write_new(path: Path, text: str) -> Kept:
     """Write `text` to `path` only where nothing is: "written"; "unchanged" when `path` already
     holds exactly `text`; "kept" when anything else is there (another file's content, a symlink,
     a folder), which is left as it is. The file appears whole (a temporary file as in
-    `write_atomic`, hard-linked into place, so a file made meanwhile is never replaced)."""
-    there = _holds(path, text.encode("utf-8"))
-    if there is not None:
-        return "unchanged" if there else "kept"
-    temporary = _temporary(path, text, private=False)
+    `write_atomic`, hard-linked into place, so a file made meanwhile is never replaced).
+
+    A file that cannot be written (a name too long for the file system, a folder that is not
+    there or not writable, a file system without hard links) is a `ConfigurationError` naming
+    the file and the reason, never a bare OSError."""
+    data = text.encode("utf-8")
     try:
-        os.link(temporary, path)
-    except FileExistsError:
-        return "unchanged" if _holds(path, text.encode("utf-8")) else "kept"
-    finally:
-        Path(temporary).unlink(missing_ok=True)
+        there = _holds(path, data)
+        if there is not None:
+            return "unchanged" if there else "kept"
+        temporary = _temporary(path, text, private=False)
+        try:
+            os.link(temporary, path)
+        except FileExistsError:
+            return "unchanged" if _holds(path, data) else "kept"
+        except OSError as exc:
+            if exc.errno in _NO_HARD_LINKS:
+                raise errors.ConfigurationError(
+                    f"cannot write {path}: its file system has no hard links ({exc.strerror}), "
+                    "and a file is written only where none is by linking it into place"
+                ) from None
+            raise
+        finally:
+            Path(temporary).unlink(missing_ok=True)
+    except OSError as exc:
+        raise errors.ConfigurationError(f"cannot write {path}: {exc.strerror or exc}") from None
     return "written"
+
+
+#: What `link` says on a file system without hard links (Linux: EPERM on FAT, say).
+_NO_HARD_LINKS = {errno.EPERM, errno.EOPNOTSUPP, errno.ENOTSUP, errno.EMLINK}
+#: What `open` says of a name that holds something it will not read: a symlink (O_NOFOLLOW), an
+#: unreadable file, a socket.
+_SOMETHING_THERE = {errno.ELOOP, errno.EACCES, errno.EPERM, errno.ENXIO}
 
 
 def _holds(path: Path, data: bytes) -> bool | None:
@@ -105,8 +130,10 @@ def _holds(path: Path, data: bytes) -> bool | None:
         handle = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
     except FileNotFoundError:
         return None
-    except OSError:  # a symlink (never followed), or unreadable
-        return False
+    except OSError as exc:
+        if exc.errno in _SOMETHING_THERE:  # a symlink (never followed), or unreadable
+            return False
+        raise  # a name too long, a folder on the way that is a file: nothing can be written
     if not stat.S_ISREG(os.fstat(handle).st_mode):  # a folder, a FIFO, a device
         os.close(handle)
         return False

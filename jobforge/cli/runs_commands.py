@@ -135,7 +135,8 @@ def export(
     runner_type: list[str] | None = TYPE, status: list[str] | None = STATUS,
     since: str | None = SINCE, limit: int = LIMIT,
     out: Path | None = typer.Option(
-        None, "--out", help="Bundle folder (default: [tool.jobforge] bundles_dir, or bundles/)."
+        None, "--out", help="Bundle folder, wherever it is (default: [tool.jobforge] bundles_dir, "
+        "or bundles/, which must resolve inside the project).",
     ),
     to: Path | None = typer.Option(
         None, "--to", help="Write golden cases into this golden folder instead of bundles."
@@ -151,10 +152,10 @@ def export(
         raise errors.ConfigurationError(
             "say which runs to export: --job, --type, --status or --since"
         )
+    folder = None if to is not None else (out or _default_bundles())  # refused before connecting
     rows = find(url, tenant, job, runner_type, status, since, limit)
     if not rows:
         raise errors.ConfigurationError("no recorded run matches")
-    folder = None if to is not None else (out or _default_bundles())
     counts: Counter[str] = Counter()
     for row in rows:
         bundle = from_record(row.record, where=f"run {row.id} (job {row.job_id})")
@@ -176,5 +177,19 @@ _SAY = {"written": "wrote", "unchanged": "unchanged", "kept": "kept"}
 
 
 def _default_bundles() -> Path:
+    """The project's bundles folder, refused when it resolves outside the project (a `bundles`
+    symlink or a bundles_dir committed to the repository could point anywhere), as `--to golden`
+    refuses a runner folder leading outside it. An explicit --out goes wherever it points."""
     config = find_config(Path.cwd())
-    return (config.root / config.bundles_dir) if config else Path("bundles")
+    root = config.root if config else Path.cwd()
+    folder = (config.root / config.bundles_dir) if config else Path("bundles")
+    try:
+        inside = folder.resolve().is_relative_to(root.resolve())
+    except (OSError, RuntimeError):  # a symlink loop
+        inside = False
+    if not inside:
+        raise errors.ConfigurationError(
+            f"refusing to write bundles into {folder}: it resolves outside the project {root} "
+            "(a symlink?); pass --out FOLDER to write them there anyway"
+        )
+    return folder

@@ -121,14 +121,22 @@ def export(bundle: Bundle, run_id: int, *, bundles: Path | None = None,
     if golden is not None:
         path, text = _case_path(golden, bundle, run_id), case_text(bundle.case())
     elif bundles is not None:
-        bundles.mkdir(parents=True, exist_ok=True)
         path, text = bundles / bundle.file_name(run_id), _bundle_text(bundle)
+        try:
+            bundles.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise errors.ConfigurationError(
+                f"cannot write {path}: cannot make the folder {bundles}: {exc.strerror or exc}"
+            ) from None
     else:
         raise ValueError("export needs a bundles folder or a golden folder")
-    if overwrite:
+    if not overwrite:
+        return Exported(path, write_new(path, text))  # a ConfigurationError when it cannot
+    try:
         write_atomic(path, text)
-        return Exported(path, "written")
-    return Exported(path, write_new(path, text))
+    except OSError as exc:
+        raise errors.ConfigurationError(f"cannot write {path}: {exc.strerror or exc}") from None
+    return Exported(path, "written")
 
 
 def _bundle_text(bundle: Bundle) -> str:
@@ -144,7 +152,12 @@ def _case_path(golden_dir: Path, bundle: Bundle, run_id: int | None) -> Path:
         raise errors.ConfigurationError(
             f"refusing to write {path}: it resolves outside the golden folder {golden_dir}"
         )
-    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise errors.ConfigurationError(
+            f"cannot write {path}: cannot make the folder {folder}: {exc.strerror or exc}"
+        ) from None
     return path
 
 
