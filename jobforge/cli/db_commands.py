@@ -12,18 +12,30 @@ from jobforge.cli.output import console
 from jobforge.provision import devserver
 
 app = typer.Typer(
-    help="The embedded development Postgres (data under .jobforge/).", no_args_is_help=True
+    help="The embedded development Postgres of this project: data under .jobforge/ of the "
+    "nearest folder up that has [tool.jobforge] in its pyproject.toml or a running one, else "
+    "of this folder.",
+    no_args_is_help=True,
 )
+
+
+def _project() -> Path:
+    """The project whose dev server these commands act on (`devserver.find_project`)."""
+    return devserver.find_project(Path.cwd())
 
 
 @app.command()
 def start(
     port: int | None = typer.Option(
-        None, min=1, max=65535, help="TCP port on 127.0.0.1 (default: a free one)."
+        None,
+        min=1,
+        max=65535,
+        help="TCP port on 127.0.0.1, refused when taken (default: $JOBFORGE_DEV_PORT, else "
+        f"{devserver.DEFAULT_PORT}; a free one when that is taken).",
     ),
 ) -> None:
     """Start the development server (or report the one already running) and migrate it."""
-    state, started = devserver.start(Path.cwd(), port=port)
+    state, started = devserver.start(_project(), port=port)
     verb = "started" if started else "already running:"
     console.print(
         f"{verb} PostgreSQL {state.version} (pid {state.pid}), data in {state.data_dir}",
@@ -42,7 +54,7 @@ def start(
 @app.command()
 def stop() -> None:
     """Stop the development server; its data stays in .jobforge/."""
-    state = devserver.stop(Path.cwd())
+    state = devserver.stop(_project())
     console.print(
         "no development server is running" if state is None else f"stopped (pid {state.pid})",
         markup=False,
@@ -52,7 +64,7 @@ def stop() -> None:
 @app.command()
 def status() -> None:
     """Say whether the development server runs, and where. Exit 1 when it does not."""
-    state = devserver.status(Path.cwd())
+    state = devserver.status(_project())
     if state is None:
         console.print("not running (start it with `jobforge db start`)", markup=False)
         raise typer.Exit(1)
@@ -68,7 +80,7 @@ def status() -> None:
 @app.command()
 def url() -> None:
     """Print the development server's connection URL (for `export JOBFORGE_DATABASE_URL=...`)."""
-    state = devserver.status(Path.cwd())
+    state = devserver.status(_project())
     if state is None:
         raise errors.ConfigurationError(
             "the development server is not running: `jobforge db start`"

@@ -16,13 +16,13 @@ from rich.table import Table
 from jobforge import errors
 from jobforge.cli.known_types import known_types, not_a_payload
 from jobforge.cli.output import console, literal, print_json
-from jobforge.cli.target import chosen_tenant, ready_database_url
+from jobforge.cli.target import DEFAULT_HELP, chosen_tenant, ready_database_url
 from jobforge.queue import NewJob, QueueClient
 from jobforge.worker.runners import runner_job
 
 app = typer.Typer(help="Inspect and act on jobs (one tenant at a time).", no_args_is_help=True)
 
-_URL = typer.Option(None, "--database-url", help="Target database (default: see README).")
+_URL = typer.Option(None, "--database-url", help=f"Target database ({DEFAULT_HELP}).")
 _TENANT = typer.Option(None, "--tenant", help="Tenant (default: $JOBFORGE_TENANT).")
 _JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
 

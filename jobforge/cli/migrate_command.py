@@ -7,12 +7,12 @@ import typer
 from jobforge import db
 from jobforge import migrate as migrator
 from jobforge.cli.output import console
-from jobforge.cli.target import database_url, naming_source
+from jobforge.cli.target import DEFAULT_HELP, database_url, naming_source
 
 
 def migrate(
     url: str | None = typer.Option(
-        None, "--database-url", help="Target database (default: see README)."
+        None, "--database-url", help=f"Target database ({DEFAULT_HELP})."
     ),
 ) -> None:
     """Apply pending migrations, in order, each in a transaction, under an advisory lock."""

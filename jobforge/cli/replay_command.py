@@ -13,6 +13,7 @@ from jobforge.certify import replay_policy
 from jobforge.cli import runs_commands
 from jobforge.cli.output import console
 from jobforge.cli.report_output import ReportFormat, emit
+from jobforge.cli.target import DEFAULT_HELP
 from jobforge.contracts import ProjectConfig, RunnerDef, discover, find_config
 from jobforge.replay import batch
 from jobforge.replay.bundle import from_record
@@ -30,7 +31,9 @@ ALLOW_HINT = (
 def replay(
     paths: list[Path] | None = typer.Argument(None, help="Bundle files or folders."),
     url: str | None = typer.Option(
-        None, "--database-url", help="Replay runs recorded in this database (with --job/--since)."
+        None,
+        "--database-url",
+        help=f"Replay runs recorded in this database, with --job/--since ({DEFAULT_HELP}).",
     ),
     job: list[int] | None = runs_commands.JOB,
     since: str | None = runs_commands.SINCE,

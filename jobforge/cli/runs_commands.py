@@ -13,7 +13,7 @@ from rich.table import Table
 
 from jobforge import errors
 from jobforge.cli.output import console, literal, notes, print_json
-from jobforge.cli.target import chosen_tenant, ready_database_url
+from jobforge.cli.target import DEFAULT_HELP, chosen_tenant, ready_database_url
 from jobforge.contracts import find_config
 from jobforge.queue import QueueClient, RunRow
 from jobforge.replay.bundle import export as export_run
@@ -21,7 +21,7 @@ from jobforge.replay.bundle import from_record
 
 app = typer.Typer(help="Recorded runs: list, show, export as replay bundles.", no_args_is_help=True)
 
-URL = typer.Option(None, "--database-url", help="Database holding the runs (default: see README).")
+URL = typer.Option(None, "--database-url", help=f"Database holding the runs ({DEFAULT_HELP}).")
 TENANT = typer.Option(
     None,
     "--tenant",

@@ -12,18 +12,35 @@ from pathlib import Path
 from jobforge import errors, migrate
 from jobforge.provision import devserver
 
+#: What every command's --database-url help says of its default.
+DEFAULT_HELP = (
+    "default: $JOBFORGE_DATABASE_URL, else the development server of this project "
+    "(`jobforge db start`)"
+)
+NO_DATABASE = "pass --database-url, set JOBFORGE_DATABASE_URL, or run `jobforge db start`"
+
 
 def database_url(option: str | None) -> tuple[str, str]:
     """The URL and where it came from; a usage error when there is none."""
+    if (named := named_database(option)) is not None:
+        return named
+    raise errors.ConfigurationError(f"no database: {NO_DATABASE}")
+
+
+def named_database(option: str | None) -> tuple[str, str] | None:
+    """--database-url, else $JOBFORGE_DATABASE_URL, else the running development server of the
+    project around the working directory (`devserver.find_project`), with where it came from;
+    None when there is none."""
     if option:
         return option, "--database-url"
     if env := os.environ.get("JOBFORGE_DATABASE_URL"):
         return env, "JOBFORGE_DATABASE_URL"
-    if (state := devserver.status(Path.cwd())) is not None:
-        return state.url, "the development server (.jobforge/)"
-    raise errors.ConfigurationError(
-        "no database: pass --database-url, set JOBFORGE_DATABASE_URL, or run `jobforge db start`"
-    )
+    here = Path.cwd()
+    project = devserver.find_project(here)
+    if (state := devserver.status(project)) is not None:
+        where = ".jobforge/" if project == here.resolve() else f"{project}/.jobforge/"
+        return state.url, f"the development server ({where})"
+    return None
 
 
 def ready_database_url(option: str | None) -> str:

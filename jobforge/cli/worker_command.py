@@ -9,7 +9,7 @@ import typer
 
 from jobforge import errors
 from jobforge.cli.output import console
-from jobforge.cli.target import database_url, require_ready
+from jobforge.cli.target import DEFAULT_HELP, database_url, require_ready
 from jobforge.contracts import discover, find_config
 from jobforge.golden import Recorder
 from jobforge.runtime.http import DEFAULT_MAX_RESPONSE_BYTES, HttpPolicy
@@ -27,7 +27,9 @@ def worker(
     ),
     concurrency: int = typer.Option(8, "--concurrency", min=1, help="Jobs at once."),
     types: list[str] | None = typer.Option(None, "--types", help="Only these job types."),
-    database_url_option: str | None = typer.Option(None, "--database-url"),
+    database_url_option: str | None = typer.Option(
+        None, "--database-url", help=f"The queue's database ({DEFAULT_HELP})."
+    ),
     name: str | None = typer.Option(None, "--name", help="Lease holder name (default host:pid)."),
     lease: float = typer.Option(30.0, "--lease", help="Lease length in seconds."),
     grace: float = typer.Option(10.0, "--grace", help="Seconds running jobs get at shutdown."),
@@ -38,7 +40,10 @@ def worker(
     metrics_port: int | None = typer.Option(None, "--metrics-port", help="Serve Prometheus."),
     log_format: str = typer.Option("text", "--log-format", help="text or json."),
     exit_when_idle: bool = typer.Option(
-        False, "--exit-when-idle", help="Stop once nothing is due or running (a drain)."
+        False,
+        "--exit-when-idle",
+        help="Stop once nothing is due or running (a drain); a job due later, a retry "
+        "waiting out its backoff too, is left queued.",
     ),
     max_jobs: int | None = typer.Option(
         None,

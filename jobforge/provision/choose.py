@@ -44,6 +44,7 @@ class Plan:
     choice: str | None
     steps: list[Step] = field(default_factory=list)
     url: str | None = None
+    url_source: str = SCRATCH_URL_ENV  #: where `url` came from, for reports
     binaries: pgbin.Binaries | None = None
 
     def explain(self) -> str:
@@ -62,15 +63,23 @@ def resolve_provider(provider: str | None) -> str:
 
 
 def plan(
-    *, database_url: str | None = None, provider: str | None = None, search: list[str] | None = None
+    *,
+    database_url: str | None = None,
+    provider: str | None = None,
+    search: list[str] | None = None,
+    url_source: str | None = None,
 ) -> Plan:
-    """Decide, without starting anything, which path `provide_server` would take."""
+    """Decide, without starting anything, which path `provide_server` would take.
+
+    `database_url` is a server for scratch databases the caller was given; `url_source` names
+    where it came from (an option, for reports)."""
     chosen = resolve_provider(provider)
     url = database_url or os.environ.get(SCRATCH_URL_ENV) or None
-    result = Plan(choice=None, url=url)
+    source = (url_source or "the caller") if database_url else SCRATCH_URL_ENV
+    result = Plan(choice=None, url=url, url_source=source)
     if chosen in ("auto", "url"):
         if url:
-            named = "given by the caller" if database_url else f"{SCRATCH_URL_ENV} is set"
+            named = f"given by {source}" if database_url else f"{SCRATCH_URL_ENV} is set"
             result.steps.append(Step("url", True, f"a server for scratch databases: {named}"))
             result.choice = "url"
             return result
@@ -120,12 +129,13 @@ def provide_server(
     provider: str | None = None,
     durable: bool = False,
     owner_pid: int | None = None,
+    url_source: str | None = None,
 ) -> Server:
     """A ready server; local servers die with `owner_pid` (default: this process)."""
-    decided = plan(database_url=database_url, provider=provider)
+    decided = plan(database_url=database_url, provider=provider, url_source=url_source)
     if decided.choice == "url":
         assert decided.url is not None
-        return open_external(decided.url)
+        return open_external(decided.url, source=decided.url_source)
     if decided.choice == "docker":
         return docker.start_docker()
     assert decided.binaries is not None

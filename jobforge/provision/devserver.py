@@ -3,7 +3,8 @@
 Unlike a throwaway server it keeps default durability (fsync on: the data is meant to last),
 listens on 127.0.0.1 (a free port, preferring DEFAULT_PORT), outlives the command that started
 it, and is found again through `.jobforge/server.json`. A state file left by a killed run is
-recognised as stale (its pid is gone) and replaced.
+recognised as stale (its pid is gone) and replaced. Its folder is the project's (`find_project`):
+the runner repository's root when the working directory is inside one.
 
 Who may connect, and what is trusted:
 - The cluster is initialised with scram-sha-256 for every connection and a random superuser
@@ -31,6 +32,7 @@ import socket
 import stat
 import tempfile
 import time
+import tomllib
 from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
@@ -153,6 +155,39 @@ def _prune_records() -> None:
             continue
         if isinstance(data_dir, str) and not os.path.lexists(data_dir):
             path.unlink(missing_ok=True)
+
+
+def find_project(start: Path) -> Path:
+    """The folder whose dev server a command run in `start` means: the nearest folder from
+    `start` up that is a runner repository's root (a pyproject.toml with a [tool.jobforge]
+    table, as `contracts` and `certify` find it) or where this user's dev server runs; else
+    `start`. So `db start|stop|status|url`, and the commands that fall back on the dev server,
+    act on one server from anywhere inside a project.
+
+    A folder's running server counts only through this user's record of it (kept outside any
+    checkout): a `.jobforge/server.json` above the working directory is never looked at alone.
+    """
+    here = start.resolve()
+    for folder in (here, *here.parents):
+        if _declares_jobforge(folder):
+            return folder
+        if os.path.lexists(_record_path(folder)) and status(folder) is not None:
+            return folder
+    return here
+
+
+def _declares_jobforge(folder: Path) -> bool:
+    """Whether `folder` holds a pyproject.toml with a [tool.jobforge] table (its keys are not
+    checked here: a typo in them is for the commands that read them to report)."""
+    candidate = folder / "pyproject.toml"
+    if not candidate.is_file():
+        return False
+    try:
+        data = tomllib.loads(candidate.read_bytes().decode("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise errors.ConfigurationError(f"cannot read {candidate}: {exc}") from None
+    tool = data.get("tool")
+    return isinstance(tool, dict) and "jobforge" in tool
 
 
 def status(project: Path) -> DevServerState | None:

@@ -1,13 +1,13 @@
-"""What `jobforge doctor` checks: the provisioning decision, then a real round trip through it."""
+"""What `jobforge doctor` checks: the provisioning decision of a server for scratch databases,
+then a real round trip through it; and, read only, the database commands act on."""
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass, field
 
 from jobforge import db, errors, migrate
-from jobforge.provision.choose import URL_ENV, plan, provide_server
+from jobforge.provision.choose import plan, provide_server
 from jobforge.provision.databases import Template
 
 
@@ -33,11 +33,14 @@ class Report:
 
 
 def diagnose(
-    *, database_url: str | None = None, provider: str | None = None, start: bool = True
+    *, scratch_url: str | None = None, provider: str | None = None, start: bool = True
 ) -> Report:
-    """Look at every provisioning path; with `start`, provision a server and clone a database."""
+    """Look at every path to a server for scratch databases (`scratch_url`, given by
+    --scratch-database-url, else the normal plan); with `start`, provision one, build its
+    template and clone a database. The database commands act on is `inspect_database`'s."""
+    source = "--scratch-database-url"
     try:
-        decided = plan(database_url=database_url, provider=provider)
+        decided = plan(database_url=scratch_url, provider=provider, url_source=source)
     except (errors.ProvisionError, errors.ConfigurationError) as exc:
         return Report(None, [Check("provisioning", False, str(exc))])
     report = Report(decided.choice)
@@ -48,37 +51,52 @@ def diagnose(
         return report
     began = time.perf_counter()
     try:
-        server = provide_server(database_url=database_url, provider=provider)
+        server = provide_server(database_url=scratch_url, provider=provider, url_source=source)
     except errors.JobforgeError as exc:
-        report.checks.append(Check("server", False, str(exc)))
+        report.checks.append(Check("scratch server", False, str(exc)))
         return report
     try:
         report.figures["server_start_s"] = round(time.perf_counter() - began, 3)
         with db.connect(server.dsn) as conn:
             version = db.scalar(conn, "server_version")
-        report.checks.append(Check("server", True, f"{server.describe()}, PostgreSQL {version}"))
-        # Migrations of the database commands act on (read only), else of the named server.
-        target = database_url or os.environ.get(URL_ENV)
-        source = "--database-url" if database_url else URL_ENV if target else None
-        _migrations(report, target or server.dsn, bool(target) or decided.choice == "url", source)
+        report.checks.append(
+            Check("scratch server", True, f"{server.describe()}, PostgreSQL {version}")
+        )
         _template(report, server.dsn)
     except errors.JobforgeError as exc:
-        report.checks.append(Check("database", False, str(exc)))
+        report.checks.append(Check("fresh database", False, str(exc)))
     finally:
         server.stop()
     return report
 
 
-def _migrations(report: Report, dsn: str, external: bool, source: str | None) -> None:
-    """Migrations of the database commands act on: pending ones fail the check (what to run is
-    in its detail). A scratch server's own database (`source` None) is only described."""
+def shipped() -> str:
+    """`N shipped, latest NAME`: the migrations of this jobforge."""
+    files = migrate.discover()
+    return f"{len(files)} shipped, latest {files[-1].name if files else '(none)'}"
+
+
+def inspect_database(report: Report, dsn: str, source: str) -> bool:
+    """Read-only checks of the database commands act on (`source`: where its URL came from):
+    it answers (a FAIL naming host and port when not), and its migrations (pending or changed
+    ones FAIL, naming what to run). Creates nothing there. True when it is up to date."""
     files = migrate.discover()
     latest = files[-1].name if files else "(none)"
-    if not external:
-        report.checks.append(Check("migrations", True, f"{len(files)} shipped, latest {latest}"))
-        return
-    with db.connect(dsn) as conn:
-        state = migrate.status(conn, files)
+    try:
+        where = f"{db.describe(dsn)} (from {source})"
+        with db.connect(dsn) as conn:
+            version = db.scalar(conn, "server_version")
+    except errors.JobforgeError as exc:
+        report.checks.append(Check("database", False, f"{exc} (URL from {source})"))
+        return False
+    report.checks.append(Check("database", True, f"{where}, PostgreSQL {version}"))
+    denied = f"this login may not read jobforge.schema_migrations in the database {where}"
+    try:
+        with db.connect(dsn) as conn, db.readable_or(denied):
+            state = migrate.status(conn, files)
+    except errors.JobforgeError as exc:
+        report.checks.append(Check("migrations", False, str(exc)))
+        return False
     pending = ", ".join(m.name for m in state.pending)
     detail = (
         f"{len(state.applied)} applied, up to date (latest {latest})"
@@ -86,8 +104,8 @@ def _migrations(report: Report, dsn: str, external: bool, source: str | None) ->
         else f"{len(state.applied)} applied, {len(state.pending)} pending: {pending}; "
         + migrate.fix_command(source)
     )
-    ok = state.up_to_date or source is None
-    report.checks.append(Check("migrations of the URL's database", ok, detail))
+    report.checks.append(Check("migrations", state.up_to_date, detail))
+    return state.up_to_date
 
 
 def _template(report: Report, dsn: str) -> None:
