@@ -68,6 +68,13 @@ class JobNotFound(QueueError):
     """No such job (for this tenant)."""
 
 
+class RunNotFound(JobforgeError):
+    """No recorded run matches (for this tenant)."""
+
+    # exit_code stays 1, as for JobNotFound: what was asked for is not there; nothing typed is
+    # wrong.
+
+
 class PayloadTooLarge(QueueError):
     """The payload is over the size limit."""
 

@@ -11,6 +11,11 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+try:  # typer 0.29 vendors click (typer._click); older ones raise click's own exceptions
+    from typer._click.exceptions import ClickException
+except ImportError:  # pragma: no cover
+    from click.exceptions import ClickException  # type: ignore[assignment]
+
 from jobforge import errors
 from jobforge.cli import (
     certify_command,
@@ -50,17 +55,37 @@ _stderr = Console(stderr=True, highlight=False, emoji=False)
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run the CLI; a `JobforgeError` becomes one line on stderr, never a traceback."""
+    """Run the CLI; a `JobforgeError` or a usage error click finds (a value out of range, an
+    unknown option) becomes one line on stderr, never a traceback or a boxed panel."""
     try:
-        app(args=argv, standalone_mode=True)  # click prints usage errors itself (exit 2)
+        code = app(args=argv, prog_name="jobforge", standalone_mode=False)
     except errors.JobforgeError as exc:
         _stderr.print(
             f"[bold red]error:[/] {escape(str(exc).strip())}", markup=True, soft_wrap=True
         )
         return exc.exit_code
+    except ClickException as exc:
+        if type(exc).__name__ == "NoArgsIsHelpError":  # `jobforge jobs`: the help, as click has it
+            exc.show()
+            return exc.exit_code
+        _stderr.print(f"[bold red]error:[/] {escape(usage_line(exc))}", markup=True, soft_wrap=True)
+        return exc.exit_code
+    except typer.Abort:  # end of input at a prompt
+        _stderr.print("aborted", markup=False)
+        return 1
     except SystemExit as exc:
         return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
-    return 0
+    return code if isinstance(code, int) else 0  # typer.Exit(n) comes back as n
+
+
+def usage_line(exc: ClickException) -> str:
+    """Click's message in one line, with the command whose --help tells more:
+    `Invalid value for '--runs': … (see jobforge certify --help)`."""
+    message = " ".join(exc.format_message().split())
+    ctx = getattr(exc, "ctx", None)
+    if ctx is not None and ctx.command.get_help_option(ctx) is not None:
+        message += f" (see {ctx.command_path} {ctx.help_option_names[0]})"
+    return message
 
 
 if __name__ == "__main__":

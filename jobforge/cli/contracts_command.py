@@ -17,7 +17,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from jobforge import errors
-from jobforge.cli.output import UNBOUNDED_WIDTH, Format, console
+from jobforge.cli.output import UNBOUNDED_WIDTH, Format, console, counted
 from jobforge.cli.report_output import ReportFormat, machine_text, write_report
 from jobforge.contracts import ProjectConfig, RunnerDef, contract_of, discover, find_config
 from jobforge.contracts.gate import LockResult, check_project, lock_project
@@ -210,7 +210,8 @@ def _print_report(report: Report, out: Console, verb: str) -> None:
         return
     failing = sum(1 for i in report.items if i.outcome not in (Outcome.passed, Outcome.skipped))
     verdict = "[bold green]ok[/]" if report.ok else "[bold red]FAILED[/]"
-    detail = f"{failing} of {total} runners drifted" if failing else f"{total} runners match"
+    match = f"{counted(total, 'runner')} match{'es' if total == 1 else ''}"
+    detail = f"{failing} of {total} runners drifted" if failing else match
     out.print(f"contracts: {verdict} ({detail})", markup=True)
 
 

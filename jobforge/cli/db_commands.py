@@ -8,7 +8,7 @@ import typer
 
 from jobforge import db, errors
 from jobforge import migrate as migrator
-from jobforge.cli.output import console
+from jobforge.cli.output import console, counted
 from jobforge.provision import devserver
 
 app = typer.Typer(
@@ -44,7 +44,7 @@ def start(
     applied = migrator.migrate(state.url)
     shipped = migrator.discover()
     latest = shipped[-1].name if shipped else "(none)"
-    done = f"migrated, applied {len(applied)} migrations" if applied else "up to date"
+    done = f"migrated, applied {counted(len(applied), 'migration')}" if applied else "up to date"
     console.print(f"schema: {done} (latest {latest})", markup=False)
     console.print(
         f"url: {db.redact(state.url)} (with its password: `jobforge db url`)", markup=False

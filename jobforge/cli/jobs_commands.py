@@ -15,9 +15,10 @@ from rich.table import Table
 
 from jobforge import errors
 from jobforge.cli.known_types import known_types, not_a_payload
-from jobforge.cli.output import console, literal, print_json
+from jobforge.cli.output import MAX_ID, console, literal, print_json
 from jobforge.cli.target import DEFAULT_HELP, chosen_tenant, ready_database_url
 from jobforge.queue import NewJob, QueueClient
+from jobforge.states import JobState
 from jobforge.worker.runners import runner_job
 
 app = typer.Typer(help="Inspect and act on jobs (one tenant at a time).", no_args_is_help=True)
@@ -25,6 +26,7 @@ app = typer.Typer(help="Inspect and act on jobs (one tenant at a time).", no_arg
 _URL = typer.Option(None, "--database-url", help=f"Target database ({DEFAULT_HELP}).")
 _TENANT = typer.Option(None, "--tenant", help="Tenant (default: $JOBFORGE_TENANT).")
 _JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
+_ID = typer.Argument(..., metavar="ID", min=1, max=MAX_ID)
 
 
 def _client(url: str | None, tenant: str | None) -> QueueClient:
@@ -33,6 +35,8 @@ def _client(url: str | None, tenant: str | None) -> QueueClient:
 
 
 def _payload(text: str | None, file: Path | None) -> dict[str, Any]:
+    if text is not None and file is not None:
+        raise errors.ConfigurationError("give PAYLOAD_JSON or --payload-file, not both")
     if file is not None:
         try:
             text = file.read_text()
@@ -118,7 +122,9 @@ def list_jobs(
     status: list[str] | None = typer.Option(None, "--status", help="Filter (repeatable)."),
     job_type: list[str] | None = typer.Option(None, "--type", help="Filter (repeatable)."),
     limit: int = typer.Option(50, min=1, max=1000),
-    before: int | None = typer.Option(None, help="Page: jobs with ids below this."),
+    before: int | None = typer.Option(
+        None, min=1, max=MAX_ID, help="Page: jobs with ids below this."
+    ),
     url: str | None = _URL,
     tenant: str | None = _TENANT,
     as_json: bool = _JSON,
@@ -162,17 +168,19 @@ def _print_rows(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> Non
 
 @app.command()
 def show(
-    job_id: int = typer.Argument(..., metavar="ID"),
+    job_id: int = _ID,
     url: str | None = _URL,
     tenant: str | None = _TENANT,
     as_json: bool = _JSON,
 ) -> None:
-    """One job with its attempts and its event log."""
+    """One job with its attempts, its result (once it succeeded) and its event log."""
     with _client(url, tenant) as client:
         job, attempts, events = client.get(job_id), client.attempts(job_id), client.events(job_id)
+        result = client.result(job_id) if job.status is JobState.SUCCEEDED else None
     if as_json:
         print_json({
             "job": job.model_dump(mode="json"),
+            "result": result,
             "attempts": [a.model_dump(mode="json") for a in attempts],
             "events": [e.model_dump(mode="json") for e in events],
         })  # fmt: skip
@@ -182,16 +190,42 @@ def show(
         f"job {job.id} ({job.type}) {job.status.value}, attempt {job.attempts}/{job.max_attempts}"
     ))  # fmt: skip
     console.print(literal(f"payload: {json.dumps(job.payload)}"))
+    if job.status is JobState.SUCCEEDED:
+        console.print(literal(f"result: {json.dumps(result)}"))
     if job.error is not None:
-        console.print(literal(f"error: {json.dumps(job.error)}"))
+        _print_error(job.error)
+    console.print("events:", markup=False)
     for event in events:
         who = f" by {event.worker}" if event.worker else ""
         console.print(literal(f"  {event.at.isoformat(timespec='milliseconds')} {event.kind}{who}"))
 
 
+def _print_error(error: Any) -> None:
+    """`error: kind (type): message`, what else the error holds as JSON, then its traceback as
+    the lines it was written in (JSON would show them as one line of `\\n`)."""
+    if not isinstance(error, dict):
+        console.print(literal(f"error: {json.dumps(error)}"))
+        return
+    rest = dict(error)
+    kind, kind_of, message = rest.pop("kind", None), rest.pop("type", None), rest.pop("message", "")
+    trace = rest.pop("traceback", None)
+    head = " ".join(str(part) for part in (kind, f"({kind_of})" if kind_of else None) if part)
+    first, *more = str(message).splitlines() or [""]
+    console.print(literal(f"error: {head}: {first}" if head else f"error: {first}"))
+    for line in more:
+        console.print(literal(f"  {line}"))
+    for key, value in rest.items():
+        console.print(literal(f"  {key}: {json.dumps(value)}"))
+    if isinstance(trace, str):
+        for line in trace.rstrip("\n").splitlines():
+            console.print(literal(f"  {line}"))
+    elif trace is not None:
+        console.print(literal(f"  traceback: {json.dumps(trace)}"))
+
+
 @app.command()
 def cancel(
-    job_id: int = typer.Argument(..., metavar="ID"),
+    job_id: int = _ID,
     url: str | None = _URL,
     tenant: str | None = _TENANT,
     as_json: bool = _JSON,
@@ -204,7 +238,7 @@ def cancel(
 
 @app.command()
 def retry(
-    job_id: int = typer.Argument(..., metavar="ID"),
+    job_id: int = _ID,
     reset_attempts: bool = typer.Option(
         False, "--reset-attempts", help="Start counting attempts anew."
     ),
@@ -214,5 +248,14 @@ def retry(
 ) -> None:
     """Put a failed, dead or canceled job back in the queue."""
     with _client(url, tenant) as client:
-        state = client.reschedule(job_id, reset_attempts=reset_attempts)
+        try:
+            state = client.reschedule(job_id, reset_attempts=reset_attempts)
+        except errors.InvalidTransition as exc:  # the queue names its parameter; we, our flag
+            message = (
+                str(exc)
+                .replace("reschedule it with reset_attempts", "retry it with --reset-attempts")
+                .replace("reset_attempts", "--reset-attempts")
+                .replace("used all 1 attempts", "used its 1 attempt")
+            )
+            raise errors.InvalidTransition(message) from None
     _say_state(job_id, state.value, as_json)

@@ -50,3 +50,13 @@ class Format(StrEnum):
 
 def print_json(data: Any) -> None:
     console.print_json(json.dumps(data, default=str), indent=2)
+
+
+#: The largest job or run id (a Postgres bigint): an id option allows 1 to this, so a longer
+#: number is a usage error rather than a database's "bigint out of range".
+MAX_ID = 2**63 - 1
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """`1 bundle`, `2 bundles` (`plural` when adding an s will not do)."""
+    return f"{n} {noun if n == 1 else (plural or noun + 's')}"

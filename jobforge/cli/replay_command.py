@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from jobforge import errors
 from jobforge.certify import replay_policy
 from jobforge.cli import runs_commands
-from jobforge.cli.output import console
+from jobforge.cli.output import console, counted
 from jobforge.cli.report_output import ReportFormat, emit
 from jobforge.cli.target import DEFAULT_HELP
 from jobforge.contracts import ProjectConfig, RunnerDef, discover, find_config
@@ -88,7 +88,7 @@ def replay(
     elif from_db:
         rows = runs_commands.find(url, tenant, job, runner_type, None, since, limit)
         if not rows:
-            raise errors.ConfigurationError("no recorded run matches")
+            raise errors.RunNotFound("no recorded run matches")
         targets = [
             Target(
                 f"job {r.job_id} attempt {r.attempt} (run {r.id})",
@@ -105,10 +105,11 @@ def replay(
     report = Report(batch.items(results, unreadable, seconds=time.perf_counter() - started))
     if failed:
         dropped = store.drop_passing(targets, results)
-        note = f"{dropped} saved failures now pass and were dropped"
+        note = (f"{counted(dropped, 'saved failure')} now "
+                f"{'passes and was' if dropped == 1 else 'pass and were'} dropped")  # fmt: skip
     else:
         saved = store.save(targets, results)
-        note = f"{len(saved)} failures saved under {batch.FAILED_DIR}/" if saved else ""
+        note = f"{counted(len(saved), 'failure')} saved under {batch.FAILED_DIR}/" if saved else ""
     emit(report, fmt, output, suites=("replay",))
     if note and fmt is ReportFormat.text:
         console.print(note, markup=False)

@@ -7,17 +7,19 @@ import re
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import get_args
 
 import typer
 from rich.table import Table
 
 from jobforge import errors
-from jobforge.cli.output import console, literal, notes, print_json
+from jobforge.cli.output import MAX_ID, console, counted, literal, notes, print_json
 from jobforge.cli.target import DEFAULT_HELP, chosen_tenant, ready_database_url
 from jobforge.contracts import find_config
 from jobforge.queue import QueueClient, RunRow
 from jobforge.replay.bundle import export as export_run
 from jobforge.replay.bundle import from_record
+from jobforge.runtime.record import RunStatus
 
 app = typer.Typer(help="Recorded runs: list, show, export as replay bundles.", no_args_is_help=True)
 
@@ -29,11 +31,14 @@ TENANT = typer.Option(
     " with neither, every tenant's runs, for a login allowed to read across tenants: a superuser"
     " or a member of jobforge_worker; any other login is refused).",
 )
-JOB = typer.Option(None, "--job", help="Runs of this job id (repeatable).")
+JOB = typer.Option(None, "--job", min=1, max=MAX_ID, help="Runs of this job id (repeatable).")
 TYPE = typer.Option(None, "--type", help="Runs of this runner id (repeatable).")
 STATUS = typer.Option(None, "--status", help="Runs with this status (repeatable).")
 SINCE = typer.Option(None, "--since", help="Recorded in the last 30m, 1h, 2d… or since a date.")
 LIMIT = typer.Option(100, "--limit", min=1, max=100_000, help="At most this many, newest first.")
+
+#: What a run record's status may be (jobforge.run/1; the job_runs table's CHECK).
+RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
 
 _DURATION = re.compile(r"(\d+)\s*([smhdw])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -62,6 +67,11 @@ def parse_since(text: str | None, now: datetime | None = None) -> datetime | Non
 def find(url: str | None, tenant: str | None, jobs: list[int] | None, types: list[str] | None,
          statuses: list[str] | None, since: str | None, limit: int) -> list[RunRow]:  # fmt: skip
     moment = parse_since(since)  # usage errors are told before any connection is tried
+    for status in statuses or ():
+        if status not in RUN_STATUSES:
+            raise errors.ConfigurationError(
+                f"unknown run status {status!r}: choose one of {', '.join(RUN_STATUSES)}"
+            )
     chosen = chosen_tenant(tenant, required=False)
     dsn = ready_database_url(url)
     with QueueClient.connect(dsn, tenant=chosen, max_size=1) as client:
@@ -90,16 +100,20 @@ def list_runs(
                  when)  # fmt: skip
         table.add_row(*map(literal, cells))  # what a run record says is never markup
     console.print(table)
-    console.print(f"{len(rows)} runs", markup=False)
+    console.print(counted(len(rows), "run"), markup=False)
 
 
 @app.command("show")
 def show(
-    job_id: int = typer.Argument(..., metavar="JOB", help="Job id."),
-    attempt: int | None = typer.Option(None, "--attempt", help="Which attempt (default: last)."),
+    job_id: int = typer.Argument(..., metavar="JOB", min=1, max=MAX_ID, help="Job id."),
+    attempt: int | None = typer.Option(
+        None, "--attempt", min=1, help="Which attempt (default: last)."
+    ),
     run_id: int | None = typer.Option(
         None,
         "--run",
+        min=1,
+        max=MAX_ID,
         help="Which stored run (the `run` column of `runs list`): an attempt "
         "number repeats when a job is retried with its attempts reset.",
     ),
@@ -118,7 +132,7 @@ def show(
                               f"attempt {attempt} of" if attempt is not None else "",
                               f"job {job_id}") if part
         )  # fmt: skip
-        raise errors.ConfigurationError(f"no recorded run for {which}")
+        raise errors.RunNotFound(f"no recorded run for {which}")
     if len({r.id for r in rows if r.attempt == rows[0].attempt}) > 1 and run_id is None:
         others = ", ".join(str(r.id) for r in rows[1:] if r.attempt == rows[0].attempt)
         notes.print(
@@ -155,7 +169,7 @@ def export(
     folder = None if to is not None else (out or _default_bundles())  # refused before connecting
     rows = find(url, tenant, job, runner_type, status, since, limit)
     if not rows:
-        raise errors.ConfigurationError("no recorded run matches")
+        raise errors.RunNotFound("no recorded run matches")
     counts: Counter[str] = Counter()
     for row in rows:
         bundle = from_record(row.record, where=f"run {row.id} (job {row.job_id})")
@@ -165,8 +179,8 @@ def export(
         if done.outcome == "kept":
             line += ": a different file is there (--overwrite replaces it)"
         console.print(line, markup=False)
-    kind = "golden cases" if to is not None else "bundles"
-    summary = [f"{counts['written']} {kind} written"]
+    kind = "golden case" if to is not None else "bundle"
+    summary = [f"{counted(counts['written'], kind)} written"]
     summary += [f"{counts[k]} {k}" for k in ("unchanged", "kept") if counts[k]]
     console.print(", ".join(summary), markup=False)
     if counts["kept"]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import signal
 
 import typer
@@ -25,7 +26,7 @@ def worker(
         help="Module(s) whose handlers to run (repeat the option); default: [tool.jobforge] "
         "runners of the project, and the jobforge.runners entry points.",
     ),
-    concurrency: int = typer.Option(8, "--concurrency", min=1, help="Jobs at once."),
+    concurrency: int = typer.Option(8, "--concurrency", min=1, max=10_000, help="Jobs at once."),
     types: list[str] | None = typer.Option(None, "--types", help="Only these job types."),
     database_url_option: str | None = typer.Option(
         None, "--database-url", help=f"The queue's database ({DEFAULT_HELP})."
@@ -37,7 +38,9 @@ def worker(
         5.0, "--cancel-grace", help="Seconds a sync handler gets to notice a cancellation."
     ),
     timeout: float | None = typer.Option(None, "--timeout", help="Default per-job timeout (s)."),
-    metrics_port: int | None = typer.Option(None, "--metrics-port", help="Serve Prometheus."),
+    metrics_port: int | None = typer.Option(
+        None, "--metrics-port", min=1, max=65535, help="Serve Prometheus on this TCP port."
+    ),
     log_format: str = typer.Option("text", "--log-format", help="text or json."),
     exit_when_idle: bool = typer.Option(
         False,
@@ -69,6 +72,10 @@ def worker(
     ),
 ) -> None:
     """Claim and run jobs of the types the runner modules handle."""
+    _seconds("--lease", lease, most=MAX_LEASE_S)
+    _seconds("--grace", grace, zero=True)
+    _seconds("--cancel-grace", cancel_grace, zero=True)
+    _seconds("--timeout", timeout)
     if log_format not in ("text", "json"):
         raise errors.ConfigurationError(f"--log-format must be text or json, not {log_format!r}")
     logs.configure(log_format)
@@ -122,6 +129,25 @@ def worker(
     )
     if report.stopped_because:
         raise errors.WorkerStopped(report.stopped_because)
+
+
+#: The longest lease the queue grants (its claim refuses more).
+MAX_LEASE_S = 86_400.0
+
+
+def _seconds(flag: str, value: float | None, *, zero: bool = False,
+             most: float | None = None) -> None:  # fmt: skip
+    """A number of seconds given on the command line: finite, above 0 (or 0 too, with `zero`)
+    and at most `most`; else one line naming the option, before anything starts."""
+    if value is None:
+        return
+    above = value >= 0 if zero else value > 0
+    if math.isfinite(value) and above and (most is None or value <= most):
+        return
+    want = "0 or more" if zero else "above 0"
+    if most is not None:
+        want += f", at most {most:g}"
+    raise errors.ConfigurationError(f"{flag} takes a number of seconds {want}, not {value:g}")
 
 
 async def _run(runner: Worker) -> WorkerReport:

@@ -36,15 +36,19 @@ def runner_job(definition: RunnerDef, input: BaseModel | Mapping[str, Any],
     """A job for the runner, as `QueueClient.enqueue_many` takes it: the input checked against
     the runner's input model now (a bad one is an `InvalidInput` naming each field, before
     anything is stored), and the runner's `max_attempts` unless `fields` say otherwise (the
-    queue stores attempts per job; the worker applies the runner's retry backoff itself)."""
+    queue stores attempts per job; the worker applies the runner's retry backoff itself).
+
+    A mapping is stored as given, as `client.enqueue(type, payload)` stores it: the defaults of
+    the fields it leaves out are not written in, so the job runs with the defaults of the code
+    that runs it (what the contract gate's `input.default_changed` warns about). A model
+    instance is stored as it dumps, every field included."""
+    payload = input.model_dump(mode="json") if isinstance(input, BaseModel) else dict(input)
     try:
-        model = definition.input.model_validate(
-            input.model_dump(mode="json") if isinstance(input, BaseModel) else dict(input)
-        )
+        definition.input.model_validate(payload)
     except ValidationError as exc:
         raise errors.InvalidInput(f"invalid input for {definition.id}: {_summary(exc)}") from None
     fields.setdefault("max_attempts", definition.max_attempts)
-    return NewJob(type=definition.id, payload=model.model_dump(mode="json"), **fields)
+    return NewJob(type=definition.id, payload=payload, **fields)
 
 
 def register_runner(
