@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jobforge import errors
-from jobforge.contracts import ProjectConfig, RunnerDef, discover, find_config
+from jobforge.contracts import ProjectConfig, RunnerDef, did_you_mean, discover, find_config
 from jobforge.contracts.gate import check_project
 from jobforge.golden.case import case_id, load_case
 from jobforge.golden.check import CaseResult, check_case
@@ -84,6 +84,9 @@ def certify(options: Options, say: Say | None = None) -> Report:
     tell = say or (lambda _: None)
     key_from_env()  # a bad redaction key is a usage error before anything runs
     config, runners = load_project(options.project)
+    # a folder [tool.jobforge] names must exist: a typo would turn a whole suite off in silence
+    for key in ("golden_dir", "contracts_dir", *(() if options.bundles else ("bundles_dir",))):
+        config.folder(key)
     report = Report()
     tell(f"contracts: {_count(len(runners), 'runner')}")
     report.extend(check_project(config, runners).items)
@@ -99,7 +102,7 @@ def certify(options: Options, say: Say | None = None) -> Report:
 
 def _golden(config: ProjectConfig, runners: dict[str, RunnerDef], session: PluginSession,
             options: Options, policy: HttpPolicy, tell: Say) -> list[Item]:  # fmt: skip
-    golden_dir = config.root / config.golden_dir
+    golden_dir = config.folder("golden_dir")  # one named in [tool.jobforge] must exist
     paths = sorted(golden_dir.rglob("*.json")) if golden_dir.is_dir() else []
     if not paths:
         return []
@@ -137,7 +140,8 @@ def _case_items(root: Path, golden_dir: Path, path: Path, runners: dict[str, Run
     definition = runners.get(runner_id)
     if definition is None:
         known = ", ".join(sorted(runners)) or "none"
-        message = f"no runner {runner_id!r} is declared (declared: {known})"
+        hint = did_you_mean(runner_id, runners)
+        message = f"no runner {runner_id!r} is declared{hint} (declared: {known})"
         return [_error("golden", name, "runner not declared", message, where)]
     started = time.perf_counter()
     result = check_case(name, path, case, definition, lane, runs=options.runs,
@@ -214,7 +218,8 @@ def _line(source: str | None) -> int | None:
 
 def _replay(config: ProjectConfig, runners: dict[str, RunnerDef], session: PluginSession,
             options: Options, policy: HttpPolicy, tell: Say) -> list[Item]:  # fmt: skip
-    folder = options.bundles or config.root / config.bundles_dir
+    # a bundles_dir named in [tool.jobforge] must exist; the default one may not yet
+    folder = options.bundles or config.folder("bundles_dir")
     if not folder.is_dir():
         if options.bundles is not None:
             raise errors.ConfigurationError(f"no such bundles folder: {folder}")

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from jobforge.errors import JobforgeError
+
 if TYPE_CHECKING:
     from jobforge import db
     from jobforge.provision import ClonePool, Database, Server, SessionServer, Template
@@ -32,8 +34,20 @@ class PluginSession:
     _templates: dict[str, Template] = field(default_factory=dict)
     _pools: dict[str, ClonePool] = field(default_factory=dict)
     _tx: tuple[Database, db.Connection] | None = None
+    #: why no server could be had: said again to every later caller, never tried again (an
+    #: unreachable host would cost each test its connect timeout, and say the same)
+    _failure: JobforgeError | None = None
 
     def server(self) -> Server:
+        if self._failure is not None:
+            raise self._failure.with_traceback(None)
+        try:
+            return self._provide()
+        except JobforgeError as exc:
+            self._failure = exc
+            raise
+
+    def _provide(self) -> Server:
         from jobforge.provision import SessionServer
 
         if self._server is None:

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from jobforge import errors
-from jobforge.contracts import RUNNERS, RunnerDef
+from jobforge.contracts import RUNNERS, RunnerDef, did_you_mean
 
 #: Constraint names read from field metadata (annotated-types and pydantic use these names).
 _CONSTRAINTS = ("gt", "ge", "lt", "le", "multiple_of", "min_length", "max_length", "max_digits",
@@ -283,5 +283,8 @@ def inputs(runner: str | RunnerDef) -> st.SearchStrategy[dict[str, Any]]:
     definition = RUNNERS.get(runner) if isinstance(runner, str) else runner
     if definition is None:
         known = ", ".join(sorted(RUNNERS)) or "none"
-        raise errors.ConfigurationError(f"no runner {runner!r} is declared (declared: {known})")
+        raise errors.ConfigurationError(
+            f"no runner {runner!r} is declared{did_you_mean(str(runner), RUNNERS)} "
+            f"(declared: {known})"
+        )
     return model_inputs(definition.input)

@@ -19,7 +19,14 @@ from rich.table import Table
 from jobforge import errors
 from jobforge.cli.output import UNBOUNDED_WIDTH, Format, console, counted
 from jobforge.cli.report_output import ReportFormat, machine_text, write_report
-from jobforge.contracts import ProjectConfig, RunnerDef, contract_of, discover, find_config
+from jobforge.contracts import (
+    ProjectConfig,
+    RunnerDef,
+    contract_of,
+    did_you_mean,
+    discover,
+    find_config,
+)
 from jobforge.contracts.gate import LockResult, check_project, lock_project
 from jobforge.replay.samples import recorded_inputs
 from jobforge.report import Outcome, Report
@@ -51,7 +58,8 @@ def show(
             else f"no pyproject.toml with [tool.jobforge] in {start} or above it, so only the "
             "jobforge.runners entry points were searched"
         )
-        raise errors.ConfigurationError(f"no runner {runner_id!r} (found: {known}; {where})")
+        hint = did_you_mean(runner_id, runners)
+        raise errors.ConfigurationError(f"no runner {runner_id!r}{hint} (found: {known}; {where})")
     contract = contract_of(definition).model_dump(mode="json")
     if fmt is Format.json:
         console.print(json.dumps(contract, indent=2, sort_keys=True), markup=False)

@@ -15,7 +15,7 @@ from rich.table import Table
 
 from jobforge import errors
 from jobforge.cli.known_types import known_types, not_a_payload
-from jobforge.cli.output import MAX_ID, console, literal, print_json
+from jobforge.cli.output import MAX_ID, console, literal, notes, print_json
 from jobforge.cli.target import DEFAULT_HELP, chosen_tenant, ready_database_url
 from jobforge.queue import NewJob, QueueClient
 from jobforge.states import JobState
@@ -148,6 +148,29 @@ def list_jobs(
     _print_rows(("id", "type", "status", "attempts", "run_at", "updated_at"), rows)
     if page.next_before is not None:
         console.print(f"more: --before {page.next_before}", markup=False)
+    if not rows and job_type:
+        _note_unknown_types(job_type)
+
+
+def _note_unknown_types(job_types: Sequence[str]) -> None:
+    """An empty listing filtered by a type no runner or handler of this repository handles: a
+    note on stderr, with a close name (a typo in --type would otherwise read as "no such jobs").
+    Jobs of other workers' types are listed all the same: a note, never a refusal."""
+    try:
+        known = known_types()
+    except errors.JobforgeError:  # a runner module that does not import: not this command's news
+        return
+    if known is None:
+        return
+    for job_type in job_types:
+        if job_type not in known.types:
+            close = known.closest(job_type)
+            hint = f" (did you mean {close!r}?)" if close else ""
+            notes.print(
+                f"note: no runner or handler of this repository handles job type "
+                f"{job_type!r}{hint}",
+                markup=False, style="dim",
+            )  # fmt: skip
 
 
 def _print_rows(header: tuple[str, ...], rows: Sequence[tuple[str, ...]]) -> None:

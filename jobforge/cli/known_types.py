@@ -9,13 +9,12 @@ directory up: its runner modules (with any plain `@handler`s they register) and 
 
 from __future__ import annotations
 
-import difflib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jobforge.contracts import RunnerDef, discover, find_config
+from jobforge.contracts import RunnerDef, close_match, discover, find_config
 from jobforge.worker.loading import load_handlers
 
 #: Keys of a golden case file (`jobforge.golden/1`); a payload is none of these files.
@@ -29,8 +28,7 @@ class KnownTypes:
     types: frozenset[str]  #: runners and plain handlers
 
     def closest(self, job_type: str) -> str | None:
-        found = difflib.get_close_matches(job_type, sorted(self.types), n=1, cutoff=0.6)
-        return found[0] if found else None
+        return close_match(job_type, self.types)
 
     def unknown_message(self, job_type: str) -> str:
         close = self.closest(job_type)

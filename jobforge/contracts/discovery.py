@@ -9,10 +9,10 @@ import pkgutil
 import sys
 import tomllib
 from collections.abc import Iterable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from jobforge import errors
 from jobforge.contracts.declare import RUNNERS, RunnerDef
@@ -32,6 +32,48 @@ class ProjectConfig:
     #: hosts golden runs, `jobforge replay` and `jobforge certify` treat as allowed, as the
     #: worker's `--http-allow-host` did (the worker itself takes only its command line)
     http_allow_hosts: tuple[str, ...] = ()
+    #: the keys the table sets itself (not a default): a folder named there must exist
+    configured: frozenset[str] = field(default=frozenset(), compare=False, repr=False)
+
+    def folder(self, key: FolderKey) -> Path:
+        """The folder `key` names, under `root`. One the table names explicitly that is not a
+        folder is a configuration error: a typo would otherwise turn off, in silence, every check
+        of what it holds. A default folder that is not there is simply empty."""
+        value: str = getattr(self, key)
+        path = self.root / value
+        if key in self.configured and not path.is_dir():
+            state = "not a folder" if path.exists() else "no such folder"
+            hint = did_you_mean(path.name, _folders_in(path.parent))
+            default = next(f.default for f in fields(ProjectConfig) if f.name == key)
+            raise errors.ConfigurationError(
+                f"{self.root / 'pyproject.toml'}: [tool.jobforge] {key} = {value!r}: {state} "
+                f"{path.resolve()}{hint}; fix the name, create the folder, or remove the key "
+                f"(default {default!r})"
+            )
+        return path
+
+
+def _folders_in(parent: Path) -> list[str]:
+    try:
+        return [p.name for p in parent.iterdir() if p.is_dir() and not p.name.startswith(".")]
+    except OSError:
+        return []
+
+
+#: The `[tool.jobforge]` keys that name a folder under the project root.
+FolderKey = Literal["golden_dir", "contracts_dir", "bundles_dir"]
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str:
+    """` (did you mean 'x'?)` when one of `candidates` is spelt nearly as `name` (difflib)."""
+    close = close_match(name, candidates)
+    return f" (did you mean {close!r}?)" if close else ""
+
+
+def close_match(name: str, candidates: Iterable[str]) -> str | None:
+    """The candidate spelt most nearly as `name`, if one is close enough (difflib's 0.6)."""
+    found = difflib.get_close_matches(name, sorted(set(candidates) - {name}), n=1, cutoff=0.6)
+    return found[0] if found else None
 
 
 def find_config(start: Path | None = None) -> ProjectConfig | None:
@@ -81,14 +123,14 @@ def _parse(root: Path, path: Path, table: Any) -> ProjectConfig:
         contracts_dir=table.get("contracts_dir", "contracts"),
         bundles_dir=table.get("bundles_dir", "bundles"),
         http_allow_hosts=tuple(h.strip() for h in hosts),
+        configured=frozenset(table),
     )
 
 
 def _unknown_key(path: Path, key: str) -> str:
     """One line: the key, a likely intended one, and every key there is."""
-    keys = [f.name for f in fields(ProjectConfig) if f.name != "root"]
-    close = difflib.get_close_matches(key, keys, n=1)
-    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    keys = [f.name for f in fields(ProjectConfig) if f.name not in ("root", "configured")]
+    hint = did_you_mean(key, keys)
     return (f"{path}: [tool.jobforge] has no key {key!r}{hint}; its keys are "
             f"{', '.join(keys)}")  # fmt: skip
 
@@ -143,12 +185,20 @@ def _not_a_module_name(name: str) -> str:
 
 
 def _close_module(missing: str, search_path: Path | None) -> str:
-    """` (did you mean 'x'?)` when a top-level module of the project is spelt nearly so."""
-    if search_path is None or "." in missing:
+    """` (did you mean 'x'?)` when a module is spelt nearly as `missing`: a top-level module of
+    the project, or for `pkg.sub`, a module of the package `pkg` (imported by now)."""
+    parent, _, last = missing.rpartition(".")
+    if parent:
+        package_path = getattr(sys.modules.get(parent), "__path__", None)
+        if package_path is None:
+            return ""
+        present = [m.name for m in pkgutil.iter_modules(list(package_path))]
+    elif search_path is not None:
+        present = [m.name for m in pkgutil.iter_modules([str(search_path)])]
+    else:
         return ""
-    present = [m.name for m in pkgutil.iter_modules([str(search_path)])]
-    close = difflib.get_close_matches(missing, present, n=1)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    close = close_match(last, present)
+    return f" (did you mean {(parent + '.' if parent else '') + close!r}?)" if close else ""
 
 
 def discover(

@@ -300,6 +300,21 @@ class VersionVerdict:
             return f"{move} ({self.level} bump) covers the changes"
         return f"{move}: the changes need a {self.needed} bump, this is {_level_text(self.level)}"
 
+    def remedy(self) -> str:
+        """What version makes `contracts lock` accept the changes ("" when this one does)."""
+        if self.allowed:
+            return ""
+        bumps = next_versions(self.old)
+        if self.level != "downgrade" and self.needed in bumps:
+            return f"bump the version to {bumps[self.needed]} or later"
+        return "restore a version above the locked one"
+
+    def next_step(self) -> str:
+        """What to do before the lock may be rewritten, as `contracts lock` would say it."""
+        if remedy := self.remedy():
+            return f"{remedy}, then run `jobforge contracts lock`"
+        return "review, then run `jobforge contracts lock`"
+
 
 def _level_text(level: Level) -> str:
     return "no bump" if level == "none" else f"a {level} bump"

@@ -29,11 +29,10 @@ from typing import Literal
 
 from jobforge import errors
 from jobforge.contracts.declare import RunnerDef
-from jobforge.contracts.discovery import ProjectConfig
+from jobforge.contracts.discovery import ProjectConfig, did_you_mean
 from jobforge.contracts.drift import (
     VersionVerdict,
     compare_contracts,
-    next_versions,
     version_verdict,
 )
 from jobforge.contracts.locks import locks_at, read_lock, write_lock
@@ -44,6 +43,8 @@ from jobforge.report import Finding, Item, Outcome, Report
 
 SUITE = "contracts"
 Mode = Literal["check", "against", "diff"]
+#: What fixes recorded inputs the declared input model no longer takes as recorded: no version.
+RECORDED_INPUTS_STEP = "whatever the version, fix the cases that hold them or undo the change"
 Status = Literal["unchanged", "changed", "added", "removed"]
 
 
@@ -126,16 +127,23 @@ class RunnerDrift:
             return (f"no longer declared, but {self.lock_file} locks it "
                     "(`jobforge contracts lock --prune` removes the lock)")  # fmt: skip
         assert self.declared is not None
-        samples = "" if self.samples is None or self.samples.ok else f"; {self.samples.message()}"
+        samples = "" if self.samples is None or self.samples.ok else self.samples.message()
         if not self.changes:
             note = f"; {self.note}" if self.note else ""
-            return f"{self.declared.version} matches its lock{note}{samples}"
-        breaking = sum(1 for c in self.changes if c.breaking)
-        counts = f"{len(self.changes)} change{'s' if len(self.changes) != 1 else ''}"
-        counts += f" ({breaking} breaking, {len(self.changes) - breaking} compatible)"
-        assert self.locked is not None
-        verdict = version_verdict(self.locked.version, self.declared.version, self.changes)
-        return f"{counts}; {verdict.explain()}{samples}"
+            if not samples:
+                return f"{self.declared.version} matches its lock{note}"
+            return (f"its contract ({self.declared.version}) matches its lock{note}, but "
+                    f"{samples}; {RECORDED_INPUTS_STEP}")  # fmt: skip
+        # counted as the table lists them: the contract's changes and the recorded inputs' rows
+        changes = self.all_changes
+        breaking = sum(1 for c in changes if c.breaking)
+        counts = f"{len(changes)} change{'s' if len(changes) != 1 else ''}"
+        counts += f" ({breaking} breaking, {len(changes) - breaking} compatible)"
+        verdict = self.verdict  # over every change, as `contracts lock` decides
+        assert verdict is not None
+        step = f"; {verdict.remedy()}" if verdict.remedy() else ""
+        tail = f"; {samples}; {RECORDED_INPUTS_STEP}" if samples else ""
+        return f"{counts}; {verdict.explain()}{step}{tail}"
 
     def findings(self) -> list[Finding]:
         if self.status == "added":
@@ -223,11 +231,17 @@ def compare_project(
         unknown = [rid for rid in only if rid not in runners and rid not in locks]
         if unknown:
             known = ", ".join(ids) or "none"
+            if len(unknown) == 1:
+                named, hint = repr(unknown[0]), did_you_mean(unknown[0], ids)
+            else:  # each with its own close name
+                named, hint = ", ".join(f"{r!r}{did_you_mean(r, ids)}" for r in unknown), ""
             raise errors.ConfigurationError(
-                f"no runner {', '.join(map(repr, unknown))} is declared or locked (known: {known})"
+                f"no runner {named} is declared or locked{hint} (known: {known})"
             )
         ids = [rid for rid in ids if rid in only]
     extra = samples or {}
+    # a golden_dir named in [tool.jobforge] must exist: a typo would skip its inputs in silence
+    golden_dir = config.folder("golden_dir") if golden else config.root / config.golden_dir
     drifts = []
     for rid in ids:
         definition = runners.get(rid)
@@ -237,7 +251,6 @@ def compare_project(
         changes = compared.changes if compared else ()
         checked: SampleCheck | None = None
         if definition is not None:
-            golden_dir = config.root / config.golden_dir
             recorded = list(golden_inputs(golden_dir, rid, config.root)) if golden else []
             recorded += list(extra.get(rid, ()))
             refused = golden_inputs(golden_dir, rid, config.root, rejected=True) if golden else []
@@ -262,7 +275,11 @@ def check_project(
     samples: Mapping[str, Iterable[Sample]] | None = None,
     mode: Mode | None = None,
 ) -> Report:
-    """`contracts check` as a report: one item per runner, one finding per change."""
+    """`contracts check` as a report: one item per runner, one finding per change.
+
+    A contracts_dir named in `[tool.jobforge]` must exist (a typo would read as "no runner is
+    locked yet"); `lock_project` creates it instead."""
+    config.folder("contracts_dir")
     drifts = compare_project(config, runners, against=against, only=only, samples=samples)
     chosen: Mode = mode or ("against" if against else "check")
     return Report([drift.item(chosen) for drift in drifts])
@@ -328,11 +345,8 @@ def _lock_one(drift: RunnerDrift, directory: Path, *, force: bool, prune: bool) 
         return LockOutcome(drift, "unchanged", f"{drift.declared.version} already locked")
     verdict = drift.verdict
     if verdict is not None and not verdict.allowed and not force:
-        bumps = next_versions(verdict.old)
-        hint = (f"bump the version to {bumps[verdict.needed]} or later"
-                if verdict.needed in bumps and verdict.level != "downgrade"
-                else "restore a version above the locked one")  # fmt: skip
-        return LockOutcome(drift, "refused", f"{verdict.explain()}; {hint}, or pass --force")
+        return LockOutcome(drift, "refused",
+                           f"{verdict.explain()}; {verdict.remedy()}, or pass --force")  # fmt: skip
     write_lock(directory, drift.declared)
     if drift.status == "added":
         return LockOutcome(drift, "written", f"{drift.declared.version} locked (new runner)")

@@ -10,6 +10,7 @@ in silence."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -30,17 +31,64 @@ class Difference:
     actual: Any
 
     def render(self) -> str:
-        note = f" ({RESCALED_NOTE})" if rescaled(self.expected, self.actual) else ""
+        note = f" ({scale_note(self.expected, self.actual)})" if rescaled(
+            self.expected, self.actual) else ""  # fmt: skip
         expected, actual = pair(self.expected, self.actual)  # where they differ
         return f"{self.path}: expected {expected}, got {actual}{note}"
 
 
-#: Said of two decimal strings that differ only in their scale ("18" and "18.00").
+#: Said of two decimal strings of the same number when the expected one is written as jobforge
+#: wrote every Decimal before it kept the scale ("18" for a run's "18.00"): maybe an old recording.
 RESCALED_NOTE = (
     "the same number with another scale: a Decimal is recorded with its scale, and one "
     "recorded before that was normalized; refresh the expectation if this is one"
 )
+#: Said of two decimal strings of the same number when the expected one is not normalized
+#: ("18.00" and a run's "18.0"): no old recording explains it, the run's text changed.
+SCALE_CHANGED_NOTE = (
+    "the same number with another scale, a real change in the text the run writes: a recording "
+    "made before Decimals kept their scale would read {normalized!r}"
+)
+
+
+def scale_note(expected: str, actual: str) -> str:
+    """Why two strings of the same decimal number differ (`rescaled` holds): an expectation
+    recorded normalized, which a refresh brings up to date, or a scale the run changed, which a
+    refresh would hide."""
+    if was_normalized(expected, actual):
+        return RESCALED_NOTE
+    return SCALE_CHANGED_NOTE.format(normalized=_normalized_text(Decimal(actual)))
+
+
 _DECIMAL_TEXT = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def was_normalized(expected: Any, actual: Any) -> bool:
+    """Whether `expected` is `actual`'s number written as jobforge wrote any Decimal before it
+    kept the scale ("18" for "18.00", "1e-7" for "1E-7"): a difference an old recording explains.
+    An expected "18.00" against "18.0" is not one: normalizing never leaves a trailing zero."""
+    return rescaled(expected, actual) and expected == _normalized_text(Decimal(actual))
+
+
+def _normalized_text(value: Decimal) -> str:
+    """How canonical JSON wrote a finite Decimal before it kept the scale: trailing zeros gone,
+    laid out as ECMAScript writes numbers ("18", "0.1", "1e-7", "1e+21")."""
+    sign, digit_tuple, exponent = value.as_tuple()
+    digits = "".join(map(str, digit_tuple)).lstrip("0")
+    if not digits or not isinstance(exponent, int):
+        return "0"
+    stripped = digits.rstrip("0")
+    exponent += len(digits) - len(stripped)
+    k, n = len(stripped), len(stripped) + exponent  # value = 0.<digits> * 10**n
+    if k <= n <= 21:
+        text = stripped + "0" * (n - k)
+    elif 0 < n <= 21:
+        text = stripped[:n] + "." + stripped[n:]
+    elif -6 < n <= 0:
+        text = "0." + "0" * -n + stripped
+    else:
+        text = f"{stripped[0]}{'.' + stripped[1:] if k > 1 else ''}e{n - 1:+d}"
+    return ("-" if sign else "") + text
 
 
 def rescaled(expected: Any, actual: Any) -> bool:
@@ -61,12 +109,20 @@ def only_rescaled(expected: Any, actual: Any) -> bool:
     return expected != actual and _same_but_scale(expected, actual)
 
 
-def _same_but_scale(a: Any, b: Any) -> bool:
+def only_normalized(expected: Any, actual: Any) -> bool:
+    """Whether two JSON values differ, and only where `expected` holds a decimal string
+    normalized as jobforge wrote one before it kept the scale (`was_normalized`)."""
+    return expected != actual and _same_but_scale(expected, actual, was_normalized)
+
+
+def _same_but_scale(a: Any, b: Any, same: Callable[[Any, Any], bool] = rescaled) -> bool:
     if isinstance(a, dict) and isinstance(b, dict):
-        return a.keys() == b.keys() and all(_same_but_scale(a[k], b[k]) for k in a)
+        return a.keys() == b.keys() and all(_same_but_scale(a[k], b[k], same) for k in a)
     if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_same_but_scale(x, y) for x, y in zip(a, b, strict=True))
-    return bool(a == b or rescaled(a, b))
+        return len(a) == len(b) and all(
+            _same_but_scale(x, y, same) for x, y in zip(a, b, strict=True)
+        )
+    return bool(a == b or same(a, b))
 
 
 def differences(expected: Expect, actual: Expect) -> list[Difference]:

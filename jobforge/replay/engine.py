@@ -24,7 +24,13 @@ from pydantic import ValidationError
 
 from jobforge.contracts import RunnerDef
 from jobforge.golden.case import expectation_of
-from jobforge.golden.compare import Difference, differences, only_rescaled, reconciled
+from jobforge.golden.compare import (
+    Difference,
+    differences,
+    only_normalized,
+    only_rescaled,
+    reconciled,
+)
 from jobforge.golden.explain import call_lines
 from jobforge.golden.recorder import Recorder
 from jobforge.queue import AsyncQueueClient, NewJob
@@ -309,10 +315,15 @@ def _compare(target: Target, definition: RunnerDef, record: dict[str, Any]) -> R
         [s.model_dump(mode="json") for s in actual.trace],
     )
     rest = [d for d in found if not d.path.startswith("trace")]
-    if step is not None and only_rescaled(step.recorded, step.replayed):
+    if step is not None and only_normalized(step.recorded, step.replayed):
         context.append(f"trace[{step.index}] differs only in the scale of a decimal number: a "
                        "Decimal is recorded with its scale now, normalized in a recording made "
                        "before that (export the run again)")  # fmt: skip
+    elif step is not None and only_rescaled(step.recorded, step.replayed):
+        # the recording kept a scale normalizing never leaves: the runner's text changed
+        context.append(f"trace[{step.index}] differs only in the scale of a decimal number: the "
+                       "runner now writes it with another scale than the recorded run did, a "
+                       "real change in its text")  # fmt: skip
     if step is None and not rest:
         return ReplayResult(target.name, bundle.runner_id, "identical", context=context,
                             record=record, not_compared=skipped)  # fmt: skip

@@ -29,6 +29,7 @@ def example_project(project: Path, locks: str) -> Path:
     shutil.copy(ROOT / "examples" / "pyproject.toml", project / "pyproject.toml")
     shutil.copytree(ROOT / "examples" / "example_runners", project / "example_runners")
     shutil.copytree(LOCKS / locks, project / "contracts")
+    (project / "golden").mkdir()  # named by the pyproject: a folder it names must exist
     return project
 
 

@@ -55,7 +55,8 @@ def test_lock_items(pytester: pytest.Pytester) -> None:
     result.stdout.fnmatch_lines([
         "*lk.broken.json is invalid*",
         "*lk.drift.json: lk.drift drifted from its lock (2 changes, 2 breaking; version still "
-        "1.2.0: the changes need a major bump, this is no bump)*",
+        "1.2.0: the changes need a major bump, this is no bump); bump the version to 2.0.0 or "
+        "later, then run `jobforge contracts lock`",  # what `lock` accepts, not "review"
         "  [[]breaking[]] input.type_narrowed at input.properties.n: type number → integer",
         "  [[]breaking[]] limits.max_attempts_reduced at max_attempts: max_attempts 5 → 3",
         "*runner 'lk.gone' is no longer declared*",

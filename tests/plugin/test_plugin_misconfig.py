@@ -130,14 +130,41 @@ def test_a_value_of_the_wrong_type_is_one_line(pytester: pytest.Pytester) -> Non
     assert "[tool.jobforge] runners must be a list of module names" in line
 
 
-def test_a_golden_dir_that_does_not_exist_is_said_in_the_summary(
+def test_a_misspelt_submodule_in_runners_gets_the_close_name(pytester: pytest.Pytester) -> None:
+    repo(pytester, '[tool.jobforge]\nrunners = ["mypkg.triag"]\n')
+    pytester.mkpydir("mypkg")
+    (pytester.path / "mypkg" / "triage.py").write_text(RUNNERS)
+    line = usage_error(run(pytester))
+    assert "cannot import runner module 'mypkg.triag': no module named 'mypkg.triag' (did you " \
+        "mean 'mypkg.triage'?)" in line  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("key", "value", "near"),
+    [("golden_dir", "goldne", "golden"), ("contracts_dir", "contract", "contracts")],
+)
+def test_a_folder_tool_jobforge_names_that_is_not_there_is_one_line(
+    pytester: pytest.Pytester, key: str, value: str, near: str
+) -> None:
+    """A typo would turn every golden case (or lock) off in silence: a usage error instead."""
+    repo(pytester, f'{PYPROJECT}{key} = "{value}"\n')
+    (pytester.path / "contracts").mkdir()
+    line = usage_error(run(pytester))
+    assert f"[tool.jobforge] {key} = {value!r}: no such folder {pytester.path / value}" in line
+    assert f"(did you mean {near!r}?)" in line
+
+
+def test_a_default_golden_dir_that_does_not_exist_is_said_in_the_summary(
     pytester: pytest.Pytester,
 ) -> None:
-    repo(pytester, PYPROJECT + 'golden_dir = "cases"\n')
+    case = repo(pytester)
+    case.unlink()
+    case.parent.rmdir()
+    case.parent.parent.rmdir()
     result = run(pytester)
     assert result.ret == pytest.ExitCode.NO_TESTS_COLLECTED
     result.stdout.fnmatch_lines(
-        [f"*no golden cases folder: {pytester.path / 'cases'} does not exist*"]
+        [f"*no golden cases folder: {pytester.path / 'golden'} does not exist*"]
     )
 
 

@@ -54,6 +54,8 @@ class BundleFile(pytest.File):
 
 
 class BundleItem(pytest.Item):
+    needs_jobforge_server = True  #: the plugin provides the server before the first test
+
     def runtest(self) -> None:
         settings: BundleSettings = self.config.stash[BUNDLES_KEY]
         target = Target(self.path.name, load_bundle(self.path))

@@ -16,7 +16,14 @@ from typing import Any
 import pytest
 
 from jobforge.certify import replay_policy
-from jobforge.contracts import Contract, ProjectConfig, RunnerDef, contract_of, discover
+from jobforge.contracts import (
+    Contract,
+    ProjectConfig,
+    RunnerDef,
+    contract_of,
+    did_you_mean,
+    discover,
+)
 from jobforge.contracts.drift import compare_contracts, version_verdict
 from jobforge.contracts.schema_diff import Change
 from jobforge.errors import (
@@ -88,6 +95,8 @@ class GoldenFile(pytest.File):
 
 
 class GoldenItem(pytest.Item):
+    needs_jobforge_server = True  #: the plugin provides the server before the first test
+
     def __init__(self, *, runner_id: str, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.runner_id = runner_id
@@ -99,8 +108,8 @@ class GoldenItem(pytest.Item):
         if definition is None:
             known = ", ".join(sorted(settings.runners)) or "none"
             raise GoldenFailure(
-                f"golden case {self.name}: no runner {self.runner_id!r} is declared "
-                f"(declared: {known})"
+                f"golden case {self.name}: no runner {self.runner_id!r} is declared"
+                f"{did_you_mean(self.runner_id, settings.runners)} (declared: {known})"
             )
         case = load_case(self.path)
         result = check_case(
@@ -190,8 +199,7 @@ def _drift_report(path: Path, lock: Contract, definition: RunnerDef, changes: li
     lines = [
         f"contract lock {path}: {lock.runner_id} drifted from its lock ({len(changes)} "
         f"change{'s' if len(changes) != 1 else ''}, {breaking} breaking; {verdict.explain()}); "
-        "review, then run "
-        "`jobforge contracts lock`",
+        f"{verdict.next_step()}",  # what `contracts lock` would accept, never advice it refuses
     ]
     lines += [f"  [{c.severity}] {c.rule} at {c.path}: {c.message}" for c in changes]
     return "\n".join(lines)
@@ -212,11 +220,12 @@ SETTINGS_KEY = pytest.StashKey[GoldenSettings]()
 def settings_for(
     session: PluginSession, project: ProjectConfig, options: dict[str, Any]
 ) -> GoldenSettings:
-    golden_dir = Path(options.get("golden_dir") or project.root / project.golden_dir)
+    # a folder named in [tool.jobforge] must exist (a typo would turn its checks off in silence)
+    golden_dir = Path(options.get("golden_dir") or project.folder("golden_dir"))
     settings = GoldenSettings(
         project=project,
         golden_dir=golden_dir.resolve(),
-        contracts_dir=(project.root / project.contracts_dir).resolve(),
+        contracts_dir=project.folder("contracts_dir").resolve(),
         refresh=bool(options.get("refresh")),
         runs=int(options.get("runs") or 2),
         fresh=_yes(options.get("fresh")),
@@ -273,7 +282,9 @@ class GoldenPlugin:
         for verdict in verdicts:
             self.verdicts[verdict] = self.verdicts.get(verdict, 0) + 1
 
-    def pytest_terminal_summary(self, terminalreporter: Any) -> None:
+    def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int) -> None:
+        if exitstatus == pytest.ExitCode.USAGE_ERROR:  # stopped before any case ran: no counts
+            return
         unused = unused_cases(self.settings)
         terminalreporter.section("jobforge")
         terminalreporter.write_line(summary_line(self.verdicts, unused))

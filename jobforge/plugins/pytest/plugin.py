@@ -201,6 +201,33 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         shutil.rmtree(shared, ignore_errors=True)
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtestloop(session: pytest.Session) -> None:
+    """Provide the session's server before the first test, when a collected test needs it: a
+    server that cannot be had (an unreachable URL, no PostgreSQL anywhere) is then one usage
+    error (exit 4) before anything runs, not an error in every test that needs it. Tests that do
+    not need it start none; an xdist worker provides its server when a test asks (`server`)."""
+    config = session.config
+    if config.option.collectonly or getattr(config.option, "setupplan", False):
+        return
+    if hasattr(config, "workerinput") or not any(_needs_server(i) for i in session.items):
+        return
+    from jobforge.errors import JobforgeError
+
+    try:
+        config.stash[SESSION_KEY].server()
+    except JobforgeError as exc:
+        raise pytest.UsageError(f"jobforge: {exc}") from None
+
+
+def _needs_server(item: pytest.Item) -> bool:
+    """A test using a jobforge database fixture (all go through `jobforge_server`), a golden
+    case or a replay bundle."""
+    if "jobforge_server" in getattr(item, "fixturenames", ()):
+        return True
+    return bool(getattr(item, "needs_jobforge_server", False))
+
+
 def _session(request: pytest.FixtureRequest) -> PluginSession:
     return request.config.stash[SESSION_KEY]
 
@@ -208,7 +235,13 @@ def _session(request: pytest.FixtureRequest) -> PluginSession:
 @pytest.fixture(scope="session")
 def jobforge_server(request: pytest.FixtureRequest) -> Server:
     """The session's throwaway Postgres server (shared by xdist workers)."""
-    return _session(request).server()
+    from jobforge.errors import JobforgeError
+
+    try:
+        return _session(request).server()
+    except JobforgeError as exc:  # one line, whatever --tb says; tried once a session
+        message = f"jobforge: {exc}"
+    pytest.fail(message, pytrace=False)  # outside the except: no "during handling" chain
 
 
 @pytest.fixture(scope="session")
@@ -273,7 +306,7 @@ def jobforge_run(jobforge_db: Database) -> Any:
     """`jobforge_run(runner_id, input, environment=None)`: run a declared runner once through
     the real queue and worker on this test's database, with the recorder (and strict mode), and
     return its run record (format jobforge.run/1)."""
-    from jobforge.contracts import RUNNERS
+    from jobforge.contracts import RUNNERS, did_you_mean
     from jobforge.errors import ConfigurationError
     from jobforge.golden.case import GoldenCase
     from jobforge.golden.execute import UNREDACTED, run_case
@@ -282,7 +315,10 @@ def jobforge_run(jobforge_db: Database) -> Any:
         definition = RUNNERS.get(runner_id)
         if definition is None:
             known = ", ".join(sorted(RUNNERS)) or "none"
-            raise ConfigurationError(f"no runner {runner_id!r} is declared (declared: {known})")
+            hint = did_you_mean(runner_id, RUNNERS)
+            raise ConfigurationError(
+                f"no runner {runner_id!r} is declared{hint} (declared: {known})"
+            )
         case = GoldenCase(input=input, environment=environment)
         record = run_case(jobforge_db.dsn, definition, case)
         record.pop(UNREDACTED, None)  # the record as stored
