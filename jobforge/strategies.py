@@ -144,12 +144,23 @@ def _simple(kind: type, constraints: dict[str, Any], depth: int) -> st.SearchStr
                         max_size=_most(constraints))  # fmt: skip
     if kind is dict:
         least, most = _least(constraints), _most(constraints)
-        return st.dictionaries(st.text(max_size=10), _json_scalars(), min_size=least, max_size=most)
+        keys = st.text(_STORABLE, max_size=10)
+        return st.dictionaries(keys, _json_scalars(), min_size=least, max_size=most)
     return st.from_type(kind)
 
 
+#: Characters a payload can hold: Postgres's jsonb refuses U+0000 in a string (and hypothesis
+#: already leaves out lone surrogates, which UTF-8 cannot carry).
+_STORABLE = st.characters(exclude_characters="\x00")
+
+
 def _json_scalars() -> st.SearchStrategy[Any]:
-    return st.none() | st.booleans() | st.integers(-_INT_LIMIT, _INT_LIMIT) | st.text(max_size=20)
+    return (
+        st.none()
+        | st.booleans()
+        | st.integers(-_INT_LIMIT, _INT_LIMIT)
+        | st.text(_STORABLE, max_size=20)
+    )
 
 
 def _least(constraints: dict[str, Any]) -> int:
@@ -201,9 +212,9 @@ def _text(constraints: dict[str, Any]) -> st.SearchStrategy[str]:
     low, high = _least(constraints), constraints.get("max_length")
     pattern = constraints.get("pattern")
     if pattern is None:
-        return st.text(min_size=low, max_size=None if high is None else int(high))
+        return st.text(_STORABLE, min_size=low, max_size=None if high is None else int(high))
     return st.from_regex(str(pattern), fullmatch=True).filter(
-        lambda text: len(text) >= low and (high is None or len(text) <= high)
+        lambda text: len(text) >= low and (high is None or len(text) <= high) and "\x00" not in text
     )
 
 

@@ -6,6 +6,7 @@ on `Decimal = Field(ge=0, decimal_places=2)` inside a list of models."""
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Annotated, Any
 
@@ -160,3 +161,19 @@ def test_validation_still_guards_what_constraints_cannot_say() -> None:
     check()
     with pytest.raises(ValidationError):
         Even.model_validate({"amount": 3})
+
+
+class _Texts(BaseModel):
+    name: str
+    code: Annotated[str, Field(pattern=r"[\x00-\x7f]{1,4}")]
+    tags: list[str] = []
+    extra: dict[str, Any] = {}
+
+
+@settings(max_examples=300, deadline=None)
+@given(model_inputs(_Texts))
+def test_drawn_payloads_hold_no_character_postgres_refuses(payload: dict[str, Any]) -> None:
+    """jsonb refuses U+0000 in a string: a payload holding one fails the property test with a
+    database error, not the runner's bug it looks for."""
+    assert "\\u0000" not in json.dumps(payload)
+    _Texts.model_validate(payload)
