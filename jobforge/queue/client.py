@@ -100,7 +100,11 @@ class QueueClient(_Base[db.ConnectionPool]):
     def transaction(self, *, worker: bool = False) -> Iterator[db.Connection]:
         """A transaction scoped as the client's calls are, for SQL of your own: the client's
         tenant, under row-level security as `jobforge_app` when the login may take that role;
-        with `worker=True`, the worker scope across tenants (for a login allowed it)."""
+        with `worker=True`, the worker scope across tenants (for a login allowed it).
+
+        A scope, not a sandbox: SQL run here on a privileged login can leave it (`RESET ROLE`,
+        `COMMIT`, `set_config`). Run SQL you do not trust on a login bound to its tenant
+        (`jobforge.tenant_logins`) that is no member of jobforge_worker."""
         with (
             self.pool.connection() as conn,
             db.tenant_transaction(
