@@ -15,8 +15,10 @@ import jsonschema
 import pytest
 from pydantic import BaseModel
 
+from jobforge import formats as schemas
 from jobforge.contracts import RUNNERS, Contract, contract_of, runner
-from jobforge.golden import schemas
+from jobforge.golden.case import GoldenCase
+from jobforge.replay.bundle import Bundle
 from jobforge.runtime.context import RunContext
 from jobforge.runtime.record import RunRecord
 
@@ -24,14 +26,19 @@ NAMES = sorted(schemas.FORMATS)
 
 
 def test_the_checked_in_schemas_match_the_models() -> None:
-    assert schemas.stale() == [], "run `python -m jobforge.golden.schemas --write`"
+    assert schemas.stale() == [], "run `python -m jobforge.formats --write`"
     assert schemas.main([]) == 0
 
 
 def test_every_format_has_a_schema_file() -> None:
-    assert NAMES == ["contract.schema.json", "run_record.schema.json"]
+    assert NAMES == [
+        "bundle.schema.json", "contract.schema.json", "golden_case.schema.json",
+        "run_record.schema.json",
+    ]  # fmt: skip
     assert schemas.FORMATS["contract.schema.json"] is Contract
     assert schemas.FORMATS["run_record.schema.json"] is RunRecord
+    assert schemas.FORMATS["golden_case.schema.json"] is GoldenCase
+    assert schemas.FORMATS["bundle.schema.json"] is Bundle
     assert sorted(p.name for p in schemas.directory().glob("*.json")) == NAMES
 
 
@@ -141,6 +148,37 @@ def test_a_run_record_validates_against_the_run_record_schema() -> None:
     validator = jsonschema.Draft202012Validator(schema)
     assert list(validator.iter_errors(record)) == []
     assert list(validator.iter_errors({**record, "status": "exploded"}))
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.mark.parametrize(
+    ("name", "pattern"),
+    [("golden_case.schema.json", "golden/*/*.json"), ("bundle.schema.json", "bundles/*.json")],
+)
+def test_the_example_files_validate_against_their_schema(name: str, pattern: str) -> None:
+    """What a team checks in (golden cases, replay bundles) is described by the schema an editor
+    or another tool can read without jobforge; a field jobforge refuses, the schema refuses."""
+    schema = json.loads((schemas.directory() / name).read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    validator.check_schema(schema)
+    files = sorted(EXAMPLES.glob(pattern))
+    assert files
+    for path in files:
+        document = json.loads(path.read_text())
+        schemas.FORMATS[name].model_validate(document)
+        assert list(validator.iter_errors(document)) == [], path
+        assert list(validator.iter_errors({**document, "surprise": 1})), path
+        without_input = {k: v for k, v in document.items() if k != "input"}
+        assert list(validator.iter_errors(without_input)), path
+
+
+def test_a_golden_case_of_rejected_input_validates() -> None:
+    schema = json.loads((schemas.directory() / "golden_case.schema.json").read_text())
+    case = {"input": {"amount": "-1.00"}, "expect": {"status": "invalid_input"}}
+    GoldenCase.model_validate(case)
+    assert list(jsonschema.Draft202012Validator(schema).iter_errors(case)) == []
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,7 +1,11 @@
 """JSON Schemas of jobforge's file formats, generated from their models and checked in under
-`jobforge/schemas/` (a test fails when a model and its checked-in schema drift apart).
+`jobforge/schemas/` (a test fails when a model and its checked-in schema drift apart): a
+contract lock, a run record, a golden case and a replay bundle. Editors and other tools read
+these files without jobforge.
 
-Regenerate with `python -m jobforge.golden.schemas --write`.
+It sits above every layer whose models it names (a bundle is replay's), so no format module
+depends on another just to publish its schema. Regenerate with
+`python -m jobforge.formats --write`.
 """
 
 from __future__ import annotations
@@ -16,11 +20,15 @@ from typing import Any
 from pydantic import BaseModel
 
 from jobforge.contracts.model import Contract
+from jobforge.golden.case import GoldenCase
+from jobforge.replay.bundle import Bundle
 from jobforge.runtime.record import RunRecord
 
-#: file name -> (model, $id)
+#: file name -> model (the `$id` is the name without `.schema.json`)
 FORMATS: dict[str, type[BaseModel]] = {
+    "bundle.schema.json": Bundle,
     "contract.schema.json": Contract,
+    "golden_case.schema.json": GoldenCase,
     "run_record.schema.json": RunRecord,
 }
 
