@@ -37,7 +37,8 @@ from pathlib import Path
 from typing import Any
 
 from jobforge import db
-from jobforge.contracts import RunnerDef, discover, find_config
+from jobforge.config import find_config
+from jobforge.contracts import RunnerDef, discover
 from jobforge.golden.case import GoldenCase, write_case
 from jobforge.golden.execute import run_case
 from jobforge.golden.fresh import FreshInterpreter

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jobforge import errors
-from jobforge.contracts import ProjectConfig, RunnerDef, did_you_mean, discover, find_config
+from jobforge.config import ProjectConfig, did_you_mean, find_config
+from jobforge.contracts import RunnerDef, discover
 from jobforge.contracts.gate import check_project
 from jobforge.golden.case import case_id, load_case
 from jobforge.golden.check import CaseResult, check_case

@@ -30,7 +30,8 @@ from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from jobforge import errors
-from jobforge.contracts import RUNNERS, RunnerDef, did_you_mean
+from jobforge.config import did_you_mean
+from jobforge.contracts import RUNNERS, RunnerDef
 
 #: Constraint names read from field metadata (annotated-types and pydantic use these names).
 _CONSTRAINTS = ("gt", "ge", "lt", "le", "multiple_of", "min_length", "max_length", "max_digits",

@@ -9,7 +9,7 @@ import typer
 from jobforge.certify import SUITES, Options, certify
 from jobforge.cli.output import console
 from jobforge.cli.report_output import ReportFormat, emit
-from jobforge.contracts import find_config
+from jobforge.config import find_config
 
 
 def certify_command(

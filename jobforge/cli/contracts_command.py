@@ -19,14 +19,8 @@ from rich.table import Table
 from jobforge import errors
 from jobforge.cli.output import UNBOUNDED_WIDTH, Format, console, counted
 from jobforge.cli.report_output import ReportFormat, machine_text, write_report
-from jobforge.contracts import (
-    ProjectConfig,
-    RunnerDef,
-    contract_of,
-    did_you_mean,
-    discover,
-    find_config,
-)
+from jobforge.config import ProjectConfig, did_you_mean, find_config
+from jobforge.contracts import RunnerDef, contract_of, discover
 from jobforge.contracts.gate import LockResult, check_project, lock_project
 from jobforge.replay.samples import recorded_inputs
 from jobforge.report import Outcome, Report

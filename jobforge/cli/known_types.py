@@ -14,7 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from jobforge.contracts import RunnerDef, close_match, discover, find_config
+from jobforge.config import close_match, find_config
+from jobforge.contracts import RunnerDef, discover
 from jobforge.worker.loading import load_handlers
 
 #: Keys of a golden case file (`jobforge.golden/1`); a payload is none of these files.

@@ -14,7 +14,8 @@ from jobforge.cli import runs_commands
 from jobforge.cli.output import console, counted
 from jobforge.cli.report_output import ReportFormat, emit
 from jobforge.cli.target import DEFAULT_HELP
-from jobforge.contracts import ProjectConfig, RunnerDef, discover, find_config
+from jobforge.config import ProjectConfig, find_config
+from jobforge.contracts import RunnerDef, discover
 from jobforge.replay import batch
 from jobforge.replay.bundle import from_record
 from jobforge.replay.engine import ReplayResult, Target

@@ -15,7 +15,7 @@ from rich.table import Table
 from jobforge import errors
 from jobforge.cli.output import MAX_ID, console, counted, literal, notes, print_json
 from jobforge.cli.target import DEFAULT_HELP, chosen_tenant, ready_database_url
-from jobforge.contracts import find_config
+from jobforge.config import find_config
 from jobforge.queue import QueueClient, RunRow
 from jobforge.replay.bundle import export as export_run
 from jobforge.replay.bundle import from_record

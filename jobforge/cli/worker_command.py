@@ -11,7 +11,8 @@ import typer
 from jobforge import errors
 from jobforge.cli.output import console
 from jobforge.cli.target import DEFAULT_HELP, database_url, require_ready
-from jobforge.contracts import discover, find_config
+from jobforge.config import find_config
+from jobforge.contracts import discover
 from jobforge.golden import Recorder
 from jobforge.runtime.http import DEFAULT_MAX_RESPONSE_BYTES, HttpPolicy
 from jobforge.runtime.record import DEFAULT_SECRET_KEYS, Redactor

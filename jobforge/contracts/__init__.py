@@ -3,16 +3,10 @@
 from __future__ import annotations
 
 from jobforge.contracts.declare import RUNNERS, Guarantees, RetryPolicy, RunnerDef, runner
-from jobforge.contracts.discovery import (
-    ProjectConfig,
-    close_match,
-    did_you_mean,
-    discover,
-    find_config,
-)
+from jobforge.contracts.discovery import discover
 from jobforge.contracts.model import Contract, contract_of
 
 __all__ = [
-    "RUNNERS", "Contract", "Guarantees", "ProjectConfig", "RetryPolicy", "RunnerDef",
-    "close_match", "contract_of", "did_you_mean", "discover", "find_config", "runner",
+    "RUNNERS", "Contract", "Guarantees", "RetryPolicy", "RunnerDef", "contract_of", "discover",
+    "runner",
 ]  # fmt: skip

@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Literal
 
 from jobforge import errors
+from jobforge.config import ProjectConfig, did_you_mean
 from jobforge.contracts.declare import RunnerDef
-from jobforge.contracts.discovery import ProjectConfig, did_you_mean
 from jobforge.contracts.drift import (
     VersionVerdict,
     compare_contracts,

@@ -144,7 +144,8 @@ def _other_seed(current: str | None) -> int:
 
 
 def _serve(project_root: Path, modules: list[str]) -> int:
-    from jobforge.contracts import discover, find_config
+    from jobforge.config import find_config
+    from jobforge.contracts import discover
     from jobforge.contracts.discovery import import_modules
     from jobforge.golden.case import load_case
     from jobforge.golden.lane import Lane

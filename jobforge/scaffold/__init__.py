@@ -32,7 +32,8 @@ from string import Template
 from typing import Literal
 
 from jobforge import errors
-from jobforge.contracts import discover, find_config
+from jobforge.config import find_config
+from jobforge.contracts import discover
 from jobforge.contracts.gate import lock_project
 
 #: The example runner's id (its job type) and its golden case.

@@ -17,7 +17,8 @@ import pytest
 from pydantic import BaseModel
 
 from jobforge import errors
-from jobforge.contracts import RUNNERS, RunnerDef, close_match, did_you_mean, find_config
+from jobforge.config import close_match, did_you_mean, find_config
+from jobforge.contracts import RUNNERS, RunnerDef
 from jobforge.contracts.discovery import import_modules
 from jobforge.contracts.gate import check_project, compare_project, lock_project
 from jobforge.runtime.context import RunContext

@@ -14,7 +14,8 @@ import pytest
 from pydantic import BaseModel
 
 from jobforge import errors
-from jobforge.contracts import ProjectConfig, RunnerDef, contract_of
+from jobforge.config import ProjectConfig
+from jobforge.contracts import RunnerDef, contract_of
 from jobforge.contracts.gate import check_project, compare_project, lock_project, source_of
 from jobforge.contracts.locks import locks_at, read_lock, render, write_lock
 from jobforge.contracts.samples import check_samples, golden_inputs

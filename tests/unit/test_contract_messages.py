@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 from pydantic import BaseModel, create_model
 
-from jobforge.contracts import ProjectConfig, RunnerDef, contract_of
+from jobforge.config import ProjectConfig
+from jobforge.contracts import RunnerDef, contract_of
 from jobforge.contracts.drift import version_verdict
 from jobforge.contracts.gate import check_project, lock_project
 from jobforge.contracts.locks import write_lock

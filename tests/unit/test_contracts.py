@@ -20,15 +20,14 @@ import pytest
 from pydantic import BaseModel, ValidationError, computed_field
 
 from jobforge import errors
+from jobforge.config import ProjectConfig, find_config
 from jobforge.contracts import (
     RUNNERS,
     Contract,
-    ProjectConfig,
     RetryPolicy,
     RunnerDef,
     contract_of,
     discover,
-    find_config,
     runner,
 )
 from jobforge.contracts.model import generator_versions

@@ -13,7 +13,8 @@ from typing import Any
 import pytest
 from pydantic import BaseModel, Field
 
-from jobforge.contracts import ProjectConfig, RunnerDef, contract_of
+from jobforge.config import ProjectConfig
+from jobforge.contracts import RunnerDef, contract_of
 from jobforge.contracts.gate import check_project, compare_project
 from jobforge.contracts.locks import write_lock
 from jobforge.contracts.samples import check_samples, golden_inputs

@@ -14,7 +14,8 @@ from typing import Any
 import pytest
 
 from jobforge.certify import replay_policy
-from jobforge.contracts import ProjectConfig, RunnerDef, discover
+from jobforge.config import ProjectConfig
+from jobforge.contracts import RunnerDef, discover
 from jobforge.errors import JobforgeError
 from jobforge.plugins.pytest.session import PluginSession
 from jobforge.replay.batch import replay_on_throwaway

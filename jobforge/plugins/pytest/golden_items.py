@@ -16,14 +16,8 @@ from typing import Any
 import pytest
 
 from jobforge.certify import replay_policy
-from jobforge.contracts import (
-    Contract,
-    ProjectConfig,
-    RunnerDef,
-    contract_of,
-    did_you_mean,
-    discover,
-)
+from jobforge.config import ProjectConfig, did_you_mean
+from jobforge.contracts import Contract, RunnerDef, contract_of, discover
 from jobforge.contracts.drift import compare_contracts, version_verdict
 from jobforge.contracts.schema_diff import Change
 from jobforge.errors import (

@@ -109,7 +109,7 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def _configure_bundles(config: pytest.Config, folder: str) -> None:
-    from jobforge.contracts import ProjectConfig, find_config
+    from jobforge.config import ProjectConfig, find_config
     from jobforge.plugins.pytest import bundle_items
 
     project = find_config(config.rootpath) or ProjectConfig(root=config.rootpath)
@@ -143,7 +143,7 @@ def _has_project(config: pytest.Config) -> bool:
 
 
 def _configure_golden(config: pytest.Config) -> None:
-    from jobforge.contracts import ProjectConfig, find_config
+    from jobforge.config import ProjectConfig, find_config
     from jobforge.plugins.pytest import golden_items
     from jobforge.runtime.redact import key_from_env
 
@@ -306,7 +306,8 @@ def jobforge_run(jobforge_db: Database) -> Any:
     """`jobforge_run(runner_id, input, environment=None)`: run a declared runner once through
     the real queue and worker on this test's database, with the recorder (and strict mode), and
     return its run record (format jobforge.run/1)."""
-    from jobforge.contracts import RUNNERS, did_you_mean
+    from jobforge.config import did_you_mean
+    from jobforge.contracts import RUNNERS
     from jobforge.errors import ConfigurationError
     from jobforge.golden.case import GoldenCase
     from jobforge.golden.execute import UNREDACTED, run_case
