@@ -13,13 +13,13 @@ from pydantic import ValidationError
 from rich.measure import Measurement
 from rich.table import Table
 
-from jobforge import errors
+from jobforge import errors, validation
 from jobforge.cli.known_types import known_types, not_a_payload
 from jobforge.cli.output import MAX_ID, console, literal, notes, print_json
 from jobforge.cli.target import DEFAULT_HELP, chosen_tenant, ready_database_url
+from jobforge.produce import runner_job
 from jobforge.queue import NewJob, QueueClient
 from jobforge.states import JobState
-from jobforge.worker.runners import runner_job
 
 app = typer.Typer(help="Inspect and act on jobs (one tenant at a time).", no_args_is_help=True)
 
@@ -99,8 +99,7 @@ def enqueue(
             f"{exc} ({source} checked against the runner's input model)"
         ) from None
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
-        raise errors.ConfigurationError(f"invalid job: {problems}") from None
+        raise errors.ConfigurationError(f"invalid job: {validation.summary(exc)}") from None
     with _client(url, tenant) as client:
         (result,) = client.enqueue_many([job])
     if as_json:

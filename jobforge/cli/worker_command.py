@@ -13,10 +13,9 @@ from jobforge.cli.output import console
 from jobforge.cli.target import DEFAULT_HELP, database_url, require_ready
 from jobforge.config import find_config
 from jobforge.contracts import discover
-from jobforge.golden import Recorder
 from jobforge.runtime.http import DEFAULT_MAX_RESPONSE_BYTES, HttpPolicy
 from jobforge.runtime.record import DEFAULT_SECRET_KEYS, Redactor
-from jobforge.worker import Worker, WorkerConfig, WorkerReport, logs
+from jobforge.worker import Recorder, Worker, WorkerConfig, WorkerReport, logs
 from jobforge.worker.loading import load_handlers
 
 

@@ -1,7 +1,9 @@
-"""Golden cases and run recording: the recorder middleware writes one run record per attempt."""
+"""Golden cases: a runner's expected behaviour on fixed inputs and environments, run through the
+real queue and worker and compared with what it recorded. (The run recorder itself is part of the
+worker, `jobforge.worker.Recorder`; it is re-exported here for code written before it moved.)"""
 
 from __future__ import annotations
 
-from jobforge.golden.recorder import Recorder, build_record
+from jobforge.worker.recorder import Recorder, build_record
 
 __all__ = ["Recorder", "build_record"]

@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from jobforge import errors
+from jobforge import errors, validation
 from jobforge.jsonfile import read_json, write_atomic
 from jobforge.runtime.context import ClockSpec, DecisionStep, Environment
 from jobforge.runtime.record import RunStatus
@@ -63,9 +63,7 @@ def load_case(path: Path) -> GoldenCase:
     try:
         return GoldenCase.model_validate(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()
-        )
+        problems = validation.summary(exc)
         raise errors.ConfigurationError(f"golden case {path} is invalid: {problems}") from None
 
 

@@ -11,12 +11,13 @@ from typing import Any
 from jobforge import db, errors
 from jobforge.contracts import RunnerDef
 from jobforge.golden.case import GoldenCase
-from jobforge.golden.recorder import Recorder
 from jobforge.queue import AsyncQueueClient
 from jobforge.runtime.context import Environment
 from jobforge.runtime.http import HttpPolicy
 from jobforge.worker import JobContext, Next, Registry, Worker, WorkerConfig
-from jobforge.worker.runners import CLOCK_SHIFT, ENVIRONMENT, MODE, STRICT, register_runner
+from jobforge.worker.recorder import Recorder
+from jobforge.worker.runners import register_runner
+from jobforge.worker.slot import RunSlot
 
 #: Key of the returned record holding the same record unredacted (memory only, never stored).
 UNREDACTED = "unredacted"
@@ -34,10 +35,9 @@ _CONFIG = WorkerConfig(
 
 def _injector(environment: Environment, strict: bool, clock_shift_s: float = 0.0) -> Any:
     async def inject(ctx: JobContext, call_next: Next) -> Any:
-        ctx.extensions[ENVIRONMENT] = environment
-        ctx.extensions[MODE] = "replay"
-        ctx.extensions[STRICT] = strict
-        ctx.extensions[CLOCK_SHIFT] = clock_shift_s
+        ctx.run = RunSlot(
+            environment=environment, mode="replay", strict=strict, clock_shift_s=clock_shift_s
+        )
         return await call_next(ctx)
 
     return inject

@@ -12,10 +12,11 @@ from jobforge.queue.models import (
     Outcome,
     Page,
     RunRow,
+    RunWrite,
     lease_id,
 )
 
 __all__ = [
     "AsyncQueueClient", "Attempt", "Enqueued", "Event", "Job", "NewJob", "Outcome", "Page",
-    "QueueClient", "RunRow", "lease_id",
+    "QueueClient", "RunRow", "RunWrite", "lease_id",
 ]  # fmt: skip

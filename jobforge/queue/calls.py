@@ -14,7 +14,17 @@ from uuid import UUID
 
 from jobforge import db, errors
 from jobforge.db import Jsonb
-from jobforge.queue.models import Attempt, Enqueued, Event, Job, NewJob, Outcome, Page, RunRow
+from jobforge.queue.models import (
+    Attempt,
+    Enqueued,
+    Event,
+    Job,
+    NewJob,
+    Outcome,
+    Page,
+    RunRow,
+    RunWrite,
+)  # fmt: skip
 from jobforge.states import JobState
 
 Call = tuple[str, dict[str, Any]]
@@ -213,15 +223,13 @@ def acknowledge_cancel(worker: str, job_id: int, lease_token: UUID, data: Any,
     }  # fmt: skip
 
 
-def record_run(worker: str, job_id: int, lease_token: UUID, record: dict[str, Any],
+def record_run(worker: str, job_id: int, lease_token: UUID, run: RunWrite,
                now: datetime | None) -> Call:  # fmt: skip
-    output = record.get("output") or {}
     return "job_record_run", {
         "worker": worker, "id": job_id, "token": lease_token,
-        "runner_id": record["runner_id"], "version": record["runner_version"],
-        "status": record["status"], "input_sha256": record["input"]["sha256"],
-        "output_sha256": output.get("sha256"), "trace_sha256": record["trace_sha256"],
-        "record": Jsonb(record), "now": now,
+        "runner_id": run.runner_id, "version": run.runner_version, "status": run.status,
+        "input_sha256": run.input_sha256, "output_sha256": run.output_sha256,
+        "trace_sha256": run.trace_sha256, "record": Jsonb(run.document), "now": now,
     }  # fmt: skip
 
 

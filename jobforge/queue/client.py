@@ -29,6 +29,7 @@ from jobforge.queue.models import (
     Page,
     ReleaseState,
     RunRow,
+    RunWrite,
 )
 from jobforge.sql import query
 from jobforge.states import JobState
@@ -289,12 +290,12 @@ class QueueClient(_Base[db.ConnectionPool]):
         worker: str,
         job_id: int,
         lease_token: UUID,
-        record: dict[str, Any],
+        run: RunWrite,
         *,
         now: datetime | None = None,
     ) -> bool:
         """Store the record of the attempt `lease_token` (only its worker may, once)."""
-        call = calls.record_run(worker, job_id, lease_token, record, now)
+        call = calls.record_run(worker, job_id, lease_token, run, now)
         return bool(calls.single(self._run(call, worker=True)))
 
 
@@ -518,10 +519,10 @@ class AsyncQueueClient(_Base[db.AsyncConnectionPool]):
         worker: str,
         job_id: int,
         lease_token: UUID,
-        record: dict[str, Any],
+        run: RunWrite,
         *,
         now: datetime | None = None,
     ) -> bool:
         """Store the record of the attempt `lease_token` (only its worker may, once)."""
-        call = calls.record_run(worker, job_id, lease_token, record, now)
+        call = calls.record_run(worker, job_id, lease_token, run, now)
         return bool(calls.single(await self._run(call, worker=True)))

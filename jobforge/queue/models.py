@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
@@ -110,6 +111,21 @@ class Page(_Record):
 
     jobs: list[Job]
     next_before: int | None
+
+
+@dataclass(frozen=True, slots=True)
+class RunWrite:
+    """A run record to store: the columns the queue indexes and checks it by, and the document
+    itself. The queue never reads inside the document; its format (jobforge.run/1) belongs to a
+    higher layer, which fills these in."""
+
+    runner_id: str
+    runner_version: str
+    status: str
+    input_sha256: str
+    output_sha256: str | None
+    trace_sha256: str
+    document: dict[str, Any]
 
 
 class RunRow(_Record):

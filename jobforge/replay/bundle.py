@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from jobforge import errors
+from jobforge import errors, validation
 from jobforge.contracts.declare import RUNNER_ID_PATTERN
 from jobforge.golden.case import Expect, GoldenCase, case_text, expectation_of, write_case
 from jobforge.jsonfile import Kept, read_json, write_atomic, write_new
@@ -58,7 +58,7 @@ def from_record(record: dict[str, Any], *, where: str = "run record") -> Bundle:
         run = RunRecord.model_validate(record)
     except ValidationError as exc:
         raise errors.ConfigurationError(
-            f"{where} is not a valid run record: {_problems(exc)}"
+            f"{where} is not a valid run record: {validation.summary(exc)}"
         ) from None
     try:
         return Bundle(
@@ -71,7 +71,8 @@ def from_record(record: dict[str, Any], *, where: str = "run record") -> Bundle:
             provenance=run.provenance,
         )
     except ValidationError as exc:
-        raise errors.ConfigurationError(f"{where} cannot be a bundle: {_problems(exc)}") from None
+        problems = validation.summary(exc)
+        raise errors.ConfigurationError(f"{where} cannot be a bundle: {problems}") from None
 
 
 def load_bundle(path: Path) -> Bundle:
@@ -85,7 +86,8 @@ def load_bundle(path: Path) -> Bundle:
     try:
         return Bundle.model_validate(data)
     except ValidationError as exc:
-        raise errors.ConfigurationError(f"bundle {path} is invalid: {_problems(exc)}") from None
+        problems = validation.summary(exc)
+        raise errors.ConfigurationError(f"bundle {path} is invalid: {problems}") from None
 
 
 def write_bundle(folder: Path, bundle: Bundle, run_id: int | None = None) -> Path:
@@ -176,9 +178,3 @@ def bundle_paths(paths: list[Path]) -> list[Path]:
 
 def _safe(text: str) -> str:
     return re.sub(r"[^A-Za-z0-9._-]", "_", text)
-
-
-def _problems(exc: ValidationError) -> str:
-    return "; ".join(
-        f"{'.'.join(str(p) for p in e['loc']) or '(root)'}: {e['msg']}" for e in exc.errors()
-    )

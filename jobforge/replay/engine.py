@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from pydantic import ValidationError
 
+from jobforge import validation
 from jobforge.contracts import RunnerDef
 from jobforge.golden.case import expectation_of
 from jobforge.golden.compare import (
@@ -32,14 +33,15 @@ from jobforge.golden.compare import (
     reconciled,
 )
 from jobforge.golden.explain import call_lines
-from jobforge.golden.recorder import Recorder
 from jobforge.queue import AsyncQueueClient, NewJob
 from jobforge.replay.bundle import Bundle
 from jobforge.runtime.context import Environment
 from jobforge.runtime.http import HttpPolicy
 from jobforge.runtime.record import Fingerprints, fingerprints
 from jobforge.worker import JobContext, Next, Registry, Worker, WorkerConfig
-from jobforge.worker.runners import ENVIRONMENT, MODE, STRICT, register_runner
+from jobforge.worker.recorder import Recorder
+from jobforge.worker.runners import register_runner
+from jobforge.worker.slot import RunSlot
 
 Verdict = Literal["identical", "diverged", "runner_missing", "input_rejected", "unrecorded_http"]
 
@@ -214,15 +216,12 @@ def _refusal(target: Target, runners: Mapping[str, RunnerDef]) -> ReplayResult |
     try:
         definition.input.model_validate(bundle.input)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "(root)"
         return ReplayResult(
             target.name, bundle.runner_id, "input_rejected",
             message=(
                 f"contract drift: the current input model of {bundle.runner_id} "
                 f"{definition.version} (recorded under {bundle.runner_version}) rejects the "
-                f"recorded input: {where}: {first['msg']}"
-                + (f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else "")
+                f"recorded input: {validation.summary(exc, limit=1)}"
             ),
             context=_context(bundle, definition),
         )  # fmt: skip
@@ -281,9 +280,7 @@ def _job(bundle: Bundle) -> NewJob:
 
 def _injector(environments: Mapping[int, Environment], strict: bool) -> Any:
     async def inject(ctx: JobContext, call_next: Next) -> Any:
-        ctx.extensions[ENVIRONMENT] = environments[ctx.job_id]
-        ctx.extensions[MODE] = "replay"
-        ctx.extensions[STRICT] = strict
+        ctx.run = RunSlot(environment=environments[ctx.job_id], mode="replay", strict=strict)
         return await call_next(ctx)
 
     return inject

@@ -9,11 +9,13 @@ from jobforge.worker.drain import drain, drain_async
 from jobforge.worker.loading import load_handlers
 from jobforge.worker.metrics import Metrics
 from jobforge.worker.middleware import Middleware, Next
+from jobforge.worker.recorder import Recorder
 from jobforge.worker.registry import HandlerSpec, Registry, default_registry, handler
 from jobforge.worker.runtime import Worker, WorkerConfig, WorkerReport
+from jobforge.worker.slot import RunSlot
 
 __all__ = [
     "HandlerSpec", "InvalidInput", "JobContext", "Metrics", "Middleware", "Next", "NonRetryable",
-    "Registry", "Worker", "WorkerConfig", "WorkerReport", "default_registry", "drain",
-    "drain_async", "handler", "load_handlers",
+    "Recorder", "Registry", "RunSlot", "Worker", "WorkerConfig", "WorkerReport",
+    "default_registry", "drain", "drain_async", "handler", "load_handlers",
 ]  # fmt: skip

@@ -6,7 +6,9 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from jobforge.queue.client import AsyncQueueClient
 from jobforge.queue.models import Job
+from jobforge.worker.slot import RunSlot
 
 #: Why a running job is asked to stop.
 StopReason = Literal["canceled", "lease_lost", "timeout", "shutdown"]
@@ -54,8 +56,12 @@ class JobContext:
     worker: str
     cancelled: CancelFlag = field(default_factory=CancelFlag)
     stop_reason: StopReason | None = None
-    #: Where middleware and handler adapters leave things for each other (the run recorder puts
-    #: the run's environment here and finds the RunContext afterwards).
+    #: The runner's attempt: set up by a harness (golden, replay), filled in by the runner
+    #: adapter, read by the recorder.
+    run: RunSlot = field(default_factory=RunSlot)
+    #: The worker's queue client (middleware such as the recorder writes through it).
+    client: AsyncQueueClient | None = None
+    #: Free for user middleware to leave things for each other; jobforge keeps nothing here.
     extensions: dict[str, Any] = field(default_factory=dict)
     _progress: tuple[float, str | None] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)

@@ -38,8 +38,6 @@ from jobforge.worker.registry import HandlerSpec, Registry, default_registry
 
 logger = logs.logger
 
-#: Key of JobContext.extensions holding the worker's AsyncQueueClient (for middleware).
-CLIENT = "jobforge.client"
 #: The channel the enqueue trigger notifies (migrations/0005).
 CHANNEL = "jobforge_jobs"
 #: How long a stop waits for a claim in flight before cutting it short.
@@ -337,8 +335,7 @@ class Worker:
     def _start(self, job: Job) -> None:
         assert job.lease_token is not None
         spec = self.registry.get(job.type)
-        ctx = JobContext(job=job, worker=self.name)
-        ctx.extensions[CLIENT] = self._client
+        ctx = JobContext(job=job, worker=self.name, client=self._client)
         running = _Running(job=job, spec=spec, ctx=ctx)
         lease = (job.id, job.lease_token)
         self._state.running[lease] = running

@@ -31,6 +31,7 @@ from psycopg.conninfo import make_conninfo
 
 from jobforge.provision import Database
 from jobforge.queue import Job, Outcome, QueueClient, lease_id
+from tests.records import run_write
 
 T0 = datetime(2031, 3, 1, 12, 0, tzinfo=UTC)
 LEASE_S = 5.0
@@ -185,7 +186,7 @@ def test_a_stale_token_records_only_its_own_attempt_once(
     never lands on the new attempt, and nothing else of the job changes."""
     job_id, old, new = self_takeover(tenant, worker)
     before = state(jobforge_db, job_id)
-    assert worker.record_run("w1", job_id, old, record("lease_lost"), now=at(11)) is True
+    assert worker.record_run("w1", job_id, old, run_write(record("lease_lost")), now=at(11)) is True
     after = state(jobforge_db, job_id)
     assert {k: v for k, v in after.items() if k != "job_runs"} == {
         k: v for k, v in before.items() if k != "job_runs"
@@ -197,9 +198,9 @@ def test_a_stale_token_records_only_its_own_attempt_once(
         ).fetchall()
     assert runs == [(1, lease_id(old), "lease_lost")]
 
-    assert worker.record_run("w1", job_id, old, record("succeeded"), now=at(12)) is False
+    assert worker.record_run("w1", job_id, old, run_write(record("succeeded")), now=at(12)) is False
     assert state(jobforge_db, job_id) == after
-    assert worker.record_run("w1", job_id, new, record("succeeded"), now=at(12)) is True
+    assert worker.record_run("w1", job_id, new, run_write(record("succeeded")), now=at(12)) is True
     assert [r["status"] for r in tenant.runs(job_id)] == ["lease_lost", "succeeded"]
 
 
@@ -280,7 +281,7 @@ def test_the_right_token_under_another_worker_s_name_changes_nothing(
     assert state(jobforge_db, job_id) == before
     assert worker.release("w2", [(job_id, lease)], now=now) == {job_id: "lost"}
     assert state(jobforge_db, job_id) == before
-    assert worker.record_run("w2", job_id, lease, record(), now=now) is False
+    assert worker.record_run("w2", job_id, lease, run_write(record()), now=now) is False
     assert state(jobforge_db, job_id) == before
 
     assert tenant.cancel(job_id, now=at(2)) == "canceled"
@@ -290,7 +291,7 @@ def test_the_right_token_under_another_worker_s_name_changes_nothing(
 
     # the holder itself still may
     assert worker.acknowledge_cancel("w1", job_id, lease, {"compensation": "x"}, now=at(3)) is True
-    assert worker.record_run("w1", job_id, lease, record("canceled"), now=at(3)) is True
+    assert worker.record_run("w1", job_id, lease, run_write(record("canceled")), now=at(3)) is True
 
 
 # (c) a forged token: the digest the tables keep
@@ -323,7 +324,7 @@ def test_the_digest_a_worker_login_reads_is_not_a_token(
             assert state(jobforge_db, job_id) == before
             assert evil.release("w1", [(job_id, forged)], now=now) == {job_id: "lost"}
             assert state(jobforge_db, job_id) == before
-            assert evil.record_run("w1", job_id, forged, record(), now=now) is False
+            assert evil.record_run("w1", job_id, forged, run_write(record()), now=now) is False
             assert state(jobforge_db, job_id) == before
 
         assert tenant.cancel(job_id, now=at(2)) == "canceled"
@@ -387,9 +388,9 @@ def test_a_duplicate_record_run_changes_nothing(
 ) -> None:
     [job_id] = enqueue(tenant)
     lease = token(claim_one(worker, "w1", T0))
-    assert worker.record_run("w1", job_id, lease, record("succeeded"), now=at(1)) is True
+    assert worker.record_run("w1", job_id, lease, run_write(record("succeeded")), now=at(1)) is True
     before = state(jobforge_db, job_id)
-    assert worker.record_run("w1", job_id, lease, record("failed"), now=at(2)) is False
+    assert worker.record_run("w1", job_id, lease, run_write(record("failed")), now=at(2)) is False
     assert state(jobforge_db, job_id) == before
 
 
@@ -423,7 +424,7 @@ def test_every_write_replayed_after_the_finish_changes_nothing(
     [job_id] = enqueue(tenant)
     lease = token(claim_one(worker, "w1", T0))
     assert worker.progress("w1", job_id, lease, 50, "half", now=at(1)) is True
-    assert worker.record_run("w1", job_id, lease, record(), now=at(2)) is True
+    assert worker.record_run("w1", job_id, lease, run_write(record()), now=at(2)) is True
     assert worker.finish_each("w1", [succeeded(job_id, lease)], now=at(2)) == ["succeeded"]
     before = state(jobforge_db, job_id)
     now = at(3)
@@ -431,7 +432,7 @@ def test_every_write_replayed_after_the_finish_changes_nothing(
     assert worker.progress("w1", job_id, lease, 50, "half", now=now) is False
     assert worker.finish_each("w1", [succeeded(job_id, lease)], now=now) == ["lost"]
     assert worker.release("w1", [(job_id, lease)], now=now) == {job_id: "lost"}
-    assert worker.record_run("w1", job_id, lease, record(), now=now) is False
+    assert worker.record_run("w1", job_id, lease, run_write(record()), now=now) is False
     assert worker.acknowledge_cancel("w1", job_id, lease, {"compensation": "x"}, now=now) is False
     assert state(jobforge_db, job_id) == before
 
@@ -447,7 +448,7 @@ def test_the_tables_never_hold_the_secret_the_claim_returned(
     assert sorted(j.id for j in claimed) == job_ids
     leases = {j.id: token(j) for j in claimed}
     for job_id, lease in leases.items():
-        assert worker.record_run("w1", job_id, lease, record(), now=at(1))
+        assert worker.record_run("w1", job_id, lease, run_write(record()), now=at(1))
     with jobforge_db.connect() as conn:
         for job_id, lease in leases.items():
             digest = lease_id(lease)

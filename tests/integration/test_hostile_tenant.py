@@ -36,6 +36,7 @@ from psycopg.conninfo import make_conninfo
 from jobforge import db, errors
 from jobforge.provision import Database
 from jobforge.queue import Job, Outcome, QueueClient
+from tests.records import run_write
 
 TENANTS = ("tenant_a", "tenant_b")
 KINDS = ("queued", "running", "succeeded", "failed", "canceled", "dead")
@@ -251,7 +252,7 @@ def seed(database: Database) -> dict[str, dict[str, int]]:
                            "runner_version": "1.0.0", "status": "succeeded",
                            "input": {"sha256": DIGEST}, "trace_sha256": DIGEST,
                            "tenant": tenant}  # fmt: skip
-                    assert worker.record_run("w", job_id, lease, rec)
+                    assert worker.record_run("w", job_id, lease, run_write(rec))
                     if kind == "running":
                         assert worker.progress("w", job_id, lease, 40, f"{tenant} at 40%")
                     elif kind == "canceled":

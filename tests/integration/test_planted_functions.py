@@ -20,6 +20,7 @@ from psycopg.conninfo import make_conninfo
 from jobforge import db
 from jobforge.provision import Database
 from jobforge.queue import QueueClient
+from tests.records import run_write
 
 TABLES = ("jobs", "job_attempts", "job_results", "job_events", "connector_configs", "job_runs")
 
@@ -71,7 +72,7 @@ def seeded(jobforge_db: Database) -> dict[str, int]:
         digest = "sha256:" + "0" * 64
         record = {"runner_id": "ops.scan", "runner_version": "1.0.0", "status": "succeeded",
                   "input": {"sha256": digest}, "trace_sha256": digest}  # fmt: skip
-        assert worker.record_run("w", claimed.id, claimed.lease_token, record)
+        assert worker.record_run("w", claimed.id, claimed.lease_token, run_write(record))
     return {"tenant_b": job}
 
 

@@ -24,6 +24,7 @@ from psycopg.conninfo import make_conninfo
 from jobforge import db
 from jobforge.provision import Database
 from jobforge.queue import Outcome, QueueClient
+from tests.records import run_write
 
 TENANTS = ("tenant_a", "tenant_b")
 DIGEST = "sha256:" + "0" * 64
@@ -127,7 +128,7 @@ def seed(database: Database) -> None:
             record = {"format": "jobforge.run/1", "runner_id": "rls.job", "runner_version": "1",
                       "status": "succeeded", "input": {"sha256": DIGEST},
                       "trace_sha256": DIGEST}  # fmt: skip
-            assert worker.record_run("w", job.id, job.lease_token, record)
+            assert worker.record_run("w", job.id, job.lease_token, run_write(record))
             done = Outcome(job_id=job.id, lease_token=job.lease_token, outcome="succeeded",
                            result={"n": 1})  # fmt: skip
             assert worker.finish("w", [done]) == {job.id: "succeeded"}

@@ -18,7 +18,7 @@ from jobforge.provision import Database
 from jobforge.queue import NewJob, QueueClient
 from jobforge.runtime.context import ClockSpec, Environment, RunContext
 from jobforge.worker import JobContext, Next, Registry, WorkerConfig, drain
-from jobforge.worker.runners import ENVIRONMENT, register_runner
+from jobforge.worker.runners import register_runner
 
 
 class ScanIn(BaseModel):
@@ -157,7 +157,7 @@ def _run_with(dsn: str, queue: QueueClient, runner_id: str, env: Environment) ->
     """Run one job of `runner_id` under a given environment (as replay will)."""
 
     async def inject(ctx: JobContext, call_next: Next) -> Any:
-        ctx.extensions[ENVIRONMENT] = env
+        ctx.run.environment = env
         return await call_next(ctx)
 
     job = queue.enqueue(runner_id, {"target": "db-1"})

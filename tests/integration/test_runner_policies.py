@@ -13,12 +13,13 @@ from pydantic import BaseModel
 
 from jobforge.contracts import RUNNERS, RetryPolicy, runner
 from jobforge.errors import InvalidInput
+from jobforge.produce import runner_job
 from jobforge.provision import Database
 from jobforge.queue import NewJob, QueueClient
 from jobforge.runtime.context import RunContext
 from jobforge.states import JobState
 from jobforge.worker import JobContext, Registry, WorkerConfig, drain
-from jobforge.worker.runners import register_runner, runner_job
+from jobforge.worker.runners import register_runner
 
 
 class In(BaseModel):

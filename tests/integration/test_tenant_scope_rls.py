@@ -20,6 +20,7 @@ from psycopg.conninfo import make_conninfo
 from jobforge import errors
 from jobforge.provision import Database
 from jobforge.queue import AsyncQueueClient, Outcome, QueueClient
+from tests.records import run_write
 
 TENANTS = ("acme", "globex")
 TABLES = ("jobs", "job_attempts", "job_results", "job_events", "job_runs")
@@ -39,7 +40,7 @@ def seeded(jobforge_db: Database) -> dict[str, int]:
             record = {"format": "jobforge.run/1", "runner_id": "rls.job", "runner_version": "1",
                       "status": "succeeded", "input": {"sha256": DIGEST},
                       "trace_sha256": DIGEST}  # fmt: skip
-            assert worker.record_run("w", job.id, job.lease_token, record)
+            assert worker.record_run("w", job.id, job.lease_token, run_write(record))
             done = Outcome(job_id=job.id, lease_token=job.lease_token, outcome="succeeded",
                            result={"ok": True})  # fmt: skip
             assert worker.finish_each("w", [done]) == ["succeeded"]

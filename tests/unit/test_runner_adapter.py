@@ -1,6 +1,6 @@
 """A declared runner as a worker handler (`jobforge.worker.runners.runner_handler`), called
 directly with a hand-built JobContext: input validated before, output, trace keys and artifacts
-checked after, and what it leaves in `JobContext.extensions` for the recorder. No database."""
+checked after, and what it leaves in the job context's run slot for the recorder. No database."""
 
 from __future__ import annotations
 
@@ -18,15 +18,7 @@ from jobforge.contracts import RUNNERS, RunnerDef, runner
 from jobforge.queue import Job
 from jobforge.runtime.context import ClockSpec, Environment, RunContext
 from jobforge.worker import JobContext, Registry
-from jobforge.worker.runners import (
-    ENVIRONMENT,
-    MODE,
-    OUTPUT,
-    RUN,
-    RUNNER,
-    register_runner,
-    runner_handler,
-)
+from jobforge.worker.runners import register_runner, runner_handler
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 
@@ -124,13 +116,13 @@ def test_a_successful_run_returns_the_output_json_and_leaves_its_run_behind(
     job = job_context({"target": "db-1", "threshold": "0.5"})
     output = run(definition, job)
 
-    assert output == job.extensions[OUTPUT]
+    assert output == job.run.output
     assert output["findings"] == ["db-1"]
     assert isinstance(output["picked"], int)
     assert uuid.UUID(output["ticket"]).version == 4
-    assert job.extensions[RUNNER] is definition
+    assert job.run.definition is definition
 
-    ctx = job.extensions[RUN]
+    ctx = job.run.run
     assert isinstance(ctx, RunContext)
     assert [(s.key, s.value) for s in ctx.trace] == [
         ("threshold", 0.5),
@@ -141,7 +133,7 @@ def test_a_successful_run_returns_the_output_json_and_leaves_its_run_behind(
     assert ctx.mode == "record"
     assert job.take_progress() == (50.0, "half")  # ctx.progress reaches the worker's job
 
-    env = job.extensions[ENVIRONMENT]
+    env = job.run.environment
     assert isinstance(env, Environment)
     assert ctx.environment is env
     assert (env.tenant_id, env.trace_id) == ("acme", "trace-5")
@@ -157,31 +149,22 @@ def test_a_preset_environment_is_used_and_the_same_seed_gives_the_same_output(
     for seed in (7, 7, 8):
         job = job_context()
         preset = environment(seed)
-        job.extensions[ENVIRONMENT] = preset
+        job.run.environment = preset
         outputs.append(run(definition, job))
-        assert job.extensions[RUN].environment is preset
-        assert job.extensions[ENVIRONMENT] is preset
+        assert _run(job).environment is preset
+        assert job.run.environment is preset
     assert outputs[0] == outputs[1]
     assert outputs[0]["at"] == "2026-03-01T12:00:00Z"
     assert outputs[0]["picked"] != outputs[2]["picked"]
     assert outputs[0]["ticket"] != outputs[2]["ticket"]
 
 
-def test_something_that_is_not_an_environment_is_replaced_by_a_fresh_one(
-    declared: dict[str, RunnerDef],
-) -> None:
+def test_the_run_mode_comes_from_the_run_slot(declared: dict[str, RunnerDef]) -> None:
     job = job_context()
-    job.extensions[ENVIRONMENT] = {"seed": 7}
+    job.run.environment = environment()
+    job.run.mode = "replay"
     run(scan_runner(), job)
-    assert isinstance(job.extensions[ENVIRONMENT], Environment)
-
-
-def test_the_run_mode_comes_from_the_extensions(declared: dict[str, RunnerDef]) -> None:
-    job = job_context()
-    job.extensions[ENVIRONMENT] = environment()
-    job.extensions[MODE] = "replay"
-    run(scan_runner(), job)
-    assert job.extensions[RUN].mode == "replay"
+    assert _run(job).mode == "replay"
 
 
 def test_an_output_returned_as_a_dict_is_validated_and_normalized(
@@ -224,11 +207,11 @@ def test_async_runners_run_too(declared: dict[str, RunnerDef]) -> None:
     handler = runner_handler(definition)
     assert asyncio.iscoroutinefunction(handler)
     job = job_context()
-    job.extensions[ENVIRONMENT] = environment()
+    job.run.environment = environment()
     output = asyncio.run(handler(job.job.payload, job))
     assert output["findings"] == ["db-1"]
-    assert output == job.extensions[OUTPUT]
-    assert [s.key for s in job.extensions[RUN].trace] == ["k"]
+    assert output == job.run.output
+    assert [s.key for s in _run(job).trace] == ["k"]
 
 
 def test_a_sync_runner_gives_a_sync_handler(declared: dict[str, RunnerDef]) -> None:
@@ -274,8 +257,8 @@ def test_invalid_input_is_refused_with_details_before_the_runner_runs(
         assert set(detail) == {"loc", "msg", "type"}
         assert all(isinstance(part, str) for part in detail["loc"])
     assert {d["type"] for d in details} == {"missing", "float_parsing"}
-    assert OUTPUT not in job.extensions
-    assert isinstance(job.extensions[RUN], RunContext)  # the recorder still finds the run
+    assert job.run.output is None
+    assert isinstance(job.run.run, RunContext)  # the recorder still finds the run
 
 
 class Nested(BaseModel):
@@ -341,7 +324,7 @@ def test_an_output_that_breaks_the_contract_is_a_violation_with_details(
     assert isinstance(details, list)
     assert details
     assert all(set(d) == {"loc", "msg", "type"} for d in details)
-    assert OUTPUT not in job.extensions
+    assert job.run.output is None
 
 
 def test_the_output_details_name_the_field(declared: dict[str, RunnerDef]) -> None:
@@ -377,7 +360,7 @@ def test_missing_trace_keys_and_artifacts_are_a_violation_listing_them(
             "required artifacts never written: report.md, data.json",
         ]
     }
-    assert OUTPUT not in job.extensions
+    assert job.run.output is None
 
 
 def test_only_missing_trace_keys(declared: dict[str, RunnerDef]) -> None:
@@ -398,8 +381,8 @@ def test_an_error_of_the_runner_itself_passes_through(declared: dict[str, Runner
     job = job_context()
     with pytest.raises(RuntimeError, match="upstream unavailable"):
         run(declare(failing), job)
-    assert [s.value for s in job.extensions[RUN].trace] == [2]
-    assert OUTPUT not in job.extensions
+    assert [s.value for s in _run(job).trace] == [2]
+    assert job.run.output is None
 
 
 def test_an_async_runner_is_checked_the_same_way(declared: dict[str, RunnerDef]) -> None:
@@ -410,3 +393,9 @@ def test_an_async_runner_is_checked_the_same_way(declared: dict[str, RunnerDef])
         run(declare(lazy, artifacts=["report.md"]), job_context())
     with pytest.raises(errors.InvalidInput):
         run(declare(lazy), job_context({"nope": 1}))
+
+
+def _run(job: JobContext) -> RunContext:
+    """The RunContext the adapter left in the job's run slot."""
+    assert job.run.run is not None
+    return job.run.run

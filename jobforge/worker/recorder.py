@@ -12,7 +12,7 @@ from typing import Any
 
 from jobforge import errors
 from jobforge.contracts import RunnerDef
-from jobforge.queue import AsyncQueueClient
+from jobforge.queue import AsyncQueueClient, RunWrite
 from jobforge.runtime.context import RunContext
 from jobforge.runtime.http import redact_exchange
 from jobforge.runtime.record import (
@@ -30,8 +30,6 @@ from jobforge.runtime.record import (
 )
 from jobforge.worker.context import JobContext
 from jobforge.worker.middleware import Next
-from jobforge.worker.runners import OUTPUT, RUN, RUNNER, UNCONTROLLED
-from jobforge.worker.runtime import CLIENT
 
 logger = logging.getLogger("jobforge.worker")
 
@@ -68,9 +66,8 @@ class Recorder:
 
     async def _write(self, ctx: JobContext, began: datetime, clock: float, status: RunStatus,
                      exc: BaseException | None) -> None:  # fmt: skip
-        definition = ctx.extensions.get(RUNNER)
-        run = ctx.extensions.get(RUN)
-        if not isinstance(definition, RunnerDef) or not isinstance(run, RunContext):
+        definition, run = ctx.run.definition, ctx.run.run
+        if definition is None or run is None:
             return  # not a runner, or it never started
         record = build_record(
             definition, run, ctx, status, exc, began=began,
@@ -81,12 +78,12 @@ class Recorder:
             self._keep.append(whole.model_dump(mode="json"))
         token = ctx.job.lease_token
         assert token is not None
-        client = self._client or ctx.extensions.get(CLIENT)
-        if not isinstance(client, AsyncQueueClient):
+        client = self._client or ctx.client
+        if client is None:
             logger.warning("job %d: no queue client to record the run with", ctx.job_id)
             return
         try:
-            await client.record_run(ctx.worker, ctx.job_id, token, record.model_dump(mode="json"))
+            await client.record_run(ctx.worker, ctx.job_id, token, stored(record))
         except Exception:
             logger.warning("job %d: run record not written", ctx.job_id, exc_info=True)
 
@@ -102,10 +99,10 @@ def build_record(
     duration_ms: float,
     redactor: Redactor,
 ) -> RunRecord:
-    output = ctx.extensions.get(OUTPUT) if status == "succeeded" else None
+    output = ctx.run.output if status == "succeeded" else None
     redactor = redactor.for_runner(definition.secret_keys, definition.public_keys)
     trace = redacted_trace(run.trace, redactor)
-    watch = ctx.extensions.get(UNCONTROLLED)
+    watch = ctx.run.watch
     environment = run.recorded_environment()
     return RunRecord(
         runner_id=definition.id,
@@ -130,7 +127,7 @@ def build_record(
                 severity=c.severity,
                 values=list(c.values),
             )
-            for c in getattr(watch, "calls", [])
+            for c in (watch.calls if watch else [])
         ],
         globals_changed=[
             GlobalChangeModel(
@@ -141,7 +138,7 @@ def build_record(
                 file=g.file,
                 line=g.line,
             )
-            for g in getattr(watch, "globals_changed", [])
+            for g in (watch.globals_changed if watch else [])
         ],
         provenance=Provenance(
             job_id=ctx.job_id,
@@ -158,7 +155,7 @@ def _unredacted(definition: RunnerDef, run: RunContext, ctx: JobContext,
                 status: RunStatus) -> dict[str, Any]:  # fmt: skip
     """The parts of a record that redaction changes, as the run produced them."""
     everything = Redactor.none()
-    output = ctx.extensions.get(OUTPUT) if status == "succeeded" else None
+    output = ctx.run.output if status == "succeeded" else None
     environment = run.recorded_environment()
     trace = list(run.trace)
     return {
@@ -192,4 +189,18 @@ def _error(exc: BaseException) -> dict[str, Any]:
     return body
 
 
-__all__ = ["Recorder", "Snapshot", "build_record"]
+def stored(record: RunRecord) -> RunWrite:
+    """The record as the queue stores it: the columns it is found by, beside the document (the
+    queue never reads inside a run record; its format belongs to this layer)."""
+    return RunWrite(
+        runner_id=record.runner_id,
+        runner_version=record.runner_version,
+        status=record.status,
+        input_sha256=record.input.sha256,
+        output_sha256=None if record.output is None else record.output.sha256,
+        trace_sha256=record.trace_sha256,
+        document=record.model_dump(mode="json"),
+    )
+
+
+__all__ = ["Recorder", "Snapshot", "build_record", "stored"]
