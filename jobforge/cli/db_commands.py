@@ -1,4 +1,5 @@
-"""`jobforge db start|stop|status|url`: the embedded development server."""
+"""`jobforge db start|stop|status|url`: the embedded development server; `jobforge db schema`:
+the schema its migrations make."""
 
 from __future__ import annotations
 
@@ -9,12 +10,12 @@ import typer
 from jobforge import db, errors
 from jobforge import migrate as migrator
 from jobforge.cli.output import console, counted
-from jobforge.provision import devserver
+from jobforge.provision import devserver, schema_dump
 
 app = typer.Typer(
     help="The embedded development Postgres of this project: data under .jobforge/ of the "
     "nearest folder up that has [tool.jobforge] in its pyproject.toml or a running one, else "
-    "of this folder.",
+    "of this folder. `schema` prints the schema jobforge's migrations make.",
     no_args_is_help=True,
 )
 
@@ -86,3 +87,24 @@ def url() -> None:
             "the development server is not running: `jobforge db start`"
         )
     print(state.url)
+
+
+@app.command()
+def schema(
+    output: Path | None = typer.Option(
+        None, "--output", help="Write it to this file instead of printing it."
+    ),
+    provider: str | None = typer.Option(
+        None,
+        "--provider",
+        help="Where the throwaway Postgres comes from: auto, url, docker, local.",
+    ),
+) -> None:
+    """Print jobforge's current schema (the repository's schema.sql): pg_dump of a database
+    freshly migrated on a throwaway server, never the development server."""
+    text = schema_dump.generate(provider=provider)
+    if output is None:
+        print(text, end="")
+        return
+    output.write_text(text, encoding="utf-8")
+    console.print(f"wrote {output}", markup=False)

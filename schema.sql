@@ -1,0 +1,1808 @@
+-- jobforge's database schema as every migration up to and including
+-- migrations/0009_logins_read_schema_version.sql leaves it: `pg_dump --schema-only --no-owner`
+-- of the jobforge schema of a freshly migrated database, without session settings or
+-- version lines. Rows the migrations insert (job_transitions, settings) are data, not
+-- shown here.
+--
+-- Generated, do not edit: databases are built by the migrations (`jobforge migrate`),
+-- never from this file, which is for reading the live definitions in one place.
+-- Refresh it with `python -m jobforge.provision.schema_dump --write`.
+
+--
+-- Roles: server-wide, so a database's dump leaves them out. These are the ones
+-- the schema grants to; the migrations create them when missing.
+--
+
+CREATE ROLE jobforge_app NOLOGIN;
+CREATE ROLE jobforge_worker NOLOGIN;
+
+
+--
+-- Name: jobforge; Type: SCHEMA; Schema: -; Owner: -
+--
+
+CREATE SCHEMA jobforge;
+
+
+--
+-- Name: SCHEMA jobforge; Type: COMMENT; Schema: -; Owner: -
+--
+
+COMMENT ON SCHEMA jobforge IS 'jobforge: Postgres-native job queue (managed by jobforge migrate)';
+
+
+--
+-- Name: job_status; Type: TYPE; Schema: jobforge; Owner: -
+--
+
+CREATE TYPE jobforge.job_status AS ENUM (
+    'queued',
+    'running',
+    'succeeded',
+    'failed',
+    'dead',
+    'canceled'
+);
+
+
+--
+-- Name: acknowledge_cancel_v1(text, bigint, uuid, jsonb, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.acknowledge_cancel_v1(p_worker text, p_job_id bigint, p_token uuid, p_data jsonb, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_now     timestamptz := jobforge.clock(p_now);
+    v_attempt jobforge.job_attempts;
+    v_data    jsonb := p_data;
+BEGIN
+    PERFORM jobforge.require_worker();
+    IF v_data IS NOT NULL AND (octet_length(v_data::text) > 16384 OR jobforge.json_problem(v_data) IS NOT NULL) THEN
+        v_data := jsonb_build_object('compensation', left(v_data ->> 'compensation', 100), 'truncated', true);
+    END IF;
+    SELECT a.* INTO v_attempt FROM jobforge.job_attempts a
+    JOIN jobforge.jobs j ON j.id = a.job_id AND j.status = 'canceled'
+    WHERE a.lease_token = jobforge.lease_id(p_token) AND a.job_id = p_job_id AND a.worker = p_worker
+      AND a.outcome = 'canceled'
+    FOR UPDATE OF a;
+    IF NOT FOUND OR EXISTS (
+        SELECT 1 FROM jobforge.job_events e
+        WHERE e.job_id = p_job_id AND e.kind = 'cancel_acknowledged' AND e.attempt = v_attempt.attempt
+    ) THEN
+        RETURN false;
+    END IF;
+    INSERT INTO jobforge.job_events (job_id, tenant_id, kind, at, attempt, worker, data)
+    VALUES (p_job_id, v_attempt.tenant_id, 'cancel_acknowledged', v_now, v_attempt.attempt,
+            p_worker, v_data);
+    RETURN true;
+END $$;
+
+
+--
+-- Name: backoff(bigint, integer, double precision, double precision); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.backoff(p_job_id bigint, p_attempt integer, p_base_s double precision, p_cap_s double precision) RETURNS interval
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+    SELECT make_interval(secs => least(p_cap_s, p_base_s * power(2, greatest(p_attempt - 1, 0)))
+                                 * (0.5 + 0.5 * jobforge.jitter(p_job_id, p_attempt)))
+$$;
+
+
+--
+-- Name: cancel_v1(bigint, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.cancel_v1(p_job_id bigint, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS jobforge.job_status
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_tenant text := jobforge.require_tenant();
+    v_now    timestamptz := jobforge.clock(p_now);
+    v_job    jobforge.jobs;
+BEGIN
+    SELECT * INTO v_job FROM jobforge.jobs WHERE id = p_job_id AND tenant_id = v_tenant FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'job % not found', p_job_id USING ERRCODE = 'JF004';
+    END IF;
+    IF v_job.status = 'canceled' THEN
+        RETURN v_job.status;
+    END IF;
+    IF v_job.status NOT IN ('queued', 'running') THEN
+        RAISE EXCEPTION 'job % is already %: only queued or running jobs can be canceled',
+            p_job_id, v_job.status USING ERRCODE = 'JF002';
+    END IF;
+    IF v_job.status = 'running' THEN
+        UPDATE jobforge.job_attempts SET finished_at = v_now, outcome = 'canceled'
+        WHERE lease_token = v_job.lease_token;
+    END IF;
+    UPDATE jobforge.jobs
+    SET status = 'canceled', lease_token = NULL, lease_holder = NULL, lease_expires_at = NULL,
+        finished_at = v_now, updated_at = v_now
+    WHERE id = p_job_id;
+    INSERT INTO jobforge.job_events (job_id, tenant_id, kind, at, attempt)
+    VALUES (p_job_id, v_tenant, 'canceled', v_now, nullif(v_job.attempts, 0));
+    RETURN 'canceled';
+END $$;
+
+
+--
+-- Name: check_run_at(timestamp with time zone, timestamp with time zone, text); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.check_run_at(p_run_at timestamp with time zone, p_now timestamp with time zone, p_what text) RETURNS timestamp with time zone
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    IF p_run_at IS NOT NULL AND (NOT isfinite(p_run_at)
+            OR p_run_at < p_now - interval '100 years' OR p_run_at > p_now + interval '100 years') THEN
+        RAISE EXCEPTION '%: run_at % is out of range: it must be within 100 years of now', p_what, p_run_at
+            USING ERRCODE = 'JF006';
+    END IF;
+    RETURN p_run_at;
+END $$;
+
+
+--
+-- Name: jobs; Type: TABLE; Schema: jobforge; Owner: -
+--
+
+CREATE TABLE jobforge.jobs (
+    id bigint NOT NULL,
+    tenant_id text NOT NULL,
+    project text DEFAULT 'default'::text NOT NULL,
+    type text NOT NULL,
+    payload jsonb NOT NULL,
+    payload_hash text NOT NULL,
+    status jobforge.job_status DEFAULT 'queued'::jobforge.job_status NOT NULL,
+    priority integer DEFAULT 0 NOT NULL,
+    run_at timestamp with time zone NOT NULL,
+    attempts integer DEFAULT 0 NOT NULL,
+    max_attempts integer DEFAULT 3 NOT NULL,
+    lease_token uuid,
+    lease_holder text,
+    lease_expires_at timestamp with time zone,
+    heartbeat_at timestamp with time zone,
+    idempotency_key text,
+    error jsonb,
+    trace_id text,
+    progress_pct real,
+    progress_message text,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    finished_at timestamp with time zone,
+    CONSTRAINT jobs_attempts_check CHECK ((attempts >= 0)),
+    CONSTRAINT jobs_attempts_within_max CHECK ((attempts <= max_attempts)),
+    CONSTRAINT jobs_finished_iff_terminal CHECK (((status = ANY (ARRAY['succeeded'::jobforge.job_status, 'failed'::jobforge.job_status, 'dead'::jobforge.job_status, 'canceled'::jobforge.job_status])) = (finished_at IS NOT NULL))),
+    CONSTRAINT jobs_idempotency_key_check CHECK (((length(idempotency_key) >= 1) AND (length(idempotency_key) <= 255))),
+    CONSTRAINT jobs_lease_iff_running CHECK (((status = 'running'::jobforge.job_status) = ((lease_token IS NOT NULL) AND (lease_holder IS NOT NULL) AND (lease_expires_at IS NOT NULL)))),
+    CONSTRAINT jobs_max_attempts_check CHECK (((max_attempts >= 1) AND (max_attempts <= 1000))),
+    CONSTRAINT jobs_payload_check CHECK ((jsonb_typeof(payload) = 'object'::text)),
+    CONSTRAINT jobs_payload_hash_check CHECK (((payload_hash ~ '^sha256:[0-9a-f]+$'::text) AND (length(payload_hash) = 71))),
+    CONSTRAINT jobs_priority_check CHECK (((priority >= 0) AND (priority <= 32767))),
+    CONSTRAINT jobs_progress_pct_check CHECK (((progress_pct >= (0)::double precision) AND (progress_pct <= (100)::double precision))),
+    CONSTRAINT jobs_project_check CHECK (((project ~ '^[A-Za-z0-9._-]+$'::text) AND (length(project) <= 128))),
+    CONSTRAINT jobs_tenant_id_check CHECK (((tenant_id ~ '^[A-Za-z0-9._:-]+$'::text) AND (length(tenant_id) <= 128))),
+    CONSTRAINT jobs_type_check CHECK (((type ~ '^[a-z0-9._-]+$'::text) AND (length(type) <= 200)))
+);
+
+ALTER TABLE ONLY jobforge.jobs FORCE ROW LEVEL SECURITY;
+
+
+--
+-- Name: claim_v1(text, integer, text[], double precision, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.claim_v1(p_worker text, p_limit integer, p_types text[] DEFAULT NULL::text[], p_lease_seconds double precision DEFAULT 30, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS SETOF jobforge.jobs
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_now      timestamptz := jobforge.clock(p_now);
+    v_lease    interval;
+    v_takeover bigint[];
+    v_dead     bigint[];
+    v_fresh    bigint[];
+    v_room     integer;
+BEGIN
+    PERFORM jobforge.require_worker();
+    IF p_limit IS NULL OR p_limit < 1 OR p_lease_seconds IS NULL OR NOT p_lease_seconds > 0
+       OR p_lease_seconds > 86400 THEN
+        RAISE EXCEPTION 'claim: limit must be positive and the lease 0-86400 s' USING ERRCODE = 'JF006';
+    END IF;
+    IF p_worker IS NULL OR length(p_worker) NOT BETWEEN 1 AND 200 THEN
+        RAISE EXCEPTION 'claim: the worker name must be 1-200 characters' USING ERRCODE = 'JF006';
+    END IF;
+    v_lease := make_interval(secs => p_lease_seconds);
+
+    -- Expired leases: close the old attempt, log lease_expired; dead when nothing is left.
+    WITH expired AS (
+        SELECT j.id, j.tenant_id, j.attempts, j.lease_holder, j.lease_token,
+               j.attempts >= j.max_attempts AS exhausted
+        FROM jobforge.jobs j
+        WHERE j.status = 'running' AND j.lease_expires_at <= v_now
+          AND (p_types IS NULL OR j.type = ANY (p_types))
+        ORDER BY j.lease_expires_at, j.id  -- ties broken the same way every time
+        LIMIT p_limit
+        FOR UPDATE SKIP LOCKED
+    ),
+    closed AS (
+        UPDATE jobforge.job_attempts a SET finished_at = v_now, outcome = 'lease_expired'
+        FROM expired e WHERE a.lease_token = e.lease_token
+    ),
+    logged AS (
+        INSERT INTO jobforge.job_events (job_id, tenant_id, kind, at, attempt, worker)
+        SELECT e.id, e.tenant_id, 'lease_expired', v_now, e.attempts, e.lease_holder
+        FROM expired e ORDER BY e.id
+    ),
+    buried AS (
+        UPDATE jobforge.jobs j
+        SET status = 'dead', lease_token = NULL, lease_holder = NULL, lease_expires_at = NULL,
+            finished_at = v_now, updated_at = v_now,
+            error = jsonb_build_object('kind', 'lease_expired', 'message',
+                                       'the worker stopped heartbeating and no attempts are left')
+        FROM expired e WHERE j.id = e.id AND e.exhausted
+        RETURNING j.id
+    )
+    SELECT array_agg(e.id) FILTER (WHERE NOT e.exhausted),
+           array_agg(e.id) FILTER (WHERE e.exhausted)
+    INTO v_takeover, v_dead
+    FROM expired e;
+
+    -- 'dead' follows 'lease_expired' in the log: a separate statement keeps the ids in order.
+    IF v_dead IS NOT NULL THEN
+        INSERT INTO jobforge.job_events (job_id, tenant_id, kind, at, attempt)
+        SELECT j.id, j.tenant_id, 'dead', v_now, j.attempts
+        FROM jobforge.jobs j WHERE j.id = ANY (v_dead) ORDER BY j.id;
+    END IF;
+
+    v_room := p_limit - coalesce(cardinality(v_takeover), 0);
+    IF v_room > 0 THEN
+        SELECT array_agg(f.id) INTO v_fresh FROM (
+            SELECT j.id FROM jobforge.jobs j
+            WHERE j.status = 'queued' AND j.run_at <= v_now
+              AND (p_types IS NULL OR j.type = ANY (p_types))
+            ORDER BY j.priority, j.run_at, j.id
+            LIMIT v_room
+            FOR UPDATE SKIP LOCKED
+        ) f;
+    END IF;
+    IF v_takeover IS NULL AND v_fresh IS NULL THEN
+        RETURN;
+    END IF;
+
+    RETURN QUERY
+    WITH picked AS (
+        SELECT p.id, gen_random_uuid() AS secret
+        FROM unnest(coalesce(v_takeover, '{}') || coalesce(v_fresh, '{}')) AS p(id)
+    ),
+    claimed AS (
+        UPDATE jobforge.jobs j
+        SET status = 'running', attempts = j.attempts + 1, lease_token = jobforge.lease_id(p.secret),
+            lease_holder = p_worker, lease_expires_at = v_now + v_lease, heartbeat_at = v_now,
+            updated_at = v_now, error = NULL
+        FROM picked p
+        WHERE j.id = p.id
+        RETURNING j AS jrow, p.secret
+    ),
+    attempts AS (
+        INSERT INTO jobforge.job_attempts (job_id, tenant_id, attempt, worker, lease_token, started_at)
+        SELECT (c.jrow).id, (c.jrow).tenant_id, (c.jrow).attempts, p_worker, (c.jrow).lease_token, v_now
+        FROM claimed c
+    ),
+    events AS (
+        INSERT INTO jobforge.job_events (job_id, tenant_id, kind, at, attempt, worker)
+        SELECT (c.jrow).id, (c.jrow).tenant_id, 'claimed', v_now, (c.jrow).attempts, p_worker
+        FROM claimed c ORDER BY (c.jrow).id
+    )
+    SELECT (jsonb_populate_record(c.jrow, jsonb_build_object('lease_token', c.secret))).*
+    FROM claimed c ORDER BY (c.jrow).priority, (c.jrow).run_at, (c.jrow).id;
+END $$;
+
+
+--
+-- Name: clock(timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.clock(p_now timestamp with time zone) RETURNS timestamp with time zone
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    IF p_now IS NULL THEN
+        RETURN now();
+    END IF;
+    IF NOT (SELECT s.caller_clock FROM jobforge.settings s) THEN
+        RAISE EXCEPTION 'a caller''s clock (now=%) is refused: this database keeps its own time', p_now
+            USING ERRCODE = 'JF006',
+                  HINT = 'only a database whose owner set jobforge.settings.caller_clock (test databases) takes one';
+    END IF;
+    IF NOT isfinite(p_now) OR p_now < '1970-01-01 00:00+00' OR p_now > '9000-01-01 00:00+00' THEN
+        RAISE EXCEPTION 'now=% is out of range 1970-9000', p_now USING ERRCODE = 'JF006';
+    END IF;
+    RETURN p_now;
+END $$;
+
+
+--
+-- Name: current_tenant(); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.current_tenant() RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT CASE
+        WHEN coalesce(pg_catalog.current_setting('jobforge.tenant', true), '') OPERATOR(pg_catalog.=) ''
+            THEN NULL
+        WHEN NOT EXISTS (SELECT 1 FROM jobforge.tenant_logins l
+                         WHERE l.login OPERATOR(pg_catalog.=) session_user)
+            THEN pg_catalog.current_setting('jobforge.tenant', true)
+        WHEN EXISTS (SELECT 1 FROM jobforge.tenant_logins l
+                     WHERE l.login OPERATOR(pg_catalog.=) session_user
+                       AND pg_catalog.current_setting('jobforge.tenant', true)
+                           OPERATOR(pg_catalog.=) ANY (l.tenants))
+            THEN pg_catalog.current_setting('jobforge.tenant', true)
+    END
+$$;
+
+
+--
+-- Name: enqueue_v1(text[], jsonb[], text[], integer[], timestamp with time zone[], integer[], text[], timestamp with time zone, integer); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.enqueue_v1(p_types text[], p_payloads jsonb[], p_idempotency_keys text[] DEFAULT NULL::text[], p_priorities integer[] DEFAULT NULL::integer[], p_run_ats timestamp with time zone[] DEFAULT NULL::timestamp with time zone[], p_max_attempts integer[] DEFAULT NULL::integer[], p_trace_ids text[] DEFAULT NULL::text[], p_now timestamp with time zone DEFAULT NULL::timestamp with time zone, p_max_payload_bytes integer DEFAULT 1048576) RETURNS TABLE(ord integer, job_id bigint, created boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+#variable_conflict use_column
+DECLARE
+    v_tenant   text := jobforge.require_tenant();
+    v_now      timestamptz := jobforge.clock(p_now);
+    v_n        integer := coalesce(cardinality(p_types), 0);
+    v_seq      regclass := pg_get_serial_sequence('jobforge.jobs', 'id')::regclass;
+    v_limit    integer;
+    v_bad      record;
+    v_inserted bigint[];
+BEGIN
+    IF v_n <> coalesce(cardinality(p_payloads), 0) THEN
+        RAISE EXCEPTION 'enqueue: % types but % payloads', v_n, coalesce(cardinality(p_payloads), 0)
+            USING ERRCODE = 'JF006';
+    END IF;
+    SELECT least(coalesce(p_max_payload_bytes, s.max_payload_bytes), s.max_payload_bytes)
+    INTO v_limit FROM jobforge.settings s;
+    SELECT u.i, u.t, u.p, p_priorities[u.i] AS prio, p_max_attempts[u.i] AS max_att,
+           p_trace_ids[u.i] AS trace, p_run_ats[u.i] AS run_at,
+           jobforge.json_problem(u.p) AS problem INTO v_bad
+    FROM unnest(p_types, p_payloads) WITH ORDINALITY AS u(t, p, i)
+    WHERE u.p IS NULL OR jsonb_typeof(u.p) <> 'object' OR u.t IS NULL
+       OR u.t !~ '^[a-z0-9._-]+$' OR length(u.t) > 200
+       OR octet_length(u.p::text) > v_limit
+       OR p_priorities[u.i] NOT BETWEEN 0 AND 32767 OR p_max_attempts[u.i] NOT BETWEEN 1 AND 1000
+       OR length(p_trace_ids[u.i]) > 256
+       OR NOT isfinite(p_run_ats[u.i])
+       OR p_run_ats[u.i] NOT BETWEEN v_now - interval '100 years' AND v_now + interval '100 years'
+       OR jobforge.json_problem(u.p) IS NOT NULL
+    LIMIT 1;
+    IF FOUND THEN
+        IF v_bad.t IS NULL OR v_bad.t !~ '^[a-z0-9._-]+$' OR length(v_bad.t) > 200 THEN
+            RAISE EXCEPTION 'job #%: type % is invalid: use 1-200 of [a-z0-9._-]', v_bad.i,
+                coalesce(quote_literal(left(v_bad.t, 240)), 'null') USING ERRCODE = 'JF006';
+        ELSIF v_bad.p IS NULL OR jsonb_typeof(v_bad.p) <> 'object' THEN
+            RAISE EXCEPTION 'job #%: payload must be a JSON object, not %', v_bad.i,
+                coalesce(jsonb_typeof(v_bad.p), 'null') USING ERRCODE = 'JF006';
+        ELSIF v_bad.prio NOT BETWEEN 0 AND 32767 THEN
+            RAISE EXCEPTION 'job #%: priority % is out of range 0-32767', v_bad.i, v_bad.prio
+                USING ERRCODE = 'JF006';
+        ELSIF v_bad.max_att NOT BETWEEN 1 AND 1000 THEN
+            RAISE EXCEPTION 'job #%: max_attempts % is out of range 1-1000', v_bad.i, v_bad.max_att
+                USING ERRCODE = 'JF006';
+        ELSIF length(v_bad.trace) > 256 THEN
+            RAISE EXCEPTION 'job #%: trace_id is % characters, over the limit of 256', v_bad.i,
+                length(v_bad.trace) USING ERRCODE = 'JF006';
+        ELSIF v_bad.run_at IS NOT NULL AND (NOT isfinite(v_bad.run_at)
+                OR v_bad.run_at NOT BETWEEN v_now - interval '100 years' AND v_now + interval '100 years') THEN
+            PERFORM jobforge.check_run_at(v_bad.run_at, v_now, 'job #' || v_bad.i);
+        ELSIF octet_length(v_bad.p::text) > v_limit THEN
+            RAISE EXCEPTION 'job #%: payload is % bytes, over the limit of %', v_bad.i,
+                octet_length(v_bad.p::text), v_limit USING ERRCODE = 'JF005';
+        ELSE
+            RAISE EXCEPTION 'job #%: the payload cannot be stored: %', v_bad.i, v_bad.problem
+                USING ERRCODE = 'JF006';
+        END IF;
+    END IF;
+
+    IF p_idempotency_keys IS NULL THEN
+        -- No keys, so no conflicts: ids are drawn in input order, so sorted they map to positions.
+        WITH inserted AS (
+            INSERT INTO jobforge.jobs AS j (tenant_id, type, payload, payload_hash, priority, run_at,
+                                            max_attempts, trace_id, created_at, updated_at)
+            SELECT v_tenant, u.t, u.p,
+                   'sha256:' || encode(sha256(convert_to(u.p::text, 'UTF8')), 'hex'),
+                   coalesce(p_priorities[u.i], 0), coalesce(p_run_ats[u.i], v_now),
+                   coalesce(p_max_attempts[u.i], 3), p_trace_ids[u.i], v_now, v_now
+            FROM unnest(p_types, p_payloads) WITH ORDINALITY AS u(t, p, i)
+            ORDER BY u.i
+            RETURNING j.id
+        ),
+        events AS (
+            INSERT INTO jobforge.job_events (job_id, tenant_id, kind, at)
+            SELECT id, v_tenant, 'created', v_now FROM inserted ORDER BY id
+        )
+        SELECT array_agg(id ORDER BY id) INTO v_inserted FROM inserted;
+        RETURN QUERY SELECT k.i::integer, k.new_id, true
+                     FROM unnest(v_inserted) WITH ORDINALITY AS k(new_id, i) ORDER BY k.i;
+        RETURN;
+    END IF;
+
+    WITH input AS MATERIALIZED (
+        SELECT u.i::integer AS i, nextval(v_seq) AS new_id, u.t, u.p,
+               p_idempotency_keys[u.i] AS k, coalesce(p_priorities[u.i], 0) AS prio,
+               coalesce(p_run_ats[u.i], v_now) AS run_at, coalesce(p_max_attempts[u.i], 3) AS max_att,
+               p_trace_ids[u.i] AS trace
+        FROM unnest(p_types, p_payloads) WITH ORDINALITY AS u(t, p, i)
+    ),
+    inserted AS (
+        INSERT INTO jobforge.jobs AS j (id, tenant_id, type, payload, payload_hash, priority, run_at,
+                                        max_attempts, idempotency_key, trace_id, created_at, updated_at)
+        OVERRIDING SYSTEM VALUE
+        SELECT new_id, v_tenant, t, p, 'sha256:' || encode(sha256(convert_to(p::text, 'UTF8')), 'hex'),
+               prio, run_at, max_att, k, trace, v_now, v_now
+        FROM input ORDER BY i
+        ON CONFLICT (tenant_id, type, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+        RETURNING j.id
+    ),
+    events AS (
+        INSERT INTO jobforge.job_events (job_id, tenant_id, kind, at)
+        SELECT id, v_tenant, 'created', v_now FROM inserted ORDER BY id
+    )
+    SELECT array_agg(CASE WHEN ins.id IS NOT NULL THEN input.new_id END ORDER BY input.i)
+    INTO v_inserted
+    FROM input LEFT JOIN inserted ins ON ins.id = input.new_id;
+
+    IF array_position(v_inserted, NULL) IS NULL THEN  -- all new: nothing to look up
+        RETURN QUERY SELECT k.i::integer, k.new_id, true
+                     FROM unnest(v_inserted) WITH ORDINALITY AS k(new_id, i) ORDER BY k.i;
+        RETURN;
+    END IF;
+
+    -- A new statement, so a new snapshot: it sees jobs a concurrent enqueue committed meanwhile.
+    SELECT k.key, j.id INTO v_bad
+    FROM unnest(p_types, p_payloads, p_idempotency_keys, v_inserted) AS k(type, payload, key, new_id)
+    JOIN jobforge.jobs j ON j.tenant_id = v_tenant AND j.type = k.type AND j.idempotency_key = k.key
+    WHERE k.new_id IS NULL
+      AND j.payload_hash <> 'sha256:' || encode(sha256(convert_to(k.payload::text, 'UTF8')), 'hex')
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'idempotency key % is already used by job % with a different payload',
+            quote_literal(v_bad.key), v_bad.id
+            USING ERRCODE = 'JF001',
+                  DETAIL = json_build_object('key', v_bad.key, 'job_id', v_bad.id)::text;
+    END IF;
+
+    RETURN QUERY
+    SELECT k.i::integer, coalesce(k.new_id, j.id), k.new_id IS NOT NULL
+    FROM unnest(p_types, p_idempotency_keys, v_inserted) WITH ORDINALITY AS k(type, key, new_id, i)
+    LEFT JOIN jobforge.jobs j
+           ON k.new_id IS NULL AND j.tenant_id = v_tenant AND j.type = k.type AND j.idempotency_key = k.key
+    ORDER BY k.i;
+END $_$;
+
+
+--
+-- Name: finish_v1(text, bigint[], uuid[], text[], jsonb[], jsonb[], timestamp with time zone, double precision, double precision); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.finish_v1(p_worker text, p_job_ids bigint[], p_tokens uuid[], p_outcomes text[], p_results jsonb[] DEFAULT NULL::jsonb[], p_errors jsonb[] DEFAULT NULL::jsonb[], p_now timestamp with time zone DEFAULT NULL::timestamp with time zone, p_backoff_base_s double precision DEFAULT 1, p_backoff_cap_s double precision DEFAULT 3600) RETURNS TABLE(job_id bigint, state text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_now   timestamptz := jobforge.clock(p_now);
+    v_limit integer := (SELECT s.max_result_bytes FROM jobforge.settings s);
+BEGIN
+    PERFORM jobforge.require_worker();
+    IF EXISTS (SELECT 1 FROM unnest(p_outcomes) o WHERE o IS NULL OR o NOT IN ('succeeded', 'retry', 'failed')) THEN
+        RAISE EXCEPTION 'finish: outcomes must be succeeded, retry or failed' USING ERRCODE = 'JF006';
+    END IF;
+    IF p_backoff_base_s IS NULL OR p_backoff_cap_s IS NULL OR NOT p_backoff_base_s >= 0
+       OR NOT p_backoff_cap_s >= 0 OR p_backoff_cap_s > 31536000 OR p_backoff_base_s > 31536000 THEN
+        RAISE EXCEPTION 'finish: backoff must be 0-31536000 s' USING ERRCODE = 'JF006';
+    END IF;
+    RETURN QUERY
+    WITH raw AS (
+        SELECT u.i, u.id, jobforge.lease_id(u.token) AS token, u.outcome,
+               p_results[u.i] AS result, p_errors[u.i] AS err
+        FROM unnest(p_job_ids, p_tokens, p_outcomes) WITH ORDINALITY AS u(id, token, outcome, i)
+    ),
+    checked AS (
+        SELECT r.i, r.id, r.token, r.outcome, r.result, r.err,
+               -- pg_column_size: the stored size, without serializing every result to text
+               CASE WHEN r.outcome <> 'succeeded' OR r.result IS NULL THEN NULL
+                    WHEN pg_column_size(r.result) > v_limit
+                        THEN 'the result is ' || pg_column_size(r.result)
+                             || ' bytes, over the limit of ' || v_limit
+                    ELSE jobforge.json_problem(r.result)
+               END AS bad_result
+        FROM raw r
+    ),
+    input AS (
+        SELECT c.i, c.id, c.token,
+               CASE WHEN c.bad_result IS NULL THEN c.outcome ELSE 'failed' END AS outcome,
+               CASE WHEN c.bad_result IS NULL THEN c.result END AS result,
+               CASE WHEN c.bad_result IS NOT NULL
+                        THEN jsonb_build_object('kind', 'result_rejected', 'message',
+                                               'the handler''s result cannot be stored: ' || c.bad_result)
+                    WHEN c.err IS NOT NULL AND (pg_column_size(c.err) > 16384
+                                                OR jobforge.json_problem(c.err) IS NOT NULL)
+                        THEN jsonb_build_object(
+                                 'kind', left(coalesce(c.err ->> 'kind', 'error'), 100),
+                                 'type', left(c.err ->> 'type', 200),
+                                 'message', left(coalesce(c.err ->> 'message', ''), 4000),
+                                 'truncated', true)
+                    ELSE c.err END AS err,
+               c.i = min(c.i) OVER (PARTITION BY c.id, c.token) AS first
+        FROM checked c
+    ),
+    fenced AS MATERIALIZED (
+        SELECT s.*,
+               CASE WHEN s.next = 'retry_scheduled'
+                    THEN v_now + jobforge.backoff(s.id, s.attempts, p_backoff_base_s, p_backoff_cap_s)
+               END AS retry_at
+        FROM (
+            SELECT j.id, j.tenant_id, j.attempts, input.token, input.result, input.err,
+                   CASE WHEN input.outcome = 'succeeded' THEN 'succeeded'
+                        WHEN input.outcome = 'failed' THEN 'failed'
+                        WHEN j.attempts >= j.max_attempts THEN 'dead'
+                        ELSE 'retry_scheduled' END AS next
+            FROM jobforge.jobs j JOIN input ON j.id = input.id AND input.first
+            WHERE j.id = ANY (p_job_ids) AND j.status = 'running' AND j.lease_token = input.token
+              AND j.lease_holder = p_worker
+            FOR UPDATE OF j
+        ) s
+    ),
+    updated AS (
+        UPDATE jobforge.jobs j
+        SET status = (CASE f.next WHEN 'retry_scheduled' THEN 'queued' ELSE f.next END)::jobforge.job_status,
+            lease_token = NULL, lease_holder = NULL, lease_expires_at = NULL,
+            run_at = coalesce(f.retry_at, j.run_at),
+            finished_at = CASE WHEN f.next = 'retry_scheduled' THEN NULL ELSE v_now END,
+            error = f.err, updated_at = v_now
+        FROM fenced f WHERE j.id = f.id
+    ),
+    results AS (
+        INSERT INTO jobforge.job_results (job_id, tenant_id, result, created_at)
+        SELECT f.id, f.tenant_id, f.result, v_now
+        FROM fenced f WHERE f.next = 'succeeded' AND f.result IS NOT NULL
+        ON CONFLICT (job_id) DO UPDATE SET result = EXCLUDED.result, created_at = EXCLUDED.created_at
+    ),
+    attempts AS (
+        UPDATE jobforge.job_attempts a
+        SET finished_at = v_now, error = f.err,
+            outcome = CASE f.next WHEN 'retry_scheduled' THEN 'retry' ELSE f.next END
+        FROM fenced f WHERE a.lease_token = f.token
+    ),
+    events AS (
+        INSERT INTO jobforge.job_events (job_id, tenant_id, kind, at, attempt, worker, data)
+        SELECT f.id, f.tenant_id, f.next, v_now, f.attempts, p_worker,
+               CASE WHEN f.next = 'retry_scheduled' THEN jsonb_build_object('run_at', f.retry_at)
+                    WHEN f.err IS NOT NULL THEN jsonb_build_object('error', f.err) END
+        FROM fenced f ORDER BY f.id
+    )
+    -- A job listed twice with one token is finished once: the first entry counts, a repeat is 'lost'.
+    SELECT input.id,
+           CASE WHEN input.first AND f.token = input.token THEN f.next ELSE 'lost' END
+    FROM input LEFT JOIN fenced f ON f.id = input.id
+    ORDER BY input.i;
+END $$;
+
+
+--
+-- Name: heartbeat_v1(text, bigint[], uuid[], double precision, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.heartbeat_v1(p_worker text, p_job_ids bigint[], p_tokens uuid[], p_lease_seconds double precision DEFAULT 30, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(job_id bigint, state text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_now timestamptz := jobforge.clock(p_now);
+BEGIN
+    PERFORM jobforge.require_worker();
+    IF p_lease_seconds IS NULL OR NOT p_lease_seconds > 0 OR p_lease_seconds > 86400 THEN
+        RAISE EXCEPTION 'heartbeat: the lease must be 0-86400 s' USING ERRCODE = 'JF006';
+    END IF;
+    RETURN QUERY
+    WITH input AS (
+        SELECT u.i, u.id, jobforge.lease_id(u.token) AS token
+        FROM unnest(p_job_ids, p_tokens) WITH ORDINALITY AS u(id, token, i)
+    ),
+    extended AS (
+        UPDATE jobforge.jobs j
+        SET lease_expires_at = v_now + make_interval(secs => p_lease_seconds), heartbeat_at = v_now
+        FROM input
+        WHERE j.id = input.id AND j.status = 'running' AND j.lease_token = input.token
+          AND j.lease_holder = p_worker
+        RETURNING j.id, j.lease_token
+    )
+    SELECT input.id,
+           CASE WHEN EXISTS (SELECT 1 FROM extended e WHERE e.id = input.id AND e.lease_token = input.token)
+                    THEN 'ok'
+                WHEN j.status = 'canceled' AND a.lease_token IS NOT NULL THEN 'canceled'
+                ELSE 'lost' END
+    FROM input
+    LEFT JOIN jobforge.jobs j ON j.id = input.id
+    LEFT JOIN jobforge.job_attempts a ON a.lease_token = input.token AND a.job_id = input.id
+    ORDER BY input.i;
+END $$;
+
+
+--
+-- Name: jitter(bigint, integer); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.jitter(p_job_id bigint, p_attempt integer) RETURNS double precision
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+    SELECT ('x' || substr(md5(p_job_id::text || ':' || p_attempt::text), 1, 8))::bit(32)::bigint
+           / 4294967296.0
+$$;
+
+
+--
+-- Name: jobs_check_transition(); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.jobs_check_transition() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    IF NOT EXISTS (
+        SELECT 1 FROM jobforge.job_transitions
+        WHERE from_status = OLD.status AND to_status = NEW.status
+    ) THEN
+        RAISE EXCEPTION 'job % cannot go from % to %', OLD.id, OLD.status, NEW.status
+            USING ERRCODE = 'JF002';
+    END IF;
+    RETURN NEW;
+END $$;
+
+
+--
+-- Name: jobs_delete_children(); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.jobs_delete_children() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    DELETE FROM jobforge.job_events e USING gone WHERE e.job_id = gone.id;
+    DELETE FROM jobforge.job_attempts a USING gone WHERE a.job_id = gone.id;
+    DELETE FROM jobforge.job_results r USING gone WHERE r.job_id = gone.id;
+    DELETE FROM jobforge.job_runs r USING gone WHERE r.job_id = gone.id;
+    RETURN NULL;
+END $$;
+
+
+--
+-- Name: json_problem(jsonb); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.json_problem(p_value jsonb) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+    SELECT CASE
+        WHEN p_value IS NULL THEN NULL
+        WHEN pg_catalog.jsonb_path_exists(p_value, 'strict $.**{65}')
+            THEN 'it is nested deeper than 64 levels'
+        WHEN pg_catalog.jsonb_path_exists(
+                 p_value, 'strict $.** ? (@ > 1.7976931348623157e308 || @ < -1.7976931348623157e308)')
+            THEN 'it holds a number outside the range of a double (1.8e308)'
+    END
+$_$;
+
+
+--
+-- Name: lease_id(uuid); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.lease_id(p_token uuid) RETURNS uuid
+    LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+    SELECT pg_catalog.encode(
+               pg_catalog.substr(pg_catalog.sha256(pg_catalog.uuid_send(p_token)), 1, 16), 'hex'
+           )::uuid
+$$;
+
+
+--
+-- Name: notify_jobs(); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.notify_jobs() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    PERFORM pg_notify('jobforge_jobs', '');
+    RETURN NULL;
+END $$;
+
+
+--
+-- Name: progress_v1(text, bigint, uuid, real, text, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.progress_v1(p_worker text, p_job_id bigint, p_token uuid, p_pct real, p_message text DEFAULT NULL::text, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_now     timestamptz := jobforge.clock(p_now);
+    v_message text := left(p_message, 2000);
+    v_job     jobforge.jobs;
+BEGIN
+    PERFORM jobforge.require_worker();
+    IF p_pct IS NULL OR NOT p_pct BETWEEN 0 AND 100 THEN
+        RAISE EXCEPTION 'progress: % is not a percentage 0-100', p_pct USING ERRCODE = 'JF006';
+    END IF;
+    UPDATE jobforge.jobs SET progress_pct = p_pct, progress_message = v_message, updated_at = v_now
+    WHERE id = p_job_id AND status = 'running' AND lease_token = jobforge.lease_id(p_token)
+      AND lease_holder = p_worker
+    RETURNING * INTO v_job;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    INSERT INTO jobforge.job_events (job_id, tenant_id, kind, at, attempt, worker, data)
+    VALUES (p_job_id, v_job.tenant_id, 'progress', v_now, v_job.attempts, p_worker,
+            jsonb_build_object('pct', p_pct, 'message', v_message));
+    RETURN true;
+END $$;
+
+
+--
+-- Name: reap_v1(integer, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.reap_v1(p_limit integer DEFAULT 1000, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_now timestamptz := jobforge.clock(p_now);
+    v_n   integer;
+BEGIN
+    PERFORM jobforge.require_worker();
+    IF p_limit IS NULL OR p_limit NOT BETWEEN 1 AND 100000 THEN
+        RAISE EXCEPTION 'reap: limit must be 1-100000' USING ERRCODE = 'JF006';
+    END IF;
+    WITH expired AS MATERIALIZED (
+        SELECT j.id, j.tenant_id, j.attempts, j.lease_holder, j.lease_token,
+               j.attempts >= j.max_attempts AS exhausted
+        FROM jobforge.jobs j
+        WHERE j.status = 'running' AND j.lease_expires_at <= v_now
+        ORDER BY j.lease_expires_at, j.id  -- ties broken the same way every time
+        LIMIT p_limit
+        FOR UPDATE SKIP LOCKED
+    ),
+    closed AS (
+        UPDATE jobforge.job_attempts a SET finished_at = v_now, outcome = 'lease_expired'
+        FROM expired e WHERE a.lease_token = e.lease_token
+    ),
+    updated AS (
+        UPDATE jobforge.jobs j
+        SET status = CASE WHEN e.exhausted THEN 'dead' ELSE 'queued' END::jobforge.job_status,
+            lease_token = NULL, lease_holder = NULL, lease_expires_at = NULL, updated_at = v_now,
+            run_at = CASE WHEN e.exhausted THEN j.run_at ELSE v_now END,
+            finished_at = CASE WHEN e.exhausted THEN v_now END,
+            error = CASE WHEN e.exhausted THEN jsonb_build_object('kind', 'lease_expired', 'message',
+                         'the worker stopped heartbeating and no attempts are left') END
+        FROM expired e WHERE j.id = e.id
+    ),
+    logged AS (
+        INSERT INTO jobforge.job_events (job_id, tenant_id, kind, at, attempt, worker)
+        SELECT x.id, x.tenant_id, x.kind, v_now, x.attempts, x.worker
+        FROM (
+            SELECT e.id, e.tenant_id, 'lease_expired' AS kind, e.attempts, e.lease_holder AS worker, 0 AS n
+            FROM expired e
+            UNION ALL
+            SELECT e.id, e.tenant_id, 'dead', e.attempts, NULL, 1 FROM expired e WHERE e.exhausted
+        ) x ORDER BY x.id, x.n
+    )
+    SELECT count(*) INTO v_n FROM expired;
+    RETURN v_n;
+END $$;
+
+
+--
+-- Name: record_run_v1(text, bigint, uuid, text, text, text, text, text, text, jsonb, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.record_run_v1(p_worker text, p_job_id bigint, p_token uuid, p_runner_id text, p_runner_version text, p_status text, p_input_sha256 text, p_output_sha256 text, p_trace_sha256 text, p_record jsonb, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+#variable_conflict use_column
+DECLARE
+    v_now     timestamptz := jobforge.clock(p_now);
+    v_token   uuid := jobforge.lease_id(p_token);
+    v_limit   integer := (SELECT s.max_record_bytes FROM jobforge.settings s);
+    v_attempt jobforge.job_attempts;
+BEGIN
+    PERFORM jobforge.require_worker();
+    IF p_runner_id IS NULL OR p_runner_id !~ '^[a-z0-9_-]+(\.[a-z0-9_-]+)*$' OR length(p_runner_id) > 200 THEN
+        RAISE EXCEPTION 'record_run: runner id % is invalid', quote_literal(left(p_runner_id, 240))
+            USING ERRCODE = 'JF006';
+    END IF;
+    IF octet_length(p_record::text) > v_limit THEN
+        RAISE EXCEPTION 'record_run: the record is % bytes, over the limit of %',
+            octet_length(p_record::text), v_limit USING ERRCODE = 'JF005';
+    END IF;
+    SELECT a.* INTO v_attempt FROM jobforge.job_attempts a
+    WHERE a.lease_token = v_token AND a.job_id = p_job_id AND a.worker = p_worker;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    INSERT INTO jobforge.job_runs (job_id, tenant_id, attempt, lease_token, runner_id,
+                                   runner_version, status, input_sha256, output_sha256,
+                                   trace_sha256, record, recorded_at)
+    VALUES (p_job_id, v_attempt.tenant_id, v_attempt.attempt, v_token, p_runner_id,
+            p_runner_version, p_status, p_input_sha256, p_output_sha256, p_trace_sha256,
+            p_record, v_now)
+    ON CONFLICT (lease_token) DO NOTHING;
+    RETURN FOUND;
+END $_$;
+
+
+--
+-- Name: release_v1(text, bigint[], uuid[], timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.release_v1(p_worker text, p_job_ids bigint[], p_tokens uuid[], p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(job_id bigint, state text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_now timestamptz := jobforge.clock(p_now);
+BEGIN
+    PERFORM jobforge.require_worker();
+    RETURN QUERY
+    WITH input AS (
+        SELECT u.i, u.id, jobforge.lease_id(u.token) AS token,
+               u.i = min(u.i) OVER (PARTITION BY u.id, u.token) AS first
+        FROM unnest(p_job_ids, p_tokens) WITH ORDINALITY AS u(id, token, i)
+    ),
+    fenced AS MATERIALIZED (
+        SELECT j.id, j.tenant_id, j.attempts, input.token
+        FROM jobforge.jobs j JOIN input ON j.id = input.id AND input.first
+        WHERE j.id = ANY (p_job_ids) AND j.status = 'running' AND j.lease_token = input.token
+          AND j.lease_holder = p_worker
+        FOR UPDATE OF j
+    ),
+    updated AS (
+        UPDATE jobforge.jobs j
+        SET status = 'queued', attempts = j.attempts - 1, run_at = v_now,
+            lease_token = NULL, lease_holder = NULL, lease_expires_at = NULL, updated_at = v_now
+        FROM fenced f WHERE j.id = f.id
+    ),
+    attempts AS (
+        UPDATE jobforge.job_attempts a SET finished_at = v_now, outcome = 'released'
+        FROM fenced f WHERE a.lease_token = f.token
+    ),
+    events AS (
+        INSERT INTO jobforge.job_events (job_id, tenant_id, kind, at, attempt, worker)
+        SELECT f.id, f.tenant_id, 'released', v_now, f.attempts, p_worker FROM fenced f ORDER BY f.id
+    )
+    SELECT input.id, CASE WHEN input.first AND f.token = input.token THEN 'released' ELSE 'lost' END
+    FROM input LEFT JOIN fenced f ON f.id = input.id
+    ORDER BY input.i;
+END $$;
+
+
+--
+-- Name: require_tenant(); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.require_tenant() RETURNS text
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    v_tenant text := jobforge.current_tenant();
+    v_asked  text := nullif(current_setting('jobforge.tenant', true), '');
+BEGIN
+    IF v_tenant IS NULL AND v_asked IS NOT NULL THEN
+        RAISE EXCEPTION 'login % may not act for tenant % (jobforge.tenant_logins)',
+            session_user, quote_literal(left(v_asked, 130)) USING ERRCODE = 'JF003';
+    END IF;
+    IF v_tenant IS NULL THEN
+        RAISE EXCEPTION 'no tenant is set for this transaction (jobforge.tenant)'
+            USING ERRCODE = 'JF003';
+    END IF;
+    RETURN v_tenant;
+END $$;
+
+
+--
+-- Name: require_worker(); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.require_worker() RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    IF NOT pg_has_role(session_user, 'jobforge_worker', 'MEMBER') THEN
+        RAISE EXCEPTION 'role % may not act as a jobforge worker (grant jobforge_worker)', session_user
+            USING ERRCODE = '42501';
+    END IF;
+END $$;
+
+
+--
+-- Name: reschedule_v1(bigint, boolean, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.reschedule_v1(p_job_id bigint, p_reset_attempts boolean DEFAULT false, p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS jobforge.job_status
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_tenant text := jobforge.require_tenant();
+    v_now    timestamptz := jobforge.clock(p_now);
+    v_job    jobforge.jobs;
+BEGIN
+    PERFORM jobforge.check_run_at(p_run_at, v_now, 'reschedule');
+    SELECT * INTO v_job FROM jobforge.jobs WHERE id = p_job_id AND tenant_id = v_tenant FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'job % not found', p_job_id USING ERRCODE = 'JF004';
+    END IF;
+    IF v_job.status NOT IN ('failed', 'dead', 'canceled') THEN
+        RAISE EXCEPTION 'job % is %: only failed, dead or canceled jobs can be rescheduled',
+            p_job_id, v_job.status USING ERRCODE = 'JF002';
+    END IF;
+    IF NOT coalesce(p_reset_attempts, false) AND v_job.attempts >= v_job.max_attempts THEN
+        RAISE EXCEPTION 'job % has used all % attempts: reschedule it with reset_attempts',
+            p_job_id, v_job.max_attempts USING ERRCODE = 'JF002';
+    END IF;
+    UPDATE jobforge.jobs
+    SET status = 'queued', finished_at = NULL, error = NULL, updated_at = v_now,
+        run_at = coalesce(p_run_at, v_now),
+        attempts = CASE WHEN p_reset_attempts THEN 0 ELSE attempts END
+    WHERE id = p_job_id;
+    INSERT INTO jobforge.job_events (job_id, tenant_id, kind, at, data)
+    VALUES (p_job_id, v_tenant, 'rescheduled', v_now,
+            jsonb_build_object('from', v_job.status, 'reset_attempts', coalesce(p_reset_attempts, false)));
+    RETURN 'queued';
+END $$;
+
+
+--
+-- Name: worker_scope(); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.worker_scope() RETURNS boolean
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT coalesce(pg_catalog.current_setting('jobforge.scope', true), '')
+               OPERATOR(pg_catalog.=) 'worker'
+       AND pg_catalog.pg_has_role(session_user, 'jobforge_worker', 'MEMBER')
+$$;
+
+
+--
+-- Name: connector_configs; Type: TABLE; Schema: jobforge; Owner: -
+--
+
+CREATE TABLE jobforge.connector_configs (
+    tenant_id text NOT NULL,
+    name text NOT NULL,
+    config jsonb NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    CONSTRAINT connector_configs_config_check CHECK ((jsonb_typeof(config) = 'object'::text)),
+    CONSTRAINT connector_configs_name_check CHECK ((name ~ '^[a-z0-9._-]{1,128}$'::text))
+);
+
+ALTER TABLE ONLY jobforge.connector_configs FORCE ROW LEVEL SECURITY;
+
+
+--
+-- Name: job_attempts; Type: TABLE; Schema: jobforge; Owner: -
+--
+
+CREATE TABLE jobforge.job_attempts (
+    id bigint NOT NULL,
+    job_id bigint NOT NULL,
+    tenant_id text NOT NULL,
+    attempt integer NOT NULL,
+    worker text NOT NULL,
+    lease_token uuid NOT NULL,
+    started_at timestamp with time zone NOT NULL,
+    finished_at timestamp with time zone,
+    outcome text,
+    error jsonb,
+    CONSTRAINT job_attempts_attempt_check CHECK ((attempt >= 1)),
+    CONSTRAINT job_attempts_check CHECK (((finished_at IS NULL) = (outcome IS NULL))),
+    CONSTRAINT job_attempts_outcome_check CHECK ((outcome = ANY (ARRAY['succeeded'::text, 'failed'::text, 'retry'::text, 'dead'::text, 'canceled'::text, 'lease_expired'::text, 'released'::text])))
+);
+
+ALTER TABLE ONLY jobforge.job_attempts FORCE ROW LEVEL SECURITY;
+
+
+--
+-- Name: job_attempts_id_seq; Type: SEQUENCE; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE jobforge.job_attempts ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME jobforge.job_attempts_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+
+--
+-- Name: job_events; Type: TABLE; Schema: jobforge; Owner: -
+--
+
+CREATE TABLE jobforge.job_events (
+    id bigint NOT NULL,
+    job_id bigint NOT NULL,
+    tenant_id text NOT NULL,
+    kind text NOT NULL,
+    at timestamp with time zone NOT NULL,
+    attempt integer,
+    worker text,
+    data jsonb,
+    CONSTRAINT job_events_kind_check CHECK ((kind = ANY (ARRAY['created'::text, 'claimed'::text, 'progress'::text, 'retry_scheduled'::text, 'succeeded'::text, 'failed'::text, 'dead'::text, 'canceled'::text, 'lease_expired'::text, 'rescheduled'::text, 'released'::text, 'cancel_acknowledged'::text])))
+);
+
+ALTER TABLE ONLY jobforge.job_events FORCE ROW LEVEL SECURITY;
+
+
+--
+-- Name: job_events_id_seq; Type: SEQUENCE; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE jobforge.job_events ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME jobforge.job_events_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+
+--
+-- Name: job_results; Type: TABLE; Schema: jobforge; Owner: -
+--
+
+CREATE TABLE jobforge.job_results (
+    job_id bigint NOT NULL,
+    tenant_id text NOT NULL,
+    result jsonb NOT NULL,
+    created_at timestamp with time zone NOT NULL
+);
+
+ALTER TABLE ONLY jobforge.job_results FORCE ROW LEVEL SECURITY;
+
+
+--
+-- Name: job_runs; Type: TABLE; Schema: jobforge; Owner: -
+--
+
+CREATE TABLE jobforge.job_runs (
+    id bigint NOT NULL,
+    job_id bigint NOT NULL,
+    tenant_id text NOT NULL,
+    attempt integer NOT NULL,
+    lease_token uuid NOT NULL,
+    runner_id text NOT NULL,
+    runner_version text NOT NULL,
+    status text NOT NULL,
+    input_sha256 text,
+    output_sha256 text,
+    trace_sha256 text,
+    record jsonb NOT NULL,
+    recorded_at timestamp with time zone NOT NULL,
+    CONSTRAINT job_runs_attempt_check CHECK ((attempt >= 1)),
+    CONSTRAINT job_runs_input_sha256_check CHECK (((input_sha256 ~ '^sha256:[0-9a-f]+$'::text) AND (length(input_sha256) = 71))),
+    CONSTRAINT job_runs_output_sha256_check CHECK (((output_sha256 ~ '^sha256:[0-9a-f]+$'::text) AND (length(output_sha256) = 71))),
+    CONSTRAINT job_runs_record_check CHECK (((record ->> 'format'::text) = 'jobforge.run/1'::text)),
+    CONSTRAINT job_runs_status_check CHECK ((status = ANY (ARRAY['succeeded'::text, 'failed'::text, 'retry'::text, 'invalid_input'::text, 'contract_violation'::text, 'timeout'::text, 'canceled'::text, 'lease_lost'::text, 'shutdown'::text]))),
+    CONSTRAINT job_runs_trace_sha256_check CHECK (((trace_sha256 ~ '^sha256:[0-9a-f]+$'::text) AND (length(trace_sha256) = 71)))
+);
+
+ALTER TABLE ONLY jobforge.job_runs FORCE ROW LEVEL SECURITY;
+
+
+--
+-- Name: job_runs_id_seq; Type: SEQUENCE; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE jobforge.job_runs ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME jobforge.job_runs_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+
+--
+-- Name: job_transitions; Type: TABLE; Schema: jobforge; Owner: -
+--
+
+CREATE TABLE jobforge.job_transitions (
+    from_status jobforge.job_status NOT NULL,
+    to_status jobforge.job_status NOT NULL
+);
+
+
+--
+-- Name: jobs_id_seq; Type: SEQUENCE; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE jobforge.jobs ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME jobforge.jobs_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+
+--
+-- Name: schema_info; Type: TABLE; Schema: jobforge; Owner: -
+--
+
+CREATE TABLE jobforge.schema_info (
+    singleton boolean DEFAULT true NOT NULL,
+    created_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT schema_info_singleton_check CHECK (singleton)
+);
+
+
+--
+-- Name: schema_migrations; Type: TABLE; Schema: jobforge; Owner: -
+--
+
+CREATE TABLE jobforge.schema_migrations (
+    version integer NOT NULL,
+    name text NOT NULL,
+    checksum text NOT NULL,
+    applied_at timestamp with time zone DEFAULT now() NOT NULL,
+    CONSTRAINT schema_migrations_checksum_check CHECK ((checksum ~ '^sha256:[0-9a-f]{64}$'::text)),
+    CONSTRAINT schema_migrations_version_check CHECK ((version > 0))
+);
+
+
+--
+-- Name: settings; Type: TABLE; Schema: jobforge; Owner: -
+--
+
+CREATE TABLE jobforge.settings (
+    singleton boolean DEFAULT true NOT NULL,
+    caller_clock boolean DEFAULT false NOT NULL,
+    max_payload_bytes integer DEFAULT 1048576 NOT NULL,
+    max_result_bytes integer DEFAULT 1048576 NOT NULL,
+    max_record_bytes integer DEFAULT 16777216 NOT NULL,
+    CONSTRAINT settings_max_payload_bytes_check CHECK (((max_payload_bytes >= 2) AND (max_payload_bytes <= 67108864))),
+    CONSTRAINT settings_max_record_bytes_check CHECK (((max_record_bytes >= 1024) AND (max_record_bytes <= 268435456))),
+    CONSTRAINT settings_max_result_bytes_check CHECK (((max_result_bytes >= 4) AND (max_result_bytes <= 67108864))),
+    CONSTRAINT settings_singleton_check CHECK (singleton)
+);
+
+
+--
+-- Name: tenant_logins; Type: TABLE; Schema: jobforge; Owner: -
+--
+
+CREATE TABLE jobforge.tenant_logins (
+    login name NOT NULL,
+    tenants text[] NOT NULL,
+    CONSTRAINT tenant_logins_tenants_check CHECK ((cardinality(tenants) >= 1))
+);
+
+
+--
+-- Name: connector_configs connector_configs_loadable; Type: CHECK CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE jobforge.connector_configs
+    ADD CONSTRAINT connector_configs_loadable CHECK ((jobforge.json_problem(config) IS NULL)) NOT VALID;
+
+
+--
+-- Name: connector_configs connector_configs_pkey; Type: CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE ONLY jobforge.connector_configs
+    ADD CONSTRAINT connector_configs_pkey PRIMARY KEY (tenant_id, name);
+
+
+--
+-- Name: connector_configs connector_configs_size; Type: CHECK CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE jobforge.connector_configs
+    ADD CONSTRAINT connector_configs_size CHECK ((octet_length((config)::text) <= 65536)) NOT VALID;
+
+
+--
+-- Name: job_attempts job_attempts_lease_token_key; Type: CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE ONLY jobforge.job_attempts
+    ADD CONSTRAINT job_attempts_lease_token_key UNIQUE (lease_token);
+
+
+--
+-- Name: job_events job_events_data_size; Type: CHECK CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE jobforge.job_events
+    ADD CONSTRAINT job_events_data_size CHECK ((octet_length((data)::text) <= 131072)) NOT VALID;
+
+
+--
+-- Name: job_results job_results_loadable; Type: CHECK CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE jobforge.job_results
+    ADD CONSTRAINT job_results_loadable CHECK ((jobforge.json_problem(result) IS NULL)) NOT VALID;
+
+
+--
+-- Name: job_results job_results_pkey; Type: CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE ONLY jobforge.job_results
+    ADD CONSTRAINT job_results_pkey PRIMARY KEY (job_id);
+
+
+--
+-- Name: job_results job_results_size; Type: CHECK CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE jobforge.job_results
+    ADD CONSTRAINT job_results_size CHECK ((octet_length((result)::text) <= 67108864)) NOT VALID;
+
+
+--
+-- Name: job_runs job_runs_lease_token_key; Type: CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE ONLY jobforge.job_runs
+    ADD CONSTRAINT job_runs_lease_token_key UNIQUE (lease_token);
+
+
+--
+-- Name: job_runs job_runs_pkey; Type: CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE ONLY jobforge.job_runs
+    ADD CONSTRAINT job_runs_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: job_runs job_runs_record_loadable; Type: CHECK CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE jobforge.job_runs
+    ADD CONSTRAINT job_runs_record_loadable CHECK ((jobforge.json_problem(record) IS NULL)) NOT VALID;
+
+
+--
+-- Name: job_runs job_runs_runner_id_shape; Type: CHECK CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE jobforge.job_runs
+    ADD CONSTRAINT job_runs_runner_id_shape CHECK (((runner_id ~ '^[a-z0-9_-]+(\.[a-z0-9_-]+)*$'::text) AND (length(runner_id) <= 200))) NOT VALID;
+
+
+--
+-- Name: job_runs job_runs_runner_version_size; Type: CHECK CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE jobforge.job_runs
+    ADD CONSTRAINT job_runs_runner_version_size CHECK (((length(runner_version) >= 1) AND (length(runner_version) <= 100))) NOT VALID;
+
+
+--
+-- Name: job_transitions job_transitions_pkey; Type: CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE ONLY jobforge.job_transitions
+    ADD CONSTRAINT job_transitions_pkey PRIMARY KEY (from_status, to_status);
+
+
+--
+-- Name: jobs jobs_pkey; Type: CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE ONLY jobforge.jobs
+    ADD CONSTRAINT jobs_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: schema_info schema_info_pkey; Type: CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE ONLY jobforge.schema_info
+    ADD CONSTRAINT schema_info_pkey PRIMARY KEY (singleton);
+
+
+--
+-- Name: schema_migrations schema_migrations_name_key; Type: CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE ONLY jobforge.schema_migrations
+    ADD CONSTRAINT schema_migrations_name_key UNIQUE (name);
+
+
+--
+-- Name: schema_migrations schema_migrations_pkey; Type: CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE ONLY jobforge.schema_migrations
+    ADD CONSTRAINT schema_migrations_pkey PRIMARY KEY (version);
+
+
+--
+-- Name: settings settings_pkey; Type: CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE ONLY jobforge.settings
+    ADD CONSTRAINT settings_pkey PRIMARY KEY (singleton);
+
+
+--
+-- Name: tenant_logins tenant_logins_pkey; Type: CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE ONLY jobforge.tenant_logins
+    ADD CONSTRAINT tenant_logins_pkey PRIMARY KEY (login);
+
+
+--
+-- Name: job_attempts_by_job; Type: INDEX; Schema: jobforge; Owner: -
+--
+
+CREATE UNIQUE INDEX job_attempts_by_job ON jobforge.job_attempts USING btree (job_id, id);
+
+
+--
+-- Name: job_events_by_job; Type: INDEX; Schema: jobforge; Owner: -
+--
+
+CREATE UNIQUE INDEX job_events_by_job ON jobforge.job_events USING btree (job_id, id);
+
+
+--
+-- Name: job_runs_by_job; Type: INDEX; Schema: jobforge; Owner: -
+--
+
+CREATE INDEX job_runs_by_job ON jobforge.job_runs USING btree (job_id, id);
+
+
+--
+-- Name: job_runs_by_runner; Type: INDEX; Schema: jobforge; Owner: -
+--
+
+CREATE INDEX job_runs_by_runner ON jobforge.job_runs USING btree (tenant_id, runner_id, id);
+
+
+--
+-- Name: jobs_by_tenant; Type: INDEX; Schema: jobforge; Owner: -
+--
+
+CREATE INDEX jobs_by_tenant ON jobforge.jobs USING btree (tenant_id, id);
+
+
+--
+-- Name: jobs_claimable; Type: INDEX; Schema: jobforge; Owner: -
+--
+
+CREATE INDEX jobs_claimable ON jobforge.jobs USING btree (priority, run_at, id) WHERE (status = 'queued'::jobforge.job_status);
+
+
+--
+-- Name: jobs_idempotency; Type: INDEX; Schema: jobforge; Owner: -
+--
+
+CREATE UNIQUE INDEX jobs_idempotency ON jobforge.jobs USING btree (tenant_id, type, idempotency_key) WHERE (idempotency_key IS NOT NULL);
+
+
+--
+-- Name: jobs_leased; Type: INDEX; Schema: jobforge; Owner: -
+--
+
+CREATE INDEX jobs_leased ON jobforge.jobs USING btree (lease_expires_at) WHERE (status = 'running'::jobforge.job_status);
+
+
+--
+-- Name: jobs jobs_delete_children; Type: TRIGGER; Schema: jobforge; Owner: -
+--
+
+CREATE TRIGGER jobs_delete_children AFTER DELETE ON jobforge.jobs REFERENCING OLD TABLE AS gone FOR EACH STATEMENT EXECUTE FUNCTION jobforge.jobs_delete_children();
+
+
+--
+-- Name: jobs jobs_notify_insert; Type: TRIGGER; Schema: jobforge; Owner: -
+--
+
+CREATE TRIGGER jobs_notify_insert AFTER INSERT ON jobforge.jobs FOR EACH STATEMENT EXECUTE FUNCTION jobforge.notify_jobs();
+
+
+--
+-- Name: jobs jobs_notify_requeue; Type: TRIGGER; Schema: jobforge; Owner: -
+--
+
+CREATE TRIGGER jobs_notify_requeue AFTER UPDATE OF status ON jobforge.jobs FOR EACH ROW WHEN (((old.status <> 'queued'::jobforge.job_status) AND (new.status = 'queued'::jobforge.job_status) AND (new.run_at <= now()))) EXECUTE FUNCTION jobforge.notify_jobs();
+
+
+--
+-- Name: jobs jobs_transition; Type: TRIGGER; Schema: jobforge; Owner: -
+--
+
+CREATE TRIGGER jobs_transition BEFORE UPDATE OF status ON jobforge.jobs FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION jobforge.jobs_check_transition();
+
+
+--
+-- Name: connector_configs; Type: ROW SECURITY; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE jobforge.connector_configs ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: job_attempts; Type: ROW SECURITY; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE jobforge.job_attempts ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: job_events; Type: ROW SECURITY; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE jobforge.job_events ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: job_results; Type: ROW SECURITY; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE jobforge.job_results ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: job_runs; Type: ROW SECURITY; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE jobforge.job_runs ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: jobs; Type: ROW SECURITY; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE jobforge.jobs ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: tenant_logins own_row; Type: POLICY; Schema: jobforge; Owner: -
+--
+
+CREATE POLICY own_row ON jobforge.tenant_logins FOR SELECT USING ((login = SESSION_USER));
+
+
+--
+-- Name: connector_configs tenant_isolation; Type: POLICY; Schema: jobforge; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON jobforge.connector_configs USING (((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope))) WITH CHECK (((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope)));
+
+
+--
+-- Name: job_attempts tenant_isolation; Type: POLICY; Schema: jobforge; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON jobforge.job_attempts USING (((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope))) WITH CHECK (((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope)));
+
+
+--
+-- Name: job_events tenant_isolation; Type: POLICY; Schema: jobforge; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON jobforge.job_events USING (((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope))) WITH CHECK (((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope)));
+
+
+--
+-- Name: job_results tenant_isolation; Type: POLICY; Schema: jobforge; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON jobforge.job_results USING (((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope))) WITH CHECK (((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope)));
+
+
+--
+-- Name: job_runs tenant_isolation; Type: POLICY; Schema: jobforge; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON jobforge.job_runs USING (((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope))) WITH CHECK (((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope)));
+
+
+--
+-- Name: jobs tenant_isolation; Type: POLICY; Schema: jobforge; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON jobforge.jobs USING (((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope))) WITH CHECK (((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope)));
+
+
+--
+-- Name: tenant_logins; Type: ROW SECURITY; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE jobforge.tenant_logins ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: SCHEMA jobforge; Type: ACL; Schema: -; Owner: -
+--
+
+GRANT USAGE ON SCHEMA jobforge TO jobforge_app;
+GRANT USAGE ON SCHEMA jobforge TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION acknowledge_cancel_v1(p_worker text, p_job_id bigint, p_token uuid, p_data jsonb, p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.acknowledge_cancel_v1(p_worker text, p_job_id bigint, p_token uuid, p_data jsonb, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.acknowledge_cancel_v1(p_worker text, p_job_id bigint, p_token uuid, p_data jsonb, p_now timestamp with time zone) TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION backoff(p_job_id bigint, p_attempt integer, p_base_s double precision, p_cap_s double precision); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.backoff(p_job_id bigint, p_attempt integer, p_base_s double precision, p_cap_s double precision) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION cancel_v1(p_job_id bigint, p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.cancel_v1(p_job_id bigint, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.cancel_v1(p_job_id bigint, p_now timestamp with time zone) TO jobforge_app;
+
+
+--
+-- Name: FUNCTION check_run_at(p_run_at timestamp with time zone, p_now timestamp with time zone, p_what text); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.check_run_at(p_run_at timestamp with time zone, p_now timestamp with time zone, p_what text) FROM PUBLIC;
+
+
+--
+-- Name: TABLE jobs; Type: ACL; Schema: jobforge; Owner: -
+--
+
+GRANT SELECT ON TABLE jobforge.jobs TO jobforge_app;
+GRANT SELECT ON TABLE jobforge.jobs TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION claim_v1(p_worker text, p_limit integer, p_types text[], p_lease_seconds double precision, p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.claim_v1(p_worker text, p_limit integer, p_types text[], p_lease_seconds double precision, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.claim_v1(p_worker text, p_limit integer, p_types text[], p_lease_seconds double precision, p_now timestamp with time zone) TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION clock(p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.clock(p_now timestamp with time zone) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION current_tenant(); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.current_tenant() FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.current_tenant() TO jobforge_app;
+GRANT ALL ON FUNCTION jobforge.current_tenant() TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION enqueue_v1(p_types text[], p_payloads jsonb[], p_idempotency_keys text[], p_priorities integer[], p_run_ats timestamp with time zone[], p_max_attempts integer[], p_trace_ids text[], p_now timestamp with time zone, p_max_payload_bytes integer); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.enqueue_v1(p_types text[], p_payloads jsonb[], p_idempotency_keys text[], p_priorities integer[], p_run_ats timestamp with time zone[], p_max_attempts integer[], p_trace_ids text[], p_now timestamp with time zone, p_max_payload_bytes integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.enqueue_v1(p_types text[], p_payloads jsonb[], p_idempotency_keys text[], p_priorities integer[], p_run_ats timestamp with time zone[], p_max_attempts integer[], p_trace_ids text[], p_now timestamp with time zone, p_max_payload_bytes integer) TO jobforge_app;
+
+
+--
+-- Name: FUNCTION finish_v1(p_worker text, p_job_ids bigint[], p_tokens uuid[], p_outcomes text[], p_results jsonb[], p_errors jsonb[], p_now timestamp with time zone, p_backoff_base_s double precision, p_backoff_cap_s double precision); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.finish_v1(p_worker text, p_job_ids bigint[], p_tokens uuid[], p_outcomes text[], p_results jsonb[], p_errors jsonb[], p_now timestamp with time zone, p_backoff_base_s double precision, p_backoff_cap_s double precision) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.finish_v1(p_worker text, p_job_ids bigint[], p_tokens uuid[], p_outcomes text[], p_results jsonb[], p_errors jsonb[], p_now timestamp with time zone, p_backoff_base_s double precision, p_backoff_cap_s double precision) TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION heartbeat_v1(p_worker text, p_job_ids bigint[], p_tokens uuid[], p_lease_seconds double precision, p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.heartbeat_v1(p_worker text, p_job_ids bigint[], p_tokens uuid[], p_lease_seconds double precision, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.heartbeat_v1(p_worker text, p_job_ids bigint[], p_tokens uuid[], p_lease_seconds double precision, p_now timestamp with time zone) TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION jitter(p_job_id bigint, p_attempt integer); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.jitter(p_job_id bigint, p_attempt integer) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION jobs_check_transition(); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.jobs_check_transition() FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION json_problem(p_value jsonb); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.json_problem(p_value jsonb) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION lease_id(p_token uuid); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.lease_id(p_token uuid) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION progress_v1(p_worker text, p_job_id bigint, p_token uuid, p_pct real, p_message text, p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.progress_v1(p_worker text, p_job_id bigint, p_token uuid, p_pct real, p_message text, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.progress_v1(p_worker text, p_job_id bigint, p_token uuid, p_pct real, p_message text, p_now timestamp with time zone) TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION reap_v1(p_limit integer, p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.reap_v1(p_limit integer, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.reap_v1(p_limit integer, p_now timestamp with time zone) TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION record_run_v1(p_worker text, p_job_id bigint, p_token uuid, p_runner_id text, p_runner_version text, p_status text, p_input_sha256 text, p_output_sha256 text, p_trace_sha256 text, p_record jsonb, p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.record_run_v1(p_worker text, p_job_id bigint, p_token uuid, p_runner_id text, p_runner_version text, p_status text, p_input_sha256 text, p_output_sha256 text, p_trace_sha256 text, p_record jsonb, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.record_run_v1(p_worker text, p_job_id bigint, p_token uuid, p_runner_id text, p_runner_version text, p_status text, p_input_sha256 text, p_output_sha256 text, p_trace_sha256 text, p_record jsonb, p_now timestamp with time zone) TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION release_v1(p_worker text, p_job_ids bigint[], p_tokens uuid[], p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.release_v1(p_worker text, p_job_ids bigint[], p_tokens uuid[], p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.release_v1(p_worker text, p_job_ids bigint[], p_tokens uuid[], p_now timestamp with time zone) TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION require_tenant(); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.require_tenant() FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.require_tenant() TO jobforge_app;
+GRANT ALL ON FUNCTION jobforge.require_tenant() TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION require_worker(); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.require_worker() FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.require_worker() TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION reschedule_v1(p_job_id bigint, p_reset_attempts boolean, p_run_at timestamp with time zone, p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.reschedule_v1(p_job_id bigint, p_reset_attempts boolean, p_run_at timestamp with time zone, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.reschedule_v1(p_job_id bigint, p_reset_attempts boolean, p_run_at timestamp with time zone, p_now timestamp with time zone) TO jobforge_app;
+
+
+--
+-- Name: FUNCTION worker_scope(); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.worker_scope() FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.worker_scope() TO jobforge_app;
+GRANT ALL ON FUNCTION jobforge.worker_scope() TO jobforge_worker;
+
+
+--
+-- Name: TABLE connector_configs; Type: ACL; Schema: jobforge; Owner: -
+--
+
+GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE jobforge.connector_configs TO jobforge_app;
+GRANT SELECT ON TABLE jobforge.connector_configs TO jobforge_worker;
+
+
+--
+-- Name: TABLE job_attempts; Type: ACL; Schema: jobforge; Owner: -
+--
+
+GRANT SELECT ON TABLE jobforge.job_attempts TO jobforge_app;
+GRANT SELECT ON TABLE jobforge.job_attempts TO jobforge_worker;
+
+
+--
+-- Name: TABLE job_events; Type: ACL; Schema: jobforge; Owner: -
+--
+
+GRANT SELECT ON TABLE jobforge.job_events TO jobforge_app;
+GRANT SELECT ON TABLE jobforge.job_events TO jobforge_worker;
+
+
+--
+-- Name: TABLE job_results; Type: ACL; Schema: jobforge; Owner: -
+--
+
+GRANT SELECT ON TABLE jobforge.job_results TO jobforge_app;
+GRANT SELECT ON TABLE jobforge.job_results TO jobforge_worker;
+
+
+--
+-- Name: TABLE job_runs; Type: ACL; Schema: jobforge; Owner: -
+--
+
+GRANT SELECT ON TABLE jobforge.job_runs TO jobforge_app;
+GRANT SELECT ON TABLE jobforge.job_runs TO jobforge_worker;
+
+
+--
+-- Name: TABLE schema_migrations; Type: ACL; Schema: jobforge; Owner: -
+--
+
+GRANT SELECT ON TABLE jobforge.schema_migrations TO jobforge_app;
+GRANT SELECT ON TABLE jobforge.schema_migrations TO jobforge_worker;
+
+
+--
+-- Name: TABLE tenant_logins; Type: ACL; Schema: jobforge; Owner: -
+--
+
+GRANT SELECT ON TABLE jobforge.tenant_logins TO jobforge_app;
+GRANT SELECT ON TABLE jobforge.tenant_logins TO jobforge_worker;
