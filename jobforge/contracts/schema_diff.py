@@ -15,60 +15,45 @@ pair by structure when their names differ). Differences that one generator write
 does not, but that a person could also make (the `pattern` pydantic < 2.14 writes for `Decimal`
 strings, a title present on one side only), are tagged `noise`: the contract layer drops them
 only when the lock was written by another generator (`lenient`).
+
+This module is the walk: what pairs the two schemas and decides what a difference means. What it
+yields is in `schema_change` (still importable from here, as `Change`, `Side` and `show`), how it
+reads one node in `schema_nodes`, and which way a constraint moved in `schema_constraints`.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any
 
-from jobforge.contracts.rules import Rule, rule
-
-Side = Literal["input", "output"]
-Schema = Mapping[str, Any]
-
-JSON_TYPES = frozenset({"string", "integer", "number", "boolean", "null", "array", "object"})
-#: Documentation only: a change here never changes what validates.
-ANNOTATIONS = frozenset({"title", "description", "examples", "deprecated", "$comment"})
-#: Handled by the walk itself (or irrelevant to validation: readOnly/writeOnly, discriminator is
-#: implied by the variants).
-STRUCTURAL = frozenset({
-    "type", "enum", "const", "properties", "required", "additionalProperties", "items",
-    "prefixItems", "anyOf", "oneOf", "allOf", "$ref", "$defs", "default", "propertyNames",
-    "readOnly", "writeOnly", "discriminator",
-})  # fmt: skip
-#: Bounds: (keyword, which way is stricter).
-LOWER_BOUNDS = ("minLength", "minimum", "exclusiveMinimum", "minItems", "minProperties")
-UPPER_BOUNDS = ("maxLength", "maximum", "exclusiveMaximum", "maxItems", "maxProperties")
-OTHER_CONSTRAINTS = ("pattern", "format", "multipleOf", "uniqueItems")
-CONSTRAINTS = frozenset(LOWER_BOUNDS + UPPER_BOUNDS + OTHER_CONSTRAINTS)
-
-
-@dataclass(frozen=True)
-class Change:
-    """One classified difference between a lock and a declaration."""
-
-    rule: str  #: a name in the rule table, e.g. "input.required_added"
-    path: str  #: e.g. "input.properties.target"
-    message: str  #: says what it was and what it is
-    #: the chain of property names of the field it belongs to (() : the model itself)
-    owner: tuple[str, ...] = field(default=(), compare=False)
-    #: why another schema generator alone could have made it ("" : it could not)
-    noise: str = field(default="", compare=False)
-
-    @property
-    def spec(self) -> Rule:
-        return rule(self.rule)
-
-    @property
-    def severity(self) -> str:
-        return self.spec.severity
-
-    @property
-    def breaking(self) -> bool:
-        return self.spec.severity == "breaking"
+from jobforge.contracts.schema_change import Change, Schema, Side, show
+from jobforge.contracts.schema_constraints import (
+    CONSTRAINTS,
+    DECIMAL_NOISE,
+    LOWER_BOUNDS,
+    OTHER_CONSTRAINTS,
+    UPPER_BOUNDS,
+    bound,
+    constraint_verdict,
+    decimal_pattern,
+)
+from jobforge.contracts.schema_nodes import (
+    ANNOTATIONS,
+    STRUCTURAL,
+    Branch,
+    accepts,
+    as_ref,
+    canon,
+    enum_values,
+    lookup,
+    openness,
+    own,
+    pairs,
+    type_text,
+    types_of,
+    variant,
+)
 
 
 def diff_schemas(old: Schema, new: Schema, side: Side, *, lenient: bool = False) -> list[Change]:
@@ -82,18 +67,6 @@ def walk_schemas(old: Schema, new: Schema, side: Side, *, lenient: bool = False)
     walker = _Walker(old, new, side, lenient=lenient)
     walker.compare(old, new, side)
     return walker.changes
-
-
-def show(value: Any) -> str:
-    """A value in a message: compact JSON, cut short when long."""
-    text = json.dumps(value, sort_keys=True, ensure_ascii=False, default=str)
-    return text if len(text) <= 80 else text[:77] + "..."
-
-
-@dataclass
-class _Branch:
-    schema: dict[str, Any]
-    ref: str | None  #: the definition it came from, which names a model variant
 
 
 @dataclass
@@ -123,7 +96,7 @@ class _Walker:
             if "$ref" in current:
                 ref = current.pop("$ref")
                 first = first or ref
-                current = {**_lookup(root, ref), **current}
+                current = {**lookup(root, ref), **current}
             elif "allOf" in current and len(current["allOf"]) == 1:
                 inner = current.pop("allOf")[0]
                 current = {**(inner if isinstance(inner, Mapping) else {}), **current}
@@ -131,7 +104,7 @@ class _Walker:
                 break
         return current, first
 
-    def branches(self, node: dict[str, Any], root: Schema) -> tuple[list[_Branch], bool]:
+    def branches(self, node: dict[str, Any], root: Schema) -> tuple[list[Branch], bool]:
         """The non-null alternatives of a node, and whether null is accepted."""
         union = node.get("anyOf", node.get("oneOf"))
         if union is None:
@@ -140,17 +113,17 @@ class _Walker:
                 rest = [t for t in types if t != "null"]
                 nullable = "null" in types
                 body = {k: v for k, v in node.items() if k != "type"}
-                return [_Branch({**body, "type": t}, None) for t in rest], nullable
+                return [Branch({**body, "type": t}, None) for t in rest], nullable
             if types == "null":
                 return [], True
-            return [_Branch(node, None)], False
-        found: list[_Branch] = []
+            return [Branch(node, None)], False
+        found: list[Branch] = []
         nullable = False
         for option in union:
             resolved, ref = self.resolve(option, root)
             inner, inner_null = self.branches(resolved, root)
             nullable = nullable or inner_null
-            found.extend(_Branch(b.schema, b.ref or ref) for b in inner)
+            found.extend(Branch(b.schema, b.ref or ref) for b in inner)
         return found, nullable
 
     # -- the walk ----------------------------------------------------------------------------
@@ -163,7 +136,7 @@ class _Walker:
             if (old_ref, new_ref) in self._seen:
                 # compared already, at its first path (and how recursion ends): only what sits
                 # beside the $ref here (a field's own description) is left to compare
-                self._annotations(_own(old_node), _own(new_node), path)
+                self._annotations(own(old_node), own(new_node), path)
                 return
             self._seen.add((old_ref, new_ref))
         self._annotations(old, new, path)
@@ -179,24 +152,24 @@ class _Walker:
             self.emit("default_removed", path, f"default {show(old['default'])} removed")
         elif "default" in new and "default" not in old:
             self.emit("default_added", path, f"default {show(new['default'])} added")
-        elif "default" in old and _canon(old["default"]) != _canon(new["default"]):
+        elif "default" in old and canon(old["default"]) != canon(new["default"]):
             self.emit("default_changed", path,
                       f"default {show(old['default'])} → {show(new['default'])}")  # fmt: skip
 
     def _annotations(self, old: dict[str, Any], new: dict[str, Any], path: str) -> None:
-        changed = sorted(k for k in ANNOTATIONS if _canon(old.get(k)) != _canon(new.get(k)))
+        changed = sorted(k for k in ANNOTATIONS if canon(old.get(k)) != canon(new.get(k)))
         if changed:
             parts = [f"{k} {show(old.get(k))} → {show(new.get(k))}" for k in changed]
             one_sided_title = changed == ["title"] and ("title" in old) != ("title" in new)
             noise = "a title only one of the generators writes" if one_sided_title else ""
             self.emit("annotation_changed", path, "; ".join(parts), noise=noise)
 
-    def _compare_branches(self, old: list[_Branch], new: list[_Branch], path: str) -> None:
-        old_types = set().union(*(_types(b.schema) for b in old)) if old else set()
-        new_types = set().union(*(_types(b.schema) for b in new)) if new else set()
-        lost = {t for t in old_types if not _accepts(new_types, t)}
-        gained = {t for t in new_types if not _accepts(old_types, t)}
-        describe = f"type {_type_text(old_types)} → {_type_text(new_types)}"
+    def _compare_branches(self, old: list[Branch], new: list[Branch], path: str) -> None:
+        old_types = set().union(*(types_of(b.schema) for b in old)) if old else set()
+        new_types = set().union(*(types_of(b.schema) for b in new)) if new else set()
+        lost = {t for t in old_types if not accepts(new_types, t)}
+        gained = {t for t in new_types if not accepts(old_types, t)}
+        describe = f"type {type_text(old_types)} → {type_text(new_types)}"
         if lost and gained:
             self.emit("type_changed", path, describe)
         elif lost:
@@ -204,48 +177,48 @@ class _Walker:
         elif gained:
             self.emit("type_widened", path, describe)
         # pair branches of related types and compare what is inside them
-        for old_group, new_group in _pairs(old, new):
+        for old_group, new_group in pairs(old, new):
             if len(old_group) == 1 and len(new_group) == 1:
                 self._compare_branch(old_group[0].schema, new_group[0].schema, path)
                 continue
             new_left = list(new_group)
-            old_left: list[_Branch] = []
+            old_left: list[Branch] = []
             for branch in old_group:
-                match = next((b for b in new_left if _variant(b) == _variant(branch)), None)
+                match = next((b for b in new_left if variant(b) == variant(branch)), None)
                 if match is None:
                     old_left.append(branch)
                     continue
                 new_left.remove(match)
-                self.compare(_as_ref(branch), _as_ref(match), path)
+                self.compare(as_ref(branch), as_ref(match), path)
             for branch in old_left:  # `$defs` names differ: the same structure is the same variant
                 match = next((b for b in new_left
-                              if self._same(_as_ref(branch), _as_ref(b))), None)  # fmt: skip
+                              if self._same(as_ref(branch), as_ref(b))), None)  # fmt: skip
                 if match is None:
-                    self.emit("variant_removed", path, f"variant {_variant(branch)} removed")
+                    self.emit("variant_removed", path, f"variant {variant(branch)} removed")
                     continue
                 new_left.remove(match)
-                self.compare(_as_ref(branch), _as_ref(match), path)
+                self.compare(as_ref(branch), as_ref(match), path)
             for branch in new_left:
-                self.emit("variant_added", path, f"variant {_variant(branch)} added")
+                self.emit("variant_added", path, f"variant {variant(branch)} added")
 
     def _compare_branch(self, old: dict[str, Any], new: dict[str, Any], path: str) -> None:
         self._enums(old, new, path)
         self._constraints(old, new, path)
-        if "object" in _types(old) & _types(new):
+        if "object" in types_of(old) & types_of(new):
             self._objects(old, new, path)
-        if "array" in _types(old) & _types(new):
+        if "array" in types_of(old) & types_of(new):
             self._arrays(old, new, path)
         if "propertyNames" in old or "propertyNames" in new:
             self.compare(old.get("propertyNames", {}), new.get("propertyNames", {}),
                          f"{path}.propertyNames")  # fmt: skip
         known = STRUCTURAL | ANNOTATIONS | CONSTRAINTS
         for key in sorted((set(old) | set(new)) - known):
-            if _canon(old.get(key)) != _canon(new.get(key)):
+            if canon(old.get(key)) != canon(new.get(key)):
                 self.emit("schema_changed", f"{path}.{key}",
                           f"{key} {show(old.get(key))} → {show(new.get(key))}")  # fmt: skip
 
     def _enums(self, old: dict[str, Any], new: dict[str, Any], path: str) -> None:
-        old_values, new_values = _enum(old), _enum(new)
+        old_values, new_values = enum_values(old), enum_values(new)
         if old_values is None and new_values is None:
             return
         if old_values is None:
@@ -254,8 +227,8 @@ class _Walker:
         if new_values is None:
             self.emit("enum_widened", path, f"no longer restricted to {show(old_values)}")
             return
-        old_keys = {_canon(v): v for v in old_values}
-        new_keys = {_canon(v): v for v in new_values}
+        old_keys = {canon(v): v for v in old_values}
+        new_keys = {canon(v): v for v in new_values}
         removed = [v for k, v in old_keys.items() if k not in new_keys]
         added = [v for k, v in new_keys.items() if k not in old_keys]
         if removed:
@@ -268,12 +241,12 @@ class _Walker:
     def _constraints(self, old: dict[str, Any], new: dict[str, Any], path: str) -> None:
         for key in (*LOWER_BOUNDS, *UPPER_BOUNDS, *OTHER_CONSTRAINTS):
             before, after = old.get(key), new.get(key)
-            if _canon(before) == _canon(after):
+            if canon(before) == canon(after):
                 continue
-            verdict = _constraint_verdict(key, before, after)
-            what = f"{key} {_bound(before)} → {_bound(after)}"
+            verdict = constraint_verdict(key, before, after)
+            what = f"{key} {bound(before)} → {bound(after)}"
             one_sided = key == "pattern" and (before is None or after is None)
-            noise = _DECIMAL_NOISE if one_sided and _decimal_pattern(before or after) else ""
+            noise = DECIMAL_NOISE if one_sided and decimal_pattern(before or after) else ""
             self.emit(f"constraint_{verdict}", f"{path}.{key}", what, noise=noise)
 
     def _objects(self, old: dict[str, Any], new: dict[str, Any], path: str) -> None:
@@ -304,7 +277,7 @@ class _Walker:
         closed_before = old.get("additionalProperties") is False
         for name in added:
             where = f"{path}.properties.{name}"
-            summary = _type_text(_types(self.resolve(new_props[name], self.new_root)[0]))
+            summary = type_text(types_of(self.resolve(new_props[name], self.new_root)[0]))
             if self.side == "input" and name in new_required:
                 self.emit("required_added", where, f"new required field {name!r} ({summary})",
                           name=name)  # fmt: skip
@@ -340,7 +313,7 @@ class _Walker:
 
     def _additional(self, old: dict[str, Any], new: dict[str, Any], path: str) -> None:
         before, after = old.get("additionalProperties"), new.get("additionalProperties")
-        old_kind, new_kind = _openness(before), _openness(after)
+        old_kind, new_kind = openness(before), openness(after)
         where = f"{path}.additionalProperties"
         if old_kind == "schema" and new_kind == "schema":
             self.compare(before, after, where)
@@ -370,169 +343,6 @@ class _Walker:
         probe.compare(old_node, new_node, "")
         return all(c.rule.endswith(".annotation_changed") or (self.lenient and c.noise)
                    for c in probe.changes)  # fmt: skip
-
-
-def _lookup(root: Schema, ref: str) -> dict[str, Any]:
-    if not ref.startswith("#/"):
-        return {"$comment": f"unresolved reference {ref}"}
-    node: Any = root
-    for part in ref[2:].split("/"):
-        part = part.replace("~1", "/").replace("~0", "~")
-        if not isinstance(node, Mapping) or part not in node:
-            return {"$comment": f"unresolved reference {ref}"}
-        node = node[part]
-    return dict(node) if isinstance(node, Mapping) else {}
-
-
-def _own(node: Any) -> dict[str, Any]:
-    """The keywords a node states itself, beside its `$ref`."""
-    return {k: v for k, v in node.items() if k != "$ref"} if isinstance(node, Mapping) else {}
-
-
-def _canon(value: Any) -> str:
-    """Comparable text of a JSON value; `1` and `1.0` are one number (generators differ)."""
-    return json.dumps(_plain(value), sort_keys=True, default=str)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    if isinstance(value, Mapping):
-        return {k: _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
-
-
-#: How pydantic (2.10 to 2.13) begins the pattern it writes for `Decimal` strings.
-_DECIMAL_PATTERN_START = r"^(?!^[-+.]*$)[+-]?0*"
-
-
-_DECIMAL_NOISE = "pydantic < 2.14 writes a pattern for Decimal strings, later ones do not"
-
-
-def _decimal_pattern(pattern: Any) -> bool:
-    return isinstance(pattern, str) and pattern.startswith(_DECIMAL_PATTERN_START)
-
-
-def _enum(schema: Mapping[str, Any]) -> list[Any] | None:
-    if "const" in schema:
-        return [schema["const"]]
-    values = schema.get("enum")
-    return list(values) if isinstance(values, list) else None
-
-
-def _json_type(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "boolean"
-    if isinstance(value, int):
-        return "integer"
-    if isinstance(value, float):
-        return "number"
-    if isinstance(value, str):
-        return "string"
-    return "array" if isinstance(value, list) else "object"
-
-
-def _types(schema: Mapping[str, Any]) -> set[str]:
-    """The JSON types a schema admits; every type when it does not say."""
-    declared = schema.get("type")
-    if isinstance(declared, str):
-        return {declared}
-    if isinstance(declared, list):
-        return {t for t in declared if isinstance(t, str)}
-    values = _enum(schema)
-    if values is not None:
-        return {_json_type(v) for v in values}
-    if "properties" in schema or "additionalProperties" in schema:
-        return {"object"}
-    if "items" in schema or "prefixItems" in schema:
-        return {"array"}
-    return set(JSON_TYPES - {"null"})
-
-
-def _accepts(types: set[str], t: str) -> bool:
-    return t in types or (t == "integer" and "number" in types)
-
-
-def _type_text(types: set[str]) -> str:
-    if types >= JSON_TYPES - {"null"}:
-        return "any"
-    return " | ".join(sorted(types)) or "nothing"
-
-
-def _family(t: str) -> str:
-    return "number" if t in ("integer", "number") else t
-
-
-def _pairs(old: list[_Branch], new: list[_Branch]) -> list[tuple[list[_Branch], list[_Branch]]]:
-    """Branches grouped by type family (integer pairs with number), present on both sides."""
-
-    def family(branch: _Branch) -> str:
-        types = _types(branch.schema)
-        return _family(next(iter(types))) if len(types) == 1 else "any"
-
-    groups: dict[str, tuple[list[_Branch], list[_Branch]]] = {}
-    for branch in old:
-        groups.setdefault(family(branch), ([], []))[0].append(branch)
-    for branch in new:
-        groups.setdefault(family(branch), ([], []))[1].append(branch)
-    return [(o, n) for o, n in groups.values() if o and n]
-
-
-def _variant(branch: _Branch) -> str:
-    if branch.ref:
-        return branch.ref.rsplit("/", 1)[-1]
-    return str(branch.schema.get("title") or _type_text(_types(branch.schema)))
-
-
-def _as_ref(branch: _Branch) -> Any:
-    return {"$ref": branch.ref} if branch.ref else branch.schema
-
-
-def _openness(value: Any) -> str:
-    if value is False:
-        return "closed"
-    if value is None or value is True or value == {}:
-        return "open"
-    return "schema"
-
-
-def _bound(value: Any) -> str:
-    return "none" if value is None else show(value)
-
-
-def _constraint_verdict(key: str, before: Any, after: Any) -> str:
-    """tightened / loosened / changed for one constraint keyword going from before to after."""
-    if after is None:
-        return "loosened" if key != "uniqueItems" or before else "tightened"
-    if before is None:
-        return "tightened" if key != "uniqueItems" or after else "loosened"
-    if key == "uniqueItems":
-        return "tightened" if after else "loosened"
-    if key in LOWER_BOUNDS and _numbers(before, after):
-        return "tightened" if after > before else "loosened"
-    if key in UPPER_BOUNDS and _numbers(before, after):
-        return "tightened" if after < before else "loosened"
-    if key == "multipleOf" and _numbers(before, after):
-        if _divides(before, after):  # every multiple of `after` is a multiple of `before`
-            return "tightened"
-        if _divides(after, before):
-            return "loosened"
-    return "changed"
-
-
-def _numbers(*values: Any) -> bool:
-    return all(isinstance(v, int | float) and not isinstance(v, bool) for v in values)
-
-
-def _divides(small: float, big: float) -> bool:
-    if small == 0:
-        return False
-    ratio = big / small
-    return abs(ratio - round(ratio)) < 1e-9
 
 
 __all__ = ["Change", "Side", "diff_schemas", "show", "walk_schemas"]
