@@ -13,8 +13,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from jobforge import errors
-from jobforge.config import ProjectConfig, did_you_mean, find_config
-from jobforge.contracts import RunnerDef, discover
+from jobforge.config import ProjectConfig, find_config
+from jobforge.contracts import RunnerDef, discover, not_declared
 from jobforge.contracts.gate import check_project
 from jobforge.golden.case import case_id, load_case
 from jobforge.golden.check import CaseResult, check_case
@@ -140,9 +140,7 @@ def _case_items(root: Path, golden_dir: Path, path: Path, runners: dict[str, Run
     name = f"{runner_id}/{case_name}"
     definition = runners.get(runner_id)
     if definition is None:
-        known = ", ".join(sorted(runners)) or "none"
-        hint = did_you_mean(runner_id, runners)
-        message = f"no runner {runner_id!r} is declared{hint} (declared: {known})"
+        message = not_declared(runner_id, runners)
         return [_error("golden", name, "runner not declared", message, where)]
     started = time.perf_counter()
     result = check_case(name, path, case, definition, lane, runs=options.runs,

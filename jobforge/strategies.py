@@ -29,9 +29,7 @@ from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
-from jobforge import errors
-from jobforge.config import did_you_mean
-from jobforge.contracts import RUNNERS, RunnerDef
+from jobforge.contracts import RunnerDef, find_runner
 
 #: Constraint names read from field metadata (annotated-types and pydantic use these names).
 _CONSTRAINTS = ("gt", "ge", "lt", "le", "multiple_of", "min_length", "max_length", "max_digits",
@@ -292,11 +290,5 @@ def _decimal(value: Fraction, places: int) -> Decimal:
 
 def inputs(runner: str | RunnerDef) -> st.SearchStrategy[dict[str, Any]]:
     """Valid inputs of a declared runner (by id or definition)."""
-    definition = RUNNERS.get(runner) if isinstance(runner, str) else runner
-    if definition is None:
-        known = ", ".join(sorted(RUNNERS)) or "none"
-        raise errors.ConfigurationError(
-            f"no runner {runner!r} is declared{did_you_mean(str(runner), RUNNERS)} "
-            f"(declared: {known})"
-        )
+    definition = find_runner(runner) if isinstance(runner, str) else runner
     return model_inputs(definition.input)

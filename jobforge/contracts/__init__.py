@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
-from jobforge.contracts.declare import RUNNERS, Guarantees, RetryPolicy, RunnerDef, runner
+from jobforge.contracts.declare import (
+    RUNNERS,
+    Guarantees,
+    RetryPolicy,
+    RunnerDef,
+    RunnerNotDeclared,
+    find_runner,
+    not_declared,
+    runner,
+)
 from jobforge.contracts.discovery import discover
 from jobforge.contracts.model import Contract, contract_of
 
 __all__ = [
-    "RUNNERS", "Contract", "Guarantees", "RetryPolicy", "RunnerDef", "contract_of", "discover",
-    "runner",
+    "RUNNERS", "Contract", "Guarantees", "RetryPolicy", "RunnerDef", "RunnerNotDeclared",
+    "contract_of", "discover", "find_runner", "not_declared", "runner",
 ]  # fmt: skip

@@ -9,13 +9,14 @@ from __future__ import annotations
 import inspect
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
 
 from jobforge import errors
+from jobforge.config import did_you_mean
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -77,6 +78,30 @@ class RunnerDef:
 
 #: Every runner declared in this process, by id.
 RUNNERS: dict[str, RunnerDef] = {}
+
+
+class RunnerNotDeclared(errors.ConfigurationError):
+    """A runner id that nothing declares (`find_runner`); the message names what is declared."""
+
+
+def find_runner(
+    runner_id: str, runners: Mapping[str, RunnerDef] | None = None, *, where: str = ""
+) -> RunnerDef:
+    """The runner `runner_id` of `runners` (default: every runner of this process, `RUNNERS`);
+    `RunnerNotDeclared` with `not_declared`'s message when there is none."""
+    chosen = RUNNERS if runners is None else runners
+    found = chosen.get(runner_id)
+    if found is None:
+        raise RunnerNotDeclared(not_declared(runner_id, chosen, where=where))
+    return found
+
+
+def not_declared(runner_id: str, runners: Mapping[str, object], *, where: str = "") -> str:
+    """The one message for a runner id nothing declares: "no runner 'x' is declared{where}
+    (did you mean 'y'?) (declared: a, b)". `where` says in what sense (" any more")."""
+    known = ", ".join(sorted(runners)) or "none"
+    hint = did_you_mean(runner_id, runners)
+    return f"no runner {runner_id!r} is declared{where}{hint} (declared: {known})"
 
 
 def runner(

@@ -25,6 +25,12 @@ from jobforge import errors
 from jobforge.golden.lane import Databases
 from jobforge.runtime.http import HttpPolicy
 
+#: Where a fresh interpreter looks for runners, said when one is not there.
+FRESH_WHERE = (
+    " in a fresh interpreter, which imports only the [tool.jobforge] runners modules and entry "
+    "points"
+)
+
 
 class FreshInterpreter:
     """The parent's handle on the child process."""
@@ -145,7 +151,7 @@ def _other_seed(current: str | None) -> int:
 
 def _serve(project_root: Path, modules: list[str]) -> int:
     from jobforge.config import find_config
-    from jobforge.contracts import discover
+    from jobforge.contracts import discover, find_runner
     from jobforge.contracts.discovery import import_modules
     from jobforge.golden.case import load_case
     from jobforge.golden.lane import Lane
@@ -161,13 +167,7 @@ def _serve(project_root: Path, modules: list[str]) -> int:
         for line in sys.stdin:
             request = json.loads(line)
             try:
-                definition = runners.get(request["runner_id"])
-                if definition is None:
-                    raise errors.ConfigurationError(
-                        f"runner {request['runner_id']!r} is not declared in a fresh interpreter, "
-                        "which imports only the [tool.jobforge] runners modules and entry points "
-                        f"(declared there: {', '.join(sorted(runners)) or 'none'})"
-                    )
+                definition = find_runner(request["runner_id"], runners, where=FRESH_WHERE)
                 case = load_case(Path(request["case"]))
                 policy = (
                     HttpPolicy(allow_hosts=frozenset(request["allow_hosts"]),

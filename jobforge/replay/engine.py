@@ -23,7 +23,7 @@ from typing import Any, Literal
 from pydantic import ValidationError
 
 from jobforge import validation
-from jobforge.contracts import RunnerDef
+from jobforge.contracts import RunnerDef, not_declared
 from jobforge.golden.case import expectation_of
 from jobforge.golden.compare import (
     Difference,
@@ -206,11 +206,12 @@ def _refusal(target: Target, runners: Mapping[str, RunnerDef]) -> ReplayResult |
     bundle = target.bundle
     definition = runners.get(bundle.runner_id)
     if definition is None:
-        known = ", ".join(sorted(runners)) or "none"
         return ReplayResult(
-            target.name, bundle.runner_id, "runner_missing",
-            message=f"no runner {bundle.runner_id!r} is declared any more (declared: {known})",
-        )  # fmt: skip
+            target.name,
+            bundle.runner_id,
+            "runner_missing",
+            message=not_declared(bundle.runner_id, runners, where=" any more"),
+        )
     if bundle.expect.status == "invalid_input":
         return None  # recorded as rejected: replaying checks it is still rejected the same way
     try:

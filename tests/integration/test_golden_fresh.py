@@ -74,7 +74,7 @@ def test_an_error_in_the_child_ends_it_and_the_next_case_gets_a_new_clone(
 ) -> None:
     child = FreshInterpreter(project, [MODULE], clones)
     try:
-        unknown = r"nobody\.json: .*'no\.such\.runner' is not declared in a fresh interpreter"
+        unknown = r"nobody\.json: .*no runner 'no\.such\.runner' is declared in a fresh interpreter"
         with pytest.raises(JobforgeError, match=unknown):
             child.run("no.such.runner", case_file(project, "nobody", n=1))
         assert clones.returned == clones.taken  # that child's clone is gone with it

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from jobforge.certify import replay_policy
-from jobforge.config import ProjectConfig, did_you_mean
-from jobforge.contracts import Contract, RunnerDef, contract_of, discover
+from jobforge.config import ProjectConfig
+from jobforge.contracts import Contract, RunnerDef, contract_of, discover, not_declared
 from jobforge.contracts.drift import compare_contracts, version_verdict
 from jobforge.contracts.schema_diff import Change
 from jobforge.errors import (
@@ -100,10 +100,8 @@ class GoldenItem(pytest.Item):
         settings: GoldenSettings = self.config.stash[SETTINGS_KEY]
         definition = settings.runners.get(self.runner_id)
         if definition is None:
-            known = ", ".join(sorted(settings.runners)) or "none"
             raise GoldenFailure(
-                f"golden case {self.name}: no runner {self.runner_id!r} is declared"
-                f"{did_you_mean(self.runner_id, settings.runners)} (declared: {known})"
+                f"golden case {self.name}: {not_declared(self.runner_id, settings.runners)}"
             )
         case = load_case(self.path)
         result = check_case(

@@ -306,20 +306,12 @@ def jobforge_run(jobforge_db: Database) -> Any:
     """`jobforge_run(runner_id, input, environment=None)`: run a declared runner once through
     the real queue and worker on this test's database, with the recorder (and strict mode), and
     return its run record (format jobforge.run/1)."""
-    from jobforge.config import did_you_mean
-    from jobforge.contracts import RUNNERS
-    from jobforge.errors import ConfigurationError
+    from jobforge.contracts import find_runner
     from jobforge.golden.case import GoldenCase
     from jobforge.golden.execute import UNREDACTED, run_case
 
     def run(runner_id: str, input: dict[str, Any], environment: Any = None) -> dict[str, Any]:
-        definition = RUNNERS.get(runner_id)
-        if definition is None:
-            known = ", ".join(sorted(RUNNERS)) or "none"
-            hint = did_you_mean(runner_id, RUNNERS)
-            raise ConfigurationError(
-                f"no runner {runner_id!r} is declared{hint} (declared: {known})"
-            )
+        definition = find_runner(runner_id)
         case = GoldenCase(input=input, environment=environment)
         record = run_case(jobforge_db.dsn, definition, case)
         record.pop(UNREDACTED, None)  # the record as stored
@@ -336,14 +328,14 @@ def jobforge_check_runner(jobforge_db: Database) -> Any:
     output, and two runs with identical output, trace and artifact hashes."""
     from hypothesis import HealthCheck, given, settings
 
-    from jobforge.contracts import RUNNERS
+    from jobforge.contracts import find_runner
     from jobforge.golden.case import GoldenCase
     from jobforge.golden.execute import UNREDACTED, run_case
     from jobforge.strategies import inputs
 
     def check(runner_id: str, max_examples: int = 20) -> None:
-        strategy = inputs(runner_id)
-        definition = RUNNERS[runner_id]
+        definition = find_runner(runner_id)
+        strategy = inputs(definition)
 
         @settings(
             max_examples=max_examples,
