@@ -9,10 +9,10 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from jobforge.queue import AsyncQueueClient
+from jobforge.worker.loop import Worker, WorkerConfig, WorkerReport
 from jobforge.worker.metrics import Metrics
 from jobforge.worker.middleware import Middleware
 from jobforge.worker.registry import Registry
-from jobforge.worker.runtime import Worker, WorkerConfig, WorkerReport
 
 
 async def drain_async(

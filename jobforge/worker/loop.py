@@ -1,0 +1,371 @@
+"""The worker: claims jobs it has handlers for, runs them concurrently, records their outcomes.
+
+One asyncio loop per worker process. The fetch loop here claims in batches sized to the free
+slots and wakes on LISTEN/NOTIFY (`listen`), polling with a capped backoff when idle; each job
+runs as a task (async handlers on the loop, sync ones on daemon threads) and ends in an outcome
+(`outcomes`) that goes through the completer in batches; one heartbeat statement per interval
+renews every lease held and brings cancellations and lost leases back to the handlers
+(`stopping`). Stopping is graceful (`shutdown`): no new claims, running jobs get a grace period,
+then are told to stop and their leases are released without costing an attempt.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import time
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from jobforge import errors
+from jobforge.queue import AsyncQueueClient, Job, Outcome
+from jobforge.queue.models import FinishState, HeartbeatState
+from jobforge.worker import logs
+from jobforge.worker.completer import Completer
+from jobforge.worker.context import JobContext, StopReason
+from jobforge.worker.executor import Executor
+from jobforge.worker.heartbeat import heartbeat_loop
+from jobforge.worker.leases import Held, Holdings, Lease, Running, lease_of
+from jobforge.worker.listen import listen_loop
+from jobforge.worker.metrics import Metrics
+from jobforge.worker.middleware import Middleware
+from jobforge.worker.outcomes import NO_OUTCOME, outcome_of
+from jobforge.worker.progress import progress_loop
+from jobforge.worker.reaper import reap_loop
+from jobforge.worker.registry import Registry, default_registry
+from jobforge.worker.shutdown import release_stopped, stop_running
+from jobforge.worker.stopping import after_stop, stop_job
+
+logger = logs.logger
+
+#: How long a stop waits for a claim in flight before cutting it short.
+_CLAIM_PATIENCE_S = 1.0
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    name: str | None = None  #: lease holder name; default host:pid:random
+    concurrency: int = 8
+    types: Sequence[str] | None = None  #: narrow the registry's types
+    lease_s: float = 30.0
+    heartbeat_s: float | None = None  #: default lease_s / 3
+    poll_min_s: float = 0.05  #: idle polling starts here and doubles ...
+    poll_max_s: float = 2.0  #: ... up to here (LISTEN/NOTIFY wakes it sooner)
+    grace_s: float = 10.0  #: how long running jobs may finish after a stop
+    cancel_grace_s: float = 5.0  #: how long a sync handler may take to notice a cancellation
+    max_abandoned: int = 8  #: stuck sync threads tolerated before the worker stops taking work
+    default_timeout_s: float | None = None  #: for handlers that declare none
+    completion_batch: int = 200
+    completion_flush_s: float = 0.005
+    progress_s: float = 0.5  #: progress is written at most this often per job
+    listen: bool = True
+    exit_when_idle: bool = False  #: stop once nothing is due, running or unrecorded (drain)
+    #: stop after this many jobs, once they have finished and their outcomes are recorded (a
+    #: process that should be replaced now and then; a golden case's single job)
+    max_jobs: int | None = None
+
+    def checked(self) -> WorkerConfig:
+        problems = [
+            f"{name} must be positive"
+            for name in ("concurrency", "lease_s", "poll_min_s", "poll_max_s", "progress_s")
+            if not getattr(self, name) > 0
+        ]
+        if self.heartbeat_s is not None and not 0 < self.heartbeat_s < self.lease_s:
+            problems.append("heartbeat_s must be positive and shorter than lease_s")
+        if self.default_timeout_s is not None and not self.default_timeout_s > 0:
+            problems.append("default_timeout_s must be positive")
+        if self.max_jobs is not None and not self.max_jobs > 0:
+            problems.append("max_jobs must be positive")
+        if self.grace_s < 0 or self.cancel_grace_s < 0 or self.max_abandoned < 0:
+            problems.append("grace_s, cancel_grace_s and max_abandoned must not be negative")
+        if problems:
+            raise errors.ConfigurationError("worker: " + "; ".join(problems))
+        return self
+
+
+@dataclass
+class WorkerReport:
+    name: str
+    counts: dict[str, float]
+    stopped_because: str | None = None  #: set when the worker stopped itself (not asked to)
+    elapsed_s: float = 0.0
+
+
+class Worker:
+    def __init__(
+        self,
+        client: AsyncQueueClient | str,
+        registry: Registry | None = None,
+        config: WorkerConfig | None = None,
+        *,
+        middleware: Sequence[Middleware] = (),
+        metrics: Metrics | None = None,
+    ) -> None:
+        self.config = (config or WorkerConfig()).checked()
+        self.registry = registry if registry is not None else default_registry
+        self.name = self.config.name or _default_name()
+        self.metrics = metrics or Metrics()
+        self._client_arg = client
+        self._middleware = tuple(middleware)
+        self._holdings = Holdings()
+        self._executor = Executor(
+            self.config.concurrency, on_abandon=lambda: self.metrics.inc("abandoned")
+        )
+        self._stopping = False
+        self._grace_over = asyncio.Event()
+        self._wake = asyncio.Event()
+        self._claimed = 0  #: jobs this worker has claimed (for max_jobs)
+        self._stopped_because: str | None = None
+        self._client: AsyncQueueClient | None = None
+        self._claiming: asyncio.Task[list[Job]] | None = None
+        self._completer: Completer | None = None
+
+    # control
+    def stop(self, reason: str | None = None) -> None:
+        """Stop claiming and shut down gracefully; a second call cuts the grace period short.
+        Call it on the worker's event loop (signal handlers added with `add_signal_handler` are)."""
+        if self._stopping:
+            self._grace_over.set()
+        self._stopping = True
+        if reason and self._stopped_because is None:
+            self._stopped_because = reason
+        claiming = self._claiming
+        if claiming is not None and not claiming.done():
+            # A claim normally answers in milliseconds; one stuck on a dead connection is not
+            # waited out (what it took, if anything, comes back when the leases expire).
+            asyncio.get_running_loop().call_later(_CLAIM_PATIENCE_S, claiming.cancel)
+        self._wake.set()
+
+    async def run(self) -> WorkerReport:
+        types = self.registry.types(self.config.types)
+        if not types:
+            raise errors.ConfigurationError("the worker has no handlers: register at least one")
+        began = time.perf_counter()
+        own = isinstance(self._client_arg, str)
+        client = (
+            await AsyncQueueClient.connect(self._client_arg, max_size=4)
+            if isinstance(self._client_arg, str)
+            else self._client_arg
+        )
+        self._client = client
+        self._completer = Completer(
+            client,
+            self.name,
+            self._on_finished,
+            batch=self.config.completion_batch,
+            flush_s=self.config.completion_flush_s,
+        )
+        config, name = self.config, self.name
+        helpers = [
+            asyncio.ensure_future(
+                heartbeat_loop(
+                    client,
+                    name,
+                    self._leases,
+                    self._on_heartbeat,
+                    interval_s=config.heartbeat_s or config.lease_s / 3,
+                    lease_s=config.lease_s,
+                )
+            ),
+            asyncio.ensure_future(
+                progress_loop(client, self._holdings, worker=name, interval_s=config.progress_s)
+            ),
+            asyncio.ensure_future(
+                reap_loop(client, metrics=self.metrics, worker=name, interval_s=config.lease_s)
+            ),
+        ]
+        if config.listen:
+            helpers.append(
+                asyncio.ensure_future(
+                    listen_loop(client, self._wake, worker=name, retry_s=config.poll_max_s)
+                )
+            )
+        logger.info(
+            "worker %s started: types %s, concurrency %d",
+            name,
+            ", ".join(types),
+            config.concurrency,
+            extra={"worker": name},
+        )
+        try:
+            await self._fetch_loop(client, types)
+        finally:
+            await self._shutdown(client)
+            for helper in helpers:
+                helper.cancel()
+            await asyncio.gather(*helpers, return_exceptions=True)
+            self._executor.close()
+            if own:
+                await client.close()
+        if self._stopped_because:
+            logger.error(
+                "worker %s stopped: %s",
+                name,
+                self._stopped_because,
+                extra={"worker": name},
+            )
+        return WorkerReport(
+            name=name,
+            counts=self.metrics.snapshot(),
+            stopped_because=self._stopped_because,
+            elapsed_s=time.perf_counter() - began,
+        )
+
+    # fetching
+    async def _fetch_loop(self, client: AsyncQueueClient, types: list[str]) -> None:
+        config = self.config
+        holdings = self._holdings
+        assert self._completer is not None
+        idle = config.poll_min_s
+        batch_floor = max(1, config.concurrency // 4)
+        while not self._stopping:
+            if self._executor.abandoned > config.max_abandoned:
+                self.stop(
+                    f"{self._executor.abandoned} handler threads did not stop after a timeout or "
+                    f"cancellation (limit {config.max_abandoned}): the worker stops taking work"
+                )
+                break
+            free = config.concurrency - len(holdings.running)
+            if config.max_jobs is not None:
+                left = config.max_jobs - self._claimed
+                if left <= 0:
+                    if not holdings.running and not self._completer.busy:
+                        break
+                    await self._sleep(None)  # a finishing job or a recorded outcome wakes us
+                    continue
+                free = min(free, left)
+            if free < batch_floor and holdings.running:
+                await self._sleep(None)  # a finishing job wakes us
+                continue
+            if config.exit_when_idle and not holdings.running and self._completer.busy:
+                # A drain with nothing running claims once its outcomes are recorded: a claim
+                # before then, if empty, would have to be repeated after them.
+                await self._sleep(None)
+                continue
+            self._wake.clear()
+            self._claiming = asyncio.ensure_future(
+                client.claim(self.name, free, types=types, lease_s=config.lease_s)
+            )
+            try:
+                jobs = await self._claiming
+            except asyncio.CancelledError:
+                if self._stopping and self._claiming.cancelled():
+                    break
+                raise
+            except errors.JobforgeError:
+                raise
+            except Exception:
+                logger.warning(
+                    "claim failed; retrying in %.2f s",
+                    idle,
+                    exc_info=True,
+                    extra={"worker": self.name},
+                )
+                await self._sleep(idle)
+                idle = min(idle * 2, config.poll_max_s)
+                continue
+            self._claimed += len(jobs)
+            for job in jobs:
+                self._start(job)
+            if jobs:
+                idle = config.poll_min_s
+                if len(jobs) == free:
+                    continue  # there may be more
+            elif config.exit_when_idle and not holdings.running and not self._completer.busy:
+                break
+            # Running jobs and outcomes being recorded wake the loop when they finish; a drain
+            # has nothing else to wait for, so it does not poll the database meanwhile.
+            busy = holdings.running or (config.exit_when_idle and self._completer.busy)
+            woken = await self._sleep(None if busy else idle)
+            idle = config.poll_min_s if woken else min(idle * 2, config.poll_max_s)
+
+    async def _sleep(self, timeout: float | None) -> bool:
+        """Wait for a wake-up (notify, a freed slot, a stop) or the timeout; True when woken."""
+        try:
+            await asyncio.wait_for(self._wake.wait(), timeout)
+        except TimeoutError:
+            return False
+        self._wake.clear()
+        return True
+
+    # running one job
+    def _start(self, job: Job) -> None:
+        spec = self.registry.get(job.type)
+        ctx = JobContext(job=job, worker=self.name, client=self._client)
+        running = Running(job=job, spec=spec, ctx=ctx)
+        lease = lease_of(job)
+        self._holdings.running[lease] = running
+        self._holdings.held[lease] = Held(ctx=ctx)
+        self.metrics.inc("claimed")
+        running.task = task = asyncio.ensure_future(self._execute(running))
+        self._holdings.tasks.add(task)
+        task.add_done_callback(self._holdings.tasks.discard)
+
+    async def _execute(self, running: Running) -> None:
+        started = time.perf_counter()
+        outcome: Outcome | None = None
+        try:
+            outcome = await outcome_of(
+                running,
+                self._executor,
+                self._middleware,
+                timeout_s=running.spec.timeout_s or self.config.default_timeout_s,
+                metrics=self.metrics,
+                worker=self.name,
+            )
+        finally:
+            self.metrics.observe_handler(time.perf_counter() - started)
+            del self._holdings.running[lease_of(running.job)]
+            self._wake.set()
+        if running.ctx.stop_reason in NO_OUTCOME:
+            assert self._client is not None
+            await after_stop(
+                running,
+                self._holdings,
+                client=self._client,
+                executor=self._executor,
+                metrics=self.metrics,
+                worker=self.name,
+            )
+            return
+        assert outcome is not None
+        assert self._completer is not None
+        self._completer.submit(outcome)
+
+    # bookkeeping
+    def _leases(self) -> list[Lease]:
+        return list(self._holdings.held)
+
+    def _on_heartbeat(self, lease: Lease, state: HeartbeatState) -> None:
+        reason: StopReason = "canceled" if state == "canceled" else "lease_lost"
+        stop_job(self._holdings, lease, reason, cancel_grace_s=self.config.cancel_grace_s)
+
+    def _on_finished(self, outcome: Outcome, state: FinishState) -> None:
+        held = self._holdings.held.pop((outcome.job_id, outcome.lease_token), None)
+        counter = {"retry_scheduled": "retried"}.get(state, state)
+        self.metrics.inc(counter)
+        if state == "lost" and held is not None:
+            logger.warning(
+                "job %d: lease lost before its outcome was recorded",
+                outcome.job_id,
+                extra=logs.job_fields(held.ctx.job, self.name),
+            )
+        self._wake.set()
+
+    async def _shutdown(self, client: AsyncQueueClient) -> None:
+        self._stopping = True
+        config = self.config
+        await stop_running(
+            self._holdings, grace_s=config.grace_s, grace_over=self._grace_over, worker=self.name
+        )
+        assert self._completer is not None
+        await self._completer.close()
+        await release_stopped(
+            client, self._holdings, metrics=self.metrics, worker=self.name, lease_s=config.lease_s
+        )
+
+
+def _default_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"

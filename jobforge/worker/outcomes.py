@@ -1,0 +1,147 @@
+"""How one attempt of a job ends: its handler run (through the middleware) under the job's
+timeout, and what came of it classified into the `Outcome` the queue records.
+
+A JSON result is `succeeded`; invalid input and `NonRetryable` are `failed`, not retried; a
+timeout and any other exception are `retry`, with the runner's backoff. A job stopped by a
+cancellation, a lost lease or the shutdown has no outcome at all (None): what follows is
+`jobforge.worker.stopping`'s work.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import traceback
+from collections.abc import Sequence
+from functools import partial
+from typing import Any
+
+from pydantic import BaseModel
+
+from jobforge import errors
+from jobforge.queue import Job, Outcome
+from jobforge.worker import logs
+from jobforge.worker.context import JobContext
+from jobforge.worker.executor import Executor
+from jobforge.worker.leases import Running
+from jobforge.worker.metrics import Metrics
+from jobforge.worker.middleware import Middleware, chain
+
+logger = logs.logger
+
+#: The stop reasons after which a job has no outcome to record.
+NO_OUTCOME = frozenset({"canceled", "lease_lost", "shutdown"})
+
+
+async def outcome_of(
+    running: Running,
+    executor: Executor,
+    middleware: Sequence[Middleware],
+    *,
+    timeout_s: float | None,
+    metrics: Metrics,
+    worker: str,
+) -> Outcome | None:
+    """Run the job in this task; None when it was stopped (cancel, lost lease, shutdown)."""
+    job, spec, ctx = running.job, running.spec, running.ctx
+    token = job.lease_token
+    assert token is not None
+
+    def done(kind: str, **fields: Any) -> Outcome:
+        backoff = spec.backoff_s if kind == "retry" else None  # the runner's retry policy
+        return Outcome(job_id=job.id, lease_token=token, outcome=kind,  # type: ignore[arg-type]
+                       backoff_s=backoff, **fields)  # fmt: skip
+
+    def timed_out(exc: BaseException | None) -> Outcome:
+        metrics.inc("timed_out")
+        message = f"the handler ran past its timeout of {timeout_s} s"
+        logger.warning("job %d timed out: %s", job.id, message,
+                       extra=logs.job_fields(job, worker))  # fmt: skip
+        return done("retry", result=None, error=error_record("timeout", exc, message))
+
+    timer = None
+    if timeout_s is not None:
+        # Our own timer rather than asyncio.timeout: the handler sees stop_reason "timeout"
+        # (and sync ones ctx.cancelled) before the cancellation lands, and a TimeoutError the
+        # handler raises itself stays an ordinary exception.
+        task = asyncio.current_task()
+        assert task is not None
+        timer = asyncio.get_running_loop().call_later(timeout_s, _time_out, ctx, task)
+    try:
+        arg = job.payload
+        if spec.parse_input is not None:
+            try:
+                arg = spec.parse_input(job.payload)
+            except Exception as exc:
+                raise errors.InvalidInput(f"invalid input for {job.type}: {exc}") from exc
+        if middleware:
+            call = chain(middleware, partial(executor.run, spec, arg=arg))
+            result = await call(ctx)
+        else:
+            result = await executor.run(spec, ctx, arg)
+        if ctx.stop_reason == "timeout":  # it returned anyway, after being told to stop
+            raise asyncio.CancelledError
+        return done("succeeded", result=_json_result(result), error=None)
+    except asyncio.CancelledError:
+        current = asyncio.current_task()
+        if ctx.stop_reason is None or current is None:
+            raise
+        if current.cancelling():
+            current.uncancel()  # we asked for it: the job stops, the worker goes on
+        if ctx.stop_reason != "timeout":
+            return None
+        return timed_out(None)
+    except errors.InvalidInput as exc:
+        _not_retried(job, worker, "invalid input", exc)
+        return done("failed", result=None, error=error_record("invalid_input", exc))
+    except errors.NonRetryable as exc:
+        _not_retried(job, worker, type(exc).__name__, exc)
+        return done("failed", result=None, error=error_record("non_retryable", exc))
+    except Exception as exc:
+        if ctx.stop_reason in NO_OUTCOME:
+            return None
+        if ctx.stop_reason == "timeout":  # the handler turned the cancellation into an error
+            return timed_out(exc)
+        logger.warning("job %d failed: %s", job.id, exc, extra=logs.job_fields(job, worker))
+        return done("retry", result=None, error=error_record("exception", exc))
+    finally:
+        if timer is not None:
+            timer.cancel()
+
+
+def _time_out(ctx: JobContext, task: asyncio.Task[Any]) -> None:
+    if ctx.stop_reason is None and not task.done():
+        ctx.stop("timeout")
+        task.cancel()
+
+
+def _not_retried(job: Job, worker: str, why: str, exc: BaseException) -> None:
+    """A job failed for good: one line (a retried failure logs a warning already)."""
+    reason = " ".join(str(exc).split())[:1000] or type(exc).__name__
+    logger.error("job %d (%s) failed, not retried (%s): %s", job.id, job.type, why, reason,
+                 extra=logs.job_fields(job, worker))  # fmt: skip
+
+
+def _json_result(result: Any) -> Any:
+    if isinstance(result, BaseModel):
+        return result.model_dump(mode="json")
+    try:
+        json.dumps(result, allow_nan=False)  # jsonb has no NaN or Infinity
+    except (TypeError, ValueError) as exc:
+        raise errors.NonRetryable(f"the handler's result is not JSON: {exc}") from None
+    return result
+
+
+def error_record(
+    kind: str, exc: BaseException | None, message: str | None = None
+) -> dict[str, Any]:
+    """The `error` an outcome (or a compensation record) stores: kind, type, message, traceback."""
+    if exc is None:
+        return {"kind": kind, "message": message}
+    return {
+        "kind": kind,
+        "type": type(exc).__qualname__,
+        "message": (message or str(exc))[:4000],
+        "traceback": "".join(traceback.format_exception(exc))[-8000:],
+        **({"details": details} if (details := getattr(exc, "details", None)) is not None else {}),
+    }
