@@ -16,9 +16,10 @@ from rich.markup import escape
 
 from jobforge import errors
 from jobforge.cli.known_types import known_types
+from jobforge.cli.options import DEFAULT_HELP
 from jobforge.cli.output import Format, console, print_json
-from jobforge.cli.target import DEFAULT_HELP, NO_DATABASE, named_database
 from jobforge.provision.diagnose import Check, Report, diagnose, inspect_database, shipped
+from jobforge.provision.target import NO_DATABASE, named_database
 from jobforge.queue.inspect import queued_types
 
 _MARKS = {"ok": "[green]ok[/]  ", "warn": "[yellow]warn[/]", "skip": "[dim]skip[/]",

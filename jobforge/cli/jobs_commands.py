@@ -15,9 +15,10 @@ from rich.table import Table
 
 from jobforge import errors, validation
 from jobforge.cli.known_types import known_types, not_a_payload
+from jobforge.cli.options import DEFAULT_HELP
 from jobforge.cli.output import MAX_ID, console, literal, notes, print_json
-from jobforge.cli.target import DEFAULT_HELP, chosen_tenant, ready_database_url
 from jobforge.produce import runner_job
+from jobforge.provision.target import chosen_tenant, ready_database_url
 from jobforge.queue import NewJob, QueueClient
 from jobforge.states import JobState
 

@@ -6,8 +6,9 @@ import typer
 
 from jobforge import db
 from jobforge import migrate as migrator
+from jobforge.cli.options import DEFAULT_HELP
 from jobforge.cli.output import console
-from jobforge.cli.target import DEFAULT_HELP, database_url, naming_source
+from jobforge.provision.target import database_url, naming_source
 
 
 def migrate(

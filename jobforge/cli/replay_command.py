@@ -11,9 +11,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from jobforge import errors
 from jobforge.certify import replay_policy
 from jobforge.cli import runs_commands
+from jobforge.cli.options import DEFAULT_HELP
 from jobforge.cli.output import console, counted
 from jobforge.cli.report_output import ReportFormat, emit
-from jobforge.cli.target import DEFAULT_HELP
 from jobforge.config import ProjectConfig, find_config
 from jobforge.contracts import RunnerDef, discover
 from jobforge.replay import batch

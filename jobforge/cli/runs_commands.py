@@ -13,9 +13,10 @@ import typer
 from rich.table import Table
 
 from jobforge import errors
+from jobforge.cli.options import DEFAULT_HELP
 from jobforge.cli.output import MAX_ID, console, counted, literal, notes, print_json
-from jobforge.cli.target import DEFAULT_HELP, chosen_tenant, ready_database_url
 from jobforge.config import find_config
+from jobforge.provision.target import chosen_tenant, ready_database_url
 from jobforge.queue import QueueClient, RunRow
 from jobforge.replay.bundle import export as export_run
 from jobforge.replay.bundle import from_record

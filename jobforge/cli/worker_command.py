@@ -9,10 +9,11 @@ import signal
 import typer
 
 from jobforge import errors
+from jobforge.cli.options import DEFAULT_HELP
 from jobforge.cli.output import console
-from jobforge.cli.target import DEFAULT_HELP, database_url, require_ready
 from jobforge.config import find_config
 from jobforge.contracts import discover
+from jobforge.provision.target import database_url, require_ready
 from jobforge.runtime.http import DEFAULT_MAX_RESPONSE_BYTES, HttpPolicy
 from jobforge.runtime.record import DEFAULT_SECRET_KEYS, Redactor
 from jobforge.worker import Recorder, Worker, WorkerConfig, WorkerReport, logs

@@ -1,5 +1,8 @@
 """Which database a command acts on (--database-url, JOBFORGE_DATABASE_URL, or the dev server),
-and for which tenant (--tenant, JOBFORGE_TENANT)."""
+and for which tenant (--tenant, JOBFORGE_TENANT).
+
+Free of the CLI framework: the CLI's commands choose here, with their options' values, and so
+can the pytest plugin and `jobforge certify`; the options themselves are the CLI's."""
 
 from __future__ import annotations
 
@@ -12,11 +15,6 @@ from pathlib import Path
 from jobforge import errors, migrate
 from jobforge.provision import devserver
 
-#: What every command's --database-url help says of its default.
-DEFAULT_HELP = (
-    "default: $JOBFORGE_DATABASE_URL, else the development server of this project "
-    "(`jobforge db start`)"
-)
 NO_DATABASE = "pass --database-url, set JOBFORGE_DATABASE_URL, or run `jobforge db start`"
 
 
