@@ -33,9 +33,9 @@ from jobforge.golden.explain import (
 )
 from jobforge.golden.fresh import FreshInterpreter
 from jobforge.golden.lane import Lane
-from jobforge.runtime.http import HttpPolicy
+from jobforge.runtime.http.policy import HttpPolicy
 from jobforge.runtime.redact import Redactor
-from jobforge.runtime.strict import INERT_WHEN_RUNS_AGREE
+from jobforge.runtime.strict.causes import INERT_WHEN_RUNS_AGREE
 
 #: "unrecorded": refreshing, the run failed and was not written as the case's expectation.
 Verdict = Literal["passed", "failed", "nondeterministic", "refreshed", "missing", "unrecorded"]

@@ -13,7 +13,7 @@ from jobforge.contracts import RunnerDef
 from jobforge.golden.case import GoldenCase
 from jobforge.queue import AsyncQueueClient
 from jobforge.runtime.context import Environment
-from jobforge.runtime.http import HttpPolicy
+from jobforge.runtime.http.policy import HttpPolicy
 from jobforge.worker import JobContext, Next, Registry, Worker, WorkerConfig
 from jobforge.worker.recorder import Recorder
 from jobforge.worker.runners import register_runner

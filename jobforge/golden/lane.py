@@ -29,7 +29,7 @@ from jobforge import db
 from jobforge.contracts import RunnerDef
 from jobforge.golden.case import GoldenCase
 from jobforge.golden.execute import execute_case
-from jobforge.runtime.http import HttpPolicy
+from jobforge.runtime.http.policy import HttpPolicy
 from jobforge.sql import query
 
 #: Gives a fresh clone of the migrated template: a context manager yielding its DSN.

@@ -14,7 +14,7 @@ from jobforge.golden.explain import render_call
 from jobforge.replay.bundle import bundle_paths, load_bundle, write_bundle
 from jobforge.replay.engine import ReplayResult, Target, replay, shown_path
 from jobforge.report import Finding, Item, Outcome
-from jobforge.runtime.http import HttpPolicy
+from jobforge.runtime.http.policy import HttpPolicy
 from jobforge.session import PluginSession, Settings
 
 FAILED_DIR = Path(".jobforge") / "failed"

@@ -25,7 +25,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from jobforge import canonical, errors
-from jobforge.runtime.http import Exchange, HttpPolicy, RecordedHttp
+from jobforge.runtime.http.client import RecordedHttp
+from jobforge.runtime.http.exchange import Exchange
+from jobforge.runtime.http.policy import HttpPolicy
 from jobforge.runtime.redact import Redactor
 
 Mode = Literal["record", "replay"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from jobforge.contracts import RUNNERS
 from jobforge.contracts.discovery import import_modules
-from jobforge.runtime.http import HttpPolicy
+from jobforge.runtime.http.policy import HttpPolicy
 from jobforge.worker.registry import Registry, default_registry
 from jobforge.worker.runners import register_runner
 

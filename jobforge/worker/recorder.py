@@ -14,7 +14,7 @@ from jobforge import errors
 from jobforge.contracts import RunnerDef
 from jobforge.queue import AsyncQueueClient, RunWrite
 from jobforge.runtime.context import RunContext
-from jobforge.runtime.http import redact_exchange
+from jobforge.runtime.http.redaction import redact_exchange
 from jobforge.runtime.record import (
     GlobalChangeModel,
     Provenance,

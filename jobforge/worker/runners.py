@@ -12,7 +12,7 @@ from pydantic import BaseModel, ValidationError
 from jobforge import canonical, errors, validation
 from jobforge.contracts import RunnerDef
 from jobforge.runtime.context import Environment, RunContext
-from jobforge.runtime.http import HttpPolicy
+from jobforge.runtime.http.policy import HttpPolicy
 from jobforge.runtime.redact import Redactor
 from jobforge.runtime.strict import Watch, watching
 from jobforge.worker.context import JobContext

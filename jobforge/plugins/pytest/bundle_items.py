@@ -21,7 +21,7 @@ from jobforge.plugins.pytest.session import PluginSession
 from jobforge.replay.batch import replay_on_throwaway
 from jobforge.replay.bundle import load_bundle
 from jobforge.replay.engine import Target
-from jobforge.runtime.http import HttpPolicy
+from jobforge.runtime.http.policy import HttpPolicy
 
 #: How a refusal of an unrecorded request to a private address says to allow it under pytest.
 ALLOW_HINT = (
