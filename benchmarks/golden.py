@@ -40,7 +40,7 @@ from jobforge import db
 from jobforge.config import find_config
 from jobforge.contracts import RunnerDef, discover
 from jobforge.golden.case import GoldenCase, write_case
-from jobforge.golden.execute import run_case
+from jobforge.golden.execute import RunOptions, run_case
 from jobforge.golden.fresh import FreshInterpreter
 from jobforge.golden.lane import Databases, Lane
 from jobforge.provision import ClonePool, Template, provide_server
@@ -114,7 +114,7 @@ def in_process(
         for label, (definition, strict) in variants.items():
             spent.clear()
             began = time.perf_counter()
-            record = lane.run(definition, case, strict=strict)
+            record = lane.run(definition, case, RunOptions(strict=strict))
             elapsed = time.perf_counter() - began
             if record["status"] != "succeeded" or len(spent) != 1:
                 raise SystemExit(f"the benchmark case did not run cleanly: {record['status']}")

@@ -22,7 +22,7 @@ from jobforge.contracts import RunnerDef
 from jobforge.errors import JobforgeError
 from jobforge.golden.case import Expect, GoldenCase, expectation_of, write_case
 from jobforge.golden.compare import Difference, differences, not_compared
-from jobforge.golden.execute import UNREDACTED
+from jobforge.golden.execute import UNREDACTED, RunOptions
 from jobforge.golden.explain import (
     MISSING,
     Divergence,
@@ -149,8 +149,9 @@ def check_case(
             # Perturb the uncontrolled world between runs: the global random state differs, and
             # the wall clock has moved on by the time the next run starts.
             random.seed(f"jobforge-perturb-{index}")
-            records.append(lane.run(definition, case, http_policy=http_policy, strict=strict,
-                                    clock_shift_s=index * CLOCK_SHIFT_S))  # fmt: skip
+            options = RunOptions(strict=strict, clock_shift_s=index * CLOCK_SHIFT_S,
+                                 http_policy=http_policy)  # fmt: skip
+            records.append(lane.run(definition, case, options))
             labels.append(f"run {index + 1} (in-process)")
     finally:
         random.setstate(saved_random)

@@ -154,6 +154,7 @@ def _serve(project_root: Path, modules: list[str]) -> int:
     from jobforge.contracts import discover, find_runner
     from jobforge.contracts.discovery import import_modules
     from jobforge.golden.case import load_case
+    from jobforge.golden.execute import RunOptions
     from jobforge.golden.lane import Lane
 
     import_modules(modules, project_root)
@@ -175,15 +176,9 @@ def _serve(project_root: Path, modules: list[str]) -> int:
                     if "allow_hosts" in request
                     else None
                 )  # fmt: skip
-                answer: dict[str, Any] = {
-                    "record": lane.run(
-                        definition,
-                        case,
-                        http_policy=policy,
-                        strict=request["strict"],
-                        clock_shift_s=request.get("clock_shift_s", 0.0),
-                    )
-                }
+                options = RunOptions(strict=request["strict"], http_policy=policy,
+                                     clock_shift_s=request.get("clock_shift_s", 0.0))  # fmt: skip
+                answer: dict[str, Any] = {"record": lane.run(definition, case, options)}
             except Exception as exc:
                 answer = {"error": f"{type(exc).__name__}: {exc}"}
             sys.stdout.write(json.dumps(answer) + "\n")

@@ -28,8 +28,7 @@ from typing import Any
 from jobforge import db
 from jobforge.contracts import RunnerDef
 from jobforge.golden.case import GoldenCase
-from jobforge.golden.execute import execute_case
-from jobforge.runtime.http.policy import HttpPolicy
+from jobforge.golden.execute import RunOptions, execute_case
 from jobforge.sql import query
 
 #: Gives a fresh clone of the migrated template: a context manager yielding its DSN.
@@ -61,21 +60,15 @@ class Lane:
         self._clone: _Clone | None = None
 
     def run(
-        self,
-        definition: RunnerDef,
-        case: GoldenCase,
-        *,
-        http_policy: HttpPolicy | None = None,
-        strict: bool = True,
-        clock_shift_s: float = 0.0,
+        self, definition: RunnerDef, case: GoldenCase, options: RunOptions = RunOptions()
     ) -> dict[str, Any]:
-        """The case's run record (`clock_shift_s`: see `execute_case`)."""
+        """The case's run record, unredacted under `UNREDACTED` (`execute_case`)."""
         clone = self._clone or self._open()
         clone.tenants.add(case.run_environment().tenant_id)
         clone.cases += 1
         try:
             record = self._loop.run(
-                self._case(clone, definition, case, http_policy, strict, clock_shift_s),
+                self._case(clone, definition, case, options),
                 context=contextvars.copy_context(),
             )
         except BaseException:
@@ -90,11 +83,9 @@ class Lane:
         self._loop.close()
 
     async def _case(self, clone: _Clone, definition: RunnerDef, case: GoldenCase,
-                    http_policy: HttpPolicy | None, strict: bool,
-                    clock_shift_s: float) -> dict[str, Any]:  # fmt: skip
+                    options: RunOptions) -> dict[str, Any]:  # fmt: skip
         try:
-            return await execute_case(clone.pool, definition, case, http_policy=http_policy,
-                                      strict=strict, clock_shift_s=clock_shift_s)  # fmt: skip
+            return await execute_case(clone.pool, definition, case, options)
         finally:
             await _cancel_strays(clone.tasks)
             await self._reset(clone)

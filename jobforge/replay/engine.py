@@ -1,11 +1,12 @@
 """Re-execute recorded runs against the current code and say exactly where they part ways.
 
 Every bundle of a batch is enqueued on one throwaway template-cloned database, one worker with the
-recorder drains them (each job gets its own recorded environment: clock, seed, HTTP exchanges),
-and each new run record is compared with the recorded expectation: the first differing decision
-(index, key, both values, both `why`), then output, status, error and artifact differences. What
-cannot be replayed is reported as such, never as a crash: a runner no longer declared, an input
-the current contract rejects (contract drift), a request the recording does not have.
+recorder drains them (each job gets its own recorded environment: clock, seed, HTTP exchanges; the
+harness golden cases run through too, `jobforge.golden.execute`), and each new run record is
+compared with the recorded expectation: the first differing decision (index, key, both values,
+both `why`), then output, status, error and artifact differences. What cannot be replayed is
+reported as such, never as a crash: a runner no longer declared, an input the current contract
+rejects (contract drift), a request the recording does not have.
 
 A batch shares one fresh database instead of one per run: runners never see the queue's database,
 jobs are isolated by id, and a clone plus a cold backend per run would cost more than the run.
@@ -32,16 +33,11 @@ from jobforge.golden.compare import (
     only_rescaled,
     reconciled,
 )
+from jobforge.golden.execute import Run, RunOptions, connected, execute
 from jobforge.golden.explain import call_lines
-from jobforge.queue import AsyncQueueClient, NewJob
 from jobforge.replay.bundle import Bundle
-from jobforge.runtime.context import Environment
 from jobforge.runtime.http import HttpPolicy
 from jobforge.runtime.record import Fingerprints, fingerprints
-from jobforge.worker import JobContext, Next, Registry, Worker, WorkerConfig
-from jobforge.worker.recorder import Recorder
-from jobforge.worker.runners import register_runner
-from jobforge.worker.slot import RunSlot
 
 Verdict = Literal["identical", "diverged", "runner_missing", "input_rejected", "unrecorded_http"]
 
@@ -132,21 +128,12 @@ def replay(
     With `explain`, runs that diverged are replayed once more, one at a time under strict mode,
     so the report can name the uncontrolled calls (time, random, uuid…) that likely caused it.
     """
-    run = replay_async(
-        targets, runners, dsn, http_policy=http_policy, concurrency=concurrency, explain=explain
-    )
-    return asyncio.run(run)
+    return asyncio.run(_replay(targets, runners, dsn, http_policy, concurrency, explain))
 
 
-async def replay_async(
-    targets: Sequence[Target],
-    runners: Mapping[str, RunnerDef],
-    dsn: str,
-    *,
-    http_policy: HttpPolicy | None = None,
-    concurrency: int = 16,
-    explain: bool = True,
-) -> list[ReplayResult]:
+async def _replay(targets: Sequence[Target], runners: Mapping[str, RunnerDef], dsn: str,
+                  http_policy: HttpPolicy | None, concurrency: int,
+                  explain: bool) -> list[ReplayResult]:  # fmt: skip
     results: dict[int, ReplayResult] = {}
     runnable: list[tuple[int, Target, RunnerDef]] = []
     for index, target in enumerate(targets):
@@ -155,24 +142,27 @@ async def replay_async(
             results[index] = refused
         else:
             runnable.append((index, target, runners[target.bundle.runner_id]))
-    records = await _execute(
-        dsn, runnable, http_policy=http_policy, concurrency=concurrency, strict=False
-    )
-    diverged: list[tuple[int, Target, RunnerDef]] = []
-    for (index, target, definition), record in zip(runnable, records, strict=True):
-        results[index] = _compare(target, definition, record)
-        if results[index].verdict == "diverged":
-            diverged.append((index, target, definition))
-    if explain and diverged:
-        strict_records = await _execute(
-            dsn, diverged, http_policy=http_policy, concurrency=1, strict=True
-        )
-        for (index, _, _), record in zip(diverged, strict_records, strict=True):
-            results[index].uncontrolled = [c for c in record.get("uncontrolled", [])
-                                           if c.get("severity") != "info"]  # fmt: skip
+    async with connected(dsn, max_size=2) as pool:
+        options = RunOptions(strict=False, http_policy=http_policy, concurrency=concurrency)
+        ran = await execute(pool, [_run(t, d) for _, t, d in runnable], options)
+        diverged: list[tuple[int, Target, RunnerDef]] = []
+        for (index, target, definition), run in zip(runnable, ran, strict=True):
+            results[index] = _compare(target, definition, run.record)
+            if results[index].verdict == "diverged":
+                diverged.append((index, target, definition))
+        if explain and diverged:
+            options = RunOptions(strict=True, http_policy=http_policy)
+            again = await execute(pool, [_run(t, d) for _, t, d in diverged], options)
+            for (index, _, _), run in zip(diverged, again, strict=True):
+                results[index].uncontrolled = [c for c in run.record.get("uncontrolled", [])
+                                               if c.get("severity") != "info"]  # fmt: skip
     for index, target in enumerate(targets):
         results[index].file, results[index].line = _where(target, runners)
     return [results[i] for i in range(len(targets))]
+
+
+def _run(target: Target, definition: RunnerDef) -> Run:
+    return Run(definition, target.bundle.input, target.bundle.environment)
 
 
 def _where(target: Target, runners: Mapping[str, RunnerDef]) -> tuple[str | None, int | None]:
@@ -229,81 +219,17 @@ def _refusal(target: Target, runners: Mapping[str, RunnerDef]) -> ReplayResult |
     return None
 
 
-async def _execute(
-    dsn: str,
-    runnable: Sequence[tuple[int, Target, RunnerDef]],
-    *,
-    http_policy: HttpPolicy | None,
-    concurrency: int,
-    strict: bool,
-) -> list[dict[str, Any]]:
-    """Enqueue every run, drain them with one worker, and read back one record per run."""
-    if not runnable:
-        return []
-    client = await AsyncQueueClient.connect(dsn, max_size=2, check=False)
-    try:
-        by_tenant: dict[str, list[int]] = {}
-        for position, (_, target, _) in enumerate(runnable):
-            by_tenant.setdefault(target.bundle.environment.tenant_id, []).append(position)
-        job_ids: list[int] = [0] * len(runnable)
-        environments: dict[int, Environment] = {}
-        for tenant, positions in by_tenant.items():
-            scoped = AsyncQueueClient(client.pool, tenant=tenant)
-            jobs = [_job(runnable[p][1].bundle) for p in positions]
-            for position, enqueued in zip(positions, await scoped.enqueue_many(jobs), strict=True):
-                job_ids[position] = enqueued.job_id
-                environments[enqueued.job_id] = runnable[position][1].bundle.environment
-        registry = Registry()
-        for definition in {d.id: d for _, _, d in runnable}.values():
-            register_runner(registry, definition, http_policy=http_policy)
-        config = WorkerConfig(
-            concurrency=max(1, concurrency), exit_when_idle=True, listen=False,
-            poll_min_s=0.001, completion_flush_s=0.0, lease_s=300.0,
-        )  # fmt: skip
-        worker = Worker(
-            client, registry, config, middleware=[_injector(environments, strict), Recorder(client)]
-        )
-        await worker.run()
-        rows = await client.find_runs(job_ids=job_ids, limit=max(len(job_ids), 1))
-    finally:
-        await client.close()
-    by_job = {row.job_id: row.record for row in rows}
-    missing = [i for i in job_ids if i not in by_job]
-    if missing:
-        raise RuntimeError(f"replay recorded no run for jobs {missing[:5]}")
-    return [by_job[i] for i in job_ids]
-
-
-def _job(bundle: Bundle) -> NewJob:
-    return NewJob(type=bundle.runner_id, payload=bundle.input, max_attempts=1,
-                  trace_id=bundle.environment.trace_id)  # fmt: skip
-
-
-def _injector(environments: Mapping[int, Environment], strict: bool) -> Any:
-    async def inject(ctx: JobContext, call_next: Next) -> Any:
-        ctx.run = RunSlot(environment=environments[ctx.job_id], mode="replay", strict=strict)
-        return await call_next(ctx)
-
-    return inject
-
-
 def _compare(target: Target, definition: RunnerDef, record: dict[str, Any]) -> ReplayResult:
     bundle = target.bundle
     context = _context(bundle, definition)
     error = record.get("error") or {}
-    if error.get("type") == "UnrecordedRequest" and bundle.expect.status != record["status"]:
+    # a recorded exchange is always served: a refusal too is a request the recording lacks
+    unrecorded = {"UnrecordedRequest": "", "HttpRefused": ", to a host the worker's guard refuses"}
+    if error.get("type") in unrecorded and bundle.expect.status != record["status"]:
         return ReplayResult(
             target.name, bundle.runner_id, "unrecorded_http",
-            message=f"the replay made an HTTP request the recording does not have: "
-            f"{error.get('message', '')}",
-            context=context, record=record,
-        )  # fmt: skip
-    if error.get("type") == "HttpRefused" and bundle.expect.status != record["status"]:
-        # a recorded exchange is always served: a refusal is a request the recording lacks
-        return ReplayResult(
-            target.name, bundle.runner_id, "unrecorded_http",
-            message=f"the replay made an HTTP request the recording does not have, to a host "
-            f"the worker's guard refuses: {error.get('message', '')}",
+            message=f"the replay made an HTTP request the recording does not have"
+            f"{unrecorded[error['type']]}: {error.get('message', '')}",
             context=context, record=record,
         )  # fmt: skip
     actual, skipped = reconciled(bundle.expect, expectation_of(record))
