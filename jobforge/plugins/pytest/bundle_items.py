@@ -17,11 +17,11 @@ from jobforge.certify import replay_policy
 from jobforge.config import ProjectConfig
 from jobforge.contracts import RunnerDef, discover
 from jobforge.errors import JobforgeError
-from jobforge.plugins.pytest.session import PluginSession
 from jobforge.replay.batch import replay_on_throwaway
 from jobforge.replay.bundle import load_bundle
 from jobforge.replay.engine import Target
 from jobforge.runtime.http.policy import HttpPolicy
+from jobforge.session import PluginSession
 
 #: How a refusal of an unrecorded request to a private address says to allow it under pytest.
 ALLOW_HINT = (

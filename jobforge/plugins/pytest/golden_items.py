@@ -32,8 +32,8 @@ from jobforge.golden.explain import render_call
 from jobforge.golden.fresh import FreshInterpreter
 from jobforge.golden.lane import Lane
 from jobforge.plugins.pytest.bundle_items import ALLOW_HINT
-from jobforge.plugins.pytest.session import PluginSession
 from jobforge.runtime.http import HttpPolicy
+from jobforge.session import PluginSession
 
 VERDICT = "jobforge_verdict"
 

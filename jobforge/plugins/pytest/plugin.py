@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from jobforge.plugins.pytest import checks
-from jobforge.plugins.pytest.session import PluginSession, Settings
+from jobforge.session import PluginSession, Settings
 
 if TYPE_CHECKING:
     from jobforge import db
