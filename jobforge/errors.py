@@ -24,6 +24,27 @@ class ConfigurationError(JobforgeError):
     exit_code = 2
 
 
+#: What installs the test stack (pytest, hypothesis, syrupy, deepdiff, testcontainers): golden
+#: cases, certify, replay and the Docker provider need it; `pip install jobforge` has none of it.
+TEST_STACK_INSTALL = "pip install 'jobforge[testing]'"
+
+
+class MissingTestStack(ConfigurationError, ImportError):
+    """This needs the test stack: pip install 'jobforge[testing]'."""
+
+    # Also an ImportError, so `except ImportError` (pytest.importorskip among them) sees a
+    # core-only install as the missing package it is.
+
+    @classmethod
+    def needed_by(cls, feature: str, missing: ImportError) -> MissingTestStack:
+        """One line: what needs the test stack, the package that is not there, what to install."""
+        if isinstance(missing, ModuleNotFoundError) and missing.name:
+            why = f"{missing.name.partition('.')[0]} is not installed"
+        else:
+            why = (str(missing).strip().splitlines() or [type(missing).__name__])[0]
+        return cls(f"{feature} needs the test stack ({why}): {TEST_STACK_INSTALL}")
+
+
 class DatabaseUnreachable(ConfigurationError):
     """The database server could not be reached."""
 

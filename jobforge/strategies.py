@@ -25,11 +25,16 @@ from decimal import Decimal
 from fractions import Fraction
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
-from hypothesis import strategies as st
 from pydantic import BaseModel, ValidationError
 from pydantic.fields import FieldInfo
 
 from jobforge.contracts import RunnerDef, find_runner
+from jobforge.errors import MissingTestStack
+
+try:  # hypothesis is part of the test stack, not of a core install
+    from hypothesis import strategies as st
+except ImportError as exc:
+    raise MissingTestStack.needed_by("jobforge.strategies", exc) from None
 
 #: Constraint names read from field metadata (annotated-types and pydantic use these names).
 _CONSTRAINTS = ("gt", "ge", "lt", "le", "multiple_of", "min_length", "max_length", "max_digits",

@@ -10,6 +10,7 @@ from jobforge.certify import SUITES, Options, certify
 from jobforge.cli.output import console
 from jobforge.cli.report_output import ReportFormat, emit
 from jobforge.config import find_config
+from jobforge.golden.compare import require_deepdiff
 
 
 def certify_command(
@@ -43,6 +44,7 @@ def certify_command(
     output: Path | None = typer.Option(None, "--output", help="Write the report to this file."),
 ) -> None:
     """Certify a runner repository on a throwaway Postgres; exit 1 when any check fails."""
+    require_deepdiff("jobforge certify")  # a core install: one line, before a server starts
     say = (lambda line: console.print(line, markup=False)) if fmt is ReportFormat.text else None
     options = Options(project=project, provider=provider, runs=runs, fresh=fresh, strict=strict,
                       bundles=bundles, allow_hosts=tuple(allow_hosts or ()))  # fmt: skip

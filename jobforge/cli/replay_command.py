@@ -16,6 +16,7 @@ from jobforge.cli.output import console, counted
 from jobforge.cli.report_output import ReportFormat, emit
 from jobforge.config import ProjectConfig, find_config
 from jobforge.contracts import RunnerDef, discover
+from jobforge.golden.compare import require_deepdiff
 from jobforge.replay import batch
 from jobforge.replay.bundle import from_record
 from jobforge.replay.engine import ReplayResult, Target
@@ -66,6 +67,7 @@ def replay(
 ) -> None:
     """Replay bundles (PATH...), runs from a database, or the saved failures; exit 1 on any
     divergence. Failures are saved under .jobforge/failed/ for `replay --failed`."""
+    require_deepdiff("jobforge replay")  # a core install: one line, before a server starts
     from_db = bool(job or since or runner_type)
     sources = sum([bool(paths), from_db, failed])
     if sources != 1:

@@ -5,7 +5,10 @@ order matters everywhere (a trace is a sequence; so is a list in an output).
 A stored expectation holds secrets redacted (`jobforge.runtime.redact`). A keyed marker is
 compared like any value (it changes when the value does); a plain `[redacted]`, or a marker made
 under another key, cannot be: such paths are listed by `not_compared`, never counted as equal
-in silence."""
+in silence.
+
+deepdiff is part of the test stack (`jobforge[testing]`), imported on first comparison: the CLI
+imports this module in a core install too, where the test stack is not installed."""
 
 from __future__ import annotations
 
@@ -13,15 +16,27 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal, InvalidOperation
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from deepdiff import DeepDiff
-
+from jobforge.errors import MissingTestStack
 from jobforge.golden.case import Expect
 from jobforge.golden.explain import MISSING as _MISSING
 from jobforge.golden.explain import pair
 from jobforge.runtime.context import DecisionStep
 from jobforge.runtime.redact import comparable
+
+if TYPE_CHECKING:
+    from deepdiff import DeepDiff
+
+
+def require_deepdiff(feature: str = "comparing a run with its expectation") -> type[DeepDiff]:
+    """deepdiff's `DeepDiff`, or `MissingTestStack` naming `feature` when it is not installed
+    (a command calls this first, to fail in one line before it starts a server)."""
+    try:
+        from deepdiff import DeepDiff
+    except ImportError as exc:
+        raise MissingTestStack.needed_by(feature, exc) from None
+    return DeepDiff
 
 
 @dataclass(frozen=True)
@@ -174,7 +189,7 @@ def _artifacts(expected: Expect, actual: Expect) -> list[Difference]:
 
 
 def _deep(prefix: str, expected: Any, actual: Any) -> list[Difference]:
-    diff = DeepDiff(expected, actual, ignore_order=False, verbose_level=2, view="tree")
+    diff = require_deepdiff()(expected, actual, ignore_order=False, verbose_level=2, view="tree")
     found = []
     for report in diff.values():
         for level in report:

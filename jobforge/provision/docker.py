@@ -2,12 +2,15 @@
 
 testcontainers and docker are imported lazily: importing them costs ~0.2 s, and most machines
 that run jobforge (CI runners without an engine) never need them. With no engine the client
-fails within milliseconds; we probe with a short timeout and fall through silently.
+fails within milliseconds; we probe with a short timeout and fall through silently. Both are part
+of the test stack (`jobforge[testing]`): a core install has neither, and says so when asked for
+the Docker provider.
 """
 
 from __future__ import annotations
 
 import gc
+import importlib.util
 import json
 import os
 import time
@@ -64,7 +67,9 @@ def _probe() -> tuple[bool, str]:
     try:
         import docker
     except ImportError:
-        return False, "the docker Python package is not installed"
+        return False, f"the docker Python package is not installed ({errors.TEST_STACK_INSTALL})"
+    if importlib.util.find_spec("testcontainers") is None:
+        return False, f"testcontainers is not installed ({errors.TEST_STACK_INSTALL})"
     try:
         client = docker.from_env(timeout=PROBE_TIMEOUT_S)
         try:
@@ -102,7 +107,9 @@ def start_docker(image: str | None = None) -> DockerServer:
     image = image or os.environ.get("JOBFORGE_DOCKER_IMAGE", DEFAULT_IMAGE)
     try:
         from testcontainers.postgres import PostgresContainer
-
+    except ImportError as exc:
+        raise errors.MissingTestStack.needed_by("provider 'docker'", exc) from None
+    try:
         container = PostgresContainer(
             image, username="postgres", password="postgres", dbname="postgres", driver=None
         ).with_command(

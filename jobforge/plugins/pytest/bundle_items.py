@@ -17,6 +17,7 @@ from jobforge.certify import replay_policy
 from jobforge.config import ProjectConfig
 from jobforge.contracts import RunnerDef, discover
 from jobforge.errors import JobforgeError
+from jobforge.golden.compare import require_deepdiff
 from jobforge.replay.batch import replay_on_throwaway
 from jobforge.replay.bundle import load_bundle
 from jobforge.replay.engine import Target
@@ -58,6 +59,7 @@ class BundleItem(pytest.Item):
     needs_jobforge_server = True  #: the plugin provides the server before the first test
 
     def runtest(self) -> None:
+        require_deepdiff(f"replaying {self.path.name}")  # one line, before the bundle runs
         settings: BundleSettings = self.config.stash[BUNDLES_KEY]
         target = Target(self.path.name, load_bundle(self.path))
         (result,) = replay_on_throwaway([target], settings.runners, session=settings.session,

@@ -28,6 +28,7 @@ from jobforge.errors import (
 )
 from jobforge.golden.case import case_id, load_case
 from jobforge.golden.check import CaseResult, check_case
+from jobforge.golden.compare import require_deepdiff
 from jobforge.golden.explain import render_call
 from jobforge.golden.fresh import FreshInterpreter
 from jobforge.golden.lane import Lane
@@ -97,6 +98,7 @@ class GoldenItem(pytest.Item):
         self.add_marker(pytest.mark.jobforge_golden)
 
     def runtest(self) -> None:
+        require_deepdiff(f"golden case {self.name}")  # one line, before the case runs
         settings: GoldenSettings = self.config.stash[SETTINGS_KEY]
         definition = settings.runners.get(self.runner_id)
         if definition is None:

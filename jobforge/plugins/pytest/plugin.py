@@ -326,7 +326,15 @@ def jobforge_check_runner(jobforge_db: Database) -> Any:
     drawn from the runner's input model (`jobforge.strategies.inputs`), run it twice through the
     real queue: no unexpected crash (only `succeeded`, or `failed` by a NonRetryable), a valid
     output, and two runs with identical output, trace and artifact hashes."""
-    from hypothesis import HealthCheck, given, settings
+    missing = ""
+    try:  # hypothesis is part of the test stack (jobforge[testing]), not of a core install
+        from hypothesis import HealthCheck, given, settings
+    except ImportError as exc:
+        from jobforge.errors import MissingTestStack
+
+        missing = f"jobforge: {MissingTestStack.needed_by('jobforge_check_runner', exc)}"
+    if missing:
+        pytest.fail(missing, pytrace=False)  # outside the except: no "during handling" chain
 
     from jobforge.contracts import find_runner
     from jobforge.golden.case import GoldenCase

@@ -11,7 +11,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from syrupy.extensions.json import JSONSnapshotExtension
+from jobforge.errors import MissingTestStack
+
+try:  # syrupy is part of the test stack, not of a core install
+    from syrupy.extensions.json import JSONSnapshotExtension
+except ImportError as exc:
+    raise MissingTestStack.needed_by("RunRecordSnapshot (syrupy snapshots)", exc) from None
 
 #: Fields of a run record that differ between two runs of the same meaning.
 VOLATILE = ("provenance",)
