@@ -14,13 +14,11 @@ from pathlib import Path
 
 from jobforge import errors
 from jobforge.config import ProjectConfig, find_config
-from jobforge.contracts import RunnerDef, discover, not_declared
+from jobforge.contracts import RunnerDef, RunnerNotDeclared, discover
 from jobforge.contracts.gate import check_project
-from jobforge.golden.case import case_id, load_case
-from jobforge.golden.check import CaseResult, check_case
+from jobforge.golden.check import CaseResult
 from jobforge.golden.explain import render_call
-from jobforge.golden.fresh import FreshInterpreter
-from jobforge.golden.lane import Lane
+from jobforge.golden.suite import GoldenSuite
 from jobforge.replay import batch
 from jobforge.report import Finding, Item, Outcome, Report
 from jobforge.runtime.http import HttpPolicy
@@ -103,50 +101,36 @@ def certify(options: Options, say: Say | None = None) -> Report:
 
 def _golden(config: ProjectConfig, runners: dict[str, RunnerDef], session: PluginSession,
             options: Options, policy: HttpPolicy, tell: Say) -> list[Item]:  # fmt: skip
-    golden_dir = config.folder("golden_dir")  # one named in [tool.jobforge] must exist
-    paths = sorted(golden_dir.rglob("*.json")) if golden_dir.is_dir() else []
+    # a golden_dir named in [tool.jobforge] must exist
+    suite = GoldenSuite(config, runners, session.fresh_database, config.folder("golden_dir"),
+                        runs=options.runs, fresh=options.fresh, strict=options.strict,
+                        http_policy=policy)  # fmt: skip
+    paths = suite.paths()
     if not paths:
         return []
     tell(f"golden: {_count(len(paths), 'case')}")
-    lane = Lane(session.fresh_database)
-    fresh = (
-        FreshInterpreter(config.root, list(config.runners), session.fresh_database,
-                         strict=options.strict, http_policy=policy)
-        if options.fresh
-        else None
-    )  # fmt: skip
     found: list[Item] = []
     try:
         for path in paths:
-            found += _case_items(config.root, golden_dir, path, runners, lane, options, policy,
-                                    fresh)  # fmt: skip
+            found += _case_items(suite, path)
     finally:
-        if fresh is not None:
-            fresh.close()
-        lane.close()
+        suite.close()
     return found
 
 
-def _case_items(root: Path, golden_dir: Path, path: Path, runners: dict[str, RunnerDef],
-                lane: Lane, options: Options, policy: HttpPolicy,
-                fresh: FreshInterpreter | None) -> list[Item]:  # fmt: skip
+def _case_items(suite: GoldenSuite, path: Path) -> list[Item]:
     # the case's file, relative to the project (a golden_dir may sit deeper than its root)
+    root = suite.project.root
     where = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
     try:
-        runner_id, case_name = case_id(golden_dir, path)
-        case = load_case(path)
+        loaded = suite.load(path)
+    except RunnerNotDeclared as exc:
+        return [_error("golden", suite.name(path), "runner not declared", str(exc), where)]
     except errors.ConfigurationError as exc:
         return [_error("golden", where, "invalid golden case", str(exc), where)]
-    name = f"{runner_id}/{case_name}"
-    definition = runners.get(runner_id)
-    if definition is None:
-        message = not_declared(runner_id, runners)
-        return [_error("golden", name, "runner not declared", message, where)]
     started = time.perf_counter()
-    result = check_case(name, path, case, definition, lane, runs=options.runs,
-                        fresh=fresh, http_policy=policy, strict=options.strict)  # fmt: skip
-    seconds = time.perf_counter() - started
-    return _verdict_items(result, where, seconds)
+    result = suite.check(loaded)
+    return _verdict_items(result, where, time.perf_counter() - started)
 
 
 def _verdict_items(result: CaseResult, where: str, seconds: float) -> list[Item]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import warnings
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -17,7 +17,7 @@ import pytest
 
 from jobforge.certify import replay_policy
 from jobforge.config import ProjectConfig
-from jobforge.contracts import Contract, RunnerDef, contract_of, discover, not_declared
+from jobforge.contracts import Contract, RunnerDef, RunnerNotDeclared, contract_of, discover
 from jobforge.contracts.drift import compare_contracts, version_verdict
 from jobforge.contracts.schema_diff import Change
 from jobforge.errors import (
@@ -26,14 +26,11 @@ from jobforge.errors import (
     NotComparedWarning,
     StrictModeWarning,
 )
-from jobforge.golden.case import case_id, load_case
-from jobforge.golden.check import CaseResult, check_case
+from jobforge.golden.check import CaseResult
 from jobforge.golden.compare import require_deepdiff
 from jobforge.golden.explain import render_call
-from jobforge.golden.fresh import FreshInterpreter
-from jobforge.golden.lane import Lane
+from jobforge.golden.suite import GoldenSuite
 from jobforge.plugins.pytest.bundle_items import ALLOW_HINT
-from jobforge.runtime.http import HttpPolicy
 from jobforge.session import PluginSession
 
 VERDICT = "jobforge_verdict"
@@ -41,52 +38,23 @@ VERDICT = "jobforge_verdict"
 
 @dataclass
 class GoldenSettings:
-    project: ProjectConfig
-    golden_dir: Path
+    suite: GoldenSuite  #: the cases, their lane and fresh interpreter (`jobforge.golden.suite`)
     contracts_dir: Path
-    refresh: bool
-    runs: int
-    fresh: bool
     ci: bool
-    strict: bool
-    refresh_failures: bool = False  #: with refresh: record failing runs as expectations too
-    http_policy: HttpPolicy | None = None
-    session: PluginSession | None = None
-    runners: dict[str, RunnerDef] = field(default_factory=dict)
-    _fresh: FreshInterpreter | None = None
-    _lane: Lane | None = None
 
-    def lane(self) -> Lane:
-        if self._lane is None:
-            assert self.session is not None
-            self._lane = Lane(self.session.fresh_database)
-        return self._lane
-
-    def fresh_interpreter(self) -> FreshInterpreter | None:
-        if not self.fresh:
-            return None
-        if self._fresh is None:
-            assert self.session is not None
-            self._fresh = FreshInterpreter(
-                self.project.root, list(self.project.runners), self.session.fresh_database,
-                strict=self.strict, http_policy=self.http_policy,
-            )  # fmt: skip
-        return self._fresh
+    @property
+    def golden_dir(self) -> Path:
+        return self.suite.golden_dir
 
     def close(self) -> None:
-        if self._fresh is not None:
-            self._fresh.close()
-            self._fresh = None
-        if self._lane is not None:
-            self._lane.close()
-            self._lane = None
+        self.suite.close()
 
 
 class GoldenFile(pytest.File):
     def collect(self) -> Iterator[pytest.Item]:
         settings: GoldenSettings = self.config.stash[SETTINGS_KEY]
-        runner_id, name = case_id(settings.golden_dir, self.path)
-        yield GoldenItem.from_parent(self, name=f"{runner_id}/{name}", runner_id=runner_id)
+        name = settings.suite.name(self.path)
+        yield GoldenItem.from_parent(self, name=name, runner_id=name.split("/", 1)[0])
 
 
 class GoldenItem(pytest.Item):
@@ -100,18 +68,11 @@ class GoldenItem(pytest.Item):
     def runtest(self) -> None:
         require_deepdiff(f"golden case {self.name}")  # one line, before the case runs
         settings: GoldenSettings = self.config.stash[SETTINGS_KEY]
-        definition = settings.runners.get(self.runner_id)
-        if definition is None:
-            raise GoldenFailure(
-                f"golden case {self.name}: {not_declared(self.runner_id, settings.runners)}"
-            )
-        case = load_case(self.path)
-        result = check_case(
-            self.name, self.path, case, definition, settings.lane(),
-            runs=settings.runs, fresh=settings.fresh_interpreter(), refresh=settings.refresh,
-            refresh_failures=settings.refresh_failures, http_policy=settings.http_policy,
-            strict=settings.strict,
-        )  # fmt: skip
+        try:
+            loaded = settings.suite.load(self.path)
+        except RunnerNotDeclared as exc:
+            raise GoldenFailure(f"golden case {self.name}: {exc}") from None
+        result = settings.suite.check(loaded)
         # a failing run refresh did not record fails its item: counted with the failures
         counted = "failed" if result.verdict == "unrecorded" else result.verdict
         self.user_properties.append((VERDICT, counted))
@@ -161,7 +122,7 @@ class ContractLockItem(pytest.Item):
             raise GoldenFailure(
                 f"contract lock {self.path} is for {lock.runner_id!r}, not {self.path.stem!r}"
             )
-        definition = settings.runners.get(lock.runner_id)
+        definition = settings.suite.runners.get(lock.runner_id)
         if definition is None:
             raise GoldenFailure(
                 f"contract lock {self.path}: runner {lock.runner_id!r} is no longer declared"
@@ -216,31 +177,15 @@ def settings_for(
 ) -> GoldenSettings:
     # a folder named in [tool.jobforge] must exist (a typo would turn its checks off in silence)
     golden_dir = Path(options.get("golden_dir") or project.folder("golden_dir"))
-    settings = GoldenSettings(
-        project=project,
-        golden_dir=golden_dir.resolve(),
-        contracts_dir=project.folder("contracts_dir").resolve(),
-        refresh=bool(options.get("refresh")),
-        runs=int(options.get("runs") or 2),
-        fresh=_yes(options.get("fresh")),
-        strict=_yes(options.get("strict")),
-        ci=os.environ.get("CI", "").lower() == "true",
+    contracts_dir = project.folder("contracts_dir").resolve()
+    suite = GoldenSuite(
+        project, discover(project), session.fresh_database, golden_dir.resolve(),
+        runs=int(options.get("runs") or 2), fresh=_yes(options.get("fresh")),
+        strict=_yes(options.get("strict")), refresh=bool(options.get("refresh")),
         refresh_failures=bool(options.get("refresh_failures")),
         http_policy=replay_policy(project, options.get("http_allow_hosts") or [], ALLOW_HINT),
-        session=session,
-    )
-    settings.runners = discover(project)
-    return settings
-
-
-def unused_cases(settings: GoldenSettings) -> list[Path]:
-    """Golden case files of runners nobody declares any more."""
-    if not settings.golden_dir.is_dir():
-        return []
-    return sorted(
-        path for path in settings.golden_dir.rglob("*.json")
-        if path.relative_to(settings.golden_dir).parts[0] not in settings.runners
     )  # fmt: skip
+    return GoldenSettings(suite, contracts_dir, ci=os.environ.get("CI", "").lower() == "true")
 
 
 def collects(settings: GoldenSettings, path: Path) -> type[pytest.File] | None:
@@ -250,7 +195,7 @@ def collects(settings: GoldenSettings, path: Path) -> type[pytest.File] | None:
     resolved = path.resolve()
     if resolved.is_relative_to(settings.golden_dir):
         parts = resolved.relative_to(settings.golden_dir).parts
-        return GoldenFile if len(parts) >= 2 and parts[0] in settings.runners else None
+        return GoldenFile if len(parts) >= 2 and parts[0] in settings.suite.runners else None
     if resolved.parent == settings.contracts_dir:
         return ContractLockFile
     return None
@@ -279,7 +224,7 @@ class GoldenPlugin:
     def pytest_terminal_summary(self, terminalreporter: Any, exitstatus: int) -> None:
         if exitstatus == pytest.ExitCode.USAGE_ERROR:  # stopped before any case ran: no counts
             return
-        unused = unused_cases(self.settings)
+        unused = self.settings.suite.unused()
         terminalreporter.section("jobforge")
         terminalreporter.write_line(summary_line(self.verdicts, unused))
         if not self.settings.golden_dir.is_dir():  # nothing collected: say where it looked
