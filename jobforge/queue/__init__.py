@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from jobforge.queue.client import AsyncQueueClient, QueueClient
+from jobforge.queue.async_client import AsyncQueueClient
 from jobforge.queue.models import (
     Attempt,
     Enqueued,
@@ -15,6 +15,7 @@ from jobforge.queue.models import (
     RunWrite,
     lease_id,
 )
+from jobforge.queue.sync_client import QueueClient
 
 __all__ = [
     "AsyncQueueClient", "Attempt", "Enqueued", "Event", "Job", "NewJob", "Outcome", "Page",

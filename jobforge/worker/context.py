@@ -6,7 +6,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from jobforge.queue.client import AsyncQueueClient
+from jobforge.queue.async_client import AsyncQueueClient
 from jobforge.queue.models import Job
 from jobforge.worker.slot import RunSlot
 

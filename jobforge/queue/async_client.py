@@ -1,0 +1,105 @@
+"""The asynchronous queue client: `jobforge.queue.operations` run, awaiting, over a psycopg async
+pool; the same calls, scoped the same way, as `QueueClient`."""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterator, Callable, Coroutine
+from contextlib import asynccontextmanager
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from jobforge import db
+from jobforge.queue import operations as ops
+from jobforge.queue.operations import Client, ClientBase, Stepper, Steps
+
+A = ParamSpec("A")
+T = TypeVar("T")
+
+
+def _awaiting(
+    op: Callable[Concatenate[Client, A], Steps[T]],
+) -> Callable[Concatenate[AsyncQueueClient, A], Coroutine[Any, Any, T]]:
+    """The operation as a coroutine method of `AsyncQueueClient`."""
+
+    @functools.wraps(op)
+    async def method(self: AsyncQueueClient, /, *args: A.args, **kwargs: A.kwargs) -> T:
+        return await self._drive(op(self, *args, **kwargs))
+
+    return method
+
+
+class AsyncQueueClient(ClientBase[db.AsyncConnectionPool]):
+    """Asynchronous client over a psycopg async pool; the same calls as `QueueClient`."""
+
+    @classmethod
+    async def connect(
+        cls,
+        dsn: str,
+        *,
+        tenant: str | None = None,
+        max_size: int = 4,
+        check: bool = True,
+        **kw: Any,
+    ) -> AsyncQueueClient:
+        """`check=False` skips the up-front probe (for a database just made, known to be up)."""
+        if check:
+            await db.check_reachable_async(dsn)
+        pool = db.AsyncConnectionPool(dsn, min_size=1, max_size=max_size, open=False)
+        await pool.open()
+        return cls(pool, tenant=tenant, **kw)
+
+    async def close(self) -> None:
+        await self.pool.close()
+
+    @asynccontextmanager
+    async def transaction(self, *, worker: bool = False) -> AsyncIterator[db.AsyncConnection]:
+        """`QueueClient.transaction` for an async connection."""
+        async with (
+            self.pool.connection() as conn,
+            db.tenant_transaction_async(
+                conn, self.tenant, worker=worker, app_role=self._app_role(worker)
+            ),
+        ):
+            yield conn
+
+    async def _drive(self, op: Steps[T]) -> T:
+        """`QueueClient._drive`, awaiting."""
+        step = Stepper(op)
+        if step.statement is not None:
+            async with self.transaction(worker=step.worker) as conn:
+                cursor = conn.cursor(row_factory=db.dict_row)
+                while (statement := step.statement) is not None:
+                    await cursor.execute(*statement.query())
+                    keep = statement.keep
+                    if keep is None:
+                        step.send(await cursor.fetchall())
+                    else:
+                        step.send(await db.load_each_async(cursor, keep))
+        return step.answer
+
+    # tenant-scoped
+    enqueue = _awaiting(ops.enqueue)
+    enqueue_many = _awaiting(ops.enqueue_many)
+    get = _awaiting(ops.get)
+    list_jobs = _awaiting(ops.list_jobs)
+    events = _awaiting(ops.events)
+    attempts = _awaiting(ops.attempts)
+    result = _awaiting(ops.result)
+    cancel = _awaiting(ops.cancel)
+    reschedule = _awaiting(ops.reschedule)
+
+    # worker side: across tenants, fenced on the lease
+    claim = _awaiting(ops.claim)
+    heartbeat = _awaiting(ops.heartbeat)
+    heartbeat_each = _awaiting(ops.heartbeat_each)
+    finish = _awaiting(ops.finish)
+    finish_each = _awaiting(ops.finish_each)
+    reap = _awaiting(ops.reap)
+    progress = _awaiting(ops.progress)
+    release = _awaiting(ops.release)
+    acknowledge_cancel = _awaiting(ops.acknowledge_cancel)
+
+    # run records
+    runs = _awaiting(ops.runs)
+    find_runs = _awaiting(ops.find_runs)
+    record_run = _awaiting(ops.record_run)

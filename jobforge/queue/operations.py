@@ -1,0 +1,331 @@
+"""Every queue call once, as a generator of the statements it runs: the core the sync and the
+async client share (`QueueClient`, `AsyncQueueClient`), which does no I/O itself.
+
+An operation yields `Statement`s and is sent back each one's rows; what it returns is the call's
+answer. A client runs the statements of one operation in one transaction, scoped as they ask: the
+client's tenant (under row-level security as `jobforge_app` when the login may take that role),
+or the worker scope across tenants. What a call sends, in which order and how its answer is read
+is written here once; the clients only execute the statements, one blocking, one awaiting, the
+way psycopg's sync and async connections drive the same generators.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+from jobforge import db
+from jobforge.queue import calls
+from jobforge.queue.models import (
+    Attempt,
+    Enqueued,
+    Event,
+    FinishState,
+    HeartbeatState,
+    Job,
+    NewJob,
+    Outcome,
+    Page,
+    ReleaseState,
+    RunRow,
+    RunWrite,
+)
+from jobforge.sql import query
+from jobforge.states import JobState
+
+P = TypeVar("P", db.ConnectionPool, db.AsyncConnectionPool)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Statement:
+    """One statement of an operation, and the scope of the transaction it runs in."""
+
+    call: calls.Call
+    worker: bool = False  #: the worker scope across tenants, not the client's tenant
+    #: Load the rows one by one (`db.load_each`), keeping these columns' raw text of a row that
+    #: cannot be loaded; None: fetch them all at once.
+    keep: tuple[str, ...] | None = None
+
+    def query(self) -> tuple[str, dict[str, Any]]:
+        """The statement text and the parameters a cursor executes."""
+        return query(self.call[0]), self.call[1]
+
+
+#: An operation: sent each statement's rows (dict rows, or `db.Loaded` with `keep`).
+Steps = Generator[Statement, Any, T]
+
+
+class Stepper(Generic[T]):
+    """An operation as a client runs it: `statement` is the one to run next, until the operation
+    has answered (`answer`; `statement` None). `worker`: the scope of its transaction."""
+
+    def __init__(self, op: Steps[T]) -> None:
+        self._op = op
+        self.statement: Statement | None = None
+        self.answer: T
+        self.send(None)  # to its first statement
+        self.worker = self.statement is not None and self.statement.worker
+
+    def send(self, rows: Any) -> None:
+        """Hand the operation the rows of `statement`: on to the next one, or to its answer."""
+        try:
+            statement = self._op.send(rows)
+        except StopIteration as done:
+            self.statement, self.answer = None, done.value
+            return
+        if self.statement is not None and statement.worker != self.statement.worker:
+            raise AssertionError("the statements of an operation share its transaction's scope")
+        self.statement = statement
+
+
+class ClientBase(Generic[P]):
+    """What both clients hold: the pool, the tenant they act for, the queue's limits."""
+
+    def __init__(
+        self,
+        pool: P,
+        *,
+        tenant: str | None = None,
+        max_payload_bytes: int = calls.DEFAULT_MAX_PAYLOAD_BYTES,
+        backoff_base_s: float = 1.0,
+        backoff_cap_s: float = 3600.0,
+    ) -> None:
+        self.pool: P = pool
+        self.tenant = tenant
+        self.max_payload_bytes = max_payload_bytes
+        self.backoff = (backoff_base_s, backoff_cap_s)
+
+    def _app_role(self, worker: bool) -> bool:
+        """Whether a transaction takes the role jobforge_app: when acting for a tenant."""
+        return self.tenant is not None and not worker
+
+
+Client = ClientBase[Any]
+
+
+def _tenant(call: calls.Call) -> Statement:
+    return Statement(call)
+
+
+def _worker(call: calls.Call) -> Statement:
+    return Statement(call, worker=True)
+
+
+def _of_job(job_id: int, name: str) -> Steps[calls.Rows]:
+    """Rows about one job (events, attempts, result, runs); JobNotFound if it is not visible."""
+    job = yield _tenant(calls.get(job_id))
+    rows: calls.Rows = yield _tenant(calls.by_job(name, job_id))
+    calls.found(job_id, job)
+    return rows
+
+
+# tenant-scoped
+def enqueue(
+    client: Client,
+    /,  # only positional: `**fields` would take a keyword `client`
+    type: str,
+    payload: dict[str, Any],
+    *,
+    now: datetime | None = None,
+    **fields: Any,
+) -> Steps[Enqueued]:
+    new = NewJob(type=type, payload=payload, **fields)
+    return (yield from enqueue_many(client, [new], now=now))[0]
+
+
+def enqueue_many(
+    client: Client, jobs: Sequence[NewJob], *, now: datetime | None = None
+) -> Steps[list[Enqueued]]:
+    return calls.enqueued((yield _tenant(calls.enqueue_many(jobs, now, client.max_payload_bytes))))
+
+
+def get(client: Client, job_id: int) -> Steps[Job]:
+    return calls.found(job_id, (yield _tenant(calls.get(job_id))))
+
+
+def list_jobs(
+    client: Client,
+    *,
+    status: Sequence[JobState | str] | None = None,
+    type: Sequence[str] | None = None,
+    before: int | None = None,
+    limit: int = 50,
+) -> Steps[Page]:
+    rows = yield _tenant(calls.listing(status, type, before, limit))
+    return calls.page(calls.jobs(rows), limit)
+
+
+def events(client: Client, job_id: int) -> Steps[list[Event]]:
+    return calls.events((yield from _of_job(job_id, "job_events")))
+
+
+def attempts(client: Client, job_id: int) -> Steps[list[Attempt]]:
+    return calls.attempts((yield from _of_job(job_id, "job_attempts")))
+
+
+def result(client: Client, job_id: int) -> Steps[Any]:
+    return calls.result((yield from _of_job(job_id, "job_result")))
+
+
+def cancel(client: Client, job_id: int, *, now: datetime | None = None) -> Steps[JobState]:
+    return JobState(calls.single((yield _tenant(calls.cancel(job_id, now)))))
+
+
+def reschedule(
+    client: Client,
+    job_id: int,
+    *,
+    reset_attempts: bool = False,
+    run_at: datetime | None = None,
+    now: datetime | None = None,
+) -> Steps[JobState]:
+    call = calls.reschedule(job_id, reset_attempts, run_at, now)
+    return JobState(calls.single((yield _tenant(call))))
+
+
+# worker side: across tenants, fenced on the lease
+def claim(
+    client: Client,
+    worker: str,
+    limit: int,
+    *,
+    types: Sequence[str] | None = None,
+    lease_s: float = calls.DEFAULT_LEASE_S,
+    now: datetime | None = None,
+) -> Steps[list[Job]]:
+    call = calls.claim(worker, limit, types, lease_s, now)
+    jobs, poisoned = calls.claimed((yield Statement(call, worker=True, keep=calls.CLAIM_KEEP)))
+    if poisoned:  # failed in the claim's own transaction
+        yield _worker(calls.finish(worker, poisoned, now, *client.backoff))
+    calls.report_quarantined(worker, poisoned)
+    return jobs
+
+
+def heartbeat(
+    client: Client,
+    worker: str,
+    leases: Sequence[tuple[int, UUID]],
+    *,
+    lease_s: float = calls.DEFAULT_LEASE_S,
+    now: datetime | None = None,
+) -> Steps[dict[int, HeartbeatState]]:
+    """Per job; see `heartbeat_each` for one answer per lease."""
+    answers = yield from heartbeat_each(client, worker, leases, lease_s=lease_s, now=now)
+    return calls.first_per_job([i for i, _ in leases], answers)
+
+
+def heartbeat_each(
+    client: Client,
+    worker: str,
+    leases: Sequence[tuple[int, UUID]],
+    *,
+    lease_s: float = calls.DEFAULT_LEASE_S,
+    now: datetime | None = None,
+) -> Steps[list[HeartbeatState]]:
+    """Renew the leases; one answer per lease, in order (two leases of one job: one each)."""
+    return calls.answers((yield _worker(calls.heartbeat(worker, leases, lease_s, now))))
+
+
+def finish(
+    client: Client, worker: str, outcomes: Sequence[Outcome], *, now: datetime | None = None
+) -> Steps[dict[int, FinishState]]:
+    """Per job; see `finish_each` for one answer per outcome."""
+    answers = yield from finish_each(client, worker, outcomes, now=now)
+    return calls.first_per_job([o.job_id for o in outcomes], answers)
+
+
+def finish_each(
+    client: Client, worker: str, outcomes: Sequence[Outcome], *, now: datetime | None = None
+) -> Steps[list[FinishState]]:
+    """Record the outcomes; one answer per outcome, in order."""
+    batches = calls.finish_batches(worker, outcomes, now, client.backoff)
+    found = []
+    for call, _ in batches:
+        found.append((yield _worker(call)))
+    return calls.in_order(len(outcomes), [p for _, p in batches], found)
+
+
+def reap(client: Client, *, limit: int = 1000, now: datetime | None = None) -> Steps[int]:
+    """Expire stale leases of every job type (back to the queue, or dead); how many."""
+    return int(calls.single((yield _worker(calls.reap(limit, now)))))
+
+
+def progress(
+    client: Client,
+    worker: str,
+    job_id: int,
+    lease_token: UUID,
+    pct: float,
+    message: str | None = None,
+    *,
+    now: datetime | None = None,
+) -> Steps[bool]:
+    call = calls.progress(worker, job_id, lease_token, pct, message, now)
+    return bool(calls.single((yield _worker(call))))
+
+
+def release(
+    client: Client, worker: str, leases: Sequence[tuple[int, UUID]], *, now: datetime | None = None
+) -> Steps[dict[int, ReleaseState]]:
+    """Give leases back at shutdown: the jobs are due again and keep their attempt."""
+    answers = calls.answers((yield _worker(calls.release(worker, leases, now))))
+    return calls.first_per_job([i for i, _ in leases], answers)
+
+
+def acknowledge_cancel(
+    client: Client,
+    worker: str,
+    job_id: int,
+    lease_token: UUID,
+    data: Any,
+    *,
+    now: datetime | None = None,
+) -> Steps[bool]:
+    """Record how a canceled job's handler took the cancellation (once per attempt)."""
+    call = calls.acknowledge_cancel(worker, job_id, lease_token, data, now)
+    return bool(calls.single((yield _worker(call))))
+
+
+# run records
+def runs(client: Client, job_id: int) -> Steps[list[dict[str, Any]]]:
+    """The run records of the job's attempts (format jobforge.run/1), oldest first."""
+    return calls.runs((yield from _of_job(job_id, "job_runs")))
+
+
+def find_runs(
+    client: Client,
+    *,
+    job_ids: Sequence[int] | None = None,
+    runner_ids: Sequence[str] | None = None,
+    statuses: Sequence[str] | None = None,
+    since: datetime | None = None,
+    before_id: int | None = None,
+    limit: int = 100,
+) -> Steps[list[RunRow]]:
+    """Stored run records, newest first: the client's tenant, or every tenant without one
+    (only for a login allowed the worker scope: `TenantRequired` otherwise)."""
+    call = calls.find_runs(job_ids, runner_ids, statuses, since, before_id, limit)
+    if client.tenant is not None:
+        return calls.run_rows((yield _tenant(call)))
+    scopes = yield _worker(calls.login_scopes())
+    rows = yield _worker(call)
+    calls.require_worker_scope(scopes, "read every tenant's runs")
+    return calls.run_rows(rows)
+
+
+def record_run(
+    client: Client,
+    worker: str,
+    job_id: int,
+    lease_token: UUID,
+    run: RunWrite,
+    *,
+    now: datetime | None = None,
+) -> Steps[bool]:
+    """Store the record of the attempt `lease_token` (only its worker may, once)."""
+    call = calls.record_run(worker, job_id, lease_token, run, now)
+    return bool(calls.single((yield _worker(call))))

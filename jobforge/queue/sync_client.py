@@ -1,0 +1,123 @@
+"""The synchronous queue client: `jobforge.queue.operations` run, blocking, over a psycopg pool.
+
+Every call runs in its own transaction with the tenant (and for worker calls, the worker scope)
+set for that transaction only. A client acting for a tenant also takes the role `jobforge_app`
+for the transaction when its login may (a superuser may), so row-level security, not only the
+queries' own filters, keeps it to its tenant however privileged the login. Errors raised by the
+SQL functions arrive as typed `jobforge.errors` exceptions.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any, Concatenate, ParamSpec, TypeVar
+
+from jobforge import db
+from jobforge.queue import operations as ops
+from jobforge.queue.operations import Client, ClientBase, Stepper, Steps
+
+A = ParamSpec("A")
+T = TypeVar("T")
+
+
+def _blocking(
+    op: Callable[Concatenate[Client, A], Steps[T]],
+) -> Callable[Concatenate[QueueClient, A], T]:
+    """The operation as a method of `QueueClient` (its parameters, answer and docstring)."""
+
+    @functools.wraps(op)
+    def method(self: QueueClient, /, *args: A.args, **kwargs: A.kwargs) -> T:
+        return self._drive(op(self, *args, **kwargs))
+
+    return method
+
+
+class QueueClient(ClientBase[db.ConnectionPool]):
+    """Synchronous client over a psycopg connection pool."""
+
+    @classmethod
+    def connect(
+        cls,
+        dsn: str,
+        *,
+        tenant: str | None = None,
+        max_size: int = 4,
+        check: bool = True,
+        **kw: Any,
+    ) -> QueueClient:
+        """A client with its own pool. An unreachable server, a wrong password or a missing
+        database fails here within seconds, naming the server (`DatabaseUnreachable`), instead of
+        the pool retrying in the background until a first call times out; `check=False` skips
+        that probe (for a database just made, known to be up)."""
+        if check:
+            db.check_reachable(dsn)
+        return cls(
+            db.ConnectionPool(dsn, min_size=1, max_size=max_size, open=True), tenant=tenant, **kw
+        )
+
+    def close(self) -> None:
+        self.pool.close()
+
+    def __enter__(self) -> QueueClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @contextmanager
+    def transaction(self, *, worker: bool = False) -> Iterator[db.Connection]:
+        """A transaction scoped as the client's calls are, for SQL of your own: the client's
+        tenant, under row-level security as `jobforge_app` when the login may take that role;
+        with `worker=True`, the worker scope across tenants (for a login allowed it).
+
+        A scope, not a sandbox: SQL run here on a privileged login can leave it (`RESET ROLE`,
+        `COMMIT`, `set_config`). Run SQL you do not trust on a login bound to its tenant
+        (`jobforge.tenant_logins`) that is no member of jobforge_worker."""
+        with (
+            self.pool.connection() as conn,
+            db.tenant_transaction(
+                conn, self.tenant, worker=worker, app_role=self._app_role(worker)
+            ),
+        ):
+            yield conn
+
+    def _drive(self, op: Steps[T]) -> T:
+        """The operation's statements, run in one transaction (none without one); its answer."""
+        step = Stepper(op)
+        if step.statement is not None:
+            with self.transaction(worker=step.worker) as conn:
+                cursor = conn.cursor(row_factory=db.dict_row)
+                while (statement := step.statement) is not None:
+                    cursor.execute(*statement.query())
+                    keep = statement.keep
+                    step.send(cursor.fetchall() if keep is None else db.load_each(cursor, keep))
+        return step.answer
+
+    # tenant-scoped
+    enqueue = _blocking(ops.enqueue)
+    enqueue_many = _blocking(ops.enqueue_many)
+    get = _blocking(ops.get)
+    list_jobs = _blocking(ops.list_jobs)
+    events = _blocking(ops.events)
+    attempts = _blocking(ops.attempts)
+    result = _blocking(ops.result)
+    cancel = _blocking(ops.cancel)
+    reschedule = _blocking(ops.reschedule)
+
+    # worker side: across tenants, fenced on the lease
+    claim = _blocking(ops.claim)
+    heartbeat = _blocking(ops.heartbeat)
+    heartbeat_each = _blocking(ops.heartbeat_each)
+    finish = _blocking(ops.finish)
+    finish_each = _blocking(ops.finish_each)
+    reap = _blocking(ops.reap)
+    progress = _blocking(ops.progress)
+    release = _blocking(ops.release)
+    acknowledge_cancel = _blocking(ops.acknowledge_cancel)
+
+    # run records
+    runs = _blocking(ops.runs)
+    find_runs = _blocking(ops.find_runs)
+    record_run = _blocking(ops.record_run)
