@@ -36,6 +36,19 @@ class Finding:
     file: str | None = None  #: source file the finding points at (GitHub annotations)
     line: int | None = None
 
+    def render(self) -> str:
+        """One line: "[severity] rule at path: message" (the parts it has)."""
+        head = " ".join(
+            part
+            for part in (
+                f"[{self.severity}]" if self.severity else "",
+                self.rule or "",
+                f"at {self.path}" if self.path else "",
+            )
+            if part
+        )
+        return f"{head}: {self.message}" if head else self.message
+
 
 @dataclass(frozen=True)
 class Item:
@@ -127,7 +140,7 @@ class Report:
                     case.set("file", item.file)
                     if item.line:
                         case.set("line", str(item.line))
-                text = "\n".join(_finding_line(f) for f in item.findings)
+                text = "\n".join(f.render() for f in item.findings)
                 if item.outcome is Outcome.failed:
                     ElementTree.SubElement(case, "failure", message=item.summary).text = text
                 elif item.outcome is Outcome.error:
@@ -170,7 +183,7 @@ class Report:
                         props.append(f"line={line}")
                 title = f"{item.suite} {item.name}" + (f" [{finding.rule}]" if finding.rule else "")
                 props.append(f"title={_escape_property(title)}")
-                lines.append(f"::{level} {','.join(props)}::{_escape_data(_finding_line(finding))}")
+                lines.append(f"::{level} {','.join(props)}::{_escape_data(finding.render())}")
         counts = ", ".join(
             f"{suite}: " + ", ".join(f"{n} {o}" for o, n in self.counts(suite).items() if n)
             for suite in self.suites()
@@ -186,19 +199,6 @@ def _item_json(item: Item) -> dict[str, Any]:
         {k: v for k, v in asdict(f).items() if v is not None} for f in item.findings
     ]
     return body
-
-
-def _finding_line(finding: Finding) -> str:
-    head = " ".join(
-        part
-        for part in (
-            f"[{finding.severity}]" if finding.severity else "",
-            finding.rule or "",
-            f"at {finding.path}" if finding.path else "",
-        )
-        if part
-    )
-    return f"{head}: {finding.message}" if head else finding.message
 
 
 def _escape_data(text: str) -> str:

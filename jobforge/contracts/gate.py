@@ -245,10 +245,6 @@ def compare_project(
     drifts = []
     for rid in ids:
         definition = runners.get(rid)
-        locked = locks.get(rid)
-        declared = contract_of(definition) if definition else None
-        compared = compare_contracts(locked, declared) if locked and declared else None
-        changes = compared.changes if compared else ()
         checked: SampleCheck | None = None
         if definition is not None:
             recorded = list(golden_inputs(golden_dir, rid, config.root)) if golden else []
@@ -257,13 +253,27 @@ def compare_project(
             checked = (
                 check_samples(definition.input, recorded, refused) if recorded or refused else None
             )
-        file, line = source_of(definition, config.root) if definition else (None, None)
-        drifts.append(RunnerDrift(rid, locked, declared, changes, checked, file, line,
-                                  _lock_label(config, rid),
-                                  compared.generated if compared else (),
-                                  compared.note() if compared else "",
-                                  compared.note_rule if compared else ""))  # fmt: skip
+        drifts.append(runner_drift(config, rid, definition, locks.get(rid), checked))
     return drifts
+
+
+def runner_drift(
+    config: ProjectConfig,
+    runner_id: str,
+    definition: RunnerDef | None,
+    locked: Contract | None,
+    samples: SampleCheck | None = None,
+) -> RunnerDrift:
+    """One runner's declaration against its lock (either may be missing), with what its
+    recorded inputs showed (`samples`, when checked)."""
+    declared = contract_of(definition) if definition else None
+    compared = compare_contracts(locked, declared) if locked and declared else None
+    file, line = source_of(definition, config.root) if definition else (None, None)
+    return RunnerDrift(runner_id, locked, declared, compared.changes if compared else (),
+                       samples, file, line, _lock_label(config, runner_id),
+                       compared.generated if compared else (),
+                       compared.note() if compared else "",
+                       compared.note_rule if compared else "")  # fmt: skip
 
 
 def check_project(

@@ -57,8 +57,11 @@ def test_lock_items(pytester: pytest.Pytester) -> None:
         "*lk.drift.json: lk.drift drifted from its lock (2 changes, 2 breaking; version still "
         "1.2.0: the changes need a major bump, this is no bump); bump the version to 2.0.0 or "
         "later, then run `jobforge contracts lock`",  # what `lock` accepts, not "review"
-        "  [[]breaking[]] input.type_narrowed at input.properties.n: type number → integer",
-        "  [[]breaking[]] limits.max_attempts_reduced at max_attempts: max_attempts 5 → 3",
+        # the drift gate's findings, as `jobforge contracts check` has them
+        "  [[]breaking[]] input.type_narrowed at input.properties.n: type number → integer "
+        "(version not bumped major: 1.2.0 → 1.2.0)",
+        "  [[]breaking[]] limits.max_attempts_reduced at max_attempts: max_attempts 5 → 3 "
+        "(version not bumped major: 1.2.0 → 1.2.0)",
         "*runner 'lk.gone' is no longer declared*",
         "*lk.misnamed.json is for 'lk.echo', not 'lk.misnamed'*",
     ])  # fmt: skip
@@ -85,5 +88,6 @@ def test_a_lock_of_another_schema_generator_passes_with_a_warning(
     result.assert_outcomes(passed=1, warnings=1)
     result.stdout.fnmatch_lines([
         "*JobforgeWarning: contract lock *lk.echo.json: schema generator changed (pydantic "
-        "2.6.0 → *); 1 schema difference it alone explains; `jobforge contracts lock` rewrites it",
+        "2.6.0 → *); 1 schema difference it alone explains; `jobforge contracts lock` rewrites "
+        "the lock",
     ])  # fmt: skip

@@ -17,9 +17,8 @@ import pytest
 
 from jobforge.certify import replay_policy
 from jobforge.config import ProjectConfig
-from jobforge.contracts import Contract, RunnerDef, RunnerNotDeclared, contract_of, discover
-from jobforge.contracts.drift import compare_contracts, version_verdict
-from jobforge.contracts.schema_diff import Change
+from jobforge.contracts import Contract, RunnerNotDeclared, discover
+from jobforge.contracts.gate import RunnerDrift, runner_drift
 from jobforge.errors import (
     JobforgeError,
     JobforgeWarning,
@@ -127,16 +126,12 @@ class ContractLockItem(pytest.Item):
             raise GoldenFailure(
                 f"contract lock {self.path}: runner {lock.runner_id!r} is no longer declared"
             )
-        compared = compare_contracts(lock, contract_of(definition))
-        changes = list(compared.changes)
-        if changes:
-            raise GoldenFailure(_drift_report(self.path, lock, definition, changes))
-        if note := compared.note():  # no drift, but the lock is out of date: say so
-            warnings.warn(
-                JobforgeWarning(f"contract lock {self.path}: {note}; `jobforge contracts lock` "
-                                "rewrites it"),
-                stacklevel=1,
-            )  # fmt: skip
+        drift = runner_drift(settings.suite.project, lock.runner_id, definition, lock)
+        if drift.changes:
+            raise GoldenFailure(_drift_report(self.path, drift))
+        for finding in drift.findings():  # no drift, but the lock is out of date: say so
+            warnings.warn(JobforgeWarning(f"contract lock {self.path}: {finding.message}"),
+                          stacklevel=1)  # fmt: skip
 
     def repr_failure(self, excinfo: pytest.ExceptionInfo[BaseException], style: Any = None) -> str:
         if isinstance(excinfo.value, GoldenFailure):
@@ -147,16 +142,17 @@ class ContractLockItem(pytest.Item):
         return self.path, None, f"contract lock {self.name}"
 
 
-def _drift_report(path: Path, lock: Contract, definition: RunnerDef, changes: list[Change]) -> str:
-    """One line per classified change, and what the version says about them."""
-    verdict = version_verdict(lock.version, definition.version, changes)
-    breaking = sum(1 for c in changes if c.breaking)
+def _drift_report(path: Path, drift: RunnerDrift) -> str:
+    """What the version says about the changes, then the drift gate's findings, one a line."""
+    verdict = drift.verdict
+    assert verdict is not None
+    changes, breaking = len(drift.changes), len(drift.breaking)
     lines = [
-        f"contract lock {path}: {lock.runner_id} drifted from its lock ({len(changes)} "
-        f"change{'s' if len(changes) != 1 else ''}, {breaking} breaking; {verdict.explain()}); "
+        f"contract lock {path}: {drift.runner_id} drifted from its lock ({changes} "
+        f"change{'s' if changes != 1 else ''}, {breaking} breaking; {verdict.explain()}); "
         f"{verdict.next_step()}",  # what `contracts lock` would accept, never advice it refuses
     ]
-    lines += [f"  [{c.severity}] {c.rule} at {c.path}: {c.message}" for c in changes]
+    lines += [f"  {finding.render()}" for finding in drift.findings()]
     return "\n".join(lines)
 
 
