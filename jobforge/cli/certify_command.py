@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from jobforge.certify import SUITES, Options, certify
+from jobforge.cli.options import REPLAYED_ALLOW_HOST, allowed_hosts
 from jobforge.cli.output import console
 from jobforge.cli.report_output import ReportFormat, emit
 from jobforge.config import find_config
@@ -32,14 +33,7 @@ def certify_command(
     bundles: Path | None = typer.Option(
         None, "--bundles", help="Bundles folder to replay (default: [tool.jobforge] bundles_dir)."
     ),
-    allow_hosts: list[str] | None = typer.Option(
-        None,
-        "--http-allow-host",
-        help="A host the recording worker was allowed to reach (repeat), as its own "
-        "--http-allow-host: recorded exchanges replay without it; it makes a request with no "
-        "recording to that host an unrecorded request, not a refused one. Also read from "
-        "[tool.jobforge] http_allow_hosts.",
-    ),
+    allow_hosts: list[str] | None = REPLAYED_ALLOW_HOST,
     fmt: ReportFormat = typer.Option(ReportFormat.text, "--format", help="text|json|junit|github"),
     output: Path | None = typer.Option(None, "--output", help="Write the report to this file."),
 ) -> None:
@@ -47,7 +41,7 @@ def certify_command(
     require_deepdiff("jobforge certify")  # a core install: one line, before a server starts
     say = (lambda line: console.print(line, markup=False)) if fmt is ReportFormat.text else None
     options = Options(project=project, provider=provider, runs=runs, fresh=fresh, strict=strict,
-                      bundles=bundles, allow_hosts=tuple(allow_hosts or ()))  # fmt: skip
+                      bundles=bundles, allow_hosts=allowed_hosts(allow_hosts))  # fmt: skip
     report = certify(options, say)
     if (config := find_config(project.resolve())) is not None:
         # files as a CI sees them from where it ran: `examples/golden/...`, not `golden/...`

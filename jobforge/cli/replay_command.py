@@ -11,7 +11,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from jobforge import errors
 from jobforge.certify import replay_policy
 from jobforge.cli import runs_commands
-from jobforge.cli.options import DEFAULT_HELP
+from jobforge.cli.options import DEFAULT_HELP, REPLAYED_ALLOW_HOST, allowed_hosts
 from jobforge.cli.output import console, counted
 from jobforge.cli.report_output import ReportFormat, emit
 from jobforge.config import ProjectConfig, find_config
@@ -54,14 +54,7 @@ def replay(
         help="Where the throwaway Postgres comes from: auto, url, docker, local.",
     ),
     concurrency: int = typer.Option(16, "--concurrency", min=1, max=64, help="Runs at a time."),
-    allow_hosts: list[str] | None = typer.Option(
-        None,
-        "--http-allow-host",
-        help="A host the recording worker was allowed to reach (repeat), as its own "
-        "--http-allow-host: recorded exchanges replay without it; it makes a request with no "
-        "recording to that host an unrecorded request, not a refused one. Also read from "
-        "[tool.jobforge] http_allow_hosts.",
-    ),
+    allow_hosts: list[str] | None = REPLAYED_ALLOW_HOST,
     fmt: ReportFormat = typer.Option(ReportFormat.text, "--format", help="text|json|junit|github"),
     output: Path | None = typer.Option(None, "--output", help="Write the report to this file."),
 ) -> None:
@@ -81,7 +74,9 @@ def replay(
     store = batch.FailedStore(root)
     config = find_config(root)
     runners = discover(config)
-    policy = replay_policy(config or ProjectConfig(root=root), allow_hosts or [], ALLOW_HINT)
+    policy = replay_policy(
+        config or ProjectConfig(root=root), allowed_hosts(allow_hosts), ALLOW_HINT
+    )
     unreadable: list[batch.Unreadable] = []
     if failed:
         targets, unreadable = batch.load_targets(store.paths(), root)
