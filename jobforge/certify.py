@@ -17,6 +17,7 @@ from jobforge.config import ProjectConfig, find_config
 from jobforge.contracts import RunnerDef, RunnerNotDeclared, discover
 from jobforge.contracts.gate import check_project
 from jobforge.golden.check import CaseResult
+from jobforge.golden.execute import replay_policy
 from jobforge.golden.explain import render_call
 from jobforge.golden.suite import GoldenSuite
 from jobforge.replay import batch
@@ -50,18 +51,6 @@ ALLOW_HINT = (
     "pass --http-allow-host {host} to jobforge certify, or list it in [tool.jobforge] "
     "http_allow_hosts"
 )
-
-
-def replay_policy(config: ProjectConfig, hosts: tuple[str, ...] | list[str],
-                  hint: str) -> HttpPolicy:  # fmt: skip
-    """The HTTP policy of runs that replay recorded exchanges (golden, replay, certify).
-
-    A recorded exchange is served whatever the policy says (nothing goes out); the allowed hosts
-    (the project's `http_allow_hosts` and `hosts`) decide only what a request *without* a
-    recording to a private literal address gets: `HttpRefused`, as a worker without the host
-    allowed would have raised, or `UnrecordedRequest`, as one with it would have sent it.
-    """
-    return HttpPolicy(allow_hosts=frozenset((*config.http_allow_hosts, *hosts)), allow_hint=hint)
 
 
 def load_project(folder: Path) -> tuple[ProjectConfig, dict[str, RunnerDef]]:

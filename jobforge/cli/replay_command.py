@@ -2,26 +2,19 @@
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from jobforge import errors
-from jobforge.certify import replay_policy
 from jobforge.cli import runs_commands
 from jobforge.cli.options import DEFAULT_HELP, REPLAYED_ALLOW_HOST, allowed_hosts
 from jobforge.cli.output import console, counted
 from jobforge.cli.report_output import ReportFormat, emit
-from jobforge.config import ProjectConfig, find_config
-from jobforge.contracts import RunnerDef, discover
 from jobforge.golden.compare import require_deepdiff
 from jobforge.replay import batch
-from jobforge.replay.bundle import from_record
-from jobforge.replay.engine import ReplayResult, Target
-from jobforge.report import Report
-from jobforge.runtime.http import HttpPolicy
+from jobforge.replay.run import ReplayOutcome, ReplayRequest, replay_project
 
 #: How replay's refusal of an unrecorded request to a private address says to allow it.
 ALLOW_HINT = (
@@ -70,60 +63,41 @@ def replay(
         )
     if not project.is_dir():
         raise errors.ConfigurationError(f"--project {project}: no such folder")
-    root = project.resolve()
-    store = batch.FailedStore(root)
-    config = find_config(root)
-    runners = discover(config)
-    policy = replay_policy(
-        config or ProjectConfig(root=root), allowed_hosts(allow_hosts), ALLOW_HINT
-    )
-    unreadable: list[batch.Unreadable] = []
-    if failed:
-        targets, unreadable = batch.load_targets(store.paths(), root)
-        if not targets and not unreadable:
-            console.print("no saved failures to replay", markup=False)
-            return
-    elif from_db:
-        rows = runs_commands.find(url, tenant, job, runner_type, None, since, limit)
-        if not rows:
-            raise errors.RunNotFound("no recorded run matches")
-        targets = [
-            Target(
-                f"job {r.job_id} attempt {r.attempt} (run {r.id})",
-                from_record(r.record, where=f"run {r.id}"),
-                run_id=r.id,
-            )
-            for r in reversed(rows)
-        ]
-    else:
-        targets, unreadable = batch.load_targets(paths or [], Path.cwd())
-    started = time.perf_counter()
-    results = _run(targets, runners, provider, concurrency, policy,
-                   show=fmt is ReportFormat.text)  # fmt: skip
-    report = Report(batch.items(results, unreadable, seconds=time.perf_counter() - started))
-    if failed:
-        dropped = store.drop_passing(targets, results)
-        note = (f"{counted(dropped, 'saved failure')} now "
-                f"{'passes and was' if dropped == 1 else 'pass and were'} dropped")  # fmt: skip
-    else:
-        saved = store.save(targets, results)
-        note = f"{counted(len(saved), 'failure')} saved under {batch.FAILED_DIR}/" if saved else ""
-    emit(report, fmt, output, suites=("replay",))
-    if note and fmt is ReportFormat.text:
+    request = ReplayRequest(
+        project, paths=tuple(paths or ()), failed=failed, provider=provider,
+        concurrency=concurrency, allow_hosts=allowed_hosts(allow_hosts), allow_hint=ALLOW_HINT,
+        runs=(lambda: runs_commands.find(url, tenant, job, runner_type, None, since, limit))
+        if from_db else None,
+    )  # fmt: skip
+    outcome = _replay(request, show=fmt is ReportFormat.text)
+    if outcome.nothing:
+        console.print("no saved failures to replay", markup=False)
+        return
+    emit(outcome.report, fmt, output, suites=("replay",))
+    if (note := _store_note(outcome, failed)) and fmt is ReportFormat.text:
         console.print(note, markup=False)
-    if not report.ok:
+    if not outcome.report.ok:
         raise typer.Exit(1)
 
 
-def _run(targets: list[Target], runners: dict[str, RunnerDef], provider: str | None,
-         concurrency: int, policy: HttpPolicy, *, show: bool) -> list[ReplayResult]:  # fmt: skip
+def _store_note(outcome: ReplayOutcome, failed: bool) -> str:
+    """What became of the failure store: failures saved, or saved failures that now pass."""
+    if failed:
+        dropped = outcome.dropped
+        return (f"{counted(dropped, 'saved failure')} now "
+                f"{'passes and was' if dropped == 1 else 'pass and were'} dropped")  # fmt: skip
+    if outcome.saved:
+        return f"{counted(len(outcome.saved), 'failure')} saved under {batch.FAILED_DIR}/"
+    return ""
+
+
+def _replay(request: ReplayRequest, *, show: bool) -> ReplayOutcome:
+    """`replay_project`, with a progress bar on a terminal."""
     if not show or not console.is_terminal:
-        return batch.replay_on_throwaway(targets, runners, provider=provider,
-                                         concurrency=concurrency, http_policy=policy)  # fmt: skip
+        return replay_project(request)
     columns = (TextColumn("replaying"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=True) as bar:
-        task = bar.add_task("replay", total=len(targets))
-        return batch.replay_on_throwaway(
-            targets, runners, provider=provider, concurrency=concurrency, http_policy=policy,
-            progress=lambda done, _: bar.update(task, completed=done),
-        )  # fmt: skip
+        task = bar.add_task("replay", total=None)
+        return replay_project(
+            request, progress=lambda done, total: bar.update(task, completed=done, total=total)
+        )

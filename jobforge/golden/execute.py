@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from jobforge import db, errors
+from jobforge.config import ProjectConfig
 from jobforge.contracts import RunnerDef
 from jobforge.golden.case import GoldenCase
 from jobforge.queue import AsyncQueueClient, NewJob
@@ -47,7 +48,7 @@ class RunOptions:
     strict: bool = True
     #: Under strict mode, seconds the wall clock the runner's code sees is moved by.
     clock_shift_s: float = 0.0
-    #: Hosts treated as allowed, and how a refusal says to allow one.
+    #: Hosts treated as allowed, and how a refusal says to allow one (`replay_policy`).
     http_policy: HttpPolicy | None = None
     #: Runs at a time.
     concurrency: int = 1
@@ -63,6 +64,18 @@ class Ran:
     def joined(self) -> dict[str, Any]:
         """The stored record with the unredacted one under `UNREDACTED`."""
         return {**self.record, UNREDACTED: self.unredacted}
+
+
+def replay_policy(config: ProjectConfig, hosts: tuple[str, ...] | list[str],
+                  hint: str) -> HttpPolicy:  # fmt: skip
+    """The HTTP policy of runs that replay recorded exchanges (golden, replay, certify).
+
+    A recorded exchange is served whatever the policy says (nothing goes out); the allowed hosts
+    (the project's `http_allow_hosts` and `hosts`) decide only what a request *without* a
+    recording to a private literal address gets: `HttpRefused`, as a worker without the host
+    allowed would have raised, or `UnrecordedRequest`, as one with it would have sent it.
+    """
+    return HttpPolicy(allow_hosts=frozenset((*config.http_allow_hosts, *hosts)), allow_hint=hint)
 
 
 async def execute(

@@ -47,24 +47,6 @@ def load_targets(
     return targets, unreadable
 
 
-def replay_chunks(
-    targets: Sequence[Target],
-    runners: Mapping[str, RunnerDef],
-    dsn: str,
-    *,
-    http_policy: HttpPolicy | None = None,
-    concurrency: int = 16,
-    progress: Progress | None = None,
-) -> list[ReplayResult]:
-    results: list[ReplayResult] = []
-    for start in range(0, len(targets), CHUNK):
-        chunk = targets[start : start + CHUNK]
-        results += replay(chunk, runners, dsn, http_policy=http_policy, concurrency=concurrency)
-        if progress is not None:
-            progress(len(results), len(targets))
-    return results
-
-
 def replay_on_throwaway(
     targets: Sequence[Target],
     runners: Mapping[str, RunnerDef],
@@ -83,8 +65,13 @@ def replay_on_throwaway(
     active = session or PluginSession(Settings(database_url, provider, None, None))
     try:
         with active.fresh_database() as dsn:
-            return replay_chunks(targets, runners, dsn, http_policy=http_policy,
-                                 concurrency=concurrency, progress=progress)  # fmt: skip
+            results: list[ReplayResult] = []
+            for start in range(0, len(targets), CHUNK):
+                results += replay(targets[start : start + CHUNK], runners, dsn,
+                                  http_policy=http_policy, concurrency=concurrency)  # fmt: skip
+                if progress is not None:
+                    progress(len(results), len(targets))
+            return results
     finally:
         if own:
             active.close()

@@ -13,11 +13,11 @@ from typing import Any
 
 import pytest
 
-from jobforge.certify import replay_policy
 from jobforge.config import ProjectConfig
 from jobforge.contracts import RunnerDef, discover
 from jobforge.errors import JobforgeError
 from jobforge.golden.compare import require_deepdiff
+from jobforge.golden.execute import replay_policy
 from jobforge.replay.batch import replay_on_throwaway
 from jobforge.replay.bundle import load_bundle
 from jobforge.replay.engine import Target

@@ -15,7 +15,6 @@ from typing import Any
 
 import pytest
 
-from jobforge.certify import replay_policy
 from jobforge.config import ProjectConfig
 from jobforge.contracts import Contract, RunnerNotDeclared, discover
 from jobforge.contracts.gate import RunnerDrift, runner_drift
@@ -27,6 +26,7 @@ from jobforge.errors import (
 )
 from jobforge.golden.check import CaseResult
 from jobforge.golden.compare import require_deepdiff
+from jobforge.golden.execute import replay_policy
 from jobforge.golden.explain import render_call
 from jobforge.golden.suite import GoldenSuite
 from jobforge.plugins.pytest.bundle_items import ALLOW_HINT
