@@ -20,11 +20,11 @@ from jobforge.golden.check import CaseResult
 from jobforge.golden.execute import replay_policy
 from jobforge.golden.explain import render_call
 from jobforge.golden.suite import GoldenSuite
+from jobforge.provision.session import ProvisionSession, Settings
 from jobforge.replay import batch
 from jobforge.report import Finding, Item, Outcome, Report
 from jobforge.runtime.http import HttpPolicy
 from jobforge.runtime.redact import key_from_env
-from jobforge.session import PluginSession, Settings
 
 SUITES = ("contracts", "golden", "determinism", "replay")
 
@@ -78,7 +78,7 @@ def certify(options: Options, say: Say | None = None) -> Report:
     report = Report()
     tell(f"contracts: {_count(len(runners), 'runner')}")
     report.extend(check_project(config, runners).items)
-    session = PluginSession(Settings(options.database_url, options.provider, None, None))
+    session = ProvisionSession(Settings(options.database_url, options.provider, None, None))
     policy = replay_policy(config, options.allow_hosts, ALLOW_HINT)
     try:
         report.extend(_golden(config, runners, session, options, policy, tell))
@@ -88,7 +88,7 @@ def certify(options: Options, say: Say | None = None) -> Report:
     return report
 
 
-def _golden(config: ProjectConfig, runners: dict[str, RunnerDef], session: PluginSession,
+def _golden(config: ProjectConfig, runners: dict[str, RunnerDef], session: ProvisionSession,
             options: Options, policy: HttpPolicy, tell: Say) -> list[Item]:  # fmt: skip
     # a golden_dir named in [tool.jobforge] must exist
     suite = GoldenSuite(config, runners, session.fresh_database, config.folder("golden_dir"),
@@ -188,7 +188,7 @@ def _line(source: str | None) -> int | None:
     return int(tail) if tail.isdigit() else None
 
 
-def _replay(config: ProjectConfig, runners: dict[str, RunnerDef], session: PluginSession,
+def _replay(config: ProjectConfig, runners: dict[str, RunnerDef], session: ProvisionSession,
             options: Options, policy: HttpPolicy, tell: Say) -> list[Item]:  # fmt: skip
     # a bundles_dir named in [tool.jobforge] must exist; the default one may not yet
     folder = options.bundles or config.folder("bundles_dir")

@@ -11,11 +11,11 @@ from pathlib import Path
 from jobforge import errors
 from jobforge.contracts import RunnerDef
 from jobforge.golden.explain import render_call
+from jobforge.provision.session import ProvisionSession, Settings
 from jobforge.replay.bundle import bundle_paths, load_bundle, write_bundle
 from jobforge.replay.engine import ReplayResult, Target, replay, shown_path
 from jobforge.report import Finding, Item, Outcome
 from jobforge.runtime.http.policy import HttpPolicy
-from jobforge.session import PluginSession, Settings
 
 FAILED_DIR = Path(".jobforge") / "failed"
 CHUNK = 500  #: runs per worker drain: bounds memory and gives the progress bar its steps
@@ -53,7 +53,7 @@ def replay_on_throwaway(
     *,
     database_url: str | None = None,
     provider: str | None = None,
-    session: PluginSession | None = None,
+    session: ProvisionSession | None = None,
     http_policy: HttpPolicy | None = None,
     concurrency: int = 16,
     progress: Progress | None = None,
@@ -62,7 +62,7 @@ def replay_on_throwaway(
     if not targets:
         return []
     own = session is None
-    active = session or PluginSession(Settings(database_url, provider, None, None))
+    active = session or ProvisionSession(Settings(database_url, provider, None, None))
     try:
         with active.fresh_database() as dsn:
             results: list[ReplayResult] = []

@@ -80,8 +80,10 @@ def test_an_unused_plugin_costs_nothing(pytester: pytest.Pytester) -> None:
         """
         import sys
         def pytest_sessionfinish(session):
-            prefixes = ("jobforge.provision", "psycopg")
-            loaded = sorted(m for m in sys.modules if m.startswith(prefixes))
+            # the session's state (jobforge.provision.session) is loaded; no provider, no driver
+            prefixes = ("jobforge.provision", "jobforge.db", "psycopg")
+            light = {"jobforge.provision", "jobforge.provision.session"}
+            loaded = sorted(m for m in sys.modules if m.startswith(prefixes) and m not in light)
             print("LOADED:", loaded)
         """
     )

@@ -8,7 +8,7 @@ import pytest
 
 from jobforge import errors
 from jobforge.provision import shared
-from jobforge.session import PluginSession, Settings
+from jobforge.provision.session import ProvisionSession, Settings
 
 
 def test_a_provisioning_failure_is_tried_once_and_said_again(
@@ -21,7 +21,7 @@ def test_a_provisioning_failure_is_tried_once_and_said_again(
         raise errors.DatabaseUnreachable("cannot connect to Postgres at 127.0.0.1:1/x")
 
     monkeypatch.setattr(shared, "provide_server", unreachable)
-    session = PluginSession(Settings("postgresql://u@127.0.0.1:1/x", "url", None, None))
+    session = ProvisionSession(Settings("postgresql://u@127.0.0.1:1/x", "url", None, None))
     depths = []
     for _ in range(3):
         with pytest.raises(errors.DatabaseUnreachable, match=r"127\.0\.0\.1:1/x") as caught:

@@ -18,11 +18,11 @@ from jobforge.contracts import RunnerDef, discover
 from jobforge.errors import JobforgeError
 from jobforge.golden.compare import require_deepdiff
 from jobforge.golden.execute import replay_policy
+from jobforge.provision.session import ProvisionSession
 from jobforge.replay.batch import replay_on_throwaway
 from jobforge.replay.bundle import load_bundle
 from jobforge.replay.engine import Target
 from jobforge.runtime.http.policy import HttpPolicy
-from jobforge.session import PluginSession
 
 #: How a refusal of an unrecorded request to a private address says to allow it under pytest.
 ALLOW_HINT = (
@@ -34,7 +34,7 @@ ALLOW_HINT = (
 @dataclass
 class BundleSettings:
     folder: Path
-    session: PluginSession
+    session: ProvisionSession
     runners: dict[str, RunnerDef]
     http_policy: HttpPolicy | None = None
 
@@ -42,7 +42,7 @@ class BundleSettings:
 BUNDLES_KEY = pytest.StashKey[BundleSettings]()
 
 
-def settings_for(session: PluginSession, project: ProjectConfig, folder: str,
+def settings_for(session: ProvisionSession, project: ProjectConfig, folder: str,
                  hosts: list[str] | None = None) -> BundleSettings:  # fmt: skip
     path = Path(folder)
     resolved = (path if path.is_absolute() else project.root / path).resolve()

@@ -30,7 +30,7 @@ from jobforge.golden.execute import replay_policy
 from jobforge.golden.explain import render_call
 from jobforge.golden.suite import GoldenSuite
 from jobforge.plugins.pytest.bundle_items import ALLOW_HINT
-from jobforge.session import PluginSession
+from jobforge.provision.session import ProvisionSession
 
 VERDICT = "jobforge_verdict"
 
@@ -169,7 +169,7 @@ SETTINGS_KEY = pytest.StashKey[GoldenSettings]()
 
 
 def settings_for(
-    session: PluginSession, project: ProjectConfig, options: dict[str, Any]
+    session: ProvisionSession, project: ProjectConfig, options: dict[str, Any]
 ) -> GoldenSettings:
     # a folder named in [tool.jobforge] must exist (a typo would turn its checks off in silence)
     golden_dir = Path(options.get("golden_dir") or project.folder("golden_dir"))

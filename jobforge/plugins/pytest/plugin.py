@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from jobforge.plugins.pytest import checks
-from jobforge.session import PluginSession, Settings
+from jobforge.provision.session import ProvisionSession, Settings
 
 if TYPE_CHECKING:
     from jobforge import db
@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from jobforge.queue import QueueClient
     from jobforge.worker import Registry, WorkerConfig, WorkerReport
 
-SESSION_KEY = pytest.StashKey[PluginSession]()
+SESSION_KEY = pytest.StashKey[ProvisionSession]()
 _SHARED_DIR_KEY = pytest.StashKey[Path]()
 _OPTIONS = (
     ("database_url", "use this Postgres server for scratch databases (creates and drops them "
@@ -83,7 +83,7 @@ def _setting(config: pytest.Config, name: str) -> str | None:
 def pytest_configure(config: pytest.Config) -> None:
     workerinput: dict[str, Any] = getattr(config, "workerinput", {})
     shared = workerinput.get("jobforge_shared_dir")
-    config.stash[SESSION_KEY] = PluginSession(
+    config.stash[SESSION_KEY] = ProvisionSession(
         Settings(
             database_url=_setting(config, "database_url"),
             provider=_setting(config, "provider"),
@@ -228,7 +228,7 @@ def _needs_server(item: pytest.Item) -> bool:
     return bool(getattr(item, "needs_jobforge_server", False))
 
 
-def _session(request: pytest.FixtureRequest) -> PluginSession:
+def _session(request: pytest.FixtureRequest) -> ProvisionSession:
     return request.config.stash[SESSION_KEY]
 
 

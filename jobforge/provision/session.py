@@ -28,7 +28,7 @@ class Settings:
 
 
 @dataclass
-class PluginSession:
+class ProvisionSession:
     settings: Settings
     _server: SessionServer | None = None
     _templates: dict[str, Template] = field(default_factory=dict)
