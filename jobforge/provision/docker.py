@@ -105,10 +105,13 @@ def start_docker(image: str | None = None) -> DockerServer:
     """Start a container with the same test-server settings as a local server."""
     began = time.perf_counter()
     image = image or os.environ.get("JOBFORGE_DOCKER_IMAGE", DEFAULT_IMAGE)
-    try:
-        from testcontainers.postgres import PostgresContainer
-    except ImportError as exc:
-        raise errors.MissingTestStack.needed_by("provider 'docker'", exc) from None
+    try:  # testcontainers 4.15 moved the module (the old path warns); older ones have only it
+        from testcontainers.community.postgres import PostgresContainer
+    except ImportError:
+        try:
+            from testcontainers.postgres import PostgresContainer
+        except ImportError as exc:
+            raise errors.MissingTestStack.needed_by("provider 'docker'", exc) from None
     try:
         container = PostgresContainer(
             image, username="postgres", password="postgres", dbname="postgres", driver=None

@@ -43,8 +43,9 @@ def test_comparing_without_deepdiff(monkeypatch: pytest.MonkeyPatch) -> None:
 
 def test_the_docker_provider_without_testcontainers(monkeypatch: pytest.MonkeyPatch) -> None:
     """Chosen explicitly, the Docker path says what to install; `auto` is not blocked by it."""
-    monkeypatch.setitem(sys.modules, "testcontainers", None)
-    monkeypatch.setitem(sys.modules, "testcontainers.postgres", None)
+    for name in ("testcontainers", "testcontainers.postgres", "testcontainers.community",
+                 "testcontainers.community.postgres"):  # fmt: skip
+        monkeypatch.setitem(sys.modules, name, None)  # even if an earlier test imported them
     with pytest.raises(errors.MissingTestStack) as caught:
         docker.start_docker()
     assert str(caught.value) == (
