@@ -1,5 +1,6 @@
-"""What the worker holds, keyed by lease: the jobs whose handlers run, the leases not yet given
-back (running, or their outcome unrecorded), the ones the shutdown stopped, and the tasks.
+"""What the worker holds, keyed by lease: the jobs claimed ahead that wait for a slot, the jobs
+whose handlers run, the leases not yet given back (waiting, running, or their outcome
+unrecorded), the ones the shutdown stopped or never started, and the tasks.
 
 A lease is the job and the secret token of one claim of it. The worker's state is keyed by
 lease, not by job: when its own expired lease of a job is claimed again (a network blip longer
@@ -39,9 +40,11 @@ class Held:
 
 @dataclass
 class Holdings:
+    #: claimed ahead, not started, oldest first (a dict keeps the claim order)
+    waiting: dict[Lease, JobContext] = field(default_factory=dict)
     running: dict[Lease, Running] = field(default_factory=dict)
-    held: dict[Lease, Held] = field(default_factory=dict)  #: leases: running or unrecorded
-    release: set[Lease] = field(default_factory=set)  #: stopped by shutdown
+    held: dict[Lease, Held] = field(default_factory=dict)  #: leases: waiting, running, unrecorded
+    release: set[Lease] = field(default_factory=set)  #: stopped by shutdown, or never started
     tasks: set[asyncio.Task[None]] = field(default_factory=set)  #: running or compensating
 
 

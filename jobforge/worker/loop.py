@@ -1,12 +1,15 @@
 """The worker: claims jobs it has handlers for, runs them concurrently, records their outcomes.
 
-One asyncio loop per worker process. The fetch loop here claims in batches sized to the free
-slots and wakes on LISTEN/NOTIFY (`listen`), polling with a capped backoff when idle; each job
+One asyncio loop per worker process, pipelined so that no round trip waits for another: the
+fetch loop claims ahead of the free slots (`prefetch` jobs wait, leased and heartbeated, for a
+slot) and claims again as soon as slots free up, in the background, while jobs run; each job
 runs as a task (async handlers on the loop, sync ones on daemon threads) and ends in an outcome
-(`outcomes`) that goes through the completer in batches; one heartbeat statement per interval
-renews every lease held and brings cancellations and lost leases back to the handlers
-(`stopping`). Stopping is graceful (`shutdown`): no new claims, running jobs get a grace period,
-then are told to stop and their leases are released without costing an attempt.
+(`outcomes`) that the completer records in batches on its own pool connection, never waited for
+before the next claim. The loop wakes on LISTEN/NOTIFY (`listen`), polling with a capped backoff
+when idle; one heartbeat statement per interval renews every lease held, waiting jobs' included,
+and brings cancellations and lost leases back to the handlers (`stopping`). Stopping is graceful
+(`shutdown`): no new claims, jobs that never started are released, running jobs get a grace
+period, then are told to stop and their leases are released without costing an attempt.
 """
 
 from __future__ import annotations
@@ -35,13 +38,15 @@ from jobforge.worker.outcomes import NO_OUTCOME, outcome_of
 from jobforge.worker.progress import progress_loop
 from jobforge.worker.reaper import reap_loop
 from jobforge.worker.registry import Registry, default_registry
-from jobforge.worker.shutdown import release_stopped, stop_running
-from jobforge.worker.stopping import after_stop, stop_job
+from jobforge.worker.shutdown import release_stopped, release_waiting, stop_running
+from jobforge.worker.stopping import after_stop, drop_waiting, stop_job
 
 logger = logs.logger
 
 #: How long a stop waits for a claim in flight before cutting it short.
 _CLAIM_PATIENCE_S = 1.0
+#: Connections of the pool a worker opens for itself (given a DSN).
+_POOL_SIZE = 6
 
 
 @dataclass(frozen=True)
@@ -65,6 +70,17 @@ class WorkerConfig:
     #: stop after this many jobs, once they have finished and their outcomes are recorded (a
     #: process that should be replaced now and then; a golden case's single job)
     max_jobs: int | None = None
+    #: jobs claimed ahead of the free slots, waiting (leased, heartbeated) for one, so a slot
+    #: that frees up starts its next job at once instead of after a claim's round trip; None:
+    #: half the concurrency (none for a single slot, which runs one job at a time in order)
+    prefetch: int | None = None
+    #: most jobs one claim asks for; None: as many as the free slots and `prefetch` allow
+    claim_batch: int | None = None
+
+    @property
+    def ahead(self) -> int:
+        """How many jobs may wait for a slot (`prefetch` or its default)."""
+        return self.concurrency // 2 if self.prefetch is None else self.prefetch
 
     def checked(self) -> WorkerConfig:
         problems = [
@@ -78,6 +94,10 @@ class WorkerConfig:
             problems.append("default_timeout_s must be positive")
         if self.max_jobs is not None and not self.max_jobs > 0:
             problems.append("max_jobs must be positive")
+        if self.claim_batch is not None and not self.claim_batch > 0:
+            problems.append("claim_batch must be positive")
+        if self.prefetch is not None and self.prefetch < 0:
+            problems.append("prefetch must not be negative")
         if self.grace_s < 0 or self.cancel_grace_s < 0 or self.max_abandoned < 0:
             problems.append("grace_s, cancel_grace_s and max_abandoned must not be negative")
         if problems:
@@ -144,8 +164,10 @@ class Worker:
             raise errors.ConfigurationError("the worker has no handlers: register at least one")
         began = time.perf_counter()
         own = isinstance(self._client_arg, str)
+        # Claims, outcome batches, heartbeats, progress and reaping each take a connection of
+        # their own when they overlap; a smaller pool would queue a claim behind a finish.
         client = (
-            await AsyncQueueClient.connect(self._client_arg, max_size=4)
+            await AsyncQueueClient.connect(self._client_arg, max_size=_POOL_SIZE)
             if isinstance(self._client_arg, str)
             else self._client_arg
         )
@@ -215,11 +237,16 @@ class Worker:
 
     # fetching
     async def _fetch_loop(self, client: AsyncQueueClient, types: list[str]) -> None:
+        """Start waiting jobs in free slots, keep one claim in flight whenever there is room,
+        and decide when to stop (max_jobs, a drain found idle, too many abandoned threads)."""
         config = self.config
-        holdings = self._holdings
-        assert self._completer is not None
+        completer = self._completer
+        assert completer is not None
         idle = config.poll_min_s
-        batch_floor = max(1, config.concurrency // 4)
+        #: after an empty or failed claim: claim again on a wake-up, or at this time (None:
+        #: only on a wake-up); None: claim whenever there is room
+        paused: tuple[float | None] | None = None
+        quiet = False  #: the claim in flight began with nothing in hand and nothing unrecorded
         while not self._stopping:
             if self._executor.abandoned > config.max_abandoned:
                 self.stop(
@@ -227,59 +254,95 @@ class Worker:
                     f"cancellation (limit {config.max_abandoned}): the worker stops taking work"
                 )
                 break
-            free = config.concurrency - len(holdings.running)
-            if config.max_jobs is not None:
-                left = config.max_jobs - self._claimed
-                if left <= 0:
-                    if not holdings.running and not self._completer.busy:
+            self._start_waiting()
+            claiming = self._claiming
+            if claiming is not None and claiming.done():
+                self._claiming = None
+                try:
+                    jobs = claiming.result()
+                except asyncio.CancelledError:
+                    if self._stopping:
                         break
-                    await self._sleep(None)  # a finishing job or a recorded outcome wakes us
+                    raise
+                except errors.JobforgeError:
+                    raise
+                except Exception:
+                    logger.warning(
+                        "claim failed; retrying in %.2f s",
+                        idle,
+                        exc_info=True,
+                        extra={"worker": self.name},
+                    )
+                    paused = (time.monotonic() + idle,)
+                    idle = min(idle * 2, config.poll_max_s)
                     continue
-                free = min(free, left)
-            if free < batch_floor and holdings.running:
-                await self._sleep(None)  # a finishing job wakes us
-                continue
-            if config.exit_when_idle and not holdings.running and self._completer.busy:
-                # A drain with nothing running claims once its outcomes are recorded: a claim
-                # before then, if empty, would have to be repeated after them.
-                await self._sleep(None)
-                continue
-            self._wake.clear()
-            self._claiming = asyncio.ensure_future(
-                client.claim(self.name, free, types=types, lease_s=config.lease_s)
-            )
-            try:
-                jobs = await self._claiming
-            except asyncio.CancelledError:
-                if self._stopping and self._claiming.cancelled():
+                self._claimed += len(jobs)
+                for job in jobs:
+                    self._hold(job)
+                self._start_waiting()
+                if jobs:
+                    idle, paused = config.poll_min_s, None
+                elif config.exit_when_idle and not self._in_hand and not completer.busy:
+                    if quiet:
+                        break  # nothing due, nothing running, nothing unrecorded
+                    paused = None  # it began before the last outcomes were recorded: again
+                elif self._in_hand or (config.exit_when_idle and completer.busy):
+                    # Running jobs and outcomes being recorded wake the loop when they finish;
+                    # a drain has nothing else to wait for, so it does not poll meanwhile.
+                    paused = (None,)
+                else:
+                    paused = (time.monotonic() + idle,)
+                    idle = min(idle * 2, config.poll_max_s)
+            if config.max_jobs is not None and self._claimed >= config.max_jobs:
+                if not self._in_hand and not completer.busy and self._claiming is None:
                     break
-                raise
-            except errors.JobforgeError:
-                raise
-            except Exception:
-                logger.warning(
-                    "claim failed; retrying in %.2f s",
-                    idle,
-                    exc_info=True,
-                    extra={"worker": self.name},
-                )
-                await self._sleep(idle)
-                idle = min(idle * 2, config.poll_max_s)
+                await self._sleep(None)  # a finishing job or a recorded outcome wakes us
                 continue
-            self._claimed += len(jobs)
-            for job in jobs:
-                self._start(job)
-            if jobs:
-                idle = config.poll_min_s
-                if len(jobs) == free:
-                    continue  # there may be more
-            elif config.exit_when_idle and not holdings.running and not self._completer.busy:
-                break
-            # Running jobs and outcomes being recorded wake the loop when they finish; a drain
-            # has nothing else to wait for, so it does not poll the database meanwhile.
-            busy = holdings.running or (config.exit_when_idle and self._completer.busy)
-            woken = await self._sleep(None if busy else idle)
-            idle = config.poll_min_s if woken else min(idle * 2, config.poll_max_s)
+            if paused is not None and paused[0] is not None and time.monotonic() >= paused[0]:
+                paused = None
+            if self._claiming is None and paused is None:
+                limit = self._claim_limit()
+                if limit:
+                    quiet = not self._in_hand and not completer.busy
+                    self._wake.clear()
+                    self._claiming = asyncio.ensure_future(
+                        client.claim(self.name, limit, types=types, lease_s=config.lease_s)
+                    )
+                    self._claiming.add_done_callback(lambda _: self._wake.set())
+            timeout = None
+            if self._claiming is None and paused is not None and paused[0] is not None:
+                timeout = max(0.0, paused[0] - time.monotonic())
+            if await self._sleep(timeout) and paused is not None and self._claiming is None:
+                idle, paused = config.poll_min_s, None  # a job finished, an outcome, a notify
+
+    @property
+    def _in_hand(self) -> int:
+        """Jobs claimed and not finished running: waiting for a slot or running."""
+        return len(self._holdings.waiting) + len(self._holdings.running)
+
+    def _claim_limit(self) -> int:
+        """How many jobs to claim now; 0: not now.
+
+        Room is the free slots plus `prefetch`. A slot with no job waiting for it is claimed
+        for at once; otherwise the loop waits until a quarter of the room is free, so that a
+        burst of short jobs costs a few larger claims rather than one per job. A drain with
+        nothing in hand claims only once its outcomes are recorded: a claim before then, if
+        empty, would have to be repeated after them."""
+        config = self.config
+        assert self._completer is not None
+        in_hand = self._in_hand
+        if config.exit_when_idle and not in_hand and self._completer.busy:
+            return 0
+        room = config.concurrency + config.ahead - in_hand
+        if config.max_jobs is not None:
+            room = min(room, config.max_jobs - self._claimed)
+        if config.claim_batch is not None:
+            room = min(room, config.claim_batch)
+        if room <= 0:
+            return 0
+        idle_slots = config.concurrency - in_hand
+        floor = max(1, (config.concurrency + config.ahead) // 4)
+        return room if idle_slots > 0 or room >= floor else 0
 
     async def _sleep(self, timeout: float | None) -> bool:
         """Wait for a wake-up (notify, a freed slot, a stop) or the timeout; True when woken."""
@@ -291,14 +354,28 @@ class Worker:
         return True
 
     # running one job
-    def _start(self, job: Job) -> None:
-        spec = self.registry.get(job.type)
+    def _hold(self, job: Job) -> None:
+        """A job just claimed: its lease is held (and heartbeated) from now on, and it waits
+        for a slot."""
         ctx = JobContext(job=job, worker=self.name, client=self._client)
-        running = Running(job=job, spec=spec, ctx=ctx)
         lease = lease_of(job)
-        self._holdings.running[lease] = running
         self._holdings.held[lease] = Held(ctx=ctx)
+        self._holdings.waiting[lease] = ctx
         self.metrics.inc("claimed")
+
+    def _start_waiting(self) -> None:
+        """Start waiting jobs, oldest first, in the free slots."""
+        holdings = self._holdings
+        while holdings.waiting and len(holdings.running) < self.config.concurrency:
+            lease = next(iter(holdings.waiting))
+            ctx = holdings.waiting.pop(lease)
+            self._start(ctx)
+
+    def _start(self, ctx: JobContext) -> None:
+        job = ctx.job
+        spec = self.registry.get(job.type)
+        running = Running(job=job, spec=spec, ctx=ctx)
+        self._holdings.running[lease_of(job)] = running
         running.task = task = asyncio.ensure_future(self._execute(running))
         self._holdings.tasks.add(task)
         task.add_done_callback(self._holdings.tasks.discard)
@@ -318,6 +395,8 @@ class Worker:
         finally:
             self.metrics.observe_handler(time.perf_counter() - started)
             del self._holdings.running[lease_of(running.job)]
+            if not self._stopping and self._executor.abandoned <= self.config.max_abandoned:
+                self._start_waiting()  # the freed slot's next job, without a loop turn
             self._wake.set()
         if running.ctx.stop_reason in NO_OUTCOME:
             assert self._client is not None
@@ -340,6 +419,22 @@ class Worker:
 
     def _on_heartbeat(self, lease: Lease, state: HeartbeatState) -> None:
         reason: StopReason = "canceled" if state == "canceled" else "lease_lost"
+        ctx = self._holdings.waiting.pop(lease, None)
+        if ctx is not None:  # never started: nothing to stop
+            assert self._client is not None
+            task = asyncio.ensure_future(
+                drop_waiting(
+                    ctx,
+                    reason,
+                    self._holdings,
+                    client=self._client,
+                    metrics=self.metrics,
+                    worker=self.name,
+                )
+            )
+            self._holdings.tasks.add(task)
+            task.add_done_callback(self._holdings.tasks.discard)
+            return
         stop_job(self._holdings, lease, reason, cancel_grace_s=self.config.cancel_grace_s)
 
     def _on_finished(self, outcome: Outcome, state: FinishState) -> None:
@@ -357,6 +452,18 @@ class Worker:
     async def _shutdown(self, client: AsyncQueueClient) -> None:
         self._stopping = True
         config = self.config
+        claiming, self._claiming = self._claiming, None
+        if claiming is not None:
+            # What a claim in flight takes is held like the rest, to be released below.
+            done, _ = await asyncio.wait([claiming], timeout=_CLAIM_PATIENCE_S)
+            if not done:
+                claiming.cancel()
+            elif not claiming.cancelled() and claiming.exception() is None:
+                jobs = claiming.result()
+                self._claimed += len(jobs)
+                for job in jobs:
+                    self._hold(job)
+        release_waiting(self._holdings)
         await stop_running(
             self._holdings, grace_s=config.grace_s, grace_over=self._grace_over, worker=self.name
         )

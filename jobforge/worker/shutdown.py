@@ -1,7 +1,8 @@
-"""Graceful shutdown, once the fetch loop has stopped claiming: running jobs (and compensations
-of canceled ones) get the grace period, which a second stop cuts short; what still runs is told
-to stop; and the leases of the jobs the shutdown stopped are released, so those jobs are due
-again at once and keep their attempt (instead of waiting out the lease and losing one).
+"""Graceful shutdown, once the fetch loop has stopped claiming: jobs claimed ahead that never
+started are set aside for release; running jobs (and compensations of canceled ones) get the
+grace period, which a second stop cuts short; what still runs is told to stop; and the leases of
+the jobs the shutdown stopped are released, so those jobs are due again at once and keep their
+attempt (instead of waiting out the lease and losing one).
 
 Between the two, the worker records the outcomes still waiting (`Completer.close`).
 """
@@ -20,6 +21,16 @@ logger = logs.logger
 
 #: How long the jobs told to stop at the end of the grace period get to wind down.
 _STOPPED_PATIENCE_S = 5.0
+
+
+def release_waiting(holdings: Holdings) -> None:
+    """The jobs claimed ahead that never started go back with the ones the shutdown stops: they
+    are due again at once, for any worker, without having cost an attempt."""
+    for lease, ctx in holdings.waiting.items():
+        ctx.stop("shutdown")
+        holdings.held.pop(lease, None)
+        holdings.release.add(lease)
+    holdings.waiting.clear()
 
 
 async def stop_running(

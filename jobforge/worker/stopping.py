@@ -16,7 +16,7 @@ from typing import Any
 
 from jobforge.queue import AsyncQueueClient
 from jobforge.worker import logs
-from jobforge.worker.context import StopReason
+from jobforge.worker.context import JobContext, StopReason
 from jobforge.worker.executor import Executor
 from jobforge.worker.leases import Holdings, Lease, Running, lease_of
 from jobforge.worker.metrics import Metrics
@@ -65,6 +65,35 @@ async def after_stop(
     elif ctx.stop_reason == "canceled" and held is not None:
         metrics.inc("canceled")
         await _compensate(running, lease[1], client=client, executor=executor, worker=worker)
+
+
+async def drop_waiting(
+    ctx: JobContext,
+    reason: StopReason,
+    holdings: Holdings,
+    *,
+    client: AsyncQueueClient,
+    metrics: Metrics,
+    worker: str,
+) -> None:
+    """A job claimed ahead that was canceled, or whose lease was lost, before it started: it
+    never runs. A cancellation is acknowledged with nothing to compensate (no handler ran)."""
+    job = ctx.job
+    lease = lease_of(job)
+    held = holdings.held.pop(lease, None)
+    ctx.stop(reason)
+    fields = logs.job_fields(job, worker)
+    if reason == "lease_lost":
+        metrics.inc("lost")
+        logger.warning("job %d: lease lost before it started", job.id, extra=fields)
+    elif held is not None:
+        metrics.inc("canceled")
+        try:
+            await client.acknowledge_cancel(worker, job.id, lease[1], {"compensation": "none"})
+        except Exception:
+            logger.warning(
+                "job %d: could not record the cancellation", job.id, exc_info=True, extra=fields
+            )
 
 
 async def _compensate(
