@@ -248,6 +248,108 @@ async def tenant_transaction_async(
             yield conn
 
 
+class Flight:
+    """The statements of one transaction, sent without waiting for each other's answers.
+
+    `send` queues a statement (psycopg's pipeline mode) and returns its cursor. Reading a cursor
+    inside the flight waits for the server (one round trip: a flush, the transaction stays open);
+    reading it after the flight has landed costs nothing, its rows came back with the commit."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    def send(self, statement: str, params: Mapping[str, Any] | None) -> Any:
+        """Queue `statement`; its cursor (dict rows), to read now or after the flight."""
+        cursor = self._conn.cursor(row_factory=dict_row)
+        cursor.execute(statement, params)
+        return cursor
+
+
+class AsyncFlight:
+    """`Flight` on an async connection."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: AsyncConnection) -> None:
+        self._conn = conn
+
+    async def send(self, statement: str, params: Mapping[str, Any] | None) -> Any:
+        """`Flight.send`, awaiting."""
+        cursor = self._conn.cursor(row_factory=dict_row)
+        await cursor.execute(statement, params)
+        return cursor
+
+
+#: BEGIN and COMMIT as statements of the pipeline (never prepared: nothing to plan). psycopg
+#: would send its own BEGIN on a connection out of autocommit, and wait for it.
+_BEGIN, _COMMIT = pgsql.SQL("BEGIN"), pgsql.SQL("COMMIT")
+
+
+@contextmanager
+def flight(
+    conn: Connection, tenant: str | None, *, worker: bool = False, app_role: bool = False
+) -> Iterator[Flight]:
+    """`tenant_transaction` in one round trip: BEGIN, the scope (`session_scope`: the tenant and
+    scope set with `set_config(..., true)`, the role `jobforge_app` taken as there), the statements
+    sent in the block and COMMIT go to the server together, in psycopg's pipeline mode, and the
+    block's end waits once for all their answers. Four round trips were most of a call's cost.
+
+    The server runs the messages of a pipeline in order, so each statement is parsed, planned and
+    run after the scope before it has run: row-level security binds a statement, prepared or not,
+    exactly as in `tenant_transaction` (a cached plan is re-planned for another role). The scope
+    is the transaction's alone: BEGIN opens a real transaction block, and COMMIT or the ROLLBACK
+    of a failed flight ends it, the role and settings with it. Statement errors leave as typed
+    `jobforge.errors` exceptions, as `tenant_transaction`'s do."""
+    restore = not conn.autocommit
+    with _typed_errors(conn):
+        try:
+            if restore:  # no I/O on an idle connection; psycopg would BEGIN and wait for it
+                conn.autocommit = True
+            try:
+                with conn.pipeline():
+                    conn.execute(_BEGIN, prepare=False)
+                    conn.execute(query("session_scope"), _scope(tenant, worker, app_role))
+                    yield Flight(conn)
+                    conn.execute(_COMMIT, prepare=False)
+            except BaseException:
+                if not conn.closed and conn.info.transaction_status != _IDLE:
+                    conn.rollback()
+                raise
+        finally:
+            if restore and not conn.closed:
+                conn.autocommit = False
+
+
+@asynccontextmanager
+async def flight_async(
+    conn: AsyncConnection, tenant: str | None, *, worker: bool = False, app_role: bool = False
+) -> AsyncIterator[AsyncFlight]:
+    """`flight` for an async connection."""
+    restore = not conn.autocommit
+    with _typed_errors(conn):
+        try:
+            if restore:
+                await conn.set_autocommit(True)
+            try:
+                async with conn.pipeline():
+                    await conn.execute(_BEGIN, prepare=False)
+                    await conn.execute(query("session_scope"), _scope(tenant, worker, app_role))
+                    yield AsyncFlight(conn)
+                    await conn.execute(_COMMIT, prepare=False)
+            except BaseException:
+                if not conn.closed and conn.info.transaction_status != _IDLE:
+                    await conn.rollback()
+                raise
+        finally:
+            if restore and not conn.closed:
+                await conn.set_autocommit(False)
+
+
+_IDLE = psycopg.pq.TransactionStatus.IDLE
+
+
 async def notifications(dsn: str, channel: str) -> AsyncIterator[str]:
     """Payloads of NOTIFYs on `channel`, on a dedicated autocommit connection that LISTEN holds."""
     try:

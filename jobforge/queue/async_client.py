@@ -28,6 +28,11 @@ def _awaiting(
     return method
 
 
+async def _rows(cursor: Any, keep: tuple[str, ...] | None) -> Any:
+    """The rows of an executed cursor, as `Statement.keep` asks them."""
+    return await cursor.fetchall() if keep is None else await db.load_each_async(cursor, keep)
+
+
 class AsyncQueueClient(ClientBase[db.AsyncConnectionPool]):
     """Asynchronous client over a psycopg async pool; the same calls as `QueueClient`."""
 
@@ -65,16 +70,22 @@ class AsyncQueueClient(ClientBase[db.AsyncConnectionPool]):
     async def _drive(self, op: Steps[T]) -> T:
         """`QueueClient._drive`, awaiting."""
         step = Stepper(op)
-        if step.statement is not None:
-            async with self.transaction(worker=step.worker) as conn:
-                cursor = conn.cursor(row_factory=db.dict_row)
-                while (statement := step.statement) is not None:
-                    await cursor.execute(*statement.query())
-                    keep = statement.keep
-                    if keep is None:
-                        step.send(await cursor.fetchall())
-                    else:
-                        step.send(await db.load_each_async(cursor, keep))
+        if (statement := step.statement) is None:
+            return step.answer
+        app_role = self._app_role(step.worker)
+        async with (
+            self.pool.connection() as conn,
+            db.flight_async(conn, self.tenant, worker=step.worker, app_role=app_role) as flight,
+        ):
+            while True:
+                cursor = await flight.send(*statement.query())
+                if not statement.more:
+                    break  # the last: its rows come back with the commit
+                step.send(await _rows(cursor, statement.keep))  # waits, in the transaction
+                if step.statement is None:  # answered: nothing left to read
+                    return step.answer  # (after the commit: leaving the flight sends it)
+                statement = step.statement
+        step.send(await _rows(cursor, statement.keep))
         return step.answer
 
     # tenant-scoped

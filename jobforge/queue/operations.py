@@ -4,9 +4,12 @@ async client share (`QueueClient`, `AsyncQueueClient`), which does no I/O itself
 An operation yields `Statement`s and is sent back each one's rows; what it returns is the call's
 answer. A client runs the statements of one operation in one transaction, scoped as they ask: the
 client's tenant (under row-level security as `jobforge_app` when the login may take that role),
-or the worker scope across tenants. What a call sends, in which order and how its answer is read
-is written here once; the clients only execute the statements, one blocking, one awaiting, the
-way psycopg's sync and async connections drive the same generators.
+or the worker scope across tenants. The transaction travels in one round trip (`db.flight`): a
+statement's rows are read after the commit, unless it says `more` (another statement may follow
+it in the transaction, chosen by its rows), which costs a round trip of its own. What a call
+sends, in which order and how its answer is read is written here once; the clients only execute
+the statements, one blocking, one awaiting, the way psycopg's sync and async connections drive the
+same generators.
 """
 
 from __future__ import annotations
@@ -49,6 +52,9 @@ class Statement:
     #: Load the rows one by one (`db.load_each`), keeping these columns' raw text of a row that
     #: cannot be loaded; None: fetch them all at once.
     keep: tuple[str, ...] | None = None
+    #: Another statement may follow in the same transaction: its rows are read before the commit
+    #: (a round trip of its own). Without it the operation ends here, its rows read after COMMIT.
+    more: bool = False
 
     def query(self) -> tuple[str, dict[str, Any]]:
         """The statement text and the parameters a cursor executes."""
@@ -79,6 +85,8 @@ class Stepper(Generic[T]):
             return
         if self.statement is not None and statement.worker != self.statement.worker:
             raise AssertionError("the statements of an operation share its transaction's scope")
+        if self.statement is not None and not self.statement.more:
+            raise AssertionError("a statement followed by another in its transaction says `more`")
         self.statement = statement
 
 
@@ -107,17 +115,17 @@ class ClientBase(Generic[P]):
 Client = ClientBase[Any]
 
 
-def _tenant(call: calls.Call) -> Statement:
-    return Statement(call)
+def _tenant(call: calls.Call, *, more: bool = False) -> Statement:
+    return Statement(call, more=more)
 
 
-def _worker(call: calls.Call) -> Statement:
-    return Statement(call, worker=True)
+def _worker(call: calls.Call, *, more: bool = False) -> Statement:
+    return Statement(call, worker=True, more=more)
 
 
 def _of_job(job_id: int, name: str) -> Steps[calls.Rows]:
     """Rows about one job (events, attempts, result, runs); JobNotFound if it is not visible."""
-    job = yield _tenant(calls.get(job_id))
+    job = yield _tenant(calls.get(job_id), more=True)
     rows: calls.Rows = yield _tenant(calls.by_job(name, job_id))
     calls.found(job_id, job)
     return rows
@@ -198,7 +206,10 @@ def claim(
     now: datetime | None = None,
 ) -> Steps[list[Job]]:
     call = calls.claim(worker, limit, types, lease_s, now)
-    jobs, poisoned = calls.claimed((yield Statement(call, worker=True, keep=calls.CLAIM_KEEP)))
+    # `more`: rows that cannot be loaded are failed in the claim's own transaction, so the claim
+    # waits for its rows before it commits (two round trips, not one)
+    claimed = yield Statement(call, worker=True, keep=calls.CLAIM_KEEP, more=True)
+    jobs, poisoned = calls.claimed(claimed)
     if poisoned:  # failed in the claim's own transaction
         yield _worker(calls.finish(worker, poisoned, now, *client.backoff))
     calls.report_quarantined(worker, poisoned)
@@ -244,8 +255,8 @@ def finish_each(
     """Record the outcomes; one answer per outcome, in order."""
     batches = calls.finish_batches(worker, outcomes, now, client.backoff)
     found = []
-    for call, _ in batches:
-        found.append((yield _worker(call)))
+    for index, (call, _) in enumerate(batches):
+        found.append((yield _worker(call, more=index < len(batches) - 1)))
     return calls.in_order(len(outcomes), [p for _, p in batches], found)
 
 
@@ -311,7 +322,7 @@ def find_runs(
     call = calls.find_runs(job_ids, runner_ids, statuses, since, before_id, limit)
     if client.tenant is not None:
         return calls.run_rows((yield _tenant(call)))
-    scopes = yield _worker(calls.login_scopes())
+    scopes = yield _worker(calls.login_scopes(), more=True)
     rows = yield _worker(call)
     calls.require_worker_scope(scopes, "read every tenant's runs")
     return calls.run_rows(rows)

@@ -34,6 +34,11 @@ def _blocking(
     return method
 
 
+def _rows(cursor: Any, keep: tuple[str, ...] | None) -> Any:
+    """The rows of an executed cursor, as `Statement.keep` asks them."""
+    return cursor.fetchall() if keep is None else db.load_each(cursor, keep)
+
+
 class QueueClient(ClientBase[db.ConnectionPool]):
     """Synchronous client over a psycopg connection pool."""
 
@@ -84,15 +89,25 @@ class QueueClient(ClientBase[db.ConnectionPool]):
             yield conn
 
     def _drive(self, op: Steps[T]) -> T:
-        """The operation's statements, run in one transaction (none without one); its answer."""
+        """The operation's statements, run in one transaction (none without one) sent in one
+        round trip (`db.flight`), and one more per statement that says `more`; its answer."""
         step = Stepper(op)
-        if step.statement is not None:
-            with self.transaction(worker=step.worker) as conn:
-                cursor = conn.cursor(row_factory=db.dict_row)
-                while (statement := step.statement) is not None:
-                    cursor.execute(*statement.query())
-                    keep = statement.keep
-                    step.send(cursor.fetchall() if keep is None else db.load_each(cursor, keep))
+        if (statement := step.statement) is None:
+            return step.answer
+        app_role = self._app_role(step.worker)
+        with (
+            self.pool.connection() as conn,
+            db.flight(conn, self.tenant, worker=step.worker, app_role=app_role) as flight,
+        ):
+            while True:
+                cursor = flight.send(*statement.query())
+                if not statement.more:
+                    break  # the last: its rows come back with the commit
+                step.send(_rows(cursor, statement.keep))  # waits for them, in the transaction
+                if step.statement is None:  # answered: nothing left to read
+                    return step.answer  # (after the commit: leaving the flight sends it)
+                statement = step.statement
+        step.send(_rows(cursor, statement.keep))
         return step.answer
 
     # tenant-scoped

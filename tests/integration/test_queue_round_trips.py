@@ -1,0 +1,180 @@
+"""One round trip per queue call (`db.flight`), counted in libpq's protocol trace, and what the
+flight keeps of the scoped transaction it replaced: the tenant, scope and role are the
+transaction's alone, a failed call leaves nothing behind, and row-level security binds a
+prepared statement for the role of each transaction it runs in."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import tempfile
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+import psycopg
+import pytest
+
+from jobforge import db, errors
+from jobforge.provision import Database
+from jobforge.queue import AsyncQueueClient, NewJob, Outcome, QueueClient
+
+T = TypeVar("T")
+
+#: One message a line, its direction (F or B) first.
+_NO_TIMESTAMPS = psycopg.pq.Trace.SUPPRESS_TIMESTAMPS
+
+
+@pytest.fixture
+def pool(jobforge_db: Database) -> Iterator[db.ConnectionPool]:
+    """One connection, so every call reuses it (and its prepared statements)."""
+    with db.ConnectionPool(jobforge_db.dsn, min_size=1, max_size=1, open=True) as shared:
+        yield shared
+
+
+def _round_trips(trace: str) -> int:
+    """Times the client waited for the server: a run of frontend messages, then an answer."""
+    trips, last = 0, ""
+    for line in trace.splitlines():
+        direction = line.split("\t", 1)[0]
+        if direction == "B" and last == "F":
+            trips += 1
+        if direction in ("F", "B"):
+            last = direction
+    return trips
+
+
+def _counted(conn: Any, call: Callable[[], T]) -> tuple[T, int]:
+    """The call's answer, and the round trips it took on `conn` (the pool's only connection)."""
+    fd, path = tempfile.mkstemp()
+    try:
+        conn.pgconn.trace(fd)
+        conn.pgconn.set_trace_flags(_NO_TIMESTAMPS)
+        try:
+            answer = call()
+        finally:
+            conn.pgconn.untrace()
+        with open(path, encoding="utf-8", errors="replace") as trace:
+            return answer, _round_trips(trace.read())
+    finally:
+        os.close(fd)
+        os.unlink(path)
+
+
+def _only(pool: db.ConnectionPool) -> psycopg.Connection[Any]:
+    """The pool's one connection, handed back: the clients take it for each call."""
+    conn = pool.getconn()
+    pool.putconn(conn)
+    return conn
+
+
+def _leftover(pool: db.ConnectionPool) -> tuple[Any, ...]:
+    """What a call could leave on its connection: scope settings, a role, a transaction."""
+    with pool.connection() as conn:
+        autocommit = conn.autocommit
+        row = conn.execute(
+            "SELECT current_setting('jobforge.tenant', true),"
+            " current_setting('jobforge.scope', true), current_user = session_user"
+        ).fetchone()
+        conn.rollback()
+    assert row is not None
+    return (row[0] or "", row[1] or "", row[2], autocommit)
+
+
+def test_a_call_is_one_round_trip_and_a_claim_two(pool: db.ConnectionPool) -> None:
+    tenant, worker = QueueClient(pool, tenant="acme"), QueueClient(pool)
+    conn = _only(pool)
+    for _ in range(6):  # past psycopg's prepare_threshold: prepared statements as well
+        tenant.enqueue("ops.a", {})
+    enqueued, trips = _counted(conn, lambda: tenant.enqueue("ops.a", {"n": 1}))
+    assert trips == 1
+    batch = [NewJob(type="ops.a", payload={"i": i}) for i in range(50)]
+    assert _counted(conn, lambda: tenant.enqueue_many(batch))[1] == 1
+    assert _counted(conn, lambda: tenant.get(enqueued.job_id))[1] == 1
+    # the job is checked visible before its events are read, in the same transaction
+    assert _counted(conn, lambda: tenant.events(enqueued.job_id))[1] == 2
+    # rows that cannot be loaded are failed in the claim's own transaction: it reads first
+    jobs, trips = _counted(conn, lambda: worker.claim("w1", 5))
+    assert trips == 2
+    leases = [(j.id, j.lease_token) for j in jobs if j.lease_token is not None]
+    assert _counted(conn, lambda: worker.heartbeat("w1", leases))[1] == 1
+    outcomes = [Outcome(job_id=i, lease_token=t, outcome="succeeded") for i, t in leases]
+    states, trips = _counted(conn, lambda: worker.finish("w1", outcomes))
+    assert (set(states.values()), trips) == ({"succeeded"}, 1)
+    assert _counted(conn, lambda: tenant.cancel(enqueued.job_id))[1] == 1
+
+
+def test_the_async_client_is_one_round_trip_too(jobforge_db: Database) -> None:
+    async def scenario() -> tuple[int, bool]:
+        pool = db.AsyncConnectionPool(jobforge_db.dsn, min_size=1, max_size=1, open=False)
+        await pool.open()
+        try:
+            client = AsyncQueueClient(pool, tenant="acme")
+            conn = await pool.getconn()
+            await pool.putconn(conn)
+            fd, path = tempfile.mkstemp()
+            conn.pgconn.trace(fd)
+            conn.pgconn.set_trace_flags(_NO_TIMESTAMPS)
+            try:
+                enqueued = await client.enqueue("ops.a", {})
+                await client.events(enqueued.job_id)
+            finally:
+                conn.pgconn.untrace()
+                os.close(fd)
+            with open(path, encoding="utf-8", errors="replace") as trace:
+                text = trace.read()
+            os.unlink(path)
+            return _round_trips(text), conn.autocommit
+        finally:
+            await pool.close()
+
+    assert asyncio.run(scenario()) == (1 + 2, False)  # autocommit as the pool made it
+
+
+def test_a_call_leaves_no_scope_role_or_transaction_behind(pool: db.ConnectionPool) -> None:
+    tenant = QueueClient(pool, tenant="acme")
+    clean = _leftover(pool)
+    assert clean == ("", "", True, False)
+    tenant.enqueue("ops.a", {})
+    assert _leftover(pool) == clean
+    QueueClient(pool).reap()
+    assert _leftover(pool) == clean
+    with pytest.raises(errors.PayloadTooLarge):  # fails inside the flight: rolled back
+        QueueClient(pool, tenant="acme", max_payload_bytes=10).enqueue("ops.a", {"x": "y" * 20})
+    assert _leftover(pool) == clean
+    with pytest.raises(errors.JobNotFound):  # fails after it: committed, nothing written
+        tenant.events(10**9)
+    assert _leftover(pool) == clean
+    assert tenant.enqueue("ops.a", {"after": True}).created  # the connection still serves
+
+
+def test_row_level_security_binds_a_reused_prepared_statement_per_transaction(
+    pool: db.ConnectionPool,
+) -> None:
+    """A statement with no tenant filter of its own, run past the prepare threshold in flights
+    that alternate between a tenant (as jobforge_app) and the worker scope (as the login): each
+    run sees what its own transaction's role and tenant may see."""
+    QueueClient(pool, tenant="acme").enqueue_many([NewJob(type="ops.a", payload={})] * 2)
+    QueueClient(pool, tenant="other").enqueue("ops.a", {})
+    seen: list[tuple[str, str, int]] = []
+    with pool.connection() as conn:
+        for index in range(12):
+            worker = index % 2 == 1
+            with db.flight(
+                conn, None if worker else "acme", worker=worker, app_role=not worker
+            ) as f:
+                cursor = f.send(
+                    "SELECT current_user AS role, count(*) AS jobs FROM jobforge.jobs"
+                    " WHERE %(any)s::boolean",
+                    {"any": True},
+                )
+            row = cursor.fetchone()
+            seen.append(("worker" if worker else "acme", row["role"], row["jobs"]))
+        prepared = conn.execute(
+            "SELECT count(*) FROM pg_prepared_statements"
+            " WHERE statement LIKE '%current_user AS role%'"
+        ).fetchone()
+        conn.rollback()
+    assert prepared == (1,)
+    login = seen[1][1]
+    assert set(seen) == {("acme", "jobforge_app", 2), ("worker", login, 3)}
+    assert login != "jobforge_app"
