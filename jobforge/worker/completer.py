@@ -1,5 +1,7 @@
 """Batches job outcomes into one `finish` round trip: flushed when `batch` are waiting or
-`flush_s` after the first one arrived, whichever comes first."""
+`flush_s` after the first one arrived, whichever comes first, with at most `in_flight` batches
+being recorded at once (outcomes that arrive meanwhile wait, growing the next batch, so a busy
+worker spends fewer round trips and commits per outcome)."""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ class Completer:
         *,
         batch: int = 200,
         flush_s: float = 0.005,
+        in_flight: int = 1,
     ) -> None:
         self._client = client
         self._worker = worker
@@ -35,6 +38,7 @@ class Completer:
         self._pending: list[Outcome] = []
         self._timer: asyncio.TimerHandle | None = None
         self._flushes: set[asyncio.Task[None]] = set()
+        self._in_flight = in_flight
 
     @property
     def busy(self) -> bool:
@@ -51,9 +55,9 @@ class Completer:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        if not self._pending:
-            return
-        outcomes, self._pending = self._pending, []
+        if not self._pending or len(self._flushes) >= self._in_flight:
+            return  # a flush that ends flushes what waits
+        outcomes, self._pending = self._pending[: self._batch], self._pending[self._batch :]
         task = asyncio.ensure_future(self._finish(outcomes))
         self._flushes.add(task)
         task.add_done_callback(self._flushes.discard)
@@ -77,11 +81,14 @@ class Completer:
         task = asyncio.current_task()
         if task is not None:
             self._flushes.discard(task)
+        if self._pending:
+            self._flush_now()  # what waited behind this flush has waited long enough
         for outcome, state in zip(outcomes, states, strict=True):
             self._on_finished(outcome, state)
 
     async def close(self) -> None:
         """Flush what waits and wait for every flush in flight."""
         self._flush_now()
-        while self._flushes:
+        while self._flushes or self._pending:
             await asyncio.gather(*self._flushes, return_exceptions=True)
+            self._flush_now()
