@@ -1,5 +1,5 @@
 -- jobforge's database schema as every migration up to and including
--- migrations/0009_logins_read_schema_version.sql leaves it: `pg_dump --schema-only --no-owner`
+-- migrations/0010_fair_claim.sql leaves it: `pg_dump --schema-only --no-owner`
 -- of the jobforge schema of a freshly migrated database, without session settings or
 -- version lines. Rows the migrations insert (job_transitions, settings) are data, not
 -- shown here.
@@ -207,12 +207,23 @@ CREATE FUNCTION jobforge.claim_v1(p_worker text, p_limit integer, p_types text[]
     AS $$
 #variable_conflict use_column
 DECLARE
-    v_now      timestamptz := jobforge.clock(p_now);
-    v_lease    interval;
-    v_takeover bigint[];
-    v_dead     bigint[];
-    v_fresh    bigint[];
-    v_room     integer;
+    v_now          timestamptz := jobforge.clock(p_now);
+    v_lease        interval;
+    v_takeover     bigint[];
+    v_dead         bigint[];
+    v_fresh        bigint[];
+    v_room         integer;
+    v_tenants      text[];
+    v_share        integer;
+    v_need         integer;
+    v_full         text[];
+    v_limited      boolean;
+    v_type_keys    text[] := '{}';
+    v_type_room    integer[] := '{}';
+    v_tenant_keys  text[] := '{}';
+    v_tenant_room  integer[] := '{}';
+    v_no_types     text[] := '{}';
+    v_no_tenants   text[] := '{}';
 BEGIN
     PERFORM jobforge.require_worker();
     IF p_limit IS NULL OR p_limit < 1 OR p_lease_seconds IS NULL OR NOT p_lease_seconds > 0
@@ -266,17 +277,129 @@ BEGIN
     END IF;
 
     v_room := p_limit - coalesce(cardinality(v_takeover), 0);
-    IF v_room > 0 THEN
-        SELECT array_agg(f.id) INTO v_fresh FROM (
-            SELECT j.id FROM jobforge.jobs j
-            WHERE j.status = 'queued' AND j.run_at <= v_now
-              AND (p_types IS NULL OR j.type = ANY (p_types))
-            ORDER BY j.priority, j.run_at, j.id
-            LIMIT v_room
-            FOR UPDATE SKIP LOCKED
-        ) f;
+    v_limited := v_room > 0 AND EXISTS (SELECT 1 FROM jobforge.queue_limits);
+    IF v_limited THEN
+        -- Claims that may touch a limit take turns on its row until they commit, so the running
+        -- counts below (a new statement, a new snapshot) include every earlier claim's jobs.
+        PERFORM 1 FROM jobforge.queue_limits l
+        WHERE l.scope = 'tenant' OR p_types IS NULL OR l.key = ANY (p_types)
+        ORDER BY l.scope, l.key
+        FOR UPDATE;
+        SELECT coalesce(array_agg(l.key ORDER BY l.key), '{}'),
+               coalesce(array_agg(greatest(0, least(
+                   coalesce(l.max_running - r.n, 2147483647),
+                   coalesce(floor(least(l.burst, l.tokens + l.rate_per_s
+                       * greatest(0, extract(epoch FROM v_now - l.refilled_at))))::bigint, 2147483647)
+               ))::integer ORDER BY l.key), '{}')
+        INTO v_type_keys, v_type_room
+        FROM jobforge.queue_limits l
+        LEFT JOIN LATERAL (
+            SELECT count(*) AS n FROM jobforge.jobs j
+            WHERE j.status = 'running' AND j.type = l.key
+        ) r ON l.max_running IS NOT NULL
+        WHERE l.scope = 'type' AND (p_types IS NULL OR l.key = ANY (p_types));
+        SELECT coalesce(array_agg(l.key ORDER BY l.key), '{}'),
+               coalesce(array_agg(greatest(0, l.max_running - r.n)::integer ORDER BY l.key), '{}')
+        INTO v_tenant_keys, v_tenant_room
+        FROM jobforge.queue_limits l
+        CROSS JOIN LATERAL (
+            SELECT count(*) AS n FROM jobforge.jobs j
+            WHERE j.status = 'running' AND j.tenant_id = l.key
+        ) r
+        WHERE l.scope = 'tenant';
+        SELECT coalesce(array_agg(k.key) FILTER (WHERE k.room = 0), '{}') INTO v_no_types
+        FROM unnest(v_type_keys, v_type_room) AS k(key, room);
+        SELECT coalesce(array_agg(k.key) FILTER (WHERE k.room = 0), '{}') INTO v_no_tenants
+        FROM unnest(v_tenant_keys, v_tenant_room) AS k(key, room);
     END IF;
-    IF v_takeover IS NULL AND v_fresh IS NULL THEN
+
+    IF v_room > 0 THEN
+        -- The tenants with queued jobs: a skip scan of jobs_fair, one probe per tenant.
+        WITH RECURSIVE t AS (
+            (SELECT j.tenant_id FROM jobforge.jobs j
+             WHERE j.status = 'queued' ORDER BY j.tenant_id LIMIT 1)
+            UNION ALL
+            SELECT (SELECT j.tenant_id FROM jobforge.jobs j
+                    WHERE j.status = 'queued' AND j.tenant_id > t.tenant_id
+                    ORDER BY j.tenant_id LIMIT 1)
+            FROM t WHERE t.tenant_id IS NOT NULL
+        )
+        SELECT array_agg(t.tenant_id) INTO v_tenants
+        FROM t WHERE t.tenant_id IS NOT NULL AND t.tenant_id <> ALL (v_no_tenants);
+        v_share := ceil(v_room::numeric / greatest(coalesce(cardinality(v_tenants), 0), 1));
+
+        -- Each tenant's share, in rounds: its first job, then its second, ...
+        SELECT array_agg(f.id ORDER BY f.round, f.priority, f.turn, f.run_at, f.id) INTO v_fresh
+        FROM (
+            SELECT c.id, c.priority, c.run_at, c.round, random() AS turn
+            FROM unnest(v_tenants) AS tn(tenant_id)
+            CROSS JOIN LATERAL (
+                SELECT s.id, s.priority, s.run_at, row_number() OVER () AS round
+                FROM (
+                    SELECT j.id, j.priority, j.run_at FROM jobforge.jobs j
+                    WHERE j.tenant_id = tn.tenant_id AND j.status = 'queued' AND j.run_at <= v_now
+                      AND (p_types IS NULL OR j.type = ANY (p_types))
+                      AND j.type <> ALL (v_no_types)
+                    ORDER BY j.priority, j.run_at, j.id
+                    LIMIT v_share
+                    FOR UPDATE SKIP LOCKED
+                ) s
+            ) c
+        ) f;
+
+        -- Tenants with less than their share leave room: the tenants that had their whole share
+        -- may have more, so each offers up to the room left and the best of those fill it.
+        v_need := v_room - coalesce(cardinality(v_fresh), 0);
+        IF v_need > 0 AND cardinality(v_tenants) > 1 THEN
+            SELECT array_agg(j.tenant_id) INTO v_full FROM (
+                SELECT j.tenant_id FROM jobforge.jobs j WHERE j.id = ANY (v_fresh)
+                GROUP BY j.tenant_id HAVING count(*) >= v_share
+            ) j;
+            v_fresh := coalesce(v_fresh, '{}') || ARRAY(
+                SELECT c.id
+                FROM unnest(v_full) AS tn(tenant_id)
+                CROSS JOIN LATERAL (
+                    SELECT j.id, j.priority, j.run_at FROM jobforge.jobs j
+                    WHERE j.tenant_id = tn.tenant_id AND j.status = 'queued' AND j.run_at <= v_now
+                      AND (p_types IS NULL OR j.type = ANY (p_types))
+                      AND j.type <> ALL (v_no_types) AND j.id <> ALL (v_fresh)
+                    ORDER BY j.priority, j.run_at, j.id
+                    LIMIT v_need
+                    FOR UPDATE SKIP LOCKED
+                ) c
+                ORDER BY c.priority, c.run_at, c.id
+                LIMIT v_need
+            );
+        END IF;
+
+        -- Keep no more than the room, and within each limit's room (in the order picked).
+        IF v_limited THEN
+            SELECT array_agg(x.id ORDER BY x.pos) INTO v_fresh
+            FROM (
+                SELECT p.id, p.pos,
+                       row_number() OVER (PARTITION BY j.type ORDER BY p.pos) AS nth_of_type,
+                       row_number() OVER (PARTITION BY j.tenant_id ORDER BY p.pos) AS nth_of_tenant,
+                       j.type, j.tenant_id
+                FROM unnest(v_fresh) WITH ORDINALITY AS p(id, pos)
+                JOIN jobforge.jobs j ON j.id = p.id
+            ) x
+            WHERE x.pos <= v_room
+              AND x.nth_of_type <= coalesce(v_type_room[array_position(v_type_keys, x.type)], 2147483647)
+              AND x.nth_of_tenant <= coalesce(v_tenant_room[array_position(v_tenant_keys, x.tenant_id)],
+                                              2147483647);
+            -- Buckets: refilled to now, less the jobs of their type just taken.
+            UPDATE jobforge.queue_limits l
+            SET tokens = least(l.burst, l.tokens + l.rate_per_s
+                               * greatest(0, extract(epoch FROM v_now - l.refilled_at)))
+                         - (SELECT count(*) FROM jobforge.jobs j
+                            WHERE j.id = ANY (coalesce(v_fresh, '{}')) AND j.type = l.key),
+                refilled_at = greatest(l.refilled_at, v_now)
+            WHERE l.scope = 'type' AND l.rate_per_s IS NOT NULL AND l.key = ANY (v_type_keys);
+        ELSIF cardinality(v_fresh) > v_room THEN
+            v_fresh := v_fresh[1:v_room];
+        END IF;
+    END IF;
+    IF v_takeover IS NULL AND (v_fresh IS NULL OR cardinality(v_fresh) = 0) THEN
         RETURN;
     END IF;
 
@@ -306,6 +429,26 @@ BEGIN
     )
     SELECT (jsonb_populate_record(c.jrow, jsonb_build_object('lease_token', c.secret))).*
     FROM claimed c ORDER BY (c.jrow).priority, (c.jrow).run_at, (c.jrow).id;
+END $$;
+
+
+--
+-- Name: clear_limit_v1(text, text); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.clear_limit_v1(p_scope text, p_key text) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+BEGIN
+    PERFORM jobforge.require_worker();
+    IF p_scope IS NULL OR p_scope NOT IN ('type', 'tenant') THEN
+        RAISE EXCEPTION 'limit scope % is unknown: use type or tenant',
+            coalesce(quote_literal(left(p_scope, 40)), 'null') USING ERRCODE = 'JF006';
+    END IF;
+    DELETE FROM jobforge.queue_limits l WHERE l.scope = p_scope AND l.key = p_key;
+    RETURN FOUND;
 END $$;
 
 
@@ -997,6 +1140,91 @@ END $$;
 
 
 --
+-- Name: queue_limits; Type: TABLE; Schema: jobforge; Owner: -
+--
+
+CREATE TABLE jobforge.queue_limits (
+    scope text NOT NULL,
+    key text NOT NULL,
+    max_running integer,
+    rate_per_s double precision,
+    burst double precision,
+    tokens double precision,
+    refilled_at timestamp with time zone,
+    updated_at timestamp with time zone NOT NULL,
+    CONSTRAINT queue_limits_bucket CHECK ((((rate_per_s IS NULL) = (burst IS NULL)) AND ((rate_per_s IS NULL) = (tokens IS NULL)) AND ((rate_per_s IS NULL) = (refilled_at IS NULL)))),
+    CONSTRAINT queue_limits_burst_check CHECK (((burst >= (1)::double precision) AND (burst <= (1000000)::double precision))),
+    CONSTRAINT queue_limits_key_check CHECK (((length(key) >= 1) AND (length(key) <= 200))),
+    CONSTRAINT queue_limits_max_running_check CHECK (((max_running >= 1) AND (max_running <= 1000000))),
+    CONSTRAINT queue_limits_rate_per_s_check CHECK (((rate_per_s > (0)::double precision) AND (rate_per_s <= (1000000)::double precision))),
+    CONSTRAINT queue_limits_rate_per_type CHECK (((rate_per_s IS NULL) OR (scope = 'type'::text))),
+    CONSTRAINT queue_limits_scope_check CHECK ((scope = ANY (ARRAY['type'::text, 'tenant'::text]))),
+    CONSTRAINT queue_limits_something CHECK (((max_running IS NOT NULL) OR (rate_per_s IS NOT NULL)))
+);
+
+
+--
+-- Name: set_limit_v1(text, text, integer, double precision, double precision, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.set_limit_v1(p_scope text, p_key text, p_max_running integer DEFAULT NULL::integer, p_rate_per_s double precision DEFAULT NULL::double precision, p_burst double precision DEFAULT NULL::double precision, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS SETOF jobforge.queue_limits
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+#variable_conflict use_column
+DECLARE
+    v_now   timestamptz := jobforge.clock(p_now);
+    v_burst double precision := coalesce(p_burst, greatest(1, p_rate_per_s));
+BEGIN
+    PERFORM jobforge.require_worker();
+    IF p_scope IS NULL OR p_scope NOT IN ('type', 'tenant') THEN
+        RAISE EXCEPTION 'limit scope % is unknown: use type or tenant',
+            coalesce(quote_literal(left(p_scope, 40)), 'null') USING ERRCODE = 'JF006';
+    END IF;
+    IF p_key IS NULL OR (p_scope = 'type' AND (p_key !~ '^[a-z0-9._-]+$' OR length(p_key) > 200))
+       OR (p_scope = 'tenant' AND p_key !~ '^[A-Za-z0-9._:-]{1,128}$') THEN
+        RAISE EXCEPTION 'limit key % is not a valid %', coalesce(quote_literal(left(p_key, 240)), 'null'),
+            CASE p_scope WHEN 'type' THEN 'job type' ELSE 'tenant id' END USING ERRCODE = 'JF006';
+    END IF;
+    IF p_max_running IS NULL AND p_rate_per_s IS NULL THEN
+        RAISE EXCEPTION 'a limit needs max_running or rate_per_s' USING ERRCODE = 'JF006';
+    END IF;
+    IF p_max_running IS NOT NULL AND p_max_running NOT BETWEEN 1 AND 1000000 THEN
+        RAISE EXCEPTION 'max_running % is out of range 1-1000000', p_max_running USING ERRCODE = 'JF006';
+    END IF;
+    IF p_rate_per_s IS NOT NULL AND p_scope <> 'type' THEN
+        RAISE EXCEPTION 'rate limits are per job type, not per %', p_scope USING ERRCODE = 'JF006';
+    END IF;
+    IF p_rate_per_s IS NOT NULL AND NOT (p_rate_per_s > 0 AND p_rate_per_s <= 1000000) THEN
+        RAISE EXCEPTION 'rate_per_s % is out of range: above 0, at most 1000000', p_rate_per_s
+            USING ERRCODE = 'JF006';
+    END IF;
+    IF p_burst IS NOT NULL AND p_rate_per_s IS NULL THEN
+        RAISE EXCEPTION 'burst needs rate_per_s' USING ERRCODE = 'JF006';
+    END IF;
+    IF p_rate_per_s IS NOT NULL AND NOT (v_burst >= 1 AND v_burst <= 1000000) THEN
+        RAISE EXCEPTION 'burst % is out of range 1-1000000', v_burst USING ERRCODE = 'JF006';
+    END IF;
+    RETURN QUERY
+    INSERT INTO jobforge.queue_limits AS l
+        (scope, key, max_running, rate_per_s, burst, tokens, refilled_at, updated_at)
+    VALUES (p_scope, p_key, p_max_running, p_rate_per_s,
+            CASE WHEN p_rate_per_s IS NOT NULL THEN v_burst END,
+            CASE WHEN p_rate_per_s IS NOT NULL THEN v_burst END,
+            CASE WHEN p_rate_per_s IS NOT NULL THEN v_now END, v_now)
+    ON CONFLICT (scope, key) DO UPDATE
+    SET max_running = EXCLUDED.max_running, rate_per_s = EXCLUDED.rate_per_s,
+        burst = EXCLUDED.burst,
+        tokens = CASE WHEN EXCLUDED.rate_per_s IS NULL THEN NULL
+                      ELSE least(coalesce(l.tokens, EXCLUDED.tokens), EXCLUDED.burst) END,
+        refilled_at = CASE WHEN EXCLUDED.rate_per_s IS NULL THEN NULL
+                           ELSE coalesce(l.refilled_at, EXCLUDED.refilled_at) END,
+        updated_at = EXCLUDED.updated_at
+    RETURNING l.*;
+END $_$;
+
+
+--
 -- Name: worker_scope(); Type: FUNCTION; Schema: jobforge; Owner: -
 --
 
@@ -1350,6 +1578,14 @@ ALTER TABLE ONLY jobforge.jobs
 
 
 --
+-- Name: queue_limits queue_limits_pkey; Type: CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE ONLY jobforge.queue_limits
+    ADD CONSTRAINT queue_limits_pkey PRIMARY KEY (scope, key);
+
+
+--
 -- Name: schema_info schema_info_pkey; Type: CONSTRAINT; Schema: jobforge; Owner: -
 --
 
@@ -1425,10 +1661,10 @@ CREATE INDEX jobs_by_tenant ON jobforge.jobs USING btree (tenant_id, id);
 
 
 --
--- Name: jobs_claimable; Type: INDEX; Schema: jobforge; Owner: -
+-- Name: jobs_fair; Type: INDEX; Schema: jobforge; Owner: -
 --
 
-CREATE INDEX jobs_claimable ON jobforge.jobs USING btree (priority, run_at, id) WHERE (status = 'queued'::jobforge.job_status);
+CREATE INDEX jobs_fair ON jobforge.jobs USING btree (tenant_id, priority, run_at, id) WHERE (status = 'queued'::jobforge.job_status);
 
 
 --
@@ -1619,6 +1855,14 @@ GRANT ALL ON FUNCTION jobforge.claim_v1(p_worker text, p_limit integer, p_types 
 
 
 --
+-- Name: FUNCTION clear_limit_v1(p_scope text, p_key text); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.clear_limit_v1(p_scope text, p_key text) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.clear_limit_v1(p_scope text, p_key text) TO jobforge_worker;
+
+
+--
 -- Name: FUNCTION clock(p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
 --
 
@@ -1741,6 +1985,21 @@ GRANT ALL ON FUNCTION jobforge.require_worker() TO jobforge_worker;
 
 REVOKE ALL ON FUNCTION jobforge.reschedule_v1(p_job_id bigint, p_reset_attempts boolean, p_run_at timestamp with time zone, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION jobforge.reschedule_v1(p_job_id bigint, p_reset_attempts boolean, p_run_at timestamp with time zone, p_now timestamp with time zone) TO jobforge_app;
+
+
+--
+-- Name: TABLE queue_limits; Type: ACL; Schema: jobforge; Owner: -
+--
+
+GRANT SELECT ON TABLE jobforge.queue_limits TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION set_limit_v1(p_scope text, p_key text, p_max_running integer, p_rate_per_s double precision, p_burst double precision, p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.set_limit_v1(p_scope text, p_key text, p_max_running integer, p_rate_per_s double precision, p_burst double precision, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.set_limit_v1(p_scope text, p_key text, p_max_running integer, p_rate_per_s double precision, p_burst double precision, p_now timestamp with time zone) TO jobforge_worker;
 
 
 --

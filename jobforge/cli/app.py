@@ -24,6 +24,7 @@ from jobforge.cli import (
     doctor,
     init_command,
     jobs_commands,
+    limits_command,
     migrate_command,
     replay_command,
     runs_commands,
@@ -44,6 +45,7 @@ app.command("migrate")(migrate_command.migrate)
 app.command("doctor")(doctor.doctor)
 app.command("enqueue")(jobs_commands.enqueue)
 app.add_typer(jobs_commands.app, name="jobs")
+app.add_typer(limits_command.app, name="limits")
 app.command("worker")(worker_command.worker)
 app.add_typer(contracts_command.app, name="contracts")
 app.add_typer(runs_commands.app, name="runs")
