@@ -300,8 +300,11 @@ def flight(
     run after the scope before it has run: row-level security binds a statement, prepared or not,
     exactly as in `tenant_transaction` (a cached plan is re-planned for another role). The scope
     is the transaction's alone: BEGIN opens a real transaction block, and COMMIT or the ROLLBACK
-    of a failed flight ends it, the role and settings with it. Statement errors leave as typed
-    `jobforge.errors` exceptions, as `tenant_transaction`'s do."""
+    of a failed flight ends it, the role and settings with it. BEGIN and COMMIT are explicit,
+    not the implicit transaction a pipeline's Sync would commit (two statements fewer), because
+    a flight left by an exception of the client's own (a task canceled mid-call, rows that will
+    not load before a statement saying `more`) must roll back, as `tenant_transaction` does,
+    not commit. Statement errors leave as typed `jobforge.errors` exceptions."""
     restore = not conn.autocommit
     with _typed_errors(conn):
         try:

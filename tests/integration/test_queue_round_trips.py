@@ -178,3 +178,24 @@ def test_row_level_security_binds_a_reused_prepared_statement_per_transaction(
     login = seen[1][1]
     assert set(seen) == {("acme", "jobforge_app", 2), ("worker", login, 3)}
     assert login != "jobforge_app"
+
+
+def test_a_flight_left_by_an_exception_of_the_client_rolls_back(pool: db.ConnectionPool) -> None:
+    """A task canceled mid-call, or rows that fail to load before a statement saying `more`:
+    what the flight sent is rolled back, not committed by the pipeline's Sync."""
+    enqueue = "SELECT job_id FROM jobforge.enqueue_v1(ARRAY['ops.a'], ARRAY['{}'::jsonb])"
+
+    def abandoned(conn: psycopg.Connection[Any], read_midway: bool) -> None:
+        with db.flight(conn, "acme", app_role=True) as flight:
+            cursor = flight.send(enqueue, None)
+            if read_midway:
+                assert len(cursor.fetchall()) == 1  # run, in the open transaction
+            raise RuntimeError("the client's own")
+
+    for read_midway in (False, True):
+        with pool.connection() as conn:
+            with pytest.raises(RuntimeError, match="client"):
+                abandoned(conn, read_midway)
+            assert not conn.autocommit
+    assert _leftover(pool) == ("", "", True, False)
+    assert QueueClient(pool, tenant="acme").list_jobs().jobs == []
