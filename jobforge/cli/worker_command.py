@@ -27,7 +27,7 @@ def worker(
         help="Module(s) whose handlers to run (repeat the option); default: [tool.jobforge] "
         "runners of the project, and the jobforge.runners entry points.",
     ),
-    concurrency: int = typer.Option(8, "--concurrency", min=1, max=10_000, help="Jobs at once."),
+    concurrency: int = typer.Option(32, "--concurrency", min=1, max=10_000, help="Jobs at once."),
     types: list[str] | None = typer.Option(None, "--types", help="Only these job types."),
     database_url_option: str | None = typer.Option(
         None, "--database-url", help=f"The queue's database ({DEFAULT_HELP})."
