@@ -52,9 +52,10 @@ _POOL_SIZE = 6
 @dataclass(frozen=True)
 class WorkerConfig:
     name: str | None = None  #: lease holder name; default host:pid:random
-    #: jobs run at once. 32: a drain of no-op jobs ran at ~1,000 jobs/s at 8, ~1,650 at 16,
-    #: ~3,000 at 32 and ~3,750 at 64 (one process, 2 shared cores); 32 takes most of the gain
-    #: with a quarter of the threads a sync handler may occupy and of the jobs claimed ahead
+    #: jobs run at once. 32: a one-process drain of no-op jobs ran at ~1,900 jobs/s at 8,
+    #: ~3,200 at 16, ~4,500 at 32, ~4,900 at 64 and ~6,400 at 100 (2 cores, fsync on); past 32
+    #: the gain flattens, while the threads sync handlers may occupy and the jobs held ahead
+    #: of other workers keep growing
     concurrency: int = 32
     types: Sequence[str] | None = None  #: narrow the registry's types
     lease_s: float = 30.0
@@ -75,10 +76,11 @@ class WorkerConfig:
     max_jobs: int | None = None
     #: jobs claimed ahead of the free slots, waiting (leased, heartbeated) for one, so a slot
     #: that frees up starts its next job at once instead of after a claim's round trip, and
-    #: short jobs come in larger claims. None: as many as the slots (measured: a drain of no-op
-    #: jobs at concurrency 10 ran ~1.6x as fast as with half as many ahead, and larger claims
-    #: kept paying); none for a single slot, whose jobs run one at a time in claim order and
-    #: would each wait out the whole run of the one before while held from every other worker
+    #: short jobs come in larger claims. None: as many as the slots (a drain of no-op jobs at
+    #: concurrency 10 ran ~900 jobs/s with none ahead, ~2,050 with 5, ~2,500 with 10, ~2,900
+    #: with 20; at 100, ~5,950 with 50 and ~6,400 with 100 or 200: the gain flattens while the
+    #: jobs held from other workers grow); none for a single slot, whose jobs run one at a
+    #: time in claim order and would each wait out the run of the one before
     prefetch: int | None = None
     #: most jobs one claim asks for; None: as many as the free slots and `prefetch` allow
     claim_batch: int | None = None
