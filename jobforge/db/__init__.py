@@ -310,16 +310,25 @@ def flight(
         try:
             if restore:  # no I/O on an idle connection; psycopg would BEGIN and wait for it
                 conn.autocommit = True
+            failed: BaseException | None = None
             try:
                 with conn.pipeline():
                     conn.execute(_BEGIN, prepare=False)
                     conn.execute(query("session_scope"), _scope(tenant, worker, app_role))
-                    yield Flight(conn)
-                    conn.execute(_COMMIT, prepare=False)
-            except BaseException:
+                    try:
+                        yield Flight(conn)
+                    except BaseException as exc:
+                        failed = exc  # raised below, once the pipeline is closed
+                    else:
+                        conn.execute(_COMMIT, prepare=False)
+            except BaseException as exc:
+                # the pipeline's own end re-raises an error the block already raised (psycopg
+                # logs it as "error ignored" when the block's exception crosses its exit)
+                failed = failed or exc
+            if failed is not None:
                 if not conn.closed and conn.info.transaction_status != _IDLE:
                     conn.rollback()
-                raise
+                raise failed
         finally:
             if restore and not conn.closed:
                 conn.autocommit = False
@@ -335,16 +344,23 @@ async def flight_async(
         try:
             if restore:
                 await conn.set_autocommit(True)
+            failed: BaseException | None = None
             try:
                 async with conn.pipeline():
                     await conn.execute(_BEGIN, prepare=False)
                     await conn.execute(query("session_scope"), _scope(tenant, worker, app_role))
-                    yield AsyncFlight(conn)
-                    await conn.execute(_COMMIT, prepare=False)
-            except BaseException:
+                    try:
+                        yield AsyncFlight(conn)
+                    except BaseException as exc:
+                        failed = exc  # raised below, once the pipeline is closed (see flight)
+                    else:
+                        await conn.execute(_COMMIT, prepare=False)
+            except BaseException as exc:
+                failed = failed or exc
+            if failed is not None:
                 if not conn.closed and conn.info.transaction_status != _IDLE:
                     await conn.rollback()
-                raise
+                raise failed
         finally:
             if restore and not conn.closed:
                 await conn.set_autocommit(False)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from typing import Any, TypeVar
 
@@ -199,3 +200,52 @@ def test_a_flight_left_by_an_exception_of_the_client_rolls_back(pool: db.Connect
             assert not conn.autocommit
     assert _leftover(pool) == ("", "", True, False)
     assert QueueClient(pool, tenant="acme").list_jobs().jobs == []
+
+
+def _fail_early(flight: db.Flight) -> None:
+    """A failing statement, then more sent while its error comes back: psycopg processes the
+    error while sending a later one, so it is raised inside the flight's block, with statements
+    (and, in a real call, COMMIT) queued behind it that the server never answers."""
+    flight.send("SELECT 1 / 0", None)
+    for i in range(200):
+        flight.send("SELECT %(i)s", {"i": i})
+        time.sleep(0.001)
+    raise AssertionError("the error never came back inside the flight")
+
+
+async def _fail_early_async(flight: db.AsyncFlight) -> None:
+    await flight.send("SELECT 1 / 0", None)
+    for i in range(200):
+        await flight.send("SELECT %(i)s", {"i": i})
+        await asyncio.sleep(0.001)
+    raise AssertionError("the error never came back inside the flight")
+
+
+def test_an_error_inside_a_flight_is_raised_once_and_not_logged(
+    jobforge_db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The error is raised once and rolled back; the pipeline's own end must not log it again as
+    "error ignored terminating …", which a CLI user reads as a second error line (it did, now
+    and then, for `jobforge jobs cancel 999`)."""
+    caplog.set_level("WARNING")
+    with db.connect(jobforge_db.dsn) as conn:
+        with pytest.raises(psycopg.errors.DivisionByZero), db.flight(conn, "t1") as flight:
+            _fail_early(flight)
+        assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("psycopg")] == []
+
+
+def test_an_error_inside_an_async_flight_is_raised_once_and_not_logged(
+    jobforge_db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("WARNING")
+
+    async def main() -> None:
+        async with await psycopg.AsyncConnection.connect(jobforge_db.dsn) as conn:
+            with pytest.raises(psycopg.errors.DivisionByZero):
+                async with db.flight_async(conn, "t1") as flight:
+                    await _fail_early_async(flight)
+            assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+
+    asyncio.run(main())
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("psycopg")] == []
