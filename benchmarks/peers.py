@@ -24,7 +24,7 @@ drain figure is its batch case's; its single case is drained and counted too (`d
 - floor (psycopg): `INSERT ... SELECT unnest(...)` per batch; drain by 4 async loops, each claiming
   100 with FOR UPDATE SKIP LOCKED in one transaction and marking them done in a second.
 - jobforge: `AsyncQueueClient.enqueue` / `enqueue_many` of 1,000; drain `Worker` with
-  exit_when_idle, LISTEN off, at concurrency 8 (the CLI default), 100 and 10.
+  exit_when_idle, LISTEN off, at the CLI's default concurrency, 100 and 10.
 
 Medians of the runs with min-max beside them; ratios of medians (libraries measured in one run
 move together, absolute figures drift by 30 % on a shared machine). Last line: one JSON object.
@@ -51,6 +51,7 @@ import psycopg
 from psycopg.conninfo import conninfo_to_dict
 
 from jobforge import db
+from jobforge.worker.loop import DEFAULT_CONCURRENCY
 
 LIBRARIES = ("floor", "pgqueuer", "procrastinate", "jobforge")
 PEERS = {"pgqueuer": ("pgqueuer", "asyncpg"), "procrastinate": ("procrastinate",)}
@@ -58,7 +59,7 @@ INSTALL_HINT = (
     "pip install 'jobforge[bench]' (or: pip install pgqueuer==1.6.0 procrastinate==3.10.0 "
     "'asyncpg>=0.29')"
 )
-CLI_DEFAULT_CONCURRENCY = 8  # jobforge worker --concurrency (jobforge/cli/worker_command.py)
+CLI_DEFAULT_CONCURRENCY = DEFAULT_CONCURRENCY  # jobforge worker --concurrency
 BATCH = 1000
 TYPE = "noop"
 TENANT = "bench"

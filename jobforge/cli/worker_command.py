@@ -18,6 +18,7 @@ from jobforge.runtime.http import DEFAULT_MAX_RESPONSE_BYTES, HttpPolicy
 from jobforge.runtime.record import DEFAULT_SECRET_KEYS, Redactor
 from jobforge.worker import Recorder, Worker, WorkerConfig, WorkerReport, logs
 from jobforge.worker.loading import load_handlers
+from jobforge.worker.loop import DEFAULT_CONCURRENCY
 
 
 def worker(
@@ -27,7 +28,9 @@ def worker(
         help="Module(s) whose handlers to run (repeat the option); default: [tool.jobforge] "
         "runners of the project, and the jobforge.runners entry points.",
     ),
-    concurrency: int = typer.Option(32, "--concurrency", min=1, max=10_000, help="Jobs at once."),
+    concurrency: int = typer.Option(
+        DEFAULT_CONCURRENCY, "--concurrency", min=1, max=10_000, help="Jobs at once."
+    ),
     types: list[str] | None = typer.Option(None, "--types", help="Only these job types."),
     database_url_option: str | None = typer.Option(
         None, "--database-url", help=f"The queue's database ({DEFAULT_HELP})."

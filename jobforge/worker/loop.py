@@ -49,6 +49,10 @@ _CLAIM_PATIENCE_S = 1.0
 _POOL_SIZE = 6
 
 
+#: Jobs at once, when not told (the CLI's default too): measured in WorkerConfig below.
+DEFAULT_CONCURRENCY = 32
+
+
 @dataclass(frozen=True)
 class WorkerConfig:
     name: str | None = None  #: lease holder name; default host:pid:random
@@ -56,7 +60,7 @@ class WorkerConfig:
     #: ~3,200 at 16, ~4,500 at 32, ~4,900 at 64 and ~6,400 at 100 (2 cores, fsync on); past 32
     #: the gain flattens, while the threads sync handlers may occupy and the jobs held ahead
     #: of other workers keep growing
-    concurrency: int = 32
+    concurrency: int = DEFAULT_CONCURRENCY
     types: Sequence[str] | None = None  #: narrow the registry's types
     lease_s: float = 30.0
     heartbeat_s: float | None = None  #: default lease_s / 3
