@@ -317,10 +317,10 @@ def flight(
                     conn.execute(query("session_scope"), _scope(tenant, worker, app_role))
                     try:
                         yield Flight(conn)
+                        # an earlier statement's error may surface here, while COMMIT is sent
+                        conn.execute(_COMMIT, prepare=False)
                     except BaseException as exc:
                         failed = exc  # raised below, once the pipeline is closed
-                    else:
-                        conn.execute(_COMMIT, prepare=False)
             except BaseException as exc:
                 # the pipeline's own end re-raises an error the block already raised (psycopg
                 # logs it as "error ignored" when the block's exception crosses its exit)
@@ -351,10 +351,9 @@ async def flight_async(
                     await conn.execute(query("session_scope"), _scope(tenant, worker, app_role))
                     try:
                         yield AsyncFlight(conn)
+                        await conn.execute(_COMMIT, prepare=False)
                     except BaseException as exc:
                         failed = exc  # raised below, once the pipeline is closed (see flight)
-                    else:
-                        await conn.execute(_COMMIT, prepare=False)
             except BaseException as exc:
                 failed = failed or exc
             if failed is not None:

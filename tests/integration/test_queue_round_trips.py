@@ -249,3 +249,22 @@ def test_an_error_inside_an_async_flight_is_raised_once_and_not_logged(
 
     asyncio.run(main())
     assert [r.getMessage() for r in caplog.records if r.name.startswith("psycopg")] == []
+
+
+def test_an_error_that_surfaces_as_commit_is_sent_is_raised_once_and_not_logged(
+    jobforge_db: Database, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The block ends after the server has already answered a failing statement: psycopg raises
+    it while COMMIT is sent, still inside the pipeline (`jobs retry` of an exhausted job)."""
+    caplog.set_level("WARNING")
+    with db.connect(jobforge_db.dsn) as conn:
+        for _ in range(5):
+            with pytest.raises(psycopg.errors.DivisionByZero), db.flight(conn, "t1") as flight:
+                _fail_then_wait(flight)
+            assert conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE
+    assert [r.getMessage() for r in caplog.records if r.name.startswith("psycopg")] == []
+
+
+def _fail_then_wait(flight: db.Flight) -> None:
+    flight.send("SELECT 1 / 0", None)
+    time.sleep(0.05)  # its error is back before the block ends and COMMIT is sent
