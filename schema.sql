@@ -1,5 +1,5 @@
 -- jobforge's database schema as every migration up to and including
--- migrations/0010_fair_claim.sql leaves it: `pg_dump --schema-only --no-owner`
+-- migrations/0011_fair_claim_fixes.sql leaves it: `pg_dump --schema-only --no-owner`
 -- of the jobforge schema of a freshly migrated database, without session settings or
 -- version lines. Rows the migrations insert (job_transitions, settings) are data, not
 -- shown here.
@@ -29,6 +29,21 @@ CREATE SCHEMA jobforge;
 --
 
 COMMENT ON SCHEMA jobforge IS 'jobforge: Postgres-native job queue (managed by jobforge migrate)';
+
+
+--
+-- Name: claim_pick; Type: TYPE; Schema: jobforge; Owner: -
+--
+
+CREATE TYPE jobforge.claim_pick AS (
+	id bigint,
+	tenant_id text,
+	type text,
+	round integer,
+	priority integer,
+	turn integer,
+	run_at timestamp with time zone
+);
 
 
 --
@@ -74,6 +89,7 @@ BEGIN
     ) THEN
         RETURN false;
     END IF;
+    UPDATE jobforge.job_attempts a SET stops_by = NULL WHERE a.lease_token = v_attempt.lease_token;
     INSERT INTO jobforge.job_events (job_id, tenant_id, kind, at, attempt, worker, data)
     VALUES (p_job_id, v_attempt.tenant_id, 'cancel_acknowledged', v_now, v_attempt.attempt,
             p_worker, v_data);
@@ -120,7 +136,9 @@ BEGIN
             p_job_id, v_job.status USING ERRCODE = 'JF002';
     END IF;
     IF v_job.status = 'running' THEN
-        UPDATE jobforge.job_attempts SET finished_at = v_now, outcome = 'canceled'
+        UPDATE jobforge.job_attempts
+        SET finished_at = v_now, outcome = 'canceled',
+            stops_by = CASE WHEN v_job.lease_expires_at > v_now THEN v_job.lease_expires_at END
         WHERE lease_token = v_job.lease_token;
     END IF;
     UPDATE jobforge.jobs
@@ -214,9 +232,14 @@ DECLARE
     v_fresh        bigint[];
     v_room         integer;
     v_tenants      text[];
+    v_open         text[];
     v_share        integer;
     v_need         integer;
-    v_full         text[];
+    v_rounds       integer := 0;
+    v_picks        jobforge.claim_pick[] := '{}';
+    v_batch        jobforge.claim_pick[];
+    v_ids          bigint[] := '{}';
+    v_short        text[];
     v_limited      boolean;
     v_type_keys    text[] := '{}';
     v_type_room    integer[] := '{}';
@@ -279,15 +302,20 @@ BEGIN
     v_room := p_limit - coalesce(cardinality(v_takeover), 0);
     v_limited := v_room > 0 AND EXISTS (SELECT 1 FROM jobforge.queue_limits);
     IF v_limited THEN
+        IF current_setting('transaction_isolation') <> 'read committed' THEN
+            RAISE EXCEPTION 'claim: queue limits need READ COMMITTED transactions, and this one is %',
+                upper(current_setting('transaction_isolation')) USING ERRCODE = 'JF006';
+        END IF;
         -- Claims that may touch a limit take turns on its row until they commit, so the running
         -- counts below (a new statement, a new snapshot) include every earlier claim's jobs.
         PERFORM 1 FROM jobforge.queue_limits l
         WHERE l.scope = 'tenant' OR p_types IS NULL OR l.key = ANY (p_types)
         ORDER BY l.scope, l.key
         FOR UPDATE;
+        -- Running: status running, plus canceled handlers that may not have stopped yet.
         SELECT coalesce(array_agg(l.key ORDER BY l.key), '{}'),
                coalesce(array_agg(greatest(0, least(
-                   coalesce(l.max_running - r.n, 2147483647),
+                   coalesce(l.max_running - r.n - s.n, 2147483647),
                    coalesce(floor(least(l.burst, l.tokens + l.rate_per_s
                        * greatest(0, extract(epoch FROM v_now - l.refilled_at))))::bigint, 2147483647)
                ))::integer ORDER BY l.key), '{}')
@@ -297,15 +325,23 @@ BEGIN
             SELECT count(*) AS n FROM jobforge.jobs j
             WHERE j.status = 'running' AND j.type = l.key
         ) r ON l.max_running IS NOT NULL
+        LEFT JOIN LATERAL (
+            SELECT count(*) AS n FROM jobforge.job_attempts a JOIN jobforge.jobs j ON j.id = a.job_id
+            WHERE a.stops_by > v_now AND j.type = l.key
+        ) s ON l.max_running IS NOT NULL
         WHERE l.scope = 'type' AND (p_types IS NULL OR l.key = ANY (p_types));
         SELECT coalesce(array_agg(l.key ORDER BY l.key), '{}'),
-               coalesce(array_agg(greatest(0, l.max_running - r.n)::integer ORDER BY l.key), '{}')
+               coalesce(array_agg(greatest(0, l.max_running - r.n - s.n)::integer ORDER BY l.key), '{}')
         INTO v_tenant_keys, v_tenant_room
         FROM jobforge.queue_limits l
         CROSS JOIN LATERAL (
             SELECT count(*) AS n FROM jobforge.jobs j
             WHERE j.status = 'running' AND j.tenant_id = l.key
         ) r
+        CROSS JOIN LATERAL (
+            SELECT count(*) AS n FROM jobforge.job_attempts a
+            WHERE a.stops_by > v_now AND a.tenant_id = l.key
+        ) s
         WHERE l.scope = 'tenant';
         SELECT coalesce(array_agg(k.key) FILTER (WHERE k.room = 0), '{}') INTO v_no_types
         FROM unnest(v_type_keys, v_type_room) AS k(key, room);
@@ -314,7 +350,9 @@ BEGIN
     END IF;
 
     IF v_room > 0 THEN
-        -- The tenants with queued jobs: a skip scan of jobs_fair, one probe per tenant.
+        -- The tenants with due jobs of the types asked for: a skip scan of jobs_fair finds the
+        -- tenants with queued jobs (one probe each), one more probe finds each one's most urgent
+        -- due job. The most urgent go first, ties in a random order; at most `room` get a turn.
         WITH RECURSIVE t AS (
             (SELECT j.tenant_id FROM jobforge.jobs j
              WHERE j.status = 'queued' ORDER BY j.tenant_id LIMIT 1)
@@ -324,82 +362,111 @@ BEGIN
                     ORDER BY j.tenant_id LIMIT 1)
             FROM t WHERE t.tenant_id IS NOT NULL
         )
-        SELECT array_agg(t.tenant_id) INTO v_tenants
-        FROM t WHERE t.tenant_id IS NOT NULL AND t.tenant_id <> ALL (v_no_tenants);
-        v_share := ceil(v_room::numeric / greatest(coalesce(cardinality(v_tenants), 0), 1));
+        SELECT (array_agg(t.tenant_id ORDER BY d.priority, random()))[1:v_room] INTO v_tenants
+        FROM t CROSS JOIN LATERAL (
+            SELECT j.priority FROM jobforge.jobs j
+            WHERE j.tenant_id = t.tenant_id AND j.status = 'queued' AND j.run_at <= v_now
+              AND (p_types IS NULL OR j.type = ANY (p_types)) AND j.type <> ALL (v_no_types)
+            ORDER BY j.priority, j.run_at, j.id
+            LIMIT 1
+        ) d
+        WHERE t.tenant_id IS NOT NULL AND t.tenant_id <> ALL (v_no_tenants);
 
-        -- Each tenant's share, in rounds: its first job, then its second, ...
-        SELECT array_agg(f.id ORDER BY f.round, f.priority, f.turn, f.run_at, f.id) INTO v_fresh
-        FROM (
-            SELECT c.id, c.priority, c.run_at, c.round, random() AS turn
-            FROM unnest(v_tenants) AS tn(tenant_id)
-            CROSS JOIN LATERAL (
-                SELECT s.id, s.priority, s.run_at, row_number() OVER () AS round
-                FROM (
-                    SELECT j.id, j.priority, j.run_at FROM jobforge.jobs j
-                    WHERE j.tenant_id = tn.tenant_id AND j.status = 'queued' AND j.run_at <= v_now
-                      AND (p_types IS NULL OR j.type = ANY (p_types))
-                      AND j.type <> ALL (v_no_types)
-                    ORDER BY j.priority, j.run_at, j.id
-                    LIMIT v_share
-                    FOR UPDATE SKIP LOCKED
-                ) s
-            ) c
-        ) f;
-
-        -- Tenants with less than their share leave room: the tenants that had their whole share
-        -- may have more, so each offers up to the room left and the best of those fill it.
-        v_need := v_room - coalesce(cardinality(v_fresh), 0);
-        IF v_need > 0 AND cardinality(v_tenants) > 1 THEN
-            SELECT array_agg(j.tenant_id) INTO v_full FROM (
-                SELECT j.tenant_id FROM jobforge.jobs j WHERE j.id = ANY (v_fresh)
-                GROUP BY j.tenant_id HAVING count(*) >= v_share
-            ) j;
-            v_fresh := coalesce(v_fresh, '{}') || ARRAY(
-                SELECT c.id
-                FROM unnest(v_full) AS tn(tenant_id)
+        IF cardinality(v_tenants) = 1 AND NOT v_limited THEN
+            -- One tenant, no limits: its most urgent due jobs, locked in one index scan.
+            SELECT array_agg(f.id) INTO v_fresh FROM (
+                SELECT j.id FROM jobforge.jobs j
+                WHERE j.tenant_id = v_tenants[1] AND j.status = 'queued' AND j.run_at <= v_now
+                  AND (p_types IS NULL OR j.type = ANY (p_types))
+                ORDER BY j.priority, j.run_at, j.id
+                LIMIT v_room
+                FOR UPDATE SKIP LOCKED
+            ) f;
+        ELSIF cardinality(v_tenants) > 0 THEN
+            -- Rounds: every open tenant locks a share of what is left (its own most urgent due
+            -- jobs); a tenant that had fewer than its share, or reached its cap, leaves the
+            -- rounds; what the picks may keep under each cap is trimmed before the next round.
+            v_open := v_tenants;
+            FOR v_step IN 1..4 LOOP
+                v_need := v_room - cardinality(v_picks);
+                EXIT WHEN v_need <= 0 OR cardinality(v_open) = 0;
+                v_share := ceil(v_need::numeric / cardinality(v_open));
+                SELECT coalesce(array_agg(ROW(c.id, tn.tenant_id, c.type, v_rounds + c.nth, c.priority,
+                                              array_position(v_tenants, tn.tenant_id), c.run_at
+                                          )::jobforge.claim_pick), '{}'),
+                       coalesce(array_agg(DISTINCT tn.tenant_id) FILTER (WHERE c.nth = c.asked), '{}')
+                INTO v_batch, v_open
+                FROM unnest(v_open) AS tn(tenant_id)
                 CROSS JOIN LATERAL (
-                    SELECT j.id, j.priority, j.run_at FROM jobforge.jobs j
-                    WHERE j.tenant_id = tn.tenant_id AND j.status = 'queued' AND j.run_at <= v_now
-                      AND (p_types IS NULL OR j.type = ANY (p_types))
-                      AND j.type <> ALL (v_no_types) AND j.id <> ALL (v_fresh)
-                    ORDER BY j.priority, j.run_at, j.id
-                    LIMIT v_need
-                    FOR UPDATE SKIP LOCKED
-                ) c
-                ORDER BY c.priority, c.run_at, c.id
-                LIMIT v_need
-            );
+                    SELECT least(v_share, coalesce(
+                        v_tenant_room[array_position(v_tenant_keys, tn.tenant_id)], 2147483647)) AS asked
+                ) q
+                CROSS JOIN LATERAL (
+                    SELECT s.id, s.type, s.priority, s.run_at, q.asked,
+                           (row_number() OVER ())::integer AS nth
+                    FROM (
+                        SELECT j.id, j.type, j.priority, j.run_at FROM jobforge.jobs j
+                        WHERE j.tenant_id = tn.tenant_id AND j.status = 'queued' AND j.run_at <= v_now
+                          AND (p_types IS NULL OR j.type = ANY (p_types))
+                          AND j.type <> ALL (v_no_types) AND j.id <> ALL (v_ids)
+                        ORDER BY j.priority, j.run_at, j.id
+                        LIMIT q.asked
+                        FOR UPDATE SKIP LOCKED
+                    ) s
+                ) c;
+                v_rounds := v_rounds + v_share;
+                IF v_limited THEN
+                    -- Keep what each cap's room allows, in the rounds' order, and close the
+                    -- types and tenants that have no room left.
+                    SELECT coalesce(array_agg(ROW(x.id, x.tenant_id, x.type, x.round, x.priority,
+                                                  x.turn, x.run_at)::jobforge.claim_pick ORDER BY x.pos), '{}')
+                    INTO v_batch
+                    FROM (
+                        SELECT u.*,
+                               row_number() OVER (PARTITION BY u.type ORDER BY u.pos) AS nth_of_type,
+                               row_number() OVER (PARTITION BY u.tenant_id ORDER BY u.pos) AS nth_of_tenant
+                        FROM unnest(v_batch) WITH ORDINALITY AS u(id, tenant_id, type, round, priority,
+                                                                  turn, run_at, pos)
+                    ) x
+                    WHERE x.nth_of_type <= coalesce(v_type_room[array_position(v_type_keys, x.type)],
+                                                    2147483647)
+                      AND x.nth_of_tenant <= coalesce(
+                              v_tenant_room[array_position(v_tenant_keys, x.tenant_id)], 2147483647);
+                    SELECT coalesce(array_agg(k.room - (SELECT count(*) FROM unnest(v_batch) b
+                                                        WHERE b.type = k.key)::integer ORDER BY k.ord), '{}')
+                    INTO v_type_room
+                    FROM unnest(v_type_keys, v_type_room) WITH ORDINALITY AS k(key, room, ord);
+                    SELECT coalesce(array_agg(k.room - (SELECT count(*) FROM unnest(v_batch) b
+                                                        WHERE b.tenant_id = k.key)::integer ORDER BY k.ord), '{}')
+                    INTO v_tenant_room
+                    FROM unnest(v_tenant_keys, v_tenant_room) WITH ORDINALITY AS k(key, room, ord);
+                    SELECT coalesce(array_agg(k.key) FILTER (WHERE k.room <= 0), '{}') INTO v_no_types
+                    FROM unnest(v_type_keys, v_type_room) AS k(key, room);
+                END IF;
+                v_picks := v_picks || v_batch;
+                v_ids := v_ids || ARRAY(SELECT b.id FROM unnest(v_batch) b);
+            END LOOP;
+            -- The room's worth, in the rounds' order (a round's last share may overshoot it).
+            SELECT array_agg(p.id ORDER BY p.round, p.priority, p.turn, p.run_at, p.id) INTO v_fresh
+            FROM (
+                SELECT u.* FROM unnest(v_picks) u
+                ORDER BY u.round, u.priority, u.turn, u.run_at, u.id
+                LIMIT v_room
+            ) p;
         END IF;
 
-        -- Keep no more than the room, and within each limit's room (in the order picked).
-        IF v_limited THEN
-            SELECT array_agg(x.id ORDER BY x.pos) INTO v_fresh
-            FROM (
-                SELECT p.id, p.pos,
-                       row_number() OVER (PARTITION BY j.type ORDER BY p.pos) AS nth_of_type,
-                       row_number() OVER (PARTITION BY j.tenant_id ORDER BY p.pos) AS nth_of_tenant,
-                       j.type, j.tenant_id
-                FROM unnest(v_fresh) WITH ORDINALITY AS p(id, pos)
-                JOIN jobforge.jobs j ON j.id = p.id
-            ) x
-            WHERE x.pos <= v_room
-              AND x.nth_of_type <= coalesce(v_type_room[array_position(v_type_keys, x.type)], 2147483647)
-              AND x.nth_of_tenant <= coalesce(v_tenant_room[array_position(v_tenant_keys, x.tenant_id)],
-                                              2147483647);
+        IF v_limited AND v_fresh IS NOT NULL THEN
             -- Buckets: refilled to now, less the jobs of their type just taken.
             UPDATE jobforge.queue_limits l
             SET tokens = least(l.burst, l.tokens + l.rate_per_s
                                * greatest(0, extract(epoch FROM v_now - l.refilled_at)))
-                         - (SELECT count(*) FROM jobforge.jobs j
-                            WHERE j.id = ANY (coalesce(v_fresh, '{}')) AND j.type = l.key),
+                         - (SELECT count(*) FROM unnest(v_picks) p
+                            WHERE p.id = ANY (v_fresh) AND p.type = l.key),
                 refilled_at = greatest(l.refilled_at, v_now)
             WHERE l.scope = 'type' AND l.rate_per_s IS NOT NULL AND l.key = ANY (v_type_keys);
-        ELSIF cardinality(v_fresh) > v_room THEN
-            v_fresh := v_fresh[1:v_room];
         END IF;
     END IF;
-    IF v_takeover IS NULL AND (v_fresh IS NULL OR cardinality(v_fresh) = 0) THEN
+    IF v_takeover IS NULL AND v_fresh IS NULL THEN
         RETURN;
     END IF;
 
@@ -427,8 +494,10 @@ BEGIN
         SELECT (c.jrow).id, (c.jrow).tenant_id, 'claimed', v_now, (c.jrow).attempts, p_worker
         FROM claimed c ORDER BY (c.jrow).id
     )
-    SELECT (jsonb_populate_record(c.jrow, jsonb_build_object('lease_token', c.secret))).*
-    FROM claimed c ORDER BY (c.jrow).priority, (c.jrow).run_at, (c.jrow).id;
+    SELECT r.*
+    FROM claimed c
+    CROSS JOIN LATERAL jsonb_populate_record(c.jrow, jsonb_build_object('lease_token', c.secret)) r
+    ORDER BY r.priority, r.run_at, r.id;
 END $$;
 
 
@@ -1156,7 +1225,7 @@ CREATE TABLE jobforge.queue_limits (
     CONSTRAINT queue_limits_burst_check CHECK (((burst >= (1)::double precision) AND (burst <= (1000000)::double precision))),
     CONSTRAINT queue_limits_key_check CHECK (((length(key) >= 1) AND (length(key) <= 200))),
     CONSTRAINT queue_limits_max_running_check CHECK (((max_running >= 1) AND (max_running <= 1000000))),
-    CONSTRAINT queue_limits_rate_per_s_check CHECK (((rate_per_s > (0)::double precision) AND (rate_per_s <= (1000000)::double precision))),
+    CONSTRAINT queue_limits_rate_per_s_check CHECK (((rate_per_s >= (0.000001)::double precision) AND (rate_per_s <= (1000000)::double precision))),
     CONSTRAINT queue_limits_rate_per_type CHECK (((rate_per_s IS NULL) OR (scope = 'type'::text))),
     CONSTRAINT queue_limits_scope_check CHECK ((scope = ANY (ARRAY['type'::text, 'tenant'::text]))),
     CONSTRAINT queue_limits_something CHECK (((max_running IS NOT NULL) OR (rate_per_s IS NOT NULL)))
@@ -1195,8 +1264,8 @@ BEGIN
     IF p_rate_per_s IS NOT NULL AND p_scope <> 'type' THEN
         RAISE EXCEPTION 'rate limits are per job type, not per %', p_scope USING ERRCODE = 'JF006';
     END IF;
-    IF p_rate_per_s IS NOT NULL AND NOT (p_rate_per_s > 0 AND p_rate_per_s <= 1000000) THEN
-        RAISE EXCEPTION 'rate_per_s % is out of range: above 0, at most 1000000', p_rate_per_s
+    IF p_rate_per_s IS NOT NULL AND NOT (p_rate_per_s >= 0.000001 AND p_rate_per_s <= 1000000) THEN
+        RAISE EXCEPTION 'rate_per_s % is out of range 0.000001-1000000', p_rate_per_s
             USING ERRCODE = 'JF006';
     END IF;
     IF p_burst IS NOT NULL AND p_rate_per_s IS NULL THEN
@@ -1268,6 +1337,7 @@ CREATE TABLE jobforge.job_attempts (
     finished_at timestamp with time zone,
     outcome text,
     error jsonb,
+    stops_by timestamp with time zone,
     CONSTRAINT job_attempts_attempt_check CHECK ((attempt >= 1)),
     CONSTRAINT job_attempts_check CHECK (((finished_at IS NULL) = (outcome IS NULL))),
     CONSTRAINT job_attempts_outcome_check CHECK ((outcome = ANY (ARRAY['succeeded'::text, 'failed'::text, 'retry'::text, 'dead'::text, 'canceled'::text, 'lease_expired'::text, 'released'::text])))
@@ -1630,6 +1700,13 @@ ALTER TABLE ONLY jobforge.tenant_logins
 --
 
 CREATE UNIQUE INDEX job_attempts_by_job ON jobforge.job_attempts USING btree (job_id, id);
+
+
+--
+-- Name: job_attempts_stopping; Type: INDEX; Schema: jobforge; Owner: -
+--
+
+CREATE INDEX job_attempts_stopping ON jobforge.job_attempts USING btree (stops_by) WHERE (stops_by IS NOT NULL);
 
 
 --

@@ -232,6 +232,8 @@ def tenant_transaction(
     With `app_role` the transaction also takes the role `jobforge_app` when the login may (a
     superuser or a member of it), so the tenant policies bind its reads however privileged the
     login is (a superuser or a BYPASSRLS login would otherwise skip them)."""
+    if conn.isolation_level is not _READ_COMMITTED and conn.info.transaction_status == _IDLE:
+        conn.isolation_level = _READ_COMMITTED  # no I/O: the next BEGIN says it
     with _typed_errors(conn), conn.transaction():
         conn.execute(query("session_scope"), _scope(tenant, worker, app_role))
         yield conn
@@ -242,6 +244,8 @@ async def tenant_transaction_async(
     conn: AsyncConnection, tenant: str | None, *, worker: bool = False, app_role: bool = False
 ) -> AsyncIterator[AsyncConnection]:
     """`tenant_transaction` for an async connection."""
+    if conn.isolation_level is not _READ_COMMITTED and conn.info.transaction_status == _IDLE:
+        await conn.set_isolation_level(_READ_COMMITTED)
     with _typed_errors(conn):
         async with conn.transaction():
             await conn.execute(query("session_scope"), _scope(tenant, worker, app_role))
@@ -283,8 +287,13 @@ class AsyncFlight:
 
 
 #: BEGIN and COMMIT as statements of the pipeline (never prepared: nothing to plan). psycopg
-#: would send its own BEGIN on a connection out of autocommit, and wait for it.
-_BEGIN, _COMMIT = pgsql.SQL("BEGIN"), pgsql.SQL("COMMIT")
+#: would send its own BEGIN on a connection out of autocommit, and wait for it. Every jobforge
+#: transaction is READ COMMITTED whatever the login's or database's default: the claim's limits
+#: count what earlier claims committed (migrations/0011), and a SKIP LOCKED claim at REPEATABLE
+#: READ fails on every row a concurrent claim took.
+_BEGIN = pgsql.SQL("BEGIN ISOLATION LEVEL READ COMMITTED")
+_COMMIT = pgsql.SQL("COMMIT")
+_READ_COMMITTED = psycopg.IsolationLevel.READ_COMMITTED
 
 
 @contextmanager

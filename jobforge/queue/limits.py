@@ -23,6 +23,9 @@ SCOPES: tuple[str, ...] = get_args(Scope)
 
 #: The largest cap, rate and burst the database accepts.
 MAX_VALUE = 1_000_000
+#: The smallest rate (jobs a second; one job in 11.6 days): below it a bucket's arithmetic
+#: stops meaning anything (the database refused nothing above 0, down to 5e-324, before 0011).
+MIN_RATE = 0.000001
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,9 +57,9 @@ def check_limit(
     if rate_per_s is not None:
         if scope != "type":
             raise errors.ConfigurationError("--rate is per job type: a tenant takes --max-running")
-        if not (math.isfinite(rate_per_s) and 0 < rate_per_s <= MAX_VALUE):
+        if not (math.isfinite(rate_per_s) and MIN_RATE <= rate_per_s <= MAX_VALUE):
             raise errors.ConfigurationError(
-                f"--rate {rate_per_s:g} is out of range: give more than 0, at most {MAX_VALUE}"
+                f"--rate {rate_per_s:g} is out of range: give {MIN_RATE:.6f}-{MAX_VALUE}"
             )
     if burst is not None:
         if rate_per_s is None:

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
+from psycopg import sql as pgsql
 import pytest
 
 from jobforge import db, errors
@@ -137,7 +138,11 @@ def test_limits_are_listed(conn: db.Connection) -> None:
         (("type", "ops.x", -3, None, None), "max_running -3 is out of range 1-1000000"),
         (
             ("type", "ops.x", None, 0.0, None),
-            "rate_per_s 0 is out of range: above 0, at most 1000000",
+            "rate_per_s 0 is out of range 0.000001-1000000",
+        ),
+        (
+            ("type", "ops.x", None, 5e-324, None),
+            "rate_per_s 5e-324 is out of range 0.000001-1000000",
         ),
         (("tenant", "acme", None, 1.0, None), "rate limits are per job type, not per tenant"),
         (("type", "ops.x", None, None, None), "a limit needs max_running or rate_per_s"),
@@ -190,3 +195,113 @@ def test_a_small_tenant_finishes_before_a_big_backlog_has_gone_far(
     last_small = max(position[j] for j in small)
     a_2000th = sorted(position[j] for j in big)[1999]
     assert last_small < a_2000th, (last_small, a_2000th)
+
+
+# Held under pressure (migrations/0011): what an attacker's review of 0010 found.
+
+
+def test_a_claim_locks_only_the_jobs_it_returns(jobforge_db: Database) -> None:
+    """Fifty tenants wait; a claim of 4 still open in its transaction leaves every other job
+    to a concurrent claim (0010 locked a share of every tenant and kept 4)."""
+    for n in range(50):
+        enqueue(jobforge_db.dsn, f"t{n:02}", 3)
+    with jobforge_db.connect(autocommit=False) as first, jobforge_db.connect() as second:
+        taken = claim(first, 4)  # transaction left open: its locks held
+        assert len(taken) == 4
+        assert len({j["tenant_id"] for j in taken}) == 4  # one turn each
+        again = claim(second, 146)
+        assert len(again) == 146
+        assert not {j["id"] for j in taken} & {j["id"] for j in again}
+        first.rollback()
+
+
+def test_leftover_room_goes_round_in_turns_not_to_a_back_dated_backlog(
+    jobforge_db: Database, conn: db.Connection
+) -> None:
+    """a has one due job, b back-dates its run_at by a year, c queues at T0: the room a leaves
+    is shared by b and c, not taken by b's older run_at (0010 refilled in run_at order)."""
+    enqueue(jobforge_db.dsn, "a", 1)
+    with QueueClient.connect(jobforge_db.dsn, tenant="b", max_size=1) as client:
+        old = T0 - timedelta(days=365)
+        client.enqueue_many(
+            [NewJob(type="ops.scan", payload={"i": i}, run_at=old) for i in range(10)], now=T0
+        )
+    enqueue(jobforge_db.dsn, "c", 10)
+    got = [j["tenant_id"] for j in claim(conn, 9)]
+    assert (got.count("a"), got.count("b"), got.count("c")) == (1, 4, 4)
+
+
+def test_the_share_goes_to_tenants_with_due_jobs_of_the_types_asked(
+    jobforge_db: Database, conn: db.Connection
+) -> None:
+    enqueue(jobforge_db.dsn, "a", 10)
+    with QueueClient.connect(jobforge_db.dsn, tenant="later", max_size=1) as client:
+        tomorrow = T0 + timedelta(days=1)
+        client.enqueue_many([NewJob(type="ops.scan", payload={}, run_at=tomorrow)], now=T0)
+    enqueue(jobforge_db.dsn, "other", 5, "ops.other")
+    cur = conn.cursor(row_factory=psycopg.rows.dict_row)
+    got = cur.execute(
+        "SELECT * FROM jobforge.claim_v1('w1', 4, ARRAY['ops.scan'], 30, %s)", (T0,)
+    ).fetchall()
+    assert [j["tenant_id"] for j in got] == ["a"] * 4
+
+
+def test_cancel_and_reschedule_cannot_run_past_a_cap(
+    jobforge_db: Database, conn: db.Connection
+) -> None:
+    """A canceled job's handler runs until its worker stops it: until the worker acknowledges
+    the cancel (or the lease it held ends) it counts toward the cap, so a tenant that cancels and
+    reschedules cannot start a second copy beside it."""
+    set_limit(conn, "tenant", "acme", max_running=1)
+    first_id, second_id = enqueue(jobforge_db.dsn, "acme", 2)
+    (first,) = claim(conn, 5)
+    with QueueClient.connect(jobforge_db.dsn, tenant="acme", max_size=1) as client:
+        client.cancel(first_id, now=T0)
+        assert claim(conn, 5) == []  # the canceled handler may still be running
+        assert client.acknowledge_cancel("w1", first_id, first["lease_token"], None, now=T0)
+        (second,) = claim(conn, 5)  # it has stopped: the room is back
+        assert second["id"] == second_id
+        finish(conn, second)
+        client.reschedule(first_id, now=T0)
+        (again,) = claim(conn, 5)
+        assert again["id"] == first_id and again["attempts"] == 2
+        # cancel and reschedule at once: the old handler is never acknowledged (its heartbeat
+        # finds the lease gone), so it counts until the lease it held would have ended
+        client.cancel(first_id, now=T0)
+        client.reschedule(first_id, now=T0)
+    assert claim(conn, 5) == []
+    assert claim(conn, 5, now=T0 + timedelta(seconds=29)) == []
+    assert [j["id"] for j in claim(conn, 5, now=T0 + timedelta(seconds=31))] == [first_id]
+
+
+def test_limits_refuse_a_transaction_that_is_not_read_committed(
+    jobforge_db: Database, conn: db.Connection
+) -> None:
+    set_limit(conn, "type", "ops.scan", max_running=2)
+    enqueue(jobforge_db.dsn, "acme", 3)
+    with jobforge_db.connect(autocommit=False) as other:
+        other.execute("BEGIN ISOLATION LEVEL REPEATABLE READ")
+        with pytest.raises(psycopg.Error) as caught:
+            claim(other, 5)
+    assert caught.value.diag.message_primary == (
+        "claim: queue limits need READ COMMITTED transactions, and this one is REPEATABLE READ"
+    )
+
+
+def test_the_clients_claim_at_read_committed_whatever_the_default(
+    jobforge_db: Database, conn: db.Connection
+) -> None:
+    """A database whose default isolation is REPEATABLE READ: jobforge's own calls still run at
+    READ COMMITTED (both the one-round-trip flights and plain transactions), so caps hold."""
+    conn.execute(
+        pgsql.SQL("ALTER DATABASE {} SET default_transaction_isolation = 'repeatable read'").format(
+            pgsql.Identifier(conn.info.dbname)
+        )
+    )
+    set_limit(conn, "type", "ops.scan", max_running=2)
+    enqueue(jobforge_db.dsn, "acme", 3)
+    with QueueClient.connect(jobforge_db.dsn, tenant="acme", max_size=1) as client:
+        assert len(client.claim("w1", 5, now=T0)) == 2
+        with client.transaction(worker=True) as tx:
+            level = tx.execute("SHOW transaction_isolation").fetchone()
+        assert level == ("read committed",)
