@@ -70,22 +70,21 @@ class AsyncQueueClient(ClientBase[db.AsyncConnectionPool]):
     async def _drive(self, op: Steps[T]) -> T:
         """`QueueClient._drive`, awaiting."""
         step = Stepper(op)
-        if (statement := step.statement) is None:
-            return step.answer
-        app_role = self._app_role(step.worker)
-        async with (
-            self.pool.connection() as conn,
-            db.flight_async(conn, self.tenant, worker=step.worker, app_role=app_role) as flight,
-        ):
-            while True:
-                cursor = await flight.send(*statement.query())
-                if not statement.more:
-                    break  # the last: its rows come back with the commit
-                step.send(await _rows(cursor, statement.keep))  # waits, in the transaction
-                if step.statement is None:  # answered: nothing left to read
-                    return step.answer  # (after the commit: leaving the flight sends it)
-                statement = step.statement
-        step.send(await _rows(cursor, statement.keep))
+        while (statement := step.statement) is not None:
+            app_role = self._app_role(step.worker)
+            async with (
+                self.pool.connection() as conn,
+                db.flight_async(conn, self.tenant, worker=step.worker, app_role=app_role) as flight,
+            ):
+                while True:
+                    cursor = await flight.send(*statement.query())
+                    if not statement.more:
+                        break  # the transaction's last: its rows come back with the commit
+                    step.send(await _rows(cursor, statement.keep))  # waits, in the transaction
+                    if step.statement is None:  # answered: nothing left to read
+                        return step.answer  # (after the commit: leaving the flight sends it)
+                    statement = step.statement
+            step.send(await _rows(cursor, statement.keep))
         return step.answer
 
     # tenant-scoped

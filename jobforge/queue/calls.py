@@ -68,8 +68,9 @@ CLAIM_KEEP = ("id", "lease_token")
 
 
 def claimed(loaded: Sequence[db.Loaded]) -> tuple[list[Job], list[Outcome]]:
-    """The claimed jobs, and a `failed` outcome for each row that cannot be loaded (quarantined in
-    the claim's own transaction, so one poison row never stalls a claim again)."""
+    """The claimed jobs, and a `failed` outcome for each row that cannot be loaded (quarantined
+    in a transaction of its own right after the claim, so one poison row never stalls a claim
+    again)."""
     jobs: list[Job] = []
     poisoned: list[Outcome] = []
     for item in loaded:

@@ -53,7 +53,8 @@ class Statement:
     #: cannot be loaded; None: fetch them all at once.
     keep: tuple[str, ...] | None = None
     #: Another statement may follow in the same transaction: its rows are read before the commit
-    #: (a round trip of its own). Without it the operation ends here, its rows read after COMMIT.
+    #: (a round trip of its own). Without it the transaction ends here, its rows read after
+    #: COMMIT; a statement the operation yields next runs in a transaction of its own.
     more: bool = False
 
     def query(self) -> tuple[str, dict[str, Any]]:
@@ -85,8 +86,6 @@ class Stepper(Generic[T]):
             return
         if self.statement is not None and statement.worker != self.statement.worker:
             raise AssertionError("the statements of an operation share its transaction's scope")
-        if self.statement is not None and not self.statement.more:
-            raise AssertionError("a statement followed by another in its transaction says `more`")
         self.statement = statement
 
 
@@ -206,11 +205,13 @@ def claim(
     now: datetime | None = None,
 ) -> Steps[list[Job]]:
     call = calls.claim(worker, limit, types, lease_s, now)
-    # `more`: rows that cannot be loaded are failed in the claim's own transaction, so the claim
-    # waits for its rows before it commits (two round trips, not one)
-    claimed = yield Statement(call, worker=True, keep=calls.CLAIM_KEEP, more=True)
+    # One round trip: the claim commits before its rows are loaded (no lock waits on the
+    # client's decoding). Rows that cannot be loaded are failed right after, in a transaction of
+    # their own, fenced by the lease just taken; should the worker die in between, the lease
+    # expires and the next claim takes the row over and fails it then.
+    claimed = yield Statement(call, worker=True, keep=calls.CLAIM_KEEP)
     jobs, poisoned = calls.claimed(claimed)
-    if poisoned:  # failed in the claim's own transaction
+    if poisoned:
         yield _worker(calls.finish(worker, poisoned, now, *client.backoff))
     calls.report_quarantined(worker, poisoned)
     return jobs

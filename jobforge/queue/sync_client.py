@@ -89,25 +89,25 @@ class QueueClient(ClientBase[db.ConnectionPool]):
             yield conn
 
     def _drive(self, op: Steps[T]) -> T:
-        """The operation's statements, run in one transaction (none without one) sent in one
-        round trip (`db.flight`), and one more per statement that says `more`; its answer."""
+        """The operation's statements, each transaction (none without one) sent in one round
+        trip (`db.flight`), and one more per statement that says `more`; its answer. A statement
+        after one without `more` opens a new transaction."""
         step = Stepper(op)
-        if (statement := step.statement) is None:
-            return step.answer
-        app_role = self._app_role(step.worker)
-        with (
-            self.pool.connection() as conn,
-            db.flight(conn, self.tenant, worker=step.worker, app_role=app_role) as flight,
-        ):
-            while True:
-                cursor = flight.send(*statement.query())
-                if not statement.more:
-                    break  # the last: its rows come back with the commit
-                step.send(_rows(cursor, statement.keep))  # waits for them, in the transaction
-                if step.statement is None:  # answered: nothing left to read
-                    return step.answer  # (after the commit: leaving the flight sends it)
-                statement = step.statement
-        step.send(_rows(cursor, statement.keep))
+        while (statement := step.statement) is not None:
+            app_role = self._app_role(step.worker)
+            with (
+                self.pool.connection() as conn,
+                db.flight(conn, self.tenant, worker=step.worker, app_role=app_role) as flight,
+            ):
+                while True:
+                    cursor = flight.send(*statement.query())
+                    if not statement.more:
+                        break  # the transaction's last: its rows come back with the commit
+                    step.send(_rows(cursor, statement.keep))  # waits for them, in the transaction
+                    if step.statement is None:  # answered: nothing left to read
+                        return step.answer  # (after the commit: leaving the flight sends it)
+                    statement = step.statement
+            step.send(_rows(cursor, statement.keep))
         return step.answer
 
     # tenant-scoped
