@@ -1783,7 +1783,7 @@ CREATE TRIGGER jobs_notify_requeue AFTER UPDATE OF status ON jobforge.jobs FOR E
 -- Name: jobs jobs_transition; Type: TRIGGER; Schema: jobforge; Owner: -
 --
 
-CREATE TRIGGER jobs_transition BEFORE UPDATE OF status ON jobforge.jobs FOR EACH ROW WHEN ((old.status IS DISTINCT FROM new.status)) EXECUTE FUNCTION jobforge.jobs_check_transition();
+CREATE TRIGGER jobs_transition BEFORE UPDATE OF status ON jobforge.jobs FOR EACH ROW WHEN (((old.status IS DISTINCT FROM new.status) AND (((((((((((((old.status)::text <> 'queued'::text) OR ((new.status)::text <> 'running'::text)) AND (((old.status)::text <> 'queued'::text) OR ((new.status)::text <> 'canceled'::text))) AND (((old.status)::text <> 'running'::text) OR ((new.status)::text <> 'queued'::text))) AND (((old.status)::text <> 'running'::text) OR ((new.status)::text <> 'running'::text))) AND (((old.status)::text <> 'running'::text) OR ((new.status)::text <> 'succeeded'::text))) AND (((old.status)::text <> 'running'::text) OR ((new.status)::text <> 'failed'::text))) AND (((old.status)::text <> 'running'::text) OR ((new.status)::text <> 'dead'::text))) AND (((old.status)::text <> 'running'::text) OR ((new.status)::text <> 'canceled'::text))) AND (((old.status)::text <> 'failed'::text) OR ((new.status)::text <> 'queued'::text))) AND (((old.status)::text <> 'dead'::text) OR ((new.status)::text <> 'queued'::text))) AND (((old.status)::text <> 'canceled'::text) OR ((new.status)::text <> 'queued'::text))))) EXECUTE FUNCTION jobforge.jobs_check_transition();
 
 
 --

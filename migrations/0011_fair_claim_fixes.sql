@@ -458,3 +458,22 @@ BEGIN
     CROSS JOIN LATERAL jsonb_populate_record(c.jrow, jsonb_build_object('lease_token', c.secret)) r
     ORDER BY r.priority, r.run_at, r.id;
 END $$;
+
+-- The transition check (0002, 0004) ran a PL/pgSQL trigger, and a lookup in job_transitions, on
+-- every status change: two per job (~18 us of the ~165 us a job costs the database from claim to
+-- finish). The legal moves now sit in the trigger's WHEN clause, built here from job_transitions
+-- (still the one list of legal moves), so the function runs only for an illegal move, to refuse
+-- it. A change to job_transitions must rebuild the trigger the same way.
+DO $$
+DECLARE
+    v_legal text;
+BEGIN
+    SELECT string_agg(format('(%L, %L)', t.from_status, t.to_status), ', '
+                      ORDER BY t.from_status, t.to_status)
+    INTO v_legal FROM jobforge.job_transitions t;
+    DROP TRIGGER jobs_transition ON jobforge.jobs;
+    EXECUTE format(
+        'CREATE TRIGGER jobs_transition BEFORE UPDATE OF status ON jobforge.jobs FOR EACH ROW '
+        'WHEN (OLD.status IS DISTINCT FROM NEW.status AND (OLD.status::text, NEW.status::text) '
+        'NOT IN (%s)) EXECUTE FUNCTION jobforge.jobs_check_transition()', v_legal);
+END $$;

@@ -15,7 +15,7 @@ from psycopg.types.json import Jsonb
 
 from jobforge import db
 from jobforge.provision import Database
-from jobforge.states import TRANSITIONS
+from jobforge.states import TRANSITIONS, JobState
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 
@@ -71,6 +71,40 @@ def conn(jobforge_db: Database) -> Any:
 def test_the_sql_transition_table_mirrors_states_py(conn: db.Connection) -> None:
     rows = conn.execute("SELECT from_status::text, to_status::text FROM jobforge.job_transitions")
     assert {(a, b) for a, b in rows.fetchall()} == {(a.value, b.value) for a, b in TRANSITIONS}
+
+
+#: Any status, with the lease and finish columns its constraints ask for.
+_MOVE = """
+UPDATE jobforge.jobs SET status = %(status)s::jobforge.job_status,
+    lease_token = CASE WHEN %(status)s = 'running' THEN gen_random_uuid() END,
+    lease_holder = CASE WHEN %(status)s = 'running' THEN 'w1' END,
+    lease_expires_at = CASE WHEN %(status)s = 'running' THEN now() END,
+    finished_at = CASE WHEN %(status)s IN ('succeeded', 'failed', 'dead', 'canceled') THEN now() END
+WHERE id = %(id)s
+"""
+
+
+def test_the_trigger_refuses_every_move_the_table_does_not_list(conn: db.Connection) -> None:
+    """The legal moves live in the trigger's WHEN clause (built from job_transitions, 0011):
+    every move the table lists passes, every other one is refused in one line."""
+    ((_, job_id, _),) = enqueue(conn, {"target": "a"})
+    states = [s.value for s in JobState]
+    for old in states:
+        for new in states:
+            if old == new:
+                continue
+            conn.execute("SET session_replication_role = replica")  # place it, triggers off
+            conn.execute(_MOVE, {"status": old, "id": job_id})
+            conn.execute("SET session_replication_role = DEFAULT")
+            if (JobState(old), JobState(new)) in TRANSITIONS:
+                conn.execute(_MOVE, {"status": new, "id": job_id})
+                continue
+            with pytest.raises(psycopg.Error) as caught:
+                conn.execute(_MOVE, {"status": new, "id": job_id})
+            assert caught.value.diag.sqlstate == "JF002"
+            assert caught.value.diag.message_primary == (
+                f"job {job_id} cannot go from {old} to {new}"
+            )
 
 
 def test_success(conn: db.Connection) -> None:
