@@ -31,6 +31,17 @@ def worker(
     concurrency: int = typer.Option(
         DEFAULT_CONCURRENCY, "--concurrency", min=1, max=10_000, help="Jobs at once."
     ),
+    prefetch: int | None = typer.Option(
+        None,
+        "--prefetch",
+        min=0,
+        max=100_000,
+        help="Jobs claimed ahead of the free slots, leased and waiting for one (default: as "
+        "many as --concurrency; 0: claim only for free slots).",
+    ),
+    claim_batch: int | None = typer.Option(
+        None, "--claim-batch", min=1, max=100_000, help="Most jobs one claim asks for."
+    ),
     types: list[str] | None = typer.Option(None, "--types", help="Only these job types."),
     database_url_option: str | None = typer.Option(
         None, "--database-url", help=f"The queue's database ({DEFAULT_HELP})."
@@ -106,6 +117,8 @@ def worker(
     config = WorkerConfig(
         name=name,
         concurrency=concurrency,
+        prefetch=prefetch,
+        claim_batch=claim_batch,
         types=types or None,
         lease_s=lease,
         grace_s=grace,

@@ -229,3 +229,21 @@ def test_doctor_says_when_every_queued_type_is_handled(
     # outside a runner repository there is nothing to compare with
     away = cli("doctor", "--no-start", "--database-url", jobforge_db.dsn, cwd=elsewhere)
     assert "queued job types" not in away.out
+
+
+def test_the_worker_takes_its_claim_sizes_from_the_command_line(
+    cli: Cli, repo: Path, jobforge_db: Database
+) -> None:
+    """`--prefetch 0 --claim-batch 1`: one job per claim, none held ahead; all of them run."""
+    for n in range(3):
+        body = json.dumps({"invoice": f"A-{n}", "days_late": 1})
+        assert _enqueue(cli, jobforge_db, "billing.late_fees", body).code == 0
+    worker = cli("worker", "--exit-when-idle", "--prefetch", "0", "--claim-batch", "1",
+                 "--concurrency", "2", "--database-url", jobforge_db.dsn)  # fmt: skip
+    assert worker.code == 0, worker.err
+    assert [j["status"] for j in _jobs(cli, jobforge_db)] == ["succeeded"] * 3
+    with jobforge_db.connect() as conn:
+        claims = conn.execute(
+            "SELECT count(DISTINCT at) FROM jobforge.job_events WHERE kind = 'claimed'"
+        ).fetchone()
+    assert claims == (3,)  # one claim per job

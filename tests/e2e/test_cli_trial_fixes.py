@@ -72,6 +72,8 @@ def _one_error_line(result: Run) -> str:
         (("worker", "--metrics-port", "0"), "'--metrics-port'"),
         (("worker", "--concurrency", "0"), "'--concurrency'"),
         (("worker", "--concurrency", "10001"), "'--concurrency'"),
+        (("worker", "--prefetch", "-1"), "'--prefetch'"),
+        (("worker", "--claim-batch", "0"), "'--claim-batch'"),
         (("worker", "--lease", "-1"), "--lease takes a number of seconds above 0, at most 86400"),
         (("worker", "--lease", "0"), "--lease takes"),
         (("worker", "--lease", "nan"), "--lease takes"),
