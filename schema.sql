@@ -915,7 +915,6 @@ END $$;
 
 CREATE FUNCTION jobforge.json_problem(p_value jsonb) RETURNS text
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
-    SET search_path TO 'pg_catalog', 'pg_temp'
     AS $_$
     SELECT CASE
         WHEN p_value IS NULL THEN NULL

@@ -477,3 +477,21 @@ BEGIN
         'WHEN (OLD.status IS DISTINCT FROM NEW.status AND (OLD.status::text, NEW.status::text) '
         'NOT IN (%s)) EXECUTE FUNCTION jobforge.jobs_check_transition()', v_legal);
 END $$;
+
+-- json_problem (0008) ran with its own search_path, which keeps PostgreSQL from inlining it: every
+-- statement that called it planned its body anew (~30 us), twice for a one-job enqueue (~60 of
+-- its ~180 us). Its body names every function with its schema and uses no operator, so it is
+-- now inlined into the statements that call it (like current_tenant and worker_scope, whose
+-- bodies are held to the same rule by tests/integration/test_planted_functions.py).
+CREATE OR REPLACE FUNCTION jobforge.json_problem(p_value jsonb) RETURNS text
+LANGUAGE sql IMMUTABLE PARALLEL SAFE AS $$
+    SELECT CASE
+        WHEN p_value IS NULL THEN NULL
+        WHEN pg_catalog.jsonb_path_exists(p_value, 'strict $.**{65}')
+            THEN 'it is nested deeper than 64 levels'
+        WHEN pg_catalog.jsonb_path_exists(
+                 p_value, 'strict $.** ? (@ > 1.7976931348623157e308 || @ < -1.7976931348623157e308)')
+            THEN 'it holds a number outside the range of a double (1.8e308)'
+    END
+$$;
+ALTER FUNCTION jobforge.json_problem(jsonb) RESET ALL;

@@ -136,9 +136,14 @@ def test_a_planted_operator_does_not_bend_the_transition_trigger_for_its_owner(
 
 def test_every_jobforge_function_is_pinned_or_fully_qualified(jobforge_db: Database) -> None:
     """From the catalog, so a function added later cannot be forgotten: each runs with
-    `search_path = pg_catalog, pg_temp`, except the two inlined into every policy check, whose
-    bodies name every function and operator with its schema."""
-    inlined = {"current_tenant", "worker_scope"}
+    `search_path = pg_catalog, pg_temp`, except those inlined into the statements that call
+    them (the two of every policy check, and json_problem since 0011), whose bodies name every
+    function and operator with its schema: what each must name."""
+    inlined = {
+        "current_tenant": ("pg_catalog.current_setting", "OPERATOR(pg_catalog.=)"),
+        "worker_scope": ("pg_catalog.pg_has_role", "OPERATOR(pg_catalog.=)"),
+        "json_problem": ("pg_catalog.jsonb_path_exists",),
+    }
     with jobforge_db.connect() as conn:
         rows = conn.execute(
             "SELECT p.proname, coalesce(p.proconfig, '{}'), p.prosrc FROM pg_proc p "
@@ -147,7 +152,8 @@ def test_every_jobforge_function_is_pinned_or_fully_qualified(jobforge_db: Datab
     assert rows
     for name, config, body in rows:
         if name in inlined:
-            assert "pg_catalog." in body, name
-            assert "OPERATOR(pg_catalog.=)" in body, name
+            assert config == [], name
+            for qualified in inlined[name]:
+                assert qualified in body, (name, qualified)
         else:
             assert "search_path=pg_catalog, pg_temp" in config, name
