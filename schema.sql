@@ -1,5 +1,5 @@
 -- jobforge's database schema as every migration up to and including
--- migrations/0011_fair_claim_fixes.sql leaves it: `pg_dump --schema-only --no-owner`
+-- migrations/0014_audit_actors.sql leaves it: `pg_dump --schema-only --no-owner`
 -- of the jobforge schema of a freshly migrated database, without session settings or
 -- version lines. Rows the migrations insert (job_transitions, settings) are data, not
 -- shown here.
@@ -1372,7 +1372,12 @@ CREATE TABLE jobforge.job_events (
     attempt integer,
     worker text,
     data jsonb,
-    CONSTRAINT job_events_kind_check CHECK ((kind = ANY (ARRAY['created'::text, 'claimed'::text, 'progress'::text, 'retry_scheduled'::text, 'succeeded'::text, 'failed'::text, 'dead'::text, 'canceled'::text, 'lease_expired'::text, 'rescheduled'::text, 'released'::text, 'cancel_acknowledged'::text])))
+    login text DEFAULT SESSION_USER,
+    actor text DEFAULT NULLIF(current_setting('jobforge.actor'::text, true), ''::text),
+    reason text DEFAULT NULLIF(current_setting('jobforge.reason'::text, true), ''::text),
+    CONSTRAINT job_events_actor_shape CHECK (((actor IS NULL) OR (((length(actor) >= 1) AND (length(actor) <= 200)) AND (actor !~ '[[:cntrl:]]'::text)))),
+    CONSTRAINT job_events_kind_check CHECK ((kind = ANY (ARRAY['created'::text, 'claimed'::text, 'progress'::text, 'retry_scheduled'::text, 'succeeded'::text, 'failed'::text, 'dead'::text, 'canceled'::text, 'lease_expired'::text, 'rescheduled'::text, 'released'::text, 'cancel_acknowledged'::text]))),
+    CONSTRAINT job_events_reason_shape CHECK (((reason IS NULL) OR (((length(reason) >= 1) AND (length(reason) <= 1000)) AND (reason !~ '[\x01-\x08\x0b-\x1f\x7f]'::text))))
 );
 
 ALTER TABLE ONLY jobforge.job_events FORCE ROW LEVEL SECURITY;
@@ -1706,6 +1711,13 @@ CREATE UNIQUE INDEX job_attempts_by_job ON jobforge.job_attempts USING btree (jo
 --
 
 CREATE INDEX job_attempts_stopping ON jobforge.job_attempts USING btree (stops_by) WHERE (stops_by IS NOT NULL);
+
+
+--
+-- Name: job_events_audit; Type: INDEX; Schema: jobforge; Owner: -
+--
+
+CREATE INDEX job_events_audit ON jobforge.job_events USING btree (tenant_id, at, id) WHERE (actor IS NOT NULL);
 
 
 --

@@ -18,6 +18,7 @@ except ImportError:  # pragma: no cover
 
 from jobforge import errors
 from jobforge.cli import (
+    audit_command,
     certify_command,
     contracts_command,
     db_commands,
@@ -45,6 +46,7 @@ app.command("migrate")(migrate_command.migrate)
 app.command("doctor")(doctor.doctor)
 app.command("enqueue")(jobs_commands.enqueue)
 app.add_typer(jobs_commands.app, name="jobs")
+app.add_typer(audit_command.app, name="audit")
 app.add_typer(limits_command.app, name="limits")
 app.command("worker")(worker_command.worker)
 app.add_typer(contracts_command.app, name="contracts")

@@ -15,11 +15,11 @@ from rich.table import Table
 
 from jobforge import errors, validation
 from jobforge.cli.known_types import known_types, not_a_payload
-from jobforge.cli.options import DEFAULT_HELP
+from jobforge.cli.options import ACTOR, DEFAULT_HELP, REASON, cli_actor
 from jobforge.cli.output import MAX_ID, console, literal, notes, print_json
 from jobforge.produce import runner_job
 from jobforge.provision.target import chosen_tenant, ready_database_url
-from jobforge.queue import NewJob, QueueClient
+from jobforge.queue import NewJob, QueueClient, audit
 from jobforge.states import JobState
 
 app = typer.Typer(help="Inspect and act on jobs (one tenant at a time).", no_args_is_help=True)
@@ -30,9 +30,16 @@ _JSON = typer.Option(False, "--json", help="Print JSON instead of a table.")
 _ID = typer.Argument(..., metavar="ID", min=1, max=MAX_ID)
 
 
-def _client(url: str | None, tenant: str | None) -> QueueClient:
+def _client(
+    url: str | None, tenant: str | None, actor: str | None = None, reason: str | None = None
+) -> QueueClient:
+    """The tenant's client, naming who acts (and why) on every event it writes."""
     chosen = chosen_tenant(tenant, required=True)
-    return QueueClient.connect(ready_database_url(url), tenant=chosen, max_size=1)
+    who = cli_actor(actor)
+    audit.acting(who, reason)  # a bad --actor or --reason is one line, before connecting
+    return QueueClient.connect(
+        ready_database_url(url), tenant=chosen, max_size=1, actor=who, reason=reason
+    )
 
 
 def _payload(text: str | None, file: Path | None) -> dict[str, Any]:
@@ -73,6 +80,7 @@ def enqueue(
     ),
     url: str | None = _URL,
     tenant: str | None = _TENANT,
+    actor: str | None = ACTOR,
     as_json: bool = _JSON,
 ) -> None:
     """Enqueue one job; the same --key with the same payload returns the existing job.
@@ -101,7 +109,7 @@ def enqueue(
         ) from None
     except ValidationError as exc:
         raise errors.ConfigurationError(f"invalid job: {validation.summary(exc)}") from None
-    with _client(url, tenant) as client:
+    with _client(url, tenant, actor) as client:
         (result,) = client.enqueue_many([job])
     if as_json:
         print_json(result.model_dump())
@@ -220,7 +228,10 @@ def show(
     console.print("events:", markup=False)
     for event in events:
         who = f" by {event.worker}" if event.worker else ""
-        console.print(literal(f"  {event.at.isoformat(timespec='milliseconds')} {event.kind}{who}"))
+        who += f" (actor {json.dumps(event.actor)})" if event.actor else ""
+        why = f": {json.dumps(event.reason)}" if event.reason else ""
+        line = f"  {event.at.isoformat(timespec='milliseconds')} {event.kind}{who}{why}"
+        console.print(literal(line))
 
 
 def _print_error(error: Any) -> None:
@@ -251,10 +262,12 @@ def cancel(
     job_id: int = _ID,
     url: str | None = _URL,
     tenant: str | None = _TENANT,
+    actor: str | None = ACTOR,
+    reason: str | None = REASON,
     as_json: bool = _JSON,
 ) -> None:
     """Cancel a queued or running job (final; a running worker learns at its next heartbeat)."""
-    with _client(url, tenant) as client:
+    with _client(url, tenant, actor, reason) as client:
         state = client.cancel(job_id)
     _say_state(job_id, state.value, as_json)
 
@@ -267,10 +280,12 @@ def retry(
     ),
     url: str | None = _URL,
     tenant: str | None = _TENANT,
+    actor: str | None = ACTOR,
+    reason: str | None = REASON,
     as_json: bool = _JSON,
 ) -> None:
     """Put a failed, dead or canceled job back in the queue."""
-    with _client(url, tenant) as client:
+    with _client(url, tenant, actor, reason) as client:
         try:
             state = client.reschedule(job_id, reset_attempts=reset_attempts)
         except errors.InvalidTransition as exc:  # the queue names its parameter; we, our flag

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
+import os
+
 import typer
 
 #: What every command's --database-url help says of its default.
@@ -25,3 +28,26 @@ REPLAYED_ALLOW_HOST = typer.Option(
 def allowed_hosts(values: list[str] | None) -> tuple[str, ...]:
     """The hosts `REPLAYED_ALLOW_HOST` was given, in order (none when it was not)."""
     return tuple(values or ())
+
+
+#: --actor of the commands that change jobs: who the audit trail names (migrations/0014).
+ACTOR = typer.Option(
+    None,
+    "--actor",
+    help="Who acts, for the audit trail (default: $JOBFORGE_ACTOR, else your OS login name).",
+)
+#: --reason of the commands that change jobs by hand.
+REASON = typer.Option(None, "--reason", help="Why, kept in the audit trail with the change.")
+
+
+def cli_actor(given: str | None) -> str:
+    """The actor a command names: `--actor`, else $JOBFORGE_ACTOR, else the OS login name (so
+    that a change made from a terminal is never anonymous)."""
+    if given is not None:
+        return given
+    if env := os.environ.get("JOBFORGE_ACTOR"):
+        return env
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no login name (a container's uid without a passwd entry)
+        return "jobforge-cli"

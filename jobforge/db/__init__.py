@@ -219,13 +219,39 @@ def readable_or(message: str) -> Iterator[None]:
         raise errors.ConfigurationError(f"{message} ({exc.diag.message_primary or exc})") from None
 
 
-def _scope(tenant: str | None, worker: bool, app_role: bool) -> dict[str, str | bool]:
-    return {"tenant": tenant or "", "scope": "worker" if worker else "", "app_role": app_role}
+@dataclass(frozen=True, slots=True)
+class Acting:
+    """Who acts in a transaction and why (migrations/0014): set beside the tenant, written on
+    every event of the transaction. The actor is the client's claim (a user, a service, a
+    token's name); the login that wrote the event is recorded by the database itself."""
+
+    actor: str | None = None
+    reason: str | None = None
+
+
+NOBODY = Acting()
+
+
+def _scope(
+    tenant: str | None, worker: bool, app_role: bool, acting: Acting = NOBODY
+) -> dict[str, str | bool]:
+    return {
+        "tenant": tenant or "",
+        "scope": "worker" if worker else "",
+        "app_role": app_role,
+        "actor": acting.actor or "",
+        "reason": acting.reason or "",
+    }
 
 
 @contextmanager
 def tenant_transaction(
-    conn: Connection, tenant: str | None, *, worker: bool = False, app_role: bool = False
+    conn: Connection,
+    tenant: str | None,
+    *,
+    worker: bool = False,
+    app_role: bool = False,
+    acting: Acting = NOBODY,
 ) -> Iterator[Connection]:
     """A transaction scoped to `tenant` (and, for workers, to every tenant).
 
@@ -235,20 +261,25 @@ def tenant_transaction(
     if conn.isolation_level is not _READ_COMMITTED and conn.info.transaction_status == _IDLE:
         conn.isolation_level = _READ_COMMITTED  # no I/O: the next BEGIN says it
     with _typed_errors(conn), conn.transaction():
-        conn.execute(query("session_scope"), _scope(tenant, worker, app_role))
+        conn.execute(query("session_scope"), _scope(tenant, worker, app_role, acting))
         yield conn
 
 
 @asynccontextmanager
 async def tenant_transaction_async(
-    conn: AsyncConnection, tenant: str | None, *, worker: bool = False, app_role: bool = False
+    conn: AsyncConnection,
+    tenant: str | None,
+    *,
+    worker: bool = False,
+    app_role: bool = False,
+    acting: Acting = NOBODY,
 ) -> AsyncIterator[AsyncConnection]:
     """`tenant_transaction` for an async connection."""
     if conn.isolation_level is not _READ_COMMITTED and conn.info.transaction_status == _IDLE:
         await conn.set_isolation_level(_READ_COMMITTED)
     with _typed_errors(conn):
         async with conn.transaction():
-            await conn.execute(query("session_scope"), _scope(tenant, worker, app_role))
+            await conn.execute(query("session_scope"), _scope(tenant, worker, app_role, acting))
             yield conn
 
 
@@ -298,7 +329,12 @@ _READ_COMMITTED = psycopg.IsolationLevel.READ_COMMITTED
 
 @contextmanager
 def flight(
-    conn: Connection, tenant: str | None, *, worker: bool = False, app_role: bool = False
+    conn: Connection,
+    tenant: str | None,
+    *,
+    worker: bool = False,
+    app_role: bool = False,
+    acting: Acting = NOBODY,
 ) -> Iterator[Flight]:
     """`tenant_transaction` in one round trip: BEGIN, the scope (`session_scope`: the tenant and
     scope set with `set_config(..., true)`, the role `jobforge_app` taken as there), the statements
@@ -323,7 +359,7 @@ def flight(
             try:
                 with conn.pipeline():
                     conn.execute(_BEGIN, prepare=False)
-                    conn.execute(query("session_scope"), _scope(tenant, worker, app_role))
+                    conn.execute(query("session_scope"), _scope(tenant, worker, app_role, acting))
                     try:
                         yield Flight(conn)
                         # an earlier statement's error may surface here, while COMMIT is sent
@@ -345,7 +381,12 @@ def flight(
 
 @asynccontextmanager
 async def flight_async(
-    conn: AsyncConnection, tenant: str | None, *, worker: bool = False, app_role: bool = False
+    conn: AsyncConnection,
+    tenant: str | None,
+    *,
+    worker: bool = False,
+    app_role: bool = False,
+    acting: Acting = NOBODY,
 ) -> AsyncIterator[AsyncFlight]:
     """`flight` for an async connection."""
     restore = not conn.autocommit
@@ -357,7 +398,9 @@ async def flight_async(
             try:
                 async with conn.pipeline():
                     await conn.execute(_BEGIN, prepare=False)
-                    await conn.execute(query("session_scope"), _scope(tenant, worker, app_role))
+                    await conn.execute(
+                        query("session_scope"), _scope(tenant, worker, app_role, acting)
+                    )
                     try:
                         yield AsyncFlight(conn)
                         await conn.execute(_COMMIT, prepare=False)

@@ -62,7 +62,11 @@ class AsyncQueueClient(ClientBase[db.AsyncConnectionPool]):
         async with (
             self.pool.connection() as conn,
             db.tenant_transaction_async(
-                conn, self.tenant, worker=worker, app_role=self._app_role(worker)
+                conn,
+                self.tenant,
+                worker=worker,
+                app_role=self._app_role(worker),
+                acting=self.acting,
             ),
         ):
             yield conn
@@ -74,7 +78,9 @@ class AsyncQueueClient(ClientBase[db.AsyncConnectionPool]):
             app_role = self._app_role(step.worker)
             async with (
                 self.pool.connection() as conn,
-                db.flight_async(conn, self.tenant, worker=step.worker, app_role=app_role) as flight,
+                db.flight_async(
+                    conn, self.tenant, worker=step.worker, app_role=app_role, acting=self.acting
+                ) as flight,
             ):
                 while True:
                     cursor = await flight.send(*statement.query())
@@ -96,6 +102,8 @@ class AsyncQueueClient(ClientBase[db.AsyncConnectionPool]):
     attempts = _awaiting(ops.attempts)
     result = _awaiting(ops.result)
     cancel = _awaiting(ops.cancel)
+    audit_list = _awaiting(ops.audit_list)
+    audit_summary = _awaiting(ops.audit_summary)
     reschedule = _awaiting(ops.reschedule)
 
     # worker side: across tenants, fenced on the lease

@@ -73,6 +73,9 @@ class Event(_Record):
     attempt: int | None = None
     worker: str | None = None
     data: Any = None
+    #: who acted, as the client said (migrations/0014), and why: manual changes carry them
+    actor: str | None = None
+    reason: str | None = None
 
 
 class NewJob(_Record):

@@ -14,14 +14,15 @@ same generators.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Self, TypeVar
 from uuid import UUID
 
 from jobforge import db
-from jobforge.queue import calls
+from jobforge.queue import audit, calls
 from jobforge.queue.models import (
     Attempt,
     Enqueued,
@@ -100,11 +101,23 @@ class ClientBase(Generic[P]):
         max_payload_bytes: int = calls.DEFAULT_MAX_PAYLOAD_BYTES,
         backoff_base_s: float = 1.0,
         backoff_cap_s: float = 3600.0,
+        actor: str | None = None,
+        reason: str | None = None,
     ) -> None:
         self.pool: P = pool
         self.tenant = tenant
         self.max_payload_bytes = max_payload_bytes
         self.backoff = (backoff_base_s, backoff_cap_s)
+        self.acting = audit.acting(actor, reason)
+
+    def acting_as(self, actor: str | None = None, *, reason: str | None = None) -> Self:
+        """This client (same pool and tenant) with another actor (None: this one's) and reason:
+        every event its calls write records them (migrations/0014), e.g.
+        `client.acting_as("alice", reason="duplicate").cancel(job_id)`. An actor too long or
+        with control characters is one line (`ConfigurationError`) before anything is sent."""
+        other = copy.copy(self)
+        other.acting = audit.acting(actor if actor is not None else self.acting.actor, reason)
+        return other
 
     def _app_role(self, worker: bool) -> bool:
         """Whether a transaction takes the role jobforge_app: when acting for a tenant."""
@@ -176,6 +189,31 @@ def attempts(client: Client, job_id: int) -> Steps[list[Attempt]]:
 
 def result(client: Client, job_id: int) -> Steps[Any]:
     return calls.result((yield from _of_job(job_id, "job_result")))
+
+
+def audit_list(
+    client: Client,
+    *,
+    since: datetime,
+    kind: Sequence[str] | None = None,
+    actor: str | None = None,
+    job_id: int | None = None,
+    limit: int = 100,
+) -> Steps[list[audit.AuditEvent]]:
+    """The tenant's events that carry an actor, since a time, newest first."""
+    rows = yield _tenant(audit.list_call(since, kind, actor, job_id, limit))
+    return audit.events_of(rows)
+
+
+def audit_summary(
+    client: Client,
+    *,
+    since: datetime,
+    kind: Sequence[str] | None = None,
+    actor: str | None = None,
+) -> Steps[list[audit.AuditCount]]:
+    """How many events of each kind each actor caused since a time, for the tenant."""
+    return audit.counts_of((yield _tenant(audit.summary_call(since, kind, actor))))
 
 
 def cancel(client: Client, job_id: int, *, now: datetime | None = None) -> Steps[JobState]:

@@ -83,7 +83,11 @@ class QueueClient(ClientBase[db.ConnectionPool]):
         with (
             self.pool.connection() as conn,
             db.tenant_transaction(
-                conn, self.tenant, worker=worker, app_role=self._app_role(worker)
+                conn,
+                self.tenant,
+                worker=worker,
+                app_role=self._app_role(worker),
+                acting=self.acting,
             ),
         ):
             yield conn
@@ -97,7 +101,9 @@ class QueueClient(ClientBase[db.ConnectionPool]):
             app_role = self._app_role(step.worker)
             with (
                 self.pool.connection() as conn,
-                db.flight(conn, self.tenant, worker=step.worker, app_role=app_role) as flight,
+                db.flight(
+                    conn, self.tenant, worker=step.worker, app_role=app_role, acting=self.acting
+                ) as flight,
             ):
                 while True:
                     cursor = flight.send(*statement.query())
@@ -119,6 +125,8 @@ class QueueClient(ClientBase[db.ConnectionPool]):
     attempts = _blocking(ops.attempts)
     result = _blocking(ops.result)
     cancel = _blocking(ops.cancel)
+    audit_list = _blocking(ops.audit_list)
+    audit_summary = _blocking(ops.audit_summary)
     reschedule = _blocking(ops.reschedule)
 
     # worker side: across tenants, fenced on the lease

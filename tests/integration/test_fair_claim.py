@@ -10,8 +10,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
-from psycopg import sql as pgsql
 import pytest
+from psycopg import sql as pgsql
 
 from jobforge import db, errors
 from jobforge.provision import Database
@@ -264,7 +264,8 @@ def test_cancel_and_reschedule_cannot_run_past_a_cap(
         finish(conn, second)
         client.reschedule(first_id, now=T0)
         (again,) = claim(conn, 5)
-        assert again["id"] == first_id and again["attempts"] == 2
+        assert again["id"] == first_id
+        assert again["attempts"] == 2
         # cancel and reschedule at once: the old handler is never acknowledged (its heartbeat
         # finds the lease gone), so it counts until the lease it held would have ended
         client.cancel(first_id, now=T0)

@@ -11,8 +11,10 @@
 -- the role is left as it is: an app login is bound by the policies already. A missing role is
 -- no switch, never an error (to_regrole is NULL, and so is pg_has_role of it): an unmigrated
 -- database is reported by the statement that needs the schema. The switch costs ~30 us; what a
--- superuser pays beyond that is the policies' own cost, which every app login pays.
+-- superuser pays beyond that is the policies' own cost, which every app login pays. The actor and
+-- the reason go on every event the transaction writes (migrations/0014: column defaults).
 SELECT set_config('jobforge.tenant', %(tenant)s, true), set_config('jobforge.scope', %(scope)s, true),
+       set_config('jobforge.actor', %(actor)s, true), set_config('jobforge.reason', %(reason)s, true),
        (SELECT pg_catalog.set_config('role', 'jobforge_app', true)
         WHERE %(app_role)s::boolean
           AND pg_catalog.pg_has_role(session_user, pg_catalog.to_regrole('jobforge_app'), CASE
@@ -61,7 +63,7 @@ ORDER BY id DESC
 LIMIT %(limit)s
 
 -- name: job_events
-SELECT id, job_id, kind, at, attempt, worker, data FROM jobforge.job_events
+SELECT id, job_id, kind, at, attempt, worker, data, actor, reason FROM jobforge.job_events
 WHERE job_id = %(id)s AND tenant_id = jobforge.current_tenant() ORDER BY id
 
 -- name: job_attempts
@@ -104,3 +106,25 @@ LIMIT %(limit)s
 SELECT session_user AS login,
        coalesce(pg_catalog.pg_has_role(session_user, pg_catalog.to_regrole('jobforge_worker'),
                                        'MEMBER'), false) AS worker
+
+-- name: audit_list
+-- The tenant's events that carry an actor (migrations/0014: manual and attributed changes; the
+-- worker's own events carry none), newest first, by the partial index job_events_audit.
+SELECT id, job_id, kind, at, actor, login, reason, data FROM jobforge.job_events
+WHERE tenant_id = jobforge.current_tenant() AND actor IS NOT NULL
+  AND at >= %(since)s
+  AND (%(kinds)s::text[] IS NULL OR kind = ANY (%(kinds)s::text[]))
+  AND (%(actor)s::text IS NULL OR actor = %(actor)s::text)
+  AND (%(job_id)s::bigint IS NULL OR job_id = %(job_id)s::bigint)
+ORDER BY at DESC, id DESC
+LIMIT %(limit)s
+
+-- name: audit_summary
+-- How many events of each kind each actor caused since a time, for the tenant.
+SELECT kind, actor, count(*) AS count, min(at) AS first, max(at) AS last
+FROM jobforge.job_events
+WHERE tenant_id = jobforge.current_tenant() AND actor IS NOT NULL AND at >= %(since)s
+  AND (%(kinds)s::text[] IS NULL OR kind = ANY (%(kinds)s::text[]))
+  AND (%(actor)s::text IS NULL OR actor = %(actor)s::text)
+GROUP BY kind, actor
+ORDER BY count(*) DESC, kind, actor

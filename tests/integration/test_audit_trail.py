@@ -1,0 +1,149 @@
+"""The audit trail (migrations/0014) on a real database: the actor and reason a client sets are
+on every event its transaction writes, the login is the database's own record, other tenants
+see none of it, and what the database or the client refuses is one line, nothing written."""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+
+import psycopg
+import pytest
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+from jobforge import errors
+from jobforge.provision import Database
+from jobforge.queue import Outcome, QueueClient
+
+LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+@pytest.fixture
+def app_login(jobforge_db: Database) -> Iterator[str]:
+    """The DSN of a fresh login that is a member of jobforge_app only (roles are cluster-wide)."""
+    name = f"jf_audit_{secrets.token_hex(4)}"
+    with jobforge_db.connect() as admin:
+        admin.execute(sql.SQL("CREATE ROLE {} LOGIN IN ROLE jobforge_app").format(
+            sql.Identifier(name)))  # fmt: skip
+    yield make_conninfo(jobforge_db.dsn, user=name)
+    with jobforge_db.connect() as admin:
+        admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
+
+
+def test_enqueue_cancel_and_retry_carry_the_actor_and_reason(jobforge_db: Database) -> None:
+    with QueueClient.connect(jobforge_db.dsn, tenant="acme", actor="alice") as client:
+        job_id = client.enqueue("ops.scan", {"n": 1}).job_id
+        client.acting_as("bob", reason="sent twice").cancel(job_id)
+        client.acting_as("carol", reason="the customer asked\nagain").reschedule(job_id)
+        kinds = [(e.kind, e.actor, e.reason) for e in client.events(job_id)]
+        assert kinds == [
+            ("created", "alice", None),
+            ("canceled", "bob", "sent twice"),
+            ("rescheduled", "carol", "the customer asked\nagain"),
+        ]
+        trail = client.audit_list(since=LONG_AGO)
+        assert [(e.kind, e.actor) for e in trail] == [
+            ("rescheduled", "carol"), ("canceled", "bob"), ("created", "alice"),
+        ]  # fmt: skip
+        assert {e.login for e in trail} == {"postgres"}  # the session's own login
+        counts = client.audit_summary(since=LONG_AGO)
+        assert {(c.kind, c.actor, c.count) for c in counts} == {
+            ("created", "alice", 1), ("canceled", "bob", 1), ("rescheduled", "carol", 1),
+        }  # fmt: skip
+        assert [e.kind for e in client.audit_list(since=LONG_AGO, actor="bob")] == ["canceled"]
+        assert client.audit_list(since=LONG_AGO, kind=["claimed"]) == []
+        future = datetime.now(UTC) + timedelta(hours=1)
+        assert client.audit_list(since=future) == []
+
+
+def test_the_workers_own_events_carry_no_actor(jobforge_db: Database) -> None:
+    with QueueClient.connect(jobforge_db.dsn, tenant="acme", actor="alice") as client:
+        job_id = client.enqueue("ops.scan", {}).job_id
+    with QueueClient.connect(jobforge_db.dsn) as worker:
+        (job,) = worker.claim("w1", 1)
+        assert job.lease_token is not None
+        worker.finish("w1", [Outcome(job_id=job.id, lease_token=job.lease_token,
+                                     outcome="succeeded")])  # fmt: skip
+    with QueueClient.connect(jobforge_db.dsn, tenant="acme") as client:
+        events = [(e.kind, e.actor) for e in client.events(job_id)]
+        assert events == [("created", "alice"), ("claimed", None), ("succeeded", None)]
+        assert [e.kind for e in client.audit_list(since=LONG_AGO)] == ["created"]
+
+
+def test_another_tenant_sees_none_of_it(jobforge_db: Database, app_login: str) -> None:
+    with QueueClient.connect(app_login, tenant="acme", actor="alice") as acme:
+        acme.acting_as(reason="secret plans").cancel(acme.enqueue("ops.scan", {}).job_id)
+        assert len(acme.audit_list(since=LONG_AGO)) == 2
+    with QueueClient.connect(app_login, tenant="globex", actor="mallory") as globex:
+        assert globex.audit_list(since=LONG_AGO) == []
+        assert globex.audit_summary(since=LONG_AGO) == []
+        with globex.transaction() as conn:  # raw SQL under the tenant's policies
+            rows = conn.execute("SELECT actor, reason FROM jobforge.job_events").fetchall()
+        assert rows == []
+
+
+def test_the_login_is_the_databases_record_whatever_actor_is_claimed(
+    jobforge_db: Database, app_login: str
+) -> None:
+    """An app login may claim any actor (trust it as far as the login), but the login column
+    is written by the database: the tenant's client cannot set it."""
+    with QueueClient.connect(app_login, tenant="acme", actor="admin") as client:
+        job_id = client.enqueue("ops.scan", {}).job_id
+        (event,) = client.audit_list(since=LONG_AGO)
+    user = make_conninfo(app_login)
+    assert event.job_id == job_id
+    assert event.actor == "admin"
+    assert event.login == psycopg.conninfo.conninfo_to_dict(user)["user"]
+    with psycopg.connect(app_login, autocommit=True) as conn:  # writing the trail by hand
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("UPDATE jobforge.job_events SET login = 'postgres'")
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute(
+                "INSERT INTO jobforge.job_events (job_id, tenant_id, kind, at, login) "
+                "VALUES (%s, 'acme', 'canceled', now(), 'postgres')",
+                (job_id,),
+            )
+
+
+@pytest.mark.parametrize(
+    ("actor", "reason", "message"),
+    [
+        ("", None, "actor '' is not 1-200 printable characters"),
+        ("a" * 201, None, "is not 1-200 printable characters"),
+        ("eve\nroot", None, "is not 1-200 printable characters"),
+        ("eve", "", "reason '' is not 1-1000 characters without control characters"),
+        ("eve", "x" * 1001, "is not 1-1000 characters"),
+        ("eve", "bell\x07", "without control characters"),
+    ],
+)
+def test_the_client_refuses_a_bad_actor_or_reason_in_one_line(
+    jobforge_db: Database, actor: str, reason: str | None, message: str
+) -> None:
+    with pytest.raises(errors.ConfigurationError, match=message):
+        QueueClient.connect(jobforge_db.dsn, tenant="acme", actor=actor, reason=reason)
+
+
+def test_the_database_refuses_a_bad_actor_and_writes_nothing(jobforge_db: Database) -> None:
+    """A session that sets the actor itself (not through the client) meets the table's checks:
+    the change fails in one line and nothing of it is stored."""
+    with QueueClient.connect(jobforge_db.dsn, tenant="acme") as client:
+        job_id = client.enqueue("ops.scan", {}).job_id
+    with psycopg.connect(jobforge_db.dsn) as conn:
+        conn.execute("SELECT set_config('jobforge.tenant', 'acme', true)")
+        conn.execute("SELECT set_config('jobforge.actor', %s, true)", ("x" * 201,))
+        with pytest.raises(psycopg.errors.CheckViolation) as caught:
+            conn.execute("SELECT jobforge.cancel_v1(%s)", (job_id,))
+        assert "job_events_actor_shape" in str(caught.value)
+    with QueueClient.connect(jobforge_db.dsn, tenant="acme") as client:
+        assert client.get(job_id).status == "queued"
+        assert [e.kind for e in client.events(job_id)] == ["created"]
+
+
+def test_a_bad_listing_is_one_line(jobforge_db: Database) -> None:
+    with QueueClient.connect(jobforge_db.dsn, tenant="acme") as client:
+        with pytest.raises(errors.ConfigurationError, match=r"^unknown event kind 'cancelled'"):
+            client.audit_list(since=LONG_AGO, kind=["cancelled"])
+        with pytest.raises(errors.ConfigurationError, match=r"^limit 0 is out of range 1-10000"):
+            client.audit_list(since=LONG_AGO, limit=0)
