@@ -9,6 +9,7 @@ import json
 import math
 import uuid
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,9 +19,12 @@ from pydantic import BaseModel
 
 from jobforge import errors
 from jobforge import formats as schemas
+from jobforge.config import ProjectConfig
 from jobforge.contracts import RUNNERS, Contract, Limits, RunnerDef, contract_of, runner
 from jobforge.contracts.drift import compare_contracts
+from jobforge.contracts.gate import check_project, lock_project
 from jobforge.contracts.locks import read_lock, render, write_lock
+from jobforge.report import Outcome
 from jobforge.runtime.context import RunContext
 
 OLD_LOCKS = Path(__file__).parent / "test_contract_generator_locks"
@@ -201,3 +205,34 @@ def test_locks_with_and_without_limits_fit_the_contract_schema(rid: str) -> None
     assert list(validator.iter_errors(with_limits)) == []
     bad = {**without, "queue_limits": {"max_running": 0}}
     assert list(validator.iter_errors(bad))
+
+
+# -- the gate over them -----------------------------------------------------------------------
+
+
+def _project(tmp_path: Path, definition: RunnerDef) -> ProjectConfig:
+    config = ProjectConfig(root=tmp_path)
+    write_lock(tmp_path / config.contracts_dir, contract_of(definition))
+    return config
+
+
+def test_check_fails_on_a_limit_change_and_lock_takes_it_without_a_bump(tmp_path: Path) -> None:
+    locked = RunnerDef(id="ops.crawl", version="1.2.0", fn=crawl, input=In, output=Out,
+                       limits=Limits(max_running=8))  # fmt: skip
+    config = _project(tmp_path, locked)
+    declared = replace(locked, limits=Limits(max_running=4, rate_per_s=2))
+    (item,) = check_project(config, {"ops.crawl": declared}).items
+    assert item.outcome is Outcome.failed  # reviewed where it is made, like any drift
+    assert [(f.rule, f.severity, f.path, f.message) for f in item.findings] == [
+        ("queue_limits.tightened", "compatible", "queue_limits.max_running", "max_running 8 → 4"),
+        ("queue_limits.tightened", "compatible", "queue_limits.rate_per_s",
+         "rate_per_s none → 2/s"),
+        ("queue_limits.tightened", "compatible", "queue_limits.burst", "burst none → 2"),
+    ]  # fmt: skip
+    assert item.summary == (
+        "3 changes (0 breaking, 3 compatible); version still 1.2.0 (none bump) covers the changes"
+    )
+    (outcome,) = lock_project(config, {"ops.crawl": declared}).outcomes
+    assert outcome.action == "written"
+    assert check_project(config, {"ops.crawl": declared}).ok
+    assert read_lock(tmp_path / "contracts" / "ops.crawl.json").queue_limits is not None
