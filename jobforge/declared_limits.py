@@ -70,8 +70,9 @@ class LimitSync:
 def _values(limits: Limits | None) -> dict[str, object] | None:
     if limits is None:
         return None
-    return {"max_running": limits.max_running, "rate_per_s": limits.rate_per_s,
-            "burst": limits.effective_burst}  # fmt: skip
+    rate, burst = limits.rate_per_s, limits.effective_burst  # floats, as the database's are
+    return {"max_running": limits.max_running, "rate_per_s": None if rate is None else float(rate),
+            "burst": None if burst is None else float(burst)}  # fmt: skip
 
 
 def _described(limit: Limit | None) -> str:

@@ -220,3 +220,20 @@ def test_an_app_login_may_not_apply_limits(
         ), run.err
         assert len(run.err.strip().splitlines()) == 1
     assert listed(cli, jobforge_db.dsn) == []
+
+
+def test_json_gives_the_declared_and_the_database_values_as_numbers(
+    cli: Cli, repo: Path, jobforge_db: Database
+) -> None:
+    run = cli("limits", "apply", "ops.crawl", "--dry-run", "--json",
+              "--database-url", jobforge_db.dsn)  # fmt: skip
+    assert run.code == 0, run.err
+    assert json.loads(run.out) == {
+        "dry_run": True,
+        "runners": [{
+            "runner": "ops.crawl", "action": "added",
+            "declared": {"max_running": 2, "rate_per_s": 5.0, "burst": 10.0},
+            "database": None,
+        }],
+    }  # fmt: skip
+    assert '"rate_per_s": 5.0' in run.out  # a float, as `limits list --json` gives it
