@@ -66,6 +66,8 @@ def show(
     )
     console.print(f"trace keys: {', '.join(contract['trace_keys']) or '-'}", markup=False)
     console.print(f"artifacts: {', '.join(contract['artifacts']) or '-'}", markup=False)
+    limits = definition.limits.describe() if definition.limits else "-"
+    console.print(f"queue limits: {limits}", markup=False)
     for side in ("input", "output"):
         props = contract[f"{side}_schema"].get("properties", {})
         required = set(contract[f"{side}_schema"].get("required", []))

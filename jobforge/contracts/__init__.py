@@ -5,6 +5,7 @@ from __future__ import annotations
 from jobforge.contracts.declare import (
     RUNNERS,
     Guarantees,
+    Limits,
     RetryPolicy,
     RunnerDef,
     RunnerNotDeclared,
@@ -16,6 +17,6 @@ from jobforge.contracts.discovery import discover
 from jobforge.contracts.model import Contract, contract_of
 
 __all__ = [
-    "RUNNERS", "Contract", "Guarantees", "RetryPolicy", "RunnerDef", "RunnerNotDeclared",
+    "RUNNERS", "Contract", "Guarantees", "Limits", "RetryPolicy", "RunnerDef", "RunnerNotDeclared",
     "contract_of", "discover", "find_runner", "not_declared", "runner",
 ]  # fmt: skip

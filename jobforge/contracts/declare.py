@@ -42,6 +42,69 @@ class RetryPolicy:
     cap_s: float = 3600.0
 
 
+#: The ranges `jobforge.queue.limits` and the database accept (a contract cannot import them:
+#: contracts never reach the queue); a declared limit outside them fails at declaration time.
+LIMIT_MAX = 1_000_000
+RATE_MIN = 0.000001
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Queue limits a runner declares for its job type: at most `max_running` of its jobs
+    running at once (across every worker), and a token bucket of `rate_per_s` claims a second
+    on average, `burst` at once after a quiet spell (default: the rate, at least 1).
+
+    Declared here, they are part of the contract and its lock, reviewed like any other change;
+    the claim enforces what is in the database (`jobforge limits apply` writes them there), so
+    an operator can still change a limit at run time without a release. Per-tenant caps are no
+    runner's business and are set in the database only."""
+
+    max_running: int | None = None
+    rate_per_s: float | None = None
+    burst: float | None = None
+
+    @property
+    def effective_burst(self) -> float | None:
+        """The burst the database keeps: the one given, else the rate (at least 1)."""
+        if self.rate_per_s is None:
+            return None
+        return self.burst if self.burst is not None else max(1.0, float(self.rate_per_s))
+
+    def problems(self) -> list[str]:
+        """What the database would refuse, as `jobforge.queue.limits.check_limit` checks it."""
+        found = []
+        if self.max_running is None and self.rate_per_s is None:
+            found.append("limits declare nothing: give max_running or rate_per_s (or both)")
+        running = self.max_running
+        if running is not None and not _within(running, 1, LIMIT_MAX, integer=True):
+            found.append(f"limits max_running {running!r} is out of range: give 1-{LIMIT_MAX}")
+        if self.rate_per_s is not None and not _within(self.rate_per_s, RATE_MIN, LIMIT_MAX):
+            found.append(f"limits rate_per_s {self.rate_per_s!r} is out of range: give "
+                         f"{RATE_MIN:f}-{LIMIT_MAX}")  # fmt: skip
+        if self.burst is not None:
+            if self.rate_per_s is None:
+                found.append("limits burst needs rate_per_s")
+            elif not _within(self.burst, 1, LIMIT_MAX):
+                found.append(f"limits burst {self.burst!r} is out of range: give 1-{LIMIT_MAX}")
+        return found
+
+    def describe(self) -> str:
+        """ "max_running 4, rate_per_s 2/s, burst 5" (the burst as the database keeps it)."""
+        parts = []
+        if self.max_running is not None:
+            parts.append(f"max_running {self.max_running}")
+        if self.rate_per_s is not None:
+            parts.append(f"rate_per_s {self.rate_per_s:g}/s, burst {self.effective_burst:g}")
+        return ", ".join(parts)
+
+
+def _within(value: object, low: float, high: float, *, integer: bool = False) -> bool:
+    """A number (an integer when `integer`; never a bool) in [low, high]."""
+    if isinstance(value, bool) or not isinstance(value, int if integer else int | float):
+        return False
+    return math.isfinite(value) and low <= value <= high
+
+
 @dataclass(frozen=True)
 class Guarantees:
     input_snapshot: bool = True  #: the input is recorded (canonical, hashed)
@@ -70,6 +133,8 @@ class RunnerDef:
     secret_keys: tuple[str, ...] = ()
     #: key names the name rules would redact that hold no secret here (`next_page_token`)
     public_keys: tuple[str, ...] = ()
+    #: queue limits of this job type, applied to the database by `jobforge limits apply`
+    limits: Limits | None = None
 
     @property
     def where(self) -> str:
@@ -121,6 +186,7 @@ def runner(
     retry: RetryPolicy | None = None,
     secret_keys: Sequence[str] = (),
     public_keys: Sequence[str] = (),
+    limits: Limits | None = None,
 ) -> Callable[[F], F]:
     """Declare `fn(inp, ctx) -> output` as the runner `id` (= its job type)."""
 
@@ -129,6 +195,7 @@ def runner(
         problems = _problems(id, version, input, output, trace_keys, artifacts, timeout_s,
                              max_attempts, retry, fn)  # fmt: skip
         problems += _key_problems(secret_keys, public_keys)
+        problems += _limit_problems(limits)
         if problems:
             raise errors.ConfigurationError(f"runner {id!r} ({where}): " + "; ".join(problems))
         definition = RunnerDef(
@@ -146,6 +213,7 @@ def runner(
             is_async=inspect.iscoroutinefunction(fn),
             secret_keys=tuple(secret_keys),
             public_keys=tuple(public_keys),
+            limits=limits,
         )
         existing = RUNNERS.get(id)
         if existing is not None and existing.where != definition.where:
@@ -222,6 +290,15 @@ def _key_problems(secret_keys: Sequence[str], public_keys: Sequence[str]) -> lis
     if not found and (both := sorted(set(secret_keys) & set(public_keys))):
         found.append(f"{', '.join(both)} cannot be both secret and public")
     return found
+
+
+def _limit_problems(limits: Limits | None) -> list[str]:
+    if limits is None:
+        return []
+    if not isinstance(limits, Limits):
+        return [f"limits must be a Limits(max_running=..., rate_per_s=..., burst=...), "
+                f"not {limits!r}"]  # fmt: skip
+    return limits.problems()
 
 
 def _positive(seconds: object) -> bool:

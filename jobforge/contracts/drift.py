@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from jobforge.contracts.declare import SEMVER
-from jobforge.contracts.model import Contract, FieldPrint, chain_key
+from jobforge.contracts.model import Contract, FieldPrint, QueueLimitsModel, chain_key
 from jobforge.contracts.rules import Bump
 from jobforge.contracts.schema_diff import Change, Side, show, walk_schemas
 
@@ -203,6 +203,7 @@ def _rest(old: Contract, new: Contract) -> list[Change]:
         for name in sorted(after_set - before_set):
             changes.append(Change(f"{part}.added", f"{part}.{name}", f"{name!r} {gained}"))
     changes += _limits(old, new)
+    changes += _queue_limits(old.queue_limits, new.queue_limits)
     if old.version != new.version:
         changes.append(Change("runner.version_changed", "version",
                               f"version {old.version} → {new.version}"))  # fmt: skip
@@ -229,6 +230,45 @@ def _limits(old: Contract, new: Contract) -> list[Change]:
                             f"retry {show(old.retry.model_dump())} → "
                             f"{show(new.retry.model_dump())}"))  # fmt: skip
     return found
+
+
+def _queue_limits(old: QueueLimitsModel | None, new: QueueLimitsModel | None) -> list[Change]:
+    """Queue limits: operational, never a change of the data the runner takes or returns, so
+    none needs a version bump; each is still drift the gate reports until the lock is rewritten.
+    A limit appearing or going away as a whole is `added`/`removed`; beside it, each value
+    is tightened or loosened on its own (a value left out is no limit: the loosest)."""
+    if old == new:
+        return []
+    if old is None:
+        return [Change("queue_limits.added", "queue_limits",
+                       f"queue limits declared: {_described(new)}")]  # fmt: skip
+    if new is None:
+        return [Change("queue_limits.removed", "queue_limits",
+                       f"queue limits no longer declared (were {_described(old)})")]  # fmt: skip
+    found = []
+    for name, unit in (("max_running", ""), ("rate_per_s", "/s"), ("burst", "")):
+        before, after = getattr(old, name), getattr(new, name)
+        if before == after:
+            continue
+        tighter = after is not None and (before is None or after < before)
+        found.append(Change(
+            "queue_limits.tightened" if tighter else "queue_limits.loosened",
+            f"queue_limits.{name}",
+            f"{name} {_limit_value(before, unit)} → {_limit_value(after, unit)}",
+        ))  # fmt: skip
+    return found
+
+
+def _described(limits: QueueLimitsModel | None) -> str:
+    if limits is None:
+        return "none"
+    values = [(n, getattr(limits, n), u) for n, u in
+              (("max_running", ""), ("rate_per_s", "/s"), ("burst", ""))]  # fmt: skip
+    return ", ".join(f"{n} {_limit_value(v, u)}" for n, v, u in values if v is not None)
+
+
+def _limit_value(value: float | None, unit: str) -> str:
+    return "none" if value is None else f"{value:g}{unit}"
 
 
 def _seconds(value: float | None) -> str:

@@ -24,10 +24,18 @@ from typing import Any, Literal
 
 import pydantic
 import pydantic_core
-from pydantic import BaseModel, ConfigDict, Field, RootModel
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    RootModel,
+    SerializerFunctionWrapHandler,
+    model_serializer,
+    model_validator,
+)
 from pydantic.fields import FieldInfo
 
-from jobforge.contracts.declare import RunnerDef
+from jobforge.contracts.declare import LIMIT_MAX, RATE_MIN, RunnerDef
 
 FORMAT: Literal["jobforge.contract/1"] = "jobforge.contract/1"
 
@@ -46,6 +54,24 @@ class GuaranteesModel(_Strict):
 class RetryModel(_Strict):
     base_s: float = Field(gt=0)
     cap_s: float = Field(gt=0)
+
+
+class QueueLimitsModel(_Strict):
+    """A runner's declared queue limits, as the database will hold them: the burst is always
+    written when there is a rate (the rate, at least 1, when the declaration left it out), so
+    the lock says what `jobforge limits apply` writes."""
+
+    max_running: int | None = Field(default=None, ge=1, le=LIMIT_MAX)
+    rate_per_s: float | None = Field(default=None, ge=RATE_MIN, le=LIMIT_MAX)
+    burst: float | None = Field(default=None, ge=1, le=LIMIT_MAX)
+
+    @model_validator(mode="after")
+    def _a_limit(self) -> QueueLimitsModel:
+        if self.max_running is None and self.rate_per_s is None:
+            raise ValueError("queue limits need max_running or rate_per_s")
+        if (self.rate_per_s is None) != (self.burst is None):
+            raise ValueError("a burst goes with a rate_per_s, and a rate_per_s with its burst")
+        return self
 
 
 class FieldPrint(_Strict):
@@ -84,6 +110,16 @@ class Contract(_Strict):
     #: (absent in locks written before jobforge recorded it)
     generator: dict[str, str] | None = None
     fingerprints: Fingerprints | None = None
+    #: the job type's queue limits (`@runner(limits=...)`); absent when none are declared, so a
+    #: lock without them reads, and is written, as before they existed
+    queue_limits: QueueLimitsModel | None = None
+
+    @model_serializer(mode="wrap")
+    def _leave_out_no_limits(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("queue_limits", 0) is None:
+            del data["queue_limits"]
+        return data
 
 
 def generator_versions() -> dict[str, str]:
@@ -112,12 +148,21 @@ def contract_of(definition: RunnerDef) -> Contract:
         retry=RetryModel(base_s=definition.retry.base_s, cap_s=definition.retry.cap_s),
         secret_keys=sorted(definition.secret_keys),
         public_keys=sorted(definition.public_keys),
+        queue_limits=_queue_limits(definition),
         generator=generator_versions(),
         fingerprints=Fingerprints(
             input=fingerprint(definition.input, "input"),
             output=fingerprint(definition.output, "output"),
         ),
     )
+
+
+def _queue_limits(definition: RunnerDef) -> QueueLimitsModel | None:
+    limits = definition.limits
+    if limits is None:
+        return None
+    return QueueLimitsModel(max_running=limits.max_running, rate_per_s=limits.rate_per_s,
+                            burst=limits.effective_burst)  # fmt: skip
 
 
 # -- fingerprints -----------------------------------------------------------------------------

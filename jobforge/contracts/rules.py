@@ -19,7 +19,7 @@ Severity = Literal["breaking", "compatible"]
 #: The least version bump a change needs before `contracts lock` writes it.
 Bump = Literal["major", "minor", "none"]
 Part = Literal["input", "output", "trace_keys", "artifacts", "secret_keys", "public_keys",
-               "guarantees", "limits", "runner"]  # fmt: skip
+               "guarantees", "limits", "queue_limits", "runner"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -173,6 +173,19 @@ RULES: tuple[Rule, ...] = (
     Rule("limits.max_attempts_raised", "limits", C, "max_attempts raised"),
     Rule("limits.retry_changed", "limits", C,
          "the backoff (base_s, cap_s) changed: when a retry runs, never whether"),
+    Rule("queue_limits.added", "queue_limits", C,
+         "queue limits declared (`@runner(limits=...)`) where the lock has none: when jobs of the "
+         "type run, never whether they succeed; `jobforge limits apply` writes them to the "
+         "database", bump="none"),
+    Rule("queue_limits.removed", "queue_limits", C,
+         "queue limits no longer declared: the database keeps what `jobforge limits apply` "
+         "wrote until `jobforge limits clear type <runner>`", bump="none"),
+    Rule("queue_limits.tightened", "queue_limits", C,
+         "max_running, rate_per_s or burst lowered, or one added: jobs of the type may wait "
+         "longer, none fails", bump="none"),
+    Rule("queue_limits.loosened", "queue_limits", C,
+         "max_running, rate_per_s or burst raised, or one dropped: more of the type may run at "
+         "once, on whatever it calls", bump="none"),
     Rule("runner.added", "runner", C, "a declared runner has no lock yet", bump="none"),
     Rule("runner.removed", "runner", B,
          "a locked runner is no longer declared: its queued jobs have no handler"),

@@ -28,7 +28,7 @@ runners = ["myrunners"]
 RUNNERS_MODULE = """\
 from pydantic import BaseModel, Field
 
-from jobforge.contracts import RetryPolicy, runner
+from jobforge.contracts import Limits, RetryPolicy, runner
 
 
 class ScanIn(BaseModel):
@@ -43,7 +43,8 @@ class ScanOut(BaseModel):
 
 @runner("ops.scan", version="1.4.0", input=ScanIn, output=ScanOut,
         trace_keys=["threshold", "picked"], artifacts=["report.md", "data/raw.json"],
-        replayable=False, timeout_s=30, max_attempts=5, retry=RetryPolicy(base_s=2, cap_s=60))
+        replayable=False, timeout_s=30, max_attempts=5, retry=RetryPolicy(base_s=2, cap_s=60),
+        limits=Limits(max_running=4, rate_per_s=2.5))
 def scan(inp, ctx):
     ctx.decide("threshold", inp.threshold)
     return ScanOut(findings=[], savings_usd=0.0)
@@ -94,6 +95,7 @@ def test_show_prints_the_contract_as_json(cli: Cli, repo: Path, expected: dict[s
     assert shown["guarantees"]["replayable"] is False
     assert shown["trace_keys"] == ["picked", "threshold"]
     assert shown["artifacts"] == ["data/raw.json", "report.md"]
+    assert shown["queue_limits"] == {"max_running": 4, "rate_per_s": 2.5, "burst": 2.5}
     assert result.out == json.dumps(expected, indent=2, sort_keys=True) + "\n"
 
 
@@ -113,6 +115,7 @@ def test_show_as_text(cli: Cli, repo: Path) -> None:
         "guarantees: decision_trace=yes, input_snapshot=yes, output_artifact=yes, replayable=no",
         "trace keys: picked, threshold",
         "artifacts: data/raw.json, report.md",
+        "queue limits: max_running 4, rate_per_s 2.5/s, burst 2.5",
         "input: target, threshold?",
         "output: findings, savings_usd",
     ]
@@ -127,6 +130,7 @@ def test_show_as_text_without_trace_keys_or_artifacts(cli: Cli, repo: Path) -> N
     assert f"guarantees: {guarantees}" in lines
     assert "trace keys: -" in lines
     assert "artifacts: -" in lines
+    assert "queue limits: -" in lines
 
 
 def test_the_project_is_found_from_a_subfolder_or_given_with_project(

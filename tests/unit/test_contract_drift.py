@@ -20,7 +20,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict, Field, create_model, field_serializer, field_validator
 
-from jobforge.contracts import Contract, Guarantees, RetryPolicy, RunnerDef, contract_of
+from jobforge.contracts import (
+    Contract,
+    Guarantees,
+    Limits,
+    RetryPolicy,
+    RunnerDef,
+    contract_of,
+)
 from jobforge.contracts.drift import (
     bump_level,
     diff_contracts,
@@ -305,6 +312,13 @@ def contract(**changes: Any) -> Contract:
     return contract_of(replace(BASE, **changes))
 
 
+def limited(**limits: Any) -> Contract:
+    return contract(limits=Limits(**limits))
+
+
+CAPPED = limited(max_running=4, rate_per_s=2.0, burst=5.0)
+
+
 CONTRACT_FIRES: list[tuple[str, Contract, Contract]] = [
     ("guarantees.turned_off", LOCKED, contract(guarantees=Guarantees(replayable=False))),
     ("guarantees.turned_on", contract(guarantees=Guarantees(replayable=False)), LOCKED),
@@ -325,6 +339,15 @@ CONTRACT_FIRES: list[tuple[str, Contract, Contract]] = [
     ("public_keys.removed", contract(public_keys=("next_page_token",)), LOCKED),
     ("input.definition_changed", LOCKED, contract(input=Checked)),
     ("output.definition_changed", LOCKED, contract(output=Serialized)),
+    ("queue_limits.added", LOCKED, CAPPED),
+    ("queue_limits.removed", CAPPED, LOCKED),
+    ("queue_limits.tightened", CAPPED, limited(max_running=2, rate_per_s=2.0, burst=5.0)),
+    ("queue_limits.tightened", CAPPED, limited(max_running=4, rate_per_s=1.0, burst=5.0)),
+    ("queue_limits.tightened", CAPPED, limited(max_running=4, rate_per_s=2.0, burst=3.0)),
+    ("queue_limits.tightened", limited(max_running=4), CAPPED),  # a bucket where none was
+    ("queue_limits.loosened", CAPPED, limited(max_running=8, rate_per_s=2.0, burst=5.0)),
+    ("queue_limits.loosened", CAPPED, limited(max_running=4, rate_per_s=3.0, burst=5.0)),
+    ("queue_limits.loosened", CAPPED, limited(rate_per_s=2.0, burst=5.0)),  # the cap dropped
 ]
 CONTRACT_QUIET: list[tuple[str, Contract, Contract]] = [
     ("guarantees.turned_off", contract(guarantees=Guarantees(replayable=False)), LOCKED),
@@ -349,6 +372,17 @@ CONTRACT_QUIET: list[tuple[str, Contract, Contract]] = [
     # the schema shows the change (a new required field): no definition_changed beside it
     ("input.definition_changed", LOCKED, contract(input=Wider)),
     ("output.definition_changed", LOCKED, contract(output=Wider)),
+    ("queue_limits.added", CAPPED, limited(max_running=2, rate_per_s=2.0, burst=5.0)),
+    ("queue_limits.added", LOCKED, contract(max_attempts=5)),
+    ("queue_limits.removed", LOCKED, CAPPED),
+    ("queue_limits.removed", CAPPED, limited(max_running=4)),
+    ("queue_limits.tightened", CAPPED, limited(max_running=8, rate_per_s=3.0, burst=9.0)),
+    ("queue_limits.tightened", LOCKED, CAPPED),  # a first declaration is `added`, nothing else
+    ("queue_limits.loosened", CAPPED, limited(max_running=2, rate_per_s=1.0, burst=3.0)),
+    ("queue_limits.loosened", CAPPED, LOCKED),
+    # a burst left out is the rate (at least 1), as the database keeps it: no change
+    ("queue_limits.tightened", limited(rate_per_s=3.0, burst=3.0), limited(rate_per_s=3.0)),
+    ("queue_limits.loosened", limited(rate_per_s=0.5, burst=1.0), limited(rate_per_s=0.5)),
 ]
 
 
@@ -597,3 +631,38 @@ def test_a_rename_needs_no_version_bump(old: type[BaseModel], new: type[BaseMode
     found = diff_contracts(contract(input=old), contract(input=new))
     assert {c.rule for c in found} <= {"input.annotation_changed"}
     assert needed_bump(found) == "none"
+
+
+# -- queue limits -----------------------------------------------------------------------------
+
+
+def test_queue_limit_changes_name_the_value_and_need_no_bump() -> None:
+    tighter = limited(max_running=2, rate_per_s=2.0, burst=5.0)
+    (change,) = diff_contracts(CAPPED, tighter)
+    assert (change.rule, change.path, change.message) == (
+        "queue_limits.tightened", "queue_limits.max_running", "max_running 4 → 2",
+    )  # fmt: skip
+    assert change.severity == "compatible"
+    assert version_verdict("1.0.0", "1.0.0", [change]).allowed  # operational: no version bump
+    (added,) = diff_contracts(LOCKED, CAPPED)
+    assert added.message == "queue limits declared: max_running 4, rate_per_s 2/s, burst 5"
+    (removed,) = diff_contracts(CAPPED, LOCKED)
+    assert removed.message == (
+        "queue limits no longer declared (were max_running 4, rate_per_s 2/s, burst 5)"
+    )
+
+
+def test_a_rate_dropped_takes_its_burst_along() -> None:
+    found = [(c.rule, c.path, c.message) for c in diff_contracts(CAPPED, limited(max_running=4))]
+    assert found == [
+        ("queue_limits.loosened", "queue_limits.rate_per_s", "rate_per_s 2/s → none"),
+        ("queue_limits.loosened", "queue_limits.burst", "burst 5 → none"),
+    ]
+
+
+def test_queue_limits_beside_a_breaking_change_do_not_lower_the_bump_it_needs() -> None:
+    found = diff_contracts(CAPPED, contract(max_attempts=1, limits=Limits(max_running=1)))
+    assert needed_bump(found) == "major"
+    assert {c.rule for c in found} == {
+        "limits.max_attempts_reduced", "queue_limits.tightened", "queue_limits.loosened",
+    }  # fmt: skip
