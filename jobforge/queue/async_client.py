@@ -98,6 +98,8 @@ class AsyncQueueClient(ClientBase[db.AsyncConnectionPool]):
     result = _awaiting(ops.result)
     cancel = _awaiting(ops.cancel)
     reschedule = _awaiting(ops.reschedule)
+    bulk_batch = _awaiting(ops.bulk_batch)
+    stats = _awaiting(ops.stats)
 
     # worker side: across tenants, fenced on the lease
     claim = _awaiting(ops.claim)

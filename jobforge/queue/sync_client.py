@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from jobforge import db
+from jobforge.queue import bulk as bulk_actions
 from jobforge.queue import operations as ops
 from jobforge.queue.operations import Client, ClientBase, Stepper, Steps
 
@@ -120,6 +121,28 @@ class QueueClient(ClientBase[db.ConnectionPool]):
     result = _blocking(ops.result)
     cancel = _blocking(ops.cancel)
     reschedule = _blocking(ops.reschedule)
+    bulk_batch = _blocking(ops.bulk_batch)
+    stats = _blocking(ops.stats)
+
+    def bulk(
+        self,
+        action: bulk_actions.Action,
+        flt: bulk_actions.Filter,
+        *,
+        reset_attempts: bool = False,
+        batch: int = bulk_actions.DEFAULT_BATCH,
+        dry_run: bool = False,
+        on_batch: Callable[[bulk_actions.BulkResult], None] | None = None,
+    ) -> bulk_actions.BulkResult:
+        """Retry or cancel every job of the tenant that matches `flt`, one transaction per
+        `batch` jobs (`jobforge.queue.bulk`); dry, only count them. `on_batch` hears the running
+        totals after each batch (progress for a long action)."""
+
+        def one(after_id: int) -> bulk_actions.Batch:
+            return self.bulk_batch(action, flt, reset_attempts=reset_attempts, after_id=after_id,
+                                   limit=batch, dry_run=dry_run)  # fmt: skip
+
+        return bulk_actions.run(action, one, dry_run=dry_run, on_batch=on_batch)
 
     # worker side: across tenants, fenced on the lease
     claim = _blocking(ops.claim)
