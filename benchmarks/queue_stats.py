@@ -53,7 +53,8 @@ SELECT 't' || (g / 1000 %% %(tenants)s), 'bench.type' || (g / 7 %% %(types)s),
        now() - interval '2 hours', now(),
        CASE WHEN x.status IN ('succeeded', 'failed', 'dead', 'canceled')
             THEN now() - (g %% 172800) * interval '1 second' END,
-       CASE WHEN x.status IN ('failed', 'dead') THEN '{"kind": "error", "message": "boom"}'::jsonb END
+       CASE WHEN x.status IN ('failed', 'dead')
+            THEN '{"kind": "error", "message": "boom"}'::jsonb END
 FROM generate_series(%(first)s, %(last)s) AS g
 CROSS JOIN LATERAL (
     SELECT CASE WHEN r < 20 THEN 'queued' WHEN r < 30 THEN 'queued' WHEN r < 35 THEN 'queued'
@@ -83,8 +84,9 @@ def seed(dsn: str, jobs: int, tenants: int, types: int) -> float:
     with db.connect(dsn) as conn:
         step = 200_000
         for first in range(1, jobs + 1, step):
-            conn.execute(SEED, {"first": first, "last": min(jobs, first + step - 1),  # type: ignore[arg-type]
-                                "tenants": tenants, "types": types})  # fmt: skip
+            last = min(jobs, first + step - 1)
+            params = {"first": first, "last": last, "tenants": tenants, "types": types}
+            conn.execute(SEED, params)
         conn.execute("VACUUM ANALYZE jobforge.jobs")
     return round(time.perf_counter() - began, 1)
 

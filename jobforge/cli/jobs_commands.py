@@ -252,7 +252,9 @@ _OPTIONAL_ID = typer.Argument(
 )
 _STATUS = typer.Option(None, "--status", help="In bulk: jobs in this status (repeatable).")
 _TYPES = typer.Option(None, "--type", help="In bulk: jobs of this type (repeatable).")
-_DRY_RUN = typer.Option(False, "--dry-run", help="In bulk: count what would change, change nothing.")
+_DRY_RUN = typer.Option(
+    False, "--dry-run", help="In bulk: count what would change, change nothing."
+)
 _BATCH = typer.Option(
     bulk.DEFAULT_BATCH, "--batch", help="In bulk: jobs per transaction (1-10000)."
 )
@@ -308,8 +310,10 @@ def retry(
     or failed, canceled; --type; --since), in batches, each with its event. A job that used all
     its attempts is skipped (and counted) unless --reset-attempts."""
     if job_id is None or status or job_type or since is not None or dry_run:
-        bulk_action("retry", job_id, status, job_type, since, dry_run=dry_run, batch=batch,
-                    reset_attempts=reset_attempts, url=url, tenant=tenant, as_json=as_json)  # fmt: skip
+        bulk_action(
+            "retry", job_id, status, job_type, since, dry_run=dry_run, batch=batch,
+            reset_attempts=reset_attempts, url=url, tenant=tenant, as_json=as_json,
+        )  # fmt: skip
         return
     with _client(url, tenant) as client:
         try:

@@ -50,9 +50,18 @@ def _as_json(stats: QueueStats) -> dict[str, object]:
         "totals": stats.totals,
         "by_type": stats.by_type(),
         "rows": [
-            {"tenant": r.tenant_id, "type": r.type, "state": r.state, "jobs": r.jobs,
-             "earliest_run_at": None if r.earliest_run_at is None else r.earliest_run_at.isoformat(),
-             "expiring": r.expiring, "expired": r.expired, "recent": r.recent}  # fmt: skip
+            {
+                "tenant": r.tenant_id,
+                "type": r.type,
+                "state": r.state,
+                "jobs": r.jobs,
+                "earliest_run_at": None
+                if r.earliest_run_at is None
+                else r.earliest_run_at.isoformat(),
+                "expiring": r.expiring,
+                "expired": r.expired,
+                "recent": r.recent,
+            }
             for r in stats.rows
         ],
     }
@@ -92,7 +101,7 @@ def stats(
     states = [s for s in STATES if found.succeeded_counted or s != "succeeded"]
     keyed: dict[tuple[str, ...], dict[str, int]] = {}
     for row in found.rows:
-        key = (row.tenant_id, row.type) if by_tenant else (row.type,)
+        key: tuple[str, ...] = (row.tenant_id, row.type) if by_tenant else (row.type,)
         counts = keyed.setdefault(key, {})
         counts[row.state] = counts.get(row.state, 0) + row.jobs
     heads = (["tenant"] if by_tenant else []) + ["type"]

@@ -111,7 +111,11 @@ def run(
     while after is not None:
         got = one_batch(after)
         batches += 1
-        matched, changed, skipped = matched + got.matched, changed + got.changed, skipped + got.skipped
+        matched, changed, skipped = (
+            matched + got.matched,
+            changed + got.changed,
+            skipped + got.skipped,
+        )
         after = None if dry_run else got.last_id
         if on_batch is not None:
             on_batch(BulkResult(action, matched, changed, skipped, batches, dry_run))

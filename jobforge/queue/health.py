@@ -50,7 +50,8 @@ def breaches(stats: QueueStats, limits: Thresholds) -> list[str]:
         found.append(f"{stats.totals['due']} jobs are due, over --max-due {limits.max_due}")
     if limits.max_dead_24h is not None and stats.dead_24h > limits.max_dead_24h:
         found.append(
-            f"{stats.dead_24h} jobs died in the last 24 h, over --max-dead-24h {limits.max_dead_24h}"
+            f"{stats.dead_24h} jobs died in the last 24 h, over --max-dead-24h "
+            f"{limits.max_dead_24h}"
         )
     if limits.max_expiring is not None and stats.leases_expiring > limits.max_expiring:
         found.append(

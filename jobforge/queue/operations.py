@@ -215,8 +215,12 @@ def bulk_batch(
                      dry_run=dry_run, now=now)  # fmt: skip
     (row,) = yield _tenant(call)
     last = row["last_id"]
-    return bulk.Batch(matched=int(row["matched"]), changed=int(row["changed"]),
-                      skipped=int(row["skipped"]), last_id=None if last is None else int(last))  # fmt: skip
+    return bulk.Batch(
+        matched=int(row["matched"]),
+        changed=int(row["changed"]),
+        skipped=int(row["skipped"]),
+        last_id=None if last is None else int(last),
+    )
 
 
 # the tenant's, or (without one, for a login allowed the worker scope) every tenant's

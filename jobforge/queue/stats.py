@@ -25,7 +25,7 @@ STATES: tuple[str, ...] = (
 #: 10 s of its end has missed two renewals (its worker is stuck, overloaded or gone).
 DEFAULT_EXPIRING_S = 10.0
 
-#: Window of the `recent` counts (dead, failed, canceled, succeeded in the last 24 h).
+#: Window of the `recent` counts (failed, dead and canceled in the last 24 h).
 RECENT_S = 86_400.0
 
 
@@ -40,7 +40,7 @@ class StatsRow:
     earliest_run_at: datetime | None = None  #: due, scheduled, retry_scheduled: the earliest
     expiring: int | None = None  #: running: leases ending within the window (expired included)
     expired: int | None = None  #: running: leases already past their end, not yet reaped
-    recent: int | None = None  #: finished states: finished within the last 24 h
+    recent: int | None = None  #: failed, dead, canceled: finished within the last 24 h
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,11 +119,19 @@ def parse(
     succeeded: bool,
     expiring_s: float,
 ) -> QueueStats:
-    """The answer of the `job_stats` query (one row with `at`, and NULLs, when there are no jobs)."""
+    """The answer of the `job_stats` query (one row, with `at` and NULLs, when there are no
+    jobs)."""
     found = tuple(
-        StatsRow(tenant_id=r["tenant_id"], type=r["type"], state=r["state"], jobs=int(r["jobs"]),
-                 earliest_run_at=r["earliest_run_at"], expiring=r["expiring"],
-                 expired=r["expired"], recent=r["recent"])  # fmt: skip
+        StatsRow(
+            tenant_id=r["tenant_id"],
+            type=r["type"],
+            state=r["state"],
+            jobs=int(r["jobs"]),
+            earliest_run_at=r["earliest_run_at"],
+            expiring=r["expiring"],
+            expired=r["expired"],
+            recent=r["recent"],
+        )
         for r in rows
         if r["state"] is not None
     )

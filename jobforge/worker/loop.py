@@ -29,10 +29,10 @@ from jobforge.worker import logs
 from jobforge.worker.completer import Completer
 from jobforge.worker.context import JobContext, StopReason
 from jobforge.worker.executor import Executor
+from jobforge.worker.gauges import gauge_loop
 from jobforge.worker.heartbeat import heartbeat_loop
 from jobforge.worker.leases import Held, Holdings, Lease, Running, lease_of
 from jobforge.worker.listen import listen_loop
-from jobforge.worker.gauges import gauge_loop
 from jobforge.worker.metrics import NO_TYPE, Metrics
 from jobforge.worker.middleware import Middleware
 from jobforge.worker.outcomes import NO_OUTCOME, outcome_of
@@ -220,8 +220,9 @@ class Worker:
         if self.metrics.serving and config.queue_gauges_s is not None:
             helpers.append(
                 asyncio.ensure_future(
-                    gauge_loop(client, metrics=self.metrics, worker=name,
-                               interval_s=config.queue_gauges_s)  # fmt: skip
+                    gauge_loop(
+                        client, metrics=self.metrics, worker=name, interval_s=config.queue_gauges_s
+                    )
                 )
             )
         if config.listen:

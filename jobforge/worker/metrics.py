@@ -81,7 +81,9 @@ class Metrics:
         self._exporter = _Prometheus(port, worker, self)
 
 
-def queue_families(stats: QueueStats | None) -> Iterator[tuple[str, str, list[str], list[tuple[list[str], float]]]]:
+def queue_families(
+    stats: QueueStats | None,
+) -> Iterator[tuple[str, str, list[str], list[tuple[list[str], float]]]]:
     """The queue gauges as (name, help, label names, [(label values, value)]): the shape a
     Prometheus collector yields, kept free of prometheus-client so it is tested without it."""
     if stats is None:
@@ -135,7 +137,7 @@ class _Prometheus:
                         family.add_metric(values, value)
                     yield family
 
-        registry.register(QueueCollector())  # type: ignore[arg-type]  # duck-typed Collector
+        registry.register(QueueCollector())  # a collector is anything with collect()
         try:
             prom.start_http_server(port, registry=registry)
         except OSError as exc:

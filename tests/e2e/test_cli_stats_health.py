@@ -51,7 +51,7 @@ def test_health_exits_1_when_the_oldest_due_job_is_older_than_the_threshold(
     assert "over --max-oldest-due 5m (2 jobs due)" in line
     assert jf("health", "--max-oldest-due", "1h").code == 0
     both = jf("health", "--max-oldest-due", "5m", "--max-due", "1")
-    assert both.code == 1 and len(both.out.strip().splitlines()) == 2
+    assert (both.code, len(both.out.strip().splitlines())) == (1, 2)
     assert "2 jobs are due, over --max-due 1" in both.out
     # another tenant's old job does not make this tenant unhealthy; the operator sees it
     assert jf("health", tenant="other").code == 0
@@ -65,18 +65,23 @@ def test_health_and_stats_print_json_that_parses(
     report = jf("health", "--format", "json")
     assert report.code == 1
     data = json.loads(report.out)
-    assert data["healthy"] is False and len(data["breaches"]) == 1
-    assert data["figures"]["due"] == 3 and data["figures"]["oldest_due_s"] >= 600
+    assert (data["healthy"], len(data["breaches"])) == (False, 1)
+    assert data["figures"]["due"] == 3
+    assert data["figures"]["oldest_due_s"] >= 600
     assert data["thresholds"]["max_oldest_due_s"] == 300
     assert json.loads(jf("health", "--format", "json", "--max-oldest-due", "1d").out)["healthy"]
     counts = json.loads(jf("jobs", "stats", "--json").out)
-    assert counts["totals"]["due"] == 3 and counts["by_type"] == {"ops.scan": {"due": 3}}
+    assert (counts["totals"]["due"], counts["by_type"]) == (3, {"ops.scan": {"due": 3}})
     assert json.loads(jf("jobs", "stats", "--format", "json").out)["tenant"] == "acme"
     table = jf("jobs", "stats", "--by-tenant", tenant=None)
-    assert table.code == 0 and "acme" in table.out and "every tenant" in table.out
+    assert table.code == 0
+    assert "acme" in table.out
+    assert "every tenant" in table.out
 
 
-def test_bulk_retry_and_cancel_from_the_shell(jf: Callable[..., Run], jobforge_db: Database) -> None:
+def test_bulk_retry_and_cancel_from_the_shell(
+    jf: Callable[..., Run], jobforge_db: Database
+) -> None:
     ids = _enqueue(jobforge_db.dsn, "acme", 5, max_attempts=1)
     with QueueClient.connect(jobforge_db.dsn, max_size=1) as worker:
         jobs = worker.claim("w", 3)
@@ -105,27 +110,47 @@ def test_bulk_retry_and_cancel_from_the_shell(jf: Callable[..., Run], jobforge_d
 @pytest.mark.parametrize(
     ("args", "message"),
     [
-        (("jobs", "retry", "--since", "banana"),
-         "error: --since 'banana': give a duration like 30m, 1h, 2d or an ISO 8601 date"),
-        (("jobs", "retry", "--status", "bogus"),
-         "error: --status 'bogus' is not a job status: choose from dead, failed, canceled"),
-        (("jobs", "retry", "--status", "queued"),
-         "error: --status 'queued' cannot be retried: choose from dead, failed, canceled"),
-        (("jobs", "cancel", "--status", "dead"),
-         "error: --status 'dead' cannot be canceled: choose from queued, running"),
-        (("jobs", "cancel", "--status", "queued", "--batch", "0"),
-         "error: --batch 0 is out of range: give 1-10000"),
-        (("jobs", "retry"),
-         "error: give a job ID, or a filter (--status, --type, --since) to retry jobs in bulk"),
-        (("jobs", "cancel", "7", "--status", "queued"),
-         "error: give a job ID or a filter (--status, --type, --since, --dry-run) to cancel, "
-         "not both"),
-        (("health", "--max-oldest-due", "banana"),
-         "error: --max-oldest-due 'banana': give a duration like 30s, 5m, 1h or 2d"),
-        (("health", "--expiring-within", "2d"),
-         "error: --expiring-within '2d' is out of range: give 0 to 86400 seconds"),
-        (("jobs", "stats", "--expiring-within", "-5s"),
-         "error: --expiring-within '-5s': give a duration like 30s, 5m, 1h or 2d"),
+        (
+            ("jobs", "retry", "--since", "banana"),
+            "error: --since 'banana': give a duration like 30m, 1h, 2d or an ISO 8601 date",
+        ),
+        (
+            ("jobs", "retry", "--status", "bogus"),
+            "error: --status 'bogus' is not a job status: choose from dead, failed, canceled",
+        ),
+        (
+            ("jobs", "retry", "--status", "queued"),
+            "error: --status 'queued' cannot be retried: choose from dead, failed, canceled",
+        ),
+        (
+            ("jobs", "cancel", "--status", "dead"),
+            "error: --status 'dead' cannot be canceled: choose from queued, running",
+        ),
+        (
+            ("jobs", "cancel", "--status", "queued", "--batch", "0"),
+            "error: --batch 0 is out of range: give 1-10000",
+        ),
+        (
+            ("jobs", "retry"),
+            "error: give a job ID, or a filter (--status, --type, --since) to retry jobs in bulk",
+        ),
+        (
+            ("jobs", "cancel", "7", "--status", "queued"),
+            "error: give a job ID or a filter (--status, --type, --since, --dry-run) to cancel, "
+            "not both",
+        ),
+        (
+            ("health", "--max-oldest-due", "banana"),
+            "error: --max-oldest-due 'banana': give a duration like 30s, 5m, 1h or 2d",
+        ),
+        (
+            ("health", "--expiring-within", "2d"),
+            "error: --expiring-within '2d' is out of range: give 0 to 86400 seconds",
+        ),
+        (
+            ("jobs", "stats", "--expiring-within", "-5s"),
+            "error: --expiring-within '-5s': give a duration like 30s, 5m, 1h or 2d",
+        ),
         (("health", "--format", "yaml"), "error: Invalid value for '--format'"),
     ],
 )

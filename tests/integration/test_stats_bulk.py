@@ -30,7 +30,9 @@ TYPES = ("ops.scan", "ops.mail")
 Key = tuple[str, str, str]  # tenant, type, state
 
 
-def _enqueue(dsn: str, tenant: str, job_type: str, n: int, at: datetime, **fields: Any) -> list[int]:
+def _enqueue(
+    dsn: str, tenant: str, job_type: str, n: int, at: datetime, **fields: Any
+) -> list[int]:
     with QueueClient.connect(dsn, tenant=tenant, max_size=1) as client:
         jobs = [NewJob(type=job_type, payload={"i": i}, **fields) for i in range(n)]
         return [e.job_id for e in client.enqueue_many(jobs, now=at)]
@@ -93,7 +95,7 @@ def workload(jobforge_db: Database) -> dict[Key, int]:
                 _enqueue(dsn, tenant, job_type, scale, T0 - timedelta(seconds=1))
                 count[tenant, job_type, "running"] += scale
         fresh = _claim(worker, T0 - timedelta(seconds=1))
-        assert len(fresh) == 6 and len(expired) == 3
+        assert (len(fresh), len(expired)) == (6, 3)
         for tenant, scale in (("acme", 1), ("globex", 2)):
             for job_type in TYPES:
                 # due five minutes ago (the oldest due), due now, scheduled in an hour, canceled
@@ -121,12 +123,12 @@ def test_stats_match_a_hand_count_after_a_mixed_workload(
     assert _counts(every.rows) == workload
     assert {s for _, _, s in workload} == {"due", "scheduled", "retry_scheduled", "running",
                                            "succeeded", "failed", "dead", "canceled"}  # fmt: skip
-    assert every.tenant is None and every.at == T0
-    assert every.totals["due"] == 12 and every.totals["running"] == 3 + 6 + 12
+    assert (every.tenant, every.at) == (None, T0)
+    assert (every.totals["due"], every.totals["running"]) == (12, 3 + 6 + 12)
     assert every.oldest_due_s == 300
     # expiring: the 64 s leases (end at T0 + 4 s) and the expired ones; not the fresh 30 s ones
     assert (every.leases_expiring, every.leases_expired) == (12 + 3, 3)
-    assert every.dead_24h == 6 and every.totals["dead"] == 12
+    assert (every.dead_24h, every.totals["dead"]) == (6, 12)
     assert every.by_type()["ops.mail"]["succeeded"] == 3 + 6
     for tenant in ("acme", "globex"):
         with QueueClient.connect(jobforge_db.dsn, tenant=tenant, max_size=1) as one:
@@ -155,7 +157,7 @@ def test_health_breaches_read_the_same_figures(
         "6 jobs died in the last 24 h, over --max-dead-24h 5",
         "15 leases end within 10s without renewal (3 already expired), over --max-expiring 14",
     ]
-    assert later.dead_24h == 0 and later.leases_expired == 21
+    assert (later.dead_24h, later.leases_expired) == (0, 21)
 
 
 @pytest.fixture
@@ -179,12 +181,16 @@ def test_a_tenants_app_login_sees_only_its_own_counts(
         assert _counts(own.stats(now=T0).rows) == {
             k: v for k, v in workload.items() if k[0] == "acme"
         }
-    with QueueClient.connect(app_login, tenant="globex", max_size=1) as other:
-        with pytest.raises(errors.TenantRequired, match="may not act for tenant 'globex'"):
-            other.stats(now=T0)
-    with QueueClient.connect(app_login, max_size=1) as everyone:
-        with pytest.raises(errors.TenantRequired, match="may not read every tenant's counts"):
-            everyone.stats(now=T0)
+    with (
+        QueueClient.connect(app_login, tenant="globex", max_size=1) as other,
+        pytest.raises(errors.TenantRequired, match="may not act for tenant 'globex'"),
+    ):
+        other.stats(now=T0)
+    with (
+        QueueClient.connect(app_login, max_size=1) as everyone,
+        pytest.raises(errors.TenantRequired, match="may not read every tenant's counts"),
+    ):
+        everyone.stats(now=T0)
     with psycopg.connect(app_login, autocommit=True) as conn:  # asking for the worker scope
         conn.execute("SET jobforge.scope = 'worker'")
         with pytest.raises(psycopg.Error, match="no tenant is set"):
@@ -217,7 +223,7 @@ def test_bulk_retry_of_10000_dead_jobs_in_one_call_with_an_event_each(
         done = client.bulk("retry", flt, reset_attempts=True,
                            on_batch=lambda r: progress.append(r.changed))  # fmt: skip
         assert (done.matched, done.changed, done.skipped) == (10_000, 10_000, 0)
-        assert progress[:3] == [1000, 2000, 3000] and done.batches == 11  # the 11th finds none
+        assert (progress[:3], done.batches) == ([1000, 2000, 3000], 11)  # the 11th finds none
         assert client.stats(succeeded=False).totals["due"] == 10_000
         again = client.bulk("retry", flt, reset_attempts=True)
         assert (again.matched, again.changed) == (0, 0)
@@ -311,7 +317,8 @@ def test_bulk_cancel_of_running_jobs_closes_their_attempts_and_tells_the_worker(
             assert client.bulk("cancel", recent, dry_run=True).matched == 1  # not the old mail
             both = bulk.check_filter("cancel", ["running"], ["ops.scan"], None)
             assert client.bulk("cancel", both).changed == 2
-            beats = worker.heartbeat("w", [(j.id, j.lease_token) for j in running], now=T0)
+            leases = [(j.id, j.lease_token) for j in running if j.lease_token is not None]
+            beats = worker.heartbeat("w", leases, now=T0)
             assert set(beats.values()) == {"canceled"}
             for job in running:
                 (attempt,) = client.attempts(job.id)
@@ -325,23 +332,36 @@ def test_bulk_cancel_of_running_jobs_closes_their_attempts_and_tells_the_worker(
 @pytest.mark.parametrize(
     ("statement", "message"),
     [
-        ("SELECT * FROM jobforge.bulk_retry_v1(ARRAY['succeeded'])",
-         "bulk retry: status 'succeeded' cannot be retried: choose from dead, failed, canceled"),
-        ("SELECT * FROM jobforge.bulk_cancel_v1(ARRAY['bogus'])",
-         "bulk cancel: status 'bogus' cannot be canceled: choose from queued, running"),
-        ("SELECT * FROM jobforge.bulk_cancel_v1(NULL, NULL, NULL, 0, 0)",
-         "bulk cancel: the batch size must be 1-10000"),
-        ("SELECT * FROM jobforge.bulk_retry_v1(NULL, NULL, '-infinity')",
-         "bulk retry: since: run_at -infinity is out of range"),
-        ("SELECT * FROM jobforge.stats_v1(true, -1)",
-         "stats: expiring must be 0-86400 s and recent 1 s to 366 days"),
+        (
+            "SELECT * FROM jobforge.bulk_retry_v1(ARRAY['succeeded'])",
+            "bulk retry: status 'succeeded' cannot be retried: choose from dead, failed, canceled",
+        ),
+        (
+            "SELECT * FROM jobforge.bulk_cancel_v1(ARRAY['bogus'])",
+            "bulk cancel: status 'bogus' cannot be canceled: choose from queued, running",
+        ),
+        (
+            "SELECT * FROM jobforge.bulk_cancel_v1(NULL, NULL, NULL, 0, 0)",
+            "bulk cancel: the batch size must be 1-10000",
+        ),
+        (
+            "SELECT * FROM jobforge.bulk_retry_v1(NULL, NULL, '-infinity')",
+            "bulk retry: since: run_at -infinity is out of range",
+        ),
+        (
+            "SELECT * FROM jobforge.stats_v1(true, -1)",
+            "stats: expiring must be 0-86400 s and recent 1 s to 366 days",
+        ),
     ],
 )
 def test_bad_arguments_are_one_line_errors(
     jobforge_db: Database, statement: str, message: str
 ) -> None:
-    with QueueClient.connect(jobforge_db.dsn, tenant="acme", max_size=1) as client:
-        with pytest.raises(errors.InvalidJob) as raised, client.transaction() as conn:
-            conn.execute(statement.encode())
+    with (
+        QueueClient.connect(jobforge_db.dsn, tenant="acme", max_size=1) as client,
+        pytest.raises(errors.InvalidJob) as raised,
+        client.transaction() as conn,
+    ):
+        conn.execute(statement.encode())
     assert str(raised.value).startswith(message)
     assert "\n" not in str(raised.value).strip()

@@ -1276,8 +1276,10 @@ def test_the_queue_gauges_are_served_from_the_stats_query(
             gauge_loop(reader, metrics=metrics, worker="wg", interval_s=0.05)
         )
         try:
-            await until(lambda: metrics.queue is not None
-                        and metrics.queue.totals["due"] == until_due, what="the gauges")  # fmt: skip
+            await until(
+                lambda: metrics.queue is not None and metrics.queue.totals["due"] == until_due,
+                what="the gauges",
+            )
         finally:
             task.cancel()
             await asyncio.gather(task, return_exceptions=True)
