@@ -95,10 +95,10 @@ $$;
 
 
 --
--- Name: bulk_cancel_v1(text[], text[], timestamp with time zone, bigint, integer, boolean, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+-- Name: bulk_cancel_v1(text[], text[], timestamp with time zone, bigint, integer, boolean, bigint[], timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
 --
 
-CREATE FUNCTION jobforge.bulk_cancel_v1(p_statuses text[] DEFAULT NULL::text[], p_types text[] DEFAULT NULL::text[], p_since timestamp with time zone DEFAULT NULL::timestamp with time zone, p_after_id bigint DEFAULT 0, p_limit integer DEFAULT 1000, p_dry_run boolean DEFAULT false, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(matched bigint, changed bigint, skipped bigint, last_id bigint)
+CREATE FUNCTION jobforge.bulk_cancel_v1(p_statuses text[] DEFAULT NULL::text[], p_types text[] DEFAULT NULL::text[], p_since timestamp with time zone DEFAULT NULL::timestamp with time zone, p_after_id bigint DEFAULT 0, p_limit integer DEFAULT 1000, p_dry_run boolean DEFAULT false, p_ids bigint[] DEFAULT NULL::bigint[], p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(matched bigint, changed bigint, skipped bigint, busy_ids bigint[], last_id bigint)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
@@ -112,25 +112,32 @@ BEGIN
     PERFORM jobforge.bulk_check('cancel', p_limit, p_since, v_now);
     IF coalesce(p_dry_run, false) THEN
         RETURN QUERY
-        SELECT count(*), 0::bigint, 0::bigint, NULL::bigint
+        SELECT count(*), 0::bigint, 0::bigint, '{}'::bigint[], NULL::bigint
         FROM jobforge.jobs j
         WHERE j.tenant_id = v_tenant AND j.status = ANY (v_statuses)
-          AND j.id > coalesce(p_after_id, 0)
+          AND j.id > coalesce(p_after_id, 0) AND (p_ids IS NULL OR j.id = ANY (p_ids))
           AND (p_types IS NULL OR j.type = ANY (p_types))
           AND (p_since IS NULL OR j.created_at >= p_since);
         RETURN;
     END IF;
     RETURN QUERY
-    WITH picked AS MATERIALIZED (
-        SELECT j.id, j.tenant_id, j.status, j.attempts, j.lease_token
-        FROM jobforge.jobs j
+    WITH candidates AS MATERIALIZED (
+        SELECT j.id FROM jobforge.jobs j
         WHERE j.tenant_id = v_tenant AND j.status = ANY (v_statuses)
-          AND j.id > coalesce(p_after_id, 0)
+          AND j.id > coalesce(p_after_id, 0) AND (p_ids IS NULL OR j.id = ANY (p_ids))
           AND (p_types IS NULL OR j.type = ANY (p_types))
           AND (p_since IS NULL OR j.created_at >= p_since)
         ORDER BY j.id
         LIMIT p_limit
-        FOR UPDATE OF j
+    ),
+    picked AS MATERIALIZED (
+        SELECT j.id, j.tenant_id, j.status, j.attempts, j.lease_token
+        FROM jobforge.jobs j
+        WHERE j.id IN (SELECT c.id FROM candidates c)  -- the filter again, on the locked row
+          AND j.tenant_id = v_tenant AND j.status = ANY (v_statuses)
+          AND (p_types IS NULL OR j.type = ANY (p_types))
+          AND (p_since IS NULL OR j.created_at >= p_since)
+        FOR UPDATE OF j SKIP LOCKED
     ),
     closed AS (
         UPDATE jobforge.job_attempts a SET finished_at = v_now, outcome = 'canceled'
@@ -149,9 +156,11 @@ BEGIN
                jsonb_build_object('from', p.status, 'bulk', true)
         FROM picked p ORDER BY p.id
     )
-    SELECT count(*), (SELECT count(*) FROM updated), 0::bigint,
-           CASE WHEN count(*) = p_limit THEN max(p.id) END
-    FROM picked p;
+    SELECT (SELECT count(*) FROM picked), (SELECT count(*) FROM updated), 0::bigint,
+           coalesce((SELECT array_agg(c.id ORDER BY c.id) FROM candidates c
+                     WHERE c.id NOT IN (SELECT p.id FROM picked p)), '{}'),
+           CASE WHEN (SELECT count(*) FROM candidates) = p_limit
+                THEN (SELECT max(c.id) FROM candidates c) END;
 END $$;
 
 
@@ -172,10 +181,10 @@ END $$;
 
 
 --
--- Name: bulk_retry_v1(text[], text[], timestamp with time zone, boolean, bigint, integer, boolean, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+-- Name: bulk_retry_v1(text[], text[], timestamp with time zone, boolean, bigint, integer, boolean, bigint[], timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
 --
 
-CREATE FUNCTION jobforge.bulk_retry_v1(p_statuses text[] DEFAULT NULL::text[], p_types text[] DEFAULT NULL::text[], p_since timestamp with time zone DEFAULT NULL::timestamp with time zone, p_reset_attempts boolean DEFAULT false, p_after_id bigint DEFAULT 0, p_limit integer DEFAULT 1000, p_dry_run boolean DEFAULT false, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(matched bigint, changed bigint, skipped bigint, last_id bigint)
+CREATE FUNCTION jobforge.bulk_retry_v1(p_statuses text[] DEFAULT NULL::text[], p_types text[] DEFAULT NULL::text[], p_since timestamp with time zone DEFAULT NULL::timestamp with time zone, p_reset_attempts boolean DEFAULT false, p_after_id bigint DEFAULT 0, p_limit integer DEFAULT 1000, p_dry_run boolean DEFAULT false, p_ids bigint[] DEFAULT NULL::bigint[], p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(matched bigint, changed bigint, skipped bigint, busy_ids bigint[], last_id bigint)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
@@ -191,25 +200,33 @@ BEGIN
     IF coalesce(p_dry_run, false) THEN
         RETURN QUERY
         SELECT count(*), 0::bigint,
-               count(*) FILTER (WHERE NOT v_reset AND j.attempts >= j.max_attempts), NULL::bigint
+               count(*) FILTER (WHERE NOT v_reset AND j.attempts >= j.max_attempts),
+               '{}'::bigint[], NULL::bigint
         FROM jobforge.jobs j
         WHERE j.tenant_id = v_tenant AND j.status = ANY (v_statuses)
-          AND j.id > coalesce(p_after_id, 0)
+          AND j.id > coalesce(p_after_id, 0) AND (p_ids IS NULL OR j.id = ANY (p_ids))
           AND (p_types IS NULL OR j.type = ANY (p_types))
           AND (p_since IS NULL OR j.finished_at >= p_since);
         RETURN;
     END IF;
     RETURN QUERY
-    WITH picked AS MATERIALIZED (
-        SELECT j.id, j.tenant_id, j.status, j.attempts >= j.max_attempts AS exhausted
-        FROM jobforge.jobs j
+    WITH candidates AS MATERIALIZED (
+        SELECT j.id FROM jobforge.jobs j
         WHERE j.tenant_id = v_tenant AND j.status = ANY (v_statuses)
-          AND j.id > coalesce(p_after_id, 0)
+          AND j.id > coalesce(p_after_id, 0) AND (p_ids IS NULL OR j.id = ANY (p_ids))
           AND (p_types IS NULL OR j.type = ANY (p_types))
           AND (p_since IS NULL OR j.finished_at >= p_since)
         ORDER BY j.id
         LIMIT p_limit
-        FOR UPDATE OF j  -- waits for a job being changed, then re-checks it: never skipped unseen
+    ),
+    picked AS MATERIALIZED (
+        SELECT j.id, j.tenant_id, j.status, j.attempts >= j.max_attempts AS exhausted
+        FROM jobforge.jobs j
+        WHERE j.id IN (SELECT c.id FROM candidates c)  -- the filter again, on the locked row
+          AND j.tenant_id = v_tenant AND j.status = ANY (v_statuses)
+          AND (p_types IS NULL OR j.type = ANY (p_types))
+          AND (p_since IS NULL OR j.finished_at >= p_since)
+        FOR UPDATE OF j SKIP LOCKED
     ),
     updated AS (
         UPDATE jobforge.jobs j
@@ -225,10 +242,12 @@ BEGIN
         FROM picked p WHERE v_reset OR NOT p.exhausted
         ORDER BY p.id
     )
-    SELECT count(*), (SELECT count(*) FROM updated),
-           count(*) FILTER (WHERE NOT v_reset AND p.exhausted),
-           CASE WHEN count(*) = p_limit THEN max(p.id) END
-    FROM picked p;
+    SELECT (SELECT count(*) FROM picked), (SELECT count(*) FROM updated),
+           (SELECT count(*) FROM picked p WHERE NOT v_reset AND p.exhausted),
+           coalesce((SELECT array_agg(c.id ORDER BY c.id) FROM candidates c
+                     WHERE c.id NOT IN (SELECT p.id FROM picked p)), '{}'),
+           CASE WHEN (SELECT count(*) FROM candidates) = p_limit
+                THEN (SELECT max(c.id) FROM candidates c) END;
 END $$;
 
 
@@ -2055,11 +2074,11 @@ REVOKE ALL ON FUNCTION jobforge.backoff(p_job_id bigint, p_attempt integer, p_ba
 
 
 --
--- Name: FUNCTION bulk_cancel_v1(p_statuses text[], p_types text[], p_since timestamp with time zone, p_after_id bigint, p_limit integer, p_dry_run boolean, p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+-- Name: FUNCTION bulk_cancel_v1(p_statuses text[], p_types text[], p_since timestamp with time zone, p_after_id bigint, p_limit integer, p_dry_run boolean, p_ids bigint[], p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
 --
 
-REVOKE ALL ON FUNCTION jobforge.bulk_cancel_v1(p_statuses text[], p_types text[], p_since timestamp with time zone, p_after_id bigint, p_limit integer, p_dry_run boolean, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION jobforge.bulk_cancel_v1(p_statuses text[], p_types text[], p_since timestamp with time zone, p_after_id bigint, p_limit integer, p_dry_run boolean, p_now timestamp with time zone) TO jobforge_app;
+REVOKE ALL ON FUNCTION jobforge.bulk_cancel_v1(p_statuses text[], p_types text[], p_since timestamp with time zone, p_after_id bigint, p_limit integer, p_dry_run boolean, p_ids bigint[], p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.bulk_cancel_v1(p_statuses text[], p_types text[], p_since timestamp with time zone, p_after_id bigint, p_limit integer, p_dry_run boolean, p_ids bigint[], p_now timestamp with time zone) TO jobforge_app;
 
 
 --
@@ -2070,11 +2089,11 @@ REVOKE ALL ON FUNCTION jobforge.bulk_check(p_action text, p_limit integer, p_sin
 
 
 --
--- Name: FUNCTION bulk_retry_v1(p_statuses text[], p_types text[], p_since timestamp with time zone, p_reset_attempts boolean, p_after_id bigint, p_limit integer, p_dry_run boolean, p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+-- Name: FUNCTION bulk_retry_v1(p_statuses text[], p_types text[], p_since timestamp with time zone, p_reset_attempts boolean, p_after_id bigint, p_limit integer, p_dry_run boolean, p_ids bigint[], p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
 --
 
-REVOKE ALL ON FUNCTION jobforge.bulk_retry_v1(p_statuses text[], p_types text[], p_since timestamp with time zone, p_reset_attempts boolean, p_after_id bigint, p_limit integer, p_dry_run boolean, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION jobforge.bulk_retry_v1(p_statuses text[], p_types text[], p_since timestamp with time zone, p_reset_attempts boolean, p_after_id bigint, p_limit integer, p_dry_run boolean, p_now timestamp with time zone) TO jobforge_app;
+REVOKE ALL ON FUNCTION jobforge.bulk_retry_v1(p_statuses text[], p_types text[], p_since timestamp with time zone, p_reset_attempts boolean, p_after_id bigint, p_limit integer, p_dry_run boolean, p_ids bigint[], p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.bulk_retry_v1(p_statuses text[], p_types text[], p_since timestamp with time zone, p_reset_attempts boolean, p_after_id bigint, p_limit integer, p_dry_run boolean, p_ids bigint[], p_now timestamp with time zone) TO jobforge_app;
 
 
 --

@@ -24,8 +24,8 @@
 -- p_after_id, in id order, each changed exactly as reschedule_v1 / cancel_v1 change one (same
 -- checks, same event, with `bulk: true` in its data). The caller loops from the returned last id,
 -- so each batch is its own short transaction and a job that fails again meanwhile is never
--- visited twice. p_dry_run counts what a run would change (and, for a retry, skip) and changes
--- nothing. A job whose attempts are used up is retried only with p_reset_attempts, as one is by
+-- visited twice; jobs another transaction holds are handed back (busy_ids) to be tried again.
+-- p_dry_run counts what a run would change (and, for a retry, skip) and changes nothing. A job whose attempts are used up is retried only with p_reset_attempts, as one is by
 -- reschedule_v1; without it the job is skipped and counted.
 
 CREATE INDEX jobs_settled ON jobforge.jobs (tenant_id, status, type, finished_at)
@@ -122,6 +122,11 @@ BEGIN
     END IF;
 END $$;
 
+-- A batch: the first p_limit matching jobs above p_after_id (or among p_ids), locked
+-- FOR UPDATE SKIP LOCKED. A job another transaction holds (a worker finishing or heartbeating it,
+-- a prune) is not waited for: waiting while holding the batch's other locks could deadlock with a
+-- statement that takes the same rows in another order. Its id comes back in busy_ids and the
+-- caller tries it again (p_ids) once the cursor has passed; last_id moves on regardless.
 CREATE FUNCTION jobforge.bulk_retry_v1(
     p_statuses       text[] DEFAULT NULL,
     p_types          text[] DEFAULT NULL,
@@ -130,8 +135,9 @@ CREATE FUNCTION jobforge.bulk_retry_v1(
     p_after_id       bigint DEFAULT 0,
     p_limit          integer DEFAULT 1000,
     p_dry_run        boolean DEFAULT false,
+    p_ids            bigint[] DEFAULT NULL,
     p_now            timestamptz DEFAULT NULL
-) RETURNS TABLE (matched bigint, changed bigint, skipped bigint, last_id bigint)
+) RETURNS TABLE (matched bigint, changed bigint, skipped bigint, busy_ids bigint[], last_id bigint)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
@@ -145,25 +151,33 @@ BEGIN
     IF coalesce(p_dry_run, false) THEN
         RETURN QUERY
         SELECT count(*), 0::bigint,
-               count(*) FILTER (WHERE NOT v_reset AND j.attempts >= j.max_attempts), NULL::bigint
+               count(*) FILTER (WHERE NOT v_reset AND j.attempts >= j.max_attempts),
+               '{}'::bigint[], NULL::bigint
         FROM jobforge.jobs j
         WHERE j.tenant_id = v_tenant AND j.status = ANY (v_statuses)
-          AND j.id > coalesce(p_after_id, 0)
+          AND j.id > coalesce(p_after_id, 0) AND (p_ids IS NULL OR j.id = ANY (p_ids))
           AND (p_types IS NULL OR j.type = ANY (p_types))
           AND (p_since IS NULL OR j.finished_at >= p_since);
         RETURN;
     END IF;
     RETURN QUERY
-    WITH picked AS MATERIALIZED (
-        SELECT j.id, j.tenant_id, j.status, j.attempts >= j.max_attempts AS exhausted
-        FROM jobforge.jobs j
+    WITH candidates AS MATERIALIZED (
+        SELECT j.id FROM jobforge.jobs j
         WHERE j.tenant_id = v_tenant AND j.status = ANY (v_statuses)
-          AND j.id > coalesce(p_after_id, 0)
+          AND j.id > coalesce(p_after_id, 0) AND (p_ids IS NULL OR j.id = ANY (p_ids))
           AND (p_types IS NULL OR j.type = ANY (p_types))
           AND (p_since IS NULL OR j.finished_at >= p_since)
         ORDER BY j.id
         LIMIT p_limit
-        FOR UPDATE OF j  -- waits for a job being changed, then re-checks it: never skipped unseen
+    ),
+    picked AS MATERIALIZED (
+        SELECT j.id, j.tenant_id, j.status, j.attempts >= j.max_attempts AS exhausted
+        FROM jobforge.jobs j
+        WHERE j.id IN (SELECT c.id FROM candidates c)  -- the filter again, on the locked row
+          AND j.tenant_id = v_tenant AND j.status = ANY (v_statuses)
+          AND (p_types IS NULL OR j.type = ANY (p_types))
+          AND (p_since IS NULL OR j.finished_at >= p_since)
+        FOR UPDATE OF j SKIP LOCKED
     ),
     updated AS (
         UPDATE jobforge.jobs j
@@ -179,10 +193,12 @@ BEGIN
         FROM picked p WHERE v_reset OR NOT p.exhausted
         ORDER BY p.id
     )
-    SELECT count(*), (SELECT count(*) FROM updated),
-           count(*) FILTER (WHERE NOT v_reset AND p.exhausted),
-           CASE WHEN count(*) = p_limit THEN max(p.id) END
-    FROM picked p;
+    SELECT (SELECT count(*) FROM picked), (SELECT count(*) FROM updated),
+           (SELECT count(*) FROM picked p WHERE NOT v_reset AND p.exhausted),
+           coalesce((SELECT array_agg(c.id ORDER BY c.id) FROM candidates c
+                     WHERE c.id NOT IN (SELECT p.id FROM picked p)), '{}'),
+           CASE WHEN (SELECT count(*) FROM candidates) = p_limit
+                THEN (SELECT max(c.id) FROM candidates c) END;
 END $$;
 
 CREATE FUNCTION jobforge.bulk_cancel_v1(
@@ -192,8 +208,9 @@ CREATE FUNCTION jobforge.bulk_cancel_v1(
     p_after_id bigint DEFAULT 0,
     p_limit    integer DEFAULT 1000,
     p_dry_run  boolean DEFAULT false,
+    p_ids      bigint[] DEFAULT NULL,
     p_now      timestamptz DEFAULT NULL
-) RETURNS TABLE (matched bigint, changed bigint, skipped bigint, last_id bigint)
+) RETURNS TABLE (matched bigint, changed bigint, skipped bigint, busy_ids bigint[], last_id bigint)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
@@ -205,25 +222,32 @@ BEGIN
     PERFORM jobforge.bulk_check('cancel', p_limit, p_since, v_now);
     IF coalesce(p_dry_run, false) THEN
         RETURN QUERY
-        SELECT count(*), 0::bigint, 0::bigint, NULL::bigint
+        SELECT count(*), 0::bigint, 0::bigint, '{}'::bigint[], NULL::bigint
         FROM jobforge.jobs j
         WHERE j.tenant_id = v_tenant AND j.status = ANY (v_statuses)
-          AND j.id > coalesce(p_after_id, 0)
+          AND j.id > coalesce(p_after_id, 0) AND (p_ids IS NULL OR j.id = ANY (p_ids))
           AND (p_types IS NULL OR j.type = ANY (p_types))
           AND (p_since IS NULL OR j.created_at >= p_since);
         RETURN;
     END IF;
     RETURN QUERY
-    WITH picked AS MATERIALIZED (
-        SELECT j.id, j.tenant_id, j.status, j.attempts, j.lease_token
-        FROM jobforge.jobs j
+    WITH candidates AS MATERIALIZED (
+        SELECT j.id FROM jobforge.jobs j
         WHERE j.tenant_id = v_tenant AND j.status = ANY (v_statuses)
-          AND j.id > coalesce(p_after_id, 0)
+          AND j.id > coalesce(p_after_id, 0) AND (p_ids IS NULL OR j.id = ANY (p_ids))
           AND (p_types IS NULL OR j.type = ANY (p_types))
           AND (p_since IS NULL OR j.created_at >= p_since)
         ORDER BY j.id
         LIMIT p_limit
-        FOR UPDATE OF j
+    ),
+    picked AS MATERIALIZED (
+        SELECT j.id, j.tenant_id, j.status, j.attempts, j.lease_token
+        FROM jobforge.jobs j
+        WHERE j.id IN (SELECT c.id FROM candidates c)  -- the filter again, on the locked row
+          AND j.tenant_id = v_tenant AND j.status = ANY (v_statuses)
+          AND (p_types IS NULL OR j.type = ANY (p_types))
+          AND (p_since IS NULL OR j.created_at >= p_since)
+        FOR UPDATE OF j SKIP LOCKED
     ),
     closed AS (
         UPDATE jobforge.job_attempts a SET finished_at = v_now, outcome = 'canceled'
@@ -242,21 +266,27 @@ BEGIN
                jsonb_build_object('from', p.status, 'bulk', true)
         FROM picked p ORDER BY p.id
     )
-    SELECT count(*), (SELECT count(*) FROM updated), 0::bigint,
-           CASE WHEN count(*) = p_limit THEN max(p.id) END
-    FROM picked p;
+    SELECT (SELECT count(*) FROM picked), (SELECT count(*) FROM updated), 0::bigint,
+           coalesce((SELECT array_agg(c.id ORDER BY c.id) FROM candidates c
+                     WHERE c.id NOT IN (SELECT p.id FROM picked p)), '{}'),
+           CASE WHEN (SELECT count(*) FROM candidates) = p_limit
+                THEN (SELECT max(c.id) FROM candidates c) END;
 END $$;
 
 REVOKE ALL ON FUNCTION jobforge.bulk_statuses(text, text[], text[]),
     jobforge.bulk_check(text, integer, timestamptz, timestamptz),
     jobforge.stats_v1(boolean, double precision, double precision, timestamptz),
-    jobforge.bulk_retry_v1(text[], text[], timestamptz, boolean, bigint, integer, boolean, timestamptz),
-    jobforge.bulk_cancel_v1(text[], text[], timestamptz, bigint, integer, boolean, timestamptz)
+    jobforge.bulk_retry_v1(text[], text[], timestamptz, boolean, bigint, integer, boolean, bigint[],
+                           timestamptz),
+    jobforge.bulk_cancel_v1(text[], text[], timestamptz, bigint, integer, boolean, bigint[],
+                            timestamptz)
     FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
     jobforge.stats_v1(boolean, double precision, double precision, timestamptz)
     TO jobforge_app, jobforge_worker;
 GRANT EXECUTE ON FUNCTION
-    jobforge.bulk_retry_v1(text[], text[], timestamptz, boolean, bigint, integer, boolean, timestamptz),
-    jobforge.bulk_cancel_v1(text[], text[], timestamptz, bigint, integer, boolean, timestamptz)
+    jobforge.bulk_retry_v1(text[], text[], timestamptz, boolean, bigint, integer, boolean, bigint[],
+                           timestamptz),
+    jobforge.bulk_cancel_v1(text[], text[], timestamptz, bigint, integer, boolean, bigint[],
+                            timestamptz)
     TO jobforge_app;

@@ -33,7 +33,7 @@ def bulk_action(
     as_json: bool,
 ) -> None:
     """Run (or count) the bulk action and print what it did."""
-    if job_id is not None:
+    if job_id is not None:  # an id with a filter: which one was meant?
         raise errors.ConfigurationError(
             f"give a job ID or a filter (--status, --type, --since, --dry-run) to {action}, "
             "not both"
@@ -50,7 +50,8 @@ def bulk_action(
     if as_json:
         print_json({
             "action": action, "tenant": chosen, "dry_run": dry_run, "matched": done.matched,
-            "changed": done.changed, "skipped": done.skipped, "batches": done.batches,
+            "changed": done.changed, "skipped": done.skipped, "busy": done.busy,
+            "batches": done.batches,
             "filter": {"statuses": list(flt.statuses), "types": list(flt.types or ()),
                        "since": None if flt.since is None else flt.since.isoformat()},
         })  # fmt: skip
@@ -71,4 +72,10 @@ def bulk_action(
             f"note: {'would skip' if dry_run else 'skipped'} {counted(done.skipped, 'job')} "
             "that used all their attempts: add --reset-attempts to retry them too",
             markup=False,
+        )
+    if done.busy:
+        raise errors.QueueError(
+            f"{counted(done.busy, 'matching job')} stayed locked by other transactions for "
+            f"{bulk.DEFAULT_PATIENCE_S:g} s and {'was' if done.busy == 1 else 'were'} left as "
+            f"{'it was' if done.busy == 1 else 'they were'}: run the command again"
         )

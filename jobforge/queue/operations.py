@@ -207,12 +207,14 @@ def bulk_batch(
     after_id: int = 0,
     limit: int = bulk.DEFAULT_BATCH,
     dry_run: bool = False,
+    ids: Sequence[int] | None = None,
     now: datetime | None = None,
 ) -> Steps[bulk.Batch]:
     """One batch of a bulk retry or cancel of the tenant's jobs (see `jobforge.queue.bulk`):
-    at most `limit` matching jobs with ids above `after_id`; dry, the count of all that match."""
+    at most `limit` matching jobs with ids above `after_id` (and among `ids`, when given); dry,
+    the count of all that match."""
     call = bulk.call(action, flt, reset_attempts=reset_attempts, after_id=after_id, limit=limit,
-                     dry_run=dry_run, now=now)  # fmt: skip
+                     dry_run=dry_run, ids=ids, now=now)  # fmt: skip
     (row,) = yield _tenant(call)
     last = row["last_id"]
     return bulk.Batch(
@@ -220,6 +222,7 @@ def bulk_batch(
         changed=int(row["changed"]),
         skipped=int(row["skipped"]),
         last_id=None if last is None else int(last),
+        busy_ids=tuple(int(i) for i in row["busy_ids"] or ()),
     )
 
 

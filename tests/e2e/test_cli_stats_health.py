@@ -98,13 +98,32 @@ def test_bulk_retry_and_cancel_from_the_shell(
     done = jf("jobs", "retry", "--status", "dead", "--reset-attempts", "--batch", "2", "--json")
     assert json.loads(done.out) | {"filter": None} == {
         "action": "retry", "tenant": "acme", "dry_run": False, "matched": 3, "changed": 3,
-        "skipped": 0, "batches": 2, "filter": None,
+        "skipped": 0, "busy": 0, "batches": 2, "filter": None,
     }  # fmt: skip
     canceled = jf("jobs", "cancel", "--type", "ops.scan")
     assert canceled.out.startswith("canceled 5 jobs of tenant acme (queued, type ops.scan)")
     # the single-id forms are unchanged
     assert json.loads(jf("jobs", "retry", str(ids[0]), "--json").out)["status"] == "queued"
     assert json.loads(jf("jobs", "cancel", str(ids[0]), "--json").out)["status"] == "canceled"
+
+
+def test_jobs_held_by_another_transaction_throughout_are_one_line_and_exit_1(
+    jf: Callable[..., Run], jobforge_db: Database
+) -> None:
+    ids = _enqueue(jobforge_db.dsn, "acme", 3)
+    with jobforge_db.connect() as holder:
+        holder.execute("BEGIN")
+        holder.execute("SELECT 1 FROM jobforge.jobs WHERE id = %s FOR UPDATE", (ids[1],))
+        result = jf("jobs", "cancel", "--status", "queued")
+        holder.execute("ROLLBACK")
+    assert result.code == 1, result
+    # the batch, then the locked job tried again by id until the patience ran out
+    assert result.out.startswith("canceled 2 jobs of tenant acme (queued) in ")
+    assert result.err.strip() == (
+        "error: 1 matching job stayed locked by other transactions for 10 s and was left as it "
+        "was: run the command again"
+    )
+    assert jf("jobs", "cancel", "--status", "queued").out.startswith("canceled 1 job of")
 
 
 @pytest.mark.parametrize(

@@ -10,6 +10,8 @@ run changes nothing; a bulk cancel of running jobs closes their attempts as a si
 from __future__ import annotations
 
 import secrets
+import threading
+import time
 from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -365,3 +367,30 @@ def test_bad_arguments_are_one_line_errors(
         conn.execute(statement.encode())
     assert str(raised.value).startswith(message)
     assert "\n" not in str(raised.value).strip()
+
+
+def test_a_job_another_transaction_holds_is_tried_again_not_waited_for(
+    jobforge_db: Database,
+) -> None:
+    """A worker's open transaction holds one dead job: the batch goes on without it (waiting
+    could deadlock), and it is retried once released, or reported busy if it never is."""
+    ids = _dead(jobforge_db.dsn, "acme", 5)
+    flt = bulk.check_filter("retry", ["dead"], None, None)
+    with (
+        jobforge_db.connect() as holder,
+        QueueClient.connect(jobforge_db.dsn, tenant="acme", max_size=1) as client,
+    ):
+        holder.execute("BEGIN")
+        holder.execute("SELECT 1 FROM jobforge.jobs WHERE id = %s FOR UPDATE", (ids[2],))
+        began = time.monotonic()
+        stuck = client.bulk("retry", flt, reset_attempts=True, batch=2, patience_s=0.3)
+        assert 0.3 <= time.monotonic() - began < 5
+        assert (stuck.changed, stuck.busy) == (4, 1)
+        release = threading.Timer(0.3, lambda: holder.execute("COMMIT"))
+        release.start()
+        try:
+            late = client.bulk("retry", flt, reset_attempts=True, patience_s=10)
+        finally:
+            release.join()
+        assert (late.changed, late.busy) == (1, 0)
+        assert {j.id for j in client.list_jobs(status=["queued"]).jobs} == set(ids)

@@ -121,7 +121,8 @@ def test_the_batch_loop_goes_on_from_each_last_id_until_a_short_batch(
     """A fake database of `jobs` matching ids: each batch takes the next `batch` of them."""
     asked: list[int] = []
 
-    def one(after_id: int) -> bulk.Batch:
+    def one(after_id: int, ids: object) -> bulk.Batch:
+        assert ids is None
         asked.append(after_id)
         taken = list(range(after_id + 1, min(jobs, after_id + batch) + 1))
         last = taken[-1] if len(taken) == batch else None
@@ -136,8 +137,40 @@ def test_the_batch_loop_goes_on_from_each_last_id_until_a_short_batch(
 
 
 def test_a_dry_run_is_one_counting_call() -> None:
-    done = bulk.run("cancel", lambda after: bulk.Batch(9, 0, 0, None), dry_run=True)
+    done = bulk.run("cancel", lambda after, ids: bulk.Batch(9, 0, 0, None), dry_run=True)
     assert (done.matched, done.changed, done.batches, done.dry_run) == (9, 0, 1, True)
+
+
+def test_busy_jobs_are_tried_again_by_id_with_backoff_until_the_patience_runs_out() -> None:
+    """Job 2 is held in the pass and the first retry, job 5 for good: 2 is done late, 5 is
+    reported busy."""
+    now = [0.0]
+    naps: list[float] = []
+    held = {2: 2, 5: 10**9}
+    calls: list[tuple[int, object]] = []
+
+    def one(after_id: int, ids: object) -> bulk.Batch:
+        calls.append((after_id, ids))
+        wanted = range(after_id + 1, min(after_id + 3, 6) + 1) if ids is None else list(ids)  # type: ignore[call-overload]
+        busy = tuple(i for i in wanted if held.get(i, 0) > 0)
+        for i in busy:
+            held[i] -= 1
+        done = len(wanted) - len(busy)
+        last = max(wanted) if ids is None and len(wanted) == 3 else None
+        return bulk.Batch(done, done, 0, last, busy)
+
+    def nap(seconds: float) -> None:
+        naps.append(seconds)
+        now[0] += seconds
+
+    got = bulk.run("retry", one, dry_run=False, batch=3, patience_s=1.0, sleep=nap,
+                   clock=lambda: now[0])  # fmt: skip
+    assert calls[:3] == [(0, None), (3, None), (6, None)]
+    assert calls[3:5] == [(0, [2, 5]), (0, [2, 5])]
+    assert all(c == (0, [5]) for c in calls[5:])
+    assert (got.changed, got.busy) == (5, 1)
+    assert naps[:4] == [0.05, 0.1, 0.2, 0.4]
+    assert sum(naps[:-1]) < 1.0 <= sum(naps)
 
 
 def test_counters_are_kept_per_type_and_in_total() -> None:

@@ -10,8 +10,8 @@ LEFT JOIN jobforge.stats_v1(%(succeeded)s, %(expiring_s)s, %(recent_s)s, %(now)s
 
 -- name: job_bulk_retry
 SELECT * FROM jobforge.bulk_retry_v1(%(statuses)s, %(types)s, %(since)s, %(reset_attempts)s,
-                                     %(after_id)s, %(limit)s, %(dry_run)s, %(now)s)
+                                     %(after_id)s, %(limit)s, %(dry_run)s, %(ids)s, %(now)s)
 
 -- name: job_bulk_cancel
 SELECT * FROM jobforge.bulk_cancel_v1(%(statuses)s, %(types)s, %(since)s, %(after_id)s,
-                                      %(limit)s, %(dry_run)s, %(now)s)
+                                      %(limit)s, %(dry_run)s, %(ids)s, %(now)s)
