@@ -546,6 +546,7 @@ def test_the_bound_login_counts_and_acts_in_bulk_on_its_own_jobs_only(
     at all (the snapshot fixture proves tenant_b unchanged)."""
     contexts = [Context(t, s, None, p) for p in (None, PLANTED) for t in TENANT_VALUES
                 for s in (None, "worker")]  # fmt: skip
+    b_ids = "ARRAY[" + ", ".join(str(i) for i in scene.ids["tenant_b"].values()) + "]::bigint[]"
     statements = (
         "SELECT * FROM jobforge.stats_v1()",
         "SELECT * FROM jobforge.bulk_retry_v1(ARRAY['dead', 'failed', 'canceled'], NULL, NULL, "
@@ -555,6 +556,10 @@ def test_the_bound_login_counts_and_acts_in_bulk_on_its_own_jobs_only(
         "SELECT * FROM jobforge.bulk_retry_v1(ARRAY['dead', 'failed', 'canceled'], NULL, NULL, "
         "true, 0, 10000)",
         "SELECT * FROM jobforge.bulk_cancel_v1(ARRAY['queued', 'running'], NULL, NULL, 0, 10000)",
+        # by tenant_b's own job ids
+        f"SELECT * FROM jobforge.bulk_retry_v1(NULL, NULL, NULL, true, 0, 10000, false, {b_ids})",
+        f"SELECT * FROM jobforge.bulk_cancel_v1(ARRAY['queued', 'running'], NULL, NULL, 0, 10000, "
+        f"false, {b_ids})",
     )
     with psycopg.connect(scene.attacker, autocommit=True) as conn:
         plant(conn)
