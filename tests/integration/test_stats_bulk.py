@@ -26,6 +26,8 @@ from jobforge import errors
 from jobforge.provision import Database
 from jobforge.queue import NewJob, Outcome, QueueClient, bulk
 from jobforge.queue.health import Thresholds, breaches
+from jobforge.queue.stats import STATES
+from jobforge.worker import Registry, WorkerConfig, WorkerReport, drain
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TYPES = ("ops.scan", "ops.mail")
@@ -394,3 +396,39 @@ def test_a_job_another_transaction_holds_is_tried_again_not_waited_for(
             release.join()
         assert (late.changed, late.busy) == (1, 0)
         assert {j.id for j in client.list_jobs(status=["queued"]).jobs} == set(ids)
+
+
+def test_a_bulk_retry_runs_while_a_worker_drains_and_every_job_ends_once(
+    jobforge_db: Database,
+) -> None:
+    """Workers keep claiming, heartbeating and finishing while batches go back to the queue: no
+    deadlock, no error, every retried job runs to success with exactly one bulk event."""
+    dead = _dead(jobforge_db.dsn, "acme", 3000, "ops.flaky")
+    fresh = []
+    for _ in range(2):
+        fresh += _enqueue(jobforge_db.dsn, "acme", "ops.fine", 1000, datetime.now(UTC))
+    registry = Registry()
+    registry.register("ops.flaky", lambda payload, ctx: None)
+    registry.register("ops.fine", lambda payload, ctx: None)
+    config = WorkerConfig(name="drainer", poll_min_s=0.02, poll_max_s=0.1, concurrency=16)
+    reports: list[WorkerReport] = []
+    worker = threading.Thread(
+        target=lambda: reports.append(drain(jobforge_db.dsn, registry, config, timeout_s=120))
+    )
+    worker.start()
+    with QueueClient.connect(jobforge_db.dsn, tenant="acme", max_size=1) as client:
+        flt = bulk.check_filter("retry", ["dead"], ["ops.flaky"], None)
+        done = client.bulk("retry", flt, reset_attempts=True, batch=250)
+        worker.join()
+        assert (done.changed, done.busy) == (3000, 0)
+        rest = drain(jobforge_db.dsn, registry, config, timeout_s=120)  # what came back late
+        assert reports[0].stopped_because is None
+        assert reports[0].counts["succeeded"] + rest.counts["succeeded"] == 5000
+        assert client.stats(succeeded=True).totals == dict.fromkeys(STATES, 0) | {"succeeded": 5000}
+    with jobforge_db.connect() as conn:
+        rows = conn.execute(
+            "SELECT job_id, count(*) FROM jobforge.job_events WHERE kind = 'rescheduled' "
+            "GROUP BY job_id ORDER BY job_id"
+        ).fetchall()
+    assert rows == [(job_id, 1) for job_id in dead]
+    assert len(fresh) == 2000
