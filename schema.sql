@@ -111,6 +111,188 @@ $$;
 
 
 --
+-- Name: bulk_cancel_v1(text[], text[], timestamp with time zone, bigint, integer, boolean, bigint[], timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.bulk_cancel_v1(p_statuses text[] DEFAULT NULL::text[], p_types text[] DEFAULT NULL::text[], p_since timestamp with time zone DEFAULT NULL::timestamp with time zone, p_after_id bigint DEFAULT 0, p_limit integer DEFAULT 1000, p_dry_run boolean DEFAULT false, p_ids bigint[] DEFAULT NULL::bigint[], p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(matched bigint, changed bigint, skipped bigint, busy_ids bigint[], last_id bigint)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_tenant   text := jobforge.require_tenant();
+    v_now      timestamptz := jobforge.clock(p_now);
+    v_statuses jobforge.job_status[] :=
+        jobforge.bulk_statuses('cancel', p_statuses, ARRAY['queued', 'running']);
+BEGIN
+    PERFORM jobforge.bulk_check('cancel', p_limit, p_since, v_now);
+    IF coalesce(p_dry_run, false) THEN
+        RETURN QUERY
+        SELECT count(*), 0::bigint, 0::bigint, '{}'::bigint[], NULL::bigint
+        FROM jobforge.jobs j
+        WHERE j.tenant_id = v_tenant AND j.status = ANY (v_statuses)
+          AND j.id > coalesce(p_after_id, 0) AND (p_ids IS NULL OR j.id = ANY (p_ids))
+          AND (p_types IS NULL OR j.type = ANY (p_types))
+          AND (p_since IS NULL OR j.created_at >= p_since);
+        RETURN;
+    END IF;
+    RETURN QUERY
+    WITH candidates AS MATERIALIZED (
+        SELECT j.id FROM jobforge.jobs j
+        WHERE j.tenant_id = v_tenant AND j.status = ANY (v_statuses)
+          AND j.id > coalesce(p_after_id, 0) AND (p_ids IS NULL OR j.id = ANY (p_ids))
+          AND (p_types IS NULL OR j.type = ANY (p_types))
+          AND (p_since IS NULL OR j.created_at >= p_since)
+        ORDER BY j.id
+        LIMIT p_limit
+    ),
+    picked AS MATERIALIZED (
+        SELECT j.id, j.tenant_id, j.status, j.attempts, j.lease_token
+        FROM jobforge.jobs j
+        WHERE j.id IN (SELECT c.id FROM candidates c)  -- the filter again, on the locked row
+          AND j.tenant_id = v_tenant AND j.status = ANY (v_statuses)
+          AND (p_types IS NULL OR j.type = ANY (p_types))
+          AND (p_since IS NULL OR j.created_at >= p_since)
+        FOR UPDATE OF j SKIP LOCKED
+    ),
+    closed AS (
+        UPDATE jobforge.job_attempts a SET finished_at = v_now, outcome = 'canceled'
+        FROM picked p WHERE p.status = 'running' AND a.lease_token = p.lease_token
+    ),
+    updated AS (
+        UPDATE jobforge.jobs j
+        SET status = 'canceled', lease_token = NULL, lease_holder = NULL, lease_expires_at = NULL,
+            finished_at = v_now, updated_at = v_now
+        FROM picked p WHERE j.id = p.id
+        RETURNING j.id
+    ),
+    logged AS (
+        INSERT INTO jobforge.job_events (job_id, tenant_id, kind, at, attempt, data)
+        SELECT p.id, p.tenant_id, 'canceled', v_now, nullif(p.attempts, 0),
+               jsonb_build_object('from', p.status, 'bulk', true)
+        FROM picked p ORDER BY p.id
+    )
+    SELECT (SELECT count(*) FROM picked), (SELECT count(*) FROM updated), 0::bigint,
+           coalesce((SELECT array_agg(c.id ORDER BY c.id) FROM candidates c
+                     WHERE c.id NOT IN (SELECT p.id FROM picked p)), '{}'),
+           CASE WHEN (SELECT count(*) FROM candidates) = p_limit
+                THEN (SELECT max(c.id) FROM candidates c) END;
+END $$;
+
+
+--
+-- Name: bulk_check(text, integer, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.bulk_check(p_action text, p_limit integer, p_since timestamp with time zone, p_now timestamp with time zone) RETURNS void
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    IF p_limit IS NULL OR p_limit NOT BETWEEN 1 AND 10000 THEN
+        RAISE EXCEPTION 'bulk %: the batch size must be 1-10000', p_action USING ERRCODE = 'JF006';
+    END IF;
+    PERFORM jobforge.check_run_at(p_since, p_now, 'bulk ' || p_action || ': since');
+END $$;
+
+
+--
+-- Name: bulk_retry_v1(text[], text[], timestamp with time zone, boolean, bigint, integer, boolean, bigint[], timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.bulk_retry_v1(p_statuses text[] DEFAULT NULL::text[], p_types text[] DEFAULT NULL::text[], p_since timestamp with time zone DEFAULT NULL::timestamp with time zone, p_reset_attempts boolean DEFAULT false, p_after_id bigint DEFAULT 0, p_limit integer DEFAULT 1000, p_dry_run boolean DEFAULT false, p_ids bigint[] DEFAULT NULL::bigint[], p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(matched bigint, changed bigint, skipped bigint, busy_ids bigint[], last_id bigint)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_tenant   text := jobforge.require_tenant();
+    v_now      timestamptz := jobforge.clock(p_now);
+    v_statuses jobforge.job_status[] :=
+        jobforge.bulk_statuses('retry', p_statuses, ARRAY['dead', 'failed', 'canceled']);
+    v_reset    boolean := coalesce(p_reset_attempts, false);
+BEGIN
+    PERFORM jobforge.bulk_check('retry', p_limit, p_since, v_now);
+    IF coalesce(p_dry_run, false) THEN
+        RETURN QUERY
+        SELECT count(*), 0::bigint,
+               count(*) FILTER (WHERE NOT v_reset AND j.attempts >= j.max_attempts),
+               '{}'::bigint[], NULL::bigint
+        FROM jobforge.jobs j
+        WHERE j.tenant_id = v_tenant AND j.status = ANY (v_statuses)
+          AND j.id > coalesce(p_after_id, 0) AND (p_ids IS NULL OR j.id = ANY (p_ids))
+          AND (p_types IS NULL OR j.type = ANY (p_types))
+          AND (p_since IS NULL OR j.finished_at >= p_since);
+        RETURN;
+    END IF;
+    RETURN QUERY
+    WITH candidates AS MATERIALIZED (
+        SELECT j.id FROM jobforge.jobs j
+        WHERE j.tenant_id = v_tenant AND j.status = ANY (v_statuses)
+          AND j.id > coalesce(p_after_id, 0) AND (p_ids IS NULL OR j.id = ANY (p_ids))
+          AND (p_types IS NULL OR j.type = ANY (p_types))
+          AND (p_since IS NULL OR j.finished_at >= p_since)
+        ORDER BY j.id
+        LIMIT p_limit
+    ),
+    picked AS MATERIALIZED (
+        SELECT j.id, j.tenant_id, j.status, j.attempts >= j.max_attempts AS exhausted
+        FROM jobforge.jobs j
+        WHERE j.id IN (SELECT c.id FROM candidates c)  -- the filter again, on the locked row
+          AND j.tenant_id = v_tenant AND j.status = ANY (v_statuses)
+          AND (p_types IS NULL OR j.type = ANY (p_types))
+          AND (p_since IS NULL OR j.finished_at >= p_since)
+        FOR UPDATE OF j SKIP LOCKED
+    ),
+    updated AS (
+        UPDATE jobforge.jobs j
+        SET status = 'queued', finished_at = NULL, error = NULL, updated_at = v_now, run_at = v_now,
+            attempts = CASE WHEN v_reset THEN 0 ELSE j.attempts END
+        FROM picked p WHERE j.id = p.id AND (v_reset OR NOT p.exhausted)
+        RETURNING j.id
+    ),
+    logged AS (
+        INSERT INTO jobforge.job_events (job_id, tenant_id, kind, at, data)
+        SELECT p.id, p.tenant_id, 'rescheduled', v_now,
+               jsonb_build_object('from', p.status, 'reset_attempts', v_reset, 'bulk', true)
+        FROM picked p WHERE v_reset OR NOT p.exhausted
+        ORDER BY p.id
+    )
+    SELECT (SELECT count(*) FROM picked), (SELECT count(*) FROM updated),
+           (SELECT count(*) FROM picked p WHERE NOT v_reset AND p.exhausted),
+           coalesce((SELECT array_agg(c.id ORDER BY c.id) FROM candidates c
+                     WHERE c.id NOT IN (SELECT p.id FROM picked p)), '{}'),
+           CASE WHEN (SELECT count(*) FROM candidates) = p_limit
+                THEN (SELECT max(c.id) FROM candidates c) END;
+END $$;
+
+
+--
+-- Name: bulk_statuses(text, text[], text[]); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.bulk_statuses(p_action text, p_statuses text[], p_allowed text[]) RETURNS jobforge.job_status[]
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    v_bad text;
+BEGIN
+    IF p_statuses IS NULL OR cardinality(p_statuses) = 0 THEN
+        RETURN p_allowed[1:1]::jobforge.job_status[];
+    END IF;
+    SELECT s INTO v_bad FROM unnest(p_statuses) AS s WHERE s IS NULL OR s <> ALL (p_allowed) LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'bulk %: status % cannot be %: choose from %', p_action,
+            coalesce(quote_literal(left(v_bad, 40)), 'null'),
+            CASE p_action WHEN 'retry' THEN 'retried' ELSE 'canceled' END,
+            array_to_string(p_allowed, ', ') USING ERRCODE = 'JF006';
+    END IF;
+    RETURN p_statuses::jobforge.job_status[];
+END $$;
+
+
+--
 -- Name: cancel_v1(bigint, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
 --
 
@@ -1293,6 +1475,67 @@ END $_$;
 
 
 --
+-- Name: stats_v1(boolean, double precision, double precision, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.stats_v1(p_succeeded boolean DEFAULT true, p_expiring_s double precision DEFAULT 10, p_recent_s double precision DEFAULT 86400, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(tenant_id text, type text, state text, jobs bigint, earliest_run_at timestamp with time zone, expiring bigint, expired bigint, recent bigint)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_now    timestamptz := jobforge.clock(p_now);
+    v_tenant text;
+    v_soon   timestamptz;
+    v_since  timestamptz;
+BEGIN
+    IF p_expiring_s IS NULL OR NOT p_expiring_s BETWEEN 0 AND 86400
+       OR p_recent_s IS NULL OR NOT p_recent_s BETWEEN 1 AND 31622400 THEN
+        RAISE EXCEPTION 'stats: expiring must be 0-86400 s and recent 1 s to 366 days'
+            USING ERRCODE = 'JF006';
+    END IF;
+    IF NOT jobforge.worker_scope() THEN
+        v_tenant := jobforge.require_tenant();
+    END IF;
+    v_soon := v_now + make_interval(secs => p_expiring_s);
+    v_since := v_now - make_interval(secs => p_recent_s);
+    RETURN QUERY
+    SELECT q.tenant_id, q.type,
+           CASE WHEN q.run_at <= v_now THEN 'due'
+                WHEN q.attempts > 0 THEN 'retry_scheduled' ELSE 'scheduled' END AS state,
+           count(*), min(q.run_at), NULL::bigint, NULL::bigint, NULL::bigint
+    FROM jobforge.jobs q
+    WHERE q.status = 'queued' AND (v_tenant IS NULL OR q.tenant_id = v_tenant)
+    GROUP BY 1, 2, 3
+    UNION ALL
+    SELECT r.tenant_id, r.type, 'running', count(*), NULL,
+           count(*) FILTER (WHERE r.lease_expires_at <= v_soon),
+           count(*) FILTER (WHERE r.lease_expires_at <= v_now), NULL
+    FROM jobforge.jobs r
+    WHERE r.status = 'running' AND (v_tenant IS NULL OR r.tenant_id = v_tenant)
+    GROUP BY 1, 2
+    UNION ALL
+    SELECT s.tenant_id, s.type, s.status::text, count(*), NULL, NULL, NULL,
+           count(*) FILTER (WHERE s.finished_at >= v_since)
+    FROM jobforge.jobs s
+    WHERE s.status IN ('failed', 'dead', 'canceled') AND (v_tenant IS NULL OR s.tenant_id = v_tenant)
+    GROUP BY 1, 2, 3
+    ORDER BY 1, 2, 3;
+    -- A statement of its own: planned alone, the one scan of the table runs in parallel (in a
+    -- UNION ALL with the index scans above it ran in one worker, at twice the time).
+    IF p_succeeded THEN
+        RETURN QUERY
+        SELECT d.tenant_id, d.type, 'succeeded', count(*), NULL::timestamptz, NULL::bigint,
+               NULL::bigint, NULL::bigint
+        FROM jobforge.jobs d
+        WHERE d.status = 'succeeded' AND (v_tenant IS NULL OR d.tenant_id = v_tenant)
+        GROUP BY 1, 2
+        ORDER BY 1, 2;
+    END IF;
+END $$;
+
+
+--
 -- Name: worker_scope(); Type: FUNCTION; Schema: jobforge; Owner: -
 --
 
@@ -1770,6 +2013,13 @@ CREATE INDEX jobs_leased ON jobforge.jobs USING btree (lease_expires_at) WHERE (
 
 
 --
+-- Name: jobs_settled; Type: INDEX; Schema: jobforge; Owner: -
+--
+
+CREATE INDEX jobs_settled ON jobforge.jobs USING btree (tenant_id, status, type, finished_at) WHERE (status = ANY (ARRAY['failed'::jobforge.job_status, 'dead'::jobforge.job_status, 'canceled'::jobforge.job_status]));
+
+
+--
 -- Name: jobs jobs_delete_children; Type: TRIGGER; Schema: jobforge; Owner: -
 --
 
@@ -1909,6 +2159,36 @@ GRANT ALL ON FUNCTION jobforge.acknowledge_cancel_v1(p_worker text, p_job_id big
 --
 
 REVOKE ALL ON FUNCTION jobforge.backoff(p_job_id bigint, p_attempt integer, p_base_s double precision, p_cap_s double precision) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION bulk_cancel_v1(p_statuses text[], p_types text[], p_since timestamp with time zone, p_after_id bigint, p_limit integer, p_dry_run boolean, p_ids bigint[], p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.bulk_cancel_v1(p_statuses text[], p_types text[], p_since timestamp with time zone, p_after_id bigint, p_limit integer, p_dry_run boolean, p_ids bigint[], p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.bulk_cancel_v1(p_statuses text[], p_types text[], p_since timestamp with time zone, p_after_id bigint, p_limit integer, p_dry_run boolean, p_ids bigint[], p_now timestamp with time zone) TO jobforge_app;
+
+
+--
+-- Name: FUNCTION bulk_check(p_action text, p_limit integer, p_since timestamp with time zone, p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.bulk_check(p_action text, p_limit integer, p_since timestamp with time zone, p_now timestamp with time zone) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION bulk_retry_v1(p_statuses text[], p_types text[], p_since timestamp with time zone, p_reset_attempts boolean, p_after_id bigint, p_limit integer, p_dry_run boolean, p_ids bigint[], p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.bulk_retry_v1(p_statuses text[], p_types text[], p_since timestamp with time zone, p_reset_attempts boolean, p_after_id bigint, p_limit integer, p_dry_run boolean, p_ids bigint[], p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.bulk_retry_v1(p_statuses text[], p_types text[], p_since timestamp with time zone, p_reset_attempts boolean, p_after_id bigint, p_limit integer, p_dry_run boolean, p_ids bigint[], p_now timestamp with time zone) TO jobforge_app;
+
+
+--
+-- Name: FUNCTION bulk_statuses(p_action text, p_statuses text[], p_allowed text[]); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.bulk_statuses(p_action text, p_statuses text[], p_allowed text[]) FROM PUBLIC;
 
 
 --
@@ -2088,6 +2368,15 @@ GRANT SELECT ON TABLE jobforge.queue_limits TO jobforge_worker;
 
 REVOKE ALL ON FUNCTION jobforge.set_limit_v1(p_scope text, p_key text, p_max_running integer, p_rate_per_s double precision, p_burst double precision, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION jobforge.set_limit_v1(p_scope text, p_key text, p_max_running integer, p_rate_per_s double precision, p_burst double precision, p_now timestamp with time zone) TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION stats_v1(p_succeeded boolean, p_expiring_s double precision, p_recent_s double precision, p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.stats_v1(p_succeeded boolean, p_expiring_s double precision, p_recent_s double precision, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.stats_v1(p_succeeded boolean, p_expiring_s double precision, p_recent_s double precision, p_now timestamp with time zone) TO jobforge_app;
+GRANT ALL ON FUNCTION jobforge.stats_v1(p_succeeded boolean, p_expiring_s double precision, p_recent_s double precision, p_now timestamp with time zone) TO jobforge_worker;
 
 
 --

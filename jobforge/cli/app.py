@@ -29,6 +29,7 @@ from jobforge.cli import (
     migrate_command,
     replay_command,
     runs_commands,
+    stats_commands,
     worker_command,
 )
 from jobforge.cli.help_flags import show_flags_bare
@@ -47,6 +48,8 @@ app.command("doctor")(doctor.doctor)
 app.command("enqueue")(jobs_commands.enqueue)
 app.add_typer(jobs_commands.app, name="jobs")
 app.add_typer(audit_command.app, name="audit")
+jobs_commands.app.command("stats")(stats_commands.stats)
+app.command("health")(stats_commands.health)
 app.add_typer(limits_command.app, name="limits")
 app.command("worker")(worker_command.worker)
 app.add_typer(contracts_command.app, name="contracts")

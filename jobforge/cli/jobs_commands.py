@@ -14,12 +14,13 @@ from rich.measure import Measurement
 from rich.table import Table
 
 from jobforge import errors, validation
+from jobforge.cli.bulk_command import bulk_action
 from jobforge.cli.known_types import known_types, not_a_payload
 from jobforge.cli.options import ACTOR, DEFAULT_HELP, REASON, cli_actor
 from jobforge.cli.output import MAX_ID, console, literal, notes, print_json
 from jobforge.produce import runner_job
 from jobforge.provision.target import chosen_tenant, ready_database_url
-from jobforge.queue import NewJob, QueueClient, audit
+from jobforge.queue import NewJob, QueueClient, audit, bulk
 from jobforge.states import JobState
 
 app = typer.Typer(help="Inspect and act on jobs (one tenant at a time).", no_args_is_help=True)
@@ -257,16 +258,44 @@ def _print_error(error: Any) -> None:
         console.print(literal(f"  traceback: {json.dumps(trace)}"))
 
 
+_OPTIONAL_ID = typer.Argument(
+    None, metavar="ID", min=1, max=MAX_ID, help="One job; leave out to act on a filter."
+)
+_STATUS = typer.Option(None, "--status", help="In bulk: jobs in this status (repeatable).")
+_TYPES = typer.Option(None, "--type", help="In bulk: jobs of this type (repeatable).")
+_DRY_RUN = typer.Option(
+    False, "--dry-run", help="In bulk: count what would change, change nothing."
+)
+_BATCH = typer.Option(
+    bulk.DEFAULT_BATCH, "--batch", help="In bulk: jobs per transaction (1-10000)."
+)
+
+
 @app.command()
 def cancel(
-    job_id: int = _ID,
+    job_id: int | None = _OPTIONAL_ID,
+    status: list[str] | None = _STATUS,
+    job_type: list[str] | None = _TYPES,
+    since: str | None = typer.Option(
+        None, "--since", help="In bulk: enqueued in the last 30m, 1h, 2d… or since a date."
+    ),
+    dry_run: bool = _DRY_RUN,
+    batch: int = _BATCH,
     url: str | None = _URL,
     tenant: str | None = _TENANT,
     actor: str | None = ACTOR,
     reason: str | None = REASON,
     as_json: bool = _JSON,
 ) -> None:
-    """Cancel a queued or running job (final; a running worker learns at its next heartbeat)."""
+    """Cancel a queued or running job (final; a running worker learns at its next heartbeat).
+
+    Without ID, cancel every job of the tenant that matches the filter (--status queued by
+    default, or running; --type; --since), in batches, each with its event."""
+    if job_id is None or status or job_type or since is not None or dry_run:
+        bulk_action("cancel", job_id, status, job_type, since, dry_run=dry_run, batch=batch,
+                    reset_attempts=False, url=url, tenant=tenant, as_json=as_json,
+                    actor=actor, reason=reason)  # fmt: skip
+        return
     with _client(url, tenant, actor, reason) as client:
         state = client.cancel(job_id)
     _say_state(job_id, state.value, as_json)
@@ -274,17 +303,35 @@ def cancel(
 
 @app.command()
 def retry(
-    job_id: int = _ID,
+    job_id: int | None = _OPTIONAL_ID,
     reset_attempts: bool = typer.Option(
         False, "--reset-attempts", help="Start counting attempts anew."
     ),
+    status: list[str] | None = _STATUS,
+    job_type: list[str] | None = _TYPES,
+    since: str | None = typer.Option(
+        None, "--since", help="In bulk: finished in the last 30m, 1h, 2d… or since a date."
+    ),
+    dry_run: bool = _DRY_RUN,
+    batch: int = _BATCH,
     url: str | None = _URL,
     tenant: str | None = _TENANT,
     actor: str | None = ACTOR,
     reason: str | None = REASON,
     as_json: bool = _JSON,
 ) -> None:
-    """Put a failed, dead or canceled job back in the queue."""
+    """Put a failed, dead or canceled job back in the queue.
+
+    Without ID, retry every job of the tenant that matches the filter (--status dead by default,
+    or failed, canceled; --type; --since), in batches, each with its event. A job that used all
+    its attempts is skipped (and counted) unless --reset-attempts."""
+    if job_id is None or status or job_type or since is not None or dry_run:
+        bulk_action(
+            "retry", job_id, status, job_type, since, dry_run=dry_run, batch=batch,
+            reset_attempts=reset_attempts, url=url, tenant=tenant, as_json=as_json,
+            actor=actor, reason=reason,
+        )  # fmt: skip
+        return
     with _client(url, tenant, actor, reason) as client:
         try:
             state = client.reschedule(job_id, reset_attempts=reset_attempts)

@@ -56,6 +56,14 @@ def worker(
     metrics_port: int | None = typer.Option(
         None, "--metrics-port", min=1, max=65535, help="Serve Prometheus on this TCP port."
     ),
+    queue_gauges_every: float = typer.Option(
+        30.0,
+        "--queue-gauges-every",
+        min=0,
+        max=86_400,
+        help="With --metrics-port: read the queue's gauges (jobs by type and state, oldest due,"
+        " leases expiring, dead in 24 h) every this many seconds; 0: never.",
+    ),
     log_format: str = typer.Option("text", "--log-format", help="text or json."),
     exit_when_idle: bool = typer.Option(
         False,
@@ -126,6 +134,7 @@ def worker(
         default_timeout_s=timeout,
         exit_when_idle=exit_when_idle,
         max_jobs=max_jobs,
+        queue_gauges_s=queue_gauges_every or None,
     )
     redactor = Redactor(keys=DEFAULT_SECRET_KEYS | set(secret_keys or ()))
     recorder = Recorder(redactor=redactor)

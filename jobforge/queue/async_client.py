@@ -105,6 +105,8 @@ class AsyncQueueClient(ClientBase[db.AsyncConnectionPool]):
     audit_list = _awaiting(ops.audit_list)
     audit_summary = _awaiting(ops.audit_summary)
     reschedule = _awaiting(ops.reschedule)
+    bulk_batch = _awaiting(ops.bulk_batch)
+    stats = _awaiting(ops.stats)
 
     # worker side: across tenants, fenced on the lease
     claim = _awaiting(ops.claim)

@@ -22,7 +22,8 @@ from typing import Any, Generic, Self, TypeVar
 from uuid import UUID
 
 from jobforge import db
-from jobforge.queue import audit, calls
+from jobforge.queue import audit, bulk, calls
+from jobforge.queue.bulk import Action
 from jobforge.queue.models import (
     Attempt,
     Enqueued,
@@ -37,6 +38,8 @@ from jobforge.queue.models import (
     RunRow,
     RunWrite,
 )
+from jobforge.queue.stats import DEFAULT_EXPIRING_S, RECENT_S, QueueStats
+from jobforge.queue.stats import parse as parse_stats
 from jobforge.sql import query
 from jobforge.states import JobState
 
@@ -230,6 +233,55 @@ def reschedule(
 ) -> Steps[JobState]:
     call = calls.reschedule(job_id, reset_attempts, run_at, now)
     return JobState(calls.single((yield _tenant(call))))
+
+
+def bulk_batch(
+    client: Client,
+    action: Action,
+    flt: bulk.Filter,
+    *,
+    reset_attempts: bool = False,
+    after_id: int = 0,
+    limit: int = bulk.DEFAULT_BATCH,
+    dry_run: bool = False,
+    ids: Sequence[int] | None = None,
+    now: datetime | None = None,
+) -> Steps[bulk.Batch]:
+    """One batch of a bulk retry or cancel of the tenant's jobs (see `jobforge.queue.bulk`):
+    at most `limit` matching jobs with ids above `after_id` (and among `ids`, when given); dry,
+    the count of all that match."""
+    call = bulk.call(action, flt, reset_attempts=reset_attempts, after_id=after_id, limit=limit,
+                     dry_run=dry_run, ids=ids, now=now)  # fmt: skip
+    (row,) = yield _tenant(call)
+    last = row["last_id"]
+    return bulk.Batch(
+        matched=int(row["matched"]),
+        changed=int(row["changed"]),
+        skipped=int(row["skipped"]),
+        last_id=None if last is None else int(last),
+        busy_ids=tuple(int(i) for i in row["busy_ids"] or ()),
+    )
+
+
+# the tenant's, or (without one, for a login allowed the worker scope) every tenant's
+def stats(
+    client: Client,
+    *,
+    succeeded: bool = True,
+    expiring_s: float = DEFAULT_EXPIRING_S,
+    now: datetime | None = None,
+) -> Steps[QueueStats]:
+    """Jobs by tenant, type and state, with the health figures (`jobforge.queue.stats`).
+    `succeeded=False` leaves out the one count that reads the whole table."""
+    call = "job_stats", {"succeeded": succeeded, "expiring_s": expiring_s,
+                         "recent_s": RECENT_S, "now": now}  # fmt: skip
+    if client.tenant is not None:
+        rows = yield _tenant(call)
+    else:
+        scopes = yield _worker(calls.login_scopes(), more=True)
+        calls.require_worker_scope(scopes, "read every tenant's counts")
+        rows = yield _worker(call)
+    return parse_stats(rows, tenant=client.tenant, succeeded=succeeded, expiring_s=expiring_s)
 
 
 # worker side: across tenants, fenced on the lease

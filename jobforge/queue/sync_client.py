@@ -10,11 +10,12 @@ SQL functions arrive as typed `jobforge.errors` exceptions.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from jobforge import db
+from jobforge.queue import bulk as bulk_actions
 from jobforge.queue import operations as ops
 from jobforge.queue.operations import Client, ClientBase, Stepper, Steps
 
@@ -128,6 +129,31 @@ class QueueClient(ClientBase[db.ConnectionPool]):
     audit_list = _blocking(ops.audit_list)
     audit_summary = _blocking(ops.audit_summary)
     reschedule = _blocking(ops.reschedule)
+    bulk_batch = _blocking(ops.bulk_batch)
+    stats = _blocking(ops.stats)
+
+    def bulk(
+        self,
+        action: bulk_actions.Action,
+        flt: bulk_actions.Filter,
+        *,
+        reset_attempts: bool = False,
+        batch: int = bulk_actions.DEFAULT_BATCH,
+        dry_run: bool = False,
+        patience_s: float = bulk_actions.DEFAULT_PATIENCE_S,
+        on_batch: Callable[[bulk_actions.BulkResult], None] | None = None,
+    ) -> bulk_actions.BulkResult:
+        """Retry or cancel every job of the tenant that matches `flt`, one transaction per
+        `batch` jobs (`jobforge.queue.bulk`); dry, only count them. Jobs other transactions
+        hold are tried again for up to `patience_s`, then counted as `busy`. `on_batch` hears
+        the running totals after each batch (progress for a long action)."""
+
+        def one(after_id: int, ids: Sequence[int] | None) -> bulk_actions.Batch:
+            return self.bulk_batch(action, flt, reset_attempts=reset_attempts, after_id=after_id,
+                                   limit=batch, dry_run=dry_run, ids=ids)  # fmt: skip
+
+        return bulk_actions.run(action, one, dry_run=dry_run, batch=batch,
+                                patience_s=patience_s, on_batch=on_batch)  # fmt: skip
 
     # worker side: across tenants, fenced on the lease
     claim = _blocking(ops.claim)

@@ -44,7 +44,8 @@ class Holdings:
     waiting: dict[Lease, JobContext] = field(default_factory=dict)
     running: dict[Lease, Running] = field(default_factory=dict)
     held: dict[Lease, Held] = field(default_factory=dict)  #: leases: waiting, running, unrecorded
-    release: set[Lease] = field(default_factory=set)  #: stopped by shutdown, or never started
+    #: stopped by shutdown, or never started: to release, with each job's type (for the counters)
+    release: dict[Lease, str] = field(default_factory=dict)
     tasks: set[asyncio.Task[None]] = field(default_factory=set)  #: running or compensating
 
 

@@ -29,10 +29,11 @@ from jobforge.worker import logs
 from jobforge.worker.completer import Completer
 from jobforge.worker.context import JobContext, StopReason
 from jobforge.worker.executor import Executor
+from jobforge.worker.gauges import gauge_loop
 from jobforge.worker.heartbeat import heartbeat_loop
 from jobforge.worker.leases import Held, Holdings, Lease, Running, lease_of
 from jobforge.worker.listen import listen_loop
-from jobforge.worker.metrics import Metrics
+from jobforge.worker.metrics import NO_TYPE, Metrics
 from jobforge.worker.middleware import Middleware
 from jobforge.worker.outcomes import NO_OUTCOME, outcome_of
 from jobforge.worker.progress import progress_loop
@@ -88,6 +89,8 @@ class WorkerConfig:
     prefetch: int | None = None
     #: most jobs one claim asks for; None: as many as the free slots and `prefetch` allow
     claim_batch: int | None = None
+    #: while metrics are served: read the queue's figures for the gauges this often (None: never)
+    queue_gauges_s: float | None = 30.0
 
     @property
     def ahead(self) -> int:
@@ -110,6 +113,8 @@ class WorkerConfig:
             problems.append("max_jobs must be positive")
         if self.claim_batch is not None and not self.claim_batch > 0:
             problems.append("claim_batch must be positive")
+        if self.queue_gauges_s is not None and not self.queue_gauges_s > 0:
+            problems.append("queue_gauges_s must be positive")
         if self.prefetch is not None and self.prefetch < 0:
             problems.append("prefetch must not be negative")
         if self.grace_s < 0 or self.cancel_grace_s < 0 or self.max_abandoned < 0:
@@ -212,6 +217,14 @@ class Worker:
                 reap_loop(client, metrics=self.metrics, worker=name, interval_s=config.lease_s)
             ),
         ]
+        if self.metrics.serving and config.queue_gauges_s is not None:
+            helpers.append(
+                asyncio.ensure_future(
+                    gauge_loop(
+                        client, metrics=self.metrics, worker=name, interval_s=config.queue_gauges_s
+                    )
+                )
+            )
         if config.listen:
             helpers.append(
                 asyncio.ensure_future(
@@ -375,7 +388,7 @@ class Worker:
         lease = lease_of(job)
         self._holdings.held[lease] = Held(ctx=ctx)
         self._holdings.waiting[lease] = ctx
-        self.metrics.inc("claimed")
+        self.metrics.inc("claimed", job_type=job.type)
 
     def _start_waiting(self) -> None:
         """Start waiting jobs, oldest first, in the free slots."""
@@ -407,7 +420,7 @@ class Worker:
                 worker=self.name,
             )
         finally:
-            self.metrics.observe_handler(time.perf_counter() - started)
+            self.metrics.observe_handler(time.perf_counter() - started, running.job.type)
             del self._holdings.running[lease_of(running.job)]
             if not self._stopping and self._executor.abandoned <= self.config.max_abandoned:
                 self._start_waiting()  # the freed slot's next job, without a loop turn
@@ -454,7 +467,7 @@ class Worker:
     def _on_finished(self, outcome: Outcome, state: FinishState) -> None:
         held = self._holdings.held.pop((outcome.job_id, outcome.lease_token), None)
         counter = {"retry_scheduled": "retried"}.get(state, state)
-        self.metrics.inc(counter)
+        self.metrics.inc(counter, job_type=held.ctx.job.type if held is not None else NO_TYPE)
         if state == "lost" and held is not None:
             logger.warning(
                 "job %d: lease lost before its outcome was recorded",

@@ -53,7 +53,7 @@ async def outcome_of(
                        backoff_s=backoff, **fields)  # fmt: skip
 
     def timed_out(exc: BaseException | None) -> Outcome:
-        metrics.inc("timed_out")
+        metrics.inc("timed_out", job_type=job.type)
         message = f"the handler ran past its timeout of {timeout_s} s"
         logger.warning("job %d timed out: %s", job.id, message,
                        extra=logs.job_fields(job, worker))  # fmt: skip

@@ -14,7 +14,7 @@ import asyncio
 from jobforge.queue import AsyncQueueClient
 from jobforge.worker import logs
 from jobforge.worker.leases import Holdings
-from jobforge.worker.metrics import Metrics
+from jobforge.worker.metrics import NO_TYPE, Metrics
 from jobforge.worker.stopping import stop_job
 
 logger = logs.logger
@@ -29,7 +29,7 @@ def release_waiting(holdings: Holdings) -> None:
     for lease, ctx in holdings.waiting.items():
         ctx.stop("shutdown")
         holdings.held.pop(lease, None)
-        holdings.release.add(lease)
+        holdings.release[lease] = ctx.job.type
     holdings.waiting.clear()
 
 
@@ -82,7 +82,10 @@ async def release_stopped(
     leases = sorted(holdings.release)
     try:
         answers = await client.release(worker, leases)
-        metrics.inc("released", sum(a == "released" for a in answers.values()))
+        types = {job_id: job_type for (job_id, _), job_type in holdings.release.items()}
+        for job_id, answer in answers.items():
+            if answer == "released":
+                metrics.inc("released", job_type=types.get(job_id, NO_TYPE))
     except Exception:
         logger.warning(
             "could not release %d leases; they expire within %.0f s",

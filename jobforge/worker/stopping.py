@@ -58,12 +58,12 @@ async def after_stop(
     held = holdings.held.pop(lease, None)
     fields = logs.job_fields(job, worker)
     if ctx.stop_reason == "lease_lost":
-        metrics.inc("lost")
+        metrics.inc("lost", job_type=job.type)
         logger.warning("job %d: lease lost, its outcome is dropped", job.id, extra=fields)
     elif ctx.stop_reason == "shutdown" and held is not None:
-        holdings.release.add(lease)
+        holdings.release[lease] = job.type
     elif ctx.stop_reason == "canceled" and held is not None:
-        metrics.inc("canceled")
+        metrics.inc("canceled", job_type=job.type)
         await _compensate(running, lease[1], client=client, executor=executor, worker=worker)
 
 
@@ -84,10 +84,10 @@ async def drop_waiting(
     ctx.stop(reason)
     fields = logs.job_fields(job, worker)
     if reason == "lease_lost":
-        metrics.inc("lost")
+        metrics.inc("lost", job_type=job.type)
         logger.warning("job %d: lease lost before it started", job.id, extra=fields)
     elif held is not None:
-        metrics.inc("canceled")
+        metrics.inc("canceled", job_type=job.type)
         try:
             await client.acknowledge_cancel(worker, job.id, lease[1], {"compensation": "none"})
         except Exception:

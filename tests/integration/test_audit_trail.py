@@ -15,7 +15,7 @@ from psycopg.conninfo import make_conninfo
 
 from jobforge import errors
 from jobforge.provision import Database
-from jobforge.queue import Outcome, QueueClient
+from jobforge.queue import Outcome, QueueClient, bulk
 
 LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -147,3 +147,14 @@ def test_a_bad_listing_is_one_line(jobforge_db: Database) -> None:
             client.audit_list(since=LONG_AGO, kind=["cancelled"])
         with pytest.raises(errors.ConfigurationError, match=r"^limit 0 is out of range 1-10000"):
             client.audit_list(since=LONG_AGO, limit=0)
+
+
+def test_a_bulk_action_names_its_actor_and_reason_on_every_job(jobforge_db: Database) -> None:
+    with QueueClient.connect(jobforge_db.dsn, tenant="acme", actor="alice") as client:
+        ids = [client.enqueue("ops.scan", {"n": n}).job_id for n in range(3)]
+        flt = bulk.check_filter("cancel", ["queued"], None, None)
+        done = client.acting_as("ops-bot", reason="a bad deploy").bulk("cancel", flt)
+        assert done.changed == 3
+        trail = client.audit_list(since=LONG_AGO, kind=["canceled"])
+    assert sorted(e.job_id for e in trail) == ids
+    assert {(e.actor, e.reason) for e in trail} == {("ops-bot", "a bad deploy")}

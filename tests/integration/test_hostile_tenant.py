@@ -46,6 +46,7 @@ DIGEST = "sha256:" + "0" * 64
 #: `test_every_function_the_app_role_may_call_is_attacked` until it is added here and attacked.
 APP_FUNCTIONS = {
     "enqueue_v1", "cancel_v1", "reschedule_v1",  # tenant-facing
+    "stats_v1", "bulk_retry_v1", "bulk_cancel_v1",  # tenant-facing, [6/10]
     "current_tenant", "worker_scope", "require_tenant",  # what the policies and functions call
     "jobs_delete_children", "notify_jobs",  # trigger functions: not callable directly
 }  # fmt: skip
@@ -535,6 +536,51 @@ def test_the_bound_login_cannot_act_for_tenant_b_through_functions(
         pytest.raises(errors.TenantRequired, match="may not read every tenant's runs"),
     ):
         queue.find_runs(limit=100)
+
+
+def test_the_bound_login_counts_and_acts_in_bulk_on_its_own_jobs_only(
+    scene: Scene, snapshot: dict[str, list[str]]
+) -> None:
+    """Stats and bulk retry/cancel with every filter that would match tenant_b's jobs, under
+    every tenant value, the worker scope and planted shadows: tenant_a's rows only, or no tenant
+    at all (the snapshot fixture proves tenant_b unchanged)."""
+    contexts = [Context(t, s, None, p) for p in (None, PLANTED) for t in TENANT_VALUES
+                for s in (None, "worker")]  # fmt: skip
+    b_ids = "ARRAY[" + ", ".join(str(i) for i in scene.ids["tenant_b"].values()) + "]::bigint[]"
+    statements = (
+        "SELECT * FROM jobforge.stats_v1()",
+        "SELECT * FROM jobforge.bulk_retry_v1(ARRAY['dead', 'failed', 'canceled'], NULL, NULL, "
+        "true, 0, 10000, true)",
+        "SELECT * FROM jobforge.bulk_cancel_v1(ARRAY['queued', 'running'], NULL, NULL, 0, 10000, "
+        "true)",
+        "SELECT * FROM jobforge.bulk_retry_v1(ARRAY['dead', 'failed', 'canceled'], NULL, NULL, "
+        "true, 0, 10000)",
+        "SELECT * FROM jobforge.bulk_cancel_v1(ARRAY['queued', 'running'], NULL, NULL, 0, 10000)",
+        # by tenant_b's own job ids
+        f"SELECT * FROM jobforge.bulk_retry_v1(NULL, NULL, NULL, true, 0, 10000, false, {b_ids})",
+        f"SELECT * FROM jobforge.bulk_cancel_v1(ARRAY['queued', 'running'], NULL, NULL, 0, 10000, "
+        f"false, {b_ids})",
+    )
+    with psycopg.connect(scene.attacker, autocommit=True) as conn:
+        plant(conn)
+        for ctx in contexts:
+            for statement in statements:
+                got = attempt(conn, ctx, statement)
+                if ctx.acts_for != "tenant_a":
+                    assert got.sqlstate == "JF003", (ctx, statement, got)
+                    continue
+                assert not got.refused, (ctx, statement, got)
+                if "stats_v1" in statement:
+                    assert {r[0] for r in got.rows} <= {"tenant_a"}, (ctx, got)
+                else:  # tenant_a's own jobs, one of each status, at most
+                    assert got.rows[0][0] <= len(KINDS), (ctx, statement, got)
+    with QueueClient.connect(scene.attacker, tenant="tenant_a") as queue:
+        assert {r.tenant_id for r in queue.stats().rows} == {"tenant_a"}
+    with (
+        QueueClient.connect(scene.attacker) as queue,  # no tenant: asks for the worker scope
+        pytest.raises(errors.TenantRequired, match="may not read every tenant's counts"),
+    ):
+        queue.stats()
 
 
 def test_every_function_the_app_role_may_call_is_attacked(scene: Scene) -> None:

@@ -35,6 +35,7 @@ from jobforge.worker import (
     drain,
     drain_async,
 )
+from jobforge.worker.gauges import gauge_loop
 
 T = TypeVar("T")
 Payload = dict[str, Any]
@@ -1249,10 +1250,58 @@ def test_metrics_are_served_over_http(client: QueueClient, jobforge_db: Database
     body = _fetch_metrics(port)
 
     assert report.counts["succeeded"] == 2
-    assert 'jobforge_jobs_claimed_total{worker="wm"} 3.0' in body
-    assert 'jobforge_jobs_succeeded_total{worker="wm"} 2.0' in body
-    assert 'jobforge_jobs_failed_total{worker="wm"} 1.0' in body
-    assert 'jobforge_handler_seconds_count{worker="wm"} 3.0' in body
+    assert 'jobforge_jobs_claimed_total{type="ops.ok",worker="wm"} 3.0' in body
+    assert 'jobforge_jobs_succeeded_total{type="ops.ok",worker="wm"} 2.0' in body
+    assert 'jobforge_jobs_failed_total{type="ops.ok",worker="wm"} 1.0' in body
+    assert 'jobforge_handler_seconds_count{type="ops.ok",worker="wm"} 3.0' in body
+    assert metrics.by_type["succeeded", "ops.ok"] == 2
+
+
+def test_the_queue_gauges_are_served_from_the_stats_query(
+    client: QueueClient, jobforge_db: Database
+) -> None:
+    """The gauges the worker refreshes: jobs by type and state summed over tenants, the oldest
+    due job, leases, dead in 24 h; a type that empties out leaves the gauges."""
+    client.enqueue_many([NewJob(type="ops.ok", payload={"i": i}) for i in range(3)])
+    client.enqueue("ops.later", {}, run_at=datetime.now(UTC) + timedelta(hours=1))
+    with QueueClient.connect(jobforge_db.dsn, tenant="other", max_size=1) as other:
+        other.enqueue("ops.ok", {})
+    port = free_port()
+    metrics = Metrics()
+    metrics.serve(port, "wg")
+
+    async def read(until_due: int) -> None:
+        reader = await AsyncQueueClient.connect(jobforge_db.dsn, max_size=1)
+        task = asyncio.ensure_future(
+            gauge_loop(reader, metrics=metrics, worker="wg", interval_s=0.05)
+        )
+        try:
+            await until(
+                lambda: metrics.queue is not None and metrics.queue.totals["due"] == until_due,
+                what="the gauges",
+            )
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+            await reader.close()
+
+    asyncio.run(read(4))
+    body = _fetch_metrics(port)
+    assert 'jobforge_queue_jobs{state="due",type="ops.ok"} 4.0' in body
+    assert 'jobforge_queue_jobs{state="scheduled",type="ops.later"} 1.0' in body
+    assert "jobforge_queue_oldest_due_seconds " in body
+    assert "jobforge_queue_leases_expiring 0.0" in body
+    assert "jobforge_queue_dead_24h 0.0" in body
+    assert "succeeded" not in {line.split('state="')[1].split('"')[0]
+                               for line in body.splitlines() if 'state="' in line}  # fmt: skip
+    with QueueClient.connect(jobforge_db.dsn, tenant="other", max_size=1) as other:
+        other.cancel(other.list_jobs().jobs[0].id)
+    for job in client.list_jobs(type=["ops.ok"]).jobs:
+        client.cancel(job.id)
+    asyncio.run(read(0))
+    body = _fetch_metrics(port)
+    assert 'state="due"' not in body
+    assert 'jobforge_queue_jobs{state="canceled",type="ops.ok"} 4.0' in body
 
 
 def test_the_metrics_export_counts_abandoned_threads(
@@ -1277,8 +1326,8 @@ def test_the_metrics_export_counts_abandoned_threads(
     report = asyncio.run(main())
     assert report.counts["abandoned"] == 1
     body = _fetch_metrics(port)
-    assert 'jobforge_jobs_timed_out_total{worker="wa"} 1.0' in body
-    assert 'jobforge_jobs_abandoned_total{worker="wa"} 1.0' in body
+    assert 'jobforge_jobs_timed_out_total{type="ops.stuck",worker="wa"} 1.0' in body
+    assert 'jobforge_jobs_abandoned_total{type="",worker="wa"} 1.0' in body
 
 
 def test_a_taken_metrics_port_is_a_configuration_error() -> None:
