@@ -36,6 +36,7 @@ from jobforge.worker.listen import listen_loop
 from jobforge.worker.metrics import NO_TYPE, Metrics
 from jobforge.worker.middleware import Middleware
 from jobforge.worker.outcomes import NO_OUTCOME, outcome_of
+from jobforge.worker.pace import Pace
 from jobforge.worker.progress import progress_loop
 from jobforge.worker.reaper import reap_loop
 from jobforge.worker.registry import Registry, default_registry
@@ -81,11 +82,10 @@ class WorkerConfig:
     max_jobs: int | None = None
     #: jobs claimed ahead of the free slots, waiting (leased, heartbeated) for one, so a slot
     #: that frees up starts its next job at once instead of after a claim's round trip, and
-    #: short jobs come in larger claims. None: as many as the slots (a drain of no-op jobs at
-    #: concurrency 10 ran ~900 jobs/s with none ahead, ~2,050 with 5, ~2,500 with 10, ~2,900
-    #: with 20; at 100, ~5,950 with 50 and ~6,400 with 100 or 200: the gain flattens while the
-    #: jobs held from other workers grow); none for a single slot, whose jobs run one at a
-    #: time in claim order and would each wait out the run of the one before
+    #: short jobs come in larger claims. None: adaptive (`worker/pace.py`): as many as the
+    #: slots, more while jobs finish fast (what 0.1 s of them take, up to 8 per slot and 256);
+    #: none for a single slot, whose jobs run one at a time in claim order and would each wait
+    #: out the run of the one before
     prefetch: int | None = None
     #: most jobs one claim asks for; None: as many as the free slots and `prefetch` allow
     claim_batch: int | None = None
@@ -94,7 +94,8 @@ class WorkerConfig:
 
     @property
     def ahead(self) -> int:
-        """How many jobs may wait for a slot (`prefetch` or its default)."""
+        """How many jobs may wait for a slot at least (`prefetch`, or the slots' number, which
+        a worker raises while its jobs finish fast)."""
         if self.prefetch is not None:
             return self.prefetch
         return self.concurrency if self.concurrency > 1 else 0
@@ -149,6 +150,7 @@ class Worker:
         self._client_arg = client
         self._middleware = tuple(middleware)
         self._holdings = Holdings()
+        self._pace = Pace()
         self._executor = Executor(
             self.config.concurrency, on_abandon=lambda: self.metrics.inc("abandoned")
         )
@@ -360,7 +362,10 @@ class Worker:
         in_hand = self._in_hand
         if config.exit_when_idle and not in_hand and self._completer.busy:
             return 0
-        room = config.concurrency + config.ahead - in_hand
+        ahead = config.ahead
+        if config.prefetch is None and config.concurrency > 1:
+            ahead = self._pace.ahead(config.concurrency, time.monotonic())
+        room = config.concurrency + ahead - in_hand
         if config.max_jobs is not None:
             room = min(room, config.max_jobs - self._claimed)
         if config.claim_batch is not None:
@@ -368,7 +373,7 @@ class Worker:
         if room <= 0:
             return 0
         idle_slots = config.concurrency - in_hand
-        floor = max(1, (config.concurrency + config.ahead) // 4)
+        floor = max(1, (config.concurrency + ahead) // 4)
         return room if idle_slots > 0 or room >= floor else 0
 
     async def _sleep(self, timeout: float | None) -> bool:
@@ -421,6 +426,7 @@ class Worker:
             )
         finally:
             self.metrics.observe_handler(time.perf_counter() - started, running.job.type)
+            self._pace.finished(time.monotonic())
             del self._holdings.running[lease_of(running.job)]
             if not self._stopping and self._executor.abandoned <= self.config.max_abandoned:
                 self._start_waiting()  # the freed slot's next job, without a loop turn

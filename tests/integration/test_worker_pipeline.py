@@ -173,7 +173,7 @@ def test_a_job_canceled_while_it_waits_never_runs_and_is_acknowledged(
     assert report.counts["succeeded"] == 1
 
 
-def test_prefetch_defaults_to_as_many_as_the_slots_and_none_for_one_slot() -> None:
+def test_prefetch_defaults_to_at_least_as_many_as_the_slots_and_none_for_one_slot() -> None:
     assert WorkerConfig(concurrency=1).ahead == 0
     assert WorkerConfig(concurrency=2).ahead == 2
     assert WorkerConfig(concurrency=10).ahead == 10
