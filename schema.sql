@@ -147,7 +147,7 @@ BEGIN
         LIMIT p_limit
     ),
     picked AS MATERIALIZED (
-        SELECT j.id, j.tenant_id, j.status, j.attempts, j.lease_token
+        SELECT j.id, j.tenant_id, j.status, j.attempts, j.lease_token, j.lease_expires_at
         FROM jobforge.jobs j
         WHERE j.id IN (SELECT c.id FROM candidates c)  -- the filter again, on the locked row
           AND j.tenant_id = v_tenant AND j.status = ANY (v_statuses)
@@ -155,8 +155,12 @@ BEGIN
           AND (p_since IS NULL OR j.created_at >= p_since)
         FOR UPDATE OF j SKIP LOCKED
     ),
+    -- as cancel_v1 (0011): the canceled handler counts toward the caps until its worker
+    -- acknowledges the cancel or the lease it held ends
     closed AS (
-        UPDATE jobforge.job_attempts a SET finished_at = v_now, outcome = 'canceled'
+        UPDATE jobforge.job_attempts a
+        SET finished_at = v_now, outcome = 'canceled',
+            stops_by = CASE WHEN p.lease_expires_at > v_now THEN p.lease_expires_at END
         FROM picked p WHERE p.status = 'running' AND a.lease_token = p.lease_token
     ),
     updated AS (
@@ -415,6 +419,8 @@ DECLARE
     v_room         integer;
     v_tenants      text[];
     v_open         text[];
+    v_queue        text[];
+    v_full         text[];
     v_share        integer;
     v_need         integer;
     v_rounds       integer := 0;
@@ -533,8 +539,9 @@ BEGIN
 
     IF v_room > 0 THEN
         -- The tenants with due jobs of the types asked for: a skip scan of jobs_fair finds the
-        -- tenants with queued jobs (one probe each), one more probe finds each one's most urgent
-        -- due job. The most urgent go first, ties in a random order; at most `room` get a turn.
+        -- tenants with queued jobs (one probe each), one more probe each finds whether one is
+        -- due. They take turns in a random order: priority orders a tenant's own jobs, never
+        -- which tenant goes first (a tenant could otherwise take every turn with priority 0).
         WITH RECURSIVE t AS (
             (SELECT j.tenant_id FROM jobforge.jobs j
              WHERE j.status = 'queued' ORDER BY j.tenant_id LIMIT 1)
@@ -544,15 +551,14 @@ BEGIN
                     ORDER BY j.tenant_id LIMIT 1)
             FROM t WHERE t.tenant_id IS NOT NULL
         )
-        SELECT (array_agg(t.tenant_id ORDER BY d.priority, random()))[1:v_room] INTO v_tenants
-        FROM t CROSS JOIN LATERAL (
-            SELECT j.priority FROM jobforge.jobs j
-            WHERE j.tenant_id = t.tenant_id AND j.status = 'queued' AND j.run_at <= v_now
-              AND (p_types IS NULL OR j.type = ANY (p_types)) AND j.type <> ALL (v_no_types)
-            ORDER BY j.priority, j.run_at, j.id
-            LIMIT 1
-        ) d
-        WHERE t.tenant_id IS NOT NULL AND t.tenant_id <> ALL (v_no_tenants);
+        SELECT array_agg(t.tenant_id ORDER BY random()) INTO v_tenants
+        FROM t
+        WHERE t.tenant_id IS NOT NULL AND t.tenant_id <> ALL (v_no_tenants)
+          AND EXISTS (
+              SELECT 1 FROM jobforge.jobs j
+              WHERE j.tenant_id = t.tenant_id AND j.status = 'queued' AND j.run_at <= v_now
+                AND (p_types IS NULL OR j.type = ANY (p_types)) AND j.type <> ALL (v_no_types)
+          );
 
         IF cardinality(v_tenants) = 1 AND NOT v_limited THEN
             -- One tenant, no limits: its most urgent due jobs, locked in one index scan.
@@ -565,19 +571,25 @@ BEGIN
                 FOR UPDATE SKIP LOCKED
             ) f;
         ELSIF cardinality(v_tenants) > 0 THEN
-            -- Rounds: every open tenant locks a share of what is left (its own most urgent due
-            -- jobs); a tenant that had fewer than its share, or reached its cap, leaves the
-            -- rounds; what the picks may keep under each cap is trimmed before the next round.
-            v_open := v_tenants;
-            FOR v_step IN 1..4 LOOP
+            -- Rounds: the next tenants in turn (at most as many as the room left) each lock a
+            -- share of what is left (their own most urgent due jobs). A tenant that had fewer
+            -- than its share, or reached its cap, leaves the turns; one that had its whole share
+            -- goes to the back, behind the tenants that have not had a turn yet. A tenant whose
+            -- due jobs are all locked by others (another claim, or the tenant itself holding
+            -- them) gets nothing and the next one is asked: nobody can empty others' claims.
+            -- What the picks may keep under each cap is trimmed before the next round.
+            v_queue := v_tenants;
+            FOR v_step IN 1..8 LOOP
                 v_need := v_room - cardinality(v_picks);
-                EXIT WHEN v_need <= 0 OR cardinality(v_open) = 0;
+                EXIT WHEN v_need <= 0 OR coalesce(cardinality(v_queue), 0) = 0;
+                v_open := v_queue[1:v_need];
+                v_queue := v_queue[v_need + 1:];
                 v_share := ceil(v_need::numeric / cardinality(v_open));
                 SELECT coalesce(array_agg(ROW(c.id, tn.tenant_id, c.type, v_rounds + c.nth, c.priority,
                                               array_position(v_tenants, tn.tenant_id), c.run_at
                                           )::jobforge.claim_pick), '{}'),
                        coalesce(array_agg(DISTINCT tn.tenant_id) FILTER (WHERE c.nth = c.asked), '{}')
-                INTO v_batch, v_open
+                INTO v_batch, v_full
                 FROM unnest(v_open) AS tn(tenant_id)
                 CROSS JOIN LATERAL (
                     SELECT least(v_share, coalesce(
@@ -627,6 +639,11 @@ BEGIN
                 END IF;
                 v_picks := v_picks || v_batch;
                 v_ids := v_ids || ARRAY(SELECT b.id FROM unnest(v_batch) b);
+                -- those that had their whole share go round again, in their turn order
+                v_queue := coalesce(v_queue, '{}') || ARRAY(
+                    SELECT o.tenant_id FROM unnest(v_open) WITH ORDINALITY AS o(tenant_id, n)
+                    WHERE o.tenant_id = ANY (v_full) ORDER BY o.n
+                );
             END LOOP;
             -- The room's worth, in the rounds' order (a round's last share may overshoot it).
             SELECT array_agg(p.id ORDER BY p.round, p.priority, p.turn, p.run_at, p.id) INTO v_fresh
@@ -1618,7 +1635,7 @@ CREATE TABLE jobforge.job_events (
     login text DEFAULT SESSION_USER,
     actor text DEFAULT NULLIF(current_setting('jobforge.actor'::text, true), ''::text),
     reason text DEFAULT NULLIF(current_setting('jobforge.reason'::text, true), ''::text),
-    CONSTRAINT job_events_actor_shape CHECK (((actor IS NULL) OR (((length(actor) >= 1) AND (length(actor) <= 200)) AND (actor !~ '[[:cntrl:]]'::text)))),
+    CONSTRAINT job_events_actor_shape CHECK (((actor IS NULL) OR (((length(actor) >= 1) AND (length(actor) <= 200)) AND (actor !~ '[[:cntrl:]\u0080-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]'::text)))),
     CONSTRAINT job_events_kind_check CHECK ((kind = ANY (ARRAY['created'::text, 'claimed'::text, 'progress'::text, 'retry_scheduled'::text, 'succeeded'::text, 'failed'::text, 'dead'::text, 'canceled'::text, 'lease_expired'::text, 'rescheduled'::text, 'released'::text, 'cancel_acknowledged'::text]))),
     CONSTRAINT job_events_reason_shape CHECK (((reason IS NULL) OR (((length(reason) >= 1) AND (length(reason) <= 1000)) AND (reason !~ '[\x01-\x08\x0b-\x1f\x7f]'::text))))
 );

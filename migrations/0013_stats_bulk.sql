@@ -241,7 +241,7 @@ BEGIN
         LIMIT p_limit
     ),
     picked AS MATERIALIZED (
-        SELECT j.id, j.tenant_id, j.status, j.attempts, j.lease_token
+        SELECT j.id, j.tenant_id, j.status, j.attempts, j.lease_token, j.lease_expires_at
         FROM jobforge.jobs j
         WHERE j.id IN (SELECT c.id FROM candidates c)  -- the filter again, on the locked row
           AND j.tenant_id = v_tenant AND j.status = ANY (v_statuses)
@@ -249,8 +249,12 @@ BEGIN
           AND (p_since IS NULL OR j.created_at >= p_since)
         FOR UPDATE OF j SKIP LOCKED
     ),
+    -- as cancel_v1 (0011): the canceled handler counts toward the caps until its worker
+    -- acknowledges the cancel or the lease it held ends
     closed AS (
-        UPDATE jobforge.job_attempts a SET finished_at = v_now, outcome = 'canceled'
+        UPDATE jobforge.job_attempts a
+        SET finished_at = v_now, outcome = 'canceled',
+            stops_by = CASE WHEN p.lease_expires_at > v_now THEN p.lease_expires_at END
         FROM picked p WHERE p.status = 'running' AND a.lease_token = p.lease_token
     ),
     updated AS (

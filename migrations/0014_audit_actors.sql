@@ -25,8 +25,11 @@ ALTER TABLE jobforge.job_events
     ALTER COLUMN login SET DEFAULT session_user,
     ALTER COLUMN actor SET DEFAULT nullif(pg_catalog.current_setting('jobforge.actor', true), ''),
     ALTER COLUMN reason SET DEFAULT nullif(pg_catalog.current_setting('jobforge.reason', true), ''),
-    ADD CONSTRAINT job_events_actor_shape
-        CHECK (actor IS NULL OR (length(actor) BETWEEN 1 AND 200 AND actor !~ '[[:cntrl:]]')),
+    -- no control characters, and none of the invisible ones that make one name look like
+    -- another (zero-width spaces and joiners, direction overrides, line separators, BOM)
+    ADD CONSTRAINT job_events_actor_shape CHECK (actor IS NULL OR (
+        length(actor) BETWEEN 1 AND 200
+        AND actor !~ '[[:cntrl:]\u0080-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]')),
     ADD CONSTRAINT job_events_reason_shape
         CHECK (reason IS NULL OR (length(reason) BETWEEN 1 AND 1000 AND reason !~ '[\x01-\x08\x0b-\x1f\x7f]'));
 

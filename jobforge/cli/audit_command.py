@@ -70,7 +70,7 @@ def list_events(
     table = Table("at", "job", "kind", "actor", "login", "reason")
     for e in found:
         table.add_row(*(literal(x) for x in (
-            e.at.isoformat(timespec="seconds"), str(e.job_id), e.kind, e.actor, e.login or "",
+            e.at.isoformat(timespec="seconds"), str(e.job_id), e.kind, e.actor or "-", e.login or "",
             json.dumps(e.reason) if e.reason else "",
         )))  # fmt: skip
     console.print(table)
@@ -99,7 +99,7 @@ def summary(
     table = Table("kind", "actor", "count", "first", "last")
     for c in counts:
         table.add_row(*(literal(x) for x in (
-            c.kind, c.actor, str(c.count), c.first.isoformat(timespec="seconds"),
+            c.kind, c.actor or "-", str(c.count), c.first.isoformat(timespec="seconds"),
             c.last.isoformat(timespec="seconds"),
         )))  # fmt: skip
     console.print(table)

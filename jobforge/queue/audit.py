@@ -5,6 +5,7 @@ job_events refuse it too), and the audit trail read back across jobs."""
 from __future__ import annotations
 
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -15,13 +16,19 @@ from jobforge import db, errors
 #: The longest actor and reason the database keeps.
 MAX_ACTOR = 200
 MAX_REASON = 1000
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _CONTROL_BUT_LINES = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
+#: What an actor may not hold: controls, and the invisible characters (formats, line and
+#: paragraph separators) that make one name look like another ("adm\u200bin").
+_HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
+
+
+def _printable(text: str) -> bool:
+    return not any(unicodedata.category(ch) in _HIDDEN for ch in text)
 
 
 def acting(actor: str | None, reason: str | None) -> db.Acting:
     """The actor and reason, once they are what the database keeps; else one line why."""
-    if actor is not None and not (1 <= len(actor) <= MAX_ACTOR and not _CONTROL.search(actor)):
+    if actor is not None and not (1 <= len(actor) <= MAX_ACTOR and _printable(actor)):
         raise errors.ConfigurationError(
             f"actor {actor[:60]!r} is not 1-{MAX_ACTOR} printable characters"
         )
@@ -42,7 +49,7 @@ class AuditEvent:
     job_id: int
     kind: str
     at: datetime
-    actor: str
+    actor: str | None  #: None: a manual change sent without one
     login: str | None
     reason: str | None
     data: Any
@@ -53,7 +60,7 @@ class AuditCount:
     """How many events of one kind one actor caused in the window."""
 
     kind: str
-    actor: str
+    actor: str | None
     count: int
     first: datetime
     last: datetime

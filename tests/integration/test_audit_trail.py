@@ -113,6 +113,8 @@ def test_the_login_is_the_databases_record_whatever_actor_is_claimed(
         ("", None, "actor '' is not 1-200 printable characters"),
         ("a" * 201, None, "is not 1-200 printable characters"),
         ("eve\nroot", None, "is not 1-200 printable characters"),
+        ("adm\u200bin", None, "is not 1-200 printable characters"),  # shows as "admin"
+        ("\u202eeve", None, "is not 1-200 printable characters"),  # a direction override
         ("eve", "", "reason '' is not 1-1000 characters without control characters"),
         ("eve", "x" * 1001, "is not 1-1000 characters"),
         ("eve", "bell\x07", "without control characters"),
@@ -125,14 +127,17 @@ def test_the_client_refuses_a_bad_actor_or_reason_in_one_line(
         QueueClient.connect(jobforge_db.dsn, tenant="acme", actor=actor, reason=reason)
 
 
-def test_the_database_refuses_a_bad_actor_and_writes_nothing(jobforge_db: Database) -> None:
+@pytest.mark.parametrize("actor", ["x" * 201, "adm\u200bin", "eve\u2028root", "\x85eve"])
+def test_the_database_refuses_a_bad_actor_and_writes_nothing(
+    jobforge_db: Database, actor: str
+) -> None:
     """A session that sets the actor itself (not through the client) meets the table's checks:
     the change fails in one line and nothing of it is stored."""
     with QueueClient.connect(jobforge_db.dsn, tenant="acme") as client:
         job_id = client.enqueue("ops.scan", {}).job_id
     with psycopg.connect(jobforge_db.dsn) as conn:
         conn.execute("SELECT set_config('jobforge.tenant', 'acme', true)")
-        conn.execute("SELECT set_config('jobforge.actor', %s, true)", ("x" * 201,))
+        conn.execute("SELECT set_config('jobforge.actor', %s, true)", (actor,))
         with pytest.raises(psycopg.errors.CheckViolation) as caught:
             conn.execute("SELECT jobforge.cancel_v1(%s)", (job_id,))
         assert "job_events_actor_shape" in str(caught.value)
@@ -158,3 +163,21 @@ def test_a_bulk_action_names_its_actor_and_reason_on_every_job(jobforge_db: Data
         trail = client.audit_list(since=LONG_AGO, kind=["canceled"])
     assert sorted(e.job_id for e in trail) == ids
     assert {(e.actor, e.reason) for e in trail} == {("ops-bot", "a bad deploy")}
+
+
+def test_a_manual_change_sent_without_an_actor_is_still_in_the_trail(
+    jobforge_db: Database,
+) -> None:
+    with QueueClient.connect(jobforge_db.dsn, tenant="acme") as client:  # no actor
+        job_id = client.enqueue("ops.scan", {}).job_id
+        client.cancel(job_id)
+        client.reschedule(job_id)
+        trail = client.audit_list(since=LONG_AGO)
+        counts = client.audit_summary(since=LONG_AGO)
+    # the enqueue, unattributed, is not; the two manual changes are, with the login
+    assert [(e.kind, e.actor, e.login) for e in trail] == [
+        ("rescheduled", None, "postgres"), ("canceled", None, "postgres"),
+    ]  # fmt: skip
+    assert {(c.kind, c.actor, c.count) for c in counts} == {
+        ("rescheduled", None, 1), ("canceled", None, 1),
+    }  # fmt: skip

@@ -15,7 +15,7 @@ from psycopg import sql as pgsql
 
 from jobforge import db, errors
 from jobforge.provision import Database
-from jobforge.queue import NewJob, QueueClient
+from jobforge.queue import NewJob, QueueClient, bulk
 from jobforge.queue.limits import clear_limit, list_limits, set_limit
 from jobforge.worker import Registry, WorkerConfig, drain
 
@@ -306,3 +306,45 @@ def test_the_clients_claim_at_read_committed_whatever_the_default(
         with client.transaction(worker=True) as tx:
             level = tx.execute("SHOW transaction_isolation").fetchone()
         assert level == ("read committed",)
+
+
+def test_a_tenant_holding_its_own_jobs_locked_cannot_empty_others_claims(
+    jobforge_db: Database, conn: db.Connection
+) -> None:
+    """A tenant's one due job, at the most urgent priority, held locked by a transaction left
+    open (its own cancel, say): every claim of one still gets another tenant's job."""
+    (held,) = enqueue(jobforge_db.dsn, "evil", 1, priority=0)
+    enqueue(jobforge_db.dsn, "good", 20, priority=5)
+    with jobforge_db.connect(autocommit=False) as locker:
+        locker.execute("SELECT 1 FROM jobforge.jobs WHERE id = %s FOR UPDATE", (held,))
+        got = [claim(conn, 1) for _ in range(20)]
+        locker.rollback()
+    assert [len(g) for g in got] == [1] * 20
+    assert {g[0]["tenant_id"] for g in got} == {"good"}
+
+
+def test_priority_never_decides_which_tenant_gets_a_turn(
+    jobforge_db: Database, conn: db.Connection
+) -> None:
+    """Claims of one job while two tenants wait: the tenant whose jobs are all priority 0 does
+    not take every turn from the one that used priority 5."""
+    enqueue(jobforge_db.dsn, "urgent", 60, priority=0)
+    enqueue(jobforge_db.dsn, "modest", 60, priority=5)
+    turns = [claim(conn, 1)[0]["tenant_id"] for _ in range(60)]
+    assert turns.count("modest") >= 15, turns  # ~30 expected; under 15 has odds below 1e-4
+
+
+def test_a_bulk_cancel_and_reschedule_cannot_run_past_a_cap_either(
+    jobforge_db: Database, conn: db.Connection
+) -> None:
+    set_limit(conn, "type", "ops.capped", max_running=1)
+    (job_id,) = enqueue(jobforge_db.dsn, "acme", 1, "ops.capped")
+    now = datetime.now(UTC)  # the bulk action keeps the database's clock
+    (first,) = claim(conn, 5, now=now)
+    assert first["id"] == job_id
+    with QueueClient.connect(jobforge_db.dsn, tenant="acme", max_size=1) as client:
+        flt = bulk.check_filter("cancel", ["running"], None, None)
+        assert client.bulk("cancel", flt).changed == 1
+        client.reschedule(job_id, reset_attempts=True)
+    assert claim(conn, 5, now=now + timedelta(seconds=1)) == []  # it may still be running
+    assert [j["id"] for j in claim(conn, 5, now=now + timedelta(seconds=31))] == [job_id]

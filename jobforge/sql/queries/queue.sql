@@ -108,10 +108,11 @@ SELECT session_user AS login,
                                        'MEMBER'), false) AS worker
 
 -- name: audit_list
--- The tenant's events that carry an actor (migrations/0014: manual and attributed changes; the
--- worker's own events carry none), newest first, by the partial index job_events_audit.
+-- The tenant's audit trail (migrations/0014): events that carry an actor, and every manual change
+-- with or without one; newest first, by the partial index job_events_audit.
 SELECT id, job_id, kind, at, actor, login, reason, data FROM jobforge.job_events
-WHERE tenant_id = jobforge.current_tenant() AND actor IS NOT NULL
+WHERE tenant_id = jobforge.current_tenant()
+  AND (actor IS NOT NULL OR kind IN ('canceled', 'rescheduled'))
   AND at >= %(since)s
   AND (%(kinds)s::text[] IS NULL OR kind = ANY (%(kinds)s::text[]))
   AND (%(actor)s::text IS NULL OR actor = %(actor)s::text)
@@ -123,7 +124,8 @@ LIMIT %(limit)s
 -- How many events of each kind each actor caused since a time, for the tenant.
 SELECT kind, actor, count(*) AS count, min(at) AS first, max(at) AS last
 FROM jobforge.job_events
-WHERE tenant_id = jobforge.current_tenant() AND actor IS NOT NULL AND at >= %(since)s
+WHERE tenant_id = jobforge.current_tenant()
+  AND (actor IS NOT NULL OR kind IN ('canceled', 'rescheduled')) AND at >= %(since)s
   AND (%(kinds)s::text[] IS NULL OR kind = ANY (%(kinds)s::text[]))
   AND (%(actor)s::text IS NULL OR actor = %(actor)s::text)
 GROUP BY kind, actor
