@@ -70,8 +70,8 @@ def list_events(
     table = Table("at", "job", "kind", "actor", "login", "reason")
     for e in found:
         table.add_row(*(literal(x) for x in (
-            e.at.isoformat(timespec="seconds"), str(e.job_id), e.kind, e.actor or "-", e.login or "",
-            json.dumps(e.reason) if e.reason else "",
+            e.at.isoformat(timespec="seconds"), str(e.job_id), e.kind, e.actor or "-",
+            e.login or "", json.dumps(e.reason) if e.reason else "",
         )))  # fmt: skip
     console.print(table)
 
