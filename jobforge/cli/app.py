@@ -27,6 +27,7 @@ from jobforge.cli import (
     limits_command,
     migrate_command,
     replay_command,
+    retention_command,
     runs_commands,
     worker_command,
 )
@@ -46,6 +47,8 @@ app.command("doctor")(doctor.doctor)
 app.command("enqueue")(jobs_commands.enqueue)
 app.add_typer(jobs_commands.app, name="jobs")
 app.add_typer(limits_command.app, name="limits")
+app.command("prune")(retention_command.prune_command)
+app.add_typer(retention_command.app, name="retention")
 app.command("worker")(worker_command.worker)
 app.add_typer(contracts_command.app, name="contracts")
 app.add_typer(runs_commands.app, name="runs")

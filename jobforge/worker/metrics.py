@@ -24,6 +24,7 @@ COUNTERS = (
     "lost",  # lease lost: the outcome was not recorded
     "released",  # lease given back at shutdown
     "abandoned",  # sync handler threads given up on (timeout or cancel, still running)
+    "pruned",  # finished jobs this worker's prune passes deleted (past their retention)
 )
 
 
