@@ -972,6 +972,7 @@ DECLARE
     v_last_at  timestamptz;
     v_last_id  bigint;
     v_doomed   bigint[];
+    v_ctids    tid[];
     v_children bigint[];
     v_jobs     bigint := 0;
     v_events   bigint := 0;
@@ -997,33 +998,43 @@ BEGIN
         END IF;
         IF v_keep IS NOT NULL THEN  -- NULL: this type is kept forever
             v_cutoff := p_now - v_keep;
-            SELECT coalesce(array_agg(w.id ORDER BY w.finished_at, w.id), '{}'), max(w.finished_at)
-            INTO v_ids, v_last_at
-            FROM (
-                SELECT j.id, j.finished_at FROM jobforge.jobs j
-                WHERE j.type = v_type AND j.finished_at IS NOT NULL AND j.finished_at < v_cutoff
-                  AND (j.finished_at, j.id) > (v_at, v_id)
-                ORDER BY j.finished_at, j.id
-                LIMIT v_left
-            ) w;
+            -- The window, locked (SKIP LOCKED: a row another transaction holds is left for a
+            -- later pass); those of it that match are the doomed. A job rescheduled since this
+            -- statement's snapshot is checked again under the lock, and is queued (no
+            -- finished_at) or finished again after the cut-off: not in the window.
+            IF p_dry_run THEN
+                SELECT coalesce(array_agg(w.id ORDER BY w.finished_at, w.id), '{}'),
+                       max(w.finished_at),
+                       coalesce(array_agg(w.id) FILTER (WHERE w.status = ANY (p_statuses)
+                           AND (p_tenant IS NULL OR w.tenant_id = p_tenant)), '{}')
+                INTO v_ids, v_last_at, v_doomed
+                FROM (
+                    SELECT j.id, j.finished_at, j.status, j.tenant_id FROM jobforge.jobs j
+                    WHERE j.type = v_type AND j.finished_at IS NOT NULL AND j.finished_at < v_cutoff
+                      AND (j.finished_at, j.id) > (v_at, v_id)
+                    ORDER BY j.finished_at, j.id
+                    LIMIT v_left
+                ) w;
+            ELSE
+                SELECT coalesce(array_agg(w.id ORDER BY w.finished_at, w.id), '{}'),
+                       max(w.finished_at),
+                       coalesce(array_agg(w.id) FILTER (WHERE w.status = ANY (p_statuses)
+                           AND (p_tenant IS NULL OR w.tenant_id = p_tenant)), '{}'),
+                       coalesce(array_agg(w.ctid) FILTER (WHERE w.status = ANY (p_statuses)
+                           AND (p_tenant IS NULL OR w.tenant_id = p_tenant)), '{}')
+                INTO v_ids, v_last_at, v_doomed, v_ctids
+                FROM (
+                    SELECT j.id, j.finished_at, j.status, j.tenant_id, j.ctid FROM jobforge.jobs j
+                    WHERE j.type = v_type AND j.finished_at IS NOT NULL AND j.finished_at < v_cutoff
+                      AND (j.finished_at, j.id) > (v_at, v_id)
+                    ORDER BY j.finished_at, j.id
+                    LIMIT v_left
+                    FOR UPDATE SKIP LOCKED
+                ) w;
+            END IF;
             v_n := cardinality(v_ids);
             IF v_n > 0 THEN
-                v_last_id := v_ids[v_n];  -- the cursor: the last of the window, (v_last_at, v_last_id)
-                -- Those that match, locked, checked again under the lock: a job rescheduled
-                -- since it was seen is queued, or finished again after the cut-off.
-                IF p_dry_run THEN
-                    SELECT coalesce(array_agg(j.id), '{}') INTO v_doomed FROM jobforge.jobs j
-                    WHERE j.id = ANY (v_ids) AND j.type = v_type AND j.finished_at < v_cutoff
-                      AND j.status = ANY (p_statuses) AND (p_tenant IS NULL OR j.tenant_id = p_tenant);
-                ELSE
-                    SELECT coalesce(array_agg(s.id), '{}') INTO v_doomed FROM (
-                        SELECT j.id FROM jobforge.jobs j
-                        WHERE j.id = ANY (v_ids) AND j.type = v_type AND j.finished_at < v_cutoff
-                          AND j.status = ANY (p_statuses) AND (p_tenant IS NULL OR j.tenant_id = p_tenant)
-                        FOR UPDATE SKIP LOCKED
-                    ) s;
-                END IF;
-
+                v_last_id := v_ids[v_n];  -- the cursor: (v_last_at, v_last_id), the window's last
                 IF cardinality(v_doomed) > 0 THEN
                     IF p_dry_run THEN
                         IF NOT p_runs_only THEN
@@ -1043,7 +1054,8 @@ BEGIN
                         v_runs := v_runs + v_n;
                     ELSE
                         PERFORM set_config('jobforge.deleted_children', '', true);
-                        DELETE FROM jobforge.jobs j WHERE j.id = ANY (v_doomed);
+                        -- by ctid: the rows are locked, so where they are does not change
+                        DELETE FROM jobforge.jobs j WHERE j.ctid = ANY (v_ctids);
                         GET DIAGNOSTICS v_n = ROW_COUNT;
                         v_jobs := v_jobs + v_n;
                         v_children := string_to_array(
@@ -1100,7 +1112,8 @@ BEGIN
     END IF;
     IF p_every_s IS NULL OR NOT (p_every_s > 0 AND p_every_s <= 31536000)
        OR p_hold_s IS NULL OR NOT (p_hold_s > 0 AND p_hold_s <= 86400) THEN
-        RAISE EXCEPTION 'prune: every_s must be 0-31536000 s and hold_s 0-86400 s' USING ERRCODE = 'JF006';
+        RAISE EXCEPTION 'prune: every_s must be 0-31536000 s and hold_s 0-86400 s'
+            USING ERRCODE = 'JF006';
     END IF;
     IF p_batch IS NULL OR p_batch NOT BETWEEN 1 AND 50000 THEN
         RAISE EXCEPTION 'prune: batch % is out of range 1-50000', p_batch USING ERRCODE = 'JF006';
@@ -1166,19 +1179,21 @@ BEGIN
     SELECT s INTO v_bad FROM unnest(p_statuses) AS s
     WHERE s IS NULL OR s NOT IN ('succeeded', 'failed', 'dead', 'canceled') LIMIT 1;
     IF FOUND OR cardinality(p_statuses) = 0 THEN
-        RAISE EXCEPTION 'prune: status % is not a finished state: use succeeded, failed, dead or canceled',
+        RAISE EXCEPTION
+            'prune: status % is not a finished state: use succeeded, failed, dead or canceled',
             coalesce(quote_literal(left(v_bad, 40)), 'null') USING ERRCODE = 'JF006';
     END IF;
-    v_statuses := coalesce(p_statuses, ARRAY['succeeded', 'failed', 'dead', 'canceled'])::jobforge.job_status[];
+    v_statuses := coalesce(p_statuses, ARRAY['succeeded', 'failed', 'dead', 'canceled'])
+                  ::jobforge.job_status[];
     IF p_tenant IS NOT NULL AND (p_tenant !~ '^[A-Za-z0-9._:-]+$' OR length(p_tenant) > 128) THEN
-        RAISE EXCEPTION 'prune: tenant % is not a valid tenant id', quote_literal(left(p_tenant, 130))
-            USING ERRCODE = 'JF006';
+        RAISE EXCEPTION 'prune: tenant % is not a valid tenant id',
+            quote_literal(left(p_tenant, 130)) USING ERRCODE = 'JF006';
     END IF;
     SELECT t INTO v_bad FROM unnest(p_types) AS t
     WHERE t IS NULL OR t !~ '^[a-z0-9._-]+$' OR length(t) > 200 LIMIT 1;
     IF FOUND THEN
-        RAISE EXCEPTION 'prune: type % is not a valid job type', coalesce(quote_literal(left(v_bad, 200)), 'null')
-            USING ERRCODE = 'JF006';
+        RAISE EXCEPTION 'prune: type % is not a valid job type',
+            coalesce(quote_literal(left(v_bad, 200)), 'null') USING ERRCODE = 'JF006';
     END IF;
     IF p_batch IS NULL OR p_batch NOT BETWEEN 1 AND 50000 THEN
         RAISE EXCEPTION 'prune: batch % is out of range 1-50000', p_batch USING ERRCODE = 'JF006';
@@ -1520,12 +1535,14 @@ DECLARE
     v_now timestamptz := jobforge.clock(p_now);
 BEGIN
     PERFORM jobforge.require_worker();
-    IF p_type IS NULL OR (p_type <> '*' AND (p_type !~ '^[a-z0-9._-]+$' OR length(p_type) > 200)) THEN
-        RAISE EXCEPTION 'retention: % is not a valid job type', coalesce(quote_literal(left(p_type, 240)), 'null')
-            USING ERRCODE = 'JF006';
+    IF p_type IS NULL
+       OR (p_type <> '*' AND (p_type !~ '^[a-z0-9._-]+$' OR length(p_type) > 200)) THEN
+        RAISE EXCEPTION 'retention: % is not a valid job type',
+            coalesce(quote_literal(left(p_type, 240)), 'null') USING ERRCODE = 'JF006';
     END IF;
     IF p_keep IS NOT NULL AND NOT (p_keep >= interval '0' AND p_keep <= interval '100 years') THEN
-        RAISE EXCEPTION 'retention: keep % is out of range 0-100 years', p_keep USING ERRCODE = 'JF006';
+        RAISE EXCEPTION 'retention: keep % is out of range 0-100 years', p_keep
+            USING ERRCODE = 'JF006';
     END IF;
     RETURN QUERY
     INSERT INTO jobforge.retention AS r (type, keep, updated_at) VALUES (p_type, p_keep, v_now)

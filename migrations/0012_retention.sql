@@ -5,10 +5,10 @@
 -- What may go: jobs in a terminal state (succeeded, failed, dead, canceled; the states with a
 -- finished_at, jobs_finished_iff_terminal) that finished before the cut-off. A job scheduled for
 -- a retry is `queued` with no finished_at, so it is never a candidate; a terminal job that is
--- rescheduled while a prune looks at it is left alone (each batch locks its rows and checks the
--- status and the finish time again under the lock). Deleting a job deletes its events, attempts,
--- results and run records through the statement trigger jobs_delete_children (0004, 0006), which
--- now also counts what it deleted, so a prune reports exactly what went.
+-- rescheduled while a prune looks at it is left alone (a batch locks its rows, and a row changed
+-- since the batch's snapshot is checked again under the lock). Deleting a job deletes its
+-- events, attempts, results and run records through the statement trigger jobs_delete_children
+-- (0004, 0006), which now also counts what it deleted, so a prune reports exactly what went.
 --
 -- The cut-off: `now - older_than` when the caller gives one, else per job type from
 -- jobforge.retention (a row for the type, else the default row '*'; a NULL keep is "keep
@@ -16,10 +16,11 @@
 -- operator says so (`jobforge retention set --default forever`).
 --
 -- Batches: a prune walks the finished jobs type by type, in (finished_at, id) order, through
--- jobs_finished. A batch looks at up to `batch` candidates after the cursor the previous batch
--- returned, deletes those that match (status, tenant, type), skipping rows another transaction
--- holds (FOR UPDATE SKIP LOCKED), commits, and returns the cursor where it stopped (NULL when
--- nothing is left). Each batch is its own short transaction: the claim and finish paths, which
+-- jobs_finished. A batch locks up to `batch` candidates after the cursor the previous batch
+-- returned, skipping rows another transaction holds (FOR UPDATE SKIP LOCKED: left for a later
+-- pass, never waited for), deletes those that match (status, tenant; the types are walked), the
+-- rows by ctid, commits, and returns the cursor where it stopped (NULL when nothing is left).
+-- Each batch is its own short transaction: the claim and finish paths, which
 -- lock queued and running rows, never wait for it; a crash loses only the batch under way; the
 -- work of a whole prune is linear in what it walks, whatever filters it has (a batch never
 -- walks again what an earlier one passed). A dry run walks the same way and counts instead.
@@ -36,12 +37,13 @@
 -- running rows are not in it; every finish writes one more index entry.
 CREATE INDEX jobs_finished ON jobforge.jobs (type, finished_at, id) WHERE finished_at IS NOT NULL;
 
--- Retention per job type; the row '*' is the default for every type without its own.
+-- Retention per job type; the row '*' is the default for every type without its own. A NULL
+-- keep keeps the type's finished jobs forever.
 CREATE TABLE jobforge.retention (
     type       text PRIMARY KEY CHECK (
         type = '*' OR (type ~ '^[a-z0-9._-]+$' AND length(type) <= 200)
     ),
-    keep       interval CHECK (keep >= interval '0' AND keep <= interval '100 years'),  -- NULL: forever
+    keep       interval CHECK (keep >= interval '0' AND keep <= interval '100 years'),
     updated_at timestamptz NOT NULL
 );
 INSERT INTO jobforge.retention (type, keep, updated_at) VALUES ('*', interval '30 days', now());
@@ -188,7 +190,7 @@ BEGIN
             END IF;
             v_n := cardinality(v_ids);
             IF v_n > 0 THEN
-                v_last_id := v_ids[v_n];  -- the cursor: the last of the window, (v_last_at, v_last_id)
+                v_last_id := v_ids[v_n];  -- the cursor: (v_last_at, v_last_id), the window's last
                 IF cardinality(v_doomed) > 0 THEN
                     IF p_dry_run THEN
                         IF NOT p_runs_only THEN
@@ -280,19 +282,21 @@ BEGIN
     SELECT s INTO v_bad FROM unnest(p_statuses) AS s
     WHERE s IS NULL OR s NOT IN ('succeeded', 'failed', 'dead', 'canceled') LIMIT 1;
     IF FOUND OR cardinality(p_statuses) = 0 THEN
-        RAISE EXCEPTION 'prune: status % is not a finished state: use succeeded, failed, dead or canceled',
+        RAISE EXCEPTION
+            'prune: status % is not a finished state: use succeeded, failed, dead or canceled',
             coalesce(quote_literal(left(v_bad, 40)), 'null') USING ERRCODE = 'JF006';
     END IF;
-    v_statuses := coalesce(p_statuses, ARRAY['succeeded', 'failed', 'dead', 'canceled'])::jobforge.job_status[];
+    v_statuses := coalesce(p_statuses, ARRAY['succeeded', 'failed', 'dead', 'canceled'])
+                  ::jobforge.job_status[];
     IF p_tenant IS NOT NULL AND (p_tenant !~ '^[A-Za-z0-9._:-]+$' OR length(p_tenant) > 128) THEN
-        RAISE EXCEPTION 'prune: tenant % is not a valid tenant id', quote_literal(left(p_tenant, 130))
-            USING ERRCODE = 'JF006';
+        RAISE EXCEPTION 'prune: tenant % is not a valid tenant id',
+            quote_literal(left(p_tenant, 130)) USING ERRCODE = 'JF006';
     END IF;
     SELECT t INTO v_bad FROM unnest(p_types) AS t
     WHERE t IS NULL OR t !~ '^[a-z0-9._-]+$' OR length(t) > 200 LIMIT 1;
     IF FOUND THEN
-        RAISE EXCEPTION 'prune: type % is not a valid job type', coalesce(quote_literal(left(v_bad, 200)), 'null')
-            USING ERRCODE = 'JF006';
+        RAISE EXCEPTION 'prune: type % is not a valid job type',
+            coalesce(quote_literal(left(v_bad, 200)), 'null') USING ERRCODE = 'JF006';
     END IF;
     IF p_batch IS NULL OR p_batch NOT BETWEEN 1 AND 50000 THEN
         RAISE EXCEPTION 'prune: batch % is out of range 1-50000', p_batch USING ERRCODE = 'JF006';
@@ -333,7 +337,8 @@ BEGIN
     END IF;
     IF p_every_s IS NULL OR NOT (p_every_s > 0 AND p_every_s <= 31536000)
        OR p_hold_s IS NULL OR NOT (p_hold_s > 0 AND p_hold_s <= 86400) THEN
-        RAISE EXCEPTION 'prune: every_s must be 0-31536000 s and hold_s 0-86400 s' USING ERRCODE = 'JF006';
+        RAISE EXCEPTION 'prune: every_s must be 0-31536000 s and hold_s 0-86400 s'
+            USING ERRCODE = 'JF006';
     END IF;
     IF p_batch IS NULL OR p_batch NOT BETWEEN 1 AND 50000 THEN
         RAISE EXCEPTION 'prune: batch % is out of range 1-50000', p_batch USING ERRCODE = 'JF006';
@@ -372,20 +377,23 @@ BEGIN
 END $$;
 
 -- Set the retention of one job type, or of every type without its own ('*'); NULL keeps forever.
-CREATE FUNCTION jobforge.set_retention_v1(p_type text, p_keep interval, p_now timestamptz DEFAULT NULL)
-RETURNS SETOF jobforge.retention
+CREATE FUNCTION jobforge.set_retention_v1(
+    p_type text, p_keep interval, p_now timestamptz DEFAULT NULL
+) RETURNS SETOF jobforge.retention
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
     v_now timestamptz := jobforge.clock(p_now);
 BEGIN
     PERFORM jobforge.require_worker();
-    IF p_type IS NULL OR (p_type <> '*' AND (p_type !~ '^[a-z0-9._-]+$' OR length(p_type) > 200)) THEN
-        RAISE EXCEPTION 'retention: % is not a valid job type', coalesce(quote_literal(left(p_type, 240)), 'null')
-            USING ERRCODE = 'JF006';
+    IF p_type IS NULL
+       OR (p_type <> '*' AND (p_type !~ '^[a-z0-9._-]+$' OR length(p_type) > 200)) THEN
+        RAISE EXCEPTION 'retention: % is not a valid job type',
+            coalesce(quote_literal(left(p_type, 240)), 'null') USING ERRCODE = 'JF006';
     END IF;
     IF p_keep IS NOT NULL AND NOT (p_keep >= interval '0' AND p_keep <= interval '100 years') THEN
-        RAISE EXCEPTION 'retention: keep % is out of range 0-100 years', p_keep USING ERRCODE = 'JF006';
+        RAISE EXCEPTION 'retention: keep % is out of range 0-100 years', p_keep
+            USING ERRCODE = 'JF006';
     END IF;
     RETURN QUERY
     INSERT INTO jobforge.retention AS r (type, keep, updated_at) VALUES (p_type, p_keep, v_now)
