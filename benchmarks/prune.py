@@ -3,7 +3,7 @@ worker drains a backlog: the worker's drain rate while the prune runs, against i
 does not.
 
 Usage: `python benchmarks/prune.py [--finished 1000000] [--backlog N] [--batch 1000]
-[--pause 0.02] [--segment 2]`. One throwaway server with default durability (fsync on; the
+[--throttle 2] [--segment 2]`. One throwaway server with default durability (fsync on; the
 first line says where its data lives). The database holds the F finished jobs, 40 days old,
 spread over 10 tenants, 3 types and the four finished states, each with 3 events, an attempt, a
 result (the succeeded ones) and a run record of about 400 bytes, written in bulk as the queue
@@ -34,7 +34,7 @@ from typing import Any
 from jobforge import db
 from jobforge.provision import Template, provide_server
 from jobforge.queue import NewJob, QueueClient
-from jobforge.queue.retention import DEFAULT_PAUSE_S
+from jobforge.queue.retention import DEFAULT_THROTTLE
 from jobforge.worker import JobContext, Registry, Worker, WorkerConfig
 
 TYPE = "bench.noop"
@@ -168,7 +168,7 @@ def main() -> int:
     parser.add_argument("--finished", type=int, default=1_000_000)
     parser.add_argument("--backlog", type=int, default=None)
     parser.add_argument("--batch", type=int, default=1000)
-    parser.add_argument("--pause", type=float, default=DEFAULT_PAUSE_S)
+    parser.add_argument("--throttle", type=float, default=DEFAULT_THROTTLE)
     parser.add_argument("--segment", type=float, default=2.0)
     args = parser.parse_args()
     # the prune runs at some 5,000 jobs/s and the worker drains some 3,000 jobs/s, for twice
@@ -177,7 +177,7 @@ def main() -> int:
 
     server = provide_server(durable=True)
     results: dict[str, Any] = {"finished_jobs": args.finished, "batch": args.batch,
-                               "pause_s": args.pause}  # fmt: skip
+                               "throttle": args.throttle}  # fmt: skip
     try:
         template = Template(server.dsn).ensure()
         print(f"on {server.describe()}", flush=True)
@@ -188,7 +188,7 @@ def main() -> int:
               f"{time.perf_counter() - began:.0f} s", flush=True)  # fmt: skip
         before = counts(database.dsn, args.finished)
         prune = [sys.executable, "-m", "jobforge.cli.app", "prune", "--older-than", "30d",
-                 "--batch", str(args.batch), "--pause", str(args.pause), "--json",
+                 "--batch", str(args.batch), "--throttle", str(args.throttle), "--json",
                  "--database-url", database.dsn]  # fmt: skip
         ran = asyncio.run(alternate(database.dsn, prune, args.segment))
         reported, spent = ran["reported"], ran["spent"]

@@ -22,7 +22,7 @@ from jobforge.queue import QueueClient
 from jobforge.queue.calls import DEFAULT_PRUNE_BATCH
 from jobforge.queue.models import Pruned
 from jobforge.queue.retention import (
-    DEFAULT_PAUSE_S,
+    DEFAULT_THROTTLE,
     MAX_BATCH,
     PRUNABLE,
     Retention,
@@ -92,11 +92,12 @@ def prune_command(
         "--batch",
         help=f"Jobs per transaction (1-{MAX_BATCH}): each batch commits on its own.",
     ),
-    pause: float = typer.Option(
-        DEFAULT_PAUSE_S,
-        "--pause",
-        metavar="SECONDS",
-        help="Pause between batches, leaving the database to the workers (0: full speed).",
+    throttle: float = typer.Option(
+        DEFAULT_THROTTLE,
+        "--throttle",
+        metavar="FACTOR",
+        help="After each batch, wait FACTOR times as long as it took, leaving the database to "
+        "the workers (0: full speed).",
     ),
     url: str | None = _URL,
     as_json: bool = _JSON,
@@ -106,7 +107,7 @@ def prune_command(
     Queued and running jobs (a retry waiting out its backoff too) are never touched. A pruned
     job's idempotency key is free again: enqueueing it creates a new job."""
     keep = None if older_than is None else _duration("--older-than", older_than)
-    check_prune(keep, status, batch, pause)  # told before any connection is tried
+    check_prune(keep, status, batch, throttle)  # told before any connection is tried
     chosen = chosen_tenant(tenant, required=False)
     dsn = ready_database_url(url)
     with (
@@ -115,7 +116,7 @@ def prune_command(
     ):
         pruned = prune(client, older_than=keep, statuses=status, tenant=chosen, types=job_type,
                        runs_only=runs_only, dry_run=dry_run, batch=batch,
-                       pause_s=pause)  # fmt: skip
+                       throttle=throttle)  # fmt: skip
     if as_json:
         print_json({"dry_run": dry_run, "runs_only": runs_only,
                     "older_than": None if keep is None else format_duration(keep),

@@ -35,11 +35,12 @@ from jobforge.states import TERMINAL, JobState
 PRUNABLE: tuple[str, ...] = tuple(s.value for s in JobState if s in TERMINAL)
 #: The largest batch the database takes.
 MAX_BATCH = 50_000
-#: Seconds a prune pauses between two batches unless told otherwise: see the README
-#: (*Retention*) for what it costs a worker draining meanwhile with and without it.
-DEFAULT_PAUSE_S = 0.02
-#: The longest pause between two batches.
-MAX_PAUSE_S = 60.0
+#: After each batch a prune waits this many times as long as the batch took, unless told
+#: otherwise: it works a third of the time, whatever the load, and leaves the rest to the
+#: workers (measured in benchmarks/prune.py; the README's *Retention* has the figures).
+DEFAULT_THROTTLE = 2.0
+#: The largest throttle: a batch, then a hundred times as long a wait.
+MAX_THROTTLE = 100.0
 #: The key of the default retention, for every type without its own.
 DEFAULT_KEY = "*"
 
@@ -82,12 +83,12 @@ def check_prune(
     older_than: timedelta | None,
     statuses: Sequence[str] | None,
     batch: int,
-    pause_s: float = 0.0,
+    throttle: float = DEFAULT_THROTTLE,
 ) -> None:
     """One line unless the prune's arguments are ones the database takes."""
-    if not (math.isfinite(pause_s) and 0 <= pause_s <= MAX_PAUSE_S):
+    if not (math.isfinite(throttle) and 0 <= throttle <= MAX_THROTTLE):
         raise errors.ConfigurationError(
-            f"--pause {pause_s:g} is out of range: give 0 to {MAX_PAUSE_S:g} seconds"
+            f"--throttle {throttle:g} is out of range: give 0 (full speed) to {MAX_THROTTLE:g}"
         )
     check_keep(older_than, "--older-than")
     for status in statuses or ():
@@ -110,7 +111,7 @@ def prune(
     runs_only: bool = False,
     dry_run: bool = False,
     batch: int = DEFAULT_PRUNE_BATCH,
-    pause_s: float = DEFAULT_PAUSE_S,
+    throttle: float = DEFAULT_THROTTLE,
     on_batch: Callable[[Pruned], None] | None = None,
     now: datetime | None = None,
 ) -> Pruned:
@@ -120,11 +121,13 @@ def prune(
     (default: each type's retention from `jobforge retention`), of `types` (default: all) and of
     `tenant` (default: the client's tenant, else every tenant). With `runs_only` the jobs stay
     and their run records go; with `dry_run` nothing is deleted and the counts say what would be.
-    `pause_s` is slept between batches, to leave the database to others; `on_batch` is told each
+    After each batch it waits `throttle` times as long as the batch took (0: not at all), so
+    the workers keep most of the database whatever the load; `on_batch` is told each
     batch's counts. A prune stopped midway has deleted whole batches only."""
-    check_prune(older_than, statuses, batch, pause_s)
+    check_prune(older_than, statuses, batch, throttle)
     total, after = Pruned(), None
     while True:
+        began = time.perf_counter()
         done, after = client.prune_batch(
             older_than=older_than, statuses=statuses, tenant=tenant, types=types,
             runs_only=runs_only, dry_run=dry_run, batch=batch, after=after, now=now,
@@ -134,8 +137,8 @@ def prune(
             on_batch(done)
         if after is None:
             return total
-        if pause_s > 0:
-            time.sleep(pause_s)
+        if throttle > 0:
+            time.sleep((time.perf_counter() - began) * throttle)
 
 
 def _retention(row: tuple[object, ...]) -> Retention:

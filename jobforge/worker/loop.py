@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from jobforge import errors
 from jobforge.queue import AsyncQueueClient, Job, Outcome
 from jobforge.queue.models import FinishState, HeartbeatState
-from jobforge.queue.retention import DEFAULT_PAUSE_S
+from jobforge.queue.retention import DEFAULT_THROTTLE
 from jobforge.worker import logs
 from jobforge.worker.completer import Completer
 from jobforge.worker.context import JobContext, StopReason
@@ -100,8 +100,9 @@ class WorkerConfig:
     prune_every_s: float | None = DEFAULT_PRUNE_EVERY_S
     #: finished jobs one prune batch looks at, in one short transaction
     prune_batch: int = 1000
-    #: pause between two batches of a pass, leaving the database to claims and finishes
-    prune_pause_s: float = DEFAULT_PAUSE_S
+    #: after each batch of a pass, wait this many times as long as the batch took, leaving the
+    #: database to claims and finishes (`jobforge prune --throttle`)
+    prune_throttle: float = DEFAULT_THROTTLE
 
     @property
     def ahead(self) -> int:
@@ -128,8 +129,8 @@ class WorkerConfig:
             problems.append("prefetch must not be negative")
         if self.prune_every_s is not None and not 0 < self.prune_every_s <= 31_536_000:
             problems.append("prune_every_s must be above 0 and at most a year (None: never)")
-        if not 1 <= self.prune_batch <= 50_000 or self.prune_pause_s < 0:
-            problems.append("prune_batch must be 1-50000 and prune_pause_s not negative")
+        if not 1 <= self.prune_batch <= 50_000 or not 0 <= self.prune_throttle <= 100:
+            problems.append("prune_batch must be 1-50000 and prune_throttle 0-100")
         if self.grace_s < 0 or self.cancel_grace_s < 0 or self.max_abandoned < 0:
             problems.append("grace_s, cancel_grace_s and max_abandoned must not be negative")
         if problems:
@@ -240,7 +241,7 @@ class Worker:
                         worker=name,
                         every_s=config.prune_every_s,
                         batch=config.prune_batch,
-                        pause_s=config.prune_pause_s,
+                        throttle=config.prune_throttle,
                     )
                 )
             )

@@ -4,15 +4,17 @@ retention`) are deleted in batches, by one worker at a time.
 Every worker asks now and then (every `prune_every_s`, at most a minute apart); the database
 (`jobforge.prune_pass_v1`, migrations/0012) answers with one batch when it is this worker's turn:
 no other worker holds the pass, and the last pass started at least `prune_every_s` ago (or one
-is under way and its worker stopped asking). The worker then runs batch after batch, pausing
-between them, until the pass is done; a worker that dies midway leaves the pass to the next one,
-which goes on from the cursor the database keeps. The first ask comes a minute (or one interval)
-after the start, so short-lived workers, and the tests' and golden cases', never prune.
+is under way and its worker stopped asking). The worker then runs batch after batch, waiting
+`prune_throttle` times as long as each took before the next, until the pass is done; a worker
+that dies midway leaves the pass to the next one, which goes on from the cursor the database
+keeps. The first ask comes a minute (or one interval) after the start, so short-lived workers,
+and the tests' and golden cases', never prune.
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 
 from jobforge.queue import AsyncQueueClient
 from jobforge.queue.models import Pruned
@@ -33,20 +35,21 @@ async def prune_loop(
     worker: str,
     every_s: float,
     batch: int,
-    pause_s: float,
+    throttle: float,
 ) -> None:
     while True:
         await asyncio.sleep(min(every_s, MAX_ASK_S))
         total = Pruned()
         try:
             while True:
+                began = time.perf_counter()
                 done, more = await client.prune_pass(worker, every_s=every_s, batch=batch)
                 total += done
                 if done.jobs:
                     metrics.inc("pruned", done.jobs)
                 if not more:
                     break
-                await asyncio.sleep(pause_s)
+                await asyncio.sleep((time.perf_counter() - began) * throttle)
         except Exception:
             logger.warning("pruning finished jobs failed", exc_info=True,
                            extra={"worker": worker})  # fmt: skip

@@ -119,6 +119,20 @@ def test_without_older_than_the_retention_settings_decide(cli: Cli, seeded: Data
     assert cli("prune", *url).out.startswith("pruned 8 jobs past their type's retention")
 
 
+def test_retention_list_shows_the_workers_last_pass(cli: Cli, seeded: Database) -> None:
+    with seeded.connect() as conn, conn.transaction():
+        conn.execute("SELECT set_config('jobforge.scope', 'worker', true)")
+        row = conn.execute("SELECT jobs, more FROM jobforge.prune_pass_v1('w-7', 600)").fetchone()
+    assert row == (8, False)  # 8 jobs of 90 days, past the default 30 days: one batch
+    shown = cli("retention", "list", "--database-url", seeded.dsn).out
+    assert shown.splitlines()[-1].startswith("last pass started ")
+    assert shown.splitlines()[-1].endswith(": 8 jobs pruned")
+    listed = json.loads(cli("retention", "list", "--json", "--database-url", seeded.dsn).out)
+    assert {k: listed["pass"][k] for k in ("holder", "under_way", "jobs", "events")} == {
+        "holder": None, "under_way": False, "jobs": 8, "events": 24,
+    }  # fmt: skip
+
+
 def test_runs_only_keeps_the_jobs(cli: Cli, seeded: Database) -> None:
     run = cli("prune", "--older-than", "30d", "--runs-only", "--database-url", seeded.dsn)
     assert (

@@ -433,7 +433,7 @@ def test_a_worker_prunes_under_the_settings_while_it_works(
         fresh = {e.job_id for e in client.enqueue_many(
             [NewJob(type="kind.fresh", payload={"i": i}) for i in range(50)])}  # fmt: skip
     config = WorkerConfig(name="pruner", types=["kind.fresh"], prune_every_s=0.2, prune_batch=3,
-                          prune_pause_s=0.01, poll_min_s=0.05, poll_max_s=0.1)  # fmt: skip
+                          prune_throttle=0.5, poll_min_s=0.05, poll_max_s=0.1)  # fmt: skip
 
     async def until_pruned() -> WorkerReport:
         worker = Worker(scene.dsn, registry, config)
