@@ -171,9 +171,9 @@ def main() -> int:
     parser.add_argument("--throttle", type=float, default=DEFAULT_THROTTLE)
     parser.add_argument("--segment", type=float, default=2.0)
     args = parser.parse_args()
-    # the prune runs at some 5,000 jobs/s and the worker drains some 3,000 jobs/s, for twice
-    # the prune's time: a backlog of about the finished jobs, and room to spare
-    backlog = args.backlog or max(50_000, args.finished + args.finished // 2)
+    # throttled, the prune runs at some 7,000 jobs/s on 2 cores, the worker drains up to some
+    # 5,000 jobs/s, for twice the prune's time: three times the finished jobs lasts
+    backlog = args.backlog or max(100_000, 3 * args.finished)
 
     server = provide_server(durable=True)
     results: dict[str, Any] = {"finished_jobs": args.finished, "batch": args.batch,

@@ -156,6 +156,10 @@ def test_runs_only_keeps_the_jobs(cli: Cli, seeded: Database) -> None:
          "error: cannot prune 'running' jobs: only finished ones go, choose among succeeded, "
          "failed, dead, canceled"),
         (("prune", "--batch", "0"), "error: --batch 0 is out of range: give 1-50000"),
+        (("prune", "--throttle=-1"),
+         "error: --throttle -1 is out of range: give 0 (full speed) to 100"),
+        (("prune", "--throttle", "nan"),
+         "error: --throttle nan is out of range: give 0 (full speed) to 100"),
         (("prune", "--tenant", ""),
          "error: --tenant is empty: a tenant id is 1 to 128 of A-Z a-z 0-9 . _ : - (leave out "
          "--tenant and unset JOBFORGE_TENANT to read every tenant)"),
