@@ -197,6 +197,7 @@ def test_a_prune_deletes_old_finished_jobs_with_their_rows_and_reports_what_went
     assert existing(owner) == kept
     assert rows(owner, kept) == kept_rows  # queued, running, retrying: not a row changed
     assert counts(owner, doomed) == Pruned()
+    assert orphans(owner) == dict.fromkeys(TABLES[1:], 0)
 
 
 def test_one_tenants_prune_leaves_the_other_tenant_alone(
@@ -259,6 +260,41 @@ def test_nothing_younger_than_the_cut_off_goes(scene: Scene, owner: db.Connectio
     reported, _ = pruned_by(owner, scene.dsn, older_than=timedelta(0))  # every finished job
     assert reported.jobs == len(scene.of(kinds=(*FINISHED, "recent")))
     assert existing(owner) == scene.of(kinds=tuple(k for k in KEPT if k != "recent"))
+
+
+def orphans(conn: db.Connection) -> dict[str, int]:
+    """Rows of the child tables whose job is gone, per table."""
+    found = {}
+    for table in TABLES[1:]:
+        statement = sql.SQL(
+            "SELECT count(*) FROM jobforge.{} c "
+            "WHERE NOT EXISTS (SELECT 1 FROM jobforge.jobs j WHERE j.id = c.job_id)"
+        ).format(sql.Identifier(table))
+        row = conn.execute(statement).fetchone()
+        assert row is not None
+        found[table] = row[0]
+    return found
+
+
+def test_a_prune_stopped_midway_has_deleted_whole_batches(
+    scene: Scene, owner: db.Connection
+) -> None:
+    class Stopped(Exception):
+        pass
+
+    def stop(done: Pruned) -> None:
+        raise Stopped(done)
+
+    doomed = scene.of(kinds=FINISHED)
+    with QueueClient.connect(scene.dsn, max_size=1) as client:
+        with pytest.raises(Stopped):
+            prune(client, older_than=MONTH, batch=3, on_batch=stop)
+        assert len(doomed - existing(owner)) == 3  # the first batch, whole
+        assert orphans(owner) == dict.fromkeys(TABLES[1:], 0)
+        rest = prune(client, older_than=MONTH, batch=3)
+    assert rest.jobs == len(doomed) - 3
+    assert existing(owner) == scene.of(kinds=KEPT)
+    assert orphans(owner) == dict.fromkeys(TABLES[1:], 0)
 
 
 def test_a_batch_skips_a_row_another_transaction_holds_and_never_waits_for_it(
