@@ -6,14 +6,11 @@ not prune."""
 from __future__ import annotations
 
 import json
-import secrets
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 import pytest
 from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
 from jobforge.provision import Database
 from jobforge.queue import NewJob, Outcome, QueueClient
@@ -190,19 +187,6 @@ def test_the_database_refuses_a_bad_type_in_one_line(cli: Cli, jobforge_db: Data
     )
     run = cli("prune", "--older-than", "1d", "--type", "Bad", *url)
     assert (run.code, run.err.strip()) == (2, "error: prune: type 'Bad' is not a valid job type")
-
-
-@pytest.fixture
-def app_login(jobforge_db: Database) -> Iterator[str]:
-    """The URL of a fresh login that is a member of jobforge_app only (roles are cluster-wide)."""
-    name = f"jf_prune_app_{secrets.token_hex(4)}"
-    with jobforge_db.connect() as admin:
-        admin.execute(
-            sql.SQL("CREATE ROLE {} LOGIN IN ROLE jobforge_app").format(sql.Identifier(name))
-        )
-    yield make_conninfo(jobforge_db.dsn, user=name)
-    with jobforge_db.connect() as admin:
-        admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
 
 
 def test_an_app_login_may_not_prune_or_manage_retention(
