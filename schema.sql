@@ -721,6 +721,26 @@ END $$;
 
 
 --
+-- Name: clear_retention_v1(text); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.clear_retention_v1(p_type text) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+BEGIN
+    PERFORM jobforge.require_worker();
+    IF p_type = '*' THEN
+        RAISE EXCEPTION 'retention: the default cannot be cleared; set it to forever instead'
+            USING ERRCODE = 'JF006';
+    END IF;
+    DELETE FROM jobforge.retention r WHERE r.type = p_type;
+    RETURN FOUND;
+END $$;
+
+
+--
 -- Name: clock(timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
 --
 
@@ -1099,11 +1119,22 @@ CREATE FUNCTION jobforge.jobs_delete_children() RETURNS trigger
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
+DECLARE
+    v_events   bigint;
+    v_attempts bigint;
+    v_results  bigint;
+    v_runs     bigint;
 BEGIN
     DELETE FROM jobforge.job_events e USING gone WHERE e.job_id = gone.id;
+    GET DIAGNOSTICS v_events = ROW_COUNT;
     DELETE FROM jobforge.job_attempts a USING gone WHERE a.job_id = gone.id;
+    GET DIAGNOSTICS v_attempts = ROW_COUNT;
     DELETE FROM jobforge.job_results r USING gone WHERE r.job_id = gone.id;
+    GET DIAGNOSTICS v_results = ROW_COUNT;
     DELETE FROM jobforge.job_runs r USING gone WHERE r.job_id = gone.id;
+    GET DIAGNOSTICS v_runs = ROW_COUNT;
+    PERFORM set_config('jobforge.deleted_children',
+                       concat_ws(',', v_events, v_attempts, v_results, v_runs), true);
     RETURN NULL;
 END $$;
 
@@ -1184,6 +1215,260 @@ BEGIN
             jsonb_build_object('pct', p_pct, 'message', v_message));
     RETURN true;
 END $$;
+
+
+--
+-- Name: prune_batch(interval, jobforge.job_status[], text, text[], boolean, boolean, integer, text, timestamp with time zone, bigint, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.prune_batch(p_older_than interval, p_statuses jobforge.job_status[], p_tenant text, p_types text[], p_runs_only boolean, p_dry_run boolean, p_batch integer, p_after_type text, p_after_at timestamp with time zone, p_after_id bigint, p_now timestamp with time zone) RETURNS TABLE(jobs bigint, events bigint, attempts bigint, results bigint, runs bigint, after_type text, after_at timestamp with time zone, after_id bigint)
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_default  interval;
+    v_keep     interval;
+    v_cutoff   timestamptz;
+    v_left     integer := p_batch;
+    v_type     text := p_after_type;
+    v_at       timestamptz := coalesce(p_after_at, '-infinity');
+    v_id       bigint := coalesce(p_after_id, 0);
+    v_ids      bigint[] := '{}';
+    v_n        integer;
+    v_last_at  timestamptz;
+    v_last_id  bigint;
+    v_doomed   bigint[];
+    v_ctids    tid[];
+    v_children bigint[];
+    v_jobs     bigint := 0;
+    v_events   bigint := 0;
+    v_attempts bigint := 0;
+    v_results  bigint := 0;
+    v_runs     bigint := 0;
+BEGIN
+    SELECT r.keep INTO v_default FROM jobforge.retention r WHERE r.type = '*';
+    IF v_type IS NULL THEN  -- from the start: the first type with finished jobs
+        SELECT min(j.type) INTO v_type FROM jobforge.jobs j
+        WHERE j.finished_at IS NOT NULL AND (p_types IS NULL OR j.type = ANY (p_types));
+    END IF;
+
+    -- The window: up to p_batch candidates after the cursor, type by type.
+    WHILE v_type IS NOT NULL LOOP
+        IF p_older_than IS NOT NULL THEN
+            v_keep := p_older_than;
+        ELSE
+            SELECT r.keep INTO v_keep FROM jobforge.retention r WHERE r.type = v_type;
+            IF NOT FOUND THEN
+                v_keep := v_default;
+            END IF;
+        END IF;
+        IF v_keep IS NOT NULL THEN  -- NULL: this type is kept forever
+            v_cutoff := p_now - v_keep;
+            -- The window, locked (SKIP LOCKED: a row another transaction holds is left for a
+            -- later pass); those of it that match are the doomed. A job rescheduled since this
+            -- statement's snapshot is checked again under the lock, and is queued (no
+            -- finished_at) or finished again after the cut-off: not in the window.
+            IF p_dry_run THEN
+                SELECT coalesce(array_agg(w.id ORDER BY w.finished_at, w.id), '{}'),
+                       max(w.finished_at),
+                       coalesce(array_agg(w.id) FILTER (WHERE w.status = ANY (p_statuses)
+                           AND (p_tenant IS NULL OR w.tenant_id = p_tenant)), '{}')
+                INTO v_ids, v_last_at, v_doomed
+                FROM (
+                    SELECT j.id, j.finished_at, j.status, j.tenant_id FROM jobforge.jobs j
+                    WHERE j.type = v_type AND j.finished_at IS NOT NULL AND j.finished_at < v_cutoff
+                      AND (j.finished_at, j.id) > (v_at, v_id)
+                    ORDER BY j.finished_at, j.id
+                    LIMIT v_left
+                ) w;
+            ELSE
+                SELECT coalesce(array_agg(w.id ORDER BY w.finished_at, w.id), '{}'),
+                       max(w.finished_at),
+                       coalesce(array_agg(w.id) FILTER (WHERE w.status = ANY (p_statuses)
+                           AND (p_tenant IS NULL OR w.tenant_id = p_tenant)), '{}'),
+                       coalesce(array_agg(w.ctid) FILTER (WHERE w.status = ANY (p_statuses)
+                           AND (p_tenant IS NULL OR w.tenant_id = p_tenant)), '{}')
+                INTO v_ids, v_last_at, v_doomed, v_ctids
+                FROM (
+                    SELECT j.id, j.finished_at, j.status, j.tenant_id, j.ctid FROM jobforge.jobs j
+                    WHERE j.type = v_type AND j.finished_at IS NOT NULL AND j.finished_at < v_cutoff
+                      AND (j.finished_at, j.id) > (v_at, v_id)
+                    ORDER BY j.finished_at, j.id
+                    LIMIT v_left
+                    FOR UPDATE SKIP LOCKED
+                ) w;
+            END IF;
+            v_n := cardinality(v_ids);
+            IF v_n > 0 THEN
+                v_last_id := v_ids[v_n];  -- the cursor: (v_last_at, v_last_id), the window's last
+                IF cardinality(v_doomed) > 0 THEN
+                    IF p_dry_run THEN
+                        IF NOT p_runs_only THEN
+                            v_jobs := v_jobs + cardinality(v_doomed);
+                            v_events := v_events + (SELECT count(*) FROM jobforge.job_events e
+                                                    WHERE e.job_id = ANY (v_doomed));
+                            v_attempts := v_attempts + (SELECT count(*) FROM jobforge.job_attempts a
+                                                        WHERE a.job_id = ANY (v_doomed));
+                            v_results := v_results + (SELECT count(*) FROM jobforge.job_results r
+                                                      WHERE r.job_id = ANY (v_doomed));
+                        END IF;
+                        v_runs := v_runs + (SELECT count(*) FROM jobforge.job_runs r
+                                            WHERE r.job_id = ANY (v_doomed));
+                    ELSIF p_runs_only THEN
+                        DELETE FROM jobforge.job_runs r WHERE r.job_id = ANY (v_doomed);
+                        GET DIAGNOSTICS v_n = ROW_COUNT;
+                        v_runs := v_runs + v_n;
+                    ELSE
+                        PERFORM set_config('jobforge.deleted_children', '', true);
+                        -- by ctid: the rows are locked, so where they are does not change
+                        DELETE FROM jobforge.jobs j WHERE j.ctid = ANY (v_ctids);
+                        GET DIAGNOSTICS v_n = ROW_COUNT;
+                        v_jobs := v_jobs + v_n;
+                        v_children := string_to_array(
+                            nullif(current_setting('jobforge.deleted_children', true), ''), ','
+                        )::bigint[];
+                        v_events := v_events + coalesce(v_children[1], 0);
+                        v_attempts := v_attempts + coalesce(v_children[2], 0);
+                        v_results := v_results + coalesce(v_children[3], 0);
+                        v_runs := v_runs + coalesce(v_children[4], 0);
+                    END IF;
+                END IF;
+
+                v_left := v_left - cardinality(v_ids);
+                IF v_left <= 0 THEN  -- the window is full: the next batch goes on from here
+                    RETURN QUERY SELECT v_jobs, v_events, v_attempts, v_results, v_runs,
+                                        v_type, v_last_at, v_last_id;
+                    RETURN;
+                END IF;
+            END IF;
+        END IF;
+        -- The next type with finished jobs: one probe of jobs_finished.
+        SELECT min(j.type) INTO v_type FROM jobforge.jobs j
+        WHERE j.finished_at IS NOT NULL AND j.type > v_type
+          AND (p_types IS NULL OR j.type = ANY (p_types));
+        v_at := '-infinity';
+        v_id := 0;
+    END LOOP;
+    RETURN QUERY SELECT v_jobs, v_events, v_attempts, v_results, v_runs,
+                        NULL::text, NULL::timestamptz, NULL::bigint;
+END $$;
+
+
+--
+-- Name: prune_pass_v1(text, double precision, integer, double precision, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.prune_pass_v1(p_worker text, p_every_s double precision, p_batch integer DEFAULT 1000, p_hold_s double precision DEFAULT 60, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(jobs bigint, events bigint, attempts bigint, results bigint, runs bigint, more boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_now  timestamptz := jobforge.clock(p_now);
+    v_pass jobforge.prune_pass;
+    v_done record;
+BEGIN
+    PERFORM jobforge.require_worker();
+    IF NOT jobforge.worker_scope() THEN
+        RAISE EXCEPTION 'prune: the transaction needs the worker scope (jobforge.scope = worker)'
+            USING ERRCODE = 'JF006';
+    END IF;
+    IF p_worker IS NULL OR length(p_worker) NOT BETWEEN 1 AND 200 THEN
+        RAISE EXCEPTION 'prune: the worker name must be 1-200 characters' USING ERRCODE = 'JF006';
+    END IF;
+    IF p_every_s IS NULL OR NOT (p_every_s > 0 AND p_every_s <= 31536000)
+       OR p_hold_s IS NULL OR NOT (p_hold_s > 0 AND p_hold_s <= 86400) THEN
+        RAISE EXCEPTION 'prune: every_s must be 0-31536000 s and hold_s 0-86400 s'
+            USING ERRCODE = 'JF006';
+    END IF;
+    IF p_batch IS NULL OR p_batch NOT BETWEEN 1 AND 50000 THEN
+        RAISE EXCEPTION 'prune: batch % is out of range 1-50000', p_batch USING ERRCODE = 'JF006';
+    END IF;
+
+    SELECT * INTO v_pass FROM jobforge.prune_pass FOR UPDATE SKIP LOCKED;
+    IF NOT FOUND  -- another worker's batch is running
+       OR (v_pass.holder IS DISTINCT FROM p_worker AND v_pass.held_until > v_now)  -- its pass
+       OR (v_pass.after_type IS NULL AND v_pass.holder IS NULL
+           AND v_pass.started_at > v_now - make_interval(secs => p_every_s)) THEN  -- not due
+        RETURN QUERY SELECT 0::bigint, 0::bigint, 0::bigint, 0::bigint, 0::bigint, false;
+        RETURN;
+    END IF;
+    IF v_pass.holder IS NULL AND v_pass.after_type IS NULL THEN  -- a new pass
+        v_pass.started_at := v_now;
+        v_pass.jobs := 0; v_pass.events := 0; v_pass.attempts := 0; v_pass.results := 0;
+        v_pass.runs := 0;
+    END IF;
+
+    SELECT * INTO v_done FROM jobforge.prune_batch(
+        NULL, ARRAY['succeeded', 'failed', 'dead', 'canceled']::jobforge.job_status[], NULL, NULL,
+        false, false, p_batch, v_pass.after_type, v_pass.after_at, v_pass.after_id, v_now);
+
+    UPDATE jobforge.prune_pass p SET
+        holder = CASE WHEN v_done.after_type IS NULL THEN NULL ELSE p_worker END,
+        held_until = CASE WHEN v_done.after_type IS NULL THEN NULL
+                          ELSE v_now + make_interval(secs => p_hold_s) END,
+        after_type = v_done.after_type, after_at = v_done.after_at, after_id = v_done.after_id,
+        started_at = v_pass.started_at,
+        finished_at = CASE WHEN v_done.after_type IS NULL THEN v_now ELSE p.finished_at END,
+        jobs = v_pass.jobs + v_done.jobs, events = v_pass.events + v_done.events,
+        attempts = v_pass.attempts + v_done.attempts, results = v_pass.results + v_done.results,
+        runs = v_pass.runs + v_done.runs;
+    RETURN QUERY SELECT v_done.jobs, v_done.events, v_done.attempts, v_done.results, v_done.runs,
+                        v_done.after_type IS NOT NULL;
+END $$;
+
+
+--
+-- Name: prune_v1(interval, text[], text, text[], boolean, boolean, integer, text, timestamp with time zone, bigint, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.prune_v1(p_older_than interval DEFAULT NULL::interval, p_statuses text[] DEFAULT NULL::text[], p_tenant text DEFAULT NULL::text, p_types text[] DEFAULT NULL::text[], p_runs_only boolean DEFAULT false, p_dry_run boolean DEFAULT false, p_batch integer DEFAULT 1000, p_after_type text DEFAULT NULL::text, p_after_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_after_id bigint DEFAULT NULL::bigint, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(jobs bigint, events bigint, attempts bigint, results bigint, runs bigint, after_type text, after_at timestamp with time zone, after_id bigint)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+#variable_conflict use_column
+DECLARE
+    v_now      timestamptz := jobforge.clock(p_now);
+    v_statuses jobforge.job_status[];
+    v_bad      text;
+BEGIN
+    PERFORM jobforge.require_worker();
+    IF NOT jobforge.worker_scope() THEN
+        RAISE EXCEPTION 'prune: the transaction needs the worker scope (jobforge.scope = worker)'
+            USING ERRCODE = 'JF006';
+    END IF;
+    IF p_older_than IS NOT NULL
+       AND NOT (p_older_than >= interval '0' AND p_older_than <= interval '100 years') THEN
+        RAISE EXCEPTION 'prune: older_than % is out of range 0-100 years', p_older_than
+            USING ERRCODE = 'JF006';
+    END IF;
+    SELECT s INTO v_bad FROM unnest(p_statuses) AS s
+    WHERE s IS NULL OR s NOT IN ('succeeded', 'failed', 'dead', 'canceled') LIMIT 1;
+    IF FOUND OR cardinality(p_statuses) = 0 THEN
+        RAISE EXCEPTION
+            'prune: status % is not a finished state: use succeeded, failed, dead or canceled',
+            coalesce(quote_literal(left(v_bad, 40)), 'null') USING ERRCODE = 'JF006';
+    END IF;
+    v_statuses := coalesce(p_statuses, ARRAY['succeeded', 'failed', 'dead', 'canceled'])
+                  ::jobforge.job_status[];
+    IF p_tenant IS NOT NULL AND (p_tenant !~ '^[A-Za-z0-9._:-]+$' OR length(p_tenant) > 128) THEN
+        RAISE EXCEPTION 'prune: tenant % is not a valid tenant id',
+            quote_literal(left(p_tenant, 130)) USING ERRCODE = 'JF006';
+    END IF;
+    SELECT t INTO v_bad FROM unnest(p_types) AS t
+    WHERE t IS NULL OR t !~ '^[a-z0-9._-]+$' OR length(t) > 200 LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'prune: type % is not a valid job type',
+            coalesce(quote_literal(left(v_bad, 200)), 'null') USING ERRCODE = 'JF006';
+    END IF;
+    IF p_batch IS NULL OR p_batch NOT BETWEEN 1 AND 50000 THEN
+        RAISE EXCEPTION 'prune: batch % is out of range 1-50000', p_batch USING ERRCODE = 'JF006';
+    END IF;
+    RETURN QUERY SELECT * FROM jobforge.prune_batch(
+        p_older_than, v_statuses, p_tenant, p_types, coalesce(p_runs_only, false),
+        coalesce(p_dry_run, false), p_batch, p_after_type, p_after_at, p_after_id, v_now);
+END $_$;
 
 
 --
@@ -1492,6 +1777,48 @@ END $_$;
 
 
 --
+-- Name: retention; Type: TABLE; Schema: jobforge; Owner: -
+--
+
+CREATE TABLE jobforge.retention (
+    type text NOT NULL,
+    keep interval,
+    updated_at timestamp with time zone NOT NULL,
+    CONSTRAINT retention_keep_check CHECK (((keep >= '00:00:00'::interval) AND (keep <= '100 years'::interval))),
+    CONSTRAINT retention_type_check CHECK (((type = '*'::text) OR ((type ~ '^[a-z0-9._-]+$'::text) AND (length(type) <= 200))))
+);
+
+
+--
+-- Name: set_retention_v1(text, interval, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.set_retention_v1(p_type text, p_keep interval, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS SETOF jobforge.retention
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+#variable_conflict use_column
+DECLARE
+    v_now timestamptz := jobforge.clock(p_now);
+BEGIN
+    PERFORM jobforge.require_worker();
+    IF p_type IS NULL
+       OR (p_type <> '*' AND (p_type !~ '^[a-z0-9._-]+$' OR length(p_type) > 200)) THEN
+        RAISE EXCEPTION 'retention: % is not a valid job type',
+            coalesce(quote_literal(left(p_type, 240)), 'null') USING ERRCODE = 'JF006';
+    END IF;
+    IF p_keep IS NOT NULL AND NOT (p_keep >= interval '0' AND p_keep <= interval '100 years') THEN
+        RAISE EXCEPTION 'retention: keep % is out of range 0-100 years', p_keep
+            USING ERRCODE = 'JF006';
+    END IF;
+    RETURN QUERY
+    INSERT INTO jobforge.retention AS r (type, keep, updated_at) VALUES (p_type, p_keep, v_now)
+    ON CONFLICT (type) DO UPDATE SET keep = EXCLUDED.keep, updated_at = EXCLUDED.updated_at
+    RETURNING r.*;
+END $_$;
+
+
+--
 -- Name: stats_v1(boolean, double precision, double precision, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
 --
 
@@ -1739,6 +2066,28 @@ ALTER TABLE jobforge.jobs ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
 
 
 --
+-- Name: prune_pass; Type: TABLE; Schema: jobforge; Owner: -
+--
+
+CREATE TABLE jobforge.prune_pass (
+    singleton boolean DEFAULT true NOT NULL,
+    holder text,
+    held_until timestamp with time zone,
+    after_type text,
+    after_at timestamp with time zone,
+    after_id bigint,
+    started_at timestamp with time zone,
+    finished_at timestamp with time zone,
+    jobs bigint DEFAULT 0 NOT NULL,
+    events bigint DEFAULT 0 NOT NULL,
+    attempts bigint DEFAULT 0 NOT NULL,
+    results bigint DEFAULT 0 NOT NULL,
+    runs bigint DEFAULT 0 NOT NULL,
+    CONSTRAINT prune_pass_singleton_check CHECK (singleton)
+);
+
+
+--
 -- Name: schema_info; Type: TABLE; Schema: jobforge; Owner: -
 --
 
@@ -1912,11 +2261,27 @@ ALTER TABLE ONLY jobforge.jobs
 
 
 --
+-- Name: prune_pass prune_pass_pkey; Type: CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE ONLY jobforge.prune_pass
+    ADD CONSTRAINT prune_pass_pkey PRIMARY KEY (singleton);
+
+
+--
 -- Name: queue_limits queue_limits_pkey; Type: CONSTRAINT; Schema: jobforge; Owner: -
 --
 
 ALTER TABLE ONLY jobforge.queue_limits
     ADD CONSTRAINT queue_limits_pkey PRIMARY KEY (scope, key);
+
+
+--
+-- Name: retention retention_pkey; Type: CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE ONLY jobforge.retention
+    ADD CONSTRAINT retention_pkey PRIMARY KEY (type);
 
 
 --
@@ -2013,6 +2378,13 @@ CREATE INDEX jobs_by_tenant ON jobforge.jobs USING btree (tenant_id, id);
 --
 
 CREATE INDEX jobs_fair ON jobforge.jobs USING btree (tenant_id, priority, run_at, id) WHERE (status = 'queued'::jobforge.job_status);
+
+
+--
+-- Name: jobs_finished; Type: INDEX; Schema: jobforge; Owner: -
+--
+
+CREATE INDEX jobs_finished ON jobforge.jobs USING btree (type, finished_at, id) WHERE (finished_at IS NOT NULL);
 
 
 --
@@ -2248,6 +2620,14 @@ GRANT ALL ON FUNCTION jobforge.clear_limit_v1(p_scope text, p_key text) TO jobfo
 
 
 --
+-- Name: FUNCTION clear_retention_v1(p_type text); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.clear_retention_v1(p_type text) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.clear_retention_v1(p_type text) TO jobforge_worker;
+
+
+--
 -- Name: FUNCTION clock(p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
 --
 
@@ -2324,6 +2704,29 @@ GRANT ALL ON FUNCTION jobforge.progress_v1(p_worker text, p_job_id bigint, p_tok
 
 
 --
+-- Name: FUNCTION prune_batch(p_older_than interval, p_statuses jobforge.job_status[], p_tenant text, p_types text[], p_runs_only boolean, p_dry_run boolean, p_batch integer, p_after_type text, p_after_at timestamp with time zone, p_after_id bigint, p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.prune_batch(p_older_than interval, p_statuses jobforge.job_status[], p_tenant text, p_types text[], p_runs_only boolean, p_dry_run boolean, p_batch integer, p_after_type text, p_after_at timestamp with time zone, p_after_id bigint, p_now timestamp with time zone) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION prune_pass_v1(p_worker text, p_every_s double precision, p_batch integer, p_hold_s double precision, p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.prune_pass_v1(p_worker text, p_every_s double precision, p_batch integer, p_hold_s double precision, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.prune_pass_v1(p_worker text, p_every_s double precision, p_batch integer, p_hold_s double precision, p_now timestamp with time zone) TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION prune_v1(p_older_than interval, p_statuses text[], p_tenant text, p_types text[], p_runs_only boolean, p_dry_run boolean, p_batch integer, p_after_type text, p_after_at timestamp with time zone, p_after_id bigint, p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.prune_v1(p_older_than interval, p_statuses text[], p_tenant text, p_types text[], p_runs_only boolean, p_dry_run boolean, p_batch integer, p_after_type text, p_after_at timestamp with time zone, p_after_id bigint, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.prune_v1(p_older_than interval, p_statuses text[], p_tenant text, p_types text[], p_runs_only boolean, p_dry_run boolean, p_batch integer, p_after_type text, p_after_at timestamp with time zone, p_after_id bigint, p_now timestamp with time zone) TO jobforge_worker;
+
+
+--
 -- Name: FUNCTION reap_v1(p_limit integer, p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
 --
 
@@ -2388,6 +2791,21 @@ GRANT ALL ON FUNCTION jobforge.set_limit_v1(p_scope text, p_key text, p_max_runn
 
 
 --
+-- Name: TABLE retention; Type: ACL; Schema: jobforge; Owner: -
+--
+
+GRANT SELECT ON TABLE jobforge.retention TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION set_retention_v1(p_type text, p_keep interval, p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.set_retention_v1(p_type text, p_keep interval, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.set_retention_v1(p_type text, p_keep interval, p_now timestamp with time zone) TO jobforge_worker;
+
+
+--
 -- Name: FUNCTION stats_v1(p_succeeded boolean, p_expiring_s double precision, p_recent_s double precision, p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
 --
 
@@ -2443,6 +2861,13 @@ GRANT SELECT ON TABLE jobforge.job_results TO jobforge_worker;
 
 GRANT SELECT ON TABLE jobforge.job_runs TO jobforge_app;
 GRANT SELECT ON TABLE jobforge.job_runs TO jobforge_worker;
+
+
+--
+-- Name: TABLE prune_pass; Type: ACL; Schema: jobforge; Owner: -
+--
+
+GRANT SELECT ON TABLE jobforge.prune_pass TO jobforge_worker;
 
 
 --

@@ -28,6 +28,7 @@ from jobforge.cli import (
     limits_command,
     migrate_command,
     replay_command,
+    retention_command,
     runs_commands,
     stats_commands,
     worker_command,
@@ -51,6 +52,8 @@ app.add_typer(audit_command.app, name="audit")
 jobs_commands.app.command("stats")(stats_commands.stats)
 app.command("health")(stats_commands.health)
 app.add_typer(limits_command.app, name="limits")
+app.command("prune")(retention_command.prune_command)
+app.add_typer(retention_command.app, name="retention")
 app.command("worker")(worker_command.worker)
 app.add_typer(contracts_command.app, name="contracts")
 app.add_typer(runs_commands.app, name="runs")

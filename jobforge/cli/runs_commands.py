@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import json
-import re
 from collections import Counter
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import get_args
 
@@ -16,6 +15,7 @@ from jobforge import errors
 from jobforge.cli.options import DEFAULT_HELP
 from jobforge.cli.output import MAX_ID, console, counted, literal, notes, print_json
 from jobforge.config import find_config
+from jobforge.durations import parse_duration
 from jobforge.provision.target import chosen_tenant, ready_database_url
 from jobforge.queue import QueueClient, RunRow
 from jobforge.replay.bundle import export as export_run
@@ -41,21 +41,17 @@ LIMIT = typer.Option(100, "--limit", min=1, max=100_000, help="At most this many
 #: What a run record's status may be (jobforge.run/1; the job_runs table's CHECK).
 RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
 
-_DURATION = re.compile(r"(\d+)\s*([smhdw])")
-_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
-
 
 def parse_since(text: str | None, now: datetime | None = None) -> datetime | None:
     """`90m`, `1h30m`, `2d` back from now, or an ISO 8601 date or time (UTC when naive)."""
     if text is None:
         return None
-    spec = text.strip().lower()
-    if spec and _DURATION.sub("", spec).strip() == "":
-        delta = sum(
-            (timedelta(**{_UNITS[unit]: int(n)}) for n, unit in _DURATION.findall(spec)),
-            timedelta(),
-        )
-        return (now or datetime.now(UTC)) - delta
+    delta = parse_duration(text)
+    if delta is not None:
+        try:
+            return (now or datetime.now(UTC)) - delta
+        except OverflowError:  # further back than a datetime goes: every run is since then
+            return datetime.min.replace(tzinfo=UTC)
     try:
         moment = datetime.fromisoformat(text.strip())
     except ValueError:

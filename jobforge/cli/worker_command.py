@@ -18,7 +18,7 @@ from jobforge.runtime.http import DEFAULT_MAX_RESPONSE_BYTES, HttpPolicy
 from jobforge.runtime.record import DEFAULT_SECRET_KEYS, Redactor
 from jobforge.worker import Recorder, Worker, WorkerConfig, WorkerReport, logs
 from jobforge.worker.loading import load_handlers
-from jobforge.worker.loop import DEFAULT_CONCURRENCY
+from jobforge.worker.loop import DEFAULT_CONCURRENCY, DEFAULT_PRUNE_EVERY_S
 
 
 def worker(
@@ -93,12 +93,25 @@ def worker(
     record: bool = typer.Option(
         True, "--record/--no-record", help="Write a run record per attempt of each runner."
     ),
+    prune: bool = typer.Option(
+        True,
+        "--prune/--no-prune",
+        help="Take part in pruning finished jobs past their type's retention (jobforge "
+        "retention), one worker at a time.",
+    ),
+    prune_every: float = typer.Option(
+        DEFAULT_PRUNE_EVERY_S,
+        "--prune-every",
+        metavar="SECONDS",
+        help="Start a prune pass at most this often, across all workers.",
+    ),
 ) -> None:
     """Claim and run jobs of the types the runner modules handle."""
     _seconds("--lease", lease, most=MAX_LEASE_S)
     _seconds("--grace", grace, zero=True)
     _seconds("--cancel-grace", cancel_grace, zero=True)
     _seconds("--timeout", timeout)
+    _seconds("--prune-every", prune_every, most=MAX_PRUNE_EVERY_S)
     if log_format not in ("text", "json"):
         raise errors.ConfigurationError(f"--log-format must be text or json, not {log_format!r}")
     logs.configure(log_format)
@@ -135,6 +148,7 @@ def worker(
         exit_when_idle=exit_when_idle,
         max_jobs=max_jobs,
         queue_gauges_s=queue_gauges_every or None,
+        prune_every_s=prune_every if prune else None,
     )
     redactor = Redactor(keys=DEFAULT_SECRET_KEYS | set(secret_keys or ()))
     recorder = Recorder(redactor=redactor)
@@ -159,6 +173,8 @@ def worker(
 
 #: The longest lease the queue grants (its claim refuses more).
 MAX_LEASE_S = 86_400.0
+#: The longest interval between prune passes the queue takes (a year).
+MAX_PRUNE_EVERY_S = 31_536_000.0
 
 
 def _seconds(flag: str, value: float | None, *, zero: bool = False,

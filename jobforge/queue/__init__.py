@@ -11,6 +11,7 @@ from jobforge.queue.models import (
     NewJob,
     Outcome,
     Page,
+    Pruned,
     RunRow,
     RunWrite,
     lease_id,
@@ -19,5 +20,5 @@ from jobforge.queue.sync_client import QueueClient
 
 __all__ = [
     "AsyncQueueClient", "Attempt", "Enqueued", "Event", "Job", "NewJob", "Outcome", "Page",
-    "QueueClient", "RunRow", "RunWrite", "lease_id",
+    "Pruned", "QueueClient", "RunRow", "RunWrite", "lease_id",
 ]  # fmt: skip

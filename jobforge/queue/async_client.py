@@ -115,6 +115,7 @@ class AsyncQueueClient(ClientBase[db.AsyncConnectionPool]):
     finish = _awaiting(ops.finish)
     finish_each = _awaiting(ops.finish_each)
     reap = _awaiting(ops.reap)
+    prune_pass = _awaiting(ops.prune_pass)
     progress = _awaiting(ops.progress)
     release = _awaiting(ops.release)
     acknowledge_cancel = _awaiting(ops.acknowledge_cancel)
@@ -123,3 +124,6 @@ class AsyncQueueClient(ClientBase[db.AsyncConnectionPool]):
     runs = _awaiting(ops.runs)
     find_runs = _awaiting(ops.find_runs)
     record_run = _awaiting(ops.record_run)
+
+    # retention (operators: members of jobforge_worker)
+    prune_batch = _awaiting(ops.prune_batch)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 from uuid import UUID
 
@@ -22,6 +22,8 @@ from jobforge.queue.models import (
     NewJob,
     Outcome,
     Page,
+    PruneCursor,
+    Pruned,
     RunRow,
     RunWrite,
 )  # fmt: skip
@@ -32,6 +34,8 @@ logger = logging.getLogger("jobforge.queue")
 
 DEFAULT_MAX_PAYLOAD_BYTES = 1024 * 1024
 DEFAULT_LEASE_S = 30.0
+#: Jobs a prune's batch looks at (and at most deletes) in one transaction.
+DEFAULT_PRUNE_BATCH = 1000
 
 
 def enqueue_many(jobs: Sequence[NewJob], now: datetime | None, max_payload_bytes: int) -> Call:
@@ -103,6 +107,39 @@ def report_quarantined(worker: str, poisoned: Sequence[Outcome]) -> None:
 
 def reap(limit: int, now: datetime | None) -> Call:
     return "job_reap", {"limit": limit, "now": now}
+
+
+def prune(older_than: timedelta | None, statuses: Sequence[str] | None, tenant: str | None,
+          types: Sequence[str] | None, runs_only: bool, dry_run: bool, batch: int,
+          after: PruneCursor | None, now: datetime | None) -> Call:  # fmt: skip
+    after_type, after_at, after_id = after or (None, None, None)
+    return "prune_batch", {
+        "older_than": older_than, "statuses": list(statuses) if statuses else None,
+        "tenant": tenant, "types": list(types) if types else None, "runs_only": runs_only,
+        "dry_run": dry_run, "batch": batch, "after_type": after_type, "after_at": after_at,
+        "after_id": after_id, "now": now,
+    }  # fmt: skip
+
+
+def prune_pass(worker: str, every_s: float, batch: int, hold_s: float,
+               now: datetime | None) -> Call:  # fmt: skip
+    return "prune_pass", {
+        "worker": worker, "every_s": every_s, "batch": batch, "hold_s": hold_s, "now": now,
+    }  # fmt: skip
+
+
+def pruned(rows: Rows) -> Pruned:
+    """The counts of a prune's batch (one row)."""
+    row = rows[0]
+    return Pruned(jobs=row["jobs"], events=row["events"], attempts=row["attempts"],
+                  results=row["results"], runs=row["runs"])  # fmt: skip
+
+
+def prune_cursor(rows: Rows) -> PruneCursor | None:
+    """Where the next batch of a prune goes on from; None when nothing is left."""
+    row = rows[0]
+    return None if row["after_type"] is None else (row["after_type"], row["after_at"],
+                                                   row["after_id"])  # fmt: skip
 
 
 def heartbeat(worker: str, leases: Sequence[tuple[int, UUID]], lease_s: float,

@@ -143,3 +143,27 @@ class RunRow(_Record):
     status: str
     recorded_at: datetime
     record: dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Pruned:
+    """What a prune deleted (or, in a dry run, would delete): jobs, and the events, attempts,
+    results and run records that went with them (with `runs_only`, run records alone)."""
+
+    jobs: int = 0
+    events: int = 0
+    attempts: int = 0
+    results: int = 0
+    runs: int = 0
+
+    def __add__(self, other: Pruned) -> Pruned:
+        return Pruned(self.jobs + other.jobs, self.events + other.events,
+                      self.attempts + other.attempts, self.results + other.results,
+                      self.runs + other.runs)  # fmt: skip
+
+    def __bool__(self) -> bool:
+        return any((self.jobs, self.events, self.attempts, self.results, self.runs))
+
+
+#: Where a prune's batch stopped: (job type, finished_at, id) of the last job it looked at.
+PruneCursor = tuple[str, datetime, int]

@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 from collections.abc import Generator, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Generic, Self, TypeVar
 from uuid import UUID
 
@@ -34,6 +34,8 @@ from jobforge.queue.models import (
     NewJob,
     Outcome,
     Page,
+    PruneCursor,
+    Pruned,
     ReleaseState,
     RunRow,
     RunWrite,
@@ -354,6 +356,45 @@ def finish_each(
 def reap(client: Client, *, limit: int = 1000, now: datetime | None = None) -> Steps[int]:
     """Expire stale leases of every job type (back to the queue, or dead); how many."""
     return int(calls.single((yield _worker(calls.reap(limit, now)))))
+
+
+def prune_batch(
+    client: Client,
+    *,
+    older_than: timedelta | None = None,
+    statuses: Sequence[str] | None = None,
+    tenant: str | None = None,
+    types: Sequence[str] | None = None,
+    runs_only: bool = False,
+    dry_run: bool = False,
+    batch: int = calls.DEFAULT_PRUNE_BATCH,
+    after: PruneCursor | None = None,
+    now: datetime | None = None,
+) -> Steps[tuple[Pruned, PruneCursor | None]]:
+    """One batch of a prune (an operator's: a member of jobforge_worker), in its own
+    transaction: finished jobs `older_than` ago (default: each type's retention), of `tenant`
+    (default: the client's tenant, else every tenant); what it deleted, and the cursor to give
+    the next batch (None: done). `jobforge.queue.retention.prune` runs them all."""
+    call = calls.prune(older_than, statuses, tenant or client.tenant, types, runs_only, dry_run,
+                       batch, after, now)  # fmt: skip
+    rows = yield _worker(call)
+    return calls.pruned(rows), calls.prune_cursor(rows)
+
+
+def prune_pass(
+    client: Client,
+    worker: str,
+    *,
+    every_s: float,
+    batch: int = calls.DEFAULT_PRUNE_BATCH,
+    hold_s: float = 60.0,
+    now: datetime | None = None,
+) -> Steps[tuple[Pruned, bool]]:
+    """One batch of the workers' periodic prune under the retention settings, when it is this
+    worker's turn (one worker at a time, a pass at most every `every_s`); what it deleted, and
+    whether the pass has more to do (call again soon) or not (nothing to do, or not our turn)."""
+    rows = yield _worker(calls.prune_pass(worker, every_s, batch, hold_s, now))
+    return calls.pruned(rows), bool(rows[0]["more"])
 
 
 def progress(

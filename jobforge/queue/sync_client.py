@@ -162,6 +162,7 @@ class QueueClient(ClientBase[db.ConnectionPool]):
     finish = _blocking(ops.finish)
     finish_each = _blocking(ops.finish_each)
     reap = _blocking(ops.reap)
+    prune_pass = _blocking(ops.prune_pass)
     progress = _blocking(ops.progress)
     release = _blocking(ops.release)
     acknowledge_cancel = _blocking(ops.acknowledge_cancel)
@@ -170,3 +171,6 @@ class QueueClient(ClientBase[db.ConnectionPool]):
     runs = _blocking(ops.runs)
     find_runs = _blocking(ops.find_runs)
     record_run = _blocking(ops.record_run)
+
+    # retention (operators: members of jobforge_worker)
+    prune_batch = _blocking(ops.prune_batch)

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 from jobforge import errors
 from jobforge.queue import AsyncQueueClient, Job, Outcome
 from jobforge.queue.models import FinishState, HeartbeatState
+from jobforge.queue.retention import DEFAULT_THROTTLE
 from jobforge.worker import logs
 from jobforge.worker.completer import Completer
 from jobforge.worker.context import JobContext, StopReason
@@ -38,6 +39,7 @@ from jobforge.worker.middleware import Middleware
 from jobforge.worker.outcomes import NO_OUTCOME, outcome_of
 from jobforge.worker.pace import Pace
 from jobforge.worker.progress import progress_loop
+from jobforge.worker.pruner import prune_loop
 from jobforge.worker.reaper import reap_loop
 from jobforge.worker.registry import Registry, default_registry
 from jobforge.worker.shutdown import release_stopped, release_waiting, stop_running
@@ -48,11 +50,13 @@ logger = logs.logger
 #: How long a stop waits for a claim in flight before cutting it short.
 _CLAIM_PATIENCE_S = 1.0
 #: Connections of the pool a worker opens for itself (given a DSN).
-_POOL_SIZE = 6
+_POOL_SIZE = 7
 
 
 #: Jobs at once, when not told (the CLI's default too): measured in WorkerConfig below.
 DEFAULT_CONCURRENCY = 32
+#: How often the fleet prunes, when not told (the CLI's default too): see WorkerConfig.
+DEFAULT_PRUNE_EVERY_S = 600.0
 
 
 @dataclass(frozen=True)
@@ -91,6 +95,17 @@ class WorkerConfig:
     claim_batch: int | None = None
     #: while metrics are served: read the queue's figures for the gauges this often (None: never)
     queue_gauges_s: float | None = 30.0
+    #: how often the fleet prunes finished jobs past their type's retention (`jobforge
+    #: retention`), one worker at a time (`pruner`); None: this worker never does. On by
+    #: default, so the queue's tables stop growing without anyone remembering a cron job: a
+    #: pass that finds nothing costs a few index probes, and an operator who wants every job
+    #: kept says so once, in the database (`jobforge retention set --default forever`)
+    prune_every_s: float | None = DEFAULT_PRUNE_EVERY_S
+    #: finished jobs one prune batch looks at, in one short transaction
+    prune_batch: int = 1000
+    #: after each batch of a pass, wait this many times as long as the batch took, leaving the
+    #: database to claims and finishes (`jobforge prune --throttle`)
+    prune_throttle: float = DEFAULT_THROTTLE
 
     @property
     def ahead(self) -> int:
@@ -118,6 +133,10 @@ class WorkerConfig:
             problems.append("queue_gauges_s must be positive")
         if self.prefetch is not None and self.prefetch < 0:
             problems.append("prefetch must not be negative")
+        if self.prune_every_s is not None and not 0 < self.prune_every_s <= 31_536_000:
+            problems.append("prune_every_s must be above 0 and at most a year (None: never)")
+        if not 1 <= self.prune_batch <= 50_000 or not 0 <= self.prune_throttle <= 100:
+            problems.append("prune_batch must be 1-50000 and prune_throttle 0-100")
         if self.grace_s < 0 or self.cancel_grace_s < 0 or self.max_abandoned < 0:
             problems.append("grace_s, cancel_grace_s and max_abandoned must not be negative")
         if problems:
@@ -185,8 +204,9 @@ class Worker:
             raise errors.ConfigurationError("the worker has no handlers: register at least one")
         began = time.perf_counter()
         own = isinstance(self._client_arg, str)
-        # Claims, outcome batches, heartbeats, progress and reaping each take a connection of
-        # their own when they overlap; a smaller pool would queue a claim behind a finish.
+        # Claims, outcome batches, heartbeats, progress, reaping and pruning each take a
+        # connection of their own when they overlap; a smaller pool would queue a claim behind a
+        # finish.
         client = (
             await AsyncQueueClient.connect(self._client_arg, max_size=_POOL_SIZE)
             if isinstance(self._client_arg, str)
@@ -224,6 +244,19 @@ class Worker:
                 asyncio.ensure_future(
                     gauge_loop(
                         client, metrics=self.metrics, worker=name, interval_s=config.queue_gauges_s
+                    )
+                )
+            )
+        if config.prune_every_s is not None:
+            helpers.append(
+                asyncio.ensure_future(
+                    prune_loop(
+                        client,
+                        metrics=self.metrics,
+                        worker=name,
+                        every_s=config.prune_every_s,
+                        batch=config.prune_batch,
+                        throttle=config.prune_throttle,
                     )
                 )
             )

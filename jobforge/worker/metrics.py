@@ -30,6 +30,7 @@ COUNTERS = (
     "lost",  # lease lost: the outcome was not recorded
     "released",  # lease given back at shutdown
     "abandoned",  # sync handler threads given up on (timeout or cancel, still running)
+    "pruned",  # finished jobs this worker's prune passes deleted (past their retention)
 )
 
 #: The job type label of a count that belongs to no one type (reaped leases of any type, threads

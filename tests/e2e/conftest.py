@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import shutil
 import subprocess
 import sys
@@ -13,6 +14,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from psycopg import sql
+from psycopg.conninfo import make_conninfo
+
+from jobforge.provision import Database
 
 
 @dataclass
@@ -72,3 +77,16 @@ def cli(project: Path) -> Iterator[Cli]:
 def server_state(project: Path) -> dict[str, object]:
     data: dict[str, object] = json.loads((project / ".jobforge" / "server.json").read_text())
     return data
+
+
+@pytest.fixture
+def app_login(jobforge_db: Database) -> Iterator[str]:
+    """The URL of a fresh login that is a member of jobforge_app only (roles are cluster-wide)."""
+    name = f"jf_cli_app_{secrets.token_hex(4)}"
+    with jobforge_db.connect() as admin:
+        admin.execute(
+            sql.SQL("CREATE ROLE {} LOGIN IN ROLE jobforge_app").format(sql.Identifier(name))
+        )
+    yield make_conninfo(jobforge_db.dsn, user=name)
+    with jobforge_db.connect() as admin:
+        admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))

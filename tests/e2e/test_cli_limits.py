@@ -5,12 +5,8 @@ not manage limits."""
 from __future__ import annotations
 
 import json
-import secrets
-from collections.abc import Iterator
 
 import pytest
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
 from jobforge.provision import Database
 from tests.e2e.conftest import Cli
@@ -76,19 +72,6 @@ def test_the_database_refuses_a_bad_key_in_one_line(cli: Cli, jobforge_db: Datab
               "--database-url", jobforge_db.dsn)  # fmt: skip
     assert run.code == 2, run.out + run.err
     assert run.err.strip() == "error: limit key 'Not A Type' is not a valid job type"
-
-
-@pytest.fixture
-def app_login(jobforge_db: Database) -> Iterator[str]:
-    """The URL of a fresh login that is a member of jobforge_app only (roles are cluster-wide)."""
-    name = f"jf_limits_app_{secrets.token_hex(4)}"
-    with jobforge_db.connect() as admin:
-        admin.execute(
-            sql.SQL("CREATE ROLE {} LOGIN IN ROLE jobforge_app").format(sql.Identifier(name))
-        )
-    yield make_conninfo(jobforge_db.dsn, user=name)
-    with jobforge_db.connect() as admin:
-        admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
 
 
 def test_an_app_login_may_not_manage_limits(cli: Cli, app_login: str) -> None:

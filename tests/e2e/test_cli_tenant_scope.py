@@ -8,14 +8,10 @@ it did with each, and never replaces a different file without `--overwrite`."""
 from __future__ import annotations
 
 import json
-import secrets
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
 from jobforge.provision import Database, Server
 from tests.e2e.conftest import Cli
@@ -135,19 +131,6 @@ def test_replay_from_the_database_replays_only_the_tenant_asked_for(
                   env=recorded["server"])  # fmt: skip
     assert nothing.code == 1
     assert "no recorded run matches" in nothing.err
-
-
-@pytest.fixture
-def app_login(jobforge_db: Database) -> Iterator[str]:
-    """The URL of a fresh login that is a member of jobforge_app only (roles are cluster-wide)."""
-    name = f"jf_cli_app_{secrets.token_hex(4)}"
-    with jobforge_db.connect() as admin:
-        admin.execute(
-            sql.SQL("CREATE ROLE {} LOGIN IN ROLE jobforge_app").format(sql.Identifier(name))
-        )
-    yield make_conninfo(jobforge_db.dsn, user=name)
-    with jobforge_db.connect() as admin:
-        admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
 
 
 def test_without_a_tenant_a_login_that_may_not_read_across_tenants_is_refused(

@@ -623,6 +623,12 @@ def test_the_bound_login_may_call_no_worker_or_internal_function(
         ("SELECT jobforge.check_run_at(now(), now(), 'x')", ()),
         ("SELECT jobforge.backoff(1, 1, 1, 1)", ()),
         ("SELECT jobforge.require_worker()", ()),
+        # retention: tenant_b's history pruned, or every tenant's kept no time at all
+        ("SELECT * FROM jobforge.prune_v1('0'::interval, NULL, 'tenant_b')", ()),
+        ("SELECT * FROM jobforge.prune_v1(NULL, NULL, NULL, NULL, true)", ()),
+        ("SELECT * FROM jobforge.prune_pass_v1('evil', 1)", ()),
+        ("SELECT * FROM jobforge.set_retention_v1('*', '0'::interval)", ()),
+        ("SELECT jobforge.clear_retention_v1('hx.job')", ()),
     )  # fmt: skip
     with psycopg.connect(scene.attacker, autocommit=True) as conn:
         plant(conn)
@@ -646,7 +652,8 @@ def test_the_bound_login_may_call_no_worker_or_internal_function(
                     assert got.sqlstate == "42501", (statement, got)
     assert {"claim_v1", "finish_v1", "heartbeat_v1", "progress_v1", "release_v1", "reap_v1",
             "record_run_v1", "acknowledge_cancel_v1", "require_worker", "lease_id",
-            "clock"} <= seen  # fmt: skip
+            "clock", "prune_v1", "prune_batch", "prune_pass_v1", "set_retention_v1",
+            "clear_retention_v1"} <= seen  # fmt: skip
 
 
 # side channels

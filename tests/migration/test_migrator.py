@@ -198,3 +198,24 @@ def test_a_function_planted_in_public_does_not_run_as_the_migrating_role(
         with empty_db.connect() as admin:
             admin.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(evil)))
             admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(evil)))
+
+
+def test_an_upgrade_with_history_keeps_it_until_a_retention_is_set(empty_db: Database) -> None:
+    """0012 seeds the default retention at 30 days on a new database, but at forever on one that
+    already holds jobs: an upgrade never deletes history nobody chose to delete."""
+    shipped = migrate.discover()
+    before = [m for m in shipped if m.version < 12]
+    migrate.migrate(empty_db.dsn, before)
+    with empty_db.connect() as conn:
+        conn.execute("SELECT set_config('jobforge.tenant', 'acme', false)")
+        conn.execute("SELECT jobforge.enqueue_v1(ARRAY['ops.old'], ARRAY['{}'::jsonb])")
+    migrate.migrate(empty_db.dsn, shipped)
+    with empty_db.connect() as conn:
+        keep = conn.execute("SELECT keep FROM jobforge.retention WHERE type = '*'").fetchone()
+    assert keep == (None,)
+
+
+def test_a_new_database_prunes_after_thirty_days(jobforge_conn: db.Connection) -> None:
+    keep = jobforge_conn.execute("SELECT keep FROM jobforge.retention WHERE type = '*'").fetchone()
+    assert keep is not None
+    assert keep[0].days == 30
