@@ -1,5 +1,5 @@
 -- jobforge's database schema as every migration up to and including
--- migrations/0014_audit_actors.sql leaves it: `pg_dump --schema-only --no-owner`
+-- migrations/0015_claim_probe_and_wake.sql leaves it: `pg_dump --schema-only --no-owner`
 -- of the jobforge schema of a freshly migrated database, without session settings or
 -- version lines. Rows the migrations insert (job_transitions, settings) are data, not
 -- shown here.
@@ -553,12 +553,17 @@ BEGIN
         )
         SELECT array_agg(t.tenant_id ORDER BY random()) INTO v_tenants
         FROM t
-        WHERE t.tenant_id IS NOT NULL AND t.tenant_id <> ALL (v_no_tenants)
-          AND EXISTS (
-              SELECT 1 FROM jobforge.jobs j
-              WHERE j.tenant_id = t.tenant_id AND j.status = 'queued' AND j.run_at <= v_now
-                AND (p_types IS NULL OR j.type = ANY (p_types)) AND j.type <> ALL (v_no_types)
-          );
+        -- LATERAL, not EXISTS: the planner drops an EXISTS subquery's ORDER BY and LIMIT and
+        -- made it a semi-join over every job; this probe reads jobs_fair from the tenant's
+        -- first queued job to its first due one
+        CROSS JOIN LATERAL (
+            SELECT 1 FROM jobforge.jobs j
+            WHERE j.tenant_id = t.tenant_id AND j.status = 'queued' AND j.run_at <= v_now
+              AND (p_types IS NULL OR j.type = ANY (p_types)) AND j.type <> ALL (v_no_types)
+            ORDER BY j.priority, j.run_at, j.id
+            LIMIT 1
+        ) d
+        WHERE t.tenant_id IS NOT NULL AND t.tenant_id <> ALL (v_no_tenants);
 
         IF cardinality(v_tenants) = 1 AND NOT v_limited THEN
             -- One tenant, no limits: its most urgent due jobs, locked in one index scan.
@@ -948,6 +953,12 @@ BEGIN
     IF p_backoff_base_s IS NULL OR p_backoff_cap_s IS NULL OR NOT p_backoff_base_s >= 0
        OR NOT p_backoff_cap_s >= 0 OR p_backoff_cap_s > 31536000 OR p_backoff_base_s > 31536000 THEN
         RAISE EXCEPTION 'finish: backoff must be 0-31536000 s' USING ERRCODE = 'JF006';
+    END IF;
+    -- When limits exist, a finish frees room under a cap: wake the workers (LISTEN
+    -- jobforge_jobs) whose claims came back empty because of it, instead of leaving them to
+    -- their polling backoff while the worker that finished takes every turn.
+    IF EXISTS (SELECT 1 FROM jobforge.queue_limits l WHERE l.max_running IS NOT NULL) THEN
+        PERFORM pg_notify('jobforge_jobs', '');
     END IF;
     RETURN QUERY
     WITH raw AS (

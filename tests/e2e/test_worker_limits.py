@@ -39,11 +39,16 @@ def test_a_type_cap_holds_across_four_worker_processes(
     spawn: Spawn, conn: db.Connection, client: QueueClient
 ) -> None:
     set_limit(conn, "type", runners.HOLD, max_running=CAP)
+    # Not --exit-when-idle: a worker whose claim comes back empty because of the cap would stop.
+    # Every worker is up (and listening) before the jobs arrive, so they all claim from the
+    # start; two slots each, so reaching the cap of 3 takes two workers at least (one worker
+    # with more slots could take every job, its claims always first after its own finishes).
+    workers = [spawn(f"cap-{n}", "--concurrency", "2") for n in range(PROCESSES)]
+    for worker in workers:
+        worker.ready()
     client.enqueue_many(
         [NewJob(type=runners.HOLD, payload={"seconds": 0.1}) for _ in range(CAPPED_JOBS)]
     )
-    # Not --exit-when-idle: a worker whose claim comes back empty because of the cap would stop.
-    workers = [spawn(f"cap-{n}", "--concurrency", "8") for n in range(PROCESSES)]
     wait_until(lambda: _succeeded(conn) == CAPPED_JOBS, 120, "every capped job to succeed")
     for worker in workers:
         assert worker.stop() == 0, worker.logs()

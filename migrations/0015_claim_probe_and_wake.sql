@@ -1,0 +1,433 @@
+-- The claim's due probe walks the queued jobs' index ([5/10]).
+--
+-- 0011 asked, for each tenant with queued jobs, whether one is due with an EXISTS subquery. The
+-- planner turns an EXISTS into a semi-join (dropping its ORDER BY and LIMIT), which it ran as a
+-- hash join over every job in the table: 13.5 ms per claim with 60,000 jobs, growing with the
+-- table, so a drain of 100,000 jobs slowed as it went (one process at concurrency 32: ~5,000
+-- jobs/s against ~8,600 at 10,000 jobs; 0.3 ms is what the claim's locking scan takes). The
+-- probe is now a LATERAL subquery for the tenant's first due job in jobs_fair's order, which
+-- stays an index probe.
+--
+-- A finish wakes the workers when caps exist (finish_v1, below): a worker whose claim came back
+-- empty because a cap was full backed off like an idle worker (up to 2 s), while the worker whose
+-- job finished claimed again at once, so one process took every turn under a cap and the others
+-- sat idle. Now a finish, when any max_running limit exists, sends the NOTIFY the workers
+-- already LISTEN for (one per transaction; none when no cap exists).
+
+-- Claim (0011), its due probe alone changed.
+CREATE OR REPLACE FUNCTION jobforge.claim_v1(
+    p_worker        text,
+    p_limit         integer,
+    p_types         text[] DEFAULT NULL,
+    p_lease_seconds double precision DEFAULT 30,
+    p_now           timestamptz DEFAULT NULL
+) RETURNS SETOF jobforge.jobs
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    v_now          timestamptz := jobforge.clock(p_now);
+    v_lease        interval;
+    v_takeover     bigint[];
+    v_dead         bigint[];
+    v_fresh        bigint[];
+    v_room         integer;
+    v_tenants      text[];
+    v_open         text[];
+    v_queue        text[];
+    v_full         text[];
+    v_share        integer;
+    v_need         integer;
+    v_rounds       integer := 0;
+    v_picks        jobforge.claim_pick[] := '{}';
+    v_batch        jobforge.claim_pick[];
+    v_ids          bigint[] := '{}';
+    v_short        text[];
+    v_limited      boolean;
+    v_type_keys    text[] := '{}';
+    v_type_room    integer[] := '{}';
+    v_tenant_keys  text[] := '{}';
+    v_tenant_room  integer[] := '{}';
+    v_no_types     text[] := '{}';
+    v_no_tenants   text[] := '{}';
+BEGIN
+    PERFORM jobforge.require_worker();
+    IF p_limit IS NULL OR p_limit < 1 OR p_lease_seconds IS NULL OR NOT p_lease_seconds > 0
+       OR p_lease_seconds > 86400 THEN
+        RAISE EXCEPTION 'claim: limit must be positive and the lease 0-86400 s' USING ERRCODE = 'JF006';
+    END IF;
+    IF p_worker IS NULL OR length(p_worker) NOT BETWEEN 1 AND 200 THEN
+        RAISE EXCEPTION 'claim: the worker name must be 1-200 characters' USING ERRCODE = 'JF006';
+    END IF;
+    v_lease := make_interval(secs => p_lease_seconds);
+
+    -- Expired leases: close the old attempt, log lease_expired; dead when nothing is left.
+    WITH expired AS (
+        SELECT j.id, j.tenant_id, j.attempts, j.lease_holder, j.lease_token,
+               j.attempts >= j.max_attempts AS exhausted
+        FROM jobforge.jobs j
+        WHERE j.status = 'running' AND j.lease_expires_at <= v_now
+          AND (p_types IS NULL OR j.type = ANY (p_types))
+        ORDER BY j.lease_expires_at, j.id  -- ties broken the same way every time
+        LIMIT p_limit
+        FOR UPDATE SKIP LOCKED
+    ),
+    closed AS (
+        UPDATE jobforge.job_attempts a SET finished_at = v_now, outcome = 'lease_expired'
+        FROM expired e WHERE a.lease_token = e.lease_token
+    ),
+    logged AS (
+        INSERT INTO jobforge.job_events (job_id, tenant_id, kind, at, attempt, worker)
+        SELECT e.id, e.tenant_id, 'lease_expired', v_now, e.attempts, e.lease_holder
+        FROM expired e ORDER BY e.id
+    ),
+    buried AS (
+        UPDATE jobforge.jobs j
+        SET status = 'dead', lease_token = NULL, lease_holder = NULL, lease_expires_at = NULL,
+            finished_at = v_now, updated_at = v_now,
+            error = jsonb_build_object('kind', 'lease_expired', 'message',
+                                       'the worker stopped heartbeating and no attempts are left')
+        FROM expired e WHERE j.id = e.id AND e.exhausted
+        RETURNING j.id
+    )
+    SELECT array_agg(e.id) FILTER (WHERE NOT e.exhausted),
+           array_agg(e.id) FILTER (WHERE e.exhausted)
+    INTO v_takeover, v_dead
+    FROM expired e;
+
+    -- 'dead' follows 'lease_expired' in the log: a separate statement keeps the ids in order.
+    IF v_dead IS NOT NULL THEN
+        INSERT INTO jobforge.job_events (job_id, tenant_id, kind, at, attempt)
+        SELECT j.id, j.tenant_id, 'dead', v_now, j.attempts
+        FROM jobforge.jobs j WHERE j.id = ANY (v_dead) ORDER BY j.id;
+    END IF;
+
+    v_room := p_limit - coalesce(cardinality(v_takeover), 0);
+    v_limited := v_room > 0 AND EXISTS (SELECT 1 FROM jobforge.queue_limits);
+    IF v_limited THEN
+        IF current_setting('transaction_isolation') <> 'read committed' THEN
+            RAISE EXCEPTION 'claim: queue limits need READ COMMITTED transactions, and this one is %',
+                upper(current_setting('transaction_isolation')) USING ERRCODE = 'JF006';
+        END IF;
+        -- Claims that may touch a limit take turns on its row until they commit, so the running
+        -- counts below (a new statement, a new snapshot) include every earlier claim's jobs.
+        PERFORM 1 FROM jobforge.queue_limits l
+        WHERE l.scope = 'tenant' OR p_types IS NULL OR l.key = ANY (p_types)
+        ORDER BY l.scope, l.key
+        FOR UPDATE;
+        -- Running: status running, plus canceled handlers that may not have stopped yet.
+        SELECT coalesce(array_agg(l.key ORDER BY l.key), '{}'),
+               coalesce(array_agg(greatest(0, least(
+                   coalesce(l.max_running - r.n - s.n, 2147483647),
+                   coalesce(floor(least(l.burst, l.tokens + l.rate_per_s
+                       * greatest(0, extract(epoch FROM v_now - l.refilled_at))))::bigint, 2147483647)
+               ))::integer ORDER BY l.key), '{}')
+        INTO v_type_keys, v_type_room
+        FROM jobforge.queue_limits l
+        LEFT JOIN LATERAL (
+            SELECT count(*) AS n FROM jobforge.jobs j
+            WHERE j.status = 'running' AND j.type = l.key
+        ) r ON l.max_running IS NOT NULL
+        LEFT JOIN LATERAL (
+            SELECT count(*) AS n FROM jobforge.job_attempts a JOIN jobforge.jobs j ON j.id = a.job_id
+            WHERE a.stops_by > v_now AND j.type = l.key
+        ) s ON l.max_running IS NOT NULL
+        WHERE l.scope = 'type' AND (p_types IS NULL OR l.key = ANY (p_types));
+        SELECT coalesce(array_agg(l.key ORDER BY l.key), '{}'),
+               coalesce(array_agg(greatest(0, l.max_running - r.n - s.n)::integer ORDER BY l.key), '{}')
+        INTO v_tenant_keys, v_tenant_room
+        FROM jobforge.queue_limits l
+        CROSS JOIN LATERAL (
+            SELECT count(*) AS n FROM jobforge.jobs j
+            WHERE j.status = 'running' AND j.tenant_id = l.key
+        ) r
+        CROSS JOIN LATERAL (
+            SELECT count(*) AS n FROM jobforge.job_attempts a
+            WHERE a.stops_by > v_now AND a.tenant_id = l.key
+        ) s
+        WHERE l.scope = 'tenant';
+        SELECT coalesce(array_agg(k.key) FILTER (WHERE k.room = 0), '{}') INTO v_no_types
+        FROM unnest(v_type_keys, v_type_room) AS k(key, room);
+        SELECT coalesce(array_agg(k.key) FILTER (WHERE k.room = 0), '{}') INTO v_no_tenants
+        FROM unnest(v_tenant_keys, v_tenant_room) AS k(key, room);
+    END IF;
+
+    IF v_room > 0 THEN
+        -- The tenants with due jobs of the types asked for: a skip scan of jobs_fair finds the
+        -- tenants with queued jobs (one probe each), one more probe each finds whether one is
+        -- due. They take turns in a random order: priority orders a tenant's own jobs, never
+        -- which tenant goes first (a tenant could otherwise take every turn with priority 0).
+        WITH RECURSIVE t AS (
+            (SELECT j.tenant_id FROM jobforge.jobs j
+             WHERE j.status = 'queued' ORDER BY j.tenant_id LIMIT 1)
+            UNION ALL
+            SELECT (SELECT j.tenant_id FROM jobforge.jobs j
+                    WHERE j.status = 'queued' AND j.tenant_id > t.tenant_id
+                    ORDER BY j.tenant_id LIMIT 1)
+            FROM t WHERE t.tenant_id IS NOT NULL
+        )
+        SELECT array_agg(t.tenant_id ORDER BY random()) INTO v_tenants
+        FROM t
+        -- LATERAL, not EXISTS: the planner drops an EXISTS subquery's ORDER BY and LIMIT and
+        -- made it a semi-join over every job; this probe reads jobs_fair from the tenant's
+        -- first queued job to its first due one
+        CROSS JOIN LATERAL (
+            SELECT 1 FROM jobforge.jobs j
+            WHERE j.tenant_id = t.tenant_id AND j.status = 'queued' AND j.run_at <= v_now
+              AND (p_types IS NULL OR j.type = ANY (p_types)) AND j.type <> ALL (v_no_types)
+            ORDER BY j.priority, j.run_at, j.id
+            LIMIT 1
+        ) d
+        WHERE t.tenant_id IS NOT NULL AND t.tenant_id <> ALL (v_no_tenants);
+
+        IF cardinality(v_tenants) = 1 AND NOT v_limited THEN
+            -- One tenant, no limits: its most urgent due jobs, locked in one index scan.
+            SELECT array_agg(f.id) INTO v_fresh FROM (
+                SELECT j.id FROM jobforge.jobs j
+                WHERE j.tenant_id = v_tenants[1] AND j.status = 'queued' AND j.run_at <= v_now
+                  AND (p_types IS NULL OR j.type = ANY (p_types))
+                ORDER BY j.priority, j.run_at, j.id
+                LIMIT v_room
+                FOR UPDATE SKIP LOCKED
+            ) f;
+        ELSIF cardinality(v_tenants) > 0 THEN
+            -- Rounds: the next tenants in turn (at most as many as the room left) each lock a
+            -- share of what is left (their own most urgent due jobs). A tenant that had fewer
+            -- than its share, or reached its cap, leaves the turns; one that had its whole share
+            -- goes to the back, behind the tenants that have not had a turn yet. A tenant whose
+            -- due jobs are all locked by others (another claim, or the tenant itself holding
+            -- them) gets nothing and the next one is asked: nobody can empty others' claims.
+            -- What the picks may keep under each cap is trimmed before the next round.
+            v_queue := v_tenants;
+            FOR v_step IN 1..8 LOOP
+                v_need := v_room - cardinality(v_picks);
+                EXIT WHEN v_need <= 0 OR coalesce(cardinality(v_queue), 0) = 0;
+                v_open := v_queue[1:v_need];
+                v_queue := v_queue[v_need + 1:];
+                v_share := ceil(v_need::numeric / cardinality(v_open));
+                SELECT coalesce(array_agg(ROW(c.id, tn.tenant_id, c.type, v_rounds + c.nth, c.priority,
+                                              array_position(v_tenants, tn.tenant_id), c.run_at
+                                          )::jobforge.claim_pick), '{}'),
+                       coalesce(array_agg(DISTINCT tn.tenant_id) FILTER (WHERE c.nth = c.asked), '{}')
+                INTO v_batch, v_full
+                FROM unnest(v_open) AS tn(tenant_id)
+                CROSS JOIN LATERAL (
+                    SELECT least(v_share, coalesce(
+                        v_tenant_room[array_position(v_tenant_keys, tn.tenant_id)], 2147483647)) AS asked
+                ) q
+                CROSS JOIN LATERAL (
+                    SELECT s.id, s.type, s.priority, s.run_at, q.asked,
+                           (row_number() OVER ())::integer AS nth
+                    FROM (
+                        SELECT j.id, j.type, j.priority, j.run_at FROM jobforge.jobs j
+                        WHERE j.tenant_id = tn.tenant_id AND j.status = 'queued' AND j.run_at <= v_now
+                          AND (p_types IS NULL OR j.type = ANY (p_types))
+                          AND j.type <> ALL (v_no_types) AND j.id <> ALL (v_ids)
+                        ORDER BY j.priority, j.run_at, j.id
+                        LIMIT q.asked
+                        FOR UPDATE SKIP LOCKED
+                    ) s
+                ) c;
+                v_rounds := v_rounds + v_share;
+                IF v_limited THEN
+                    -- Keep what each cap's room allows, in the rounds' order, and close the
+                    -- types and tenants that have no room left.
+                    SELECT coalesce(array_agg(ROW(x.id, x.tenant_id, x.type, x.round, x.priority,
+                                                  x.turn, x.run_at)::jobforge.claim_pick ORDER BY x.pos), '{}')
+                    INTO v_batch
+                    FROM (
+                        SELECT u.*,
+                               row_number() OVER (PARTITION BY u.type ORDER BY u.pos) AS nth_of_type,
+                               row_number() OVER (PARTITION BY u.tenant_id ORDER BY u.pos) AS nth_of_tenant
+                        FROM unnest(v_batch) WITH ORDINALITY AS u(id, tenant_id, type, round, priority,
+                                                                  turn, run_at, pos)
+                    ) x
+                    WHERE x.nth_of_type <= coalesce(v_type_room[array_position(v_type_keys, x.type)],
+                                                    2147483647)
+                      AND x.nth_of_tenant <= coalesce(
+                              v_tenant_room[array_position(v_tenant_keys, x.tenant_id)], 2147483647);
+                    SELECT coalesce(array_agg(k.room - (SELECT count(*) FROM unnest(v_batch) b
+                                                        WHERE b.type = k.key)::integer ORDER BY k.ord), '{}')
+                    INTO v_type_room
+                    FROM unnest(v_type_keys, v_type_room) WITH ORDINALITY AS k(key, room, ord);
+                    SELECT coalesce(array_agg(k.room - (SELECT count(*) FROM unnest(v_batch) b
+                                                        WHERE b.tenant_id = k.key)::integer ORDER BY k.ord), '{}')
+                    INTO v_tenant_room
+                    FROM unnest(v_tenant_keys, v_tenant_room) WITH ORDINALITY AS k(key, room, ord);
+                    SELECT coalesce(array_agg(k.key) FILTER (WHERE k.room <= 0), '{}') INTO v_no_types
+                    FROM unnest(v_type_keys, v_type_room) AS k(key, room);
+                END IF;
+                v_picks := v_picks || v_batch;
+                v_ids := v_ids || ARRAY(SELECT b.id FROM unnest(v_batch) b);
+                -- those that had their whole share go round again, in their turn order
+                v_queue := coalesce(v_queue, '{}') || ARRAY(
+                    SELECT o.tenant_id FROM unnest(v_open) WITH ORDINALITY AS o(tenant_id, n)
+                    WHERE o.tenant_id = ANY (v_full) ORDER BY o.n
+                );
+            END LOOP;
+            -- The room's worth, in the rounds' order (a round's last share may overshoot it).
+            SELECT array_agg(p.id ORDER BY p.round, p.priority, p.turn, p.run_at, p.id) INTO v_fresh
+            FROM (
+                SELECT u.* FROM unnest(v_picks) u
+                ORDER BY u.round, u.priority, u.turn, u.run_at, u.id
+                LIMIT v_room
+            ) p;
+        END IF;
+
+        IF v_limited AND v_fresh IS NOT NULL THEN
+            -- Buckets: refilled to now, less the jobs of their type just taken.
+            UPDATE jobforge.queue_limits l
+            SET tokens = least(l.burst, l.tokens + l.rate_per_s
+                               * greatest(0, extract(epoch FROM v_now - l.refilled_at)))
+                         - (SELECT count(*) FROM unnest(v_picks) p
+                            WHERE p.id = ANY (v_fresh) AND p.type = l.key),
+                refilled_at = greatest(l.refilled_at, v_now)
+            WHERE l.scope = 'type' AND l.rate_per_s IS NOT NULL AND l.key = ANY (v_type_keys);
+        END IF;
+    END IF;
+    IF v_takeover IS NULL AND v_fresh IS NULL THEN
+        RETURN;
+    END IF;
+
+    RETURN QUERY
+    WITH picked AS (
+        SELECT p.id, gen_random_uuid() AS secret
+        FROM unnest(coalesce(v_takeover, '{}') || coalesce(v_fresh, '{}')) AS p(id)
+    ),
+    claimed AS (
+        UPDATE jobforge.jobs j
+        SET status = 'running', attempts = j.attempts + 1, lease_token = jobforge.lease_id(p.secret),
+            lease_holder = p_worker, lease_expires_at = v_now + v_lease, heartbeat_at = v_now,
+            updated_at = v_now, error = NULL
+        FROM picked p
+        WHERE j.id = p.id
+        RETURNING j AS jrow, p.secret
+    ),
+    attempts AS (
+        INSERT INTO jobforge.job_attempts (job_id, tenant_id, attempt, worker, lease_token, started_at)
+        SELECT (c.jrow).id, (c.jrow).tenant_id, (c.jrow).attempts, p_worker, (c.jrow).lease_token, v_now
+        FROM claimed c
+    ),
+    events AS (
+        INSERT INTO jobforge.job_events (job_id, tenant_id, kind, at, attempt, worker)
+        SELECT (c.jrow).id, (c.jrow).tenant_id, 'claimed', v_now, (c.jrow).attempts, p_worker
+        FROM claimed c ORDER BY (c.jrow).id
+    )
+    SELECT r.*
+    FROM claimed c
+    CROSS JOIN LATERAL jsonb_populate_record(c.jrow, jsonb_build_object('lease_token', c.secret)) r
+    ORDER BY r.priority, r.run_at, r.id;
+END $$;
+
+-- Finish (0008), waking the workers when caps exist.
+CREATE OR REPLACE FUNCTION jobforge.finish_v1(
+    p_worker text, p_job_ids bigint[], p_tokens uuid[], p_outcomes text[],
+    p_results jsonb[] DEFAULT NULL, p_errors jsonb[] DEFAULT NULL,
+    p_now timestamptz DEFAULT NULL,
+    p_backoff_base_s double precision DEFAULT 1, p_backoff_cap_s double precision DEFAULT 3600
+) RETURNS TABLE (job_id bigint, state text)
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    v_now   timestamptz := jobforge.clock(p_now);
+    v_limit integer := (SELECT s.max_result_bytes FROM jobforge.settings s);
+BEGIN
+    PERFORM jobforge.require_worker();
+    IF EXISTS (SELECT 1 FROM unnest(p_outcomes) o WHERE o IS NULL OR o NOT IN ('succeeded', 'retry', 'failed')) THEN
+        RAISE EXCEPTION 'finish: outcomes must be succeeded, retry or failed' USING ERRCODE = 'JF006';
+    END IF;
+    IF p_backoff_base_s IS NULL OR p_backoff_cap_s IS NULL OR NOT p_backoff_base_s >= 0
+       OR NOT p_backoff_cap_s >= 0 OR p_backoff_cap_s > 31536000 OR p_backoff_base_s > 31536000 THEN
+        RAISE EXCEPTION 'finish: backoff must be 0-31536000 s' USING ERRCODE = 'JF006';
+    END IF;
+    -- When limits exist, a finish frees room under a cap: wake the workers (LISTEN
+    -- jobforge_jobs) whose claims came back empty because of it, instead of leaving them to
+    -- their polling backoff while the worker that finished takes every turn.
+    IF EXISTS (SELECT 1 FROM jobforge.queue_limits l WHERE l.max_running IS NOT NULL) THEN
+        PERFORM pg_notify('jobforge_jobs', '');
+    END IF;
+    RETURN QUERY
+    WITH raw AS (
+        SELECT u.i, u.id, jobforge.lease_id(u.token) AS token, u.outcome,
+               p_results[u.i] AS result, p_errors[u.i] AS err
+        FROM unnest(p_job_ids, p_tokens, p_outcomes) WITH ORDINALITY AS u(id, token, outcome, i)
+    ),
+    checked AS (
+        SELECT r.i, r.id, r.token, r.outcome, r.result, r.err,
+               -- pg_column_size: the stored size, without serializing every result to text
+               CASE WHEN r.outcome <> 'succeeded' OR r.result IS NULL THEN NULL
+                    WHEN pg_column_size(r.result) > v_limit
+                        THEN 'the result is ' || pg_column_size(r.result)
+                             || ' bytes, over the limit of ' || v_limit
+                    ELSE jobforge.json_problem(r.result)
+               END AS bad_result
+        FROM raw r
+    ),
+    input AS (
+        SELECT c.i, c.id, c.token,
+               CASE WHEN c.bad_result IS NULL THEN c.outcome ELSE 'failed' END AS outcome,
+               CASE WHEN c.bad_result IS NULL THEN c.result END AS result,
+               CASE WHEN c.bad_result IS NOT NULL
+                        THEN jsonb_build_object('kind', 'result_rejected', 'message',
+                                               'the handler''s result cannot be stored: ' || c.bad_result)
+                    WHEN c.err IS NOT NULL AND (pg_column_size(c.err) > 16384
+                                                OR jobforge.json_problem(c.err) IS NOT NULL)
+                        THEN jsonb_build_object(
+                                 'kind', left(coalesce(c.err ->> 'kind', 'error'), 100),
+                                 'type', left(c.err ->> 'type', 200),
+                                 'message', left(coalesce(c.err ->> 'message', ''), 4000),
+                                 'truncated', true)
+                    ELSE c.err END AS err,
+               c.i = min(c.i) OVER (PARTITION BY c.id, c.token) AS first
+        FROM checked c
+    ),
+    fenced AS MATERIALIZED (
+        SELECT s.*,
+               CASE WHEN s.next = 'retry_scheduled'
+                    THEN v_now + jobforge.backoff(s.id, s.attempts, p_backoff_base_s, p_backoff_cap_s)
+               END AS retry_at
+        FROM (
+            SELECT j.id, j.tenant_id, j.attempts, input.token, input.result, input.err,
+                   CASE WHEN input.outcome = 'succeeded' THEN 'succeeded'
+                        WHEN input.outcome = 'failed' THEN 'failed'
+                        WHEN j.attempts >= j.max_attempts THEN 'dead'
+                        ELSE 'retry_scheduled' END AS next
+            FROM jobforge.jobs j JOIN input ON j.id = input.id AND input.first
+            WHERE j.id = ANY (p_job_ids) AND j.status = 'running' AND j.lease_token = input.token
+              AND j.lease_holder = p_worker
+            FOR UPDATE OF j
+        ) s
+    ),
+    updated AS (
+        UPDATE jobforge.jobs j
+        SET status = (CASE f.next WHEN 'retry_scheduled' THEN 'queued' ELSE f.next END)::jobforge.job_status,
+            lease_token = NULL, lease_holder = NULL, lease_expires_at = NULL,
+            run_at = coalesce(f.retry_at, j.run_at),
+            finished_at = CASE WHEN f.next = 'retry_scheduled' THEN NULL ELSE v_now END,
+            error = f.err, updated_at = v_now
+        FROM fenced f WHERE j.id = f.id
+    ),
+    results AS (
+        INSERT INTO jobforge.job_results (job_id, tenant_id, result, created_at)
+        SELECT f.id, f.tenant_id, f.result, v_now
+        FROM fenced f WHERE f.next = 'succeeded' AND f.result IS NOT NULL
+        ON CONFLICT (job_id) DO UPDATE SET result = EXCLUDED.result, created_at = EXCLUDED.created_at
+    ),
+    attempts AS (
+        UPDATE jobforge.job_attempts a
+        SET finished_at = v_now, error = f.err,
+            outcome = CASE f.next WHEN 'retry_scheduled' THEN 'retry' ELSE f.next END
+        FROM fenced f WHERE a.lease_token = f.token
+    ),
+    events AS (
+        INSERT INTO jobforge.job_events (job_id, tenant_id, kind, at, attempt, worker, data)
+        SELECT f.id, f.tenant_id, f.next, v_now, f.attempts, p_worker,
+               CASE WHEN f.next = 'retry_scheduled' THEN jsonb_build_object('run_at', f.retry_at)
+                    WHEN f.err IS NOT NULL THEN jsonb_build_object('error', f.err) END
+        FROM fenced f ORDER BY f.id
+    )
+    -- A job listed twice with one token is finished once: the first entry counts, a repeat is 'lost'.
+    SELECT input.id,
+           CASE WHEN input.first AND f.token = input.token THEN f.next ELSE 'lost' END
+    FROM input LEFT JOIN fenced f ON f.id = input.id
+    ORDER BY input.i;
+END $$;
