@@ -4,13 +4,10 @@ see none of it, and what the database or the client refuses is one line, nothing
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 
 import psycopg
 import pytest
-from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
 from jobforge import errors
@@ -18,18 +15,6 @@ from jobforge.provision import Database
 from jobforge.queue import Outcome, QueueClient, bulk
 
 LONG_AGO = datetime(2000, 1, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def app_login(jobforge_db: Database) -> Iterator[str]:
-    """The DSN of a fresh login that is a member of jobforge_app only (roles are cluster-wide)."""
-    name = f"jf_audit_{secrets.token_hex(4)}"
-    with jobforge_db.connect() as admin:
-        admin.execute(sql.SQL("CREATE ROLE {} LOGIN IN ROLE jobforge_app").format(
-            sql.Identifier(name)))  # fmt: skip
-    yield make_conninfo(jobforge_db.dsn, user=name)
-    with jobforge_db.connect() as admin:
-        admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
 
 
 def test_enqueue_cancel_and_retry_carry_the_actor_and_reason(jobforge_db: Database) -> None:

@@ -10,7 +10,6 @@ Jobs are made "old" on the caller's clock (a test database takes one): claimed a
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -19,7 +18,6 @@ from typing import Any, Literal
 import psycopg
 import pytest
 from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
 from jobforge import db, errors
 from jobforge.provision import Database
@@ -492,19 +490,6 @@ def test_a_worker_prunes_under_the_settings_while_it_works(
 
 
 # who may prune
-
-
-@pytest.fixture
-def app_login(jobforge_db: Database) -> Iterator[str]:
-    """The URL of a fresh non-owner login that is a member of jobforge_app only."""
-    name = f"jf_prune_app_{secrets.token_hex(4)}"
-    with jobforge_db.connect() as admin:
-        admin.execute(sql.SQL("CREATE ROLE {} LOGIN IN ROLE jobforge_app").format(
-            sql.Identifier(name)))  # fmt: skip
-    yield make_conninfo(jobforge_db.dsn, user=name)
-    with jobforge_db.connect() as admin:
-        admin.execute(sql.SQL("DROP OWNED BY {}").format(sql.Identifier(name)))
-        admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
 
 
 ATTACKS = (

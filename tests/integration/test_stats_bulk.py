@@ -9,7 +9,6 @@ run changes nothing; a bulk cancel of running jobs closes their attempts as a si
 
 from __future__ import annotations
 
-import secrets
 import threading
 import time
 from collections import Counter
@@ -19,8 +18,6 @@ from typing import Any
 
 import psycopg
 import pytest
-from psycopg import sql
-from psycopg.conninfo import make_conninfo
 
 from jobforge import errors
 from jobforge.provision import Database
@@ -28,6 +25,7 @@ from jobforge.queue import NewJob, Outcome, QueueClient, bulk
 from jobforge.queue.health import Thresholds, breaches
 from jobforge.queue.stats import STATES
 from jobforge.worker import Registry, WorkerConfig, WorkerReport, drain
+from tests.integration.conftest import new_app_login
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
 TYPES = ("ops.scan", "ops.mail")
@@ -166,16 +164,9 @@ def test_health_breaches_read_the_same_figures(
 
 @pytest.fixture
 def app_login(jobforge_db: Database) -> Iterator[str]:
-    """A fresh jobforge_app LOGIN bound to tenant acme (roles are cluster-wide: a unique name)."""
-    login = f"jf_stats_app_{secrets.token_hex(4)}"
-    with jobforge_db.connect() as admin:
-        admin.execute(sql.SQL("CREATE ROLE {} LOGIN IN ROLE jobforge_app").format(
-            sql.Identifier(login)))  # fmt: skip
-        admin.execute("INSERT INTO jobforge.tenant_logins VALUES (%s, '{acme}')", (login,))
-    yield make_conninfo(jobforge_db.dsn, user=login)
-    with jobforge_db.connect() as admin:
-        admin.execute("DELETE FROM jobforge.tenant_logins WHERE login = %s", (login,))
-        admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(login)))
+    """A fresh jobforge_app login bound to tenant acme."""
+    with new_app_login(jobforge_db, ["acme"]) as url:
+        yield url
 
 
 def test_a_tenants_app_login_sees_only_its_own_counts(

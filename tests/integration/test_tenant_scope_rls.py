@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from collections.abc import Iterator
 
 import pytest
 from psycopg import sql
@@ -125,18 +124,6 @@ def test_without_a_tenant_runs_of_every_tenant_only_for_a_worker_login(
         assert [r.tenant_id for r in app.find_runs()] == ["acme"]
         with app.transaction() as conn:  # a login that is a member takes the role too
             assert conn.execute("SELECT current_user").fetchone() == ("jobforge_app",)
-
-
-@pytest.fixture
-def app_login(jobforge_db: Database) -> Iterator[str]:
-    """The DSN of a fresh login that is a member of jobforge_app only (roles are cluster-wide)."""
-    name = f"jf_scope_{secrets.token_hex(4)}"
-    with jobforge_db.connect() as admin:
-        admin.execute(sql.SQL("CREATE ROLE {} LOGIN IN ROLE jobforge_app").format(
-            sql.Identifier(name)))  # fmt: skip
-    yield make_conninfo(jobforge_db.dsn, user=name)
-    with jobforge_db.connect() as admin:
-        admin.execute(sql.SQL("DROP ROLE {}").format(sql.Identifier(name)))
 
 
 def test_a_bypassrls_login_outside_the_app_role_still_sees_one_tenant(
