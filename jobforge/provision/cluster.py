@@ -43,7 +43,11 @@ def cache_root() -> Path:
 
 
 def scratch_root() -> Path:
-    """Where throwaway clusters live: tmpfs when there is one with room, else the temp dir."""
+    """Where throwaway clusters live: $JOBFORGE_SCRATCH_DIR when set (a benchmark whose data
+    outgrows memory, or that must pay for real fsyncs, puts its server on disk), else tmpfs when
+    there is one with room, else the temp dir."""
+    if env := os.environ.get("JOBFORGE_SCRATCH_DIR"):
+        return Path(env)
     shm = Path("/dev/shm")
     try:
         if shm.is_dir() and os.access(shm, os.W_OK):
