@@ -3,7 +3,8 @@ tables hold 10,000,000 finished jobs (and three times as many events) still clai
 the cost it has with 10,000?
 
 Usage: `python benchmarks/scale.py [--large 10000000] [--small 10000] [--segments 6]
-[--rounds 500] [--claim 10] [--drain 20000] [--prune-batch 1000] [--tmpfs]`. One throwaway
+[--rounds 500] [--claim 10] [--drain 20000] [--prune-batch 1000] [--tmpfs]
+[--shared-buffers 4GB]`. One throwaway
 server with default durability holds two databases: the small one with `--small` finished jobs,
 the large one with `--large`, each with the rows the queue leaves behind a finished job (3
 events, an attempt, a result for the succeeded ones, a run record of about 400 bytes: the
@@ -16,7 +17,8 @@ The measurements alternate between the two databases, segment by segment (which 
 alternates too), so both share whatever else the machine does meanwhile. In each segment, on
 each database:
 - claim/finish: `--rounds` times, one connection claims `--claim` jobs (`claim_v1`, worker
-  side) and finishes them as succeeded (`finish_v1`): the latency of each call;
+  side) and finishes them as succeeded (`finish_v1`): the latency of each call; the two
+  databases take turns call by call, so a burst of other work lands on both alike;
 - drain: one `Worker` (default configuration, no LISTEN, no prune pass) drains `--drain` no-op
   jobs: jobs per second from its start to its return;
 - prune: one batch of `--prune-batch` finished jobs older than 30 days, with their rows
@@ -112,19 +114,30 @@ def sizes(dsn: str) -> dict[str, Any]:
     return out
 
 
-def claim_finish(dsn: str, rounds: int, limit: int, into: dict[str, list[float]]) -> None:
-    """`rounds` claims of `limit` jobs, each followed by the finish of what it claimed."""
-    with QueueClient.connect(dsn, max_size=1) as client:
-        for _ in range(rounds):
-            began = time.perf_counter()
-            jobs = client.claim("bench", limit, types=[TYPE])
-            claimed = time.perf_counter()
-            if len(jobs) != limit:
-                raise SystemExit(f"the claim found {len(jobs)} jobs, not {limit}")
-            client.finish("bench", [Outcome(job_id=j.id, lease_token=j.lease_token,  # type: ignore[arg-type]
-                                            outcome="succeeded") for j in jobs])  # fmt: skip
-            into["claim"].append(claimed - began)
-            into["finish"].append(time.perf_counter() - claimed)
+def claim_finish(
+    dsns: dict[str, str], rounds: int, limit: int, into: dict[str, dict[str, list[float]]]
+) -> None:
+    """`rounds` claims of `limit` jobs on each database, each followed by the finish of what it
+    claimed, the databases taking turns call by call (who goes first alternating): a burst of
+    other work on the machine lands on both alike."""
+    clients = {name: QueueClient.connect(dsn, max_size=1) for name, dsn in dsns.items()}
+    try:
+        for round_ in range(rounds):
+            names = list(clients) if round_ % 2 == 0 else list(reversed(list(clients)))
+            for name in names:
+                client = clients[name]
+                began = time.perf_counter()
+                jobs = client.claim("bench", limit, types=[TYPE])
+                claimed = time.perf_counter()
+                if len(jobs) != limit:
+                    raise SystemExit(f"the claim found {len(jobs)} jobs, not {limit}")
+                client.finish("bench", [Outcome(job_id=j.id, lease_token=j.lease_token,  # type: ignore[arg-type]
+                                                outcome="succeeded") for j in jobs])  # fmt: skip
+                into[name]["claim"].append(claimed - began)
+                into[name]["finish"].append(time.perf_counter() - claimed)
+    finally:
+        for client in clients.values():
+            client.close()
 
 
 def drain(dsn: str, jobs: int) -> float:
@@ -171,14 +184,17 @@ def main() -> int:
     parser.add_argument("--drain", type=int, default=20_000)
     parser.add_argument("--prune-batch", type=int, default=1000)
     parser.add_argument("--tmpfs", action="store_true", help="the server's data in memory")
+    parser.add_argument("--shared-buffers", help="e.g. 4GB (default: the server's, 128MB)")
     args = parser.parse_args()
     if args.small < args.segments * args.prune_batch:
         parser.error("--small must hold --segments batches of --prune-batch")
     if not args.tmpfs:
         os.environ["JOBFORGE_SCRATCH_DIR"] = tempfile.gettempdir()
-    server = provide_server(durable=True)
+    settings = {"shared_buffers": args.shared_buffers} if args.shared_buffers else None
+    server = provide_server(durable=True, settings=settings)
     results: dict[str, Any] = {"large": args.large, "small": args.small, "claim": args.claim,
-                               "rounds": args.rounds, "segments": args.segments}  # fmt: skip
+                               "rounds": args.rounds, "segments": args.segments,
+                               "shared_buffers": args.shared_buffers or "default"}  # fmt: skip
     try:
         template = Template(server.dsn).ensure()
         print(f"on {server.describe()}", flush=True)
@@ -193,7 +209,8 @@ def main() -> int:
             order = ("small", "large") if segment % 2 == 0 else ("large", "small")
             for name in order:
                 enqueue(dsns[name], args.rounds * args.claim)
-                claim_finish(dsns[name], args.rounds, args.claim, calls[name])
+            claim_finish({n: dsns[n] for n in order}, args.rounds, args.claim, calls)
+            for name in order:
                 enqueue(dsns[name], args.drain)
                 drains[name].append(drain(dsns[name], args.drain))
                 prunes[name].append(prune(dsns[name], args.prune_batch))

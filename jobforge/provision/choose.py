@@ -12,6 +12,7 @@ and drop databases there because it was exported for another purpose.
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from jobforge import errors
@@ -130,8 +131,11 @@ def provide_server(
     durable: bool = False,
     owner_pid: int | None = None,
     url_source: str | None = None,
+    settings: Mapping[str, str] | None = None,
 ) -> Server:
-    """A ready server; local servers die with `owner_pid` (default: this process)."""
+    """A ready server; local servers die with `owner_pid` (default: this process). `settings`
+    (server settings such as shared_buffers) apply to a local server only: a benchmark that
+    sizes the server as production would."""
     decided = plan(database_url=database_url, provider=provider, url_source=url_source)
     if decided.choice == "url":
         assert decided.url is not None
@@ -141,4 +145,4 @@ def provide_server(
     assert decided.binaries is not None
     user = server_user()
     binaries = wheel.reachable(decided.binaries, user)
-    return start_local(binaries, user, durable=durable, owner_pid=owner_pid)
+    return start_local(binaries, user, durable=durable, owner_pid=owner_pid, settings=settings)
