@@ -89,6 +89,7 @@ class QueueClient(ClientBase[db.ConnectionPool]):
                 worker=worker,
                 app_role=self._app_role(worker),
                 acting=self.acting,
+                project=self.project,
             ),
         ):
             yield conn
@@ -103,7 +104,12 @@ class QueueClient(ClientBase[db.ConnectionPool]):
             with (
                 self.pool.connection() as conn,
                 db.flight(
-                    conn, self.tenant, worker=step.worker, app_role=app_role, acting=self.acting
+                    conn,
+                    self.tenant,
+                    worker=step.worker,
+                    app_role=app_role,
+                    acting=self.acting,
+                    project=self.project,
                 ) as flight,
             ):
                 while True:
