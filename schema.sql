@@ -1287,10 +1287,10 @@ END $$;
 
 
 --
--- Name: prune_batch(interval, jobforge.job_status[], text, text[], boolean, boolean, integer, text, timestamp with time zone, bigint, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+-- Name: prune_batch(interval, jobforge.job_status[], text, text[], boolean, boolean, integer, text, timestamp with time zone, bigint, timestamp with time zone, text); Type: FUNCTION; Schema: jobforge; Owner: -
 --
 
-CREATE FUNCTION jobforge.prune_batch(p_older_than interval, p_statuses jobforge.job_status[], p_tenant text, p_types text[], p_runs_only boolean, p_dry_run boolean, p_batch integer, p_after_type text, p_after_at timestamp with time zone, p_after_id bigint, p_now timestamp with time zone) RETURNS TABLE(jobs bigint, events bigint, attempts bigint, results bigint, runs bigint, after_type text, after_at timestamp with time zone, after_id bigint)
+CREATE FUNCTION jobforge.prune_batch(p_older_than interval, p_statuses jobforge.job_status[], p_tenant text, p_types text[], p_runs_only boolean, p_dry_run boolean, p_batch integer, p_after_type text, p_after_at timestamp with time zone, p_after_id bigint, p_now timestamp with time zone, p_project text DEFAULT NULL::text) RETURNS TABLE(jobs bigint, events bigint, attempts bigint, results bigint, runs bigint, after_type text, after_at timestamp with time zone, after_id bigint)
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
@@ -1342,10 +1342,11 @@ BEGIN
                 SELECT coalesce(array_agg(w.id ORDER BY w.finished_at, w.id), '{}'),
                        max(w.finished_at),
                        coalesce(array_agg(w.id) FILTER (WHERE w.status = ANY (p_statuses)
-                           AND (p_tenant IS NULL OR w.tenant_id = p_tenant)), '{}')
+                           AND (p_tenant IS NULL OR w.tenant_id = p_tenant)
+                           AND (p_project IS NULL OR w.project = p_project)), '{}')
                 INTO v_ids, v_last_at, v_doomed
                 FROM (
-                    SELECT j.id, j.finished_at, j.status, j.tenant_id FROM jobforge.jobs j
+                    SELECT j.id, j.finished_at, j.status, j.tenant_id, j.project FROM jobforge.jobs j
                     WHERE j.type = v_type AND j.finished_at IS NOT NULL AND j.finished_at < v_cutoff
                       AND (j.finished_at, j.id) > (v_at, v_id)
                     ORDER BY j.finished_at, j.id
@@ -1355,12 +1356,15 @@ BEGIN
                 SELECT coalesce(array_agg(w.id ORDER BY w.finished_at, w.id), '{}'),
                        max(w.finished_at),
                        coalesce(array_agg(w.id) FILTER (WHERE w.status = ANY (p_statuses)
-                           AND (p_tenant IS NULL OR w.tenant_id = p_tenant)), '{}'),
+                           AND (p_tenant IS NULL OR w.tenant_id = p_tenant)
+                           AND (p_project IS NULL OR w.project = p_project)), '{}'),
                        coalesce(array_agg(w.ctid) FILTER (WHERE w.status = ANY (p_statuses)
-                           AND (p_tenant IS NULL OR w.tenant_id = p_tenant)), '{}')
+                           AND (p_tenant IS NULL OR w.tenant_id = p_tenant)
+                           AND (p_project IS NULL OR w.project = p_project)), '{}')
                 INTO v_ids, v_last_at, v_doomed, v_ctids
                 FROM (
-                    SELECT j.id, j.finished_at, j.status, j.tenant_id, j.ctid FROM jobforge.jobs j
+                    SELECT j.id, j.finished_at, j.status, j.tenant_id, j.project, j.ctid
+                    FROM jobforge.jobs j
                     WHERE j.type = v_type AND j.finished_at IS NOT NULL AND j.finished_at < v_cutoff
                       AND (j.finished_at, j.id) > (v_at, v_id)
                     ORDER BY j.finished_at, j.id
@@ -1489,10 +1493,10 @@ END $$;
 
 
 --
--- Name: prune_v1(interval, text[], text, text[], boolean, boolean, integer, text, timestamp with time zone, bigint, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+-- Name: prune_v1(interval, text[], text, text[], boolean, boolean, integer, text, timestamp with time zone, bigint, timestamp with time zone, text); Type: FUNCTION; Schema: jobforge; Owner: -
 --
 
-CREATE FUNCTION jobforge.prune_v1(p_older_than interval DEFAULT NULL::interval, p_statuses text[] DEFAULT NULL::text[], p_tenant text DEFAULT NULL::text, p_types text[] DEFAULT NULL::text[], p_runs_only boolean DEFAULT false, p_dry_run boolean DEFAULT false, p_batch integer DEFAULT 1000, p_after_type text DEFAULT NULL::text, p_after_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_after_id bigint DEFAULT NULL::bigint, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(jobs bigint, events bigint, attempts bigint, results bigint, runs bigint, after_type text, after_at timestamp with time zone, after_id bigint)
+CREATE FUNCTION jobforge.prune_v1(p_older_than interval DEFAULT NULL::interval, p_statuses text[] DEFAULT NULL::text[], p_tenant text DEFAULT NULL::text, p_types text[] DEFAULT NULL::text[], p_runs_only boolean DEFAULT false, p_dry_run boolean DEFAULT false, p_batch integer DEFAULT 1000, p_after_type text DEFAULT NULL::text, p_after_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_after_id bigint DEFAULT NULL::bigint, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone, p_project text DEFAULT NULL::text) RETURNS TABLE(jobs bigint, events bigint, attempts bigint, results bigint, runs bigint, after_type text, after_at timestamp with time zone, after_id bigint)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $_$
@@ -1501,6 +1505,8 @@ DECLARE
     v_now      timestamptz := jobforge.clock(p_now);
     v_statuses jobforge.job_status[];
     v_bad      text;
+    v_scope    text := jobforge.require_project_scope();
+    v_project  text := coalesce(p_project, v_scope);
 BEGIN
     PERFORM jobforge.require_worker();
     IF NOT jobforge.worker_scope() THEN
@@ -1525,6 +1531,14 @@ BEGIN
         RAISE EXCEPTION 'prune: tenant % is not a valid tenant id',
             quote_literal(left(p_tenant, 130)) USING ERRCODE = 'JF006';
     END IF;
+    IF p_project IS NOT NULL AND (p_project !~ '^[A-Za-z0-9._-]+$' OR length(p_project) > 128) THEN
+        RAISE EXCEPTION 'prune: project % is not a valid project name',
+            quote_literal(left(p_project, 130)) USING ERRCODE = 'JF006';
+    END IF;
+    IF p_project <> v_scope THEN
+        RAISE EXCEPTION 'prune: project % is outside this session''s project %',
+            quote_literal(p_project), quote_literal(v_scope) USING ERRCODE = 'JF003';
+    END IF;
     SELECT t INTO v_bad FROM unnest(p_types) AS t
     WHERE t IS NULL OR t !~ '^[a-z0-9._-]+$' OR length(t) > 200 LIMIT 1;
     IF FOUND THEN
@@ -1536,7 +1550,7 @@ BEGIN
     END IF;
     RETURN QUERY SELECT * FROM jobforge.prune_batch(
         p_older_than, v_statuses, p_tenant, p_types, coalesce(p_runs_only, false),
-        coalesce(p_dry_run, false), p_batch, p_after_type, p_after_at, p_after_id, v_now);
+        coalesce(p_dry_run, false), p_batch, p_after_type, p_after_at, p_after_id, v_now, v_project);
 END $_$;
 
 
@@ -2854,10 +2868,10 @@ GRANT ALL ON FUNCTION jobforge.progress_v1(p_worker text, p_job_id bigint, p_tok
 
 
 --
--- Name: FUNCTION prune_batch(p_older_than interval, p_statuses jobforge.job_status[], p_tenant text, p_types text[], p_runs_only boolean, p_dry_run boolean, p_batch integer, p_after_type text, p_after_at timestamp with time zone, p_after_id bigint, p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+-- Name: FUNCTION prune_batch(p_older_than interval, p_statuses jobforge.job_status[], p_tenant text, p_types text[], p_runs_only boolean, p_dry_run boolean, p_batch integer, p_after_type text, p_after_at timestamp with time zone, p_after_id bigint, p_now timestamp with time zone, p_project text); Type: ACL; Schema: jobforge; Owner: -
 --
 
-REVOKE ALL ON FUNCTION jobforge.prune_batch(p_older_than interval, p_statuses jobforge.job_status[], p_tenant text, p_types text[], p_runs_only boolean, p_dry_run boolean, p_batch integer, p_after_type text, p_after_at timestamp with time zone, p_after_id bigint, p_now timestamp with time zone) FROM PUBLIC;
+REVOKE ALL ON FUNCTION jobforge.prune_batch(p_older_than interval, p_statuses jobforge.job_status[], p_tenant text, p_types text[], p_runs_only boolean, p_dry_run boolean, p_batch integer, p_after_type text, p_after_at timestamp with time zone, p_after_id bigint, p_now timestamp with time zone, p_project text) FROM PUBLIC;
 
 
 --
@@ -2869,11 +2883,11 @@ GRANT ALL ON FUNCTION jobforge.prune_pass_v1(p_worker text, p_every_s double pre
 
 
 --
--- Name: FUNCTION prune_v1(p_older_than interval, p_statuses text[], p_tenant text, p_types text[], p_runs_only boolean, p_dry_run boolean, p_batch integer, p_after_type text, p_after_at timestamp with time zone, p_after_id bigint, p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+-- Name: FUNCTION prune_v1(p_older_than interval, p_statuses text[], p_tenant text, p_types text[], p_runs_only boolean, p_dry_run boolean, p_batch integer, p_after_type text, p_after_at timestamp with time zone, p_after_id bigint, p_now timestamp with time zone, p_project text); Type: ACL; Schema: jobforge; Owner: -
 --
 
-REVOKE ALL ON FUNCTION jobforge.prune_v1(p_older_than interval, p_statuses text[], p_tenant text, p_types text[], p_runs_only boolean, p_dry_run boolean, p_batch integer, p_after_type text, p_after_at timestamp with time zone, p_after_id bigint, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION jobforge.prune_v1(p_older_than interval, p_statuses text[], p_tenant text, p_types text[], p_runs_only boolean, p_dry_run boolean, p_batch integer, p_after_type text, p_after_at timestamp with time zone, p_after_id bigint, p_now timestamp with time zone) TO jobforge_worker;
+REVOKE ALL ON FUNCTION jobforge.prune_v1(p_older_than interval, p_statuses text[], p_tenant text, p_types text[], p_runs_only boolean, p_dry_run boolean, p_batch integer, p_after_type text, p_after_at timestamp with time zone, p_after_id bigint, p_now timestamp with time zone, p_project text) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.prune_v1(p_older_than interval, p_statuses text[], p_tenant text, p_types text[], p_runs_only boolean, p_dry_run boolean, p_batch integer, p_after_type text, p_after_at timestamp with time zone, p_after_id bigint, p_now timestamp with time zone, p_project text) TO jobforge_worker;
 
 
 --

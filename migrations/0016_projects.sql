@@ -20,7 +20,7 @@
 --   when it enqueued with the same key. The old unique index (tenant, type, key) was stricter
 --   than the new one, so every existing row is valid under it.
 -- * The SECURITY DEFINER functions a tenant's client calls (enqueue, cancel, reschedule, bulk
---   retry and cancel, stats) filter on the scope themselves, as they filter on the tenant: they
+--   retry and cancel, stats), and an operator's prune, filter on the scope themselves, as they filter on the tenant: they
 --   run as the owner, whom row-level security does not bind when it is a superuser.
 --   The worker's calls (claim, heartbeat, finish, ...) stay across tenants and projects.
 
@@ -992,10 +992,217 @@ BEGIN
     END IF;
 END $$;
 
+-- Prune (0012's, plus: of one project, p_project, or of the session's project scope; a project
+-- outside the scope is refused). The workers' prune pass calls prune_batch without a project.
+DROP FUNCTION jobforge.prune_v1(interval, text[], text, text[], boolean, boolean, integer, text,
+                                timestamptz, bigint, timestamptz);
+DROP FUNCTION jobforge.prune_batch(interval, jobforge.job_status[], text, text[], boolean, boolean,
+                                   integer, text, timestamptz, bigint, timestamptz);
+CREATE FUNCTION jobforge.prune_batch(p_older_than interval, p_statuses jobforge.job_status[], p_tenant text, p_types text[], p_runs_only boolean, p_dry_run boolean, p_batch integer, p_after_type text, p_after_at timestamp with time zone, p_after_id bigint, p_now timestamp with time zone, p_project text DEFAULT NULL::text) RETURNS TABLE(jobs bigint, events bigint, attempts bigint, results bigint, runs bigint, after_type text, after_at timestamp with time zone, after_id bigint)
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_default  interval;
+    v_keep     interval;
+    v_cutoff   timestamptz;
+    v_left     integer := p_batch;
+    v_type     text := p_after_type;
+    v_at       timestamptz := coalesce(p_after_at, '-infinity');
+    v_id       bigint := coalesce(p_after_id, 0);
+    v_ids      bigint[] := '{}';
+    v_n        integer;
+    v_last_at  timestamptz;
+    v_last_id  bigint;
+    v_doomed   bigint[];
+    v_ctids    tid[];
+    v_children bigint[];
+    v_jobs     bigint := 0;
+    v_events   bigint := 0;
+    v_attempts bigint := 0;
+    v_results  bigint := 0;
+    v_runs     bigint := 0;
+BEGIN
+    SELECT r.keep INTO v_default FROM jobforge.retention r WHERE r.type = '*';
+    IF v_type IS NULL THEN  -- from the start: the first type with finished jobs
+        SELECT min(j.type) INTO v_type FROM jobforge.jobs j
+        WHERE j.finished_at IS NOT NULL AND (p_types IS NULL OR j.type = ANY (p_types));
+    END IF;
+
+    -- The window: up to p_batch candidates after the cursor, type by type.
+    WHILE v_type IS NOT NULL LOOP
+        IF p_older_than IS NOT NULL THEN
+            v_keep := p_older_than;
+        ELSE
+            SELECT r.keep INTO v_keep FROM jobforge.retention r WHERE r.type = v_type;
+            IF NOT FOUND THEN
+                v_keep := v_default;
+            END IF;
+        END IF;
+        IF v_keep IS NOT NULL THEN  -- NULL: this type is kept forever
+            v_cutoff := p_now - v_keep;
+            -- The window, locked (SKIP LOCKED: a row another transaction holds is left for a
+            -- later pass); those of it that match are the doomed. A job rescheduled since this
+            -- statement's snapshot is checked again under the lock, and is queued (no
+            -- finished_at) or finished again after the cut-off: not in the window.
+            IF p_dry_run THEN
+                SELECT coalesce(array_agg(w.id ORDER BY w.finished_at, w.id), '{}'),
+                       max(w.finished_at),
+                       coalesce(array_agg(w.id) FILTER (WHERE w.status = ANY (p_statuses)
+                           AND (p_tenant IS NULL OR w.tenant_id = p_tenant)
+                           AND (p_project IS NULL OR w.project = p_project)), '{}')
+                INTO v_ids, v_last_at, v_doomed
+                FROM (
+                    SELECT j.id, j.finished_at, j.status, j.tenant_id, j.project FROM jobforge.jobs j
+                    WHERE j.type = v_type AND j.finished_at IS NOT NULL AND j.finished_at < v_cutoff
+                      AND (j.finished_at, j.id) > (v_at, v_id)
+                    ORDER BY j.finished_at, j.id
+                    LIMIT v_left
+                ) w;
+            ELSE
+                SELECT coalesce(array_agg(w.id ORDER BY w.finished_at, w.id), '{}'),
+                       max(w.finished_at),
+                       coalesce(array_agg(w.id) FILTER (WHERE w.status = ANY (p_statuses)
+                           AND (p_tenant IS NULL OR w.tenant_id = p_tenant)
+                           AND (p_project IS NULL OR w.project = p_project)), '{}'),
+                       coalesce(array_agg(w.ctid) FILTER (WHERE w.status = ANY (p_statuses)
+                           AND (p_tenant IS NULL OR w.tenant_id = p_tenant)
+                           AND (p_project IS NULL OR w.project = p_project)), '{}')
+                INTO v_ids, v_last_at, v_doomed, v_ctids
+                FROM (
+                    SELECT j.id, j.finished_at, j.status, j.tenant_id, j.project, j.ctid
+                    FROM jobforge.jobs j
+                    WHERE j.type = v_type AND j.finished_at IS NOT NULL AND j.finished_at < v_cutoff
+                      AND (j.finished_at, j.id) > (v_at, v_id)
+                    ORDER BY j.finished_at, j.id
+                    LIMIT v_left
+                    FOR UPDATE SKIP LOCKED
+                ) w;
+            END IF;
+            v_n := cardinality(v_ids);
+            IF v_n > 0 THEN
+                v_last_id := v_ids[v_n];  -- the cursor: (v_last_at, v_last_id), the window's last
+                IF cardinality(v_doomed) > 0 THEN
+                    IF p_dry_run THEN
+                        IF NOT p_runs_only THEN
+                            v_jobs := v_jobs + cardinality(v_doomed);
+                            v_events := v_events + (SELECT count(*) FROM jobforge.job_events e
+                                                    WHERE e.job_id = ANY (v_doomed));
+                            v_attempts := v_attempts + (SELECT count(*) FROM jobforge.job_attempts a
+                                                        WHERE a.job_id = ANY (v_doomed));
+                            v_results := v_results + (SELECT count(*) FROM jobforge.job_results r
+                                                      WHERE r.job_id = ANY (v_doomed));
+                        END IF;
+                        v_runs := v_runs + (SELECT count(*) FROM jobforge.job_runs r
+                                            WHERE r.job_id = ANY (v_doomed));
+                    ELSIF p_runs_only THEN
+                        DELETE FROM jobforge.job_runs r WHERE r.job_id = ANY (v_doomed);
+                        GET DIAGNOSTICS v_n = ROW_COUNT;
+                        v_runs := v_runs + v_n;
+                    ELSE
+                        PERFORM set_config('jobforge.deleted_children', '', true);
+                        -- by ctid: the rows are locked, so where they are does not change
+                        DELETE FROM jobforge.jobs j WHERE j.ctid = ANY (v_ctids);
+                        GET DIAGNOSTICS v_n = ROW_COUNT;
+                        v_jobs := v_jobs + v_n;
+                        v_children := string_to_array(
+                            nullif(current_setting('jobforge.deleted_children', true), ''), ','
+                        )::bigint[];
+                        v_events := v_events + coalesce(v_children[1], 0);
+                        v_attempts := v_attempts + coalesce(v_children[2], 0);
+                        v_results := v_results + coalesce(v_children[3], 0);
+                        v_runs := v_runs + coalesce(v_children[4], 0);
+                    END IF;
+                END IF;
+
+                v_left := v_left - cardinality(v_ids);
+                IF v_left <= 0 THEN  -- the window is full: the next batch goes on from here
+                    RETURN QUERY SELECT v_jobs, v_events, v_attempts, v_results, v_runs,
+                                        v_type, v_last_at, v_last_id;
+                    RETURN;
+                END IF;
+            END IF;
+        END IF;
+        -- The next type with finished jobs: one probe of jobs_finished.
+        SELECT min(j.type) INTO v_type FROM jobforge.jobs j
+        WHERE j.finished_at IS NOT NULL AND j.type > v_type
+          AND (p_types IS NULL OR j.type = ANY (p_types));
+        v_at := '-infinity';
+        v_id := 0;
+    END LOOP;
+    RETURN QUERY SELECT v_jobs, v_events, v_attempts, v_results, v_runs,
+                        NULL::text, NULL::timestamptz, NULL::bigint;
+END $$;
+
+CREATE FUNCTION jobforge.prune_v1(p_older_than interval DEFAULT NULL::interval, p_statuses text[] DEFAULT NULL::text[], p_tenant text DEFAULT NULL::text, p_types text[] DEFAULT NULL::text[], p_runs_only boolean DEFAULT false, p_dry_run boolean DEFAULT false, p_batch integer DEFAULT 1000, p_after_type text DEFAULT NULL::text, p_after_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_after_id bigint DEFAULT NULL::bigint, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone, p_project text DEFAULT NULL::text) RETURNS TABLE(jobs bigint, events bigint, attempts bigint, results bigint, runs bigint, after_type text, after_at timestamp with time zone, after_id bigint)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+#variable_conflict use_column
+DECLARE
+    v_now      timestamptz := jobforge.clock(p_now);
+    v_statuses jobforge.job_status[];
+    v_bad      text;
+    v_scope    text := jobforge.require_project_scope();
+    v_project  text := coalesce(p_project, v_scope);
+BEGIN
+    PERFORM jobforge.require_worker();
+    IF NOT jobforge.worker_scope() THEN
+        RAISE EXCEPTION 'prune: the transaction needs the worker scope (jobforge.scope = worker)'
+            USING ERRCODE = 'JF006';
+    END IF;
+    IF p_older_than IS NOT NULL
+       AND NOT (p_older_than >= interval '0' AND p_older_than <= interval '100 years') THEN
+        RAISE EXCEPTION 'prune: older_than % is out of range 0-100 years', p_older_than
+            USING ERRCODE = 'JF006';
+    END IF;
+    SELECT s INTO v_bad FROM unnest(p_statuses) AS s
+    WHERE s IS NULL OR s NOT IN ('succeeded', 'failed', 'dead', 'canceled') LIMIT 1;
+    IF FOUND OR cardinality(p_statuses) = 0 THEN
+        RAISE EXCEPTION
+            'prune: status % is not a finished state: use succeeded, failed, dead or canceled',
+            coalesce(quote_literal(left(v_bad, 40)), 'null') USING ERRCODE = 'JF006';
+    END IF;
+    v_statuses := coalesce(p_statuses, ARRAY['succeeded', 'failed', 'dead', 'canceled'])
+                  ::jobforge.job_status[];
+    IF p_tenant IS NOT NULL AND (p_tenant !~ '^[A-Za-z0-9._:-]+$' OR length(p_tenant) > 128) THEN
+        RAISE EXCEPTION 'prune: tenant % is not a valid tenant id',
+            quote_literal(left(p_tenant, 130)) USING ERRCODE = 'JF006';
+    END IF;
+    IF p_project IS NOT NULL AND (p_project !~ '^[A-Za-z0-9._-]+$' OR length(p_project) > 128) THEN
+        RAISE EXCEPTION 'prune: project % is not a valid project name',
+            quote_literal(left(p_project, 130)) USING ERRCODE = 'JF006';
+    END IF;
+    IF p_project <> v_scope THEN
+        RAISE EXCEPTION 'prune: project % is outside this session''s project %',
+            quote_literal(p_project), quote_literal(v_scope) USING ERRCODE = 'JF003';
+    END IF;
+    SELECT t INTO v_bad FROM unnest(p_types) AS t
+    WHERE t IS NULL OR t !~ '^[a-z0-9._-]+$' OR length(t) > 200 LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'prune: type % is not a valid job type',
+            coalesce(quote_literal(left(v_bad, 200)), 'null') USING ERRCODE = 'JF006';
+    END IF;
+    IF p_batch IS NULL OR p_batch NOT BETWEEN 1 AND 50000 THEN
+        RAISE EXCEPTION 'prune: batch % is out of range 1-50000', p_batch USING ERRCODE = 'JF006';
+    END IF;
+    RETURN QUERY SELECT * FROM jobforge.prune_batch(
+        p_older_than, v_statuses, p_tenant, p_types, coalesce(p_runs_only, false),
+        coalesce(p_dry_run, false), p_batch, p_after_type, p_after_at, p_after_id, v_now, v_project);
+END $_$;
+
 REVOKE ALL ON FUNCTION
     jobforge.enqueue_v1(text[], jsonb[], text[], integer[], timestamptz[], integer[], text[],
                         timestamptz, integer, text[]),
-    jobforge.current_project(), jobforge.require_project_scope() FROM PUBLIC;
+    jobforge.current_project(), jobforge.require_project_scope(),
+    jobforge.prune_batch(interval, jobforge.job_status[], text, text[], boolean, boolean, integer,
+                         text, timestamptz, bigint, timestamptz, text),
+    jobforge.prune_v1(interval, text[], text, text[], boolean, boolean, integer, text, timestamptz,
+                      bigint, timestamptz, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION
+    jobforge.prune_v1(interval, text[], text, text[], boolean, boolean, integer, text, timestamptz,
+                      bigint, timestamptz, text) TO jobforge_worker;
 GRANT EXECUTE ON FUNCTION
     jobforge.enqueue_v1(text[], jsonb[], text[], integer[], timestamptz[], integer[], text[],
                         timestamptz, integer, text[])

@@ -113,13 +113,14 @@ def reap(limit: int, now: datetime | None) -> Call:
 
 def prune(older_than: timedelta | None, statuses: Sequence[str] | None, tenant: str | None,
           types: Sequence[str] | None, runs_only: bool, dry_run: bool, batch: int,
-          after: PruneCursor | None, now: datetime | None) -> Call:  # fmt: skip
+          after: PruneCursor | None, now: datetime | None,
+          project: str | None = None) -> Call:  # fmt: skip
     after_type, after_at, after_id = after or (None, None, None)
     return "prune_batch", {
         "older_than": older_than, "statuses": list(statuses) if statuses else None,
         "tenant": tenant, "types": list(types) if types else None, "runs_only": runs_only,
         "dry_run": dry_run, "batch": batch, "after_type": after_type, "after_at": after_at,
-        "after_id": after_id, "now": now,
+        "after_id": after_id, "now": now, "project": projects.checked(project),
     }  # fmt: skip
 
 

@@ -385,13 +385,15 @@ def prune_batch(
     batch: int = calls.DEFAULT_PRUNE_BATCH,
     after: PruneCursor | None = None,
     now: datetime | None = None,
+    project: str | None = None,
 ) -> Steps[tuple[Pruned, PruneCursor | None]]:
     """One batch of a prune (an operator's: a member of jobforge_worker), in its own
     transaction: finished jobs `older_than` ago (default: each type's retention), of `tenant`
-    (default: the client's tenant, else every tenant); what it deleted, and the cursor to give
+    (default: the client's tenant, else every tenant) and of `project` (default: the client's
+    project scope, else every project); what it deleted, and the cursor to give
     the next batch (None: done). `jobforge.queue.retention.prune` runs them all."""
     call = calls.prune(older_than, statuses, tenant or client.tenant, types, runs_only, dry_run,
-                       batch, after, now)  # fmt: skip
+                       batch, after, now, project or client.project)  # fmt: skip
     rows = yield _worker(call)
     return calls.pruned(rows), calls.prune_cursor(rows)
 

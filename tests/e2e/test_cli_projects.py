@@ -54,7 +54,7 @@ def queued(cli: Cli, project: Path, jobforge_db: Database) -> dict[str, Any]:
     (project / "pyproject.toml").write_text(PYPROJECT)
     (project / "tally.py").write_text(RUNNER)
     url = jobforge_db.dsn
-    ids = {}
+    ids: dict[str, int] = {}
     for name, args in (("a", ("--project", "a")), ("b", ("--project", "b")), ("default", ())):
         run = _enqueue(cli, url, len(ids) + 1, *args)
         assert run.code == 0, run.err
@@ -113,6 +113,11 @@ def test_bulk_cancel_and_stats_in_a_project(cli: Cli, queued: dict[str, Any]) ->
                 "--json")  # fmt: skip
     assert stats.code == 0, stats.err
     assert json.loads(stats.out)["by_type"] == {"e2e.tally": {"canceled": 1}}  # b's only
+    for project, expected in (("a", []), ("b", [ids["b"]])):
+        audit = cli("audit", "list", "--kind", "canceled", "--project", project, "--json",
+                    "--database-url", url, "--tenant", "acme")  # fmt: skip
+        assert audit.code == 0, audit.err
+        assert [e["job_id"] for e in json.loads(audit.out)] == expected
 
 
 def test_runs_list_by_project(cli: Cli, queued: dict[str, Any]) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import psycopg
@@ -20,6 +21,7 @@ from pydantic import ValidationError
 from jobforge import errors
 from jobforge.provision import Database
 from jobforge.queue import AsyncQueueClient, NewJob, Outcome, QueueClient, bulk
+from jobforge.queue.retention import prune
 from tests.integration.conftest import new_app_login
 from tests.records import run_write
 
@@ -311,3 +313,21 @@ def test_the_worker_claims_across_projects(jobforge_db: Database) -> None:
         queue.enqueue_many([NewJob(type="p.job", payload={}, project=p) for p in "abc"])
     with QueueClient.connect(jobforge_db.dsn) as worker:
         assert sorted(j.project for j in worker.claim("w", 10)) == ["a", "b", "c"]
+
+
+def test_prune_of_a_project_deletes_that_project_s_jobs_only(
+    jobforge_db: Database, seeded: dict[str, int]
+) -> None:
+    with QueueClient.connect(jobforge_db.dsn, tenant=TENANT) as queue:
+        done = prune(queue, older_than=timedelta(0), project="a", throttle=0)
+        assert (done.jobs, done.runs) == (1, 1)
+        with pytest.raises(errors.JobNotFound):
+            queue.get(seeded["a"])
+        assert queue.get(seeded["b"]).status.value == "succeeded"
+        scoped = queue.in_project("b")
+        with pytest.raises(errors.TenantRequired, match="outside this session's project 'b'"):
+            prune(scoped, older_than=timedelta(0), project="a", throttle=0)
+        with pytest.raises(errors.ConfigurationError, match="not a project name"):
+            prune(queue, older_than=timedelta(0), project="a b", throttle=0)
+        assert prune(scoped, older_than=timedelta(0), throttle=0).jobs == 1  # the scope's
+        assert queue.get(seeded["a_queued"]).status.value == "queued"  # never a live job
