@@ -128,6 +128,12 @@ def test_runs_list_by_project(cli: Cli, queued: dict[str, Any]) -> None:
               "--json")  # fmt: skip
     assert run.code == 0, run.err
     assert [(r["job_id"], r["project"]) for r in json.loads(run.out)] == [(ids["a"], "a")]
+    pruned = cli("prune", "--older-than", "0s", "--project", "a", "--throttle", "0", "--json",
+                 "--database-url", url)  # fmt: skip
+    assert pruned.code == 0, pruned.err
+    assert (json.loads(pruned.out)["jobs"], json.loads(pruned.out)["runs"]) == (1, 1)
+    left = cli("jobs", "list", "--database-url", url, "--tenant", "acme", "--json")
+    assert sorted(j["project"] for j in json.loads(left.out)["jobs"]) == ["b", "default"]
 
 
 @pytest.mark.parametrize(
@@ -145,7 +151,8 @@ def test_a_bad_project_is_one_line(
     message: str,
 ) -> None:  # fmt: skip
     for command in (("enqueue", "e2e.tally", "{}", "--allow-unknown-type"), ("jobs", "list"),
-                    ("runs", "list"), ("jobs", "stats"), ("health",)):  # fmt: skip
+                    ("runs", "list"), ("jobs", "stats"), ("health",), ("audit", "list"),
+                    ("prune", "--dry-run")):  # fmt: skip
         run = cli(*command, "--database-url", jobforge_db.dsn, "--tenant", "acme", *args, env=env)
         assert run.code == 2, (command, run.err)
         assert len(run.err.strip().splitlines()) == 1, run.err
