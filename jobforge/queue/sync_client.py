@@ -75,8 +75,9 @@ class QueueClient(ClientBase[db.ConnectionPool]):
     @contextmanager
     def transaction(self, *, worker: bool = False) -> Iterator[db.Connection]:
         """A transaction scoped as the client's calls are, for SQL of your own: the client's
-        tenant, under row-level security as `jobforge_app` when the login may take that role;
-        with `worker=True`, the worker scope across tenants (for a login allowed it).
+        tenant (and project scope, when it has one), under row-level security as `jobforge_app`
+        when the login may take that role; with `worker=True`, the worker scope across tenants
+        (for a login allowed it).
 
         A scope, not a sandbox: SQL run here on a privileged login can leave it (`RESET ROLE`,
         `COMMIT`, `set_config`). Run SQL you do not trust on a login bound to its tenant
