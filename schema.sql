@@ -1,5 +1,5 @@
 -- jobforge's database schema as every migration up to and including
--- migrations/0015_claim_probe_and_wake.sql leaves it: `pg_dump --schema-only --no-owner`
+-- migrations/0016_projects.sql leaves it: `pg_dump --schema-only --no-owner`
 -- of the jobforge schema of a freshly migrated database, without session settings or
 -- version lines. Rows the migrations insert (job_transitions, settings) are data, not
 -- shown here.
@@ -121,6 +121,7 @@ CREATE FUNCTION jobforge.bulk_cancel_v1(p_statuses text[] DEFAULT NULL::text[], 
 #variable_conflict use_column
 DECLARE
     v_tenant   text := jobforge.require_tenant();
+    v_project  text := jobforge.require_project_scope();
     v_now      timestamptz := jobforge.clock(p_now);
     v_statuses jobforge.job_status[] :=
         jobforge.bulk_statuses('cancel', p_statuses, ARRAY['queued', 'running']);
@@ -130,7 +131,8 @@ BEGIN
         RETURN QUERY
         SELECT count(*), 0::bigint, 0::bigint, '{}'::bigint[], NULL::bigint
         FROM jobforge.jobs j
-        WHERE j.tenant_id = v_tenant AND j.status = ANY (v_statuses)
+        WHERE j.tenant_id = v_tenant AND j.project = coalesce(v_project, j.project)
+          AND j.status = ANY (v_statuses)
           AND j.id > coalesce(p_after_id, 0) AND (p_ids IS NULL OR j.id = ANY (p_ids))
           AND (p_types IS NULL OR j.type = ANY (p_types))
           AND (p_since IS NULL OR j.created_at >= p_since);
@@ -139,7 +141,8 @@ BEGIN
     RETURN QUERY
     WITH candidates AS MATERIALIZED (
         SELECT j.id FROM jobforge.jobs j
-        WHERE j.tenant_id = v_tenant AND j.status = ANY (v_statuses)
+        WHERE j.tenant_id = v_tenant AND j.project = coalesce(v_project, j.project)
+          AND j.status = ANY (v_statuses)
           AND j.id > coalesce(p_after_id, 0) AND (p_ids IS NULL OR j.id = ANY (p_ids))
           AND (p_types IS NULL OR j.type = ANY (p_types))
           AND (p_since IS NULL OR j.created_at >= p_since)
@@ -147,10 +150,11 @@ BEGIN
         LIMIT p_limit
     ),
     picked AS MATERIALIZED (
-        SELECT j.id, j.tenant_id, j.status, j.attempts, j.lease_token, j.lease_expires_at
+        SELECT j.id, j.tenant_id, j.project, j.status, j.attempts, j.lease_token, j.lease_expires_at
         FROM jobforge.jobs j
         WHERE j.id IN (SELECT c.id FROM candidates c)  -- the filter again, on the locked row
-          AND j.tenant_id = v_tenant AND j.status = ANY (v_statuses)
+          AND j.tenant_id = v_tenant AND j.project = coalesce(v_project, j.project)
+          AND j.status = ANY (v_statuses)
           AND (p_types IS NULL OR j.type = ANY (p_types))
           AND (p_since IS NULL OR j.created_at >= p_since)
         FOR UPDATE OF j SKIP LOCKED
@@ -171,8 +175,8 @@ BEGIN
         RETURNING j.id
     ),
     logged AS (
-        INSERT INTO jobforge.job_events (job_id, tenant_id, kind, at, attempt, data)
-        SELECT p.id, p.tenant_id, 'canceled', v_now, nullif(p.attempts, 0),
+        INSERT INTO jobforge.job_events (job_id, tenant_id, project, kind, at, attempt, data)
+        SELECT p.id, p.tenant_id, p.project, 'canceled', v_now, nullif(p.attempts, 0),
                jsonb_build_object('from', p.status, 'bulk', true)
         FROM picked p ORDER BY p.id
     )
@@ -211,6 +215,7 @@ CREATE FUNCTION jobforge.bulk_retry_v1(p_statuses text[] DEFAULT NULL::text[], p
 #variable_conflict use_column
 DECLARE
     v_tenant   text := jobforge.require_tenant();
+    v_project  text := jobforge.require_project_scope();
     v_now      timestamptz := jobforge.clock(p_now);
     v_statuses jobforge.job_status[] :=
         jobforge.bulk_statuses('retry', p_statuses, ARRAY['dead', 'failed', 'canceled']);
@@ -223,7 +228,8 @@ BEGIN
                count(*) FILTER (WHERE NOT v_reset AND j.attempts >= j.max_attempts),
                '{}'::bigint[], NULL::bigint
         FROM jobforge.jobs j
-        WHERE j.tenant_id = v_tenant AND j.status = ANY (v_statuses)
+        WHERE j.tenant_id = v_tenant AND j.project = coalesce(v_project, j.project)
+          AND j.status = ANY (v_statuses)
           AND j.id > coalesce(p_after_id, 0) AND (p_ids IS NULL OR j.id = ANY (p_ids))
           AND (p_types IS NULL OR j.type = ANY (p_types))
           AND (p_since IS NULL OR j.finished_at >= p_since);
@@ -232,7 +238,8 @@ BEGIN
     RETURN QUERY
     WITH candidates AS MATERIALIZED (
         SELECT j.id FROM jobforge.jobs j
-        WHERE j.tenant_id = v_tenant AND j.status = ANY (v_statuses)
+        WHERE j.tenant_id = v_tenant AND j.project = coalesce(v_project, j.project)
+          AND j.status = ANY (v_statuses)
           AND j.id > coalesce(p_after_id, 0) AND (p_ids IS NULL OR j.id = ANY (p_ids))
           AND (p_types IS NULL OR j.type = ANY (p_types))
           AND (p_since IS NULL OR j.finished_at >= p_since)
@@ -240,10 +247,11 @@ BEGIN
         LIMIT p_limit
     ),
     picked AS MATERIALIZED (
-        SELECT j.id, j.tenant_id, j.status, j.attempts >= j.max_attempts AS exhausted
+        SELECT j.id, j.tenant_id, j.project, j.status, j.attempts >= j.max_attempts AS exhausted
         FROM jobforge.jobs j
         WHERE j.id IN (SELECT c.id FROM candidates c)  -- the filter again, on the locked row
-          AND j.tenant_id = v_tenant AND j.status = ANY (v_statuses)
+          AND j.tenant_id = v_tenant AND j.project = coalesce(v_project, j.project)
+          AND j.status = ANY (v_statuses)
           AND (p_types IS NULL OR j.type = ANY (p_types))
           AND (p_since IS NULL OR j.finished_at >= p_since)
         FOR UPDATE OF j SKIP LOCKED
@@ -256,8 +264,8 @@ BEGIN
         RETURNING j.id
     ),
     logged AS (
-        INSERT INTO jobforge.job_events (job_id, tenant_id, kind, at, data)
-        SELECT p.id, p.tenant_id, 'rescheduled', v_now,
+        INSERT INTO jobforge.job_events (job_id, tenant_id, project, kind, at, data)
+        SELECT p.id, p.tenant_id, p.project, 'rescheduled', v_now,
                jsonb_build_object('from', p.status, 'reset_attempts', v_reset, 'bulk', true)
         FROM picked p WHERE v_reset OR NOT p.exhausted
         ORDER BY p.id
@@ -306,11 +314,13 @@ CREATE FUNCTION jobforge.cancel_v1(p_job_id bigint, p_now timestamp with time zo
     AS $$
 #variable_conflict use_column
 DECLARE
-    v_tenant text := jobforge.require_tenant();
+    v_tenant  text := jobforge.require_tenant();
+    v_project text := jobforge.require_project_scope();
     v_now    timestamptz := jobforge.clock(p_now);
     v_job    jobforge.jobs;
 BEGIN
-    SELECT * INTO v_job FROM jobforge.jobs WHERE id = p_job_id AND tenant_id = v_tenant FOR UPDATE;
+    SELECT * INTO v_job FROM jobforge.jobs WHERE id = p_job_id AND tenant_id = v_tenant
+      AND project = coalesce(v_project, project) FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'job % not found', p_job_id USING ERRCODE = 'JF004';
     END IF;
@@ -331,8 +341,8 @@ BEGIN
     SET status = 'canceled', lease_token = NULL, lease_holder = NULL, lease_expires_at = NULL,
         finished_at = v_now, updated_at = v_now
     WHERE id = p_job_id;
-    INSERT INTO jobforge.job_events (job_id, tenant_id, kind, at, attempt)
-    VALUES (p_job_id, v_tenant, 'canceled', v_now, nullif(v_job.attempts, 0));
+    INSERT INTO jobforge.job_events (job_id, tenant_id, project, kind, at, attempt)
+    VALUES (p_job_id, v_tenant, v_job.project, 'canceled', v_now, nullif(v_job.attempts, 0));
     RETURN 'canceled';
 END $$;
 
@@ -352,6 +362,20 @@ BEGIN
             USING ERRCODE = 'JF006';
     END IF;
     RETURN p_run_at;
+END $$;
+
+
+--
+-- Name: child_project(); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.child_project() RETURNS trigger
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    SELECT j.project INTO NEW.project FROM jobforge.jobs j WHERE j.id = NEW.job_id;
+    RETURN NEW;
 END $$;
 
 
@@ -448,7 +472,7 @@ BEGIN
 
     -- Expired leases: close the old attempt, log lease_expired; dead when nothing is left.
     WITH expired AS (
-        SELECT j.id, j.tenant_id, j.attempts, j.lease_holder, j.lease_token,
+        SELECT j.id, j.tenant_id, j.project, j.attempts, j.lease_holder, j.lease_token,
                j.attempts >= j.max_attempts AS exhausted
         FROM jobforge.jobs j
         WHERE j.status = 'running' AND j.lease_expires_at <= v_now
@@ -462,8 +486,8 @@ BEGIN
         FROM expired e WHERE a.lease_token = e.lease_token
     ),
     logged AS (
-        INSERT INTO jobforge.job_events (job_id, tenant_id, kind, at, attempt, worker)
-        SELECT e.id, e.tenant_id, 'lease_expired', v_now, e.attempts, e.lease_holder
+        INSERT INTO jobforge.job_events (job_id, tenant_id, project, kind, at, attempt, worker)
+        SELECT e.id, e.tenant_id, e.project, 'lease_expired', v_now, e.attempts, e.lease_holder
         FROM expired e ORDER BY e.id
     ),
     buried AS (
@@ -482,8 +506,8 @@ BEGIN
 
     -- 'dead' follows 'lease_expired' in the log: a separate statement keeps the ids in order.
     IF v_dead IS NOT NULL THEN
-        INSERT INTO jobforge.job_events (job_id, tenant_id, kind, at, attempt)
-        SELECT j.id, j.tenant_id, 'dead', v_now, j.attempts
+        INSERT INTO jobforge.job_events (job_id, tenant_id, project, kind, at, attempt)
+        SELECT j.id, j.tenant_id, j.project, 'dead', v_now, j.attempts
         FROM jobforge.jobs j WHERE j.id = ANY (v_dead) ORDER BY j.id;
     END IF;
 
@@ -689,13 +713,14 @@ BEGIN
         RETURNING j AS jrow, p.secret
     ),
     attempts AS (
-        INSERT INTO jobforge.job_attempts (job_id, tenant_id, attempt, worker, lease_token, started_at)
-        SELECT (c.jrow).id, (c.jrow).tenant_id, (c.jrow).attempts, p_worker, (c.jrow).lease_token, v_now
+        INSERT INTO jobforge.job_attempts (job_id, tenant_id, project, attempt, worker, lease_token,
+                                           started_at)
+        SELECT (c.jrow).id, (c.jrow).tenant_id, (c.jrow).project, (c.jrow).attempts, p_worker, (c.jrow).lease_token, v_now
         FROM claimed c
     ),
     events AS (
-        INSERT INTO jobforge.job_events (job_id, tenant_id, kind, at, attempt, worker)
-        SELECT (c.jrow).id, (c.jrow).tenant_id, 'claimed', v_now, (c.jrow).attempts, p_worker
+        INSERT INTO jobforge.job_events (job_id, tenant_id, project, kind, at, attempt, worker)
+        SELECT (c.jrow).id, (c.jrow).tenant_id, (c.jrow).project, 'claimed', v_now, (c.jrow).attempts, p_worker
         FROM claimed c ORDER BY (c.jrow).id
     )
     SELECT r.*
@@ -770,6 +795,25 @@ END $$;
 
 
 --
+-- Name: current_project(); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.current_project() RETURNS text
+    LANGUAGE sql STABLE
+    AS $$
+    SELECT CASE
+        WHEN b.projects IS NULL
+            THEN NULLIF(pg_catalog.current_setting('jobforge.project', true), '')
+        WHEN pg_catalog.current_setting('jobforge.project', true) OPERATOR(pg_catalog.=) ANY (b.projects)
+            THEN pg_catalog.current_setting('jobforge.project', true)
+        ELSE ''
+    END
+    FROM (SELECT (SELECT l.projects FROM jobforge.tenant_logins l
+                  WHERE l.login OPERATOR(pg_catalog.=) session_user) AS projects) b
+$$;
+
+
+--
 -- Name: current_tenant(); Type: FUNCTION; Schema: jobforge; Owner: -
 --
 
@@ -792,16 +836,17 @@ $$;
 
 
 --
--- Name: enqueue_v1(text[], jsonb[], text[], integer[], timestamp with time zone[], integer[], text[], timestamp with time zone, integer); Type: FUNCTION; Schema: jobforge; Owner: -
+-- Name: enqueue_v1(text[], jsonb[], text[], integer[], timestamp with time zone[], integer[], text[], timestamp with time zone, integer, text[]); Type: FUNCTION; Schema: jobforge; Owner: -
 --
 
-CREATE FUNCTION jobforge.enqueue_v1(p_types text[], p_payloads jsonb[], p_idempotency_keys text[] DEFAULT NULL::text[], p_priorities integer[] DEFAULT NULL::integer[], p_run_ats timestamp with time zone[] DEFAULT NULL::timestamp with time zone[], p_max_attempts integer[] DEFAULT NULL::integer[], p_trace_ids text[] DEFAULT NULL::text[], p_now timestamp with time zone DEFAULT NULL::timestamp with time zone, p_max_payload_bytes integer DEFAULT 1048576) RETURNS TABLE(ord integer, job_id bigint, created boolean)
+CREATE FUNCTION jobforge.enqueue_v1(p_types text[], p_payloads jsonb[], p_idempotency_keys text[] DEFAULT NULL::text[], p_priorities integer[] DEFAULT NULL::integer[], p_run_ats timestamp with time zone[] DEFAULT NULL::timestamp with time zone[], p_max_attempts integer[] DEFAULT NULL::integer[], p_trace_ids text[] DEFAULT NULL::text[], p_now timestamp with time zone DEFAULT NULL::timestamp with time zone, p_max_payload_bytes integer DEFAULT 1048576, p_projects text[] DEFAULT NULL::text[]) RETURNS TABLE(ord integer, job_id bigint, created boolean)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $_$
 #variable_conflict use_column
 DECLARE
     v_tenant   text := jobforge.require_tenant();
+    v_scope    text := jobforge.require_project_scope();
     v_now      timestamptz := jobforge.clock(p_now);
     v_n        integer := coalesce(cardinality(p_types), 0);
     v_seq      regclass := pg_get_serial_sequence('jobforge.jobs', 'id')::regclass;
@@ -817,7 +862,7 @@ BEGIN
     INTO v_limit FROM jobforge.settings s;
     SELECT u.i, u.t, u.p, p_priorities[u.i] AS prio, p_max_attempts[u.i] AS max_att,
            p_trace_ids[u.i] AS trace, p_run_ats[u.i] AS run_at,
-           jobforge.json_problem(u.p) AS problem INTO v_bad
+           jobforge.json_problem(u.p) AS problem, p_projects[u.i] AS proj INTO v_bad
     FROM unnest(p_types, p_payloads) WITH ORDINALITY AS u(t, p, i)
     WHERE u.p IS NULL OR jsonb_typeof(u.p) <> 'object' OR u.t IS NULL
        OR u.t !~ '^[a-z0-9._-]+$' OR length(u.t) > 200
@@ -827,11 +872,19 @@ BEGIN
        OR NOT isfinite(p_run_ats[u.i])
        OR p_run_ats[u.i] NOT BETWEEN v_now - interval '100 years' AND v_now + interval '100 years'
        OR jobforge.json_problem(u.p) IS NOT NULL
+       OR p_projects[u.i] !~ '^[A-Za-z0-9._-]+$' OR length(p_projects[u.i]) > 128
+       OR p_projects[u.i] <> v_scope
     LIMIT 1;
     IF FOUND THEN
         IF v_bad.t IS NULL OR v_bad.t !~ '^[a-z0-9._-]+$' OR length(v_bad.t) > 200 THEN
             RAISE EXCEPTION 'job #%: type % is invalid: use 1-200 of [a-z0-9._-]', v_bad.i,
                 coalesce(quote_literal(left(v_bad.t, 240)), 'null') USING ERRCODE = 'JF006';
+        ELSIF v_bad.proj !~ '^[A-Za-z0-9._-]+$' OR length(v_bad.proj) > 128 THEN
+            RAISE EXCEPTION 'job #%: project % is invalid: use 1-128 of [A-Za-z0-9._-]', v_bad.i,
+                quote_literal(left(v_bad.proj, 160)) USING ERRCODE = 'JF006';
+        ELSIF v_bad.proj <> v_scope THEN
+            RAISE EXCEPTION 'job #%: project % is outside this session''s project %', v_bad.i,
+                quote_literal(v_bad.proj), quote_literal(v_scope) USING ERRCODE = 'JF003';
         ELSIF v_bad.p IS NULL OR jsonb_typeof(v_bad.p) <> 'object' THEN
             RAISE EXCEPTION 'job #%: payload must be a JSON object, not %', v_bad.i,
                 coalesce(jsonb_typeof(v_bad.p), 'null') USING ERRCODE = 'JF006';
@@ -859,19 +912,19 @@ BEGIN
     IF p_idempotency_keys IS NULL THEN
         -- No keys, so no conflicts: ids are drawn in input order, so sorted they map to positions.
         WITH inserted AS (
-            INSERT INTO jobforge.jobs AS j (tenant_id, type, payload, payload_hash, priority, run_at,
-                                            max_attempts, trace_id, created_at, updated_at)
-            SELECT v_tenant, u.t, u.p,
+            INSERT INTO jobforge.jobs AS j (tenant_id, project, type, payload, payload_hash, priority,
+                                            run_at, max_attempts, trace_id, created_at, updated_at)
+            SELECT v_tenant, coalesce(p_projects[u.i], v_scope, 'default'), u.t, u.p,
                    'sha256:' || encode(sha256(convert_to(u.p::text, 'UTF8')), 'hex'),
                    coalesce(p_priorities[u.i], 0), coalesce(p_run_ats[u.i], v_now),
                    coalesce(p_max_attempts[u.i], 3), p_trace_ids[u.i], v_now, v_now
             FROM unnest(p_types, p_payloads) WITH ORDINALITY AS u(t, p, i)
             ORDER BY u.i
-            RETURNING j.id
+            RETURNING j.id, j.project
         ),
         events AS (
-            INSERT INTO jobforge.job_events (job_id, tenant_id, kind, at)
-            SELECT id, v_tenant, 'created', v_now FROM inserted ORDER BY id
+            INSERT INTO jobforge.job_events (job_id, tenant_id, project, kind, at)
+            SELECT id, v_tenant, project, 'created', v_now FROM inserted ORDER BY id
         )
         SELECT array_agg(id ORDER BY id) INTO v_inserted FROM inserted;
         RETURN QUERY SELECT k.i::integer, k.new_id, true
@@ -883,22 +936,24 @@ BEGIN
         SELECT u.i::integer AS i, nextval(v_seq) AS new_id, u.t, u.p,
                p_idempotency_keys[u.i] AS k, coalesce(p_priorities[u.i], 0) AS prio,
                coalesce(p_run_ats[u.i], v_now) AS run_at, coalesce(p_max_attempts[u.i], 3) AS max_att,
-               p_trace_ids[u.i] AS trace
+               p_trace_ids[u.i] AS trace, coalesce(p_projects[u.i], v_scope, 'default') AS proj
         FROM unnest(p_types, p_payloads) WITH ORDINALITY AS u(t, p, i)
     ),
     inserted AS (
-        INSERT INTO jobforge.jobs AS j (id, tenant_id, type, payload, payload_hash, priority, run_at,
-                                        max_attempts, idempotency_key, trace_id, created_at, updated_at)
+        INSERT INTO jobforge.jobs AS j (id, tenant_id, project, type, payload, payload_hash, priority,
+                                        run_at, max_attempts, idempotency_key, trace_id, created_at,
+                                        updated_at)
         OVERRIDING SYSTEM VALUE
-        SELECT new_id, v_tenant, t, p, 'sha256:' || encode(sha256(convert_to(p::text, 'UTF8')), 'hex'),
+        SELECT new_id, v_tenant, proj, t, p, 'sha256:' || encode(sha256(convert_to(p::text, 'UTF8')), 'hex'),
                prio, run_at, max_att, k, trace, v_now, v_now
         FROM input ORDER BY i
-        ON CONFLICT (tenant_id, type, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
-        RETURNING j.id
+        ON CONFLICT (tenant_id, project, type, idempotency_key) WHERE idempotency_key IS NOT NULL
+        DO NOTHING
+        RETURNING j.id, j.project
     ),
     events AS (
-        INSERT INTO jobforge.job_events (job_id, tenant_id, kind, at)
-        SELECT id, v_tenant, 'created', v_now FROM inserted ORDER BY id
+        INSERT INTO jobforge.job_events (job_id, tenant_id, project, kind, at)
+        SELECT id, v_tenant, project, 'created', v_now FROM inserted ORDER BY id
     )
     SELECT array_agg(CASE WHEN ins.id IS NOT NULL THEN input.new_id END ORDER BY input.i)
     INTO v_inserted
@@ -912,8 +967,10 @@ BEGIN
 
     -- A new statement, so a new snapshot: it sees jobs a concurrent enqueue committed meanwhile.
     SELECT k.key, j.id INTO v_bad
-    FROM unnest(p_types, p_payloads, p_idempotency_keys, v_inserted) AS k(type, payload, key, new_id)
+    FROM unnest(p_types, p_payloads, p_idempotency_keys, v_inserted) WITH ORDINALITY
+         AS k(type, payload, key, new_id, i)
     JOIN jobforge.jobs j ON j.tenant_id = v_tenant AND j.type = k.type AND j.idempotency_key = k.key
+                        AND j.project = coalesce(p_projects[k.i], v_scope, 'default')
     WHERE k.new_id IS NULL
       AND j.payload_hash <> 'sha256:' || encode(sha256(convert_to(k.payload::text, 'UTF8')), 'hex')
     LIMIT 1;
@@ -929,6 +986,7 @@ BEGIN
     FROM unnest(p_types, p_idempotency_keys, v_inserted) WITH ORDINALITY AS k(type, key, new_id, i)
     LEFT JOIN jobforge.jobs j
            ON k.new_id IS NULL AND j.tenant_id = v_tenant AND j.type = k.type AND j.idempotency_key = k.key
+          AND j.project = coalesce(p_projects[k.i], v_scope, 'default')
     ORDER BY k.i;
 END $_$;
 
@@ -1001,7 +1059,7 @@ BEGIN
                     THEN v_now + jobforge.backoff(s.id, s.attempts, p_backoff_base_s, p_backoff_cap_s)
                END AS retry_at
         FROM (
-            SELECT j.id, j.tenant_id, j.attempts, input.token, input.result, input.err,
+            SELECT j.id, j.tenant_id, j.project, j.attempts, input.token, input.result, input.err,
                    CASE WHEN input.outcome = 'succeeded' THEN 'succeeded'
                         WHEN input.outcome = 'failed' THEN 'failed'
                         WHEN j.attempts >= j.max_attempts THEN 'dead'
@@ -1022,8 +1080,8 @@ BEGIN
         FROM fenced f WHERE j.id = f.id
     ),
     results AS (
-        INSERT INTO jobforge.job_results (job_id, tenant_id, result, created_at)
-        SELECT f.id, f.tenant_id, f.result, v_now
+        INSERT INTO jobforge.job_results (job_id, tenant_id, project, result, created_at)
+        SELECT f.id, f.tenant_id, f.project, f.result, v_now
         FROM fenced f WHERE f.next = 'succeeded' AND f.result IS NOT NULL
         ON CONFLICT (job_id) DO UPDATE SET result = EXCLUDED.result, created_at = EXCLUDED.created_at
     ),
@@ -1034,8 +1092,8 @@ BEGIN
         FROM fenced f WHERE a.lease_token = f.token
     ),
     events AS (
-        INSERT INTO jobforge.job_events (job_id, tenant_id, kind, at, attempt, worker, data)
-        SELECT f.id, f.tenant_id, f.next, v_now, f.attempts, p_worker,
+        INSERT INTO jobforge.job_events (job_id, tenant_id, project, kind, at, attempt, worker, data)
+        SELECT f.id, f.tenant_id, f.project, f.next, v_now, f.attempts, p_worker,
                CASE WHEN f.next = 'retry_scheduled' THEN jsonb_build_object('run_at', f.retry_at)
                     WHEN f.err IS NOT NULL THEN jsonb_build_object('error', f.err) END
         FROM fenced f ORDER BY f.id
@@ -1229,10 +1287,10 @@ END $$;
 
 
 --
--- Name: prune_batch(interval, jobforge.job_status[], text, text[], boolean, boolean, integer, text, timestamp with time zone, bigint, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+-- Name: prune_batch(interval, jobforge.job_status[], text, text[], boolean, boolean, integer, text, timestamp with time zone, bigint, timestamp with time zone, text); Type: FUNCTION; Schema: jobforge; Owner: -
 --
 
-CREATE FUNCTION jobforge.prune_batch(p_older_than interval, p_statuses jobforge.job_status[], p_tenant text, p_types text[], p_runs_only boolean, p_dry_run boolean, p_batch integer, p_after_type text, p_after_at timestamp with time zone, p_after_id bigint, p_now timestamp with time zone) RETURNS TABLE(jobs bigint, events bigint, attempts bigint, results bigint, runs bigint, after_type text, after_at timestamp with time zone, after_id bigint)
+CREATE FUNCTION jobforge.prune_batch(p_older_than interval, p_statuses jobforge.job_status[], p_tenant text, p_types text[], p_runs_only boolean, p_dry_run boolean, p_batch integer, p_after_type text, p_after_at timestamp with time zone, p_after_id bigint, p_now timestamp with time zone, p_project text DEFAULT NULL::text) RETURNS TABLE(jobs bigint, events bigint, attempts bigint, results bigint, runs bigint, after_type text, after_at timestamp with time zone, after_id bigint)
     LANGUAGE plpgsql
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
@@ -1284,10 +1342,11 @@ BEGIN
                 SELECT coalesce(array_agg(w.id ORDER BY w.finished_at, w.id), '{}'),
                        max(w.finished_at),
                        coalesce(array_agg(w.id) FILTER (WHERE w.status = ANY (p_statuses)
-                           AND (p_tenant IS NULL OR w.tenant_id = p_tenant)), '{}')
+                           AND (p_tenant IS NULL OR w.tenant_id = p_tenant)
+                           AND (p_project IS NULL OR w.project = p_project)), '{}')
                 INTO v_ids, v_last_at, v_doomed
                 FROM (
-                    SELECT j.id, j.finished_at, j.status, j.tenant_id FROM jobforge.jobs j
+                    SELECT j.id, j.finished_at, j.status, j.tenant_id, j.project FROM jobforge.jobs j
                     WHERE j.type = v_type AND j.finished_at IS NOT NULL AND j.finished_at < v_cutoff
                       AND (j.finished_at, j.id) > (v_at, v_id)
                     ORDER BY j.finished_at, j.id
@@ -1297,12 +1356,15 @@ BEGIN
                 SELECT coalesce(array_agg(w.id ORDER BY w.finished_at, w.id), '{}'),
                        max(w.finished_at),
                        coalesce(array_agg(w.id) FILTER (WHERE w.status = ANY (p_statuses)
-                           AND (p_tenant IS NULL OR w.tenant_id = p_tenant)), '{}'),
+                           AND (p_tenant IS NULL OR w.tenant_id = p_tenant)
+                           AND (p_project IS NULL OR w.project = p_project)), '{}'),
                        coalesce(array_agg(w.ctid) FILTER (WHERE w.status = ANY (p_statuses)
-                           AND (p_tenant IS NULL OR w.tenant_id = p_tenant)), '{}')
+                           AND (p_tenant IS NULL OR w.tenant_id = p_tenant)
+                           AND (p_project IS NULL OR w.project = p_project)), '{}')
                 INTO v_ids, v_last_at, v_doomed, v_ctids
                 FROM (
-                    SELECT j.id, j.finished_at, j.status, j.tenant_id, j.ctid FROM jobforge.jobs j
+                    SELECT j.id, j.finished_at, j.status, j.tenant_id, j.project, j.ctid
+                    FROM jobforge.jobs j
                     WHERE j.type = v_type AND j.finished_at IS NOT NULL AND j.finished_at < v_cutoff
                       AND (j.finished_at, j.id) > (v_at, v_id)
                     ORDER BY j.finished_at, j.id
@@ -1431,10 +1493,10 @@ END $$;
 
 
 --
--- Name: prune_v1(interval, text[], text, text[], boolean, boolean, integer, text, timestamp with time zone, bigint, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+-- Name: prune_v1(interval, text[], text, text[], boolean, boolean, integer, text, timestamp with time zone, bigint, timestamp with time zone, text); Type: FUNCTION; Schema: jobforge; Owner: -
 --
 
-CREATE FUNCTION jobforge.prune_v1(p_older_than interval DEFAULT NULL::interval, p_statuses text[] DEFAULT NULL::text[], p_tenant text DEFAULT NULL::text, p_types text[] DEFAULT NULL::text[], p_runs_only boolean DEFAULT false, p_dry_run boolean DEFAULT false, p_batch integer DEFAULT 1000, p_after_type text DEFAULT NULL::text, p_after_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_after_id bigint DEFAULT NULL::bigint, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(jobs bigint, events bigint, attempts bigint, results bigint, runs bigint, after_type text, after_at timestamp with time zone, after_id bigint)
+CREATE FUNCTION jobforge.prune_v1(p_older_than interval DEFAULT NULL::interval, p_statuses text[] DEFAULT NULL::text[], p_tenant text DEFAULT NULL::text, p_types text[] DEFAULT NULL::text[], p_runs_only boolean DEFAULT false, p_dry_run boolean DEFAULT false, p_batch integer DEFAULT 1000, p_after_type text DEFAULT NULL::text, p_after_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_after_id bigint DEFAULT NULL::bigint, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone, p_project text DEFAULT NULL::text) RETURNS TABLE(jobs bigint, events bigint, attempts bigint, results bigint, runs bigint, after_type text, after_at timestamp with time zone, after_id bigint)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $_$
@@ -1443,6 +1505,8 @@ DECLARE
     v_now      timestamptz := jobforge.clock(p_now);
     v_statuses jobforge.job_status[];
     v_bad      text;
+    v_scope    text := jobforge.require_project_scope();
+    v_project  text := coalesce(p_project, v_scope);
 BEGIN
     PERFORM jobforge.require_worker();
     IF NOT jobforge.worker_scope() THEN
@@ -1467,6 +1531,14 @@ BEGIN
         RAISE EXCEPTION 'prune: tenant % is not a valid tenant id',
             quote_literal(left(p_tenant, 130)) USING ERRCODE = 'JF006';
     END IF;
+    IF p_project IS NOT NULL AND (p_project !~ '^[A-Za-z0-9._-]+$' OR length(p_project) > 128) THEN
+        RAISE EXCEPTION 'prune: project % is not a valid project name',
+            quote_literal(left(p_project, 130)) USING ERRCODE = 'JF006';
+    END IF;
+    IF p_project <> v_scope THEN
+        RAISE EXCEPTION 'prune: project % is outside this session''s project %',
+            quote_literal(p_project), quote_literal(v_scope) USING ERRCODE = 'JF003';
+    END IF;
     SELECT t INTO v_bad FROM unnest(p_types) AS t
     WHERE t IS NULL OR t !~ '^[a-z0-9._-]+$' OR length(t) > 200 LIMIT 1;
     IF FOUND THEN
@@ -1478,7 +1550,7 @@ BEGIN
     END IF;
     RETURN QUERY SELECT * FROM jobforge.prune_batch(
         p_older_than, v_statuses, p_tenant, p_types, coalesce(p_runs_only, false),
-        coalesce(p_dry_run, false), p_batch, p_after_type, p_after_at, p_after_id, v_now);
+        coalesce(p_dry_run, false), p_batch, p_after_type, p_after_at, p_after_id, v_now, v_project);
 END $_$;
 
 
@@ -1624,6 +1696,30 @@ END $$;
 
 
 --
+-- Name: require_project_scope(); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.require_project_scope() RETURNS text
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    v_project text := jobforge.current_project();
+    v_asked   text := nullif(current_setting('jobforge.project', true), '');
+BEGIN
+    IF v_project = '' AND v_asked IS NULL THEN
+        RAISE EXCEPTION 'login % is bound to projects (jobforge.tenant_logins): name one (jobforge.project)',
+            session_user USING ERRCODE = 'JF003';
+    END IF;
+    IF v_project = '' THEN
+        RAISE EXCEPTION 'login % may not act for project % (jobforge.tenant_logins)',
+            session_user, quote_literal(left(v_asked, 130)) USING ERRCODE = 'JF003';
+    END IF;
+    RETURN v_project;
+END $$;
+
+
+--
 -- Name: require_tenant(); Type: FUNCTION; Schema: jobforge; Owner: -
 --
 
@@ -1673,12 +1769,14 @@ CREATE FUNCTION jobforge.reschedule_v1(p_job_id bigint, p_reset_attempts boolean
     AS $$
 #variable_conflict use_column
 DECLARE
-    v_tenant text := jobforge.require_tenant();
+    v_tenant  text := jobforge.require_tenant();
+    v_project text := jobforge.require_project_scope();
     v_now    timestamptz := jobforge.clock(p_now);
     v_job    jobforge.jobs;
 BEGIN
     PERFORM jobforge.check_run_at(p_run_at, v_now, 'reschedule');
-    SELECT * INTO v_job FROM jobforge.jobs WHERE id = p_job_id AND tenant_id = v_tenant FOR UPDATE;
+    SELECT * INTO v_job FROM jobforge.jobs WHERE id = p_job_id AND tenant_id = v_tenant
+      AND project = coalesce(v_project, project) FOR UPDATE;
     IF NOT FOUND THEN
         RAISE EXCEPTION 'job % not found', p_job_id USING ERRCODE = 'JF004';
     END IF;
@@ -1695,8 +1793,8 @@ BEGIN
         run_at = coalesce(p_run_at, v_now),
         attempts = CASE WHEN p_reset_attempts THEN 0 ELSE attempts END
     WHERE id = p_job_id;
-    INSERT INTO jobforge.job_events (job_id, tenant_id, kind, at, data)
-    VALUES (p_job_id, v_tenant, 'rescheduled', v_now,
+    INSERT INTO jobforge.job_events (job_id, tenant_id, project, kind, at, data)
+    VALUES (p_job_id, v_tenant, v_job.project, 'rescheduled', v_now,
             jsonb_build_object('from', v_job.status, 'reset_attempts', coalesce(p_reset_attempts, false)));
     RETURN 'queued';
 END $$;
@@ -1840,7 +1938,8 @@ CREATE FUNCTION jobforge.stats_v1(p_succeeded boolean DEFAULT true, p_expiring_s
 #variable_conflict use_column
 DECLARE
     v_now    timestamptz := jobforge.clock(p_now);
-    v_tenant text;
+    v_tenant  text;
+    v_project text := jobforge.require_project_scope();
     v_soon   timestamptz;
     v_since  timestamptz;
 BEGIN
@@ -1861,6 +1960,7 @@ BEGIN
            count(*), min(q.run_at), NULL::bigint, NULL::bigint, NULL::bigint
     FROM jobforge.jobs q
     WHERE q.status = 'queued' AND (v_tenant IS NULL OR q.tenant_id = v_tenant)
+      AND q.project = coalesce(v_project, q.project)
     GROUP BY 1, 2, 3
     UNION ALL
     SELECT r.tenant_id, r.type, 'running', count(*), NULL,
@@ -1868,12 +1968,14 @@ BEGIN
            count(*) FILTER (WHERE r.lease_expires_at <= v_now), NULL
     FROM jobforge.jobs r
     WHERE r.status = 'running' AND (v_tenant IS NULL OR r.tenant_id = v_tenant)
+      AND r.project = coalesce(v_project, r.project)
     GROUP BY 1, 2
     UNION ALL
     SELECT s.tenant_id, s.type, s.status::text, count(*), NULL, NULL, NULL,
            count(*) FILTER (WHERE s.finished_at >= v_since)
     FROM jobforge.jobs s
     WHERE s.status IN ('failed', 'dead', 'canceled') AND (v_tenant IS NULL OR s.tenant_id = v_tenant)
+      AND s.project = coalesce(v_project, s.project)
     GROUP BY 1, 2, 3
     ORDER BY 1, 2, 3;
     -- A statement of its own: planned alone, the one scan of the table runs in parallel (in a
@@ -1884,6 +1986,7 @@ BEGIN
                NULL::bigint, NULL::bigint
         FROM jobforge.jobs d
         WHERE d.status = 'succeeded' AND (v_tenant IS NULL OR d.tenant_id = v_tenant)
+      AND d.project = coalesce(v_project, d.project)
         GROUP BY 1, 2
         ORDER BY 1, 2;
     END IF;
@@ -1935,6 +2038,7 @@ CREATE TABLE jobforge.job_attempts (
     outcome text,
     error jsonb,
     stops_by timestamp with time zone,
+    project text NOT NULL,
     CONSTRAINT job_attempts_attempt_check CHECK ((attempt >= 1)),
     CONSTRAINT job_attempts_check CHECK (((finished_at IS NULL) = (outcome IS NULL))),
     CONSTRAINT job_attempts_outcome_check CHECK ((outcome = ANY (ARRAY['succeeded'::text, 'failed'::text, 'retry'::text, 'dead'::text, 'canceled'::text, 'lease_expired'::text, 'released'::text])))
@@ -1973,6 +2077,7 @@ CREATE TABLE jobforge.job_events (
     login text DEFAULT SESSION_USER,
     actor text DEFAULT NULLIF(current_setting('jobforge.actor'::text, true), ''::text),
     reason text DEFAULT NULLIF(current_setting('jobforge.reason'::text, true), ''::text),
+    project text NOT NULL,
     CONSTRAINT job_events_actor_shape CHECK (((actor IS NULL) OR (((length(actor) >= 1) AND (length(actor) <= 200)) AND (actor !~ '[[:cntrl:]\u0080-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]'::text)))),
     CONSTRAINT job_events_kind_check CHECK ((kind = ANY (ARRAY['created'::text, 'claimed'::text, 'progress'::text, 'retry_scheduled'::text, 'succeeded'::text, 'failed'::text, 'dead'::text, 'canceled'::text, 'lease_expired'::text, 'rescheduled'::text, 'released'::text, 'cancel_acknowledged'::text]))),
     CONSTRAINT job_events_reason_shape CHECK (((reason IS NULL) OR (((length(reason) >= 1) AND (length(reason) <= 1000)) AND (reason !~ '[\x01-\x08\x0b-\x1f\x7f]'::text))))
@@ -2003,7 +2108,8 @@ CREATE TABLE jobforge.job_results (
     job_id bigint NOT NULL,
     tenant_id text NOT NULL,
     result jsonb NOT NULL,
-    created_at timestamp with time zone NOT NULL
+    created_at timestamp with time zone NOT NULL,
+    project text NOT NULL
 );
 
 ALTER TABLE ONLY jobforge.job_results FORCE ROW LEVEL SECURITY;
@@ -2027,6 +2133,7 @@ CREATE TABLE jobforge.job_runs (
     trace_sha256 text,
     record jsonb NOT NULL,
     recorded_at timestamp with time zone NOT NULL,
+    project text NOT NULL,
     CONSTRAINT job_runs_attempt_check CHECK ((attempt >= 1)),
     CONSTRAINT job_runs_input_sha256_check CHECK (((input_sha256 ~ '^sha256:[0-9a-f]+$'::text) AND (length(input_sha256) = 71))),
     CONSTRAINT job_runs_output_sha256_check CHECK (((output_sha256 ~ '^sha256:[0-9a-f]+$'::text) AND (length(output_sha256) = 71))),
@@ -2147,6 +2254,8 @@ CREATE TABLE jobforge.settings (
 CREATE TABLE jobforge.tenant_logins (
     login name NOT NULL,
     tenants text[] NOT NULL,
+    projects text[],
+    CONSTRAINT tenant_logins_projects_check CHECK (((projects IS NULL) OR ((cardinality(projects) >= 1) AND (array_position(projects, NULL::text) IS NULL) AND (NOT (''::text = ANY (projects)))))),
     CONSTRAINT tenant_logins_tenants_check CHECK ((cardinality(tenants) >= 1))
 );
 
@@ -2402,7 +2511,7 @@ CREATE INDEX jobs_finished ON jobforge.jobs USING btree (type, finished_at, id) 
 -- Name: jobs_idempotency; Type: INDEX; Schema: jobforge; Owner: -
 --
 
-CREATE UNIQUE INDEX jobs_idempotency ON jobforge.jobs USING btree (tenant_id, type, idempotency_key) WHERE (idempotency_key IS NOT NULL);
+CREATE UNIQUE INDEX jobs_idempotency ON jobforge.jobs USING btree (tenant_id, project, type, idempotency_key) WHERE (idempotency_key IS NOT NULL);
 
 
 --
@@ -2417,6 +2526,34 @@ CREATE INDEX jobs_leased ON jobforge.jobs USING btree (lease_expires_at) WHERE (
 --
 
 CREATE INDEX jobs_settled ON jobforge.jobs USING btree (tenant_id, status, type, finished_at) WHERE (status = ANY (ARRAY['failed'::jobforge.job_status, 'dead'::jobforge.job_status, 'canceled'::jobforge.job_status]));
+
+
+--
+-- Name: job_attempts job_attempts_project; Type: TRIGGER; Schema: jobforge; Owner: -
+--
+
+CREATE TRIGGER job_attempts_project BEFORE INSERT ON jobforge.job_attempts FOR EACH ROW WHEN ((new.project IS NULL)) EXECUTE FUNCTION jobforge.child_project();
+
+
+--
+-- Name: job_events job_events_project; Type: TRIGGER; Schema: jobforge; Owner: -
+--
+
+CREATE TRIGGER job_events_project BEFORE INSERT ON jobforge.job_events FOR EACH ROW WHEN ((new.project IS NULL)) EXECUTE FUNCTION jobforge.child_project();
+
+
+--
+-- Name: job_results job_results_project; Type: TRIGGER; Schema: jobforge; Owner: -
+--
+
+CREATE TRIGGER job_results_project BEFORE INSERT ON jobforge.job_results FOR EACH ROW WHEN ((new.project IS NULL)) EXECUTE FUNCTION jobforge.child_project();
+
+
+--
+-- Name: job_runs job_runs_project; Type: TRIGGER; Schema: jobforge; Owner: -
+--
+
+CREATE TRIGGER job_runs_project BEFORE INSERT ON jobforge.job_runs FOR EACH ROW WHEN ((new.project IS NULL)) EXECUTE FUNCTION jobforge.child_project();
 
 
 --
@@ -2501,35 +2638,35 @@ CREATE POLICY tenant_isolation ON jobforge.connector_configs USING (((tenant_id 
 -- Name: job_attempts tenant_isolation; Type: POLICY; Schema: jobforge; Owner: -
 --
 
-CREATE POLICY tenant_isolation ON jobforge.job_attempts USING (((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope))) WITH CHECK (((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope)));
+CREATE POLICY tenant_isolation ON jobforge.job_attempts USING ((((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope)) AND (project = COALESCE(( SELECT jobforge.current_project() AS current_project), project)))) WITH CHECK ((((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope)) AND (project = COALESCE(( SELECT jobforge.current_project() AS current_project), project))));
 
 
 --
 -- Name: job_events tenant_isolation; Type: POLICY; Schema: jobforge; Owner: -
 --
 
-CREATE POLICY tenant_isolation ON jobforge.job_events USING (((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope))) WITH CHECK (((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope)));
+CREATE POLICY tenant_isolation ON jobforge.job_events USING ((((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope)) AND (project = COALESCE(( SELECT jobforge.current_project() AS current_project), project)))) WITH CHECK ((((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope)) AND (project = COALESCE(( SELECT jobforge.current_project() AS current_project), project))));
 
 
 --
 -- Name: job_results tenant_isolation; Type: POLICY; Schema: jobforge; Owner: -
 --
 
-CREATE POLICY tenant_isolation ON jobforge.job_results USING (((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope))) WITH CHECK (((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope)));
+CREATE POLICY tenant_isolation ON jobforge.job_results USING ((((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope)) AND (project = COALESCE(( SELECT jobforge.current_project() AS current_project), project)))) WITH CHECK ((((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope)) AND (project = COALESCE(( SELECT jobforge.current_project() AS current_project), project))));
 
 
 --
 -- Name: job_runs tenant_isolation; Type: POLICY; Schema: jobforge; Owner: -
 --
 
-CREATE POLICY tenant_isolation ON jobforge.job_runs USING (((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope))) WITH CHECK (((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope)));
+CREATE POLICY tenant_isolation ON jobforge.job_runs USING ((((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope)) AND (project = COALESCE(( SELECT jobforge.current_project() AS current_project), project)))) WITH CHECK ((((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope)) AND (project = COALESCE(( SELECT jobforge.current_project() AS current_project), project))));
 
 
 --
 -- Name: jobs tenant_isolation; Type: POLICY; Schema: jobforge; Owner: -
 --
 
-CREATE POLICY tenant_isolation ON jobforge.jobs USING (((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope))) WITH CHECK (((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope)));
+CREATE POLICY tenant_isolation ON jobforge.jobs USING ((((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope)) AND (project = COALESCE(( SELECT jobforge.current_project() AS current_project), project)))) WITH CHECK ((((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope)) AND (project = COALESCE(( SELECT jobforge.current_project() AS current_project), project))));
 
 
 --
@@ -2607,6 +2744,13 @@ REVOKE ALL ON FUNCTION jobforge.check_run_at(p_run_at timestamp with time zone, 
 
 
 --
+-- Name: FUNCTION child_project(); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.child_project() FROM PUBLIC;
+
+
+--
 -- Name: TABLE jobs; Type: ACL; Schema: jobforge; Owner: -
 --
 
@@ -2646,6 +2790,15 @@ REVOKE ALL ON FUNCTION jobforge.clock(p_now timestamp with time zone) FROM PUBLI
 
 
 --
+-- Name: FUNCTION current_project(); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.current_project() FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.current_project() TO jobforge_app;
+GRANT ALL ON FUNCTION jobforge.current_project() TO jobforge_worker;
+
+
+--
 -- Name: FUNCTION current_tenant(); Type: ACL; Schema: jobforge; Owner: -
 --
 
@@ -2655,11 +2808,11 @@ GRANT ALL ON FUNCTION jobforge.current_tenant() TO jobforge_worker;
 
 
 --
--- Name: FUNCTION enqueue_v1(p_types text[], p_payloads jsonb[], p_idempotency_keys text[], p_priorities integer[], p_run_ats timestamp with time zone[], p_max_attempts integer[], p_trace_ids text[], p_now timestamp with time zone, p_max_payload_bytes integer); Type: ACL; Schema: jobforge; Owner: -
+-- Name: FUNCTION enqueue_v1(p_types text[], p_payloads jsonb[], p_idempotency_keys text[], p_priorities integer[], p_run_ats timestamp with time zone[], p_max_attempts integer[], p_trace_ids text[], p_now timestamp with time zone, p_max_payload_bytes integer, p_projects text[]); Type: ACL; Schema: jobforge; Owner: -
 --
 
-REVOKE ALL ON FUNCTION jobforge.enqueue_v1(p_types text[], p_payloads jsonb[], p_idempotency_keys text[], p_priorities integer[], p_run_ats timestamp with time zone[], p_max_attempts integer[], p_trace_ids text[], p_now timestamp with time zone, p_max_payload_bytes integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION jobforge.enqueue_v1(p_types text[], p_payloads jsonb[], p_idempotency_keys text[], p_priorities integer[], p_run_ats timestamp with time zone[], p_max_attempts integer[], p_trace_ids text[], p_now timestamp with time zone, p_max_payload_bytes integer) TO jobforge_app;
+REVOKE ALL ON FUNCTION jobforge.enqueue_v1(p_types text[], p_payloads jsonb[], p_idempotency_keys text[], p_priorities integer[], p_run_ats timestamp with time zone[], p_max_attempts integer[], p_trace_ids text[], p_now timestamp with time zone, p_max_payload_bytes integer, p_projects text[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.enqueue_v1(p_types text[], p_payloads jsonb[], p_idempotency_keys text[], p_priorities integer[], p_run_ats timestamp with time zone[], p_max_attempts integer[], p_trace_ids text[], p_now timestamp with time zone, p_max_payload_bytes integer, p_projects text[]) TO jobforge_app;
 
 
 --
@@ -2715,10 +2868,10 @@ GRANT ALL ON FUNCTION jobforge.progress_v1(p_worker text, p_job_id bigint, p_tok
 
 
 --
--- Name: FUNCTION prune_batch(p_older_than interval, p_statuses jobforge.job_status[], p_tenant text, p_types text[], p_runs_only boolean, p_dry_run boolean, p_batch integer, p_after_type text, p_after_at timestamp with time zone, p_after_id bigint, p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+-- Name: FUNCTION prune_batch(p_older_than interval, p_statuses jobforge.job_status[], p_tenant text, p_types text[], p_runs_only boolean, p_dry_run boolean, p_batch integer, p_after_type text, p_after_at timestamp with time zone, p_after_id bigint, p_now timestamp with time zone, p_project text); Type: ACL; Schema: jobforge; Owner: -
 --
 
-REVOKE ALL ON FUNCTION jobforge.prune_batch(p_older_than interval, p_statuses jobforge.job_status[], p_tenant text, p_types text[], p_runs_only boolean, p_dry_run boolean, p_batch integer, p_after_type text, p_after_at timestamp with time zone, p_after_id bigint, p_now timestamp with time zone) FROM PUBLIC;
+REVOKE ALL ON FUNCTION jobforge.prune_batch(p_older_than interval, p_statuses jobforge.job_status[], p_tenant text, p_types text[], p_runs_only boolean, p_dry_run boolean, p_batch integer, p_after_type text, p_after_at timestamp with time zone, p_after_id bigint, p_now timestamp with time zone, p_project text) FROM PUBLIC;
 
 
 --
@@ -2730,11 +2883,11 @@ GRANT ALL ON FUNCTION jobforge.prune_pass_v1(p_worker text, p_every_s double pre
 
 
 --
--- Name: FUNCTION prune_v1(p_older_than interval, p_statuses text[], p_tenant text, p_types text[], p_runs_only boolean, p_dry_run boolean, p_batch integer, p_after_type text, p_after_at timestamp with time zone, p_after_id bigint, p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+-- Name: FUNCTION prune_v1(p_older_than interval, p_statuses text[], p_tenant text, p_types text[], p_runs_only boolean, p_dry_run boolean, p_batch integer, p_after_type text, p_after_at timestamp with time zone, p_after_id bigint, p_now timestamp with time zone, p_project text); Type: ACL; Schema: jobforge; Owner: -
 --
 
-REVOKE ALL ON FUNCTION jobforge.prune_v1(p_older_than interval, p_statuses text[], p_tenant text, p_types text[], p_runs_only boolean, p_dry_run boolean, p_batch integer, p_after_type text, p_after_at timestamp with time zone, p_after_id bigint, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION jobforge.prune_v1(p_older_than interval, p_statuses text[], p_tenant text, p_types text[], p_runs_only boolean, p_dry_run boolean, p_batch integer, p_after_type text, p_after_at timestamp with time zone, p_after_id bigint, p_now timestamp with time zone) TO jobforge_worker;
+REVOKE ALL ON FUNCTION jobforge.prune_v1(p_older_than interval, p_statuses text[], p_tenant text, p_types text[], p_runs_only boolean, p_dry_run boolean, p_batch integer, p_after_type text, p_after_at timestamp with time zone, p_after_id bigint, p_now timestamp with time zone, p_project text) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.prune_v1(p_older_than interval, p_statuses text[], p_tenant text, p_types text[], p_runs_only boolean, p_dry_run boolean, p_batch integer, p_after_type text, p_after_at timestamp with time zone, p_after_id bigint, p_now timestamp with time zone, p_project text) TO jobforge_worker;
 
 
 --
@@ -2759,6 +2912,15 @@ GRANT ALL ON FUNCTION jobforge.record_run_v1(p_worker text, p_job_id bigint, p_t
 
 REVOKE ALL ON FUNCTION jobforge.release_v1(p_worker text, p_job_ids bigint[], p_tokens uuid[], p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION jobforge.release_v1(p_worker text, p_job_ids bigint[], p_tokens uuid[], p_now timestamp with time zone) TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION require_project_scope(); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.require_project_scope() FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.require_project_scope() TO jobforge_app;
+GRANT ALL ON FUNCTION jobforge.require_project_scope() TO jobforge_worker;
 
 
 --

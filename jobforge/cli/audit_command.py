@@ -15,7 +15,7 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from jobforge.cli.options import DEFAULT_HELP
+from jobforge.cli.options import DEFAULT_HELP, PROJECT, chosen_project
 from jobforge.cli.output import MAX_ID, console, literal, print_json
 from jobforge.cli.runs_commands import parse_since
 from jobforge.provision.target import chosen_tenant, ready_database_url
@@ -40,9 +40,10 @@ def _window(since: str) -> datetime:
     return moment
 
 
-def _client(url: str | None, tenant: str | None) -> QueueClient:
+def _client(url: str | None, tenant: str | None, project: str | None) -> QueueClient:
     chosen = chosen_tenant(tenant, required=True)
-    return QueueClient.connect(ready_database_url(url), tenant=chosen, max_size=1)
+    scope = chosen_project(project)
+    return QueueClient.connect(ready_database_url(url), tenant=chosen, max_size=1, project=scope)
 
 
 @app.command("list")
@@ -54,12 +55,13 @@ def list_events(
     limit: int = typer.Option(100, "--limit", min=1, max=audit.MAX_LIST, help="Most events."),
     url: str | None = _URL,
     tenant: str | None = _TENANT,
+    project: str | None = PROJECT,
     as_json: bool = _JSON,
 ) -> None:
     """The tenant's attributed events, newest first."""
     moment = _window(since)
     audit.list_call(moment, kind, actor, job, limit)  # bad values: one line, before connecting
-    with _client(url, tenant) as client:
+    with _client(url, tenant, project) as client:
         found = client.audit_list(since=moment, kind=kind, actor=actor, job_id=job, limit=limit)
     if as_json:
         print_json([_event(e) for e in found])
@@ -83,12 +85,13 @@ def summary(
     actor: str | None = _ACTOR,
     url: str | None = _URL,
     tenant: str | None = _TENANT,
+    project: str | None = PROJECT,
     as_json: bool = _JSON,
 ) -> None:
     """How many events of each kind each actor caused in the window."""
     moment = _window(since)
     audit.summary_call(moment, kind, actor)
-    with _client(url, tenant) as client:
+    with _client(url, tenant, project) as client:
         counts = client.audit_summary(since=moment, kind=kind, actor=actor)
     if as_json:
         print_json([_count(c) for c in counts])

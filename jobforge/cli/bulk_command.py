@@ -9,7 +9,7 @@ line, exit 2); the database then works through the matching jobs in batches
 from __future__ import annotations
 
 from jobforge import errors
-from jobforge.cli.options import cli_actor
+from jobforge.cli.options import chosen_project, cli_actor
 from jobforge.cli.output import console, counted, notes, print_json
 from jobforge.cli.runs_commands import parse_since
 from jobforge.provision.target import chosen_tenant, ready_database_url
@@ -34,6 +34,7 @@ def bulk_action(
     as_json: bool,
     actor: str | None = None,
     reason: str | None = None,
+    project: str | None = None,
 ) -> None:
     """Run (or count) the bulk action and print what it did; every event it writes names the
     actor and the reason (migrations/0014)."""
@@ -48,15 +49,19 @@ def bulk_action(
         )
     flt = bulk.check_filter(action, statuses, types, parse_since(since), batch)
     chosen = chosen_tenant(tenant, required=True)
+    scope = chosen_project(project)
     who = cli_actor(actor)
     audit.acting(who, reason)  # a bad --actor or --reason is one line, before connecting
     dsn = ready_database_url(url)
-    with QueueClient.connect(dsn, tenant=chosen, max_size=1, actor=who, reason=reason) as client:
+    with QueueClient.connect(
+        dsn, tenant=chosen, max_size=1, actor=who, reason=reason, project=scope
+    ) as client:
         done = client.bulk(action, flt, reset_attempts=reset_attempts, batch=batch,
                            dry_run=dry_run)  # fmt: skip
     if as_json:
         print_json({
-            "action": action, "tenant": chosen, "dry_run": dry_run, "matched": done.matched,
+            "action": action, "tenant": chosen, "project": scope, "dry_run": dry_run,
+            "matched": done.matched,
             "changed": done.changed, "skipped": done.skipped, "busy": done.busy,
             "batches": done.batches,
             "filter": {"statuses": list(flt.statuses), "types": list(flt.types or ()),
@@ -64,14 +69,15 @@ def bulk_action(
         })  # fmt: skip
         return
     what = ", ".join(flt.statuses) + (f", type {', '.join(flt.types)}" if flt.types else "")
+    of = f"tenant {chosen}" + (f" project {scope}" if scope else "")
     if flt.since is not None:
         what += f", {_SINCE[action]} since {flt.since.isoformat(timespec='seconds')}"
     if dry_run:
         would = done.matched - done.skipped
-        console.print(f"would {action} {counted(would, 'job')} of tenant {chosen} ({what})",
+        console.print(f"would {action} {counted(would, 'job')} of {of} ({what})",
                       markup=False)  # fmt: skip
     else:
-        console.print(f"{_DONE[action]} {counted(done.changed, 'job')} of tenant {chosen} "
+        console.print(f"{_DONE[action]} {counted(done.changed, 'job')} of {of} "
                       f"({what}) in {counted(done.batches, 'batch', 'batches')}",
                       markup=False)  # fmt: skip
     if done.skipped:

@@ -16,7 +16,7 @@ from rich.table import Table
 from jobforge import errors, validation
 from jobforge.cli.bulk_command import bulk_action
 from jobforge.cli.known_types import known_types, not_a_payload
-from jobforge.cli.options import ACTOR, DEFAULT_HELP, REASON, cli_actor
+from jobforge.cli.options import ACTOR, DEFAULT_HELP, PROJECT, REASON, chosen_project, cli_actor
 from jobforge.cli.output import MAX_ID, console, literal, notes, print_json
 from jobforge.produce import runner_job
 from jobforge.provision.target import chosen_tenant, ready_database_url
@@ -32,15 +32,21 @@ _ID = typer.Argument(..., metavar="ID", min=1, max=MAX_ID)
 
 
 def _client(
-    url: str | None, tenant: str | None, actor: str | None = None, reason: str | None = None
+    url: str | None,
+    tenant: str | None,
+    actor: str | None = None,
+    reason: str | None = None,
+    project: str | None = None,
 ) -> QueueClient:
-    """The tenant's client, naming who acts (and why) on every event it writes."""
+    """The tenant's client, scoped to `project` (None: every project of the tenant), naming
+    who acts (and why) on every event it writes."""
     chosen = chosen_tenant(tenant, required=True)
     who = cli_actor(actor)
     audit.acting(who, reason)  # a bad --actor or --reason is one line, before connecting
     return QueueClient.connect(
-        ready_database_url(url), tenant=chosen, max_size=1, actor=who, reason=reason
-    )
+        ready_database_url(url), tenant=chosen, max_size=1, actor=who, reason=reason,
+        project=project,
+    )  # fmt: skip
 
 
 def _payload(text: str | None, file: Path | None) -> dict[str, Any]:
@@ -81,6 +87,12 @@ def enqueue(
     ),
     url: str | None = _URL,
     tenant: str | None = _TENANT,
+    project: str | None = typer.Option(
+        None,
+        "--project",
+        help="The job's project (default: $JOBFORGE_PROJECT, else default); idempotency keys "
+        "are per project.",
+    ),
     actor: str | None = ACTOR,
     as_json: bool = _JSON,
 ) -> None:
@@ -89,6 +101,7 @@ def enqueue(
     In a runner repository ([tool.jobforge] in pyproject.toml) the type must be one its runners
     or handlers handle, and a runner's payload must be valid input for it."""
     body = _payload(payload, payload_file)
+    chosen = chosen_project(project)
     known = known_types()
     definition = known.runners.get(job_type) if known is not None else None
     source = f"--payload-file {payload_file}" if payload_file is not None else "the payload"
@@ -96,7 +109,8 @@ def enqueue(
         raise errors.ConfigurationError(f"{source} is {why}")
     if known is not None and job_type not in known.types and not allow_unknown_type:
         raise errors.ConfigurationError(known.unknown_message(job_type))
-    fields: dict[str, Any] = {"idempotency_key": key, "priority": priority, "run_at": run_at}
+    fields: dict[str, Any] = {"idempotency_key": key, "priority": priority, "run_at": run_at,
+                              "project": chosen}  # fmt: skip
     if max_attempts is not None:
         fields["max_attempts"] = max_attempts
     try:
@@ -110,7 +124,7 @@ def enqueue(
         ) from None
     except ValidationError as exc:
         raise errors.ConfigurationError(f"invalid job: {validation.summary(exc)}") from None
-    with _client(url, tenant, actor) as client:
+    with _client(url, tenant, actor, project=chosen) as client:
         (result,) = client.enqueue_many([job])
     if as_json:
         print_json(result.model_dump())
@@ -136,11 +150,15 @@ def list_jobs(
     ),
     url: str | None = _URL,
     tenant: str | None = _TENANT,
+    project: str | None = PROJECT,
     as_json: bool = _JSON,
 ) -> None:
     """List jobs, newest first."""
-    with _client(url, tenant) as client:
-        page = client.list_jobs(status=status, type=job_type, before=before, limit=limit)
+    chosen = chosen_project(project)
+    with _client(url, tenant, project=chosen) as client:
+        page = client.list_jobs(
+            status=status, type=job_type, before=before, limit=limit, project=chosen
+        )
     if as_json:
         print_json(
             {
@@ -150,11 +168,11 @@ def list_jobs(
         )
         return
     rows = [
-        (str(job.id), job.type, job.status.value, f"{job.attempts}/{job.max_attempts}",
+        (str(job.id), job.type, job.project, job.status.value, f"{job.attempts}/{job.max_attempts}",
          job.run_at.isoformat(timespec="seconds"), job.updated_at.isoformat(timespec="seconds"))
         for job in page.jobs
     ]  # fmt: skip
-    _print_rows(("id", "type", "status", "attempts", "run_at", "updated_at"), rows)
+    _print_rows(("id", "type", "project", "status", "attempts", "run_at", "updated_at"), rows)
     if page.next_before is not None:
         console.print(f"more: --before {page.next_before}", markup=False)
     if not rows and job_type:
@@ -203,10 +221,11 @@ def show(
     job_id: int = _ID,
     url: str | None = _URL,
     tenant: str | None = _TENANT,
+    project: str | None = PROJECT,
     as_json: bool = _JSON,
 ) -> None:
     """One job with its attempts, its result (once it succeeded) and its event log."""
-    with _client(url, tenant) as client:
+    with _client(url, tenant, project=chosen_project(project)) as client:
         job, attempts, events = client.get(job_id), client.attempts(job_id), client.events(job_id)
         result = client.result(job_id) if job.status is JobState.SUCCEEDED else None
     if as_json:
@@ -221,6 +240,7 @@ def show(
     console.print(literal(
         f"job {job.id} ({job.type}) {job.status.value}, attempt {job.attempts}/{job.max_attempts}"
     ))  # fmt: skip
+    console.print(literal(f"project: {job.project}"))
     console.print(literal(f"payload: {json.dumps(job.payload)}"))
     if job.status is JobState.SUCCEEDED:
         console.print(literal(f"result: {json.dumps(result)}"))
@@ -283,6 +303,7 @@ def cancel(
     batch: int = _BATCH,
     url: str | None = _URL,
     tenant: str | None = _TENANT,
+    project: str | None = PROJECT,
     actor: str | None = ACTOR,
     reason: str | None = REASON,
     as_json: bool = _JSON,
@@ -294,9 +315,9 @@ def cancel(
     if job_id is None or status or job_type or since is not None or dry_run:
         bulk_action("cancel", job_id, status, job_type, since, dry_run=dry_run, batch=batch,
                     reset_attempts=False, url=url, tenant=tenant, as_json=as_json,
-                    actor=actor, reason=reason)  # fmt: skip
+                    actor=actor, reason=reason, project=project)  # fmt: skip
         return
-    with _client(url, tenant, actor, reason) as client:
+    with _client(url, tenant, actor, reason, chosen_project(project)) as client:
         state = client.cancel(job_id)
     _say_state(job_id, state.value, as_json)
 
@@ -316,6 +337,7 @@ def retry(
     batch: int = _BATCH,
     url: str | None = _URL,
     tenant: str | None = _TENANT,
+    project: str | None = PROJECT,
     actor: str | None = ACTOR,
     reason: str | None = REASON,
     as_json: bool = _JSON,
@@ -329,10 +351,10 @@ def retry(
         bulk_action(
             "retry", job_id, status, job_type, since, dry_run=dry_run, batch=batch,
             reset_attempts=reset_attempts, url=url, tenant=tenant, as_json=as_json,
-            actor=actor, reason=reason,
+            actor=actor, reason=reason, project=project,
         )  # fmt: skip
         return
-    with _client(url, tenant, actor, reason) as client:
+    with _client(url, tenant, actor, reason, chosen_project(project)) as client:
         try:
             state = client.reschedule(job_id, reset_attempts=reset_attempts)
         except errors.InvalidTransition as exc:  # the queue names its parameter; we, our flag

@@ -7,6 +7,9 @@ import os
 
 import typer
 
+from jobforge import errors
+from jobforge.queue import projects
+
 #: What every command's --database-url help says of its default.
 DEFAULT_HELP = (
     "default: $JOBFORGE_DATABASE_URL, else the development server of this project "
@@ -38,6 +41,33 @@ ACTOR = typer.Option(
 )
 #: --reason of the commands that change jobs by hand.
 REASON = typer.Option(None, "--reason", help="Why, kept in the audit trail with the change.")
+
+
+#: Where a command's project comes from when --project is not given.
+PROJECT_ENV = "JOBFORGE_PROJECT"
+
+#: --project of the commands that read or change a tenant's jobs (migrations/0016).
+PROJECT = typer.Option(
+    None,
+    "--project",
+    help="Only this project's jobs, held to it by row-level security (default: "
+    "$JOBFORGE_PROJECT; with neither, every project of the tenant).",
+)
+
+
+def chosen_project(given: str | None) -> str | None:
+    """--project, else $JOBFORGE_PROJECT, else None (every project). A value that is given but
+    not a project name (`--project ""`, a wrapper's unset variable) is one line, never read as
+    "every project": that would widen the command to all of them."""
+    if given is not None:
+        value, source = given, "--project"
+    elif PROJECT_ENV in os.environ:
+        value, source = os.environ[PROJECT_ENV], PROJECT_ENV
+    else:
+        return None
+    if (why := projects.problem(value)) is not None:
+        raise errors.ConfigurationError(f"{source} {why}")
+    return value
 
 
 def cli_actor(given: str | None) -> str:

@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 
 from jobforge import db, errors
-from jobforge.cli.options import DEFAULT_HELP
+from jobforge.cli.options import DEFAULT_HELP, chosen_project
 from jobforge.cli.output import console, literal, print_json
 from jobforge.durations import LONGEST, format_duration, parse_duration
 from jobforge.provision.target import chosen_tenant, ready_database_url
@@ -83,6 +83,12 @@ def prune_command(
         "--tenant",
         help="Only this tenant's jobs (default: $JOBFORGE_TENANT; with neither, every tenant's).",
     ),
+    project: str | None = typer.Option(
+        None,
+        "--project",
+        help="Only this project's jobs (default: $JOBFORGE_PROJECT; with neither, every "
+        "project's).",
+    ),
     runs_only: bool = typer.Option(
         False, "--runs-only", help="Delete the jobs' run records (and their artifacts) only."
     ),
@@ -109,6 +115,7 @@ def prune_command(
     keep = None if older_than is None else _duration("--older-than", older_than)
     check_prune(keep, status, batch, throttle)  # told before any connection is tried
     chosen = chosen_tenant(tenant, required=False)
+    scope = chosen_project(project)
     dsn = ready_database_url(url)
     with (
         QueueClient.connect(dsn, max_size=1) as client,
@@ -116,7 +123,7 @@ def prune_command(
     ):
         pruned = prune(client, older_than=keep, statuses=status, tenant=chosen, types=job_type,
                        runs_only=runs_only, dry_run=dry_run, batch=batch,
-                       throttle=throttle)  # fmt: skip
+                       throttle=throttle, project=scope)  # fmt: skip
     if as_json:
         print_json({"dry_run": dry_run, "runs_only": runs_only,
                     "older_than": None if keep is None else format_duration(keep),

@@ -12,7 +12,7 @@ import typer
 from rich.table import Table
 
 from jobforge import errors
-from jobforge.cli.options import DEFAULT_HELP
+from jobforge.cli.options import DEFAULT_HELP, PROJECT, chosen_project
 from jobforge.cli.output import MAX_ID, console, counted, literal, notes, print_json
 from jobforge.config import find_config
 from jobforge.durations import parse_duration
@@ -62,7 +62,8 @@ def parse_since(text: str | None, now: datetime | None = None) -> datetime | Non
 
 
 def find(url: str | None, tenant: str | None, jobs: list[int] | None, types: list[str] | None,
-         statuses: list[str] | None, since: str | None, limit: int) -> list[RunRow]:  # fmt: skip
+         statuses: list[str] | None, since: str | None, limit: int,
+         project: str | None = None) -> list[RunRow]:  # fmt: skip
     moment = parse_since(since)  # usage errors are told before any connection is tried
     for status in statuses or ():
         if status not in RUN_STATUSES:
@@ -70,31 +71,33 @@ def find(url: str | None, tenant: str | None, jobs: list[int] | None, types: lis
                 f"unknown run status {status!r}: choose one of {', '.join(RUN_STATUSES)}"
             )
     chosen = chosen_tenant(tenant, required=False)
+    scope = chosen_project(project)
     dsn = ready_database_url(url)
-    with QueueClient.connect(dsn, tenant=chosen, max_size=1) as client:
+    with QueueClient.connect(dsn, tenant=chosen, max_size=1, project=scope) as client:
         return client.find_runs(job_ids=jobs or None, runner_ids=types, statuses=statuses,
-                                since=moment, limit=limit)  # fmt: skip
+                                since=moment, limit=limit, project=scope)  # fmt: skip
 
 
 @app.command("list")
 def list_runs(
     url: str | None = URL, tenant: str | None = TENANT, job: list[int] | None = JOB,
     runner_type: list[str] | None = TYPE, status: list[str] | None = STATUS,
-    since: str | None = SINCE, limit: int = LIMIT,
+    since: str | None = SINCE, limit: int = LIMIT, project: str | None = PROJECT,
     as_json: bool = typer.Option(False, "--json", help="Print JSON instead of a table."),
 ) -> None:  # fmt: skip
     """List recorded runs, newest first."""
-    rows = find(url, tenant, job, runner_type, status, since, limit)
+    rows = find(url, tenant, job, runner_type, status, since, limit, project)
     if as_json:
         print_json([row.model_dump(mode="json", exclude={"record"}) for row in rows])
         return
     table = Table(show_edge=False, header_style="bold")
-    for column in ("run", "job", "attempt", "tenant", "runner", "version", "status", "recorded"):
+    for column in ("run", "job", "attempt", "tenant", "project", "runner", "version", "status",
+                   "recorded"):  # fmt: skip
         table.add_column(column)
     for r in rows:
         when = r.recorded_at.isoformat(timespec="seconds")
-        cells = (r.id, r.job_id, r.attempt, r.tenant_id, r.runner_id, r.runner_version, r.status,
-                 when)  # fmt: skip
+        cells = (r.id, r.job_id, r.attempt, r.tenant_id, r.project, r.runner_id,
+                 r.runner_version, r.status, when)  # fmt: skip
         table.add_row(*map(literal, cells))  # what a run record says is never markup
     console.print(table)
     console.print(counted(len(rows), "run"), markup=False)

@@ -13,7 +13,7 @@ import typer
 from rich.table import Table
 
 from jobforge.cli.durations import parse_duration
-from jobforge.cli.options import DEFAULT_HELP
+from jobforge.cli.options import DEFAULT_HELP, PROJECT, chosen_project
 from jobforge.cli.output import Format, console, literal, print_json
 from jobforge.provision.target import chosen_tenant, ready_database_url
 from jobforge.queue import QueueClient
@@ -36,10 +36,13 @@ _EXPIRING = typer.Option(
 )
 
 
-def _stats(url: str | None, tenant: str | None, succeeded: bool, expiring: str) -> QueueStats:
+def _stats(url: str | None, tenant: str | None, succeeded: bool, expiring: str,
+           project: str | None) -> QueueStats:  # fmt: skip
     expiring_s = parse_duration(expiring, "--expiring-within", maximum_s=86_400)
     chosen = chosen_tenant(tenant, required=False)  # usage errors before any connection
-    with QueueClient.connect(ready_database_url(url), tenant=chosen, max_size=1) as client:
+    scope = chosen_project(project)
+    dsn = ready_database_url(url)
+    with QueueClient.connect(dsn, tenant=chosen, max_size=1, project=scope) as client:
         return client.stats(succeeded=succeeded, expiring_s=expiring_s)
 
 
@@ -79,6 +82,7 @@ def _summary(stats: QueueStats) -> str:
 def stats(
     url: str | None = _URL,
     tenant: str | None = _TENANT,
+    project: str | None = PROJECT,
     by_tenant: bool = typer.Option(False, "--by-tenant", help="One row per tenant and type."),
     skip_succeeded: bool = typer.Option(
         False,
@@ -94,7 +98,7 @@ def stats(
 
     States: due (queued, its time has come), scheduled (queued for later), retry_scheduled
     (waiting out a retry's backoff), running, succeeded, failed, dead, canceled."""
-    found = _stats(url, tenant, not skip_succeeded, expiring)
+    found = _stats(url, tenant, not skip_succeeded, expiring, project)
     if as_json or output is Format.json:
         print_json(_as_json(found))
         return
@@ -119,6 +123,7 @@ def stats(
 def health(
     url: str | None = _URL,
     tenant: str | None = _TENANT,
+    project: str | None = PROJECT,
     max_oldest_due: str = typer.Option(
         "5m", "--max-oldest-due", help="Unhealthy when a due job has waited longer (e.g. 5m)."
     ),
@@ -144,7 +149,7 @@ def health(
         max_dead_24h=max_dead_24h,
         max_expiring=max_expiring,
     )
-    found = _stats(url, tenant, False, expiring)
+    found = _stats(url, tenant, False, expiring, project)
     problems = breaches(found, limits)
     if output is Format.json:
         print_json({

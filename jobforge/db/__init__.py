@@ -233,10 +233,15 @@ NOBODY = Acting()
 
 
 def _scope(
-    tenant: str | None, worker: bool, app_role: bool, acting: Acting = NOBODY
+    tenant: str | None,
+    worker: bool,
+    app_role: bool,
+    acting: Acting = NOBODY,
+    project: str | None = None,
 ) -> dict[str, str | bool]:
     return {
         "tenant": tenant or "",
+        "project": project or "",
         "scope": "worker" if worker else "",
         "app_role": app_role,
         "actor": acting.actor or "",
@@ -252,8 +257,11 @@ def tenant_transaction(
     worker: bool = False,
     app_role: bool = False,
     acting: Acting = NOBODY,
+    project: str | None = None,
 ) -> Iterator[Connection]:
-    """A transaction scoped to `tenant` (and, for workers, to every tenant).
+    """A transaction scoped to `tenant` (and, for workers, to every tenant), and to `project`
+    when one is given (migrations/0016: the rows of other projects are out of sight; None: every
+    project of the tenant).
 
     With `app_role` the transaction also takes the role `jobforge_app` when the login may (a
     superuser or a member of it), so the tenant policies bind its reads however privileged the
@@ -261,7 +269,7 @@ def tenant_transaction(
     if conn.isolation_level is not _READ_COMMITTED and conn.info.transaction_status == _IDLE:
         conn.isolation_level = _READ_COMMITTED  # no I/O: the next BEGIN says it
     with _typed_errors(conn), conn.transaction():
-        conn.execute(query("session_scope"), _scope(tenant, worker, app_role, acting))
+        conn.execute(query("session_scope"), _scope(tenant, worker, app_role, acting, project))
         yield conn
 
 
@@ -273,13 +281,16 @@ async def tenant_transaction_async(
     worker: bool = False,
     app_role: bool = False,
     acting: Acting = NOBODY,
+    project: str | None = None,
 ) -> AsyncIterator[AsyncConnection]:
     """`tenant_transaction` for an async connection."""
     if conn.isolation_level is not _READ_COMMITTED and conn.info.transaction_status == _IDLE:
         await conn.set_isolation_level(_READ_COMMITTED)
     with _typed_errors(conn):
         async with conn.transaction():
-            await conn.execute(query("session_scope"), _scope(tenant, worker, app_role, acting))
+            await conn.execute(
+                query("session_scope"), _scope(tenant, worker, app_role, acting, project)
+            )
             yield conn
 
 
@@ -335,6 +346,7 @@ def flight(
     worker: bool = False,
     app_role: bool = False,
     acting: Acting = NOBODY,
+    project: str | None = None,
 ) -> Iterator[Flight]:
     """`tenant_transaction` in one round trip: BEGIN, the scope (`session_scope`: the tenant and
     scope set with `set_config(..., true)`, the role `jobforge_app` taken as there), the statements
@@ -359,7 +371,9 @@ def flight(
             try:
                 with conn.pipeline():
                     conn.execute(_BEGIN, prepare=False)
-                    conn.execute(query("session_scope"), _scope(tenant, worker, app_role, acting))
+                    conn.execute(
+                        query("session_scope"), _scope(tenant, worker, app_role, acting, project)
+                    )
                     try:
                         yield Flight(conn)
                         # an earlier statement's error may surface here, while COMMIT is sent
@@ -387,6 +401,7 @@ async def flight_async(
     worker: bool = False,
     app_role: bool = False,
     acting: Acting = NOBODY,
+    project: str | None = None,
 ) -> AsyncIterator[AsyncFlight]:
     """`flight` for an async connection."""
     restore = not conn.autocommit
@@ -399,7 +414,7 @@ async def flight_async(
                 async with conn.pipeline():
                     await conn.execute(_BEGIN, prepare=False)
                     await conn.execute(
-                        query("session_scope"), _scope(tenant, worker, app_role, acting)
+                        query("session_scope"), _scope(tenant, worker, app_role, acting, project)
                     )
                     try:
                         yield AsyncFlight(conn)

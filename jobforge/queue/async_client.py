@@ -67,6 +67,7 @@ class AsyncQueueClient(ClientBase[db.AsyncConnectionPool]):
                 worker=worker,
                 app_role=self._app_role(worker),
                 acting=self.acting,
+                project=self.project,
             ),
         ):
             yield conn
@@ -79,7 +80,12 @@ class AsyncQueueClient(ClientBase[db.AsyncConnectionPool]):
             async with (
                 self.pool.connection() as conn,
                 db.flight_async(
-                    conn, self.tenant, worker=step.worker, app_role=app_role, acting=self.acting
+                    conn,
+                    self.tenant,
+                    worker=step.worker,
+                    app_role=app_role,
+                    acting=self.acting,
+                    project=self.project,
                 ) as flight,
             ):
                 while True:

@@ -14,6 +14,7 @@ from uuid import UUID
 
 from jobforge import db, errors
 from jobforge.db import Jsonb
+from jobforge.queue import projects
 from jobforge.queue.models import (
     Attempt,
     Enqueued,
@@ -51,6 +52,7 @@ def enqueue_many(jobs: Sequence[NewJob], now: datetime | None, max_payload_bytes
         "trace_ids": _column([j.trace_id for j in jobs], None),
         "now": now,
         "max_payload_bytes": max_payload_bytes,
+        "projects": _column([j.project for j in jobs], None),
     }
 
 
@@ -111,13 +113,14 @@ def reap(limit: int, now: datetime | None) -> Call:
 
 def prune(older_than: timedelta | None, statuses: Sequence[str] | None, tenant: str | None,
           types: Sequence[str] | None, runs_only: bool, dry_run: bool, batch: int,
-          after: PruneCursor | None, now: datetime | None) -> Call:  # fmt: skip
+          after: PruneCursor | None, now: datetime | None,
+          project: str | None = None) -> Call:  # fmt: skip
     after_type, after_at, after_id = after or (None, None, None)
     return "prune_batch", {
         "older_than": older_than, "statuses": list(statuses) if statuses else None,
         "tenant": tenant, "types": list(types) if types else None, "runs_only": runs_only,
         "dry_run": dry_run, "batch": batch, "after_type": after_type, "after_at": after_at,
-        "after_id": after_id, "now": now,
+        "after_id": after_id, "now": now, "project": projects.checked(project),
     }  # fmt: skip
 
 
@@ -186,11 +189,11 @@ def finish(worker: str, outcomes: Sequence[Outcome], now: datetime | None,
 
 
 def listing(statuses: Sequence[JobState | str] | None, types: Sequence[str] | None,
-            before_id: int | None, limit: int) -> Call:  # fmt: skip
+            before_id: int | None, limit: int, project: str | None = None) -> Call:  # fmt: skip
     checked = [_status(s) for s in statuses] if statuses else None
     return "job_list", {
         "statuses": checked, "types": list(types) if types else None,
-        "before_id": before_id, "limit": limit,
+        "before_id": before_id, "limit": limit, "project": projects.checked(project),
     }  # fmt: skip
 
 
@@ -205,7 +208,7 @@ def by_job(name: str, job_id: int) -> Call:
 
 def find_runs(job_ids: Sequence[int] | None, runner_ids: Sequence[str] | None,
               statuses: Sequence[str] | None, since: datetime | None, before_id: int | None,
-              limit: int) -> Call:  # fmt: skip
+              limit: int, project: str | None = None) -> Call:  # fmt: skip
     if not 1 <= limit <= 100_000:
         raise errors.QueueError(f"limit must be 1-100000, not {limit}")
     return "find_runs", {
@@ -213,6 +216,7 @@ def find_runs(job_ids: Sequence[int] | None, runner_ids: Sequence[str] | None,
         "runner_ids": list(runner_ids) if runner_ids else None,
         "statuses": list(statuses) if statuses else None,
         "since": since, "before_id": before_id, "limit": limit,
+        "project": projects.checked(project),
     }  # fmt: skip
 
 

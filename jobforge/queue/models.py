@@ -8,8 +8,10 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic_core import PydanticCustomError
 
+from jobforge.queue import projects
 from jobforge.states import JobState
 
 #: Per-job answers of the batched worker calls.
@@ -88,6 +90,16 @@ class NewJob(_Record):
     run_at: datetime | None = None
     max_attempts: int = Field(default=3, ge=1, le=1000)
     trace_id: str | None = None
+    #: The job's project (None: the client's project scope, else `default`). Idempotency keys
+    #: are per (tenant, project, type): the same key in two projects makes two jobs.
+    project: str | None = None
+
+    @field_validator("project")
+    @classmethod
+    def _project(cls, value: str | None) -> str | None:
+        if value is not None and (why := projects.problem(value)) is not None:
+            raise PydanticCustomError("project", why)
+        return value
 
 
 class Enqueued(_Record):
@@ -137,6 +149,7 @@ class RunRow(_Record):
     id: int
     job_id: int
     tenant_id: str
+    project: str = projects.DEFAULT_PROJECT
     attempt: int
     runner_id: str
     runner_version: str

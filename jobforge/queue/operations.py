@@ -22,7 +22,7 @@ from typing import Any, Generic, Self, TypeVar
 from uuid import UUID
 
 from jobforge import db
-from jobforge.queue import audit, bulk, calls
+from jobforge.queue import audit, bulk, calls, projects
 from jobforge.queue.bulk import Action
 from jobforge.queue.models import (
     Attempt,
@@ -108,9 +108,12 @@ class ClientBase(Generic[P]):
         backoff_cap_s: float = 3600.0,
         actor: str | None = None,
         reason: str | None = None,
+        project: str | None = None,
     ) -> None:
         self.pool: P = pool
         self.tenant = tenant
+        #: The project scope of every transaction (None: every project of the tenant).
+        self.project = projects.checked(project)
         self.max_payload_bytes = max_payload_bytes
         self.backoff = (backoff_base_s, backoff_cap_s)
         self.acting = audit.acting(actor, reason)
@@ -122,6 +125,15 @@ class ClientBase(Generic[P]):
         with control characters is one line (`ConfigurationError`) before anything is sent."""
         other = copy.copy(self)
         other.acting = audit.acting(actor if actor is not None else self.acting.actor, reason)
+        return other
+
+    def in_project(self, project: str | None) -> Self:
+        """This client (same pool, tenant and actor) scoped to `project` (None: every project):
+        its calls see and change that project's jobs only (row-level security, migrations/0016),
+        and the jobs it enqueues without a project go there. A bad name is one line
+        (`ConfigurationError`) before anything is sent."""
+        other = copy.copy(self)
+        other.project = projects.checked(project)
         return other
 
     def _app_role(self, worker: bool) -> bool:
@@ -179,8 +191,11 @@ def list_jobs(
     type: Sequence[str] | None = None,
     before: int | None = None,
     limit: int = 50,
+    project: str | None = None,
 ) -> Steps[Page]:
-    rows = yield _tenant(calls.listing(status, type, before, limit))
+    """The tenant's jobs, newest first, filtered by status, type and `project` (within the
+    client's project scope, when it has one)."""
+    rows = yield _tenant(calls.listing(status, type, before, limit, project))
     return calls.page(calls.jobs(rows), limit)
 
 
@@ -370,13 +385,15 @@ def prune_batch(
     batch: int = calls.DEFAULT_PRUNE_BATCH,
     after: PruneCursor | None = None,
     now: datetime | None = None,
+    project: str | None = None,
 ) -> Steps[tuple[Pruned, PruneCursor | None]]:
     """One batch of a prune (an operator's: a member of jobforge_worker), in its own
     transaction: finished jobs `older_than` ago (default: each type's retention), of `tenant`
-    (default: the client's tenant, else every tenant); what it deleted, and the cursor to give
+    (default: the client's tenant, else every tenant) and of `project` (default: the client's
+    project scope, else every project); what it deleted, and the cursor to give
     the next batch (None: done). `jobforge.queue.retention.prune` runs them all."""
     call = calls.prune(older_than, statuses, tenant or client.tenant, types, runs_only, dry_run,
-                       batch, after, now)  # fmt: skip
+                       batch, after, now, project or client.project)  # fmt: skip
     rows = yield _worker(call)
     return calls.pruned(rows), calls.prune_cursor(rows)
 
@@ -448,10 +465,12 @@ def find_runs(
     since: datetime | None = None,
     before_id: int | None = None,
     limit: int = 100,
+    project: str | None = None,
 ) -> Steps[list[RunRow]]:
     """Stored run records, newest first: the client's tenant, or every tenant without one
-    (only for a login allowed the worker scope: `TenantRequired` otherwise)."""
-    call = calls.find_runs(job_ids, runner_ids, statuses, since, before_id, limit)
+    (only for a login allowed the worker scope: `TenantRequired` otherwise); of `project` only
+    when given (and always within the client's project scope)."""
+    call = calls.find_runs(job_ids, runner_ids, statuses, since, before_id, limit, project)
     if client.tenant is not None:
         return calls.run_rows((yield _tenant(call)))
     scopes = yield _worker(calls.login_scopes(), more=True)

@@ -112,6 +112,7 @@ def prune(
     dry_run: bool = False,
     batch: int = DEFAULT_PRUNE_BATCH,
     throttle: float = DEFAULT_THROTTLE,
+    project: str | None = None,
     on_batch: Callable[[Pruned], None] | None = None,
     now: datetime | None = None,
 ) -> Pruned:
@@ -119,7 +120,8 @@ def prune(
 
     Jobs in `statuses` (default: every finished state) that finished more than `older_than` ago
     (default: each type's retention from `jobforge retention`), of `types` (default: all) and of
-    `tenant` (default: the client's tenant, else every tenant). With `runs_only` the jobs stay
+    `tenant` (default: the client's tenant, else every tenant) and of `project` (default: the
+    client's project scope, else every project). With `runs_only` the jobs stay
     and their run records go; with `dry_run` nothing is deleted and the counts say what would be.
     After each batch it waits `throttle` times as long as the batch took (0: not at all), so
     the workers keep most of the database whatever the load; `on_batch` is told each
@@ -131,6 +133,7 @@ def prune(
         done, after = client.prune_batch(
             older_than=older_than, statuses=statuses, tenant=tenant, types=types,
             runs_only=runs_only, dry_run=dry_run, batch=batch, after=after, now=now,
+            project=project,
         )  # fmt: skip
         total += done
         if on_batch is not None:

@@ -75,8 +75,9 @@ class QueueClient(ClientBase[db.ConnectionPool]):
     @contextmanager
     def transaction(self, *, worker: bool = False) -> Iterator[db.Connection]:
         """A transaction scoped as the client's calls are, for SQL of your own: the client's
-        tenant, under row-level security as `jobforge_app` when the login may take that role;
-        with `worker=True`, the worker scope across tenants (for a login allowed it).
+        tenant (and project scope, when it has one), under row-level security as `jobforge_app`
+        when the login may take that role; with `worker=True`, the worker scope across tenants
+        (for a login allowed it).
 
         A scope, not a sandbox: SQL run here on a privileged login can leave it (`RESET ROLE`,
         `COMMIT`, `set_config`). Run SQL you do not trust on a login bound to its tenant
@@ -89,6 +90,7 @@ class QueueClient(ClientBase[db.ConnectionPool]):
                 worker=worker,
                 app_role=self._app_role(worker),
                 acting=self.acting,
+                project=self.project,
             ),
         ):
             yield conn
@@ -103,7 +105,12 @@ class QueueClient(ClientBase[db.ConnectionPool]):
             with (
                 self.pool.connection() as conn,
                 db.flight(
-                    conn, self.tenant, worker=step.worker, app_role=app_role, acting=self.acting
+                    conn,
+                    self.tenant,
+                    worker=step.worker,
+                    app_role=app_role,
+                    acting=self.acting,
+                    project=self.project,
                 ) as flight,
             ):
                 while True:

@@ -97,8 +97,8 @@ def test_bulk_retry_and_cancel_from_the_shell(
     assert "skipped 3 jobs that used all their attempts: add --reset-attempts" in skipped.err
     done = jf("jobs", "retry", "--status", "dead", "--reset-attempts", "--batch", "2", "--json")
     assert json.loads(done.out) | {"filter": None} == {
-        "action": "retry", "tenant": "acme", "dry_run": False, "matched": 3, "changed": 3,
-        "skipped": 0, "busy": 0, "batches": 2, "filter": None,
+        "action": "retry", "tenant": "acme", "project": None, "dry_run": False, "matched": 3,
+        "changed": 3, "skipped": 0, "busy": 0, "batches": 2, "filter": None,
     }  # fmt: skip
     canceled = jf("jobs", "cancel", "--type", "ops.scan")
     assert canceled.out.startswith("canceled 5 jobs of tenant acme (queued, type ops.scan)")

@@ -24,17 +24,22 @@ def clones(jobforge_template: Template) -> Iterator[Clones]:
 
 
 @contextmanager
-def new_app_login(database: Database, tenants: Sequence[str] | None = None) -> Iterator[str]:
+def new_app_login(
+    database: Database,
+    tenants: Sequence[str] | None = None,
+    projects: Sequence[str] | None = None,
+) -> Iterator[str]:
     """The URL of a fresh non-owner login that is a member of jobforge_app only (roles are
-    cluster-wide: a unique name), bound to `tenants` in jobforge.tenant_logins when given;
-    dropped afterwards with whatever it came to own."""
+    cluster-wide: a unique name), bound to `tenants` (and to `projects`, migrations/0016) in
+    jobforge.tenant_logins when given; dropped afterwards with whatever it came to own."""
     name = f"jf_app_{secrets.token_hex(4)}"
     role = sql.Identifier(name)
     with database.connect() as admin:
         admin.execute(sql.SQL("CREATE ROLE {} LOGIN IN ROLE jobforge_app").format(role))
         if tenants is not None:
             admin.execute(
-                "INSERT INTO jobforge.tenant_logins VALUES (%s, %s)", (name, list(tenants))
+                "INSERT INTO jobforge.tenant_logins (login, tenants, projects) VALUES (%s, %s, %s)",
+                (name, list(tenants), None if projects is None else list(projects)),
             )
     try:
         yield make_conninfo(database.dsn, user=name)

@@ -48,6 +48,7 @@ APP_FUNCTIONS = {
     "enqueue_v1", "cancel_v1", "reschedule_v1",  # tenant-facing
     "stats_v1", "bulk_retry_v1", "bulk_cancel_v1",  # tenant-facing, [6/10]
     "current_tenant", "worker_scope", "require_tenant",  # what the policies and functions call
+    "current_project", "require_project_scope",  # the project scope, [6/10] (migrations/0016)
     "jobs_delete_children", "notify_jobs",  # trigger functions: not callable directly
 }  # fmt: skip
 
@@ -351,6 +352,48 @@ def test_the_bound_login_gets_no_tenant_but_its_own(scene: Scene) -> None:
         for ctx in CONTEXTS:
             got = attempt(conn, ctx, "SELECT jobforge.current_tenant(), jobforge.worker_scope()")
             assert got.rows == [(ctx.acts_for, False)], ctx
+
+
+#: What a login bound to project `pa` may ask for: look-alikes of it and of another project.
+PROJECT_VALUES = (None, "", "pa", "pb", " pa", "PA", "pa,pb", "{pa,pb}", "*", "%", "default")
+
+
+def test_a_project_bound_login_gets_no_project_but_its_own(scene: Scene) -> None:
+    """Bound to project pa as well: every other value of jobforge.project, with the shadows
+    planted and made-up settings set, is the scope '' (no project), refused by the writers."""
+    with scene.db.connect() as admin:
+        admin.execute("UPDATE jobforge.tenant_logins SET projects = '{pa}' WHERE login = %s",
+                      (scene.login,))  # fmt: skip
+    with psycopg.connect(scene.attacker, autocommit=True) as conn:
+        plant(conn)
+        for ctx in CONTEXTS[:: max(1, len(CONTEXTS) // 40)]:
+            for project in PROJECT_VALUES:
+                scoped = Context(ctx.tenant, ctx.scope, ctx.other, ctx.path)
+                steps = (*scoped.steps, ("SELECT pg_catalog.set_config('jobforge.project', %s, "
+                                         "true)", (project or "",)))  # fmt: skip
+                got = _attempt_with(conn, steps, "SELECT jobforge.current_project()")
+                assert got.rows == [("pa" if project == "pa" else "",)], (ctx, project)
+                got = _attempt_with(conn, steps, "SELECT jobforge.require_project_scope()")
+                if project == "pa":
+                    assert got.rows == [("pa",)], (ctx, project)
+                else:
+                    assert got.sqlstate == "JF003", (ctx, project)
+                for table in ("jobs", "job_events"):  # nothing of project default through it
+                    seen = _attempt_with(conn, steps, select_all(table))
+                    assert seen.rows == [], (ctx, project, table)
+
+
+def _attempt_with(conn: psycopg.Connection[Any], steps: Setup,
+                  statement: str | sql.Composed) -> Answer:  # fmt: skip
+    try:
+        with conn.transaction():
+            for step, args in steps:
+                conn.execute(step.encode(), args)
+            query = statement.encode() if isinstance(statement, str) else statement
+            cursor = conn.execute(query)
+            return Answer(rows=cursor.fetchall() if cursor.description else [])
+    except psycopg.Error as exc:
+        return Answer(sqlstate=exc.sqlstate, message=exc.diag.message_primary or "")
 
 
 # writes

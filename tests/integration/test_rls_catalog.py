@@ -197,3 +197,61 @@ def test_the_check_reports_each_broken_wall(
     problems = rls_problems(seeded, logins)
     assert problems, mutation
     assert all(p.startswith(f"{table}: ") for p in problems), problems
+
+
+def project_tables(conn: psycopg.Connection[Any]) -> list[str]:
+    """Every table of schema jobforge with a tenant_id and a project column (migrations/0016)."""
+    rows = conn.execute(
+        "SELECT c.relname FROM pg_catalog.pg_class c "
+        "WHERE c.relnamespace = 'jobforge'::regnamespace AND c.relkind IN ('r', 'p') "
+        "  AND (SELECT count(*) FROM pg_catalog.pg_attribute a WHERE a.attrelid = c.oid "
+        "       AND a.attname IN ('tenant_id', 'project') AND a.attnum > 0 "
+        "       AND NOT a.attisdropped) = 2 "
+        "ORDER BY 1"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def _projects_seen(conn: psycopg.Connection[Any], table: str, project: str,
+                   scope: str | None) -> list[str]:  # fmt: skip
+    with conn.transaction():
+        conn.execute(
+            "SELECT pg_catalog.set_config('jobforge.tenant', 'tenant_a', true), "
+            "pg_catalog.set_config('jobforge.scope', %s, true), "
+            "pg_catalog.set_config('jobforge.project', %s, true)",
+            (scope or "", project),
+        )
+        rows = conn.execute(
+            sql.SQL("SELECT DISTINCT project FROM jobforge.{} ORDER BY 1").format(
+                sql.Identifier(table))).fetchall()  # fmt: skip
+    return [r[0] for r in rows]
+
+
+def test_every_project_table_hides_the_other_projects(
+    jobforge_db: Database, logins: Logins
+) -> None:
+    """With a project scope, every table that has a project column shows that project's rows
+    only, to an app login and to a worker login in the worker scope alike; an unknown project
+    shows nothing."""
+    for project in ("p1", "p2"):
+        with QueueClient.connect(jobforge_db.dsn, tenant="tenant_a", project=project) as queue:
+            queue.enqueue("rls.job", {"project": project})
+    with QueueClient.connect(jobforge_db.dsn) as worker:  # rows of both in every child table
+        for job in worker.claim("w", 10):
+            assert job.lease_token is not None
+            record = {"format": "jobforge.run/1", "runner_id": "rls.job", "runner_version": "1",
+                      "status": "succeeded", "input": {"sha256": DIGEST},
+                      "trace_sha256": DIGEST}  # fmt: skip
+            assert worker.record_run("w", job.id, job.lease_token, run_write(record))
+            done = Outcome(job_id=job.id, lease_token=job.lease_token, outcome="succeeded",
+                           result={"n": 1})  # fmt: skip
+            assert worker.finish("w", [done]) == {job.id: "succeeded"}
+    with jobforge_db.connect() as owner:
+        tables = project_tables(owner)
+    assert tables == ["job_attempts", "job_events", "job_results", "job_runs", "jobs"]
+    for dsn, scope in ((logins.app, None), (logins.worker, "worker")):
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            for table in tables:
+                for project, expected in (("p1", ["p1"]), ("p2", ["p2"]), ("p3", [])):
+                    seen = _projects_seen(conn, table, project, scope)
+                    assert seen == expected, (dsn, table, project)

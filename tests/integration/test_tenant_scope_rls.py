@@ -138,7 +138,8 @@ def test_a_bypassrls_login_outside_the_app_role_still_sees_one_tenant(
         admin.execute(sql.SQL("GRANT SELECT ON jobforge.job_runs, jobforge.tenant_logins TO {}")
                       .format(role))  # fmt: skip
         admin.execute(sql.SQL("GRANT EXECUTE ON FUNCTION jobforge.current_tenant(), "
-                              "jobforge.worker_scope() TO {}").format(role))  # fmt: skip
+                              "jobforge.worker_scope(), jobforge.current_project() "
+                              "TO {}").format(role))  # fmt: skip
     try:
         dsn = make_conninfo(jobforge_db.dsn, user=name)
         with QueueClient.connect(dsn, tenant="acme") as client:

@@ -219,3 +219,37 @@ def test_a_new_database_prunes_after_thirty_days(jobforge_conn: db.Connection) -
     keep = jobforge_conn.execute("SELECT keep FROM jobforge.retention WHERE type = '*'").fetchone()
     assert keep is not None
     assert keep[0].days == 30
+
+
+def test_an_upgrade_gives_the_children_of_every_job_its_project(empty_db: Database) -> None:
+    """0016 puts the job's project on its attempts, results, events and run records: 'default'
+    for the jobs of before (the project could not be set), and the job's own for a job the owner
+    had moved to another project."""
+    shipped = migrate.discover()
+    migrate.migrate(empty_db.dsn, [m for m in shipped if m.version < 16])
+    with empty_db.connect() as conn:
+        conn.execute("SELECT set_config('jobforge.tenant', 'acme', false), "
+                     "set_config('jobforge.scope', 'worker', false)")  # fmt: skip
+        ids = [r[0] for r in conn.execute(
+            "SELECT job_id FROM jobforge.enqueue_v1(ARRAY['ops.old', 'ops.old'], "
+            "ARRAY['{}'::jsonb, '{\"n\": 2}'::jsonb], ARRAY['k1', 'k2'])").fetchall()]  # fmt: skip
+        conn.execute("UPDATE jobforge.jobs SET project = 'legacy' WHERE id = %s", (ids[1],))
+        claimed = conn.execute("SELECT id, lease_token FROM jobforge.claim_v1('w', 10)").fetchall()
+        conn.execute(
+            "SELECT jobforge.finish_v1('w', %s, %s, ARRAY['succeeded', 'succeeded'], "
+            "ARRAY['{}'::jsonb, '{}'::jsonb])",
+            ([c[0] for c in claimed], [c[1] for c in claimed]),
+        )
+    migrate.migrate(empty_db.dsn, shipped)
+    with empty_db.connect() as conn:
+        for table in ("job_attempts", "job_results", "job_events"):
+            rows = conn.execute(
+                f"SELECT DISTINCT job_id, project FROM jobforge.{table} ORDER BY 1"
+            ).fetchall()
+            assert rows == [(ids[0], "default"), (ids[1], "legacy")], table
+        # the keys of before stay unique per (tenant, project, type): nothing to repair
+        index = conn.execute(
+            "SELECT indexdef FROM pg_indexes WHERE indexname = 'jobs_idempotency'"
+        ).fetchone()
+        assert index is not None
+        assert "(tenant_id, project, type, idempotency_key)" in index[0]

@@ -1,6 +1,8 @@
 -- The queue client's statements: thin calls of the SQL functions (migrations/0003), and reads.
--- Reads filter on the session's tenant explicitly as well as through row-level security, so a
--- login that bypasses RLS and cannot take the role jobforge_app still sees one tenant only.
+-- Reads filter on the session's tenant (and project scope, migrations/0016) explicitly as well as
+-- through row-level security, so a login that bypasses RLS and cannot take the role jobforge_app
+-- still sees one tenant (and one project, when the session names one) only. The scope is an
+-- initplan, `(SELECT jobforge.current_project())`: evaluated once, not per row.
 
 -- name: session_scope
 -- The transaction's tenant and scope. With app_role (a client acting for a tenant) the
@@ -12,8 +14,10 @@
 -- no switch, never an error (to_regrole is NULL, and so is pg_has_role of it): an unmigrated
 -- database is reported by the statement that needs the schema. The switch costs ~30 us; what a
 -- superuser pays beyond that is the policies' own cost, which every app login pays. The actor and
--- the reason go on every event the transaction writes (migrations/0014: column defaults).
+-- the reason go on every event the transaction writes (migrations/0014: column defaults). The
+-- project scope (migrations/0016; '' for every project) hides every other project's rows.
 SELECT set_config('jobforge.tenant', %(tenant)s, true), set_config('jobforge.scope', %(scope)s, true),
+       set_config('jobforge.project', %(project)s, true),
        set_config('jobforge.actor', %(actor)s, true), set_config('jobforge.reason', %(reason)s, true),
        (SELECT pg_catalog.set_config('role', 'jobforge_app', true)
         WHERE %(app_role)s::boolean
@@ -25,7 +29,7 @@ SELECT set_config('jobforge.tenant', %(tenant)s, true), set_config('jobforge.sco
 SELECT ord, job_id, created FROM jobforge.enqueue_v1(
     %(types)s,
     ARRAY(SELECT e FROM jsonb_array_elements(%(payloads)s::jsonb) WITH ORDINALITY AS x(e, n) ORDER BY n), %(keys)s, %(priorities)s, %(run_ats)s, %(max_attempts)s,
-    %(trace_ids)s, %(now)s, %(max_payload_bytes)s)
+    %(trace_ids)s, %(now)s, %(max_payload_bytes)s, %(projects)s)
 
 -- name: job_claim
 SELECT * FROM jobforge.claim_v1(%(worker)s, %(limit)s, %(types)s, %(lease_s)s, %(now)s)
@@ -52,10 +56,13 @@ SELECT jobforge.reschedule_v1(%(id)s::bigint, %(reset)s, %(run_at)s, %(now)s)::t
 
 -- name: job_get
 SELECT * FROM jobforge.jobs WHERE id = %(id)s AND tenant_id = jobforge.current_tenant()
+  AND project = coalesce((SELECT jobforge.current_project()), project)
 
 -- name: job_list
 SELECT * FROM jobforge.jobs
 WHERE tenant_id = jobforge.current_tenant()
+  AND project = coalesce((SELECT jobforge.current_project()), project)
+  AND (%(project)s::text IS NULL OR project = %(project)s::text)
   AND (%(statuses)s::text[] IS NULL OR status::text = ANY (%(statuses)s::text[]))
   AND (%(types)s::text[] IS NULL OR type = ANY (%(types)s::text[]))
   AND (%(before_id)s::bigint IS NULL OR id < %(before_id)s::bigint)
@@ -64,14 +71,19 @@ LIMIT %(limit)s
 
 -- name: job_events
 SELECT id, job_id, kind, at, attempt, worker, data, actor, reason FROM jobforge.job_events
-WHERE job_id = %(id)s AND tenant_id = jobforge.current_tenant() ORDER BY id
+WHERE job_id = %(id)s AND tenant_id = jobforge.current_tenant()
+  AND project = coalesce((SELECT jobforge.current_project()), project)
+ORDER BY id
 
 -- name: job_attempts
 SELECT job_id, attempt, worker, started_at, finished_at, outcome, error FROM jobforge.job_attempts
-WHERE job_id = %(id)s AND tenant_id = jobforge.current_tenant() ORDER BY id
+WHERE job_id = %(id)s AND tenant_id = jobforge.current_tenant()
+  AND project = coalesce((SELECT jobforge.current_project()), project)
+ORDER BY id
 
 -- name: job_result
 SELECT result FROM jobforge.job_results WHERE job_id = %(id)s AND tenant_id = jobforge.current_tenant()
+  AND project = coalesce((SELECT jobforge.current_project()), project)
 
 -- name: job_release_many
 SELECT job_id, state FROM jobforge.release_v1(%(worker)s, %(ids)s, %(tokens)s, %(now)s)
@@ -85,14 +97,19 @@ SELECT jobforge.record_run_v1(%(worker)s, %(id)s::bigint, %(token)s, %(runner_id
 
 -- name: job_runs
 SELECT record FROM jobforge.job_runs
-WHERE job_id = %(id)s AND tenant_id = jobforge.current_tenant() ORDER BY id
+WHERE job_id = %(id)s AND tenant_id = jobforge.current_tenant()
+  AND project = coalesce((SELECT jobforge.current_project()), project)
+ORDER BY id
 
 -- name: find_runs
 -- Run records for the replay tools, newest first. Tenant-scoped under a tenant; across tenants
 -- in the worker scope (an operator's view). Every other filter is optional.
-SELECT id, job_id, tenant_id, attempt, runner_id, runner_version, status, recorded_at, record
+SELECT id, job_id, tenant_id, project, attempt, runner_id, runner_version, status, recorded_at,
+       record
 FROM jobforge.job_runs
 WHERE (tenant_id = jobforge.current_tenant() OR jobforge.worker_scope())
+  AND project = coalesce((SELECT jobforge.current_project()), project)
+  AND (%(project)s::text IS NULL OR project = %(project)s::text)
   AND (%(job_ids)s::bigint[] IS NULL OR job_id = ANY(%(job_ids)s::bigint[]))
   AND (%(runner_ids)s::text[] IS NULL OR runner_id = ANY(%(runner_ids)s::text[]))
   AND (%(statuses)s::text[] IS NULL OR status = ANY(%(statuses)s::text[]))
@@ -112,6 +129,7 @@ SELECT session_user AS login,
 -- with or without one; newest first, by the partial index job_events_audit.
 SELECT id, job_id, kind, at, actor, login, reason, data FROM jobforge.job_events
 WHERE tenant_id = jobforge.current_tenant()
+  AND project = coalesce((SELECT jobforge.current_project()), project)
   AND (actor IS NOT NULL OR kind IN ('canceled', 'rescheduled'))
   AND at >= %(since)s
   AND (%(kinds)s::text[] IS NULL OR kind = ANY (%(kinds)s::text[]))
@@ -125,6 +143,7 @@ LIMIT %(limit)s
 SELECT kind, actor, count(*) AS count, min(at) AS first, max(at) AS last
 FROM jobforge.job_events
 WHERE tenant_id = jobforge.current_tenant()
+  AND project = coalesce((SELECT jobforge.current_project()), project)
   AND (actor IS NOT NULL OR kind IN ('canceled', 'rescheduled')) AND at >= %(since)s
   AND (%(kinds)s::text[] IS NULL OR kind = ANY (%(kinds)s::text[]))
   AND (%(actor)s::text IS NULL OR actor = %(actor)s::text)

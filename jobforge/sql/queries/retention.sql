@@ -7,7 +7,7 @@ SELECT jobs, events, attempts, results, runs, after_type, after_at, after_id
 FROM jobforge.prune_v1(%(older_than)s::interval, %(statuses)s::text[], %(tenant)s::text,
                        %(types)s::text[], %(runs_only)s::boolean, %(dry_run)s::boolean,
                        %(batch)s::integer, %(after_type)s::text, %(after_at)s::timestamptz,
-                       %(after_id)s::bigint, %(now)s::timestamptz)
+                       %(after_id)s::bigint, %(now)s::timestamptz, %(project)s::text)
 
 -- name: prune_pass
 SELECT jobs, events, attempts, results, runs, more
