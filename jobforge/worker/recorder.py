@@ -1,19 +1,28 @@
 """The recorder middleware: one run record per attempt of a runner, written through the queue
 (fenced on the attempt's lease token) whatever the outcome: success, failure, retry, contract
-violation, timeout or cancellation. Plain (non-runner) handlers are not recorded."""
+violation, timeout or cancellation. Plain (non-runner) handlers are not recorded.
+
+Before the record, the bytes of every artifact the run wrote (whatever their size) and its
+captured log lines (redacted; `jobforge.worker.capture`) go to the artifact store, fenced on the
+same lease token (`jobforge.queue.blobs`); the record then references them in the transaction
+that writes it, so a record never names a blob that is not stored."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
-from jobforge import errors
+from jobforge import canonical, errors
 from jobforge.contracts import RunnerDef
 from jobforge.queue import AsyncQueueClient, RunWrite
-from jobforge.runtime.context import RunContext
+from jobforge.queue.blobs import LOGS_NAME
+from jobforge.queue.models import StoredArtifact
+from jobforge.runtime.context import ArtifactRecord, RunContext
 from jobforge.runtime.http.redaction import redact_exchange
 from jobforge.runtime.record import (
     GlobalChangeModel,
@@ -28,6 +37,7 @@ from jobforge.runtime.record import (
     snapshot,
     trace_hash,
 )
+from jobforge.worker.capture import RunLog, capturing
 from jobforge.worker.context import JobContext
 from jobforge.worker.middleware import Next
 
@@ -53,19 +63,21 @@ class Recorder:
 
     async def __call__(self, ctx: JobContext, call_next: Next) -> Any:
         began, clock = datetime.now(UTC), time.perf_counter()
+        log = RunLog(self._redact, ctx.job.payload)
         try:
-            result = await call_next(ctx)
+            with capturing(log):
+                result = await call_next(ctx)
         except asyncio.CancelledError:
-            await self._write(ctx, began, clock, ctx.stop_reason or "canceled", None)
+            await self._write(ctx, began, clock, ctx.stop_reason or "canceled", None, log)
             raise
         except BaseException as exc:
-            await self._write(ctx, began, clock, _status(exc, ctx), exc)
+            await self._write(ctx, began, clock, _status(exc, ctx), exc, log)
             raise
-        await self._write(ctx, began, clock, "succeeded", None)
+        await self._write(ctx, began, clock, "succeeded", None, log)
         return result
 
     async def _write(self, ctx: JobContext, began: datetime, clock: float, status: RunStatus,
-                     exc: BaseException | None) -> None:  # fmt: skip
+                     exc: BaseException | None, log: RunLog) -> None:  # fmt: skip
         definition, run = ctx.run.definition, ctx.run.run
         if definition is None or run is None:
             return  # not a runner, or it never started
@@ -83,9 +95,36 @@ class Recorder:
             logger.warning("job %d: no queue client to record the run with", ctx.job_id)
             return
         try:
-            await client.record_run(ctx.worker, ctx.job_id, token, stored(record))
+            blobs: list[StoredArtifact] = []
+            for artifact in record.artifacts:
+                data = run.artifact_bytes(artifact.name)
+                if not await self._store(client, ctx, token, data):
+                    return
+                blobs.append(StoredArtifact(artifact.name, artifact.sha256, artifact.size))
+            lines = log.render()
+            if lines:
+                if not await self._store(client, ctx, token, lines):
+                    return
+                logs = ArtifactRecord(name=LOGS_NAME, media="text", size=len(lines),
+                                      sha256=canonical.sha256_of(lines))  # fmt: skip
+                record = record.model_copy(update={"logs": logs})
+                blobs.append(StoredArtifact(LOGS_NAME, logs.sha256, logs.size))
+            written = stored(record)
+            written = dataclasses.replace(written, artifacts=tuple(blobs))
+            await client.record_run(ctx.worker, ctx.job_id, token, written)
         except Exception:
             logger.warning("job %d: run record not written", ctx.job_id, exc_info=True)
+
+    async def _store(
+        self, client: AsyncQueueClient, ctx: JobContext, token: UUID, data: bytes
+    ) -> bool:
+        """Store one blob for the attempt; False (logged) when the attempt is not ours any more
+        or its record is written already."""
+        sha = await client.store_blob(ctx.worker, ctx.job_id, token, ctx.tenant_id, data)
+        if sha is None:
+            logger.warning("job %d: the attempt is no longer this worker's: run not recorded",
+                           ctx.job_id)  # fmt: skip
+        return sha is not None
 
 
 def build_record(

@@ -1,0 +1,296 @@
+"""Artifacts (migrations/0017) on a real database, through the real worker: a 5 MB artifact
+written by a runner round-trips with the same sha256 (through the store and written out as a
+file), the run's log lines are stored redacted, another tenant's login cannot read a byte of it,
+a write without the attempt's lease token is refused, a corrupt blob is refused on read, and a
+prune deletes the blobs no run references and only those."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import uuid
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import psycopg
+import pytest
+from pydantic import BaseModel
+
+from jobforge import errors
+from jobforge.contracts import RUNNERS, runner
+from jobforge.golden import Recorder
+from jobforge.provision import Database
+from jobforge.queue import QueueClient
+from jobforge.queue.artifact_files import Wanted, write_all
+from jobforge.queue.blobs import LOGS_NAME, digest
+from jobforge.queue.retention import prune, prune_blobs
+from jobforge.queue.store import Fence, PostgresStore
+from jobforge.runtime.context import RunContext
+from jobforge.worker import Registry, drain
+from jobforge.worker.runners import register_runner
+from tests.integration.conftest import new_app_login
+from tests.records import run_write
+
+BIG = 5 * 1024 * 1024 + 12_345  # 5 MB and a partial last chunk
+DIGEST = "sha256:" + "0" * 64
+log = logging.getLogger("tests.artifacts")
+
+
+class BigIn(BaseModel):
+    seed: int
+    api_key: str | None = None
+
+
+class BigOut(BaseModel):
+    size: int
+
+
+def big_bytes(seed: int) -> bytes:
+    out, block = bytearray(), hashlib.sha256(str(seed).encode()).digest()
+    while len(out) < BIG:
+        block = hashlib.sha256(block).digest()
+        out += block
+    return bytes(out[:BIG])
+
+
+@runner("art.big", version="1.0.0", input=BigIn, output=BigOut, artifacts=["out/big.bin"])
+def write_big(inp: BigIn, ctx: RunContext) -> BigOut:
+    data = big_bytes(inp.seed)
+    ctx.artifact("out/big.bin", data)
+    ctx.artifact("small.txt", "hello\n")
+    log.warning("calling upstream with api_key=%s and key %s", inp.api_key, inp.api_key)
+    return BigOut(size=len(data))
+
+
+def _registry() -> Registry:
+    registry = Registry()
+    register_runner(registry, RUNNERS["art.big"])
+    return registry
+
+
+@pytest.fixture
+def acme(jobforge_db: Database) -> Iterator[QueueClient]:
+    with QueueClient.connect(jobforge_db.dsn, tenant="acme") as client:
+        yield client
+
+
+def run_big(db: Database, queue: QueueClient, seed: int = 1) -> int:
+    job = queue.enqueue("art.big", {"seed": seed, "api_key": "sk-live-TOPSECRET"})
+    report = drain(db.dsn, _registry(), middleware=[Recorder()])
+    assert report.counts["succeeded"] == 1
+    return job.job_id
+
+
+def test_a_5mb_artifact_round_trips_through_the_worker_with_the_same_hash(
+    jobforge_db: Database, acme: QueueClient, tmp_path: Path
+) -> None:
+    job_id = run_big(jobforge_db, acme)
+    expected = digest(big_bytes(1))
+    (record,) = acme.runs(job_id)
+    recorded = {a["name"]: a for a in record["artifacts"]}
+    assert recorded["out/big.bin"]["sha256"] == expected
+    assert recorded["out/big.bin"]["size"] == BIG
+    assert recorded["out/big.bin"]["content"] is None  # too big to keep inline
+    assert recorded["small.txt"]["content"] == "hello\n"  # small ones stay inline too
+    refs = {a.name: a for a in acme.job_artifacts(job_id)}
+    assert set(refs) == {"out/big.bin", "small.txt", LOGS_NAME}
+    assert (refs["out/big.bin"].sha256, refs["out/big.bin"].size) == (expected, BIG)
+    store = PostgresStore(acme)
+    assert store.exists("acme", expected)
+    assert digest(store.get("acme", expected)) == expected
+    # chunked in the database: 6 rows of at most 1 MiB, none the whole blob
+    with jobforge_db.connect() as owner:
+        sizes = owner.execute(
+            "SELECT octet_length(data) FROM jobforge.artifact_chunks WHERE sha256 = %s "
+            "ORDER BY seq", (expected,)).fetchall()  # fmt: skip
+    assert [s for (s,) in sizes] == [1024 * 1024] * 5 + [BIG - 5 * 1024 * 1024]
+    # written out as files: the same bytes
+    wanted = [Wanted(a.name, a.sha256, a.size) for a in refs.values()]
+    written = write_all(store, "acme", wanted, tmp_path / "out", force=False)
+    assert {w.name for w in written} == set(refs)
+    assert digest((tmp_path / "out" / "out/big.bin").read_bytes()) == expected
+
+
+def test_the_run_s_log_lines_are_stored_redacted(
+    jobforge_db: Database, acme: QueueClient
+) -> None:
+    job_id = run_big(jobforge_db, acme)
+    (record,) = acme.runs(job_id)
+    assert record["logs"]["name"] == LOGS_NAME
+    assert LOGS_NAME not in {a["name"] for a in record["artifacts"]}  # never compared
+    lines = PostgresStore(acme).get("acme", record["logs"]["sha256"]).decode()
+    assert "calling upstream" in lines
+    assert "TOPSECRET" not in lines
+    assert "[redacted]" in lines
+
+
+def test_the_same_bytes_of_two_tenants_are_two_blobs(
+    jobforge_db: Database, acme: QueueClient
+) -> None:
+    run_big(jobforge_db, acme)
+    with QueueClient.connect(jobforge_db.dsn, tenant="globex") as globex:
+        run_big(jobforge_db, globex)
+    with jobforge_db.connect() as owner:
+        tenants = owner.execute(
+            "SELECT tenant_id FROM jobforge.artifact_blobs WHERE sha256 = %s ORDER BY 1",
+            (digest(big_bytes(1)),)).fetchall()  # fmt: skip
+    assert tenants == [("acme",), ("globex",)]
+
+
+def test_another_tenant_s_login_cannot_read_the_artifact(
+    jobforge_db: Database, acme: QueueClient
+) -> None:
+    job_id = run_big(jobforge_db, acme)
+    sha = digest(big_bytes(1))
+    with new_app_login(jobforge_db, ["globex"]) as url:
+        with QueueClient.connect(url, tenant="globex") as globex:
+            store = PostgresStore(globex)
+            assert not store.exists("globex", sha)
+            with pytest.raises(errors.ArtifactNotFound):
+                store.get("globex", sha)
+            with pytest.raises(errors.TenantRequired):
+                store.get("acme", sha)  # the client refuses another tenant up front
+            with pytest.raises(errors.JobNotFound):
+                globex.job_artifacts(job_id)
+        with psycopg.connect(url, autocommit=True) as conn:  # the raw tables, as that login
+            for tenant in ("", "globex", "acme"):  # acme: not a tenant this login is bound to
+                conn.execute("SELECT set_config('jobforge.tenant', %s, false)", (tenant,))
+                for table in ("artifact_blobs", "artifact_chunks", "artifact_refs"):
+                    count = conn.execute(f"SELECT count(*) FROM jobforge.{table}").fetchone()
+                    assert count == (0,), (tenant, table)
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute(
+                    "SELECT jobforge.artifact_begin_v1('w', 1, %s, 'globex', %s, 1)",
+                    (uuid.uuid4(), sha),
+                )
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("DELETE FROM jobforge.artifact_chunks")
+
+
+def _claimed(dsn: str, tenant: str) -> tuple[QueueClient, int, uuid.UUID]:
+    with QueueClient.connect(dsn, tenant=tenant) as queue:
+        job_id = queue.enqueue("art.manual", {}).job_id
+    worker = QueueClient.connect(dsn)
+    (job,) = worker.claim("w", 1, types=["art.manual"])
+    assert job.lease_token is not None
+    return worker, job_id, job.lease_token
+
+
+def test_a_write_without_the_lease_token_is_refused(jobforge_db: Database) -> None:
+    worker, job_id, token = _claimed(jobforge_db.dsn, "acme")
+    with worker:
+        forged = PostgresStore(worker, Fence("w", job_id, uuid.uuid4()))
+        with pytest.raises(errors.LeaseLost):
+            forged.put("acme", b"forged bytes")
+        other = PostgresStore(worker, Fence("another-worker", job_id, token))
+        with pytest.raises(errors.LeaseLost):
+            other.put("acme", b"forged bytes")
+        with pytest.raises(errors.ArtifactError):
+            PostgresStore(worker).put("acme", b"no fence at all")
+        real = PostgresStore(worker, Fence("w", job_id, token))
+        with pytest.raises(errors.InvalidJob, match="another tenant"):
+            real.put("globex", b"into another tenant")  # the tenant is the attempt's
+        sha = real.put("acme", b"the real bytes")
+        assert real.exists("acme", sha)
+        with jobforge_db.connect() as owner:
+            assert owner.execute("SELECT count(*) FROM jobforge.artifact_blobs").fetchone() == (
+                1,
+            )
+        # once the run is recorded, the attempt stores nothing more
+        document = {"format": "jobforge.run/1", "runner_id": "art.manual",
+                    "runner_version": "1", "status": "succeeded", "input": {"sha256": DIGEST},
+                    "trace_sha256": DIGEST}  # fmt: skip
+        assert worker.record_run("w", job_id, token, run_write(document))
+        with pytest.raises(errors.LeaseLost):
+            real.put("acme", b"after the record")
+
+
+def test_the_database_checks_chunks_and_references(jobforge_db: Database) -> None:
+    worker, job_id, token = _claimed(jobforge_db.dsn, "acme")
+    sha = digest(b"x" * 10)
+    with worker, worker.transaction(worker=True) as conn:
+        args = ("w", job_id, token)
+        assert conn.execute(
+            "SELECT jobforge.artifact_begin_v1(%s, %s, %s, 'acme', %s, 10)", (*args, sha)
+        ).fetchone() == ("send",)
+        with pytest.raises(psycopg.Error, match="is 3 bytes, not 10"):
+            with conn.transaction():
+                conn.execute("SELECT jobforge.artifact_chunk_v1(%s, %s, %s, %s, 0, %s)",
+                             (*args, sha, b"xxx"))  # fmt: skip
+        with pytest.raises(psycopg.Error, match="out of range"):
+            with conn.transaction():
+                conn.execute("SELECT jobforge.artifact_chunk_v1(%s, %s, %s, %s, 1, %s)",
+                             (*args, sha, b"x" * 10))  # fmt: skip
+        with pytest.raises(psycopg.Error, match="has 0 of 1 chunks"):
+            with conn.transaction():
+                conn.execute("SELECT jobforge.artifact_finish_v1(%s, %s, %s, %s)", (*args, sha))
+        with pytest.raises(psycopg.Error, match="is not stored complete"):
+            with conn.transaction():
+                conn.execute(
+                    "SELECT jobforge.record_run_v2(%s, %s, %s, 'art.manual', '1', 'succeeded', "
+                    "%s, NULL, %s, %s, ARRAY['a.txt'], ARRAY[%s], ARRAY[10::bigint])",
+                    (*args, DIGEST, DIGEST,
+                     '{"format": "jobforge.run/1"}', sha),
+                )  # fmt: skip
+
+
+def test_a_corrupt_blob_is_refused_and_leaves_no_file(
+    jobforge_db: Database, acme: QueueClient, tmp_path: Path
+) -> None:
+    job_id = run_big(jobforge_db, acme)
+    sha = digest(big_bytes(1))
+    with jobforge_db.connect() as owner:
+        owner.execute(
+            "UPDATE jobforge.artifact_chunks SET data = overlay(data placing '\\x00'::bytea "
+            "from 7) WHERE sha256 = %s AND seq = 3", (sha,))  # fmt: skip
+    store = PostgresStore(acme)
+    with pytest.raises(errors.ArtifactCorrupt, match="hash to sha256:"):
+        store.get("acme", sha)
+    refs = [a for a in acme.job_artifacts(job_id) if a.name == "out/big.bin"]
+    with pytest.raises(errors.ArtifactCorrupt):
+        write_all(store, "acme", [Wanted(a.name, a.sha256, a.size) for a in refs],
+                  tmp_path, force=False)  # fmt: skip
+    assert [p for p in tmp_path.rglob("*") if p.is_file()] == []
+
+
+def test_prune_deletes_the_blobs_no_run_references_and_only_those(
+    jobforge_db: Database, acme: QueueClient
+) -> None:
+    first = run_big(jobforge_db, acme, seed=1)
+    second = run_big(jobforge_db, acme, seed=2)  # shares small.txt with the first
+    with jobforge_db.connect() as owner:
+        owner.execute("UPDATE jobforge.settings SET caller_clock = true")
+        owner.execute("UPDATE jobforge.artifact_blobs SET touched_at = now() - interval '2 hours'")
+        owner.execute(
+            "UPDATE jobforge.jobs SET finished_at = now() - interval '40 days' WHERE id = %s",
+            (first,),
+        )
+    with QueueClient.connect(jobforge_db.dsn) as operator:
+        # a blob stored a moment ago with no run yet (a worker about to record) is kept
+        worker, job_id, token = _claimed(jobforge_db.dsn, "acme")
+        with worker:
+            fresh = PostgresStore(worker, Fence("w", job_id, token)).put("acme", b"in flight")
+        pruned = prune(operator, older_than=timedelta(days=30), throttle=0)
+    assert pruned.jobs == 1
+    assert pruned.blobs == 2  # the first run's big blob and its log lines
+    assert pruned.blob_bytes > BIG
+    store = PostgresStore(acme)
+    assert not store.exists("acme", digest(big_bytes(1)))
+    assert store.exists("acme", digest(big_bytes(2)))
+    assert store.exists("acme", digest(b"hello\n"))  # still the second run's
+    assert store.exists("acme", fresh)
+    assert {a.name for a in acme.job_artifacts(second)} == {"out/big.bin", "small.txt", LOGS_NAME}
+    with QueueClient.connect(jobforge_db.dsn) as operator:  # once past its grace, it goes
+        later = datetime.now(UTC) + timedelta(hours=2)
+        assert prune_blobs(operator, throttle=0, now=later).blobs == 1
+        assert prune_blobs(operator, throttle=0, now=later).blobs == 0
+    assert not store.exists("acme", fresh)
+    assert store.exists("acme", digest(big_bytes(2)))
+
+
+def test_an_app_login_cannot_prune_blobs(jobforge_db: Database) -> None:
+    with new_app_login(jobforge_db, ["acme"]) as url, QueueClient.connect(url) as client:
+        with pytest.raises(psycopg.Error) as info:
+            prune_blobs(client, throttle=0)
+        assert info.value.sqlstate == "42501"
