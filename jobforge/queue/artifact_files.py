@@ -81,16 +81,25 @@ def target(out: Path, name: str, *, force: bool) -> Path:
     return path
 
 
+def check_out(out: Path) -> Path:
+    """`out` when it is a folder or missing (nothing is made); one line (a usage error) when it
+    is a file or a symlink."""
+    if out.is_symlink():
+        raise errors.ConfigurationError(f"--out {out} is a symlink: give the folder itself")
+    if out.exists() and not out.is_dir():
+        raise errors.ConfigurationError(f"--out {out} is not a folder")
+    return out
+
+
 def prepare(out: Path) -> Path:
     """`out`, made when missing; one line when it is a file or a symlink or cannot be made."""
-    if out.is_symlink():
-        raise errors.ArtifactError(f"--out {out} is a symlink: give the folder itself")
-    if out.exists() and not out.is_dir():
-        raise errors.ArtifactError(f"--out {out} is not a folder")
+    check_out(out)
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise errors.ArtifactError(f"cannot make --out {out}: {exc.strerror or exc}") from None
+        raise errors.ConfigurationError(
+            f"cannot make --out {out}: {exc.strerror or exc}"
+        ) from None
     return out
 
 
