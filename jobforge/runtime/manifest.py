@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -20,7 +21,8 @@ from typing import Any
 #: strikethrough, inline HTML, entities). A cell or an inline value never starts a line, so the
 #: line-start ones (`#`, `-`, `+`, `1.`) mean nothing where it goes.
 _SPECIAL = re.compile(r"([\\`*_\[\]|~<>&])")
-_BREAK = re.compile(r"\r\n|\r|\n|\u2028|\u2029")
+_BREAK = re.compile(r"\r\n|\r|\n")
+_HIDDEN = frozenset({"Cc", "Cf", "Zl", "Zp"})
 
 
 def cell(value: Any) -> str:
@@ -29,8 +31,12 @@ def cell(value: Any) -> str:
                                                            sort_keys=True)  # fmt: skip
     text = _SPECIAL.sub(r"\\\1", text)
     text = _BREAK.sub("<br>", text)
-    # other control characters would be invisible or break a renderer: shown as \uXXXX
-    return "".join(c if c >= " " or c == "\t" else f"\\\\u{ord(c):04x}" for c in text)
+    # other control, format and separator characters are invisible, or a line break to some
+    # reader (NEL, LS, PS), or reorder what is shown (bidi overrides): shown as \uXXXX
+    return "".join(
+        f"\\\\u{ord(c):04x}" if c != "\t" and unicodedata.category(c) in _HIDDEN else c
+        for c in text
+    )
 
 
 def fenced(text: str, info: str = "") -> str:
