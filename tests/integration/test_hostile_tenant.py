@@ -223,7 +223,8 @@ def _token(job: Job) -> Any:
 
 def seed(database: Database) -> dict[str, dict[str, int]]:
     """For each tenant: a job in every state (with attempts, events, a result, a run record per
-    attempt, a progress report, a cancellation acknowledged) and a connector config."""
+    attempt with an artifact stored, a progress report, a cancellation acknowledged) and a
+    connector config."""
     ids: dict[str, dict[str, int]] = {}
     for tenant in TENANTS:
         with QueueClient.connect(database.dsn, tenant=tenant) as queue:
@@ -253,7 +254,11 @@ def seed(database: Database) -> dict[str, dict[str, int]]:
                            "runner_version": "1.0.0", "status": "succeeded",
                            "input": {"sha256": DIGEST}, "trace_sha256": DIGEST,
                            "tenant": tenant}  # fmt: skip
-                    assert worker.record_run("w", job_id, lease, run_write(rec))
+                    data = f"{tenant}-artifact-of-{kind}".encode()
+                    sha = worker.store_blob("w", job_id, lease, tenant, data)
+                    assert sha is not None
+                    written = run_write(rec, [("report.md", sha, len(data))])
+                    assert worker.record_run("w", job_id, lease, written)
                     if kind == "running":
                         assert worker.progress("w", job_id, lease, 40, f"{tenant} at 40%")
                     elif kind == "canceled":
