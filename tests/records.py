@@ -9,9 +9,7 @@ from jobforge.queue import RunWrite
 from jobforge.queue.models import StoredArtifact
 
 
-def run_write(
-    document: dict[str, Any], artifacts: Sequence[tuple[str, str, int]] = ()
-) -> RunWrite:
+def run_write(document: dict[str, Any], artifacts: Sequence[tuple[str, str, int]] = ()) -> RunWrite:
     """The columns of a (possibly hand-made) run record document, as the recorder fills them;
     `artifacts`: (name, sha256, size) of blobs stored for the attempt, referenced by the record."""
     output = document.get("output") or {}

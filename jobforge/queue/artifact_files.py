@@ -97,9 +97,7 @@ def prepare(out: Path) -> Path:
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise errors.ConfigurationError(
-            f"cannot make --out {out}: {exc.strerror or exc}"
-        ) from None
+        raise errors.ConfigurationError(f"cannot make --out {out}: {exc.strerror or exc}") from None
     return out
 
 

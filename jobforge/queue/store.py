@@ -70,11 +70,7 @@ def check_sha(sha256: object) -> str:
 
 def check_tenant(tenant: object) -> str:
     """`tenant` when it is a tenant id the queue takes (and not `.` or `..`)."""
-    if (
-        not isinstance(tenant, str)
-        or _TENANT.fullmatch(tenant) is None
-        or tenant in (".", "..")
-    ):
+    if not isinstance(tenant, str) or _TENANT.fullmatch(tenant) is None or tenant in (".", ".."):
         raise errors.ArtifactError(f"{str(tenant)[:130]!r} is not a valid tenant id")
     return tenant
 
@@ -88,8 +84,7 @@ def verified(tenant: str, sha256: str, chunks: Iterable[bytes]) -> Iterator[byte
     found = "sha256:" + hasher.hexdigest()
     if found != sha256:
         raise errors.ArtifactCorrupt(
-            f"artifact {sha256} of tenant {tenant}: the stored bytes hash to {found}; "
-            "refusing them"
+            f"artifact {sha256} of tenant {tenant}: the stored bytes hash to {found}; refusing them"
         )
 
 

@@ -15,8 +15,8 @@ from contextlib import contextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from jobforge import db
-from jobforge.queue import bulk as bulk_actions
 from jobforge.queue import blobs
+from jobforge.queue import bulk as bulk_actions
 from jobforge.queue import operations as ops
 from jobforge.queue.operations import Client, ClientBase, Stepper, Steps
 

@@ -94,9 +94,9 @@ def render(record: dict[str, Any], *, job_id: int | None = None, tenant: str | N
     parts.append("## Decisions")
     trace = record.get("trace") or []
     if trace:
-        rows = [(n, s.get("key"), s.get("value"), s.get("why") or {})
-                for n, s in enumerate(trace, 1)]  # fmt: skip
-        parts.append(table(("#", "key", "value", "why"), rows))
+        steps = [(n, s.get("key"), s.get("value"), s.get("why") or {})
+                 for n, s in enumerate(trace, 1)]  # fmt: skip
+        parts.append(table(("#", "key", "value", "why"), steps))
     else:
         parts.append("none")
     parts.append(f"trace sha256: {cell(record.get('trace_sha256'))}")
@@ -112,11 +112,11 @@ def render(record: dict[str, Any], *, job_id: int | None = None, tenant: str | N
     parts.append("## Artifacts")
     artifacts = list(record.get("artifacts") or [])
     logs = record.get("logs")
-    rows = [(a.get("name"), a.get("media"), _size(a.get("size")), a.get("sha256"))
-            for a in artifacts]  # fmt: skip
+    files = [(a.get("name"), a.get("media"), _size(a.get("size")), a.get("sha256"))
+             for a in artifacts]  # fmt: skip
     if logs:
-        rows.append((logs.get("name"), "log lines", _size(logs.get("size")), logs.get("sha256")))
-    parts.append(table(("name", "media", "size (bytes)", "sha256"), rows) if rows else "none")
+        files.append((logs.get("name"), "log lines", _size(logs.get("size")), logs.get("sha256")))
+    parts.append(table(("name", "media", "size (bytes)", "sha256"), files) if files else "none")
 
     parts.append("## Fingerprints")
     prints = prov.get("fingerprints") or {}

@@ -165,10 +165,10 @@ def install() -> None:
     """Put the capturing handler on the root logger (once per process), and on the `jobforge`
     logger when that one does not pass its records on (`jobforge.worker.logs.configure`)."""
     with _INSTALL:
-        for logger in (logging.getLogger(), logging.getLogger("jobforge")):
-            if logger is logging.getLogger() or not logger.propagate:
-                if _HANDLER not in logger.handlers:
-                    logger.addHandler(_HANDLER)
+        root = logging.getLogger()
+        for logger in (root, logging.getLogger("jobforge")):
+            if (logger is root or not logger.propagate) and _HANDLER not in logger.handlers:
+                logger.addHandler(_HANDLER)
 
 
 @contextmanager

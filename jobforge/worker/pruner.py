@@ -8,8 +8,9 @@ is under way and its worker stopped asking). The worker then runs batch after ba
 `prune_throttle` times as long as each took before the next, until the pass is done; a worker
 that dies midway leaves the pass to the next one, which goes on from the cursor the database
 keeps. A pass that deleted run records then deletes the artifact blobs no run references any
-more (`jobforge.queue.blobs`, after their grace). The first ask comes a minute (or one interval) after the start, so short-lived workers,
-and the tests' and golden cases', never prune.
+more (`jobforge.queue.blobs`, after their grace). The first ask comes a minute (or one
+interval) after the start, so short-lived workers, and the tests' and golden cases', never
+prune.
 """
 
 from __future__ import annotations

@@ -84,7 +84,8 @@ def test_artifacts_are_written_with_their_hashes_and_not_overwritten(
     assert f"{len(BLOB)} bytes  {sha(BLOB)}" in run.out
     assert run.out.strip().endswith("3 artifacts written, each sha256 verified")
     logs = (out / "@logs.jsonl").read_text()
-    assert "rendering with password" in logs and "hunter2-secret" not in logs
+    assert "rendering with password" in logs
+    assert "hunter2-secret" not in logs
     # again: the files are there
     again = cli(*args, "--out", str(out), env=recorded["env"])
     assert again.code == 1
@@ -167,11 +168,14 @@ def test_out_errors_are_one_line(cli: Cli, project: Path, recorded: dict[str, An
     assert (run.code, run.err.strip()) == (2, f"error: --out {project / 'file'} is not a folder")
     (project / "link").symlink_to(project / "file")
     run = cli(*args, "--out", str(project / "link"), env=recorded["env"])
-    assert run.code == 2 and "is a symlink" in run.err
+    assert run.code == 2
+    assert "is a symlink" in run.err
     run = cli(*args, "--out", str(project / "file" / "below"), env=recorded["env"])
-    assert run.code == 2 and "cannot make --out" in run.err
+    assert run.code == 2
+    assert "cannot make --out" in run.err
     missing = cli(*args[:3], "--database-url", recorded["url"], env=recorded["env"])
-    assert missing.code == 2 and "--out" in missing.err
+    assert missing.code == 2
+    assert "--out" in missing.err
 
 
 def test_another_tenant_gets_nothing(cli: Cli, project: Path, recorded: dict[str, Any]) -> None:
@@ -205,7 +209,8 @@ def test_runs_show_markdown_is_a_manifest_that_user_data_cannot_break(
     assert f"| data/blob.bin | bytes | {len(BLOB)} (1.5 MiB) | {sha(BLOB)} |" in text
     assert "| @logs.jsonl | log lines |" in text
     assert "hunter2-secret" not in text
-    assert "| python |" in text and "| code | sha256:" in text
+    assert "| python |" in text
+    assert "| code | sha256:" in text
 
 
 def test_runs_show_refuses_an_unknown_format(cli: Cli, recorded: dict[str, Any]) -> None:

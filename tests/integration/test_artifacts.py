@@ -112,9 +112,7 @@ def test_a_5mb_artifact_round_trips_through_the_worker_with_the_same_hash(
     assert digest((tmp_path / "out" / "out/big.bin").read_bytes()) == expected
 
 
-def test_the_run_s_log_lines_are_stored_redacted(
-    jobforge_db: Database, acme: QueueClient
-) -> None:
+def test_the_run_s_log_lines_are_stored_redacted(jobforge_db: Database, acme: QueueClient) -> None:
     job_id = run_big(jobforge_db, acme)
     (record,) = acme.runs(job_id)
     assert record["logs"]["name"] == LOGS_NAME
@@ -194,9 +192,7 @@ def test_a_write_without_the_lease_token_is_refused(jobforge_db: Database) -> No
         sha = real.put("acme", b"the real bytes")
         assert real.exists("acme", sha)
         with jobforge_db.connect() as owner:
-            assert owner.execute("SELECT count(*) FROM jobforge.artifact_blobs").fetchone() == (
-                1,
-            )
+            assert owner.execute("SELECT count(*) FROM jobforge.artifact_blobs").fetchone() == (1,)
         # once the run is recorded, the attempt stores nothing more
         document = {"format": "jobforge.run/1", "runner_id": "art.manual",
                     "runner_version": "1", "status": "succeeded", "input": {"sha256": DIGEST},
@@ -214,25 +210,20 @@ def test_the_database_checks_chunks_and_references(jobforge_db: Database) -> Non
         assert conn.execute(
             "SELECT jobforge.artifact_begin_v1(%s, %s, %s, 'acme', %s, 10)", (*args, sha)
         ).fetchone() == ("send",)
-        with pytest.raises(psycopg.Error, match="is 3 bytes, not 10"):
-            with conn.transaction():
-                conn.execute("SELECT jobforge.artifact_chunk_v1(%s, %s, %s, %s, 0, %s)",
-                             (*args, sha, b"xxx"))  # fmt: skip
-        with pytest.raises(psycopg.Error, match="out of range"):
-            with conn.transaction():
-                conn.execute("SELECT jobforge.artifact_chunk_v1(%s, %s, %s, %s, 1, %s)",
-                             (*args, sha, b"x" * 10))  # fmt: skip
-        with pytest.raises(psycopg.Error, match="has 0 of 1 chunks"):
-            with conn.transaction():
-                conn.execute("SELECT jobforge.artifact_finish_v1(%s, %s, %s, %s)", (*args, sha))
-        with pytest.raises(psycopg.Error, match="is not stored complete"):
-            with conn.transaction():
-                conn.execute(
-                    "SELECT jobforge.record_run_v2(%s, %s, %s, 'art.manual', '1', 'succeeded', "
-                    "%s, NULL, %s, %s, ARRAY['a.txt'], ARRAY[%s], ARRAY[10::bigint])",
-                    (*args, DIGEST, DIGEST,
-                     '{"format": "jobforge.run/1"}', sha),
-                )  # fmt: skip
+        with pytest.raises(psycopg.Error, match="is 3 bytes, not 10"), conn.transaction():
+            conn.execute("SELECT jobforge.artifact_chunk_v1(%s, %s, %s, %s, 0, %s)",
+                         (*args, sha, b"xxx"))  # fmt: skip
+        with pytest.raises(psycopg.Error, match="out of range"), conn.transaction():
+            conn.execute("SELECT jobforge.artifact_chunk_v1(%s, %s, %s, %s, 1, %s)",
+                         (*args, sha, b"x" * 10))  # fmt: skip
+        with pytest.raises(psycopg.Error, match="has 0 of 1 chunks"), conn.transaction():
+            conn.execute("SELECT jobforge.artifact_finish_v1(%s, %s, %s, %s)", (*args, sha))
+        with pytest.raises(psycopg.Error, match="is not stored complete"), conn.transaction():
+            conn.execute(
+                "SELECT jobforge.record_run_v2(%s, %s, %s, 'art.manual', '1', 'succeeded', "
+                "%s, NULL, %s, %s, ARRAY['a.txt'], ARRAY[%s], ARRAY[10::bigint])",
+                (*args, DIGEST, DIGEST, '{"format": "jobforge.run/1"}', sha),
+            )
 
 
 def test_a_corrupt_blob_is_refused_and_leaves_no_file(

@@ -145,7 +145,9 @@ def test_write_all_refuses_symlinks_even_with_force(store: FilesystemStore, tmp_
     assert list(elsewhere.iterdir()) == []
 
 
-def test_write_all_refuses_two_artifacts_of_one_name(store: FilesystemStore, tmp_path: Path) -> None:
+def test_write_all_refuses_two_artifacts_of_one_name(
+    store: FilesystemStore, tmp_path: Path
+) -> None:
     twice = _wanted(store, top=b"x") * 2
     with pytest.raises(errors.ArtifactError, match="two artifacts have the same name"):
         write_all(store, "acme", twice, tmp_path / "out", force=False)

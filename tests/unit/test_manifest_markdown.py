@@ -22,7 +22,8 @@ def boundaries(line: str) -> int:
 @given(st.text())
 def test_a_cell_is_one_line_without_a_cell_boundary(text: str) -> None:
     escaped = cell(text)
-    assert "\n" not in escaped and "\r" not in escaped
+    assert "\n" not in escaped
+    assert "\r" not in escaped
     assert boundaries(escaped) == 0
     assert "<" not in escaped.replace("<br>", "").replace("\\<", "")
 
@@ -63,14 +64,16 @@ def test_a_record_renders_with_every_section() -> None:
         "trace_sha256": "sha256:" + "2" * 64, "output": None,
         "artifacts": [{"name": "report.md", "media": "text", "size": 2048,
                        "sha256": "sha256:" + "3" * 64}],
-        "logs": {"name": "@logs.jsonl", "media": "text", "size": 10, "sha256": "sha256:" + "4" * 64},
+        "logs": {"name": "@logs.jsonl", "media": "text", "size": 10,
+                 "sha256": "sha256:" + "4" * 64},
         "provenance": {"job_id": 7, "attempt": 2, "worker": "w1", "recorded_at": "2026-01-01",
                        "duration_ms": 1.5, "fingerprints": {"code_sha256": None, "python": "3.12",
                                                             "packages": {"pydantic": "2"}}},
     }  # fmt: skip
     text = render(record)
-    assert "| job | 7 |" in text and "| attempt | 2 |" in text
-    assert "| 1 | k\\|ey | v<br>w | {\"reason\": \"r\"} |" in text
+    assert "| job | 7 |" in text
+    assert "| attempt | 2 |" in text
+    assert '| 1 | k\\|ey | v<br>w | {"reason": "r"} |' in text
     assert "| report.md | text | 2048 (2.0 KiB) | sha256:" + "3" * 64 + " |" in text
     assert "| @logs.jsonl | log lines | 10 |" in text
     assert "none (status failed)" in text
