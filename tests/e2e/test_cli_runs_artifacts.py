@@ -218,3 +218,40 @@ def test_runs_show_refuses_an_unknown_format(cli: Cli, recorded: dict[str, Any])
               recorded["url"], env=recorded["env"])  # fmt: skip
     assert run.code == 2
     assert run.err.strip() == "error: --format 'html': choose one of json, markdown"
+
+
+def test_an_operator_without_a_tenant_reads_the_job_s_tenant(
+    cli: Cli, project: Path, recorded: dict[str, Any]
+) -> None:
+    out = project / "out"
+    run = cli("runs", "artifacts", recorded["job"], "--database-url", recorded["url"],
+              "--out", str(out), "--name", "report.md")  # fmt: skip
+    assert run.code == 0, run.err
+    assert (out / "report.md").read_text() == "# Q3 | <b>\n"
+
+
+def test_a_run_without_stored_artifacts_says_so(
+    cli: Cli, project: Path, recorded: dict[str, Any], jobforge_db: Database
+) -> None:
+    with jobforge_db.connect() as owner:  # as a run recorded before artifacts were stored
+        owner.execute("DELETE FROM jobforge.artifact_refs")
+    run = cli("runs", "artifacts", recorded["job"], "--database-url", recorded["url"],
+              "--out", str(project / "out"), env=recorded["env"])  # fmt: skip
+    assert run.code == 1
+    assert run.err.strip() == (f"error: attempt 1 of job {recorded['job']} has no stored artifacts")
+
+
+def test_prune_deletes_the_blobs_of_the_runs_it_pruned(
+    cli: Cli, recorded: dict[str, Any], jobforge_db: Database
+) -> None:
+    with jobforge_db.connect() as owner:
+        owner.execute("UPDATE jobforge.jobs SET finished_at = now() - interval '40 days'")
+        owner.execute("UPDATE jobforge.artifact_blobs SET touched_at = now() - interval '2 hours'")
+        total = owner.execute("SELECT sum(size) FROM jobforge.artifact_blobs").fetchone()
+    run = cli("prune", "--older-than", "30d", "--throttle", "0", "--database-url", recorded["url"])
+    assert run.code == 0, run.err
+    assert run.out.strip().endswith(
+        f"; 3 artifact blobs ({total[0] if total else 0} bytes) no run references"
+    )
+    with jobforge_db.connect() as owner:
+        assert owner.execute("SELECT count(*) FROM jobforge.artifact_chunks").fetchone() == (0,)

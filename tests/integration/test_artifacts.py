@@ -6,7 +6,9 @@ prune deletes the blobs no run references and only those."""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
 import logging
 import uuid
 from collections.abc import Iterator
@@ -27,7 +29,7 @@ from jobforge.queue.blobs import LOGS_NAME, digest
 from jobforge.queue.retention import prune, prune_blobs
 from jobforge.queue.store import Fence, PostgresStore
 from jobforge.runtime.context import RunContext
-from jobforge.worker import Registry, drain
+from jobforge.worker import Registry, Worker, WorkerConfig, drain
 from jobforge.worker.runners import register_runner
 from tests.integration.conftest import new_app_login
 from tests.records import run_write
@@ -285,3 +287,98 @@ def test_an_app_login_cannot_prune_blobs(jobforge_db: Database) -> None:
         with pytest.raises(psycopg.Error) as info:
             prune_blobs(client, throttle=0)
         assert info.value.sqlstate == "42501"
+
+
+def test_a_record_cannot_reference_another_tenant_s_blob(jobforge_db: Database) -> None:
+    theirs, their_job, their_token = _claimed(jobforge_db.dsn, "globex")
+    with theirs:
+        sha = PostgresStore(theirs, Fence("w", their_job, their_token)).put("globex", b"theirs")
+    worker, job_id, token = _claimed(jobforge_db.dsn, "acme")
+    document = {"format": "jobforge.run/1", "runner_id": "art.manual", "runner_version": "1",
+                "status": "succeeded", "input": {"sha256": DIGEST}, "trace_sha256": DIGEST}  # fmt: skip
+    with worker, pytest.raises(errors.InvalidJob, match="is not stored complete"):
+        worker.record_run("w", job_id, token, run_write(document, [("x.txt", sha, 6)]))
+    with jobforge_db.connect() as owner:
+        assert owner.execute("SELECT count(*) FROM jobforge.job_runs").fetchone() == (0,)
+        assert owner.execute("SELECT count(*) FROM jobforge.artifact_refs").fetchone() == (0,)
+
+
+def test_a_reference_with_another_size_or_a_bad_name_is_refused(jobforge_db: Database) -> None:
+    worker, job_id, token = _claimed(jobforge_db.dsn, "acme")
+    document = {"format": "jobforge.run/1", "runner_id": "art.manual", "runner_version": "1",
+                "status": "succeeded", "input": {"sha256": DIGEST}, "trace_sha256": DIGEST}  # fmt: skip
+    with worker:
+        sha = PostgresStore(worker, Fence("w", job_id, token)).put("acme", b"twelve bytes")
+        cases = {
+            "is not stored complete": [("a.txt", sha, 13)],
+            "artifact name '../a.txt' is invalid": [("../a.txt", sha, 12)],
+            "artifact name '/a' is invalid": [("/a", sha, 12)],
+            "given twice": [("a.txt", sha, 12), ("a.txt", sha, 12)],
+        }
+        for message, artifacts in cases.items():
+            with pytest.raises(errors.InvalidJob, match=message):
+                worker.record_run("w", job_id, token, run_write(document, artifacts))
+        assert worker.record_run("w", job_id, token, run_write(document, [("a.txt", sha, 12)]))
+
+
+class LogIn(BaseModel):
+    n: int
+
+
+@runner("art.chatty", version="1.0.0", input=LogIn, output=BigOut)
+async def chatty(inp: LogIn, ctx: RunContext) -> BigOut:
+    for i in range(20):
+        log.warning("job-marker-%d line %d", inp.n, i)
+        await asyncio.sleep(0.001)  # the runs interleave on the loop
+    return BigOut(size=inp.n)
+
+
+def test_concurrent_runs_keep_their_own_log_lines(jobforge_db: Database, acme: QueueClient) -> None:
+    registry = Registry()
+    register_runner(registry, RUNNERS["art.chatty"])
+    jobs = {n: acme.enqueue("art.chatty", {"n": n}).job_id for n in range(4)}
+    report = drain(jobforge_db.dsn, registry, WorkerConfig(concurrency=4),
+                   middleware=[Recorder()])  # fmt: skip
+    assert report.counts["succeeded"] == 4
+    store = PostgresStore(acme)
+    for n, job_id in jobs.items():
+        (record,) = acme.runs(job_id)
+        lines = [json.loads(x) for x in store.get("acme", record["logs"]["sha256"]).splitlines()]
+        assert [line["message"] for line in lines] == [
+            f"job-marker-{n} line {i}" for i in range(20)
+        ]
+
+
+def test_a_worker_s_prune_pass_deletes_the_blobs_of_the_runs_it_pruned(
+    jobforge_db: Database, acme: QueueClient
+) -> None:
+    job_id = run_big(jobforge_db, acme)
+    with jobforge_db.connect() as owner:
+        owner.execute("UPDATE jobforge.artifact_blobs SET touched_at = now() - interval '2 hours'")
+        owner.execute(
+            "UPDATE jobforge.jobs SET finished_at = now() - interval '40 days' WHERE id = %s",
+            (job_id,),
+        )
+    config = WorkerConfig(name="pruner", types=["art.none"], prune_every_s=0.2,
+                          poll_min_s=0.05, poll_max_s=0.1)  # fmt: skip
+
+    def blobs() -> int:
+        with jobforge_db.connect() as owner:
+            row = owner.execute("SELECT count(*) FROM jobforge.artifact_blobs").fetchone()
+        return int(row[0]) if row else -1
+
+    async def until_pruned() -> None:
+        idle = Registry()
+        idle.register("art.none", lambda payload, ctx: None)
+        worker = Worker(jobforge_db.dsn, idle, config)
+        running = asyncio.ensure_future(worker.run())
+        for _ in range(200):
+            await asyncio.sleep(0.05)
+            if blobs() == 0:
+                break
+        worker.stop()
+        await running
+
+    assert blobs() == 3
+    asyncio.run(until_pruned())
+    assert blobs() == 0

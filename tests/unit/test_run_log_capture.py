@@ -1,0 +1,90 @@
+"""The run's captured log lines (`jobforge.worker.capture`): what a run logs lands in its own
+buffer, redacted with the run record's redactor, bounded, and nothing outside a run is kept."""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+
+import pytest
+
+from jobforge.runtime.redact import Redactor
+from jobforge.worker import capture
+from jobforge.worker.capture import RunLog, capturing
+
+log = logging.getLogger("tests.capture")
+
+
+def lines(run: RunLog) -> list[dict[str, object]]:
+    return [json.loads(line) for line in run.render().decode().splitlines()]
+
+
+def test_key_value_secrets_and_the_input_s_secret_values_are_masked() -> None:
+    run = RunLog(Redactor(key=None), {"target": "db-1", "creds": {"api_key": "sk-live-XYZ"}})
+    text = run.text(
+        'password=hunter2 token: abc123 "client_secret": "s3cr3t" user=bob calling with sk-live-XYZ'
+    )
+    assert text == (
+        'password=[redacted] token: [redacted] "client_secret": "[redacted]" user=bob '
+        "calling with [redacted]"
+    )
+
+
+def test_a_keyed_redactor_leaves_comparable_markers() -> None:
+    run = RunLog(Redactor(key=b"k" * 32), {})
+    masked = run.text("password=hunter2")
+    assert masked.startswith("password=[redacted:") and "hunter2" not in masked
+
+
+def test_lines_carry_level_logger_fields_and_traceback_redacted() -> None:
+    run = RunLog(Redactor(key=None), {"password": "pw-value-1"})
+    logger = logging.getLogger("tests.capture.fields")
+    logger.setLevel(logging.INFO)
+    with capturing(run):
+        logger.info("step %d", 1, extra={"api_token": "t-1", "rows": 3})
+        try:
+            raise ValueError("failed with pw-value-1")
+        except ValueError:
+            logger.exception("boom")
+    first, second = lines(run)
+    assert (first["level"], first["logger"], first["message"]) == ("info", logger.name, "step 1")
+    assert first["fields"] == {"api_token": "[redacted]", "rows": 3}
+    assert second["level"] == "error"
+    assert "ValueError: failed with [redacted]" in str(second["exception"])
+
+
+def test_nothing_is_kept_outside_a_run_and_threads_of_the_run_are_kept() -> None:
+    run = RunLog(Redactor(key=None))
+    log.warning("before")
+    with capturing(run):
+        import contextvars
+
+        context = contextvars.copy_context()  # what the worker's threads run in
+        thread = threading.Thread(target=context.run, args=(log.warning, "in a thread"))
+        thread.start()
+        thread.join()
+        log.warning("inside")
+    log.warning("after")
+    assert [line["message"] for line in lines(run)] == ["in a thread", "inside"]
+
+
+def test_a_run_keeps_at_most_the_limit_and_says_what_it_dropped(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(capture, "MAX_LINES", 3)
+    run = RunLog(Redactor(key=None))
+    with capturing(run):
+        for i in range(5):
+            log.warning("line %d", i)
+    found = lines(run)
+    assert [line["message"] for line in found[:3]] == ["line 0", "line 1", "line 2"]
+    assert "2 more log lines were dropped" in str(found[3]["message"])
+
+
+def test_an_unformattable_message_is_kept_not_raised() -> None:
+    run = RunLog(Redactor(key=None))
+    record = logging.LogRecord("x", logging.WARNING, __file__, 1, "%d items", ("nan",), None)
+    run.add(record)  # (pytest's own handler would raise on it first)
+    (line,) = lines(run)
+    assert "unformattable" in str(line["message"])
