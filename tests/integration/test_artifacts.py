@@ -37,6 +37,9 @@ from tests.records import run_write
 BIG = 5 * 1024 * 1024 + 12_345  # 5 MB and a partial last chunk
 DIGEST = "sha256:" + "0" * 64
 log = logging.getLogger("tests.artifacts")
+#: A hand-made record for jobs claimed here (no runner).
+MANUAL = {"format": "jobforge.run/1", "runner_id": "art.manual", "runner_version": "1",
+          "status": "succeeded", "input": {"sha256": DIGEST}, "trace_sha256": DIGEST}  # fmt: skip
 
 
 class BigIn(BaseModel):
@@ -294,8 +297,7 @@ def test_a_record_cannot_reference_another_tenant_s_blob(jobforge_db: Database) 
     with theirs:
         sha = PostgresStore(theirs, Fence("w", their_job, their_token)).put("globex", b"theirs")
     worker, job_id, token = _claimed(jobforge_db.dsn, "acme")
-    document = {"format": "jobforge.run/1", "runner_id": "art.manual", "runner_version": "1",
-                "status": "succeeded", "input": {"sha256": DIGEST}, "trace_sha256": DIGEST}  # fmt: skip
+    document = MANUAL
     with worker, pytest.raises(errors.InvalidJob, match="is not stored complete"):
         worker.record_run("w", job_id, token, run_write(document, [("x.txt", sha, 6)]))
     with jobforge_db.connect() as owner:
@@ -305,8 +307,7 @@ def test_a_record_cannot_reference_another_tenant_s_blob(jobforge_db: Database) 
 
 def test_a_reference_with_another_size_or_a_bad_name_is_refused(jobforge_db: Database) -> None:
     worker, job_id, token = _claimed(jobforge_db.dsn, "acme")
-    document = {"format": "jobforge.run/1", "runner_id": "art.manual", "runner_version": "1",
-                "status": "succeeded", "input": {"sha256": DIGEST}, "trace_sha256": DIGEST}  # fmt: skip
+    document = MANUAL
     with worker:
         sha = PostgresStore(worker, Fence("w", job_id, token)).put("acme", b"twelve bytes")
         cases = {
