@@ -239,6 +239,40 @@ END $$;
 
 
 --
+-- Name: artifact_put_v1(text, bigint, uuid, text, text, bytea, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.artifact_put_v1(p_worker text, p_job_id bigint, p_token uuid, p_tenant text, p_sha256 text, p_data bytea, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_state text;
+BEGIN
+    PERFORM jobforge.require_worker();
+    IF p_data IS NULL OR octet_length(p_data) > 1048576 THEN
+        RAISE EXCEPTION 'artifact: artifact_put_v1 takes 0 to 1048576 bytes, not %; send larger '
+            'blobs in chunks (artifact_begin_v1)', octet_length(p_data) USING ERRCODE = 'JF006';
+    END IF;
+    IF p_sha256 IS DISTINCT FROM 'sha256:' || encode(sha256(p_data), 'hex') THEN
+        RAISE EXCEPTION 'artifact: the bytes hash to sha256:%, not %', encode(sha256(p_data), 'hex'),
+            coalesce(quote_literal(left(p_sha256, 80)), 'null') USING ERRCODE = 'JF006';
+    END IF;
+    v_state := jobforge.artifact_begin_v1(p_worker, p_job_id, p_token, p_tenant, p_sha256,
+                                          octet_length(p_data), p_now);
+    IF v_state <> 'send' THEN
+        RETURN v_state;
+    END IF;
+    IF octet_length(p_data) > 0 THEN
+        PERFORM jobforge.artifact_chunk_v1(p_worker, p_job_id, p_token, p_sha256, 0, p_data);
+    END IF;
+    PERFORM jobforge.artifact_finish_v1(p_worker, p_job_id, p_token, p_sha256);
+    RETURN 'stored';
+END $$;
+
+
+--
 -- Name: backoff(bigint, integer, double precision, double precision); Type: FUNCTION; Schema: jobforge; Owner: -
 --
 
@@ -3037,6 +3071,14 @@ REVOKE ALL ON FUNCTION jobforge.artifact_fence(p_worker text, p_job_id bigint, p
 
 REVOKE ALL ON FUNCTION jobforge.artifact_finish_v1(p_worker text, p_job_id bigint, p_token uuid, p_sha256 text) FROM PUBLIC;
 GRANT ALL ON FUNCTION jobforge.artifact_finish_v1(p_worker text, p_job_id bigint, p_token uuid, p_sha256 text) TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION artifact_put_v1(p_worker text, p_job_id bigint, p_token uuid, p_tenant text, p_sha256 text, p_data bytea, p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.artifact_put_v1(p_worker text, p_job_id bigint, p_token uuid, p_tenant text, p_sha256 text, p_data bytea, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.artifact_put_v1(p_worker text, p_job_id bigint, p_token uuid, p_tenant text, p_sha256 text, p_data bytea, p_now timestamp with time zone) TO jobforge_worker;
 
 
 --

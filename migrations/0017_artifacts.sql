@@ -21,9 +21,10 @@
 -- the attempt's, never the caller's word, and an attempt may store blobs only until its run
 -- record is written. The sha256 is not recomputed by the server (Postgres hashes a value only
 -- whole, and a blob may be larger than a value can be): every reader verifies it while reading
--- (jobforge.queue.artifacts) and refuses bytes that do not match. The server checks what it
--- can chunk by chunk: each chunk's position and length against the declared size, and that
--- every chunk is there before a blob is complete.
+-- (jobforge.queue.store) and refuses bytes that do not match. The server checks what it can
+-- chunk by chunk: each chunk's position and length against the declared size, and that every
+-- chunk is there before a blob is complete; a blob of one chunk (artifact_put_v1, one round trip)
+-- it hashes too.
 --
 -- Reads are plain SELECTs under row-level security (forced, as everywhere): an app login sees
 -- its tenant's blobs, a worker in the worker scope every tenant's.
@@ -218,6 +219,39 @@ BEGIN
     RETURN true;
 END $$;
 
+-- A blob of at most one chunk (most artifacts) in one call, and so one round trip: begun, its
+-- chunk stored and finished; its sha256 checked by the server too (a value this small is hashed
+-- whole). 'lost', 'stored' (already there, or now), as artifact_begin_v1.
+CREATE FUNCTION jobforge.artifact_put_v1(
+    p_worker text, p_job_id bigint, p_token uuid, p_tenant text, p_sha256 text, p_data bytea,
+    p_now timestamptz DEFAULT NULL
+) RETURNS text
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    v_state text;
+BEGIN
+    PERFORM jobforge.require_worker();
+    IF p_data IS NULL OR octet_length(p_data) > 1048576 THEN
+        RAISE EXCEPTION 'artifact: artifact_put_v1 takes 0 to 1048576 bytes, not %; send larger '
+            'blobs in chunks (artifact_begin_v1)', octet_length(p_data) USING ERRCODE = 'JF006';
+    END IF;
+    IF p_sha256 IS DISTINCT FROM 'sha256:' || encode(sha256(p_data), 'hex') THEN
+        RAISE EXCEPTION 'artifact: the bytes hash to sha256:%, not %', encode(sha256(p_data), 'hex'),
+            coalesce(quote_literal(left(p_sha256, 80)), 'null') USING ERRCODE = 'JF006';
+    END IF;
+    v_state := jobforge.artifact_begin_v1(p_worker, p_job_id, p_token, p_tenant, p_sha256,
+                                          octet_length(p_data), p_now);
+    IF v_state <> 'send' THEN
+        RETURN v_state;
+    END IF;
+    IF octet_length(p_data) > 0 THEN
+        PERFORM jobforge.artifact_chunk_v1(p_worker, p_job_id, p_token, p_sha256, 0, p_data);
+    END IF;
+    PERFORM jobforge.artifact_finish_v1(p_worker, p_job_id, p_token, p_sha256);
+    RETURN 'stored';
+END $$;
+
 -- record_run_v1 and, in the same transaction, the references of the run's artifacts: each a
 -- complete blob of the attempt's tenant, of the size given (else nothing is written, and the
 -- error names the artifact). False as record_run_v1.
@@ -388,6 +422,7 @@ END $$;
 
 REVOKE ALL ON FUNCTION
     jobforge.artifact_fence(text, bigint, uuid),
+    jobforge.artifact_put_v1(text, bigint, uuid, text, text, bytea, timestamptz),
     jobforge.artifact_begin_v1(text, bigint, uuid, text, text, bigint, timestamptz),
     jobforge.artifact_chunk_v1(text, bigint, uuid, text, integer, bytea),
     jobforge.artifact_finish_v1(text, bigint, uuid, text),
@@ -396,6 +431,7 @@ REVOKE ALL ON FUNCTION
     jobforge.prune_artifacts_v1(text, interval, integer, boolean, timestamptz, text, text,
                                 timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
+    jobforge.artifact_put_v1(text, bigint, uuid, text, text, bytea, timestamptz),
     jobforge.artifact_begin_v1(text, bigint, uuid, text, text, bigint, timestamptz),
     jobforge.artifact_chunk_v1(text, bigint, uuid, text, integer, bytea),
     jobforge.artifact_finish_v1(text, bigint, uuid, text),

@@ -1,9 +1,10 @@
 """The Postgres side of the artifact store (migrations/0017), as queue operations: the
 statements each call runs, written once for the sync and the async client.
 
-Writes are a worker's, fenced on the attempt's lease token: `store` begins a blob (the database
-answers whether the tenant holds it already), sends its chunks, each in a transaction of its own
-(a large artifact is never one statement or one transaction), and finishes it. Reads are the
+Writes are a worker's, fenced on the attempt's lease token: `store` sends a blob of one chunk in
+one call (most artifacts), and a larger one in steps: it begins the blob (the database answers
+whether the tenant holds it already), sends its chunks, each in a transaction of its own (a large
+artifact is never one statement or one transaction), and finishes it. Reads are the
 tenant's (row-level security) or, for a login allowed the worker scope without a tenant, any
 tenant's; a blob is read a chunk per statement. Hashes are verified by the readers
 (`jobforge.queue.store`), not here: this module moves bytes.
@@ -97,6 +98,10 @@ def store(
     record is written); its sha256, or None when the attempt is not this worker's any more."""
     sha = digest(data)
     fence = {"worker": worker, "id": job_id, "token": lease_token}
+    if len(data) <= CHUNK_BYTES:  # one chunk: one call, one round trip
+        put = {**fence, "tenant": tenant, "sha256": sha, "data": data, "now": now}
+        (row,) = yield Statement(("artifact_put", put), worker=True)
+        return None if row["state"] == "lost" else sha
     begin = {**fence, "tenant": tenant, "sha256": sha, "size": len(data), "now": now}
     (row,) = yield Statement(("artifact_begin", begin), worker=True)
     if row["state"] == "lost":

@@ -383,3 +383,30 @@ def test_a_worker_s_prune_pass_deletes_the_blobs_of_the_runs_it_pruned(
     assert blobs() == 3
     asyncio.run(until_pruned())
     assert blobs() == 0
+
+
+def test_a_one_chunk_put_is_hashed_by_the_server_and_a_big_one_is_fenced_too(
+    jobforge_db: Database,
+) -> None:
+    worker, job_id, token = _claimed(jobforge_db.dsn, "acme")
+    with worker, worker.transaction(worker=True) as conn:
+        with pytest.raises(psycopg.Error, match="the bytes hash to sha256:"), conn.transaction():
+            conn.execute(
+                "SELECT jobforge.artifact_put_v1(%s, %s, %s, 'acme', %s, %s)",
+                ("w", job_id, token, digest(b"claimed"), b"actual"),
+            )
+        with pytest.raises(psycopg.Error, match="takes 0 to 1048576 bytes"), conn.transaction():
+            big = b"x" * (1024 * 1024 + 1)
+            conn.execute(
+                "SELECT jobforge.artifact_put_v1(%s, %s, %s, 'acme', %s, %s)",
+                ("w", job_id, token, digest(big), big),
+            )
+    with QueueClient.connect(jobforge_db.dsn) as other:
+        forged = PostgresStore(other, Fence("w", job_id, uuid.uuid4()))
+        with pytest.raises(errors.LeaseLost):
+            forged.put("acme", big_bytes(3))  # the chunked path: refused at its first step
+        assert PostgresStore(other, Fence("w", job_id, token)).put("acme", b"") == digest(b"")
+    with jobforge_db.connect() as owner:
+        assert owner.execute(
+            "SELECT sha256, size, complete FROM jobforge.artifact_blobs"
+        ).fetchall() == [(digest(b""), 0, True)]

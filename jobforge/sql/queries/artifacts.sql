@@ -1,5 +1,9 @@
 -- Artifacts (migrations/0017): blobs stored content-addressed per tenant, in 1 MiB chunks.
 
+-- name: artifact_put
+SELECT jobforge.artifact_put_v1(%(worker)s, %(id)s::bigint, %(token)s, %(tenant)s, %(sha256)s,
+    %(data)s::bytea, %(now)s) AS state
+
 -- name: artifact_begin
 SELECT jobforge.artifact_begin_v1(%(worker)s, %(id)s::bigint, %(token)s, %(tenant)s, %(sha256)s,
     %(size)s::bigint, %(now)s) AS state
