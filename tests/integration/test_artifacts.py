@@ -395,8 +395,8 @@ def test_a_one_chunk_put_is_hashed_by_the_server_and_a_big_one_is_fenced_too(
                 "SELECT jobforge.artifact_put_v1(%s, %s, %s, 'acme', %s, %s)",
                 ("w", job_id, token, digest(b"claimed"), b"actual"),
             )
+        big = b"x" * (1024 * 1024 + 1)
         with pytest.raises(psycopg.Error, match="takes 0 to 1048576 bytes"), conn.transaction():
-            big = b"x" * (1024 * 1024 + 1)
             conn.execute(
                 "SELECT jobforge.artifact_put_v1(%s, %s, %s, 'acme', %s, %s)",
                 ("w", job_id, token, digest(big), big),
