@@ -39,6 +39,14 @@ def cell(value: Any) -> str:
     )
 
 
+def code(value: Any) -> str:
+    """`value` as an inline code span (a hash, an id), or escaped text when it could not be one
+    safely (anything `cell` would escape: a backtick, a pipe, a line break, an invisible
+    character)."""
+    text = str(value)
+    return f"`{text}`" if text and cell(text) == text else cell(text)
+
+
 def fenced(text: str, info: str = "") -> str:
     """`text` in a code fence that nothing inside it can close."""
     longest = max((len(m) for m in re.findall(r"`+", text)), default=0)
@@ -59,6 +67,11 @@ def _pretty(canonical_text: str | None) -> str:
         return json.dumps(json.loads(canonical_text), indent=2, ensure_ascii=False)
     except ValueError:
         return canonical_text
+
+
+def _json(value: Any) -> str:
+    """A decision's value or reasons as JSON: a string stays quoted, so `"1"` and `1` differ."""
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
 
 
 def _size(size: Any) -> str:
@@ -88,23 +101,23 @@ def render(record: dict[str, Any], *, job_id: int | None = None, tenant: str | N
 
     inp = record.get("input") or {}
     parts.append("## Input")
-    parts.append(f"sha256: {cell(inp.get('sha256'))} (of the redacted canonical JSON)")
+    parts.append(f"hash: {code(inp.get('sha256'))} (of the redacted canonical JSON)")
     parts.append(fenced(_pretty(inp.get("canonical")), "json"))
 
     parts.append("## Decisions")
     trace = record.get("trace") or []
     if trace:
-        steps = [(n, s.get("key"), s.get("value"), s.get("why") or {})
+        steps = [(n, s.get("key"), _json(s.get("value")), _json(s.get("why") or {}))
                  for n, s in enumerate(trace, 1)]  # fmt: skip
         parts.append(table(("#", "key", "value", "why"), steps))
     else:
         parts.append("none")
-    parts.append(f"trace sha256: {cell(record.get('trace_sha256'))}")
+    parts.append(f"trace hash: {code(record.get('trace_sha256'))}")
 
     parts.append("## Output")
     output = record.get("output")
     if output:
-        parts.append(f"sha256: {cell(output.get('sha256'))}")
+        parts.append(f"hash: {code(output.get('sha256'))}")
         parts.append(fenced(_pretty(output.get("canonical")), "json"))
     else:
         parts.append(f"none (status {cell(record.get('status'))})")

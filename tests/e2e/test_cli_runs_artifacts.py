@@ -199,12 +199,10 @@ def test_runs_show_markdown_is_a_manifest_that_user_data_cannot_break(
         assert f"\n{heading}\n" in text
     assert "| status | succeeded |" in text
     assert "| attempt | 1 |" in text
-    # the decision's value and reason hold a pipe and a newline: escaped, one row
+    # the decision's value and reason hold a pipe and a newline: JSON, escaped, one row (the
+    # JSON keeps its escaped \n, whose backslash is escaped to render as one)
     (row,) = [line for line in text.splitlines() if line.startswith("| 1 | layout |")]
-    assert row == (
-        # (a JSON value keeps its escaped \n; the backslash is escaped so it renders as one)
-        '| 1 | layout | a\\|b<br>c | {"why": "pipes \\| and\\\\nnewlines"} |'
-    )
+    assert row == '| 1 | layout | "a\\|b\\\\nc" | {"why": "pipes \\| and\\\\nnewlines"} |'
     assert row.count(" | ") == 3  # four cells, whatever the data
     assert f"| data/blob.bin | bytes | {len(BLOB)} (1.5 MiB) | {sha(BLOB)} |" in text
     assert "| @logs.jsonl | log lines |" in text

@@ -9,7 +9,7 @@ import re
 from hypothesis import given
 from hypothesis import strategies as st
 
-from jobforge.runtime.manifest import cell, fenced, render, table
+from jobforge.runtime.manifest import cell, code, fenced, render, table
 
 #: A `|` not preceded by an odd number of backslashes: a cell boundary.
 _BOUNDARY = re.compile(r"(?<!\\)(?:\\\\)*\|")
@@ -73,9 +73,16 @@ def test_a_record_renders_with_every_section() -> None:
     text = render(record)
     assert "| job | 7 |" in text
     assert "| attempt | 2 |" in text
-    assert '| 1 | k\\|ey | v<br>w | {"reason": "r"} |' in text
+    assert '| 1 | k\\|ey | "v\\\\nw" | {"reason": "r"} |' in text  # values as JSON
     assert "| report.md | text | 2048 (2.0 KiB) | sha256:" + "3" * 64 + " |" in text
     assert "| @logs.jsonl | log lines | 10 |" in text
     assert "none (status failed)" in text
     assert "````\nbad | input\n```\n````" in text  # the message's fence cannot close the block
     assert "| package pydantic | 2 |" in text
+
+
+def test_hashes_are_code_spans_unless_that_would_not_be_safe() -> None:
+    assert code("sha256:" + "a" * 64) == "`sha256:" + "a" * 64 + "`"
+    assert code("a`b") == "a\\`b"
+    assert code("a|b") == "a\\|b"
+    assert code("") == ""
