@@ -3,6 +3,7 @@ artifacts, and bundles made from them."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections import Counter
 from datetime import UTC, datetime
@@ -20,7 +21,7 @@ from jobforge.durations import parse_duration
 from jobforge.provision.target import chosen_tenant, ready_database_url
 from jobforge.queue import QueueClient, RunRow
 from jobforge.queue.artifact_files import Wanted, check_name, check_out, write_all
-from jobforge.queue.store import PostgresStore
+from jobforge.queue.store import ArtifactStore, MemoryStore, PostgresStore
 from jobforge.replay.bundle import export as export_run
 from jobforge.replay.bundle import from_record
 from jobforge.runtime import manifest
@@ -201,23 +202,23 @@ def artifacts(
     check_out(out)
     rows = find(url, tenant, [job_id], None, None, None, 1000)
     row = pick(rows, job_id, attempt, run_id)
+    where = f"attempt {row.attempt} of job {job_id}"
     dsn = ready_database_url(url)
     with QueueClient.connect(dsn, tenant=row.tenant_id, max_size=1) as client:
-        stored = [a for a in client.job_artifacts(job_id) if a.attempt == row.attempt]
-        if not stored:
-            raise errors.ArtifactNotFound(
-                f"attempt {row.attempt} of job {job_id} has no stored artifacts"
-            )
+        refs = [a for a in client.job_artifacts(job_id) if a.attempt == row.attempt]
+        store: ArtifactStore = PostgresStore(client)
+        wanted = [Wanted(a.name, a.sha256, a.size) for a in refs]
+        if not wanted:  # recorded before artifacts were stored: what the record kept inline
+            store, wanted = _inline(row, where)
         if name:
-            missing = sorted(set(name) - {a.name for a in stored})
+            missing = sorted(set(name) - {w.name for w in wanted})
             if missing:
                 raise errors.ArtifactNotFound(
-                    f"no artifact {', '.join(missing)} in attempt {row.attempt} of job {job_id} "
-                    f"(it has {', '.join(a.name for a in stored)})"
+                    f"no artifact {', '.join(missing)} in {where} "
+                    f"(it has {', '.join(w.name for w in wanted)})"
                 )
-            stored = [a for a in stored if a.name in set(name)]
-        wanted = [Wanted(a.name, a.sha256, a.size) for a in stored]
-        written = write_all(PostgresStore(client), row.tenant_id, wanted, out, force=force)
+            wanted = [w for w in wanted if w.name in set(name)]
+        written = write_all(store, row.tenant_id, wanted, out, force=force)
     for w in written:
         console.print(f"wrote {w.path}  {w.size} bytes  {w.sha256}", markup=False)
     console.print(f"{counted(len(written), 'artifact')} written, each sha256 verified",
@@ -269,6 +270,35 @@ def export(
 
 
 _SAY = {"written": "wrote", "unchanged": "unchanged", "kept": "kept"}
+
+
+def _inline(row: RunRow, where: str) -> tuple[MemoryStore, list[Wanted]]:
+    """The artifacts a run recorded before artifacts were stored (migrations/0017) kept inline
+    (up to 64 KiB each; hashes verified when written out); one line when there is none, or one
+    of those asked for was kept by its hash only."""
+    store, wanted, hashed_only = MemoryStore(), [], []
+    for item in row.record.get("artifacts") or []:
+        content, sha = item.get("content"), str(item.get("sha256"))
+        if content is None:
+            hashed_only.append(str(item.get("name")))
+            continue
+        try:
+            data = (base64.b64decode(content, validate=True) if item.get("encoding") == "base64"
+                    else str(content).encode())  # fmt: skip
+        except (ValueError, TypeError):
+            data = b""  # not what its hash says: refused when it is written
+        store.add(row.tenant_id, sha, data)
+        wanted.append(Wanted(str(item.get("name")), sha, int(item.get("size", len(data)))))
+    if not wanted:
+        kept = f" (only the hashes of {', '.join(hashed_only)} were kept)" if hashed_only else ""
+        raise errors.ArtifactNotFound(f"{where} has no stored artifacts{kept}")
+    if hashed_only:
+        notes.print(
+            f"note: {where} was recorded before artifacts were stored: "
+            f"{', '.join(hashed_only)} kept by hash only, not written",
+            markup=False, style="dim",
+        )  # fmt: skip
+    return store, wanted
 
 
 def _default_bundles() -> Path:

@@ -205,6 +205,36 @@ class FilesystemStore:
         return b"".join(self.chunks(tenant, sha256))
 
 
+class MemoryStore:
+    """Blobs in a dict, for bytes already at hand: a run record's inline artifacts (a run recorded
+    before artifacts were stored), tests. Verified on read like the others."""
+
+    def __init__(self) -> None:
+        self._blobs: dict[tuple[str, str], bytes] = {}
+
+    def put(self, tenant: str, data: bytes) -> str:
+        sha = digest(data)
+        self._blobs[(check_tenant(tenant), sha)] = bytes(data)
+        return sha
+
+    def add(self, tenant: str, sha256: str, data: bytes) -> None:
+        """Keep `data` under the hash it claims (checked when it is read)."""
+        self._blobs[(check_tenant(tenant), check_sha(sha256))] = bytes(data)
+
+    def exists(self, tenant: str, sha256: str) -> bool:
+        return (tenant, sha256) in self._blobs
+
+    def chunks(self, tenant: str, sha256: str) -> Iterator[bytes]:
+        data = self._blobs.get((tenant, sha256))
+        if data is None:
+            raise errors.ArtifactNotFound(f"no artifact {sha256} for tenant {tenant}")
+        pieces = (data[i : i + CHUNK_BYTES] for i in range(0, len(data), CHUNK_BYTES))
+        return verified(tenant, sha256, pieces)
+
+    def get(self, tenant: str, sha256: str) -> bytes:
+        return b"".join(self.chunks(tenant, sha256))
+
+
 def _file_chunks(handle: BinaryIO) -> Iterator[bytes]:
     with handle:
         while chunk := handle.read(CHUNK_BYTES):

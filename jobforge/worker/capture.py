@@ -58,12 +58,13 @@ class RunLog:
 
     def add(self, record: logging.LogRecord) -> None:
         line = json.dumps(self._entry(record), default=str, ensure_ascii=False)
+        size = len(line.encode()) + 1
         with self._lock:
-            if len(self._lines) >= MAX_LINES or self._bytes + len(line) + 1 > MAX_BYTES:
+            if len(self._lines) >= MAX_LINES or self._bytes + size > MAX_BYTES:
                 self._dropped += 1
                 return
             self._lines.append(line)
-            self._bytes += len(line.encode()) + 1
+            self._bytes += size
 
     def _entry(self, record: logging.LogRecord) -> dict[str, Any]:
         try:

@@ -228,15 +228,33 @@ def test_an_operator_without_a_tenant_reads_the_job_s_tenant(
     assert (out / "report.md").read_text() == "# Q3 | <b>\n"
 
 
-def test_a_run_without_stored_artifacts_says_so(
+def test_a_run_recorded_before_artifacts_were_stored_gives_what_it_kept_inline(
     cli: Cli, project: Path, recorded: dict[str, Any], jobforge_db: Database
 ) -> None:
-    with jobforge_db.connect() as owner:  # as a run recorded before artifacts were stored
+    with jobforge_db.connect() as owner:  # as a run recorded before migrations/0017
         owner.execute("DELETE FROM jobforge.artifact_refs")
-    run = cli("runs", "artifacts", recorded["job"], "--database-url", recorded["url"],
-              "--out", str(project / "out"), env=recorded["env"])  # fmt: skip
-    assert run.code == 1
-    assert run.err.strip() == (f"error: attempt 1 of job {recorded['job']} has no stored artifacts")
+    args = ("runs", "artifacts", recorded["job"], "--database-url", recorded["url"])
+    run = cli(*args, "--out", str(project / "out"), env=recorded["env"])
+    assert run.code == 0, run.err
+    assert (project / "out" / "report.md").read_text() == "# Q3 | <b>\n"
+    assert not (project / "out" / "data").exists()  # 1.5 MB: the record kept its hash only
+    assert "data/blob.bin kept by hash only, not written" in run.err
+    with jobforge_db.connect() as owner:  # an inline content that is not what its hash says
+        owner.execute(
+            "UPDATE jobforge.job_runs SET record = jsonb_set(record, '{artifacts,1,content}', "
+            "'\"# tampered\\n\"')"
+        )
+    tampered = cli(*args, "--out", str(project / "again"), env=recorded["env"])
+    assert tampered.code == 1
+    assert "the stored bytes hash to sha256:" in tampered.err
+    assert not (project / "again" / "report.md").exists()
+    with jobforge_db.connect() as owner:
+        owner.execute(
+            "UPDATE jobforge.job_runs SET record = jsonb_set(record, '{artifacts}', '[]')"
+        )
+    none = cli(*args, "--out", str(project / "none"), env=recorded["env"])
+    assert none.code == 1
+    assert none.err.strip() == f"error: attempt 1 of job {recorded['job']} has no stored artifacts"
 
 
 def test_prune_deletes_the_blobs_of_the_runs_it_pruned(

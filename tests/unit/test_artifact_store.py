@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 from jobforge import errors
 from jobforge.queue.artifact_files import Wanted, check_name, write_all
 from jobforge.queue.blobs import CHUNK_BYTES, digest
-from jobforge.queue.store import FilesystemStore
+from jobforge.queue.store import FilesystemStore, MemoryStore
 
 
 @pytest.fixture
@@ -161,3 +161,15 @@ def test_a_size_that_differs_from_the_record_leaves_no_file(
     with pytest.raises(errors.ArtifactCorrupt, match="3 bytes read, the run recorded 99"):
         write_all(store, "acme", [lying], tmp_path / "out", force=False)
     assert [p for p in (tmp_path / "out").rglob("*") if p.is_file()] == []
+
+
+def test_the_memory_store_verifies_what_it_was_handed() -> None:
+    store = MemoryStore()
+    sha = store.put("acme", b"abc")
+    assert store.get("acme", sha) == b"abc"
+    assert not store.exists("globex", sha)
+    store.add("acme", digest(b"claimed"), b"actual")
+    with pytest.raises(errors.ArtifactCorrupt):
+        store.get("acme", digest(b"claimed"))
+    with pytest.raises(errors.ArtifactError, match="is not a sha256"):
+        store.add("acme", "sha256:nope", b"x")
