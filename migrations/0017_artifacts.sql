@@ -254,25 +254,30 @@ END $$;
 
 -- record_run_v1 and, in the same transaction, the references of the run's artifacts: each a
 -- complete blob of the attempt's tenant, of the size given (else nothing is written, and the
--- error names the artifact). False as record_run_v1.
+-- error names the artifact). `p_datas`, when given, holds beside each artifact its bytes when
+-- they are one chunk at most (NULL for one stored before, by artifact_put_v1 or in chunks):
+-- those are hashed and stored here, so a run's small artifacts cost no call, no transaction and
+-- no commit of their own. False as record_run_v1.
 CREATE FUNCTION jobforge.record_run_v2(
     p_worker text, p_job_id bigint, p_token uuid, p_runner_id text, p_runner_version text,
     p_status text, p_input_sha256 text, p_output_sha256 text, p_trace_sha256 text,
-    p_record jsonb, p_names text[], p_shas text[], p_sizes bigint[],
+    p_record jsonb, p_names text[], p_shas text[], p_sizes bigint[], p_datas bytea[] DEFAULT NULL,
     p_now timestamptz DEFAULT NULL
 ) RETURNS boolean
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
+    v_now    timestamptz := jobforge.clock(p_now);
     v_token  uuid := jobforge.lease_id(p_token);
     v_tenant text;
     v_bad    text;
 BEGIN
     PERFORM jobforge.require_worker();
     IF cardinality(p_names) IS DISTINCT FROM cardinality(p_shas)
-       OR cardinality(p_names) IS DISTINCT FROM cardinality(p_sizes) THEN
-        RAISE EXCEPTION 'record_run: % artifact names, % hashes and % sizes',
-            cardinality(p_names), cardinality(p_shas), cardinality(p_sizes)
+       OR cardinality(p_names) IS DISTINCT FROM cardinality(p_sizes)
+       OR (p_datas IS NOT NULL AND cardinality(p_datas) IS DISTINCT FROM cardinality(p_names)) THEN
+        RAISE EXCEPTION 'record_run: % artifact names, % hashes, % sizes and % contents',
+            cardinality(p_names), cardinality(p_shas), cardinality(p_sizes), cardinality(p_datas)
             USING ERRCODE = 'JF006';
     END IF;
     SELECT n INTO v_bad FROM unnest(p_names) AS n
@@ -287,11 +292,41 @@ BEGIN
     THEN
         RAISE EXCEPTION 'record_run: an artifact name is given twice' USING ERRCODE = 'JF006';
     END IF;
+    SELECT a.name INTO v_bad
+    FROM unnest(p_names, p_shas, p_sizes, p_datas) AS a(name, sha256, size, data)
+    WHERE a.data IS NOT NULL AND (
+        octet_length(a.data) > 1048576 OR octet_length(a.data) IS DISTINCT FROM a.size
+        OR a.sha256 IS DISTINCT FROM 'sha256:' || encode(sha256(a.data), 'hex'))
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'record_run: the bytes of artifact % are not of its sha256 and size, or '
+            'more than one chunk', coalesce(quote_literal(left(v_bad, 240)), 'null')
+            USING ERRCODE = 'JF006';
+    END IF;
     v_tenant := jobforge.artifact_fence(p_worker, p_job_id, p_token);
     IF NOT jobforge.record_run_v1(p_worker, p_job_id, p_token, p_runner_id, p_runner_version,
                                   p_status, p_input_sha256, p_output_sha256, p_trace_sha256,
                                   p_record, p_now) THEN
         RETURN false;
+    END IF;
+    IF p_datas IS NOT NULL THEN  -- the small ones, hashed above: stored (or found stored) here
+        INSERT INTO jobforge.artifact_blobs AS b (tenant_id, sha256, size, chunks, complete,
+                                                  created_at, touched_at)
+        SELECT DISTINCT ON (a.sha256) v_tenant, a.sha256, octet_length(a.data),
+               (octet_length(a.data) + 1048575) / 1048576, true, v_now, v_now
+        FROM unnest(p_shas, p_datas) AS a(sha256, data)
+        WHERE a.data IS NOT NULL
+        ORDER BY a.sha256
+        ON CONFLICT (tenant_id, sha256) DO UPDATE
+        SET touched_at = EXCLUDED.touched_at, size = EXCLUDED.size, chunks = EXCLUDED.chunks,
+            complete = true;
+        INSERT INTO jobforge.artifact_chunks AS c (tenant_id, sha256, seq, data)
+        SELECT DISTINCT ON (a.sha256) v_tenant, a.sha256, 0, a.data
+        FROM unnest(p_shas, p_datas) AS a(sha256, data)
+        WHERE octet_length(a.data) > 0
+        ORDER BY a.sha256
+        ON CONFLICT (tenant_id, sha256, seq) DO UPDATE SET data = EXCLUDED.data
+        WHERE c.data IS DISTINCT FROM EXCLUDED.data;  -- bytes just hashed win over any others
     END IF;
     SELECT a.name INTO v_bad
     FROM unnest(p_names, p_shas, p_sizes) AS a(name, sha256, size)
@@ -427,7 +462,7 @@ REVOKE ALL ON FUNCTION
     jobforge.artifact_chunk_v1(text, bigint, uuid, text, integer, bytea),
     jobforge.artifact_finish_v1(text, bigint, uuid, text),
     jobforge.record_run_v2(text, bigint, uuid, text, text, text, text, text, text, jsonb, text[],
-                           text[], bigint[], timestamptz),
+                           text[], bigint[], bytea[], timestamptz),
     jobforge.prune_artifacts_v1(text, interval, integer, boolean, timestamptz, text, text,
                                 timestamptz) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION
@@ -436,6 +471,6 @@ GRANT EXECUTE ON FUNCTION
     jobforge.artifact_chunk_v1(text, bigint, uuid, text, integer, bytea),
     jobforge.artifact_finish_v1(text, bigint, uuid, text),
     jobforge.record_run_v2(text, bigint, uuid, text, text, text, text, text, text, jsonb, text[],
-                           text[], bigint[], timestamptz),
+                           text[], bigint[], bytea[], timestamptz),
     jobforge.prune_artifacts_v1(text, interval, integer, boolean, timestamptz, text, text,
                                 timestamptz) TO jobforge_worker;

@@ -129,8 +129,9 @@ class RunWrite:
     output_sha256: str | None
     trace_sha256: str
     document: dict[str, Any]
-    #: The run's artifacts as stored (`jobforge.queue.blobs`): each must be a complete blob of
-    #: the attempt's tenant; they are referenced from the record in the same transaction.
+    #: The run's artifacts (`jobforge.queue.blobs`): each must be a complete blob of the
+    #: attempt's tenant, stored before or (one chunk at most, `data`) with the record; they are
+    #: referenced from the record in the same transaction.
     artifacts: tuple[StoredArtifact, ...] = ()
 
 
@@ -141,6 +142,9 @@ class StoredArtifact:
     name: str
     sha256: str
     size: int
+    #: The bytes, when they are to be stored with the record (at most one chunk: hashed and
+    #: stored by the database in the record's own transaction); None when stored before.
+    data: bytes | None = None
 
 
 class RunRow(_Record):

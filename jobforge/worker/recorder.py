@@ -2,10 +2,11 @@
 (fenced on the attempt's lease token) whatever the outcome: success, failure, retry, contract
 violation, timeout or cancellation. Plain (non-runner) handlers are not recorded.
 
-Before the record, the bytes of every artifact the run wrote (whatever their size) and its
-captured log lines (redacted; `jobforge.worker.capture`) go to the artifact store, fenced on the
-same lease token (`jobforge.queue.blobs`); the record then references them in the transaction
-that writes it, so a record never names a blob that is not stored."""
+The bytes of every artifact the run wrote (whatever their size) and its captured log lines
+(redacted; `jobforge.worker.capture`) go to the artifact store, fenced on the same lease token
+(`jobforge.queue.blobs`): the small ones with the record, in its call, the others before it;
+the record references them all in the transaction that writes it, so a record never names a
+blob that is not stored."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from uuid import UUID
 from jobforge import canonical, errors
 from jobforge.contracts import RunnerDef
 from jobforge.queue import AsyncQueueClient, RunWrite
-from jobforge.queue.blobs import LOGS_NAME
+from jobforge.queue.blobs import CHUNK_BYTES, LOGS_NAME
 from jobforge.queue.models import StoredArtifact
 from jobforge.runtime.context import ArtifactRecord, RunContext
 from jobforge.runtime.http.redaction import redact_exchange
@@ -42,6 +43,11 @@ from jobforge.worker.context import JobContext
 from jobforge.worker.middleware import Next
 
 logger = logging.getLogger("jobforge.worker")
+
+#: The bytes of small artifacts (one chunk at most each) sent with the record, in its call and
+#: transaction, at most: a run's usual artifacts cost no round trip and no commit of their own,
+#: and no call is larger than a few chunks. The rest are stored first, each on its own.
+WITH_RECORD_BYTES = 4 * CHUNK_BYTES
 
 
 class Recorder:
@@ -95,22 +101,25 @@ class Recorder:
             logger.warning("job %d: no queue client to record the run with", ctx.job_id)
             return
         try:
-            blobs: list[StoredArtifact] = []
-            for artifact in record.artifacts:
-                data = run.artifact_bytes(artifact.name)
-                if not await self._store(client, ctx, token, data):
-                    return
-                blobs.append(StoredArtifact(artifact.name, artifact.sha256, artifact.size))
+            contents = [(a.name, run.artifact_bytes(a.name)) for a in record.artifacts]
             lines = log.render()
             if lines:
-                if not await self._store(client, ctx, token, lines):
-                    return
                 logs = ArtifactRecord(name=LOGS_NAME, media="text", size=len(lines),
                                       sha256=canonical.sha256_of(lines))  # fmt: skip
                 record = record.model_copy(update={"logs": logs})
-                blobs.append(StoredArtifact(LOGS_NAME, logs.sha256, logs.size))
-            written = stored(record)
-            written = dataclasses.replace(written, artifacts=tuple(blobs))
+                contents.append((LOGS_NAME, lines))
+            blobs: list[StoredArtifact] = []
+            budget = WITH_RECORD_BYTES
+            for name, data in contents:
+                sha = canonical.sha256_of(data)
+                if len(data) <= CHUNK_BYTES and len(data) <= budget:  # with the record
+                    budget -= len(data)
+                    blobs.append(StoredArtifact(name, sha, len(data), data))
+                    continue
+                if not await self._store(client, ctx, token, data):
+                    return
+                blobs.append(StoredArtifact(name, sha, len(data)))
+            written = dataclasses.replace(stored(record), artifacts=tuple(blobs))
             await client.record_run(ctx.worker, ctx.job_id, token, written)
         except Exception:
             logger.warning("job %d: run record not written", ctx.job_id, exc_info=True)

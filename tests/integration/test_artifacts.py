@@ -7,6 +7,7 @@ prune deletes the blobs no run references and only those."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import hashlib
 import json
 import logging
@@ -26,6 +27,7 @@ from jobforge.provision import Database
 from jobforge.queue import QueueClient
 from jobforge.queue.artifact_files import Wanted, write_all
 from jobforge.queue.blobs import LOGS_NAME, digest
+from jobforge.queue.models import StoredArtifact
 from jobforge.queue.retention import prune, prune_blobs
 from jobforge.queue.store import Fence, PostgresStore
 from jobforge.runtime.context import RunContext
@@ -410,3 +412,33 @@ def test_a_one_chunk_put_is_hashed_by_the_server_and_a_big_one_is_fenced_too(
         assert owner.execute(
             "SELECT sha256, size, complete FROM jobforge.artifact_blobs"
         ).fetchall() == [(digest(b""), 0, True)]
+
+
+def test_small_artifacts_are_stored_with_the_record_and_hashed_by_the_database(
+    jobforge_db: Database,
+) -> None:
+    worker, job_id, token = _claimed(jobforge_db.dsn, "acme")
+    good = StoredArtifact("a.txt", digest(b"abc"), 3, b"abc")
+    cases = {
+        "are not of its sha256 and size": [StoredArtifact("a.txt", digest(b"abc"), 3, b"abd")],
+        "are not of its sha256": [StoredArtifact("a.txt", digest(b"abc"), 4, b"abc")],
+        "or more than one chunk": [
+            StoredArtifact(
+                "a.txt", digest(b"x" * ((1 << 20) + 1)), (1 << 20) + 1, b"x" * ((1 << 20) + 1)
+            )
+        ],
+    }
+    with worker:
+        for message, artifacts in cases.items():
+            written = dataclasses.replace(run_write(MANUAL), artifacts=tuple(artifacts))
+            with pytest.raises(errors.InvalidJob, match=message):
+                worker.record_run("w", job_id, token, written)
+        empty = StoredArtifact("empty.txt", digest(b""), 0, b"")
+        written = dataclasses.replace(run_write(MANUAL), artifacts=(good, empty))
+        assert worker.record_run("w", job_id, token, written)
+    with QueueClient.connect(jobforge_db.dsn, tenant="acme") as acme:
+        store = PostgresStore(acme)
+        assert store.get("acme", good.sha256) == b"abc"
+        assert store.get("acme", empty.sha256) == b""
+        refs = {a.name: (a.sha256, a.size) for a in acme.job_artifacts(job_id)}
+    assert refs == {"a.txt": (good.sha256, 3), "empty.txt": (empty.sha256, 0)}
