@@ -11,7 +11,8 @@
 --                  artifact's size. Fixed-size chunks make a chunk's content a function of
 --                  (sha256, seq): two workers storing the same blob at once write the same rows.
 -- artifact_refs:   which blob each artifact of each run record is (name, sha256, size), written
---                  with the run record in one transaction (record_run_v2) and deleted with it
+--                  with the run record in one transaction (record_run_v2, which also stores the
+--                  run's small blobs, one chunk each, in that call) and deleted with it
 --                  (ON DELETE CASCADE from job_runs): a prune of jobs or of run records drops
 --                  the references, and prune_artifacts_v1 then deletes the blobs no reference
 --                  holds. A reference cannot point at a blob that is missing (the foreign key)
