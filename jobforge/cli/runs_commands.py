@@ -156,7 +156,10 @@ def show(
     url: str | None = URL,
     tenant: str | None = TENANT,
     fmt: str = typer.Option(
-        "json", "--format", help="json (the run record) or markdown (a run manifest)."
+        "json",
+        "--format",
+        metavar="FORMAT",
+        help="json (the run record) or markdown (a run manifest).",
     ),
 ) -> None:
     """Print the run record (jobforge.run/1) of one attempt of a job (its newest run), or with
@@ -178,8 +181,8 @@ def show(
 @app.command("artifacts")
 def artifacts(
     job_id: int = typer.Argument(..., metavar="JOB", min=1, max=MAX_ID, help="Job id."),
-    out: Path = typer.Option(..., "--out", help="Folder to write the artifacts into (made when "
-                             "missing); each goes under its name."),
+    out: Path = typer.Option(..., "--out", metavar="DIR", help="Folder to write the artifacts "
+                             "into (made when missing); each goes under its name."),
     attempt: int | None = ATTEMPT,
     run_id: int | None = RUN,
     name: list[str] | None = typer.Option(
