@@ -1,8 +1,9 @@
 """`jobforge runs artifacts` and `jobforge runs show --format markdown` as subprocesses, on runs
-recorded by `jobforge worker`: artifacts written out with their hashes verified, the run's log
-lines among them, existing files kept unless --force, hostile names (from the command line and
-from the database) and symlinks refused, --out errors, another tenant, and the manifest with
-user data that would break a Markdown table."""
+recorded by `jobforge worker`: artifacts (one of 5.2 MB) written out with the sha256 of the
+runner's bytes, the run's log lines among them, existing files kept unless --force, hostile names
+(from the command line and from the database) and symlinks refused, --out errors, another
+tenant, runs recorded before artifacts were stored, prune, and the manifest with user data that
+would break a Markdown table."""
 
 from __future__ import annotations
 
@@ -44,12 +45,12 @@ class ReportOut(BaseModel):
 def report(inp: ReportIn, ctx: RunContext) -> ReportOut:
     ctx.decide("layout", "a|b\\nc", why="pipes | and\\nnewlines")
     ctx.artifact("report.md", f"# {inp.title}\\n")
-    ctx.artifact("data/blob.bin", bytes(range(256)) * 6000)  # 1.5 MB: two chunks
+    ctx.artifact("data/blob.bin", bytes(range(256)) * 20500)  # 5.2 MB: six chunks
     log.warning("rendering with password=%s", inp.password)
     return ReportOut(pages=2)
 """
 
-BLOB = bytes(range(256)) * 6000
+BLOB = bytes(range(256)) * 20500
 
 
 def sha(data: bytes) -> str:
@@ -204,7 +205,7 @@ def test_runs_show_markdown_is_a_manifest_that_user_data_cannot_break(
     (row,) = [line for line in text.splitlines() if line.startswith("| 1 | layout |")]
     assert row == '| 1 | layout | "a\\|b\\\\nc" | {"why": "pipes \\| and\\\\nnewlines"} |'
     assert row.count(" | ") == 3  # four cells, whatever the data
-    assert f"| data/blob.bin | bytes | {len(BLOB)} (1.5 MiB) | {sha(BLOB)} |" in text
+    assert f"| data/blob.bin | bytes | {len(BLOB)} (5.0 MiB) | {sha(BLOB)} |" in text
     assert "| @logs.jsonl | log lines |" in text
     assert "hunter2-secret" not in text
     assert "| python |" in text
@@ -237,7 +238,7 @@ def test_a_run_recorded_before_artifacts_were_stored_gives_what_it_kept_inline(
     run = cli(*args, "--out", str(project / "out"), env=recorded["env"])
     assert run.code == 0, run.err
     assert (project / "out" / "report.md").read_text() == "# Q3 | <b>\n"
-    assert not (project / "out" / "data").exists()  # 1.5 MB: the record kept its hash only
+    assert not (project / "out" / "data").exists()  # 5.2 MB: the record kept its hash only
     assert "data/blob.bin kept by hash only, not written" in run.err
     with jobforge_db.connect() as owner:  # an inline content that is not what its hash says
         owner.execute(

@@ -11,6 +11,7 @@ import dataclasses
 import hashlib
 import json
 import logging
+import threading
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -442,3 +443,58 @@ def test_small_artifacts_are_stored_with_the_record_and_hashed_by_the_database(
         assert store.get("acme", empty.sha256) == b""
         refs = {a.name: (a.sha256, a.size) for a in acme.job_artifacts(job_id)}
     assert refs == {"a.txt": (good.sha256, 3), "empty.txt": (empty.sha256, 0)}
+
+
+def test_two_workers_storing_the_same_big_blob_at_once_store_it_once(
+    jobforge_db: Database,
+) -> None:
+    data = big_bytes(7)[: 3 * 1024 * 1024 + 5]
+    fences = []
+    for _ in range(2):
+        worker, job_id, token = _claimed(jobforge_db.dsn, "acme")
+        worker.close()
+        fences.append(Fence("w", job_id, token))
+    results: list[str | BaseException] = []
+
+    def put(fence: Fence) -> None:
+        with QueueClient.connect(jobforge_db.dsn) as client:
+            try:
+                results.append(PostgresStore(client, fence).put("acme", data))
+            except BaseException as exc:  # reported below
+                results.append(exc)
+
+    threads = [threading.Thread(target=put, args=(f,)) for f in fences]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert results == [digest(data)] * 2
+    with jobforge_db.connect() as owner:
+        assert owner.execute(
+            "SELECT count(*), bool_and(complete) FROM jobforge.artifact_blobs"
+        ).fetchone() == (1, True)
+        assert owner.execute("SELECT count(*) FROM jobforge.artifact_chunks").fetchone() == (4,)
+    with QueueClient.connect(jobforge_db.dsn, tenant="acme") as acme:
+        assert PostgresStore(acme).get("acme", digest(data)) == data
+
+
+def test_a_dry_prune_counts_orphans_and_a_tenant_s_prune_keeps_to_its_tenant(
+    jobforge_db: Database,
+) -> None:
+    orphans = {}
+    for tenant in ("acme", "globex"):
+        worker, job_id, token = _claimed(jobforge_db.dsn, tenant)
+        with worker:
+            orphans[tenant] = PostgresStore(worker, Fence("w", job_id, token)).put(
+                tenant, f"orphan of {tenant}".encode()
+            )
+    later = datetime.now(UTC) + timedelta(hours=2)
+    with jobforge_db.connect() as owner:
+        owner.execute("UPDATE jobforge.settings SET caller_clock = true")
+    with QueueClient.connect(jobforge_db.dsn) as operator:
+        dry = prune_blobs(operator, dry_run=True, throttle=0, now=later)
+        assert (dry.blobs, dry.blob_bytes) == (2, len(b"orphan of acme") + len(b"orphan of globex"))
+        assert prune_blobs(operator, tenant="acme", throttle=0, now=later).blobs == 1
+    with jobforge_db.connect() as owner:
+        left = owner.execute("SELECT tenant_id FROM jobforge.artifact_blobs").fetchall()
+    assert left == [("globex",)]
