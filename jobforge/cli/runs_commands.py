@@ -208,7 +208,7 @@ def artifacts(
     where = f"attempt {row.attempt} of job {job_id}"
     dsn = ready_database_url(url)
     with QueueClient.connect(dsn, tenant=row.tenant_id, max_size=1) as client:
-        refs = [a for a in client.job_artifacts(job_id) if a.attempt == row.attempt]
+        refs = [a for a in client.job_artifacts(job_id) if a.run_id == row.id]
         store: ArtifactStore = PostgresStore(client)
         wanted = [Wanted(a.name, a.sha256, a.size) for a in refs]
         if not wanted:  # recorded before artifacts were stored: what the record kept inline

@@ -48,8 +48,10 @@ class BlobInfo:
 
 @dataclass(frozen=True, slots=True)
 class JobArtifact:
-    """One artifact of one attempt of a job, as referenced by its run record."""
+    """One artifact of one attempt of a job, as referenced by its run record (`run_id`: an
+    attempt number repeats when a job is retried with its attempts reset)."""
 
+    run_id: int
     attempt: int
     name: str
     sha256: str
@@ -136,11 +138,12 @@ def chunk(client: Client, tenant: str, sha256: str, seq: int) -> Steps[bytes | N
 
 def job_artifacts(client: Client, job_id: int) -> Steps[list[JobArtifact]]:
     """The artifacts of every recorded attempt of the tenant's job (`JobNotFound` when the job
-    is not the tenant's), by attempt and name."""
+    is not the tenant's), by run and name."""
     job = yield Statement(calls.get(job_id), more=True)
     rows: calls.Rows = yield Statement(("artifact_refs", {"id": job_id}))
     calls.found(job_id, job)
-    return [JobArtifact(int(r["attempt"]), r["name"], r["sha256"], int(r["size"])) for r in rows]
+    return [JobArtifact(int(r["run_id"]), int(r["attempt"]), r["name"], r["sha256"],
+                        int(r["size"])) for r in rows]  # fmt: skip
 
 
 def prune_batch(

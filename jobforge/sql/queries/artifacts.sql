@@ -27,13 +27,13 @@ SELECT data FROM jobforge.artifact_chunks
 WHERE tenant_id = %(tenant)s AND sha256 = %(sha256)s AND seq = %(seq)s
 
 -- name: artifact_refs
--- The artifacts of a job's run records (the caller has checked the job is visible), by attempt.
-SELECT r.attempt, a.name, a.sha256, a.size
+-- The artifacts of a job's run records (the caller has checked the job is visible), by run.
+SELECT r.id AS run_id, r.attempt, a.name, a.sha256, a.size
 FROM jobforge.job_runs r
 JOIN jobforge.artifact_refs a ON a.lease_token = r.lease_token
 WHERE r.job_id = %(id)s AND r.tenant_id = jobforge.current_tenant()
   AND a.tenant_id = jobforge.current_tenant()
-ORDER BY r.attempt, a.name
+ORDER BY r.id, a.name
 
 -- name: artifact_prune
 SELECT blobs, bytes, after_at, after_tenant, after_sha
