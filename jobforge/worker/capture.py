@@ -46,68 +46,89 @@ _MIN_SECRET = 4
 
 
 class RunLog:
-    """The captured lines of one run (thread-safe: a sync runner's threads log into it)."""
+    """The captured lines of one run (thread-safe: a sync runner's threads log into it).
 
-    def __init__(self, redactor: Redactor, payload: Any = None) -> None:
-        self._redact = redactor
-        self._secrets = sorted(_secret_values(payload, redactor), key=len, reverse=True)
-        self._lines: list[str] = []
+    Lines are kept as logged, in memory only, and redacted by `render` with the redactor the
+    record is built with: a runner's own secret keys (`@runner(secret_keys=...)`) are known only
+    once it has started, after its first lines may have been logged."""
+
+    def __init__(self, payload: Any = None) -> None:
+        self._payload = payload
+        self._entries: list[dict[str, Any]] = []
         self._bytes = 0
         self._dropped = 0
         self._lock = threading.Lock()
 
     def add(self, record: logging.LogRecord) -> None:
-        line = json.dumps(self._entry(record), default=str, ensure_ascii=False)
-        size = len(line.encode()) + 1
+        entry = _entry(record)
+        size = len(json.dumps(entry, default=str, ensure_ascii=False).encode()) + 1
         with self._lock:
-            if len(self._lines) >= MAX_LINES or self._bytes + size > MAX_BYTES:
+            if len(self._entries) >= MAX_LINES or self._bytes + size > MAX_BYTES:
                 self._dropped += 1
                 return
-            self._lines.append(line)
+            self._entries.append(entry)
             self._bytes += size
 
-    def _entry(self, record: logging.LogRecord) -> dict[str, Any]:
-        try:
-            message = record.getMessage()
-        except Exception as exc:  # a bad format string: keep what there is
-            message = f"{record.msg!r} (unformattable: {type(exc).__name__})"
-        entry: dict[str, Any] = {
-            "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
-            "level": record.levelname.lower(),
-            "logger": record.name,
-            "message": self.text(message),
-        }
-        fields = {k: v for k, v in vars(record).items() if k not in _STANDARD}
-        if fields:
-            entry["fields"] = self._redact(_plain(fields))
-        if record.exc_info:
-            entry["exception"] = self.text(logging.Formatter().formatException(record.exc_info))
-        return entry
-
-    def text(self, text: str) -> str:
-        """`text` with secret `key=value` values and the input's secret values masked."""
-
-        def pair(match: re.Match[str]) -> str:
-            if not self._redact.is_secret(match.group("key")):
-                return match.group(0)
-            masked = self._redact.mask(match.group("value"))
-            return match.group(0)[: match.start("value") - match.start(0)] + str(masked)
-
-        text = _PAIR.sub(pair, text)
-        for secret in self._secrets:
-            text = text.replace(secret, str(self._redact.mask(secret)))
-        return text
-
-    def render(self) -> bytes:
-        """The lines as JSON Lines (empty when nothing was logged)."""
+    def render(self, redactor: Redactor) -> bytes:
+        """The lines as JSON Lines, redacted (empty when nothing was logged)."""
+        secrets = secret_values(self._payload, redactor)
         with self._lock:
-            lines = list(self._lines)
-            if self._dropped:
-                note = {"level": "warning", "logger": "jobforge.worker",
-                        "message": f"{self._dropped} more log lines were dropped (a run keeps "
-                                   f"{MAX_LINES} lines, {MAX_BYTES} bytes)"}  # fmt: skip
-                lines.append(json.dumps(note))
+            entries, dropped = list(self._entries), self._dropped
+        lines = []
+        for entry in entries:
+            shown = {**entry, "message": mask_text(entry["message"], redactor, secrets)}
+            if "fields" in entry:
+                shown["fields"] = redactor(entry["fields"])
+            if "exception" in entry:
+                shown["exception"] = mask_text(entry["exception"], redactor, secrets)
+            lines.append(json.dumps(shown, ensure_ascii=False))
+        if dropped:
+            note = {"level": "warning", "logger": "jobforge.worker",
+                    "message": f"{dropped} more log lines were dropped (a run keeps "
+                               f"{MAX_LINES} lines, {MAX_BYTES} bytes)"}  # fmt: skip
+            lines.append(json.dumps(note))
         return "".join(f"{line}\n" for line in lines).encode()
+
+
+def _entry(record: logging.LogRecord) -> dict[str, Any]:
+    """A log record as it was logged (not redacted yet)."""
+    try:
+        message = record.getMessage()
+    except Exception as exc:  # a bad format string: keep what there is
+        message = f"{record.msg!r} (unformattable: {type(exc).__name__})"
+    entry: dict[str, Any] = {
+        "ts": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
+        "level": record.levelname.lower(),
+        "logger": record.name,
+        "message": message,
+    }
+    fields = {k: v for k, v in vars(record).items() if k not in _STANDARD}
+    if fields:
+        entry["fields"] = _plain(fields)
+    if record.exc_info:
+        entry["exception"] = logging.Formatter().formatException(record.exc_info)
+    return entry
+
+
+def mask_text(text: str, redactor: Redactor, secrets: list[str]) -> str:
+    """`text` with the values written `key=value` under secret-looking keys masked, and every
+    one of `secrets` (the input's secret values, longest first) wherever it appears."""
+
+    def pair(match: re.Match[str]) -> str:
+        if not redactor.is_secret(match.group("key")):
+            return match.group(0)
+        masked = redactor.mask(match.group("value"))
+        return match.group(0)[: match.start("value") - match.start(0)] + str(masked)
+
+    text = _PAIR.sub(pair, text)
+    for secret in secrets:
+        text = text.replace(secret, str(redactor.mask(secret)))
+    return text
+
+
+def secret_values(payload: Any, redactor: Redactor) -> list[str]:
+    """The input's secret values to look for in text, longest first."""
+    return sorted(_secret_values(payload, redactor), key=len, reverse=True)
 
 
 def _plain(value: Any) -> Any:

@@ -69,7 +69,7 @@ class Recorder:
 
     async def __call__(self, ctx: JobContext, call_next: Next) -> Any:
         began, clock = datetime.now(UTC), time.perf_counter()
-        log = RunLog(self._redact, ctx.job.payload)
+        log = RunLog(ctx.job.payload)
         try:
             with capturing(log):
                 result = await call_next(ctx)
@@ -102,7 +102,8 @@ class Recorder:
             return
         try:
             contents = [(a.name, run.artifact_bytes(a.name)) for a in record.artifacts]
-            lines = log.render()
+            lines = log.render(self._redact.for_runner(definition.secret_keys,
+                                                       definition.public_keys))  # fmt: skip
             if lines:
                 logs = ArtifactRecord(name=LOGS_NAME, media="text", size=len(lines),
                                       sha256=canonical.sha256_of(lines))  # fmt: skip

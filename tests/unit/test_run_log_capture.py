@@ -11,19 +11,24 @@ import pytest
 
 from jobforge.runtime.redact import Redactor
 from jobforge.worker import capture
-from jobforge.worker.capture import RunLog, capturing
+from jobforge.worker.capture import RunLog, capturing, mask_text, secret_values
 
 log = logging.getLogger("tests.capture")
 
 
-def lines(run: RunLog) -> list[dict[str, object]]:
-    return [json.loads(line) for line in run.render().decode().splitlines()]
+def lines(run: RunLog, redactor: Redactor | None = None) -> list[dict[str, object]]:
+    rendered = run.render(redactor or Redactor(key=None))
+    return [json.loads(line) for line in rendered.decode().splitlines()]
 
 
 def test_key_value_secrets_and_the_input_s_secret_values_are_masked() -> None:
-    run = RunLog(Redactor(key=None), {"target": "db-1", "creds": {"api_key": "sk-live-XYZ"}})
-    text = run.text(
-        'password=hunter2 token: abc123 "client_secret": "s3cr3t" user=bob calling with sk-live-XYZ'
+    redactor = Redactor(key=None)
+    secrets = secret_values({"target": "db-1", "creds": {"api_key": "sk-live-XYZ"}}, redactor)
+    text = mask_text(
+        'password=hunter2 token: abc123 "client_secret": "s3cr3t" user=bob '
+        "calling with sk-live-XYZ",
+        redactor,
+        secrets,
     )
     assert text == (
         'password=[redacted] token: [redacted] "client_secret": "[redacted]" user=bob '
@@ -32,14 +37,13 @@ def test_key_value_secrets_and_the_input_s_secret_values_are_masked() -> None:
 
 
 def test_a_keyed_redactor_leaves_comparable_markers() -> None:
-    run = RunLog(Redactor(key=b"k" * 32), {})
-    masked = run.text("password=hunter2")
+    masked = mask_text("password=hunter2", Redactor(key=b"k" * 32), [])
     assert masked.startswith("password=[redacted:")
     assert "hunter2" not in masked
 
 
 def test_lines_carry_level_logger_fields_and_traceback_redacted() -> None:
-    run = RunLog(Redactor(key=None), {"password": "pw-value-1"})
+    run = RunLog({"password": "pw-value-1"})
     logger = logging.getLogger("tests.capture.fields")
     logger.setLevel(logging.INFO)
     with capturing(run):
@@ -56,7 +60,7 @@ def test_lines_carry_level_logger_fields_and_traceback_redacted() -> None:
 
 
 def test_nothing_is_kept_outside_a_run_and_threads_of_the_run_are_kept() -> None:
-    run = RunLog(Redactor(key=None))
+    run = RunLog()
     log.warning("before")
     with capturing(run):
         import contextvars
@@ -74,7 +78,7 @@ def test_a_run_keeps_at_most_the_limit_and_says_what_it_dropped(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(capture, "MAX_LINES", 3)
-    run = RunLog(Redactor(key=None))
+    run = RunLog()
     with capturing(run):
         for i in range(5):
             log.warning("line %d", i)
@@ -84,8 +88,18 @@ def test_a_run_keeps_at_most_the_limit_and_says_what_it_dropped(
 
 
 def test_an_unformattable_message_is_kept_not_raised() -> None:
-    run = RunLog(Redactor(key=None))
+    run = RunLog()
     record = logging.LogRecord("x", logging.WARNING, __file__, 1, "%d items", ("nan",), None)
     run.add(record)  # (pytest's own handler would raise on it first)
     (line,) = lines(run)
     assert "unformattable" in str(line["message"])
+
+
+def test_the_runner_s_own_secret_keys_apply_to_lines_logged_before_they_were_known() -> None:
+    run = RunLog({"license": "LIC-12345"})
+    with capturing(run):
+        log.warning("using license=LIC-12345")
+    (plain,) = lines(run)
+    assert plain["message"] == "using license=LIC-12345"  # not a secret-looking name
+    (masked,) = lines(run, Redactor(key=None).for_runner(["license"], []))
+    assert masked["message"] == "using license=[redacted]"
