@@ -192,6 +192,7 @@ def artifacts(
     force: bool = typer.Option(False, "--force", help="Overwrite files already in --out."),
     url: str | None = URL,
     tenant: str | None = TENANT,
+    as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
 ) -> None:  # fmt: skip
     """Write the artifacts of one attempt of a job (its newest run) into a folder, each under its
     name, its sha256 verified as it is read: a file whose bytes do not match is not kept. A name
@@ -222,6 +223,10 @@ def artifacts(
                 )
             wanted = [w for w in wanted if w.name in set(name)]
         written = write_all(store, row.tenant_id, wanted, out, force=force)
+    if as_json:
+        print_json([{"name": w.name, "path": str(w.path), "size": w.size, "sha256": w.sha256}
+                    for w in written])  # fmt: skip
+        return
     for w in written:
         console.print(f"wrote {w.path}  {w.size} bytes  {w.sha256}", markup=False)
     console.print(f"{counted(len(written), 'artifact')} written, each sha256 verified",

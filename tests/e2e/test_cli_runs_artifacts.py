@@ -8,6 +8,7 @@ would break a Markdown table."""
 from __future__ import annotations
 
 import hashlib
+import json
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +108,13 @@ def test_one_artifact_by_name_and_a_missing_one(
               env=recorded["env"])  # fmt: skip
     assert one.code == 0, one.err
     assert [p.name for p in (project / "one").rglob("*") if p.is_file()] == ["blob.bin"]
+    listed = cli(*args, "--out", str(project / "json"), "--name", "report.md", "--json",
+                 env=recorded["env"])  # fmt: skip
+    assert listed.code == 0, listed.err
+    assert json.loads(listed.out) == [{
+        "name": "report.md", "path": str(project / "json" / "report.md"),
+        "size": len(b"# Q3 | <b>\n"), "sha256": sha(b"# Q3 | <b>\n"),
+    }]  # fmt: skip
     missing = cli(*args, "--out", str(project / "two"), "--name", "nope.txt", env=recorded["env"])
     assert missing.code == 1
     assert "no artifact nope.txt in attempt 1 of job" in missing.err
