@@ -1,5 +1,5 @@
 """The artifact store: blobs of any size, content-addressed (`sha256:<hex>`) and per tenant, behind
-one small interface with two backends.
+one small interface with two backends (and `MemoryStore`, for bytes already at hand).
 
 - `PostgresStore` (the default; migrations/0017): chunks of 1 MiB under row-level security.
   Writes are a worker's only, for an attempt it holds the lease of (`Fence`); reads are the
@@ -15,7 +15,7 @@ Blobs are never shared between tenants, even when the bytes are the same: a writ
 because another tenant holds the bytes would tell one tenant what another stores. Every read is
 verified: the bytes are hashed as they stream, and a mismatch raises `ArtifactCorrupt` (one line)
 after the last chunk, so a caller that writes a file writes it under a temporary name and keeps
-it only once the iteration has ended without an error (`jobforge.queue.export` does).
+it only once the iteration has ended without an error (`jobforge.queue.artifact_files` does).
 """
 
 from __future__ import annotations
