@@ -498,3 +498,34 @@ def test_a_dry_prune_counts_orphans_and_a_tenant_s_prune_keeps_to_its_tenant(
     with jobforge_db.connect() as owner:
         left = owner.execute("SELECT tenant_id FROM jobforge.artifact_blobs").fetchall()
     assert left == [("globex",)]
+
+
+CALLS: list[int] = []
+
+
+@runner("art.fail-once", version="1.0.0", input=LogIn, output=BigOut)
+def fail_once(inp: LogIn, ctx: RunContext) -> BigOut:
+    CALLS.append(inp.n)
+    ctx.artifact("out.txt", f"call {len(CALLS)}\n")
+    if len(CALLS) == 1:
+        raise errors.NonRetryable("the first call fails")
+    return BigOut(size=len(CALLS))
+
+
+def test_each_run_of_a_repeated_attempt_number_keeps_its_own_artifacts(
+    jobforge_db: Database, acme: QueueClient
+) -> None:
+    CALLS.clear()
+    registry = Registry()
+    register_runner(registry, RUNNERS["art.fail-once"])
+    job_id = acme.enqueue("art.fail-once", {"n": 1}).job_id
+    drain(jobforge_db.dsn, registry, middleware=[Recorder()])
+    acme.reschedule(job_id, reset_attempts=True)
+    drain(jobforge_db.dsn, registry, middleware=[Recorder()])
+    found = acme.job_artifacts(job_id)
+    assert [(a.attempt, a.name) for a in found] == [(1, "out.txt"), (1, "out.txt")]
+    first, second = found
+    assert first.run_id < second.run_id
+    store = PostgresStore(acme)
+    assert store.get("acme", first.sha256) == b"call 1\n"
+    assert store.get("acme", second.sha256) == b"call 2\n"
