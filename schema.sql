@@ -1,5 +1,5 @@
 -- jobforge's database schema as every migration up to and including
--- migrations/0016_projects.sql leaves it: `pg_dump --schema-only --no-owner`
+-- migrations/0017_artifacts.sql leaves it: `pg_dump --schema-only --no-owner`
 -- of the jobforge schema of a freshly migrated database, without session settings or
 -- version lines. Rows the migrations insert (job_transitions, settings) are data, not
 -- shown here.
@@ -94,6 +94,181 @@ BEGIN
     VALUES (p_job_id, v_attempt.tenant_id, 'cancel_acknowledged', v_now, v_attempt.attempt,
             p_worker, v_data);
     RETURN true;
+END $$;
+
+
+--
+-- Name: artifact_begin_v1(text, bigint, uuid, text, text, bigint, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.artifact_begin_v1(p_worker text, p_job_id bigint, p_token uuid, p_tenant text, p_sha256 text, p_size bigint, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+#variable_conflict use_column
+DECLARE
+    v_now      timestamptz := jobforge.clock(p_now);
+    v_tenant   text;
+    v_complete boolean;
+BEGIN
+    PERFORM jobforge.require_worker();
+    IF p_sha256 IS NULL OR p_sha256 !~ '^sha256:[0-9a-f]{64}$' THEN
+        RAISE EXCEPTION 'artifact: % is not a sha256 (sha256:<64 hex>)',
+            coalesce(quote_literal(left(p_sha256, 80)), 'null') USING ERRCODE = 'JF006';
+    END IF;
+    IF p_size IS NULL OR p_size NOT BETWEEN 0 AND 1099511627776 THEN
+        RAISE EXCEPTION 'artifact: size % is out of range 0-1099511627776', p_size
+            USING ERRCODE = 'JF006';
+    END IF;
+    v_tenant := jobforge.artifact_fence(p_worker, p_job_id, p_token);
+    IF v_tenant IS NULL THEN
+        RETURN 'lost';
+    END IF;
+    IF p_tenant IS DISTINCT FROM v_tenant THEN
+        RAISE EXCEPTION 'artifact: job % belongs to another tenant than %', p_job_id,
+            coalesce(quote_literal(left(p_tenant, 130)), 'null') USING ERRCODE = 'JF006';
+    END IF;
+    INSERT INTO jobforge.artifact_blobs AS b (tenant_id, sha256, size, chunks, created_at,
+                                              touched_at)
+    VALUES (v_tenant, p_sha256, p_size, (p_size + 1048575) / 1048576, v_now, v_now)
+    ON CONFLICT (tenant_id, sha256) DO UPDATE SET touched_at = EXCLUDED.touched_at
+    RETURNING b.complete INTO v_complete;
+    RETURN CASE WHEN v_complete THEN 'stored' ELSE 'send' END;
+END $_$;
+
+
+--
+-- Name: artifact_chunk_v1(text, bigint, uuid, text, integer, bytea); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.artifact_chunk_v1(p_worker text, p_job_id bigint, p_token uuid, p_sha256 text, p_seq integer, p_data bytea) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_tenant text;
+    v_blob   jobforge.artifact_blobs;
+    v_want   bigint;
+BEGIN
+    PERFORM jobforge.require_worker();
+    v_tenant := jobforge.artifact_fence(p_worker, p_job_id, p_token);
+    IF v_tenant IS NULL THEN
+        RETURN false;
+    END IF;
+    SELECT * INTO v_blob FROM jobforge.artifact_blobs b
+    WHERE b.tenant_id = v_tenant AND b.sha256 = p_sha256;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'artifact: % was not begun (artifact_begin_v1 first)',
+            coalesce(quote_literal(left(p_sha256, 80)), 'null') USING ERRCODE = 'JF006';
+    END IF;
+    IF v_blob.complete THEN
+        RETURN true;
+    END IF;
+    IF p_seq IS NULL OR p_seq < 0 OR p_seq >= v_blob.chunks THEN
+        RAISE EXCEPTION 'artifact: chunk % is out of range 0-% for % bytes', p_seq,
+            v_blob.chunks - 1, v_blob.size USING ERRCODE = 'JF006';
+    END IF;
+    v_want := least(1048576, v_blob.size - p_seq::bigint * 1048576);
+    IF p_data IS NULL OR octet_length(p_data) <> v_want THEN
+        RAISE EXCEPTION 'artifact: chunk % is % bytes, not %', p_seq, octet_length(p_data), v_want
+            USING ERRCODE = 'JF006';
+    END IF;
+    INSERT INTO jobforge.artifact_chunks (tenant_id, sha256, seq, data)
+    VALUES (v_tenant, p_sha256, p_seq, p_data)
+    ON CONFLICT (tenant_id, sha256, seq) DO NOTHING;
+    RETURN true;
+END $$;
+
+
+--
+-- Name: artifact_fence(text, bigint, uuid); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.artifact_fence(p_worker text, p_job_id bigint, p_token uuid) RETURNS text
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+    SELECT a.tenant_id FROM jobforge.job_attempts a
+    WHERE a.lease_token OPERATOR(pg_catalog.=) jobforge.lease_id(p_token)
+      AND a.job_id OPERATOR(pg_catalog.=) p_job_id AND a.worker OPERATOR(pg_catalog.=) p_worker
+      AND NOT EXISTS (SELECT 1 FROM jobforge.job_runs r
+                      WHERE r.lease_token OPERATOR(pg_catalog.=) jobforge.lease_id(p_token))
+$$;
+
+
+--
+-- Name: artifact_finish_v1(text, bigint, uuid, text); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.artifact_finish_v1(p_worker text, p_job_id bigint, p_token uuid, p_sha256 text) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_tenant text;
+    v_blob   jobforge.artifact_blobs;
+    v_count  bigint;
+    v_bytes  bigint;
+BEGIN
+    PERFORM jobforge.require_worker();
+    v_tenant := jobforge.artifact_fence(p_worker, p_job_id, p_token);
+    IF v_tenant IS NULL THEN
+        RETURN false;
+    END IF;
+    SELECT * INTO v_blob FROM jobforge.artifact_blobs b
+    WHERE b.tenant_id = v_tenant AND b.sha256 = p_sha256 FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'artifact: % was not begun (artifact_begin_v1 first)',
+            coalesce(quote_literal(left(p_sha256, 80)), 'null') USING ERRCODE = 'JF006';
+    END IF;
+    IF v_blob.complete THEN
+        RETURN true;
+    END IF;
+    SELECT count(*), coalesce(sum(octet_length(c.data)), 0) INTO v_count, v_bytes
+    FROM jobforge.artifact_chunks c WHERE c.tenant_id = v_tenant AND c.sha256 = p_sha256;
+    IF v_count <> v_blob.chunks OR v_bytes <> v_blob.size THEN
+        RAISE EXCEPTION 'artifact: % has % of % chunks (% of % bytes)', p_sha256, v_count,
+            v_blob.chunks, v_bytes, v_blob.size USING ERRCODE = 'JF006';
+    END IF;
+    UPDATE jobforge.artifact_blobs b SET complete = true
+    WHERE b.tenant_id = v_tenant AND b.sha256 = p_sha256;
+    RETURN true;
+END $$;
+
+
+--
+-- Name: artifact_put_v1(text, bigint, uuid, text, text, bytea, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.artifact_put_v1(p_worker text, p_job_id bigint, p_token uuid, p_tenant text, p_sha256 text, p_data bytea, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_state text;
+BEGIN
+    PERFORM jobforge.require_worker();
+    IF p_data IS NULL OR octet_length(p_data) > 1048576 THEN
+        RAISE EXCEPTION 'artifact: artifact_put_v1 takes 0 to 1048576 bytes, not %; send larger '
+            'blobs in chunks (artifact_begin_v1)', octet_length(p_data) USING ERRCODE = 'JF006';
+    END IF;
+    IF p_sha256 IS DISTINCT FROM 'sha256:' || encode(sha256(p_data), 'hex') THEN
+        RAISE EXCEPTION 'artifact: the bytes hash to sha256:%, not %', encode(sha256(p_data), 'hex'),
+            coalesce(quote_literal(left(p_sha256, 80)), 'null') USING ERRCODE = 'JF006';
+    END IF;
+    v_state := jobforge.artifact_begin_v1(p_worker, p_job_id, p_token, p_tenant, p_sha256,
+                                          octet_length(p_data), p_now);
+    IF v_state <> 'send' THEN
+        RETURN v_state;
+    END IF;
+    IF octet_length(p_data) > 0 THEN
+        PERFORM jobforge.artifact_chunk_v1(p_worker, p_job_id, p_token, p_sha256, 0, p_data);
+    END IF;
+    PERFORM jobforge.artifact_finish_v1(p_worker, p_job_id, p_token, p_sha256);
+    RETURN 'stored';
 END $$;
 
 
@@ -1287,6 +1462,109 @@ END $$;
 
 
 --
+-- Name: prune_artifacts_v1(text, interval, integer, boolean, timestamp with time zone, text, text, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.prune_artifacts_v1(p_tenant text DEFAULT NULL::text, p_grace interval DEFAULT '01:00:00'::interval, p_batch integer DEFAULT 1000, p_dry_run boolean DEFAULT false, p_after_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_after_tenant text DEFAULT NULL::text, p_after_sha text DEFAULT NULL::text, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(blobs bigint, bytes bigint, after_at timestamp with time zone, after_tenant text, after_sha text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+#variable_conflict use_column
+DECLARE
+    v_now    timestamptz := jobforge.clock(p_now);
+    v_cutoff timestamptz;
+    v_n      bigint;
+    v_ctids  tid[];
+    v_blobs  bigint;
+    v_bytes  bigint;
+    v_at     timestamptz;
+    v_tenant text;
+    v_sha    text;
+BEGIN
+    PERFORM jobforge.require_worker();
+    IF NOT jobforge.worker_scope() THEN
+        RAISE EXCEPTION 'prune: the transaction needs the worker scope (jobforge.scope = worker)'
+            USING ERRCODE = 'JF006';
+    END IF;
+    IF p_grace IS NULL OR NOT (p_grace >= interval '0' AND p_grace <= interval '100 years') THEN
+        RAISE EXCEPTION 'prune: grace % is out of range 0-100 years', p_grace
+            USING ERRCODE = 'JF006';
+    END IF;
+    IF p_tenant IS NOT NULL AND (p_tenant !~ '^[A-Za-z0-9._:-]+$' OR length(p_tenant) > 128) THEN
+        RAISE EXCEPTION 'prune: tenant % is not a valid tenant id',
+            quote_literal(left(p_tenant, 130)) USING ERRCODE = 'JF006';
+    END IF;
+    IF p_batch IS NULL OR p_batch NOT BETWEEN 1 AND 50000 THEN
+        RAISE EXCEPTION 'prune: batch % is out of range 1-50000', p_batch USING ERRCODE = 'JF006';
+    END IF;
+    v_cutoff := v_now - p_grace;
+
+    -- The window (locked unless dry), and which of it no reference holds.
+    IF p_dry_run THEN
+        SELECT count(*), coalesce(array_agg(w.ctid) FILTER (WHERE w.orphan), '{}'),
+               count(*) FILTER (WHERE w.orphan), coalesce(sum(w.size) FILTER (WHERE w.orphan), 0),
+               (array_agg(w.touched_at ORDER BY w.touched_at DESC, w.tenant_id DESC,
+                          w.sha256 DESC))[1],
+               (array_agg(w.tenant_id ORDER BY w.touched_at DESC, w.tenant_id DESC,
+                          w.sha256 DESC))[1],
+               (array_agg(w.sha256 ORDER BY w.touched_at DESC, w.tenant_id DESC,
+                          w.sha256 DESC))[1]
+        INTO v_n, v_ctids, v_blobs, v_bytes, v_at, v_tenant, v_sha
+        FROM (
+            SELECT b.ctid, b.tenant_id, b.sha256, b.size, b.touched_at,
+                   NOT EXISTS (SELECT 1 FROM jobforge.artifact_refs r
+                               WHERE r.tenant_id = b.tenant_id AND r.sha256 = b.sha256) AS orphan
+            FROM jobforge.artifact_blobs b
+            WHERE b.touched_at < v_cutoff AND (p_tenant IS NULL OR b.tenant_id = p_tenant)
+              AND (b.touched_at, b.tenant_id, b.sha256)
+                  > (coalesce(p_after_at, '-infinity'), coalesce(p_after_tenant, ''),
+                     coalesce(p_after_sha, ''))
+            ORDER BY b.touched_at, b.tenant_id, b.sha256
+            LIMIT p_batch
+        ) w;
+    ELSE
+        SELECT count(*), coalesce(array_agg(w.ctid) FILTER (WHERE w.orphan), '{}'),
+               count(*) FILTER (WHERE w.orphan), coalesce(sum(w.size) FILTER (WHERE w.orphan), 0),
+               (array_agg(w.touched_at ORDER BY w.touched_at DESC, w.tenant_id DESC,
+                          w.sha256 DESC))[1],
+               (array_agg(w.tenant_id ORDER BY w.touched_at DESC, w.tenant_id DESC,
+                          w.sha256 DESC))[1],
+               (array_agg(w.sha256 ORDER BY w.touched_at DESC, w.tenant_id DESC,
+                          w.sha256 DESC))[1]
+        INTO v_n, v_ctids, v_blobs, v_bytes, v_at, v_tenant, v_sha
+        FROM (
+            SELECT l.ctid, l.tenant_id, l.sha256, l.size, l.touched_at,
+                   NOT EXISTS (SELECT 1 FROM jobforge.artifact_refs r
+                               WHERE r.tenant_id = l.tenant_id AND r.sha256 = l.sha256) AS orphan
+            FROM (
+                SELECT b.ctid, b.tenant_id, b.sha256, b.size, b.touched_at
+                FROM jobforge.artifact_blobs b
+                WHERE b.touched_at < v_cutoff AND (p_tenant IS NULL OR b.tenant_id = p_tenant)
+                  AND (b.touched_at, b.tenant_id, b.sha256)
+                      > (coalesce(p_after_at, '-infinity'), coalesce(p_after_tenant, ''),
+                         coalesce(p_after_sha, ''))
+                ORDER BY b.touched_at, b.tenant_id, b.sha256
+                LIMIT p_batch
+                FOR UPDATE SKIP LOCKED
+            ) l
+        ) w;
+        IF cardinality(v_ctids) > 0 THEN
+            -- by ctid: the rows are locked. A reference written since this statement's snapshot
+            -- makes the delete fail on its foreign key: the grace (from the last store of the
+            -- blob) makes that a run stalled for longer than the grace between storing its
+            -- blobs and recording itself.
+            DELETE FROM jobforge.artifact_blobs b WHERE b.ctid = ANY (v_ctids);
+        END IF;
+    END IF;
+    IF v_n < p_batch THEN  -- the window was not full: nothing is left after it
+        RETURN QUERY SELECT v_blobs, v_bytes, NULL::timestamptz, NULL::text, NULL::text;
+    ELSE
+        RETURN QUERY SELECT v_blobs, v_bytes, v_at, v_tenant, v_sha;
+    END IF;
+END $_$;
+
+
+--
 -- Name: prune_batch(interval, jobforge.job_status[], text, text[], boolean, boolean, integer, text, timestamp with time zone, bigint, timestamp with time zone, text); Type: FUNCTION; Schema: jobforge; Owner: -
 --
 
@@ -1650,6 +1928,94 @@ END $_$;
 
 
 --
+-- Name: record_run_v2(text, bigint, uuid, text, text, text, text, text, text, jsonb, text[], text[], bigint[], bytea[], timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.record_run_v2(p_worker text, p_job_id bigint, p_token uuid, p_runner_id text, p_runner_version text, p_status text, p_input_sha256 text, p_output_sha256 text, p_trace_sha256 text, p_record jsonb, p_names text[], p_shas text[], p_sizes bigint[], p_datas bytea[] DEFAULT NULL::bytea[], p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+#variable_conflict use_column
+DECLARE
+    v_now    timestamptz := jobforge.clock(p_now);
+    v_token  uuid := jobforge.lease_id(p_token);
+    v_tenant text;
+    v_bad    text;
+BEGIN
+    PERFORM jobforge.require_worker();
+    IF cardinality(p_names) IS DISTINCT FROM cardinality(p_shas)
+       OR cardinality(p_names) IS DISTINCT FROM cardinality(p_sizes)
+       OR (p_datas IS NOT NULL AND cardinality(p_datas) IS DISTINCT FROM cardinality(p_names)) THEN
+        RAISE EXCEPTION 'record_run: % artifact names, % hashes, % sizes and % contents',
+            cardinality(p_names), cardinality(p_shas), cardinality(p_sizes), cardinality(p_datas)
+            USING ERRCODE = 'JF006';
+    END IF;
+    SELECT n INTO v_bad FROM unnest(p_names) AS n
+    WHERE n IS NULL OR NOT (n = '@logs.jsonl' OR (n ~ '^[A-Za-z0-9_.-][A-Za-z0-9_./-]{0,199}$'
+        AND n !~ '(^|/)\.{1,2}(/|$)' AND n !~ '//' AND n !~ '/$'))
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'record_run: artifact name % is invalid',
+            coalesce(quote_literal(left(v_bad, 240)), 'null') USING ERRCODE = 'JF006';
+    END IF;
+    IF (SELECT count(DISTINCT n) FROM unnest(p_names) AS n) <> coalesce(cardinality(p_names), 0)
+    THEN
+        RAISE EXCEPTION 'record_run: an artifact name is given twice' USING ERRCODE = 'JF006';
+    END IF;
+    SELECT a.name INTO v_bad
+    FROM unnest(p_names, p_shas, p_sizes, p_datas) AS a(name, sha256, size, data)
+    WHERE a.data IS NOT NULL AND (
+        octet_length(a.data) > 1048576 OR octet_length(a.data) IS DISTINCT FROM a.size
+        OR a.sha256 IS DISTINCT FROM 'sha256:' || encode(sha256(a.data), 'hex'))
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'record_run: the bytes of artifact % are not of its sha256 and size, or '
+            'more than one chunk', coalesce(quote_literal(left(v_bad, 240)), 'null')
+            USING ERRCODE = 'JF006';
+    END IF;
+    v_tenant := jobforge.artifact_fence(p_worker, p_job_id, p_token);
+    IF NOT jobforge.record_run_v1(p_worker, p_job_id, p_token, p_runner_id, p_runner_version,
+                                  p_status, p_input_sha256, p_output_sha256, p_trace_sha256,
+                                  p_record, p_now) THEN
+        RETURN false;
+    END IF;
+    IF p_datas IS NOT NULL THEN  -- the small ones, hashed above: stored (or found stored) here
+        INSERT INTO jobforge.artifact_blobs AS b (tenant_id, sha256, size, chunks, complete,
+                                                  created_at, touched_at)
+        SELECT DISTINCT ON (a.sha256) v_tenant, a.sha256, octet_length(a.data),
+               (octet_length(a.data) + 1048575) / 1048576, true, v_now, v_now
+        FROM unnest(p_shas, p_datas) AS a(sha256, data)
+        WHERE a.data IS NOT NULL
+        ORDER BY a.sha256
+        ON CONFLICT (tenant_id, sha256) DO UPDATE
+        SET touched_at = EXCLUDED.touched_at, size = EXCLUDED.size, chunks = EXCLUDED.chunks,
+            complete = true;
+        INSERT INTO jobforge.artifact_chunks AS c (tenant_id, sha256, seq, data)
+        SELECT DISTINCT ON (a.sha256) v_tenant, a.sha256, 0, a.data
+        FROM unnest(p_shas, p_datas) AS a(sha256, data)
+        WHERE octet_length(a.data) > 0
+        ORDER BY a.sha256
+        ON CONFLICT (tenant_id, sha256, seq) DO UPDATE SET data = EXCLUDED.data
+        WHERE c.data IS DISTINCT FROM EXCLUDED.data;  -- bytes just hashed win over any others
+    END IF;
+    SELECT a.name INTO v_bad
+    FROM unnest(p_names, p_shas, p_sizes) AS a(name, sha256, size)
+    WHERE NOT EXISTS (SELECT 1 FROM jobforge.artifact_blobs b
+                      WHERE b.tenant_id = v_tenant AND b.sha256 = a.sha256
+                        AND b.size = a.size AND b.complete)
+    LIMIT 1;
+    IF FOUND THEN
+        RAISE EXCEPTION 'record_run: artifact % is not stored complete with that hash and size',
+            coalesce(quote_literal(left(v_bad, 240)), 'null') USING ERRCODE = 'JF006';
+    END IF;
+    INSERT INTO jobforge.artifact_refs (tenant_id, lease_token, name, sha256, size)
+    SELECT v_tenant, v_token, a.name, a.sha256, a.size
+    FROM unnest(p_names, p_shas, p_sizes) AS a(name, sha256, size);
+    RETURN true;
+END $_$;
+
+
+--
 -- Name: release_v1(text, bigint[], uuid[], timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
 --
 
@@ -2007,6 +2373,59 @@ $$;
 
 
 --
+-- Name: artifact_blobs; Type: TABLE; Schema: jobforge; Owner: -
+--
+
+CREATE TABLE jobforge.artifact_blobs (
+    tenant_id text NOT NULL,
+    sha256 text NOT NULL,
+    size bigint NOT NULL,
+    chunks integer NOT NULL,
+    complete boolean DEFAULT false NOT NULL,
+    created_at timestamp with time zone NOT NULL,
+    touched_at timestamp with time zone NOT NULL,
+    CONSTRAINT artifact_blobs_chunks CHECK ((chunks = ((size + 1048575) / 1048576))),
+    CONSTRAINT artifact_blobs_sha256_check CHECK ((sha256 ~ '^sha256:[0-9a-f]{64}$'::text)),
+    CONSTRAINT artifact_blobs_size_check CHECK (((size >= 0) AND (size <= '1099511627776'::bigint))),
+    CONSTRAINT artifact_blobs_tenant_id_check CHECK ((tenant_id ~ '^[A-Za-z0-9._:-]{1,128}$'::text))
+);
+
+ALTER TABLE ONLY jobforge.artifact_blobs FORCE ROW LEVEL SECURITY;
+
+
+--
+-- Name: artifact_chunks; Type: TABLE; Schema: jobforge; Owner: -
+--
+
+CREATE TABLE jobforge.artifact_chunks (
+    tenant_id text NOT NULL,
+    sha256 text NOT NULL,
+    seq integer NOT NULL,
+    data bytea NOT NULL,
+    CONSTRAINT artifact_chunks_data_check CHECK (((octet_length(data) >= 1) AND (octet_length(data) <= 1048576))),
+    CONSTRAINT artifact_chunks_seq_check CHECK ((seq >= 0))
+);
+
+ALTER TABLE ONLY jobforge.artifact_chunks FORCE ROW LEVEL SECURITY;
+
+
+--
+-- Name: artifact_refs; Type: TABLE; Schema: jobforge; Owner: -
+--
+
+CREATE TABLE jobforge.artifact_refs (
+    tenant_id text NOT NULL,
+    lease_token uuid NOT NULL,
+    name text NOT NULL,
+    sha256 text NOT NULL,
+    size bigint NOT NULL,
+    CONSTRAINT artifact_refs_name_check CHECK (((name = '@logs.jsonl'::text) OR ((name ~ '^[A-Za-z0-9_.-][A-Za-z0-9_./-]{0,199}$'::text) AND (name !~ '(^|/)\.{1,2}(/|$)'::text) AND (name !~ '//'::text) AND (name !~ '/$'::text))))
+);
+
+ALTER TABLE ONLY jobforge.artifact_refs FORCE ROW LEVEL SECURITY;
+
+
+--
 -- Name: connector_configs; Type: TABLE; Schema: jobforge; Owner: -
 --
 
@@ -2261,6 +2680,30 @@ CREATE TABLE jobforge.tenant_logins (
 
 
 --
+-- Name: artifact_blobs artifact_blobs_pkey; Type: CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE ONLY jobforge.artifact_blobs
+    ADD CONSTRAINT artifact_blobs_pkey PRIMARY KEY (tenant_id, sha256);
+
+
+--
+-- Name: artifact_chunks artifact_chunks_pkey; Type: CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE ONLY jobforge.artifact_chunks
+    ADD CONSTRAINT artifact_chunks_pkey PRIMARY KEY (tenant_id, sha256, seq);
+
+
+--
+-- Name: artifact_refs artifact_refs_pkey; Type: CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE ONLY jobforge.artifact_refs
+    ADD CONSTRAINT artifact_refs_pkey PRIMARY KEY (lease_token, name);
+
+
+--
 -- Name: connector_configs connector_configs_loadable; Type: CHECK CONSTRAINT; Schema: jobforge; Owner: -
 --
 
@@ -2445,6 +2888,20 @@ ALTER TABLE ONLY jobforge.tenant_logins
 
 
 --
+-- Name: artifact_blobs_by_touch; Type: INDEX; Schema: jobforge; Owner: -
+--
+
+CREATE INDEX artifact_blobs_by_touch ON jobforge.artifact_blobs USING btree (touched_at, tenant_id, sha256);
+
+
+--
+-- Name: artifact_refs_by_blob; Type: INDEX; Schema: jobforge; Owner: -
+--
+
+CREATE INDEX artifact_refs_by_blob ON jobforge.artifact_refs USING btree (tenant_id, sha256);
+
+
+--
 -- Name: job_attempts_by_job; Type: INDEX; Schema: jobforge; Owner: -
 --
 
@@ -2585,6 +3042,48 @@ CREATE TRIGGER jobs_transition BEFORE UPDATE OF status ON jobforge.jobs FOR EACH
 
 
 --
+-- Name: artifact_chunks artifact_chunks_tenant_id_sha256_fkey; Type: FK CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE ONLY jobforge.artifact_chunks
+    ADD CONSTRAINT artifact_chunks_tenant_id_sha256_fkey FOREIGN KEY (tenant_id, sha256) REFERENCES jobforge.artifact_blobs(tenant_id, sha256) ON DELETE CASCADE;
+
+
+--
+-- Name: artifact_refs artifact_refs_lease_token_fkey; Type: FK CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE ONLY jobforge.artifact_refs
+    ADD CONSTRAINT artifact_refs_lease_token_fkey FOREIGN KEY (lease_token) REFERENCES jobforge.job_runs(lease_token) ON DELETE CASCADE;
+
+
+--
+-- Name: artifact_refs artifact_refs_tenant_id_sha256_fkey; Type: FK CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE ONLY jobforge.artifact_refs
+    ADD CONSTRAINT artifact_refs_tenant_id_sha256_fkey FOREIGN KEY (tenant_id, sha256) REFERENCES jobforge.artifact_blobs(tenant_id, sha256);
+
+
+--
+-- Name: artifact_blobs; Type: ROW SECURITY; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE jobforge.artifact_blobs ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: artifact_chunks; Type: ROW SECURITY; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE jobforge.artifact_chunks ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: artifact_refs; Type: ROW SECURITY; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE jobforge.artifact_refs ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: connector_configs; Type: ROW SECURITY; Schema: jobforge; Owner: -
 --
 
@@ -2625,6 +3124,27 @@ ALTER TABLE jobforge.jobs ENABLE ROW LEVEL SECURITY;
 --
 
 CREATE POLICY own_row ON jobforge.tenant_logins FOR SELECT USING ((login = SESSION_USER));
+
+
+--
+-- Name: artifact_blobs tenant_isolation; Type: POLICY; Schema: jobforge; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON jobforge.artifact_blobs USING (((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope))) WITH CHECK (((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope)));
+
+
+--
+-- Name: artifact_chunks tenant_isolation; Type: POLICY; Schema: jobforge; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON jobforge.artifact_chunks USING (((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope))) WITH CHECK (((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope)));
+
+
+--
+-- Name: artifact_refs tenant_isolation; Type: POLICY; Schema: jobforge; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON jobforge.artifact_refs USING (((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope))) WITH CHECK (((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope)));
 
 
 --
@@ -2689,6 +3209,45 @@ GRANT USAGE ON SCHEMA jobforge TO jobforge_worker;
 
 REVOKE ALL ON FUNCTION jobforge.acknowledge_cancel_v1(p_worker text, p_job_id bigint, p_token uuid, p_data jsonb, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION jobforge.acknowledge_cancel_v1(p_worker text, p_job_id bigint, p_token uuid, p_data jsonb, p_now timestamp with time zone) TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION artifact_begin_v1(p_worker text, p_job_id bigint, p_token uuid, p_tenant text, p_sha256 text, p_size bigint, p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.artifact_begin_v1(p_worker text, p_job_id bigint, p_token uuid, p_tenant text, p_sha256 text, p_size bigint, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.artifact_begin_v1(p_worker text, p_job_id bigint, p_token uuid, p_tenant text, p_sha256 text, p_size bigint, p_now timestamp with time zone) TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION artifact_chunk_v1(p_worker text, p_job_id bigint, p_token uuid, p_sha256 text, p_seq integer, p_data bytea); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.artifact_chunk_v1(p_worker text, p_job_id bigint, p_token uuid, p_sha256 text, p_seq integer, p_data bytea) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.artifact_chunk_v1(p_worker text, p_job_id bigint, p_token uuid, p_sha256 text, p_seq integer, p_data bytea) TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION artifact_fence(p_worker text, p_job_id bigint, p_token uuid); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.artifact_fence(p_worker text, p_job_id bigint, p_token uuid) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION artifact_finish_v1(p_worker text, p_job_id bigint, p_token uuid, p_sha256 text); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.artifact_finish_v1(p_worker text, p_job_id bigint, p_token uuid, p_sha256 text) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.artifact_finish_v1(p_worker text, p_job_id bigint, p_token uuid, p_sha256 text) TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION artifact_put_v1(p_worker text, p_job_id bigint, p_token uuid, p_tenant text, p_sha256 text, p_data bytea, p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.artifact_put_v1(p_worker text, p_job_id bigint, p_token uuid, p_tenant text, p_sha256 text, p_data bytea, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.artifact_put_v1(p_worker text, p_job_id bigint, p_token uuid, p_tenant text, p_sha256 text, p_data bytea, p_now timestamp with time zone) TO jobforge_worker;
 
 
 --
@@ -2868,6 +3427,14 @@ GRANT ALL ON FUNCTION jobforge.progress_v1(p_worker text, p_job_id bigint, p_tok
 
 
 --
+-- Name: FUNCTION prune_artifacts_v1(p_tenant text, p_grace interval, p_batch integer, p_dry_run boolean, p_after_at timestamp with time zone, p_after_tenant text, p_after_sha text, p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.prune_artifacts_v1(p_tenant text, p_grace interval, p_batch integer, p_dry_run boolean, p_after_at timestamp with time zone, p_after_tenant text, p_after_sha text, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.prune_artifacts_v1(p_tenant text, p_grace interval, p_batch integer, p_dry_run boolean, p_after_at timestamp with time zone, p_after_tenant text, p_after_sha text, p_now timestamp with time zone) TO jobforge_worker;
+
+
+--
 -- Name: FUNCTION prune_batch(p_older_than interval, p_statuses jobforge.job_status[], p_tenant text, p_types text[], p_runs_only boolean, p_dry_run boolean, p_batch integer, p_after_type text, p_after_at timestamp with time zone, p_after_id bigint, p_now timestamp with time zone, p_project text); Type: ACL; Schema: jobforge; Owner: -
 --
 
@@ -2904,6 +3471,14 @@ GRANT ALL ON FUNCTION jobforge.reap_v1(p_limit integer, p_now timestamp with tim
 
 REVOKE ALL ON FUNCTION jobforge.record_run_v1(p_worker text, p_job_id bigint, p_token uuid, p_runner_id text, p_runner_version text, p_status text, p_input_sha256 text, p_output_sha256 text, p_trace_sha256 text, p_record jsonb, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION jobforge.record_run_v1(p_worker text, p_job_id bigint, p_token uuid, p_runner_id text, p_runner_version text, p_status text, p_input_sha256 text, p_output_sha256 text, p_trace_sha256 text, p_record jsonb, p_now timestamp with time zone) TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION record_run_v2(p_worker text, p_job_id bigint, p_token uuid, p_runner_id text, p_runner_version text, p_status text, p_input_sha256 text, p_output_sha256 text, p_trace_sha256 text, p_record jsonb, p_names text[], p_shas text[], p_sizes bigint[], p_datas bytea[], p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.record_run_v2(p_worker text, p_job_id bigint, p_token uuid, p_runner_id text, p_runner_version text, p_status text, p_input_sha256 text, p_output_sha256 text, p_trace_sha256 text, p_record jsonb, p_names text[], p_shas text[], p_sizes bigint[], p_datas bytea[], p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.record_run_v2(p_worker text, p_job_id bigint, p_token uuid, p_runner_id text, p_runner_version text, p_status text, p_input_sha256 text, p_output_sha256 text, p_trace_sha256 text, p_record jsonb, p_names text[], p_shas text[], p_sizes bigint[], p_datas bytea[], p_now timestamp with time zone) TO jobforge_worker;
 
 
 --
@@ -2994,6 +3569,30 @@ GRANT ALL ON FUNCTION jobforge.stats_v1(p_succeeded boolean, p_expiring_s double
 REVOKE ALL ON FUNCTION jobforge.worker_scope() FROM PUBLIC;
 GRANT ALL ON FUNCTION jobforge.worker_scope() TO jobforge_app;
 GRANT ALL ON FUNCTION jobforge.worker_scope() TO jobforge_worker;
+
+
+--
+-- Name: TABLE artifact_blobs; Type: ACL; Schema: jobforge; Owner: -
+--
+
+GRANT SELECT ON TABLE jobforge.artifact_blobs TO jobforge_app;
+GRANT SELECT ON TABLE jobforge.artifact_blobs TO jobforge_worker;
+
+
+--
+-- Name: TABLE artifact_chunks; Type: ACL; Schema: jobforge; Owner: -
+--
+
+GRANT SELECT ON TABLE jobforge.artifact_chunks TO jobforge_app;
+GRANT SELECT ON TABLE jobforge.artifact_chunks TO jobforge_worker;
+
+
+--
+-- Name: TABLE artifact_refs; Type: ACL; Schema: jobforge; Owner: -
+--
+
+GRANT SELECT ON TABLE jobforge.artifact_refs TO jobforge_app;
+GRANT SELECT ON TABLE jobforge.artifact_refs TO jobforge_worker;
 
 
 --

@@ -96,6 +96,19 @@ class RunNotFound(JobforgeError):
     # wrong.
 
 
+class ArtifactError(JobforgeError):
+    """An artifact cannot be stored or read back (exit 1: what was asked for is not there, or
+    not as it was written)."""
+
+
+class ArtifactNotFound(ArtifactError):
+    """No stored blob (or no artifact of that name) for the tenant."""
+
+
+class ArtifactCorrupt(ArtifactError):
+    """The bytes read back do not hash to the sha256 they are stored under."""
+
+
 class PayloadTooLarge(QueueError):
     """The payload is over the size limit."""
 

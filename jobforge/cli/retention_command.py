@@ -63,7 +63,8 @@ def _duration(flag: str, text: str, *, forever: bool = False) -> timedelta | Non
 
 def _counts(pruned: Pruned) -> dict[str, int]:
     return {"jobs": pruned.jobs, "events": pruned.events, "attempts": pruned.attempts,
-            "results": pruned.results, "runs": pruned.runs}  # fmt: skip
+            "results": pruned.results, "runs": pruned.runs, "blobs": pruned.blobs,
+            "blob_bytes": pruned.blob_bytes}  # fmt: skip
 
 
 def prune_command(
@@ -142,6 +143,9 @@ def prune_command(
             f"{verb} {pruned.jobs} jobs {which}: {pruned.events} events, {pruned.attempts} "
             f"attempts, {pruned.results} results, {pruned.runs} run records"
         )
+    if pruned.blobs:
+        said += (f"; {pruned.blobs} artifact blobs ({pruned.blob_bytes} bytes) no run "
+                 "references")  # fmt: skip
     console.print(said + (" (dry run: nothing deleted)" if dry_run else ""), markup=False)
 
 

@@ -1,7 +1,9 @@
-"""`jobforge runs list|show|export`: recorded runs in a database, and bundles made from them."""
+"""`jobforge runs list|show|artifacts|export`: recorded runs in a database, their manifests and
+artifacts, and bundles made from them."""
 
 from __future__ import annotations
 
+import base64
 import json
 from collections import Counter
 from datetime import UTC, datetime
@@ -18,11 +20,18 @@ from jobforge.config import find_config
 from jobforge.durations import parse_duration
 from jobforge.provision.target import chosen_tenant, ready_database_url
 from jobforge.queue import QueueClient, RunRow
+from jobforge.queue.artifact_files import Wanted, check_name, check_out, write_all
+from jobforge.queue.store import ArtifactStore, MemoryStore, PostgresStore
 from jobforge.replay.bundle import export as export_run
 from jobforge.replay.bundle import from_record
+from jobforge.runtime import manifest
 from jobforge.runtime.record import RunStatus
 
-app = typer.Typer(help="Recorded runs: list, show, export as replay bundles.", no_args_is_help=True)
+app = typer.Typer(
+    help="Recorded runs: list, show (JSON or a Markdown manifest), write out their artifacts, "
+    "export as replay bundles.",
+    no_args_is_help=True,
+)
 
 URL = typer.Option(None, "--database-url", help=f"Database holding the runs ({DEFAULT_HELP}).")
 TENANT = typer.Option(
@@ -103,25 +112,13 @@ def list_runs(
     console.print(counted(len(rows), "run"), markup=False)
 
 
-@app.command("show")
-def show(
-    job_id: int = typer.Argument(..., metavar="JOB", min=1, max=MAX_ID, help="Job id."),
-    attempt: int | None = typer.Option(
-        None, "--attempt", min=1, help="Which attempt (default: last)."
-    ),
-    run_id: int | None = typer.Option(
-        None,
-        "--run",
-        min=1,
-        max=MAX_ID,
-        help="Which stored run (the `run` column of `runs list`): an attempt "
-        "number repeats when a job is retried with its attempts reset.",
-    ),
-    url: str | None = URL,
-    tenant: str | None = TENANT,
-) -> None:
-    """Print the run record (jobforge.run/1) of one attempt of a job: its newest run."""
-    rows = find(url, tenant, [job_id], None, None, None, 1000)
+#: What `runs show --format` prints.
+SHOW_FORMATS = ("json", "markdown")
+
+
+def pick(rows: list[RunRow], job_id: int, attempt: int | None, run_id: int | None) -> RunRow:
+    """The run asked for among a job's runs (newest first): of `run_id`, else of `attempt`,
+    else the newest; a note when that attempt ran more than once."""
     if attempt is not None:
         rows = [r for r in rows if r.attempt == attempt]
     if run_id is not None:
@@ -140,7 +137,103 @@ def show(
             f"{rows[0].id}, the newest (--run {others} for the others)",
             markup=False, style="dim",
         )  # fmt: skip
-    console.print(json.dumps(rows[0].record, indent=2, sort_keys=True), markup=False)
+    return rows[0]
+
+
+ATTEMPT = typer.Option(None, "--attempt", min=1, help="Which attempt (default: last).")
+RUN = typer.Option(
+    None,
+    "--run",
+    min=1,
+    max=MAX_ID,
+    help="Which stored run (the `run` column of `runs list`): an attempt "
+    "number repeats when a job is retried with its attempts reset.",
+)
+
+
+@app.command("show")
+def show(
+    job_id: int = typer.Argument(..., metavar="JOB", min=1, max=MAX_ID, help="Job id."),
+    attempt: int | None = ATTEMPT,
+    run_id: int | None = RUN,
+    url: str | None = URL,
+    tenant: str | None = TENANT,
+    fmt: str = typer.Option(
+        "json",
+        "--format",
+        metavar="FORMAT",
+        help="json (the run record) or markdown (a run manifest).",
+    ),
+) -> None:
+    """Print the run record (jobforge.run/1) of one attempt of a job (its newest run), or with
+    --format markdown its manifest: runner, job, attempt, status, timings, input, decisions,
+    output, artifacts with sizes and hashes, fingerprints, errors."""
+    if fmt not in SHOW_FORMATS:
+        raise errors.ConfigurationError(
+            f"--format {fmt[:40]!r}: choose one of {', '.join(SHOW_FORMATS)}"
+        )
+    rows = find(url, tenant, [job_id], None, None, None, 1000)
+    row = pick(rows, job_id, attempt, run_id)
+    if fmt == "markdown":
+        text = manifest.render(row.record, job_id=row.job_id, tenant=row.tenant_id)
+        console.print(text, markup=False, highlight=False, soft_wrap=True, end="")
+        return
+    console.print(json.dumps(row.record, indent=2, sort_keys=True), markup=False)
+
+
+@app.command("artifacts")
+def artifacts(
+    job_id: int = typer.Argument(..., metavar="JOB", min=1, max=MAX_ID, help="Job id."),
+    out: Path = typer.Option(..., "--out", metavar="DIR", help="Folder to write the artifacts "
+                             "into (made when missing); each goes under its name."),
+    attempt: int | None = ATTEMPT,
+    run_id: int | None = RUN,
+    name: list[str] | None = typer.Option(
+        None, "--name", help="Only this artifact (repeatable; default: all, with the run's log "
+        "lines as @logs.jsonl)."
+    ),
+    force: bool = typer.Option(False, "--force", help="Overwrite files already in --out."),
+    url: str | None = URL,
+    tenant: str | None = TENANT,
+    as_json: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
+) -> None:  # fmt: skip
+    """Write the artifacts of one attempt of a job (its newest run) into a folder, each under its
+    name, its sha256 verified as it is read: a file whose bytes do not match is not kept. A name
+    that would leave the folder (`..`, absolute, through a symlink in it) is refused, and so is
+    an existing file unless --force."""
+    for wanted_name in name or ():  # usage errors, told before any connection is tried
+        try:
+            check_name(wanted_name)
+        except errors.ArtifactError as exc:
+            raise errors.ConfigurationError(f"--name: {exc}") from None
+    check_out(out)
+    rows = find(url, tenant, [job_id], None, None, None, 1000)
+    row = pick(rows, job_id, attempt, run_id)
+    where = f"attempt {row.attempt} of job {job_id}"
+    dsn = ready_database_url(url)
+    with QueueClient.connect(dsn, tenant=row.tenant_id, max_size=1) as client:
+        refs = [a for a in client.job_artifacts(job_id) if a.run_id == row.id]
+        store: ArtifactStore = PostgresStore(client)
+        wanted = [Wanted(a.name, a.sha256, a.size) for a in refs]
+        if not wanted:  # recorded before artifacts were stored: what the record kept inline
+            store, wanted = _inline(row, where)
+        if name:
+            missing = sorted(set(name) - {w.name for w in wanted})
+            if missing:
+                raise errors.ArtifactNotFound(
+                    f"no artifact {', '.join(missing)} in {where} "
+                    f"(it has {', '.join(w.name for w in wanted)})"
+                )
+            wanted = [w for w in wanted if w.name in set(name)]
+        written = write_all(store, row.tenant_id, wanted, out, force=force)
+    if as_json:
+        print_json([{"name": w.name, "path": str(w.path), "size": w.size, "sha256": w.sha256}
+                    for w in written])  # fmt: skip
+        return
+    for w in written:
+        console.print(f"wrote {w.path}  {w.size} bytes  {w.sha256}", markup=False)
+    console.print(f"{counted(len(written), 'artifact')} written, each sha256 verified",
+                  markup=False)  # fmt: skip
 
 
 @app.command("export")
@@ -188,6 +281,35 @@ def export(
 
 
 _SAY = {"written": "wrote", "unchanged": "unchanged", "kept": "kept"}
+
+
+def _inline(row: RunRow, where: str) -> tuple[MemoryStore, list[Wanted]]:
+    """The artifacts a run recorded before artifacts were stored (migrations/0017) kept inline
+    (up to 64 KiB each; hashes verified when written out); one line when there is none, or one
+    of those asked for was kept by its hash only."""
+    store, wanted, hashed_only = MemoryStore(), [], []
+    for item in row.record.get("artifacts") or []:
+        content, sha = item.get("content"), str(item.get("sha256"))
+        if content is None:
+            hashed_only.append(str(item.get("name")))
+            continue
+        try:
+            data = (base64.b64decode(content, validate=True) if item.get("encoding") == "base64"
+                    else str(content).encode())  # fmt: skip
+        except (ValueError, TypeError):
+            data = b""  # not what its hash says: refused when it is written
+        store.add(row.tenant_id, sha, data)
+        wanted.append(Wanted(str(item.get("name")), sha, int(item.get("size", len(data)))))
+    if not wanted:
+        kept = f" (only the hashes of {', '.join(hashed_only)} were kept)" if hashed_only else ""
+        raise errors.ArtifactNotFound(f"{where} has no stored artifacts{kept}")
+    if hashed_only:
+        notes.print(
+            f"note: {where} was recorded before artifacts were stored: "
+            f"{', '.join(hashed_only)} kept by hash only, not written",
+            markup=False, style="dim",
+        )  # fmt: skip
+    return store, wanted
 
 
 def _default_bundles() -> Path:

@@ -9,6 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from jobforge import db
+from jobforge.queue import blobs
 from jobforge.queue import operations as ops
 from jobforge.queue.operations import Client, ClientBase, Stepper, Steps
 
@@ -130,6 +131,13 @@ class AsyncQueueClient(ClientBase[db.AsyncConnectionPool]):
     runs = _awaiting(ops.runs)
     find_runs = _awaiting(ops.find_runs)
     record_run = _awaiting(ops.record_run)
+
+    # artifacts (migrations/0017): stored by a worker, fenced; read by the tenant
+    store_blob = _awaiting(blobs.store)
+    blob = _awaiting(blobs.blob)
+    blob_chunk = _awaiting(blobs.chunk)
+    job_artifacts = _awaiting(blobs.job_artifacts)
+    prune_blobs = _awaiting(blobs.prune_batch)
 
     # retention (operators: members of jobforge_worker)
     prune_batch = _awaiting(ops.prune_batch)

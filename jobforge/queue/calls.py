@@ -271,7 +271,12 @@ def record_run(worker: str, job_id: int, lease_token: UUID, run: RunWrite,
         "worker": worker, "id": job_id, "token": lease_token,
         "runner_id": run.runner_id, "version": run.runner_version, "status": run.status,
         "input_sha256": run.input_sha256, "output_sha256": run.output_sha256,
-        "trace_sha256": run.trace_sha256, "record": Jsonb(run.document), "now": now,
+        "trace_sha256": run.trace_sha256, "record": Jsonb(run.document),
+        "names": [a.name for a in run.artifacts], "shas": [a.sha256 for a in run.artifacts],
+        "sizes": [a.size for a in run.artifacts],
+        "datas": ([a.data for a in run.artifacts]
+                  if any(a.data is not None for a in run.artifacts) else None),
+        "now": now,
     }  # fmt: skip
 
 

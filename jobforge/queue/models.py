@@ -141,6 +141,22 @@ class RunWrite:
     output_sha256: str | None
     trace_sha256: str
     document: dict[str, Any]
+    #: The run's artifacts (`jobforge.queue.blobs`): each must be a complete blob of the
+    #: attempt's tenant, stored before or (one chunk at most, `data`) with the record; they are
+    #: referenced from the record in the same transaction.
+    artifacts: tuple[StoredArtifact, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class StoredArtifact:
+    """An artifact of a run as the store holds it: its name in the run, and its blob."""
+
+    name: str
+    sha256: str
+    size: int
+    #: The bytes, when they are to be stored with the record (at most one chunk: hashed and
+    #: stored by the database in the record's own transaction); None when stored before.
+    data: bytes | None = None
 
 
 class RunRow(_Record):
@@ -161,21 +177,26 @@ class RunRow(_Record):
 @dataclass(frozen=True, slots=True)
 class Pruned:
     """What a prune deleted (or, in a dry run, would delete): jobs, and the events, attempts,
-    results and run records that went with them (with `runs_only`, run records alone)."""
+    results and run records that went with them (with `runs_only`, run records alone), then the
+    artifact blobs no run references any more."""
 
     jobs: int = 0
     events: int = 0
     attempts: int = 0
     results: int = 0
     runs: int = 0
+    #: Artifact blobs no run references any more (migrations/0017), and their bytes.
+    blobs: int = 0
+    blob_bytes: int = 0
 
     def __add__(self, other: Pruned) -> Pruned:
         return Pruned(self.jobs + other.jobs, self.events + other.events,
                       self.attempts + other.attempts, self.results + other.results,
-                      self.runs + other.runs)  # fmt: skip
+                      self.runs + other.runs, self.blobs + other.blobs,
+                      self.blob_bytes + other.blob_bytes)  # fmt: skip
 
     def __bool__(self) -> bool:
-        return any((self.jobs, self.events, self.attempts, self.results, self.runs))
+        return any((self.jobs, self.events, self.attempts, self.results, self.runs, self.blobs))
 
 
 #: Where a prune's batch stopped: (job type, finished_at, id) of the last job it looked at.

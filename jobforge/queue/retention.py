@@ -26,6 +26,7 @@ from datetime import datetime, timedelta
 
 from jobforge import db, errors
 from jobforge.durations import LONGEST, format_duration
+from jobforge.queue.blobs import DEFAULT_GRACE
 from jobforge.queue.calls import DEFAULT_PRUNE_BATCH
 from jobforge.queue.models import Pruned
 from jobforge.queue.sync_client import QueueClient
@@ -125,7 +126,8 @@ def prune(
     and their run records go; with `dry_run` nothing is deleted and the counts say what would be.
     After each batch it waits `throttle` times as long as the batch took (0: not at all), so
     the workers keep most of the database whatever the load; `on_batch` is told each
-    batch's counts. A prune stopped midway has deleted whole batches only."""
+    batch's counts. A prune stopped midway has deleted whole batches only. Then the artifact
+    blobs no run references any more go too (`prune_blobs`)."""
     check_prune(older_than, statuses, batch, throttle)
     total, after = Pruned(), None
     while True:
@@ -138,6 +140,38 @@ def prune(
         total += done
         if on_batch is not None:
             on_batch(done)
+        if after is None:
+            break
+        if throttle > 0:
+            time.sleep((time.perf_counter() - began) * throttle)
+    return total + prune_blobs(client, tenant=tenant, dry_run=dry_run, batch=batch,
+                               throttle=throttle, on_batch=on_batch, now=now)  # fmt: skip
+
+
+def prune_blobs(
+    client: QueueClient,
+    *,
+    tenant: str | None = None,
+    grace: timedelta = DEFAULT_GRACE,
+    dry_run: bool = False,
+    batch: int = DEFAULT_PRUNE_BATCH,
+    throttle: float = DEFAULT_THROTTLE,
+    on_batch: Callable[[Pruned], None] | None = None,
+    now: datetime | None = None,
+) -> Pruned:
+    """Delete the artifact blobs no run references any more (their runs were pruned), of
+    `tenant` (default: the client's, else every tenant's), batch after batch like `prune`.
+    A blob stored less than `grace` ago stays: its run may be about to be recorded. A dry run
+    counts the blobs unreferenced now, not those the prune of jobs would leave."""
+    total, after = Pruned(), None
+    while True:
+        began = time.perf_counter()
+        done, after = client.prune_blobs(tenant=tenant, grace=grace, batch=batch,
+                                         dry_run=dry_run, after=after, now=now)  # fmt: skip
+        went = Pruned(blobs=done.blobs, blob_bytes=done.bytes)
+        total += went
+        if on_batch is not None and went:
+            on_batch(went)
         if after is None:
             return total
         if throttle > 0:

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from jobforge import db
+from jobforge.queue import blobs
 from jobforge.queue import bulk as bulk_actions
 from jobforge.queue import operations as ops
 from jobforge.queue.operations import Client, ClientBase, Stepper, Steps
@@ -178,6 +179,13 @@ class QueueClient(ClientBase[db.ConnectionPool]):
     runs = _blocking(ops.runs)
     find_runs = _blocking(ops.find_runs)
     record_run = _blocking(ops.record_run)
+
+    # artifacts (migrations/0017): stored by a worker, fenced; read by the tenant
+    store_blob = _blocking(blobs.store)
+    blob = _blocking(blobs.blob)
+    blob_chunk = _blocking(blobs.chunk)
+    job_artifacts = _blocking(blobs.job_artifacts)
+    prune_blobs = _blocking(blobs.prune_batch)
 
     # retention (operators: members of jobforge_worker)
     prune_batch = _blocking(ops.prune_batch)

@@ -5,7 +5,8 @@ Which bytes each hash covers (every hash is `sha256:<64 hex>` of UTF-8 RFC 8785 
 - `output.sha256`: exactly `output.canonical` (the output after redaction).
 - `trace_sha256`: the canonical JSON array of the trace steps, each `{"key", "value", "why"}`,
   in order, after redaction.
-- `artifacts[].sha256`: the artifact's own bytes (text as UTF-8, JSON in canonical form).
+- `artifacts[].sha256`: the artifact's own bytes (text as UTF-8, JSON in canonical form); the
+  bytes themselves are in the artifact store (`jobforge.queue.store`), whatever their size.
 Ids, timestamps, durations, the worker and the fingerprints stay outside every hashed body
 (`provenance`), so the same run recorded twice hashes the same.
 
@@ -106,6 +107,11 @@ class RunRecord(_Strict):
     trace_sha256: str
     output: Snapshot | None = None
     artifacts: list[ArtifactRecord] = Field(default_factory=list)
+    #: The run's captured log lines, redacted, as JSON Lines stored beside the artifacts under
+    #: the reserved name `@logs.jsonl` (hash and size here, the bytes in the artifact store).
+    #: Outside the artifacts: timestamps make them differ between runs, and no comparison of
+    #: artifacts (golden, replay) or declared-artifact check ever sees them.
+    logs: ArtifactRecord | None = None
     #: Strict mode's findings: calls to uncontrolled sources, outside every hash.
     uncontrolled: list[UncontrolledCallModel] = Field(default_factory=list)
     #: Strict mode's view of the runner's module globals: what the run changed, outside hashes.

@@ -7,8 +7,10 @@ no other worker holds the pass, and the last pass started at least `prune_every_
 is under way and its worker stopped asking). The worker then runs batch after batch, waiting
 `prune_throttle` times as long as each took before the next, until the pass is done; a worker
 that dies midway leaves the pass to the next one, which goes on from the cursor the database
-keeps. The first ask comes a minute (or one interval) after the start, so short-lived workers,
-and the tests' and golden cases', never prune.
+keeps. A pass that deleted run records then deletes the artifact blobs no run references any
+more (`jobforge.queue.blobs`, after their grace). The first ask comes a minute (or one
+interval) after the start, so short-lived workers, and the tests' and golden cases', never
+prune.
 """
 
 from __future__ import annotations
@@ -50,12 +52,28 @@ async def prune_loop(
                 if not more:
                     break
                 await asyncio.sleep((time.perf_counter() - began) * throttle)
+            if total.runs:  # run records went: blobs only they referenced go too
+                total += await _prune_blobs(client, batch=batch, throttle=throttle)
         except Exception:
             logger.warning("pruning finished jobs failed", exc_info=True,
                            extra={"worker": worker})  # fmt: skip
         if total:
             logger.info(
-                "pruned %d finished jobs (%d events, %d attempts, %d results, %d run records)",
-                total.jobs, total.events, total.attempts, total.results, total.runs,
+                "pruned %d finished jobs (%d events, %d attempts, %d results, %d run records, "
+                "%d artifact blobs)",
+                total.jobs, total.events, total.attempts, total.results, total.runs, total.blobs,
                 extra={"worker": worker},
             )  # fmt: skip
+
+
+async def _prune_blobs(client: AsyncQueueClient, *, batch: int, throttle: float) -> Pruned:
+    """The blobs no run references any more (past their grace), batch after batch; several
+    workers at once only skip each other's locked rows."""
+    total, after = Pruned(), None
+    while True:
+        began = time.perf_counter()
+        done, after = await client.prune_blobs(batch=batch, after=after)
+        total += Pruned(blobs=done.blobs, blob_bytes=done.bytes)
+        if after is None:
+            return total
+        await asyncio.sleep((time.perf_counter() - began) * throttle)

@@ -1,19 +1,29 @@
 """The recorder middleware: one run record per attempt of a runner, written through the queue
 (fenced on the attempt's lease token) whatever the outcome: success, failure, retry, contract
-violation, timeout or cancellation. Plain (non-runner) handlers are not recorded."""
+violation, timeout or cancellation. Plain (non-runner) handlers are not recorded.
+
+The bytes of every artifact the run wrote (whatever their size) and its captured log lines
+(redacted; `jobforge.worker.capture`) go to the artifact store, fenced on the same lease token
+(`jobforge.queue.blobs`): the small ones with the record, in its call, the others before it;
+the record references them all in the transaction that writes it, so a record never names a
+blob that is not stored."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import time
 from datetime import UTC, datetime
 from typing import Any
+from uuid import UUID
 
-from jobforge import errors
+from jobforge import canonical, errors
 from jobforge.contracts import RunnerDef
 from jobforge.queue import AsyncQueueClient, RunWrite
-from jobforge.runtime.context import RunContext
+from jobforge.queue.blobs import CHUNK_BYTES, LOGS_NAME
+from jobforge.queue.models import StoredArtifact
+from jobforge.runtime.context import ArtifactRecord, RunContext
 from jobforge.runtime.http.redaction import redact_exchange
 from jobforge.runtime.record import (
     GlobalChangeModel,
@@ -28,10 +38,16 @@ from jobforge.runtime.record import (
     snapshot,
     trace_hash,
 )
+from jobforge.worker.capture import RunLog, capturing
 from jobforge.worker.context import JobContext
 from jobforge.worker.middleware import Next
 
 logger = logging.getLogger("jobforge.worker")
+
+#: The bytes of small artifacts (one chunk at most each) sent with the record, in its call and
+#: transaction, at most: a run's usual artifacts cost no round trip and no commit of their own,
+#: and no call is larger than a few chunks. The rest are stored first, each on its own.
+WITH_RECORD_BYTES = 4 * CHUNK_BYTES
 
 
 class Recorder:
@@ -53,19 +69,21 @@ class Recorder:
 
     async def __call__(self, ctx: JobContext, call_next: Next) -> Any:
         began, clock = datetime.now(UTC), time.perf_counter()
+        log = RunLog(ctx.job.payload)
         try:
-            result = await call_next(ctx)
+            with capturing(log):
+                result = await call_next(ctx)
         except asyncio.CancelledError:
-            await self._write(ctx, began, clock, ctx.stop_reason or "canceled", None)
+            await self._write(ctx, began, clock, ctx.stop_reason or "canceled", None, log)
             raise
         except BaseException as exc:
-            await self._write(ctx, began, clock, _status(exc, ctx), exc)
+            await self._write(ctx, began, clock, _status(exc, ctx), exc, log)
             raise
-        await self._write(ctx, began, clock, "succeeded", None)
+        await self._write(ctx, began, clock, "succeeded", None, log)
         return result
 
     async def _write(self, ctx: JobContext, began: datetime, clock: float, status: RunStatus,
-                     exc: BaseException | None) -> None:  # fmt: skip
+                     exc: BaseException | None, log: RunLog) -> None:  # fmt: skip
         definition, run = ctx.run.definition, ctx.run.run
         if definition is None or run is None:
             return  # not a runner, or it never started
@@ -83,9 +101,40 @@ class Recorder:
             logger.warning("job %d: no queue client to record the run with", ctx.job_id)
             return
         try:
-            await client.record_run(ctx.worker, ctx.job_id, token, stored(record))
+            contents = [(a.name, run.artifact_bytes(a.name)) for a in record.artifacts]
+            lines = log.render(self._redact.for_runner(definition.secret_keys,
+                                                       definition.public_keys))  # fmt: skip
+            if lines:
+                logs = ArtifactRecord(name=LOGS_NAME, media="text", size=len(lines),
+                                      sha256=canonical.sha256_of(lines))  # fmt: skip
+                record = record.model_copy(update={"logs": logs})
+                contents.append((LOGS_NAME, lines))
+            blobs: list[StoredArtifact] = []
+            budget = WITH_RECORD_BYTES
+            for name, data in contents:
+                sha = canonical.sha256_of(data)
+                if len(data) <= CHUNK_BYTES and len(data) <= budget:  # with the record
+                    budget -= len(data)
+                    blobs.append(StoredArtifact(name, sha, len(data), data))
+                    continue
+                if not await self._store(client, ctx, token, data):
+                    return
+                blobs.append(StoredArtifact(name, sha, len(data)))
+            written = dataclasses.replace(stored(record), artifacts=tuple(blobs))
+            await client.record_run(ctx.worker, ctx.job_id, token, written)
         except Exception:
             logger.warning("job %d: run record not written", ctx.job_id, exc_info=True)
+
+    async def _store(
+        self, client: AsyncQueueClient, ctx: JobContext, token: UUID, data: bytes
+    ) -> bool:
+        """Store one blob for the attempt; False (logged) when the attempt is not ours any more
+        or its record is written already."""
+        sha = await client.store_blob(ctx.worker, ctx.job_id, token, ctx.tenant_id, data)
+        if sha is None:
+            logger.warning("job %d: the attempt is no longer this worker's: run not recorded",
+                           ctx.job_id)  # fmt: skip
+        return sha is not None
 
 
 def build_record(

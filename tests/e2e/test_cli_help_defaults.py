@@ -17,7 +17,8 @@ DEFAULT = (
 )
 COMMANDS = [
     ("migrate",), ("enqueue",), ("jobs", "list"), ("jobs", "show"), ("jobs", "cancel"),
-    ("jobs", "retry"), ("runs", "list"), ("runs", "show"), ("runs", "export"), ("replay",),
+    ("jobs", "retry"), ("runs", "list"), ("runs", "show"), ("runs", "artifacts"),
+    ("runs", "export"), ("replay",),
     ("worker",), ("doctor",),
 ]  # fmt: skip
 

@@ -74,7 +74,8 @@ def test_a_dry_run_deletes_nothing_and_the_prune_deletes_what_it_said(
     after = table_counts(seeded)
     went = {t: before[t] - after[t] for t in TABLES}
     assert reported == {"dry_run": False, "runs_only": False, "older_than": "30d", "jobs": 8,
-                        "events": 24, "attempts": 8, "results": 5, "runs": 0}  # fmt: skip
+                        "events": 24, "attempts": 8, "results": 5, "runs": 0, "blobs": 0,
+                        "blob_bytes": 0}  # fmt: skip
     assert [reported[k] for k in ("jobs", "events", "attempts", "results", "runs")] == [
         went[t] for t in TABLES
     ]

@@ -22,6 +22,7 @@ A last test documents the trust model: an unbound app login chooses any tenant.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import secrets
 from collections.abc import Iterator, Sequence
@@ -224,7 +225,8 @@ def _token(job: Job) -> Any:
 
 def seed(database: Database) -> dict[str, dict[str, int]]:
     """For each tenant: a job in every state (with attempts, events, a result, a run record per
-    attempt, a progress report, a cancellation acknowledged) and a connector config."""
+    attempt with an artifact stored, a progress report, a cancellation acknowledged) and a
+    connector config."""
     ids: dict[str, dict[str, int]] = {}
     for tenant in TENANTS:
         with QueueClient.connect(database.dsn, tenant=tenant) as queue:
@@ -254,7 +256,11 @@ def seed(database: Database) -> dict[str, dict[str, int]]:
                            "runner_version": "1.0.0", "status": "succeeded",
                            "input": {"sha256": DIGEST}, "trace_sha256": DIGEST,
                            "tenant": tenant}  # fmt: skip
-                    assert worker.record_run("w", job_id, lease, run_write(rec))
+                    data = f"{tenant}-artifact-of-{kind}".encode()
+                    sha = worker.store_blob("w", job_id, lease, tenant, data)
+                    assert sha is not None
+                    written = run_write(rec, [("report.md", sha, len(data))])
+                    assert worker.record_run("w", job_id, lease, written)
                     if kind == "running":
                         assert worker.progress("w", job_id, lease, 40, f"{tenant} at 40%")
                     elif kind == "canceled":
@@ -672,6 +678,19 @@ def test_the_bound_login_may_call_no_worker_or_internal_function(
         ("SELECT * FROM jobforge.prune_pass_v1('evil', 1)", ()),
         ("SELECT * FROM jobforge.set_retention_v1('*', '0'::interval)", ()),
         ("SELECT jobforge.clear_retention_v1('hx.job')", ()),
+        # artifacts: bytes planted into tenant_b's store on its running attempt, or its blobs
+        # pruned ([6/10], migrations/0017)
+        ("SELECT jobforge.artifact_put_v1('w', %s, %s, 'tenant_b', %s, 'x'::bytea)",
+         (running, digest, "sha256:" + hashlib.sha256(b"x").hexdigest())),
+        ("SELECT jobforge.artifact_begin_v1('w', %s, %s, 'tenant_b', %s, 1)",
+         (running, digest, DIGEST)),
+        ("SELECT jobforge.artifact_chunk_v1('w', %s, %s, %s, 0, 'x'::bytea)",
+         (running, digest, DIGEST)),
+        ("SELECT jobforge.artifact_finish_v1('w', %s, %s, %s)", (running, digest, DIGEST)),
+        ("SELECT jobforge.artifact_fence('w', %s, %s)", (running, digest)),
+        ("SELECT jobforge.record_run_v2('w', %s, %s, 'hx.evil', '1', 'succeeded', NULL, NULL, "
+         "NULL, '{}', '{}', '{}', '{}')", (running, digest)),
+        ("SELECT * FROM jobforge.prune_artifacts_v1('tenant_b', '0'::interval)", ()),
     )  # fmt: skip
     with psycopg.connect(scene.attacker, autocommit=True) as conn:
         plant(conn)
@@ -696,7 +715,9 @@ def test_the_bound_login_may_call_no_worker_or_internal_function(
     assert {"claim_v1", "finish_v1", "heartbeat_v1", "progress_v1", "release_v1", "reap_v1",
             "record_run_v1", "acknowledge_cancel_v1", "require_worker", "lease_id",
             "clock", "prune_v1", "prune_batch", "prune_pass_v1", "set_retention_v1",
-            "clear_retention_v1"} <= seen  # fmt: skip
+            "clear_retention_v1", "artifact_put_v1", "artifact_begin_v1", "artifact_chunk_v1",
+            "artifact_finish_v1", "artifact_fence", "record_run_v2",
+            "prune_artifacts_v1"} <= seen  # fmt: skip
 
 
 # side channels

@@ -110,8 +110,9 @@ def rls_problems(owner: Database, logins: Logins) -> list[str]:
 
 
 def seed(database: Database) -> None:
-    """Rows of both tenants in every tenant table: a job claimed, recorded and finished with a
-    result (jobs, attempts, events, results, run records), and a connector config."""
+    """Rows of both tenants in every tenant table: a job claimed, recorded with an artifact and
+    finished with a result (jobs, attempts, events, results, run records, artifact blobs, chunks
+    and references), and a connector config."""
     for tenant in TENANTS:
         with QueueClient.connect(database.dsn, tenant=tenant) as queue:
             queue.enqueue("rls.job", {"tenant": tenant})
@@ -128,7 +129,11 @@ def seed(database: Database) -> None:
             record = {"format": "jobforge.run/1", "runner_id": "rls.job", "runner_version": "1",
                       "status": "succeeded", "input": {"sha256": DIGEST},
                       "trace_sha256": DIGEST}  # fmt: skip
-            assert worker.record_run("w", job.id, job.lease_token, run_write(record))
+            data = f"an artifact of {job.tenant_id}".encode()
+            sha = worker.store_blob("w", job.id, job.lease_token, job.tenant_id, data)
+            assert sha is not None
+            written = run_write(record, [("out.txt", sha, len(data))])
+            assert worker.record_run("w", job.id, job.lease_token, written)
             done = Outcome(job_id=job.id, lease_token=job.lease_token, outcome="succeeded",
                            result={"n": 1})  # fmt: skip
             assert worker.finish("w", [done]) == {job.id: "succeeded"}
@@ -163,7 +168,7 @@ def test_every_tenant_table_is_forced_has_a_policy_and_fails_closed(
         names = {t[0] for t in tenant_tables(conn)}
     # the tables known today are among those the catalog finds (job_runs was once forgotten)
     assert {"jobs", "job_attempts", "job_results", "job_events", "connector_configs",
-            "job_runs"} <= names  # fmt: skip
+            "job_runs", "artifact_blobs", "artifact_chunks", "artifact_refs"} <= names  # fmt: skip
     assert rls_problems(seeded, logins) == []
 
 
@@ -179,6 +184,12 @@ MUTATIONS = {
         "ALTER TABLE jobforge.connector_configs DISABLE ROW LEVEL SECURITY", "connector_configs"),
     "job_events-policy-dropped": ("DROP POLICY tenant_isolation ON jobforge.job_events",
                                   "job_events"),
+    "artifact_chunks-not-forced": (
+        "ALTER TABLE jobforge.artifact_chunks NO FORCE ROW LEVEL SECURITY", "artifact_chunks"),
+    "artifact_blobs-policy-open": (
+        "ALTER POLICY tenant_isolation ON jobforge.artifact_blobs USING (true)", "artifact_blobs"),
+    "artifact_refs-rls-disabled": (
+        "ALTER TABLE jobforge.artifact_refs DISABLE ROW LEVEL SECURITY", "artifact_refs"),
     "new-table-forgotten": (
         "CREATE TABLE jobforge.job_notes (tenant_id text NOT NULL, note text); "
         "GRANT SELECT ON jobforge.job_notes TO jobforge_app, jobforge_worker; "

@@ -13,8 +13,11 @@ from psycopg.conninfo import make_conninfo
 from jobforge import db, errors
 from jobforge.provision import Database
 from jobforge.queue import Outcome, QueueClient
+from tests.records import run_write
 
-TABLES = ("jobs", "job_attempts", "job_results", "job_events", "connector_configs")
+TABLES = ("jobs", "job_attempts", "job_results", "job_events", "connector_configs", "job_runs",
+          "artifact_blobs", "artifact_chunks", "artifact_refs")  # fmt: skip
+DIGEST = "sha256:" + "0" * 64
 
 
 @pytest.fixture
@@ -37,7 +40,8 @@ def roles(jobforge_db: Database) -> Iterator[dict[str, str]]:
 
 @pytest.fixture
 def seeded(jobforge_db: Database) -> dict[str, int]:
-    """One job per tenant, each claimed, finished and with a connector config: rows everywhere."""
+    """One job per tenant, each claimed, recorded with an artifact, finished and with a connector
+    config: rows everywhere."""
     ids = {}
     for tenant in ("tenant_a", "tenant_b"):
         with QueueClient.connect(jobforge_db.dsn, tenant=tenant) as queue:
@@ -50,6 +54,14 @@ def seeded(jobforge_db: Database) -> dict[str, int]:
     with QueueClient.connect(jobforge_db.dsn) as worker:
         for job in worker.claim("w", 10):
             assert job.lease_token is not None
+            data = f"report of {job.tenant_id}".encode()  # an artifact: blob, chunk, reference
+            sha = worker.store_blob("w", job.id, job.lease_token, job.tenant_id, data)
+            assert sha is not None
+            record = {"format": "jobforge.run/1", "runner_id": "ops.scan", "runner_version": "1",
+                      "status": "succeeded", "input": {"sha256": DIGEST},
+                      "trace_sha256": DIGEST}  # fmt: skip
+            written = run_write(record, [("report.md", sha, len(data))])
+            assert worker.record_run("w", job.id, job.lease_token, written)
             done = Outcome(
                 job_id=job.id, lease_token=job.lease_token, outcome="succeeded", result={"n": 1}
             )

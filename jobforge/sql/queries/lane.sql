@@ -1,7 +1,8 @@
 -- A golden lane's reset: the clone it runs cases on goes back to the template's state between
 -- cases. Rows go per tenant (row-level security is forced even for the owner, and the lane's
 -- role may be neither superuser nor a worker); deleting jobs deletes their attempts, events,
--- results and run records (the jobs_delete_children trigger).
+-- results and run records (the jobs_delete_children trigger), and the run records the artifact
+-- references (migrations/0017); the tenant's artifact blobs go too, their chunks with them.
 
 -- name: lane_sequences
 SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename) AS name,
@@ -12,7 +13,9 @@ WHERE schemaname = 'jobforge'
 ORDER BY 1
 
 -- name: lane_reset
-WITH jobs AS (DELETE FROM jobforge.jobs),
+WITH refs AS (DELETE FROM jobforge.artifact_refs),
+     jobs AS (DELETE FROM jobforge.jobs),
+     blobs AS (DELETE FROM jobforge.artifact_blobs),
      configs AS (DELETE FROM jobforge.connector_configs)
 SELECT setval(s.name::regclass, s.value, s.called)
 FROM unnest(%(names)s::text[], %(values)s::bigint[], %(called)s::boolean[]) AS s(name, value, called)

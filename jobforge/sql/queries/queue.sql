@@ -92,8 +92,10 @@ SELECT job_id, state FROM jobforge.release_v1(%(worker)s, %(ids)s, %(tokens)s, %
 SELECT jobforge.acknowledge_cancel_v1(%(worker)s, %(id)s::bigint, %(token)s, %(data)s::jsonb, %(now)s)
 
 -- name: job_record_run
-SELECT jobforge.record_run_v1(%(worker)s, %(id)s::bigint, %(token)s, %(runner_id)s, %(version)s,
-    %(status)s, %(input_sha256)s, %(output_sha256)s, %(trace_sha256)s, %(record)s::jsonb, %(now)s)
+-- The record and the references of its artifacts to their stored blobs (migrations/0017).
+SELECT jobforge.record_run_v2(%(worker)s, %(id)s::bigint, %(token)s, %(runner_id)s, %(version)s,
+    %(status)s, %(input_sha256)s, %(output_sha256)s, %(trace_sha256)s, %(record)s::jsonb,
+    %(names)s::text[], %(shas)s::text[], %(sizes)s::bigint[], %(datas)s::bytea[], %(now)s)
 
 -- name: job_runs
 SELECT record FROM jobforge.job_runs
