@@ -155,12 +155,17 @@ class Cron:
             slot = self.next_after(slot)
             yield slot
 
+    def before(self, instant: datetime) -> Iterator[datetime]:
+        """The slots at or before `instant`, most recent first (endless)."""
+        for slot in self._walk(instant + timedelta(microseconds=1), False):
+            if slot <= instant:
+                yield slot
+
     def latest_at(self, instant: datetime, count: int = 1) -> list[datetime]:
         """Up to `count` slots at or before `instant`, most recent last."""
         found: list[datetime] = []
-        for slot in self._walk(instant + timedelta(microseconds=1), False):
-            if slot <= instant:
-                found.append(slot)
+        for slot in self.before(instant):
+            found.append(slot)
             if len(found) >= count:
                 break
         return sorted(found)
@@ -212,8 +217,8 @@ def plan(
         due.append(slot)
         slot = cron.next_after(slot)
     beyond = slot <= now  # more due than were walked: their number is not known
-    if beyond:
-        tail = cron.latest_at(now, catch_up if missed == "all" else 1)
+    if beyond:  # the most recent slots instead: those on time, and as many late as may fire
+        tail = _recent(cron, now, grace, catch_up if missed == "all" else 1)
         due = [s for s in due if s < tail[0]] + tail
         slot = cron.next_after(now)
     on_time = [s for s in due if now - s <= grace]
@@ -226,6 +231,18 @@ def plan(
         keep = late[-catch_up:]
         fire, skipped = keep + on_time, late[: len(late) - len(keep)]
     return Plan(tuple(fire), _skips(skipped, missed, beyond), slot)
+
+
+def _recent(cron: Cron, now: datetime, grace: timedelta, late: int) -> list[datetime]:
+    """The slots at or before `now` back to the `late`-th one more than `grace` old (at most
+    `SCAN_LIMIT`), oldest first."""
+    found: list[datetime] = []
+    for slot in cron.before(now):
+        found.append(slot)
+        late -= now - slot > grace
+        if late <= 0 or len(found) >= SCAN_LIMIT:
+            break
+    return found[::-1]
 
 
 def _skips(skipped: list[datetime], missed: Missed, beyond: bool) -> tuple[Skip, ...]:
