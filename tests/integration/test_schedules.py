@@ -132,14 +132,14 @@ def test_a_tenant_s_login_cannot_turn_a_feature_on_or_read_the_flags(
             "SELECT jobforge.feature_enabled('schedules', 'acme')",
             "SELECT jobforge.require_feature('schedules', 'acme')",
         )
-        for statement in attempts:
-            for scope in ("", "worker"):  # asking for the worker scope is not enough
-                with pytest.raises(psycopg.Error) as info, conn.transaction():
-                    conn.execute(
-                        "SELECT set_config('jobforge.tenant', 'acme', true), "
-                        "set_config('jobforge.scope', %s, true)",
-                        (scope,),
-                    )
+        for scope in ("", "worker"):  # asking for the worker scope is not enough
+            conn.execute(
+                "SELECT set_config('jobforge.tenant', 'acme', false), "
+                "set_config('jobforge.scope', %s, false)",
+                (scope,),
+            )
+            for statement in attempts:
+                with pytest.raises(psycopg.Error) as info:
                     conn.execute(statement.encode())
                 assert info.value.sqlstate == "42501", statement
     with (
@@ -156,7 +156,8 @@ def test_a_pass_fires_each_slot_once_with_the_slot_in_the_key(
     jobforge_db: Database, acme: QueueClient, worker: QueueClient
 ) -> None:
     added = acme.schedule_add(every_minute(priority=7, max_attempts=2), now=T0)
-    assert added.next_slot is None and added.anchor == T0
+    assert added.next_slot is None
+    assert added.anchor == T0
     assert worker.schedule_pass("w1", now=T0) == ([], False)  # computes: 09:01 is not due
     assert acme.schedule_get("tick").next_slot == T0.replace(minute=1, second=0)
     fired, more = worker.schedule_pass("w1", now=T0 + MINUTE)
@@ -295,7 +296,8 @@ def test_a_slot_that_cannot_be_enqueued_is_logged_failed_and_the_schedule_moves_
                                                          ("tick", "failed")]  # fmt: skip
     (log,) = acme.schedule_firings("tick")
     assert log.outcome == "failed"
-    assert log.detail is not None and "already used by job" in log.detail
+    assert log.detail is not None
+    assert "already used by job" in log.detail
     assert acme.schedule_get("tick").next_slot == datetime(2026, 3, 2, 9, 2, tzinfo=UTC)
     fired, _ = worker.schedule_pass("w1", now=T0 + 2 * MINUTE)
     assert [(f.name, f.outcome) for f in sorted(fired, key=lambda f: f.name)] == [
@@ -442,9 +444,13 @@ def test_a_schedule_a_worker_cannot_read_is_paused_with_the_reason(
     fired, _ = worker.schedule_pass("w0", now=T0)
     assert [(f.name, f.outcome) for f in fired] == [("bad", "failed")]
     bad = acme.schedule_get("bad")
-    assert bad.paused and bad.broken is not None and "99 * * * *" in bad.broken
+    assert bad.paused
+    assert bad.broken is not None
+    assert "99 * * * *" in bad.broken
     (log,) = acme.schedule_firings("bad")
-    assert log.outcome == "failed" and log.detail is not None and log.detail.startswith("paused:")
+    assert log.outcome == "failed"
+    assert log.detail is not None
+    assert log.detail.startswith("paused:")
     fired, _ = worker.schedule_pass("w0", now=T0 + MINUTE)  # the others go on
     assert [(f.name, f.outcome) for f in fired] == [("tick", "enqueued")]
 
@@ -521,6 +527,7 @@ def test_another_tenant_s_login_sees_and_touches_none_of_a_tenant_s_schedules(
                 forged.schedule_add(every_minute("mine"), now=T0)
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("SET jobforge.tenant = 'globex'")
+            conn.execute("SET jobforge.scope = 'worker'")  # asking is not enough
             for table in ("schedules", "schedule_firings"):
                 seen = conn.execute(f"SELECT DISTINCT tenant_id FROM jobforge.{table}").fetchall()
                 assert seen in ([], [("globex",)]), table
@@ -532,8 +539,7 @@ def test_another_tenant_s_login_sees_and_touches_none_of_a_tenant_s_schedules(
                 "SELECT * FROM jobforge.schedules_due_v1(10)",
                 "SELECT * FROM jobforge.schedule_fire_v1('[]', 'w')",
             ):
-                with pytest.raises(psycopg.Error) as info, conn.transaction():
-                    conn.execute("SET LOCAL jobforge.scope = 'worker'")
+                with pytest.raises(psycopg.Error) as info:
                     conn.execute(statement.encode())
                 assert info.value.sqlstate == "42501", statement
     assert [s.name for s in acme.schedule_list()] == ["tick"]
