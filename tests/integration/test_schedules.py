@@ -9,6 +9,7 @@ says what time it is."""
 
 from __future__ import annotations
 
+import asyncio
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,6 +22,7 @@ from jobforge.provision import Database
 from jobforge.queue import QueueClient
 from jobforge.queue.features import clear_feature, list_features, set_feature
 from jobforge.queue.schedules import NewSchedule
+from jobforge.worker import Registry, Worker, WorkerConfig, WorkerReport
 from tests.integration.conftest import new_app_login
 
 T0 = datetime(2026, 3, 2, 9, 0, 30, tzinfo=UTC)  # a Monday, 30 s past a minute
@@ -545,3 +547,62 @@ def test_another_tenant_s_login_sees_and_touches_none_of_a_tenant_s_schedules(
     assert [s.name for s in acme.schedule_list()] == ["tick"]
     assert not acme.schedule_get("tick").paused
     assert len(acme.schedule_firings("tick")) == 1
+
+
+# a worker end to end
+
+
+def test_a_worker_fires_a_schedule_and_runs_its_job(jobforge_db: Database) -> None:
+    enable(jobforge_db)
+    ran: list[dict[str, object]] = []
+    registry = Registry()
+    registry.register("ops.tick", lambda payload, ctx: ran.append(payload))
+    now = datetime.now(UTC)
+    with QueueClient.connect(jobforge_db.dsn, tenant="acme") as client:
+        # added a minute ago (the caller's clock): its first slot is due now
+        client.schedule_add(every_minute(), now=now - timedelta(seconds=61))
+    config = WorkerConfig(name="w", schedules_every_s=0.1, poll_min_s=0.05, poll_max_s=0.1)
+
+    async def until_ran() -> WorkerReport:
+        worker = Worker(jobforge_db.dsn, registry, config)
+        running = asyncio.ensure_future(worker.run())
+        for _ in range(200):
+            await asyncio.sleep(0.05)
+            if ran:
+                break
+        await asyncio.sleep(0.5)  # more passes: the slot does not fire again
+        worker.stop()
+        return await running
+
+    report = asyncio.run(until_ran())
+    assert ran == [{"n": 1}]
+    assert report.counts["scheduled"] == 1
+    assert report.counts["succeeded"] == 1
+    with QueueClient.connect(jobforge_db.dsn, tenant="acme") as client:
+        (job,) = client.list_jobs().jobs
+        assert job.status.value == "succeeded"
+        assert job.idempotency_key is not None
+        assert job.idempotency_key.startswith("schedule:tick:")
+        (firing,) = client.schedule_firings("tick")
+        assert (firing.outcome, firing.job_id, firing.worker) == ("enqueued", job.id, "w")
+
+
+def test_a_worker_told_no_schedules_fires_none(jobforge_db: Database) -> None:
+    enable(jobforge_db)
+    registry = Registry()
+    registry.register("ops.tick", lambda payload, ctx: None)
+    with QueueClient.connect(jobforge_db.dsn, tenant="acme") as client:
+        client.schedule_add(every_minute(), now=datetime.now(UTC) - timedelta(seconds=61))
+    config = WorkerConfig(name="w", schedules_every_s=None, poll_min_s=0.05, poll_max_s=0.1)
+
+    async def briefly() -> WorkerReport:
+        worker = Worker(jobforge_db.dsn, registry, config)
+        running = asyncio.ensure_future(worker.run())
+        await asyncio.sleep(1.0)
+        worker.stop()
+        return await running
+
+    assert asyncio.run(briefly()).counts["scheduled"] == 0
+    assert jobs_of(jobforge_db) == []
+    with pytest.raises(errors.ConfigurationError, match="schedules_every_s must be above 0"):
+        WorkerConfig(schedules_every_s=0).checked()
