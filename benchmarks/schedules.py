@@ -34,8 +34,9 @@ def seed(dsn: str, n: int) -> None:
                 "INSERT INTO jobforge.schedules (tenant_id, name, cron, timezone, type, input, "
                 "anchor, next_slot, created_at, updated_at) "
                 "SELECT 't' || mod(g, 10), 's' || g, '* * * * *', 'UTC', 'bench.tick', "
-                "jsonb_build_object('i', g), now() - interval '1 day', date_trunc('minute', now()) + "
-                "interval '1 hour', now(), now() FROM generate_series(1, %s) g",
+                "jsonb_build_object('i', g), now() - interval '1 day', "
+                "date_trunc('minute', now()) + interval '1 hour', now(), now() "
+                "FROM generate_series(1, %s) g",
                 (n,),
             )
         conn.execute("VACUUM ANALYZE jobforge.schedules")
@@ -95,7 +96,8 @@ def main() -> int:
         spent = due(database.dsn, args.due)
         print(f"  {args.due} due schedules fired in {spent * 1e3:.0f} ms "
               f"({spent / args.due * 1e3:.2f} ms each)", flush=True)  # fmt: skip
-        results.update({"idle_median_ms": round(median * 1e3, 3), "idle_p99_ms": round(p99 * 1e3, 3),
+        results.update({"idle_median_ms": round(median * 1e3, 3),
+                        "idle_p99_ms": round(p99 * 1e3, 3),
                         "fire_ms_each": round(spent / args.due * 1e3, 3)})  # fmt: skip
     finally:
         server.stop()
