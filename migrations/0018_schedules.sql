@@ -305,6 +305,11 @@ BEGIN
         RAISE EXCEPTION 'schedule %: grace % is out of range 0 s to 1 day', p_name,
             coalesce(p_grace::text, 'null') USING ERRCODE = 'JF006';
     END IF;
+    -- a bound on what one tenant makes every worker do (each schedule may fire every minute)
+    IF (SELECT count(*) FROM jobforge.schedules s WHERE s.tenant_id = v_tenant) >= 1000 THEN
+        RAISE EXCEPTION 'schedule %: tenant % has 1000 schedules already, the most it may have',
+            p_name, v_tenant USING ERRCODE = 'JF006';
+    END IF;
     IF EXISTS (SELECT 1 FROM jobforge.schedules s WHERE s.tenant_id = v_tenant AND s.name = p_name) THEN
         RAISE EXCEPTION 'schedule % already exists for tenant % (remove it first: jobforge schedules rm %)',
             quote_literal(p_name), v_tenant, p_name USING ERRCODE = 'JF006';
@@ -324,7 +329,8 @@ END $$;
 
 -- Pause (p_paused) or resume a schedule of the transaction's tenant. A resume counts slots from
 -- now: those that fell due while it was paused are neither fired nor logged. Resuming needs the
--- feature; pausing does not (a tenant can always stop what it started).
+-- feature; pausing does not (a tenant can always stop what it started). The schedule's login and
+-- actor become those of this change (who added it, or last paused or resumed it).
 CREATE FUNCTION jobforge.schedule_pause_v1(
     p_name text, p_paused boolean, p_now timestamptz DEFAULT NULL
 ) RETURNS SETOF jobforge.schedules
@@ -343,12 +349,13 @@ BEGIN
     END IF;
     v_row := jobforge.schedule_locked(v_tenant, p_name);
     IF p_paused THEN
-        RETURN QUERY UPDATE jobforge.schedules s SET paused = true, updated_at = v_now
+        RETURN QUERY UPDATE jobforge.schedules s
+                     SET paused = true, updated_at = v_now, login = DEFAULT, actor = DEFAULT
                      WHERE s.id = v_row.id RETURNING s.*;
     ELSIF v_row.paused THEN
         RETURN QUERY UPDATE jobforge.schedules s
                      SET paused = false, broken = NULL, anchor = v_now, next_slot = NULL,
-                         updated_at = v_now
+                         updated_at = v_now, login = DEFAULT, actor = DEFAULT
                      WHERE s.id = v_row.id RETURNING s.*;
     ELSE  -- running already: nothing changes (its slots are not reset)
         RETURN QUERY SELECT v_row.*;

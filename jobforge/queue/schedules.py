@@ -61,6 +61,7 @@ class Schedule(_Record):
     last_fired_at: datetime | None = None
     created_at: datetime
     updated_at: datetime
+    #: the login and actor that added it, or last paused or resumed it
     login: str
     actor: str | None = None
 

@@ -606,3 +606,21 @@ def test_a_worker_told_no_schedules_fires_none(jobforge_db: Database) -> None:
     assert jobs_of(jobforge_db) == []
     with pytest.raises(errors.ConfigurationError, match="schedules_every_s must be above 0"):
         WorkerConfig(schedules_every_s=0).checked()
+
+
+def test_pause_and_resume_name_who_did_it_and_a_tenant_s_schedules_are_bounded(
+    jobforge_db: Database, acme: QueueClient
+) -> None:
+    assert acme.acting_as("alice").schedule_add(every_minute(), now=T0).actor == "alice"
+    assert acme.acting_as("bob").schedule_pause("tick", now=T0).actor == "bob"
+    with jobforge_db.connect() as conn, db.tenant_transaction(conn, "acme"):
+        conn.execute(
+            "INSERT INTO jobforge.schedules (tenant_id, name, cron, timezone, type, input, anchor, "
+            "created_at, updated_at) SELECT 'acme', 'n' || g, '* * * * *', 'UTC', 'ops.tick', "
+            "'{}', now(), now(), now() FROM generate_series(1, 999) g"
+        )
+    with pytest.raises(errors.InvalidJob) as info:
+        acme.schedule_add(every_minute("one-more"), now=T0)
+    assert str(info.value) == (
+        "schedule one-more: tenant acme has 1000 schedules already, the most it may have"
+    )
