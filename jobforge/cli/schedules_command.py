@@ -51,6 +51,11 @@ def _utc(instant: datetime | None) -> str:
     return "-" if instant is None else f"{instant.astimezone(UTC):%Y-%m-%d %H:%M:%S}"
 
 
+def _iso(instant: datetime | None) -> str | None:
+    """`instant` in UTC, ISO 8601, for JSON."""
+    return None if instant is None else instant.astimezone(UTC).isoformat()
+
+
 def _state(s: Schedule) -> str:
     if s.broken:
         return "broken (paused)"
@@ -66,10 +71,9 @@ def _as_dict(s: Schedule) -> dict[str, Any]:
         "input": s.input, "priority": s.priority, "max_attempts": s.max_attempts,
         "missed": s.missed, "catch_up": s.catch_up, "grace": format_duration(s.grace),
         "dry_run": s.dry_run, "paused": s.paused, "broken": s.broken,
-        "next_slot": None if upcoming is None else upcoming.isoformat(),
-        "next_slot_local": local, "last_slot": None if s.last_slot is None else
-        s.last_slot.isoformat(), "created_at": s.created_at.isoformat(),
-        "updated_at": s.updated_at.isoformat(), "actor": s.actor,
+        "next_slot": _iso(upcoming), "next_slot_local": local, "last_slot": _iso(s.last_slot),
+        "created_at": _iso(s.created_at), "updated_at": _iso(s.updated_at), "login": s.login,
+        "actor": s.actor,
     }  # fmt: skip
 
 
@@ -267,8 +271,8 @@ def rm_command(name: str = _NAME, url: str | None = _URL, tenant: str | None = _
 
 
 def _firing(f: Firing) -> dict[str, Any]:
-    return {"slot": None if f.slot is None else f.slot.isoformat(),
-            "fired_at": f.fired_at.isoformat(), "outcome": f.outcome, "job_id": f.job_id,
+    return {"slot": _iso(f.slot), "fired_at": _iso(f.fired_at), "outcome": f.outcome,
+            "job_id": f.job_id,
             "job": f.job, "detail": f.detail, "worker": f.worker}  # fmt: skip
 
 

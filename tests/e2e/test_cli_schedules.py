@@ -256,3 +256,27 @@ def test_enqueue_dry_run_checks_everything_and_stores_nothing(
     assert "invalid input for billing.late_fees" in err
     with QueueClient.connect(jobforge_db.dsn, tenant="acme", max_size=1) as client:
         assert [j.id for j in client.list_jobs().jobs] == [job_id]
+
+
+def test_more_mistakes_are_one_line_before_any_connection(cli: Cli, repo: Path) -> None:
+    (repo / "latin1.json").write_bytes(b'{"invoice": "\xe9"}')
+    base = ("schedules", "add", "nightly", "--cron", "0 3 * * *", "--type", "billing.late_fees",
+            "--database-url", NOWHERE, "--tenant", "acme")  # fmt: skip
+    cases = [
+        ((*base, "--input", GOOD, "--input-file", "in.json"),
+         "give --input or --input-file, not both"),
+        ((*base, "--input-file", "latin1.json"),
+         "cannot read input file latin1.json: it is not UTF-8 text"),
+        ((*base, "--input", GOOD, "--catch-up", "0"), "'--catch-up'"),
+        ((*base, "--input", GOOD, "--actor", "adm\u200bin"), "actor"),
+        (("schedules", "firings", "nightly", "--limit", "0", "--database-url", NOWHERE),
+         "'--limit'"),
+        (("features", "clear", "schedules", "--database-url", NOWHERE), "'--tenant'"),
+        (("worker", "--schedules-every", "0", "--database-url", NOWHERE),
+         "--schedules-every takes a number of seconds above 0, at most 3600, not 0"),
+        (("worker", "--schedules-every", "7200", "--database-url", NOWHERE),
+         "--schedules-every takes a number of seconds above 0, at most 3600, not 7200"),
+    ]  # fmt: skip
+    for args, message in cases:
+        err = one_line_error(cli(*args))
+        assert message in err, (args, err)
