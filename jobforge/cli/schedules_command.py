@@ -102,12 +102,14 @@ def add_command(
     cron: str = typer.Option(
         ...,
         "--cron",
+        metavar="EXPR",
         help="Five fields (minute hour day month weekday), e.g. '*/5 * * * *', "
         "or @hourly, @daily, @weekly, @monthly, @yearly.",
     ),
     tz: str = typer.Option(
         "UTC",
         "--tz",
+        metavar="ZONE",
         help="The time zone the expression is read in (IANA name, e.g. Europe/Paris).",
     ),
     job_type: str = typer.Option(..., "--type", help="The job type to enqueue, e.g. ops.scan."),
@@ -118,12 +120,14 @@ def add_command(
     missed: str = typer.Option(
         "latest",
         "--missed",
+        metavar="latest|all|skip",
         help="Slots missed while no worker ran (later than --grace): latest (fire the most "
         "recent once, skip the rest), all (fire up to --catch-up of them) or skip (none).",
     ),
     catch_up: int = typer.Option(
         10,
         "--catch-up",
+        metavar="N",
         min=1,
         max=MAX_CATCH_UP,
         help="With --missed all: the most missed slots fired, the most recent ones.",
@@ -134,10 +138,13 @@ def add_command(
         metavar="DURATION",
         help="A slot fired at most this late is on time, whatever --missed says.",
     ),
-    priority: int = typer.Option(0, "--priority", min=0, max=32767, help="0 is claimed first."),
+    priority: int = typer.Option(
+        0, "--priority", metavar="N", min=0, max=32767, help="0 is claimed first."
+    ),
     max_attempts: int | None = typer.Option(
         None,
         "--max-attempts",
+        metavar="N",
         min=1,
         max=1000,
         help="Attempts of each job (default: its runner's max_attempts, or 3).",
