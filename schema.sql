@@ -3375,8 +3375,6 @@ REVOKE ALL ON FUNCTION jobforge.json_problem(p_value jsonb) FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION jobforge.known_features() FROM PUBLIC;
-GRANT ALL ON FUNCTION jobforge.known_features() TO jobforge_app;
-GRANT ALL ON FUNCTION jobforge.known_features() TO jobforge_worker;
 
 
 --

@@ -558,9 +558,8 @@ REVOKE ALL ON FUNCTION
     jobforge.schedule_remove_v1(text),
     jobforge.schedules_due_v1(integer, timestamptz),
     jobforge.schedule_fire_v1(jsonb, text, timestamptz) FROM PUBLIC;
--- known_features is in the features table's CHECK, which every login that reads the table
--- (an operator's) evaluates on write only; the tenant functions are the app's.
-GRANT EXECUTE ON FUNCTION jobforge.known_features() TO jobforge_app, jobforge_worker;
+-- known_features and the other helpers are called by the owner's functions only (the features
+-- table's CHECK too: only those functions write it).
 GRANT EXECUTE ON FUNCTION
     jobforge.schedule_add_v1(text, text, text, text, jsonb, integer, integer, text, integer,
                              interval, boolean, boolean, timestamptz),
