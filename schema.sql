@@ -725,7 +725,11 @@ BEGIN
             array_to_string(jobforge.known_features(), ', ') USING ERRCODE = 'JF006';
     END IF;
     DELETE FROM jobforge.features f WHERE f.feature = p_feature AND f.tenant = p_tenant;
-    RETURN FOUND;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    PERFORM jobforge.hold_for_feature(p_feature, p_tenant);
+    RETURN true;
 END $$;
 
 
@@ -1128,6 +1132,22 @@ BEGIN
     LEFT JOIN jobforge.job_attempts a ON a.lease_token = input.token AND a.job_id = input.id
     ORDER BY input.i;
 END $$;
+
+
+--
+-- Name: hold_for_feature(text, text); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.hold_for_feature(p_feature text, p_tenant text) RETURNS void
+    LANGUAGE sql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+    UPDATE jobforge.schedules s
+    SET held = NOT jobforge.feature_enabled('schedules', s.tenant_id)
+    WHERE p_feature OPERATOR(pg_catalog.=) 'schedules'
+      AND (p_tenant OPERATOR(pg_catalog.=) '*' OR s.tenant_id OPERATOR(pg_catalog.=) p_tenant)
+      AND s.held IS DISTINCT FROM NOT jobforge.feature_enabled('schedules', s.tenant_id)
+$$;
 
 
 --
@@ -1794,6 +1814,7 @@ CREATE TABLE jobforge.schedules (
     grace interval DEFAULT '00:01:00'::interval NOT NULL,
     dry_run boolean DEFAULT false NOT NULL,
     paused boolean DEFAULT false NOT NULL,
+    held boolean DEFAULT false NOT NULL,
     broken text,
     anchor timestamp with time zone NOT NULL,
     next_slot timestamp with time zone,
@@ -2096,8 +2117,8 @@ BEGIN
                      WHERE s.id = v_row.id RETURNING s.*;
     ELSIF v_row.paused THEN
         RETURN QUERY UPDATE jobforge.schedules s
-                     SET paused = false, broken = NULL, anchor = v_now, next_slot = NULL,
-                         updated_at = v_now, login = DEFAULT, actor = DEFAULT
+                     SET paused = false, held = false, broken = NULL, anchor = v_now,
+                         next_slot = NULL, updated_at = v_now, login = DEFAULT, actor = DEFAULT
                      WHERE s.id = v_row.id RETURNING s.*;
     ELSE  -- running already: nothing changes (its slots are not reset)
         RETURN QUERY SELECT v_row.*;
@@ -2147,8 +2168,8 @@ BEGIN
     SELECT s.id, s.tenant_id, s.name, s.cron, s.timezone, s.missed, s.catch_up, s.grace, s.anchor,
            s.next_slot, s.last_slot, v_now
     FROM jobforge.schedules s
-    WHERE NOT s.paused AND (s.next_slot IS NULL OR s.next_slot <= v_now)
-      AND jobforge.feature_enabled('schedules', s.tenant_id)
+    WHERE NOT s.paused AND NOT s.held AND (s.next_slot IS NULL OR s.next_slot <= v_now)
+      AND jobforge.feature_enabled('schedules', s.tenant_id)  -- a row added as it was turned off
     ORDER BY s.next_slot NULLS FIRST
     LIMIT p_limit
     FOR UPDATE OF s SKIP LOCKED;
@@ -2204,13 +2225,14 @@ BEGIN
     IF p_enabled IS NULL THEN
         RAISE EXCEPTION 'features: enabled must be true or false' USING ERRCODE = 'JF006';
     END IF;
-    RETURN QUERY
     INSERT INTO jobforge.features AS f (feature, tenant, enabled, updated_at)
     VALUES (p_feature, p_tenant, p_enabled, v_now)
     ON CONFLICT (feature, tenant) DO UPDATE
         SET enabled = EXCLUDED.enabled, updated_at = EXCLUDED.updated_at,
-            login = EXCLUDED.login, actor = EXCLUDED.actor
-    RETURNING f.*;
+            login = EXCLUDED.login, actor = EXCLUDED.actor;
+    PERFORM jobforge.hold_for_feature(p_feature, p_tenant);
+    RETURN QUERY SELECT * FROM jobforge.features f
+                 WHERE f.feature = p_feature AND f.tenant = p_tenant;
 END $_$;
 
 
@@ -3025,7 +3047,7 @@ CREATE INDEX schedule_firings_by_schedule ON jobforge.schedule_firings USING btr
 -- Name: schedules_due; Type: INDEX; Schema: jobforge; Owner: -
 --
 
-CREATE INDEX schedules_due ON jobforge.schedules USING btree (next_slot NULLS FIRST) WHERE (NOT paused);
+CREATE INDEX schedules_due ON jobforge.schedules USING btree (next_slot NULLS FIRST) WHERE ((NOT paused) AND (NOT held));
 
 
 --
@@ -3347,6 +3369,13 @@ GRANT ALL ON FUNCTION jobforge.finish_v1(p_worker text, p_job_ids bigint[], p_to
 
 REVOKE ALL ON FUNCTION jobforge.heartbeat_v1(p_worker text, p_job_ids bigint[], p_tokens uuid[], p_lease_seconds double precision, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION jobforge.heartbeat_v1(p_worker text, p_job_ids bigint[], p_tokens uuid[], p_lease_seconds double precision, p_now timestamp with time zone) TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION hold_for_feature(p_feature text, p_tenant text); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.hold_for_feature(p_feature text, p_tenant text) FROM PUBLIC;
 
 
 --

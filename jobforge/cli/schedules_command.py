@@ -59,7 +59,7 @@ def _iso(instant: datetime | None) -> str | None:
 def _state(s: Schedule) -> str:
     if s.broken:
         return "broken (paused)"
-    state = "paused" if s.paused else "active"
+    state = "paused" if s.paused else "held (feature off)" if s.held else "active"
     return state + (", dry run" if s.dry_run else "")
 
 
@@ -70,7 +70,7 @@ def _as_dict(s: Schedule) -> dict[str, Any]:
         "name": s.name, "cron": s.cron, "timezone": s.timezone, "type": s.type,
         "input": s.input, "priority": s.priority, "max_attempts": s.max_attempts,
         "missed": s.missed, "catch_up": s.catch_up, "grace": format_duration(s.grace),
-        "dry_run": s.dry_run, "paused": s.paused, "broken": s.broken,
+        "dry_run": s.dry_run, "paused": s.paused, "held": s.held, "broken": s.broken,
         "next_slot": _iso(upcoming), "next_slot_local": local, "last_slot": _iso(s.last_slot),
         "created_at": _iso(s.created_at), "updated_at": _iso(s.updated_at), "login": s.login,
         "actor": s.actor,

@@ -51,6 +51,8 @@ class Schedule(_Record):
     grace: timedelta
     dry_run: bool
     paused: bool
+    #: the tenant's `schedules` feature is off: no worker fires it until it is on again
+    held: bool = False
     #: why a worker paused it: its cron expression or time zone could not be read there
     broken: str | None = None
     #: slots are counted after this instant (the schedule's creation, its last resume)

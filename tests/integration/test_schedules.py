@@ -394,10 +394,25 @@ def test_a_disabled_feature_stops_the_firing_and_enabling_it_again_follows_the_p
     acme.schedule_add(every_minute(), now=T0)
     worker.schedule_pass("w0", now=T0)
     enable(jobforge_db, "acme", on=False)
+    assert acme.schedule_get("tick").held  # out of the due index: passes never walk it
     assert worker.schedule_pass("w1", now=T0 + 5 * MINUTE) == ([], False)
     enable(jobforge_db, "acme")
+    assert not acme.schedule_get("tick").held
     fired, _ = worker.schedule_pass("w1", now=T0 + 10 * MINUTE)
     assert [f.slot for f in fired] == [datetime(2026, 3, 2, 9, 10, tzinfo=UTC)]
+
+
+def test_the_deployment_s_flag_and_clearing_a_tenant_s_hold_and_release_its_schedules(
+    jobforge_db: Database, acme: QueueClient
+) -> None:
+    acme.schedule_add(every_minute(), now=T0)
+    enable(jobforge_db, None, on=False)  # the deployment off: acme's own setting (on) wins
+    assert not acme.schedule_get("tick").held
+    with jobforge_db.connect() as conn:
+        assert clear_feature(conn, "schedules", "acme")  # now the deployment's: off
+    assert acme.schedule_get("tick").held
+    enable(jobforge_db, None)
+    assert not acme.schedule_get("tick").held
 
 
 def test_a_dry_run_schedule_logs_the_job_and_enqueues_nothing(
