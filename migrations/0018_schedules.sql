@@ -491,12 +491,25 @@ BEGIN
         INTO v_slots FROM jsonb_array_elements_text(coalesce(v_plan->'fire', '[]')) AS x;
         v_next := (v_plan->>'next')::timestamptz;
         IF v_next IS NULL OR v_next <= v_now OR NOT isfinite(v_next)
-           OR v_next > v_now + interval '100 years' OR cardinality(v_slots) > 1000
-           OR v_slots[cardinality(v_slots)] > v_now OR v_slots[1] < v_row.anchor
+           OR v_next > v_now + interval '100 years' OR cardinality(v_slots) > 2500
+           OR v_slots[cardinality(v_slots)] > v_now OR v_slots[1] <= v_row.anchor
            OR v_slots[1] <= v_row.last_slot
            OR jsonb_array_length(coalesce(v_plan->'skips', '[]')) > 101 THEN
-            RAISE EXCEPTION 'schedules: the plan for schedule % is out of bounds (slots %, next %)',
-                v_row.id, v_slots, v_next USING ERRCODE = 'JF006';
+            -- a worker's plan this schedule cannot take: paused, with why, and the pass goes
+            -- on with the others (raising would stall every schedule of the pass, each pass)
+            INSERT INTO jobforge.schedule_firings AS f
+                (tenant_id, schedule_id, slot, fired_at, outcome, detail, worker)
+            VALUES (v_row.tenant_id, v_row.id, NULL, v_now, 'failed',
+                    left(format('paused: the worker''s plan is out of bounds (%s slots from %s '
+                                'to %s, next %s)', cardinality(v_slots), v_slots[1],
+                                v_slots[cardinality(v_slots)], v_next), 1000), p_worker);
+            UPDATE jobforge.schedules s
+            SET paused = true, broken = 'the worker''s plan was out of bounds (jobforge '
+                                        'schedules firings)', next_slot = NULL, updated_at = v_now
+            WHERE s.id = v_row.id;
+            RETURN QUERY SELECT v_row.id, v_row.tenant_id, v_row.name, NULL::timestamptz,
+                                'failed'::text, NULL::bigint;
+            CONTINUE;
         END IF;
 
         FOR v_skip IN SELECT e FROM jsonb_array_elements(coalesce(v_plan->'skips', '[]')) AS e LOOP

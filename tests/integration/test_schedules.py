@@ -639,3 +639,32 @@ def test_pause_and_resume_name_who_did_it_and_a_tenant_s_schedules_are_bounded(
     assert str(info.value) == (
         "schedule one-more: tenant acme has 1000 schedules already, the most it may have"
     )
+
+
+def test_a_plan_out_of_bounds_pauses_its_schedule_and_the_pass_goes_on(
+    jobforge_db: Database, acme: QueueClient, worker: QueueClient
+) -> None:
+    acme.schedule_add(every_minute("one"), now=T0)
+    acme.schedule_add(every_minute("two"), now=T0)
+    worker.schedule_pass("w0", now=T0)
+    with jobforge_db.connect() as conn, db.tenant_transaction(conn, None, worker=True):
+        due = conn.execute(
+            "SELECT id, name, next_slot FROM jobforge.schedules_due_v1(10, %s) ORDER BY name",
+            (T0 + MINUTE,),
+        ).fetchall()
+        slot = datetime(2026, 3, 2, 9, 1, tzinfo=UTC).isoformat()
+        plans = [
+            {"id": due[0][0], "expected": due[0][2].isoformat(), "fire": [slot], "skips": [],
+             "next": T0.isoformat()},  # a next slot in the past: out of bounds
+            {"id": due[1][0], "expected": due[1][2].isoformat(), "fire": [slot], "skips": [],
+             "next": datetime(2026, 3, 2, 9, 2, tzinfo=UTC).isoformat()},
+        ]  # fmt: skip
+        fired = conn.execute(
+            "SELECT name, outcome FROM jobforge.schedule_fire_v1(%s::jsonb, 'w1', %s)",
+            (db.Jsonb(plans), T0 + MINUTE),
+        ).fetchall()
+    assert sorted(fired) == [("one", "failed"), ("two", "enqueued")]
+    one = acme.schedule_get("one")
+    assert one.paused
+    assert one.broken is not None
+    assert "out of bounds" in one.broken
