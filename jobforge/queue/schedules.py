@@ -208,6 +208,9 @@ def plans(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
         except errors.ConfigurationError as exc:
             found.append({**base, "error": str(exc)})
             continue
+        except Exception as exc:  # croniter's own surprise: one schedule never stalls the rest
+            found.append({**base, "error": f"{type(exc).__name__}: {str(exc)[:300]}"})
+            continue
         floor = max(d.anchor, d.last_slot) if d.last_slot is not None else d.anchor
         found.append({
             **base,

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from jobforge import errors
 from jobforge.cron import LOG_LIMIT, SCAN_LIMIT, Cron, iso, plan
+from jobforge.queue.schedules import plans
 
 
 def utc(year: int, month: int, day: int, hour: int = 0, minute: int = 0, second: int = 0
@@ -284,3 +285,15 @@ def test_a_fixed_time_of_day_fires_once_a_day(
 def test_iso_is_utc_to_the_second() -> None:
     paris = datetime(2026, 3, 29, 3, 0, tzinfo=ZoneInfo("Europe/Paris"))
     assert iso(paris) == "2026-03-29T01:00:00Z"
+
+
+def test_a_row_no_worker_can_plan_gets_an_error_not_an_exception() -> None:
+    row = {"id": 1, "cron": "0 0 30 2 *", "timezone": "UTC", "missed": "latest", "catch_up": 1,
+           "grace": timedelta(seconds=60), "anchor": T0, "next_slot": None, "last_slot": None,
+           "now": T0}  # fmt: skip
+    broken = {**row, "id": 2, "timezone": "Nowhere/Else"}
+    fine = {**row, "id": 3, "cron": "* * * * *", "now": T0 + timedelta(minutes=1)}
+    planned = plans([row, broken, fine])
+    assert "it names no time that exists" in planned[0]["error"]
+    assert "unknown time zone 'Nowhere/Else'" in planned[1]["error"]
+    assert planned[2]["fire"] == [utc(2026, 3, 2, 9, 1).isoformat()]
