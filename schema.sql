@@ -1,5 +1,5 @@
 -- jobforge's database schema as every migration up to and including
--- migrations/0017_artifacts.sql leaves it: `pg_dump --schema-only --no-owner`
+-- migrations/0018_schedules.sql leaves it: `pg_dump --schema-only --no-owner`
 -- of the jobforge schema of a freshly migrated database, without session settings or
 -- version lines. Rows the migrations insert (job_transitions, settings) are data, not
 -- shown here.
@@ -906,6 +906,34 @@ END $$;
 
 
 --
+-- Name: clear_feature_v1(text, text); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.clear_feature_v1(p_feature text, p_tenant text) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    PERFORM jobforge.require_worker();
+    IF NOT jobforge.worker_scope() THEN
+        RAISE EXCEPTION 'features: the transaction needs the worker scope (jobforge.scope = worker)'
+            USING ERRCODE = 'JF006';
+    END IF;
+    IF p_feature IS NULL OR NOT p_feature = ANY (jobforge.known_features()) THEN
+        RAISE EXCEPTION 'unknown feature %: known features are %',
+            coalesce(quote_literal(left(p_feature, 60)), 'null'),
+            array_to_string(jobforge.known_features(), ', ') USING ERRCODE = 'JF006';
+    END IF;
+    DELETE FROM jobforge.features f WHERE f.feature = p_feature AND f.tenant = p_tenant;
+    IF NOT FOUND THEN
+        RETURN false;
+    END IF;
+    PERFORM jobforge.hold_for_feature(p_feature, p_tenant);
+    RETURN true;
+END $$;
+
+
+--
 -- Name: clear_limit_v1(text, text); Type: FUNCTION; Schema: jobforge; Owner: -
 --
 
@@ -1167,6 +1195,23 @@ END $_$;
 
 
 --
+-- Name: feature_enabled(text, text); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.feature_enabled(p_feature text, p_tenant text) RETURNS boolean
+    LANGUAGE sql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+    SELECT coalesce(
+        (SELECT f.enabled FROM jobforge.features f
+         WHERE f.feature OPERATOR(pg_catalog.=) p_feature AND f.tenant OPERATOR(pg_catalog.=) p_tenant),
+        (SELECT f.enabled FROM jobforge.features f
+         WHERE f.feature OPERATOR(pg_catalog.=) p_feature AND f.tenant OPERATOR(pg_catalog.=) '*'),
+        false)
+$$;
+
+
+--
 -- Name: finish_v1(text, bigint[], uuid[], text[], jsonb[], jsonb[], timestamp with time zone, double precision, double precision); Type: FUNCTION; Schema: jobforge; Owner: -
 --
 
@@ -1323,6 +1368,22 @@ END $$;
 
 
 --
+-- Name: hold_for_feature(text, text); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.hold_for_feature(p_feature text, p_tenant text) RETURNS void
+    LANGUAGE sql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+    UPDATE jobforge.schedules s
+    SET held = NOT jobforge.feature_enabled('schedules', s.tenant_id)
+    WHERE p_feature OPERATOR(pg_catalog.=) 'schedules'
+      AND (p_tenant OPERATOR(pg_catalog.=) '*' OR s.tenant_id OPERATOR(pg_catalog.=) p_tenant)
+      AND s.held IS DISTINCT FROM NOT jobforge.feature_enabled('schedules', s.tenant_id)
+$$;
+
+
+--
 -- Name: jitter(bigint, integer); Type: FUNCTION; Schema: jobforge; Owner: -
 --
 
@@ -1399,6 +1460,18 @@ CREATE FUNCTION jobforge.json_problem(p_value jsonb) RETURNS text
             THEN 'it holds a number outside the range of a double (1.8e308)'
     END
 $_$;
+
+
+--
+-- Name: known_features(); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.known_features() RETURNS text[]
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+    SELECT ARRAY['events', 'schedules', 'triggers']
+$$;
 
 
 --
@@ -2062,6 +2135,26 @@ END $$;
 
 
 --
+-- Name: require_feature(text, text); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.require_feature(p_feature text, p_tenant text) RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    IF NOT p_feature = ANY (jobforge.known_features()) THEN
+        RAISE EXCEPTION 'unknown feature %: known features are %', quote_literal(left(p_feature, 60)),
+            array_to_string(jobforge.known_features(), ', ') USING ERRCODE = 'JF006';
+    END IF;
+    IF NOT jobforge.feature_enabled(p_feature, p_tenant) THEN
+        RAISE EXCEPTION 'feature ''%'' is disabled for tenant % (jobforge features enable % --tenant %)',
+            p_feature, p_tenant, p_feature, p_tenant USING ERRCODE = 'JF007';
+    END IF;
+END $$;
+
+
+--
 -- Name: require_project_scope(); Type: FUNCTION; Schema: jobforge; Owner: -
 --
 
@@ -2164,6 +2257,460 @@ BEGIN
             jsonb_build_object('from', v_job.status, 'reset_attempts', coalesce(p_reset_attempts, false)));
     RETURN 'queued';
 END $$;
+
+
+--
+-- Name: schedules; Type: TABLE; Schema: jobforge; Owner: -
+--
+
+CREATE TABLE jobforge.schedules (
+    id bigint NOT NULL,
+    tenant_id text NOT NULL,
+    name text NOT NULL,
+    cron text NOT NULL,
+    timezone text NOT NULL,
+    type text NOT NULL,
+    input jsonb NOT NULL,
+    priority integer DEFAULT 0 NOT NULL,
+    max_attempts integer,
+    missed text DEFAULT 'latest'::text NOT NULL,
+    catch_up integer DEFAULT 10 NOT NULL,
+    grace interval DEFAULT '00:01:00'::interval NOT NULL,
+    dry_run boolean DEFAULT false NOT NULL,
+    paused boolean DEFAULT false NOT NULL,
+    held boolean DEFAULT false NOT NULL,
+    broken text,
+    anchor timestamp with time zone NOT NULL,
+    next_slot timestamp with time zone,
+    last_slot timestamp with time zone,
+    last_fired_at timestamp with time zone,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    login text DEFAULT SESSION_USER NOT NULL,
+    actor text DEFAULT NULLIF(current_setting('jobforge.actor'::text, true), ''::text),
+    CONSTRAINT schedules_actor_check CHECK (((actor IS NULL) OR (((length(actor) >= 1) AND (length(actor) <= 200)) AND (actor !~ '[[:cntrl:]\u0080-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]'::text)))),
+    CONSTRAINT schedules_broken_check CHECK ((length(broken) <= 500)),
+    CONSTRAINT schedules_catch_up_check CHECK (((catch_up >= 1) AND (catch_up <= 1000))),
+    CONSTRAINT schedules_cron_check CHECK ((((length(cron) >= 1) AND (length(cron) <= 200)) AND (cron !~ '[[:cntrl:]]'::text))),
+    CONSTRAINT schedules_grace_check CHECK (((grace >= '00:00:00'::interval) AND (grace <= '1 day'::interval))),
+    CONSTRAINT schedules_input_check CHECK ((jsonb_typeof(input) = 'object'::text)),
+    CONSTRAINT schedules_input_check1 CHECK ((octet_length((input)::text) <= 1048576)),
+    CONSTRAINT schedules_max_attempts_check CHECK (((max_attempts >= 1) AND (max_attempts <= 1000))),
+    CONSTRAINT schedules_missed_check CHECK ((missed = ANY (ARRAY['latest'::text, 'all'::text, 'skip'::text]))),
+    CONSTRAINT schedules_name_check CHECK ((name ~ '^[a-z0-9][a-z0-9._-]{0,99}$'::text)),
+    CONSTRAINT schedules_priority_check CHECK (((priority >= 0) AND (priority <= 32767))),
+    CONSTRAINT schedules_timezone_check CHECK (((length(timezone) >= 1) AND (length(timezone) <= 64))),
+    CONSTRAINT schedules_type_check CHECK (((type ~ '^[a-z0-9._-]+$'::text) AND (length(type) <= 200)))
+);
+
+ALTER TABLE ONLY jobforge.schedules FORCE ROW LEVEL SECURITY;
+
+
+--
+-- Name: schedule_add_v1(text, text, text, text, jsonb, integer, integer, text, integer, interval, boolean, boolean, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.schedule_add_v1(p_name text, p_cron text, p_timezone text, p_type text, p_input jsonb, p_priority integer DEFAULT 0, p_max_attempts integer DEFAULT NULL::integer, p_missed text DEFAULT 'latest'::text, p_catch_up integer DEFAULT 10, p_grace interval DEFAULT '00:01:00'::interval, p_dry_run boolean DEFAULT false, p_paused boolean DEFAULT false, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS SETOF jobforge.schedules
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+#variable_conflict use_column
+DECLARE
+    v_tenant  text := jobforge.require_tenant();
+    v_now     timestamptz := jobforge.clock(p_now);
+    v_limit   integer;
+    v_problem text;
+BEGIN
+    PERFORM jobforge.require_feature('schedules', v_tenant);
+    IF p_name IS NULL OR p_name !~ '^[a-z0-9][a-z0-9._-]{0,99}$' THEN
+        RAISE EXCEPTION 'schedule name % is invalid: use 1-100 of [a-z0-9._-], starting with a letter or digit',
+            coalesce(quote_literal(left(p_name, 120)), 'null') USING ERRCODE = 'JF006';
+    END IF;
+    IF p_cron IS NULL OR length(p_cron) NOT BETWEEN 1 AND 200 OR p_cron ~ '[[:cntrl:]]' THEN
+        RAISE EXCEPTION 'schedule %: the cron expression must be 1-200 printable characters',
+            p_name USING ERRCODE = 'JF006';
+    END IF;
+    IF p_timezone IS NULL OR length(p_timezone) NOT BETWEEN 1 AND 64
+       OR NOT EXISTS (SELECT 1 FROM pg_catalog.pg_timezone_names z WHERE z.name = p_timezone) THEN
+        RAISE EXCEPTION 'schedule %: unknown time zone % (an IANA name such as Europe/Paris or UTC)',
+            p_name, coalesce(quote_literal(left(p_timezone, 70)), 'null') USING ERRCODE = 'JF006';
+    END IF;
+    IF p_type IS NULL OR p_type !~ '^[a-z0-9._-]+$' OR length(p_type) > 200 THEN
+        RAISE EXCEPTION 'schedule %: job type % is invalid: use 1-200 of [a-z0-9._-]', p_name,
+            coalesce(quote_literal(left(p_type, 240)), 'null') USING ERRCODE = 'JF006';
+    END IF;
+    IF p_input IS NULL OR jsonb_typeof(p_input) <> 'object' THEN
+        RAISE EXCEPTION 'schedule %: the input must be a JSON object, not %', p_name,
+            coalesce(jsonb_typeof(p_input), 'null') USING ERRCODE = 'JF006';
+    END IF;
+    SELECT s.max_payload_bytes INTO v_limit FROM jobforge.settings s;
+    IF octet_length(p_input::text) > v_limit THEN
+        RAISE EXCEPTION 'schedule %: the input is % bytes, over the limit of %', p_name,
+            octet_length(p_input::text), v_limit USING ERRCODE = 'JF005';
+    END IF;
+    v_problem := jobforge.json_problem(p_input);
+    IF v_problem IS NOT NULL THEN
+        RAISE EXCEPTION 'schedule %: the input cannot be stored: %', p_name, v_problem
+            USING ERRCODE = 'JF006';
+    END IF;
+    IF p_priority IS NULL OR p_priority NOT BETWEEN 0 AND 32767 THEN
+        RAISE EXCEPTION 'schedule %: priority % is out of range 0-32767', p_name,
+            coalesce(p_priority::text, 'null') USING ERRCODE = 'JF006';
+    END IF;
+    IF p_max_attempts NOT BETWEEN 1 AND 1000 THEN
+        RAISE EXCEPTION 'schedule %: max_attempts % is out of range 1-1000', p_name, p_max_attempts
+            USING ERRCODE = 'JF006';
+    END IF;
+    IF p_missed IS NULL OR p_missed NOT IN ('latest', 'all', 'skip') THEN
+        RAISE EXCEPTION 'schedule %: missed-slot policy % is unknown: use latest, all or skip',
+            p_name, coalesce(quote_literal(left(p_missed, 40)), 'null') USING ERRCODE = 'JF006';
+    END IF;
+    IF p_catch_up IS NULL OR p_catch_up NOT BETWEEN 1 AND 1000 THEN
+        RAISE EXCEPTION 'schedule %: catch_up % is out of range 1-1000', p_name,
+            coalesce(p_catch_up::text, 'null') USING ERRCODE = 'JF006';
+    END IF;
+    IF p_grace IS NULL OR NOT (p_grace >= interval '0' AND p_grace <= interval '1 day') THEN
+        RAISE EXCEPTION 'schedule %: grace % is out of range 0 s to 1 day', p_name,
+            coalesce(p_grace::text, 'null') USING ERRCODE = 'JF006';
+    END IF;
+    -- a bound on what one tenant makes every worker do (each schedule may fire every minute)
+    IF (SELECT count(*) FROM jobforge.schedules s WHERE s.tenant_id = v_tenant) >= 1000 THEN
+        RAISE EXCEPTION 'schedule %: tenant % has 1000 schedules already, the most it may have',
+            p_name, v_tenant USING ERRCODE = 'JF006';
+    END IF;
+    IF EXISTS (SELECT 1 FROM jobforge.schedules s WHERE s.tenant_id = v_tenant AND s.name = p_name) THEN
+        RAISE EXCEPTION 'schedule % already exists for tenant % (remove it first: jobforge schedules rm %)',
+            quote_literal(p_name), v_tenant, p_name USING ERRCODE = 'JF006';
+    END IF;
+    RETURN QUERY
+    INSERT INTO jobforge.schedules AS s (tenant_id, name, cron, timezone, type, input, priority,
+                                         max_attempts, missed, catch_up, grace, dry_run, paused,
+                                         anchor, created_at, updated_at)
+    VALUES (v_tenant, p_name, p_cron, p_timezone, p_type, p_input, p_priority, p_max_attempts,
+            p_missed, p_catch_up, p_grace, coalesce(p_dry_run, false), coalesce(p_paused, false),
+            v_now, v_now, v_now)
+    RETURNING s.*;
+EXCEPTION WHEN unique_violation THEN  -- a concurrent add of the same name won
+    RAISE EXCEPTION 'schedule % already exists for tenant % (remove it first: jobforge schedules rm %)',
+        quote_literal(p_name), v_tenant, p_name USING ERRCODE = 'JF006';
+END $_$;
+
+
+--
+-- Name: schedule_fire_v1(jsonb, text, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.schedule_fire_v1(p_plans jsonb, p_worker text, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(schedule_id bigint, tenant_id text, name text, slot timestamp with time zone, outcome text, job_id bigint)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_now      timestamptz := jobforge.clock(p_now);
+    v_plan     jsonb;
+    v_row      jobforge.schedules;
+    v_slots    timestamptz[];
+    v_slot     timestamptz;
+    v_next     timestamptz;
+    v_key      text;
+    v_job      record;
+    v_tenant   text := current_setting('jobforge.tenant', true);
+    v_actor    text := current_setting('jobforge.actor', true);
+    v_skip     jsonb;
+    v_cut      bigint;
+BEGIN
+    PERFORM jobforge.require_worker();
+    IF NOT jobforge.worker_scope() THEN
+        RAISE EXCEPTION 'schedules: the transaction needs the worker scope (jobforge.scope = worker)'
+            USING ERRCODE = 'JF006';
+    END IF;
+    IF p_plans IS NULL OR jsonb_typeof(p_plans) <> 'array' OR jsonb_array_length(p_plans) > 10000 THEN
+        RAISE EXCEPTION 'schedules: the plans must be a JSON array of at most 10000'
+            USING ERRCODE = 'JF006';
+    END IF;
+    IF p_worker IS NULL OR length(p_worker) NOT BETWEEN 1 AND 200 THEN
+        RAISE EXCEPTION 'schedules: the worker name must be 1-200 characters' USING ERRCODE = 'JF006';
+    END IF;
+    FOR v_plan IN SELECT e FROM jsonb_array_elements(p_plans) AS e LOOP
+        -- the row, if this transaction holds it (or can take it at once) and it is as planned
+        SELECT * INTO v_row FROM jobforge.schedules s
+        WHERE s.id = (v_plan->>'id')::bigint FOR UPDATE SKIP LOCKED;
+        CONTINUE WHEN NOT FOUND OR v_row.paused
+            OR v_row.next_slot IS DISTINCT FROM (v_plan->>'expected')::timestamptz;
+
+        IF v_plan->>'error' IS NOT NULL THEN
+            INSERT INTO jobforge.schedule_firings AS f
+                (tenant_id, schedule_id, slot, fired_at, outcome, detail, worker)
+            VALUES (v_row.tenant_id, v_row.id, NULL, v_now, 'failed',
+                    left('paused: ' || (v_plan->>'error'), 1000), p_worker);
+            UPDATE jobforge.schedules s
+            SET paused = true, broken = left(v_plan->>'error', 500), next_slot = NULL,
+                updated_at = v_now
+            WHERE s.id = v_row.id;
+            RETURN QUERY SELECT v_row.id, v_row.tenant_id, v_row.name, NULL::timestamptz,
+                                'failed'::text, NULL::bigint;
+            CONTINUE;
+        END IF;
+
+        SELECT coalesce(array_agg(x::timestamptz ORDER BY x::timestamptz), '{}')
+        INTO v_slots FROM jsonb_array_elements_text(coalesce(v_plan->'fire', '[]')) AS x;
+        v_next := (v_plan->>'next')::timestamptz;
+        IF v_next IS NULL OR v_next <= v_now OR NOT isfinite(v_next)
+           OR v_next > v_now + interval '100 years' OR cardinality(v_slots) > 2500
+           OR v_slots[cardinality(v_slots)] > v_now OR v_slots[1] <= v_row.anchor
+           OR v_slots[1] <= v_row.last_slot
+           OR jsonb_array_length(coalesce(v_plan->'skips', '[]')) > 101 THEN
+            -- a worker's plan this schedule cannot take: paused, with why, and the pass goes
+            -- on with the others (raising would stall every schedule of the pass, each pass)
+            INSERT INTO jobforge.schedule_firings AS f
+                (tenant_id, schedule_id, slot, fired_at, outcome, detail, worker)
+            VALUES (v_row.tenant_id, v_row.id, NULL, v_now, 'failed',
+                    left(format('paused: the worker''s plan is out of bounds (%s slots from %s '
+                                'to %s, next %s)', cardinality(v_slots), v_slots[1],
+                                v_slots[cardinality(v_slots)], v_next), 1000), p_worker);
+            UPDATE jobforge.schedules s
+            SET paused = true, broken = 'the worker''s plan was out of bounds (jobforge '
+                                        'schedules firings)', next_slot = NULL, updated_at = v_now
+            WHERE s.id = v_row.id;
+            RETURN QUERY SELECT v_row.id, v_row.tenant_id, v_row.name, NULL::timestamptz,
+                                'failed'::text, NULL::bigint;
+            CONTINUE;
+        END IF;
+
+        FOR v_skip IN SELECT e FROM jsonb_array_elements(coalesce(v_plan->'skips', '[]')) AS e LOOP
+            INSERT INTO jobforge.schedule_firings AS f
+                (tenant_id, schedule_id, slot, fired_at, outcome, detail, worker)
+            VALUES (v_row.tenant_id, v_row.id, (v_skip->>'slot')::timestamptz, v_now, 'skipped',
+                    left(v_skip->>'detail', 1000), p_worker);
+        END LOOP;
+
+        FOREACH v_slot IN ARRAY v_slots LOOP
+            v_key := 'schedule:' || v_row.name || ':'
+                     || to_char(v_slot AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS"Z"');
+            IF v_row.dry_run THEN
+                INSERT INTO jobforge.schedule_firings AS f
+                    (tenant_id, schedule_id, slot, fired_at, outcome, job, worker)
+                VALUES (v_row.tenant_id, v_row.id, v_slot, v_now, 'dry_run',
+                        jsonb_build_object('type', v_row.type, 'payload', v_row.input,
+                                           'priority', v_row.priority,
+                                           'max_attempts', coalesce(v_row.max_attempts, 3),
+                                           'run_at', v_slot, 'idempotency_key', v_key),
+                        p_worker);
+                RETURN QUERY SELECT v_row.id, v_row.tenant_id, v_row.name, v_slot,
+                                    'dry_run'::text, NULL::bigint;
+                CONTINUE;
+            END IF;
+            BEGIN
+                PERFORM set_config('jobforge.tenant', v_row.tenant_id, true);
+                PERFORM set_config('jobforge.actor', 'schedule:' || v_row.name, true);
+                SELECT e.job_id, e.created INTO v_job
+                FROM jobforge.enqueue_v1(
+                    ARRAY[v_row.type], ARRAY[v_row.input], ARRAY[v_key], ARRAY[v_row.priority],
+                    ARRAY[v_slot],
+                    CASE WHEN v_row.max_attempts IS NULL THEN NULL ELSE ARRAY[v_row.max_attempts] END,
+                    NULL, p_now, NULL) e;
+                PERFORM set_config('jobforge.tenant', coalesce(v_tenant, ''), true);
+                PERFORM set_config('jobforge.actor', coalesce(v_actor, ''), true);
+                INSERT INTO jobforge.schedule_firings AS f
+                    (tenant_id, schedule_id, slot, fired_at, outcome, job_id, worker)
+                VALUES (v_row.tenant_id, v_row.id, v_slot, v_now,
+                        CASE WHEN v_job.created THEN 'enqueued' ELSE 'existing' END, v_job.job_id,
+                        p_worker);
+                RETURN QUERY SELECT v_row.id, v_row.tenant_id, v_row.name, v_slot,
+                                    CASE WHEN v_job.created THEN 'enqueued' ELSE 'existing' END,
+                                    v_job.job_id;
+            EXCEPTION WHEN OTHERS THEN  -- the settings go back with the subtransaction
+                INSERT INTO jobforge.schedule_firings AS f
+                    (tenant_id, schedule_id, slot, fired_at, outcome, detail, worker)
+                VALUES (v_row.tenant_id, v_row.id, v_slot, v_now, 'failed', left(SQLERRM, 1000),
+                        p_worker);
+                RETURN QUERY SELECT v_row.id, v_row.tenant_id, v_row.name, v_slot,
+                                    'failed'::text, NULL::bigint;
+            END;
+        END LOOP;
+
+        UPDATE jobforge.schedules s
+        SET next_slot = v_next,
+            last_slot = coalesce(v_slots[cardinality(v_slots)], s.last_slot),
+            last_fired_at = CASE WHEN cardinality(v_slots) > 0 THEN v_now ELSE s.last_fired_at END
+        WHERE s.id = v_row.id;
+
+        -- the log keeps the schedule's last 1,000 entries
+        SELECT f.id INTO v_cut FROM jobforge.schedule_firings f
+        WHERE f.schedule_id = v_row.id ORDER BY f.id DESC OFFSET 1000 LIMIT 1;
+        IF FOUND THEN
+            DELETE FROM jobforge.schedule_firings f
+            WHERE f.schedule_id = v_row.id AND f.id <= v_cut;
+        END IF;
+    END LOOP;
+END $$;
+
+
+--
+-- Name: schedule_locked(text, text); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.schedule_locked(p_tenant text, p_name text) RETURNS jobforge.schedules
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    v_row jobforge.schedules;
+BEGIN
+    SELECT * INTO v_row FROM jobforge.schedules s
+    WHERE s.tenant_id = p_tenant AND s.name = p_name FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'schedule % not found for tenant %',
+            coalesce(quote_literal(left(p_name, 120)), 'null'), p_tenant USING ERRCODE = 'JF004';
+    END IF;
+    RETURN v_row;
+END $$;
+
+
+--
+-- Name: schedule_pause_v1(text, boolean, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.schedule_pause_v1(p_name text, p_paused boolean, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS SETOF jobforge.schedules
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_tenant text := jobforge.require_tenant();
+    v_now    timestamptz := jobforge.clock(p_now);
+    v_row    jobforge.schedules;
+BEGIN
+    IF p_paused IS NULL THEN
+        RAISE EXCEPTION 'schedules: paused must be true or false' USING ERRCODE = 'JF006';
+    END IF;
+    IF NOT p_paused THEN
+        PERFORM jobforge.require_feature('schedules', v_tenant);
+    END IF;
+    v_row := jobforge.schedule_locked(v_tenant, p_name);
+    IF p_paused THEN
+        RETURN QUERY UPDATE jobforge.schedules s
+                     SET paused = true, updated_at = v_now, login = DEFAULT, actor = DEFAULT
+                     WHERE s.id = v_row.id RETURNING s.*;
+    ELSIF v_row.paused THEN
+        RETURN QUERY UPDATE jobforge.schedules s
+                     SET paused = false, held = false, broken = NULL, anchor = v_now,
+                         next_slot = NULL, updated_at = v_now, login = DEFAULT, actor = DEFAULT
+                     WHERE s.id = v_row.id RETURNING s.*;
+    ELSE  -- running already: nothing changes (its slots are not reset)
+        RETURN QUERY SELECT v_row.*;
+    END IF;
+END $$;
+
+
+--
+-- Name: schedule_remove_v1(text); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.schedule_remove_v1(p_name text) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    v_tenant text := jobforge.require_tenant();
+    v_row    jobforge.schedules;
+BEGIN
+    v_row := jobforge.schedule_locked(v_tenant, p_name);
+    DELETE FROM jobforge.schedules s WHERE s.id = v_row.id;
+    RETURN v_row.id;
+END $$;
+
+
+--
+-- Name: schedules_due_v1(integer, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.schedules_due_v1(p_limit integer DEFAULT 100, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(id bigint, tenant_id text, name text, cron text, timezone text, missed text, catch_up integer, grace interval, anchor timestamp with time zone, next_slot timestamp with time zone, last_slot timestamp with time zone, now timestamp with time zone)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_now timestamptz := jobforge.clock(p_now);
+BEGIN
+    PERFORM jobforge.require_worker();
+    IF NOT jobforge.worker_scope() THEN
+        RAISE EXCEPTION 'schedules: the transaction needs the worker scope (jobforge.scope = worker)'
+            USING ERRCODE = 'JF006';
+    END IF;
+    IF p_limit IS NULL OR p_limit NOT BETWEEN 1 AND 10000 THEN
+        RAISE EXCEPTION 'schedules: limit % is out of range 1-10000', p_limit USING ERRCODE = 'JF006';
+    END IF;
+    RETURN QUERY
+    SELECT s.id, s.tenant_id, s.name, s.cron, s.timezone, s.missed, s.catch_up, s.grace, s.anchor,
+           s.next_slot, s.last_slot, v_now
+    FROM jobforge.schedules s
+    WHERE NOT s.paused AND NOT s.held AND (s.next_slot IS NULL OR s.next_slot <= v_now)
+      AND jobforge.feature_enabled('schedules', s.tenant_id)  -- a row added as it was turned off
+    ORDER BY s.next_slot NULLS FIRST
+    LIMIT p_limit
+    FOR UPDATE OF s SKIP LOCKED;
+END $$;
+
+
+--
+-- Name: features; Type: TABLE; Schema: jobforge; Owner: -
+--
+
+CREATE TABLE jobforge.features (
+    feature text NOT NULL,
+    tenant text NOT NULL,
+    enabled boolean NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    login text DEFAULT SESSION_USER NOT NULL,
+    actor text DEFAULT NULLIF(current_setting('jobforge.actor'::text, true), ''::text),
+    CONSTRAINT features_actor_check CHECK (((actor IS NULL) OR (((length(actor) >= 1) AND (length(actor) <= 200)) AND (actor !~ '[[:cntrl:]\u0080-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]'::text)))),
+    CONSTRAINT features_feature_check CHECK ((feature = ANY (jobforge.known_features()))),
+    CONSTRAINT features_tenant_check CHECK (((tenant = '*'::text) OR ((tenant ~ '^[A-Za-z0-9._:-]+$'::text) AND (length(tenant) <= 128))))
+);
+
+ALTER TABLE ONLY jobforge.features FORCE ROW LEVEL SECURITY;
+
+
+--
+-- Name: set_feature_v1(text, text, boolean, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.set_feature_v1(p_feature text, p_tenant text, p_enabled boolean, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS SETOF jobforge.features
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+#variable_conflict use_column
+DECLARE
+    v_now timestamptz := jobforge.clock(p_now);
+BEGIN
+    PERFORM jobforge.require_worker();
+    IF NOT jobforge.worker_scope() THEN
+        RAISE EXCEPTION 'features: the transaction needs the worker scope (jobforge.scope = worker)'
+            USING ERRCODE = 'JF006';
+    END IF;
+    IF p_feature IS NULL OR NOT p_feature = ANY (jobforge.known_features()) THEN
+        RAISE EXCEPTION 'unknown feature %: known features are %',
+            coalesce(quote_literal(left(p_feature, 60)), 'null'),
+            array_to_string(jobforge.known_features(), ', ') USING ERRCODE = 'JF006';
+    END IF;
+    IF p_tenant IS NULL
+       OR (p_tenant <> '*' AND (p_tenant !~ '^[A-Za-z0-9._:-]+$' OR length(p_tenant) > 128)) THEN
+        RAISE EXCEPTION 'features: tenant % is not a valid tenant id',
+            coalesce(quote_literal(left(p_tenant, 130)), 'null') USING ERRCODE = 'JF006';
+    END IF;
+    IF p_enabled IS NULL THEN
+        RAISE EXCEPTION 'features: enabled must be true or false' USING ERRCODE = 'JF006';
+    END IF;
+    INSERT INTO jobforge.features AS f (feature, tenant, enabled, updated_at)
+    VALUES (p_feature, p_tenant, p_enabled, v_now)
+    ON CONFLICT (feature, tenant) DO UPDATE
+        SET enabled = EXCLUDED.enabled, updated_at = EXCLUDED.updated_at,
+            login = EXCLUDED.login, actor = EXCLUDED.actor;
+    PERFORM jobforge.hold_for_feature(p_feature, p_tenant);
+    RETURN QUERY SELECT * FROM jobforge.features f
+                 WHERE f.feature = p_feature AND f.tenant = p_tenant;
+END $_$;
 
 
 --
@@ -2625,6 +3172,57 @@ CREATE TABLE jobforge.prune_pass (
 
 
 --
+-- Name: schedule_firings; Type: TABLE; Schema: jobforge; Owner: -
+--
+
+CREATE TABLE jobforge.schedule_firings (
+    id bigint NOT NULL,
+    tenant_id text NOT NULL,
+    schedule_id bigint NOT NULL,
+    slot timestamp with time zone,
+    fired_at timestamp with time zone NOT NULL,
+    outcome text NOT NULL,
+    job_id bigint,
+    job jsonb,
+    detail text,
+    worker text,
+    CONSTRAINT schedule_firings_detail_check CHECK ((length(detail) <= 1000)),
+    CONSTRAINT schedule_firings_outcome_check CHECK ((outcome = ANY (ARRAY['enqueued'::text, 'existing'::text, 'dry_run'::text, 'skipped'::text, 'failed'::text]))),
+    CONSTRAINT schedule_firings_worker_check CHECK ((length(worker) <= 200))
+);
+
+ALTER TABLE ONLY jobforge.schedule_firings FORCE ROW LEVEL SECURITY;
+
+
+--
+-- Name: schedule_firings_id_seq; Type: SEQUENCE; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE jobforge.schedule_firings ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME jobforge.schedule_firings_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+
+--
+-- Name: schedules_id_seq; Type: SEQUENCE; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE jobforge.schedules ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME jobforge.schedules_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+
+--
 -- Name: schema_info; Type: TABLE; Schema: jobforge; Owner: -
 --
 
@@ -2725,6 +3323,14 @@ ALTER TABLE ONLY jobforge.connector_configs
 
 ALTER TABLE jobforge.connector_configs
     ADD CONSTRAINT connector_configs_size CHECK ((octet_length((config)::text) <= 65536)) NOT VALID;
+
+
+--
+-- Name: features features_pkey; Type: CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE ONLY jobforge.features
+    ADD CONSTRAINT features_pkey PRIMARY KEY (feature, tenant);
 
 
 --
@@ -2845,6 +3451,30 @@ ALTER TABLE ONLY jobforge.queue_limits
 
 ALTER TABLE ONLY jobforge.retention
     ADD CONSTRAINT retention_pkey PRIMARY KEY (type);
+
+
+--
+-- Name: schedule_firings schedule_firings_pkey; Type: CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE ONLY jobforge.schedule_firings
+    ADD CONSTRAINT schedule_firings_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: schedules schedules_pkey; Type: CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE ONLY jobforge.schedules
+    ADD CONSTRAINT schedules_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: schedules schedules_tenant_id_name_key; Type: CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE ONLY jobforge.schedules
+    ADD CONSTRAINT schedules_tenant_id_name_key UNIQUE (tenant_id, name);
 
 
 --
@@ -2986,6 +3616,20 @@ CREATE INDEX jobs_settled ON jobforge.jobs USING btree (tenant_id, status, type,
 
 
 --
+-- Name: schedule_firings_by_schedule; Type: INDEX; Schema: jobforge; Owner: -
+--
+
+CREATE INDEX schedule_firings_by_schedule ON jobforge.schedule_firings USING btree (schedule_id, id);
+
+
+--
+-- Name: schedules_due; Type: INDEX; Schema: jobforge; Owner: -
+--
+
+CREATE INDEX schedules_due ON jobforge.schedules USING btree (next_slot NULLS FIRST) WHERE ((NOT paused) AND (NOT held));
+
+
+--
 -- Name: job_attempts job_attempts_project; Type: TRIGGER; Schema: jobforge; Owner: -
 --
 
@@ -3066,6 +3710,14 @@ ALTER TABLE ONLY jobforge.artifact_refs
 
 
 --
+-- Name: schedule_firings schedule_firings_schedule_id_fkey; Type: FK CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE ONLY jobforge.schedule_firings
+    ADD CONSTRAINT schedule_firings_schedule_id_fkey FOREIGN KEY (schedule_id) REFERENCES jobforge.schedules(id) ON DELETE CASCADE;
+
+
+--
 -- Name: artifact_blobs; Type: ROW SECURITY; Schema: jobforge; Owner: -
 --
 
@@ -3088,6 +3740,12 @@ ALTER TABLE jobforge.artifact_refs ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE jobforge.connector_configs ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: features; Type: ROW SECURITY; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE jobforge.features ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: job_attempts; Type: ROW SECURITY; Schema: jobforge; Owner: -
@@ -3124,6 +3782,25 @@ ALTER TABLE jobforge.jobs ENABLE ROW LEVEL SECURITY;
 --
 
 CREATE POLICY own_row ON jobforge.tenant_logins FOR SELECT USING ((login = SESSION_USER));
+
+
+--
+-- Name: schedule_firings; Type: ROW SECURITY; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE jobforge.schedule_firings ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: schedules; Type: ROW SECURITY; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE jobforge.schedules ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: features scoped; Type: POLICY; Schema: jobforge; Owner: -
+--
+
+CREATE POLICY scoped ON jobforge.features USING (((tenant = '*'::text) OR (tenant = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope))) WITH CHECK (( SELECT jobforge.worker_scope() AS worker_scope));
 
 
 --
@@ -3187,6 +3864,20 @@ CREATE POLICY tenant_isolation ON jobforge.job_runs USING ((((tenant_id = ( SELE
 --
 
 CREATE POLICY tenant_isolation ON jobforge.jobs USING ((((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope)) AND (project = COALESCE(( SELECT jobforge.current_project() AS current_project), project)))) WITH CHECK ((((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope)) AND (project = COALESCE(( SELECT jobforge.current_project() AS current_project), project))));
+
+
+--
+-- Name: schedule_firings tenant_isolation; Type: POLICY; Schema: jobforge; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON jobforge.schedule_firings USING (((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope))) WITH CHECK (((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope)));
+
+
+--
+-- Name: schedules tenant_isolation; Type: POLICY; Schema: jobforge; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON jobforge.schedules USING (((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope))) WITH CHECK (((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope)));
 
 
 --
@@ -3326,6 +4017,14 @@ GRANT ALL ON FUNCTION jobforge.claim_v1(p_worker text, p_limit integer, p_types 
 
 
 --
+-- Name: FUNCTION clear_feature_v1(p_feature text, p_tenant text); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.clear_feature_v1(p_feature text, p_tenant text) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.clear_feature_v1(p_feature text, p_tenant text) TO jobforge_worker;
+
+
+--
 -- Name: FUNCTION clear_limit_v1(p_scope text, p_key text); Type: ACL; Schema: jobforge; Owner: -
 --
 
@@ -3375,6 +4074,13 @@ GRANT ALL ON FUNCTION jobforge.enqueue_v1(p_types text[], p_payloads jsonb[], p_
 
 
 --
+-- Name: FUNCTION feature_enabled(p_feature text, p_tenant text); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.feature_enabled(p_feature text, p_tenant text) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION finish_v1(p_worker text, p_job_ids bigint[], p_tokens uuid[], p_outcomes text[], p_results jsonb[], p_errors jsonb[], p_now timestamp with time zone, p_backoff_base_s double precision, p_backoff_cap_s double precision); Type: ACL; Schema: jobforge; Owner: -
 --
 
@@ -3388,6 +4094,13 @@ GRANT ALL ON FUNCTION jobforge.finish_v1(p_worker text, p_job_ids bigint[], p_to
 
 REVOKE ALL ON FUNCTION jobforge.heartbeat_v1(p_worker text, p_job_ids bigint[], p_tokens uuid[], p_lease_seconds double precision, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION jobforge.heartbeat_v1(p_worker text, p_job_ids bigint[], p_tokens uuid[], p_lease_seconds double precision, p_now timestamp with time zone) TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION hold_for_feature(p_feature text, p_tenant text); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.hold_for_feature(p_feature text, p_tenant text) FROM PUBLIC;
 
 
 --
@@ -3409,6 +4122,13 @@ REVOKE ALL ON FUNCTION jobforge.jobs_check_transition() FROM PUBLIC;
 --
 
 REVOKE ALL ON FUNCTION jobforge.json_problem(p_value jsonb) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION known_features(); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.known_features() FROM PUBLIC;
 
 
 --
@@ -3490,6 +4210,13 @@ GRANT ALL ON FUNCTION jobforge.release_v1(p_worker text, p_job_ids bigint[], p_t
 
 
 --
+-- Name: FUNCTION require_feature(p_feature text, p_tenant text); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.require_feature(p_feature text, p_tenant text) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION require_project_scope(); Type: ACL; Schema: jobforge; Owner: -
 --
 
@@ -3521,6 +4248,79 @@ GRANT ALL ON FUNCTION jobforge.require_worker() TO jobforge_worker;
 
 REVOKE ALL ON FUNCTION jobforge.reschedule_v1(p_job_id bigint, p_reset_attempts boolean, p_run_at timestamp with time zone, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION jobforge.reschedule_v1(p_job_id bigint, p_reset_attempts boolean, p_run_at timestamp with time zone, p_now timestamp with time zone) TO jobforge_app;
+
+
+--
+-- Name: TABLE schedules; Type: ACL; Schema: jobforge; Owner: -
+--
+
+GRANT SELECT ON TABLE jobforge.schedules TO jobforge_app;
+GRANT SELECT ON TABLE jobforge.schedules TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION schedule_add_v1(p_name text, p_cron text, p_timezone text, p_type text, p_input jsonb, p_priority integer, p_max_attempts integer, p_missed text, p_catch_up integer, p_grace interval, p_dry_run boolean, p_paused boolean, p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.schedule_add_v1(p_name text, p_cron text, p_timezone text, p_type text, p_input jsonb, p_priority integer, p_max_attempts integer, p_missed text, p_catch_up integer, p_grace interval, p_dry_run boolean, p_paused boolean, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.schedule_add_v1(p_name text, p_cron text, p_timezone text, p_type text, p_input jsonb, p_priority integer, p_max_attempts integer, p_missed text, p_catch_up integer, p_grace interval, p_dry_run boolean, p_paused boolean, p_now timestamp with time zone) TO jobforge_app;
+GRANT ALL ON FUNCTION jobforge.schedule_add_v1(p_name text, p_cron text, p_timezone text, p_type text, p_input jsonb, p_priority integer, p_max_attempts integer, p_missed text, p_catch_up integer, p_grace interval, p_dry_run boolean, p_paused boolean, p_now timestamp with time zone) TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION schedule_fire_v1(p_plans jsonb, p_worker text, p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.schedule_fire_v1(p_plans jsonb, p_worker text, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.schedule_fire_v1(p_plans jsonb, p_worker text, p_now timestamp with time zone) TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION schedule_locked(p_tenant text, p_name text); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.schedule_locked(p_tenant text, p_name text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION schedule_pause_v1(p_name text, p_paused boolean, p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.schedule_pause_v1(p_name text, p_paused boolean, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.schedule_pause_v1(p_name text, p_paused boolean, p_now timestamp with time zone) TO jobforge_app;
+GRANT ALL ON FUNCTION jobforge.schedule_pause_v1(p_name text, p_paused boolean, p_now timestamp with time zone) TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION schedule_remove_v1(p_name text); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.schedule_remove_v1(p_name text) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.schedule_remove_v1(p_name text) TO jobforge_app;
+GRANT ALL ON FUNCTION jobforge.schedule_remove_v1(p_name text) TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION schedules_due_v1(p_limit integer, p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.schedules_due_v1(p_limit integer, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.schedules_due_v1(p_limit integer, p_now timestamp with time zone) TO jobforge_worker;
+
+
+--
+-- Name: TABLE features; Type: ACL; Schema: jobforge; Owner: -
+--
+
+GRANT SELECT ON TABLE jobforge.features TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION set_feature_v1(p_feature text, p_tenant text, p_enabled boolean, p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.set_feature_v1(p_feature text, p_tenant text, p_enabled boolean, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.set_feature_v1(p_feature text, p_tenant text, p_enabled boolean, p_now timestamp with time zone) TO jobforge_worker;
 
 
 --
@@ -3640,6 +4440,14 @@ GRANT SELECT ON TABLE jobforge.job_runs TO jobforge_worker;
 --
 
 GRANT SELECT ON TABLE jobforge.prune_pass TO jobforge_worker;
+
+
+--
+-- Name: TABLE schedule_firings; Type: ACL; Schema: jobforge; Owner: -
+--
+
+GRANT SELECT ON TABLE jobforge.schedule_firings TO jobforge_app;
+GRANT SELECT ON TABLE jobforge.schedule_firings TO jobforge_worker;
 
 
 --

@@ -119,6 +119,13 @@ class InvalidJob(QueueError):
     exit_code = 2
 
 
+class FeatureDisabled(QueueError):
+    """A feature behind a flag (schedules, events, triggers) is off for the tenant
+    (`jobforge features enable`)."""
+
+    exit_code = 2
+
+
 class LeaseLost(QueueError):
     """The worker no longer holds this job's lease: its write was not applied."""
 
@@ -131,6 +138,7 @@ SQLSTATE_ERRORS: dict[str, type[QueueError]] = {
     "JF004": JobNotFound,
     "JF005": PayloadTooLarge,
     "JF006": InvalidJob,
+    "JF007": FeatureDisabled,
 }
 
 

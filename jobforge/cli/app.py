@@ -23,6 +23,7 @@ from jobforge.cli import (
     contracts_command,
     db_commands,
     doctor,
+    features_command,
     init_command,
     jobs_commands,
     limits_command,
@@ -30,6 +31,7 @@ from jobforge.cli import (
     replay_command,
     retention_command,
     runs_commands,
+    schedules_command,
     stats_commands,
     worker_command,
 )
@@ -54,6 +56,8 @@ app.command("health")(stats_commands.health)
 app.add_typer(limits_command.app, name="limits")
 app.command("prune")(retention_command.prune_command)
 app.add_typer(retention_command.app, name="retention")
+app.add_typer(schedules_command.app, name="schedules")
+app.add_typer(features_command.app, name="features")
 app.command("worker")(worker_command.worker)
 app.add_typer(contracts_command.app, name="contracts")
 app.add_typer(runs_commands.app, name="runs")

@@ -9,18 +9,18 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from pydantic import ValidationError
 from rich.measure import Measurement
 from rich.table import Table
 
-from jobforge import errors, validation
+from jobforge import errors
 from jobforge.cli.bulk_command import bulk_action
-from jobforge.cli.known_types import known_types, not_a_payload
+from jobforge.cli.job_input import checked_job, read_input
+from jobforge.cli.known_types import known_types
 from jobforge.cli.options import ACTOR, DEFAULT_HELP, PROJECT, REASON, chosen_project, cli_actor
 from jobforge.cli.output import MAX_ID, console, literal, notes, print_json
-from jobforge.produce import runner_job
 from jobforge.provision.target import chosen_tenant, ready_database_url
-from jobforge.queue import NewJob, QueueClient, audit, bulk
+from jobforge.queue import QueueClient, audit, bulk
+from jobforge.queue.dry_run import DryRun, enqueue_dry_run
 from jobforge.states import JobState
 
 app = typer.Typer(help="Inspect and act on jobs (one tenant at a time).", no_args_is_help=True)
@@ -49,27 +49,6 @@ def _client(
     )  # fmt: skip
 
 
-def _payload(text: str | None, file: Path | None) -> dict[str, Any]:
-    if text is not None and file is not None:
-        raise errors.ConfigurationError("give PAYLOAD_JSON or --payload-file, not both")
-    if file is not None:
-        try:
-            text = file.read_text()
-        except OSError as exc:
-            raise errors.ConfigurationError(
-                f"cannot read payload file {file}: {exc.strerror}"
-            ) from None
-    try:
-        value = json.loads(text or "{}")
-    except json.JSONDecodeError as exc:
-        raise errors.ConfigurationError(f"the payload is not valid JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise errors.ConfigurationError(
-            f"the payload must be a JSON object, not {type(value).__name__}"
-        )
-    return value
-
-
 def enqueue(
     job_type: str = typer.Argument(..., metavar="TYPE", help="Job type, e.g. ops.scan."),
     payload: str | None = typer.Argument(None, help="JSON object (default {})."),
@@ -94,36 +73,32 @@ def enqueue(
         "are per project.",
     ),
     actor: str | None = ACTOR,
+    dry_run: bool = typer.Option(
+        False,
+        "--dry-run",
+        help="Check everything (here and in the database), print the job it would enqueue, "
+        "enqueue nothing.",
+    ),
     as_json: bool = _JSON,
 ) -> None:
     """Enqueue one job; the same --key with the same payload returns the existing job.
 
     In a runner repository ([tool.jobforge] in pyproject.toml) the type must be one its runners
     or handlers handle, and a runner's payload must be valid input for it."""
-    body = _payload(payload, payload_file)
+    body = read_input(payload, payload_file)
     chosen = chosen_project(project)
-    known = known_types()
-    definition = known.runners.get(job_type) if known is not None else None
     source = f"--payload-file {payload_file}" if payload_file is not None else "the payload"
-    if (why := not_a_payload(body, definition)) is not None:
-        raise errors.ConfigurationError(f"{source} is {why}")
-    if known is not None and job_type not in known.types and not allow_unknown_type:
-        raise errors.ConfigurationError(known.unknown_message(job_type))
     fields: dict[str, Any] = {"idempotency_key": key, "priority": priority, "run_at": run_at,
                               "project": chosen}  # fmt: skip
     if max_attempts is not None:
         fields["max_attempts"] = max_attempts
-    try:
-        if definition is not None:  # checked against its input model, before anything is stored
-            job = runner_job(definition, body, **fields)
-        else:
-            job = NewJob(type=job_type, payload=body, **fields)
-    except errors.InvalidInput as exc:
-        raise errors.ConfigurationError(
-            f"{exc} ({source} checked against the runner's input model)"
-        ) from None
-    except ValidationError as exc:
-        raise errors.ConfigurationError(f"invalid job: {validation.summary(exc)}") from None
+    job = checked_job(job_type, body, source=source, allow_unknown_type=allow_unknown_type,
+                      fields=fields)  # fmt: skip
+    if dry_run:
+        with _client(url, tenant, actor, project=chosen) as client:
+            would = enqueue_dry_run(client, job)
+        _say_dry_run(would, as_json)
+        return
     with _client(url, tenant, actor, project=chosen) as client:
         (result,) = client.enqueue_many([job])
     if as_json:
@@ -131,6 +106,28 @@ def enqueue(
     else:
         console.print(f"job {result.job_id} {'enqueued' if result.created else 'already existed'}",
                       markup=False)  # fmt: skip
+
+
+def _say_dry_run(would: DryRun, as_json: bool) -> None:
+    job = would.job
+    shown = {
+        "dry_run": True, "tenant": would.tenant, "type": job.type, "payload": job.payload,
+        "priority": job.priority, "max_attempts": job.max_attempts,
+        "run_at": job.run_at.isoformat() if job.run_at else None,
+        "idempotency_key": job.idempotency_key,
+        "would": "return the existing job" if would.existing is not None else "enqueue",
+        "existing_job_id": would.existing,
+    }  # fmt: skip
+    if as_json:
+        print_json(shown)
+        return
+    said = (
+        f"dry run: would return the existing job {would.existing} (same key and payload)"
+        if would.existing is not None
+        else f"dry run: would enqueue a {job.type} job for tenant {would.tenant}"
+    )
+    console.print(said + "; nothing was enqueued", markup=False)
+    console.print(json.dumps(shown, indent=2, default=str), markup=False)
 
 
 def _say_state(job_id: int, state: str, as_json: bool) -> None:

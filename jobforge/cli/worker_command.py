@@ -19,6 +19,7 @@ from jobforge.runtime.record import DEFAULT_SECRET_KEYS, Redactor
 from jobforge.worker import Recorder, Worker, WorkerConfig, WorkerReport, logs
 from jobforge.worker.loading import load_handlers
 from jobforge.worker.loop import DEFAULT_CONCURRENCY, DEFAULT_PRUNE_EVERY_S
+from jobforge.worker.scheduler import DEFAULT_SCHEDULES_EVERY_S
 
 
 def worker(
@@ -105,6 +106,17 @@ def worker(
         metavar="SECONDS",
         help="Start a prune pass at most this often, across all workers.",
     ),
+    schedules: bool = typer.Option(
+        True,
+        "--schedules/--no-schedules",
+        help="Fire due schedules (jobforge schedules), each slot once across all workers.",
+    ),
+    schedules_every: float = typer.Option(
+        DEFAULT_SCHEDULES_EVERY_S,
+        "--schedules-every",
+        metavar="SECONDS",
+        help="Look for due schedules this often (a slot fires within about this long).",
+    ),
 ) -> None:
     """Claim and run jobs of the types the runner modules handle."""
     _seconds("--lease", lease, most=MAX_LEASE_S)
@@ -112,6 +124,7 @@ def worker(
     _seconds("--cancel-grace", cancel_grace, zero=True)
     _seconds("--timeout", timeout)
     _seconds("--prune-every", prune_every, most=MAX_PRUNE_EVERY_S)
+    _seconds("--schedules-every", schedules_every, most=MAX_SCHEDULES_EVERY_S)
     if log_format not in ("text", "json"):
         raise errors.ConfigurationError(f"--log-format must be text or json, not {log_format!r}")
     logs.configure(log_format)
@@ -149,6 +162,7 @@ def worker(
         max_jobs=max_jobs,
         queue_gauges_s=queue_gauges_every or None,
         prune_every_s=prune_every if prune else None,
+        schedules_every_s=schedules_every if schedules else None,
     )
     redactor = Redactor(keys=DEFAULT_SECRET_KEYS | set(secret_keys or ()))
     recorder = Recorder(redactor=redactor)
@@ -175,6 +189,8 @@ def worker(
 MAX_LEASE_S = 86_400.0
 #: The longest interval between prune passes the queue takes (a year).
 MAX_PRUNE_EVERY_S = 31_536_000.0
+#: The longest interval between schedule passes (an hour: slots would fire an hour late).
+MAX_SCHEDULES_EVERY_S = 3600.0
 
 
 def _seconds(flag: str, value: float | None, *, zero: bool = False,

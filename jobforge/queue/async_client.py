@@ -114,6 +114,12 @@ class AsyncQueueClient(ClientBase[db.AsyncConnectionPool]):
     reschedule = _awaiting(ops.reschedule)
     bulk_batch = _awaiting(ops.bulk_batch)
     stats = _awaiting(ops.stats)
+    schedule_add = _awaiting(ops.schedule_add)
+    schedule_pause = _awaiting(ops.schedule_pause)
+    schedule_remove = _awaiting(ops.schedule_remove)
+    schedule_list = _awaiting(ops.schedule_list)
+    schedule_get = _awaiting(ops.schedule_get)
+    schedule_firings = _awaiting(ops.schedule_firings)
 
     # worker side: across tenants, fenced on the lease
     claim = _awaiting(ops.claim)
@@ -123,6 +129,7 @@ class AsyncQueueClient(ClientBase[db.AsyncConnectionPool]):
     finish_each = _awaiting(ops.finish_each)
     reap = _awaiting(ops.reap)
     prune_pass = _awaiting(ops.prune_pass)
+    schedule_pass = _awaiting(ops.schedule_pass)
     progress = _awaiting(ops.progress)
     release = _awaiting(ops.release)
     acknowledge_cancel = _awaiting(ops.acknowledge_cancel)

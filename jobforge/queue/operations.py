@@ -23,6 +23,7 @@ from uuid import UUID
 
 from jobforge import db
 from jobforge.queue import audit, bulk, calls, projects
+from jobforge.queue import schedules as sched
 from jobforge.queue.bulk import Action
 from jobforge.queue.models import (
     Attempt,
@@ -280,6 +281,47 @@ def bulk_batch(
     )
 
 
+# schedules (migrations/0018): the tenant's
+def schedule_add(
+    client: Client, new: sched.NewSchedule, *, now: datetime | None = None
+) -> Steps[sched.Schedule]:
+    """Add a schedule for the client's tenant (refused while the tenant's `schedules` feature
+    is off: `errors.FeatureDisabled`). Its expression and zone are checked here first."""
+    new.check()
+    return sched.schedule((yield _tenant(sched.add(new, now))))
+
+
+def schedule_pause(
+    client: Client, name: str, *, paused: bool = True, now: datetime | None = None
+) -> Steps[sched.Schedule]:
+    """Pause a schedule, or (`paused=False`) resume it: its slots count from now again."""
+    return sched.schedule((yield _tenant(sched.pause(name, paused, now))), name)
+
+
+def schedule_remove(client: Client, name: str) -> Steps[int]:
+    """Remove a schedule and its firing log (its jobs stay); its id."""
+    return int(calls.single((yield _tenant(sched.remove(name)))))
+
+
+def schedule_list(client: Client) -> Steps[list[sched.Schedule]]:
+    """The tenant's schedules, by name."""
+    return [sched.Schedule.model_validate(r) for r in (yield _tenant(sched.listing()))]
+
+
+def schedule_get(client: Client, name: str) -> Steps[sched.Schedule]:
+    return sched.schedule((yield _tenant(sched.get(name))), name)
+
+
+def schedule_firings(
+    client: Client, name: str, *, limit: int = sched.DEFAULT_FIRINGS
+) -> Steps[list[sched.Firing]]:
+    """The newest entries of a schedule's firing log, newest first."""
+    schedule = yield _tenant(sched.get(name), more=True)
+    sched.schedule(schedule, name)
+    rows = yield _tenant(sched.firings(name, limit))
+    return [sched.Firing.model_validate(r) for r in rows]
+
+
 # the tenant's, or (without one, for a login allowed the worker scope) every tenant's
 def stats(
     client: Client,
@@ -396,6 +438,24 @@ def prune_batch(
                        batch, after, now, project or client.project)  # fmt: skip
     rows = yield _worker(call)
     return calls.pruned(rows), calls.prune_cursor(rows)
+
+
+def schedule_pass(
+    client: Client,
+    worker: str,
+    *,
+    limit: int = sched.DEFAULT_PASS_LIMIT,
+    now: datetime | None = None,
+) -> Steps[tuple[list[sched.Fired], bool]]:
+    """One pass over the due schedules, in one transaction: take up to `limit` of them (locked,
+    SKIP LOCKED: another worker's pass fires its own), compute their slots here, enqueue each
+    slot's job and move each schedule on. What it fired, and whether it took `limit` (more may
+    be due: pass again)."""
+    rows = yield _worker(sched.due(limit, now), more=True)
+    if not rows:
+        return [], False
+    fired = yield _worker(sched.fire(sched.plans(rows), worker, now))
+    return sched.fired(fired), len(rows) >= limit
 
 
 def prune_pass(

@@ -139,6 +139,12 @@ class QueueClient(ClientBase[db.ConnectionPool]):
     reschedule = _blocking(ops.reschedule)
     bulk_batch = _blocking(ops.bulk_batch)
     stats = _blocking(ops.stats)
+    schedule_add = _blocking(ops.schedule_add)
+    schedule_pause = _blocking(ops.schedule_pause)
+    schedule_remove = _blocking(ops.schedule_remove)
+    schedule_list = _blocking(ops.schedule_list)
+    schedule_get = _blocking(ops.schedule_get)
+    schedule_firings = _blocking(ops.schedule_firings)
 
     def bulk(
         self,
@@ -171,6 +177,7 @@ class QueueClient(ClientBase[db.ConnectionPool]):
     finish_each = _blocking(ops.finish_each)
     reap = _blocking(ops.reap)
     prune_pass = _blocking(ops.prune_pass)
+    schedule_pass = _blocking(ops.schedule_pass)
     progress = _blocking(ops.progress)
     release = _blocking(ops.release)
     acknowledge_cancel = _blocking(ops.acknowledge_cancel)

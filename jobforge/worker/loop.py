@@ -42,6 +42,7 @@ from jobforge.worker.progress import progress_loop
 from jobforge.worker.pruner import prune_loop
 from jobforge.worker.reaper import reap_loop
 from jobforge.worker.registry import Registry, default_registry
+from jobforge.worker.scheduler import DEFAULT_SCHEDULES_EVERY_S, schedule_loop
 from jobforge.worker.shutdown import release_stopped, release_waiting, stop_running
 from jobforge.worker.stopping import after_stop, drop_waiting, stop_job
 
@@ -106,6 +107,10 @@ class WorkerConfig:
     #: after each batch of a pass, wait this many times as long as the batch took, leaving the
     #: database to claims and finishes (`jobforge prune --throttle`)
     prune_throttle: float = DEFAULT_THROTTLE
+    #: how often this worker fires the due schedules (`jobforge schedules`; `scheduler`), in one
+    #: short transaction that other workers' passes never wait for; None: this worker never
+    #: does (`jobforge worker --no-schedules`). A slot fires within about this long of its time
+    schedules_every_s: float | None = DEFAULT_SCHEDULES_EVERY_S
 
     @property
     def ahead(self) -> int:
@@ -135,6 +140,8 @@ class WorkerConfig:
             problems.append("prefetch must not be negative")
         if self.prune_every_s is not None and not 0 < self.prune_every_s <= 31_536_000:
             problems.append("prune_every_s must be above 0 and at most a year (None: never)")
+        if self.schedules_every_s is not None and not 0 < self.schedules_every_s <= 3600:
+            problems.append("schedules_every_s must be above 0 and at most an hour (None: never)")
         if not 1 <= self.prune_batch <= 50_000 or not 0 <= self.prune_throttle <= 100:
             problems.append("prune_batch must be 1-50000 and prune_throttle 0-100")
         if self.grace_s < 0 or self.cancel_grace_s < 0 or self.max_abandoned < 0:
@@ -257,6 +264,14 @@ class Worker:
                         every_s=config.prune_every_s,
                         batch=config.prune_batch,
                         throttle=config.prune_throttle,
+                    )
+                )
+            )
+        if config.schedules_every_s is not None:
+            helpers.append(
+                asyncio.ensure_future(
+                    schedule_loop(
+                        client, metrics=self.metrics, worker=name, every_s=config.schedules_every_s
                     )
                 )
             )

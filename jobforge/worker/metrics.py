@@ -31,6 +31,8 @@ COUNTERS = (
     "released",  # lease given back at shutdown
     "abandoned",  # sync handler threads given up on (timeout or cancel, still running)
     "pruned",  # finished jobs this worker's prune passes deleted (past their retention)
+    "scheduled",  # schedule slots this worker's passes fired (enqueued, or logged in a dry run)
+    "schedule_failures",  # slots whose job could not be enqueued, schedules paused as broken
 )
 
 #: The job type label of a count that belongs to no one type (reaped leases of any type, threads

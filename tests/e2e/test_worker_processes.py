@@ -29,6 +29,8 @@ import pytest
 from jobforge import db
 from jobforge.provision import Database
 from jobforge.queue import NewJob, QueueClient
+from jobforge.queue.features import set_feature
+from jobforge.queue.schedules import NewSchedule
 from jobforge.states import JobState
 from tests.e2e import worker_runners as runners
 from tests.e2e.conftest import Cli
@@ -298,6 +300,43 @@ def test_a_job_longer_than_its_lease_keeps_it_by_heartbeats(
 
 JOBS = 10_000
 PROCESSES = 4
+
+
+def test_two_worker_processes_fire_each_slot_of_a_schedule_once_and_run_its_jobs(
+    spawn: Spawn, client: QueueClient, conn: db.Connection, jobforge_db: Database
+) -> None:
+    """A schedule added ten minutes ago (the caller's clock), catching up 5 missed slots: two
+    worker processes passing every 0.2 s fire each slot once between them, and run each job."""
+    with jobforge_db.connect() as owner:
+        set_feature(owner, "schedules", TENANT, True)
+    began = db_now(conn)
+    tick = NewSchedule(name="catch", cron="* * * * *", type=runners.FAST, missed="all", catch_up=5)
+    client.schedule_add(tick, now=began - timedelta(minutes=10))
+    workers = [spawn(f"sched{i}", "--schedules-every", "0.2", "--concurrency", "2")
+               for i in range(2)]  # fmt: skip
+    for worker in workers:
+        worker.ready()
+
+    def ran() -> int:
+        row = conn.execute("SELECT count(DISTINCT job_id) FROM side_effects").fetchone()
+        return 0 if row is None else int(row[0])
+
+    wait_until(lambda: ran() >= 6, 30, "the catch-up's jobs to run")
+    time.sleep(1.0)  # a few more passes of each: nothing fires twice
+    for worker in workers:
+        assert worker.stop() == 0, worker.logs()
+    jobs = client.list_jobs().jobs
+    keys = sorted(j.idempotency_key or "" for j in jobs)
+    assert len(keys) == len(set(keys)), keys
+    assert all(k.startswith("schedule:catch:") for k in keys)
+    assert 6 <= len(jobs) <= 7, keys  # 5 late and the on-time slot (and one more if a minute began)
+    assert {j.status for j in jobs} == {JobState.SUCCEEDED}
+    assert ran() == len(jobs)
+    rows = conn.execute("SELECT job_id, count(*) FROM side_effects GROUP BY job_id").fetchall()
+    assert {n for _, n in rows} == {1}  # each job ran once
+    assert sum(w.counts().get("scheduled", 0) for w in workers) == len(jobs)
+    skipped = [f for f in client.schedule_firings("catch") if f.outcome == "skipped"]
+    assert len(skipped) == 4  # 9 late, 5 caught up
 
 
 @pytest.mark.slow

@@ -37,6 +37,7 @@ from psycopg.conninfo import make_conninfo
 from jobforge import db, errors
 from jobforge.provision import Database
 from jobforge.queue import Job, Outcome, QueueClient
+from tests.integration.test_rls_catalog import seed_schedules
 from tests.records import run_write
 
 TENANTS = ("tenant_a", "tenant_b")
@@ -48,6 +49,7 @@ DIGEST = "sha256:" + "0" * 64
 APP_FUNCTIONS = {
     "enqueue_v1", "cancel_v1", "reschedule_v1",  # tenant-facing
     "stats_v1", "bulk_retry_v1", "bulk_cancel_v1",  # tenant-facing, [6/10]
+    "schedule_add_v1", "schedule_pause_v1", "schedule_remove_v1",  # tenant-facing, [7/10]
     "current_tenant", "worker_scope", "require_tenant",  # what the policies and functions call
     "current_project", "require_project_scope",  # the project scope, [6/10] (migrations/0016)
     "jobs_delete_children", "notify_jobs",  # trigger functions: not callable directly
@@ -225,8 +227,9 @@ def _token(job: Job) -> Any:
 
 def seed(database: Database) -> dict[str, dict[str, int]]:
     """For each tenant: a job in every state (with attempts, events, a result, a run record per
-    attempt with an artifact stored, a progress report, a cancellation acknowledged) and a
-    connector config."""
+    attempt with an artifact stored, a progress report, a cancellation acknowledged), a
+    connector config, and a dry-run schedule named 'rls' fired once (the feature on for both)."""
+    seed_schedules(database)
     ids: dict[str, dict[str, int]] = {}
     for tenant in TENANTS:
         with QueueClient.connect(database.dsn, tenant=tenant) as queue:
@@ -632,6 +635,33 @@ def test_the_bound_login_counts_and_acts_in_bulk_on_its_own_jobs_only(
         queue.stats()
 
 
+def test_the_bound_login_touches_no_schedule_of_tenant_b(
+    scene: Scene, snapshot: dict[str, list[str]]
+) -> None:
+    """The schedule functions, by tenant_b's schedule name, in every context: refused as
+    tenant_b (the login is bound to tenant_a), and as tenant_a (with the worker scope asked for
+    too) they act on tenant_a's own schedule of the same name, never on tenant_b's."""
+    statements = (
+        "SELECT name FROM jobforge.schedule_pause_v1('rls', true)",
+        "SELECT name FROM jobforge.schedule_pause_v1('rls', false)",
+        "SELECT jobforge.schedule_remove_v1('rls')",
+        "SELECT name FROM jobforge.schedule_add_v1('evil', '* * * * *', 'UTC', 'hx.evil', '{}')",
+    )
+    with psycopg.connect(scene.attacker, autocommit=True) as conn:
+        for ctx in (Context("tenant_b"), Context("tenant_b", "worker", "true", PLANTED)):
+            for statement in statements:
+                got = attempt(conn, ctx, statement)
+                assert got.sqlstate == "JF003", (ctx, statement, got)
+        for ctx in (Context("tenant_a", "worker"), Context("tenant_a", "worker", "true", PLANTED)):
+            for statement in statements[:2]:
+                got = attempt(conn, ctx, statement)
+                assert got.rows == [("rls",)], (ctx, statement, got)
+        got = attempt(conn, Context("tenant_a"), statements[2])
+        assert got.sqlstate is None, got  # tenant_a's own 'rls' goes; tenant_b's stays
+        got = attempt(conn, Context("tenant_a"), statements[2])
+        assert got.sqlstate == "JF004", got
+
+
 def test_every_function_the_app_role_may_call_is_attacked(scene: Scene) -> None:
     with scene.db.connect() as conn:
         callable_ = {r[0] for r in conn.execute(
@@ -655,6 +685,9 @@ def test_the_bound_login_may_call_no_worker_or_internal_function(
         running = scene.ids["tenant_b"]["running"]
         row = conn.execute("SELECT lease_token FROM jobforge.jobs WHERE id = %s", (running,))
         [(digest,)] = row.fetchall()
+        [(schedule_b,)] = conn.execute(
+            "SELECT id FROM jobforge.schedules WHERE tenant_id = 'tenant_b'"
+        ).fetchall()
     assert digest is not None
     concrete = (  # with tenant_b's running job and even the digest of its lease
         ("SELECT * FROM jobforge.claim_v1('evil', 100)", ()),
@@ -691,6 +724,16 @@ def test_the_bound_login_may_call_no_worker_or_internal_function(
         ("SELECT jobforge.record_run_v2('w', %s, %s, 'hx.evil', '1', 'succeeded', NULL, NULL, "
          "NULL, '{}', '{}', '{}', '{}')", (running, digest)),
         ("SELECT * FROM jobforge.prune_artifacts_v1('tenant_b', '0'::interval)", ()),
+        # schedules and flags: tenant_b's fired or moved by a forged plan, its flag turned off
+        ("SELECT * FROM jobforge.schedules_due_v1(100)", ()),
+        ("SELECT * FROM jobforge.schedule_fire_v1(%s::jsonb, 'evil')",
+         (json.dumps([{"id": schedule_b, "expected": None, "fire": [], "skips": [],
+                       "next": "2100-01-01T00:00:00Z"}]),)),
+        ("SELECT * FROM jobforge.set_feature_v1('schedules', 'tenant_b', false)", ()),
+        ("SELECT * FROM jobforge.set_feature_v1('schedules', '*', false)", ()),
+        ("SELECT jobforge.clear_feature_v1('schedules', 'tenant_b')", ()),
+        ("SELECT jobforge.require_feature('schedules', 'tenant_b')", ()),
+        ("SELECT jobforge.schedule_locked('tenant_b', 'rls')", ()),
     )  # fmt: skip
     with psycopg.connect(scene.attacker, autocommit=True) as conn:
         plant(conn)
@@ -717,7 +760,9 @@ def test_the_bound_login_may_call_no_worker_or_internal_function(
             "clock", "prune_v1", "prune_batch", "prune_pass_v1", "set_retention_v1",
             "clear_retention_v1", "artifact_put_v1", "artifact_begin_v1", "artifact_chunk_v1",
             "artifact_finish_v1", "artifact_fence", "record_run_v2",
-            "prune_artifacts_v1"} <= seen  # fmt: skip
+            "prune_artifacts_v1", "schedules_due_v1", "schedule_fire_v1", "set_feature_v1",
+            "clear_feature_v1", "require_feature", "feature_enabled", "known_features",
+            "schedule_locked"} <= seen  # fmt: skip
 
 
 # side channels

@@ -14,6 +14,7 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import psycopg
@@ -24,6 +25,8 @@ from psycopg.conninfo import make_conninfo
 from jobforge import db
 from jobforge.provision import Database
 from jobforge.queue import Outcome, QueueClient
+from jobforge.queue.features import set_feature
+from jobforge.queue.schedules import NewSchedule
 from tests.records import run_write
 
 TENANTS = ("tenant_a", "tenant_b")
@@ -112,7 +115,9 @@ def rls_problems(owner: Database, logins: Logins) -> list[str]:
 def seed(database: Database) -> None:
     """Rows of both tenants in every tenant table: a job claimed, recorded with an artifact and
     finished with a result (jobs, attempts, events, results, run records, artifact blobs, chunks
-    and references), and a connector config."""
+    and references), a connector config, and a dry-run schedule fired once (schedules,
+    schedule_firings; a dry run enqueues no job)."""
+    seed_schedules(database)
     for tenant in TENANTS:
         with QueueClient.connect(database.dsn, tenant=tenant) as queue:
             queue.enqueue("rls.job", {"tenant": tenant})
@@ -137,6 +142,21 @@ def seed(database: Database) -> None:
             done = Outcome(job_id=job.id, lease_token=job.lease_token, outcome="succeeded",
                            result={"n": 1})  # fmt: skip
             assert worker.finish("w", [done]) == {job.id: "succeeded"}
+
+
+def seed_schedules(database: Database) -> None:
+    """A dry-run schedule of each tenant, fired once by a pass: a row in schedules and one in
+    schedule_firings per tenant, and no job."""
+    now = datetime.now(UTC)
+    with database.connect() as conn:
+        set_feature(conn, "schedules", None, True)
+    for tenant in TENANTS:
+        with QueueClient.connect(database.dsn, tenant=tenant) as queue:
+            tick = NewSchedule(name="rls", cron="* * * * *", type="rls.tick", dry_run=True)
+            queue.schedule_add(tick, now=now - timedelta(minutes=2))
+    with QueueClient.connect(database.dsn) as worker:
+        fired, _ = worker.schedule_pass("w")
+    assert sorted((f.tenant_id, f.outcome) for f in fired) == [(t, "dry_run") for t in TENANTS]
 
 
 @pytest.fixture
@@ -168,7 +188,8 @@ def test_every_tenant_table_is_forced_has_a_policy_and_fails_closed(
         names = {t[0] for t in tenant_tables(conn)}
     # the tables known today are among those the catalog finds (job_runs was once forgotten)
     assert {"jobs", "job_attempts", "job_results", "job_events", "connector_configs",
-            "job_runs", "artifact_blobs", "artifact_chunks", "artifact_refs"} <= names  # fmt: skip
+            "job_runs", "artifact_blobs", "artifact_chunks", "artifact_refs", "schedules",
+            "schedule_firings"} <= names  # fmt: skip
     assert rls_problems(seeded, logins) == []
 
 
@@ -190,6 +211,11 @@ MUTATIONS = {
         "ALTER POLICY tenant_isolation ON jobforge.artifact_blobs USING (true)", "artifact_blobs"),
     "artifact_refs-rls-disabled": (
         "ALTER TABLE jobforge.artifact_refs DISABLE ROW LEVEL SECURITY", "artifact_refs"),
+    "schedules-not-forced": ("ALTER TABLE jobforge.schedules NO FORCE ROW LEVEL SECURITY",
+                             "schedules"),
+    "schedule_firings-policy-open": (
+        "ALTER POLICY tenant_isolation ON jobforge.schedule_firings USING (true)",
+        "schedule_firings"),
     "new-table-forgotten": (
         "CREATE TABLE jobforge.job_notes (tenant_id text NOT NULL, note text); "
         "GRANT SELECT ON jobforge.job_notes TO jobforge_app, jobforge_worker; "

@@ -13,10 +13,12 @@ from psycopg.conninfo import make_conninfo
 from jobforge import db, errors
 from jobforge.provision import Database
 from jobforge.queue import Outcome, QueueClient
+from tests.integration.test_rls_catalog import seed_schedules
 from tests.records import run_write
 
 TABLES = ("jobs", "job_attempts", "job_results", "job_events", "connector_configs", "job_runs",
-          "artifact_blobs", "artifact_chunks", "artifact_refs")  # fmt: skip
+          "artifact_blobs", "artifact_chunks", "artifact_refs", "schedules",
+          "schedule_firings")  # fmt: skip
 DIGEST = "sha256:" + "0" * 64
 
 
@@ -41,7 +43,8 @@ def roles(jobforge_db: Database) -> Iterator[dict[str, str]]:
 @pytest.fixture
 def seeded(jobforge_db: Database) -> dict[str, int]:
     """One job per tenant, each claimed, recorded with an artifact, finished and with a connector
-    config: rows everywhere."""
+    config, and a dry-run schedule fired once: rows everywhere."""
+    seed_schedules(jobforge_db)
     ids = {}
     for tenant in ("tenant_a", "tenant_b"):
         with QueueClient.connect(jobforge_db.dsn, tenant=tenant) as queue:
@@ -131,3 +134,25 @@ def test_the_worker_role_cannot_write_rows_directly(
     ):
         conn.execute("UPDATE jobforge.jobs SET priority = 1")
     assert info.value.sqlstate == "42501"
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE jobforge.schedules SET paused = false",
+        "INSERT INTO jobforge.schedules (tenant_id, name, cron, timezone, type, input, anchor, "
+        "created_at, updated_at) VALUES ('tenant_a', 'x', '* * * * *', 'UTC', 't', '{}', now(), "
+        "now(), now())",
+        "DELETE FROM jobforge.schedule_firings",
+        "UPDATE jobforge.features SET enabled = true",
+    ],
+)
+def test_no_login_writes_schedules_or_flags_directly(
+    roles: dict[str, str], seeded: dict[str, int], statement: str
+) -> None:
+    for login in ("app", "worker"):
+        with psycopg.connect(roles[login], autocommit=True) as conn:
+            conn.execute("SET jobforge.tenant = 'tenant_a'")
+            with pytest.raises(psycopg.Error) as info:
+                conn.execute(statement.encode())
+            assert info.value.sqlstate == "42501", (login, statement)

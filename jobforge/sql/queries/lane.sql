@@ -16,6 +16,7 @@ ORDER BY 1
 WITH refs AS (DELETE FROM jobforge.artifact_refs),
      jobs AS (DELETE FROM jobforge.jobs),
      blobs AS (DELETE FROM jobforge.artifact_blobs),
-     configs AS (DELETE FROM jobforge.connector_configs)
+     configs AS (DELETE FROM jobforge.connector_configs),
+     schedules AS (DELETE FROM jobforge.schedules)  -- their firing logs go with them
 SELECT setval(s.name::regclass, s.value, s.called)
 FROM unnest(%(names)s::text[], %(values)s::bigint[], %(called)s::boolean[]) AS s(name, value, called)
