@@ -106,6 +106,23 @@ class InvalidJob(QueueError):
     exit_code = 2
 
 
+class RunnerDisabled(QueueError):
+    """The runner is disabled in the runner catalogue: it cannot be requested (SQLSTATE JF007)."""
+
+
+class CatalogueConflict(QueueError):
+    """A catalogue sync would downgrade a runner, or change its contract under the same
+    version (SQLSTATE JF008): refused unless forced."""
+
+    exit_code = 1
+
+
+class UnknownRunner(QueueError):
+    """The runner id is not in the runner catalogue (nor, for the CLI, in the repo's code)."""
+
+    exit_code = 2
+
+
 class LeaseLost(QueueError):
     """The worker no longer holds this job's lease: its write was not applied."""
 
@@ -118,6 +135,8 @@ SQLSTATE_ERRORS: dict[str, type[QueueError]] = {
     "JF004": JobNotFound,
     "JF005": PayloadTooLarge,
     "JF006": InvalidJob,
+    "JF007": RunnerDisabled,
+    "JF008": CatalogueConflict,
 }
 
 

@@ -96,6 +96,7 @@ class AsyncQueueClient(ClientBase[db.AsyncConnectionPool]):
     # tenant-scoped
     enqueue = _awaiting(ops.enqueue)
     enqueue_many = _awaiting(ops.enqueue_many)
+    request = _awaiting(ops.request)
     get = _awaiting(ops.get)
     list_jobs = _awaiting(ops.list_jobs)
     events = _awaiting(ops.events)

@@ -120,6 +120,7 @@ class QueueClient(ClientBase[db.ConnectionPool]):
     # tenant-scoped
     enqueue = _blocking(ops.enqueue)
     enqueue_many = _blocking(ops.enqueue_many)
+    request = _blocking(ops.request)
     get = _blocking(ops.get)
     list_jobs = _blocking(ops.list_jobs)
     events = _blocking(ops.events)
