@@ -29,6 +29,7 @@ from jobforge.cli import (
     migrate_command,
     replay_command,
     retention_command,
+    runners_command,
     runs_commands,
     stats_commands,
     worker_command,
@@ -52,6 +53,7 @@ app.add_typer(audit_command.app, name="audit")
 jobs_commands.app.command("stats")(stats_commands.stats)
 app.command("health")(stats_commands.health)
 app.add_typer(limits_command.app, name="limits")
+app.add_typer(runners_command.app, name="runners")
 app.command("prune")(retention_command.prune_command)
 app.add_typer(retention_command.app, name="retention")
 app.command("worker")(worker_command.worker)

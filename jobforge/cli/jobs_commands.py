@@ -20,7 +20,7 @@ from jobforge.cli.options import ACTOR, DEFAULT_HELP, REASON, cli_actor
 from jobforge.cli.output import MAX_ID, console, literal, notes, print_json
 from jobforge.produce import runner_job
 from jobforge.provision.target import chosen_tenant, ready_database_url
-from jobforge.queue import NewJob, QueueClient, audit, bulk
+from jobforge.queue import NewJob, QueueClient, audit, bulk, catalogue
 from jobforge.states import JobState
 
 app = typer.Typer(help="Inspect and act on jobs (one tenant at a time).", no_args_is_help=True)
@@ -87,15 +87,15 @@ def enqueue(
     """Enqueue one job; the same --key with the same payload returns the existing job.
 
     In a runner repository ([tool.jobforge] in pyproject.toml) the type must be one its runners
-    or handlers handle, and a runner's payload must be valid input for it."""
+    or handlers handle, and a runner's payload must be valid input for it. A type whose code is
+    not here but which the runner catalogue holds (jobforge runners sync) is checked against
+    the catalogue instead: enabled, and the payload valid against its synced input schema."""
     body = _payload(payload, payload_file)
     known = known_types()
     definition = known.runners.get(job_type) if known is not None else None
     source = f"--payload-file {payload_file}" if payload_file is not None else "the payload"
     if (why := not_a_payload(body, definition)) is not None:
         raise errors.ConfigurationError(f"{source} is {why}")
-    if known is not None and job_type not in known.types and not allow_unknown_type:
-        raise errors.ConfigurationError(known.unknown_message(job_type))
     fields: dict[str, Any] = {"idempotency_key": key, "priority": priority, "run_at": run_at}
     if max_attempts is not None:
         fields["max_attempts"] = max_attempts
@@ -110,7 +110,23 @@ def enqueue(
         ) from None
     except ValidationError as exc:
         raise errors.ConfigurationError(f"invalid job: {validation.summary(exc)}") from None
+    local = known is not None and job_type in known.types
     with _client(url, tenant, actor) as client:
+        entry = None if local else client.catalogue_entry(job_type)
+        if known is not None and not local and entry is None and not allow_unknown_type:
+            raise errors.ConfigurationError(
+                known.unknown_message(job_type).replace(
+                    "; for a worker elsewhere", ", nor is it in the runner catalogue; for a "
+                    "worker elsewhere, sync its runners (jobforge runners sync) or"
+                )  # fmt: skip
+            )
+        if entry is not None:  # checked against the catalogue, before anything is stored
+            try:
+                catalogue.check_request(entry, job_type, body)
+            except errors.InvalidJob as exc:
+                raise errors.ConfigurationError(
+                    f"{exc} ({source} checked against the runner catalogue's input schema)"
+                ) from None
         (result,) = client.enqueue_many([job])
     if as_json:
         print_json(result.model_dump())
@@ -222,6 +238,8 @@ def show(
         f"job {job.id} ({job.type}) {job.status.value}, attempt {job.attempts}/{job.max_attempts}"
     ))  # fmt: skip
     console.print(literal(f"payload: {json.dumps(job.payload)}"))
+    if job.parent_id is not None:
+        console.print(f"follow-up of job {job.parent_id}", markup=False)
     if job.status is JobState.SUCCEEDED:
         console.print(literal(f"result: {json.dumps(result)}"))
     if job.error is not None:

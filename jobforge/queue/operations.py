@@ -188,15 +188,21 @@ def request(
     stored. The entry is read at most every few seconds (`client.catalogue`); the database
     refuses a disabled runner's job itself, whatever a cached entry says. `fields` as for
     `enqueue` (idempotency_key, priority, run_at, max_attempts, trace_id)."""
+    entry = yield from catalogue_entry(client, runner_id)
+    payload = input.model_dump(mode="json") if isinstance(input, BaseModel) else input
+    checked = catalogue.check_request(entry, runner_id, payload)
+    new = NewJob(type=runner_id, payload=checked, **fields)
+    return (yield from enqueue_many(client, [new], now=now))[0]
+
+
+def catalogue_entry(client: Client, runner_id: str) -> Steps[catalogue.CatalogueEntry | None]:
+    """The runner's catalogue entry (None: not catalogued), read at most every few seconds."""
     fresh, entry = client.catalogue.get(runner_id)
     if not fresh:
         rows = yield _tenant(("catalogue_get", {"id": runner_id}))
         entry = catalogue.entry_of(rows[0]) if rows else None
         client.catalogue.put(runner_id, entry)
-    payload = input.model_dump(mode="json") if isinstance(input, BaseModel) else input
-    checked = catalogue.check_request(entry, runner_id, payload)
-    new = NewJob(type=runner_id, payload=checked, **fields)
-    return (yield from enqueue_many(client, [new], now=now))[0]
+    return entry
 
 
 def get(client: Client, job_id: int) -> Steps[Job]:

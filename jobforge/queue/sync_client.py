@@ -121,6 +121,7 @@ class QueueClient(ClientBase[db.ConnectionPool]):
     enqueue = _blocking(ops.enqueue)
     enqueue_many = _blocking(ops.enqueue_many)
     request = _blocking(ops.request)
+    catalogue_entry = _blocking(ops.catalogue_entry)
     get = _blocking(ops.get)
     list_jobs = _blocking(ops.list_jobs)
     events = _blocking(ops.events)
