@@ -116,9 +116,10 @@ def enqueue(
         if known is not None and not local and entry is None and not allow_unknown_type:
             raise errors.ConfigurationError(
                 known.unknown_message(job_type).replace(
-                    "; for a worker elsewhere", ", nor is it in the runner catalogue; for a "
-                    "worker elsewhere, sync its runners (jobforge runners sync) or"
-                )  # fmt: skip
+                    "; for a worker elsewhere",
+                    ", nor is it in the runner catalogue; for a "
+                    "worker elsewhere, sync its runners (jobforge runners sync) or",
+                )
             )
         if entry is not None:  # checked against the catalogue, before anything is stored
             try:

@@ -128,5 +128,3 @@ def disable_command(
     """Refuse new jobs of the runner, in every producer and in the database (queued jobs stay
     queued and still run)."""
     _switch(runner_id, False, url, actor)
-
-

@@ -175,7 +175,7 @@ def finish(worker: str, outcomes: Sequence[Outcome], now: datetime | None,
     """finish_v1, or finish_followups_v1 when a succeeded outcome has follow-ups: a batch
     without any sends (and costs) exactly what it did before follow-ups existed."""
     followups = _followups(outcomes)
-    name, params = "job_finish_many", {
+    params: dict[str, Any] = {
         "worker": worker,
         "ids": [o.job_id for o in outcomes],
         "tokens": [o.lease_token for o in outcomes],
@@ -186,9 +186,9 @@ def finish(worker: str, outcomes: Sequence[Outcome], now: datetime | None,
         "backoff_base_s": backoff_base_s,
         "backoff_cap_s": backoff_cap_s,
     }
-    if followups:
-        name, params["followups"] = "job_finish_followups", Jsonb(followups)
-    return name, params
+    if not followups:
+        return "job_finish_many", params
+    return "job_finish_followups", {**params, "followups": Jsonb(followups)}
 
 
 def _followups(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:

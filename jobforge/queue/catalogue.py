@@ -165,7 +165,7 @@ def check_request(entry: CatalogueEntry | None, runner_id: str, payload: Any) ->
 def input_problem(entry: CatalogueEntry, payload: dict[str, Any]) -> str | None:
     """The most relevant problem of `payload` against the entry's input schema, as
     `path: message` (`(root)` for the object itself), or None when it is valid."""
-    from jsonschema.exceptions import best_match  # noqa: PLC0415 (only when a request is made)
+    from jsonschema.exceptions import best_match
 
     error = best_match(_validator(entry.runner_id, entry.contract_sha256,
                                   entry.input_schema).iter_errors(payload))  # fmt: skip
@@ -186,7 +186,7 @@ _VALIDATORS_LOCK = threading.Lock()
 
 def _validator(runner_id: str, contract_sha256: str, schema: dict[str, Any]) -> Any:
     """A compiled validator per (runner, contract): building one reads the whole schema."""
-    from jsonschema.validators import validator_for  # noqa: PLC0415
+    from jsonschema.validators import validator_for
 
     key = (runner_id, contract_sha256)
     with _VALIDATORS_LOCK:

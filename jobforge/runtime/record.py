@@ -172,5 +172,5 @@ def _versions(packages: tuple[str, ...]) -> dict[str, str]:
 __all__ = [
     "DEFAULT_SECRET_KEYS", "DEFAULT_SECRET_SUFFIXES", "FORMAT", "REDACTED", "Fingerprints",
     "GlobalChangeModel", "Provenance", "Redactor", "RunRecord", "RunStatus", "Snapshot",
-    "UncontrolledCallModel", "Effect", "fingerprints", "redacted_effects", "redacted_trace", "snapshot", "trace_hash",
+    "UncontrolledCallModel", "fingerprints", "redacted_trace", "snapshot", "trace_hash",
 ]  # fmt: skip

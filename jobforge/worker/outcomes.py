@@ -82,8 +82,9 @@ async def outcome_of(
             result = await executor.run(spec, ctx, arg)
         if ctx.stop_reason == "timeout":  # it returned anyway, after being told to stop
             raise asyncio.CancelledError
-        return done("succeeded", result=_json_result(result), error=None,
-                    followups=followups_of(ctx))
+        return done(
+            "succeeded", result=_json_result(result), error=None, followups=followups_of(ctx)
+        )
     except asyncio.CancelledError:
         current = asyncio.current_task()
         if ctx.stop_reason is None or current is None:

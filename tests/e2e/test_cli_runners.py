@@ -122,8 +122,11 @@ def test_a_downgrade_or_a_changed_contract_under_one_version_is_refused(
         "downgrade needs --force"
     )
     _write(repo, "2.0.0")  # back to what was synced; then a new optional input field
-    changed = (repo / "billing.py").read_text().replace(
-        "days_late: int = Field(ge=0)", "days_late: int = Field(ge=0)\n    note: str = ''")
+    changed = (
+        (repo / "billing.py")
+        .read_text()
+        .replace("days_late: int = Field(ge=0)", "days_late: int = Field(ge=0)\n    note: str = ''")
+    )
     (repo / "billing.py").write_text(changed)
     same = _runners(cli, jobforge_db, "sync")
     assert same.code == 1
@@ -143,9 +146,11 @@ def test_mistakes_are_one_line(cli: Cli, repo: Path, jobforge_db: Database,
         "adds it)"
     )
     undeclared = _runners(cli, jobforge_db, "sync", "billing.nope")
-    assert undeclared.code == 2 and "no runner 'billing.nope' is declared" in undeclared.err
+    assert undeclared.code == 2
+    assert "no runner 'billing.nope' is declared" in undeclared.err
     nothing = _runners(cli, jobforge_db, "sync", cwd=elsewhere)
-    assert nothing.code == 2 and nothing.err.strip().endswith("nothing to sync")
+    assert nothing.code == 2
+    assert nothing.err.strip().endswith("nothing to sync")
 
 
 def test_a_tenant_app_login_cannot_change_the_catalogue(
@@ -162,7 +167,8 @@ def test_a_tenant_app_login_cannot_change_the_catalogue(
         ), refused.err
         assert len(refused.err.strip().splitlines()) == 1
     listed = _runners(cli, app_login, "list", "--json")
-    assert listed.code == 0 and all(r["enabled"] for r in json.loads(listed.out))
+    assert listed.code == 0
+    assert all(r["enabled"] for r in json.loads(listed.out))
 
 
 def test_enqueue_by_catalogue_without_the_runners_code(
@@ -190,7 +196,8 @@ def test_enqueue_by_catalogue_without_the_runners_code(
     # in the runner's own repo the local contract decides, and the database still refuses
     local = _enqueue(cli, jobforge_db, "billing.late_fees", '{"invoice": "A-1", "days_late": 2}',
                      cwd=repo)  # fmt: skip
-    assert local.code == 1 and "job #1: runner billing.late_fees is disabled" in local.err
+    assert local.code == 1
+    assert "job #1: runner billing.late_fees is disabled" in local.err
     # a type neither catalogued nor known stays as it was: enqueued as given outside a repo
     plain = _enqueue(cli, jobforge_db, "other.thing", "{}", cwd=elsewhere)
     assert plain.code == 0, plain.err

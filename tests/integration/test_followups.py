@@ -84,7 +84,8 @@ def _children(database: Database, parent_id: int) -> list[tuple[Any, ...]]:
     with database.connect() as conn:
         rows = conn.execute(
             "SELECT type, payload, tenant_id, project, idempotency_key, priority, max_attempts, "
-            "trace_id FROM jobforge.jobs WHERE parent_id = %s ORDER BY id", (parent_id,)
+            "trace_id FROM jobforge.jobs WHERE parent_id = %s ORDER BY id",
+            (parent_id,),
         ).fetchall()
     return [tuple(r) for r in rows]
 
@@ -104,7 +105,7 @@ def test_a_succeeded_parent_enqueues_its_follow_ups_once_with_its_tenant(
         child_id = queue.list_jobs(type=["fu.child"]).jobs[-1].id
         assert queue.get(child_id).parent_id == job
         created = queue.events(child_id)[0]
-        assert created.kind == "created" and created.data == {"parent_id": job}
+        assert (created.kind, created.data) == ("created", {"parent_id": job})
         (record,) = queue.runs(job)
         assert [(e["runner_id"], e["input"], e["key"]) for e in record["effects"]] == [
             ("fu.child", {"value": 1}, None), ("fu.child", {"value": 2}, "explicit-1")]  # fmt: skip
@@ -123,7 +124,7 @@ def test_a_failed_attempt_enqueues_nothing_and_its_retry_enqueues_once(
         assert _children(jobforge_db, job) == []  # the failed attempt asked, nothing came
         _due_now(jobforge_db, job)
         drain(jobforge_db.dsn, _registry("fu.parent"))
-        assert queue.get(job).status == "succeeded" and queue.get(job).attempts == 2
+        assert (queue.get(job).status, queue.get(job).attempts) == ("succeeded", 2)
         assert [k[4] for k in _children(jobforge_db, job)] == [followup_key(job, 0), "explicit-10"]
 
 
@@ -139,7 +140,8 @@ def _claimed(database: Database, tenant: str, payload: dict[str, Any]) -> tuple[
         job = queue.enqueue("fu.parent", payload).job_id
     with QueueClient.connect(database.dsn) as worker:
         (claimed,) = worker.claim("w1", 1, types=["fu.parent"])
-    assert claimed.id == job and claimed.lease_token is not None
+    assert claimed.id == job
+    assert claimed.lease_token is not None
     return job, claimed.lease_token
 
 
@@ -326,12 +328,15 @@ def test_a_key_taken_with_another_payload_fails_the_parent(jobforge_db: Database
 
 def test_a_tenant_app_login_cannot_finish_with_follow_ups(jobforge_db: Database) -> None:
     job, token = _claimed(jobforge_db, "acme", {"n": 90})
-    with new_app_login(jobforge_db, ["acme"]) as url, psycopg.connect(url, autocommit=True) as c:
-        with pytest.raises(psycopg.errors.InsufficientPrivilege):
-            c.execute(
-                "SELECT * FROM jobforge.finish_followups_v1('w1', %s, %s, ARRAY['succeeded'], "
-                "NULL, NULL, NULL, 1, 60, '[]')", ([job], [token]),
-            )  # fmt: skip
+    with (
+        new_app_login(jobforge_db, ["acme"]) as url,
+        psycopg.connect(url, autocommit=True) as c,
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
+    ):
+        c.execute(
+            "SELECT * FROM jobforge.finish_followups_v1('w1', %s, %s, ARRAY['succeeded'], "
+            "NULL, NULL, NULL, 1, 60, '[]')", ([job], [token]),
+        )  # fmt: skip
     assert _children(jobforge_db, job) == []
     with QueueClient.connect(jobforge_db.dsn, tenant="acme") as queue:
         assert queue.get(job).status == "running"

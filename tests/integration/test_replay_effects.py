@@ -53,8 +53,9 @@ def recorded(jobforge_db: Database) -> Bundle:
         drain(jobforge_db.dsn, registry, middleware=[Recorder()])
         (row,) = client.find_runs(runner_ids=["rpe.order"])
         # production performed them: two follow-up jobs exist
-        assert sorted(j.type for j in client.list_jobs(type=["rpe.invoice", "rpe.review"]).jobs) \
-            == ["rpe.invoice", "rpe.review"]
+        assert sorted(
+            j.type for j in client.list_jobs(type=["rpe.invoice", "rpe.review"]).jobs
+        ) == ["rpe.invoice", "rpe.review"]
     return from_record(row.record)
 
 

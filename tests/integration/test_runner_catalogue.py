@@ -48,7 +48,9 @@ def _sync(database: Database, **kw: Any) -> list[str]:
 def _jobs(database: Database) -> int:
     with database.connect() as conn:
         conn.execute("SELECT set_config('jobforge.scope', 'worker', false)")
-        return int(conn.execute("SELECT count(*) FROM jobforge.jobs").fetchone()[0])
+        row = conn.execute("SELECT count(*) FROM jobforge.jobs").fetchone()
+    assert row is not None
+    return int(row[0])
 
 
 def test_sync_reports_added_unchanged_changed_and_refuses_a_downgrade(
@@ -61,17 +63,20 @@ def test_sync_reports_added_unchanged_changed_and_refuses_a_downgrade(
                             "sha256:" + "2" * 64)  # fmt: skip
     with db.connect(jobforge_db.dsn) as conn:
         assert [s.action for s in sync_runners(conn, [newer])] == ["changed"]
-        with pytest.raises(errors.CatalogueConflict,
-                           match=r"cat.scan: version 1.2.0 is older than the synced 1.3.0"):
+        with pytest.raises(
+            errors.CatalogueConflict,
+            match=r"cat.scan: version 1.2.0 is older than the synced 1.3.0",
+        ):
             sync_runners(conn, [entry])
         same = newer.__class__(newer.runner_id, "1.3.0", {"type": "object", "x": 1},
                                newer.output_schema, "sha256:" + "3" * 64)  # fmt: skip
-        with pytest.raises(errors.CatalogueConflict, match="the version is still 1.3.0"):
+        with pytest.raises(errors.CatalogueConflict, match=r"the version is still 1\.3\.0"):
             sync_runners(conn, [same])
         assert [s.action for s in sync_runners(conn, [entry], force=True)] == ["changed"]
         (row,) = list_runners(conn)
     assert (row.runner_id, row.version, row.enabled) == ("cat.scan", "1.2.0", True)
-    assert row.synced_by == "postgres" and row.input_schema["required"] == ["target"]
+    assert row.synced_by == "postgres"
+    assert row.input_schema["required"] == ["target"]
 
 
 def test_a_sync_never_reenables_a_disabled_runner(jobforge_db: Database) -> None:
@@ -81,7 +86,7 @@ def test_a_sync_never_reenables_a_disabled_runner(jobforge_db: Database) -> None
         assert set_enabled(conn, "cat.scan", False) is False
         sync_runners(conn, [declared(RUNNERS["cat.scan"])], force=True)
         assert list_runners(conn)[0].enabled is False
-        with pytest.raises(errors.UnknownRunner, match="'cat.nope' is not in the runner catalogue"):
+        with pytest.raises(errors.UnknownRunner, match=r"'cat\.nope' is not in the runner"):
             set_enabled(conn, "cat.nope", True)
 
 
@@ -99,7 +104,7 @@ def test_request_validates_against_the_synced_schema_before_storing(
             queue.request("cat.scan", {})
         with pytest.raises(errors.InvalidJob, match="must be a JSON object, not list"):
             queue.request("cat.scan", [1])
-        with pytest.raises(errors.UnknownRunner, match="'cat.nope' is not in the runner catalogue"):
+        with pytest.raises(errors.UnknownRunner, match=r"'cat\.nope' is not in the runner"):
             queue.request("cat.nope", {})
         assert _jobs(jobforge_db) == 0
         done = queue.request("cat.scan", ScanIn(target="x"), priority=3)
@@ -113,15 +118,17 @@ def test_a_disabled_runner_is_refused_by_the_client_and_by_the_database(
     _sync(jobforge_db)
     with db.connect(jobforge_db.dsn) as conn:
         set_enabled(conn, "cat.scan", False)
-    with new_app_login(jobforge_db, ["acme"]) as url:
-        with QueueClient.connect(url, tenant="acme") as queue:
-            with pytest.raises(errors.RunnerDisabled, match="jobforge runners enable cat.scan"):
-                queue.request("cat.scan", {"target": "x"})
-            # a producer that skips the catalogue: the database refuses it all the same
-            with pytest.raises(errors.RunnerDisabled,
+    with (
+        new_app_login(jobforge_db, ["acme"]) as url,
+        QueueClient.connect(url, tenant="acme") as queue,
+    ):
+        with pytest.raises(errors.RunnerDisabled, match=r"jobforge runners enable cat\.scan"):
+            queue.request("cat.scan", {"target": "x"})
+        # a producer that skips the catalogue: the database refuses it all the same
+        with pytest.raises(errors.RunnerDisabled,
                                match=r"^job #2: runner cat.scan is disabled"):  # fmt: skip
-                queue.enqueue_many([_new("other.type"), _new("cat.scan")])
-            assert queue.enqueue("other.type", {}).created  # other types are not affected
+            queue.enqueue_many([_new("other.type"), _new("cat.scan")])
+        assert queue.enqueue("other.type", {}).created  # other types are not affected
     assert _jobs(jobforge_db) == 1
     with db.connect(jobforge_db.dsn) as conn:
         set_enabled(conn, "cat.scan", True)
@@ -159,21 +166,23 @@ def test_the_client_caches_entries_for_a_few_seconds(jobforge_db: Database) -> N
         with db.connect(jobforge_db.dsn) as conn:
             set_enabled(conn, "cat.scan", False)
         # the cached entry says enabled: the database refuses anyway
-        with pytest.raises(errors.RunnerDisabled, match="job #1: runner cat.scan is disabled"):
+        with pytest.raises(errors.RunnerDisabled, match=r"job #1: runner cat\.scan is disabled"):
             queue.request("cat.scan", {"target": "x"})
         queue.catalogue.clear()
-        with pytest.raises(errors.RunnerDisabled, match="^runner cat.scan is disabled"):
+        with pytest.raises(errors.RunnerDisabled, match=r"^runner cat\.scan is disabled"):
             queue.request("cat.scan", {"target": "x"})
 
 
 SQL_WRITES = [
     "SELECT jobforge.catalogue_sync_v1('cat.scan', '9.0.0', '{}', '{}', 'sha256:"
-    + "0" * 64 + "', true)",
+    + "0" * 64
+    + "', true)",
     "SELECT jobforge.catalogue_enable_v1('cat.scan', false)",
     "UPDATE jobforge.runner_catalogue SET enabled = false",
     "DELETE FROM jobforge.runner_catalogue",
     "INSERT INTO jobforge.runner_catalogue VALUES ('cat.x', '1.0.0', '{}', '{}', 'sha256:"
-    + "0" * 64 + "', true, now(), 'me')",
+    + "0" * 64
+    + "', true, now(), 'me')",
 ]
 
 

@@ -98,9 +98,11 @@ def test_refresh_records_effects_and_a_changed_one_is_a_failure(
     assert "effects[0] (fx.child).input.target: expected 'a', got 'b'" in text
     assert "effects[2] (fx.child).key: expected 'k-a', got 'k-b'" in text
     assert "effects[2] (a follow-up of fx.child the case does not expect)" in failure(
-        result, "fx.parent/added")
+        result, "fx.parent/added"
+    )
     assert "effects[1] (a follow-up of fx.child the run no longer asks for)" in failure(
-        result, "fx.parent/removed")
+        result, "fx.parent/removed"
+    )
 
 
 def test_a_case_without_effects_of_a_runner_that_enqueues_fails_until_refreshed(
@@ -118,7 +120,8 @@ def test_a_case_without_effects_of_a_runner_that_enqueues_fails_until_refreshed(
 def test_the_harness_performs_no_follow_up(pytester: pytest.Pytester, dsn: str) -> None:
     """Golden runs enqueue nothing: the lane's database holds only the case's own job."""
     _repo(pytester, {"fx.parent/two": {"input": {"children": 2}}})
-    pytester.makepyfile(test_lane="""
+    pytester.makepyfile(
+        test_lane="""
 import json
 from pathlib import Path
 
@@ -137,6 +140,7 @@ def test_only_the_case_job(jobforge_db):
         conn.execute("SELECT set_config('jobforge.scope', 'worker', false)")
         types = [r[0] for r in conn.execute("SELECT type FROM jobforge.jobs").fetchall()]
     assert types == ["fx.parent"]
-""")
+"""
+    )
     result = run(pytester, dsn, "--jobforge-fresh", "no", "-k", "test_only_the_case_job")
     result.assert_outcomes(passed=1)
