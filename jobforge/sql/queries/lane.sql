@@ -1,7 +1,10 @@
 -- A golden lane's reset: the clone it runs cases on goes back to the template's state between
 -- cases. Rows go per tenant (row-level security is forced even for the owner, and the lane's
 -- role may be neither superuser nor a worker); deleting jobs deletes their attempts, events,
--- results and run records (the jobs_delete_children trigger).
+-- results and run records (the jobs_delete_children trigger). The runner catalogue is
+-- deployment-wide, not a tenant's: a case's runner cannot write it (only an operator's functions
+-- do), but a test that syncs into a lane's clone must not leak its runners into the next case,
+-- so it is emptied too (the template holds none).
 
 -- name: lane_sequences
 SELECT quote_ident(schemaname) || '.' || quote_ident(sequencename) AS name,
@@ -13,6 +16,7 @@ ORDER BY 1
 
 -- name: lane_reset
 WITH jobs AS (DELETE FROM jobforge.jobs),
-     configs AS (DELETE FROM jobforge.connector_configs)
+     configs AS (DELETE FROM jobforge.connector_configs),
+     catalogue AS (DELETE FROM jobforge.runner_catalogue)
 SELECT setval(s.name::regclass, s.value, s.called)
 FROM unnest(%(names)s::text[], %(values)s::bigint[], %(called)s::boolean[]) AS s(name, value, called)
