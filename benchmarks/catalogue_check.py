@@ -94,8 +94,9 @@ def main() -> int:
                             times[side].append(one_batch(conn, fn, args.batch, n))
                     before = statistics.median(times["before"])
                     after = statistics.median(times["after"])
+                    ratio = after / before
                     print(f"  catalogue {state}: before {before:.2f} ms, after {after:.2f} ms "
-                          f"per batch of {args.batch} ({after / before:.3f}x)", flush=True)  # fmt: skip
+                          f"per batch of {args.batch} ({ratio:.3f}x)", flush=True)  # fmt: skip
                     results[f"{state}_before_ms"] = round(before, 3)
                     results[f"{state}_after_ms"] = round(after, 3)
         finally:
