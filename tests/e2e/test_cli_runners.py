@@ -201,3 +201,33 @@ def test_enqueue_by_catalogue_without_the_runners_code(
     # a type neither catalogued nor known stays as it was: enqueued as given outside a repo
     plain = _enqueue(cli, jobforge_db, "other.thing", "{}", cwd=elsewhere)
     assert plain.code == 0, plain.err
+
+
+FOLLOWING = """
+
+@runner("billing.invoice", version="1.0.0", input=FeeIn, output=FeeOut)
+def invoice(inp: FeeIn, ctx: RunContext) -> FeeOut:
+    ctx.enqueue("billing.late_fees", {"invoice": inp.invoice, "days_late": inp.days_late + 1})
+    return FeeOut(fee=0)
+"""
+
+
+def test_a_worker_enqueues_follow_ups_and_jobs_show_names_the_parent(
+    cli: Cli, repo: Path, jobforge_db: Database
+) -> None:
+    _write(repo, extra=FOLLOWING)
+    made = cli("enqueue", "billing.invoice", '{"invoice": "A-1", "days_late": 1}', "--json",
+               "--database-url", jobforge_db.dsn, "--tenant", "acme")  # fmt: skip
+    assert made.code == 0, made.err
+    parent = json.loads(made.out)["job_id"]
+    worker = cli("worker", "--exit-when-idle", "--database-url", jobforge_db.dsn)
+    assert worker.code == 0, worker.err
+    listed = cli("jobs", "list", "--type", "billing.late_fees", "--json", "--database-url",
+                 jobforge_db.dsn, "--tenant", "acme")  # fmt: skip
+    (child,) = json.loads(listed.out)["jobs"]
+    assert child["parent_id"] == parent
+    assert child["payload"] == {"invoice": "A-1", "days_late": 2}
+    assert child["status"] == "succeeded"  # the same worker ran it: its runner is here too
+    shown = cli("jobs", "show", str(child["id"]), "--database-url", jobforge_db.dsn,
+                "--tenant", "acme")  # fmt: skip
+    assert f"follow-up of job {parent}" in shown.out.splitlines()
