@@ -344,3 +344,15 @@ def test_a_tenant_app_login_cannot_finish_with_follow_ups(jobforge_db: Database)
 
 def test_errors_are_typed() -> None:
     assert errors.SQLSTATE_ERRORS["JF007"] is errors.RunnerDisabled
+
+
+def test_a_result_the_database_rejects_enqueues_nothing(jobforge_db: Database) -> None:
+    """finish_v1 turns a result over the limit into a failure: its follow-ups go with it."""
+    job, token = _claimed(jobforge_db, "acme", {"n": 100})
+    with jobforge_db.connect() as owner:
+        owner.execute("UPDATE jobforge.settings SET max_result_bytes = 8")
+    big = Outcome(job_id=job, lease_token=token, outcome="succeeded", result={"x": "y" * 100},
+                  followups=_done(job, token, "k1").followups)  # fmt: skip
+    with QueueClient.connect(jobforge_db.dsn) as worker:
+        assert worker.finish("w1", [big]) == {job: "failed"}
+    assert _children(jobforge_db, job) == []

@@ -16,7 +16,7 @@ from jobforge.contracts import RUNNERS, runner
 from jobforge.declared_runners import declared, sync_declared
 from jobforge.provision import Database
 from jobforge.queue import AsyncQueueClient, QueueClient
-from jobforge.queue.catalogue import list_runners, set_enabled, sync_runners
+from jobforge.queue.catalogue import Declared, list_runners, set_enabled, sync_runners
 from jobforge.runtime.context import RunContext
 from tests.integration.conftest import new_app_login
 
@@ -204,3 +204,25 @@ def test_a_tenant_app_login_reads_the_catalogue_but_cannot_change_it(
     with db.connect(jobforge_db.dsn) as conn:
         (row,) = list_runners(conn)
     assert (row.version, row.enabled) == ("1.2.0", True)
+
+
+@pytest.mark.parametrize(
+    ("runner_id", "version", "schema", "message"),
+    [
+        ("Bad Id", "1.0.0", {}, "runner id 'Bad Id' is invalid"),
+        ("a" * 201, "1.0.0", {}, "is invalid: use dotted names"),
+        ("cat.x", "1.0", {}, "version '1.0' is not a semantic version"),
+        ("cat.x", "1.0.0" + "x" * 100, {}, "is not a semantic version"),
+        ("cat.x", "1.0.0", [], "the input and output schemas must be JSON objects"),
+    ],
+)  # fmt: skip
+def test_a_sync_of_values_at_the_edges_is_refused_in_one_line(
+    jobforge_db: Database, runner_id: str, version: str, schema: Any, message: str
+) -> None:
+    bad = Declared(runner_id, version, schema, {}, "sha256:" + "0" * 64)
+    with db.connect(jobforge_db.dsn) as conn:
+        with pytest.raises(errors.InvalidJob) as info:
+            sync_runners(conn, [bad])
+        assert message in str(info.value)
+        assert "\n" not in str(info.value)
+        assert list_runners(conn) == []
