@@ -197,3 +197,13 @@ def test_effects_are_compared_aligned() -> None:
         "effects[1] (a follow-up of ops.child the run no longer asks for)"]  # fmt: skip
     changed = differences(expect(1, 2), expect(1, 5))
     assert [d.render() for d in changed] == ["effects[1] (ops.child).input.v: expected 2, got 5"]
+
+
+def test_a_recorded_effect_has_its_secrets_redacted() -> None:
+    from jobforge.runtime.record import REDACTED, Redactor, redacted_effects
+
+    run = ctx()
+    run.enqueue("ops.child", {"api_key": "s3cret", "value": 1})
+    (stored,) = redacted_effects(run.effects, Redactor(key=None))
+    assert stored.input == {"api_key": REDACTED, "value": 1}
+    assert run.effects[0].input["api_key"] == "s3cret"  # what the worker enqueues is untouched
