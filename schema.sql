@@ -1060,9 +1060,11 @@ BEGIN
     PERFORM jobforge.require_worker();
     IF p_followups IS NULL OR jsonb_typeof(p_followups) <> 'array'
        OR EXISTS (SELECT 1 FROM jsonb_array_elements(p_followups) e
-                  WHERE jsonb_typeof(e) <> 'object' OR jsonb_typeof(e -> 'job') <> 'number'
-                     OR (e ->> 'job')::numeric NOT BETWEEN 1 AND v_n
-                     OR (e ->> 'job')::numeric <> trunc((e ->> 'job')::numeric)) THEN
+                  WHERE CASE WHEN jsonb_typeof(e) <> 'object'
+                                  OR jsonb_typeof(e -> 'job') IS DISTINCT FROM 'number' THEN true
+                             ELSE (e ->> 'job')::numeric NOT BETWEEN 1 AND v_n
+                                  OR (e ->> 'job')::numeric <> trunc((e ->> 'job')::numeric)
+                        END) THEN
         RAISE EXCEPTION 'finish: follow-ups must be a JSON array of objects naming a job position 1-%', v_n
             USING ERRCODE = 'JF006';
     END IF;
@@ -1071,7 +1073,7 @@ BEGIN
     -- (a retry when the runner is disabled), recorded as the parent's error.
     FOR v_bad IN
         WITH f AS (
-            SELECT x.n, (x.e ->> 'job')::integer AS pos, x.e ->> 'type' AS t, x.e -> 'payload' AS p,
+            SELECT x.n, (x.e ->> 'job')::numeric::integer AS pos, x.e ->> 'type' AS t, x.e -> 'payload' AS p,
                    x.e ->> 'key' AS k, x.e -> 'priority' AS prio, x.e -> 'max_attempts' AS att
             FROM jsonb_array_elements(p_followups) WITH ORDINALITY AS x(e, n)
         ),
@@ -1085,12 +1087,10 @@ BEGIN
                            THEN 'its payload must be a JSON object'
                        WHEN f.k IS NULL OR length(f.k) NOT BETWEEN 1 AND 1000
                            THEN 'its idempotency key must be 1-1000 characters'
-                       WHEN f.prio IS NOT NULL AND (jsonb_typeof(f.prio) <> 'number'
-                            OR (f.prio::text)::numeric NOT BETWEEN 0 AND 32767)
-                           THEN 'its priority must be 0-32767'
-                       WHEN f.att IS NOT NULL AND (jsonb_typeof(f.att) <> 'number'
-                            OR (f.att::text)::numeric NOT BETWEEN 1 AND 1000)
-                           THEN 'its max_attempts must be 1-1000'
+                       WHEN NOT jobforge.whole_number_between(f.prio, 0, 32767)
+                           THEN 'its priority must be a whole number 0-32767'
+                       WHEN NOT jobforge.whole_number_between(f.att, 1, 1000)
+                           THEN 'its max_attempts must be a whole number 1-1000'
                        WHEN octet_length(f.p::text) > v_limit
                            THEN 'its payload is ' || octet_length(f.p::text)
                                 || ' bytes, over the limit of ' || v_limit
@@ -1127,11 +1127,11 @@ BEGIN
     -- Only what finish_v1 recorded as succeeded (the lease held, the first entry of a job)
     -- enqueues its follow-ups; a key already taken (a finish retried after its commit) is skipped.
     WITH f AS (
-        SELECT x.n, (x.e ->> 'job')::integer AS pos, x.e ->> 'type' AS t, x.e -> 'payload' AS p,
-               x.e ->> 'key' AS k, (x.e ->> 'priority')::integer AS prio,
-               (x.e ->> 'max_attempts')::integer AS att
+        SELECT x.n, (x.e ->> 'job')::numeric::integer AS pos, x.e ->> 'type' AS t, x.e -> 'payload' AS p,
+               x.e ->> 'key' AS k, (x.e ->> 'priority')::numeric::integer AS prio,
+               (x.e ->> 'max_attempts')::numeric::integer AS att
         FROM jsonb_array_elements(p_followups) WITH ORDINALITY AS x(e, n)
-        WHERE v_states[(x.e ->> 'job')::integer] = 'succeeded'
+        WHERE v_states[(x.e ->> 'job')::numeric::integer] = 'succeeded'
     ),
     inserted AS (
         INSERT INTO jobforge.jobs AS j (tenant_id, project, type, payload, payload_hash, priority,
@@ -2121,6 +2121,22 @@ CREATE FUNCTION jobforge.version_core(p_version text) RETURNS integer[]
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
     SELECT string_to_array(substring(p_version FROM '^(\d{1,9}\.\d{1,9}\.\d{1,9})'), '.')::integer[]
+$$;
+
+
+--
+-- Name: whole_number_between(jsonb, integer, integer); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.whole_number_between(p_value jsonb, p_lo integer, p_hi integer) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+    SELECT CASE WHEN p_value IS NULL OR jsonb_typeof(p_value) = 'null' THEN true
+                WHEN jsonb_typeof(p_value) <> 'number' THEN false
+                ELSE (p_value::text)::numeric BETWEEN p_lo AND p_hi
+                     AND (p_value::text)::numeric = trunc((p_value::text)::numeric)
+           END
 $$;
 
 
@@ -3150,6 +3166,13 @@ GRANT ALL ON FUNCTION jobforge.stats_v1(p_succeeded boolean, p_expiring_s double
 --
 
 REVOKE ALL ON FUNCTION jobforge.version_core(p_version text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION whole_number_between(p_value jsonb, p_lo integer, p_hi integer); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.whole_number_between(p_value jsonb, p_lo integer, p_hi integer) FROM PUBLIC;
 
 
 --

@@ -162,6 +162,21 @@ def test_a_finish_repeated_after_its_commit_enqueues_nothing_twice(jobforge_db: 
     assert [k[4] for k in _children(jobforge_db, job)] == ["k1", "k2"]
 
 
+def test_whole_numbers_written_as_decimals_are_taken(jobforge_db: Database) -> None:
+    """1.0 and 2e0 are whole numbers in JSON: accepted, stored as integers."""
+    job, token = _claimed(jobforge_db, "acme", {"n": 21})
+    with jobforge_db.connect() as conn, conn.transaction():
+        conn.execute("SELECT set_config('jobforge.scope', 'worker', true)")
+        rows = conn.execute(
+            "SELECT job_id, state FROM jobforge.finish_followups_v1('w1', %s, %s, "
+            "ARRAY['succeeded'], NULL, NULL, NULL, 1, 60, %s::jsonb)",
+            ([job], [token], '[{"job": 1.0, "type": "fu.child", "payload": {}, "key": "d", '
+                             '"priority": 1.0, "max_attempts": 2e0}]'),
+        ).fetchall()  # fmt: skip
+    assert rows == [(job, "succeeded")]
+    assert [(k[4], k[5], k[6]) for k in _children(jobforge_db, job)] == [("d", 1, 2)]
+
+
 def test_a_lost_lease_enqueues_nothing(jobforge_db: Database) -> None:
     job, token = _claimed(jobforge_db, "acme", {"n": 30})
     later = datetime.now(UTC) + timedelta(minutes=5)
@@ -287,7 +302,11 @@ def test_a_follow_up_of_a_disabled_runner_makes_the_parent_retry(jobforge_db: Da
         ({"type": "fu.child", "payload": [], "key": "k"}, "its payload must be a JSON object"),
         ({"type": "fu.child", "payload": {}, "key": ""}, "its idempotency key must be 1-1000"),
         ({"type": "fu.child", "payload": {}, "key": "k", "priority": 40000},
-         "its priority must be 0-32767"),
+         "its priority must be a whole number 0-32767"),
+        ({"type": "fu.child", "payload": {}, "key": "k", "priority": "high"},
+         "its priority must be a whole number 0-32767"),
+        ({"type": "fu.child", "payload": {}, "key": "k", "max_attempts": 1.5},
+         "its max_attempts must be a whole number 1-1000"),
         ({"type": "fu.child", "payload": {"n": 10**400}, "key": "k"},
          "its payload cannot be stored"),
     ],
@@ -356,3 +375,25 @@ def test_a_result_the_database_rejects_enqueues_nothing(jobforge_db: Database) -
     with QueueClient.connect(jobforge_db.dsn) as worker:
         assert worker.finish("w1", [big]) == {job: "failed"}
     assert _children(jobforge_db, job) == []
+
+
+@pytest.mark.parametrize(
+    "followups",
+    ['{"job": 1}', "[1]", '[{"job": "x"}]', '[{"job": 2}]', '[{"job": 0}]', '[{"job": 1.5}]',
+     '[{"type": "fu.child"}]'],
+)  # fmt: skip
+def test_a_malformed_follow_up_list_is_refused_whole(jobforge_db: Database, followups: str) -> None:
+    """The worker's client builds the list; one that is not of its shape is a caller's bug:
+    JF006 in one line, and nothing changes (the job stays running)."""
+    job, token = _claimed(jobforge_db, "acme", {"n": 110})
+    with jobforge_db.connect() as conn, conn.transaction():
+        conn.execute("SELECT set_config('jobforge.scope', 'worker', true)")
+        with pytest.raises(psycopg.Error) as info:
+            conn.execute(
+                "SELECT * FROM jobforge.finish_followups_v1('w1', %s, %s, ARRAY['succeeded'], "
+                "NULL, NULL, NULL, 1, 60, %s::jsonb)", ([job], [token], followups),
+            )  # fmt: skip
+    assert info.value.sqlstate == "JF006", info.value
+    assert "follow-ups must be a JSON array of objects naming a job position 1-1" in str(info.value)
+    with QueueClient.connect(jobforge_db.dsn, tenant="acme") as queue:
+        assert queue.get(job).status == "running"
