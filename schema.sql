@@ -1,5 +1,5 @@
 -- jobforge's database schema as every migration up to and including
--- migrations/0018_schedules.sql leaves it: `pg_dump --schema-only --no-owner`
+-- migrations/0019_catalogue_followups.sql leaves it: `pg_dump --schema-only --no-owner`
 -- of the jobforge schema of a freshly migrated database, without session settings or
 -- version lines. Rows the migrations insert (job_transitions, settings) are data, not
 -- shown here.
@@ -523,6 +523,96 @@ END $$;
 
 
 --
+-- Name: catalogue_enable_v1(text, boolean); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.catalogue_enable_v1(p_runner_id text, p_enabled boolean) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_was boolean;
+BEGIN
+    PERFORM jobforge.require_worker();
+    IF p_enabled IS NULL THEN
+        RAISE EXCEPTION 'catalogue: enabled must be true or false' USING ERRCODE = 'JF006';
+    END IF;
+    SELECT c.enabled INTO v_was FROM jobforge.runner_catalogue c WHERE c.runner_id = p_runner_id
+    FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'runner % is not in the runner catalogue (jobforge runners sync adds it)',
+            coalesce(quote_literal(left(p_runner_id, 240)), 'null') USING ERRCODE = 'JF004';
+    END IF;
+    IF v_was = p_enabled THEN
+        RETURN false;
+    END IF;
+    UPDATE jobforge.runner_catalogue c
+    SET enabled = p_enabled, changed_at = now(), changed_by = session_user,
+        changed_actor = nullif(current_setting('jobforge.actor', true), '')
+    WHERE c.runner_id = p_runner_id;
+    RETURN true;
+END $$;
+
+
+--
+-- Name: catalogue_sync_v1(text, text, jsonb, jsonb, text, boolean); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.catalogue_sync_v1(p_runner_id text, p_version text, p_input_schema jsonb, p_output_schema jsonb, p_contract_sha256 text, p_force boolean DEFAULT false) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+#variable_conflict use_column
+DECLARE
+    v_old   jobforge.runner_catalogue;
+    v_actor text := nullif(current_setting('jobforge.actor', true), '');
+BEGIN
+    PERFORM jobforge.require_worker();
+    IF p_runner_id IS NULL OR p_runner_id !~ '^[a-z0-9_-]+(\.[a-z0-9_-]+)*$' OR length(p_runner_id) > 200 THEN
+        RAISE EXCEPTION 'runner id % is invalid: use dotted names of [a-z0-9_-], at most 200 characters',
+            coalesce(quote_literal(left(p_runner_id, 240)), 'null') USING ERRCODE = 'JF006';
+    END IF;
+    IF p_version IS NULL OR jobforge.version_core(p_version) IS NULL OR length(p_version) > 100 THEN
+        RAISE EXCEPTION 'runner %: version % is not a semantic version (1.2.3)', p_runner_id,
+            coalesce(quote_literal(left(p_version, 120)), 'null') USING ERRCODE = 'JF006';
+    END IF;
+    IF jsonb_typeof(p_input_schema) IS DISTINCT FROM 'object'
+       OR jsonb_typeof(p_output_schema) IS DISTINCT FROM 'object' THEN
+        RAISE EXCEPTION 'runner %: the input and output schemas must be JSON objects', p_runner_id
+            USING ERRCODE = 'JF006';
+    END IF;
+    SELECT * INTO v_old FROM jobforge.runner_catalogue c WHERE c.runner_id = p_runner_id FOR UPDATE;
+    IF NOT FOUND THEN
+        INSERT INTO jobforge.runner_catalogue (runner_id, version, input_schema, output_schema,
+            contract_sha256, synced_at, synced_by, synced_actor)
+        VALUES (p_runner_id, p_version, p_input_schema, p_output_schema, p_contract_sha256, now(),
+                session_user, v_actor);
+        RETURN 'added';
+    END IF;
+    IF v_old.version = p_version AND v_old.contract_sha256 = p_contract_sha256 THEN
+        RETURN 'unchanged';
+    END IF;
+    IF NOT coalesce(p_force, false) THEN
+        IF jobforge.version_core(p_version) < jobforge.version_core(v_old.version) THEN
+            RAISE EXCEPTION 'runner %: version % is older than the synced %: a downgrade needs --force',
+                p_runner_id, p_version, v_old.version USING ERRCODE = 'JF011';
+        END IF;
+        IF v_old.version = p_version THEN
+            RAISE EXCEPTION 'runner %: the contract changed but the version is still %: bump the version, or sync with --force',
+                p_runner_id, p_version USING ERRCODE = 'JF011';
+        END IF;
+    END IF;
+    UPDATE jobforge.runner_catalogue c
+    SET version = p_version, input_schema = p_input_schema, output_schema = p_output_schema,
+        contract_sha256 = p_contract_sha256, synced_at = now(), synced_by = session_user,
+        synced_actor = v_actor
+    WHERE c.runner_id = p_runner_id;
+    RETURN 'changed';
+END $_$;
+
+
+--
 -- Name: check_run_at(timestamp with time zone, timestamp with time zone, text); Type: FUNCTION; Schema: jobforge; Owner: -
 --
 
@@ -582,6 +672,7 @@ CREATE TABLE jobforge.jobs (
     created_at timestamp with time zone NOT NULL,
     updated_at timestamp with time zone NOT NULL,
     finished_at timestamp with time zone,
+    parent_id bigint,
     CONSTRAINT jobs_attempts_check CHECK ((attempts >= 0)),
     CONSTRAINT jobs_attempts_within_max CHECK ((attempts <= max_attempts)),
     CONSTRAINT jobs_finished_iff_terminal CHECK (((status = ANY (ARRAY['succeeded'::jobforge.job_status, 'failed'::jobforge.job_status, 'dead'::jobforge.job_status, 'canceled'::jobforge.job_status])) = (finished_at IS NOT NULL))),
@@ -1112,6 +1203,21 @@ BEGIN
         END IF;
     END IF;
 
+    -- A disabled runner of the catalogue cannot be requested, whichever producer asks. The
+    -- first probe reads the (usually empty) partial index of disabled runners only, so a batch
+    -- of types the catalogue does not disable costs one index probe, not a scan per job.
+    IF EXISTS (SELECT 1 FROM jobforge.runner_catalogue c WHERE NOT c.enabled) THEN
+        SELECT u.i, u.t INTO v_bad
+        FROM unnest(p_types) WITH ORDINALITY AS u(t, i)
+        JOIN jobforge.runner_catalogue c ON c.runner_id = u.t AND NOT c.enabled
+        ORDER BY u.i LIMIT 1;
+        IF FOUND THEN
+            RAISE EXCEPTION 'job #%: runner % is disabled (an operator enables it: jobforge runners enable %)',
+                v_bad.i, v_bad.t, v_bad.t
+                USING ERRCODE = 'JF010';
+        END IF;
+    END IF;
+
     IF p_idempotency_keys IS NULL THEN
         -- No keys, so no conflicts: ids are drawn in input order, so sorted they map to positions.
         WITH inserted AS (
@@ -1209,6 +1315,122 @@ CREATE FUNCTION jobforge.feature_enabled(p_feature text, p_tenant text) RETURNS 
          WHERE f.feature OPERATOR(pg_catalog.=) p_feature AND f.tenant OPERATOR(pg_catalog.=) '*'),
         false)
 $$;
+
+
+--
+-- Name: finish_followups_v1(text, bigint[], uuid[], text[], jsonb[], jsonb[], timestamp with time zone, double precision, double precision, jsonb); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.finish_followups_v1(p_worker text, p_job_ids bigint[], p_tokens uuid[], p_outcomes text[], p_results jsonb[], p_errors jsonb[], p_now timestamp with time zone, p_backoff_base_s double precision, p_backoff_cap_s double precision, p_followups jsonb) RETURNS TABLE(job_id bigint, state text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+#variable_conflict use_column
+DECLARE
+    v_n        integer := coalesce(cardinality(p_job_ids), 0);
+    v_now      timestamptz := jobforge.clock(p_now);
+    v_limit    integer := (SELECT s.max_payload_bytes FROM jobforge.settings s);
+    v_outcomes text[] := p_outcomes;
+    v_errors   jsonb[] := coalesce(p_errors, array_fill(NULL::jsonb, ARRAY[v_n]));
+    v_states   text[];
+    v_bad      record;
+BEGIN
+    PERFORM jobforge.require_worker();
+    IF p_followups IS NULL OR jsonb_typeof(p_followups) <> 'array'
+       OR EXISTS (SELECT 1 FROM jsonb_array_elements(p_followups) e
+                  WHERE CASE WHEN jsonb_typeof(e) <> 'object'
+                                  OR jsonb_typeof(e -> 'job') IS DISTINCT FROM 'number' THEN true
+                             ELSE (e ->> 'job')::numeric NOT BETWEEN 1 AND v_n
+                                  OR (e ->> 'job')::numeric <> trunc((e ->> 'job')::numeric)
+                        END) THEN
+        RAISE EXCEPTION 'finish: follow-ups must be a JSON array of objects naming a job position 1-%', v_n
+            USING ERRCODE = 'JF006';
+    END IF;
+
+    -- The first problem of each succeeded outcome's follow-ups turns the outcome into a failure
+    -- (a retry when the runner is disabled), recorded as the parent's error.
+    FOR v_bad IN
+        WITH f AS (
+            SELECT x.n, (x.e ->> 'job')::numeric::integer AS pos, x.e ->> 'type' AS t, x.e -> 'payload' AS p,
+                   x.e ->> 'key' AS k, x.e -> 'priority' AS prio, x.e -> 'max_attempts' AS att
+            FROM jsonb_array_elements(p_followups) WITH ORDINALITY AS x(e, n)
+        ),
+        judged AS (
+            SELECT f.pos, f.n,
+                   CASE
+                       WHEN f.t IS NULL OR f.t !~ '^[a-z0-9._-]+$' OR length(f.t) > 200
+                           THEN 'its type ' || coalesce(quote_literal(left(f.t, 240)), 'null')
+                                || ' is invalid: use 1-200 of [a-z0-9._-]'
+                       WHEN f.p IS NULL OR jsonb_typeof(f.p) <> 'object'
+                           THEN 'its payload must be a JSON object'
+                       WHEN f.k IS NULL OR length(f.k) NOT BETWEEN 1 AND 1000
+                           THEN 'its idempotency key must be 1-1000 characters'
+                       WHEN NOT jobforge.whole_number_between(f.prio, 0, 32767)
+                           THEN 'its priority must be a whole number 0-32767'
+                       WHEN NOT jobforge.whole_number_between(f.att, 1, 1000)
+                           THEN 'its max_attempts must be a whole number 1-1000'
+                       WHEN octet_length(f.p::text) > v_limit
+                           THEN 'its payload is ' || octet_length(f.p::text)
+                                || ' bytes, over the limit of ' || v_limit
+                       WHEN jobforge.json_problem(f.p) IS NOT NULL
+                           THEN 'its payload cannot be stored: ' || jobforge.json_problem(f.p)
+                       WHEN EXISTS (SELECT 1 FROM jobforge.runner_catalogue c
+                                    WHERE c.runner_id = f.t AND NOT c.enabled)
+                           THEN 'runner ' || f.t || ' is disabled'
+                       WHEN EXISTS (SELECT 1 FROM jobforge.jobs j
+                                    WHERE j.tenant_id = pj.tenant_id AND j.project = pj.project
+                                      AND j.type = f.t AND j.idempotency_key = f.k
+                                      AND j.payload_hash <> 'sha256:' || encode(sha256(convert_to(f.p::text, 'UTF8')), 'hex'))
+                           THEN 'its idempotency key ' || quote_literal(f.k)
+                                || ' is already used by another job with a different payload'
+                   END AS problem,
+                   EXISTS (SELECT 1 FROM jobforge.runner_catalogue c
+                           WHERE c.runner_id = f.t AND NOT c.enabled) AS disabled
+            FROM f JOIN jobforge.jobs pj ON pj.id = p_job_ids[f.pos]
+            WHERE v_outcomes[f.pos] = 'succeeded'
+        )
+        SELECT DISTINCT ON (j.pos) j.pos, j.n, j.problem, j.disabled
+        FROM judged j WHERE j.problem IS NOT NULL ORDER BY j.pos, j.n
+    LOOP
+        v_outcomes[v_bad.pos] := CASE WHEN v_bad.disabled THEN 'retry' ELSE 'failed' END;
+        v_errors[v_bad.pos] := jsonb_build_object(
+            'kind', 'followup_rejected',
+            'message', 'follow-up #' || v_bad.n || ' cannot be enqueued: ' || v_bad.problem);
+    END LOOP;
+
+    SELECT array_agg(f.state ORDER BY f.i) INTO v_states
+    FROM jobforge.finish_v1(p_worker, p_job_ids, p_tokens, v_outcomes, p_results, v_errors, p_now,
+                            p_backoff_base_s, p_backoff_cap_s) WITH ORDINALITY AS f(job_id, state, i);
+
+    -- Only what finish_v1 recorded as succeeded (the lease held, the first entry of a job)
+    -- enqueues its follow-ups; a key already taken (a finish retried after its commit) is skipped.
+    WITH f AS (
+        SELECT x.n, (x.e ->> 'job')::numeric::integer AS pos, x.e ->> 'type' AS t, x.e -> 'payload' AS p,
+               x.e ->> 'key' AS k, (x.e ->> 'priority')::numeric::integer AS prio,
+               (x.e ->> 'max_attempts')::numeric::integer AS att
+        FROM jsonb_array_elements(p_followups) WITH ORDINALITY AS x(e, n)
+        WHERE v_states[(x.e ->> 'job')::numeric::integer] = 'succeeded'
+    ),
+    inserted AS (
+        INSERT INTO jobforge.jobs AS j (tenant_id, project, type, payload, payload_hash, priority,
+                                        run_at, max_attempts, idempotency_key, trace_id, parent_id,
+                                        created_at, updated_at)
+        SELECT pj.tenant_id, pj.project, f.t, f.p,
+               'sha256:' || encode(sha256(convert_to(f.p::text, 'UTF8')), 'hex'),
+               coalesce(f.prio, 0), v_now, coalesce(f.att, 3), f.k, pj.trace_id, pj.id, v_now, v_now
+        FROM f JOIN jobforge.jobs pj ON pj.id = p_job_ids[f.pos]
+        ORDER BY f.n
+        ON CONFLICT (tenant_id, project, type, idempotency_key) WHERE idempotency_key IS NOT NULL DO NOTHING
+        RETURNING j.id, j.tenant_id, j.parent_id
+    )
+    INSERT INTO jobforge.job_events (job_id, tenant_id, kind, at, data)
+    SELECT i.id, i.tenant_id, 'created', v_now, jsonb_build_object('parent_id', i.parent_id)
+    FROM inserted i ORDER BY i.id;
+
+    RETURN QUERY
+    SELECT p_job_ids[k.i]::bigint, k.state
+    FROM unnest(v_states) WITH ORDINALITY AS k(state, i) ORDER BY k.i;
+END $_$;
 
 
 --
@@ -2907,6 +3129,34 @@ END $$;
 
 
 --
+-- Name: version_core(text); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.version_core(p_version text) RETURNS integer[]
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+    SELECT string_to_array(substring(p_version FROM '^(\d{1,9}\.\d{1,9}\.\d{1,9})'), '.')::integer[]
+$$;
+
+
+--
+-- Name: whole_number_between(jsonb, integer, integer); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.whole_number_between(p_value jsonb, p_lo integer, p_hi integer) RETURNS boolean
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+    SELECT CASE WHEN p_value IS NULL OR jsonb_typeof(p_value) = 'null' THEN true
+                WHEN jsonb_typeof(p_value) <> 'number' THEN false
+                ELSE (p_value::text)::numeric BETWEEN p_lo AND p_hi
+                     AND (p_value::text)::numeric = trunc((p_value::text)::numeric)
+           END
+$$;
+
+
+--
 -- Name: worker_scope(); Type: FUNCTION; Schema: jobforge; Owner: -
 --
 
@@ -3169,6 +3419,33 @@ CREATE TABLE jobforge.prune_pass (
     runs bigint DEFAULT 0 NOT NULL,
     CONSTRAINT prune_pass_singleton_check CHECK (singleton)
 );
+
+
+--
+-- Name: runner_catalogue; Type: TABLE; Schema: jobforge; Owner: -
+--
+
+CREATE TABLE jobforge.runner_catalogue (
+    runner_id text NOT NULL,
+    version text NOT NULL,
+    input_schema jsonb NOT NULL,
+    output_schema jsonb NOT NULL,
+    contract_sha256 text NOT NULL,
+    enabled boolean DEFAULT true NOT NULL,
+    synced_at timestamp with time zone NOT NULL,
+    synced_by text NOT NULL,
+    synced_actor text,
+    changed_at timestamp with time zone,
+    changed_by text,
+    changed_actor text,
+    CONSTRAINT runner_catalogue_contract_sha256_check CHECK ((contract_sha256 ~ '^sha256:[0-9a-f]{64}$'::text)),
+    CONSTRAINT runner_catalogue_input_schema_check CHECK (((jsonb_typeof(input_schema) = 'object'::text) AND (octet_length((input_schema)::text) <= 1048576))),
+    CONSTRAINT runner_catalogue_output_schema_check CHECK (((jsonb_typeof(output_schema) = 'object'::text) AND (octet_length((output_schema)::text) <= 1048576))),
+    CONSTRAINT runner_catalogue_runner_id_check CHECK (((runner_id ~ '^[a-z0-9_-]+(\.[a-z0-9_-]+)*$'::text) AND (length(runner_id) <= 200))),
+    CONSTRAINT runner_catalogue_version_check CHECK (((version ~ '^\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]*)?$'::text) AND (length(version) <= 100)))
+);
+
+ALTER TABLE ONLY jobforge.runner_catalogue FORCE ROW LEVEL SECURITY;
 
 
 --
@@ -3454,6 +3731,14 @@ ALTER TABLE ONLY jobforge.retention
 
 
 --
+-- Name: runner_catalogue runner_catalogue_pkey; Type: CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE ONLY jobforge.runner_catalogue
+    ADD CONSTRAINT runner_catalogue_pkey PRIMARY KEY (runner_id);
+
+
+--
 -- Name: schedule_firings schedule_firings_pkey; Type: CONSTRAINT; Schema: jobforge; Owner: -
 --
 
@@ -3613,6 +3898,13 @@ CREATE INDEX jobs_leased ON jobforge.jobs USING btree (lease_expires_at) WHERE (
 --
 
 CREATE INDEX jobs_settled ON jobforge.jobs USING btree (tenant_id, status, type, finished_at) WHERE (status = ANY (ARRAY['failed'::jobforge.job_status, 'dead'::jobforge.job_status, 'canceled'::jobforge.job_status]));
+
+
+--
+-- Name: runner_catalogue_disabled; Type: INDEX; Schema: jobforge; Owner: -
+--
+
+CREATE INDEX runner_catalogue_disabled ON jobforge.runner_catalogue USING btree (runner_id) WHERE (NOT enabled);
 
 
 --
@@ -3778,11 +4070,31 @@ ALTER TABLE jobforge.job_runs ENABLE ROW LEVEL SECURITY;
 ALTER TABLE jobforge.jobs ENABLE ROW LEVEL SECURITY;
 
 --
+-- Name: runner_catalogue operator_writes; Type: POLICY; Schema: jobforge; Owner: -
+--
+
+CREATE POLICY operator_writes ON jobforge.runner_catalogue USING (pg_has_role(SESSION_USER, 'jobforge_worker'::name, 'MEMBER'::text)) WITH CHECK (pg_has_role(SESSION_USER, 'jobforge_worker'::name, 'MEMBER'::text));
+
+
+--
 -- Name: tenant_logins own_row; Type: POLICY; Schema: jobforge; Owner: -
 --
 
 CREATE POLICY own_row ON jobforge.tenant_logins FOR SELECT USING ((login = SESSION_USER));
 
+
+--
+-- Name: runner_catalogue readable; Type: POLICY; Schema: jobforge; Owner: -
+--
+
+CREATE POLICY readable ON jobforge.runner_catalogue FOR SELECT USING (true);
+
+
+--
+-- Name: runner_catalogue; Type: ROW SECURITY; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE jobforge.runner_catalogue ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: schedule_firings; Type: ROW SECURITY; Schema: jobforge; Owner: -
@@ -3987,6 +4299,22 @@ GRANT ALL ON FUNCTION jobforge.cancel_v1(p_job_id bigint, p_now timestamp with t
 
 
 --
+-- Name: FUNCTION catalogue_enable_v1(p_runner_id text, p_enabled boolean); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.catalogue_enable_v1(p_runner_id text, p_enabled boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.catalogue_enable_v1(p_runner_id text, p_enabled boolean) TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION catalogue_sync_v1(p_runner_id text, p_version text, p_input_schema jsonb, p_output_schema jsonb, p_contract_sha256 text, p_force boolean); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.catalogue_sync_v1(p_runner_id text, p_version text, p_input_schema jsonb, p_output_schema jsonb, p_contract_sha256 text, p_force boolean) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.catalogue_sync_v1(p_runner_id text, p_version text, p_input_schema jsonb, p_output_schema jsonb, p_contract_sha256 text, p_force boolean) TO jobforge_worker;
+
+
+--
 -- Name: FUNCTION check_run_at(p_run_at timestamp with time zone, p_now timestamp with time zone, p_what text); Type: ACL; Schema: jobforge; Owner: -
 --
 
@@ -4078,6 +4406,14 @@ GRANT ALL ON FUNCTION jobforge.enqueue_v1(p_types text[], p_payloads jsonb[], p_
 --
 
 REVOKE ALL ON FUNCTION jobforge.feature_enabled(p_feature text, p_tenant text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION finish_followups_v1(p_worker text, p_job_ids bigint[], p_tokens uuid[], p_outcomes text[], p_results jsonb[], p_errors jsonb[], p_now timestamp with time zone, p_backoff_base_s double precision, p_backoff_cap_s double precision, p_followups jsonb); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.finish_followups_v1(p_worker text, p_job_ids bigint[], p_tokens uuid[], p_outcomes text[], p_results jsonb[], p_errors jsonb[], p_now timestamp with time zone, p_backoff_base_s double precision, p_backoff_cap_s double precision, p_followups jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.finish_followups_v1(p_worker text, p_job_ids bigint[], p_tokens uuid[], p_outcomes text[], p_results jsonb[], p_errors jsonb[], p_now timestamp with time zone, p_backoff_base_s double precision, p_backoff_cap_s double precision, p_followups jsonb) TO jobforge_worker;
 
 
 --
@@ -4363,6 +4699,20 @@ GRANT ALL ON FUNCTION jobforge.stats_v1(p_succeeded boolean, p_expiring_s double
 
 
 --
+-- Name: FUNCTION version_core(p_version text); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.version_core(p_version text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION whole_number_between(p_value jsonb, p_lo integer, p_hi integer); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.whole_number_between(p_value jsonb, p_lo integer, p_hi integer) FROM PUBLIC;
+
+
+--
 -- Name: FUNCTION worker_scope(); Type: ACL; Schema: jobforge; Owner: -
 --
 
@@ -4440,6 +4790,14 @@ GRANT SELECT ON TABLE jobforge.job_runs TO jobforge_worker;
 --
 
 GRANT SELECT ON TABLE jobforge.prune_pass TO jobforge_worker;
+
+
+--
+-- Name: TABLE runner_catalogue; Type: ACL; Schema: jobforge; Owner: -
+--
+
+GRANT SELECT ON TABLE jobforge.runner_catalogue TO jobforge_app;
+GRANT SELECT ON TABLE jobforge.runner_catalogue TO jobforge_worker;
 
 
 --

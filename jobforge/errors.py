@@ -126,6 +126,23 @@ class FeatureDisabled(QueueError):
     exit_code = 2
 
 
+class RunnerDisabled(QueueError):
+    """The runner is disabled in the runner catalogue: it cannot be requested (SQLSTATE JF010)."""
+
+
+class CatalogueConflict(QueueError):
+    """A catalogue sync would downgrade a runner, or change its contract under the same
+    version (SQLSTATE JF011): refused unless forced."""
+
+    exit_code = 1
+
+
+class UnknownRunner(QueueError):
+    """The runner id is not in the runner catalogue (nor, for the CLI, in the repo's code)."""
+
+    exit_code = 2
+
+
 class LeaseLost(QueueError):
     """The worker no longer holds this job's lease: its write was not applied."""
 
@@ -139,6 +156,8 @@ SQLSTATE_ERRORS: dict[str, type[QueueError]] = {
     "JF005": PayloadTooLarge,
     "JF006": InvalidJob,
     "JF007": FeatureDisabled,
+    "JF010": RunnerDisabled,
+    "JF011": CatalogueConflict,
 }
 
 

@@ -30,6 +30,7 @@ from jobforge.cli import (
     migrate_command,
     replay_command,
     retention_command,
+    runners_command,
     runs_commands,
     schedules_command,
     stats_commands,
@@ -54,6 +55,7 @@ app.add_typer(audit_command.app, name="audit")
 jobs_commands.app.command("stats")(stats_commands.stats)
 app.command("health")(stats_commands.health)
 app.add_typer(limits_command.app, name="limits")
+app.add_typer(runners_command.app, name="runners")
 app.command("prune")(retention_command.prune_command)
 app.add_typer(retention_command.app, name="retention")
 app.add_typer(schedules_command.app, name="schedules")

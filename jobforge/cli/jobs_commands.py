@@ -19,7 +19,7 @@ from jobforge.cli.known_types import known_types
 from jobforge.cli.options import ACTOR, DEFAULT_HELP, PROJECT, REASON, chosen_project, cli_actor
 from jobforge.cli.output import MAX_ID, console, literal, notes, print_json
 from jobforge.provision.target import chosen_tenant, ready_database_url
-from jobforge.queue import QueueClient, audit, bulk
+from jobforge.queue import QueueClient, audit, bulk, catalogue
 from jobforge.queue.dry_run import DryRun, enqueue_dry_run
 from jobforge.states import JobState
 
@@ -84,7 +84,9 @@ def enqueue(
     """Enqueue one job; the same --key with the same payload returns the existing job.
 
     In a runner repository ([tool.jobforge] in pyproject.toml) the type must be one its runners
-    or handlers handle, and a runner's payload must be valid input for it."""
+    or handlers handle, and a runner's payload must be valid input for it. A type whose code is
+    not here but which the runner catalogue holds (jobforge runners sync) is checked against
+    the catalogue instead: enabled, and the payload valid against its synced input schema."""
     body = read_input(payload, payload_file)
     chosen = chosen_project(project)
     source = f"--payload-file {payload_file}" if payload_file is not None else "the payload"
@@ -92,14 +94,30 @@ def enqueue(
                               "project": chosen}  # fmt: skip
     if max_attempts is not None:
         fields["max_attempts"] = max_attempts
-    job = checked_job(job_type, body, source=source, allow_unknown_type=allow_unknown_type,
-                      fields=fields)  # fmt: skip
-    if dry_run:
-        with _client(url, tenant, actor, project=chosen) as client:
-            would = enqueue_dry_run(client, job)
-        _say_dry_run(would, as_json)
-        return
+    # the payload, and a local runner's input model, are checked before anything is sent
+    job = checked_job(job_type, body, source=source, allow_unknown_type=True, fields=fields)
+    known = known_types()
+    local = known is not None and job_type in known.types
     with _client(url, tenant, actor, project=chosen) as client:
+        entry = None if local else client.catalogue_entry(job_type)
+        if known is not None and not local and entry is None and not allow_unknown_type:
+            raise errors.ConfigurationError(
+                known.unknown_message(job_type).replace(
+                    "; for a worker elsewhere",
+                    ", nor is it in the runner catalogue; for a "
+                    "worker elsewhere, sync its runners (jobforge runners sync) or",
+                )
+            )
+        if entry is not None:  # checked against the catalogue, before anything is stored
+            try:
+                catalogue.check_request(entry, job_type, body)
+            except errors.InvalidJob as exc:
+                raise errors.ConfigurationError(
+                    f"{exc} ({source} checked against the runner catalogue's input schema)"
+                ) from None
+        if dry_run:
+            _say_dry_run(enqueue_dry_run(client, job), as_json)
+            return
         (result,) = client.enqueue_many([job])
     if as_json:
         print_json(result.model_dump())
@@ -239,6 +257,8 @@ def show(
     ))  # fmt: skip
     console.print(literal(f"project: {job.project}"))
     console.print(literal(f"payload: {json.dumps(job.payload)}"))
+    if job.parent_id is not None:
+        console.print(f"follow-up of job {job.parent_id}", markup=False)
     if job.status is JobState.SUCCEEDED:
         console.print(literal(f"result: {json.dumps(result)}"))
     if job.error is not None:

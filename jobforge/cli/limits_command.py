@@ -121,7 +121,7 @@ def apply_command(
     Each runner's job type gets its declared limits; a row that differs (set by hand, or an
     older declaration) is replaced and said so. Limits of types whose runner declares none are
     left alone and listed."""
-    runners = _runners(project, runner_ids or [])  # told before any connection is tried
+    runners = runners_of(project, runner_ids or [], "nothing to apply")  # before connecting
     dsn = ready_database_url(url)
     with db.connect(dsn) as conn, db.readable_or(_DENIED):
         found = apply_limits(conn, runners, dry_run=dry_run)
@@ -134,9 +134,9 @@ def apply_command(
     console.print(_summary(found, dry_run, len(runners)), markup=False)
 
 
-def _runners(project: Path | None, only: list[str]) -> dict[str, RunnerDef]:
+def runners_of(project: Path | None, only: list[str], nothing: str) -> dict[str, RunnerDef]:
     """The runners a worker started here would serve (the project's, and the jobforge.runners
-    entry points), narrowed to `only`."""
+    entry points), narrowed to `only`; `nothing` says what follows when there are none."""
     if project is not None and not project.is_dir():
         raise errors.ConfigurationError(f"--project {project}: no such folder")
     config = find_config((project or Path.cwd()).resolve())
@@ -144,7 +144,7 @@ def _runners(project: Path | None, only: list[str]) -> dict[str, RunnerDef]:
     if not runners:
         where = f"[tool.jobforge] runners of {config.root}" if config else "no [tool.jobforge]"
         raise errors.ConfigurationError(
-            f"no runner is declared ({where}, no jobforge.runners entry point): nothing to apply"
+            f"no runner is declared ({where}, no jobforge.runners entry point): {nothing}"
         )
     return {rid: find_runner(rid, runners) for rid in only} if only else runners
 

@@ -35,14 +35,31 @@ class ArtifactExpect(_Strict):
     size: int
 
 
+class EffectExpect(_Strict):
+    """A follow-up job the run asks for (`ctx.enqueue`), compared instead of performed."""
+
+    kind: Literal["enqueue"] = "enqueue"
+    runner_id: str
+    input: dict[str, Any]
+    key: str | None = None  #: the key the runner gave (None: derived from the job id)
+    priority: int | None = None
+    max_attempts: int | None = None
+
+
 class Expect(_Strict):
-    """What a run of the case must give: compared field by field with the run record."""
+    """What a run of the case must give: compared field by field with the run record.
+
+    `effects` absent means the run asks for no follow-up job: a runner that starts enqueueing
+    one diverges from its cases until they are refreshed (a follow-up is behaviour, never
+    ignored in silence). A case written before effects existed, of a runner that enqueues
+    nothing, passes unchanged; a refresh writes `effects` only when there are some."""
 
     status: RunStatus
     output: Any = None
     trace: list[DecisionStep] = Field(default_factory=list)
     artifacts: dict[str, ArtifactExpect] = Field(default_factory=dict)
     error: dict[str, Any] | None = None  #: type and message; details are not compared
+    effects: list[EffectExpect] = Field(default_factory=list)
 
 
 class GoldenCase(_Strict):
@@ -77,6 +94,13 @@ def case_text(case: GoldenCase) -> str:
     body = case.model_dump(mode="json", exclude_none=False)
     if case.environment is None:
         body.pop("environment")
+    expect = body.get("expect")
+    if isinstance(expect, dict):
+        if expect.get("effects"):
+            expect["effects"] = [{k: v for k, v in e.items() if v is not None}
+                                 for e in expect["effects"]]  # fmt: skip
+        else:
+            expect.pop("effects", None)  # a case of a runner that enqueues nothing reads as before
     return json.dumps(body, indent=2, sort_keys=True, ensure_ascii=False) + "\n"
 
 
@@ -93,7 +117,14 @@ def expectation_of(record: dict[str, Any]) -> Expect:
             for a in record.get("artifacts", [])
         },
         error=None if error is None else {"type": error["type"], "message": error["message"]},
+        effects=[effect_expect(e) for e in record.get("effects", [])],
     )
+
+
+def effect_expect(effect: dict[str, Any]) -> EffectExpect:
+    """A recorded effect (`jobforge.runtime.context.Effect`) as a case expects it: without its
+    index (its place in the list says it)."""
+    return EffectExpect.model_validate({k: v for k, v in effect.items() if k != "index"})
 
 
 def case_id(golden_dir: Path, path: Path) -> tuple[str, str]:

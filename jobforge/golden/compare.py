@@ -12,6 +12,8 @@ imports this module in a core install too, where the test stack is not installed
 
 from __future__ import annotations
 
+import difflib
+import json
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -150,7 +152,40 @@ def differences(expected: Expect, actual: Expect) -> list[Difference]:
     found += _trace(expected, actual)
     found += _artifacts(expected, actual)
     found += _deep("error", _error(expected.error), _error(actual.error))
+    found += _effects(expected, actual)
     return found
+
+
+def _effects(expected: Expect, actual: Expect) -> list[Difference]:
+    """Follow-up jobs compared as sequences, aligned (difflib) so one inserted follow-up reads
+    as one added, not as every later one changed: a follow-up the case does not expect, one
+    the run no longer asks for, or one whose runner, input or key changed (paired in order)."""
+    want = [_effect(e) for e in expected.effects]
+    got = [_effect(e) for e in actual.effects]
+    if want == got:
+        return []
+    keys = [[json.dumps(x, sort_keys=True) for x in side] for side in (want, got)]
+    found: list[Difference] = []
+    matcher = difflib.SequenceMatcher(a=keys[0], b=keys[1], autojunk=False)
+    for tag, a0, a1, b0, b1 in matcher.get_opcodes():
+        if tag == "equal":
+            continue
+        pairs = min(a1 - a0, b1 - b0) if tag == "replace" else 0
+        for k in range(pairs):
+            a, b = want[a0 + k], got[b0 + k]
+            found += _deep(f"effects[{b0 + k}] ({a['runner_id']})", a, b)
+        for i in range(b0 + pairs, b1):
+            found.append(Difference(f"effects[{i}] (a follow-up of {got[i]['runner_id']} the "
+                                    "case does not expect)", _MISSING, got[i]))  # fmt: skip
+        for i in range(a0 + pairs, a1):
+            found.append(Difference(f"effects[{i}] (a follow-up of {want[i]['runner_id']} the "
+                                    "run no longer asks for)", want[i], _MISSING))  # fmt: skip
+    return found
+
+
+def _effect(effect: Any) -> dict[str, Any]:
+    body: dict[str, Any] = effect.model_dump(mode="json", exclude_none=True)
+    return body
 
 
 def _error(error: dict[str, Any] | None) -> dict[str, Any] | None:

@@ -109,7 +109,8 @@ def _window(text: str, start: int, limit: int) -> str:
 
 
 def divergences(first: dict[str, Any], other: dict[str, Any]) -> list[Divergence]:
-    """Where two run records of one case differ: status, error, output, trace, artifacts. Each
+    """Where two run records of one case differ: status, error, output, trace, artifacts,
+    follow-up effects. Each
     with the cause its values suggest; `explain` then looks for stronger evidence."""
     found: list[Divergence] = []
     if first.get("status") != other.get("status"):
@@ -119,7 +120,13 @@ def divergences(first: dict[str, Any], other: dict[str, Any]) -> list[Divergence
     found += _walk("output", _parsed(first.get("output")), _parsed(other.get("output")))
     found += _walk("trace", first.get("trace", []), other.get("trace", []))
     found += _walk("artifacts", _contents(first), _contents(other))
+    found += _walk("effects", _effects(first), _effects(other))
     return found
+
+
+def _effects(record: dict[str, Any]) -> list[Any]:
+    """The follow-ups a run asked for, without their index (the list's order says it)."""
+    return [{k: v for k, v in e.items() if k != "index"} for e in record.get("effects", [])]
 
 
 def _error(error: dict[str, Any] | None) -> dict[str, Any] | None:

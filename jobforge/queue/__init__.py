@@ -7,6 +7,7 @@ from jobforge.queue.models import (
     Attempt,
     Enqueued,
     Event,
+    FollowUp,
     Job,
     NewJob,
     Outcome,
@@ -19,6 +20,6 @@ from jobforge.queue.models import (
 from jobforge.queue.sync_client import QueueClient
 
 __all__ = [
-    "AsyncQueueClient", "Attempt", "Enqueued", "Event", "Job", "NewJob", "Outcome", "Page",
-    "Pruned", "QueueClient", "RunRow", "RunWrite", "lease_id",
+    "AsyncQueueClient", "Attempt", "Enqueued", "Event", "FollowUp", "Job", "NewJob", "Outcome",
+    "Page", "Pruned", "QueueClient", "RunRow", "RunWrite", "lease_id",
 ]  # fmt: skip

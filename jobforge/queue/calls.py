@@ -175,7 +175,10 @@ def in_order(size: int, positions: Sequence[list[int]], found: Sequence[Rows]) -
 
 def finish(worker: str, outcomes: Sequence[Outcome], now: datetime | None,
            backoff_base_s: float, backoff_cap_s: float) -> Call:  # fmt: skip
-    return "job_finish_many", {
+    """finish_v1, or finish_followups_v1 when a succeeded outcome has follow-ups: a batch
+    without any sends (and costs) exactly what it did before follow-ups existed."""
+    followups = _followups(outcomes)
+    params: dict[str, Any] = {
         "worker": worker,
         "ids": [o.job_id for o in outcomes],
         "tokens": [o.lease_token for o in outcomes],
@@ -186,6 +189,20 @@ def finish(worker: str, outcomes: Sequence[Outcome], now: datetime | None,
         "backoff_base_s": backoff_base_s,
         "backoff_cap_s": backoff_cap_s,
     }
+    if not followups:
+        return "job_finish_many", params
+    return "job_finish_followups", {**params, "followups": Jsonb(followups)}
+
+
+def _followups(outcomes: Sequence[Outcome]) -> list[dict[str, Any]]:
+    """The follow-ups of the succeeded outcomes, each naming its parent's position (1-based)."""
+    return [
+        {"job": position, "type": f.type, "payload": f.payload, "key": f.idempotency_key,
+         **({"priority": f.priority} if f.priority is not None else {}),
+         **({"max_attempts": f.max_attempts} if f.max_attempts is not None else {})}
+        for position, o in enumerate(outcomes, start=1) if o.outcome == "succeeded"
+        for f in o.followups
+    ]  # fmt: skip
 
 
 def listing(statuses: Sequence[JobState | str] | None, types: Sequence[str] | None,

@@ -50,6 +50,8 @@ class Job(_Record):
     idempotency_key: str | None = None
     error: Any = None
     trace_id: str | None = None
+    #: the job whose run enqueued this one as a follow-up (migrations/0019)
+    parent_id: int | None = None
     progress_pct: float | None = None
     progress_message: str | None = None
     created_at: datetime
@@ -109,6 +111,17 @@ class Enqueued(_Record):
     created: bool
 
 
+class FollowUp(_Record):
+    """A job a succeeded job enqueues together with its completion (migrations/0019): same
+    tenant, project and trace id as the parent, which it records as its `parent_id`."""
+
+    type: str
+    payload: dict[str, Any]
+    idempotency_key: str  #: always set: a finish retried after its commit must not enqueue twice
+    priority: int | None = Field(default=None, ge=0, le=32767)
+    max_attempts: int | None = Field(default=None, ge=1, le=1000)
+
+
 class Outcome(_Record):
     """How a worker finished one job it holds the lease of."""
 
@@ -119,6 +132,9 @@ class Outcome(_Record):
     error: Any = None
     #: (base, cap) seconds of the backoff before a retry; None: the client's.
     backoff_s: tuple[float, float] | None = None
+    #: Jobs to enqueue in the same transaction, when (and only when) the database records this
+    #: outcome as succeeded; ignored for the other outcomes.
+    followups: tuple[FollowUp, ...] = ()
 
 
 class Page(_Record):

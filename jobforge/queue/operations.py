@@ -21,8 +21,10 @@ from datetime import datetime, timedelta
 from typing import Any, Generic, Self, TypeVar
 from uuid import UUID
 
+from pydantic import BaseModel
+
 from jobforge import db
-from jobforge.queue import audit, bulk, calls, projects
+from jobforge.queue import audit, bulk, calls, catalogue, projects
 from jobforge.queue import schedules as sched
 from jobforge.queue.bulk import Action
 from jobforge.queue.models import (
@@ -118,6 +120,8 @@ class ClientBase(Generic[P]):
         self.max_payload_bytes = max_payload_bytes
         self.backoff = (backoff_base_s, backoff_cap_s)
         self.acting = audit.acting(actor, reason)
+        #: Runner catalogue entries this client read, trusted for a few seconds (`request`).
+        self.catalogue = catalogue.Cache()
 
     def acting_as(self, actor: str | None = None, *, reason: str | None = None) -> Self:
         """This client (same pool and tenant) with another actor (None: this one's) and reason:
@@ -179,6 +183,39 @@ def enqueue_many(
     client: Client, jobs: Sequence[NewJob], *, now: datetime | None = None
 ) -> Steps[list[Enqueued]]:
     return calls.enqueued((yield _tenant(calls.enqueue_many(jobs, now, client.max_payload_bytes))))
+
+
+def request(
+    client: Client,
+    /,  # only positional: `**fields` would take a keyword `client`
+    runner_id: str,
+    input: Any,
+    *,
+    now: datetime | None = None,
+    **fields: Any,
+) -> Steps[Enqueued]:
+    """Enqueue a job of a catalogued runner by its id, without the runner's code: the runner
+    must be in the catalogue (`jobforge runners sync`) and enabled, and `input` (a mapping or a
+    pydantic model) valid against its synced input schema, else one line naming the problem
+    (`UnknownRunner`, `RunnerDisabled`, `InvalidJob` with the field's path) and nothing is
+    stored. The entry is read at most every few seconds (`client.catalogue`); the database
+    refuses a disabled runner's job itself, whatever a cached entry says. `fields` as for
+    `enqueue` (idempotency_key, priority, run_at, max_attempts, trace_id)."""
+    entry = yield from catalogue_entry(client, runner_id)
+    payload = input.model_dump(mode="json") if isinstance(input, BaseModel) else input
+    checked = catalogue.check_request(entry, runner_id, payload)
+    new = NewJob(type=runner_id, payload=checked, **fields)
+    return (yield from enqueue_many(client, [new], now=now))[0]
+
+
+def catalogue_entry(client: Client, runner_id: str) -> Steps[catalogue.CatalogueEntry | None]:
+    """The runner's catalogue entry (None: not catalogued), read at most every few seconds."""
+    fresh, entry = client.catalogue.get(runner_id)
+    if not fresh:
+        rows = yield _tenant(("catalogue_get", {"id": runner_id}))
+        entry = catalogue.entry_of(rows[0]) if rows else None
+        client.catalogue.put(runner_id, entry)
+    return entry
 
 
 def get(client: Client, job_id: int) -> Steps[Job]:

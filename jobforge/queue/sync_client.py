@@ -128,6 +128,8 @@ class QueueClient(ClientBase[db.ConnectionPool]):
     # tenant-scoped
     enqueue = _blocking(ops.enqueue)
     enqueue_many = _blocking(ops.enqueue_many)
+    request = _blocking(ops.request)
+    catalogue_entry = _blocking(ops.catalogue_entry)
     get = _blocking(ops.get)
     list_jobs = _blocking(ops.list_jobs)
     events = _blocking(ops.events)

@@ -98,6 +98,35 @@ class ArtifactRecord(_Strict):
     encoding: Literal["utf-8", "base64"] | None = None
 
 
+#: Job types (runner ids) as the queue accepts them; kept in step with enqueue_v1's check.
+_RUNNER_ID = re.compile(r"[a-z0-9._-]{1,200}")
+#: The fields a follow-up job may set besides its runner, input and key.
+FOLLOWUP_FIELDS = frozenset({"priority", "max_attempts"})
+
+
+class Effect(_Strict):
+    """A follow-up job a run asked for (`ctx.enqueue`): recorded, compared by golden cases and
+    replay, and enqueued by the worker together with the job's completion (succeeded only).
+
+    `key` is the idempotency key the runner gave, or None: the worker then derives one from the
+    parent job's id and `index`, the same for every attempt, so a retried parent never
+    enqueues twice. Ids never enter the record's compared body, so the derived key is not here."""
+
+    kind: Literal["enqueue"] = "enqueue"
+    index: int = Field(ge=0)
+    runner_id: str
+    input: dict[str, Any]
+    key: str | None = None
+    priority: int | None = Field(default=None, ge=0, le=32767)
+    max_attempts: int | None = Field(default=None, ge=1, le=1000)
+
+
+#: Checks (and may normalize) a follow-up's input: (runner id, input) -> input to store.
+#: Raises ContractViolation naming the problem. The worker passes one that knows the runners
+#: declared in its process; a runner it does not know is enqueued with the input as given.
+FollowupCheck = Callable[[str, dict[str, Any]], dict[str, Any]]
+
+
 class RunContext:
     """Handed to a runner as `ctx`; the same object for sync and async runners."""
 
@@ -112,9 +141,11 @@ class RunContext:
         progress: Callable[[float, str | None], None] | None = None,
         cancelled: Any = None,
         secrets: Redactor | None = None,
+        check_followup: FollowupCheck | None = None,
     ) -> None:
         """`secrets`: the names of secret fields in request bodies, left out of the hashes that
-        recorded requests are matched by (the default names when None)."""
+        recorded requests are matched by (the default names when None). `check_followup`:
+        validates the input of a follow-up job (`enqueue`) against its runner's contract."""
         self.environment = environment
         self.mode: Mode = mode
         self.job_id = job_id
@@ -127,6 +158,8 @@ class RunContext:
         self._artifact_bytes: dict[str, bytes] = {}
         self._progress = progress
         self.cancelled = cancelled
+        self._effects: list[Effect] = []
+        self._check_followup = check_followup
         recorded = [Exchange.from_json(e) for e in environment.http] if mode == "replay" else []
         self.http = RecordedHttp(mode, recorded, http_policy or HttpPolicy(), secrets=secrets)
 
@@ -198,6 +231,58 @@ class RunContext:
         self._artifacts[name] = record
         self._artifact_bytes[name] = raw
         return record
+
+    def enqueue(self, runner_id: str, input: Any, key: str | None = None,
+                **fields: Any) -> Effect:  # fmt: skip
+        """Ask for a follow-up job of `runner_id` with `input` (a mapping or a pydantic model).
+
+        Nothing is enqueued now: the request is recorded (the run record's `effects`) and the
+        worker enqueues it in the same transaction that records this job as succeeded, so a
+        failed attempt or a lost lease enqueues nothing. `key` is the follow-up's idempotency
+        key (default: derived from this job's id and the follow-up's position, so a retried
+        job never enqueues it twice); `fields`: `priority`, `max_attempts`. A bad request is a
+        `ContractViolation` here, in the runner's code, not a surprise at completion."""
+        if not isinstance(runner_id, str) or not _RUNNER_ID.fullmatch(runner_id):
+            raise errors.ContractViolation(
+                f"follow-up runner id {runner_id!r} is invalid: use 1-200 of [a-z0-9._-]"
+            )
+        if unknown := sorted(set(fields) - FOLLOWUP_FIELDS):
+            raise errors.ContractViolation(
+                f"follow-up {runner_id}: unknown field(s) {', '.join(unknown)} "
+                f"(a follow-up takes key, {', '.join(sorted(FOLLOWUP_FIELDS))})"
+            )
+        if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= 1000):
+            raise errors.ContractViolation(
+                f"follow-up {runner_id}: the key must be a string of 1-1000 characters"
+            )
+        data = input.model_dump(mode="json") if isinstance(input, BaseModel) else input
+        if not isinstance(data, dict):
+            raise errors.ContractViolation(
+                f"follow-up {runner_id}: the input must be a JSON object (a mapping or a "
+                f"model), not {type(data).__name__}"
+            )
+        try:
+            plain = canonical.jsonable(data)
+        except errors.CanonicalError as exc:
+            raise errors.ContractViolation(
+                f"follow-up {runner_id}: the input is not JSON: {exc}"
+            ) from None
+        if self._check_followup is not None:
+            plain = self._check_followup(runner_id, plain)
+        try:
+            effect = Effect(index=len(self._effects), runner_id=runner_id, input=plain, key=key,
+                            **fields)  # fmt: skip
+        except ValueError as exc:
+            raise errors.ContractViolation(
+                f"follow-up {runner_id}: {' '.join(str(exc).split())[:300]}"
+            ) from None
+        self._effects.append(effect)
+        return effect
+
+    @property
+    def effects(self) -> list[Effect]:
+        """The follow-up jobs this run asked for, in order."""
+        return list(self._effects)
 
     def progress(self, pct: float, message: str | None = None) -> None:
         if not 0 <= pct <= 100:

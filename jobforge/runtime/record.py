@@ -28,10 +28,10 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SerializerFunctionWrapHandler, model_serializer
 
 from jobforge import canonical
-from jobforge.runtime.context import ArtifactRecord, DecisionStep, Environment
+from jobforge.runtime.context import ArtifactRecord, DecisionStep, Effect, Environment
 from jobforge.runtime.redact import (
     DEFAULT_SECRET_KEYS,
     DEFAULT_SECRET_SUFFIXES,
@@ -117,6 +117,17 @@ class RunRecord(_Strict):
     #: Strict mode's view of the runner's module globals: what the run changed, outside hashes.
     globals_changed: list[GlobalChangeModel] = Field(default_factory=list)
     provenance: Provenance
+    #: The follow-up jobs the run asked for (`ctx.enqueue`), inputs redacted, in order; outside
+    #: every hash. Left out of the document when there are none, so a record of a run that
+    #: enqueues nothing reads as it did before effects existed.
+    effects: list[Effect] = Field(default_factory=list)
+
+    @model_serializer(mode="wrap")
+    def _leave_out_no_effects(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if not data.get("effects", 1):
+            del data["effects"]
+        return data
 
 
 def snapshot(value: Any, redact: Redactor) -> Snapshot:
@@ -134,6 +145,11 @@ def redacted_trace(trace: list[DecisionStep], redact: Redactor) -> list[Decision
                      else redact(s.value), why=redact(s.why))
         for s in trace
     ]  # fmt: skip
+
+
+def redacted_effects(effects: list[Effect], redact: Redactor) -> list[Effect]:
+    """The follow-ups as a record stores them: inputs redacted as the job's own input is."""
+    return [e.model_copy(update={"input": redact(e.input)}) for e in effects]
 
 
 def fingerprints(fn: Any, packages: Iterable[str] = ("jobforge", "pydantic")) -> Fingerprints:

@@ -26,6 +26,7 @@ from jobforge.worker.executor import Executor
 from jobforge.worker.leases import Running
 from jobforge.worker.metrics import Metrics
 from jobforge.worker.middleware import Middleware, chain
+from jobforge.worker.runners import followups_of
 
 logger = logs.logger
 
@@ -81,7 +82,9 @@ async def outcome_of(
             result = await executor.run(spec, ctx, arg)
         if ctx.stop_reason == "timeout":  # it returned anyway, after being told to stop
             raise asyncio.CancelledError
-        return done("succeeded", result=_json_result(result), error=None)
+        return done(
+            "succeeded", result=_json_result(result), error=None, followups=followups_of(ctx)
+        )
     except asyncio.CancelledError:
         current = asyncio.current_task()
         if ctx.stop_reason is None or current is None:

@@ -34,6 +34,7 @@ from jobforge.runtime.record import (
     Snapshot,
     UncontrolledCallModel,
     fingerprints,
+    redacted_effects,
     redacted_trace,
     snapshot,
     trace_hash,
@@ -197,6 +198,7 @@ def build_record(
             duration_ms=round(duration_ms, 3),
             fingerprints=fingerprints(definition.fn),
         ),
+        effects=redacted_effects(run.effects, redactor),
     )
 
 
@@ -213,6 +215,7 @@ def _unredacted(definition: RunnerDef, run: RunContext, ctx: JobContext,
         "trace": trace,
         "trace_sha256": trace_hash(trace),
         "output": None if output is None else snapshot(output, everything),
+        "effects": run.effects,
     }
 
 

@@ -10,7 +10,8 @@ from typing import Any
 from pydantic import BaseModel, ValidationError
 
 from jobforge import canonical, errors, validation
-from jobforge.contracts import RunnerDef
+from jobforge.contracts import RUNNERS, RunnerDef
+from jobforge.queue import FollowUp
 from jobforge.runtime.context import Environment, RunContext
 from jobforge.runtime.http.policy import HttpPolicy
 from jobforge.runtime.redact import Redactor
@@ -81,6 +82,7 @@ def _before(
         cancelled=job.cancelled,
         # the runner's own secret names too, so request bodies hash without them
         secrets=Redactor(key=None).for_runner(definition.secret_keys, definition.public_keys),
+        check_followup=check_followup,
     )
     slot.run = ctx
     try:
@@ -122,3 +124,44 @@ def _after(definition: RunnerDef, result: Any, ctx: RunContext, job: JobContext)
         )
     job.run.output = output
     return output
+
+
+def check_followup(runner_id: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """A follow-up's input checked against its runner's contract when this process declares
+    the runner (a bad one is the parent runner's bug: `ContractViolation`, not retried); a runner
+    declared elsewhere is enqueued as given, and checked by its own worker when it runs."""
+    definition = RUNNERS.get(runner_id)
+    if definition is None:
+        return payload
+    try:
+        definition.input.model_validate(payload)
+    except ValidationError as exc:
+        raise errors.ContractViolation(
+            f"follow-up {runner_id}: the input is invalid: {validation.summary(exc, limit=5)}",
+            details=validation.details(exc),
+        ) from None
+    return payload
+
+
+def followup_key(job_id: int, index: int) -> str:
+    """The idempotency key of a follow-up its runner gave none: the parent job and the
+    follow-up's position, the same in every attempt, so a retried parent enqueues it once."""
+    return f"jobforge.followup:{job_id}:{index}"
+
+
+def followups_of(job: JobContext) -> tuple[FollowUp, ...]:
+    """What a succeeded attempt enqueues with its completion: the run's effects, in a live run
+    only (a harness in replay mode, golden or replay, compares them and performs none)."""
+    run = job.run.run
+    if run is None or job.run.mode != "record" or not run.effects:
+        return ()
+    found = []
+    for effect in run.effects:
+        known = RUNNERS.get(effect.runner_id)
+        attempts = effect.max_attempts or (known.max_attempts if known is not None else None)
+        found.append(FollowUp(
+            type=effect.runner_id, payload=effect.input,
+            idempotency_key=effect.key or followup_key(job.job_id, effect.index),
+            priority=effect.priority, max_attempts=attempts,
+        ))  # fmt: skip
+    return tuple(found)

@@ -292,3 +292,34 @@ def test_every_project_table_hides_the_other_projects(
                 for project, expected in (("p1", ["p1"]), ("p2", ["p2"]), ("p3", [])):
                     seen = _projects_seen(conn, table, project, scope)
                     assert seen == expected, (dsn, table, project)
+
+
+#: Deployment-wide tables (no tenant_id): walled too, readable by every login, written only
+#: through the owner's SECURITY DEFINER functions that check for an operator.
+DEPLOYMENT_TABLES = ("runner_catalogue",)
+
+
+def test_deployment_wide_tables_are_forced_readable_and_not_writable(
+    seeded: Database, logins: Logins
+) -> None:
+    with seeded.connect() as owner:
+        for name in DEPLOYMENT_TABLES:
+            row = owner.execute(
+                "SELECT relrowsecurity, relforcerowsecurity, "
+                "(SELECT count(*) FROM pg_catalog.pg_policy p WHERE p.polrelid = c.oid)::int "
+                "FROM pg_catalog.pg_class c WHERE c.oid = %s::regclass", (f"jobforge.{name}",),
+            ).fetchone()  # fmt: skip
+            assert row == (True, True, 2), name
+        owner.execute(
+            "SELECT jobforge.catalogue_sync_v1('rls.job', '1.0.0', '{}', '{}', %s)", (DIGEST,)
+        )
+    for dsn in (logins.app, logins.worker):
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            for name in DEPLOYMENT_TABLES:
+                table = sql.Identifier(name)
+                assert conn.execute(
+                    sql.SQL("SELECT count(*) FROM jobforge.{}").format(table)
+                ).fetchone() == (1,), name  # fmt: skip
+                for write in ("DELETE FROM jobforge.{}", "UPDATE jobforge.{} SET enabled = false"):
+                    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                        conn.execute(sql.SQL(write).format(table))

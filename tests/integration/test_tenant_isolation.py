@@ -156,3 +156,20 @@ def test_no_login_writes_schedules_or_flags_directly(
             with pytest.raises(psycopg.Error) as info:
                 conn.execute(statement.encode())
             assert info.value.sqlstate == "42501", (login, statement)
+
+
+def test_the_runner_catalogue_is_one_for_every_tenant_and_no_tenant_changes_it(
+    roles: dict[str, str], jobforge_db: Database
+) -> None:
+    """Runners are code deployed for all tenants: each tenant reads the same catalogue, and
+    none can switch a runner off for the others (only an operator may)."""
+    with jobforge_db.connect() as owner:
+        owner.execute("SELECT jobforge.catalogue_sync_v1('ops.scan', '1.0.0', '{}', '{}', %s)",
+                      ("sha256:" + "0" * 64,))  # fmt: skip
+    for tenant in ("tenant_a", "tenant_b"):
+        with psycopg.connect(roles["app"], autocommit=True) as conn:
+            conn.execute("SELECT set_config('jobforge.tenant', %s, false)", (tenant,))
+            rows = conn.execute("SELECT runner_id, enabled FROM jobforge.runner_catalogue")
+            assert rows.fetchall() == [("ops.scan", True)]
+            with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                conn.execute("SELECT jobforge.catalogue_enable_v1('ops.scan', false)")

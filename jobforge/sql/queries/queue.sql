@@ -45,6 +45,11 @@ SELECT job_id, state FROM jobforge.finish_v1(
     %(worker)s, %(ids)s, %(tokens)s, %(outcomes)s, %(results)s::jsonb[], %(errors)s::jsonb[], %(now)s,
     %(backoff_base_s)s, %(backoff_cap_s)s)
 
+-- name: job_finish_followups
+SELECT job_id, state FROM jobforge.finish_followups_v1(
+    %(worker)s, %(ids)s, %(tokens)s, %(outcomes)s, %(results)s::jsonb[], %(errors)s::jsonb[], %(now)s,
+    %(backoff_base_s)s, %(backoff_cap_s)s, %(followups)s::jsonb)
+
 -- name: job_progress
 SELECT jobforge.progress_v1(%(worker)s, %(id)s::bigint, %(token)s, %(pct)s::real, %(message)s::text, %(now)s)
 
