@@ -644,8 +644,10 @@ BEGIN
             created := false;
             evaluations := '[]'::jsonb;
         ELSE
-            SELECT coalesce(jsonb_agg(to_jsonb(x) ORDER BY x.id), '[]'::jsonb) INTO v_evals
-            FROM jobforge.evaluate_triggers(v_row, v_now, coalesce(p_dry_run, false)) AS x;
+            SELECT coalesce(jsonb_agg(to_jsonb(x) || jsonb_build_object('trigger', t.name)
+                                      ORDER BY x.id), '[]'::jsonb) INTO v_evals
+            FROM jobforge.evaluate_triggers(v_row, v_now, coalesce(p_dry_run, false)) AS x
+            JOIN jobforge.triggers t ON t.id = x.trigger_id;
             event := to_jsonb(v_row);
             created := true;
             evaluations := v_evals;

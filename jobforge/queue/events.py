@@ -63,12 +63,13 @@ class NewEvent(BaseModel):
         return checked(source, **envelope)
 
 
-def checked(source: str = "the event", **fields: Any) -> NewEvent:
-    """`NewEvent(**fields)`, or one line naming the field that is wrong."""
+def checked(where: str = "the event", /, **fields: Any) -> NewEvent:
+    """`NewEvent(**fields)`, or one line naming the field that is wrong (`where` names the
+    event: an event file's envelope has a field `source` of its own)."""
     try:
         return NewEvent(**fields)
     except ValidationError as exc:
-        raise errors.ConfigurationError(f"{source}: {validation.summary(exc)}") from None
+        raise errors.ConfigurationError(f"{where}: {validation.summary(exc)}") from None
 
 
 class StoredEvent(_Record):
