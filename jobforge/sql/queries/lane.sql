@@ -14,6 +14,8 @@ ORDER BY 1
 -- name: lane_reset
 WITH jobs AS (DELETE FROM jobforge.jobs),
      configs AS (DELETE FROM jobforge.connector_configs),
-     schedules AS (DELETE FROM jobforge.schedules)  -- their firing logs go with them
+     schedules AS (DELETE FROM jobforge.schedules),  -- their firing logs go with them
+     events AS (DELETE FROM jobforge.events),  -- their evaluations go with them
+     triggers AS (DELETE FROM jobforge.triggers)
 SELECT setval(s.name::regclass, s.value, s.called)
 FROM unnest(%(names)s::text[], %(values)s::bigint[], %(called)s::boolean[]) AS s(name, value, called)
