@@ -58,10 +58,10 @@ class Predicate(_Record):
             parsed = value
         if op not in OPS:
             raise errors.ConfigurationError(
-                f"--where {path[:60]} {op[:20]!r}: the op must be one of {', '.join(OPS)}"
+                f"--where {' '.join((path[:60], op[:20]))!r}: the op must be one of {', '.join(OPS)}"
             )
         predicate = cls(path=path, op=op, value=parsed)  # type: ignore[arg-type]
-        predicate.check("--where " + " ".join((path[:60], op, value[:60])))
+        predicate.check(f"--where {' '.join((path[:60], op, value[:60]))!r}")
         return predicate
 
     def check(self, where: str) -> None:
