@@ -82,7 +82,7 @@ def check_template(job_type: str, template: dict[str, Any], *, allow_unknown_typ
             )
             raise errors.ConfigurationError(
                 f"--input: invalid input for {definition.id}: {shown} (the template checked "
-                "against the runner's input model; \"$.\" values are filled by each event)"
+                'against the runner\'s input model; "$." values are filled by each event)'
             ) from None
 
 

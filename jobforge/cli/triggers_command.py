@@ -99,7 +99,8 @@ def add_command(
         f"--where 'order.total gt 100'. PATH: dotted keys "
         f"(order.total); OP: {', '.join(OPS)}; VALUE: JSON (100, true, '[\"eu\",\"us\"]') or a "
         "plain string."),
-    job_type: str = typer.Option(..., "--type", metavar="JOB_TYPE", help="The job type to enqueue."),
+    job_type: str = typer.Option(..., "--type", metavar="JOB_TYPE",
+                                 help="The job type to enqueue."),
     input_text: str | None = typer.Option(
         None, "--input", metavar="TEMPLATE",
         help='The job\'s input, a JSON object whose strings "$.data.<keys>", "$.subject", '
@@ -140,12 +141,14 @@ def add_command(
     if as_json:
         print_json(_as_dict(added))
         return
-    console.print(literal(
-        f"trigger {added.name} added for tenant {added.tenant_id}: on {added.event_type} "
-        f"where {_predicates(added)} enqueue {added.job_type}"
-        + (" (dry run: matches are logged, nothing is enqueued)" if added.dry_run else "")
-        + (" (paused)" if added.paused else "")
-    ))
+    console.print(
+        literal(
+            f"trigger {added.name} added for tenant {added.tenant_id}: on {added.event_type} "
+            f"where {_predicates(added)} enqueue {added.job_type}"
+            + (" (dry run: matches are logged, nothing is enqueued)" if added.dry_run else "")
+            + (" (paused)" if added.paused else "")
+        )
+    )
 
 
 @app.command("list")
@@ -206,7 +209,7 @@ def rm_command(name: str = _NAME, url: str | None = _URL, tenant: str | None = _
 
 
 @app.command("test")
-def test_command(
+def try_command(
     name: str = _NAME,
     event_file: Path = typer.Argument(..., metavar="EVENT_FILE",
                                       help="A JSON envelope: type, source, subject, data, time."),

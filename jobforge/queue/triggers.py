@@ -57,8 +57,9 @@ class Predicate(_Record):
         except json.JSONDecodeError:
             parsed = value
         if op not in OPS:
+            given = " ".join((path[:60], op[:20]))
             raise errors.ConfigurationError(
-                f"--where {' '.join((path[:60], op[:20]))!r}: the op must be one of {', '.join(OPS)}"
+                f"--where {given!r}: the op must be one of {', '.join(OPS)}"
             )
         predicate = cls(path=path, op=op, value=parsed)  # type: ignore[arg-type]
         predicate.check(f"--where {' '.join((path[:60], op, value[:60]))!r}")
@@ -72,7 +73,7 @@ class Predicate(_Record):
             )
         kind = type(self.value)
         if self.op == "in" and kind is not list:
-            raise errors.ConfigurationError(f"{where}: in needs a JSON array, e.g. '[\"eu\",\"us\"]'")
+            raise errors.ConfigurationError(f'{where}: in needs a JSON array, e.g. \'["eu","us"]\'')
         if self.op == "exists" and kind is not bool:
             raise errors.ConfigurationError(f"{where}: exists needs true or false")
         if self.op in ("gt", "ge", "lt", "le") and (kind not in (int, float)):
@@ -99,7 +100,7 @@ def references(template: Any) -> list[str]:
         return [r for v in template.values() for r in references(v)]
     if isinstance(template, list):
         return [r for v in template for r in references(v)]
-    if isinstance(template, str) and template.startswith("$.") :
+    if isinstance(template, str) and template.startswith("$."):
         return [template]
     return []
 

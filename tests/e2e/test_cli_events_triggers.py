@@ -213,8 +213,10 @@ def test_a_bad_trigger_is_one_line_before_any_connection(
         (("--type", "bad type", "--source", "s"), "the event: type: String should match"),
         (("--type", "t", "--source", "s", "--data", "[1]"), "the data must be a JSON object"),
         (("--type", "t", "--source", "s", "--data", "{x"), "the data is not valid JSON"),
-        (("--type", "t", "--source", "s", "--data", "{}", "--data-file", "e.json"),
-         "give --data or --data-file, not both"),
+        (
+            ("--type", "t", "--source", "s", "--data", "{}", "--data-file", "e.json"),
+            "give --data or --data-file, not both",
+        ),
         (("--type", "t", "--source", "s", "--time", "yesterday"), "is not an ISO 8601 instant"),
         (("--type", "t", "--source", "s", "--time", "2026-01-01T00:00:00"), "needs a UTC offset"),
         (("event.json", "--type", "t"), "give an event file or --type, not both"),

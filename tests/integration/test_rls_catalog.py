@@ -25,8 +25,8 @@ from psycopg.conninfo import make_conninfo
 from jobforge import db
 from jobforge.provision import Database
 from jobforge.queue import Outcome, QueueClient
-from jobforge.queue.features import set_feature
 from jobforge.queue.events import NewEvent
+from jobforge.queue.features import set_feature
 from jobforge.queue.schedules import NewSchedule
 from jobforge.queue.triggers import NewTrigger
 from tests.records import run_write

@@ -4,10 +4,9 @@ envelopes, each a one-line `ConfigurationError`; properties over random template
 
 from __future__ import annotations
 
+import re
 from datetime import timedelta
 from typing import Any
-
-import re
 
 import pytest
 from hypothesis import given
@@ -81,7 +80,10 @@ def trigger(**fields: Any) -> NewTrigger:
         ({"job_type": "Upper"}, "job type 'Upper' is invalid"),
         ({"input": {"x": ["$.nope"]}}, "the input's '$.nope' is not an event field"),
         ({"dedupe": "data.x"}, "dedupe 'data.x' is not an event field"),
-        ({"cooldown": timedelta(days=2)}, "cooldown 2 days, 0:00:00 is out of range: give 0s up to 1d"),
+        (
+            {"cooldown": timedelta(days=2)},
+            "cooldown 2 days, 0:00:00 is out of range: give 0s up to 1d",
+        ),
         ({"cooldown": timedelta(seconds=-1)}, "is out of range"),
         ({"max_per_hour": 0}, "max per hour 0 is out of range 1-1000"),
         ({"max_per_hour": 1001}, "max per hour 1001 is out of range"),
@@ -94,7 +96,9 @@ def test_a_trigger_out_of_bounds_is_one_line(fields: dict[str, Any], message: st
 
 
 def test_an_envelope_with_an_unknown_field_is_refused_not_dropped() -> None:
-    with pytest.raises(errors.ConfigurationError, match=r"has unknown field\(s\) datta, specversion"):
+    with pytest.raises(
+        errors.ConfigurationError, match=r"has unknown field\(s\) datta, specversion"
+    ):
         NewEvent.from_envelope({"type": "t", "source": "s", "datta": {}, "specversion": "1.0"})
     with pytest.raises(errors.ConfigurationError, match="must be a JSON object"):
         NewEvent.from_envelope([])
