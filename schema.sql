@@ -4577,8 +4577,6 @@ REVOKE ALL ON FUNCTION jobforge.trigger_locked(p_tenant text, p_name text) FROM 
 --
 
 REVOKE ALL ON FUNCTION jobforge.trigger_match(p_predicates jsonb, p_data jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION jobforge.trigger_match(p_predicates jsonb, p_data jsonb) TO jobforge_app;
-GRANT ALL ON FUNCTION jobforge.trigger_match(p_predicates jsonb, p_data jsonb) TO jobforge_worker;
 
 
 --
@@ -4602,8 +4600,6 @@ GRANT ALL ON FUNCTION jobforge.trigger_pause_v1(p_name text, p_paused boolean, p
 --
 
 REVOKE ALL ON FUNCTION jobforge.trigger_predicates_problem(p_predicates jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION jobforge.trigger_predicates_problem(p_predicates jsonb) TO jobforge_app;
-GRANT ALL ON FUNCTION jobforge.trigger_predicates_problem(p_predicates jsonb) TO jobforge_worker;
 
 
 --
@@ -4620,8 +4616,6 @@ GRANT ALL ON FUNCTION jobforge.trigger_remove_v1(p_name text) TO jobforge_worker
 --
 
 REVOKE ALL ON FUNCTION jobforge.trigger_render(p_template jsonb, p_event jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION jobforge.trigger_render(p_template jsonb, p_event jsonb) TO jobforge_app;
-GRANT ALL ON FUNCTION jobforge.trigger_render(p_template jsonb, p_event jsonb) TO jobforge_worker;
 
 
 --
@@ -4638,8 +4632,6 @@ GRANT ALL ON FUNCTION jobforge.trigger_test_v1(p_name text, p_event jsonb) TO jo
 --
 
 REVOKE ALL ON FUNCTION jobforge.trigger_value(p_path text, p_event jsonb) FROM PUBLIC;
-GRANT ALL ON FUNCTION jobforge.trigger_value(p_path text, p_event jsonb) TO jobforge_app;
-GRANT ALL ON FUNCTION jobforge.trigger_value(p_path text, p_event jsonb) TO jobforge_worker;
 
 
 --

@@ -716,12 +716,8 @@ REVOKE ALL ON FUNCTION
     jobforge.evaluate_triggers(jobforge.events, timestamptz, boolean),
     jobforge.event_submit_v1(text, text, text, jsonb, text, timestamptz, boolean, timestamptz),
     jobforge.trigger_test_v1(text, jsonb) FROM PUBLIC;
--- The pure helpers (match, render) touch no table: anyone with the schema may compute them.
-GRANT EXECUTE ON FUNCTION
-    jobforge.trigger_predicates_problem(jsonb),
-    jobforge.trigger_match(jsonb, jsonb),
-    jobforge.trigger_value(text, jsonb),
-    jobforge.trigger_render(jsonb, jsonb) TO jobforge_app, jobforge_worker;
+-- The helpers (match, render, the locked row, the evaluation) are called by the owner's
+-- functions only.
 GRANT EXECUTE ON FUNCTION
     jobforge.trigger_add_v1(text, text, jsonb, text, jsonb, text, interval, integer, boolean,
                             boolean, timestamptz),
