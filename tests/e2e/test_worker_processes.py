@@ -347,8 +347,10 @@ def test_an_event_submitted_from_the_command_line_fires_a_trigger_whose_job_a_wo
     with jobforge_db.connect() as owner:
         for feature in ("events", "triggers"):
             set_feature(owner, feature, TENANT, True)
-    client.trigger_add(NewTrigger(name="on-paid", event_type="order.paid", job_type=runners.FAST,
-                                  input={"order": "$.subject", "total": "$.data.total"}))  # fmt: skip
+    mapping = {"order": "$.subject", "total": "$.data.total"}
+    client.trigger_add(
+        NewTrigger(name="on-paid", event_type="order.paid", job_type=runners.FAST, input=mapping)
+    )
     worker = spawn("ev0")
     worker.ready()
     run = cli("events", "submit", "--type", "order.paid", "--source", "shop", "--subject", "o-1",
