@@ -1070,13 +1070,18 @@ BEGIN
                                v_trigger.max_per_hour);
         ELSE
             v_job := jsonb_build_object('type', v_trigger.job_type, 'payload', v_out.input,
-                                        'idempotency_key', v_out.idempotency_key);
+                                        'idempotency_key', v_out.idempotency_key,
+                                        'priority', v_trigger.priority,
+                                        'max_attempts', coalesce(v_trigger.max_attempts, 3));
             BEGIN
                 PERFORM set_config('jobforge.actor', 'trigger:' || v_trigger.name, true);
                 SELECT e.job_id, e.created INTO v_job_id, v_created
-                FROM jobforge.enqueue_v1(ARRAY[v_trigger.job_type], ARRAY[v_out.input],
-                                         ARRAY[v_out.idempotency_key], NULL, NULL, NULL, NULL,
-                                         p_now, NULL) e;
+                FROM jobforge.enqueue_v1(
+                    ARRAY[v_trigger.job_type], ARRAY[v_out.input], ARRAY[v_out.idempotency_key],
+                    ARRAY[v_trigger.priority], NULL,
+                    CASE WHEN v_trigger.max_attempts IS NULL THEN NULL
+                         ELSE ARRAY[v_trigger.max_attempts] END,
+                    NULL, p_now, NULL) e;
                 PERFORM set_config('jobforge.actor', coalesce(v_actor, ''), true);
                 IF NOT v_created THEN
                     v_reason := 'dedupe';
@@ -2727,6 +2732,8 @@ CREATE TABLE jobforge.triggers (
     dedupe text,
     cooldown interval DEFAULT '00:00:00'::interval NOT NULL,
     max_per_hour integer,
+    priority integer DEFAULT 0 NOT NULL,
+    max_attempts integer,
     dry_run boolean DEFAULT false NOT NULL,
     paused boolean DEFAULT false NOT NULL,
     last_fired_at timestamp with time zone,
@@ -2741,19 +2748,21 @@ CREATE TABLE jobforge.triggers (
     CONSTRAINT triggers_event_type_check CHECK ((event_type ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$'::text)),
     CONSTRAINT triggers_input_check CHECK ((jsonb_typeof(input) = 'object'::text)),
     CONSTRAINT triggers_job_type_check CHECK (((job_type ~ '^[a-z0-9._-]+$'::text) AND (length(job_type) <= 200))),
+    CONSTRAINT triggers_max_attempts_check CHECK (((max_attempts >= 1) AND (max_attempts <= 1000))),
     CONSTRAINT triggers_max_per_hour_check CHECK (((max_per_hour >= 1) AND (max_per_hour <= 1000))),
     CONSTRAINT triggers_name_check CHECK ((name ~ '^[a-z0-9][a-z0-9._-]{0,99}$'::text)),
-    CONSTRAINT triggers_predicates_check CHECK ((jsonb_typeof(predicates) = 'array'::text))
+    CONSTRAINT triggers_predicates_check CHECK ((jsonb_typeof(predicates) = 'array'::text)),
+    CONSTRAINT triggers_priority_check CHECK (((priority >= 0) AND (priority <= 32767)))
 );
 
 ALTER TABLE ONLY jobforge.triggers FORCE ROW LEVEL SECURITY;
 
 
 --
--- Name: trigger_add_v1(text, text, jsonb, text, jsonb, text, interval, integer, boolean, boolean, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+-- Name: trigger_add_v1(text, text, jsonb, text, jsonb, text, interval, integer, boolean, boolean, integer, integer, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
 --
 
-CREATE FUNCTION jobforge.trigger_add_v1(p_name text, p_event_type text, p_predicates jsonb, p_job_type text, p_input jsonb, p_dedupe text DEFAULT NULL::text, p_cooldown interval DEFAULT '00:00:00'::interval, p_max_per_hour integer DEFAULT NULL::integer, p_dry_run boolean DEFAULT false, p_paused boolean DEFAULT false, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS SETOF jobforge.triggers
+CREATE FUNCTION jobforge.trigger_add_v1(p_name text, p_event_type text, p_predicates jsonb, p_job_type text, p_input jsonb, p_dedupe text DEFAULT NULL::text, p_cooldown interval DEFAULT '00:00:00'::interval, p_max_per_hour integer DEFAULT NULL::integer, p_dry_run boolean DEFAULT false, p_paused boolean DEFAULT false, p_priority integer DEFAULT 0, p_max_attempts integer DEFAULT NULL::integer, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS SETOF jobforge.triggers
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $_$
@@ -2826,6 +2835,14 @@ BEGIN
         RAISE EXCEPTION 'trigger %: max per hour % is out of range 1-1000', p_name, p_max_per_hour
             USING ERRCODE = 'JF006';
     END IF;
+    IF p_priority IS NULL OR p_priority NOT BETWEEN 0 AND 32767 THEN
+        RAISE EXCEPTION 'trigger %: priority % is out of range 0-32767', p_name,
+            coalesce(p_priority::text, 'null') USING ERRCODE = 'JF006';
+    END IF;
+    IF p_max_attempts NOT BETWEEN 1 AND 1000 THEN
+        RAISE EXCEPTION 'trigger %: max_attempts % is out of range 1-1000', p_name, p_max_attempts
+            USING ERRCODE = 'JF006';
+    END IF;
     -- a bound on what one tenant makes every submit evaluate
     IF (SELECT count(*) FROM jobforge.triggers t WHERE t.tenant_id = v_tenant) >= 1000 THEN
         RAISE EXCEPTION 'trigger %: tenant % has 1000 triggers already, the most it may have',
@@ -2837,11 +2854,11 @@ BEGIN
     END IF;
     RETURN QUERY
     INSERT INTO jobforge.triggers AS t (tenant_id, name, event_type, predicates, job_type, input,
-                                        dedupe, cooldown, max_per_hour, dry_run, paused,
-                                        created_at, updated_at)
+                                        dedupe, cooldown, max_per_hour, priority,
+                                        max_attempts, dry_run, paused, created_at, updated_at)
     VALUES (v_tenant, p_name, p_event_type, coalesce(p_predicates, '[]'), p_job_type, p_input,
-            p_dedupe, p_cooldown, p_max_per_hour, coalesce(p_dry_run, false),
-            coalesce(p_paused, false), v_now, v_now)
+            p_dedupe, p_cooldown, p_max_per_hour, p_priority, p_max_attempts,
+            coalesce(p_dry_run, false), coalesce(p_paused, false), v_now, v_now)
     RETURNING t.*;
 EXCEPTION WHEN unique_violation THEN  -- a concurrent add of the same name won
     RAISE EXCEPTION 'trigger % already exists for tenant % (remove it first: jobforge triggers rm %)',
@@ -4557,12 +4574,12 @@ GRANT SELECT ON TABLE jobforge.triggers TO jobforge_worker;
 
 
 --
--- Name: FUNCTION trigger_add_v1(p_name text, p_event_type text, p_predicates jsonb, p_job_type text, p_input jsonb, p_dedupe text, p_cooldown interval, p_max_per_hour integer, p_dry_run boolean, p_paused boolean, p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+-- Name: FUNCTION trigger_add_v1(p_name text, p_event_type text, p_predicates jsonb, p_job_type text, p_input jsonb, p_dedupe text, p_cooldown interval, p_max_per_hour integer, p_dry_run boolean, p_paused boolean, p_priority integer, p_max_attempts integer, p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
 --
 
-REVOKE ALL ON FUNCTION jobforge.trigger_add_v1(p_name text, p_event_type text, p_predicates jsonb, p_job_type text, p_input jsonb, p_dedupe text, p_cooldown interval, p_max_per_hour integer, p_dry_run boolean, p_paused boolean, p_now timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION jobforge.trigger_add_v1(p_name text, p_event_type text, p_predicates jsonb, p_job_type text, p_input jsonb, p_dedupe text, p_cooldown interval, p_max_per_hour integer, p_dry_run boolean, p_paused boolean, p_now timestamp with time zone) TO jobforge_app;
-GRANT ALL ON FUNCTION jobforge.trigger_add_v1(p_name text, p_event_type text, p_predicates jsonb, p_job_type text, p_input jsonb, p_dedupe text, p_cooldown interval, p_max_per_hour integer, p_dry_run boolean, p_paused boolean, p_now timestamp with time zone) TO jobforge_worker;
+REVOKE ALL ON FUNCTION jobforge.trigger_add_v1(p_name text, p_event_type text, p_predicates jsonb, p_job_type text, p_input jsonb, p_dedupe text, p_cooldown interval, p_max_per_hour integer, p_dry_run boolean, p_paused boolean, p_priority integer, p_max_attempts integer, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.trigger_add_v1(p_name text, p_event_type text, p_predicates jsonb, p_job_type text, p_input jsonb, p_dedupe text, p_cooldown interval, p_max_per_hour integer, p_dry_run boolean, p_paused boolean, p_priority integer, p_max_attempts integer, p_now timestamp with time zone) TO jobforge_app;
+GRANT ALL ON FUNCTION jobforge.trigger_add_v1(p_name text, p_event_type text, p_predicates jsonb, p_job_type text, p_input jsonb, p_dedupe text, p_cooldown interval, p_max_per_hour integer, p_dry_run boolean, p_paused boolean, p_priority integer, p_max_attempts integer, p_now timestamp with time zone) TO jobforge_worker;
 
 
 --

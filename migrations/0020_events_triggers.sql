@@ -61,6 +61,8 @@ CREATE TABLE jobforge.triggers (
     cooldown      interval NOT NULL DEFAULT interval '0'
         CHECK (cooldown >= interval '0' AND cooldown <= interval '1 day'),
     max_per_hour  integer CHECK (max_per_hour BETWEEN 1 AND 1000),  -- NULL: no cap
+    priority      integer NOT NULL DEFAULT 0 CHECK (priority BETWEEN 0 AND 32767),
+    max_attempts  integer CHECK (max_attempts BETWEEN 1 AND 1000),  -- NULL: enqueue's default
     dry_run       boolean NOT NULL DEFAULT false,
     paused        boolean NOT NULL DEFAULT false,
     last_fired_at timestamptz,
@@ -319,6 +321,8 @@ CREATE FUNCTION jobforge.trigger_add_v1(
     p_max_per_hour integer DEFAULT NULL,
     p_dry_run      boolean DEFAULT false,
     p_paused       boolean DEFAULT false,
+    p_priority     integer DEFAULT 0,
+    p_max_attempts integer DEFAULT NULL,
     p_now          timestamptz DEFAULT NULL
 ) RETURNS SETOF jobforge.triggers
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -391,6 +395,14 @@ BEGIN
         RAISE EXCEPTION 'trigger %: max per hour % is out of range 1-1000', p_name, p_max_per_hour
             USING ERRCODE = 'JF006';
     END IF;
+    IF p_priority IS NULL OR p_priority NOT BETWEEN 0 AND 32767 THEN
+        RAISE EXCEPTION 'trigger %: priority % is out of range 0-32767', p_name,
+            coalesce(p_priority::text, 'null') USING ERRCODE = 'JF006';
+    END IF;
+    IF p_max_attempts NOT BETWEEN 1 AND 1000 THEN
+        RAISE EXCEPTION 'trigger %: max_attempts % is out of range 1-1000', p_name, p_max_attempts
+            USING ERRCODE = 'JF006';
+    END IF;
     -- a bound on what one tenant makes every submit evaluate
     IF (SELECT count(*) FROM jobforge.triggers t WHERE t.tenant_id = v_tenant) >= 1000 THEN
         RAISE EXCEPTION 'trigger %: tenant % has 1000 triggers already, the most it may have',
@@ -402,11 +414,11 @@ BEGIN
     END IF;
     RETURN QUERY
     INSERT INTO jobforge.triggers AS t (tenant_id, name, event_type, predicates, job_type, input,
-                                        dedupe, cooldown, max_per_hour, dry_run, paused,
-                                        created_at, updated_at)
+                                        dedupe, cooldown, max_per_hour, priority,
+                                        max_attempts, dry_run, paused, created_at, updated_at)
     VALUES (v_tenant, p_name, p_event_type, coalesce(p_predicates, '[]'), p_job_type, p_input,
-            p_dedupe, p_cooldown, p_max_per_hour, coalesce(p_dry_run, false),
-            coalesce(p_paused, false), v_now, v_now)
+            p_dedupe, p_cooldown, p_max_per_hour, p_priority, p_max_attempts,
+            coalesce(p_dry_run, false), coalesce(p_paused, false), v_now, v_now)
     RETURNING t.*;
 EXCEPTION WHEN unique_violation THEN  -- a concurrent add of the same name won
     RAISE EXCEPTION 'trigger % already exists for tenant % (remove it first: jobforge triggers rm %)',
@@ -505,13 +517,18 @@ BEGIN
                                v_trigger.max_per_hour);
         ELSE
             v_job := jsonb_build_object('type', v_trigger.job_type, 'payload', v_out.input,
-                                        'idempotency_key', v_out.idempotency_key);
+                                        'idempotency_key', v_out.idempotency_key,
+                                        'priority', v_trigger.priority,
+                                        'max_attempts', coalesce(v_trigger.max_attempts, 3));
             BEGIN
                 PERFORM set_config('jobforge.actor', 'trigger:' || v_trigger.name, true);
                 SELECT e.job_id, e.created INTO v_job_id, v_created
-                FROM jobforge.enqueue_v1(ARRAY[v_trigger.job_type], ARRAY[v_out.input],
-                                         ARRAY[v_out.idempotency_key], NULL, NULL, NULL, NULL,
-                                         p_now, NULL) e;
+                FROM jobforge.enqueue_v1(
+                    ARRAY[v_trigger.job_type], ARRAY[v_out.input], ARRAY[v_out.idempotency_key],
+                    ARRAY[v_trigger.priority], NULL,
+                    CASE WHEN v_trigger.max_attempts IS NULL THEN NULL
+                         ELSE ARRAY[v_trigger.max_attempts] END,
+                    NULL, p_now, NULL) e;
                 PERFORM set_config('jobforge.actor', coalesce(v_actor, ''), true);
                 IF NOT v_created THEN
                     v_reason := 'dedupe';
@@ -710,7 +727,7 @@ REVOKE ALL ON FUNCTION
     jobforge.trigger_outcome(jobforge.triggers, jsonb),
     jobforge.trigger_locked(text, text),
     jobforge.trigger_add_v1(text, text, jsonb, text, jsonb, text, interval, integer, boolean,
-                            boolean, timestamptz),
+                            boolean, integer, integer, timestamptz),
     jobforge.trigger_pause_v1(text, boolean, timestamptz),
     jobforge.trigger_remove_v1(text),
     jobforge.evaluate_triggers(jobforge.events, timestamptz, boolean),
@@ -720,7 +737,7 @@ REVOKE ALL ON FUNCTION
 -- functions only.
 GRANT EXECUTE ON FUNCTION
     jobforge.trigger_add_v1(text, text, jsonb, text, jsonb, text, interval, integer, boolean,
-                            boolean, timestamptz),
+                            boolean, integer, integer, timestamptz),
     jobforge.trigger_pause_v1(text, boolean, timestamptz),
     jobforge.trigger_remove_v1(text),
     jobforge.event_submit_v1(text, text, text, jsonb, text, timestamptz, boolean, timestamptz),

@@ -61,17 +61,20 @@ def _is_reference(value: object) -> bool:
     return isinstance(value, str) and value.startswith("$.")
 
 
-def check_template(job_type: str, template: dict[str, Any], *, allow_unknown_type: bool) -> None:
+def check_template(
+    job_type: str, template: dict[str, Any], *, allow_unknown_type: bool
+) -> int | None:
     """One line when the template cannot make valid input for the runner of `job_type` (known
-    in this repository): every problem but those at a "$." string the event fills."""
+    in this repository): every problem but those at a "$." string the event fills. The
+    runner's max_attempts (None: no runner known here), the jobs' default as for an enqueue."""
     known = known_types()
     if known is None:
-        return
+        return None
     if job_type not in known.types and not allow_unknown_type:
         raise errors.ConfigurationError(known.unknown_message(job_type))
     definition = known.runners.get(job_type)
     if definition is None:
-        return
+        return None
     try:
         definition.input.model_validate(template)
     except ValidationError as exc:
@@ -84,6 +87,7 @@ def check_template(job_type: str, template: dict[str, Any], *, allow_unknown_typ
                 f"--input: invalid input for {definition.id}: {shown} (the template checked "
                 'against the runner\'s input model; "$." values are filled by each event)'
             ) from None
+    return definition.max_attempts
 
 
 def check_rendered(job_type: str, payload: dict[str, Any]) -> str | None:

@@ -56,6 +56,7 @@ def _as_dict(t: Trigger) -> dict[str, Any]:
         "name": t.name, "on": t.event_type, "where": [p.as_json() for p in t.predicates],
         "type": t.job_type, "input": t.input, "dedupe": t.dedupe,
         "cooldown": format_duration(t.cooldown), "max_per_hour": t.max_per_hour,
+        "priority": t.priority, "max_attempts": t.max_attempts,
         "dry_run": t.dry_run, "paused": t.paused, "last_fired_at": iso(t.last_fired_at),
         "created_at": iso(t.created_at), "updated_at": iso(t.updated_at), "login": t.login,
         "actor": t.actor,
@@ -116,6 +117,11 @@ def add_command(
     max_per_hour: int | None = typer.Option(None, "--max-per-hour", metavar="N", min=1,
                                             max=MAX_PER_HOUR,
                                             help="Fire at most N times in any 60 minutes."),
+    priority: int = typer.Option(0, "--priority", metavar="N", min=0, max=32767,
+                                 help="The jobs' priority: 0 is claimed first."),
+    max_attempts: int | None = typer.Option(
+        None, "--max-attempts", metavar="N", min=1, max=1000,
+        help="Attempts of each job (default: its runner's max_attempts, or 3)."),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Log the job each match would enqueue; enqueue nothing."),
     paused: bool = typer.Option(False, "--paused", help="Add it paused (resume starts it)."),
@@ -131,11 +137,13 @@ def add_command(
     _check_name(name)
     predicates = [_predicate(w) for w in where or ()]
     template = read_input(input_text, input_file, _INPUT)
+    attempts = check_template(job_type, template, allow_unknown_type=allow_unknown_type)
     new = NewTrigger(name=name, event_type=on, predicates=predicates, job_type=job_type,
                      input=template, dedupe=dedupe, cooldown=_cooldown(cooldown),
-                     max_per_hour=max_per_hour, dry_run=dry_run, paused=paused)  # fmt: skip
+                     max_per_hour=max_per_hour, priority=priority,
+                     max_attempts=max_attempts if max_attempts is not None else attempts,
+                     dry_run=dry_run, paused=paused)  # fmt: skip
     new.check()
-    check_template(job_type, template, allow_unknown_type=allow_unknown_type)
     with client_for(url, tenant, actor) as client:
         added = client.trigger_add(new)
     if as_json:

@@ -118,6 +118,8 @@ class Trigger(_Record):
     dedupe: str | None = None
     cooldown: timedelta
     max_per_hour: int | None = None
+    priority: int = 0
+    max_attempts: int | None = None
     dry_run: bool
     paused: bool
     last_fired_at: datetime | None = None
@@ -140,6 +142,8 @@ class NewTrigger(_Record):
     dedupe: str | None = None
     cooldown: timedelta = timedelta(0)
     max_per_hour: int | None = None
+    priority: int = Field(default=0, ge=0, le=32767)
+    max_attempts: int | None = Field(default=None, ge=1, le=1000)
     dry_run: bool = False
     paused: bool = False
 
@@ -213,6 +217,7 @@ def add(new: NewTrigger, now: datetime | None) -> Call:
         "predicates": Jsonb([p.as_json() for p in new.predicates]), "job_type": new.job_type,
         "input": Jsonb(new.input), "dedupe": new.dedupe, "cooldown": new.cooldown,
         "max_per_hour": new.max_per_hour, "dry_run": new.dry_run, "paused": new.paused,
+        "priority": new.priority, "max_attempts": new.max_attempts,
         "now": now,
     }  # fmt: skip
 

@@ -98,6 +98,7 @@ def test_a_trigger_s_life_from_the_command_line(
     )
     (row,) = as_json(on(cli, jobforge_db, "triggers", "list", "--json"))["triggers"]
     assert (row["on"], row["cooldown"], row["max_per_hour"]) == ("invoice.overdue", "1m", 10)
+    assert (row["priority"], row["max_attempts"]) == (0, 5)  # the runner's max_attempts
     assert row["where"] == [{"path": "days", "op": "gt", "value": 0}]
     assert "late" in on(cli, jobforge_db, "triggers", "list").out
 
@@ -158,7 +159,7 @@ def test_a_trigger_s_life_from_the_command_line(
     job = as_json(cli("jobs", "show", str(job_id), "--json", "--database-url", jobforge_db.dsn,
                       "--tenant", "acme"))  # fmt: skip
     assert job["job"]["payload"] == {"invoice": "A-1", "days_late": 3}
-    assert job["job"]["max_attempts"] == 3  # a trigger takes the default, not the runner's
+    assert job["job"]["max_attempts"] == 5  # the runner's, as for an enqueue
 
     # another tenant sees none of it
     assert as_json(on(cli, jobforge_db, "events", "list", "--json", tenant="globex")) == {

@@ -130,7 +130,13 @@ def test_a_matching_event_fires_its_trigger_with_the_mapped_input_in_one_transac
     ]
     job = acme.get(evaluation.job_id)
     assert job.idempotency_key == key
-    (logged,) = acme.trigger_evaluations("invoice")
+    assert (job.priority, job.max_attempts) == (0, 3)
+    acme.trigger_add(on_paid("urgent", priority=1, max_attempts=7, dedupe="$.data.order.id"))
+    urgent = next(e for e in acme.event_submit(paid()).evaluations if e.trigger == "urgent")
+    assert urgent.job_id is not None
+    job = acme.get(urgent.job_id)
+    assert (job.priority, job.max_attempts, job.idempotency_key) == (1, 7, "trigger:urgent:o-1")
+    logged = acme.trigger_evaluations("invoice")[-1]  # the oldest: the first event's
     assert (logged.outcome, logged.job_id, logged.event_id, logged.trigger) == (
         "fired", evaluation.job_id, done.event.id, "invoice")  # fmt: skip
 
@@ -162,6 +168,7 @@ def test_a_dry_run_trigger_logs_the_checked_job_and_enqueues_nothing(
     assert evaluation.outcome == "dry_run"
     assert evaluation.job == {
         "type": "billing.invoice", "idempotency_key": f"trigger:invoice:{done.event.id}",
+        "priority": 0, "max_attempts": 3,
         "payload": {"order": "o-1", "total": 120, "who": "o-1", "fixed": 1},
     }  # fmt: skip
     assert jobs_of(jobforge_db) == []

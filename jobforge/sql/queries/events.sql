@@ -19,7 +19,7 @@ LIMIT %(limit)s
 SELECT * FROM jobforge.trigger_add_v1(
     %(name)s, %(event_type)s, %(predicates)s::jsonb, %(job_type)s, %(input)s::jsonb, %(dedupe)s,
     %(cooldown)s::interval, %(max_per_hour)s::integer, %(dry_run)s::boolean, %(paused)s::boolean,
-    %(now)s::timestamptz)
+    %(priority)s::integer, %(max_attempts)s::integer, %(now)s::timestamptz)
 
 -- name: trigger_pause
 SELECT * FROM jobforge.trigger_pause_v1(%(name)s, %(paused)s::boolean, %(now)s::timestamptz)
