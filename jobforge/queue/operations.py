@@ -360,7 +360,7 @@ def trigger_list(client: Client) -> Steps[list[trig.Trigger]]:
 
 
 def trigger_get(client: Client, name: str) -> Steps[trig.Trigger]:
-    return trig.trigger((yield _tenant(("trigger_get", {"name": name}))), name)
+    return trig.trigger((yield _tenant(("trigger_get", {"name": name}))), name, client.tenant)
 
 
 def trigger_test(client: Client, name: str, event: ev.NewEvent) -> Steps[trig.TestResult]:
@@ -376,7 +376,8 @@ def trigger_evaluations(
 ) -> Steps[list[trig.Evaluation]]:
     """The newest entries of a trigger's evaluation log (None: of all the tenant's)."""
     if name is not None:
-        trig.trigger((yield _tenant(("trigger_get", {"name": name}), more=True)), name)
+        rows = yield _tenant(("trigger_get", {"name": name}), more=True)
+        trig.trigger(rows, name, client.tenant)
     rows = yield _tenant(trig.evaluations(name, limit))
     return [trig.Evaluation.model_validate(r) for r in rows]
 

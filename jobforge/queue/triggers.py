@@ -222,9 +222,11 @@ def add(new: NewTrigger, now: datetime | None) -> Call:
     }  # fmt: skip
 
 
-def trigger(rows: list[dict[str, Any]], name: str | None = None) -> Trigger:
+def trigger(rows: list[dict[str, Any]], name: str | None = None,
+            tenant: str | None = None) -> Trigger:  # fmt: skip
+    """The one row, or the database's words for none (JF004: not found for the tenant)."""
     if not rows:
-        raise errors.JobNotFound(f"trigger {name!r} not found")
+        raise errors.JobNotFound(f"trigger {name!r} not found for tenant {tenant}")
     return Trigger.model_validate(rows[0])
 
 

@@ -143,7 +143,8 @@ def test_a_trigger_s_life_from_the_command_line(
 
     # within the cooldown: logged, skipped
     run = on(cli, jobforge_db, "events", "submit", "--type", "invoice.overdue", "--source",
-             "ledger", "--subject", "A-2", "--data", '{"days": 9}')  # fmt: skip
+             "ledger", "--subject", "A-2", "--data", '{"days": 9}',
+             "--actor", "ops-bot")  # fmt: skip
     assert run.code == 0, run.err
     assert "trigger late: skipped (cooldown)" in run.out
 
@@ -154,6 +155,11 @@ def test_a_trigger_s_life_from_the_command_line(
 
     events = as_json(on(cli, jobforge_db, "events", "list", "--json"))["events"]
     assert [e["subject"] for e in events] == ["A-2", "A-1"]
+    assert events[0]["actor"] == "ops-bot"  # the audit actor of the submit
+    err = one_line_error(on(cli, jobforge_db, "triggers", "evaluations", "nope"), code=1)
+    assert err.strip() == "error: trigger 'nope' not found for tenant acme"
+    err = one_line_error(on(cli, jobforge_db, "triggers", "test", "nope", "event.json"), code=1)
+    assert err.strip() == "error: trigger 'nope' not found for tenant acme"
     typed = on(cli, jobforge_db, "events", "list", "--type", "nope", "--since", "1h", "--json")
     assert as_json(typed)["events"] == []
     job = as_json(cli("jobs", "show", str(job_id), "--json", "--database-url", jobforge_db.dsn,
