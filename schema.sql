@@ -1,5 +1,5 @@
 -- jobforge's database schema as every migration up to and including
--- migrations/0019_catalogue_followups.sql leaves it: `pg_dump --schema-only --no-owner`
+-- migrations/0020_events_triggers.sql leaves it: `pg_dump --schema-only --no-owner`
 -- of the jobforge schema of a freshly migrated database, without session settings or
 -- version lines. Rows the migrations insert (job_transitions, settings) are data, not
 -- shown here.
@@ -1297,6 +1297,286 @@ BEGIN
            ON k.new_id IS NULL AND j.tenant_id = v_tenant AND j.type = k.type AND j.idempotency_key = k.key
           AND j.project = coalesce(p_projects[k.i], v_scope, 'default')
     ORDER BY k.i;
+END $_$;
+
+
+--
+-- Name: events; Type: TABLE; Schema: jobforge; Owner: -
+--
+
+CREATE TABLE jobforge.events (
+    id bigint NOT NULL,
+    tenant_id text NOT NULL,
+    type text NOT NULL,
+    source text NOT NULL,
+    subject text,
+    data jsonb NOT NULL,
+    dedupe_key text,
+    occurred_at timestamp with time zone NOT NULL,
+    submitted_at timestamp with time zone NOT NULL,
+    login text DEFAULT SESSION_USER NOT NULL,
+    actor text DEFAULT NULLIF(current_setting('jobforge.actor'::text, true), ''::text),
+    CONSTRAINT events_actor_check CHECK (((actor IS NULL) OR (((length(actor) >= 1) AND (length(actor) <= 200)) AND (actor !~ '[[:cntrl:]\u0080-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]'::text)))),
+    CONSTRAINT events_data_check CHECK ((jsonb_typeof(data) = 'object'::text)),
+    CONSTRAINT events_data_check1 CHECK ((octet_length((data)::text) <= 1048576)),
+    CONSTRAINT events_dedupe_key_check CHECK ((((length(dedupe_key) >= 1) AND (length(dedupe_key) <= 200)) AND (dedupe_key !~ '[[:cntrl:]]'::text))),
+    CONSTRAINT events_source_check CHECK ((((length(source) >= 1) AND (length(source) <= 500)) AND (source !~ '[[:cntrl:]]'::text))),
+    CONSTRAINT events_subject_check CHECK ((((length(subject) >= 1) AND (length(subject) <= 500)) AND (subject !~ '[[:cntrl:]]'::text))),
+    CONSTRAINT events_type_check CHECK ((type ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$'::text))
+);
+
+ALTER TABLE ONLY jobforge.events FORCE ROW LEVEL SECURITY;
+
+
+--
+-- Name: trigger_evaluations; Type: TABLE; Schema: jobforge; Owner: -
+--
+
+CREATE TABLE jobforge.trigger_evaluations (
+    id bigint NOT NULL,
+    tenant_id text NOT NULL,
+    trigger_id bigint NOT NULL,
+    event_id bigint NOT NULL,
+    evaluated_at timestamp with time zone NOT NULL,
+    outcome text NOT NULL,
+    reason text,
+    job_id bigint,
+    job jsonb,
+    detail text,
+    CONSTRAINT trigger_evaluations_check CHECK (((outcome = 'skipped'::text) = (reason IS NOT NULL))),
+    CONSTRAINT trigger_evaluations_detail_check CHECK ((length(detail) <= 1000)),
+    CONSTRAINT trigger_evaluations_outcome_check CHECK ((outcome = ANY (ARRAY['fired'::text, 'dry_run'::text, 'skipped'::text]))),
+    CONSTRAINT trigger_evaluations_reason_check CHECK ((reason = ANY (ARRAY['predicate'::text, 'cooldown'::text, 'hourly_cap'::text, 'dedupe'::text, 'paused'::text, 'mapping'::text, 'enqueue'::text, 'feature_off'::text])))
+);
+
+ALTER TABLE ONLY jobforge.trigger_evaluations FORCE ROW LEVEL SECURITY;
+
+
+--
+-- Name: evaluate_triggers(jobforge.events, timestamp with time zone, boolean); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.evaluate_triggers(p_event jobforge.events, p_now timestamp with time zone, p_force_dry boolean) RETURNS SETOF jobforge.trigger_evaluations
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_envelope jsonb := jobforge.event_envelope(p_event);
+    v_enabled  boolean := jobforge.feature_enabled('triggers', p_event.tenant_id);
+    v_trigger  jobforge.triggers;
+    v_out      record;
+    v_outcome  text;
+    v_reason   text;
+    v_detail   text;
+    v_job_id   bigint;
+    v_job      jsonb;
+    v_created  boolean;
+    v_actor    text := current_setting('jobforge.actor', true);
+    v_cut      bigint;
+    v_eval     jobforge.trigger_evaluations;
+BEGIN
+    -- by id, locked: concurrent submits take each trigger's cooldown and cap in turn, and two
+    -- transactions lock the triggers they share in the same order (no deadlock)
+    FOR v_trigger IN
+        SELECT * FROM jobforge.triggers t
+        WHERE t.tenant_id = p_event.tenant_id AND t.event_type = p_event.type
+        ORDER BY t.id FOR UPDATE
+    LOOP
+        v_outcome := 'skipped';
+        v_reason := NULL; v_detail := NULL; v_job_id := NULL; v_job := NULL;
+        SELECT * INTO v_out FROM jobforge.trigger_outcome(v_trigger, v_envelope);
+        IF NOT v_enabled THEN
+            v_reason := 'feature_off';
+            v_detail := format('the triggers feature is disabled for tenant %s (jobforge features enable triggers --tenant %s)',
+                               p_event.tenant_id, p_event.tenant_id);
+        ELSIF v_trigger.paused THEN
+            v_reason := 'paused';
+            v_detail := 'the trigger is paused (jobforge triggers resume ' || v_trigger.name || ')';
+        ELSIF v_out.reason IS NOT NULL THEN
+            v_reason := v_out.reason;
+            v_detail := v_out.detail;
+        ELSIF v_trigger.cooldown > interval '0' AND v_trigger.last_fired_at IS NOT NULL
+              AND p_now < v_trigger.last_fired_at + v_trigger.cooldown THEN
+            v_reason := 'cooldown';
+            v_detail := format('fired at %s, cooldown %s', v_trigger.last_fired_at, v_trigger.cooldown);
+        ELSIF v_trigger.max_per_hour IS NOT NULL AND (
+                SELECT count(*) FROM jobforge.trigger_evaluations e
+                WHERE e.trigger_id = v_trigger.id AND e.outcome IN ('fired', 'dry_run')
+                  AND e.evaluated_at > p_now - interval '1 hour') >= v_trigger.max_per_hour THEN
+            v_reason := 'hourly_cap';
+            v_detail := format('fired %s times in the last hour, the most it may',
+                               v_trigger.max_per_hour);
+        ELSE
+            v_job := jsonb_build_object('type', v_trigger.job_type, 'payload', v_out.input,
+                                        'idempotency_key', v_out.idempotency_key,
+                                        'priority', v_trigger.priority,
+                                        'max_attempts', coalesce(v_trigger.max_attempts, 3));
+            BEGIN
+                PERFORM set_config('jobforge.actor', 'trigger:' || v_trigger.name, true);
+                SELECT e.job_id, e.created INTO v_job_id, v_created
+                FROM jobforge.enqueue_v1(
+                    ARRAY[v_trigger.job_type], ARRAY[v_out.input], ARRAY[v_out.idempotency_key],
+                    ARRAY[v_trigger.priority], NULL,
+                    CASE WHEN v_trigger.max_attempts IS NULL THEN NULL
+                         ELSE ARRAY[v_trigger.max_attempts] END,
+                    NULL, p_now, NULL) e;
+                PERFORM set_config('jobforge.actor', coalesce(v_actor, ''), true);
+                IF NOT v_created THEN
+                    v_reason := 'dedupe';
+                    v_detail := format('job %s has the key %s already', v_job_id,
+                                       v_out.idempotency_key);
+                ELSIF v_trigger.dry_run OR p_force_dry THEN
+                    -- checked by the real enqueue; undone with this subtransaction
+                    RAISE EXCEPTION USING ERRCODE = 'JFDRY';
+                ELSE
+                    v_outcome := 'fired';
+                END IF;
+            EXCEPTION
+                WHEN sqlstate 'JFDRY' THEN
+                    v_outcome := 'dry_run';
+                    v_job_id := NULL;
+                WHEN sqlstate 'JF001' THEN  -- the key names a job with another payload
+                    v_reason := 'dedupe';
+                    v_detail := left(SQLERRM, 1000);
+                    v_job_id := NULL;
+                WHEN OTHERS THEN  -- the settings and the job go back with the subtransaction
+                    v_reason := 'enqueue';
+                    v_detail := left(SQLERRM, 1000);
+                    v_job_id := NULL;
+            END;
+            IF v_outcome <> 'dry_run' THEN
+                v_job := NULL;
+            END IF;
+        END IF;
+        IF v_outcome IN ('fired', 'dry_run') AND NOT p_force_dry THEN
+            UPDATE jobforge.triggers t SET last_fired_at = p_now WHERE t.id = v_trigger.id;
+        END IF;
+        INSERT INTO jobforge.trigger_evaluations AS e
+            (tenant_id, trigger_id, event_id, evaluated_at, outcome, reason, job_id, job, detail)
+        VALUES (p_event.tenant_id, v_trigger.id, p_event.id, p_now, v_outcome, v_reason, v_job_id,
+                v_job, left(v_detail, 1000))
+        RETURNING e.* INTO v_eval;
+        RETURN NEXT v_eval;
+        -- the log keeps a trigger's last 1,000 entries, and every entry of the last hour (the cap)
+        SELECT e.id INTO v_cut FROM jobforge.trigger_evaluations e
+        WHERE e.trigger_id = v_trigger.id ORDER BY e.id DESC OFFSET 1000 LIMIT 1;
+        IF FOUND THEN
+            DELETE FROM jobforge.trigger_evaluations e
+            WHERE e.trigger_id = v_trigger.id AND e.id <= v_cut
+              AND e.evaluated_at <= p_now - interval '1 hour';
+        END IF;
+    END LOOP;
+END $$;
+
+
+--
+-- Name: event_envelope(jobforge.events); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.event_envelope(p_event jobforge.events) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+    SELECT jsonb_build_object(
+        'id', p_event.id, 'type', p_event.type, 'source', p_event.source,
+        'subject', p_event.subject,
+        'time', to_char(p_event.occurred_at AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'),
+        'data', p_event.data)
+$$;
+
+
+--
+-- Name: event_submit_v1(text, text, text, jsonb, text, timestamp with time zone, boolean, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.event_submit_v1(p_type text, p_source text, p_subject text, p_data jsonb, p_dedupe_key text DEFAULT NULL::text, p_occurred_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_dry_run boolean DEFAULT false, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS TABLE(event jsonb, created boolean, evaluations jsonb)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+#variable_conflict use_column
+DECLARE
+    v_tenant  text := jobforge.require_tenant();
+    v_now     timestamptz := jobforge.clock(p_now);
+    v_limit   integer;
+    v_problem text;
+    v_row     jobforge.events;
+    v_evals   jsonb;
+BEGIN
+    PERFORM jobforge.require_feature('events', v_tenant);
+    IF p_type IS NULL OR p_type !~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$' THEN
+        RAISE EXCEPTION 'event type % is invalid: use 1-200 of [A-Za-z0-9._-], starting with a letter or digit',
+            coalesce(quote_literal(left(p_type, 240)), 'null') USING ERRCODE = 'JF006';
+    END IF;
+    IF p_source IS NULL OR length(p_source) NOT BETWEEN 1 AND 500 OR p_source ~ '[[:cntrl:]]' THEN
+        RAISE EXCEPTION 'event %: the source must be 1-500 printable characters', p_type
+            USING ERRCODE = 'JF006';
+    END IF;
+    IF length(p_subject) NOT BETWEEN 1 AND 500 OR p_subject ~ '[[:cntrl:]]' THEN
+        RAISE EXCEPTION 'event %: the subject must be 1-500 printable characters', p_type
+            USING ERRCODE = 'JF006';
+    END IF;
+    IF length(p_dedupe_key) NOT BETWEEN 1 AND 200 OR p_dedupe_key ~ '[[:cntrl:]]' THEN
+        RAISE EXCEPTION 'event %: the dedupe key must be 1-200 printable characters', p_type
+            USING ERRCODE = 'JF006';
+    END IF;
+    IF p_data IS NULL OR jsonb_typeof(p_data) <> 'object' THEN
+        RAISE EXCEPTION 'event %: the data must be a JSON object, not %', p_type,
+            coalesce(jsonb_typeof(p_data), 'null') USING ERRCODE = 'JF006';
+    END IF;
+    SELECT s.max_payload_bytes INTO v_limit FROM jobforge.settings s;
+    IF octet_length(p_data::text) > v_limit THEN
+        RAISE EXCEPTION 'event %: the data is % bytes, over the limit of %', p_type,
+            octet_length(p_data::text), v_limit USING ERRCODE = 'JF005';
+    END IF;
+    v_problem := jobforge.json_problem(p_data);
+    IF v_problem IS NOT NULL THEN
+        RAISE EXCEPTION 'event %: the data cannot be stored: %', p_type, v_problem
+            USING ERRCODE = 'JF006';
+    END IF;
+    IF p_occurred_at IS NOT NULL AND (NOT isfinite(p_occurred_at)
+            OR p_occurred_at NOT BETWEEN v_now - interval '100 years' AND v_now + interval '1 day') THEN
+        RAISE EXCEPTION 'event %: time % is out of range: within 100 years before now and a day after',
+            p_type, p_occurred_at USING ERRCODE = 'JF006';
+    END IF;
+
+    BEGIN
+        INSERT INTO jobforge.events AS e (tenant_id, type, source, subject, data, dedupe_key,
+                                          occurred_at, submitted_at)
+        VALUES (v_tenant, p_type, p_source, p_subject, p_data, p_dedupe_key,
+                coalesce(p_occurred_at, v_now), v_now)
+        ON CONFLICT (tenant_id, dedupe_key) WHERE dedupe_key IS NOT NULL DO NOTHING
+        RETURNING e.* INTO v_row;
+        IF v_row.id IS NULL THEN
+            -- its key is taken (by a transaction that has committed: the insert waited for it)
+            SELECT * INTO v_row FROM jobforge.events e
+            WHERE e.tenant_id = v_tenant AND e.dedupe_key = p_dedupe_key;
+            IF v_row.type <> p_type OR v_row.source <> p_source
+               OR v_row.subject IS DISTINCT FROM p_subject OR v_row.data <> p_data THEN
+                RAISE EXCEPTION 'dedupe key % is already used by event % with a different body',
+                    quote_literal(p_dedupe_key), v_row.id
+                    USING ERRCODE = 'JF001',
+                          DETAIL = json_build_object('key', p_dedupe_key, 'event_id', v_row.id)::text;
+            END IF;
+            event := to_jsonb(v_row);
+            created := false;
+            evaluations := '[]'::jsonb;
+        ELSE
+            SELECT coalesce(jsonb_agg(to_jsonb(x) || jsonb_build_object('trigger', t.name)
+                                      ORDER BY x.id), '[]'::jsonb) INTO v_evals
+            FROM jobforge.evaluate_triggers(v_row, v_now, coalesce(p_dry_run, false)) AS x
+            JOIN jobforge.triggers t ON t.id = x.trigger_id;
+            event := to_jsonb(v_row);
+            created := true;
+            evaluations := v_evals;
+        END IF;
+        IF p_dry_run THEN
+            RAISE EXCEPTION USING ERRCODE = 'JFDRY';  -- undo it all, answer what it did
+        END IF;
+    EXCEPTION WHEN sqlstate 'JFDRY' THEN
+        NULL;
+    END;
+    RETURN NEXT;
 END $_$;
 
 
@@ -3129,6 +3409,449 @@ END $$;
 
 
 --
+-- Name: triggers; Type: TABLE; Schema: jobforge; Owner: -
+--
+
+CREATE TABLE jobforge.triggers (
+    id bigint NOT NULL,
+    tenant_id text NOT NULL,
+    name text NOT NULL,
+    event_type text NOT NULL,
+    predicates jsonb DEFAULT '[]'::jsonb NOT NULL,
+    job_type text NOT NULL,
+    input jsonb NOT NULL,
+    dedupe text,
+    cooldown interval DEFAULT '00:00:00'::interval NOT NULL,
+    max_per_hour integer,
+    priority integer DEFAULT 0 NOT NULL,
+    max_attempts integer,
+    dry_run boolean DEFAULT false NOT NULL,
+    paused boolean DEFAULT false NOT NULL,
+    last_fired_at timestamp with time zone,
+    created_at timestamp with time zone NOT NULL,
+    updated_at timestamp with time zone NOT NULL,
+    login text DEFAULT SESSION_USER NOT NULL,
+    actor text DEFAULT NULLIF(current_setting('jobforge.actor'::text, true), ''::text),
+    CONSTRAINT triggers_actor_check CHECK (((actor IS NULL) OR (((length(actor) >= 1) AND (length(actor) <= 200)) AND (actor !~ '[[:cntrl:]\u0080-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb]'::text)))),
+    CONSTRAINT triggers_check CHECK (((octet_length((input)::text) <= 1048576) AND (octet_length((predicates)::text) <= 65536))),
+    CONSTRAINT triggers_cooldown_check CHECK (((cooldown >= '00:00:00'::interval) AND (cooldown <= '1 day'::interval))),
+    CONSTRAINT triggers_dedupe_check CHECK ((dedupe ~ '^\$\.[^[:cntrl:]]{1,200}$'::text)),
+    CONSTRAINT triggers_event_type_check CHECK ((event_type ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$'::text)),
+    CONSTRAINT triggers_input_check CHECK ((jsonb_typeof(input) = 'object'::text)),
+    CONSTRAINT triggers_job_type_check CHECK (((job_type ~ '^[a-z0-9._-]+$'::text) AND (length(job_type) <= 200))),
+    CONSTRAINT triggers_max_attempts_check CHECK (((max_attempts >= 1) AND (max_attempts <= 1000))),
+    CONSTRAINT triggers_max_per_hour_check CHECK (((max_per_hour >= 1) AND (max_per_hour <= 1000))),
+    CONSTRAINT triggers_name_check CHECK ((name ~ '^[a-z0-9][a-z0-9._-]{0,99}$'::text)),
+    CONSTRAINT triggers_predicates_check CHECK ((jsonb_typeof(predicates) = 'array'::text)),
+    CONSTRAINT triggers_priority_check CHECK (((priority >= 0) AND (priority <= 32767)))
+);
+
+ALTER TABLE ONLY jobforge.triggers FORCE ROW LEVEL SECURITY;
+
+
+--
+-- Name: trigger_add_v1(text, text, jsonb, text, jsonb, text, interval, integer, boolean, boolean, integer, integer, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.trigger_add_v1(p_name text, p_event_type text, p_predicates jsonb, p_job_type text, p_input jsonb, p_dedupe text DEFAULT NULL::text, p_cooldown interval DEFAULT '00:00:00'::interval, p_max_per_hour integer DEFAULT NULL::integer, p_dry_run boolean DEFAULT false, p_paused boolean DEFAULT false, p_priority integer DEFAULT 0, p_max_attempts integer DEFAULT NULL::integer, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS SETOF jobforge.triggers
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+#variable_conflict use_column
+DECLARE
+    v_tenant  text := jobforge.require_tenant();
+    v_now     timestamptz := jobforge.clock(p_now);
+    v_limit   integer;
+    v_problem text;
+BEGIN
+    PERFORM jobforge.require_feature('triggers', v_tenant);
+    IF p_name IS NULL OR p_name !~ '^[a-z0-9][a-z0-9._-]{0,99}$' THEN
+        RAISE EXCEPTION 'trigger name % is invalid: use 1-100 of [a-z0-9._-], starting with a letter or digit',
+            coalesce(quote_literal(left(p_name, 120)), 'null') USING ERRCODE = 'JF006';
+    END IF;
+    IF p_event_type IS NULL OR p_event_type !~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,199}$' THEN
+        RAISE EXCEPTION 'trigger %: event type % is invalid: use 1-200 of [A-Za-z0-9._-]', p_name,
+            coalesce(quote_literal(left(p_event_type, 240)), 'null') USING ERRCODE = 'JF006';
+    END IF;
+    v_problem := jobforge.trigger_predicates_problem(coalesce(p_predicates, '[]'));
+    IF v_problem IS NOT NULL THEN
+        RAISE EXCEPTION 'trigger %: %', p_name, v_problem USING ERRCODE = 'JF006';
+    END IF;
+    IF p_job_type IS NULL OR p_job_type !~ '^[a-z0-9._-]+$' OR length(p_job_type) > 200 THEN
+        RAISE EXCEPTION 'trigger %: job type % is invalid: use 1-200 of [a-z0-9._-]', p_name,
+            coalesce(quote_literal(left(p_job_type, 240)), 'null') USING ERRCODE = 'JF006';
+    END IF;
+    IF p_input IS NULL OR jsonb_typeof(p_input) <> 'object' THEN
+        RAISE EXCEPTION 'trigger %: the input template must be a JSON object, not %', p_name,
+            coalesce(jsonb_typeof(p_input), 'null') USING ERRCODE = 'JF006';
+    END IF;
+    SELECT s.max_payload_bytes INTO v_limit FROM jobforge.settings s;
+    IF octet_length(p_input::text) > v_limit THEN
+        RAISE EXCEPTION 'trigger %: the input template is % bytes, over the limit of %', p_name,
+            octet_length(p_input::text), v_limit USING ERRCODE = 'JF005';
+    END IF;
+    v_problem := jobforge.json_problem(p_input);
+    IF v_problem IS NOT NULL THEN
+        RAISE EXCEPTION 'trigger %: the input template cannot be stored: %', p_name, v_problem
+            USING ERRCODE = 'JF006';
+    END IF;
+    -- every "$." string of the template must name an event field: checked on an empty event
+    BEGIN
+        PERFORM jobforge.trigger_render(p_input, jsonb_build_object(
+            'id', 0, 'type', '', 'source', '', 'subject', '', 'time', '', 'data', '{}'::jsonb));
+    EXCEPTION WHEN sqlstate 'JF006' THEN
+        IF SQLERRM LIKE '%is not an event field%' THEN
+            RAISE EXCEPTION 'trigger %: %', p_name, SQLERRM USING ERRCODE = 'JF006';
+        END IF;
+    END;
+    IF p_dedupe IS NOT NULL THEN
+        IF p_dedupe !~ '^\$\.[^[:cntrl:]]{1,200}$' THEN
+            RAISE EXCEPTION 'trigger %: the dedupe path % must be an event field such as $.data.order_id',
+                p_name, quote_literal(left(p_dedupe, 120)) USING ERRCODE = 'JF006';
+        END IF;
+        BEGIN
+            PERFORM jobforge.trigger_value(p_dedupe, jsonb_build_object(
+                'id', 0, 'type', '', 'source', '', 'subject', '', 'time', '', 'data', '{}'::jsonb));
+        EXCEPTION WHEN sqlstate 'JF006' THEN
+            IF SQLERRM LIKE '%is not an event field%' THEN
+                RAISE EXCEPTION 'trigger %: dedupe %', p_name, SQLERRM USING ERRCODE = 'JF006';
+            END IF;
+        END;
+    END IF;
+    IF p_cooldown IS NULL OR NOT (p_cooldown >= interval '0' AND p_cooldown <= interval '1 day') THEN
+        RAISE EXCEPTION 'trigger %: cooldown % is out of range 0 s to 1 day', p_name,
+            coalesce(p_cooldown::text, 'null') USING ERRCODE = 'JF006';
+    END IF;
+    IF p_max_per_hour NOT BETWEEN 1 AND 1000 THEN
+        RAISE EXCEPTION 'trigger %: max per hour % is out of range 1-1000', p_name, p_max_per_hour
+            USING ERRCODE = 'JF006';
+    END IF;
+    IF p_priority IS NULL OR p_priority NOT BETWEEN 0 AND 32767 THEN
+        RAISE EXCEPTION 'trigger %: priority % is out of range 0-32767', p_name,
+            coalesce(p_priority::text, 'null') USING ERRCODE = 'JF006';
+    END IF;
+    IF p_max_attempts NOT BETWEEN 1 AND 1000 THEN
+        RAISE EXCEPTION 'trigger %: max_attempts % is out of range 1-1000', p_name, p_max_attempts
+            USING ERRCODE = 'JF006';
+    END IF;
+    -- a bound on what one tenant makes every submit evaluate
+    IF (SELECT count(*) FROM jobforge.triggers t WHERE t.tenant_id = v_tenant) >= 1000 THEN
+        RAISE EXCEPTION 'trigger %: tenant % has 1000 triggers already, the most it may have',
+            p_name, v_tenant USING ERRCODE = 'JF006';
+    END IF;
+    IF EXISTS (SELECT 1 FROM jobforge.triggers t WHERE t.tenant_id = v_tenant AND t.name = p_name) THEN
+        RAISE EXCEPTION 'trigger % already exists for tenant % (remove it first: jobforge triggers rm %)',
+            quote_literal(p_name), v_tenant, p_name USING ERRCODE = 'JF006';
+    END IF;
+    RETURN QUERY
+    INSERT INTO jobforge.triggers AS t (tenant_id, name, event_type, predicates, job_type, input,
+                                        dedupe, cooldown, max_per_hour, priority,
+                                        max_attempts, dry_run, paused, created_at, updated_at)
+    VALUES (v_tenant, p_name, p_event_type, coalesce(p_predicates, '[]'), p_job_type, p_input,
+            p_dedupe, p_cooldown, p_max_per_hour, p_priority, p_max_attempts,
+            coalesce(p_dry_run, false), coalesce(p_paused, false), v_now, v_now)
+    RETURNING t.*;
+EXCEPTION WHEN unique_violation THEN  -- a concurrent add of the same name won
+    RAISE EXCEPTION 'trigger % already exists for tenant % (remove it first: jobforge triggers rm %)',
+        quote_literal(p_name), v_tenant, p_name USING ERRCODE = 'JF006';
+END $_$;
+
+
+--
+-- Name: trigger_locked(text, text); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.trigger_locked(p_tenant text, p_name text) RETURNS jobforge.triggers
+    LANGUAGE plpgsql
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    v_row jobforge.triggers;
+BEGIN
+    SELECT * INTO v_row FROM jobforge.triggers t
+    WHERE t.tenant_id = p_tenant AND t.name = p_name FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'trigger % not found for tenant %',
+            coalesce(quote_literal(left(p_name, 120)), 'null'), p_tenant USING ERRCODE = 'JF004';
+    END IF;
+    RETURN v_row;
+END $$;
+
+
+--
+-- Name: trigger_match(jsonb, jsonb); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.trigger_match(p_predicates jsonb, p_data jsonb) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    v_p     jsonb;
+    v_op    text;
+    v_want  jsonb;
+    v_got   jsonb;
+    v_ok    boolean;
+BEGIN
+    FOR v_p IN SELECT e FROM jsonb_array_elements(coalesce(p_predicates, '[]')) AS e LOOP
+        v_op := v_p->>'op';
+        v_want := v_p->'value';
+        v_got := p_data #> string_to_array(v_p->>'path', '.');
+        v_ok := CASE v_op
+            WHEN 'eq' THEN v_got IS NOT NULL AND v_got = v_want
+            WHEN 'ne' THEN v_got IS NULL OR v_got <> v_want
+            WHEN 'in' THEN v_got IS NOT NULL AND EXISTS (
+                SELECT 1 FROM jsonb_array_elements(v_want) AS w WHERE w = v_got)
+            WHEN 'exists' THEN (v_got IS NOT NULL) = (v_want = 'true'::jsonb)
+            ELSE v_got IS NOT NULL AND jsonb_typeof(v_got) = 'number' AND CASE v_op
+                WHEN 'gt' THEN v_got::text::numeric > v_want::text::numeric
+                WHEN 'ge' THEN v_got::text::numeric >= v_want::text::numeric
+                WHEN 'lt' THEN v_got::text::numeric < v_want::text::numeric
+                WHEN 'le' THEN v_got::text::numeric <= v_want::text::numeric
+            END
+        END;
+        IF NOT coalesce(v_ok, false) THEN
+            RETURN left(format('%s %s %s is false (data.%s is %s)', v_p->>'path', v_op,
+                               v_want::text, v_p->>'path', coalesce(v_got::text, 'absent')), 1000);
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END $$;
+
+
+--
+-- Name: trigger_outcome(jobforge.triggers, jsonb); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.trigger_outcome(p_trigger jobforge.triggers, p_event jsonb, OUT reason text, OUT detail text, OUT input jsonb, OUT idempotency_key text) RETURNS record
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    v_key jsonb;
+BEGIN
+    detail := jobforge.trigger_match(p_trigger.predicates, coalesce(p_event->'data', '{}'));
+    IF detail IS NOT NULL THEN
+        reason := 'predicate';
+        RETURN;
+    END IF;
+    BEGIN
+        input := jobforge.trigger_render(p_trigger.input, p_event);
+        IF p_trigger.dedupe IS NULL THEN
+            v_key := p_event->'id';
+        ELSE
+            v_key := jobforge.trigger_value(p_trigger.dedupe, p_event);
+        END IF;
+    EXCEPTION WHEN sqlstate 'JF006' THEN
+        reason := 'mapping';
+        detail := left(SQLERRM, 1000);
+        input := NULL;
+        RETURN;
+    END;
+    IF v_key IS NOT NULL AND v_key <> 'null'::jsonb THEN
+        idempotency_key := left('trigger:' || p_trigger.name || ':'
+                                || CASE jsonb_typeof(v_key) WHEN 'string' THEN v_key #>> '{}'
+                                   ELSE v_key::text END, 255);
+    END IF;
+END $$;
+
+
+--
+-- Name: trigger_pause_v1(text, boolean, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.trigger_pause_v1(p_name text, p_paused boolean, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS SETOF jobforge.triggers
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_tenant text := jobforge.require_tenant();
+    v_now    timestamptz := jobforge.clock(p_now);
+    v_row    jobforge.triggers;
+BEGIN
+    IF p_paused IS NULL THEN
+        RAISE EXCEPTION 'triggers: paused must be true or false' USING ERRCODE = 'JF006';
+    END IF;
+    IF NOT p_paused THEN
+        PERFORM jobforge.require_feature('triggers', v_tenant);
+    END IF;
+    v_row := jobforge.trigger_locked(v_tenant, p_name);
+    RETURN QUERY UPDATE jobforge.triggers t
+                 SET paused = p_paused, updated_at = v_now, login = DEFAULT, actor = DEFAULT
+                 WHERE t.id = v_row.id RETURNING t.*;
+END $$;
+
+
+--
+-- Name: trigger_predicates_problem(jsonb); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.trigger_predicates_problem(p_predicates jsonb) RETURNS text
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+DECLARE
+    v_p  jsonb;
+    v_i  integer := 0;
+    v_op text;
+BEGIN
+    IF p_predicates IS NULL OR jsonb_typeof(p_predicates) <> 'array' THEN
+        RETURN 'the predicates must be a JSON array';
+    END IF;
+    IF jsonb_array_length(p_predicates) > 20 THEN
+        RETURN format('%s predicates, over the limit of 20', jsonb_array_length(p_predicates));
+    END IF;
+    FOR v_p IN SELECT e FROM jsonb_array_elements(p_predicates) AS e LOOP
+        v_i := v_i + 1;
+        IF jsonb_typeof(v_p) <> 'object' OR NOT v_p ?& ARRAY['path', 'op']
+           OR EXISTS (SELECT 1 FROM jsonb_object_keys(v_p) k WHERE k NOT IN ('path', 'op', 'value')) THEN
+            RETURN format('predicate #%s must be an object {path, op, value}', v_i);
+        END IF;
+        IF jsonb_typeof(v_p->'path') <> 'string'
+           OR (v_p->>'path') !~ '^[^.[:cntrl:]]{1,100}(\.[^.[:cntrl:]]{1,100}){0,31}$' THEN
+            RETURN format('predicate #%s: the path must be dotted keys into the data, e.g. order.total',
+                          v_i);
+        END IF;
+        v_op := CASE WHEN jsonb_typeof(v_p->'op') = 'string' THEN v_p->>'op' END;
+        IF v_op IS NULL OR v_op NOT IN ('eq', 'ne', 'in', 'exists', 'gt', 'ge', 'lt', 'le') THEN
+            RETURN format('predicate #%s: op %s is unknown: use eq, ne, in, exists, gt, ge, lt or le',
+                          v_i, left(coalesce((v_p->'op')::text, 'null'), 40));
+        END IF;
+        IF NOT v_p ? 'value' THEN
+            RETURN format('predicate #%s: %s needs a value', v_i, v_op);
+        ELSIF v_op = 'in' AND jsonb_typeof(v_p->'value') <> 'array' THEN
+            RETURN format('predicate #%s: in needs a JSON array of values', v_i);
+        ELSIF v_op = 'exists' AND jsonb_typeof(v_p->'value') <> 'boolean' THEN
+            RETURN format('predicate #%s: exists needs true or false', v_i);
+        ELSIF v_op IN ('gt', 'ge', 'lt', 'le') AND jsonb_typeof(v_p->'value') <> 'number' THEN
+            RETURN format('predicate #%s: %s compares numbers: its value must be a number', v_i, v_op);
+        END IF;
+    END LOOP;
+    RETURN NULL;
+END $_$;
+
+
+--
+-- Name: trigger_remove_v1(text); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.trigger_remove_v1(p_name text) RETURNS bigint
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    v_tenant text := jobforge.require_tenant();
+    v_row    jobforge.triggers;
+BEGIN
+    v_row := jobforge.trigger_locked(v_tenant, p_name);
+    DELETE FROM jobforge.triggers t WHERE t.id = v_row.id;
+    RETURN v_row.id;
+END $$;
+
+
+--
+-- Name: trigger_render(jsonb, jsonb); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.trigger_render(p_template jsonb, p_event jsonb) RETURNS jsonb
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+DECLARE
+    v_text text;
+BEGIN
+    CASE jsonb_typeof(p_template)
+    WHEN 'object' THEN
+        RETURN coalesce((SELECT jsonb_object_agg(e.key, jobforge.trigger_render(e.value, p_event))
+                         FROM jsonb_each(p_template) AS e), '{}'::jsonb);
+    WHEN 'array' THEN
+        RETURN coalesce((SELECT jsonb_agg(jobforge.trigger_render(e.value, p_event) ORDER BY e.i)
+                         FROM jsonb_array_elements(p_template) WITH ORDINALITY AS e(value, i)),
+                        '[]'::jsonb);
+    WHEN 'string' THEN
+        v_text := p_template #>> '{}';
+        IF left(v_text, 2) = repeat(chr(36), 2) THEN  -- "$" twice: an escaped "$"
+            RETURN to_jsonb(substr(v_text, 2));
+        ELSIF v_text LIKE '$.%' THEN
+            RETURN jobforge.trigger_value(v_text, p_event);
+        END IF;
+        RETURN p_template;
+    ELSE
+        RETURN p_template;
+    END CASE;
+END $_$;
+
+
+--
+-- Name: trigger_test_v1(text, jsonb); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.trigger_test_v1(p_name text, p_event jsonb) RETURNS TABLE(matched boolean, reason text, detail text, job_type text, input jsonb, idempotency_key text, dry_run boolean, paused boolean)
+    LANGUAGE plpgsql STABLE SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_tenant  text := jobforge.require_tenant();
+    v_trigger jobforge.triggers;
+    v_out     record;
+BEGIN
+    PERFORM jobforge.require_feature('triggers', v_tenant);
+    SELECT * INTO v_trigger FROM jobforge.triggers t
+    WHERE t.tenant_id = v_tenant AND t.name = p_name;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'trigger % not found for tenant %',
+            coalesce(quote_literal(left(p_name, 120)), 'null'), v_tenant USING ERRCODE = 'JF004';
+    END IF;
+    IF p_event IS NULL OR jsonb_typeof(p_event) <> 'object'
+       OR jsonb_typeof(coalesce(p_event->'data', '{}')) <> 'object' THEN
+        RAISE EXCEPTION 'triggers test: the event must be a JSON object whose data is an object'
+            USING ERRCODE = 'JF006';
+    END IF;
+    IF p_event->>'type' IS DISTINCT FROM v_trigger.event_type THEN
+        RETURN QUERY SELECT false, 'type'::text,
+            format('the event''s type %s is not %s', coalesce(p_event->>'type', 'null'),
+                   v_trigger.event_type),
+            v_trigger.job_type, NULL::jsonb, NULL::text, v_trigger.dry_run, v_trigger.paused;
+        RETURN;
+    END IF;
+    SELECT * INTO v_out FROM jobforge.trigger_outcome(
+        v_trigger, jsonb_build_object('data', '{}'::jsonb) || p_event);
+    RETURN QUERY SELECT v_out.reason IS DISTINCT FROM 'predicate', v_out.reason, v_out.detail,
+                        v_trigger.job_type, v_out.input, v_out.idempotency_key,
+                        v_trigger.dry_run, v_trigger.paused;
+END $$;
+
+
+--
+-- Name: trigger_value(text, jsonb); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.trigger_value(p_path text, p_event jsonb) RETURNS jsonb
+    LANGUAGE plpgsql IMMUTABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+DECLARE
+    v_keys text[] := string_to_array(substr(p_path, 3), '.');
+    v_got  jsonb;
+BEGIN
+    IF v_keys[1] NOT IN ('id', 'type', 'source', 'subject', 'time', 'data')
+       OR (v_keys[1] <> 'data' AND cardinality(v_keys) > 1) OR '' = ANY (v_keys) THEN
+        RAISE EXCEPTION 'mapping: % is not an event field: use $.id, $.type, $.source, $.subject, $.time, $.data or $.data.<keys>',
+            left(p_path, 120) USING ERRCODE = 'JF006';
+    END IF;
+    v_got := p_event #> v_keys;
+    IF v_got IS NULL OR v_got = 'null'::jsonb AND v_keys[1] <> 'data' THEN
+        RAISE EXCEPTION 'mapping: the event has no % (%)', left(p_path, 120),
+            CASE WHEN v_keys[1] = 'data' THEN 'absent from its data' ELSE 'not set' END
+            USING ERRCODE = 'JF006';
+    END IF;
+    RETURN v_got;
+END $_$;
+
+
+--
 -- Name: version_core(text); Type: FUNCTION; Schema: jobforge; Owner: -
 --
 
@@ -3236,6 +3959,20 @@ CREATE TABLE jobforge.connector_configs (
 );
 
 ALTER TABLE ONLY jobforge.connector_configs FORCE ROW LEVEL SECURITY;
+
+
+--
+-- Name: events_id_seq; Type: SEQUENCE; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE jobforge.events ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME jobforge.events_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
 
 
 --
@@ -3555,6 +4292,34 @@ CREATE TABLE jobforge.tenant_logins (
 
 
 --
+-- Name: trigger_evaluations_id_seq; Type: SEQUENCE; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE jobforge.trigger_evaluations ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME jobforge.trigger_evaluations_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+
+--
+-- Name: triggers_id_seq; Type: SEQUENCE; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE jobforge.triggers ALTER COLUMN id ADD GENERATED ALWAYS AS IDENTITY (
+    SEQUENCE NAME jobforge.triggers_id_seq
+    START WITH 1
+    INCREMENT BY 1
+    NO MINVALUE
+    NO MAXVALUE
+    CACHE 1
+);
+
+
+--
 -- Name: artifact_blobs artifact_blobs_pkey; Type: CONSTRAINT; Schema: jobforge; Owner: -
 --
 
@@ -3600,6 +4365,14 @@ ALTER TABLE ONLY jobforge.connector_configs
 
 ALTER TABLE jobforge.connector_configs
     ADD CONSTRAINT connector_configs_size CHECK ((octet_length((config)::text) <= 65536)) NOT VALID;
+
+
+--
+-- Name: events events_pkey; Type: CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE ONLY jobforge.events
+    ADD CONSTRAINT events_pkey PRIMARY KEY (id);
 
 
 --
@@ -3803,6 +4576,30 @@ ALTER TABLE ONLY jobforge.tenant_logins
 
 
 --
+-- Name: trigger_evaluations trigger_evaluations_pkey; Type: CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE ONLY jobforge.trigger_evaluations
+    ADD CONSTRAINT trigger_evaluations_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: triggers triggers_pkey; Type: CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE ONLY jobforge.triggers
+    ADD CONSTRAINT triggers_pkey PRIMARY KEY (id);
+
+
+--
+-- Name: triggers triggers_tenant_id_name_key; Type: CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE ONLY jobforge.triggers
+    ADD CONSTRAINT triggers_tenant_id_name_key UNIQUE (tenant_id, name);
+
+
+--
 -- Name: artifact_blobs_by_touch; Type: INDEX; Schema: jobforge; Owner: -
 --
 
@@ -3814,6 +4611,27 @@ CREATE INDEX artifact_blobs_by_touch ON jobforge.artifact_blobs USING btree (tou
 --
 
 CREATE INDEX artifact_refs_by_blob ON jobforge.artifact_refs USING btree (tenant_id, sha256);
+
+
+--
+-- Name: events_by_tenant; Type: INDEX; Schema: jobforge; Owner: -
+--
+
+CREATE INDEX events_by_tenant ON jobforge.events USING btree (tenant_id, id);
+
+
+--
+-- Name: events_by_type; Type: INDEX; Schema: jobforge; Owner: -
+--
+
+CREATE INDEX events_by_type ON jobforge.events USING btree (tenant_id, type, id);
+
+
+--
+-- Name: events_dedupe; Type: INDEX; Schema: jobforge; Owner: -
+--
+
+CREATE UNIQUE INDEX events_dedupe ON jobforge.events USING btree (tenant_id, dedupe_key) WHERE (dedupe_key IS NOT NULL);
 
 
 --
@@ -3922,6 +4740,34 @@ CREATE INDEX schedules_due ON jobforge.schedules USING btree (next_slot NULLS FI
 
 
 --
+-- Name: trigger_evaluations_by_event; Type: INDEX; Schema: jobforge; Owner: -
+--
+
+CREATE INDEX trigger_evaluations_by_event ON jobforge.trigger_evaluations USING btree (event_id);
+
+
+--
+-- Name: trigger_evaluations_by_trigger; Type: INDEX; Schema: jobforge; Owner: -
+--
+
+CREATE INDEX trigger_evaluations_by_trigger ON jobforge.trigger_evaluations USING btree (trigger_id, id);
+
+
+--
+-- Name: trigger_evaluations_fired; Type: INDEX; Schema: jobforge; Owner: -
+--
+
+CREATE INDEX trigger_evaluations_fired ON jobforge.trigger_evaluations USING btree (trigger_id, evaluated_at) WHERE (outcome = ANY (ARRAY['fired'::text, 'dry_run'::text]));
+
+
+--
+-- Name: triggers_by_type; Type: INDEX; Schema: jobforge; Owner: -
+--
+
+CREATE INDEX triggers_by_type ON jobforge.triggers USING btree (tenant_id, event_type);
+
+
+--
 -- Name: job_attempts job_attempts_project; Type: TRIGGER; Schema: jobforge; Owner: -
 --
 
@@ -4010,6 +4856,22 @@ ALTER TABLE ONLY jobforge.schedule_firings
 
 
 --
+-- Name: trigger_evaluations trigger_evaluations_event_id_fkey; Type: FK CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE ONLY jobforge.trigger_evaluations
+    ADD CONSTRAINT trigger_evaluations_event_id_fkey FOREIGN KEY (event_id) REFERENCES jobforge.events(id) ON DELETE CASCADE;
+
+
+--
+-- Name: trigger_evaluations trigger_evaluations_trigger_id_fkey; Type: FK CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE ONLY jobforge.trigger_evaluations
+    ADD CONSTRAINT trigger_evaluations_trigger_id_fkey FOREIGN KEY (trigger_id) REFERENCES jobforge.triggers(id) ON DELETE CASCADE;
+
+
+--
 -- Name: artifact_blobs; Type: ROW SECURITY; Schema: jobforge; Owner: -
 --
 
@@ -4032,6 +4894,12 @@ ALTER TABLE jobforge.artifact_refs ENABLE ROW LEVEL SECURITY;
 --
 
 ALTER TABLE jobforge.connector_configs ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: events; Type: ROW SECURITY; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE jobforge.events ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: features; Type: ROW SECURITY; Schema: jobforge; Owner: -
@@ -4144,6 +5012,13 @@ CREATE POLICY tenant_isolation ON jobforge.connector_configs USING (((tenant_id 
 
 
 --
+-- Name: events tenant_isolation; Type: POLICY; Schema: jobforge; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON jobforge.events USING (((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope))) WITH CHECK (((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope)));
+
+
+--
 -- Name: job_attempts tenant_isolation; Type: POLICY; Schema: jobforge; Owner: -
 --
 
@@ -4193,10 +5068,36 @@ CREATE POLICY tenant_isolation ON jobforge.schedules USING (((tenant_id = ( SELE
 
 
 --
+-- Name: trigger_evaluations tenant_isolation; Type: POLICY; Schema: jobforge; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON jobforge.trigger_evaluations USING (((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope))) WITH CHECK (((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope)));
+
+
+--
+-- Name: triggers tenant_isolation; Type: POLICY; Schema: jobforge; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON jobforge.triggers USING (((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope))) WITH CHECK (((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope)));
+
+
+--
 -- Name: tenant_logins; Type: ROW SECURITY; Schema: jobforge; Owner: -
 --
 
 ALTER TABLE jobforge.tenant_logins ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: trigger_evaluations; Type: ROW SECURITY; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE jobforge.trigger_evaluations ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: triggers; Type: ROW SECURITY; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE jobforge.triggers ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: SCHEMA jobforge; Type: ACL; Schema: -; Owner: -
@@ -4399,6 +5300,45 @@ GRANT ALL ON FUNCTION jobforge.current_tenant() TO jobforge_worker;
 
 REVOKE ALL ON FUNCTION jobforge.enqueue_v1(p_types text[], p_payloads jsonb[], p_idempotency_keys text[], p_priorities integer[], p_run_ats timestamp with time zone[], p_max_attempts integer[], p_trace_ids text[], p_now timestamp with time zone, p_max_payload_bytes integer, p_projects text[]) FROM PUBLIC;
 GRANT ALL ON FUNCTION jobforge.enqueue_v1(p_types text[], p_payloads jsonb[], p_idempotency_keys text[], p_priorities integer[], p_run_ats timestamp with time zone[], p_max_attempts integer[], p_trace_ids text[], p_now timestamp with time zone, p_max_payload_bytes integer, p_projects text[]) TO jobforge_app;
+
+
+--
+-- Name: TABLE events; Type: ACL; Schema: jobforge; Owner: -
+--
+
+GRANT SELECT ON TABLE jobforge.events TO jobforge_app;
+GRANT SELECT ON TABLE jobforge.events TO jobforge_worker;
+
+
+--
+-- Name: TABLE trigger_evaluations; Type: ACL; Schema: jobforge; Owner: -
+--
+
+GRANT SELECT ON TABLE jobforge.trigger_evaluations TO jobforge_app;
+GRANT SELECT ON TABLE jobforge.trigger_evaluations TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION evaluate_triggers(p_event jobforge.events, p_now timestamp with time zone, p_force_dry boolean); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.evaluate_triggers(p_event jobforge.events, p_now timestamp with time zone, p_force_dry boolean) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION event_envelope(p_event jobforge.events); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.event_envelope(p_event jobforge.events) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION event_submit_v1(p_type text, p_source text, p_subject text, p_data jsonb, p_dedupe_key text, p_occurred_at timestamp with time zone, p_dry_run boolean, p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.event_submit_v1(p_type text, p_source text, p_subject text, p_data jsonb, p_dedupe_key text, p_occurred_at timestamp with time zone, p_dry_run boolean, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.event_submit_v1(p_type text, p_source text, p_subject text, p_data jsonb, p_dedupe_key text, p_occurred_at timestamp with time zone, p_dry_run boolean, p_now timestamp with time zone) TO jobforge_app;
+GRANT ALL ON FUNCTION jobforge.event_submit_v1(p_type text, p_source text, p_subject text, p_data jsonb, p_dedupe_key text, p_occurred_at timestamp with time zone, p_dry_run boolean, p_now timestamp with time zone) TO jobforge_worker;
 
 
 --
@@ -4696,6 +5636,92 @@ GRANT ALL ON FUNCTION jobforge.set_retention_v1(p_type text, p_keep interval, p_
 REVOKE ALL ON FUNCTION jobforge.stats_v1(p_succeeded boolean, p_expiring_s double precision, p_recent_s double precision, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION jobforge.stats_v1(p_succeeded boolean, p_expiring_s double precision, p_recent_s double precision, p_now timestamp with time zone) TO jobforge_app;
 GRANT ALL ON FUNCTION jobforge.stats_v1(p_succeeded boolean, p_expiring_s double precision, p_recent_s double precision, p_now timestamp with time zone) TO jobforge_worker;
+
+
+--
+-- Name: TABLE triggers; Type: ACL; Schema: jobforge; Owner: -
+--
+
+GRANT SELECT ON TABLE jobforge.triggers TO jobforge_app;
+GRANT SELECT ON TABLE jobforge.triggers TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION trigger_add_v1(p_name text, p_event_type text, p_predicates jsonb, p_job_type text, p_input jsonb, p_dedupe text, p_cooldown interval, p_max_per_hour integer, p_dry_run boolean, p_paused boolean, p_priority integer, p_max_attempts integer, p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.trigger_add_v1(p_name text, p_event_type text, p_predicates jsonb, p_job_type text, p_input jsonb, p_dedupe text, p_cooldown interval, p_max_per_hour integer, p_dry_run boolean, p_paused boolean, p_priority integer, p_max_attempts integer, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.trigger_add_v1(p_name text, p_event_type text, p_predicates jsonb, p_job_type text, p_input jsonb, p_dedupe text, p_cooldown interval, p_max_per_hour integer, p_dry_run boolean, p_paused boolean, p_priority integer, p_max_attempts integer, p_now timestamp with time zone) TO jobforge_app;
+GRANT ALL ON FUNCTION jobforge.trigger_add_v1(p_name text, p_event_type text, p_predicates jsonb, p_job_type text, p_input jsonb, p_dedupe text, p_cooldown interval, p_max_per_hour integer, p_dry_run boolean, p_paused boolean, p_priority integer, p_max_attempts integer, p_now timestamp with time zone) TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION trigger_locked(p_tenant text, p_name text); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.trigger_locked(p_tenant text, p_name text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION trigger_match(p_predicates jsonb, p_data jsonb); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.trigger_match(p_predicates jsonb, p_data jsonb) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION trigger_outcome(p_trigger jobforge.triggers, p_event jsonb, OUT reason text, OUT detail text, OUT input jsonb, OUT idempotency_key text); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.trigger_outcome(p_trigger jobforge.triggers, p_event jsonb, OUT reason text, OUT detail text, OUT input jsonb, OUT idempotency_key text) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION trigger_pause_v1(p_name text, p_paused boolean, p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.trigger_pause_v1(p_name text, p_paused boolean, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.trigger_pause_v1(p_name text, p_paused boolean, p_now timestamp with time zone) TO jobforge_app;
+GRANT ALL ON FUNCTION jobforge.trigger_pause_v1(p_name text, p_paused boolean, p_now timestamp with time zone) TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION trigger_predicates_problem(p_predicates jsonb); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.trigger_predicates_problem(p_predicates jsonb) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION trigger_remove_v1(p_name text); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.trigger_remove_v1(p_name text) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.trigger_remove_v1(p_name text) TO jobforge_app;
+GRANT ALL ON FUNCTION jobforge.trigger_remove_v1(p_name text) TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION trigger_render(p_template jsonb, p_event jsonb); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.trigger_render(p_template jsonb, p_event jsonb) FROM PUBLIC;
+
+
+--
+-- Name: FUNCTION trigger_test_v1(p_name text, p_event jsonb); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.trigger_test_v1(p_name text, p_event jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.trigger_test_v1(p_name text, p_event jsonb) TO jobforge_app;
+GRANT ALL ON FUNCTION jobforge.trigger_test_v1(p_name text, p_event jsonb) TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION trigger_value(p_path text, p_event jsonb); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.trigger_value(p_path text, p_event jsonb) FROM PUBLIC;
 
 
 --

@@ -23,6 +23,7 @@ from jobforge.cli import (
     contracts_command,
     db_commands,
     doctor,
+    events_command,
     features_command,
     init_command,
     jobs_commands,
@@ -34,6 +35,7 @@ from jobforge.cli import (
     runs_commands,
     schedules_command,
     stats_commands,
+    triggers_command,
     worker_command,
 )
 from jobforge.cli.help_flags import show_flags_bare
@@ -59,6 +61,8 @@ app.add_typer(runners_command.app, name="runners")
 app.command("prune")(retention_command.prune_command)
 app.add_typer(retention_command.app, name="retention")
 app.add_typer(schedules_command.app, name="schedules")
+app.add_typer(events_command.app, name="events")
+app.add_typer(triggers_command.app, name="triggers")
 app.add_typer(features_command.app, name="features")
 app.command("worker")(worker_command.worker)
 app.add_typer(contracts_command.app, name="contracts")

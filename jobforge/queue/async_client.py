@@ -122,6 +122,15 @@ class AsyncQueueClient(ClientBase[db.AsyncConnectionPool]):
     schedule_list = _awaiting(ops.schedule_list)
     schedule_get = _awaiting(ops.schedule_get)
     schedule_firings = _awaiting(ops.schedule_firings)
+    event_submit = _awaiting(ops.event_submit)
+    event_list = _awaiting(ops.event_list)
+    trigger_add = _awaiting(ops.trigger_add)
+    trigger_pause = _awaiting(ops.trigger_pause)
+    trigger_remove = _awaiting(ops.trigger_remove)
+    trigger_list = _awaiting(ops.trigger_list)
+    trigger_get = _awaiting(ops.trigger_get)
+    trigger_test = _awaiting(ops.trigger_test)
+    trigger_evaluations = _awaiting(ops.trigger_evaluations)
 
     # worker side: across tenants, fenced on the lease
     claim = _awaiting(ops.claim)

@@ -25,7 +25,9 @@ from pydantic import BaseModel
 
 from jobforge import db
 from jobforge.queue import audit, bulk, calls, catalogue, projects
+from jobforge.queue import events as ev
 from jobforge.queue import schedules as sched
+from jobforge.queue import triggers as trig
 from jobforge.queue.bulk import Action
 from jobforge.queue.models import (
     Attempt,
@@ -357,6 +359,79 @@ def schedule_firings(
     sched.schedule(schedule, name)
     rows = yield _tenant(sched.firings(name, limit))
     return [sched.Firing.model_validate(r) for r in rows]
+
+
+# events and triggers (migrations/0020): the tenant's
+def event_submit(
+    client: Client, new: ev.NewEvent, *, dry_run: bool = False, now: datetime | None = None
+) -> Steps[ev.Submitted]:
+    """Submit an event for the client's tenant and evaluate its triggers in the same transaction
+    (the event and the jobs it fires commit together). Refused while the tenant's `events`
+    feature is off (`errors.FeatureDisabled`); a dedupe key used before returns that event
+    (`created` False), and with another body is refused (`errors.IdempotencyConflict`).
+    `dry_run`: everything is checked and evaluated, then undone; nothing is kept."""
+    return ev.submitted((yield _tenant(ev.submit(new, dry_run, now))), dry_run)
+
+
+def event_list(
+    client: Client,
+    *,
+    type: str | None = None,
+    since: datetime | None = None,
+    limit: int = ev.DEFAULT_LIST,
+) -> Steps[list[ev.StoredEvent]]:
+    """The tenant's events, newest first: of one type, submitted since an instant."""
+    rows = yield _tenant(ev.listing(type, since, limit))
+    return [ev.StoredEvent.model_validate(r) for r in rows]
+
+
+def trigger_add(
+    client: Client, new: trig.NewTrigger, *, now: datetime | None = None
+) -> Steps[trig.Trigger]:
+    """Add a trigger for the client's tenant (refused while its `triggers` feature is off)."""
+    new.check()
+    return trig.trigger((yield _tenant(trig.add(new, now))))
+
+
+def trigger_pause(
+    client: Client, name: str, *, paused: bool = True, now: datetime | None = None
+) -> Steps[trig.Trigger]:
+    """Pause a trigger (its evaluations are logged as skipped), or resume it."""
+    call = "trigger_pause", {"name": name, "paused": paused, "now": now}
+    return trig.trigger((yield _tenant(call)), name)
+
+
+def trigger_remove(client: Client, name: str) -> Steps[int]:
+    """Remove a trigger and its evaluation log (its jobs stay); its id."""
+    return int(calls.single((yield _tenant(("trigger_remove", {"name": name})))))
+
+
+def trigger_list(client: Client) -> Steps[list[trig.Trigger]]:
+    """The tenant's triggers, by name."""
+    return [trig.Trigger.model_validate(r) for r in (yield _tenant(("trigger_list", {})))]
+
+
+def trigger_get(client: Client, name: str) -> Steps[trig.Trigger]:
+    return trig.trigger((yield _tenant(("trigger_get", {"name": name}))), name, client.tenant)
+
+
+def trigger_test(client: Client, name: str, event: ev.NewEvent) -> Steps[trig.TestResult]:
+    """Evaluate a trigger on an event without storing anything: whether it matches, why not, or
+    the job it would enqueue (its cooldown and hourly cap aside)."""
+    envelope = event.model_dump(mode="json", exclude={"dedupe_key"})
+    rows = yield _tenant(trig.test(name, envelope))
+    return trig.TestResult.model_validate(rows[0])
+
+
+def trigger_evaluations(
+    client: Client, name: str | None = None, *, limit: int = trig.DEFAULT_EVALUATIONS
+) -> Steps[list[trig.Evaluation]]:
+    """The newest entries of a trigger's evaluation log (None: of all the tenant's)."""
+    if name is not None:
+        rows = yield _tenant(("trigger_get", {"name": name}), more=True)
+        trig.trigger(rows, name, client.tenant)
+    rows = yield _tenant(trig.evaluations(name, limit))
+    return [trig.Evaluation.model_validate(r) for r in rows]
 
 
 # the tenant's, or (without one, for a login allowed the worker scope) every tenant's

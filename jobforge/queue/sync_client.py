@@ -147,6 +147,15 @@ class QueueClient(ClientBase[db.ConnectionPool]):
     schedule_list = _blocking(ops.schedule_list)
     schedule_get = _blocking(ops.schedule_get)
     schedule_firings = _blocking(ops.schedule_firings)
+    event_submit = _blocking(ops.event_submit)
+    event_list = _blocking(ops.event_list)
+    trigger_add = _blocking(ops.trigger_add)
+    trigger_pause = _blocking(ops.trigger_pause)
+    trigger_remove = _blocking(ops.trigger_remove)
+    trigger_list = _blocking(ops.trigger_list)
+    trigger_get = _blocking(ops.trigger_get)
+    trigger_test = _blocking(ops.trigger_test)
+    trigger_evaluations = _blocking(ops.trigger_evaluations)
 
     def bulk(
         self,

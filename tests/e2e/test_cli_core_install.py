@@ -81,6 +81,7 @@ def test_production_commands_run_without_the_test_stack() -> None:
                 ["jobs", "show", "--help"], ["migrate", "--help"], ["db", "start", "--help"],
                 ["runs", "list", "--help"], ["doctor", "--help"], ["contracts", "lock", "--help"],
                 ["schedules", "add", "--help"], ["features", "enable", "--help"],
+                ["events", "submit", "--help"], ["triggers", "add", "--help"],
                 ["contracts", "check", "--project", "examples"]]  # fmt: skip
     code = (
         "from jobforge.cli.app import main\n"

@@ -31,6 +31,7 @@ from jobforge.provision import Database
 from jobforge.queue import NewJob, QueueClient
 from jobforge.queue.features import set_feature
 from jobforge.queue.schedules import NewSchedule
+from jobforge.queue.triggers import NewTrigger
 from jobforge.states import JobState
 from tests.e2e import worker_runners as runners
 from tests.e2e.conftest import Cli
@@ -337,6 +338,40 @@ def test_two_worker_processes_fire_each_slot_of_a_schedule_once_and_run_its_jobs
     assert sum(w.counts().get("scheduled", 0) for w in workers) == len(jobs)
     skipped = [f for f in client.schedule_firings("catch") if f.outcome == "skipped"]
     assert len(skipped) == 4  # 9 late, 5 caught up
+
+
+@pytest.mark.slow
+def test_an_event_submitted_from_the_command_line_fires_a_trigger_whose_job_a_worker_runs(
+    spawn: Spawn, client: QueueClient, conn: db.Connection, jobforge_db: Database, cli: Cli
+) -> None:
+    with jobforge_db.connect() as owner:
+        for feature in ("events", "triggers"):
+            set_feature(owner, feature, TENANT, True)
+    mapping = {"order": "$.subject", "total": "$.data.total"}
+    client.trigger_add(
+        NewTrigger(name="on-paid", event_type="order.paid", job_type=runners.FAST, input=mapping)
+    )
+    worker = spawn("ev0")
+    worker.ready()
+    run = cli("events", "submit", "--type", "order.paid", "--source", "shop", "--subject", "o-1",
+              "--data", '{"total": 12}', "--dedupe-key", "pay-o-1", "--database-url",
+              jobforge_db.dsn, "--tenant", TENANT, "--json")  # fmt: skip
+    assert run.code == 0, run.err
+    (evaluation,) = json.loads(run.out)["evaluations"]
+    assert evaluation["outcome"] == "fired"
+    job_id = evaluation["job_id"]
+    wait_until(lambda: client.get(job_id).status is JobState.SUCCEEDED, 30, "the fired job")
+    again = cli("events", "submit", "--type", "order.paid", "--source", "shop", "--subject", "o-1",
+                "--data", '{"total": 12}', "--dedupe-key", "pay-o-1", "--database-url",
+                jobforge_db.dsn, "--tenant", TENANT, "--json")  # fmt: skip
+    assert json.loads(again.out)["created"] is False
+    time.sleep(0.5)
+    assert worker.stop() == 0, worker.logs()
+    job = client.get(job_id)
+    assert job.payload == {"order": "o-1", "total": 12}
+    assert job.idempotency_key == f"trigger:on-paid:{json.loads(run.out)['event']['id']}"
+    assert [e[:2] for e in effects(conn, job_id)] == [("ev0", 1)]  # ran once
+    assert len(client.list_jobs().jobs) == 1
 
 
 @pytest.mark.slow

@@ -37,7 +37,7 @@ from psycopg.conninfo import make_conninfo
 from jobforge import db, errors
 from jobforge.provision import Database
 from jobforge.queue import Job, Outcome, QueueClient
-from tests.integration.test_rls_catalog import seed_schedules
+from tests.integration.test_rls_catalog import seed_events, seed_schedules
 from tests.records import run_write
 
 TENANTS = ("tenant_a", "tenant_b")
@@ -50,6 +50,8 @@ APP_FUNCTIONS = {
     "enqueue_v1", "cancel_v1", "reschedule_v1",  # tenant-facing
     "stats_v1", "bulk_retry_v1", "bulk_cancel_v1",  # tenant-facing, [6/10]
     "schedule_add_v1", "schedule_pause_v1", "schedule_remove_v1",  # tenant-facing, [7/10]
+    "event_submit_v1", "trigger_add_v1", "trigger_pause_v1", "trigger_remove_v1",
+    "trigger_test_v1",  # tenant-facing, [7/10]
     "current_tenant", "worker_scope", "require_tenant",  # what the policies and functions call
     "current_project", "require_project_scope",  # the project scope, [6/10] (migrations/0016)
     "jobs_delete_children", "notify_jobs",  # trigger functions: not callable directly
@@ -228,8 +230,10 @@ def _token(job: Job) -> Any:
 def seed(database: Database) -> dict[str, dict[str, int]]:
     """For each tenant: a job in every state (with attempts, events, a result, a run record per
     attempt with an artifact stored, a progress report, a cancellation acknowledged), a
-    connector config, and a dry-run schedule named 'rls' fired once (the feature on for both)."""
+    connector config, a dry-run schedule named 'rls' fired once, and a dry-run trigger named
+    'rls' that evaluated an event (the features on for both)."""
     seed_schedules(database)
+    seed_events(database)
     ids: dict[str, dict[str, int]] = {}
     for tenant in TENANTS:
         with QueueClient.connect(database.dsn, tenant=tenant) as queue:
@@ -662,6 +666,40 @@ def test_the_bound_login_touches_no_schedule_of_tenant_b(
         assert got.sqlstate == "JF004", got
 
 
+def test_the_bound_login_touches_no_event_or_trigger_of_tenant_b(
+    scene: Scene, snapshot: dict[str, list[str]]
+) -> None:
+    """The event and trigger functions, by tenant_b's trigger name, in every context: refused as
+    tenant_b (the login is bound to tenant_a); as tenant_a (the worker scope asked for too) they
+    act on tenant_a's own trigger of the same name, and its event reaches no trigger of
+    tenant_b's (the owner's snapshot of tenant_b is unchanged)."""
+    statements = (
+        "SELECT name FROM jobforge.trigger_pause_v1('rls', true)",
+        "SELECT name FROM jobforge.trigger_pause_v1('rls', false)",
+        "SELECT matched FROM jobforge.trigger_test_v1('rls', "
+        '\'{"type": "rls.event", "data": {}}\')',
+        "SELECT jsonb_array_length(evaluations) FROM jobforge.event_submit_v1("
+        "'rls.event', 'hx', NULL, '{\"t\": \"x\"}')",
+        "SELECT jobforge.trigger_remove_v1('rls')",
+        "SELECT name FROM jobforge.trigger_add_v1('evil', 'rls.event', '[]', 'hx.evil', '{}')",
+    )
+    with psycopg.connect(scene.attacker, autocommit=True) as conn:
+        for ctx in (Context("tenant_b"), Context("tenant_b", "worker", "true", PLANTED)):
+            for statement in statements:
+                got = attempt(conn, ctx, statement)
+                assert got.sqlstate == "JF003", (ctx, statement, got)
+        for ctx in (Context("tenant_a", "worker"), Context("tenant_a", "worker", "true", PLANTED)):
+            for statement in statements[:2]:
+                got = attempt(conn, ctx, statement)
+                assert got.rows == [("rls",)], (ctx, statement, got)
+            assert attempt(conn, ctx, statements[2]).rows == [(True,)]
+            assert attempt(conn, ctx, statements[3]).rows == [(1,)]  # tenant_a's trigger only
+        got = attempt(conn, Context("tenant_a"), statements[4])
+        assert got.sqlstate is None, got  # tenant_a's own 'rls' goes; tenant_b's stays
+        got = attempt(conn, Context("tenant_a"), statements[4])
+        assert got.sqlstate == "JF004", got
+
+
 def test_every_function_the_app_role_may_call_is_attacked(scene: Scene) -> None:
     with scene.db.connect() as conn:
         callable_ = {r[0] for r in conn.execute(
@@ -734,6 +772,13 @@ def test_the_bound_login_may_call_no_worker_or_internal_function(
         ("SELECT jobforge.clear_feature_v1('schedules', 'tenant_b')", ()),
         ("SELECT jobforge.require_feature('schedules', 'tenant_b')", ()),
         ("SELECT jobforge.schedule_locked('tenant_b', 'rls')", ()),
+        # events and triggers: tenant_b's trigger locked, or evaluated on a forged event
+        ("SELECT jobforge.trigger_locked('tenant_b', 'rls')", ()),
+        ("SELECT * FROM jobforge.evaluate_triggers((SELECT e FROM jobforge.events e "
+         "WHERE false), now(), false)", ()),
+        ("SELECT * FROM jobforge.evaluate_triggers(ROW(1, 'tenant_b', 'rls.event', 'x', NULL, "
+         "'{}', NULL, now(), now(), 'x', NULL)::jobforge.events, now(), false)", ()),
+        ("SELECT jobforge.trigger_render('{\"a\": \"$.data\"}', '{\"data\": {}}')", ()),
     )  # fmt: skip
     with psycopg.connect(scene.attacker, autocommit=True) as conn:
         plant(conn)
@@ -762,7 +807,9 @@ def test_the_bound_login_may_call_no_worker_or_internal_function(
             "artifact_finish_v1", "artifact_fence", "record_run_v2",
             "prune_artifacts_v1", "schedules_due_v1", "schedule_fire_v1", "set_feature_v1",
             "clear_feature_v1", "require_feature", "feature_enabled", "known_features",
-            "schedule_locked"} <= seen  # fmt: skip
+            "schedule_locked", "trigger_locked", "evaluate_triggers", "trigger_outcome",
+            "trigger_match", "trigger_render", "trigger_value", "event_envelope",
+            "trigger_predicates_problem"} <= seen  # fmt: skip
 
 
 # side channels

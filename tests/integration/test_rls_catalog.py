@@ -25,8 +25,10 @@ from psycopg.conninfo import make_conninfo
 from jobforge import db
 from jobforge.provision import Database
 from jobforge.queue import Outcome, QueueClient
+from jobforge.queue.events import NewEvent
 from jobforge.queue.features import set_feature
 from jobforge.queue.schedules import NewSchedule
+from jobforge.queue.triggers import NewTrigger
 from tests.records import run_write
 
 TENANTS = ("tenant_a", "tenant_b")
@@ -115,9 +117,11 @@ def rls_problems(owner: Database, logins: Logins) -> list[str]:
 def seed(database: Database) -> None:
     """Rows of both tenants in every tenant table: a job claimed, recorded with an artifact and
     finished with a result (jobs, attempts, events, results, run records, artifact blobs, chunks
-    and references), a connector config, and a dry-run schedule fired once (schedules,
-    schedule_firings; a dry run enqueues no job)."""
+    and references), a connector config, a dry-run schedule fired once (schedules,
+    schedule_firings; a dry run enqueues no job), and an event evaluated by a dry-run trigger
+    (events, triggers, trigger_evaluations)."""
     seed_schedules(database)
+    seed_events(database)
     for tenant in TENANTS:
         with QueueClient.connect(database.dsn, tenant=tenant) as queue:
             queue.enqueue("rls.job", {"tenant": tenant})
@@ -159,6 +163,20 @@ def seed_schedules(database: Database) -> None:
     assert sorted((f.tenant_id, f.outcome) for f in fired) == [(t, "dry_run") for t in TENANTS]
 
 
+def seed_events(database: Database) -> None:
+    """A dry-run trigger of each tenant and an event it evaluated: a row in events, triggers
+    and trigger_evaluations per tenant, and no job."""
+    with database.connect() as conn:
+        for feature in ("events", "triggers"):
+            set_feature(conn, feature, None, True)
+    for tenant in TENANTS:
+        with QueueClient.connect(database.dsn, tenant=tenant) as queue:
+            queue.trigger_add(NewTrigger(name="rls", event_type="rls.event", job_type="rls.fired",
+                                         input={"t": "$.data.t"}, dry_run=True))  # fmt: skip
+            done = queue.event_submit(NewEvent(type="rls.event", source="rls", data={"t": tenant}))
+            assert [e.outcome for e in done.evaluations] == ["dry_run"]
+
+
 @pytest.fixture
 def logins(jobforge_db: Database) -> Iterator[Logins]:
     """A fresh app login and a fresh worker login (roles are cluster-wide: random names)."""
@@ -189,7 +207,7 @@ def test_every_tenant_table_is_forced_has_a_policy_and_fails_closed(
     # the tables known today are among those the catalog finds (job_runs was once forgotten)
     assert {"jobs", "job_attempts", "job_results", "job_events", "connector_configs",
             "job_runs", "artifact_blobs", "artifact_chunks", "artifact_refs", "schedules",
-            "schedule_firings"} <= names  # fmt: skip
+            "schedule_firings", "events", "triggers", "trigger_evaluations"} <= names  # fmt: skip
     assert rls_problems(seeded, logins) == []
 
 
@@ -216,6 +234,12 @@ MUTATIONS = {
     "schedule_firings-policy-open": (
         "ALTER POLICY tenant_isolation ON jobforge.schedule_firings USING (true)",
         "schedule_firings"),
+    "events-not-forced": ("ALTER TABLE jobforge.events NO FORCE ROW LEVEL SECURITY", "events"),
+    "triggers-policy-open": ("ALTER POLICY tenant_isolation ON jobforge.triggers USING (true)",
+                             "triggers"),
+    "trigger_evaluations-rls-disabled": (
+        "ALTER TABLE jobforge.trigger_evaluations DISABLE ROW LEVEL SECURITY",
+        "trigger_evaluations"),
     "new-table-forgotten": (
         "CREATE TABLE jobforge.job_notes (tenant_id text NOT NULL, note text); "
         "GRANT SELECT ON jobforge.job_notes TO jobforge_app, jobforge_worker; "

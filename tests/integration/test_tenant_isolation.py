@@ -13,12 +13,12 @@ from psycopg.conninfo import make_conninfo
 from jobforge import db, errors
 from jobforge.provision import Database
 from jobforge.queue import Outcome, QueueClient
-from tests.integration.test_rls_catalog import seed_schedules
+from tests.integration.test_rls_catalog import seed_events, seed_schedules
 from tests.records import run_write
 
 TABLES = ("jobs", "job_attempts", "job_results", "job_events", "connector_configs", "job_runs",
           "artifact_blobs", "artifact_chunks", "artifact_refs", "schedules",
-          "schedule_firings")  # fmt: skip
+          "schedule_firings", "events", "triggers", "trigger_evaluations")  # fmt: skip
 DIGEST = "sha256:" + "0" * 64
 
 
@@ -43,8 +43,10 @@ def roles(jobforge_db: Database) -> Iterator[dict[str, str]]:
 @pytest.fixture
 def seeded(jobforge_db: Database) -> dict[str, int]:
     """One job per tenant, each claimed, recorded with an artifact, finished and with a connector
-    config, and a dry-run schedule fired once: rows everywhere."""
+    config, a dry-run schedule fired once, and an event evaluated by a dry-run trigger: rows
+    everywhere."""
     seed_schedules(jobforge_db)
+    seed_events(jobforge_db)
     ids = {}
     for tenant in ("tenant_a", "tenant_b"):
         with QueueClient.connect(jobforge_db.dsn, tenant=tenant) as queue:
@@ -145,6 +147,12 @@ def test_the_worker_role_cannot_write_rows_directly(
         "now(), now())",
         "DELETE FROM jobforge.schedule_firings",
         "UPDATE jobforge.features SET enabled = true",
+        "UPDATE jobforge.triggers SET paused = false, dry_run = false",
+        "INSERT INTO jobforge.events (tenant_id, type, source, data, occurred_at, submitted_at) "
+        "VALUES ('tenant_a', 't', 's', '{}', now(), now())",
+        "DELETE FROM jobforge.events",
+        "UPDATE jobforge.trigger_evaluations SET outcome = 'fired'",
+        "SELECT jobforge.evaluate_triggers(NULL, now(), false)",
     ],
 )
 def test_no_login_writes_schedules_or_flags_directly(

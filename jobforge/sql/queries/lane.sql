@@ -21,6 +21,8 @@ WITH refs AS (DELETE FROM jobforge.artifact_refs),
      blobs AS (DELETE FROM jobforge.artifact_blobs),
      configs AS (DELETE FROM jobforge.connector_configs),
      schedules AS (DELETE FROM jobforge.schedules),  -- their firing logs go with them
-     catalogue AS (DELETE FROM jobforge.runner_catalogue)
+     catalogue AS (DELETE FROM jobforge.runner_catalogue),
+     events AS (DELETE FROM jobforge.events),  -- their evaluations go with them
+     triggers AS (DELETE FROM jobforge.triggers)
 SELECT setval(s.name::regclass, s.value, s.called)
 FROM unnest(%(names)s::text[], %(values)s::bigint[], %(called)s::boolean[]) AS s(name, value, called)
