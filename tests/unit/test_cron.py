@@ -297,3 +297,22 @@ def test_a_row_no_worker_can_plan_gets_an_error_not_an_exception() -> None:
     assert "it names no time that exists" in planned[0]["error"]
     assert "unknown time zone 'Nowhere/Else'" in planned[1]["error"]
     assert planned[2]["fire"] == [utc(2026, 3, 2, 9, 1).isoformat()]
+
+
+def test_a_daily_0230_job_across_both_2027_transitions_in_berlin() -> None:
+    """The issue's vector: Europe/Berlin springs forward on 2027-03-28 at 02:00 (01:00 UTC) and
+    falls back on 2027-10-31 at 03:00 (01:00 UTC); a daily 02:30 job fires once on each night."""
+    cron = Cron.parse("30 2 * * *", "Europe/Berlin")
+    assert first(cron, utc(2027, 3, 26, 12), 4) == [
+        utc(2027, 3, 27, 1, 30),  # 02:30 CET
+        utc(2027, 3, 28, 1, 0),  # 02:30 does not exist: 03:00 CEST, the gap's end, once
+        utc(2027, 3, 29, 0, 30),  # 02:30 CEST
+        utc(2027, 3, 30, 0, 30),
+    ]
+    assert first(cron, utc(2027, 10, 29, 12), 4) == [
+        utc(2027, 10, 30, 0, 30),  # 02:30 CEST
+        utc(2027, 10, 31, 0, 30),  # the first 02:30 (CEST); the second (01:30 UTC) does not fire
+        utc(2027, 11, 1, 1, 30),  # 02:30 CET
+        utc(2027, 11, 2, 1, 30),
+    ]
+    assert cron.latest_at(utc(2027, 10, 31, 2), 1) == [utc(2027, 10, 31, 0, 30)]
