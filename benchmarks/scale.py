@@ -4,7 +4,7 @@ the cost it has with 10,000?
 
 Usage: `python benchmarks/scale.py [--large 10000000] [--small 10000] [--segments 6]
 [--rounds 500] [--claim 10] [--drain 20000] [--prune-batch 1000] [--tmpfs]
-[--shared-buffers 4GB]`. One throwaway
+[--shared-buffers 4GB] [--explain FILE]`. One throwaway
 server with default durability holds two databases: the small one with `--small` finished jobs,
 the large one with `--large`, each with the rows the queue leaves behind a finished job (3
 events, an attempt, a result for the succeeded ones, a run record of about 400 bytes: the
@@ -155,6 +155,35 @@ def drain(dsn: str, jobs: int) -> float:
     return asyncio.run(main())
 
 
+def explain(dsn: str, limit: int) -> str:
+    """The plans, with buffers, of every statement inside one claim of `limit` jobs and their
+    finish (auto_explain's nested statements, sent to this client as LOG notices): where a
+    claim spends its pages on this database."""
+    enqueue(dsn, limit)
+    notes: list[str] = []
+    with db.connect(dsn) as conn:
+        conn.add_notice_handler(lambda d: notes.append(d.message_primary or ""))
+        for setting in (
+            "auto_explain.log_min_duration = 0",
+            "auto_explain.log_analyze = on",
+            "auto_explain.log_buffers = on",
+            "auto_explain.log_timing = on",
+            "auto_explain.log_nested_statements = on",
+            "client_min_messages = log",
+        ):
+            conn.execute(f"SET {setting}".encode())  # fmt: skip
+        conn.execute("LOAD 'auto_explain'")
+        with conn.transaction():
+            conn.execute("SELECT set_config('jobforge.scope', 'worker', true)")
+            rows = conn.execute(
+                "SELECT id, lease_token FROM jobforge.claim_v1('bench', %s, ARRAY[%s])",
+                (limit, TYPE),
+            ).fetchall()
+        notes.append(f"-- claimed {len(rows)}")
+    clear(dsn)
+    return "\n".join(notes)
+
+
 def prune(dsn: str, batch: int) -> float:
     """Seconds one batch of the prune takes (the oldest finished jobs, 30 days and older)."""
     with QueueClient.connect(dsn, max_size=1) as client:
@@ -185,6 +214,7 @@ def main() -> int:
     parser.add_argument("--prune-batch", type=int, default=1000)
     parser.add_argument("--tmpfs", action="store_true", help="the server's data in memory")
     parser.add_argument("--shared-buffers", help="e.g. 4GB (default: the server's, 128MB)")
+    parser.add_argument("--explain", help="write the plans inside one claim on each database here")
     args = parser.parse_args()
     if args.small < args.segments * args.prune_batch:
         parser.error("--small must hold --segments batches of --prune-batch")
@@ -228,6 +258,10 @@ def main() -> int:
                 "prune_batch_ms": round(statistics.median(prunes[name]) * 1e3, 1),
             }
         small, large = results["small_figures"], results["large_figures"]
+        if args.explain:
+            with open(args.explain, "w", encoding="utf-8") as out:
+                for name, dsn in dsns.items():
+                    out.write(f"==== {name}\n{explain(dsn, args.claim)}\n")
         results["ratio_large_vs_small"] = {
             "claim": round(large["claim_us"]["median"] / small["claim_us"]["median"], 3),
             "finish": round(large["finish_us"]["median"] / small["finish_us"]["median"], 3),
