@@ -574,8 +574,13 @@ def test_a_worker_fires_a_schedule_and_runs_its_job(jobforge_db: Database) -> No
     registry.register("ops.tick", lambda payload, ctx: ran.append(payload))
     now = datetime.now(UTC)
     with QueueClient.connect(jobforge_db.dsn, tenant="acme") as client:
-        # added a minute ago (the caller's clock): its first slot is due now
-        client.schedule_add(every_minute(), now=now - timedelta(seconds=61))
+        # added a minute ago (the caller's clock), daily at the minute that began in between:
+        # exactly one slot is due now, and the next is a day away (an every-minute schedule
+        # fired again when the test ran across the next minute's start)
+        slot = (now - timedelta(seconds=1)).replace(second=0, microsecond=0)
+        daily = NewSchedule(name="tick", cron=f"{slot.minute} {slot.hour} * * *", timezone="UTC",
+                            type="ops.tick", input={"n": 1})  # fmt: skip
+        client.schedule_add(daily, now=now - timedelta(seconds=61))
     config = WorkerConfig(name="w", schedules_every_s=0.1, poll_min_s=0.05, poll_max_s=0.1)
 
     async def until_ran() -> WorkerReport:
