@@ -1,5 +1,5 @@
 -- jobforge's database schema as every migration up to and including
--- migrations/0020_events_triggers.sql leaves it: `pg_dump --schema-only --no-owner`
+-- migrations/0021_lean_enqueue.sql leaves it: `pg_dump --schema-only --no-owner`
 -- of the jobforge schema of a freshly migrated database, without session settings or
 -- version lines. Rows the migrations insert (job_transitions, settings) are data, not
 -- shown here.
@@ -1130,6 +1130,79 @@ $$;
 
 
 --
+-- Name: enqueue_one_v1(text, text, text, text, text, jsonb, text, integer, timestamp with time zone, integer, text, text, timestamp with time zone, integer); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.enqueue_one_v1(p_tenant text, p_project_scope text, p_actor text, p_reason text, p_type text, p_payload jsonb, p_idempotency_key text DEFAULT NULL::text, p_priority integer DEFAULT NULL::integer, p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_max_attempts integer DEFAULT NULL::integer, p_trace_id text DEFAULT NULL::text, p_project text DEFAULT NULL::text, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone, p_max_payload_bytes integer DEFAULT 1048576) RETURNS TABLE(job_id bigint, created boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+#variable_conflict use_column
+DECLARE
+    v_tenant text;
+    v_scope  text;
+    v_now    timestamptz;
+    v_limit  integer;
+    v_id     bigint;
+    v_proj   text;
+BEGIN
+    PERFORM set_config('jobforge.tenant', coalesce(p_tenant, ''), true),
+            set_config('jobforge.project', coalesce(p_project_scope, ''), true),
+            set_config('jobforge.scope', '', true),
+            set_config('jobforge.actor', coalesce(p_actor, ''), true),
+            set_config('jobforge.reason', coalesce(p_reason, ''), true);
+    v_tenant := jobforge.require_tenant();
+    v_scope := jobforge.require_project_scope();
+    v_proj := coalesce(p_project, v_scope, 'default');
+    SELECT CASE WHEN p_now IS NULL THEN now() END,
+           least(coalesce(p_max_payload_bytes, s.max_payload_bytes), s.max_payload_bytes)
+    INTO v_now, v_limit FROM jobforge.settings s;
+    IF v_now IS NULL  -- a caller's clock: enqueue_v1 decides whether it may
+       OR coalesce(p_actor, '') <> '' OR coalesce(p_reason, '') <> ''  -- an audited enqueue
+       OR p_type IS NULL OR p_type !~ '^[a-z0-9._-]+$' OR length(p_type) > 200
+       OR p_payload IS NULL OR jsonb_typeof(p_payload) <> 'object'
+       OR octet_length(p_payload::text) > v_limit
+       OR jsonb_path_exists(p_payload, 'strict $.**{65}')
+       OR jsonb_path_exists(p_payload,
+              'strict $.** ? (@ > 1.7976931348623157e308 || @ < -1.7976931348623157e308)')
+       OR p_priority NOT BETWEEN 0 AND 32767 OR p_max_attempts NOT BETWEEN 1 AND 1000
+       OR length(p_trace_id) > 256
+       OR NOT isfinite(p_run_at)
+       OR p_run_at NOT BETWEEN v_now - interval '100 years' AND v_now + interval '100 years'
+       OR v_proj !~ '^[A-Za-z0-9._-]+$' OR length(v_proj) > 128 OR p_project <> v_scope
+       OR length(p_idempotency_key) NOT BETWEEN 1 AND 255
+       OR EXISTS (SELECT 1 FROM jobforge.runner_catalogue c
+                  WHERE c.runner_id = p_type AND NOT c.enabled)
+    THEN
+        RETURN QUERY SELECT e.job_id, e.created FROM jobforge.enqueue_v1(
+            ARRAY[p_type], ARRAY[p_payload],
+            CASE WHEN p_idempotency_key IS NOT NULL THEN ARRAY[p_idempotency_key] END,
+            ARRAY[p_priority], ARRAY[p_run_at], ARRAY[p_max_attempts], ARRAY[p_trace_id], p_now,
+            p_max_payload_bytes, ARRAY[p_project]) e;
+        RETURN;
+    END IF;
+    INSERT INTO jobforge.jobs AS j (tenant_id, project, type, payload, payload_hash, priority,
+                                    run_at, max_attempts, idempotency_key, trace_id, created_at,
+                                    updated_at)
+    VALUES (v_tenant, v_proj, p_type, p_payload,
+            'sha256:' || encode(sha256(convert_to(p_payload::text, 'UTF8')), 'hex'),
+            coalesce(p_priority, 0), coalesce(p_run_at, v_now), coalesce(p_max_attempts, 3),
+            p_idempotency_key, p_trace_id, v_now, v_now)
+    ON CONFLICT (tenant_id, project, type, idempotency_key) WHERE idempotency_key IS NOT NULL
+    DO NOTHING
+    RETURNING j.id INTO v_id;
+    IF v_id IS NULL THEN  -- the key is taken: enqueue_v1 answers the job or the conflict
+        RETURN QUERY SELECT e.job_id, e.created FROM jobforge.enqueue_v1(
+            ARRAY[p_type], ARRAY[p_payload], ARRAY[p_idempotency_key], ARRAY[p_priority],
+            ARRAY[p_run_at], ARRAY[p_max_attempts], ARRAY[p_trace_id], p_now, p_max_payload_bytes,
+            ARRAY[p_project]) e;
+        RETURN;
+    END IF;
+    RETURN QUERY SELECT v_id, true;
+END $_$;
+
+
+--
 -- Name: enqueue_v1(text[], jsonb[], text[], integer[], timestamp with time zone[], integer[], text[], timestamp with time zone, integer, text[]); Type: FUNCTION; Schema: jobforge; Owner: -
 --
 
@@ -1144,6 +1217,8 @@ DECLARE
     v_now      timestamptz := jobforge.clock(p_now);
     v_n        integer := coalesce(cardinality(p_types), 0);
     v_seq      regclass := pg_get_serial_sequence('jobforge.jobs', 'id')::regclass;
+    v_audited  boolean := coalesce(current_setting('jobforge.actor', true), '') <> ''
+                          OR coalesce(current_setting('jobforge.reason', true), '') <> '';
     v_limit    integer;
     v_bad      record;
     v_inserted bigint[];
@@ -1233,7 +1308,7 @@ BEGIN
         ),
         events AS (
             INSERT INTO jobforge.job_events (job_id, tenant_id, project, kind, at)
-            SELECT id, v_tenant, project, 'created', v_now FROM inserted ORDER BY id
+            SELECT id, v_tenant, project, 'created', v_now FROM inserted WHERE v_audited ORDER BY id
         )
         SELECT array_agg(id ORDER BY id) INTO v_inserted FROM inserted;
         RETURN QUERY SELECT k.i::integer, k.new_id, true
@@ -1262,7 +1337,7 @@ BEGIN
     ),
     events AS (
         INSERT INTO jobforge.job_events (job_id, tenant_id, project, kind, at)
-        SELECT id, v_tenant, project, 'created', v_now FROM inserted ORDER BY id
+        SELECT id, v_tenant, project, 'created', v_now FROM inserted WHERE v_audited ORDER BY id
     )
     SELECT array_agg(CASE WHEN ins.id IS NOT NULL THEN input.new_id END ORDER BY input.i)
     INTO v_inserted
@@ -2665,18 +2740,22 @@ CREATE FUNCTION jobforge.require_project_scope() RETURNS text
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 DECLARE
-    v_project text := jobforge.current_project();
-    v_asked   text := nullif(current_setting('jobforge.project', true), '');
+    v_asked    text := nullif(current_setting('jobforge.project', true), '');
+    v_projects text[];
 BEGIN
-    IF v_project = '' AND v_asked IS NULL THEN
+    SELECT l.projects INTO v_projects FROM jobforge.tenant_logins l WHERE l.login = session_user;
+    IF v_projects IS NULL THEN
+        RETURN v_asked;
+    END IF;
+    IF v_asked IS NULL THEN
         RAISE EXCEPTION 'login % is bound to projects (jobforge.tenant_logins): name one (jobforge.project)',
             session_user USING ERRCODE = 'JF003';
     END IF;
-    IF v_project = '' THEN
+    IF NOT coalesce(v_asked = ANY (v_projects), false) THEN
         RAISE EXCEPTION 'login % may not act for project % (jobforge.tenant_logins)',
             session_user, quote_literal(left(v_asked, 130)) USING ERRCODE = 'JF003';
     END IF;
-    RETURN v_project;
+    RETURN v_asked;
 END $$;
 
 
@@ -2689,18 +2768,19 @@ CREATE FUNCTION jobforge.require_tenant() RETURNS text
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 DECLARE
-    v_tenant text := jobforge.current_tenant();
-    v_asked  text := nullif(current_setting('jobforge.tenant', true), '');
+    v_asked   text := nullif(current_setting('jobforge.tenant', true), '');
+    v_tenants text[];
 BEGIN
-    IF v_tenant IS NULL AND v_asked IS NOT NULL THEN
-        RAISE EXCEPTION 'login % may not act for tenant % (jobforge.tenant_logins)',
-            session_user, quote_literal(left(v_asked, 130)) USING ERRCODE = 'JF003';
-    END IF;
-    IF v_tenant IS NULL THEN
+    IF v_asked IS NULL THEN
         RAISE EXCEPTION 'no tenant is set for this transaction (jobforge.tenant)'
             USING ERRCODE = 'JF003';
     END IF;
-    RETURN v_tenant;
+    SELECT l.tenants INTO v_tenants FROM jobforge.tenant_logins l WHERE l.login = session_user;
+    IF FOUND AND NOT coalesce(v_asked = ANY (v_tenants), false) THEN
+        RAISE EXCEPTION 'login % may not act for tenant % (jobforge.tenant_logins)',
+            session_user, quote_literal(left(v_asked, 130)) USING ERRCODE = 'JF003';
+    END IF;
+    RETURN v_asked;
 END $$;
 
 
@@ -4040,6 +4120,46 @@ ALTER TABLE ONLY jobforge.job_events FORCE ROW LEVEL SECURITY;
 
 
 --
+-- Name: job_event_log; Type: VIEW; Schema: jobforge; Owner: -
+--
+
+CREATE VIEW jobforge.job_event_log WITH (security_invoker='true') AS
+ SELECT e.id,
+    e.job_id,
+    e.tenant_id,
+    e.project,
+    e.kind,
+    e.at,
+    e.attempt,
+    e.worker,
+    e.data,
+    e.login,
+    e.actor,
+    e.reason
+   FROM jobforge.job_events e
+UNION ALL
+ SELECT (0)::bigint AS id,
+    j.id AS job_id,
+    j.tenant_id,
+    j.project,
+    'created'::text AS kind,
+    j.created_at AS at,
+    NULL::integer AS attempt,
+    NULL::text AS worker,
+        CASE
+            WHEN (j.parent_id IS NOT NULL) THEN jsonb_build_object('parent_id', j.parent_id)
+            ELSE NULL::jsonb
+        END AS data,
+    NULL::text AS login,
+    NULL::text AS actor,
+    NULL::text AS reason
+   FROM jobforge.jobs j
+  WHERE (NOT (EXISTS ( SELECT 1
+           FROM jobforge.job_events c
+          WHERE ((c.job_id = j.id) AND (c.kind = 'created'::text)))));
+
+
+--
 -- Name: job_events_id_seq; Type: SEQUENCE; Schema: jobforge; Owner: -
 --
 
@@ -5295,6 +5415,15 @@ GRANT ALL ON FUNCTION jobforge.current_tenant() TO jobforge_worker;
 
 
 --
+-- Name: FUNCTION enqueue_one_v1(p_tenant text, p_project_scope text, p_actor text, p_reason text, p_type text, p_payload jsonb, p_idempotency_key text, p_priority integer, p_run_at timestamp with time zone, p_max_attempts integer, p_trace_id text, p_project text, p_now timestamp with time zone, p_max_payload_bytes integer); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.enqueue_one_v1(p_tenant text, p_project_scope text, p_actor text, p_reason text, p_type text, p_payload jsonb, p_idempotency_key text, p_priority integer, p_run_at timestamp with time zone, p_max_attempts integer, p_trace_id text, p_project text, p_now timestamp with time zone, p_max_payload_bytes integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.enqueue_one_v1(p_tenant text, p_project_scope text, p_actor text, p_reason text, p_type text, p_payload jsonb, p_idempotency_key text, p_priority integer, p_run_at timestamp with time zone, p_max_attempts integer, p_trace_id text, p_project text, p_now timestamp with time zone, p_max_payload_bytes integer) TO jobforge_app;
+GRANT ALL ON FUNCTION jobforge.enqueue_one_v1(p_tenant text, p_project_scope text, p_actor text, p_reason text, p_type text, p_payload jsonb, p_idempotency_key text, p_priority integer, p_run_at timestamp with time zone, p_max_attempts integer, p_trace_id text, p_project text, p_now timestamp with time zone, p_max_payload_bytes integer) TO jobforge_worker;
+
+
+--
 -- Name: FUNCTION enqueue_v1(p_types text[], p_payloads jsonb[], p_idempotency_keys text[], p_priorities integer[], p_run_ats timestamp with time zone[], p_max_attempts integer[], p_trace_ids text[], p_now timestamp with time zone, p_max_payload_bytes integer, p_projects text[]); Type: ACL; Schema: jobforge; Owner: -
 --
 
@@ -5793,6 +5922,14 @@ GRANT SELECT ON TABLE jobforge.job_attempts TO jobforge_worker;
 
 GRANT SELECT ON TABLE jobforge.job_events TO jobforge_app;
 GRANT SELECT ON TABLE jobforge.job_events TO jobforge_worker;
+
+
+--
+-- Name: TABLE job_event_log; Type: ACL; Schema: jobforge; Owner: -
+--
+
+GRANT SELECT ON TABLE jobforge.job_event_log TO jobforge_app;
+GRANT SELECT ON TABLE jobforge.job_event_log TO jobforge_worker;
 
 
 --

@@ -77,6 +77,12 @@ class AsyncQueueClient(ClientBase[db.AsyncConnectionPool]):
         """`QueueClient._drive`, awaiting."""
         step = Stepper(op)
         while (statement := step.statement) is not None:
+            if statement.solo:
+                text, params = statement.query()
+                scope = db.solo_scope(self.tenant, self.acting, self.project)
+                async with self.pool.connection() as conn:
+                    step.send(await db.solo_async(conn, text, {**params, **scope}))
+                continue
             app_role = self._app_role(step.worker)
             async with (
                 self.pool.connection() as conn,

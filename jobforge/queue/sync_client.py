@@ -102,6 +102,12 @@ class QueueClient(ClientBase[db.ConnectionPool]):
         after one without `more` opens a new transaction."""
         step = Stepper(op)
         while (statement := step.statement) is not None:
+            if statement.solo:  # its own transaction, the scope in its arguments
+                text, params = statement.query()
+                scope = db.solo_scope(self.tenant, self.acting, self.project)
+                with self.pool.connection() as conn:
+                    step.send(db.solo(conn, text, {**params, **scope}))
+                continue
             app_role = self._app_role(step.worker)
             with (
                 self.pool.connection() as conn,
