@@ -1145,18 +1145,29 @@ DECLARE
     v_limit  integer;
     v_id     bigint;
     v_proj   text;
+    v_bound  boolean;
 BEGIN
     PERFORM set_config('jobforge.tenant', coalesce(p_tenant, ''), true),
             set_config('jobforge.project', coalesce(p_project_scope, ''), true),
             set_config('jobforge.scope', '', true),
             set_config('jobforge.actor', coalesce(p_actor, ''), true),
             set_config('jobforge.reason', coalesce(p_reason, ''), true);
-    v_tenant := jobforge.require_tenant();
-    v_scope := jobforge.require_project_scope();
-    v_proj := coalesce(p_project, v_scope, 'default');
+    -- The settings and the login's binding in one read; a login bound to tenants or projects
+    -- goes through require_tenant and require_project_scope, which hold the rules and their
+    -- messages (an unbound login may act for any tenant and project it names).
     SELECT CASE WHEN p_now IS NULL THEN now() END,
-           least(coalesce(p_max_payload_bytes, s.max_payload_bytes), s.max_payload_bytes)
-    INTO v_now, v_limit FROM jobforge.settings s;
+           least(coalesce(p_max_payload_bytes, s.max_payload_bytes), s.max_payload_bytes),
+           l.login IS NOT NULL
+    INTO v_now, v_limit, v_bound
+    FROM jobforge.settings s LEFT JOIN jobforge.tenant_logins l ON l.login = session_user;
+    IF v_bound OR coalesce(p_tenant, '') = '' THEN
+        v_tenant := jobforge.require_tenant();
+        v_scope := jobforge.require_project_scope();
+    ELSE
+        v_tenant := p_tenant;
+        v_scope := nullif(p_project_scope, '');
+    END IF;
+    v_proj := coalesce(p_project, v_scope, 'default');
     IF v_now IS NULL  -- a caller's clock: enqueue_v1 decides whether it may
        OR coalesce(p_actor, '') <> '' OR coalesce(p_reason, '') <> ''  -- an audited enqueue
        OR p_type IS NULL OR p_type !~ '^[a-z0-9._-]+$' OR length(p_type) > 200
