@@ -1,5 +1,5 @@
 -- jobforge's database schema as every migration up to and including
--- migrations/0021_lean_enqueue.sql leaves it: `pg_dump --schema-only --no-owner`
+-- migrations/0025_lean_enqueue.sql leaves it: `pg_dump --schema-only --no-owner`
 -- of the jobforge schema of a freshly migrated database, without session settings or
 -- version lines. Rows the migrations insert (job_transitions, settings) are data, not
 -- shown here.

@@ -450,7 +450,7 @@ def solo_scope(
 def solo(conn: Connection, statement: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
     """One statement alone, in autocommit: its own implicit transaction, one message and one
     wait, its dict rows. For a SQL function that takes the caller's scope as arguments and sets
-    it itself for its transaction (`solo_scope`; migrations/0021): BEGIN, the scope and COMMIT
+    it itself for its transaction (`solo_scope`; migrations/0025): BEGIN, the scope and COMMIT
     cost as much again as a one-row insert, even in one pipeline. Errors leave typed."""
     restore = not conn.autocommit
     with _typed_errors(conn):

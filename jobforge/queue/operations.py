@@ -185,7 +185,7 @@ def enqueue(
 
 
 def enqueue_one(client: Client, job: NewJob, *, now: datetime | None = None) -> Steps[Enqueued]:
-    """One job in one statement (migrations/0021: enqueue_one_v1), the client's scope passed
+    """One job in one statement (migrations/0025: enqueue_one_v1), the client's scope passed
     as its arguments."""
     rows = yield Statement(calls.enqueue_one(job, now, client.max_payload_bytes), solo=True)
     return calls.enqueued_one(rows)

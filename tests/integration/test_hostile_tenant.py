@@ -48,7 +48,7 @@ DIGEST = "sha256:" + "0" * 64
 #: `test_every_function_the_app_role_may_call_is_attacked` until it is added here and attacked.
 APP_FUNCTIONS = {
     "enqueue_v1", "cancel_v1", "reschedule_v1",  # tenant-facing
-    "enqueue_one_v1",  # tenant-facing, the scope as arguments, [5/10] (migrations/0021)
+    "enqueue_one_v1",  # tenant-facing, the scope as arguments, [5/10] (migrations/0025)
     "stats_v1", "bulk_retry_v1", "bulk_cancel_v1",  # tenant-facing, [6/10]
     "schedule_add_v1", "schedule_pause_v1", "schedule_remove_v1",  # tenant-facing, [7/10]
     "event_submit_v1", "trigger_add_v1", "trigger_pause_v1", "trigger_remove_v1",

@@ -1,4 +1,4 @@
-"""The lean enqueue of [5/10] (migrations/0021) on a real database: one job in one statement with
+"""The lean enqueue of [5/10] (migrations/0025) on a real database: one job in one statement with
 the scope as arguments, and a plain `created` event derived from the job's row.
 
 What must not change is the log as its readers see it (`jobs show`, the state machine), the

@@ -32,7 +32,7 @@ SELECT ord, job_id, created FROM jobforge.enqueue_v1(
     %(trace_ids)s, %(now)s, %(max_payload_bytes)s, %(projects)s)
 
 -- name: job_enqueue_one
--- One job, one statement, in autocommit: the scope travels as arguments (migrations/0021).
+-- One job, one statement, in autocommit: the scope travels as arguments (migrations/0025).
 SELECT job_id, created FROM jobforge.enqueue_one_v1(
     %(scope_tenant)s, %(scope_project)s, %(scope_actor)s, %(scope_reason)s,
     %(type)s, %(payload)s::jsonb, %(key)s, %(priority)s::integer, %(run_at)s::timestamptz,
@@ -83,7 +83,7 @@ ORDER BY id DESC
 LIMIT %(limit)s
 
 -- name: job_events
--- The log as its readers see it: a plain `created` is derived from the job's row (0021).
+-- The log as its readers see it: a plain `created` is derived from the job's row (0025).
 SELECT id, job_id, kind, at, attempt, worker, data, actor, reason FROM jobforge.job_event_log
 WHERE job_id = %(id)s AND tenant_id = jobforge.current_tenant()
   AND project = coalesce((SELECT jobforge.current_project()), project)
