@@ -2068,11 +2068,10 @@ $$;
 
 CREATE FUNCTION jobforge.lease_id(p_token uuid) RETURNS uuid
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-    SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
     SELECT pg_catalog.encode(
                pg_catalog.substr(pg_catalog.sha256(pg_catalog.uuid_send(p_token)), 1, 16), 'hex'
-           )::uuid
+           )::pg_catalog.uuid
 $$;
 
 
