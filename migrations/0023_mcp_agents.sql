@@ -34,10 +34,21 @@ CREATE FUNCTION jobforge.claim_tenant_v1(
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
 DECLARE
-    v_now     timestamptz := jobforge.clock(p_now);
-    v_limited text;
+    v_now      timestamptz := jobforge.clock(p_now);
+    v_limited  text;
+    v_bound    boolean;
+    v_tenants  text[];
+    v_projects text[];
 BEGIN
     PERFORM jobforge.require_worker();
+    -- A login bound to tenants (and projects) in jobforge.tenant_logins stays bound here: a
+    -- worker member bound to one tenant claims no other tenant's jobs by naming it.
+    SELECT true, l.tenants, l.projects INTO v_bound, v_tenants, v_projects
+    FROM jobforge.tenant_logins l WHERE l.login = session_user;
+    IF v_bound AND NOT p_tenant = ANY (v_tenants) THEN
+        RAISE EXCEPTION 'login % may not act for tenant % (jobforge.tenant_logins)',
+            session_user, quote_literal(left(p_tenant, 130)) USING ERRCODE = 'JF003';
+    END IF;
     IF p_tenant IS NULL OR p_tenant !~ '^[A-Za-z0-9._:-]+$' OR length(p_tenant) > 128 THEN
         RAISE EXCEPTION 'claim: the tenant must be 1-128 characters of A-Z a-z 0-9 . _ : -'
             USING ERRCODE = 'JF006';
@@ -69,6 +80,7 @@ BEGIN
         FROM jobforge.jobs j
         WHERE j.tenant_id = p_tenant AND j.status = 'queued' AND j.run_at <= v_now
           AND (p_types IS NULL OR j.type = ANY (p_types))
+          AND (v_projects IS NULL OR j.project = ANY (v_projects))
         ORDER BY j.priority, j.run_at, j.id
         LIMIT p_limit
         FOR UPDATE SKIP LOCKED

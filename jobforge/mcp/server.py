@@ -28,6 +28,10 @@ from jobforge.mcp.binding import Binding, Tokens
 from jobforge.mcp.tools import DEFAULT_LEASE_S, Queue, ServerConfig
 
 T = TypeVar("T")
+#: The arguments several tools share (module level: the SDK evaluates the annotations here).
+Id = Annotated[int, Field(ge=1, le=2**63 - 1, description="the job's id")]
+Token = Annotated[str, Field(description="the lease_token the claim returned")]
+LeaseS = Annotated[float, Field(gt=0, le=3600, description="how long the lease lasts, seconds")]
 
 INSTRUCTIONS = """\
 jobforge's job queue, for one tenant: the one this connection is bound to (by the server's \
@@ -69,6 +73,20 @@ class _TokenVerifier:
                            claims={"tenant": bound.tenant, "actor": bound.actor})  # fmt: skip
 
 
+class _Server(MCPServer):
+    """The SDK's server, with a refused argument told in one line: the SDK's message is
+    pydantic's, several lines with a link per field."""
+
+    async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
+        try:
+            return await super().call_tool(name, arguments, context)
+        except ToolError as exc:
+            if isinstance(exc.__cause__, ValidationError):
+                why = validation.summary(exc.__cause__, limit=3)
+                raise ToolError(f"{name}: invalid arguments: {_one_line(why)}") from None
+            raise
+
+
 def build(config: ServerConfig, fixed: Binding | None, http: HttpSettings | None = None) -> MCPServer:
     """The server with every tool; `fixed`: the binding of a connection without a token (stdio,
     or HTTP without a tokens file); `http`: the HTTP settings, for bearer-token auth."""
@@ -81,7 +99,7 @@ def build(config: ServerConfig, fixed: Binding | None, http: HttpSettings | None
             "auth": AuthSettings(issuer_url=url, resource_server_url=f"{url}/mcp",
                                  validate_token_resource=False),  # fmt: skip
         }
-    server = MCPServer("jobforge", instructions=INSTRUCTIONS, **auth)
+    server = _Server("jobforge", instructions=INSTRUCTIONS, **auth)
 
     def bound() -> Binding:
         token = get_access_token()
@@ -99,10 +117,6 @@ def build(config: ServerConfig, fixed: Binding | None, http: HttpSettings | None
             raise ToolError(_one_line(str(exc) or type(exc).__name__)) from None
         except ValidationError as exc:
             raise ToolError(_one_line(validation.summary(exc, limit=3))) from None
-
-    Id = Annotated[int, Field(ge=1, le=2**63 - 1, description="the job's id")]
-    Token = Annotated[str, Field(description="the lease_token the claim returned")]
-    LeaseS = Annotated[float, Field(gt=0, le=3600, description="how long the lease lasts, seconds")]
 
     @server.tool(description="Enqueue a job of a catalogued runner; its input is validated "
                  "against the runner's contract (the catalogue's input schema).")  # fmt: skip

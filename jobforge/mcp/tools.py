@@ -58,6 +58,11 @@ class Queue:
             if found is None:
                 found = QueueClient.connect(self.config.database_url, tenant=bound.tenant,
                                             max_size=4, check=False)  # fmt: skip
+                try:
+                    found.check_tenant()
+                except BaseException:
+                    found.close()
+                    raise
                 self._clients[bound.tenant] = found
         return found.acting_as(bound.actor)
 

@@ -47,6 +47,18 @@ def correlation_problem(value: str) -> str | None:
     return None
 
 
+def check_tenant(client: Client) -> Steps[None]:
+    """Refuse (`TenantRequired`, one line) a login that may not act for the client's tenant:
+    its reads would see nothing rather than fail, so an agent would take an empty queue for
+    the truth."""
+    (row,) = yield Statement(("session_tenant", {}))
+    if row["tenant"] is None:
+        raise errors.TenantRequired(
+            f"login {row['login']} may not act for tenant {client.tenant!r} "
+            "(jobforge.tenant_logins)"
+        )
+
+
 def claim_tenant(
     client: Client,
     worker: str,

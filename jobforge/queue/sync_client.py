@@ -194,6 +194,7 @@ class QueueClient(ClientBase[db.ConnectionPool]):
     acknowledge_cancel = _blocking(ops.acknowledge_cancel)
 
     # agents (`jobforge mcp`, migrations/0023): a claim held to the client's tenant; a session
+    check_tenant = _blocking(agents.check_tenant)
     claim_tenant = _blocking(agents.claim_tenant)
     session = _blocking(agents.session)
 

@@ -19,3 +19,8 @@ WHERE j.tenant_id = jobforge.current_tenant()
   AND j.finished_at IS NULL
 ORDER BY j.id
 LIMIT %(limit)s
+
+-- name: session_tenant
+-- The tenant the transaction may act for: NULL when the login is bound (jobforge.tenant_logins)
+-- to other tenants, which reads do not say (they see nothing), so a server says it up front.
+SELECT jobforge.current_tenant() AS tenant, session_user AS login
