@@ -28,28 +28,36 @@ class Transport(StrEnum):
 
 def mcp(
     transport: Transport = typer.Option(
-        Transport.stdio, "--transport", help="stdio (a local agent starts the server) or http "
-        "(streamable HTTP at http://HOST:PORT/mcp, for remote agents)."
-    ),  # fmt: skip
+        Transport.stdio,
+        "--transport",
+        help="stdio (a local agent starts the server) or http "
+        "(streamable HTTP at http://HOST:PORT/mcp, for remote agents).",
+    ),
     host: str = typer.Option("127.0.0.1", "--host", help="HTTP: the address to listen on."),
     port: int = typer.Option(8765, "--port", min=1, max=65535, help="HTTP: the port."),
     tokens: Path | None = typer.Option(
-        None, "--tokens", help="HTTP: a JSON file binding bearer tokens (by SHA-256) to a "
-        "tenant and an actor each; every request must carry one of them."
-    ),  # fmt: skip
+        None,
+        "--tokens",
+        help="HTTP: a JSON file binding bearer tokens (by SHA-256) to a "
+        "tenant and an actor each; every request must carry one of them.",
+    ),
     tenant: str | None = typer.Option(
-        None, "--tenant", help="The tenant every connection acts for (default: $JOBFORGE_TENANT;"
-        " not with --tokens)."
-    ),  # fmt: skip
+        None,
+        "--tenant",
+        help="The tenant every connection acts for (default: $JOBFORGE_TENANT; not with --tokens).",
+    ),
     actor: str | None = typer.Option(
-        None, "--actor", help="Who the audit trail names for everything the agent does "
-        "(default: $JOBFORGE_ACTOR, else your OS login name; not with --tokens)."
-    ),  # fmt: skip
+        None,
+        "--actor",
+        help="Who the audit trail names for everything the agent does "
+        "(default: $JOBFORGE_ACTOR, else your OS login name; not with --tokens).",
+    ),
     url: str | None = typer.Option(None, "--database-url", help=f"The queue ({DEFAULT_HELP})."),
     project: Path = typer.Option(
-        Path("."), "--project", help="Runner repository, for replay_run (default: the "
-        "working directory)."
-    ),  # fmt: skip
+        Path("."),
+        "--project",
+        help="Runner repository, for replay_run (default: the working directory).",
+    ),
     provider: str | None = typer.Option(
         None, "--provider", help="replay_run: where its throwaway Postgres comes from."
     ),

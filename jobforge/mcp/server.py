@@ -20,7 +20,7 @@ from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import Field, ValidationError
+from pydantic import AnyHttpUrl, Field, ValidationError
 
 from jobforge import errors, validation
 from jobforge.mcp import results as r
@@ -87,7 +87,9 @@ class _Server(MCPServer):
             raise
 
 
-def build(config: ServerConfig, fixed: Binding | None, http: HttpSettings | None = None) -> MCPServer:
+def build(
+    config: ServerConfig, fixed: Binding | None, http: HttpSettings | None = None
+) -> MCPServer:
     """The server with every tool; `fixed`: the binding of a connection without a token (stdio,
     or HTTP without a tokens file); `http`: the HTTP settings, for bearer-token auth."""
     queue = Queue(config)
@@ -96,8 +98,11 @@ def build(config: ServerConfig, fixed: Binding | None, http: HttpSettings | None
         url = f"http://{http.host}:{http.port}"
         auth = {
             "token_verifier": _TokenVerifier(http.tokens),
-            "auth": AuthSettings(issuer_url=url, resource_server_url=f"{url}/mcp",
-                                 validate_token_resource=False),  # fmt: skip
+            "auth": AuthSettings(
+                issuer_url=AnyHttpUrl(url),
+                resource_server_url=AnyHttpUrl(f"{url}/mcp"),
+                validate_token_resource=False,
+            ),
         }
     server = _Server("jobforge", instructions=INSTRUCTIONS, **auth)
 
@@ -123,8 +128,10 @@ def build(config: ServerConfig, fixed: Binding | None, http: HttpSettings | None
     async def enqueue(
         runner_id: Annotated[str, Field(min_length=1, max_length=200)],
         input: dict[str, Any],
-        correlation_id: Annotated[str | None, Field(
-            description="groups the jobs of one session (resume_session finds them)")] = None,
+        correlation_id: Annotated[
+            str | None,
+            Field(description="groups the jobs of one session (resume_session finds them)"),
+        ] = None,
         idempotency_key: Annotated[str | None, Field(min_length=1, max_length=255)] = None,
         priority: Annotated[int, Field(ge=0, le=32767, description="0 is most urgent")] = 0,
         max_attempts: Annotated[int | None, Field(ge=1, le=1000)] = None,
@@ -143,7 +150,7 @@ def build(config: ServerConfig, fixed: Binding | None, http: HttpSettings | None
         limit: Annotated[int, Field(ge=1, le=500)] = 50,
         before: Annotated[int | None, Field(ge=1, description="next_before of a page")] = None,
     ) -> r.Listed:
-        return await call(queue.list, status, type, limit, before)
+        return await call(queue.list_jobs, status, type, limit, before)
 
     @server.tool(description="Claim due jobs of the tenant to work them yourself (of these "
                  "types only, when given); each comes with a lease_token.")  # fmt: skip
@@ -165,14 +172,18 @@ def build(config: ServerConfig, fixed: Binding | None, http: HttpSettings | None
         return await call(queue.heartbeat, job_id, lease_token, lease_seconds, progress_pct,
                           message)  # fmt: skip
 
-    @server.tool(description="Finish a claimed job as succeeded, with its output (checked "
-                 "against the runner's output schema when catalogued) and the evidence.")  # fmt: skip
+    @server.tool(
+        description="Finish a claimed job as succeeded, with its output (checked "
+        "against the runner's output schema when catalogued) and the evidence."
+    )
     async def complete(
         job_id: Id,
         lease_token: Token,
         output: Any,
-        evidence: Annotated[list[Any], Field(
-            description="what shows the work was done: links, checks run, excerpts")] = [],  # noqa: B006
+        evidence: Annotated[
+            list[Any],
+            Field(description="what shows the work was done: links, checks run, excerpts"),
+        ] = [],  # noqa: B006
     ) -> r.Finished:
         return await call(queue.complete, job_id, lease_token, output, evidence)
 
@@ -203,8 +214,10 @@ def build(config: ServerConfig, fixed: Binding | None, http: HttpSettings | None
     async def health() -> r.Health:
         return await call(queue.health)
 
-    @server.tool(description="The audit trail: who enqueued, claimed, finished, canceled what. "
-                 "summary: counts per kind and actor; detail: the events, newest first.")  # fmt: skip
+    @server.tool(
+        description="The audit trail: who enqueued, claimed, finished, canceled what. "
+        "summary: counts per kind and actor; detail: the events, newest first."
+    )
     async def audit_log(
         mode: Literal["summary", "detail"] = "summary",
         since: Annotated[str, Field(description="30m, 1h, 2d back, or an ISO 8601 date")] = "24h",

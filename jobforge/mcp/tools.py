@@ -97,7 +97,7 @@ class Queue:
                               data=e.data) for e in client.events(job_id)]  # fmt: skip
         return r.Checked(job=r.JobView.of(job), result=result, events=events)
 
-    def list(self, bound: Binding, status: Sequence[str] | None, types: Sequence[str] | None,
+    def list_jobs(self, bound: Binding, status: Sequence[str] | None, types: Sequence[str] | None,
              limit: int, before: int | None) -> r.Listed:  # fmt: skip
         if not 1 <= limit <= MAX_LIST:
             raise errors.InvalidJob(f"limit {limit} is out of range 1-{MAX_LIST}")
@@ -182,7 +182,8 @@ class Queue:
                                                lease_s=lease)  # fmt: skip
         leases = []
         for job in jobs:
-            assert job.lease_token is not None and job.lease_expires_at is not None
+            assert job.lease_token is not None
+            assert job.lease_expires_at is not None
             leases.append(r.Lease(job=r.JobView.of(job), lease_token=str(job.lease_token),
                                   lease_expires_at=job.lease_expires_at))  # fmt: skip
         return r.Claimed(leases=leases)

@@ -66,8 +66,9 @@ def queue_db(jobforge_template: Template) -> Iterator[Database]:
     database = jobforge_template.create()
     with database.connect() as admin:
         for runner_id in ("mcp.scan", "mcp.off"):
+            schemas = (json.dumps(SCAN_IN), json.dumps(SCAN_OUT))
             admin.execute("SELECT jobforge.catalogue_sync_v1(%s, '1.0.0', %s, %s, %s)",
-                          (runner_id, json.dumps(SCAN_IN), json.dumps(SCAN_OUT), DIGEST))  # fmt: skip
+                          (runner_id, *schemas, DIGEST))  # fmt: skip
         admin.execute("SELECT jobforge.catalogue_enable_v1('mcp.off', false)")
     yield database
     jobforge_template.drop(database)
@@ -101,7 +102,8 @@ class Agent:
         assert result.is_error, (tool, result.structured_content)
         (content,) = result.content
         text: str = content.text  # type: ignore[union-attr]
-        assert "\n" not in text and "Traceback" not in text, text
+        assert "\n" not in text, text
+        assert "Traceback" not in text, text
         return text
 
 
@@ -126,17 +128,19 @@ def test_every_tool_over_stdio(queue_db: Database, acme_login: str) -> None:
             # enqueue: by runner id, input checked against the catalogue's schema
             made = [await agent.ok("enqueue", runner_id="mcp.scan", input={"target": f"h{i}"},
                                    correlation_id="sess-1") for i in range(4)]  # fmt: skip
-            other = await agent.ok("enqueue", runner_id="mcp.scan", input={"target": "x"},
+            await agent.ok("enqueue", runner_id="mcp.scan", input={"target": "x"},
                                    correlation_id="sess-2")  # fmt: skip
             assert [m["created"] for m in made] == [True] * 4
             again = await agent.ok("enqueue", runner_id="mcp.scan", input={"target": "h0"},
                                    idempotency_key="k1")  # fmt: skip
             same = await agent.ok("enqueue", runner_id="mcp.scan", input={"target": "h0"},
                                   idempotency_key="k1")  # fmt: skip
-            assert same["job_id"] == again["job_id"] and same["created"] is False
+            assert same["job_id"] == again["job_id"]
+            assert same["created"] is False
             assert "target" in await agent.error("enqueue", runner_id="mcp.scan", input={})
             assert "not in the runner catalogue" in await agent.error(
-                "enqueue", runner_id="mcp.nope", input={"target": "x"})
+                "enqueue", runner_id="mcp.nope", input={"target": "x"}
+            )
             assert "disabled" in await agent.error("enqueue", runner_id="mcp.off",
                                                    input={"target": "x"})  # fmt: skip
             assert "idempotency" in (await agent.error(
@@ -154,7 +158,8 @@ def test_every_tool_over_stdio(queue_db: Database, acme_login: str) -> None:
             assert checked["events"][0]["actor"] == "agent-s"
             assert "not found" in await agent.error("check", job_id=10**9)
             page = await agent.ok("list_jobs", status=["queued"], limit=3)
-            assert len(page["jobs"]) == 3 and page["next_before"] is not None
+            assert len(page["jobs"]) == 3
+            assert page["next_before"] is not None
             rest = await agent.ok("list_jobs", status=["queued"], before=page["next_before"])
             assert len(page["jobs"]) + len(rest["jobs"]) == 6
             assert "unknown status" in await agent.error("list_jobs", status=["nope"])
@@ -168,14 +173,19 @@ def test_every_tool_over_stdio(queue_db: Database, acme_login: str) -> None:
             beat = await agent.ok("heartbeat", job_id=a["job"]["id"], lease_token=a["lease_token"],
                                   progress_pct=50, message="half")  # fmt: skip
             assert beat["state"] == "ok"
-            assert (await agent.ok("heartbeat", job_id=a["job"]["id"],
-                                   lease_token=str(__import__("uuid").uuid4())))["state"] == "lost"
+            assert (
+                await agent.ok(
+                    "heartbeat", job_id=a["job"]["id"], lease_token=str(__import__("uuid").uuid4())
+                )
+            )["state"] == "lost"
             assert "not a UUID" in await agent.error("heartbeat", job_id=a["job"]["id"],
                                                      lease_token="nope")  # fmt: skip
             assert "lease_seconds" in await agent.error("claim", lease_seconds=0)
-            bad_output = await agent.error("complete", job_id=a["job"]["id"],
-                                           lease_token=a["lease_token"], output={"x": 1})
-            assert "findings" in bad_output and "keeps running" in bad_output
+            bad_output = await agent.error(
+                "complete", job_id=a["job"]["id"], lease_token=a["lease_token"], output={"x": 1}
+            )
+            assert "findings" in bad_output
+            assert "keeps running" in bad_output
             done = await agent.ok("complete", job_id=a["job"]["id"], lease_token=a["lease_token"],
                                   output={"findings": ["open port"]},
                                   evidence=["nmap -p 22 h0: open"])  # fmt: skip
@@ -183,13 +193,20 @@ def test_every_tool_over_stdio(queue_db: Database, acme_login: str) -> None:
             result = (await agent.ok("check", job_id=a["job"]["id"]))["result"]
             assert result == {"output": {"findings": ["open port"]},
                               "evidence": ["nmap -p 22 h0: open"]}  # fmt: skip
-            assert (await agent.ok("complete", job_id=a["job"]["id"], lease_token=a["lease_token"],
-                                   output={"findings": []}))["state"] == "lost"  # fenced
+            assert (
+                await agent.ok(
+                    "complete",
+                    job_id=a["job"]["id"],
+                    lease_token=a["lease_token"],
+                    output={"findings": []},
+                )
+            )["state"] == "lost"  # fenced
             failed = await agent.ok("fail", job_id=b["job"]["id"], lease_token=b["lease_token"],
                                     message="host unreachable", retry=False)  # fmt: skip
             assert failed["state"] == "failed"
-            assert "message" in await agent.error("fail", job_id=b["job"]["id"],
-                                                  lease_token=b["lease_token"], message="")
+            assert "message" in await agent.error(
+                "fail", job_id=b["job"]["id"], lease_token=b["lease_token"], message=""
+            )
             released = await agent.ok("release", job_id=c["job"]["id"],
                                       lease_token=c["lease_token"])  # fmt: skip
             assert released["state"] == "released"
@@ -199,26 +216,37 @@ def test_every_tool_over_stdio(queue_db: Database, acme_login: str) -> None:
             session = await agent.ok("resume_session", correlation_id="sess-1")
             unfinished = {m["job_id"] for m in made} - {a["job"]["id"], b["job"]["id"]}
             assert {j["job"]["id"] for j in session["jobs"]} == unfinished
-            assert session["unfinished"] == 2 and session["counts"] == {"queued": 2}
+            assert session["unfinished"] == 2
+            assert session["counts"] == {"queued": 2}
             assert (await agent.ok("resume_session", correlation_id="sess-2"))["unfinished"] == 1
             assert (await agent.ok("resume_session", correlation_id="none"))["jobs"] == []
             assert "correlation_id" in await agent.error("resume_session", correlation_id="")
 
             health = await agent.ok("health")
-            assert health["tenant"] == "acme" and health["actor"] == "agent-s"
+            assert health["tenant"] == "acme"
+            assert health["actor"] == "agent-s"
             assert health["totals"]["failed"] == 1
 
             # the audit trail, by hand: 6 created (4 + sess-2 + k1 once), 3 claimed, 1
             # progress, 1 succeeded, 1 failed, 1 released: all by agent-s
             summary = await agent.ok("audit_log", mode="summary", since="1h")
             counts = {(s["kind"], s["actor"]): s["count"] for s in summary["summary"]}
-            assert counts == {("created", "agent-s"): 6, ("claimed", "agent-s"): 3,
-                              ("progress", "agent-s"): 1, ("succeeded", "agent-s"): 1,
-                              ("failed", "agent-s"): 1, ("released", "agent-s"): 1}, counts
+            assert counts == {
+                ("created", "agent-s"): 6,
+                ("claimed", "agent-s"): 3,
+                ("progress", "agent-s"): 1,
+                ("succeeded", "agent-s"): 1,
+                ("failed", "agent-s"): 1,
+                ("released", "agent-s"): 1,
+            }, counts
             assert summary["total"] == 13
             detail = await agent.ok("audit_log", mode="detail", job_id=a["job"]["id"])
             assert [e["kind"] for e in detail["events"]] == [
-                "succeeded", "progress", "claimed", "created"]
+                "succeeded",
+                "progress",
+                "claimed",
+                "created",
+            ]
             assert "since" in await agent.error("audit_log", since="yesterday-ish")
             assert "unknown event kind" in await agent.error("audit_log", kind=["nope"])
 
@@ -242,17 +270,22 @@ def test_a_login_bound_to_one_tenant_cannot_serve_another(acme_login: str) -> No
 def test_bad_configuration_is_one_line(cli: Cli, queue_db: Database, tmp_path: Path) -> None:
     env = {"JOBFORGE_DATABASE_URL": queue_db.dsn}
     no_tenant = cli("mcp", env=env)
-    assert no_tenant.code == 2 and "no tenant" in no_tenant.err, no_tenant.err
+    assert no_tenant.code == 2, no_tenant.err
+    assert "no tenant" in no_tenant.err, no_tenant.err
     wide = cli("mcp", "--transport", "http", "--host", "0.0.0.0", "--tenant", "acme", env=env)
-    assert wide.code == 2 and "needs --tokens" in wide.err, wide.err
+    assert wide.code == 2, wide.err
+    assert "needs --tokens" in wide.err, wide.err
     tokens = tmp_path / "tokens.json"
     tokens.write_text('{"tokens": [{"sha256": "abc", "tenant": "acme", "actor": "a"}]}')
     bad = cli("mcp", "--transport", "http", "--tokens", str(tokens), env=env)
-    assert bad.code == 2 and "64 lowercase hex" in bad.err, bad.err
+    assert bad.code == 2, bad.err
+    assert "64 lowercase hex" in bad.err, bad.err
     stdio = cli("mcp", "--tokens", str(tokens), env=env)
-    assert stdio.code == 2 and "--tokens is for --transport http" in stdio.err
+    assert stdio.code == 2
+    assert "--tokens is for --transport http" in stdio.err
     actor = cli("mcp", "--tenant", "acme", "--actor", "a\u200bb", env=env)
-    assert actor.code == 2 and "printable" in actor.err, actor.err
+    assert actor.code == 2, actor.err
+    assert "printable" in actor.err, actor.err
     for result in (no_tenant, wide, bad, stdio, actor):
         assert result.err.count("\n") == 1, result.err
 
@@ -350,7 +383,8 @@ def test_http_agents_are_held_to_their_tenants(http_server: str) -> None:
 
 def test_http_refuses_a_missing_or_unknown_token(http_server: str) -> None:
     for headers in ({}, {"Authorization": "Bearer wrong"}):
-        response = httpx2.post(http_server, headers={**headers, "Accept": "application/json, text/event-stream"},
+        accept = {"Accept": "application/json, text/event-stream"}
+        response = httpx2.post(http_server, headers={**headers, **accept},
                                json={"jsonrpc": "2.0", "id": 1, "method": "initialize",
                                      "params": {}})  # fmt: skip
         assert response.status_code == 401, response.text
