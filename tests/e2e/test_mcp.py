@@ -388,3 +388,13 @@ def test_http_refuses_a_missing_or_unknown_token(http_server: str) -> None:
                                json={"jsonrpc": "2.0", "id": 1, "method": "initialize",
                                      "params": {}})  # fmt: skip
         assert response.status_code == 401, response.text
+
+
+def test_without_the_sdk_the_command_says_what_to_install(queue_db: Database) -> None:
+    """A core install has no MCP SDK: one line naming the extra, exit 2."""
+    code = ("import sys; sys.modules['mcp'] = None; from jobforge.cli.app import main; "
+            "sys.exit(main(['mcp', '--tenant', 'acme']))")  # fmt: skip
+    done = subprocess.run([sys.executable, "-c", code], env=_env(queue_db.dsn),
+                          capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+    assert done.returncode == 2, done.stderr
+    assert done.stderr == "error: jobforge mcp needs the MCP SDK: pip install 'jobforge[mcp]'\n"
