@@ -27,7 +27,7 @@ from mcp.client.streamable_http import streamable_http_client
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from jobforge.provision import Database, Template
+from jobforge.provision import Database, Server, Template
 from tests.e2e.conftest import Cli
 
 pytestmark = pytest.mark.slow
@@ -398,3 +398,81 @@ def test_without_the_sdk_the_command_says_what_to_install(queue_db: Database) ->
                           capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
     assert done.returncode == 2, done.stderr
     assert done.stderr == "error: jobforge mcp needs the MCP SDK: pip install 'jobforge[mcp]'\n"
+
+
+PYPROJECT = '[tool.jobforge]\nrunners = ["pricing"]\n'
+PRICING = """\
+from pydantic import BaseModel
+
+from jobforge import RunContext, runner
+
+
+class PriceIn(BaseModel):
+    sku: str
+    qty: int = 1
+
+
+class PriceOut(BaseModel):
+    total: float
+
+
+@runner("mcp.price", version="1.0.0", input=PriceIn, output=PriceOut, trace_keys=["unit"])
+def price(inp: PriceIn, ctx: RunContext) -> PriceOut:
+    unit = ctx.decide("unit", UNIT, source="catalog")
+    return PriceOut(total=unit * inp.qty)
+"""
+
+
+def test_replay_run_reports_the_divergence(
+    cli: Cli, project: Path, queue_db: Database, acme_login: str, jobforge_server: Server
+) -> None:
+    """A run the worker recorded, replayed by an agent: identical, then (the runner's code
+    changed) diverging at its decision, with the report as the tool's result."""
+    (project / "pyproject.toml").write_text(PYPROJECT)
+    (project / "pricing.py").write_text(PRICING.replace("UNIT", "10.0"))
+    synced = cli("runners", "sync", "--database-url", queue_db.dsn)
+    assert synced.code == 0, synced.err
+    scratch = {"JOBFORGE_SCRATCH_DATABASE_URL": jobforge_server.dsn}
+
+    async def agent_calls(steps: Any) -> Any:
+        params = StdioServerParameters(
+            command=sys.executable,
+            args=["-m", "jobforge.cli.app", "mcp", "--project", str(project)],
+            env=_env(acme_login, JOBFORGE_TENANT="acme", JOBFORGE_ACTOR="agent-r", **scratch),
+            cwd=str(project),
+        )  # fmt: skip
+        async with stdio_client(params) as (read, write), ClientSession(read, write) as session:
+            await session.initialize()
+            return await steps(Agent(session))
+
+    async def enqueue(agent: Agent) -> int:
+        made = await agent.ok("enqueue", runner_id="mcp.price", input={"sku": "A", "qty": 3})
+        job_id: int = made["job_id"]
+        return job_id
+
+    job_id = anyio.run(agent_calls, enqueue)
+    worked = cli("worker", "--exit-when-idle", "--types", "mcp.price", "--database-url",
+                 queue_db.dsn)  # fmt: skip
+    assert worked.code == 0, worked.err
+
+    async def replay(agent: Agent) -> tuple[Any, Any]:
+        same = await agent.ok("replay_run", job_id=job_id)
+        for cached in project.rglob("__pycache__"):
+            for file in cached.iterdir():
+                file.unlink()
+        (project / "pricing.py").write_text(PRICING.replace("UNIT", "12.0"))
+        return same, await agent.error("replay_run", job_id=10**9)
+
+    same, missing = anyio.run(agent_calls, replay)
+    assert same["ok"] is True, same
+    assert [r["outcome"] for r in same["runs"]] == ["passed"]
+    assert "no recorded run" in missing
+
+    async def diverged(agent: Agent) -> Any:
+        return await agent.ok("replay_run", job_id=job_id, attempt=1)
+
+    report = anyio.run(agent_calls, diverged)
+    assert report["ok"] is False, report
+    (run,) = report["runs"]
+    assert run["outcome"] == "failed"
+    assert any("unit" in f for f in run["findings"]), run
