@@ -20,7 +20,8 @@ from mcp.server.auth.provider import AccessToken
 from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
-from pydantic import AnyHttpUrl, Field, ValidationError
+from mcp.types import ToolAnnotations
+from pydantic import AnyHttpUrl, AwareDatetime, Field, ValidationError
 
 from jobforge import errors, validation
 from jobforge.mcp import results as r
@@ -28,6 +29,9 @@ from jobforge.mcp.binding import Binding, Tokens
 from jobforge.mcp.tools import DEFAULT_LEASE_S, Queue, ServerConfig
 
 T = TypeVar("T")
+#: What a tool tells a client about itself: reads change nothing; the worker calls and enqueue do.
+READS = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+WRITES = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
 #: The arguments several tools share (module level: the SDK evaluates the annotations here).
 Id = Annotated[int, Field(ge=1, le=2**63 - 1, description="the job's id")]
 Token = Annotated[str, Field(description="the lease_token the claim returned")]
@@ -123,8 +127,13 @@ def build(
         except ValidationError as exc:
             raise ToolError(_one_line(validation.summary(exc, limit=3))) from None
 
-    @server.tool(description="Enqueue a job of a catalogued runner; its input is validated "
-                 "against the runner's contract (the catalogue's input schema).")  # fmt: skip
+    @server.tool(
+        description=(
+            "Enqueue a job of a catalogued runner; its input is validated "
+            "against the runner's contract (the catalogue's input schema)."
+        ),
+        annotations=WRITES,
+    )
     async def enqueue(
         runner_id: Annotated[str, Field(min_length=1, max_length=200)],
         input: dict[str, Any],
@@ -135,15 +144,23 @@ def build(
         idempotency_key: Annotated[str | None, Field(min_length=1, max_length=255)] = None,
         priority: Annotated[int, Field(ge=0, le=32767, description="0 is most urgent")] = 0,
         max_attempts: Annotated[int | None, Field(ge=1, le=1000)] = None,
+        run_at: Annotated[
+            AwareDatetime | None,
+            Field(description="not before this instant (ISO 8601 with an offset)"),
+        ] = None,
     ) -> r.Enqueued:
         return await call(queue.enqueue, runner_id, input, correlation_id, idempotency_key,
-                          priority, None, max_attempts)  # fmt: skip
+                          priority, run_at, max_attempts)  # fmt: skip
 
-    @server.tool(description="A job: its state, result once it succeeded, and its events.")
+    @server.tool(
+        description="A job: its state, result once it succeeded, and its events.", annotations=READS
+    )
     async def check(job_id: Id) -> r.Checked:
         return await call(queue.check, job_id)
 
-    @server.tool(description="The tenant's jobs, newest first, by status and type.")
+    @server.tool(
+        description="The tenant's jobs, newest first, by status and type.", annotations=READS
+    )
     async def list_jobs(
         status: list[str] | None = None,
         type: list[str] | None = None,
@@ -152,8 +169,13 @@ def build(
     ) -> r.Listed:
         return await call(queue.list_jobs, status, type, limit, before)
 
-    @server.tool(description="Claim due jobs of the tenant to work them yourself (of these "
-                 "types only, when given); each comes with a lease_token.")  # fmt: skip
+    @server.tool(
+        description=(
+            "Claim due jobs of the tenant to work them yourself (of these "
+            "types only, when given); each comes with a lease_token."
+        ),
+        annotations=WRITES,
+    )
     async def claim(
         types: list[str] | None = None,
         limit: Annotated[int, Field(ge=1, le=100)] = 1,
@@ -161,7 +183,9 @@ def build(
     ) -> r.Claimed:
         return await call(queue.claim, types, limit, lease_seconds)
 
-    @server.tool(description="Renew a claimed job's lease (and report progress).")
+    @server.tool(
+        description="Renew a claimed job's lease (and report progress).", annotations=WRITES
+    )
     async def heartbeat(
         job_id: Id,
         lease_token: Token,
@@ -174,7 +198,8 @@ def build(
 
     @server.tool(
         description="Finish a claimed job as succeeded, with its output (checked "
-        "against the runner's output schema when catalogued) and the evidence."
+        "against the runner's output schema when catalogued) and the evidence.",
+        annotations=WRITES,
     )
     async def complete(
         job_id: Id,
@@ -187,8 +212,13 @@ def build(
     ) -> r.Finished:
         return await call(queue.complete, job_id, lease_token, output, evidence)
 
-    @server.tool(description="Finish a claimed job as failed: retried with backoff while "
-                 "attempts remain (retry=true), or at once for good (retry=false).")  # fmt: skip
+    @server.tool(
+        description=(
+            "Finish a claimed job as failed: retried with backoff while "
+            "attempts remain (retry=true), or at once for good (retry=false)."
+        ),
+        annotations=WRITES,
+    )
     async def fail(
         job_id: Id,
         lease_token: Token,
@@ -198,25 +228,37 @@ def build(
     ) -> r.Finished:
         return await call(queue.fail, job_id, lease_token, message, retry, details)
 
-    @server.tool(description="Give a claimed job back: due again, keeping its attempt count.")
+    @server.tool(
+        description="Give a claimed job back: due again, keeping its attempt count.",
+        annotations=WRITES,
+    )
     async def release(job_id: Id, lease_token: Token) -> r.Released:
         return await call(queue.release, job_id, lease_token)
 
-    @server.tool(description="A session's unfinished jobs by correlation id, each marked: "
-                 "stale (running, lease expired), blocked (runner disabled), waiting (not due "
-                 "yet), running or queued.")  # fmt: skip
+    @server.tool(
+        description=(
+            "A session's unfinished jobs by correlation id, each marked: "
+            "stale (running, lease expired), blocked (runner disabled), waiting (not due "
+            "yet), running or queued."
+        ),
+        annotations=READS,
+    )
     async def resume_session(
         correlation_id: Annotated[str, Field(min_length=1, max_length=200)],
     ) -> r.Session:
         return await call(queue.resume_session, correlation_id)
 
-    @server.tool(description="The tenant's queue health: due, running, expired leases, dead.")
+    @server.tool(
+        description="The tenant's queue health: due, running, expired leases, dead.",
+        annotations=READS,
+    )
     async def health() -> r.Health:
         return await call(queue.health)
 
     @server.tool(
         description="The audit trail: who enqueued, claimed, finished, canceled what. "
-        "summary: counts per kind and actor; detail: the events, newest first."
+        "summary: counts per kind and actor; detail: the events, newest first.",
+        annotations=READS,
     )
     async def audit_log(
         mode: Literal["summary", "detail"] = "summary",
@@ -228,8 +270,13 @@ def build(
     ) -> r.AuditLog:
         return await call(queue.audit_log, mode, since, kind, actor, job_id, limit)
 
-    @server.tool(description="Replay a job's recorded run against the current runner code on "
-                 "a throwaway database; the divergence report per attempt.")  # fmt: skip
+    @server.tool(
+        description=(
+            "Replay a job's recorded run against the current runner code on "
+            "a throwaway database; the divergence report per attempt."
+        ),
+        annotations=READS,
+    )
     async def replay_run(
         job_id: Id, attempt: Annotated[int | None, Field(ge=1)] = None
     ) -> r.Replayed:

@@ -16,6 +16,7 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from mcp.client.streamable_http import streamable_http_client
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
+from jobforge.cli.app import main
 from jobforge.provision import Database, Server, Template
 from tests.e2e.conftest import Cli
 
@@ -124,6 +126,9 @@ def test_every_tool_over_stdio(queue_db: Database, acme_login: str) -> None:
             listed = await agent.session.list_tools()
             assert {t.name for t in listed.tools} == TOOLS
             assert all(t.output_schema for t in listed.tools)  # structured results
+            hints = {t.name: t.annotations.read_only_hint for t in listed.tools if t.annotations}
+            assert hints["check"] is True
+            assert hints["claim"] is False
 
             # enqueue: by runner id, input checked against the catalogue's schema
             made = [await agent.ok("enqueue", runner_id="mcp.scan", input={"target": f"h{i}"},
@@ -131,6 +136,11 @@ def test_every_tool_over_stdio(queue_db: Database, acme_login: str) -> None:
             await agent.ok("enqueue", runner_id="mcp.scan", input={"target": "x"},
                                    correlation_id="sess-2")  # fmt: skip
             assert [m["created"] for m in made] == [True] * 4
+            later = (datetime.now(UTC) + timedelta(hours=2)).isoformat()
+            waiting = await agent.ok("enqueue", runner_id="mcp.scan", input={"target": "w"},
+                                     correlation_id="sess-1", run_at=later)  # fmt: skip
+            assert "run_at" in await agent.error("enqueue", runner_id="mcp.scan",
+                                                 input={"target": "w"}, run_at="soon")  # fmt: skip
             again = await agent.ok("enqueue", runner_id="mcp.scan", input={"target": "h0"},
                                    idempotency_key="k1")  # fmt: skip
             same = await agent.ok("enqueue", runner_id="mcp.scan", input={"target": "h0"},
@@ -161,7 +171,7 @@ def test_every_tool_over_stdio(queue_db: Database, acme_login: str) -> None:
             assert len(page["jobs"]) == 3
             assert page["next_before"] is not None
             rest = await agent.ok("list_jobs", status=["queued"], before=page["next_before"])
-            assert len(page["jobs"]) + len(rest["jobs"]) == 6
+            assert len(page["jobs"]) + len(rest["jobs"]) == 7
             assert "unknown status" in await agent.error("list_jobs", status=["nope"])
 
             # claim, heartbeat, complete with evidence, fail, release: leases and tokens
@@ -212,12 +222,16 @@ def test_every_tool_over_stdio(queue_db: Database, acme_login: str) -> None:
             assert released["state"] == "released"
             assert "not a UUID" in await agent.error("release", job_id=1, lease_token="x")
 
-            # resume_session, by hand: sess-1 has 4 jobs; a succeeded and b failed are done
+            # resume_session, by hand: sess-1 has 5 jobs; a succeeded and b failed are done,
+            # c was released and made[3] never claimed (queued), one is not due (waiting)
             session = await agent.ok("resume_session", correlation_id="sess-1")
-            unfinished = {m["job_id"] for m in made} - {a["job"]["id"], b["job"]["id"]}
+            done_ids = {a["job"]["id"], b["job"]["id"]}
+            unfinished = {m["job_id"] for m in [*made, waiting]} - done_ids
             assert {j["job"]["id"] for j in session["jobs"]} == unfinished
-            assert session["unfinished"] == 2
-            assert session["counts"] == {"queued": 2}
+            assert session["unfinished"] == 3
+            assert session["counts"] == {"queued": 2, "waiting": 1}
+            marks = {j["job"]["id"]: (j["mark"], j["stale"], j["blocked"]) for j in session["jobs"]}
+            assert marks[waiting["job_id"]] == ("waiting", False, False)
             assert (await agent.ok("resume_session", correlation_id="sess-2"))["unfinished"] == 1
             assert (await agent.ok("resume_session", correlation_id="none"))["jobs"] == []
             assert "correlation_id" in await agent.error("resume_session", correlation_id="")
@@ -227,19 +241,19 @@ def test_every_tool_over_stdio(queue_db: Database, acme_login: str) -> None:
             assert health["actor"] == "agent-s"
             assert health["totals"]["failed"] == 1
 
-            # the audit trail, by hand: 6 created (4 + sess-2 + k1 once), 3 claimed, 1
+            # the audit trail, by hand: 7 created (5 + sess-2 + k1 once), 3 claimed, 1
             # progress, 1 succeeded, 1 failed, 1 released: all by agent-s
             summary = await agent.ok("audit_log", mode="summary", since="1h")
             counts = {(s["kind"], s["actor"]): s["count"] for s in summary["summary"]}
             assert counts == {
-                ("created", "agent-s"): 6,
+                ("created", "agent-s"): 7,
                 ("claimed", "agent-s"): 3,
                 ("progress", "agent-s"): 1,
                 ("succeeded", "agent-s"): 1,
                 ("failed", "agent-s"): 1,
                 ("released", "agent-s"): 1,
             }, counts
-            assert summary["total"] == 13
+            assert summary["total"] == 14
             detail = await agent.ok("audit_log", mode="detail", job_id=a["job"]["id"])
             assert [e["kind"] for e in detail["events"]] == [
                 "succeeded",
@@ -267,27 +281,41 @@ def test_a_login_bound_to_one_tenant_cannot_serve_another(acme_login: str) -> No
     anyio.run(scenario)
 
 
-def test_bad_configuration_is_one_line(cli: Cli, queue_db: Database, tmp_path: Path) -> None:
-    env = {"JOBFORGE_DATABASE_URL": queue_db.dsn}
-    no_tenant = cli("mcp", env=env)
-    assert no_tenant.code == 2, no_tenant.err
-    assert "no tenant" in no_tenant.err, no_tenant.err
-    wide = cli("mcp", "--transport", "http", "--host", "0.0.0.0", "--tenant", "acme", env=env)
-    assert wide.code == 2, wide.err
-    assert "needs --tokens" in wide.err, wide.err
+def test_bad_configuration_is_one_line(
+    queue_db: Database,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Each refusal before the server starts: exit 2 and one line (in-process: `main` is what
+    the `jobforge` script runs, and each case stops before anything is served)."""
+    for name in [k for k in os.environ if k.startswith("JOBFORGE_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("JOBFORGE_DATABASE_URL", queue_db.dsn)
     tokens = tmp_path / "tokens.json"
     tokens.write_text('{"tokens": [{"sha256": "abc", "tenant": "acme", "actor": "a"}]}')
-    bad = cli("mcp", "--transport", "http", "--tokens", str(tokens), env=env)
-    assert bad.code == 2, bad.err
-    assert "64 lowercase hex" in bad.err, bad.err
-    stdio = cli("mcp", "--tokens", str(tokens), env=env)
-    assert stdio.code == 2
-    assert "--tokens is for --transport http" in stdio.err
-    actor = cli("mcp", "--tenant", "acme", "--actor", "a\u200bb", env=env)
-    assert actor.code == 2, actor.err
-    assert "printable" in actor.err, actor.err
-    for result in (no_tenant, wide, bad, stdio, actor):
-        assert result.err.count("\n") == 1, result.err
+    digest = hashlib.sha256(b"t").hexdigest()
+    good = tmp_path / "good.json"
+    good.write_text(json.dumps({"tokens": [{"sha256": digest, "tenant": "acme", "actor": "a"}]}))
+    spaced = tmp_path / "spaced.json"
+    spaced.write_text(json.dumps({"tokens": [{"sha256": digest, "tenant": "ac me", "actor": "a"}]}))
+    cases = [
+        ([], "no tenant"),
+        (["--transport", "http", "--host", "0.0.0.0", "--tenant", "acme"], "needs --tokens"),
+        (["--transport", "http", "--tokens", str(tokens)], "64 lowercase hex"),
+        (["--transport", "http", "--tokens", str(tmp_path / "none.json")], "No such file"),
+        (["--transport", "http", "--tokens", str(good), "--tenant", "acme"], "leave out --tenant"),
+        (["--tokens", str(good)], "--tokens is for --transport http"),
+        (["--tenant", "acme", "--actor", "a\u200bb"], "printable"),
+        (["--tenant", "ac me"], "is not a tenant id"),
+        (["--transport", "http", "--tokens", str(spaced)], "token 0: tenant 'ac me' is not"),
+        (["--tenant", "acme", "--project", str(tmp_path / "nope")], "no such folder"),
+    ]
+    for args, expected in cases:
+        assert main(["mcp", *args]) == 2, args
+        err = capsys.readouterr().err
+        assert expected in err, (args, err)
+        assert err.count("\n") == 1, err
 
 
 def _free_port() -> int:
@@ -445,25 +473,23 @@ def test_replay_run_reports_the_divergence(
             await session.initialize()
             return await steps(Agent(session))
 
-    async def enqueue(agent: Agent) -> int:
+    async def record_and_replay(agent: Agent) -> tuple[int, Any, Any]:
         made = await agent.ok("enqueue", runner_id="mcp.price", input={"sku": "A", "qty": 3})
-        job_id: int = made["job_id"]
-        return job_id
+        worked = await anyio.to_thread.run_sync(
+            lambda: cli(
+                "worker", "--exit-when-idle", "--types", "mcp.price", "--database-url", queue_db.dsn
+            )
+        )
+        assert worked.code == 0, worked.err
+        same = await agent.ok("replay_run", job_id=made["job_id"])
+        return made["job_id"], same, await agent.error("replay_run", job_id=10**9)
 
-    job_id = anyio.run(agent_calls, enqueue)
-    worked = cli("worker", "--exit-when-idle", "--types", "mcp.price", "--database-url",
-                 queue_db.dsn)  # fmt: skip
-    assert worked.code == 0, worked.err
-
-    async def replay(agent: Agent) -> tuple[Any, Any]:
-        same = await agent.ok("replay_run", job_id=job_id)
-        for cached in project.rglob("__pycache__"):
-            for file in cached.iterdir():
-                file.unlink()
-        (project / "pricing.py").write_text(PRICING.replace("UNIT", "12.0"))
-        return same, await agent.error("replay_run", job_id=10**9)
-
-    same, missing = anyio.run(agent_calls, replay)
+    job_id, same, missing = anyio.run(agent_calls, record_and_replay)
+    # the runner's code changes; a server imports it once: a new one replays the new code
+    for cached in project.rglob("__pycache__"):
+        for file in cached.iterdir():
+            file.unlink()
+    (project / "pricing.py").write_text(PRICING.replace("UNIT", "12.0"))
     assert same["ok"] is True, same
     assert [r["outcome"] for r in same["runs"]] == ["passed"]
     assert "no recorded run" in missing
