@@ -22,7 +22,7 @@ from jobforge import errors
 from jobforge.durations import parse_duration
 from jobforge.mcp import results as r
 from jobforge.mcp.binding import Binding
-from jobforge.queue import Outcome, QueueClient, audit, catalogue
+from jobforge.queue import Job, Outcome, QueueClient, audit, catalogue
 from jobforge.queue.agents import correlation_problem
 from jobforge.states import JobState
 
@@ -92,9 +92,11 @@ class Queue:
         client = self.client(bound)
         job = client.get(job_id)
         result = client.result(job_id) if job.status == JobState.SUCCEEDED else None
-        events = [r.EventView(kind=e.kind, at=e.at, attempt=e.attempt, worker=e.worker,
-                              actor=getattr(e, "actor", None), reason=getattr(e, "reason", None),
-                              data=e.data) for e in client.events(job_id)]  # fmt: skip
+        events = [
+            r.EventView(kind=e.kind, at=e.at, attempt=e.attempt, worker=e.worker, actor=e.actor,
+                        reason=e.reason, data=e.data)
+            for e in client.events(job_id)
+        ]  # fmt: skip
         return r.Checked(job=r.JobView.of(job), result=result, events=events)
 
     def list_jobs(self, bound: Binding, status: Sequence[str] | None, types: Sequence[str] | None,
@@ -190,7 +192,7 @@ class Queue:
 
     def heartbeat(self, bound: Binding, job_id: int, lease_token: str, lease_seconds: float,
                   progress_pct: float | None, message: str | None) -> r.Heartbeat:  # fmt: skip
-        client, token = self._held(bound, job_id, lease_token)
+        client, token, _ = self._held(bound, job_id, lease_token)
         lease = _lease(lease_seconds)
         if progress_pct is not None:
             if not 0 <= progress_pct <= 100:
@@ -201,8 +203,7 @@ class Queue:
 
     def complete(self, bound: Binding, job_id: int, lease_token: str, output: Any,
                  evidence: list[Any]) -> r.Finished:  # fmt: skip
-        client, token = self._held(bound, job_id, lease_token)
-        job = client.get(job_id)
+        client, token, job = self._held(bound, job_id, lease_token)
         entry = client.catalogue_entry(job.type)
         if entry is not None and (why := output_problem(entry, output)):
             raise errors.InvalidJob(
@@ -216,7 +217,7 @@ class Queue:
 
     def fail(self, bound: Binding, job_id: int, lease_token: str, message: str, retry: bool,
              details: Any) -> r.Finished:  # fmt: skip
-        client, token = self._held(bound, job_id, lease_token)
+        client, token, _ = self._held(bound, job_id, lease_token)
         if not message.strip():
             raise errors.InvalidJob("say why the job failed (message is empty)")
         error = {"kind": AGENT_ERROR_KIND, "message": message[:2000], "actor": bound.actor}
@@ -228,11 +229,11 @@ class Queue:
         return r.Finished(job_id=job_id, state=state)
 
     def release(self, bound: Binding, job_id: int, lease_token: str) -> r.Released:
-        client, token = self._held(bound, job_id, lease_token)
+        client, token, _ = self._held(bound, job_id, lease_token)
         state = client.release(bound.worker, [(job_id, token)])[job_id]
         return r.Released(job_id=job_id, state=state)
 
-    def _held(self, bound: Binding, job_id: int, lease_token: str) -> tuple[QueueClient, UUID]:
+    def _held(self, bound: Binding, job_id: int, lease_token: str) -> tuple[QueueClient, UUID, Job]:
         """The client and the lease token, once the job is the tenant's: another tenant's job
         is "not found", as it is to every read (the token would not fit it either)."""
         try:
@@ -240,8 +241,7 @@ class Queue:
         except ValueError:
             raise errors.InvalidJob(f"lease_token {lease_token[:60]!r} is not a UUID") from None
         client = self.client(bound)
-        client.get(job_id)  # JobNotFound outside the tenant
-        return client, token
+        return client, token, client.get(job_id)  # JobNotFound outside the tenant
 
 
 def _lease(seconds: float) -> float:

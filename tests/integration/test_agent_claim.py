@@ -3,6 +3,7 @@ to one tenant (claim_tenant_v1) and a session's unfinished jobs, marked, by corr
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from psycopg.conninfo import make_conninfo
 
 from jobforge import errors
 from jobforge.provision import Database
-from jobforge.queue import NewJob, Outcome, QueueClient
+from jobforge.queue import AsyncQueueClient, NewJob, Outcome, QueueClient
 from tests.integration.conftest import new_app_login
 
 DIGEST = "sha256:" + "1" * 64
@@ -191,3 +192,20 @@ def test_check_tenant_refuses_a_login_bound_elsewhere(jobforge_db: Database) -> 
             client.check_tenant()
         with QueueClient.connect(url, tenant="acme", max_size=1) as client:
             client.check_tenant()
+
+
+def test_the_async_client_claims_for_its_tenant_too(jobforge_db: Database) -> None:
+    dsn = jobforge_db.dsn
+    mine = _fill(dsn, "acme", 1, trace_id="s-a")
+    _fill(dsn, "globex", 1, trace_id="s-a")
+
+    async def run() -> None:
+        client = await AsyncQueueClient.connect(dsn, tenant="acme", max_size=1)
+        try:
+            await client.check_tenant()
+            assert [s.job.id for s in await client.session("s-a")] == mine
+            assert [j.id for j in await client.claim_tenant("w", 5)] == mine
+        finally:
+            await client.close()
+
+    asyncio.run(run())
