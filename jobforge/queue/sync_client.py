@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from jobforge import db
-from jobforge.queue import blobs
+from jobforge.queue import agents, blobs
 from jobforge.queue import bulk as bulk_actions
 from jobforge.queue import operations as ops
 from jobforge.queue.operations import Client, ClientBase, Stepper, Steps
@@ -198,6 +198,11 @@ class QueueClient(ClientBase[db.ConnectionPool]):
     progress = _blocking(ops.progress)
     release = _blocking(ops.release)
     acknowledge_cancel = _blocking(ops.acknowledge_cancel)
+
+    # agents (`jobforge mcp`, migrations/0023): a claim held to the client's tenant; a session
+    check_tenant = _blocking(agents.check_tenant)
+    claim_tenant = _blocking(agents.claim_tenant)
+    session = _blocking(agents.session)
 
     # run records
     runs = _blocking(ops.runs)
