@@ -31,7 +31,7 @@ def require_extra() -> None:
             shown = "python-multipart" if name == "multipart" else name
             raise errors.ConfigurationError(
                 f"jobforge dashboard needs the web stack ({shown} is not installed): {INSTALL}"
-            )
+            ) from None
 
 
 def dashboard(

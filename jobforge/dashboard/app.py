@@ -204,8 +204,9 @@ def _identity(request: Request) -> Identity:
         audit.acting(actor, None)
     except errors.ConfigurationError as exc:
         raise HTTPException(400, f"{header}: {exc}") from None
-    request.state.identity = Identity(session.identity.tenant, actor, session.identity.project)
-    return request.state.identity
+    acting = Identity(session.identity.tenant, actor, session.identity.project)
+    request.state.identity = acting
+    return acting
 
 
 async def _form(request: Request) -> FormData:
