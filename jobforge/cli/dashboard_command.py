@@ -97,14 +97,12 @@ def dashboard(
         raise errors.ConfigurationError(f"--actor-header {actor_header!r} is not a header name")
     dsn = ready_database_url(url)
 
-    import uvicorn
+    from jobforge.dashboard.app import DashboardConfig, serve
 
-    from jobforge.dashboard.app import DashboardConfig, create_app
-
-    app = create_app(DashboardConfig(
+    config = DashboardConfig(
         database_url=dsn, tenant=identity, tokens=known, actor_header=actor_header,
         project_root=project.resolve(), replay_provider=provider, secure_cookies=secure_cookies,
-    ))  # fmt: skip
+    )  # fmt: skip
     who = (f"tenant {identity.tenant} as {identity.actor}" if identity
            else f"{len(known or {})} token(s) from {tokens}")  # fmt: skip
     console.print(f"jobforge dashboard on http://{host}:{port}/ ({who}); Ctrl-C stops it",
@@ -113,4 +111,4 @@ def dashboard(
         console.print("warning: listening beyond this machine without --tokens or "
                       "--actor-header: anyone who can reach it acts as "
                       f"{identity.actor}", markup=False)  # fmt: skip
-    uvicorn.run(app, host=host, port=port, log_level="warning", proxy_headers=False)
+    serve(config, host, port)

@@ -575,4 +575,13 @@ def create_app(config: DashboardConfig) -> Starlette:
     return app
 
 
-__all__ = ["DashboardConfig", "create_app"]
+def serve(config: DashboardConfig, host: str, port: int) -> None:
+    """Serve the dashboard with uvicorn until interrupted (forwarded headers are not trusted:
+    the actor header, when configured, is the only thing a proxy tells the app)."""
+    import uvicorn
+
+    uvicorn.run(create_app(config), host=host, port=port, log_level="warning",
+                proxy_headers=False)  # fmt: skip
+
+
+__all__ = ["DashboardConfig", "create_app", "serve"]
