@@ -1,5 +1,5 @@
 -- jobforge's database schema as every migration up to and including
--- migrations/0020_events_triggers.sql leaves it: `pg_dump --schema-only --no-owner`
+-- migrations/0024_dashboard_indexes.sql leaves it: `pg_dump --schema-only --no-owner`
 -- of the jobforge schema of a freshly migrated database, without session settings or
 -- version lines. Rows the migrations insert (job_transitions, settings) are data, not
 -- shown here.
@@ -4684,6 +4684,13 @@ CREATE INDEX jobs_by_tenant ON jobforge.jobs USING btree (tenant_id, id);
 
 
 --
+-- Name: jobs_by_tenant_status; Type: INDEX; Schema: jobforge; Owner: -
+--
+
+CREATE INDEX jobs_by_tenant_status ON jobforge.jobs USING btree (tenant_id, status, type) INCLUDE (project);
+
+
+--
 -- Name: jobs_fair; Type: INDEX; Schema: jobforge; Owner: -
 --
 
@@ -4695,6 +4702,13 @@ CREATE INDEX jobs_fair ON jobforge.jobs USING btree (tenant_id, priority, run_at
 --
 
 CREATE INDEX jobs_finished ON jobforge.jobs USING btree (type, finished_at, id) WHERE (finished_at IS NOT NULL);
+
+
+--
+-- Name: jobs_finished_by_tenant; Type: INDEX; Schema: jobforge; Owner: -
+--
+
+CREATE INDEX jobs_finished_by_tenant ON jobforge.jobs USING btree (tenant_id, finished_at) INCLUDE (status, project) WHERE (finished_at IS NOT NULL);
 
 
 --
