@@ -75,11 +75,13 @@ def _rows(client: QueueClient, name: str, params: dict[str, Any]) -> list[dict[s
 
 def overview(client: QueueClient, now: datetime | None = None) -> Overview:
     """Counts by type and state (`jobforge.stats_v1`, the same figures `jobforge jobs stats`
-    prints), the oldest due job, and jobs finished per minute over the last hour."""
+    prints), the oldest due job, and jobs finished per minute over the last hour (its minutes
+    counted on the database's clock, the `at` of the counts)."""
     counts = client.stats()
     due = _rows(client, "dashboard_oldest_due", {"now": now})
-    per = _rows(client, "dashboard_throughput", {"now": now, "minutes": WINDOW_MIN})
     end = (now or counts.at).astimezone(UTC).replace(second=0, microsecond=0)
+    since = end - timedelta(minutes=WINDOW_MIN - 1)
+    per = _rows(client, "dashboard_throughput", {"since": since})
     found = {r["minute"].astimezone(UTC): r for r in per}
     minutes = []
     for back in range(WINDOW_MIN - 1, -1, -1):
