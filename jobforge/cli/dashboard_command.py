@@ -18,7 +18,7 @@ from jobforge.cli.output import console
 from jobforge.provision.target import TENANT_ENV, chosen_tenant, ready_database_url
 
 #: What the dashboard imports beyond a core install (the `dashboard` extra).
-EXTRA = ("starlette", "jinja2", "uvicorn", "multipart")
+EXTRA = ("starlette", "jinja2", "uvicorn", "python_multipart")
 INSTALL = "pip install 'jobforge[dashboard]'"
 
 
@@ -28,7 +28,7 @@ def require_extra() -> None:
         try:
             importlib.import_module(name)
         except ImportError:
-            shown = "python-multipart" if name == "multipart" else name
+            shown = name.replace("_", "-")
             raise errors.ConfigurationError(
                 f"jobforge dashboard needs the web stack ({shown} is not installed): {INSTALL}"
             ) from None

@@ -13,6 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from jobforge.cli.app import main
 from jobforge.provision import Database
 from tests.e2e.conftest import Cli, Run
 
@@ -24,17 +25,36 @@ def _one_line(result: Run, text: str) -> None:
     assert text in result.err, result.err
 
 
-def test_mistakes_are_one_line(cli: Cli, jobforge_db: Database, project: Path) -> None:
-    env = {"JOBFORGE_DATABASE_URL": jobforge_db.dsn}
-    _one_line(cli("dashboard", env=env), "say whose dashboard this is")
-    _one_line(cli("dashboard", "--tenant", "a b", env=env), "is not a tenant id")
-    _one_line(cli("dashboard", "--tokens", "nowhere.json", env=env), "no such file")
-    (project / "t.json").write_text('{"tokens": [{"sha256": "x"}]}')
-    _one_line(cli("dashboard", "--tokens", "t.json", env=env), "sha256 must be")
-    _one_line(cli("dashboard", "--tokens", "t.json", "--tenant", "acme", env=env),
-              "leave out --tenant")  # fmt: skip
-    _one_line(cli("dashboard", "--tenant", "acme", "--actor-header", "X User", env=env),
-              "is not a header name")  # fmt: skip
+@pytest.mark.parametrize(
+    ("args", "text"),
+    [((), "say whose dashboard this is"),
+     (("--tenant", "a b"), "is not a tenant id"),
+     (("--tokens", "nowhere.json"), "no such file"),
+     (("--tokens", "t.json"), "sha256 must be"),
+     (("--tokens", "t.json", "--tenant", "acme"), "leave out --tenant"),
+     (("--tenant", "acme", "--actor-header", "X User"), "is not a header name"),
+     (("--tenant", "acme", "--project", "nowhere"), "no such folder")],
+)  # fmt: skip
+def test_mistakes_are_one_line(
+    args: tuple[str, ...], text: str, jobforge_db: Database, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:  # fmt: skip
+    """In process (`main`, as the subprocess runs it): each mistake is found before a server
+    binds."""
+    for name in [n for n in os.environ if n.startswith("JOBFORGE_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("JOBFORGE_DATABASE_URL", jobforge_db.dsn)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "t.json").write_text('{"tokens": [{"sha256": "x"}]}')
+    assert main(["dashboard", *args]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: "), err
+    assert err.count("\n") == 1, err
+    assert text in err, err
+
+
+def test_a_mistake_from_the_command_line(cli: Cli) -> None:
+    _one_line(cli("dashboard"), "say whose dashboard this is")
 
 
 def test_without_the_web_stack_says_which_extra(cli: Cli, project: Path) -> None:
