@@ -69,6 +69,11 @@ def dashboard(
     secure_cookies: bool = typer.Option(
         False, "--secure-cookies", help="Mark the session cookie Secure (served over HTTPS)."
     ),
+    allowed_host: list[str] | None = typer.Option(
+        None, "--allowed-host", metavar="NAME", help="Serve requests for this Host too "
+        "(repeatable; e.g. the name a proxy forwards). Default: the listening address and "
+        "localhost only."
+    ),
 ) -> None:  # fmt: skip
     """Serve the web dashboard for one tenant per session: overview, jobs, dead letters, run
     records and replay (docs/dashboard.md)."""
@@ -99,9 +104,11 @@ def dashboard(
 
     from jobforge.dashboard.app import DashboardConfig, serve
 
+    hosts = (host, "localhost", "127.0.0.1", "::1", "[::1]", *(allowed_host or ()))
     config = DashboardConfig(
         database_url=dsn, tenant=identity, tokens=known, actor_header=actor_header,
         project_root=project.resolve(), replay_provider=provider, secure_cookies=secure_cookies,
+        allowed_hosts=("*",) if "*" in hosts else tuple(dict.fromkeys(hosts)),
     )  # fmt: skip
     who = (f"tenant {identity.tenant} as {identity.actor}" if identity
            else f"{len(known or {})} token(s) from {tokens}")  # fmt: skip

@@ -28,6 +28,7 @@ from starlette.datastructures import FormData
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
@@ -70,6 +71,9 @@ class DashboardConfig:
     replay_provider: str | None = None
     secure_cookies: bool = False
     pool_size: int = 4
+    #: the Host header values served (None: any). A page on 127.0.0.1 that answers any Host can
+    #: be read by another site through DNS rebinding, CSRF token and all.
+    allowed_hosts: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         if (self.tenant is None) == (self.tokens is None):
@@ -558,9 +562,12 @@ def create_app(config: DashboardConfig) -> Starlette:
         Route("/logout", logout, methods=["POST"]),
         Route("/static/dashboard.css", stylesheet),
     ]
+    hosts = [] if config.allowed_hosts is None else [
+        Middleware(TrustedHostMiddleware, allowed_hosts=list(config.allowed_hosts))
+    ]  # fmt: skip
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(_Security)],
+        middleware=[*hosts, Middleware(_Security)],
         lifespan=lifespan,
         exception_handlers={
             HTTPException: _http_error,

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -16,7 +17,7 @@ from starlette.testclient import TestClient
 from jobforge import errors
 from jobforge.dashboard.app import create_app
 from jobforge.dashboard.auth import Identity, load_tokens, token_digest
-from jobforge.provision import Database
+from jobforge.provision import Database, Server
 from jobforge.queue import QueueClient
 from tests.dashboard_support import HOSTILE, Seeded, config, seed
 
@@ -252,3 +253,41 @@ def test_actor_from_a_proxy_header(jobforge_db: Database, seeded: Seeded) -> Non
     with QueueClient.connect(jobforge_db.dsn, tenant="acme") as client:
         trail = client.audit_list(since=datetime.now(UTC) - timedelta(minutes=5))
     assert [(e.job_id, e.actor) for e in trail] == [(seeded.dead[2], "erin")]
+
+
+def test_only_the_allowed_hosts_are_served(jobforge_db: Database, seeded: Seeded) -> None:
+    """A page of 127.0.0.1 that answered any Host could be read by another site through DNS
+    rebinding, CSRF token included."""
+    app = create_app(config(jobforge_db.dsn, allowed_hosts=("127.0.0.1", "localhost")))
+    with TestClient(app, base_url="http://127.0.0.1:8484") as web:
+        assert web.get("/").status_code == 200
+        assert web.get("/", headers={"host": "rebound.example"}).status_code == 400
+
+
+def test_replay_needs_the_csrf_token(acme: TestClient, seeded: Seeded) -> None:
+    acme.get(f"/runs/{seeded.run_id}")
+    assert acme.post(f"/runs/{seeded.run_id}/replay").status_code == 403
+
+
+def test_replay_of_a_runner_no_longer_declared_says_so(
+    jobforge_db: Database, jobforge_server: Server, seeded: Seeded
+) -> None:
+    app = create_app(config(jobforge_db.dsn, jobforge_server.dsn, runners=dict))
+    with TestClient(app) as web:
+        token = _csrf(web.get(f"/runs/{seeded.run_id}").text)
+        page = web.post(f"/runs/{seeded.run_id}/replay", data={"csrf": token})
+        assert web.post(f"/runs/{seeded.other_run}/replay", data={"csrf": token}
+                        ).status_code == 404  # fmt: skip
+    assert page.status_code == 200
+    assert 'data-testid="verdict">runner missing<' in page.text
+    assert "dash.quote" in page.text
+
+
+def test_replay_without_the_test_stack_is_one_line(
+    acme: TestClient, seeded: Seeded, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "deepdiff", None)  # as on a core install
+    token = _csrf(acme.get(f"/runs/{seeded.run_id}").text)
+    page = acme.post(f"/runs/{seeded.run_id}/replay", data={"csrf": token})
+    assert page.status_code == 400
+    assert "pip install &#39;jobforge[testing]&#39;" in page.text
