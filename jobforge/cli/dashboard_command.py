@@ -80,10 +80,11 @@ def dashboard(
     require_extra()
     from jobforge.dashboard.auth import checked_identity, load_tokens
 
-    if tokens is not None and (tenant is not None or actor is not None or actor_header):
+    if tokens is not None and (tenant is not None or actor is not None or actor_header
+                               or project_scope is not None):  # fmt: skip
         raise errors.ConfigurationError(
-            "--tokens names each session's tenant and actor: leave out --tenant, --actor and "
-            "--actor-header"
+            "--tokens names each session's tenant, actor and project: leave out --tenant, "
+            "--actor, --actor-header and --project-scope"
         )
     if not project.is_dir():
         raise errors.ConfigurationError(f"--project {project}: no such folder")

@@ -32,6 +32,8 @@ def _one_line(result: Run, text: str) -> None:
      (("--tokens", "nowhere.json"), "no such file"),
      (("--tokens", "t.json"), "sha256 must be"),
      (("--tokens", "t.json", "--tenant", "acme"), "leave out --tenant"),
+     (("--tokens", "t.json", "--project-scope", "billing"), "leave out --tenant"),
+     (("--tenant", "acme", "--project-scope", "../x"), "project"),
      (("--tenant", "acme", "--actor-header", "X User"), "is not a header name"),
      (("--tenant", "acme", "--project", "nowhere"), "no such folder")],
 )  # fmt: skip
