@@ -15,7 +15,8 @@ from jobforge.dashboard.app import create_app
 from jobforge.provision import Database, Server
 from tests.dashboard_support import HOSTILE, Seeded, config, seed, served
 
-pytest.importorskip("playwright")
+pytest.importorskip("playwright", reason="playwright is not installed (the dev extra)")
+pytest.importorskip("pytest_playwright", reason="pytest-playwright is not installed (the dev extra)")
 
 from playwright.sync_api import Page, expect
 
