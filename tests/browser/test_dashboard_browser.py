@@ -16,7 +16,7 @@ from jobforge.provision import Database, Server
 from tests.dashboard_support import HOSTILE, Seeded, config, seed, served
 
 pytest.importorskip("playwright", reason="playwright is not installed (the dev extra)")
-pytest.importorskip("pytest_playwright", reason="pytest-playwright is not installed (the dev extra)")
+pytest.importorskip("pytest_playwright", reason="pytest-playwright is not installed (dev extra)")
 
 from playwright.sync_api import Page, expect
 
