@@ -20,7 +20,7 @@ from pydantic import BaseModel
 from starlette.applications import Starlette
 
 from jobforge.contracts import RUNNERS, RunnerDef, runner
-from jobforge.dashboard.app import DashboardConfig, create_app
+from jobforge.dashboard.app import DashboardConfig
 from jobforge.dashboard.auth import Identity
 from jobforge.queue import QueueClient
 from jobforge.runtime.context import RunContext
@@ -128,5 +128,3 @@ def served(app: Starlette) -> Iterator[str]:
         server.should_exit = True
         thread.join(10)
 
-
-__all__ = ["create_app"]
