@@ -4904,6 +4904,13 @@ CREATE INDEX jobs_by_tenant ON jobforge.jobs USING btree (tenant_id, id);
 
 
 --
+-- Name: jobs_by_tenant_status; Type: INDEX; Schema: jobforge; Owner: -
+--
+
+CREATE INDEX jobs_by_tenant_status ON jobforge.jobs USING btree (tenant_id, status, type) INCLUDE (project);
+
+
+--
 -- Name: jobs_by_trace; Type: INDEX; Schema: jobforge; Owner: -
 --
 
@@ -4922,6 +4929,13 @@ CREATE INDEX jobs_fair ON jobforge.jobs USING btree (tenant_id, priority, run_at
 --
 
 CREATE INDEX jobs_finished ON jobforge.jobs USING btree (type, finished_at, id) WHERE (finished_at IS NOT NULL);
+
+
+--
+-- Name: jobs_finished_by_tenant; Type: INDEX; Schema: jobforge; Owner: -
+--
+
+CREATE INDEX jobs_finished_by_tenant ON jobforge.jobs USING btree (tenant_id, finished_at) INCLUDE (status, project) WHERE (finished_at IS NOT NULL);
 
 
 --

@@ -21,6 +21,7 @@ from jobforge.cli import (
     audit_command,
     certify_command,
     contracts_command,
+    dashboard_command,
     db_commands,
     doctor,
     events_command,
@@ -71,6 +72,7 @@ app.add_typer(runs_commands.app, name="runs")
 app.command("replay")(replay_command.replay)
 app.command("certify")(certify_command.certify_command)
 app.command("mcp")(mcp_command.mcp)
+app.command("dashboard")(dashboard_command.dashboard)
 show_flags_bare(app)  # last: `--json` in --help, not `--json <bool>`
 
 _stderr = Console(stderr=True, highlight=False, emoji=False)
