@@ -206,6 +206,10 @@ class UnrecordedRequest(NonRetryable):
     """Replay got an HTTP request that matches no recorded exchange."""
 
 
+class ConnectorNotFound(NonRetryable):
+    """A runner asked for a connector config its tenant does not have (`ctx.connector`)."""
+
+
 class JobforgeWarning(UserWarning):
     """Something a passing check still wants a reader to know (shown in pytest's summary)."""
 
