@@ -117,20 +117,28 @@ def signed_headers(signer: Webhook, message_id: str, sent_at: datetime,
 def _signer(ctx: RunContext, name: str) -> Webhook:
     """The signer with the connector's secret; a marker (a replay) signs as itself."""
     secret = ctx.connector(name).get("secret")
-    if not isinstance(secret, str) or not secret:
-        raise errors.NonRetryable(f"connector {name!r} has no 'secret' (a whsec_... string)")
-    if marker(secret) is not None:
+    if isinstance(secret, str) and marker(secret) is not None:
         return Webhook(secret.encode())
-    if not secret.startswith(SECRET_PREFIX):
-        raise errors.NonRetryable(
-            f"connector {name!r}: the secret must be written whsec_<base64> (Standard Webhooks)"
-        )
+    problem = secret_problem(secret)
+    if problem is not None:
+        raise errors.NonRetryable(f"connector {name!r}: {problem}")
+    assert isinstance(secret, str)
+    return Webhook(_key(secret))
+
+
+def _key(secret: str) -> bytes:
     try:
-        key = binascii.a2b_base64(secret.removeprefix(SECRET_PREFIX).encode() + b"==")
+        return binascii.a2b_base64(secret.removeprefix(SECRET_PREFIX).encode() + b"==")
     except binascii.Error:
-        key = b""
-    if len(key) < 16:
-        raise errors.NonRetryable(
-            f"connector {name!r}: the secret after whsec_ must be base64 of at least 16 bytes"
-        )
-    return Webhook(key)
+        return b""
+
+
+def secret_problem(secret: Any) -> str | None:
+    """Why `secret` is not a signing secret (never showing it), or None."""
+    if not isinstance(secret, str) or not secret:
+        return "has no 'secret' (a whsec_<base64> string)"
+    if not secret.startswith(SECRET_PREFIX):
+        return "the secret must be written whsec_<base64> (Standard Webhooks)"
+    if len(_key(secret)) < 16:
+        return "the secret after whsec_ must be base64 of at least 16 bytes"
+    return None
