@@ -137,6 +137,12 @@ class CatalogueConflict(QueueError):
     exit_code = 1
 
 
+class ConnectorInvalid(QueueError):
+    """A connector config the database refuses: its name, not an object, too large (JF015)."""
+
+    exit_code = 2
+
+
 class UnknownRunner(QueueError):
     """The runner id is not in the runner catalogue (nor, for the CLI, in the repo's code)."""
 
@@ -158,6 +164,7 @@ SQLSTATE_ERRORS: dict[str, type[QueueError]] = {
     "JF007": FeatureDisabled,
     "JF010": RunnerDisabled,
     "JF011": CatalogueConflict,
+    "JF015": ConnectorInvalid,
 }
 
 

@@ -10,8 +10,8 @@ today's report reads the jobs and enqueues them (a schedule's job, an agent...).
 What it computes, for the jobs created in ``[window_start, window_end)``: per job type and in
 total, the number of jobs in each state, the success rate (succeeded over finished, i.e.
 succeeded, failed, dead and canceled), the jobs retried (more than one attempt), the mean number
-of attempts, and the run time (finished minus started) at the 50th and 95th percentiles (nearest
-rank, in seconds). Types are sorted by name, states in their fixed order, numbers rounded to 6
+of attempts, and the time to finish (finished minus created, for the finished jobs) at the 50th
+and 95th percentiles (nearest rank, in seconds). Types are sorted by name, states in their fixed order, numbers rounded to 6
 digits: the output depends on nothing but the input and ``ctx.now()`` (``generated_at``).
 """
 
@@ -43,10 +43,9 @@ class JobRow(BaseModel):
     state: State
     attempts: int = Field(ge=0)
     created_at: datetime
-    started_at: datetime | None = None
     finished_at: datetime | None = None
 
-    @field_validator("created_at", "started_at", "finished_at")
+    @field_validator("created_at", "finished_at")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
         if value is not None and value.tzinfo is None:
@@ -77,8 +76,8 @@ class TypeStats(BaseModel):
     success_rate: float | None
     retried: int
     mean_attempts: float | None
-    p50_run_s: float | None
-    p95_run_s: float | None
+    p50_finish_s: float | None
+    p95_finish_s: float | None
 
 
 class ReportOut(BaseModel):
@@ -120,9 +119,8 @@ def generate(inp: ReportIn, ctx: RunContext) -> ReportOut:
 def rows_of(jobs: Iterable[Any]) -> list[dict[str, Any]]:
     """Report input rows from `jobforge.queue` jobs (anything with the same attributes)."""
     return [
-        {"id": j.id, "type": j.type, "state": str(getattr(j.state, "value", j.state)),
+        {"id": j.id, "type": j.type, "state": str(getattr(j.status, "value", j.status)),
          "attempts": j.attempts, "created_at": _iso(j.created_at),
-         "started_at": _iso(j.started_at) if j.started_at else None,
          "finished_at": _iso(j.finished_at) if j.finished_at else None}
         for j in sorted(jobs, key=lambda j: j.id)
     ]  # fmt: skip
@@ -135,17 +133,15 @@ def _iso(instant: datetime) -> str:
 def _stats(name: str, rows: list[JobRow]) -> TypeStats:
     states = {s: sum(1 for r in rows if r.state == s) for s in STATES}
     finished = sum(states[s] for s in FINISHED)
-    runs = sorted(
-        (r.finished_at - r.started_at).total_seconds()
-        for r in rows
-        if r.started_at is not None and r.finished_at is not None
+    waits = sorted(
+        (r.finished_at - r.created_at).total_seconds() for r in rows if r.finished_at is not None
     )
     return TypeStats(
         type=name, total=len(rows), states=states,
         success_rate=_round(states["succeeded"] / finished) if finished else None,
         retried=sum(1 for r in rows if r.attempts > 1),
         mean_attempts=_round(sum(r.attempts for r in rows) / len(rows)) if rows else None,
-        p50_run_s=_rank(runs, 0.50), p95_run_s=_rank(runs, 0.95),
+        p50_finish_s=_rank(waits, 0.50), p95_finish_s=_rank(waits, 0.95),
     )  # fmt: skip
 
 
@@ -164,12 +160,12 @@ def _num(value: float | None) -> str:
     return "" if value is None else repr(value)
 
 
-_COLUMNS = ("type", "total", *STATES, "success_rate", "retried", "mean_attempts", "p50_run_s",
-            "p95_run_s")  # fmt: skip
+_COLUMNS = ("type", "total", *STATES, "success_rate", "retried", "mean_attempts",
+            "p50_finish_s", "p95_finish_s")  # fmt: skip
 
 
 def _cells(s: TypeStats) -> list[str]:
-    numbers = (s.success_rate, s.retried, s.mean_attempts, s.p50_run_s, s.p95_run_s)
+    numbers = (s.success_rate, s.retried, s.mean_attempts, s.p50_finish_s, s.p95_finish_s)
     return [s.type, str(s.total), *(str(s.states[x]) for x in STATES),
             *(str(n) if isinstance(n, int) else _num(n) for n in numbers)]  # fmt: skip
 

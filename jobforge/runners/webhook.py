@@ -23,8 +23,9 @@ marker instead (its signature is not compared: the header is redacted in both).
 Outcomes: a 2xx answer succeeds; 410 Gone fails the job at once (the receiver says the endpoint
 is gone for good); any other answer, a redirect (not followed) and a network error are retried
 with the runner's backoff until its attempts run out. Every attempt is a run record of its own,
-with its exchange and a ``delivery`` decision (attempt, status, outcome): `jobforge runs` lists
-them.
+with its attempt number, its exchange and a ``delivery`` decision (status, outcome:
+``delivered``, ``retried`` or ``gone``): `jobforge runs` lists them. (The attempt number is the
+record's, not the output's: a replay runs as one attempt and must come out the same.)
 """
 
 from __future__ import annotations
@@ -59,7 +60,6 @@ class WebhookIn(BaseModel):
 class WebhookOut(BaseModel):
     message_id: str
     status: int
-    attempt: int
 
 
 @runner("jobforge.webhook.deliver", version="1.0.0", input=WebhookIn, output=WebhookOut,
@@ -76,17 +76,16 @@ def deliver(inp: WebhookIn, ctx: RunContext) -> WebhookOut:
         response = ctx.http.request("POST", inp.url, content=body.encode(), headers=headers,
                                     follow_redirects=False)  # fmt: skip
     except httpx.RequestError as exc:
-        ctx.decide("delivery", {"attempt": ctx.attempt, "status": None, "outcome": "retried"},
-                   error=type(exc).__name__)  # fmt: skip
+        ctx.decide("delivery", {"status": None, "outcome": "retried"}, error=type(exc).__name__)
         raise network_error(exc, what) from None
     status = response.status_code
     outcome = "delivered" if 200 <= status <= 299 else "gone" if status == 410 else "retried"
-    ctx.decide("delivery", {"attempt": ctx.attempt, "status": status, "outcome": outcome})
+    ctx.decide("delivery", {"status": status, "outcome": outcome})
     if outcome == "gone":
         raise Rejected(f"{what}: the receiver answered 410 Gone; not retried")
     if outcome == "retried":
         raise Retryable(f"{what}: the receiver answered {status} (retried)")
-    return WebhookOut(message_id=message_id, status=status, attempt=ctx.attempt)
+    return WebhookOut(message_id=message_id, status=status)
 
 
 def default_message_id(event_type: str, data: dict[str, Any]) -> str:

@@ -1,13 +1,9 @@
 -- Connector configs (the table of migrations/0002): one JSON object per (tenant, name), walled
--- per tenant by row-level security (forced), written by the tenant's app login, read by the
--- tenant's runs. Times are the server's.
+-- per tenant by row-level security (forced), written through connector_set_v1 (migrations/0022:
+-- the server's time, one-line refusals), read by the tenant's logins and its runs.
 
 -- name: connector_set
-INSERT INTO jobforge.connector_configs AS c (tenant_id, name, config, updated_at)
-VALUES (jobforge.require_tenant(), %(name)s, %(config)s, statement_timestamp())
-ON CONFLICT (tenant_id, name) DO UPDATE
-    SET config = excluded.config, updated_at = excluded.updated_at
-RETURNING c.name, c.config, c.updated_at
+SELECT name, config, updated_at FROM jobforge.connector_set_v1(%(name)s, %(config)s)
 
 -- name: connector_get
 SELECT name, config, updated_at
