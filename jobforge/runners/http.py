@@ -29,7 +29,7 @@ from pydantic import BaseModel, Field
 
 from jobforge import errors
 from jobforge.contracts import RetryPolicy, runner
-from jobforge.runners.outcomes import Rejected, Retryable, network_error, retried
+from jobforge.runners.outcomes import Rejected, Retryable, network_error, refused, retried
 from jobforge.runtime.context import RunContext
 
 #: The largest body the job may ask to read (the worker's own cap may be lower).
@@ -95,6 +95,8 @@ def http_request(inp: HttpRequestIn, ctx: RunContext) -> HttpRequestOut:
             content=inp.body.encode() if inp.body is not None else None,
             follow_redirects=inp.follow_redirects, before_hop=check,
         )  # fmt: skip
+    except errors.HttpRefused as exc:
+        raise refused(exc) from None
     except httpx.RequestError as exc:
         raise network_error(exc, what) from None
     status = response.status_code

@@ -6,6 +6,11 @@ status is retried (the queue's backoff, the runner's retry policy) or ends the j
 - any other 4xx (and 3xx when redirects are not followed): `Rejected`, the job fails at once:
   the same request would get the same answer.
 - the SSRF guard's refusal, a response over the size cap, too many redirects: failed at once.
+
+The guard's refusal ends with advice naming the front end that ran it (``pass --http-allow-host
+... to jobforge worker``, ``... to jobforge certify``); `refused` moves that advice into the
+error's details, so the message, which golden cases and replay compare, is the same wherever
+the run happens.
 """
 
 from __future__ import annotations
@@ -35,3 +40,13 @@ def network_error(exc: httpx.RequestError, what: str) -> errors.JobforgeError:
         return Rejected(f"{what}: {exc}")
     kind = type(exc).__name__
     return Retryable(f"{what}: no answer ({kind}: {str(exc)[:300] or 'no detail'})")
+
+
+#: Where the guard's refusal turns from the reason to the advice (`HttpPolicy.allow_advice`).
+_ADVICE = "; if this is intended, "
+
+
+def refused(exc: errors.HttpRefused) -> errors.HttpRefused:
+    """The guard's refusal with the front end's advice moved from the message to the details."""
+    reason, _, advice = str(exc).partition(_ADVICE)
+    return errors.HttpRefused(reason, details={"advice": advice} if advice else None)

@@ -11,8 +11,9 @@ What it computes, for the jobs created in ``[window_start, window_end)``: per jo
 total, the number of jobs in each state, the success rate (succeeded over finished, i.e.
 succeeded, failed, dead and canceled), the jobs retried (more than one attempt), the mean number
 of attempts, and the time to finish (finished minus created, for the finished jobs) at the 50th
-and 95th percentiles (nearest rank, in seconds). Types are sorted by name, states in their fixed order, numbers rounded to 6
-digits: the output depends on nothing but the input and ``ctx.now()`` (``generated_at``).
+and 95th percentiles (nearest rank, in seconds). Types are sorted by name, states in their fixed
+order, numbers rounded to 6 digits: the output depends on nothing but the input and
+``ctx.now()`` (``generated_at``).
 """
 
 from __future__ import annotations

@@ -40,7 +40,7 @@ from standardwebhooks import Webhook
 
 from jobforge import canonical, errors
 from jobforge.contracts import RetryPolicy, runner
-from jobforge.runners.outcomes import Rejected, Retryable, network_error
+from jobforge.runners.outcomes import Rejected, Retryable, network_error, refused
 from jobforge.runtime.context import RunContext
 from jobforge.runtime.redact import marker
 
@@ -75,6 +75,8 @@ def deliver(inp: WebhookIn, ctx: RunContext) -> WebhookOut:
     try:
         response = ctx.http.request("POST", inp.url, content=body.encode(), headers=headers,
                                     follow_redirects=False)  # fmt: skip
+    except errors.HttpRefused as exc:
+        raise refused(exc) from None
     except httpx.RequestError as exc:
         ctx.decide("delivery", {"status": None, "outcome": "retried"}, error=type(exc).__name__)
         raise network_error(exc, what) from None
