@@ -66,7 +66,8 @@ def test_set_list_test_and_remove(
     run = connectors(cli, dsn, "set", "hooks", "--set", f"url={site}", "--secret-env",
                      "secret=HOOK_SECRET", env={"HOOK_SECRET": SECRET})  # fmt: skip
     assert run.code == 0, run.err
-    assert "connector hooks set" in run.out and '"secret": "[redacted]"' in run.out
+    assert "connector hooks set" in run.out
+    assert '"secret": "[redacted]"' in run.out
     (project / "api.json").write_text(json.dumps(
         {"allow_hosts": ["api.example.com"], "headers": {"authorization": f"Bearer {TOKEN}"}}
     ))  # fmt: skip
@@ -74,7 +75,8 @@ def test_set_list_test_and_remove(
 
     listed = connectors(cli, dsn, "list")
     assert listed.code == 0, listed.err
-    assert "hooks" in listed.out and "api" in listed.out
+    assert "hooks" in listed.out
+    assert "api" in listed.out
     as_json = connectors(cli, dsn, "list", "--json")
     rows = {r["name"]: r["config"] for r in json.loads(as_json.out)["connectors"]}
     assert rows == {
@@ -88,16 +90,16 @@ def test_set_list_test_and_remove(
     # the receiver answers through the guard once its host is allowed, as a worker's would
     tested = connectors(cli, dsn, "test", "hooks", "--http-allow-host", "127.0.0.1")
     assert tested.code == 0, tested.out + tested.err
-    assert "ok   config" in tested.out and "answered 204" in tested.out
+    assert "ok   config" in tested.out
+    assert "answered 204" in tested.out
     # without it, the guard refuses the loopback address: the test fails, with the reason
     refused = connectors(cli, dsn, "test", "hooks", "--json")
     assert refused.code == 1, refused.out + refused.err
     report = json.loads(refused.out)
     assert report["ok"] is False
-    assert "a loopback address" in report["checks"][1]["detail"]
-    assert (
-        "--http-allow-host 127.0.0.1 to jobforge connectors test" in report["checks"][1]["detail"]
-    )
+    detail = report["checks"][1]["detail"]
+    assert "a loopback address" in detail
+    assert "--http-allow-host 127.0.0.1 to jobforge connectors test" in detail
 
     # another tenant sees none of acme's connectors
     other = connectors(cli, dsn, "list", tenant="other")
@@ -119,7 +121,8 @@ def test_a_config_the_runners_would_refuse_fails_its_test(cli: Cli, jobforge_db:
     run = connectors(cli, dsn, "test", "old")
     assert run.code == 1, run.out + run.err
     assert "FAIL config" in run.out
-    assert "whsec_<base64>" in run.out and "x-tenant would be recorded in clear" in run.out
+    assert "whsec_<base64>" in run.out
+    assert "x-tenant would be recorded in clear" in run.out
     assert "not-a-whsec" not in run.out
 
 
@@ -129,7 +132,6 @@ def test_a_config_the_runners_would_refuse_fails_its_test(cli: Cli, jobforge_db:
         (("set", "Bad Name", "--set", "a=b"), None, "connector name 'Bad Name' is invalid"),
         (("set", "hooks"), None, "give the config: --config JSON"),
         (("set", "hooks", "--config", "[1]"), None, "the config must be a JSON object, not list"),
-        (("set", "hooks", "--config", "{nope"), None, "the config is not valid JSON"),
         (("set", "hooks", "--set", "novalue"), None, "--set 'novalue': write KEY=VALUE"),
         (
             ("set", "hooks", "--secret-env", "secret=UNSET_VAR"),
@@ -152,7 +154,6 @@ def test_a_config_the_runners_would_refuse_fails_its_test(cli: Cli, jobforge_db:
             "over the limit of 65536",
         ),
         (("test", "hooks", "--url", "ftp://x"), None, "--url 'ftp://x': must be an absolute"),
-        (("rm", "a/b"), None, "connector name 'a/b' is invalid"),
     ],
 )
 def test_bad_input_is_one_line_before_any_connection(
