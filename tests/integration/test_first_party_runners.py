@@ -240,7 +240,8 @@ def test_http_guard_refusals_and_status_classes_end_the_job_as_they_should(
         outside = get(receiver + "/ok", allow_hosts=["api.example.com"])
         big = get(receiver + "/big", max_response_bytes=1000)
         fine = get(receiver + "/ok", allow_hosts=["127.0.0.1"])
-        ids = [*refused, redirected, flaky, limited, missing, outside, big, fine]
+        away = get(receiver + "/redirect-to/example.com/x", allow_hosts=["127.0.0.1"])
+        ids = [*refused, redirected, flaky, limited, missing, outside, big, fine, away]
         _drain_all(jobforge_db.dsn, client, ids)
 
         for job_id, (url, reason) in zip(refused, REFUSED, strict=True):
@@ -265,6 +266,11 @@ def test_http_guard_refusals_and_status_classes_end_the_job_as_they_should(
         job = client.get(big)
         assert (job.status, job.attempts) == ("failed", 1)
         assert "over max_response_bytes (1000)" in json.dumps(job.error)
+        job = client.get(away)  # the allow-list holds on every redirect hop, before DNS
+        assert (job.status, job.attempts) == ("failed", 1)
+        assert "refused GET to host 'example.com': not in the job's allow_hosts" in json.dumps(
+            job.error
+        )
         job = client.get(fine)
         assert job.status == "succeeded"
         (run,) = client.find_runs(job_ids=[fine])
