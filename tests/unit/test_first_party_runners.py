@@ -9,6 +9,7 @@ import base64
 import hashlib
 import hmac
 from datetime import UTC, datetime
+from typing import Any
 
 import httpx
 import pytest
@@ -147,3 +148,44 @@ def test_status_classes_and_refusals() -> None:
     assert exc.details == {"advice": "pass --http-allow-host 10.0.0.1 to x"}
     assert isinstance(network_error(httpx.ConnectError("down"), "GET x"), Retryable)
     assert isinstance(network_error(httpx.TooManyRedirects("loop"), "GET x"), Rejected)
+
+
+def _recording(configs: dict[str, dict[str, Any]]) -> RunContext:
+    clock = ClockSpec(start=datetime(2026, 11, 2, 6, tzinfo=UTC))
+    return RunContext(Environment(clock=clock, seed=1, tenant_id="acme"), connectors=configs.get)
+
+
+def test_a_connector_is_recorded_with_its_secrets_redacted_and_replayed_as_recorded() -> None:
+    real = {"secret": "whsec_x", "url": "https://h.example", "headers": {"authorization": "B t"}}
+    ctx = _recording({"hooks": real})
+    assert ctx.connector("hooks") == real  # the live run gets the real values
+    recorded = ctx.recorded_environment()
+    kept = {"secret": "[redacted]", "url": "https://h.example",
+            "headers": {"authorization": "[redacted]"}}  # fmt: skip
+    assert recorded.connectors == {"hooks": kept}
+    assert "whsec_x" not in recorded.model_dump_json()
+    replaying = RunContext(recorded, mode="replay")
+    assert replaying.connector("hooks") == recorded.connectors["hooks"]
+    with pytest.raises(errors.ConnectorNotFound, match="'other' was not read by the recorded run"):
+        replaying.connector("other")
+
+
+def test_a_missing_or_misnamed_connector_fails_without_retry() -> None:
+    ctx = _recording({})
+    with pytest.raises(errors.ConnectorNotFound, match="JOBFORGE_CONNECTOR_HOOKS_ACME"):
+        ctx.connector("hooks.acme")
+    with pytest.raises(errors.ConnectorNotFound, match="is invalid"):
+        ctx.connector("Hooks!")
+    assert issubclass(errors.ConnectorNotFound, errors.NonRetryable)
+    # a run that read none stores its environment as it always did
+    assert "connectors" not in ctx.recorded_environment().model_dump(mode="json")
+
+
+def test_a_connector_from_the_environment_must_be_a_json_object() -> None:
+    from jobforge.queue.connectors import from_env
+
+    assert from_env("hooks", {"JOBFORGE_CONNECTOR_HOOKS": '{"secret": "s"}'}) == {"secret": "s"}
+    assert from_env("hooks", {}) is None
+    with pytest.raises(errors.ConnectorNotFound, match="must hold a JSON object") as caught:
+        from_env("hooks", {"JOBFORGE_CONNECTOR_HOOKS": "whsec_plain"})
+    assert "whsec_plain" not in str(caught.value)
