@@ -1,5 +1,5 @@
 -- jobforge's database schema as every migration up to and including
--- migrations/0022_connectors.sql leaves it: `pg_dump --schema-only --no-owner`
+-- migrations/0025_lean_enqueue.sql leaves it: `pg_dump --schema-only --no-owner`
 -- of the jobforge schema of a freshly migrated database, without session settings or
 -- version lines. Rows the migrations insert (job_transitions, settings) are data, not
 -- shown here.
@@ -692,6 +692,96 @@ ALTER TABLE ONLY jobforge.jobs FORCE ROW LEVEL SECURITY;
 
 
 --
+-- Name: claim_tenant_v1(text, text, integer, text[], double precision, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.claim_tenant_v1(p_tenant text, p_worker text, p_limit integer, p_types text[] DEFAULT NULL::text[], p_lease_seconds double precision DEFAULT 30, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS SETOF jobforge.jobs
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+#variable_conflict use_column
+DECLARE
+    v_now      timestamptz := jobforge.clock(p_now);
+    v_limited  text;
+    v_bound    boolean;
+    v_tenants  text[];
+    v_projects text[];
+BEGIN
+    PERFORM jobforge.require_worker();
+    -- A login bound to tenants (and projects) in jobforge.tenant_logins stays bound here: a
+    -- worker member bound to one tenant claims no other tenant's jobs by naming it.
+    SELECT true, l.tenants, l.projects INTO v_bound, v_tenants, v_projects
+    FROM jobforge.tenant_logins l WHERE l.login = session_user;
+    IF v_bound AND NOT p_tenant = ANY (v_tenants) THEN
+        RAISE EXCEPTION 'login % may not act for tenant % (jobforge.tenant_logins)',
+            session_user, quote_literal(left(p_tenant, 130)) USING ERRCODE = 'JF003';
+    END IF;
+    IF p_tenant IS NULL OR p_tenant !~ '^[A-Za-z0-9._:-]+$' OR length(p_tenant) > 128 THEN
+        RAISE EXCEPTION 'claim: the tenant must be 1-128 characters of A-Z a-z 0-9 . _ : -'
+            USING ERRCODE = 'JF006';
+    END IF;
+    IF p_limit IS NULL OR p_limit < 1 OR p_limit > 1000 OR p_lease_seconds IS NULL
+       OR NOT p_lease_seconds > 0 OR p_lease_seconds > 86400 THEN
+        RAISE EXCEPTION 'claim: limit must be 1-1000 and the lease 0-86400 s' USING ERRCODE = 'JF006';
+    END IF;
+    IF p_worker IS NULL OR length(p_worker) NOT BETWEEN 1 AND 200 THEN
+        RAISE EXCEPTION 'claim: the worker name must be 1-200 characters' USING ERRCODE = 'JF006';
+    END IF;
+
+    SELECT l.scope || ' ' || quote_literal(l.key) INTO v_limited
+    FROM jobforge.queue_limits l
+    WHERE (l.scope = 'tenant' AND l.key = p_tenant)
+       OR (l.scope = 'type' AND (p_types IS NULL OR l.key = ANY (p_types))
+           AND EXISTS (SELECT 1 FROM jobforge.jobs j
+                       WHERE j.tenant_id = p_tenant AND j.type = l.key AND j.status = 'queued'))
+    ORDER BY l.scope, l.key
+    LIMIT 1;
+    IF v_limited IS NOT NULL THEN
+        RAISE EXCEPTION 'claim: a queue limit applies to %: jobs under a limit are claimed by workers, not agents (or name other types)',
+            v_limited USING ERRCODE = 'JF017';
+    END IF;
+
+    RETURN QUERY
+    WITH picked AS (
+        SELECT j.id, gen_random_uuid() AS secret
+        FROM jobforge.jobs j
+        WHERE j.tenant_id = p_tenant AND j.status = 'queued' AND j.run_at <= v_now
+          AND (p_types IS NULL OR j.type = ANY (p_types))
+          AND (v_projects IS NULL OR j.project = ANY (v_projects))
+        ORDER BY j.priority, j.run_at, j.id
+        LIMIT p_limit
+        FOR UPDATE SKIP LOCKED
+    ),
+    claimed AS (
+        UPDATE jobforge.jobs j
+        SET status = 'running', attempts = j.attempts + 1, lease_token = jobforge.lease_id(p.secret),
+            lease_holder = p_worker, lease_expires_at = v_now + make_interval(secs => p_lease_seconds),
+            heartbeat_at = v_now, updated_at = v_now, error = NULL
+        FROM picked p
+        WHERE j.id = p.id
+        RETURNING j AS jrow, p.secret
+    ),
+    attempts AS (
+        INSERT INTO jobforge.job_attempts (job_id, tenant_id, project, attempt, worker, lease_token,
+                                           started_at)
+        SELECT (c.jrow).id, (c.jrow).tenant_id, (c.jrow).project, (c.jrow).attempts, p_worker,
+               (c.jrow).lease_token, v_now
+        FROM claimed c
+    ),
+    events AS (
+        INSERT INTO jobforge.job_events (job_id, tenant_id, project, kind, at, attempt, worker)
+        SELECT (c.jrow).id, (c.jrow).tenant_id, (c.jrow).project, 'claimed', v_now,
+               (c.jrow).attempts, p_worker
+        FROM claimed c ORDER BY (c.jrow).id
+    )
+    SELECT r.*
+    FROM claimed c
+    CROSS JOIN LATERAL jsonb_populate_record(c.jrow, jsonb_build_object('lease_token', c.secret)) r
+    ORDER BY r.priority, r.run_at, r.id;
+END $_$;
+
+
+--
 -- Name: claim_v1(text, integer, text[], double precision, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
 --
 
@@ -1169,6 +1259,90 @@ $$;
 
 
 --
+-- Name: enqueue_one_v1(text, text, text, text, text, jsonb, text, integer, timestamp with time zone, integer, text, text, timestamp with time zone, integer); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.enqueue_one_v1(p_tenant text, p_project_scope text, p_actor text, p_reason text, p_type text, p_payload jsonb, p_idempotency_key text DEFAULT NULL::text, p_priority integer DEFAULT NULL::integer, p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_max_attempts integer DEFAULT NULL::integer, p_trace_id text DEFAULT NULL::text, p_project text DEFAULT NULL::text, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone, p_max_payload_bytes integer DEFAULT 1048576) RETURNS TABLE(job_id bigint, created boolean)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+#variable_conflict use_column
+DECLARE
+    v_tenant text;
+    v_scope  text;
+    v_now    timestamptz;
+    v_limit  integer;
+    v_id     bigint;
+    v_proj   text;
+    v_bound  boolean;
+BEGIN
+    PERFORM set_config('jobforge.tenant', coalesce(p_tenant, ''), true),
+            set_config('jobforge.project', coalesce(p_project_scope, ''), true),
+            set_config('jobforge.scope', '', true),
+            set_config('jobforge.actor', coalesce(p_actor, ''), true),
+            set_config('jobforge.reason', coalesce(p_reason, ''), true);
+    -- The settings and the login's binding in one read; a login bound to tenants or projects
+    -- goes through require_tenant and require_project_scope, which hold the rules and their
+    -- messages (an unbound login may act for any tenant and project it names).
+    SELECT CASE WHEN p_now IS NULL THEN now() END,
+           least(coalesce(p_max_payload_bytes, s.max_payload_bytes), s.max_payload_bytes),
+           l.login IS NOT NULL
+    INTO v_now, v_limit, v_bound
+    FROM jobforge.settings s LEFT JOIN jobforge.tenant_logins l ON l.login = session_user;
+    IF v_bound OR coalesce(p_tenant, '') = '' THEN
+        v_tenant := jobforge.require_tenant();
+        v_scope := jobforge.require_project_scope();
+    ELSE
+        v_tenant := p_tenant;
+        v_scope := nullif(p_project_scope, '');
+    END IF;
+    v_proj := coalesce(p_project, v_scope, 'default');
+    IF v_now IS NULL  -- a caller's clock: enqueue_v1 decides whether it may
+       OR coalesce(p_actor, '') <> '' OR coalesce(p_reason, '') <> ''  -- an audited enqueue
+       OR p_type IS NULL OR p_type !~ '^[a-z0-9._-]+$' OR length(p_type) > 200
+       OR p_payload IS NULL OR jsonb_typeof(p_payload) <> 'object'
+       OR octet_length(p_payload::text) > v_limit
+       OR jsonb_path_exists(p_payload, 'strict $.**{65}')
+       OR jsonb_path_exists(p_payload,
+              'strict $.** ? (@ > 1.7976931348623157e308 || @ < -1.7976931348623157e308)')
+       OR p_priority NOT BETWEEN 0 AND 32767 OR p_max_attempts NOT BETWEEN 1 AND 1000
+       OR length(p_trace_id) > 256
+       OR NOT isfinite(p_run_at)
+       OR p_run_at NOT BETWEEN v_now - interval '100 years' AND v_now + interval '100 years'
+       OR v_proj !~ '^[A-Za-z0-9._-]+$' OR length(v_proj) > 128 OR p_project <> v_scope
+       OR length(p_idempotency_key) NOT BETWEEN 1 AND 255
+       OR EXISTS (SELECT 1 FROM jobforge.runner_catalogue c
+                  WHERE c.runner_id = p_type AND NOT c.enabled)
+    THEN
+        RETURN QUERY SELECT e.job_id, e.created FROM jobforge.enqueue_v1(
+            ARRAY[p_type], ARRAY[p_payload],
+            CASE WHEN p_idempotency_key IS NOT NULL THEN ARRAY[p_idempotency_key] END,
+            ARRAY[p_priority], ARRAY[p_run_at], ARRAY[p_max_attempts], ARRAY[p_trace_id], p_now,
+            p_max_payload_bytes, ARRAY[p_project]) e;
+        RETURN;
+    END IF;
+    INSERT INTO jobforge.jobs AS j (tenant_id, project, type, payload, payload_hash, priority,
+                                    run_at, max_attempts, idempotency_key, trace_id, created_at,
+                                    updated_at)
+    VALUES (v_tenant, v_proj, p_type, p_payload,
+            'sha256:' || encode(sha256(convert_to(p_payload::text, 'UTF8')), 'hex'),
+            coalesce(p_priority, 0), coalesce(p_run_at, v_now), coalesce(p_max_attempts, 3),
+            p_idempotency_key, p_trace_id, v_now, v_now)
+    ON CONFLICT (tenant_id, project, type, idempotency_key) WHERE idempotency_key IS NOT NULL
+    DO NOTHING
+    RETURNING j.id INTO v_id;
+    IF v_id IS NULL THEN  -- the key is taken: enqueue_v1 answers the job or the conflict
+        RETURN QUERY SELECT e.job_id, e.created FROM jobforge.enqueue_v1(
+            ARRAY[p_type], ARRAY[p_payload], ARRAY[p_idempotency_key], ARRAY[p_priority],
+            ARRAY[p_run_at], ARRAY[p_max_attempts], ARRAY[p_trace_id], p_now, p_max_payload_bytes,
+            ARRAY[p_project]) e;
+        RETURN;
+    END IF;
+    RETURN QUERY SELECT v_id, true;
+END $_$;
+
+
+--
 -- Name: enqueue_v1(text[], jsonb[], text[], integer[], timestamp with time zone[], integer[], text[], timestamp with time zone, integer, text[]); Type: FUNCTION; Schema: jobforge; Owner: -
 --
 
@@ -1183,6 +1357,8 @@ DECLARE
     v_now      timestamptz := jobforge.clock(p_now);
     v_n        integer := coalesce(cardinality(p_types), 0);
     v_seq      regclass := pg_get_serial_sequence('jobforge.jobs', 'id')::regclass;
+    v_audited  boolean := coalesce(current_setting('jobforge.actor', true), '') <> ''
+                          OR coalesce(current_setting('jobforge.reason', true), '') <> '';
     v_limit    integer;
     v_bad      record;
     v_inserted bigint[];
@@ -1272,7 +1448,7 @@ BEGIN
         ),
         events AS (
             INSERT INTO jobforge.job_events (job_id, tenant_id, project, kind, at)
-            SELECT id, v_tenant, project, 'created', v_now FROM inserted ORDER BY id
+            SELECT id, v_tenant, project, 'created', v_now FROM inserted WHERE v_audited ORDER BY id
         )
         SELECT array_agg(id ORDER BY id) INTO v_inserted FROM inserted;
         RETURN QUERY SELECT k.i::integer, k.new_id, true
@@ -1301,7 +1477,7 @@ BEGIN
     ),
     events AS (
         INSERT INTO jobforge.job_events (job_id, tenant_id, project, kind, at)
-        SELECT id, v_tenant, project, 'created', v_now FROM inserted ORDER BY id
+        SELECT id, v_tenant, project, 'created', v_now FROM inserted WHERE v_audited ORDER BY id
     )
     SELECT array_agg(CASE WHEN ins.id IS NOT NULL THEN input.new_id END ORDER BY input.i)
     INTO v_inserted
@@ -2021,11 +2197,10 @@ $$;
 
 CREATE FUNCTION jobforge.lease_id(p_token uuid) RETURNS uuid
     LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-    SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
     SELECT pg_catalog.encode(
                pg_catalog.substr(pg_catalog.sha256(pg_catalog.uuid_send(p_token)), 1, 16), 'hex'
-           )::uuid
+           )::pg_catalog.uuid
 $$;
 
 
@@ -2704,18 +2879,22 @@ CREATE FUNCTION jobforge.require_project_scope() RETURNS text
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 DECLARE
-    v_project text := jobforge.current_project();
-    v_asked   text := nullif(current_setting('jobforge.project', true), '');
+    v_asked    text := nullif(current_setting('jobforge.project', true), '');
+    v_projects text[];
 BEGIN
-    IF v_project = '' AND v_asked IS NULL THEN
+    SELECT l.projects INTO v_projects FROM jobforge.tenant_logins l WHERE l.login = session_user;
+    IF v_projects IS NULL THEN
+        RETURN v_asked;
+    END IF;
+    IF v_asked IS NULL THEN
         RAISE EXCEPTION 'login % is bound to projects (jobforge.tenant_logins): name one (jobforge.project)',
             session_user USING ERRCODE = 'JF003';
     END IF;
-    IF v_project = '' THEN
+    IF NOT coalesce(v_asked = ANY (v_projects), false) THEN
         RAISE EXCEPTION 'login % may not act for project % (jobforge.tenant_logins)',
             session_user, quote_literal(left(v_asked, 130)) USING ERRCODE = 'JF003';
     END IF;
-    RETURN v_project;
+    RETURN v_asked;
 END $$;
 
 
@@ -2728,18 +2907,19 @@ CREATE FUNCTION jobforge.require_tenant() RETURNS text
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
 DECLARE
-    v_tenant text := jobforge.current_tenant();
-    v_asked  text := nullif(current_setting('jobforge.tenant', true), '');
+    v_asked   text := nullif(current_setting('jobforge.tenant', true), '');
+    v_tenants text[];
 BEGIN
-    IF v_tenant IS NULL AND v_asked IS NOT NULL THEN
-        RAISE EXCEPTION 'login % may not act for tenant % (jobforge.tenant_logins)',
-            session_user, quote_literal(left(v_asked, 130)) USING ERRCODE = 'JF003';
-    END IF;
-    IF v_tenant IS NULL THEN
+    IF v_asked IS NULL THEN
         RAISE EXCEPTION 'no tenant is set for this transaction (jobforge.tenant)'
             USING ERRCODE = 'JF003';
     END IF;
-    RETURN v_tenant;
+    SELECT l.tenants INTO v_tenants FROM jobforge.tenant_logins l WHERE l.login = session_user;
+    IF FOUND AND NOT coalesce(v_asked = ANY (v_tenants), false) THEN
+        RAISE EXCEPTION 'login % may not act for tenant % (jobforge.tenant_logins)',
+            session_user, quote_literal(left(v_asked, 130)) USING ERRCODE = 'JF003';
+    END IF;
+    RETURN v_asked;
 END $$;
 
 
@@ -4079,6 +4259,46 @@ ALTER TABLE ONLY jobforge.job_events FORCE ROW LEVEL SECURITY;
 
 
 --
+-- Name: job_event_log; Type: VIEW; Schema: jobforge; Owner: -
+--
+
+CREATE VIEW jobforge.job_event_log WITH (security_invoker='true') AS
+ SELECT e.id,
+    e.job_id,
+    e.tenant_id,
+    e.project,
+    e.kind,
+    e.at,
+    e.attempt,
+    e.worker,
+    e.data,
+    e.login,
+    e.actor,
+    e.reason
+   FROM jobforge.job_events e
+UNION ALL
+ SELECT (0)::bigint AS id,
+    j.id AS job_id,
+    j.tenant_id,
+    j.project,
+    'created'::text AS kind,
+    j.created_at AS at,
+    NULL::integer AS attempt,
+    NULL::text AS worker,
+        CASE
+            WHEN (j.parent_id IS NOT NULL) THEN jsonb_build_object('parent_id', j.parent_id)
+            ELSE NULL::jsonb
+        END AS data,
+    NULL::text AS login,
+    NULL::text AS actor,
+    NULL::text AS reason
+   FROM jobforge.jobs j
+  WHERE (NOT (EXISTS ( SELECT 1
+           FROM jobforge.job_events c
+          WHERE ((c.job_id = j.id) AND (c.kind = 'created'::text)))));
+
+
+--
 -- Name: job_events_id_seq; Type: SEQUENCE; Schema: jobforge; Owner: -
 --
 
@@ -4723,6 +4943,13 @@ CREATE INDEX jobs_by_tenant ON jobforge.jobs USING btree (tenant_id, id);
 
 
 --
+-- Name: jobs_by_trace; Type: INDEX; Schema: jobforge; Owner: -
+--
+
+CREATE INDEX jobs_by_trace ON jobforge.jobs USING btree (tenant_id, trace_id, id) WHERE (trace_id IS NOT NULL);
+
+
+--
 -- Name: jobs_fair; Type: INDEX; Schema: jobforge; Owner: -
 --
 
@@ -5277,6 +5504,14 @@ GRANT SELECT ON TABLE jobforge.jobs TO jobforge_worker;
 
 
 --
+-- Name: FUNCTION claim_tenant_v1(p_tenant text, p_worker text, p_limit integer, p_types text[], p_lease_seconds double precision, p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.claim_tenant_v1(p_tenant text, p_worker text, p_limit integer, p_types text[], p_lease_seconds double precision, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.claim_tenant_v1(p_tenant text, p_worker text, p_limit integer, p_types text[], p_lease_seconds double precision, p_now timestamp with time zone) TO jobforge_worker;
+
+
+--
 -- Name: FUNCTION claim_v1(p_worker text, p_limit integer, p_types text[], p_lease_seconds double precision, p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
 --
 
@@ -5339,6 +5574,15 @@ GRANT ALL ON FUNCTION jobforge.current_project() TO jobforge_worker;
 REVOKE ALL ON FUNCTION jobforge.current_tenant() FROM PUBLIC;
 GRANT ALL ON FUNCTION jobforge.current_tenant() TO jobforge_app;
 GRANT ALL ON FUNCTION jobforge.current_tenant() TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION enqueue_one_v1(p_tenant text, p_project_scope text, p_actor text, p_reason text, p_type text, p_payload jsonb, p_idempotency_key text, p_priority integer, p_run_at timestamp with time zone, p_max_attempts integer, p_trace_id text, p_project text, p_now timestamp with time zone, p_max_payload_bytes integer); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.enqueue_one_v1(p_tenant text, p_project_scope text, p_actor text, p_reason text, p_type text, p_payload jsonb, p_idempotency_key text, p_priority integer, p_run_at timestamp with time zone, p_max_attempts integer, p_trace_id text, p_project text, p_now timestamp with time zone, p_max_payload_bytes integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.enqueue_one_v1(p_tenant text, p_project_scope text, p_actor text, p_reason text, p_type text, p_payload jsonb, p_idempotency_key text, p_priority integer, p_run_at timestamp with time zone, p_max_attempts integer, p_trace_id text, p_project text, p_now timestamp with time zone, p_max_payload_bytes integer) TO jobforge_app;
+GRANT ALL ON FUNCTION jobforge.enqueue_one_v1(p_tenant text, p_project_scope text, p_actor text, p_reason text, p_type text, p_payload jsonb, p_idempotency_key text, p_priority integer, p_run_at timestamp with time zone, p_max_attempts integer, p_trace_id text, p_project text, p_now timestamp with time zone, p_max_payload_bytes integer) TO jobforge_worker;
 
 
 --
@@ -5840,6 +6084,14 @@ GRANT SELECT ON TABLE jobforge.job_attempts TO jobforge_worker;
 
 GRANT SELECT ON TABLE jobforge.job_events TO jobforge_app;
 GRANT SELECT ON TABLE jobforge.job_events TO jobforge_worker;
+
+
+--
+-- Name: TABLE job_event_log; Type: ACL; Schema: jobforge; Owner: -
+--
+
+GRANT SELECT ON TABLE jobforge.job_event_log TO jobforge_app;
+GRANT SELECT ON TABLE jobforge.job_event_log TO jobforge_worker;
 
 
 --

@@ -149,6 +149,12 @@ class UnknownRunner(QueueError):
     exit_code = 2
 
 
+class QueueLimited(QueueError):
+    """A claim held to one tenant (an agent's, migrations/0023) would take jobs a queue limit
+    applies to: those are claimed by workers, whose claim keeps the limit's accounting
+    (SQLSTATE JF017)."""
+
+
 class LeaseLost(QueueError):
     """The worker no longer holds this job's lease: its write was not applied."""
 
@@ -165,6 +171,7 @@ SQLSTATE_ERRORS: dict[str, type[QueueError]] = {
     "JF010": RunnerDisabled,
     "JF011": CatalogueConflict,
     "JF015": ConnectorInvalid,
+    "JF017": QueueLimited,
 }
 
 

@@ -29,6 +29,7 @@ from jobforge.cli import (
     init_command,
     jobs_commands,
     limits_command,
+    mcp_command,
     migrate_command,
     replay_command,
     retention_command,
@@ -71,6 +72,7 @@ app.add_typer(contracts_command.app, name="contracts")
 app.add_typer(runs_commands.app, name="runs")
 app.command("replay")(replay_command.replay)
 app.command("certify")(certify_command.certify_command)
+app.command("mcp")(mcp_command.mcp)
 show_flags_bare(app)  # last: `--json` in --help, not `--json <bool>`
 
 _stderr = Console(stderr=True, highlight=False, emoji=False)

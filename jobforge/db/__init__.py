@@ -435,6 +435,52 @@ async def flight_async(
 _IDLE = psycopg.pq.TransactionStatus.IDLE
 
 
+def solo_scope(
+    tenant: str | None, acting: Acting = NOBODY, project: str | None = None
+) -> dict[str, str]:
+    """The scope a solo statement passes to its SQL function as arguments (see `solo`)."""
+    return {
+        "scope_tenant": tenant or "",
+        "scope_project": project or "",
+        "scope_actor": acting.actor or "",
+        "scope_reason": acting.reason or "",
+    }
+
+
+def solo(conn: Connection, statement: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One statement alone, in autocommit: its own implicit transaction, one message and one
+    wait, its dict rows. For a SQL function that takes the caller's scope as arguments and sets
+    it itself for its transaction (`solo_scope`; migrations/0025): BEGIN, the scope and COMMIT
+    cost as much again as a one-row insert, even in one pipeline. Errors leave typed."""
+    restore = not conn.autocommit
+    with _typed_errors(conn):
+        try:
+            if restore:  # no I/O on an idle connection
+                conn.autocommit = True
+            cursor = conn.cursor(row_factory=dict_row)
+            return cursor.execute(statement, params).fetchall()
+        finally:
+            if restore and not conn.closed:
+                conn.autocommit = False
+
+
+async def solo_async(
+    conn: AsyncConnection, statement: str, params: Mapping[str, Any]
+) -> list[dict[str, Any]]:
+    """`solo` for an async connection."""
+    restore = not conn.autocommit
+    with _typed_errors(conn):
+        try:
+            if restore:
+                await conn.set_autocommit(True)
+            cursor = conn.cursor(row_factory=dict_row)
+            await cursor.execute(statement, params)
+            return await cursor.fetchall()
+        finally:
+            if restore and not conn.closed:
+                await conn.set_autocommit(False)
+
+
 async def notifications(dsn: str, channel: str) -> AsyncIterator[str]:
     """Payloads of NOTIFYs on `channel`, on a dedicated autocommit connection that LISTEN holds."""
     try:

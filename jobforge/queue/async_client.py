@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from jobforge import db
-from jobforge.queue import blobs
+from jobforge.queue import agents, blobs
 from jobforge.queue import operations as ops
 from jobforge.queue.operations import Client, ClientBase, Stepper, Steps
 
@@ -77,6 +77,12 @@ class AsyncQueueClient(ClientBase[db.AsyncConnectionPool]):
         """`QueueClient._drive`, awaiting."""
         step = Stepper(op)
         while (statement := step.statement) is not None:
+            if statement.solo:
+                text, params = statement.query()
+                scope = db.solo_scope(self.tenant, self.acting, self.project)
+                async with self.pool.connection() as conn:
+                    step.send(await db.solo_async(conn, text, {**params, **scope}))
+                continue
             app_role = self._app_role(step.worker)
             async with (
                 self.pool.connection() as conn,
@@ -149,6 +155,11 @@ class AsyncQueueClient(ClientBase[db.AsyncConnectionPool]):
     progress = _awaiting(ops.progress)
     release = _awaiting(ops.release)
     acknowledge_cancel = _awaiting(ops.acknowledge_cancel)
+
+    # agents (`jobforge mcp`, migrations/0023): a claim held to the client's tenant; a session
+    check_tenant = _awaiting(agents.check_tenant)
+    claim_tenant = _awaiting(agents.claim_tenant)
+    session = _awaiting(agents.session)
 
     # run records
     runs = _awaiting(ops.runs)

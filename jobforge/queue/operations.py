@@ -68,6 +68,9 @@ class Statement:
     #: (a round trip of its own). Without it the transaction ends here, its rows read after
     #: COMMIT; a statement the operation yields next runs in a transaction of its own.
     more: bool = False
+    #: The statement carries the client's scope as arguments (`db.solo_scope`) and runs alone in
+    #: autocommit: one message, no BEGIN, session_scope or COMMIT around it (`db.solo`).
+    solo: bool = False
 
     def query(self) -> tuple[str, dict[str, Any]]:
         """The statement text and the parameters a cursor executes."""
@@ -179,7 +182,14 @@ def enqueue(
     **fields: Any,
 ) -> Steps[Enqueued]:
     new = NewJob(type=type, payload=payload, **fields)
-    return (yield from enqueue_many(client, [new], now=now))[0]
+    return (yield from enqueue_one(client, new, now=now))
+
+
+def enqueue_one(client: Client, job: NewJob, *, now: datetime | None = None) -> Steps[Enqueued]:
+    """One job in one statement (migrations/0025: enqueue_one_v1), the client's scope passed
+    as its arguments."""
+    rows = yield Statement(calls.enqueue_one(job, now, client.max_payload_bytes), solo=True)
+    return calls.enqueued_one(rows)
 
 
 def enqueue_many(
@@ -208,7 +218,7 @@ def request(
     payload = input.model_dump(mode="json") if isinstance(input, BaseModel) else input
     checked = catalogue.check_request(entry, runner_id, payload)
     new = NewJob(type=runner_id, payload=checked, **fields)
-    return (yield from enqueue_many(client, [new], now=now))[0]
+    return (yield from enqueue_one(client, new, now=now))
 
 
 def catalogue_entry(client: Client, runner_id: str) -> Steps[catalogue.CatalogueEntry | None]:

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from jobforge import db
-from jobforge.queue import blobs
+from jobforge.queue import agents, blobs
 from jobforge.queue import bulk as bulk_actions
 from jobforge.queue import operations as ops
 from jobforge.queue.operations import Client, ClientBase, Stepper, Steps
@@ -102,6 +102,12 @@ class QueueClient(ClientBase[db.ConnectionPool]):
         after one without `more` opens a new transaction."""
         step = Stepper(op)
         while (statement := step.statement) is not None:
+            if statement.solo:  # its own transaction, the scope in its arguments
+                text, params = statement.query()
+                scope = db.solo_scope(self.tenant, self.acting, self.project)
+                with self.pool.connection() as conn:
+                    step.send(db.solo(conn, text, {**params, **scope}))
+                continue
             app_role = self._app_role(step.worker)
             with (
                 self.pool.connection() as conn,
@@ -197,6 +203,11 @@ class QueueClient(ClientBase[db.ConnectionPool]):
     progress = _blocking(ops.progress)
     release = _blocking(ops.release)
     acknowledge_cancel = _blocking(ops.acknowledge_cancel)
+
+    # agents (`jobforge mcp`, migrations/0023): a claim held to the client's tenant; a session
+    check_tenant = _blocking(agents.check_tenant)
+    claim_tenant = _blocking(agents.claim_tenant)
+    session = _blocking(agents.session)
 
     # run records
     runs = _blocking(ops.runs)

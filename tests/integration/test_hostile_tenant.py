@@ -48,6 +48,7 @@ DIGEST = "sha256:" + "0" * 64
 #: `test_every_function_the_app_role_may_call_is_attacked` until it is added here and attacked.
 APP_FUNCTIONS = {
     "enqueue_v1", "cancel_v1", "reschedule_v1",  # tenant-facing
+    "enqueue_one_v1",  # tenant-facing, the scope as arguments, [5/10] (migrations/0025)
     "stats_v1", "bulk_retry_v1", "bulk_cancel_v1",  # tenant-facing, [6/10]
     "schedule_add_v1", "schedule_pause_v1", "schedule_remove_v1",  # tenant-facing, [7/10]
     "event_submit_v1", "trigger_add_v1", "trigger_pause_v1", "trigger_remove_v1",
@@ -593,6 +594,37 @@ def test_the_bound_login_cannot_act_for_tenant_b_through_functions(
         pytest.raises(errors.TenantRequired, match="may not read every tenant's runs"),
     ):
         queue.find_runs(limit=100)
+
+
+def test_the_bound_login_cannot_enqueue_for_tenant_b_by_argument(
+    scene: Scene, snapshot: dict[str, list[str]]
+) -> None:
+    """enqueue_one_v1 takes the tenant, project scope, actor and reason as arguments and sets
+    them itself: every tenant value as the argument, under every tenant setting, the worker
+    scope and planted shadows, is refused (JF003) unless it is tenant_a, the login's own; a job
+    the fast path doubts goes through enqueue_v1 under the same checks (the snapshot fixture
+    proves tenant_b unchanged)."""
+    contexts = [Context(t, s, "tenant_b", p) for p in (None, PLANTED)
+                for t in (None, "tenant_a", "tenant_b") for s in (None, "worker")]  # fmt: skip
+    statement = ("SELECT * FROM jobforge.enqueue_one_v1(%s, %s, NULL, NULL, %s, "
+                 "'{\"x\": 1}'::jsonb, %s)")  # fmt: skip
+    with psycopg.connect(scene.attacker, autocommit=True) as conn:
+        plant(conn)
+        for ctx in contexts:
+            for tenant in TENANT_VALUES:
+                for job_type, key in (("hx.evil", None), ("HX EVIL", None), ("hx.evil", "k")):
+                    got = attempt(conn, ctx, statement, (tenant, None, job_type, key))
+                    if tenant != "tenant_a":
+                        assert got.sqlstate == "JF003", (ctx, tenant, job_type, got)
+                    elif job_type == "HX EVIL":
+                        assert got.sqlstate == "JF006", (ctx, tenant, got)
+                    else:
+                        assert not got.refused, (ctx, tenant, got)
+            for scope in ("default", "b", "*"):  # a project scope the login is not bound to
+                got = attempt(conn, ctx, statement, ("tenant_b", scope, "hx.evil", None))
+                assert got.sqlstate == "JF003", (ctx, scope, got)
+        owned = conn.execute("SELECT DISTINCT tenant_id FROM jobforge.jobs WHERE type = 'hx.evil'")
+        assert {r[0] for r in owned.fetchall()} <= {"tenant_a"}
 
 
 def test_the_bound_login_counts_and_acts_in_bulk_on_its_own_jobs_only(

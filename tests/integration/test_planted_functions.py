@@ -137,13 +137,14 @@ def test_a_planted_operator_does_not_bend_the_transition_trigger_for_its_owner(
 def test_every_jobforge_function_is_pinned_or_fully_qualified(jobforge_db: Database) -> None:
     """From the catalog, so a function added later cannot be forgotten: each runs with
     `search_path = pg_catalog, pg_temp`, except those inlined into the statements that call
-    them (the three of every policy check, and json_problem since 0011), whose bodies name every
-    function and operator with its schema: what each must name."""
+    them (the three of every policy check, json_problem since 0011 and lease_id since 0025),
+    whose bodies name every function and operator with its schema: what each must name."""
     inlined = {
         "current_tenant": ("pg_catalog.current_setting", "OPERATOR(pg_catalog.=)"),
         "current_project": ("pg_catalog.current_setting", "OPERATOR(pg_catalog.=)"),  # 0016
         "worker_scope": ("pg_catalog.pg_has_role", "OPERATOR(pg_catalog.=)"),
         "json_problem": ("pg_catalog.jsonb_path_exists",),
+        "lease_id": ("pg_catalog.sha256", "pg_catalog.uuid_send", "::pg_catalog.uuid"),  # 0025
     }
     with jobforge_db.connect() as conn:
         rows = conn.execute(

@@ -89,7 +89,7 @@ def test_children_written_by_functions_that_leave_the_project_out_get_the_job_s(
         queue.reschedule(seeded["b_queued"])
     with jobforge_db.connect() as owner:
         kinds = owner.execute(
-            "SELECT kind, project FROM jobforge.job_events WHERE job_id = %s ORDER BY id",
+            "SELECT kind, project FROM jobforge.job_event_log WHERE job_id = %s ORDER BY id",
             (seeded["b_queued"],),
         ).fetchall()
     assert kinds == [("created", "b"), ("canceled", "b"), ("rescheduled", "b")]

@@ -56,7 +56,7 @@ def finish(conn: db.Connection, job: dict[str, Any], outcome: str, worker: str =
 
 def events(conn: db.Connection, job_id: int) -> list[str]:
     rows = conn.execute(
-        "SELECT kind FROM jobforge.job_events WHERE job_id = %s ORDER BY id", (job_id,)
+        "SELECT kind FROM jobforge.job_event_log WHERE job_id = %s ORDER BY id", (job_id,)
     ).fetchall()
     return [r[0] for r in rows]
 

@@ -238,8 +238,9 @@ class QueueMachine(RuleBasedStateMachine):
                 "SELECT * FROM jobforge.jobs WHERE tenant_id = %s ORDER BY id", tenant
             ).fetchall()
             events = cur.execute(
-                "SELECT job_id, kind, at, attempt, worker, data FROM jobforge.job_events"
-                " WHERE tenant_id = %s ORDER BY id",
+                # the log as `jobs show` reads it: a plain `created` is derived from the row
+                "SELECT job_id, kind, at, attempt, worker, data FROM jobforge.job_event_log"
+                " WHERE tenant_id = %s ORDER BY job_id, id",
                 tenant,
             ).fetchall()
             tries = cur.execute(

@@ -31,6 +31,14 @@ SELECT ord, job_id, created FROM jobforge.enqueue_v1(
     ARRAY(SELECT e FROM jsonb_array_elements(%(payloads)s::jsonb) WITH ORDINALITY AS x(e, n) ORDER BY n), %(keys)s, %(priorities)s, %(run_ats)s, %(max_attempts)s,
     %(trace_ids)s, %(now)s, %(max_payload_bytes)s, %(projects)s)
 
+-- name: job_enqueue_one
+-- One job, one statement, in autocommit: the scope travels as arguments (migrations/0025).
+SELECT job_id, created FROM jobforge.enqueue_one_v1(
+    %(scope_tenant)s, %(scope_project)s, %(scope_actor)s, %(scope_reason)s,
+    %(type)s, %(payload)s::jsonb, %(key)s, %(priority)s::integer, %(run_at)s::timestamptz,
+    %(max_attempts)s::integer, %(trace_id)s, %(project)s, %(now)s::timestamptz,
+    %(max_payload_bytes)s::integer)
+
 -- name: job_claim
 SELECT * FROM jobforge.claim_v1(%(worker)s, %(limit)s, %(types)s, %(lease_s)s, %(now)s)
 
@@ -75,7 +83,8 @@ ORDER BY id DESC
 LIMIT %(limit)s
 
 -- name: job_events
-SELECT id, job_id, kind, at, attempt, worker, data, actor, reason FROM jobforge.job_events
+-- The log as its readers see it: a plain `created` is derived from the job's row (0025).
+SELECT id, job_id, kind, at, attempt, worker, data, actor, reason FROM jobforge.job_event_log
 WHERE job_id = %(id)s AND tenant_id = jobforge.current_tenant()
   AND project = coalesce((SELECT jobforge.current_project()), project)
 ORDER BY id
