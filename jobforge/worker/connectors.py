@@ -5,7 +5,8 @@ configs in the database (`jobforge connectors set`), else the environment variab
 The lookup runs in the runner's own code, which for a sync runner is one of the worker's
 threads, away from the event loop that owns the worker's async pool; so it opens a short
 connection of its own to the worker's database (one per connector name a run reads: the
-RunContext keeps what it got for the rest of the run). The read is scoped to the job's tenant
+RunContext keeps what it got for the rest of the run; an async runner's lookup holds the loop
+for that connection's round trips). The read is scoped to the job's tenant
 like a tenant's own (row-level security, and an explicit filter on the tenant), never across
 tenants.
 """

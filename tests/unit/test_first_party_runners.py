@@ -189,3 +189,21 @@ def test_a_connector_from_the_environment_must_be_a_json_object() -> None:
     with pytest.raises(errors.ConnectorNotFound, match="must hold a JSON object") as caught:
         from_env("hooks", {"JOBFORGE_CONNECTOR_HOOKS": "whsec_plain"})
     assert "whsec_plain" not in str(caught.value)
+
+
+def test_report_rows_from_queue_jobs_are_valid_report_input() -> None:
+    from types import SimpleNamespace
+
+    from jobforge.runners.report import rows_of
+    from jobforge.states import JobState
+
+    made = datetime(2026, 11, 1, 8, tzinfo=UTC)
+    jobs = [SimpleNamespace(id=i, type="a", status=JobState.SUCCEEDED, attempts=1,
+                            created_at=made, finished_at=made) for i in (2, 1)]  # fmt: skip
+    rows = rows_of(jobs)
+    assert [r["id"] for r in rows] == [1, 2]
+    assert rows[0] == {"id": 1, "type": "a", "state": "succeeded", "attempts": 1,
+                       "created_at": "2026-11-01T08:00:00Z",
+                       "finished_at": "2026-11-01T08:00:00Z"}  # fmt: skip
+    ReportIn.model_validate({"window_start": "2026-11-01T00:00:00Z",
+                             "window_end": "2026-11-02T00:00:00Z", "jobs": rows})  # fmt: skip
