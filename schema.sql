@@ -1179,6 +1179,45 @@ END $$;
 
 
 --
+-- Name: connector_set_v1(text, jsonb); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.connector_set_v1(p_name text, p_config jsonb) RETURNS TABLE(name text, config jsonb, updated_at timestamp with time zone)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+#variable_conflict use_column
+DECLARE
+    v_tenant  text := jobforge.require_tenant();
+    v_problem text;
+BEGIN
+    IF p_name IS NULL OR p_name !~ '^[a-z0-9._-]{1,128}$' THEN
+        RAISE EXCEPTION 'connector name % is invalid: use 1-128 of [a-z0-9._-]',
+            quote_literal(left(coalesce(p_name, ''), 60)) USING ERRCODE = 'JF015';
+    END IF;
+    IF p_config IS NULL OR jsonb_typeof(p_config) <> 'object' THEN
+        RAISE EXCEPTION 'connector %: the config must be a JSON object, not %', p_name,
+            coalesce(jsonb_typeof(p_config), 'null') USING ERRCODE = 'JF015';
+    END IF;
+    IF octet_length(p_config::text) > 65536 THEN
+        RAISE EXCEPTION 'connector %: the config is % bytes, over the limit of 65536', p_name,
+            octet_length(p_config::text) USING ERRCODE = 'JF015';
+    END IF;
+    v_problem := jobforge.json_problem(p_config);
+    IF v_problem IS NOT NULL THEN
+        RAISE EXCEPTION 'connector %: the config cannot be stored: %', p_name, v_problem
+            USING ERRCODE = 'JF015';
+    END IF;
+    RETURN QUERY
+    INSERT INTO jobforge.connector_configs AS c (tenant_id, name, config, updated_at)
+    VALUES (v_tenant, p_name, p_config, statement_timestamp())
+    ON CONFLICT (tenant_id, name) DO UPDATE
+        SET config = excluded.config, updated_at = excluded.updated_at
+    RETURNING c.name, c.config, c.updated_at;
+END $_$;
+
+
+--
 -- Name: current_project(); Type: FUNCTION; Schema: jobforge; Owner: -
 --
 
@@ -5526,6 +5565,14 @@ REVOKE ALL ON FUNCTION jobforge.clock(p_now timestamp with time zone) FROM PUBLI
 
 
 --
+-- Name: FUNCTION connector_set_v1(p_name text, p_config jsonb); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.connector_set_v1(p_name text, p_config jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.connector_set_v1(p_name text, p_config jsonb) TO jobforge_app;
+
+
+--
 -- Name: FUNCTION current_project(); Type: ACL; Schema: jobforge; Owner: -
 --
 
@@ -6033,7 +6080,7 @@ GRANT SELECT ON TABLE jobforge.artifact_refs TO jobforge_worker;
 -- Name: TABLE connector_configs; Type: ACL; Schema: jobforge; Owner: -
 --
 
-GRANT SELECT,INSERT,DELETE,UPDATE ON TABLE jobforge.connector_configs TO jobforge_app;
+GRANT SELECT,DELETE ON TABLE jobforge.connector_configs TO jobforge_app;
 GRANT SELECT ON TABLE jobforge.connector_configs TO jobforge_worker;
 
 

@@ -137,6 +137,12 @@ class CatalogueConflict(QueueError):
     exit_code = 1
 
 
+class ConnectorInvalid(QueueError):
+    """A connector config the database refuses: its name, not an object, too large (JF015)."""
+
+    exit_code = 2
+
+
 class UnknownRunner(QueueError):
     """The runner id is not in the runner catalogue (nor, for the CLI, in the repo's code)."""
 
@@ -164,6 +170,7 @@ SQLSTATE_ERRORS: dict[str, type[QueueError]] = {
     "JF007": FeatureDisabled,
     "JF010": RunnerDisabled,
     "JF011": CatalogueConflict,
+    "JF015": ConnectorInvalid,
     "JF017": QueueLimited,
 }
 
@@ -211,6 +218,10 @@ class HttpResponseTooLarge(NonRetryable):
 
 class UnrecordedRequest(NonRetryable):
     """Replay got an HTTP request that matches no recorded exchange."""
+
+
+class ConnectorNotFound(NonRetryable):
+    """A runner asked for a connector config its tenant does not have (`ctx.connector`)."""
 
 
 class JobforgeWarning(UserWarning):

@@ -20,6 +20,7 @@ from jobforge import errors
 from jobforge.cli import (
     audit_command,
     certify_command,
+    connectors_command,
     contracts_command,
     dashboard_command,
     db_commands,
@@ -66,6 +67,7 @@ app.add_typer(schedules_command.app, name="schedules")
 app.add_typer(events_command.app, name="events")
 app.add_typer(triggers_command.app, name="triggers")
 app.add_typer(features_command.app, name="features")
+app.add_typer(connectors_command.app, name="connectors")
 app.command("worker")(worker_command.worker)
 app.add_typer(contracts_command.app, name="contracts")
 app.add_typer(runs_commands.app, name="runs")

@@ -25,6 +25,7 @@ from pydantic import BaseModel
 
 from jobforge import db
 from jobforge.queue import audit, bulk, calls, catalogue, projects
+from jobforge.queue import connectors as conn
 from jobforge.queue import events as ev
 from jobforge.queue import schedules as sched
 from jobforge.queue import triggers as trig
@@ -355,6 +356,33 @@ def schedule_remove(client: Client, name: str) -> Steps[int]:
 def schedule_list(client: Client) -> Steps[list[sched.Schedule]]:
     """The tenant's schedules, by name."""
     return [sched.Schedule.model_validate(r) for r in (yield _tenant(sched.listing()))]
+
+
+# connector configs (the table of migrations/0002): the tenant's
+def connector_set(client: Client, name: str, config: dict[str, Any]) -> Steps[conn.Connector]:
+    """Create or replace the tenant's connector config `name`."""
+    return conn.connector((yield _tenant(conn.set_call(name, config))), name)
+
+
+def connector_get(client: Client, name: str) -> Steps[conn.Connector]:
+    """The tenant's connector config `name` (`JobNotFound` when it has none)."""
+    return conn.connector((yield _tenant(conn.get_call(name))), name)
+
+
+def connector_find(client: Client, name: str) -> Steps[conn.Connector | None]:
+    """The tenant's connector config `name`, None when it has none."""
+    rows = yield _tenant(conn.get_call(name))
+    return conn.from_row(rows[0]) if rows else None
+
+
+def connector_list(client: Client) -> Steps[list[conn.Connector]]:
+    """The tenant's connector configs, by name."""
+    return [conn.from_row(r) for r in (yield _tenant(conn.list_call()))]
+
+
+def connector_remove(client: Client, name: str) -> Steps[bool]:
+    """Remove the tenant's connector config `name`; False when there was none."""
+    return bool((yield _tenant(conn.remove_call(name))))
 
 
 def schedule_get(client: Client, name: str) -> Steps[sched.Schedule]:

@@ -10,6 +10,12 @@ re-executed exactly:
 - `http` records exchanges while recording and serves them while replaying.
 - `decide(key, value, **why)` appends to the ordered decision trace; `artifact(name, data)` keeps
   an output file with its hash and size.
+- `connector(name)` hands out a connector config of the run's tenant (`jobforge connectors set`,
+  or a ``JOBFORGE_CONNECTOR_<NAME>`` environment variable). While recording, the config is looked
+  up and kept in the environment with its secret values (keys the redaction rules deem secret)
+  replaced by ``"[redacted]"``; while replaying, the kept copy is handed out. A secret is thus
+  used by the live run and never stored, and a replay signs or authenticates with the marker
+  (which the recorded exchanges, whose secret headers are redacted too, cannot tell apart).
 """
 
 from __future__ import annotations
@@ -22,9 +28,18 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializationInfo,
+    SerializerFunctionWrapHandler,
+    field_validator,
+    model_serializer,
+)
 
 from jobforge import canonical, errors
+from jobforge.connector_names import CONNECTOR_NAME, connector_env_var
 from jobforge.runtime.http.client import RecordedHttp
 from jobforge.runtime.http.exchange import Exchange
 from jobforge.runtime.http.policy import HttpPolicy
@@ -73,6 +88,18 @@ class Environment(_Strict):
     tenant_id: str
     trace_id: str | None = None
     http: list[dict[str, Any]] = Field(default_factory=list)  #: `Exchange.to_json()` each
+    #: The connector configs the run read (`RunContext.connector`), by name, secrets redacted.
+    #: Left out of the JSON form when empty, so runs that read none store what they always did.
+    connectors: dict[str, dict[str, Any]] = Field(default_factory=dict)
+
+    @model_serializer(mode="wrap")
+    def _without_empty_connectors(
+        self, handler: SerializerFunctionWrapHandler, info: SerializationInfo
+    ) -> Any:
+        data = handler(self)
+        if isinstance(data, dict) and not self.connectors:
+            data.pop("connectors", None)
+        return data
 
     @classmethod
     def fresh(cls, tenant_id: str, trace_id: str | None = None) -> Environment:
@@ -96,6 +123,10 @@ class ArtifactRecord(_Strict):
     size: int
     content: str | None = None  #: inline when at most INLINE_LIMIT_BYTES
     encoding: Literal["utf-8", "base64"] | None = None
+
+
+#: Looks up a connector config of the run's tenant by name; None when there is none.
+ConnectorLookup = Callable[[str], "dict[str, Any] | None"]
 
 
 #: Job types (runner ids) as the queue accepts them; kept in step with enqueue_v1's check.
@@ -142,10 +173,13 @@ class RunContext:
         cancelled: Any = None,
         secrets: Redactor | None = None,
         check_followup: FollowupCheck | None = None,
+        connectors: ConnectorLookup | None = None,
     ) -> None:
         """`secrets`: the names of secret fields in request bodies, left out of the hashes that
         recorded requests are matched by (the default names when None). `check_followup`:
-        validates the input of a follow-up job (`enqueue`) against its runner's contract."""
+        validates the input of a follow-up job (`enqueue`) against its runner's contract.
+        `connectors`: looks up the tenant's connector configs while recording (none: every
+        `connector` call fails, naming the connector)."""
         self.environment = environment
         self.mode: Mode = mode
         self.job_id = job_id
@@ -160,6 +194,10 @@ class RunContext:
         self.cancelled = cancelled
         self._effects: list[Effect] = []
         self._check_followup = check_followup
+        self._lookup = connectors
+        self._secrets = secrets or Redactor(key=None)
+        self._connectors: dict[str, dict[str, Any]] = {}
+        self._connectors_real: dict[str, dict[str, Any]] = {}
         recorded = [Exchange.from_json(e) for e in environment.http] if mode == "replay" else []
         self.http = RecordedHttp(mode, recorded, http_policy or HttpPolicy(), secrets=secrets)
 
@@ -284,6 +322,38 @@ class RunContext:
         """The follow-up jobs this run asked for, in order."""
         return list(self._effects)
 
+    def connector(self, name: str) -> dict[str, Any]:
+        """The connector config `name` of the run's tenant (see the module docstring): the real
+        values while recording, the recorded copy (secrets as ``"[redacted]"``) while replaying.
+        A connector that is not configured (or not recorded) is `ConnectorNotFound`, which ends
+        the job failed: retrying cannot configure it."""
+        if not isinstance(name, str) or CONNECTOR_NAME.fullmatch(name) is None:
+            raise errors.ConnectorNotFound(
+                f"connector name {str(name)[:60]!r} is invalid: use 1-128 of [a-z0-9._-]"
+            )
+        if self.mode == "replay":
+            kept = self.environment.connectors.get(name)
+            if kept is None:
+                raise errors.ConnectorNotFound(
+                    f"connector {name!r} was not read by the recorded run (its environment has "
+                    f"{', '.join(sorted(self.environment.connectors)) or 'no connectors'})"
+                )
+            return dict(kept)
+        if name not in self._connectors_real:
+            found = self._lookup(name) if self._lookup is not None else None
+            if found is None:
+                raise errors.ConnectorNotFound(
+                    f"connector {name!r} is not configured for tenant {self.tenant_id!r}: set "
+                    f"it with `jobforge connectors set {name} ...` or the environment variable "
+                    f"{connector_env_var(name)}"
+                )
+            self._connectors_real[name] = dict(found)
+            # plain markers whatever the redaction key: a connector's secret is never compared
+            plain = Redactor(self._secrets.keys, self._secrets.suffixes,
+                             public=self._secrets.public, key=None)  # fmt: skip
+            self._connectors[name] = canonical.jsonable(plain(found))
+        return dict(self._connectors_real[name])
+
     def progress(self, pct: float, message: str | None = None) -> None:
         if not 0 <= pct <= 100:
             raise ValueError(f"progress must be between 0 and 100, not {pct}")
@@ -306,4 +376,7 @@ class RunContext:
         if self.mode == "replay":
             return self.environment
         exchanges = [e.to_json() for e in self.http.exchanges]
-        return self.environment.model_copy(update={"http": exchanges})
+        update: dict[str, Any] = {"http": exchanges}
+        if self._connectors:
+            update["connectors"] = {**self.environment.connectors, **self._connectors}
+        return self.environment.model_copy(update=update)

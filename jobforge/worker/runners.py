@@ -16,6 +16,7 @@ from jobforge.runtime.context import Environment, RunContext
 from jobforge.runtime.http.policy import HttpPolicy
 from jobforge.runtime.redact import Redactor
 from jobforge.runtime.strict import Watch, watching
+from jobforge.worker.connectors import lookup_for
 from jobforge.worker.context import JobContext
 from jobforge.worker.registry import Handler, HandlerSpec, Registry
 
@@ -83,6 +84,7 @@ def _before(
         # the runner's own secret names too, so request bodies hash without them
         secrets=Redactor(key=None).for_runner(definition.secret_keys, definition.public_keys),
         check_followup=check_followup,
+        connectors=lookup_for(job),
     )
     slot.run = ctx
     try:

@@ -53,6 +53,7 @@ APP_FUNCTIONS = {
     "schedule_add_v1", "schedule_pause_v1", "schedule_remove_v1",  # tenant-facing, [7/10]
     "event_submit_v1", "trigger_add_v1", "trigger_pause_v1", "trigger_remove_v1",
     "trigger_test_v1",  # tenant-facing, [7/10]
+    "connector_set_v1",  # tenant-facing, [9/10] (migrations/0022)
     "current_tenant", "worker_scope", "require_tenant",  # what the policies and functions call
     "current_project", "require_project_scope",  # the project scope, [6/10] (migrations/0016)
     "jobs_delete_children", "notify_jobs",  # trigger functions: not callable directly
@@ -730,6 +731,40 @@ def test_the_bound_login_touches_no_event_or_trigger_of_tenant_b(
         assert got.sqlstate is None, got  # tenant_a's own 'rls' goes; tenant_b's stays
         got = attempt(conn, Context("tenant_a"), statements[4])
         assert got.sqlstate == "JF004", got
+
+
+def test_the_bound_login_touches_no_connector_of_tenant_b(
+    scene: Scene, snapshot: dict[str, list[str]]
+) -> None:
+    """connector_set_v1 by tenant_b's connector name, in every context: refused as tenant_b (the
+    login is bound to tenant_a), also with the worker scope asked for and shadows planted; as
+    tenant_a it writes tenant_a's own connector of that name, never tenant_b's (the snapshot);
+    a direct INSERT or UPDATE is no longer the app role's to make (migrations/0022)."""
+    evil = '{"api_key": "attacker"}'
+    statement = f"SELECT name FROM jobforge.connector_set_v1('http', '{evil}')"
+    with psycopg.connect(scene.attacker, autocommit=True) as conn:
+        for ctx in (Context("tenant_b"), Context("tenant_b", "worker", "true", PLANTED),
+                    Context(None, "worker"), Context("", "worker", "true", PLANTED)):  # fmt: skip
+            got = attempt(conn, ctx, statement)
+            assert got.sqlstate == "JF003", (ctx, got)
+        for ctx in (Context("tenant_a", "worker"), Context("tenant_a", "worker", "true", PLANTED)):
+            assert attempt(conn, ctx, statement).rows == [("http",)], ctx
+            got = attempt(conn, ctx, "SELECT tenant_id, config FROM jobforge.connector_configs")
+            assert got.rows == [("tenant_a", {"api_key": "attacker"})], (ctx, got)
+        for direct in (
+            f"INSERT INTO jobforge.connector_configs VALUES ('tenant_a', 'x', '{evil}', now())",
+            f"UPDATE jobforge.connector_configs SET config = '{evil}'",
+        ):
+            assert attempt(conn, Context("tenant_a"), direct).sqlstate == "42501", direct
+        got = attempt(conn, Context("tenant_a"), "SELECT name FROM jobforge.connector_set_v1("
+                      "'Bad Name', '{}')")  # fmt: skip
+        assert got.sqlstate == "JF015", got
+        got = attempt(conn, Context("tenant_a"), "SELECT name FROM jobforge.connector_set_v1("
+                      "'ok', '[1]')")  # fmt: skip
+        assert (got.sqlstate, got.message) == (
+            "JF015",
+            "connector ok: the config must be a JSON object, not array",
+        ), got
 
 
 def test_every_function_the_app_role_may_call_is_attacked(scene: Scene) -> None:

@@ -10,7 +10,7 @@ import asyncio
 import base64
 import socket
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import httpx
@@ -44,6 +44,9 @@ if TYPE_CHECKING:
     from httpx._types import HeaderTypes, QueryParamTypes, RequestContent, RequestData
 
 Mode = Literal["record", "replay"]
+
+#: Called with each hop's request before it goes out (`RecordedHttp.request`'s `before_hop`).
+HopCheck = Callable[[httpx.Request], None]
 
 #: Headers jobforge sends unless the caller sets them: fixed values, so recordings are stable.
 _DEFAULT_REQUEST_HEADERS = (
@@ -107,13 +110,24 @@ class RecordedHttp:
         json: Any = None,
         content: RequestContent | None = None,
         data: RequestData | None = None,
+        follow_redirects: bool = True,
+        before_hop: HopCheck | None = None,
     ) -> httpx.Response:
-        """Send (record) or answer (replay) one request, following redirects."""
+        """Send (record) or answer (replay) one request, following redirects unless
+        `follow_redirects` is False (a redirect is then the response). `before_hop` is called
+        with each hop's request before it is sent (or served), the first one too: what it
+        raises ends the request there, e.g. a runner's own allow-list of hosts."""
         request = self._build(method, url, params, headers, json, content, data)
         history: list[httpx.Response] = []
         while True:
+            if before_hop is not None:
+                before_hop(request)
             response = self._send_hop(request, history)
-            following = _redirect(request, response, len(history), self.policy)
+            following = (
+                _redirect(request, response, len(history), self.policy)
+                if follow_redirects
+                else None
+            )
             if following is None:
                 response.history = history
                 return response
@@ -155,13 +169,21 @@ class RecordedHttp:
         json: Any = None,
         content: RequestContent | None = None,
         data: RequestData | None = None,
+        follow_redirects: bool = True,
+        before_hop: HopCheck | None = None,
     ) -> httpx.Response:
         """The async twin of `request`, same semantics."""
         request = self._build(method, url, params, headers, json, content, data)
         history: list[httpx.Response] = []
         while True:
+            if before_hop is not None:
+                before_hop(request)
             response = await self._asend_hop(request, history)
-            following = _redirect(request, response, len(history), self.policy)
+            following = (
+                _redirect(request, response, len(history), self.policy)
+                if follow_redirects
+                else None
+            )
             if following is None:
                 response.history = history
                 return response

@@ -23,6 +23,9 @@ DEFAULT_REDACT: frozenset[str] = frozenset(
         "x-api-key",
         "*token*",
         "*secret*",
+        # a keyed signature (Standard Webhooks' webhook-signature, x-hub-signature-256...) lets
+        # whoever holds it test guesses of the key offline
+        "*signature*",
     }
 )
 

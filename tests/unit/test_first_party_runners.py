@@ -1,0 +1,209 @@
+"""The first-party runners' pure parts: the webhook signature against Standard Webhooks'
+published vector and the vector documented in docs/runners.md, the secret's format, the
+report's figures against a hand count, host allow-list patterns and the guard's advice kept
+out of a refusal's message."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+from standardwebhooks import Webhook
+
+from jobforge import errors
+from jobforge.runners.http import _allowed
+from jobforge.runners.outcomes import Rejected, Retryable, network_error, refused, retried
+from jobforge.runners.report import ReportIn, generate, to_csv
+from jobforge.runners.webhook import (
+    _key,
+    default_message_id,
+    payload,
+    secret_problem,
+    signed_headers,
+)
+from jobforge.runtime.context import ClockSpec, Environment, RunContext
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+def test_the_standard_webhooks_published_vector() -> None:
+    sent_at = datetime.fromtimestamp(1614265330, UTC)
+    headers = signed_headers(
+        Webhook(_key(SECRET)), "msg_p5jXN8AQM9LWM0D4loKWxJek", sent_at, '{"test": 2432232314}'
+    )
+    assert headers["webhook-signature"] == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
+    assert headers["webhook-timestamp"] == "1614265330"
+
+
+def test_the_documented_vector_and_its_independent_computation() -> None:
+    sent_at = datetime(2026, 11, 1, 12, 0, tzinfo=UTC)
+    data = {"order": "A-17", "total": 4200}
+    body = payload("order.paid", data, sent_at)
+    assert body == (
+        '{"data":{"order":"A-17","total":4200},"timestamp":"2026-11-01T12:00:00Z",'
+        '"type":"order.paid"}'
+    )
+    message_id = default_message_id("order.paid", data)
+    assert message_id == "msg_64ae4334761aa86b1584d48cb911b56e"
+    headers = signed_headers(Webhook(_key(SECRET)), message_id, sent_at, body)
+    assert headers == {
+        "content-type": "application/json",
+        "webhook-id": "msg_64ae4334761aa86b1584d48cb911b56e",
+        "webhook-timestamp": "1793534400",
+        "webhook-signature": "v1,Hjir1wtF3sJ1Papx7geX67XOAHZpjE+cE9lzWOS6G2k=",
+    }
+    key = base64.b64decode(SECRET.removeprefix("whsec_"))
+    mac = hmac.new(key, f"{message_id}.1793534400.{body}".encode(), hashlib.sha256).digest()
+    assert headers["webhook-signature"] == "v1," + base64.b64encode(mac).decode()
+
+
+@pytest.mark.parametrize(
+    ("secret", "problem"),
+    [
+        (None, "has no 'secret'"),
+        ("", "has no 'secret'"),
+        ("MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw", "must be written whsec_<base64>"),
+        ("whsec_c2hvcnQ=", "at least 16 bytes"),
+        (SECRET, None),
+    ],
+)
+def test_the_secret_format(secret: object, problem: str | None) -> None:
+    found = secret_problem(secret)
+    assert (found is None) if problem is None else (problem in (found or "")), found
+
+
+def _ctx() -> RunContext:
+    clock = ClockSpec(start=datetime(2026, 11, 2, 6, tzinfo=UTC))
+    return RunContext(Environment(clock=clock, seed=1, tenant_id="acme"), mode="replay")
+
+
+def test_the_report_matches_a_hand_count() -> None:
+    rows = [  # one outside the window (created at its end): not counted
+        ("a", "succeeded", 1, "2026-11-01T08:00:00Z", "2026-11-01T08:00:10Z"),
+        ("a", "succeeded", 3, "2026-11-01T08:00:00Z", "2026-11-01T08:00:20Z"),
+        ("a", "dead", 3, "2026-11-01T08:00:00Z", "2026-11-01T08:01:00Z"),
+        ("a", "queued", 0, "2026-11-01T09:00:00Z", None),
+        ("b", "canceled", 0, "2026-11-01T10:00:00Z", "2026-11-01T10:00:01Z"),
+        ("b", "succeeded", 1, "2026-11-02T00:00:00Z", "2026-11-02T00:00:01Z"),
+    ]
+    jobs = [{"id": i, "type": t, "state": s, "attempts": n, "created_at": c, "finished_at": f}
+            for i, (t, s, n, c, f) in enumerate(rows)]  # fmt: skip
+    inp = ReportIn.model_validate({"window_start": "2026-11-01T00:00:00Z",
+                                   "window_end": "2026-11-02T00:00:00Z", "jobs": jobs})  # fmt: skip
+    ctx = _ctx()
+    report = generate(inp, ctx)
+    assert report.generated_at == "2026-11-02T06:00:00Z"
+    assert report.jobs == 5
+    a, b = report.types
+    assert (a.type, a.total, a.states["succeeded"], a.states["dead"], a.states["queued"]) == (
+        "a", 4, 2, 1, 1)  # fmt: skip
+    assert a.success_rate == round(2 / 3, 6)  # 2 succeeded of 3 finished
+    assert (a.retried, a.mean_attempts) == (2, 1.75)  # (1 + 3 + 3 + 0) / 4
+    assert (a.p50_finish_s, a.p95_finish_s) == (20.0, 60.0)  # of 10, 20, 60: ranks 2 and 3
+    assert (b.total, b.success_rate, b.p50_finish_s) == (1, 0.0, 1.0)
+    assert report.total.success_rate == 0.5  # 2 of 4 finished
+    assert sorted(ctx.artifacts) == ["report.csv", "report.json", "report.md"]
+    assert to_csv(report).splitlines()[1] == "a,4,1,0,2,0,1,0,0.666667,2,1.75,20.0,60.0"
+
+
+def test_the_report_refuses_naive_times_and_an_empty_window() -> None:
+    with pytest.raises(ValueError, match="needs a time zone"):
+        ReportIn.model_validate({"window_start": "2026-11-01T00:00:00Z",
+                                 "window_end": "2026-11-02T00:00:00Z",
+                                 "jobs": [{"id": 1, "type": "a", "state": "queued",
+                                           "attempts": 0,
+                                           "created_at": "2026-11-01T00:00:00"}]})  # fmt: skip
+    with pytest.raises(ValueError, match="window_end must be after window_start"):
+        ReportIn.model_validate({"window_start": "2026-11-01T00:00:00Z",
+                                 "window_end": "2026-11-01T00:00:00Z", "jobs": []})  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("host", "patterns", "allowed"),
+    [
+        ("api.example.com", ("api.example.com",), True),
+        ("API.Example.com.", ("api.example.com",), True),
+        ("evil-api.example.com", ("api.example.com",), False),
+        ("a.b.example.com", ("*.example.com",), True),
+        ("example.com", ("*.example.com",), False),
+        ("example.com.evil.net", ("*.example.com",), False),
+        ("badexample.com", ("*.example.com",), False),
+    ],
+)
+def test_allow_list_patterns(host: str, patterns: tuple[str, ...], allowed: bool) -> None:
+    assert _allowed(host, patterns) is allowed
+
+
+def test_status_classes_and_refusals() -> None:
+    assert [s for s in (200, 301, 400, 404, 410, 429, 500, 503, 599) if retried(s)] == [
+        429, 500, 503, 599]  # fmt: skip
+    message = "refused GET http://10.0.0.1/: a private address; if this is intended, pass "
+    exc = refused(errors.HttpRefused(message + "--http-allow-host 10.0.0.1 to x"))
+    assert str(exc) == "refused GET http://10.0.0.1/: a private address"
+    assert exc.details == {"advice": "pass --http-allow-host 10.0.0.1 to x"}
+    assert isinstance(network_error(httpx.ConnectError("down"), "GET x"), Retryable)
+    assert isinstance(network_error(httpx.TooManyRedirects("loop"), "GET x"), Rejected)
+
+
+def _recording(configs: dict[str, dict[str, Any]]) -> RunContext:
+    clock = ClockSpec(start=datetime(2026, 11, 2, 6, tzinfo=UTC))
+    return RunContext(Environment(clock=clock, seed=1, tenant_id="acme"), connectors=configs.get)
+
+
+def test_a_connector_is_recorded_with_its_secrets_redacted_and_replayed_as_recorded() -> None:
+    real = {"secret": "whsec_x", "url": "https://h.example", "headers": {"authorization": "B t"}}
+    ctx = _recording({"hooks": real})
+    assert ctx.connector("hooks") == real  # the live run gets the real values
+    recorded = ctx.recorded_environment()
+    kept = {"secret": "[redacted]", "url": "https://h.example",
+            "headers": {"authorization": "[redacted]"}}  # fmt: skip
+    assert recorded.connectors == {"hooks": kept}
+    assert "whsec_x" not in recorded.model_dump_json()
+    replaying = RunContext(recorded, mode="replay")
+    assert replaying.connector("hooks") == recorded.connectors["hooks"]
+    with pytest.raises(errors.ConnectorNotFound, match="'other' was not read by the recorded run"):
+        replaying.connector("other")
+
+
+def test_a_missing_or_misnamed_connector_fails_without_retry() -> None:
+    ctx = _recording({})
+    with pytest.raises(errors.ConnectorNotFound, match="JOBFORGE_CONNECTOR_HOOKS_ACME"):
+        ctx.connector("hooks.acme")
+    with pytest.raises(errors.ConnectorNotFound, match="is invalid"):
+        ctx.connector("Hooks!")
+    assert issubclass(errors.ConnectorNotFound, errors.NonRetryable)
+    # a run that read none stores its environment as it always did
+    assert "connectors" not in ctx.recorded_environment().model_dump(mode="json")
+
+
+def test_a_connector_from_the_environment_must_be_a_json_object() -> None:
+    from jobforge.queue.connectors import from_env
+
+    assert from_env("hooks", {"JOBFORGE_CONNECTOR_HOOKS": '{"secret": "s"}'}) == {"secret": "s"}
+    assert from_env("hooks", {}) is None
+    with pytest.raises(errors.ConnectorNotFound, match="must hold a JSON object") as caught:
+        from_env("hooks", {"JOBFORGE_CONNECTOR_HOOKS": "whsec_plain"})
+    assert "whsec_plain" not in str(caught.value)
+
+
+def test_report_rows_from_queue_jobs_are_valid_report_input() -> None:
+    from types import SimpleNamespace
+
+    from jobforge.runners.report import rows_of
+    from jobforge.states import JobState
+
+    made = datetime(2026, 11, 1, 8, tzinfo=UTC)
+    jobs = [SimpleNamespace(id=i, type="a", status=JobState.SUCCEEDED, attempts=1,
+                            created_at=made, finished_at=made) for i in (2, 1)]  # fmt: skip
+    rows = rows_of(jobs)
+    assert [r["id"] for r in rows] == [1, 2]
+    assert rows[0] == {"id": 1, "type": "a", "state": "succeeded", "attempts": 1,
+                       "created_at": "2026-11-01T08:00:00Z",
+                       "finished_at": "2026-11-01T08:00:00Z"}  # fmt: skip
+    ReportIn.model_validate({"window_start": "2026-11-01T00:00:00Z",
+                             "window_end": "2026-11-02T00:00:00Z", "jobs": rows})  # fmt: skip
