@@ -1,4 +1,4 @@
-"""Playwright (pytest-playwright) driving the system's Chromium: no browser download.
+"""Playwright driving the system's Chromium: no browser download.
 
 The browser is Debian's `chromium` (`apt-get install chromium`), found on PATH or by
 $JOBFORGE_CHROMIUM. Without one the browser tests skip in one line, unless
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,18 +27,42 @@ def chromium() -> str | None:
     return next((found for name in CANDIDATES if (found := shutil.which(name))), None)
 
 
-@pytest.fixture(scope="session")
-def browser_type_launch_args(browser_type_launch_args: dict[str, Any]) -> dict[str, Any]:
-    """pytest-playwright's launch arguments, with the system's Chromium as the executable."""
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """The system's Chromium, driven by Playwright for this module only.
+
+    Not pytest-playwright's session-wide `playwright` and `browser`: between its calls Playwright's
+    sync API marks an event loop as running in the thread that uses it, for as long as it lives,
+    so every later test on the same xdist worker that calls `asyncio.run` (the worker, the MCP
+    client, replay) failed with "cannot be called from a running event loop". Stopped at the
+    module's end, it leaves nothing behind."""
     pytest.importorskip("playwright", reason="playwright is not installed (the dev extra)")
+    from playwright.sync_api import sync_playwright
+
     found = chromium()
     if found is None:
         why = "no chromium on this machine (apt-get install chromium, or set JOBFORGE_CHROMIUM)"
         if os.environ.get("JOBFORGE_REQUIRE_BROWSER") == "1":
             pytest.fail(f"JOBFORGE_REQUIRE_BROWSER=1 but {why}", pytrace=False)
         pytest.skip(why)
-    return {**browser_type_launch_args, "executable_path": found,
-            "args": ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]}  # fmt: skip
+    with sync_playwright() as playwright:
+        launched = playwright.chromium.launch(
+            executable_path=found, args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"]
+        )
+        try:
+            yield launched
+        finally:
+            launched.close()
+
+
+@pytest.fixture
+def page(browser: Any) -> Iterator[Any]:
+    """A fresh browser context and page for each test (cookies and storage of its own)."""
+    context = browser.new_context()
+    try:
+        yield context.new_page()
+    finally:
+        context.close()
 
 
 @pytest.fixture(scope="session")
