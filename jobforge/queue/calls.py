@@ -53,7 +53,15 @@ def enqueue_many(jobs: Sequence[NewJob], now: datetime | None, max_payload_bytes
         "now": now,
         "max_payload_bytes": max_payload_bytes,
         "projects": _column([j.project for j in jobs], None),
+        "envelopes": _envelopes(jobs),
     }
+
+
+def _envelopes(jobs: Sequence[NewJob]) -> Jsonb | None:
+    """The jobs' envelopes as one JSON array split server-side, as the payloads are; None (no
+    parameter to parse) when no job has one, which is most batches."""
+    found = [j.envelope() for j in jobs]
+    return None if all(e is None for e in found) else Jsonb(found)
 
 
 def _column(values: list[Any], default: Any) -> list[Any] | None:
