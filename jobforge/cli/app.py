@@ -27,6 +27,7 @@ from jobforge.cli import (
     features_command,
     init_command,
     jobs_commands,
+    keys_command,
     limits_command,
     migrate_command,
     replay_command,
@@ -35,6 +36,7 @@ from jobforge.cli import (
     runs_commands,
     schedules_command,
     stats_commands,
+    tokens_command,
     triggers_command,
     worker_command,
 )
@@ -64,6 +66,8 @@ app.add_typer(schedules_command.app, name="schedules")
 app.add_typer(events_command.app, name="events")
 app.add_typer(triggers_command.app, name="triggers")
 app.add_typer(features_command.app, name="features")
+app.add_typer(keys_command.app, name="keys")
+app.add_typer(tokens_command.app, name="tokens")
 app.command("worker")(worker_command.worker)
 app.add_typer(contracts_command.app, name="contracts")
 app.add_typer(runs_commands.app, name="runs")

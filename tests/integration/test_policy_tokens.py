@@ -100,11 +100,14 @@ def test_a_valid_token_runs_and_the_record_shows_claims_not_the_token(
     assert EFFECTS == [7]
     (run,) = queue.runs(done.job_id)
     shown = run["admission"]["token"]
-    assert shown["jti"] == "refund-1" and shown["aud"] == "payments" and shown["kid"] == "new"
+    assert shown["jti"] == "refund-1"
+    assert shown["aud"] == "payments"
+    assert shown["kid"] == "new"
     assert shown["scp"] == ["orders:read", "payments:refund"]
     assert shown["token_sha256"] == canonical.sha256_of(issued.encode())
     text = json.dumps(run)
-    assert issued not in text and issued.split(".")[2] not in text
+    assert issued not in text
+    assert issued.split(".")[2] not in text
     assert b64url(SECRET_NEW) not in text
 
 
@@ -208,4 +211,6 @@ def test_token_keys_from_configuration_name_the_problem() -> None:
     assert trust.TokenKeys.from_env({}) is None
     keys = trust.TokenKeys.from_env({"JOBFORGE_TOKEN_KEYS": f"a:{b64url(SECRET_OLD)}",
                                      "JOBFORGE_TOKEN_AUDIENCE": "payments"})  # fmt: skip
-    assert keys is not None and keys.audience == "payments" and keys.signing == "a"
+    assert keys is not None
+    assert keys.audience == "payments"
+    assert keys.signing == "a"

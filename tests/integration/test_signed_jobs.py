@@ -24,7 +24,7 @@ from jobforge import errors, trust
 from jobforge.contracts import RUNNERS, runner
 from jobforge.produce import sign_job
 from jobforge.provision import Database
-from jobforge.queue import AsyncQueueClient, NewJob, QueueClient
+from jobforge.queue import AsyncQueueClient, JobSignature, NewJob, QueueClient
 from jobforge.worker import Recorder, Registry, WorkerConfig, drain, drain_async
 from jobforge.worker.runners import register_runner
 
@@ -155,8 +155,8 @@ def test_a_bad_signature_is_refused_before_the_handler_runs(
     elif case == "forged":  # a second, forged signature beside a good one
         forger = trust.generate_private_key()
         forged = sign_job(signed.model_copy(update={"signatures": ()}), TENANT, forger)
-        signed = signed.model_copy(update={"signatures": (*signed.signatures,
-                                   forged.signatures[0].model_copy(update={"key_id": "billing-1"}))})  # fmt: skip
+        fake = forged.signatures[0].model_copy(update={"key_id": "billing-1"})
+        signed = signed.model_copy(update={"signatures": (*signed.signatures, fake)})
     elif case == "not_yet_valid_key":
         later = registered(queue, "billing-2", valid_from=datetime.now(UTC) + timedelta(days=1))
         signed = sign_job(job(), TENANT, later, "billing-2")
@@ -227,7 +227,8 @@ def test_the_deployment_may_require_signatures_for_every_job(
     drain(jobforge_db.dsn, registry, config)
     assert ran == []
     (job_row,) = queue.list_jobs().jobs
-    assert job_row.status == "failed" and job_row.error["reason"] == "unsigned"
+    assert job_row.status == "failed"
+    assert job_row.error["reason"] == "unsigned"
 
 
 def test_per_job_timeout_within_the_runners_bound(jobforge_db: Database,
@@ -306,7 +307,8 @@ def test_a_malformed_envelope_is_refused_at_enqueue(queue: QueueClient) -> None:
     with pytest.raises(ValidationError, match="timeout_s"):
         NewJob(type="signed.pay", payload={}, timeout_s=-1)
     with pytest.raises(ValidationError, match="issued_at"):
-        NewJob(type="signed.pay", payload={}, signatures=[{"key_id": "k", "signature": "A" * 86}])
+        NewJob(type="signed.pay", payload={},
+               signatures=(JobSignature(key_id="k", signature="A" * 86),))  # fmt: skip
     with queue.transaction() as conn, pytest.raises(psycopg.Error, match="envelope") as caught:
         conn.execute("SELECT * FROM jobforge.enqueue_v1(ARRAY['signed.pay'], "
                      "ARRAY['{}'::jsonb], p_envelopes => ARRAY['[1]'::jsonb])")  # fmt: skip

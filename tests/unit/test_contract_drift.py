@@ -352,7 +352,11 @@ CONTRACT_FIRES: list[tuple[str, Contract, Contract]] = [
     ("policy.signed_dropped", contract(signed=True), LOCKED),
     ("policy.scope_added", LOCKED, contract(requires_scopes=("payments:refund",))),
     ("policy.scope_added", contract(requires_scopes=("a",)), contract(requires_scopes=("a", "b"))),
-    ("policy.scope_removed", contract(requires_scopes=("a", "b")), contract(requires_scopes=("a",))),
+    (
+        "policy.scope_removed",
+        contract(requires_scopes=("a", "b")),
+        contract(requires_scopes=("a",)),
+    ),
 ]
 CONTRACT_QUIET: list[tuple[str, Contract, Contract]] = [
     ("guarantees.turned_off", contract(guarantees=Guarantees(replayable=False)), LOCKED),
@@ -390,8 +394,12 @@ CONTRACT_QUIET: list[tuple[str, Contract, Contract]] = [
     ("queue_limits.loosened", limited(rate_per_s=0.5, burst=1.0), limited(rate_per_s=0.5)),
     ("policy.signed_required", contract(signed=True), contract(signed=True, max_attempts=5)),
     ("policy.signed_dropped", LOCKED, contract(signed=True)),
-    ("policy.scope_added", contract(requires_scopes=("a", "b")), contract(requires_scopes=("b",))),
-    ("policy.scope_added", contract(requires_scopes=("a", "b")), contract(requires_scopes=("b", "a"))),
+    ("policy.scope_added", contract(requires_scopes=("b", "a")), contract(requires_scopes=("b",))),
+    (
+        "policy.scope_added",
+        contract(requires_scopes=("a", "b")),
+        contract(requires_scopes=("b", "a")),
+    ),
     ("policy.scope_removed", LOCKED, contract(requires_scopes=("a",))),
 ]
 
@@ -400,7 +408,8 @@ def test_a_new_required_scope_on_a_locked_runner_is_breaking() -> None:
     """The drift gate's view of a lock file: a runner locked without a scope, then declared
     with one, needs a major bump; a lock written before scopes existed reads as none."""
     text = LOCKED.model_dump_json()
-    assert "requires_scopes" not in text and '"signed"' not in text  # older locks unchanged
+    assert "requires_scopes" not in text
+    assert '"signed"' not in text
     locked = Contract.model_validate_json(text)
     declared = contract(requires_scopes=("payments:refund",))
     (change,) = [c for c in diff_contracts(locked, declared) if c.rule.startswith("policy.")]

@@ -86,10 +86,13 @@ KEY_SEED = "9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60"
 OURS = [
     (
         trust.SignedFields(
-            tenant="acme", type="billing.refund", input={"order": 42, "amount": "18.00"},
-            max_attempts=3, issued_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
+            tenant="acme",
+            type="billing.refund",
+            input={"order": 42, "amount": "18.00"},
+            max_attempts=3,
+            issued_at=datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC),
             expires_at=datetime(2026, 1, 3, 3, 4, 5, tzinfo=UTC),
-        ),  # fmt: skip
+        ),
         '{"expires_at":"2026-01-03T03:04:05Z","format":"jobforge.job-signature/1",'
         '"idempotency_key":null,"input":{"amount":"18.00","order":42},'
         '"issued_at":"2026-01-02T03:04:05Z","max_attempts":3,"run_at":null,"tenant":"acme",'
@@ -98,18 +101,23 @@ OURS = [
     ),
     (
         trust.SignedFields(
-            tenant="t-1", type="ops.scan", input={"target": "h\u00e9", "ratio": 1.0, "n": [1e21]},
-            max_attempts=1, issued_at=datetime(2026, 6, 1, tzinfo=UTC),
-            run_at=datetime(2026, 6, 1, 12, 0, 0, 500000, tzinfo=UTC), timeout_s=2.5,
-            idempotency_key="scan-7", expires_at=None,
-        ),  # fmt: skip
+            tenant="t-1",
+            type="ops.scan",
+            input={"target": "h\u00e9", "ratio": 1.0, "n": [1e21]},
+            max_attempts=1,
+            issued_at=datetime(2026, 6, 1, tzinfo=UTC),
+            run_at=datetime(2026, 6, 1, 12, 0, 0, 500000, tzinfo=UTC),
+            timeout_s=2.5,
+            idempotency_key="scan-7",
+            expires_at=None,
+        ),
         '{"expires_at":null,"format":"jobforge.job-signature/1","idempotency_key":"scan-7",'
         '"input":{"n":[1e+21],"ratio":1,"target":"h\u00e9"},"issued_at":"2026-06-01T00:00:00Z",'
         '"max_attempts":1,"run_at":"2026-06-01T12:00:00.500000Z","tenant":"t-1","timeout_s":2.5,'
         '"type":"ops.scan"}',
         "Qc43bzDebepu05-uXOwZ-ob63nw2u6ll02nQNRe_ha36oISc2aDN67mEArW8itkr0Me6PaX9oXuEd4OspC7ICA",
     ),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("index", range(len(OURS)))
