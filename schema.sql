@@ -5905,7 +5905,6 @@ GRANT ALL ON FUNCTION jobforge.set_retention_v1(p_type text, p_keep interval, p_
 --
 
 REVOKE ALL ON FUNCTION jobforge.signing_key_add_v1(p_key_id text, p_public_key bytea, p_owner text, p_valid_from timestamp with time zone, p_valid_until timestamp with time zone) FROM PUBLIC;
-GRANT ALL ON FUNCTION jobforge.signing_key_add_v1(p_key_id text, p_public_key bytea, p_owner text, p_valid_from timestamp with time zone, p_valid_until timestamp with time zone) TO jobforge_app;
 GRANT ALL ON FUNCTION jobforge.signing_key_add_v1(p_key_id text, p_public_key bytea, p_owner text, p_valid_from timestamp with time zone, p_valid_until timestamp with time zone) TO jobforge_worker;
 
 
@@ -5914,7 +5913,6 @@ GRANT ALL ON FUNCTION jobforge.signing_key_add_v1(p_key_id text, p_public_key by
 --
 
 REVOKE ALL ON FUNCTION jobforge.signing_key_revoke_v1(p_key_id text, p_reason text) FROM PUBLIC;
-GRANT ALL ON FUNCTION jobforge.signing_key_revoke_v1(p_key_id text, p_reason text) TO jobforge_app;
 GRANT ALL ON FUNCTION jobforge.signing_key_revoke_v1(p_key_id text, p_reason text) TO jobforge_worker;
 
 
@@ -5923,7 +5921,6 @@ GRANT ALL ON FUNCTION jobforge.signing_key_revoke_v1(p_key_id text, p_reason tex
 --
 
 REVOKE ALL ON FUNCTION jobforge.signing_key_rotate_v1(p_old_key_id text, p_new_key_id text, p_public_key bytea, p_owner text, p_overlap interval) FROM PUBLIC;
-GRANT ALL ON FUNCTION jobforge.signing_key_rotate_v1(p_old_key_id text, p_new_key_id text, p_public_key bytea, p_owner text, p_overlap interval) TO jobforge_app;
 GRANT ALL ON FUNCTION jobforge.signing_key_rotate_v1(p_old_key_id text, p_new_key_id text, p_public_key bytea, p_owner text, p_overlap interval) TO jobforge_worker;
 
 

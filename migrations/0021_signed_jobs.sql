@@ -418,12 +418,12 @@ GRANT EXECUTE ON FUNCTION
     jobforge.enqueue_v1(text[], jsonb[], text[], integer[], timestamptz[], integer[], text[],
                         timestamptz, integer, text[], jsonb[])
     TO jobforge_app;
--- The key functions refuse anyone but an operator themselves; the app role may call them to be
--- told so in one line rather than by a permission error.
+-- An operator's: the app role (the logins that enqueue) may not even call them, and the
+-- functions check the caller themselves too (a superuser, or a member of jobforge_worker).
 GRANT EXECUTE ON FUNCTION
     jobforge.signing_key_add_v1(text, bytea, text, timestamptz, timestamptz),
     jobforge.signing_key_revoke_v1(text, text),
     jobforge.signing_key_rotate_v1(text, text, bytea, text, interval)
-    TO jobforge_app, jobforge_worker;
+    TO jobforge_worker;
 GRANT EXECUTE ON FUNCTION jobforge.token_consume_v1(text, bigint, uuid, text, timestamptz)
     TO jobforge_worker;

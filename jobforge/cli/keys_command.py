@@ -18,7 +18,7 @@ from jobforge.cli.durations import parse_duration
 from jobforge.cli.options import DEFAULT_HELP
 from jobforge.cli.output import console, literal, print_json
 from jobforge.provision.target import chosen_tenant, ready_database_url
-from jobforge.queue import QueueClient
+from jobforge.queue import QueueClient, signing
 from jobforge.queue.signing import SigningKey
 from jobforge.trust.keys import b64url, write_public_key
 
@@ -33,9 +33,14 @@ _KEY_ID = typer.Option(None, "--key-id", help="The key's id (default: ed25519:<1
 _DENIED = "only a superuser or a member of jobforge_worker may change a tenant's signing keys"
 
 
-def _client(url: str | None, tenant: str | None) -> QueueClient:
+def _tenant(tenant: str | None) -> str:
     chosen = chosen_tenant(tenant, required=True)
-    return QueueClient.connect(ready_database_url(url), tenant=chosen, max_size=1)
+    assert chosen is not None
+    return chosen
+
+
+def _client(url: str | None, tenant: str | None) -> QueueClient:
+    return QueueClient.connect(ready_database_url(url), tenant=_tenant(tenant), max_size=1)
 
 
 @app.command("generate")
@@ -81,9 +86,10 @@ def add(
     """Register a public key for the tenant (an operator's command)."""
     raw = trust.load_public_key(public_key)
     chosen_id = key_id or trust.key_id_of(raw)
-    with _client(url, tenant) as client, db.readable_or(_DENIED):
-        state = client.signing_key_add(chosen_id, raw, owner, valid_from=valid_from,
-                                       valid_until=valid_until)  # fmt: skip
+    chosen = _tenant(tenant)
+    with db.connect(ready_database_url(url)) as conn, db.readable_or(_DENIED):
+        state = signing.add_key(conn, chosen, chosen_id, raw, owner, valid_from=valid_from,
+                                valid_until=valid_until)  # fmt: skip
     console.print(f"key {chosen_id} {state}", markup=False)
 
 
@@ -122,8 +128,9 @@ def revoke(
     tenant: str | None = _TENANT,
 ) -> None:
     """Revoke a key for good: jobs it signed are refused from now on, even queued ones."""
-    with _client(url, tenant) as client, db.readable_or(_DENIED):
-        changed = client.signing_key_revoke(key_id, reason=reason)
+    chosen = _tenant(tenant)
+    with db.connect(ready_database_url(url)) as conn, db.readable_or(_DENIED):
+        changed = signing.revoke_key(conn, chosen, key_id, reason=reason)
     console.print(f"key {key_id} {'revoked' if changed else 'was already revoked'}",
                   markup=False)  # fmt: skip
 
@@ -145,6 +152,8 @@ def rotate(
     seconds = parse_duration(overlap, "--overlap")
     raw = trust.load_public_key(public_key)
     chosen_id = key_id or trust.key_id_of(raw)
-    with _client(url, tenant) as client, db.readable_or(_DENIED):
-        until = client.signing_key_rotate(old, chosen_id, raw, owner=owner, overlap_s=seconds)
+    chosen = _tenant(tenant)
+    with db.connect(ready_database_url(url)) as conn, db.readable_or(_DENIED):
+        until = signing.rotate_key(conn, chosen, old, chosen_id, raw, owner=owner,
+                                   overlap_s=seconds)  # fmt: skip
     console.print(f"key {chosen_id} added; {old} valid until {until.isoformat()}", markup=False)

@@ -151,10 +151,7 @@ class AsyncQueueClient(ClientBase[db.AsyncConnectionPool]):
     record_run = _awaiting(ops.record_run)
 
     # artifacts (migrations/0017): stored by a worker, fenced; read by the tenant
-    # signing keys (an operator's, for the client's tenant) and token uses (the worker's)
-    signing_key_add = _awaiting(signing.add_key)
-    signing_key_revoke = _awaiting(signing.revoke_key)
-    signing_key_rotate = _awaiting(signing.rotate_key)
+    # a tenant's signing keys, and token uses (the worker's)
     signing_keys = _awaiting(signing.list_keys)
     tenant_signing_keys = _awaiting(signing.keys_of)
     consume_token = _awaiting(signing.consume_token)

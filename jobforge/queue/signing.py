@@ -1,7 +1,8 @@
 """The tenants' signing keys and the policy tokens' uses (migrations/0021), as client calls.
 
 Adding, rotating and revoking a key are an operator's calls (a superuser or a member of
-jobforge_worker) for the client's tenant; a tenant's own login may list its keys. The worker
+jobforge_worker) for a tenant, on a connection of their own (`jobforge_app`, the role a tenant's
+client takes, may not call them); a tenant's own login may list its keys. The worker
 reads a job's tenant's keys by id (`keys_of`) and records a token's jti as used by the job it
 holds the lease of (`consume_token`).
 """
@@ -14,6 +15,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict
 
+from jobforge import db
 from jobforge.queue.operations import Client, Statement, Steps
 
 
@@ -36,37 +38,39 @@ class SigningKey(BaseModel):
 
 
 def add_key(
-    client: Client,
+    conn: db.Connection,
+    tenant: str,
     key_id: str,
     public_key: bytes,
     owner: str,
     *,
     valid_from: datetime | None = None,
     valid_until: datetime | None = None,
-) -> Steps[str]:
-    """Register a public key for the client's tenant: 'added' or 'unchanged'."""
+) -> str:
+    """Register a public key for `tenant`: 'added' or 'unchanged'. An operator's call, on a
+    connection of its own (not as jobforge_app, which may not call it)."""
     args = {"key_id": key_id, "public_key": public_key, "owner": owner,
             "valid_from": valid_from, "valid_until": valid_until}  # fmt: skip
-    (row,) = yield Statement(("signing_key_add", args))
-    state: str = row["state"]
-    return state
+    with db.tenant_transaction(conn, tenant):
+        return str(db.scalar(conn, "signing_key_add", args))
 
 
-def revoke_key(client: Client, key_id: str, *, reason: str | None = None) -> Steps[bool]:
-    """Revoke a key of the client's tenant for good; whether it was not revoked already."""
-    (row,) = yield Statement(("signing_key_revoke", {"key_id": key_id, "reason": reason}))
-    return bool(row["changed"])
+def revoke_key(conn: db.Connection, tenant: str, key_id: str, *,
+               reason: str | None = None) -> bool:  # fmt: skip
+    """Revoke a key of `tenant` for good; whether it was not revoked already."""
+    with db.tenant_transaction(conn, tenant):
+        return bool(db.scalar(conn, "signing_key_revoke", {"key_id": key_id, "reason": reason}))
 
 
 def rotate_key(
-    client: Client, old: str, key_id: str, public_key: bytes, *, owner: str | None = None,
-    overlap_s: float = 86400.0,
-) -> Steps[datetime]:  # fmt: skip
+    conn: db.Connection, tenant: str, old: str, key_id: str, public_key: bytes, *,
+    owner: str | None = None, overlap_s: float = 86400.0,
+) -> datetime:  # fmt: skip
     """Add `key_id` and end `old`'s validity after the overlap; when `old` stops being valid."""
     args = {"old": old, "key_id": key_id, "public_key": public_key, "owner": owner,
             "overlap_s": overlap_s}  # fmt: skip
-    (row,) = yield Statement(("signing_key_rotate", args))
-    until: datetime = row["old_valid_until"]
+    with db.tenant_transaction(conn, tenant):
+        until: datetime = db.scalar(conn, "signing_key_rotate", args)
     return until
 
 

@@ -199,10 +199,7 @@ class QueueClient(ClientBase[db.ConnectionPool]):
     record_run = _blocking(ops.record_run)
 
     # artifacts (migrations/0017): stored by a worker, fenced; read by the tenant
-    # signing keys (an operator's, for the client's tenant) and token uses (the worker's)
-    signing_key_add = _blocking(signing.add_key)
-    signing_key_revoke = _blocking(signing.revoke_key)
-    signing_key_rotate = _blocking(signing.rotate_key)
+    # a tenant's signing keys, and token uses (the worker's)
     signing_keys = _blocking(signing.list_keys)
     tenant_signing_keys = _blocking(signing.keys_of)
     consume_token = _blocking(signing.consume_token)
