@@ -79,9 +79,10 @@ def list_keys(client: Client) -> Steps[list[SigningKey]]:
     return [SigningKey.model_validate(r) for r in rows]
 
 
-def keys_of(client: Client, tenant: str, key_ids: Sequence[str]) -> Steps[list[SigningKey]]:
-    """The keys `key_ids` of `tenant` (the worker's look-up before verifying a job)."""
-    args = {"tenant": tenant, "key_ids": list(key_ids)}
+def keys_of(client: Client, wanted: Sequence[tuple[str, str]]) -> Steps[list[SigningKey]]:
+    """The keys of these (tenant, key id) pairs that are registered: the worker's one look-up
+    for the jobs it is about to verify."""
+    args = {"tenants": [t for t, _ in wanted], "key_ids": [k for _, k in wanted]}
     rows = yield Statement(("signing_keys_of", args), worker=True)
     return [SigningKey.model_validate(r) for r in rows]
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import os
 from pathlib import Path
@@ -73,10 +74,16 @@ def sign_bytes(key: Ed25519PrivateKey, data: bytes) -> bytes:
 def verify_bytes(public: bytes, signature: bytes, data: bytes) -> bool:
     """Whether `signature` is `public`'s ed25519 signature of `data` (RFC 8032, strict)."""
     try:
-        Ed25519PublicKey.from_public_bytes(public).verify(signature, data)
+        _loaded(public).verify(signature, data)
     except (InvalidSignature, ValueError):
         return False
     return True
+
+
+@functools.lru_cache(maxsize=1024)
+def _loaded(public: bytes) -> Ed25519PublicKey:
+    """A public key loaded once (a worker verifies many jobs of few keys)."""
+    return Ed25519PublicKey.from_public_bytes(public)
 
 
 def write_private_key(key: Ed25519PrivateKey, path: Path) -> None:

@@ -29,6 +29,7 @@ edited in the database no longer matches its signatures.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -53,13 +54,14 @@ class SignedFields:
     expires_at: datetime | None = None
 
 
-def signing_payload(fields: SignedFields) -> dict[str, Any]:
-    """The payload object, every member present (JSON-ready: times as canonical strings)."""
+def signing_payload(fields: SignedFields, *, plain: bool = False) -> dict[str, Any]:
+    """The payload object, every member present (JSON-ready: times as canonical strings). With
+    `plain` the input is taken as the plain JSON it already is (read from the database)."""
     return {
         "format": SIGNING_FORMAT,
         "tenant": fields.tenant,
         "type": fields.type,
-        "input": canonical.jsonable(fields.input),
+        "input": fields.input if plain else canonical.jsonable(fields.input),
         "run_at": _time(fields.run_at),
         "max_attempts": fields.max_attempts,
         "timeout_s": fields.timeout_s,
@@ -70,8 +72,9 @@ def signing_payload(fields: SignedFields) -> dict[str, Any]:
 
 
 def signing_bytes(fields: SignedFields) -> bytes:
-    """What a signature signs: RFC 8785 bytes of `signing_payload`."""
-    return canonical.canonical_bytes(signing_payload(fields))
+    """What a signature signs: RFC 8785 bytes of `signing_payload` (`canonical.plain_bytes`:
+    the same bytes, without a conversion pass over an input that is plain JSON already)."""
+    return canonical.plain_bytes(signing_payload(fields, plain=True))
 
 
 def _time(value: datetime | None) -> str | None:
@@ -81,14 +84,15 @@ def _time(value: datetime | None) -> str | None:
     return text
 
 
+#: The one spelling of an instant in the payload (six fraction digits only when not all zero).
+_CANONICAL_TIME = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.(?!000000)\d{6})?Z")
+
+
 def parse_time(text: object) -> datetime | None:
     """A time as the envelope holds it (the canonical string), None when absent; ValueError
-    when it is not one."""
+    when it is not one, or not spelled as the signer's payload spells it."""
     if text is None:
         return None
-    if not isinstance(text, str) or not text.endswith("Z"):
-        raise ValueError(f"{text!r} is not a UTC time (YYYY-MM-DDTHH:MM:SS[.ffffff]Z)")
-    value = datetime.fromisoformat(text[:-1] + "+00:00")
-    if _time(value) != text:  # one spelling per instant: what the signer signed
-        raise ValueError(f"{text!r} is not in canonical form")
-    return value
+    if not isinstance(text, str) or not _CANONICAL_TIME.fullmatch(text):
+        raise ValueError(f"{str(text)[:40]!r} is not a UTC time as YYYY-MM-DDTHH:MM:SS[.ffffff]Z")
+    return datetime.fromisoformat(text[:-1] + "+00:00")

@@ -18,12 +18,15 @@ configured). Which one applied is said in the run record (`admission.timeout`).
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from jobforge import canonical, errors, trust
 from jobforge.queue import AsyncQueueClient, Job
+from jobforge.queue.signing import SigningKey
 from jobforge.trust.tokens import TokenKeys
 from jobforge.worker.registry import HandlerSpec
 
@@ -41,6 +44,67 @@ class Policy:
     #: False in a harness (golden, replay): the recorded inputs run as recorded, nothing is
     #: verified (a replay report says so)
     verify: bool = True
+
+
+class KeyLoader:
+    """The signing keys of the jobs a claim brought, read in one query as the claim returns
+    (`want`), so verifying a job costs no round trip of its own; a job whose keys were not asked
+    for that way (another claim's, since replaced) is looked up when it starts, together with
+    whatever else starts in the same turn of the event loop. Only the latest claim's look-up is
+    kept: a key is judged as the registry held it when the job was claimed, or later."""
+
+    def __init__(self, client: AsyncQueueClient) -> None:
+        self._client = client
+        self._claimed: dict[tuple[str, str], asyncio.Future[SigningKey | None]] = {}
+        self._wanted: dict[tuple[str, str], asyncio.Future[SigningKey | None]] = {}
+        self._loads: set[asyncio.Task[None]] = set()
+
+    def want(self, jobs: Sequence[Job]) -> None:
+        """Start the look-up of these claimed jobs' keys (call it on the event loop)."""
+        pairs = {(job.tenant_id, key_id) for job in jobs for key_id in key_ids_of(job)}
+        self._claimed = {pair: self._future(pair) for pair in pairs}
+
+    async def keys(self, tenant: str, key_ids: Sequence[str]) -> dict[str, SigningKey]:
+        futures = {k: self._claimed.get((tenant, k)) or self._future((tenant, k))
+                   for k in key_ids}  # fmt: skip
+        found = await asyncio.gather(*futures.values())
+        return {k: key for k, key in zip(futures, found, strict=True) if key is not None}
+
+    def _future(self, pair: tuple[str, str]) -> asyncio.Future[SigningKey | None]:
+        future = self._wanted.get(pair)
+        if future is None:
+            if not self._wanted:
+                asyncio.get_running_loop().call_soon(self._send)
+            future = self._wanted[pair] = asyncio.get_running_loop().create_future()
+        return future
+
+    def _send(self) -> None:
+        wanted, self._wanted = self._wanted, {}
+        task = asyncio.ensure_future(self._load(wanted))
+        self._loads.add(task)
+        task.add_done_callback(self._loads.discard)
+
+    async def _load(self, wanted: dict[tuple[str, str], asyncio.Future[SigningKey | None]]) -> None:
+        try:
+            rows = await self._client.tenant_signing_keys(list(wanted))
+        except Exception as exc:  # each job waiting for it retries: the keys could not be read
+            for future in wanted.values():
+                if not future.done():
+                    future.set_exception(exc)
+                    future.exception()  # retrieved: a job that no longer waits logs nothing
+            return
+        found = {(r.tenant_id, r.key_id): r for r in rows}
+        for pair, future in wanted.items():
+            if not future.done():
+                future.set_result(found.get(pair))
+
+
+def key_ids_of(job: Job) -> list[str]:
+    """The key ids a job's signatures name (what the worker looks up), at most 16."""
+    entries = (job.envelope or {}).get("signatures")
+    listed = entries if isinstance(entries, list) else []
+    return sorted({e["key_id"][:128] for e in listed[:16]
+                   if isinstance(e, dict) and isinstance(e.get("key_id"), str)})  # fmt: skip
 
 
 @dataclass
@@ -88,30 +152,27 @@ def timeout_for(spec: HandlerSpec, job: Job, default_s: float | None) -> Admissi
 
 
 async def admit(job: Job, spec: HandlerSpec, policy: Policy, client: AsyncQueueClient,
-                worker: str) -> Admission:  # fmt: skip
+                worker: str, keys: KeyLoader | None = None) -> Admission:  # fmt: skip
     """The job's admission, or `errors.JobRefused` when it may not run."""
     admission = timeout_for(spec, job, policy.default_timeout_s)
     if not policy.verify:
         admission.verified = False
         return admission
-    now = datetime.now(UTC)
     if spec.signed or policy.require_signatures:
-        await _signatures(job, policy, client, now, admission)
+        await _signatures(job, policy, keys or KeyLoader(client), admission)
     if spec.requires_scopes:
         await _token(job, spec, policy, client, worker, admission)
     return admission
 
 
-async def _signatures(job: Job, policy: Policy, client: AsyncQueueClient, now: datetime,
+async def _signatures(job: Job, policy: Policy, loader: KeyLoader,
                       admission: Admission) -> None:  # fmt: skip
     envelope = job.envelope or {}
-    entries = envelope.get("signatures")
-    listed = entries if isinstance(entries, list) else []
-    ids = sorted({e["key_id"][:128] for e in listed
-                  if isinstance(e, dict) and isinstance(e.get("key_id"), str)})  # fmt: skip
-    found = await client.tenant_signing_keys(job.tenant_id, ids) if ids else []
+    ids = key_ids_of(job)
+    found = await loader.keys(job.tenant_id, ids) if ids else {}
     keys = {k.key_id: trust.KeyRecord(k.key_id, k.public_key, k.valid_from, k.valid_until,
-                                      k.revoked_at, k.owner) for k in found}  # fmt: skip
+                                      k.revoked_at, k.owner) for k in found.values()}  # fmt: skip
+    now = datetime.now(UTC)  # after the look-up: a key that expired meanwhile has expired
     row = trust.SignedFields(tenant=job.tenant_id, type=job.type, input=job.payload,
                              max_attempts=job.max_attempts, issued_at=now,
                              idempotency_key=job.idempotency_key)  # fmt: skip

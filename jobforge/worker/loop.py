@@ -28,7 +28,7 @@ from jobforge.queue.models import FinishState, HeartbeatState
 from jobforge.queue.retention import DEFAULT_THROTTLE
 from jobforge.trust.tokens import TokenKeys
 from jobforge.worker import logs
-from jobforge.worker.admission import Admission, Policy
+from jobforge.worker.admission import Admission, KeyLoader, Policy
 from jobforge.worker.completer import Completer
 from jobforge.worker.context import JobContext, StopReason
 from jobforge.worker.executor import Executor
@@ -206,6 +206,7 @@ class Worker:
                               default_timeout_s=config.default_timeout_s,
                               verify=config.verify)  # fmt: skip
         self._claiming: asyncio.Task[list[Job]] | None = None
+        self._keys: KeyLoader | None = None  #: signing keys of the jobs starting together
         self._completer: Completer | None = None
 
     # control
@@ -373,6 +374,7 @@ class Worker:
                     idle = min(idle * 2, config.poll_max_s)
                     continue
                 self._claimed += len(jobs)
+                self._want_keys(jobs)
                 for job in jobs:
                     self._hold(job)
                 self._start_waiting()
@@ -462,6 +464,19 @@ class Worker:
         self._holdings.waiting[lease] = ctx
         self.metrics.inc("claimed", job_type=job.type)
 
+    def _want_keys(self, jobs: Sequence[Job]) -> None:
+        """Start reading the signing keys of the claimed jobs that will be verified, in one
+        query for the claim (`admission.KeyLoader`)."""
+        policy = self._policy
+        if not policy.verify or self._client is None:
+            return
+        signed = [job for job in jobs
+                  if policy.require_signatures or self.registry.get(job.type).signed]  # fmt: skip
+        if signed:
+            if self._keys is None:
+                self._keys = KeyLoader(self._client)
+            self._keys.want(signed)
+
     def _start_waiting(self) -> None:
         """Start waiting jobs, oldest first, in the free slots."""
         holdings = self._holdings
@@ -484,7 +499,9 @@ class Worker:
         outcome: Outcome | None = None
         try:
             assert self._client is not None
-            admission = await admitted(running, self._policy, self._client,
+            if self._keys is None:
+                self._keys = KeyLoader(self._client)
+            admission = await admitted(running, self._policy, self._client, keys=self._keys,
                                        metrics=self.metrics, worker=self.name)  # fmt: skip
             if isinstance(admission, Admission):
                 running.ctx.run.admission = admission.shown()

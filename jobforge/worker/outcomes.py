@@ -21,7 +21,7 @@ from pydantic import BaseModel
 from jobforge import errors
 from jobforge.queue import AsyncQueueClient, Job, Outcome
 from jobforge.worker import logs
-from jobforge.worker.admission import Admission, Policy, admit
+from jobforge.worker.admission import Admission, KeyLoader, Policy, admit
 from jobforge.worker.context import JobContext
 from jobforge.worker.executor import Executor
 from jobforge.worker.leases import Running
@@ -115,7 +115,8 @@ async def outcome_of(
 
 
 async def admitted(running: Running, policy: Policy, client: AsyncQueueClient, *,
-                   metrics: Metrics, worker: str) -> Admission | Outcome | None:  # fmt: skip
+                   metrics: Metrics, worker: str,
+                   keys: KeyLoader | None = None) -> Admission | Outcome | None:  # fmt: skip
     """The job's admission (`worker/admission.py`), or the outcome of its refusal: failed, not
     retried, for signatures or a token that do not hold; a retry when they could not be checked
     (the database did not answer); None when the lease was lost meanwhile."""
@@ -123,7 +124,7 @@ async def admitted(running: Running, policy: Policy, client: AsyncQueueClient, *
     token = job.lease_token
     assert token is not None
     try:
-        return await admit(job, running.spec, policy, client, worker)
+        return await admit(job, running.spec, policy, client, worker, keys)
     except errors.JobRefused as exc:
         metrics.inc("refused", job_type=job.type)
         _not_retried(job, worker, f"refused: {exc.reason}", exc)

@@ -19,10 +19,11 @@ WHERE tenant_id = jobforge.require_tenant()
 ORDER BY created_at, key_id
 
 -- name: signing_keys_of
-SELECT tenant_id, key_id, algorithm, public_key, owner, valid_from, valid_until, revoked_at,
-       revoked_reason, created_at, created_by
-FROM jobforge.signing_keys
-WHERE tenant_id = %(tenant)s AND key_id = ANY(%(key_ids)s::text[])
+-- The keys (tenant, key id) of the jobs a worker is about to admit, in one look-up.
+SELECT k.tenant_id, k.key_id, k.algorithm, k.public_key, k.owner, k.valid_from, k.valid_until,
+       k.revoked_at, k.revoked_reason, k.created_at, k.created_by
+FROM unnest(%(tenants)s::text[], %(key_ids)s::text[]) AS w(tenant_id, key_id)
+JOIN jobforge.signing_keys k ON k.tenant_id = w.tenant_id AND k.key_id = w.key_id
 
 -- name: token_consume
 SELECT jobforge.token_consume_v1(%(worker)s, %(id)s::bigint, %(token)s, %(jti)s,
