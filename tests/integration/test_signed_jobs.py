@@ -24,8 +24,10 @@ from pydantic import BaseModel, ValidationError
 from jobforge import db, errors, trust
 from jobforge.contracts import RUNNERS, runner
 from jobforge.produce import sign_job
-from jobforge.provision import Database
+from jobforge.provision import ClonePool, Database, Template
 from jobforge.queue import AsyncQueueClient, JobSignature, NewJob, QueueClient, signing
+from jobforge.replay.bundle import from_record
+from jobforge.replay.engine import Target, replay
 from jobforge.worker import Recorder, Registry, WorkerConfig, drain, drain_async
 from jobforge.worker.runners import register_runner
 
@@ -347,3 +349,32 @@ def test_a_malformed_envelope_is_refused_at_enqueue(queue: QueueClient) -> None:
         conn.execute("SELECT * FROM jobforge.enqueue_v1(ARRAY['signed.pay'], "
                      "ARRAY['{}'::jsonb], p_envelopes => ARRAY['[1]'::jsonb])")  # fmt: skip
     assert caught.value.sqlstate == "JF006"
+
+
+def test_replay_of_a_signed_run_verifies_nothing_new_and_says_so(
+    jobforge_db: Database, jobforge_template: Template, queue: QueueClient, op: Operator
+) -> None:
+    """The bundle of a signed run carries what admitted it (key ids, no signature bytes); its
+    replay, on another database where no key is registered, runs the recorded input as recorded
+    and the report says nothing was verified again."""
+    key = registered(op, "billing-1")
+    (done,) = queue.enqueue_many([sign_job(job(9), TENANT, key, "billing-1")])
+    drained(jobforge_db)
+    (run,) = queue.runs(done.job_id)
+    bundle = from_record(run)
+    assert bundle.admission is not None
+    assert bundle.admission["signatures"]["key_ids"] == ["billing-1"]
+    assert '"admission"' in bundle.model_dump_json()
+    pool = ClonePool(jobforge_template, ahead=1, threads=1)
+    database = pool.acquire()
+    try:
+        (result,) = replay([Target("signed", bundle)], {"signed.pay": RUNNERS["signed.pay"]},
+                           database.dsn)  # fmt: skip
+    finally:
+        pool.release(database)
+        pool.close()
+    assert result.verdict == "identical", result.report()
+    assert "admitted when recorded by signatures of key billing-1" in result.report()
+    assert "replay verifies nothing new" in result.report()
+    assert result.record is not None
+    assert "admission" not in result.record  # the replayed run claims no admission of its own
