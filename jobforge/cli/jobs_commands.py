@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from rich.measure import Measurement
 from rich.table import Table
 
-from jobforge import errors, trust, validation
+from jobforge import canonical, errors, trust, validation
 from jobforge.cli.bulk_command import bulk_action
 from jobforge.cli.durations import parse_duration
 from jobforge.cli.job_input import checked_job, read_input
@@ -22,7 +22,7 @@ from jobforge.cli.options import ACTOR, DEFAULT_HELP, PROJECT, REASON, chosen_pr
 from jobforge.cli.output import MAX_ID, console, literal, notes, print_json
 from jobforge.produce import check_job, sign_job
 from jobforge.provision.target import chosen_tenant, ready_database_url
-from jobforge.queue import NewJob, QueueClient, audit, bulk, catalogue
+from jobforge.queue import Job, NewJob, QueueClient, audit, bulk, catalogue
 from jobforge.queue.dry_run import DryRun, enqueue_dry_run
 from jobforge.states import JobState
 
@@ -227,7 +227,7 @@ def list_jobs(
     if as_json:
         print_json(
             {
-                "jobs": [j.model_dump(mode="json") for j in page.jobs],
+                "jobs": [job_json(j) for j in page.jobs],
                 "next_before": page.next_before,
             }
         )
@@ -295,7 +295,7 @@ def show(
         result = client.result(job_id) if job.status is JobState.SUCCEEDED else None
     if as_json:
         print_json({
-            "job": job.model_dump(mode="json"),
+            "job": job_json(job),
             "result": result,
             "attempts": [a.model_dump(mode="json") for a in attempts],
             "events": [e.model_dump(mode="json") for e in events],
@@ -307,6 +307,8 @@ def show(
     ))  # fmt: skip
     console.print(literal(f"project: {job.project}"))
     console.print(literal(f"payload: {json.dumps(job.payload)}"))
+    if job.envelope is not None:
+        console.print(literal(f"envelope: {json.dumps(job_json(job)['envelope'])}"))
     if job.parent_id is not None:
         console.print(f"follow-up of job {job.parent_id}", markup=False)
     if job.status is JobState.SUCCEEDED:
@@ -320,6 +322,16 @@ def show(
         why = f": {json.dumps(event.reason)}" if event.reason else ""
         line = f"  {event.at.isoformat(timespec='milliseconds')} {event.kind}{who}{why}"
         console.print(literal(line))
+
+
+def job_json(job: Job) -> dict[str, Any]:
+    """A job as the CLI prints it: a policy token in its envelope as its SHA-256 only. Until a
+    worker uses it, a token is a bearer credential, and nothing needs it printed."""
+    data: dict[str, Any] = job.model_dump(mode="json")
+    envelope = data.get("envelope")
+    if isinstance(envelope, dict) and isinstance(envelope.get("token"), str):
+        envelope["token_sha256"] = canonical.sha256_of(envelope.pop("token").encode())
+    return data
 
 
 def _print_error(error: Any) -> None:

@@ -207,3 +207,7 @@ def test_tokens_issue_and_enqueue_with_a_token(cli: Cli, repo: Path, jobforge_db
     assert _jobs(cli, jobforge_db)[job_id]["status"] == "succeeded"
     runs = cli(*_db(jobforge_db, "runs", "list", "--json"))
     assert token not in runs.out
+    shown = cli(*_db(jobforge_db, "jobs", "show", str(job_id), "--json"))
+    assert token not in shown.out
+    envelope = json.loads(shown.out)["job"]["envelope"]
+    assert envelope["token_sha256"].startswith("sha256:")
