@@ -9,7 +9,9 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+import uuid
 from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -214,3 +216,34 @@ def test_token_keys_from_configuration_name_the_problem() -> None:
     assert keys is not None
     assert keys.audience == "payments"
     assert keys.signing == "a"
+
+
+def test_token_uses_are_fenced_per_lease_and_per_tenant(jobforge_db: Database) -> None:
+    """A jti is recorded only by the worker holding the job's lease; the same job using it
+    again (a retried attempt) is the same use; another tenant's jti of the same text is its
+    own; another job of the tenant is refused (JF013)."""
+    jobs = {}
+    for tenant in ("acme", "globex"):
+        with QueueClient.connect(jobforge_db.dsn, tenant=tenant) as client:
+            jobs[tenant] = [client.enqueue("tokens.raw", {"n": n}).job_id for n in range(2)]
+    expires = datetime.now(UTC) + timedelta(minutes=5)
+    with QueueClient.connect(jobforge_db.dsn) as worker:
+        claimed = {j.id: j for j in worker.claim("w", 10, types=["tokens.raw"])}
+        first, second = (claimed[i] for i in jobs["acme"])
+        other = claimed[jobs["globex"][0]]
+        assert first.lease_token is not None
+        assert second.lease_token is not None
+        assert worker.consume_token("w", first.id, uuid.uuid4(), "same", expires) == "lost"
+        assert worker.consume_token("x", first.id, first.lease_token, "same", expires) == "lost"
+        assert worker.consume_token("w", first.id, first.lease_token, "same", expires) == "ok"
+        assert worker.consume_token("w", first.id, first.lease_token, "same", expires) == "ok"
+        assert other.lease_token is not None
+        assert worker.consume_token("w", other.id, other.lease_token, "same", expires) == "ok"
+        with pytest.raises(errors.TokenReplayed, match=f"already used by job {first.id}"):
+            worker.consume_token("w", second.id, second.lease_token, "same", expires)
+    with (
+        QueueClient.connect(jobforge_db.dsn, tenant="acme") as client,
+        client.transaction() as conn,
+    ):
+        rows = conn.execute("SELECT tenant_id, jti, job_id FROM jobforge.token_uses").fetchall()
+    assert rows == [("acme", "same", first.id)]  # the tenant's own uses only
