@@ -673,8 +673,10 @@ CREATE TABLE jobforge.jobs (
     updated_at timestamp with time zone NOT NULL,
     finished_at timestamp with time zone,
     parent_id bigint,
+    envelope jsonb,
     CONSTRAINT jobs_attempts_check CHECK ((attempts >= 0)),
     CONSTRAINT jobs_attempts_within_max CHECK ((attempts <= max_attempts)),
+    CONSTRAINT jobs_envelope_check CHECK (((envelope IS NULL) OR ((jsonb_typeof(envelope) = 'object'::text) AND (octet_length((envelope)::text) <= 65536)))),
     CONSTRAINT jobs_finished_iff_terminal CHECK (((status = ANY (ARRAY['succeeded'::jobforge.job_status, 'failed'::jobforge.job_status, 'dead'::jobforge.job_status, 'canceled'::jobforge.job_status])) = (finished_at IS NOT NULL))),
     CONSTRAINT jobs_idempotency_key_check CHECK (((length(idempotency_key) >= 1) AND (length(idempotency_key) <= 255))),
     CONSTRAINT jobs_lease_iff_running CHECK (((status = 'running'::jobforge.job_status) = ((lease_token IS NOT NULL) AND (lease_holder IS NOT NULL) AND (lease_expires_at IS NOT NULL)))),
@@ -1259,10 +1261,10 @@ $$;
 
 
 --
--- Name: enqueue_one_v1(text, text, text, text, text, jsonb, text, integer, timestamp with time zone, integer, text, text, timestamp with time zone, integer); Type: FUNCTION; Schema: jobforge; Owner: -
+-- Name: enqueue_one_v1(text, text, text, text, text, jsonb, text, integer, timestamp with time zone, integer, text, text, timestamp with time zone, integer, jsonb); Type: FUNCTION; Schema: jobforge; Owner: -
 --
 
-CREATE FUNCTION jobforge.enqueue_one_v1(p_tenant text, p_project_scope text, p_actor text, p_reason text, p_type text, p_payload jsonb, p_idempotency_key text DEFAULT NULL::text, p_priority integer DEFAULT NULL::integer, p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_max_attempts integer DEFAULT NULL::integer, p_trace_id text DEFAULT NULL::text, p_project text DEFAULT NULL::text, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone, p_max_payload_bytes integer DEFAULT 1048576) RETURNS TABLE(job_id bigint, created boolean)
+CREATE FUNCTION jobforge.enqueue_one_v1(p_tenant text, p_project_scope text, p_actor text, p_reason text, p_type text, p_payload jsonb, p_idempotency_key text DEFAULT NULL::text, p_priority integer DEFAULT NULL::integer, p_run_at timestamp with time zone DEFAULT NULL::timestamp with time zone, p_max_attempts integer DEFAULT NULL::integer, p_trace_id text DEFAULT NULL::text, p_project text DEFAULT NULL::text, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone, p_max_payload_bytes integer DEFAULT 1048576, p_envelope jsonb DEFAULT NULL::jsonb) RETURNS TABLE(job_id bigint, created boolean)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $_$
@@ -1311,6 +1313,7 @@ BEGIN
        OR p_run_at NOT BETWEEN v_now - interval '100 years' AND v_now + interval '100 years'
        OR v_proj !~ '^[A-Za-z0-9._-]+$' OR length(v_proj) > 128 OR p_project <> v_scope
        OR length(p_idempotency_key) NOT BETWEEN 1 AND 255
+       OR jsonb_typeof(p_envelope) <> 'object' OR octet_length(p_envelope::text) > 65536
        OR EXISTS (SELECT 1 FROM jobforge.runner_catalogue c
                   WHERE c.runner_id = p_type AND NOT c.enabled)
     THEN
@@ -1318,16 +1321,16 @@ BEGIN
             ARRAY[p_type], ARRAY[p_payload],
             CASE WHEN p_idempotency_key IS NOT NULL THEN ARRAY[p_idempotency_key] END,
             ARRAY[p_priority], ARRAY[p_run_at], ARRAY[p_max_attempts], ARRAY[p_trace_id], p_now,
-            p_max_payload_bytes, ARRAY[p_project]) e;
+            p_max_payload_bytes, ARRAY[p_project], ARRAY[p_envelope]) e;
         RETURN;
     END IF;
     INSERT INTO jobforge.jobs AS j (tenant_id, project, type, payload, payload_hash, priority,
                                     run_at, max_attempts, idempotency_key, trace_id, created_at,
-                                    updated_at)
+                                    updated_at, envelope)
     VALUES (v_tenant, v_proj, p_type, p_payload,
             'sha256:' || encode(sha256(convert_to(p_payload::text, 'UTF8')), 'hex'),
             coalesce(p_priority, 0), coalesce(p_run_at, v_now), coalesce(p_max_attempts, 3),
-            p_idempotency_key, p_trace_id, v_now, v_now)
+            p_idempotency_key, p_trace_id, v_now, v_now, p_envelope)
     ON CONFLICT (tenant_id, project, type, idempotency_key) WHERE idempotency_key IS NOT NULL
     DO NOTHING
     RETURNING j.id INTO v_id;
@@ -1335,7 +1338,7 @@ BEGIN
         RETURN QUERY SELECT e.job_id, e.created FROM jobforge.enqueue_v1(
             ARRAY[p_type], ARRAY[p_payload], ARRAY[p_idempotency_key], ARRAY[p_priority],
             ARRAY[p_run_at], ARRAY[p_max_attempts], ARRAY[p_trace_id], p_now, p_max_payload_bytes,
-            ARRAY[p_project]) e;
+            ARRAY[p_project], ARRAY[p_envelope]) e;
         RETURN;
     END IF;
     RETURN QUERY SELECT v_id, true;
@@ -1343,10 +1346,10 @@ END $_$;
 
 
 --
--- Name: enqueue_v1(text[], jsonb[], text[], integer[], timestamp with time zone[], integer[], text[], timestamp with time zone, integer, text[]); Type: FUNCTION; Schema: jobforge; Owner: -
+-- Name: enqueue_v1(text[], jsonb[], text[], integer[], timestamp with time zone[], integer[], text[], timestamp with time zone, integer, text[], jsonb[]); Type: FUNCTION; Schema: jobforge; Owner: -
 --
 
-CREATE FUNCTION jobforge.enqueue_v1(p_types text[], p_payloads jsonb[], p_idempotency_keys text[] DEFAULT NULL::text[], p_priorities integer[] DEFAULT NULL::integer[], p_run_ats timestamp with time zone[] DEFAULT NULL::timestamp with time zone[], p_max_attempts integer[] DEFAULT NULL::integer[], p_trace_ids text[] DEFAULT NULL::text[], p_now timestamp with time zone DEFAULT NULL::timestamp with time zone, p_max_payload_bytes integer DEFAULT 1048576, p_projects text[] DEFAULT NULL::text[]) RETURNS TABLE(ord integer, job_id bigint, created boolean)
+CREATE FUNCTION jobforge.enqueue_v1(p_types text[], p_payloads jsonb[], p_idempotency_keys text[] DEFAULT NULL::text[], p_priorities integer[] DEFAULT NULL::integer[], p_run_ats timestamp with time zone[] DEFAULT NULL::timestamp with time zone[], p_max_attempts integer[] DEFAULT NULL::integer[], p_trace_ids text[] DEFAULT NULL::text[], p_now timestamp with time zone DEFAULT NULL::timestamp with time zone, p_max_payload_bytes integer DEFAULT 1048576, p_projects text[] DEFAULT NULL::text[], p_envelopes jsonb[] DEFAULT NULL::jsonb[]) RETURNS TABLE(ord integer, job_id bigint, created boolean)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $_$
@@ -1371,7 +1374,8 @@ BEGIN
     INTO v_limit FROM jobforge.settings s;
     SELECT u.i, u.t, u.p, p_priorities[u.i] AS prio, p_max_attempts[u.i] AS max_att,
            p_trace_ids[u.i] AS trace, p_run_ats[u.i] AS run_at,
-           jobforge.json_problem(u.p) AS problem, p_projects[u.i] AS proj INTO v_bad
+           jobforge.json_problem(u.p) AS problem, p_projects[u.i] AS proj,
+           p_envelopes[u.i] AS env INTO v_bad
     FROM unnest(p_types, p_payloads) WITH ORDINALITY AS u(t, p, i)
     WHERE u.p IS NULL OR jsonb_typeof(u.p) <> 'object' OR u.t IS NULL
        OR u.t !~ '^[a-z0-9._-]+$' OR length(u.t) > 200
@@ -1383,6 +1387,7 @@ BEGIN
        OR jobforge.json_problem(u.p) IS NOT NULL
        OR p_projects[u.i] !~ '^[A-Za-z0-9._-]+$' OR length(p_projects[u.i]) > 128
        OR p_projects[u.i] <> v_scope
+       OR jsonb_typeof(p_envelopes[u.i]) <> 'object' OR octet_length(p_envelopes[u.i]::text) > 65536
     LIMIT 1;
     IF FOUND THEN
         IF v_bad.t IS NULL OR v_bad.t !~ '^[a-z0-9._-]+$' OR length(v_bad.t) > 200 THEN
@@ -1394,6 +1399,9 @@ BEGIN
         ELSIF v_bad.proj <> v_scope THEN
             RAISE EXCEPTION 'job #%: project % is outside this session''s project %', v_bad.i,
                 quote_literal(v_bad.proj), quote_literal(v_scope) USING ERRCODE = 'JF003';
+        ELSIF jsonb_typeof(v_bad.env) <> 'object' OR octet_length(v_bad.env::text) > 65536 THEN
+            RAISE EXCEPTION 'job #%: the envelope (timeout, signatures, token) must be a JSON object of at most 65536 bytes',
+                v_bad.i USING ERRCODE = 'JF006';
         ELSIF v_bad.p IS NULL OR jsonb_typeof(v_bad.p) <> 'object' THEN
             RAISE EXCEPTION 'job #%: payload must be a JSON object, not %', v_bad.i,
                 coalesce(jsonb_typeof(v_bad.p), 'null') USING ERRCODE = 'JF006';
@@ -1437,11 +1445,13 @@ BEGIN
         -- No keys, so no conflicts: ids are drawn in input order, so sorted they map to positions.
         WITH inserted AS (
             INSERT INTO jobforge.jobs AS j (tenant_id, project, type, payload, payload_hash, priority,
-                                            run_at, max_attempts, trace_id, created_at, updated_at)
+                                            run_at, max_attempts, trace_id, created_at, updated_at,
+                                            envelope)
             SELECT v_tenant, coalesce(p_projects[u.i], v_scope, 'default'), u.t, u.p,
                    'sha256:' || encode(sha256(convert_to(u.p::text, 'UTF8')), 'hex'),
                    coalesce(p_priorities[u.i], 0), coalesce(p_run_ats[u.i], v_now),
-                   coalesce(p_max_attempts[u.i], 3), p_trace_ids[u.i], v_now, v_now
+                   coalesce(p_max_attempts[u.i], 3), p_trace_ids[u.i], v_now, v_now,
+                   p_envelopes[u.i]
             FROM unnest(p_types, p_payloads) WITH ORDINALITY AS u(t, p, i)
             ORDER BY u.i
             RETURNING j.id, j.project
@@ -1460,16 +1470,17 @@ BEGIN
         SELECT u.i::integer AS i, nextval(v_seq) AS new_id, u.t, u.p,
                p_idempotency_keys[u.i] AS k, coalesce(p_priorities[u.i], 0) AS prio,
                coalesce(p_run_ats[u.i], v_now) AS run_at, coalesce(p_max_attempts[u.i], 3) AS max_att,
-               p_trace_ids[u.i] AS trace, coalesce(p_projects[u.i], v_scope, 'default') AS proj
+               p_trace_ids[u.i] AS trace, coalesce(p_projects[u.i], v_scope, 'default') AS proj,
+               p_envelopes[u.i] AS env
         FROM unnest(p_types, p_payloads) WITH ORDINALITY AS u(t, p, i)
     ),
     inserted AS (
         INSERT INTO jobforge.jobs AS j (id, tenant_id, project, type, payload, payload_hash, priority,
                                         run_at, max_attempts, idempotency_key, trace_id, created_at,
-                                        updated_at)
+                                        updated_at, envelope)
         OVERRIDING SYSTEM VALUE
         SELECT new_id, v_tenant, proj, t, p, 'sha256:' || encode(sha256(convert_to(p::text, 'UTF8')), 'hex'),
-               prio, run_at, max_att, k, trace, v_now, v_now
+               prio, run_at, max_att, k, trace, v_now, v_now, env
         FROM input ORDER BY i
         ON CONFLICT (tenant_id, project, type, idempotency_key) WHERE idempotency_key IS NOT NULL
         DO NOTHING
@@ -3562,6 +3573,131 @@ END $_$;
 
 
 --
+-- Name: signing_key_add_v1(text, bytea, text, timestamp with time zone, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.signing_key_add_v1(p_key_id text, p_public_key bytea, p_owner text, p_valid_from timestamp with time zone DEFAULT NULL::timestamp with time zone, p_valid_until timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $_$
+#variable_conflict use_column
+DECLARE
+    v_tenant text := jobforge.require_tenant();
+    v_from   timestamptz := coalesce(p_valid_from, now());
+    v_old    jobforge.signing_keys;
+BEGIN
+    PERFORM jobforge.require_worker();
+    IF p_key_id IS NULL OR p_key_id !~ '^[A-Za-z0-9._:-]{1,128}$' THEN
+        RAISE EXCEPTION 'key id % is invalid: use 1-128 of [A-Za-z0-9._:-]',
+            coalesce(quote_literal(left(p_key_id, 140)), 'null') USING ERRCODE = 'JF006';
+    END IF;
+    IF p_public_key IS NULL OR octet_length(p_public_key) <> 32 THEN
+        RAISE EXCEPTION 'key %: an ed25519 public key is 32 bytes, not %', p_key_id,
+            coalesce(octet_length(p_public_key), 0) USING ERRCODE = 'JF006';
+    END IF;
+    IF p_owner IS NULL OR length(p_owner) NOT BETWEEN 1 AND 200 OR p_owner ~ '[[:cntrl:]]' THEN
+        RAISE EXCEPTION 'key %: the owner must be 1-200 printable characters', p_key_id
+            USING ERRCODE = 'JF006';
+    END IF;
+    IF NOT isfinite(v_from) OR (p_valid_until IS NOT NULL
+                                AND (NOT isfinite(p_valid_until) OR p_valid_until <= v_from)) THEN
+        RAISE EXCEPTION 'key %: valid_until must be a finite time after valid_from', p_key_id
+            USING ERRCODE = 'JF006';
+    END IF;
+    SELECT * INTO v_old FROM jobforge.signing_keys k
+    WHERE k.tenant_id = v_tenant AND (k.key_id = p_key_id OR k.public_key = p_public_key)
+    ORDER BY k.key_id = p_key_id DESC LIMIT 1;
+    IF FOUND THEN
+        IF v_old.key_id = p_key_id AND v_old.public_key = p_public_key THEN
+            RETURN 'unchanged';
+        END IF;
+        IF v_old.key_id = p_key_id THEN
+            RAISE EXCEPTION 'key id % already names another public key of tenant %: a key id is never reused',
+                p_key_id, v_tenant USING ERRCODE = 'JF012';
+        END IF;
+        RAISE EXCEPTION 'this public key is already registered for tenant % as %', v_tenant,
+            v_old.key_id USING ERRCODE = 'JF012';
+    END IF;
+    INSERT INTO jobforge.signing_keys (tenant_id, key_id, public_key, owner, valid_from,
+                                       valid_until, created_at)
+    VALUES (v_tenant, p_key_id, p_public_key, p_owner, v_from, p_valid_until, now());
+    RETURN 'added';
+END $_$;
+
+
+--
+-- Name: signing_key_revoke_v1(text, text); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.signing_key_revoke_v1(p_key_id text, p_reason text DEFAULT NULL::text) RETURNS boolean
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_tenant text := jobforge.require_tenant();
+    v_old    jobforge.signing_keys;
+BEGIN
+    PERFORM jobforge.require_worker();
+    IF length(p_reason) > 500 OR p_reason ~ '[[:cntrl:]]' THEN
+        RAISE EXCEPTION 'key %: the reason must be at most 500 printable characters',
+            left(p_key_id, 140) USING ERRCODE = 'JF006';
+    END IF;
+    SELECT * INTO v_old FROM jobforge.signing_keys k
+    WHERE k.tenant_id = v_tenant AND k.key_id = p_key_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no signing key % for tenant %',
+            coalesce(quote_literal(left(p_key_id, 140)), 'null'), v_tenant USING ERRCODE = 'JF004';
+    END IF;
+    IF v_old.revoked_at IS NOT NULL THEN
+        RETURN false;
+    END IF;
+    UPDATE jobforge.signing_keys k SET revoked_at = now(), revoked_reason = p_reason
+    WHERE k.tenant_id = v_tenant AND k.key_id = p_key_id;
+    RETURN true;
+END $$;
+
+
+--
+-- Name: signing_key_rotate_v1(text, text, bytea, text, interval); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.signing_key_rotate_v1(p_old_key_id text, p_new_key_id text, p_public_key bytea, p_owner text, p_overlap interval DEFAULT '1 day'::interval) RETURNS timestamp with time zone
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_tenant text := jobforge.require_tenant();
+    v_old    jobforge.signing_keys;
+    v_until  timestamptz;
+BEGIN
+    PERFORM jobforge.require_worker();
+    IF p_overlap IS NULL OR p_overlap < interval '0' OR p_overlap > interval '366 days' THEN
+        RAISE EXCEPTION 'rotate: the overlap must be between 0 and 366 days' USING ERRCODE = 'JF006';
+    END IF;
+    SELECT * INTO v_old FROM jobforge.signing_keys k
+    WHERE k.tenant_id = v_tenant AND k.key_id = p_old_key_id FOR UPDATE;
+    IF NOT FOUND THEN
+        RAISE EXCEPTION 'no signing key % for tenant %',
+            coalesce(quote_literal(left(p_old_key_id, 140)), 'null'), v_tenant USING ERRCODE = 'JF004';
+    END IF;
+    IF v_old.revoked_at IS NOT NULL THEN
+        RAISE EXCEPTION 'key % of tenant % is revoked: add a new key instead of rotating it',
+            p_old_key_id, v_tenant USING ERRCODE = 'JF012';
+    END IF;
+    PERFORM jobforge.signing_key_add_v1(p_new_key_id, p_public_key, coalesce(p_owner, v_old.owner));
+    v_until := least(coalesce(v_old.valid_until, 'infinity'), now() + p_overlap);
+    IF v_until <= v_old.valid_from THEN
+        v_until := v_old.valid_from + interval '1 microsecond';
+    END IF;
+    UPDATE jobforge.signing_keys k SET valid_until = v_until
+    WHERE k.tenant_id = v_tenant AND k.key_id = p_old_key_id;
+    RETURN v_until;
+END $$;
+
+
+--
 -- Name: stats_v1(boolean, double precision, double precision, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
 --
 
@@ -3624,6 +3760,48 @@ BEGIN
         GROUP BY 1, 2
         ORDER BY 1, 2;
     END IF;
+END $$;
+
+
+--
+-- Name: token_consume_v1(text, bigint, uuid, text, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.token_consume_v1(p_worker text, p_job_id bigint, p_token uuid, p_jti text, p_expires_at timestamp with time zone) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_job  jobforge.jobs;
+    v_used jobforge.token_uses;
+BEGIN
+    PERFORM jobforge.require_worker();
+    IF p_jti IS NULL OR length(p_jti) NOT BETWEEN 1 AND 200 OR p_jti ~ '[[:cntrl:]]' THEN
+        RAISE EXCEPTION 'a token jti must be 1-200 printable characters' USING ERRCODE = 'JF006';
+    END IF;
+    IF p_expires_at IS NULL OR NOT isfinite(p_expires_at) THEN
+        RAISE EXCEPTION 'a token''s expiry must be a finite time' USING ERRCODE = 'JF006';
+    END IF;
+    SELECT * INTO v_job FROM jobforge.jobs j
+    WHERE j.id = p_job_id AND j.status = 'running' AND j.lease_holder = p_worker
+      AND j.lease_token = jobforge.lease_id(p_token);
+    IF NOT FOUND THEN
+        RETURN 'lost';
+    END IF;
+    INSERT INTO jobforge.token_uses (tenant_id, jti, job_id, used_at, expires_at)
+    VALUES (v_job.tenant_id, p_jti, p_job_id, now(), p_expires_at)
+    ON CONFLICT (tenant_id, jti) DO NOTHING;
+    IF FOUND THEN
+        RETURN 'ok';
+    END IF;
+    SELECT * INTO v_used FROM jobforge.token_uses u
+    WHERE u.tenant_id = v_job.tenant_id AND u.jti = p_jti;
+    IF v_used.job_id = p_job_id THEN
+        RETURN 'ok';
+    END IF;
+    RAISE EXCEPTION 'token % was already used by job % of this tenant: a policy token is used once',
+        quote_literal(p_jti), v_used.job_id USING ERRCODE = 'JF013';
 END $$;
 
 
@@ -4538,6 +4716,34 @@ CREATE TABLE jobforge.settings (
 
 
 --
+-- Name: signing_keys; Type: TABLE; Schema: jobforge; Owner: -
+--
+
+CREATE TABLE jobforge.signing_keys (
+    tenant_id text NOT NULL,
+    key_id text NOT NULL,
+    algorithm text DEFAULT 'ed25519'::text NOT NULL,
+    public_key bytea NOT NULL,
+    owner text NOT NULL,
+    valid_from timestamp with time zone NOT NULL,
+    valid_until timestamp with time zone,
+    revoked_at timestamp with time zone,
+    revoked_reason text,
+    created_at timestamp with time zone NOT NULL,
+    created_by text DEFAULT SESSION_USER NOT NULL,
+    CONSTRAINT signing_keys_algorithm_check CHECK ((algorithm = 'ed25519'::text)),
+    CONSTRAINT signing_keys_check CHECK (((valid_until IS NULL) OR (valid_until > valid_from))),
+    CONSTRAINT signing_keys_key_id_check CHECK ((key_id ~ '^[A-Za-z0-9._:-]{1,128}$'::text)),
+    CONSTRAINT signing_keys_owner_check CHECK ((((length(owner) >= 1) AND (length(owner) <= 200)) AND (owner !~ '[[:cntrl:]]'::text))),
+    CONSTRAINT signing_keys_public_key_check CHECK ((octet_length(public_key) = 32)),
+    CONSTRAINT signing_keys_revoked_reason_check CHECK (((length(revoked_reason) <= 500) AND (revoked_reason !~ '[[:cntrl:]]'::text))),
+    CONSTRAINT signing_keys_tenant_id_check CHECK ((tenant_id ~ '^[A-Za-z0-9._:-]{1,128}$'::text))
+);
+
+ALTER TABLE ONLY jobforge.signing_keys FORCE ROW LEVEL SECURITY;
+
+
+--
 -- Name: tenant_logins; Type: TABLE; Schema: jobforge; Owner: -
 --
 
@@ -4548,6 +4754,22 @@ CREATE TABLE jobforge.tenant_logins (
     CONSTRAINT tenant_logins_projects_check CHECK (((projects IS NULL) OR ((cardinality(projects) >= 1) AND (array_position(projects, NULL::text) IS NULL) AND (NOT (''::text = ANY (projects)))))),
     CONSTRAINT tenant_logins_tenants_check CHECK ((cardinality(tenants) >= 1))
 );
+
+
+--
+-- Name: token_uses; Type: TABLE; Schema: jobforge; Owner: -
+--
+
+CREATE TABLE jobforge.token_uses (
+    tenant_id text NOT NULL,
+    jti text NOT NULL,
+    job_id bigint NOT NULL,
+    used_at timestamp with time zone NOT NULL,
+    expires_at timestamp with time zone NOT NULL,
+    CONSTRAINT token_uses_jti_check CHECK ((((length(jti) >= 1) AND (length(jti) <= 200)) AND (jti !~ '[[:cntrl:]]'::text)))
+);
+
+ALTER TABLE ONLY jobforge.token_uses FORCE ROW LEVEL SECURITY;
 
 
 --
@@ -4827,11 +5049,35 @@ ALTER TABLE ONLY jobforge.settings
 
 
 --
+-- Name: signing_keys signing_keys_pkey; Type: CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE ONLY jobforge.signing_keys
+    ADD CONSTRAINT signing_keys_pkey PRIMARY KEY (tenant_id, key_id);
+
+
+--
+-- Name: signing_keys signing_keys_tenant_id_public_key_key; Type: CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE ONLY jobforge.signing_keys
+    ADD CONSTRAINT signing_keys_tenant_id_public_key_key UNIQUE (tenant_id, public_key);
+
+
+--
 -- Name: tenant_logins tenant_logins_pkey; Type: CONSTRAINT; Schema: jobforge; Owner: -
 --
 
 ALTER TABLE ONLY jobforge.tenant_logins
     ADD CONSTRAINT tenant_logins_pkey PRIMARY KEY (login);
+
+
+--
+-- Name: token_uses token_uses_pkey; Type: CONSTRAINT; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE ONLY jobforge.token_uses
+    ADD CONSTRAINT token_uses_pkey PRIMARY KEY (tenant_id, jti);
 
 
 --
@@ -5264,6 +5510,12 @@ CREATE POLICY scoped ON jobforge.features USING (((tenant = '*'::text) OR (tenan
 
 
 --
+-- Name: signing_keys; Type: ROW SECURITY; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE jobforge.signing_keys ENABLE ROW LEVEL SECURITY;
+
+--
 -- Name: artifact_blobs tenant_isolation; Type: POLICY; Schema: jobforge; Owner: -
 --
 
@@ -5348,6 +5600,20 @@ CREATE POLICY tenant_isolation ON jobforge.schedules USING (((tenant_id = ( SELE
 
 
 --
+-- Name: signing_keys tenant_isolation; Type: POLICY; Schema: jobforge; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON jobforge.signing_keys USING (((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope))) WITH CHECK (((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope)));
+
+
+--
+-- Name: token_uses tenant_isolation; Type: POLICY; Schema: jobforge; Owner: -
+--
+
+CREATE POLICY tenant_isolation ON jobforge.token_uses USING (((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope))) WITH CHECK (((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope)));
+
+
+--
 -- Name: trigger_evaluations tenant_isolation; Type: POLICY; Schema: jobforge; Owner: -
 --
 
@@ -5366,6 +5632,12 @@ CREATE POLICY tenant_isolation ON jobforge.triggers USING (((tenant_id = ( SELEC
 --
 
 ALTER TABLE jobforge.tenant_logins ENABLE ROW LEVEL SECURITY;
+
+--
+-- Name: token_uses; Type: ROW SECURITY; Schema: jobforge; Owner: -
+--
+
+ALTER TABLE jobforge.token_uses ENABLE ROW LEVEL SECURITY;
 
 --
 -- Name: trigger_evaluations; Type: ROW SECURITY; Schema: jobforge; Owner: -
@@ -5591,20 +5863,20 @@ GRANT ALL ON FUNCTION jobforge.current_tenant() TO jobforge_worker;
 
 
 --
--- Name: FUNCTION enqueue_one_v1(p_tenant text, p_project_scope text, p_actor text, p_reason text, p_type text, p_payload jsonb, p_idempotency_key text, p_priority integer, p_run_at timestamp with time zone, p_max_attempts integer, p_trace_id text, p_project text, p_now timestamp with time zone, p_max_payload_bytes integer); Type: ACL; Schema: jobforge; Owner: -
+-- Name: FUNCTION enqueue_one_v1(p_tenant text, p_project_scope text, p_actor text, p_reason text, p_type text, p_payload jsonb, p_idempotency_key text, p_priority integer, p_run_at timestamp with time zone, p_max_attempts integer, p_trace_id text, p_project text, p_now timestamp with time zone, p_max_payload_bytes integer, p_envelope jsonb); Type: ACL; Schema: jobforge; Owner: -
 --
 
-REVOKE ALL ON FUNCTION jobforge.enqueue_one_v1(p_tenant text, p_project_scope text, p_actor text, p_reason text, p_type text, p_payload jsonb, p_idempotency_key text, p_priority integer, p_run_at timestamp with time zone, p_max_attempts integer, p_trace_id text, p_project text, p_now timestamp with time zone, p_max_payload_bytes integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION jobforge.enqueue_one_v1(p_tenant text, p_project_scope text, p_actor text, p_reason text, p_type text, p_payload jsonb, p_idempotency_key text, p_priority integer, p_run_at timestamp with time zone, p_max_attempts integer, p_trace_id text, p_project text, p_now timestamp with time zone, p_max_payload_bytes integer) TO jobforge_app;
-GRANT ALL ON FUNCTION jobforge.enqueue_one_v1(p_tenant text, p_project_scope text, p_actor text, p_reason text, p_type text, p_payload jsonb, p_idempotency_key text, p_priority integer, p_run_at timestamp with time zone, p_max_attempts integer, p_trace_id text, p_project text, p_now timestamp with time zone, p_max_payload_bytes integer) TO jobforge_worker;
+REVOKE ALL ON FUNCTION jobforge.enqueue_one_v1(p_tenant text, p_project_scope text, p_actor text, p_reason text, p_type text, p_payload jsonb, p_idempotency_key text, p_priority integer, p_run_at timestamp with time zone, p_max_attempts integer, p_trace_id text, p_project text, p_now timestamp with time zone, p_max_payload_bytes integer, p_envelope jsonb) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.enqueue_one_v1(p_tenant text, p_project_scope text, p_actor text, p_reason text, p_type text, p_payload jsonb, p_idempotency_key text, p_priority integer, p_run_at timestamp with time zone, p_max_attempts integer, p_trace_id text, p_project text, p_now timestamp with time zone, p_max_payload_bytes integer, p_envelope jsonb) TO jobforge_app;
+GRANT ALL ON FUNCTION jobforge.enqueue_one_v1(p_tenant text, p_project_scope text, p_actor text, p_reason text, p_type text, p_payload jsonb, p_idempotency_key text, p_priority integer, p_run_at timestamp with time zone, p_max_attempts integer, p_trace_id text, p_project text, p_now timestamp with time zone, p_max_payload_bytes integer, p_envelope jsonb) TO jobforge_worker;
 
 
 --
--- Name: FUNCTION enqueue_v1(p_types text[], p_payloads jsonb[], p_idempotency_keys text[], p_priorities integer[], p_run_ats timestamp with time zone[], p_max_attempts integer[], p_trace_ids text[], p_now timestamp with time zone, p_max_payload_bytes integer, p_projects text[]); Type: ACL; Schema: jobforge; Owner: -
+-- Name: FUNCTION enqueue_v1(p_types text[], p_payloads jsonb[], p_idempotency_keys text[], p_priorities integer[], p_run_ats timestamp with time zone[], p_max_attempts integer[], p_trace_ids text[], p_now timestamp with time zone, p_max_payload_bytes integer, p_projects text[], p_envelopes jsonb[]); Type: ACL; Schema: jobforge; Owner: -
 --
 
-REVOKE ALL ON FUNCTION jobforge.enqueue_v1(p_types text[], p_payloads jsonb[], p_idempotency_keys text[], p_priorities integer[], p_run_ats timestamp with time zone[], p_max_attempts integer[], p_trace_ids text[], p_now timestamp with time zone, p_max_payload_bytes integer, p_projects text[]) FROM PUBLIC;
-GRANT ALL ON FUNCTION jobforge.enqueue_v1(p_types text[], p_payloads jsonb[], p_idempotency_keys text[], p_priorities integer[], p_run_ats timestamp with time zone[], p_max_attempts integer[], p_trace_ids text[], p_now timestamp with time zone, p_max_payload_bytes integer, p_projects text[]) TO jobforge_app;
+REVOKE ALL ON FUNCTION jobforge.enqueue_v1(p_types text[], p_payloads jsonb[], p_idempotency_keys text[], p_priorities integer[], p_run_ats timestamp with time zone[], p_max_attempts integer[], p_trace_ids text[], p_now timestamp with time zone, p_max_payload_bytes integer, p_projects text[], p_envelopes jsonb[]) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.enqueue_v1(p_types text[], p_payloads jsonb[], p_idempotency_keys text[], p_priorities integer[], p_run_ats timestamp with time zone[], p_max_attempts integer[], p_trace_ids text[], p_now timestamp with time zone, p_max_payload_bytes integer, p_projects text[], p_envelopes jsonb[]) TO jobforge_app;
 
 
 --
@@ -5935,12 +6207,44 @@ GRANT ALL ON FUNCTION jobforge.set_retention_v1(p_type text, p_keep interval, p_
 
 
 --
+-- Name: FUNCTION signing_key_add_v1(p_key_id text, p_public_key bytea, p_owner text, p_valid_from timestamp with time zone, p_valid_until timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.signing_key_add_v1(p_key_id text, p_public_key bytea, p_owner text, p_valid_from timestamp with time zone, p_valid_until timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.signing_key_add_v1(p_key_id text, p_public_key bytea, p_owner text, p_valid_from timestamp with time zone, p_valid_until timestamp with time zone) TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION signing_key_revoke_v1(p_key_id text, p_reason text); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.signing_key_revoke_v1(p_key_id text, p_reason text) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.signing_key_revoke_v1(p_key_id text, p_reason text) TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION signing_key_rotate_v1(p_old_key_id text, p_new_key_id text, p_public_key bytea, p_owner text, p_overlap interval); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.signing_key_rotate_v1(p_old_key_id text, p_new_key_id text, p_public_key bytea, p_owner text, p_overlap interval) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.signing_key_rotate_v1(p_old_key_id text, p_new_key_id text, p_public_key bytea, p_owner text, p_overlap interval) TO jobforge_worker;
+
+
+--
 -- Name: FUNCTION stats_v1(p_succeeded boolean, p_expiring_s double precision, p_recent_s double precision, p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
 --
 
 REVOKE ALL ON FUNCTION jobforge.stats_v1(p_succeeded boolean, p_expiring_s double precision, p_recent_s double precision, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION jobforge.stats_v1(p_succeeded boolean, p_expiring_s double precision, p_recent_s double precision, p_now timestamp with time zone) TO jobforge_app;
 GRANT ALL ON FUNCTION jobforge.stats_v1(p_succeeded boolean, p_expiring_s double precision, p_recent_s double precision, p_now timestamp with time zone) TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION token_consume_v1(p_worker text, p_job_id bigint, p_token uuid, p_jti text, p_expires_at timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.token_consume_v1(p_worker text, p_job_id bigint, p_token uuid, p_jti text, p_expires_at timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.token_consume_v1(p_worker text, p_job_id bigint, p_token uuid, p_jti text, p_expires_at timestamp with time zone) TO jobforge_worker;
 
 
 --
@@ -6156,8 +6460,24 @@ GRANT SELECT ON TABLE jobforge.schema_migrations TO jobforge_worker;
 
 
 --
+-- Name: TABLE signing_keys; Type: ACL; Schema: jobforge; Owner: -
+--
+
+GRANT SELECT ON TABLE jobforge.signing_keys TO jobforge_app;
+GRANT SELECT ON TABLE jobforge.signing_keys TO jobforge_worker;
+
+
+--
 -- Name: TABLE tenant_logins; Type: ACL; Schema: jobforge; Owner: -
 --
 
 GRANT SELECT ON TABLE jobforge.tenant_logins TO jobforge_app;
 GRANT SELECT ON TABLE jobforge.tenant_logins TO jobforge_worker;
+
+
+--
+-- Name: TABLE token_uses; Type: ACL; Schema: jobforge; Owner: -
+--
+
+GRANT SELECT ON TABLE jobforge.token_uses TO jobforge_app;
+GRANT SELECT ON TABLE jobforge.token_uses TO jobforge_worker;

@@ -123,6 +123,18 @@ def canonical_bytes(value: Any) -> bytes:
         raise CanonicalError("value is nested too deeply to write as JSON", path="$") from None
 
 
+def plain_bytes(value: Any) -> bytes:
+    """`canonical_bytes(value)` for a value that is plain JSON already (what `json.loads` or a
+    jsonb column gives: dict, list, str, int, float, bool, None), without `jsonable`'s
+    conversion pass: the worker's hot path (a signed job's payload, rebuilt per job). Whatever
+    the serializer refuses as it stands (an integer it cannot hold exactly, a type it does not
+    know) takes the full path, so the bytes are always `canonical_bytes`'s."""
+    try:
+        return rfc8785.dumps(value)
+    except (rfc8785.CanonicalizationError, TypeError, ValueError, RecursionError):
+        return canonical_bytes(value)
+
+
 def canonical_text(value: Any) -> str:
     """`canonical_bytes(value)` as a `str`."""
     return canonical_bytes(value).decode("utf-8")

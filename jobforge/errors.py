@@ -155,6 +155,15 @@ class QueueLimited(QueueError):
     (SQLSTATE JF017)."""
 
 
+class SigningKeyConflict(QueueError):
+    """A signing key id already names another public key of the tenant, or the public key is
+    registered under another id, or a revoked key was to be rotated (SQLSTATE JF012)."""
+
+
+class TokenReplayed(QueueError):
+    """A policy token's jti was already used by another job of the tenant (SQLSTATE JF013)."""
+
+
 class LeaseLost(QueueError):
     """The worker no longer holds this job's lease: its write was not applied."""
 
@@ -170,6 +179,8 @@ SQLSTATE_ERRORS: dict[str, type[QueueError]] = {
     "JF007": FeatureDisabled,
     "JF010": RunnerDisabled,
     "JF011": CatalogueConflict,
+    "JF012": SigningKeyConflict,
+    "JF013": TokenReplayed,
     "JF015": ConnectorInvalid,
     "JF017": QueueLimited,
 }
@@ -186,6 +197,18 @@ class NonRetryable(JobforgeError):
 
 class InvalidInput(NonRetryable):
     """The job's payload is not valid input for its handler."""
+
+
+class JobRefused(NonRetryable):
+    """The worker refused to run the job: its signatures or its policy token do not hold."""
+
+    def __init__(self, message: str | None = None, *, reason: str,
+                 key_id: str | None = None) -> None:  # fmt: skip
+        super().__init__(message, details={"reason": reason,
+                                           **({"key_id": key_id} if key_id else {})})  # fmt: skip
+        #: A stable code (`bad_signature`, `token_scope`, ...): docs/trust.md lists them.
+        self.reason = reason
+        self.key_id = key_id
 
 
 class WorkerStopped(JobforgeError):

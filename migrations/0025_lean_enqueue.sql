@@ -61,9 +61,9 @@ BEGIN
     RETURN v_asked;
 END $$;
 
--- Enqueue (0019's), writing the `created` event only when the transaction names an actor or a
--- reason: otherwise job_event_log derives it from the row.
-CREATE OR REPLACE FUNCTION jobforge.enqueue_v1(p_types text[], p_payloads jsonb[], p_idempotency_keys text[] DEFAULT NULL::text[], p_priorities integer[] DEFAULT NULL::integer[], p_run_ats timestamp with time zone[] DEFAULT NULL::timestamp with time zone[], p_max_attempts integer[] DEFAULT NULL::integer[], p_trace_ids text[] DEFAULT NULL::text[], p_now timestamp with time zone DEFAULT NULL::timestamp with time zone, p_max_payload_bytes integer DEFAULT 1048576, p_projects text[] DEFAULT NULL::text[]) RETURNS TABLE(ord integer, job_id bigint, created boolean)
+-- Enqueue (0021's, with each job's envelope), writing the `created` event only when the
+-- transaction names an actor or a reason: otherwise job_event_log derives it from the row.
+CREATE OR REPLACE FUNCTION jobforge.enqueue_v1(p_types text[], p_payloads jsonb[], p_idempotency_keys text[] DEFAULT NULL::text[], p_priorities integer[] DEFAULT NULL::integer[], p_run_ats timestamp with time zone[] DEFAULT NULL::timestamp with time zone[], p_max_attempts integer[] DEFAULT NULL::integer[], p_trace_ids text[] DEFAULT NULL::text[], p_now timestamp with time zone DEFAULT NULL::timestamp with time zone, p_max_payload_bytes integer DEFAULT 1048576, p_projects text[] DEFAULT NULL::text[], p_envelopes jsonb[] DEFAULT NULL::jsonb[]) RETURNS TABLE(ord integer, job_id bigint, created boolean)
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $_$
@@ -88,7 +88,8 @@ BEGIN
     INTO v_limit FROM jobforge.settings s;
     SELECT u.i, u.t, u.p, p_priorities[u.i] AS prio, p_max_attempts[u.i] AS max_att,
            p_trace_ids[u.i] AS trace, p_run_ats[u.i] AS run_at,
-           jobforge.json_problem(u.p) AS problem, p_projects[u.i] AS proj INTO v_bad
+           jobforge.json_problem(u.p) AS problem, p_projects[u.i] AS proj,
+           p_envelopes[u.i] AS env INTO v_bad
     FROM unnest(p_types, p_payloads) WITH ORDINALITY AS u(t, p, i)
     WHERE u.p IS NULL OR jsonb_typeof(u.p) <> 'object' OR u.t IS NULL
        OR u.t !~ '^[a-z0-9._-]+$' OR length(u.t) > 200
@@ -100,6 +101,7 @@ BEGIN
        OR jobforge.json_problem(u.p) IS NOT NULL
        OR p_projects[u.i] !~ '^[A-Za-z0-9._-]+$' OR length(p_projects[u.i]) > 128
        OR p_projects[u.i] <> v_scope
+       OR jsonb_typeof(p_envelopes[u.i]) <> 'object' OR octet_length(p_envelopes[u.i]::text) > 65536
     LIMIT 1;
     IF FOUND THEN
         IF v_bad.t IS NULL OR v_bad.t !~ '^[a-z0-9._-]+$' OR length(v_bad.t) > 200 THEN
@@ -111,6 +113,9 @@ BEGIN
         ELSIF v_bad.proj <> v_scope THEN
             RAISE EXCEPTION 'job #%: project % is outside this session''s project %', v_bad.i,
                 quote_literal(v_bad.proj), quote_literal(v_scope) USING ERRCODE = 'JF003';
+        ELSIF jsonb_typeof(v_bad.env) <> 'object' OR octet_length(v_bad.env::text) > 65536 THEN
+            RAISE EXCEPTION 'job #%: the envelope (timeout, signatures, token) must be a JSON object of at most 65536 bytes',
+                v_bad.i USING ERRCODE = 'JF006';
         ELSIF v_bad.p IS NULL OR jsonb_typeof(v_bad.p) <> 'object' THEN
             RAISE EXCEPTION 'job #%: payload must be a JSON object, not %', v_bad.i,
                 coalesce(jsonb_typeof(v_bad.p), 'null') USING ERRCODE = 'JF006';
@@ -154,11 +159,13 @@ BEGIN
         -- No keys, so no conflicts: ids are drawn in input order, so sorted they map to positions.
         WITH inserted AS (
             INSERT INTO jobforge.jobs AS j (tenant_id, project, type, payload, payload_hash, priority,
-                                            run_at, max_attempts, trace_id, created_at, updated_at)
+                                            run_at, max_attempts, trace_id, created_at, updated_at,
+                                            envelope)
             SELECT v_tenant, coalesce(p_projects[u.i], v_scope, 'default'), u.t, u.p,
                    'sha256:' || encode(sha256(convert_to(u.p::text, 'UTF8')), 'hex'),
                    coalesce(p_priorities[u.i], 0), coalesce(p_run_ats[u.i], v_now),
-                   coalesce(p_max_attempts[u.i], 3), p_trace_ids[u.i], v_now, v_now
+                   coalesce(p_max_attempts[u.i], 3), p_trace_ids[u.i], v_now, v_now,
+                   p_envelopes[u.i]
             FROM unnest(p_types, p_payloads) WITH ORDINALITY AS u(t, p, i)
             ORDER BY u.i
             RETURNING j.id, j.project
@@ -177,16 +184,17 @@ BEGIN
         SELECT u.i::integer AS i, nextval(v_seq) AS new_id, u.t, u.p,
                p_idempotency_keys[u.i] AS k, coalesce(p_priorities[u.i], 0) AS prio,
                coalesce(p_run_ats[u.i], v_now) AS run_at, coalesce(p_max_attempts[u.i], 3) AS max_att,
-               p_trace_ids[u.i] AS trace, coalesce(p_projects[u.i], v_scope, 'default') AS proj
+               p_trace_ids[u.i] AS trace, coalesce(p_projects[u.i], v_scope, 'default') AS proj,
+               p_envelopes[u.i] AS env
         FROM unnest(p_types, p_payloads) WITH ORDINALITY AS u(t, p, i)
     ),
     inserted AS (
         INSERT INTO jobforge.jobs AS j (id, tenant_id, project, type, payload, payload_hash, priority,
                                         run_at, max_attempts, idempotency_key, trace_id, created_at,
-                                        updated_at)
+                                        updated_at, envelope)
         OVERRIDING SYSTEM VALUE
         SELECT new_id, v_tenant, proj, t, p, 'sha256:' || encode(sha256(convert_to(p::text, 'UTF8')), 'hex'),
-               prio, run_at, max_att, k, trace, v_now, v_now
+               prio, run_at, max_att, k, trace, v_now, v_now, env
         FROM input ORDER BY i
         ON CONFLICT (tenant_id, project, type, idempotency_key) WHERE idempotency_key IS NOT NULL
         DO NOTHING
@@ -243,7 +251,8 @@ CREATE FUNCTION jobforge.enqueue_one_v1(
     p_type text, p_payload jsonb, p_idempotency_key text DEFAULT NULL,
     p_priority integer DEFAULT NULL, p_run_at timestamptz DEFAULT NULL,
     p_max_attempts integer DEFAULT NULL, p_trace_id text DEFAULT NULL, p_project text DEFAULT NULL,
-    p_now timestamptz DEFAULT NULL, p_max_payload_bytes integer DEFAULT 1048576
+    p_now timestamptz DEFAULT NULL, p_max_payload_bytes integer DEFAULT 1048576,
+    p_envelope jsonb DEFAULT NULL
 ) RETURNS TABLE (job_id bigint, created boolean)
 LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 #variable_conflict use_column
@@ -291,6 +300,7 @@ BEGIN
        OR p_run_at NOT BETWEEN v_now - interval '100 years' AND v_now + interval '100 years'
        OR v_proj !~ '^[A-Za-z0-9._-]+$' OR length(v_proj) > 128 OR p_project <> v_scope
        OR length(p_idempotency_key) NOT BETWEEN 1 AND 255
+       OR jsonb_typeof(p_envelope) <> 'object' OR octet_length(p_envelope::text) > 65536
        OR EXISTS (SELECT 1 FROM jobforge.runner_catalogue c
                   WHERE c.runner_id = p_type AND NOT c.enabled)
     THEN
@@ -298,16 +308,16 @@ BEGIN
             ARRAY[p_type], ARRAY[p_payload],
             CASE WHEN p_idempotency_key IS NOT NULL THEN ARRAY[p_idempotency_key] END,
             ARRAY[p_priority], ARRAY[p_run_at], ARRAY[p_max_attempts], ARRAY[p_trace_id], p_now,
-            p_max_payload_bytes, ARRAY[p_project]) e;
+            p_max_payload_bytes, ARRAY[p_project], ARRAY[p_envelope]) e;
         RETURN;
     END IF;
     INSERT INTO jobforge.jobs AS j (tenant_id, project, type, payload, payload_hash, priority,
                                     run_at, max_attempts, idempotency_key, trace_id, created_at,
-                                    updated_at)
+                                    updated_at, envelope)
     VALUES (v_tenant, v_proj, p_type, p_payload,
             'sha256:' || encode(sha256(convert_to(p_payload::text, 'UTF8')), 'hex'),
             coalesce(p_priority, 0), coalesce(p_run_at, v_now), coalesce(p_max_attempts, 3),
-            p_idempotency_key, p_trace_id, v_now, v_now)
+            p_idempotency_key, p_trace_id, v_now, v_now, p_envelope)
     ON CONFLICT (tenant_id, project, type, idempotency_key) WHERE idempotency_key IS NOT NULL
     DO NOTHING
     RETURNING j.id INTO v_id;
@@ -315,16 +325,17 @@ BEGIN
         RETURN QUERY SELECT e.job_id, e.created FROM jobforge.enqueue_v1(
             ARRAY[p_type], ARRAY[p_payload], ARRAY[p_idempotency_key], ARRAY[p_priority],
             ARRAY[p_run_at], ARRAY[p_max_attempts], ARRAY[p_trace_id], p_now, p_max_payload_bytes,
-            ARRAY[p_project]) e;
+            ARRAY[p_project], ARRAY[p_envelope]) e;
         RETURN;
     END IF;
     RETURN QUERY SELECT v_id, true;
 END $$;
 
 REVOKE ALL ON FUNCTION jobforge.enqueue_one_v1(text, text, text, text, text, jsonb, text, integer,
-    timestamptz, integer, text, text, timestamptz, integer) FROM PUBLIC;
+    timestamptz, integer, text, text, timestamptz, integer, jsonb) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION jobforge.enqueue_one_v1(text, text, text, text, text, jsonb, text,
-    integer, timestamptz, integer, text, text, timestamptz, integer) TO jobforge_app, jobforge_worker;
+    integer, timestamptz, integer, text, text, timestamptz, integer, jsonb)
+    TO jobforge_app, jobforge_worker;
 
 -- A job's event log as its readers see it: the stored events, and the job's `created` event
 -- derived from its row (id 0, so it sorts first) where none is stored. The caller's row-level

@@ -29,6 +29,7 @@ from jobforge.cli import (
     features_command,
     init_command,
     jobs_commands,
+    keys_command,
     limits_command,
     mcp_command,
     migrate_command,
@@ -38,6 +39,7 @@ from jobforge.cli import (
     runs_commands,
     schedules_command,
     stats_commands,
+    tokens_command,
     triggers_command,
     worker_command,
 )
@@ -68,6 +70,8 @@ app.add_typer(events_command.app, name="events")
 app.add_typer(triggers_command.app, name="triggers")
 app.add_typer(features_command.app, name="features")
 app.add_typer(connectors_command.app, name="connectors")
+app.add_typer(keys_command.app, name="keys")
+app.add_typer(tokens_command.app, name="tokens")
 app.command("worker")(worker_command.worker)
 app.add_typer(contracts_command.app, name="contracts")
 app.add_typer(runs_commands.app, name="runs")

@@ -4,22 +4,25 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import typer
+from pydantic import ValidationError
 from rich.measure import Measurement
 from rich.table import Table
 
-from jobforge import errors
+from jobforge import canonical, errors, trust, validation
 from jobforge.cli.bulk_command import bulk_action
+from jobforge.cli.durations import parse_duration
 from jobforge.cli.job_input import checked_job, read_input
 from jobforge.cli.known_types import known_types
 from jobforge.cli.options import ACTOR, DEFAULT_HELP, PROJECT, REASON, chosen_project, cli_actor
 from jobforge.cli.output import MAX_ID, console, literal, notes, print_json
+from jobforge.produce import check_job, sign_job
 from jobforge.provision.target import chosen_tenant, ready_database_url
-from jobforge.queue import QueueClient, audit, bulk, catalogue
+from jobforge.queue import Job, NewJob, QueueClient, audit, bulk, catalogue
 from jobforge.queue.dry_run import DryRun, enqueue_dry_run
 from jobforge.states import JobState
 
@@ -80,7 +83,24 @@ def enqueue(
         "enqueue nothing.",
     ),
     as_json: bool = _JSON,
-) -> None:
+    sign: list[Path] | None = typer.Option(
+        None, "--sign", metavar="KEYFILE",
+        help="Sign the job with this ed25519 private key file (repeat for more signatures).",
+    ),
+    sign_key_id: list[str] | None = typer.Option(
+        None, "--sign-key-id", metavar="KEY_ID",
+        help="The registered id of each --sign key, in order (default: ed25519:<hex>).",
+    ),
+    expires: str = typer.Option(
+        "1d", "--sign-ttl", help="How long the signatures hold past the later of now and --run-at."
+    ),
+    timeout: float | None = typer.Option(
+        None, "--timeout", min=0.001, help="The job's own timeout in seconds, within its runner's."
+    ),
+    token: str | None = typer.Option(
+        None, "--token", help="A policy token for an action runner (jobforge tokens issue)."
+    ),
+) -> None:  # fmt: skip
     """Enqueue one job; the same --key with the same payload returns the existing job.
 
     In a runner repository ([tool.jobforge] in pyproject.toml) the type must be one its runners
@@ -94,10 +114,19 @@ def enqueue(
                               "project": chosen}  # fmt: skip
     if max_attempts is not None:
         fields["max_attempts"] = max_attempts
+    fields.update(timeout_s=timeout, token=token)
     # the payload, and a local runner's input model, are checked before anything is sent
     job = checked_job(job_type, body, source=source, allow_unknown_type=True, fields=fields)
     known = known_types()
     local = known is not None and job_type in known.types
+    chosen_id = chosen_tenant(tenant, required=True)
+    assert chosen_id is not None
+    job = signed_job(job, chosen_id, sign or [], sign_key_id or [], expires)
+    if local and known is not None and job_type in known.runners:
+        try:  # what the worker would refuse is refused now: timeout, signature, token claims
+            check_job(known.runners[job_type], job, tenant=chosen_id)
+        except errors.InvalidJob as exc:
+            raise errors.ConfigurationError(str(exc)) from None
     with _client(url, tenant, actor, project=chosen) as client:
         entry = None if local else client.catalogue_entry(job_type)
         if known is not None and not local and entry is None and not allow_unknown_type:
@@ -124,6 +153,27 @@ def enqueue(
     else:
         console.print(f"job {result.job_id} {'enqueued' if result.created else 'already existed'}",
                       markup=False)  # fmt: skip
+
+
+def signed_job(job: NewJob, tenant: str, keyfiles: Sequence[Path], key_ids: Sequence[str],
+               ttl: str) -> NewJob:  # fmt: skip
+    """The job signed with each key file (`--sign`), under its `--sign-key-id` if given."""
+    if len(key_ids) > len(keyfiles):
+        raise errors.ConfigurationError("--sign-key-id names more keys than --sign gives")
+    if not keyfiles:
+        return job
+    seconds = parse_duration(ttl, "--sign-ttl")
+    issued = datetime.now(UTC).replace(microsecond=0)
+    later = max(issued, job.run_at) if job.run_at is not None else issued
+    for index, path in enumerate(keyfiles):
+        key = trust.load_private_key(path)
+        key_id = key_ids[index] if index < len(key_ids) else None
+        try:
+            job = sign_job(job, tenant, key, key_id, issued_at=issued,
+                           expires_at=later + timedelta(seconds=seconds))  # fmt: skip
+        except ValidationError as exc:
+            raise errors.ConfigurationError(f"--sign {path}: {validation.summary(exc)}") from None
+    return job
 
 
 def _say_dry_run(would: DryRun, as_json: bool) -> None:
@@ -177,7 +227,7 @@ def list_jobs(
     if as_json:
         print_json(
             {
-                "jobs": [j.model_dump(mode="json") for j in page.jobs],
+                "jobs": [job_json(j) for j in page.jobs],
                 "next_before": page.next_before,
             }
         )
@@ -245,7 +295,7 @@ def show(
         result = client.result(job_id) if job.status is JobState.SUCCEEDED else None
     if as_json:
         print_json({
-            "job": job.model_dump(mode="json"),
+            "job": job_json(job),
             "result": result,
             "attempts": [a.model_dump(mode="json") for a in attempts],
             "events": [e.model_dump(mode="json") for e in events],
@@ -257,6 +307,8 @@ def show(
     ))  # fmt: skip
     console.print(literal(f"project: {job.project}"))
     console.print(literal(f"payload: {json.dumps(job.payload)}"))
+    if job.envelope is not None:
+        console.print(literal(f"envelope: {json.dumps(job_json(job)['envelope'])}"))
     if job.parent_id is not None:
         console.print(f"follow-up of job {job.parent_id}", markup=False)
     if job.status is JobState.SUCCEEDED:
@@ -270,6 +322,16 @@ def show(
         why = f": {json.dumps(event.reason)}" if event.reason else ""
         line = f"  {event.at.isoformat(timespec='milliseconds')} {event.kind}{who}{why}"
         console.print(literal(line))
+
+
+def job_json(job: Job) -> dict[str, Any]:
+    """A job as the CLI prints it: a policy token in its envelope as its SHA-256 only. Until a
+    worker uses it, a token is a bearer credential, and nothing needs it printed."""
+    data: dict[str, Any] = job.model_dump(mode="json")
+    envelope = data.get("envelope")
+    if isinstance(envelope, dict) and isinstance(envelope.get("token"), str):
+        envelope["token_sha256"] = canonical.sha256_of(envelope.pop("token").encode())
+    return data
 
 
 def _print_error(error: Any) -> None:

@@ -16,6 +16,7 @@ from jobforge.contracts import discover
 from jobforge.provision.target import database_url, require_ready
 from jobforge.runtime.http import DEFAULT_MAX_RESPONSE_BYTES, HttpPolicy
 from jobforge.runtime.record import DEFAULT_SECRET_KEYS, Redactor
+from jobforge.trust.tokens import TokenKeys
 from jobforge.worker import Recorder, Worker, WorkerConfig, WorkerReport, logs
 from jobforge.worker.loading import load_handlers
 from jobforge.worker.loop import DEFAULT_CONCURRENCY, DEFAULT_PRUNE_EVERY_S
@@ -53,7 +54,14 @@ def worker(
     cancel_grace: float = typer.Option(
         5.0, "--cancel-grace", help="Seconds a sync handler gets to notice a cancellation."
     ),
-    timeout: float | None = typer.Option(None, "--timeout", help="Default per-job timeout (s)."),
+    timeout: float = typer.Option(
+        60.0, "--timeout", help="Timeout (s) of jobs whose handler and job name none."
+    ),
+    require_signatures: bool = typer.Option(
+        False,
+        "--require-signatures",
+        help="Run only jobs whose ed25519 signatures verify, whatever their runner declares.",
+    ),
     metrics_port: int | None = typer.Option(
         None, "--metrics-port", min=1, max=65535, help="Serve Prometheus on this TCP port."
     ),
@@ -158,6 +166,9 @@ def worker(
         grace_s=grace,
         cancel_grace_s=cancel_grace,
         default_timeout_s=timeout,
+        require_signatures=require_signatures,
+        # policy tokens of action runners: JOBFORGE_TOKEN_KEYS (and JOBFORGE_TOKEN_AUDIENCE)
+        token_keys=TokenKeys.from_env(),
         exit_when_idle=exit_when_idle,
         max_jobs=max_jobs,
         queue_gauges_s=queue_gauges_every or None,

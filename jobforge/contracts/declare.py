@@ -135,6 +135,10 @@ class RunnerDef:
     public_keys: tuple[str, ...] = ()
     #: queue limits of this job type, applied to the database by `jobforge limits apply`
     limits: Limits | None = None
+    #: the worker runs only jobs whose ed25519 signatures verify (docs/trust.md)
+    signed: bool = False
+    #: the scopes a job's policy token must grant: an action runner's (docs/trust.md)
+    requires_scopes: tuple[str, ...] = ()
 
     @property
     def where(self) -> str:
@@ -187,6 +191,8 @@ def runner(
     secret_keys: Sequence[str] = (),
     public_keys: Sequence[str] = (),
     limits: Limits | None = None,
+    signed: bool = False,
+    requires_scopes: Sequence[str] = (),
 ) -> Callable[[F], F]:
     """Declare `fn(inp, ctx) -> output` as the runner `id` (= its job type)."""
 
@@ -196,6 +202,7 @@ def runner(
                              max_attempts, retry, fn)  # fmt: skip
         problems += _key_problems(secret_keys, public_keys)
         problems += _limit_problems(limits)
+        problems += _policy_problems(signed, requires_scopes)
         if problems:
             raise errors.ConfigurationError(f"runner {id!r} ({where}): " + "; ".join(problems))
         definition = RunnerDef(
@@ -214,6 +221,8 @@ def runner(
             secret_keys=tuple(secret_keys),
             public_keys=tuple(public_keys),
             limits=limits,
+            signed=signed,
+            requires_scopes=tuple(sorted(requires_scopes)),
         )
         existing = RUNNERS.get(id)
         if existing is not None and existing.where != definition.where:
@@ -299,6 +308,24 @@ def _limit_problems(limits: Limits | None) -> list[str]:
         return [f"limits must be a Limits(max_running=..., rate_per_s=..., burst=...), "
                 f"not {limits!r}"]  # fmt: skip
     return limits.problems()
+
+
+#: A scope a policy token grants: `payments:refund`, `ops.restart`.
+_SCOPE = re.compile(r"[A-Za-z0-9_.:/-]{1,100}")
+
+
+def _policy_problems(signed: object, scopes: Sequence[str]) -> list[str]:
+    found = []
+    if not isinstance(signed, bool):
+        found.append(f"signed must be True or False, not {signed!r}")
+    if isinstance(scopes, str | bytes):
+        return [*found, f"requires_scopes must be a list of scopes, not the string {scopes!r}"]
+    for scope in scopes:
+        if not isinstance(scope, str) or not _SCOPE.fullmatch(scope):
+            found.append(f"scope {scope!r} must be 1-100 of [A-Za-z0-9_.:/-]")
+    if _repeats(scopes):
+        found.append("requires_scopes repeat")
+    return found
 
 
 def _positive(seconds: object) -> bool:

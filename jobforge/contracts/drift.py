@@ -204,10 +204,29 @@ def _rest(old: Contract, new: Contract) -> list[Change]:
             changes.append(Change(f"{part}.added", f"{part}.{name}", f"{name!r} {gained}"))
     changes += _limits(old, new)
     changes += _queue_limits(old.queue_limits, new.queue_limits)
+    changes += _policy(old, new)
     if old.version != new.version:
         changes.append(Change("runner.version_changed", "version",
                               f"version {old.version} → {new.version}"))  # fmt: skip
     return changes
+
+
+def _policy(old: Contract, new: Contract) -> list[Change]:
+    """Who may run the runner: a requirement added refuses jobs that ran before (breaking), one
+    dropped admits jobs that were refused (compatible, and shown for review)."""
+    found = []
+    if new.signed and not old.signed:
+        found.append(Change("policy.signed_required", "signed", "only signed jobs run now"))
+    elif old.signed and not new.signed:
+        found.append(Change("policy.signed_dropped", "signed", "unsigned jobs run now"))
+    before, after = set(old.requires_scopes), set(new.requires_scopes)
+    for scope in sorted(after - before):
+        found.append(Change("policy.scope_added", f"requires_scopes.{scope}",
+                            f"required scope {scope!r} added"))  # fmt: skip
+    for scope in sorted(before - after):
+        found.append(Change("policy.scope_removed", f"requires_scopes.{scope}",
+                            f"required scope {scope!r} dropped"))  # fmt: skip
+    return found
 
 
 def _limits(old: Contract, new: Contract) -> list[Change]:

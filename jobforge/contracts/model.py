@@ -113,12 +113,20 @@ class Contract(_Strict):
     #: the job type's queue limits (`@runner(limits=...)`); absent when none are declared, so a
     #: lock without them reads, and is written, as before they existed
     queue_limits: QueueLimitsModel | None = None
+    #: only signed jobs run (`@runner(signed=True)`); the scopes a job's policy token must
+    #: grant. Left out when off or empty, so older locks read, and are written, as before.
+    signed: bool = False
+    requires_scopes: list[str] = Field(default_factory=list)
 
     @model_serializer(mode="wrap")
     def _leave_out_no_limits(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
         if data.get("queue_limits", 0) is None:
             del data["queue_limits"]
+        if data.get("signed") is False:
+            del data["signed"]
+        if data.get("requires_scopes") == []:
+            del data["requires_scopes"]
         return data
 
 
@@ -149,6 +157,8 @@ def contract_of(definition: RunnerDef) -> Contract:
         secret_keys=sorted(definition.secret_keys),
         public_keys=sorted(definition.public_keys),
         queue_limits=_queue_limits(definition),
+        signed=definition.signed,
+        requires_scopes=sorted(definition.requires_scopes),
         generator=generator_versions(),
         fingerprints=Fingerprints(
             input=fingerprint(definition.input, "input"),

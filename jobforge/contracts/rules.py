@@ -19,7 +19,7 @@ Severity = Literal["breaking", "compatible"]
 #: The least version bump a change needs before `contracts lock` writes it.
 Bump = Literal["major", "minor", "none"]
 Part = Literal["input", "output", "trace_keys", "artifacts", "secret_keys", "public_keys",
-               "guarantees", "limits", "queue_limits", "runner"]  # fmt: skip
+               "guarantees", "limits", "queue_limits", "policy", "runner"]  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -186,6 +186,15 @@ RULES: tuple[Rule, ...] = (
     Rule("queue_limits.loosened", "queue_limits", C,
          "max_running, rate_per_s or burst raised, or one dropped: more of the type may run at "
          "once, on whatever it calls", bump="none"),
+    Rule("policy.signed_required", "policy", B,
+         "`signed=True` turned on: unsigned jobs its producers enqueue are refused by the worker"),
+    Rule("policy.signed_dropped", "policy", C,
+         "`signed` turned off: unsigned jobs run again (a loosening reviewers should see)"),
+    Rule("policy.scope_added", "policy", B,
+         "a required scope was added: policy tokens issued without it are refused"),
+    Rule("policy.scope_removed", "policy", C,
+         "a required scope was dropped: tokens that grant it still pass (a loosening reviewers "
+         "should see)"),
     Rule("runner.added", "runner", C, "a declared runner has no lock yet", bump="none"),
     Rule("runner.removed", "runner", B,
          "a locked runner is no longer declared: its queued jobs have no handler"),

@@ -95,6 +95,7 @@ async def execute(
         max_jobs=len(runs),  # the batch's jobs: done once they are recorded, with no claim after
         exit_when_idle=True, listen=False, poll_min_s=0.001, completion_flush_s=0.0,
         lease_s=300.0, prune_every_s=None,  # the harness's worker is no part of a fleet
+        verify=False,  # recorded inputs run as recorded: no signature or token to check
     )  # fmt: skip
     environments = dict(zip(job_ids, (run.environment for run in runs), strict=True))
     injector = _injector(environments, options)

@@ -9,6 +9,7 @@ from jobforge.queue.models import (
     Event,
     FollowUp,
     Job,
+    JobSignature,
     NewJob,
     Outcome,
     Page,
@@ -20,6 +21,6 @@ from jobforge.queue.models import (
 from jobforge.queue.sync_client import QueueClient
 
 __all__ = [
-    "AsyncQueueClient", "Attempt", "Enqueued", "Event", "FollowUp", "Job", "NewJob", "Outcome",
-    "Page", "Pruned", "QueueClient", "RunRow", "RunWrite", "lease_id",
+    "AsyncQueueClient", "Attempt", "Enqueued", "Event", "FollowUp", "Job", "JobSignature",
+    "NewJob", "Outcome", "Page", "Pruned", "QueueClient", "RunRow", "RunWrite", "lease_id",
 ]  # fmt: skip

@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from jobforge import db
-from jobforge.queue import agents, blobs
+from jobforge.queue import agents, blobs, signing
 from jobforge.queue import operations as ops
 from jobforge.queue.operations import Client, ClientBase, Stepper, Steps
 
@@ -167,6 +167,10 @@ class AsyncQueueClient(ClientBase[db.AsyncConnectionPool]):
     record_run = _awaiting(ops.record_run)
 
     # artifacts (migrations/0017): stored by a worker, fenced; read by the tenant
+    # a tenant's signing keys, and token uses (the worker's)
+    signing_keys = _awaiting(signing.list_keys)
+    tenant_signing_keys = _awaiting(signing.keys_of)
+    consume_token = _awaiting(signing.consume_token)
     store_blob = _awaiting(blobs.store)
     blob = _awaiting(blobs.blob)
     blob_chunk = _awaiting(blobs.chunk)

@@ -55,6 +55,7 @@ def enqueue_many(jobs: Sequence[NewJob], now: datetime | None, max_payload_bytes
         "now": now,
         "max_payload_bytes": max_payload_bytes,
         "projects": _column([j.project for j in jobs], None),
+        "envelopes": _envelopes(jobs),
     }
 
 
@@ -71,7 +72,15 @@ def enqueue_one(job: NewJob, now: datetime | None, max_payload_bytes: int) -> Ca
         "project": job.project,
         "now": now,
         "max_payload_bytes": max_payload_bytes,
+        "envelope": None if (envelope := job.envelope()) is None else Jsonb(envelope),
     }
+
+
+def _envelopes(jobs: Sequence[NewJob]) -> Jsonb | None:
+    """The jobs' envelopes as one JSON array split server-side, as the payloads are; None (no
+    parameter to parse) when no job has one, which is most batches."""
+    found = [j.envelope() for j in jobs]
+    return None if all(e is None for e in found) else Jsonb(found)
 
 
 def _column(values: list[Any], default: Any) -> list[Any] | None:

@@ -8,9 +8,10 @@ from datetime import datetime
 from typing import Any, Literal
 from uuid import UUID
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
 
+from jobforge import canonical
 from jobforge.queue import projects
 from jobforge.states import JobState
 
@@ -52,6 +53,10 @@ class Job(_Record):
     trace_id: str | None = None
     #: the job whose run enqueued this one as a follow-up (migrations/0019)
     parent_id: int | None = None
+    #: what the producer attached beside the payload (migrations/0021): the job's own
+    #: timeout, its signatures with their signed times, a policy token; None for most jobs.
+    #: The queue never reads inside it: the worker verifies it (jobforge.trust).
+    envelope: dict[str, Any] | None = None
     progress_pct: float | None = None
     progress_message: str | None = None
     created_at: datetime
@@ -82,6 +87,14 @@ class Event(_Record):
     reason: str | None = None
 
 
+class JobSignature(_Record):
+    """One ed25519 signature of a job's signing payload (`jobforge.trust.payload`)."""
+
+    key_id: str = Field(pattern=r"^[A-Za-z0-9._:-]{1,128}$")
+    algorithm: Literal["ed25519"] = "ed25519"
+    signature: str = Field(pattern=r"^[A-Za-z0-9_-]{86}$")  #: 64 bytes, base64url unpadded
+
+
 class NewJob(_Record):
     """One job to enqueue."""
 
@@ -95,6 +108,37 @@ class NewJob(_Record):
     #: The job's project (None: the client's project scope, else `default`). Idempotency keys
     #: are per (tenant, project, type): the same key in two projects makes two jobs.
     project: str | None = None
+    #: The job's own timeout, within its runner's declared bound (the worker applies the
+    #: smaller); None: the runner's, else the worker's default.
+    timeout_s: float | None = Field(default=None, gt=0, le=7 * 86400)
+    #: Signatures over the signing payload (`jobforge.produce.sign_job` makes them), and the
+    #: times they cover: when they were issued and until when they hold (None: no expiry).
+    signatures: tuple[JobSignature, ...] = Field(default=(), max_length=16)
+    issued_at: datetime | None = None
+    expires_at: datetime | None = None
+    #: A policy token for an action runner (`requires_scopes`): `jobforge tokens issue`.
+    token: str | None = Field(default=None, max_length=8192)
+
+    def envelope(self) -> dict[str, Any] | None:
+        """What the queue stores beside the payload (jobs.envelope); None when nothing is
+        attached. Times in canonical form, as the signing payload has them."""
+        found: dict[str, Any] = {}
+        if self.timeout_s is not None:
+            found["timeout_s"] = self.timeout_s
+        if self.signatures:
+            found["signatures"] = [s.model_dump() for s in self.signatures]
+            found["issued_at"] = canonical.jsonable(self.issued_at)
+            found["expires_at"] = canonical.jsonable(self.expires_at)
+            found["run_at"] = canonical.jsonable(self.run_at)
+        if self.token is not None:
+            found["token"] = self.token
+        return found or None
+
+    @model_validator(mode="after")
+    def _signed_times(self) -> NewJob:
+        if self.signatures and self.issued_at is None:
+            raise PydanticCustomError("signatures", "signatures need the issued_at they cover")
+        return self
 
     @field_validator("project")
     @classmethod

@@ -15,7 +15,7 @@ from contextlib import contextmanager
 from typing import Any, Concatenate, ParamSpec, TypeVar
 
 from jobforge import db
-from jobforge.queue import agents, blobs
+from jobforge.queue import agents, blobs, signing
 from jobforge.queue import bulk as bulk_actions
 from jobforge.queue import operations as ops
 from jobforge.queue.operations import Client, ClientBase, Stepper, Steps
@@ -215,6 +215,10 @@ class QueueClient(ClientBase[db.ConnectionPool]):
     record_run = _blocking(ops.record_run)
 
     # artifacts (migrations/0017): stored by a worker, fenced; read by the tenant
+    # a tenant's signing keys, and token uses (the worker's)
+    signing_keys = _blocking(signing.list_keys)
+    tenant_signing_keys = _blocking(signing.keys_of)
+    consume_token = _blocking(signing.consume_token)
     store_blob = _blocking(blobs.store)
     blob = _blocking(blobs.blob)
     blob_chunk = _blocking(blobs.chunk)

@@ -14,7 +14,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SerializerFunctionWrapHandler,
+    ValidationError,
+    model_serializer,
+)
 
 from jobforge import errors, validation
 from jobforge.contracts.declare import RUNNER_ID_PATTERN
@@ -38,6 +45,17 @@ class Bundle(BaseModel):
     environment: Environment
     expect: Expect
     provenance: Provenance
+    #: What admitted the recorded run (signatures' key ids, the policy token's claims and
+    #: hash, the timeout and whose it was), as its run record says; left out when it says
+    #: nothing. Shown, never checked again: replay verifies nothing new.
+    admission: dict[str, Any] | None = None
+
+    @model_serializer(mode="wrap")
+    def _leave_out_no_admission(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
+        data: dict[str, Any] = handler(self)
+        if data.get("admission", 1) is None:
+            del data["admission"]
+        return data
 
     def case(self) -> GoldenCase:
         """The golden case this run stands for (what replay executes)."""
@@ -69,6 +87,7 @@ def from_record(record: dict[str, Any], *, where: str = "run record") -> Bundle:
             environment=run.environment,
             expect=expectation_of(record),
             provenance=run.provenance,
+            admission=run.admission,
         )
     except ValidationError as exc:
         problems = validation.summary(exc)

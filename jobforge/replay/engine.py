@@ -90,6 +90,9 @@ class ReplayResult:
     #: where a report points (a CI annotation's file=): the bundle file, else the runner's source
     file: str | None = None
     line: int | None = None
+    #: what admitted the recorded run (signatures, a policy token), said once: replay
+    #: verifies nothing new
+    admission: str = ""
 
     @property
     def ok(self) -> bool:
@@ -99,6 +102,8 @@ class ReplayResult:
         lines = [f"{self.name} ({self.runner_id}): {self.verdict.replace('_', ' ')}"]
         if self.message:
             lines.append(f"  {self.message}")
+        if self.admission:
+            lines.append(f"  {self.admission}")
         if self.step is not None:
             lines += [f"  {line}" for line in self.step.lines()]
         lines += [f"  {d.render()}" for d in self.differences]
@@ -220,6 +225,33 @@ def _refusal(target: Target, runners: Mapping[str, RunnerDef]) -> ReplayResult |
 
 
 def _compare(target: Target, definition: RunnerDef, record: dict[str, Any]) -> ReplayResult:
+    result = _compared(target, definition, record)
+    result.admission = admission_note(target.bundle.admission)
+    return result
+
+
+def admission_note(admission: dict[str, Any] | None) -> str:
+    """One line on what admitted a recorded run, when signatures or a token did ("" else)."""
+    if not admission:
+        return ""
+    parts = []
+    if signatures := admission.get("signatures"):
+        parts.append("signatures of key " + ", ".join(map(str, signatures.get("key_ids", []))))
+    if token := admission.get("token"):
+        parts.append(
+            f"policy token jti {token.get('jti')} (scopes "
+            f"{', '.join(map(str, token.get('scp', [])))}, aud {token.get('aud')})"
+        )
+    if not parts:
+        return ""
+    return (
+        "admitted when recorded by "
+        + " and ".join(parts)
+        + ": replay verifies nothing new (no signature or token is checked again)"
+    )
+
+
+def _compared(target: Target, definition: RunnerDef, record: dict[str, Any]) -> ReplayResult:
     bundle = target.bundle
     context = _context(bundle, definition)
     error = record.get("error") or {}

@@ -121,12 +121,19 @@ class RunRecord(_Strict):
     #: every hash. Left out of the document when there are none, so a record of a run that
     #: enqueues nothing reads as it did before effects existed.
     effects: list[Effect] = Field(default_factory=list)
+    #: What admitted the run (`jobforge.worker.admission`): the timeout that applied and
+    #: whose it was (job, runner, default), the signatures' key ids and signed window, the
+    #: policy token's claims and SHA-256 (never the token, never a secret); outside every
+    #: hash. Left out when the worker recorded none (records written before it existed).
+    admission: dict[str, Any] | None = None
 
     @model_serializer(mode="wrap")
     def _leave_out_no_effects(self, handler: SerializerFunctionWrapHandler) -> dict[str, Any]:
         data: dict[str, Any] = handler(self)
         if not data.get("effects", 1):
             del data["effects"]
+        if data.get("admission", 1) is None:
+            del data["admission"]
         return data
 
 

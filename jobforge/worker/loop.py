@@ -26,7 +26,9 @@ from jobforge import errors
 from jobforge.queue import AsyncQueueClient, Job, Outcome
 from jobforge.queue.models import FinishState, HeartbeatState
 from jobforge.queue.retention import DEFAULT_THROTTLE
+from jobforge.trust.tokens import TokenKeys
 from jobforge.worker import logs
+from jobforge.worker.admission import Admission, KeyLoader, Policy
 from jobforge.worker.completer import Completer
 from jobforge.worker.context import JobContext, StopReason
 from jobforge.worker.executor import Executor
@@ -36,7 +38,7 @@ from jobforge.worker.leases import Held, Holdings, Lease, Running, lease_of
 from jobforge.worker.listen import listen_loop
 from jobforge.worker.metrics import NO_TYPE, Metrics
 from jobforge.worker.middleware import Middleware
-from jobforge.worker.outcomes import NO_OUTCOME, outcome_of
+from jobforge.worker.outcomes import NO_OUTCOME, admitted, outcome_of
 from jobforge.worker.pace import Pace
 from jobforge.worker.progress import progress_loop
 from jobforge.worker.pruner import prune_loop
@@ -76,7 +78,17 @@ class WorkerConfig:
     grace_s: float = 10.0  #: how long running jobs may finish after a stop
     cancel_grace_s: float = 5.0  #: how long a sync handler may take to notice a cancellation
     max_abandoned: int = 8  #: stuck sync threads tolerated before the worker stops taking work
-    default_timeout_s: float | None = None  #: for handlers that declare none
+    #: for jobs and handlers that declare none (60 s, the deployment's default; None: none)
+    default_timeout_s: float | None = 60.0
+    #: verify the signatures of every job, not only of runners declared `signed=True`
+    require_signatures: bool = False
+    #: the HMAC secrets that verify policy tokens (`TokenKeys.from_env`); None: jobs of a
+    #: runner that `requires_scopes` are refused, there being nothing to verify them with
+    token_keys: TokenKeys | None = None
+    #: clock skew allowed for signatures and tokens
+    trust_skew_s: float = 60.0
+    #: False only in a harness (golden, replay): recorded inputs run unverified
+    verify: bool = True
     completion_batch: int = 200
     completion_flush_s: float = 0.005
     progress_s: float = 0.5  #: progress is written at most this often per job
@@ -128,6 +140,8 @@ class WorkerConfig:
         ]
         if self.heartbeat_s is not None and not 0 < self.heartbeat_s < self.lease_s:
             problems.append("heartbeat_s must be positive and shorter than lease_s")
+        if not 0 <= self.trust_skew_s <= 3600:
+            problems.append("trust_skew_s must be 0-3600")
         if self.default_timeout_s is not None and not self.default_timeout_s > 0:
             problems.append("default_timeout_s must be positive")
         if self.max_jobs is not None and not self.max_jobs > 0:
@@ -186,7 +200,13 @@ class Worker:
         self._claimed = 0  #: jobs this worker has claimed (for max_jobs)
         self._stopped_because: str | None = None
         self._client: AsyncQueueClient | None = None
+        config = self.config
+        self._policy = Policy(require_signatures=config.require_signatures,
+                              token_keys=config.token_keys, skew_s=config.trust_skew_s,
+                              default_timeout_s=config.default_timeout_s,
+                              verify=config.verify)  # fmt: skip
         self._claiming: asyncio.Task[list[Job]] | None = None
+        self._keys: KeyLoader | None = None  #: signing keys of the jobs starting together
         self._completer: Completer | None = None
 
     # control
@@ -354,6 +374,7 @@ class Worker:
                     idle = min(idle * 2, config.poll_max_s)
                     continue
                 self._claimed += len(jobs)
+                self._want_keys(jobs)
                 for job in jobs:
                     self._hold(job)
                 self._start_waiting()
@@ -443,6 +464,19 @@ class Worker:
         self._holdings.waiting[lease] = ctx
         self.metrics.inc("claimed", job_type=job.type)
 
+    def _want_keys(self, jobs: Sequence[Job]) -> None:
+        """Start reading the signing keys of the claimed jobs that will be verified, in one
+        query for the claim (`admission.KeyLoader`)."""
+        policy = self._policy
+        if not policy.verify or self._client is None:
+            return
+        signed = [job for job in jobs
+                  if policy.require_signatures or self.registry.get(job.type).signed]  # fmt: skip
+        if signed:
+            if self._keys is None:
+                self._keys = KeyLoader(self._client)
+            self._keys.want(signed)
+
     def _start_waiting(self) -> None:
         """Start waiting jobs, oldest first, in the free slots."""
         holdings = self._holdings
@@ -464,14 +498,24 @@ class Worker:
         started = time.perf_counter()
         outcome: Outcome | None = None
         try:
-            outcome = await outcome_of(
-                running,
-                self._executor,
-                self._middleware,
-                timeout_s=running.spec.timeout_s or self.config.default_timeout_s,
-                metrics=self.metrics,
-                worker=self.name,
-            )
+            assert self._client is not None
+            if self._keys is None:
+                self._keys = KeyLoader(self._client)
+            admission = await admitted(running, self._policy, self._client, keys=self._keys,
+                                       metrics=self.metrics, worker=self.name)  # fmt: skip
+            if isinstance(admission, Admission):
+                running.ctx.run.admission = admission.shown()
+                outcome = await outcome_of(
+                    running,
+                    self._executor,
+                    self._middleware,
+                    timeout_s=admission.timeout_s,
+                    timeout_source=admission.timeout_source,
+                    metrics=self.metrics,
+                    worker=self.name,
+                )
+            else:
+                outcome = admission
         finally:
             self.metrics.observe_handler(time.perf_counter() - started, running.job.type)
             self._pace.finished(time.monotonic())

@@ -25,6 +25,7 @@ COUNTERS = (
     "failed",  # failed non-retryably
     "dead",  # failed with no attempts left
     "timed_out",
+    "refused",  # failed before the handler ran: signatures or policy token did not hold
     "reaped",  # stale leases of any type this worker expired (back to the queue, or dead)
     "canceled",  # canceled in the database while running
     "lost",  # lease lost: the outcome was not recorded

@@ -19,8 +19,9 @@ from typing import Any
 from pydantic import BaseModel
 
 from jobforge import errors
-from jobforge.queue import Job, Outcome
+from jobforge.queue import AsyncQueueClient, Job, Outcome
 from jobforge.worker import logs
+from jobforge.worker.admission import Admission, KeyLoader, Policy, admit
 from jobforge.worker.context import JobContext
 from jobforge.worker.executor import Executor
 from jobforge.worker.leases import Running
@@ -40,6 +41,7 @@ async def outcome_of(
     middleware: Sequence[Middleware],
     *,
     timeout_s: float | None,
+    timeout_source: str = "runner",
     metrics: Metrics,
     worker: str,
 ) -> Outcome | None:
@@ -55,7 +57,7 @@ async def outcome_of(
 
     def timed_out(exc: BaseException | None) -> Outcome:
         metrics.inc("timed_out", job_type=job.type)
-        message = f"the handler ran past its timeout of {timeout_s} s"
+        message = f"the handler ran past its timeout of {timeout_s} s ({timeout_source}'s)"
         logger.warning("job %d timed out: %s", job.id, message,
                        extra=logs.job_fields(job, worker))  # fmt: skip
         return done("retry", result=None, error=error_record("timeout", exc, message))
@@ -110,6 +112,39 @@ async def outcome_of(
     finally:
         if timer is not None:
             timer.cancel()
+
+
+async def admitted(running: Running, policy: Policy, client: AsyncQueueClient, *,
+                   metrics: Metrics, worker: str,
+                   keys: KeyLoader | None = None) -> Admission | Outcome | None:  # fmt: skip
+    """The job's admission (`worker/admission.py`), or the outcome of its refusal: failed, not
+    retried, for signatures or a token that do not hold; a retry when they could not be checked
+    (the database did not answer); None when the lease was lost meanwhile."""
+    job, ctx = running.job, running.ctx
+    token = job.lease_token
+    assert token is not None
+    try:
+        return await admit(job, running.spec, policy, client, worker, keys)
+    except errors.JobRefused as exc:
+        metrics.inc("refused", job_type=job.type)
+        _not_retried(job, worker, f"refused: {exc.reason}", exc)
+        error = {**error_record("refused", None, str(exc)), "reason": exc.reason}
+        if exc.key_id is not None:
+            error["key_id"] = exc.key_id
+        return Outcome(job_id=job.id, lease_token=token, outcome="failed", error=error)
+    except errors.LeaseLost:
+        ctx.stop("lease_lost")
+        return None
+    except Exception as exc:
+        logger.warning("job %d: its admission could not be checked: %s", job.id, exc,
+                       extra=logs.job_fields(job, worker))  # fmt: skip
+        return Outcome(
+            job_id=job.id,
+            lease_token=token,
+            outcome="retry",
+            error=error_record("admission", exc),
+            backoff_s=running.spec.backoff_s,
+        )
 
 
 def _time_out(ctx: JobContext, task: asyncio.Task[Any]) -> None:

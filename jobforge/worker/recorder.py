@@ -199,6 +199,7 @@ def build_record(
             fingerprints=fingerprints(definition.fn),
         ),
         effects=redacted_effects(run.effects, redactor),
+        admission=ctx.run.admission,
     )
 
 

@@ -32,6 +32,10 @@ class HandlerSpec:
     parse_input: InputParser | None = None
     #: (base, cap) seconds of the retry backoff of this type's jobs; None: the client's.
     backoff_s: tuple[float, float] | None = None
+    #: run only jobs whose signatures verify (a runner's `signed=True`)
+    signed: bool = False
+    #: the scopes a job's policy token must grant (a runner's `requires_scopes`)
+    requires_scopes: tuple[str, ...] = ()
 
 
 class Registry:
@@ -49,6 +53,8 @@ class Registry:
         on_cancel: Compensation | None = None,
         parse_input: InputParser | None = None,
         backoff_s: tuple[float, float] | None = None,
+        signed: bool = False,
+        requires_scopes: tuple[str, ...] = (),
     ) -> HandlerSpec:
         if not isinstance(type, str) or not _TYPE.fullmatch(type):
             raise errors.ConfigurationError(
@@ -76,6 +82,8 @@ class Registry:
             on_cancel=on_cancel,
             parse_input=parse_input,
             backoff_s=backoff_s,
+            signed=signed,
+            requires_scopes=tuple(requires_scopes),
         )
         self._specs[type] = spec
         return spec
@@ -107,6 +115,8 @@ class Registry:
                 on_cancel=spec.on_cancel,
                 parse_input=spec.parse_input,
                 backoff_s=spec.backoff_s,
+                signed=spec.signed,
+                requires_scopes=spec.requires_scopes,
             )
 
     def get(self, type: str) -> HandlerSpec:

@@ -29,6 +29,8 @@ def register_runner(
         runner_handler(definition, http_policy=http_policy),
         timeout_s=definition.timeout_s,
         backoff_s=(definition.retry.base_s, definition.retry.cap_s),
+        signed=definition.signed,
+        requires_scopes=definition.requires_scopes,
     )
 
 

@@ -34,3 +34,6 @@ class RunSlot:
     output: Any = None
     #: What strict mode saw, when it watched.
     watch: Watch | None = None
+    #: What admitted the job (`worker/admission.py`): the timeout and where it came from, the
+    #: signatures' key ids, the policy token's claims. Set by the worker before the handler.
+    admission: dict[str, Any] | None = None

@@ -37,7 +37,7 @@ from psycopg.conninfo import make_conninfo
 from jobforge import db, errors
 from jobforge.provision import Database
 from jobforge.queue import Job, Outcome, QueueClient
-from tests.integration.test_rls_catalog import seed_events, seed_schedules
+from tests.integration.test_rls_catalog import seed_events, seed_schedules, seed_trust
 from tests.records import run_write
 
 TENANTS = ("tenant_a", "tenant_b")
@@ -236,6 +236,7 @@ def seed(database: Database) -> dict[str, dict[str, int]]:
     'rls' that evaluated an event (the features on for both)."""
     seed_schedules(database)
     seed_events(database)
+    seed_trust(database)
     ids: dict[str, dict[str, int]] = {}
     for tenant in TENANTS:
         with QueueClient.connect(database.dsn, tenant=tenant) as queue:
@@ -846,6 +847,14 @@ def test_the_bound_login_may_call_no_worker_or_internal_function(
         ("SELECT * FROM jobforge.evaluate_triggers(ROW(1, 'tenant_b', 'rls.event', 'x', NULL, "
          "'{}', NULL, now(), now(), 'x', NULL)::jobforge.events, now(), false)", ()),
         ("SELECT jobforge.trigger_render('{\"a\": \"$.data\"}', '{\"data\": {}}')", ()),
+        # signing keys and token uses ([8/10]): a key of one's own registered (then signing
+        # anything), tenant_b's key revoked, or a token's jti burnt on tenant_b's running job
+        ("SELECT jobforge.signing_key_add_v1('evil', decode(repeat('00', 32), 'hex'), 'x')", ()),
+        ("SELECT jobforge.signing_key_revoke_v1('tenant_b-key')", ()),
+        ("SELECT jobforge.signing_key_rotate_v1('tenant_b-key', 'evil', "
+         "decode(repeat('00', 32), 'hex'), 'x')", ()),
+        ("SELECT jobforge.token_consume_v1('w', %s, %s, 'jti-evil', now() + interval '1 hour')",
+         (running, digest)),
     )  # fmt: skip
     with psycopg.connect(scene.attacker, autocommit=True) as conn:
         plant(conn)

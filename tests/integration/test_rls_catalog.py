@@ -22,9 +22,9 @@ import pytest
 from psycopg import sql
 from psycopg.conninfo import make_conninfo
 
-from jobforge import db
+from jobforge import db, trust
 from jobforge.provision import Database
-from jobforge.queue import Outcome, QueueClient
+from jobforge.queue import Outcome, QueueClient, signing
 from jobforge.queue.events import NewEvent
 from jobforge.queue.features import set_feature
 from jobforge.queue.schedules import NewSchedule
@@ -122,6 +122,7 @@ def seed(database: Database) -> None:
     (events, triggers, trigger_evaluations)."""
     seed_schedules(database)
     seed_events(database)
+    seed_trust(database)
     for tenant in TENANTS:
         with QueueClient.connect(database.dsn, tenant=tenant) as queue:
             queue.enqueue("rls.job", {"tenant": tenant})
@@ -145,6 +146,27 @@ def seed(database: Database) -> None:
             assert worker.record_run("w", job.id, job.lease_token, written)
             done = Outcome(job_id=job.id, lease_token=job.lease_token, outcome="succeeded",
                            result={"n": 1})  # fmt: skip
+            assert worker.finish("w", [done]) == {job.id: "succeeded"}
+
+
+def seed_trust(database: Database) -> None:
+    """A signing key of each tenant (signing_keys) and a policy token's jti used by a job of
+    each (token_uses), written through the functions an operator and a worker call."""
+    for tenant in TENANTS:
+        public = trust.public_key_bytes(trust.generate_private_key())
+        with database.connect() as conn:
+            assert signing.add_key(conn, tenant, f"{tenant}-key", public, "rls") == "added"
+        with QueueClient.connect(database.dsn, tenant=tenant) as queue:
+            queue.enqueue("rls.token", {"tenant": tenant})
+    with QueueClient.connect(database.dsn) as worker:
+        claimed = worker.claim("w", 10, types=["rls.token"])
+        assert sorted(j.tenant_id for j in claimed) == list(TENANTS)
+        for job in claimed:
+            assert job.lease_token is not None
+            expires = datetime.now(UTC) + timedelta(minutes=5)
+            assert worker.consume_token("w", job.id, job.lease_token, f"jti-{job.tenant_id}",
+                                        expires) == "ok"  # fmt: skip
+            done = Outcome(job_id=job.id, lease_token=job.lease_token, outcome="succeeded")
             assert worker.finish("w", [done]) == {job.id: "succeeded"}
 
 

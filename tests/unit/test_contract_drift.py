@@ -348,6 +348,15 @@ CONTRACT_FIRES: list[tuple[str, Contract, Contract]] = [
     ("queue_limits.loosened", CAPPED, limited(max_running=8, rate_per_s=2.0, burst=5.0)),
     ("queue_limits.loosened", CAPPED, limited(max_running=4, rate_per_s=3.0, burst=5.0)),
     ("queue_limits.loosened", CAPPED, limited(rate_per_s=2.0, burst=5.0)),  # the cap dropped
+    ("policy.signed_required", LOCKED, contract(signed=True)),
+    ("policy.signed_dropped", contract(signed=True), LOCKED),
+    ("policy.scope_added", LOCKED, contract(requires_scopes=("payments:refund",))),
+    ("policy.scope_added", contract(requires_scopes=("a",)), contract(requires_scopes=("a", "b"))),
+    (
+        "policy.scope_removed",
+        contract(requires_scopes=("a", "b")),
+        contract(requires_scopes=("a",)),
+    ),
 ]
 CONTRACT_QUIET: list[tuple[str, Contract, Contract]] = [
     ("guarantees.turned_off", contract(guarantees=Guarantees(replayable=False)), LOCKED),
@@ -383,7 +392,35 @@ CONTRACT_QUIET: list[tuple[str, Contract, Contract]] = [
     # a burst left out is the rate (at least 1), as the database keeps it: no change
     ("queue_limits.tightened", limited(rate_per_s=3.0, burst=3.0), limited(rate_per_s=3.0)),
     ("queue_limits.loosened", limited(rate_per_s=0.5, burst=1.0), limited(rate_per_s=0.5)),
+    ("policy.signed_required", contract(signed=True), contract(signed=True, max_attempts=5)),
+    ("policy.signed_dropped", LOCKED, contract(signed=True)),
+    ("policy.scope_added", contract(requires_scopes=("b", "a")), contract(requires_scopes=("b",))),
+    (
+        "policy.scope_added",
+        contract(requires_scopes=("a", "b")),
+        contract(requires_scopes=("b", "a")),
+    ),
+    ("policy.scope_removed", LOCKED, contract(requires_scopes=("a",))),
 ]
+
+
+def test_a_new_required_scope_on_a_locked_runner_is_breaking() -> None:
+    """The drift gate's view of a lock file: a runner locked without a scope, then declared
+    with one, needs a major bump; a lock written before scopes existed reads as none."""
+    text = LOCKED.model_dump_json()
+    assert "requires_scopes" not in text
+    assert '"signed"' not in text
+    locked = Contract.model_validate_json(text)
+    declared = contract(requires_scopes=("payments:refund",))
+    (change,) = [c for c in diff_contracts(locked, declared) if c.rule.startswith("policy.")]
+    assert change.spec.severity == "breaking"
+    assert change.path == "requires_scopes.payments:refund"
+    assert needed_bump([change]) == "major"
+    assert not version_verdict("1.0.0", "1.1.0", [change]).allowed
+    assert version_verdict("1.0.0", "2.0.0", [change]).allowed
+    assert Contract.model_validate_json(declared.model_dump_json()).requires_scopes == [
+        "payments:refund"
+    ]
 
 
 @pytest.mark.parametrize(("rule", "old", "new"), CONTRACT_FIRES, ids=[c[0] for c in CONTRACT_FIRES])

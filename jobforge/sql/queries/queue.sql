@@ -29,7 +29,10 @@ SELECT set_config('jobforge.tenant', %(tenant)s, true), set_config('jobforge.sco
 SELECT ord, job_id, created FROM jobforge.enqueue_v1(
     %(types)s,
     ARRAY(SELECT e FROM jsonb_array_elements(%(payloads)s::jsonb) WITH ORDINALITY AS x(e, n) ORDER BY n), %(keys)s, %(priorities)s, %(run_ats)s, %(max_attempts)s,
-    %(trace_ids)s, %(now)s, %(max_payload_bytes)s, %(projects)s)
+    %(trace_ids)s, %(now)s, %(max_payload_bytes)s, %(projects)s,
+    CASE WHEN %(envelopes)s::jsonb IS NOT NULL THEN ARRAY(
+        SELECT CASE WHEN jsonb_typeof(e) = 'null' THEN NULL ELSE e END
+        FROM jsonb_array_elements(%(envelopes)s::jsonb) WITH ORDINALITY AS x(e, n) ORDER BY n) END)
 
 -- name: job_enqueue_one
 -- One job, one statement, in autocommit: the scope travels as arguments (migrations/0025).
@@ -37,7 +40,7 @@ SELECT job_id, created FROM jobforge.enqueue_one_v1(
     %(scope_tenant)s, %(scope_project)s, %(scope_actor)s, %(scope_reason)s,
     %(type)s, %(payload)s::jsonb, %(key)s, %(priority)s::integer, %(run_at)s::timestamptz,
     %(max_attempts)s::integer, %(trace_id)s, %(project)s, %(now)s::timestamptz,
-    %(max_payload_bytes)s::integer)
+    %(max_payload_bytes)s::integer, %(envelope)s::jsonb)
 
 -- name: job_claim
 SELECT * FROM jobforge.claim_v1(%(worker)s, %(limit)s, %(types)s, %(lease_s)s, %(now)s)
