@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from jobforge.runners.webhook import secret_problem
+from jobforge.runners.secrets import secret_problem
 from jobforge.runtime.http.policy import HttpPolicy
 
 

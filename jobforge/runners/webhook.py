@@ -30,7 +30,6 @@ record's, not the output's: a replay runs as one attempt and must come out the s
 
 from __future__ import annotations
 
-import binascii
 from datetime import UTC, datetime
 from typing import Any
 
@@ -41,10 +40,9 @@ from standardwebhooks import Webhook
 from jobforge import canonical, errors
 from jobforge.contracts import RetryPolicy, runner
 from jobforge.runners.outcomes import Rejected, Retryable, network_error, refused
+from jobforge.runners.secrets import key_of, secret_problem
 from jobforge.runtime.context import RunContext
 from jobforge.runtime.redact import marker
-
-SECRET_PREFIX = "whsec_"
 
 
 class WebhookIn(BaseModel):
@@ -124,22 +122,4 @@ def _signer(ctx: RunContext, name: str) -> Webhook:
     if problem is not None:
         raise errors.NonRetryable(f"connector {name!r}: {problem}")
     assert isinstance(secret, str)
-    return Webhook(_key(secret))
-
-
-def _key(secret: str) -> bytes:
-    try:
-        return binascii.a2b_base64(secret.removeprefix(SECRET_PREFIX).encode() + b"==")
-    except binascii.Error:
-        return b""
-
-
-def secret_problem(secret: Any) -> str | None:
-    """Why `secret` is not a signing secret (never showing it), or None."""
-    if not isinstance(secret, str) or not secret:
-        return "has no 'secret' (a whsec_<base64> string)"
-    if not secret.startswith(SECRET_PREFIX):
-        return "the secret must be written whsec_<base64> (Standard Webhooks)"
-    if len(_key(secret)) < 16:
-        return "the secret after whsec_ must be base64 of at least 16 bytes"
-    return None
+    return Webhook(key_of(secret))

@@ -18,7 +18,7 @@ from psycopg.conninfo import make_conninfo
 
 from jobforge import errors, migrate
 from jobforge.provision import Database, Server
-from jobforge.queue import AsyncQueueClient, QueueClient
+from jobforge.queue import AsyncQueueClient, NewJob, QueueClient
 from jobforge.worker import Registry, Worker, WorkerConfig
 
 
@@ -45,9 +45,12 @@ def test_the_client_on_a_database_without_the_schema(empty: str) -> None:
 def test_a_missing_function_is_named(jobforge_db: Database) -> None:
     with jobforge_db.connect() as conn:
         conn.execute("DROP FUNCTION jobforge.enqueue_v1 CASCADE")
+        conn.execute("DROP FUNCTION jobforge.enqueue_one_v1 CASCADE")
     with QueueClient.connect(jobforge_db.dsn, tenant="acme") as client:
+        with pytest.raises(errors.SchemaNotReady, match=r"function jobforge\.enqueue_one_v1\("):
+            client.enqueue("ops.scan", {})  # one job: one statement (migrations/0025)
         with pytest.raises(errors.SchemaNotReady, match=r"function jobforge\.enqueue_v1\("):
-            client.enqueue("ops.scan", {})
+            client.enqueue_many([NewJob(type="ops.scan", payload={})])
         assert client.list_jobs().jobs == []  # what is still there still works
 
 

@@ -19,11 +19,10 @@ from jobforge import errors
 from jobforge.runners.http import _allowed
 from jobforge.runners.outcomes import Rejected, Retryable, network_error, refused, retried
 from jobforge.runners.report import ReportIn, generate, to_csv
+from jobforge.runners.secrets import key_of, secret_problem
 from jobforge.runners.webhook import (
-    _key,
     default_message_id,
     payload,
-    secret_problem,
     signed_headers,
 )
 from jobforge.runtime.context import ClockSpec, Environment, RunContext
@@ -34,7 +33,7 @@ SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 def test_the_standard_webhooks_published_vector() -> None:
     sent_at = datetime.fromtimestamp(1614265330, UTC)
     headers = signed_headers(
-        Webhook(_key(SECRET)), "msg_p5jXN8AQM9LWM0D4loKWxJek", sent_at, '{"test": 2432232314}'
+        Webhook(key_of(SECRET)), "msg_p5jXN8AQM9LWM0D4loKWxJek", sent_at, '{"test": 2432232314}'
     )
     assert headers["webhook-signature"] == "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE="
     assert headers["webhook-timestamp"] == "1614265330"
@@ -50,7 +49,7 @@ def test_the_documented_vector_and_its_independent_computation() -> None:
     )
     message_id = default_message_id("order.paid", data)
     assert message_id == "msg_64ae4334761aa86b1584d48cb911b56e"
-    headers = signed_headers(Webhook(_key(SECRET)), message_id, sent_at, body)
+    headers = signed_headers(Webhook(key_of(SECRET)), message_id, sent_at, body)
     assert headers == {
         "content-type": "application/json",
         "webhook-id": "msg_64ae4334761aa86b1584d48cb911b56e",
