@@ -84,10 +84,14 @@ def remove_call(name: str) -> Call:
     return "connector_remove", {"name": check_name(name)}
 
 
-def from_env(name: str, environ: dict[str, str]) -> dict[str, Any] | None:
-    """The config `name` in the environment variable `connector_env_var(name)` (a JSON object),
-    None when it is unset; a value that is not a JSON object is one line naming the variable
-    (never its value, which may hold a secret)."""
+def from_env(name: str, environ: dict[str, str], tenant: str) -> dict[str, Any] | None:
+    """The config `name` in the environment variable `connector_env_var(name)` (a JSON object)
+    for `tenant`, None when it is unset or does not serve that tenant. One worker runs every
+    tenant's jobs, so the object names the tenants it serves (``"tenants": ["acme"]``, or
+    ``"*"`` for all, an operator's deliberate choice): without that, any tenant's job could use
+    another's credentials by naming its connector. The key is not part of the config the runner
+    sees. A value that is not such an object is one line naming the variable (never its value,
+    which may hold a secret)."""
     var = connector_env_var(name)
     text = environ.get(var)
     if text is None:
@@ -100,4 +104,13 @@ def from_env(name: str, environ: dict[str, str]) -> dict[str, Any] | None:
         raise errors.ConnectorNotFound(
             f"connector {name!r}: the environment variable {var} must hold a JSON object"
         )
-    return value
+    served = value.pop("tenants", None)
+    if served != "*" and not (
+        isinstance(served, list) and served and all(isinstance(t, str) for t in served)
+    ):
+        raise errors.ConnectorNotFound(
+            f"connector {name!r}: the environment variable {var} must name the tenants it "
+            'serves ("tenants": ["acme", ...], or "*" for every tenant): a worker runs every '
+            "tenant's jobs"
+        )
+    return value if served == "*" or tenant in served else None

@@ -43,7 +43,7 @@ from jobforge.connector_names import CONNECTOR_NAME, connector_env_var
 from jobforge.runtime.http.client import RecordedHttp
 from jobforge.runtime.http.exchange import Exchange
 from jobforge.runtime.http.policy import HttpPolicy
-from jobforge.runtime.redact import Redactor
+from jobforge.runtime.redact import REDACTED, Redactor
 
 Mode = Literal["record", "replay"]
 
@@ -351,7 +351,7 @@ class RunContext:
             # plain markers whatever the redaction key: a connector's secret is never compared
             plain = Redactor(self._secrets.keys, self._secrets.suffixes,
                              public=self._secrets.public, key=None)  # fmt: skip
-            self._connectors[name] = canonical.jsonable(plain(found))
+            self._connectors[name] = canonical.jsonable(_connector_record(plain(found)))
         return dict(self._connectors_real[name])
 
     def progress(self, pct: float, message: str | None = None) -> None:
@@ -380,3 +380,26 @@ class RunContext:
         if self._connectors:
             update["connectors"] = {**self.environment.connectors, **self._connectors}
         return self.environment.model_copy(update=update)
+
+
+#: A URL's userinfo (`user:password@`) and its query values, which may hold credentials.
+_USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
+_QUERY_VALUE = re.compile(r"(?<=[?&])([^=&#]*)=[^&#]*")
+
+
+def _connector_record(config: Any) -> Any:
+    """What a run record keeps of a connector config, past the key-name redaction: every header
+    value (a connector's headers are credentials by purpose, whatever their names; the HTTP
+    policy and the record's redactor name secrets differently) and the userinfo and query values
+    of every URL. The live run still gets the config as it is."""
+    if not isinstance(config, dict):
+        return config
+    kept: dict[str, Any] = {}
+    for key, value in config.items():
+        if key == "headers" and isinstance(value, dict):
+            kept[key] = {name: REDACTED for name in value}
+        elif isinstance(value, str) and "://" in value:
+            kept[key] = _QUERY_VALUE.sub(rf"\1={REDACTED}", _USERINFO.sub(f"{REDACTED}@", value))
+        else:
+            kept[key] = value
+    return kept

@@ -6,8 +6,10 @@ signatures (`WorkerConfig.require_signatures`), the job's ed25519 signatures aga
 tenant's registered keys (`jobforge.trust.verify`); for a runner that `requires_scopes`, its
 policy token against the configured HMAC secrets (`jobforge.trust.tokens`), then records the
 token's jti as used by this job (`token_consume_v1`: a second job with the same token is
-refused). A refusal is an `errors.JobRefused`: the job fails, not retried, the reason and the key
-id in its error and its `failed` event, and nothing it would have done happens. The database is
+refused), and a signed envelope's signatures the same way (a second job presenting them is
+refused: `signature_replayed`). A refusal is an `errors.JobRefused`: the job fails, not
+retried, the reason and the key id in its error and its `failed` event, and nothing it would
+have done happens. The database is
 not trusted to have checked anything: a row written into the jobs table by hand is verified
 like any other.
 
@@ -19,14 +21,16 @@ configured). Which one applied is said in the run record (`admission.timeout`).
 from __future__ import annotations
 
 import asyncio
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 
 from jobforge import canonical, errors, trust
 from jobforge.queue import AsyncQueueClient, Job
 from jobforge.queue.signing import SigningKey
+from jobforge.trust.payload import parse_time
 from jobforge.trust.tokens import TokenKeys
 from jobforge.worker.registry import HandlerSpec
 
@@ -160,6 +164,7 @@ async def admit(job: Job, spec: HandlerSpec, policy: Policy, client: AsyncQueueC
         return admission
     if spec.signed or policy.require_signatures:
         await _signatures(job, policy, keys or KeyLoader(client), admission)
+        await _signature_used_once(job, client, worker)
     if spec.requires_scopes:
         await _token(job, spec, policy, client, worker, admission)
     return admission
@@ -180,6 +185,34 @@ async def _signatures(job: Job, policy: Policy, loader: KeyLoader,
     admission.signed_by = verified.key_ids
     admission.signature_issued_at = envelope.get("issued_at")
     admission.signature_expires_at = envelope.get("expires_at")
+
+
+#: How long a signature's use is remembered when it names no expiry (a finite time the use
+#: table requires; a signature without expiry is used once for as long as the table keeps it).
+UNEXPIRING_USE = timedelta(days=3650)
+
+
+async def _signature_used_once(job: Job, client: AsyncQueueClient, worker: str) -> None:
+    """A signed envelope authorizes one job: its signatures' digest is recorded as used by this
+    job, as a policy token's jti is (`token_consume_v1`; a retried attempt of the same job is
+    the same use). The signing payload names no job id, so without this a reader of the
+    tenant's rows could enqueue the same type, input and envelope again (in another project, or
+    without the idempotency key) and have it run as often as they liked."""
+    envelope = job.envelope or {}
+    digest = hashlib.sha256(
+        canonical.plain_bytes(sorted(str(s.get("signature")) for s in envelope["signatures"]))
+    ).hexdigest()
+    until = parse_time(envelope.get("expires_at")) or datetime.now(UTC) + UNEXPIRING_USE
+    assert job.lease_token is not None
+    try:
+        state = await client.consume_token(worker, job.id, job.lease_token, f"sig:{digest}", until)
+    except errors.TokenReplayed as exc:
+        raise errors.JobRefused(
+            f"its signatures were already used by another job: a signed job runs once "
+            f"({exc})", reason="signature_replayed",
+        ) from None  # fmt: skip
+    if state == "lost":
+        raise errors.LeaseLost(f"job {job.id}: the lease was lost before its signature was used")
 
 
 async def _token(job: Job, spec: HandlerSpec, policy: Policy, client: AsyncQueueClient,

@@ -1,6 +1,7 @@
 """Where a run's `ctx.connector(name)` is looked up in production: the job's tenant's connector
 configs in the database (`jobforge connectors set`), else the environment variable
-``JOBFORGE_CONNECTOR_<NAME>`` of the worker (a JSON object), else nowhere (`ConnectorNotFound`).
+``JOBFORGE_CONNECTOR_<NAME>`` of the worker (a JSON object naming the tenants it serves), else
+nowhere (`ConnectorNotFound`).
 
 The lookup runs in the runner's own code, which for a sync runner is one of the worker's
 threads, away from the event loop that owns the worker's async pool; so it opens a short
@@ -27,7 +28,7 @@ def lookup_for(job: JobContext) -> ConnectorLookup:
 
     def lookup(name: str) -> dict[str, Any] | None:
         found = _from_database(job, name)
-        return found if found is not None else from_env(name, dict(os.environ))
+        return found if found is not None else from_env(name, dict(os.environ), job.tenant_id)
 
     return lookup
 

@@ -131,7 +131,9 @@ def test_webhook_deliveries_signed_retried_and_the_secret_never_stored(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    monkeypatch.setenv("JOBFORGE_CONNECTOR_ENV_HOOKS", json.dumps({"secret": ENV_SECRET}))
+    monkeypatch.setenv(
+        "JOBFORGE_CONNECTOR_ENV_HOOKS", json.dumps({"secret": ENV_SECRET, "tenants": ["acme"]})
+    )
     _Receiver.script = {"/flaky": [500, 200], "/gone": [410]}
     _Receiver.secrets = {"/env": ENV_SECRET}
     data = {"order": "A-17", "total": 42}

@@ -220,6 +220,22 @@ def test_a_row_inserted_directly_with_sql_is_refused(
     assert (forged["reason"], forged["key_id"]) == ("bad_signature", "billing-1")
 
 
+def test_a_signed_envelope_runs_one_job(
+    jobforge_db: Database, queue: QueueClient, op: Operator
+) -> None:
+    """The signing payload names no job: the same type, input and envelope enqueued again (in
+    another project, so no idempotency key stops it) is refused as a replay, the first runs."""
+    key = registered(op, "billing-1")
+    signed = sign_job(job(7), TENANT, key, "billing-1")
+    (first,) = queue.enqueue_many([signed])
+    drained(jobforge_db)
+    (again,) = queue.enqueue_many([signed.model_copy(update={"project": "elsewhere"})])
+    drained(jobforge_db)
+    assert EFFECTS == ["paid 7"]
+    assert queue.get(first.job_id).status == "succeeded"
+    assert refusal(queue, again.job_id)["reason"] == "signature_replayed"
+
+
 def test_key_rotation_overlap_then_revocation(
     jobforge_db: Database, queue: QueueClient, op: Operator
 ) -> None:

@@ -169,6 +169,19 @@ def test_a_connector_is_recorded_with_its_secrets_redacted_and_replayed_as_recor
         replaying.connector("other")
 
 
+def test_every_header_and_url_credential_of_a_connector_is_kept_out_of_the_record() -> None:
+    """Headers the HTTP policy treats as secret but the record's key-name redactor would not
+    (`x-hub-signature`, `tokenid`), and a URL's userinfo and query values."""
+    real = {"url": "https://user:pw-S1@h.example/p?api_key=S2&v=1",
+            "headers": {"x-hub-signature": "S3", "tokenid": "S4", "accept": "json"}}  # fmt: skip
+    ctx = _recording({"api": real})
+    assert ctx.connector("api") == real
+    stored = ctx.recorded_environment().model_dump_json()
+    for secret in ("pw-S1", "S2", "S3", "S4"):
+        assert secret not in stored
+    assert "h.example/p" in stored  # where it went stays readable
+
+
 def test_a_missing_or_misnamed_connector_fails_without_retry() -> None:
     ctx = _recording({})
     with pytest.raises(errors.ConnectorNotFound, match="JOBFORGE_CONNECTOR_HOOKS_ACME"):
@@ -183,11 +196,23 @@ def test_a_missing_or_misnamed_connector_fails_without_retry() -> None:
 def test_a_connector_from_the_environment_must_be_a_json_object() -> None:
     from jobforge.queue.connectors import from_env
 
-    assert from_env("hooks", {"JOBFORGE_CONNECTOR_HOOKS": '{"secret": "s"}'}) == {"secret": "s"}
-    assert from_env("hooks", {}) is None
+    env = {"JOBFORGE_CONNECTOR_HOOKS": '{"secret": "s", "tenants": ["acme"]}'}
+    assert from_env("hooks", env, "acme") == {"secret": "s"}
+    assert from_env("hooks", env, "globex") is None  # another tenant's: not found
+    everyone = {"JOBFORGE_CONNECTOR_HOOKS": '{"secret": "s", "tenants": "*"}'}
+    assert from_env("hooks", everyone, "globex") == {"secret": "s"}
+    assert from_env("hooks", {}, "acme") is None
     with pytest.raises(errors.ConnectorNotFound, match="must hold a JSON object") as caught:
-        from_env("hooks", {"JOBFORGE_CONNECTOR_HOOKS": "whsec_plain"})
+        from_env("hooks", {"JOBFORGE_CONNECTOR_HOOKS": "whsec_plain"}, "acme")
     assert "whsec_plain" not in str(caught.value)
+    for served in ("", '"acme"', "[]", "[1]"):  # no tenants named: any tenant could use it
+        bad = {
+            "JOBFORGE_CONNECTOR_HOOKS": '{"secret": "s"'
+            + (f', "tenants": {served}' if served else "")
+            + "}"
+        }
+        with pytest.raises(errors.ConnectorNotFound, match="must name the tenants it serves"):
+            from_env("hooks", bad, "acme")
 
 
 def test_report_rows_from_queue_jobs_are_valid_report_input() -> None:
