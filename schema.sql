@@ -714,7 +714,7 @@ BEGIN
     -- worker member bound to one tenant claims no other tenant's jobs by naming it.
     SELECT true, l.tenants, l.projects INTO v_bound, v_tenants, v_projects
     FROM jobforge.tenant_logins l WHERE l.login = session_user;
-    IF v_bound AND NOT p_tenant = ANY (v_tenants) THEN
+    IF v_bound AND NOT coalesce(p_tenant = ANY (v_tenants), false) THEN
         RAISE EXCEPTION 'login % may not act for tenant % (jobforge.tenant_logins)',
             session_user, quote_literal(left(p_tenant, 130)) USING ERRCODE = 'JF003';
     END IF;
@@ -750,6 +750,7 @@ BEGIN
         WHERE j.tenant_id = p_tenant AND j.status = 'queued' AND j.run_at <= v_now
           AND (p_types IS NULL OR j.type = ANY (p_types))
           AND (v_projects IS NULL OR j.project = ANY (v_projects))
+          AND j.envelope IS NULL  -- signed or token-bearing: a worker's, which verifies them
         ORDER BY j.priority, j.run_at, j.id
         LIMIT p_limit
         FOR UPDATE SKIP LOCKED

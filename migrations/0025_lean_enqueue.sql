@@ -366,3 +366,99 @@ LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE AS $$
            )::pg_catalog.uuid
 $$;
 ALTER FUNCTION jobforge.lease_id(uuid) RESET ALL;
+
+
+-- An agent's claim (0023's) with two changes from a review from the attacker's side: a job that
+-- carries signatures or a policy token (jobs.envelope, 0021) is never handed to an agent (only a
+-- worker verifies them before anything runs; an agent that completed one would forge its
+-- success), and a NULL in the login's tenant list refuses, as require_tenant does.
+CREATE OR REPLACE FUNCTION jobforge.claim_tenant_v1(
+    p_tenant text,
+    p_worker text,
+    p_limit integer,
+    p_types text[] DEFAULT NULL,
+    p_lease_seconds double precision DEFAULT 30,
+    p_now timestamptz DEFAULT NULL
+) RETURNS SETOF jobforge.jobs
+LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+#variable_conflict use_column
+DECLARE
+    v_now      timestamptz := jobforge.clock(p_now);
+    v_limited  text;
+    v_bound    boolean;
+    v_tenants  text[];
+    v_projects text[];
+BEGIN
+    PERFORM jobforge.require_worker();
+    -- A login bound to tenants (and projects) in jobforge.tenant_logins stays bound here: a
+    -- worker member bound to one tenant claims no other tenant's jobs by naming it.
+    SELECT true, l.tenants, l.projects INTO v_bound, v_tenants, v_projects
+    FROM jobforge.tenant_logins l WHERE l.login = session_user;
+    IF v_bound AND NOT coalesce(p_tenant = ANY (v_tenants), false) THEN
+        RAISE EXCEPTION 'login % may not act for tenant % (jobforge.tenant_logins)',
+            session_user, quote_literal(left(p_tenant, 130)) USING ERRCODE = 'JF003';
+    END IF;
+    IF p_tenant IS NULL OR p_tenant !~ '^[A-Za-z0-9._:-]+$' OR length(p_tenant) > 128 THEN
+        RAISE EXCEPTION 'claim: the tenant must be 1-128 characters of A-Z a-z 0-9 . _ : -'
+            USING ERRCODE = 'JF006';
+    END IF;
+    IF p_limit IS NULL OR p_limit < 1 OR p_limit > 1000 OR p_lease_seconds IS NULL
+       OR NOT p_lease_seconds > 0 OR p_lease_seconds > 86400 THEN
+        RAISE EXCEPTION 'claim: limit must be 1-1000 and the lease 0-86400 s' USING ERRCODE = 'JF006';
+    END IF;
+    IF p_worker IS NULL OR length(p_worker) NOT BETWEEN 1 AND 200 THEN
+        RAISE EXCEPTION 'claim: the worker name must be 1-200 characters' USING ERRCODE = 'JF006';
+    END IF;
+
+    SELECT l.scope || ' ' || quote_literal(l.key) INTO v_limited
+    FROM jobforge.queue_limits l
+    WHERE (l.scope = 'tenant' AND l.key = p_tenant)
+       OR (l.scope = 'type' AND (p_types IS NULL OR l.key = ANY (p_types))
+           AND EXISTS (SELECT 1 FROM jobforge.jobs j
+                       WHERE j.tenant_id = p_tenant AND j.type = l.key AND j.status = 'queued'))
+    ORDER BY l.scope, l.key
+    LIMIT 1;
+    IF v_limited IS NOT NULL THEN
+        RAISE EXCEPTION 'claim: a queue limit applies to %: jobs under a limit are claimed by workers, not agents (or name other types)',
+            v_limited USING ERRCODE = 'JF017';
+    END IF;
+
+    RETURN QUERY
+    WITH picked AS (
+        SELECT j.id, gen_random_uuid() AS secret
+        FROM jobforge.jobs j
+        WHERE j.tenant_id = p_tenant AND j.status = 'queued' AND j.run_at <= v_now
+          AND (p_types IS NULL OR j.type = ANY (p_types))
+          AND (v_projects IS NULL OR j.project = ANY (v_projects))
+          AND j.envelope IS NULL  -- signed or token-bearing: a worker's, which verifies them
+        ORDER BY j.priority, j.run_at, j.id
+        LIMIT p_limit
+        FOR UPDATE SKIP LOCKED
+    ),
+    claimed AS (
+        UPDATE jobforge.jobs j
+        SET status = 'running', attempts = j.attempts + 1, lease_token = jobforge.lease_id(p.secret),
+            lease_holder = p_worker, lease_expires_at = v_now + make_interval(secs => p_lease_seconds),
+            heartbeat_at = v_now, updated_at = v_now, error = NULL
+        FROM picked p
+        WHERE j.id = p.id
+        RETURNING j AS jrow, p.secret
+    ),
+    attempts AS (
+        INSERT INTO jobforge.job_attempts (job_id, tenant_id, project, attempt, worker, lease_token,
+                                           started_at)
+        SELECT (c.jrow).id, (c.jrow).tenant_id, (c.jrow).project, (c.jrow).attempts, p_worker,
+               (c.jrow).lease_token, v_now
+        FROM claimed c
+    ),
+    events AS (
+        INSERT INTO jobforge.job_events (job_id, tenant_id, project, kind, at, attempt, worker)
+        SELECT (c.jrow).id, (c.jrow).tenant_id, (c.jrow).project, 'claimed', v_now,
+               (c.jrow).attempts, p_worker
+        FROM claimed c ORDER BY (c.jrow).id
+    )
+    SELECT r.*
+    FROM claimed c
+    CROSS JOIN LATERAL jsonb_populate_record(c.jrow, jsonb_build_object('lease_token', c.secret)) r
+    ORDER BY r.priority, r.run_at, r.id;
+END $$;

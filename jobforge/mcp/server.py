@@ -9,7 +9,6 @@ refuses. Nothing an agent sends reaches it as a traceback.
 from __future__ import annotations
 
 import functools
-import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, TypeVar
@@ -53,13 +52,13 @@ class HttpSettings:
     tokens: Tokens | None = None
 
 
+#: The addresses served without tokens: exactly those the SDK's DNS-rebinding guard protects (a
+#: page rebound to 127.0.0.2 would reach a server on it unguarded).
+LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+
+
 def _loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
+    return host in LOOPBACK
 
 
 class _TokenVerifier:

@@ -49,6 +49,18 @@ def _fill(dsn: str, tenant: str, n: int, type: str = "agent.scan", **fields: obj
         return [e.job_id for e in client.enqueue_many(jobs)]
 
 
+def test_a_signed_or_token_bearing_job_is_never_handed_to_an_agent(jobforge_db: Database) -> None:
+    """Only a worker verifies a job's signatures and policy token before anything runs (0021):
+    an agent that claimed one could complete it with any output, a forged success (0025)."""
+    dsn = jobforge_db.dsn
+    plain = _fill(dsn, "acme", 1)
+    _fill(dsn, "acme", 1, timeout_s=5)  # any envelope: the job is a worker's
+    _fill(dsn, "acme", 1, token="t.o.k")
+    with QueueClient.connect(dsn, tenant="acme", max_size=1, actor="agent-a") as acme:
+        claimed = acme.claim_tenant("mcp:agent-a", 10, lease_s=60)
+        assert [j.id for j in claimed] == plain
+
+
 def test_the_claim_takes_the_tenants_jobs_only_most_urgent_first(jobforge_db: Database) -> None:
     dsn = jobforge_db.dsn
     theirs = _fill(dsn, "globex", 3, priority=0)
