@@ -146,7 +146,10 @@ class Sessions:
         session = Session(identity)
         with self._lock:
             while len(self._by_id) >= self.limit:
-                del self._by_id[next(iter(self._by_id))]
+                # the oldest anonymous session first: a flood of cookie-less requests (each
+                # makes one) must not sign everyone out; a signed-in one only when none is left
+                anonymous = (k for k, v in self._by_id.items() if v.identity is None)
+                del self._by_id[next(anonymous, next(iter(self._by_id)))]
             self._by_id[sid] = session
         return sid, session
 
