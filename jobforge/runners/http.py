@@ -75,7 +75,15 @@ def http_request(inp: HttpRequestIn, ctx: RunContext) -> HttpRequestOut:
     if "allow_hosts" in config:
         lists.append(_hosts(config["allow_hosts"], f"connector {inp.connector}'s allow_hosts"))
     headers = dict(inp.headers)
-    headers.update(_connector_headers(config, inp.connector, ctx))
+    credentials = _connector_headers(config, inp.connector, ctx)
+    if credentials and "allow_hosts" not in config:
+        # a connector's credentials go to the connector's hosts only: without its own list,
+        # any job of the tenant (an agent's too) could send them wherever its URL points
+        raise errors.NonRetryable(
+            f"connector {inp.connector} has headers but no allow_hosts: name the hosts its "
+            "credentials may be sent to"
+        )
+    headers.update(credentials)
     target = httpx.URL(inp.url)
     ctx.decide("target", {"method": inp.method, "host": target.host},
                allow_hosts=[list(hosts) for _, hosts in lists if hosts])  # fmt: skip

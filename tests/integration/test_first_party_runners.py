@@ -285,11 +285,18 @@ def test_http_connector_headers_are_sent_and_redacted(jobforge_db: Database, rec
         headers = {"authorization": "Bearer tok-LIVE-1234"}
         client.connector_set("api", {"allow_hosts": ["127.0.0.1"], "headers": headers})
         client.connector_set("leaky", {"headers": {"x-tenant": "acme"}})
+        client.connector_set("unbound", {"headers": {"authorization": "Bearer tok-ANY"}})
         ok = client.enqueue("jobforge.http.request",
                             {"url": receiver + "/ok", "connector": "api"}).job_id  # fmt: skip
         leaky = client.enqueue("jobforge.http.request",
                                {"url": receiver + "/ok", "connector": "leaky"}).job_id  # fmt: skip
-        _drain_all(jobforge_db.dsn, client, [ok, leaky])
+        unbound = client.enqueue(
+            "jobforge.http.request", {"url": receiver + "/ok", "connector": "unbound"}
+        ).job_id
+        _drain_all(jobforge_db.dsn, client, [ok, leaky, unbound])
+        # credentials go to the connector's own hosts only: without a list, nowhere
+        assert client.get(unbound).status == "failed"
+        assert "has headers but no allow_hosts" in json.dumps(client.get(unbound).error)
         assert client.get(ok).status == "succeeded"
         (run,) = client.find_runs(job_ids=[ok])
         assert "tok-LIVE-1234" not in json.dumps(run.record)
