@@ -29,6 +29,8 @@ from pydantic import BaseModel, Field
 
 from jobforge import errors
 from jobforge.contracts import RetryPolicy, runner
+from jobforge.runners.hosts import allowed as _allowed
+from jobforge.runners.hosts import patterns as _hosts
 from jobforge.runners.outcomes import Rejected, Retryable, network_error, refused, retried
 from jobforge.runtime.context import RunContext
 
@@ -127,19 +129,6 @@ def http_request(inp: HttpRequestIn, ctx: RunContext) -> HttpRequestOut:
     return HttpRequestOut(status=status, url=ctx.http.policy.redacted_url(response.url),
                           redirects=len(response.history), headers=shown, body=text,
                           body_base64=encoded)  # fmt: skip
-
-
-def _hosts(value: Any, label: str) -> tuple[str, tuple[str, ...]]:
-    """(where the list came from, its host patterns lowercased)."""
-    if not isinstance(value, list) or not all(isinstance(h, str) and h.strip() for h in value):
-        raise errors.InvalidInput(f"{label} must be a list of host names")
-    return label, tuple(h.strip().lower().rstrip(".") for h in value)
-
-
-def _allowed(host: str, patterns: tuple[str, ...]) -> bool:
-    """Whether `host` is one of `patterns`: exact names, ``*.example.com`` for its subdomains."""
-    host = host.lower().rstrip(".")
-    return any(host.endswith(p[1:]) if p.startswith("*.") else host == p for p in patterns)
 
 
 def _connector_headers(config: dict[str, Any], name: str | None, ctx: RunContext) -> dict[str, str]:

@@ -177,8 +177,15 @@ def to_csv(report: ReportOut) -> str:
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(_COLUMNS)
     for s in [*report.types, report.total]:
-        writer.writerow(_cells(s))
+        cells = _cells(s)
+        writer.writerow([_not_a_formula(cells[0]), *cells[1:]])
     return out.getvalue()
+
+
+def _not_a_formula(cell: str) -> str:
+    """A text cell a spreadsheet would run as a formula (``=``, ``+``, ``-``, ``@``, a tab or a
+    carriage return first) gets a leading ``'``: a report's type comes from its input rows."""
+    return "'" + cell if cell[:1] in ("=", "+", "-", "@", "\t", "\r") else cell
 
 
 def to_markdown(report: ReportOut) -> str:

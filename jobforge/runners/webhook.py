@@ -39,6 +39,7 @@ from standardwebhooks import Webhook
 
 from jobforge import canonical, errors
 from jobforge.contracts import RetryPolicy, runner
+from jobforge.runners.hosts import allowed, patterns
 from jobforge.runners.outcomes import Rejected, Retryable, network_error, refused
 from jobforge.runners.secrets import key_of, secret_problem
 from jobforge.runtime.context import RunContext
@@ -65,6 +66,7 @@ class WebhookOut(BaseModel):
         retry=RetryPolicy(base_s=1.0, cap_s=3600.0))  # fmt: skip
 def deliver(inp: WebhookIn, ctx: RunContext) -> WebhookOut:
     signer = _signer(ctx, inp.connector)
+    _check_destination(ctx.connector(inp.connector), inp.connector, inp.url)
     message_id = inp.message_id or default_message_id(inp.event_type, inp.data)
     sent_at = ctx.now()
     body = payload(inp.event_type, inp.data, sent_at)
@@ -111,6 +113,24 @@ def signed_headers(signer: Webhook, message_id: str, sent_at: datetime,
         "webhook-timestamp": str(int(sent_at.timestamp())),
         "webhook-signature": signer.sign(message_id, sent_at.astimezone(UTC), body),
     }
+
+
+def _check_destination(config: dict[str, Any], name: str, url: str) -> None:
+    """A connector that names where its deliveries go (`allow_hosts`, or the host of its `url`)
+    signs for those hosts only: otherwise any job of the tenant could have any data signed with
+    the tenant's secret and sent wherever it liked. A connector that names neither signs for any
+    host (documented)."""
+    hosts: tuple[str, ...] = ()
+    if "allow_hosts" in config:
+        hosts = patterns(config["allow_hosts"], f"connector {name}'s allow_hosts")[1]
+    elif isinstance(config.get("url"), str) and httpx.URL(config["url"]).host:
+        hosts = (httpx.URL(config["url"]).host.lower(),)
+    target = httpx.URL(url).host
+    if hosts and not allowed(target, hosts):
+        raise Rejected(
+            f"refused delivery to host {target!r}: connector {name} signs for "
+            f"{', '.join(hosts)} only"
+        )
 
 
 def _signer(ctx: RunContext, name: str) -> Webhook:

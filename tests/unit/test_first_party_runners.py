@@ -16,7 +16,7 @@ import pytest
 from standardwebhooks import Webhook
 
 from jobforge import errors
-from jobforge.runners.http import _allowed
+from jobforge.runners.hosts import allowed as _allowed
 from jobforge.runners.outcomes import Rejected, Retryable, network_error, refused, retried
 from jobforge.runners.report import ReportIn, generate, to_csv
 from jobforge.runners.secrets import key_of, secret_problem
@@ -231,3 +231,26 @@ def test_report_rows_from_queue_jobs_are_valid_report_input() -> None:
                        "finished_at": "2026-11-01T08:00:00Z"}  # fmt: skip
     ReportIn.model_validate({"window_start": "2026-11-01T00:00:00Z",
                              "window_end": "2026-11-02T00:00:00Z", "jobs": rows})  # fmt: skip
+
+
+def test_a_report_type_that_a_spreadsheet_would_run_is_quoted() -> None:
+    from jobforge.runners.report import _not_a_formula
+
+    for hostile in ('=HYPERLINK("http://x")', "+1", "-2+3", "@SUM(A1)", "\tx"):
+        assert _not_a_formula(hostile) == "'" + hostile
+    assert _not_a_formula("billing.invoice") == "billing.invoice"
+    assert _not_a_formula("*") == "*"
+
+
+def test_a_webhook_connector_that_names_its_hosts_signs_for_them_only() -> None:
+    from jobforge.runners.webhook import _check_destination
+
+    pinned = {"secret": "whsec_x", "url": "https://hooks.example.com/in"}
+    _check_destination(pinned, "hooks", "https://hooks.example.com/other")  # same host: fine
+    with pytest.raises(Rejected, match=r"signs for hooks\.example\.com only"):
+        _check_destination(pinned, "hooks", "https://evil.example.net/in")
+    listed = {"secret": "whsec_x", "allow_hosts": ["*.example.com"]}
+    _check_destination(listed, "hooks", "https://a.example.com/in")
+    with pytest.raises(Rejected):
+        _check_destination(listed, "hooks", "https://example.org/in")
+    _check_destination({"secret": "whsec_x"}, "hooks", "https://anywhere.test/in")  # names none
