@@ -624,8 +624,9 @@ def test_the_bound_login_cannot_enqueue_for_tenant_b_by_argument(
             for scope in ("default", "b", "*"):  # a project scope the login is not bound to
                 got = attempt(conn, ctx, statement, ("tenant_b", scope, "hx.evil", None))
                 assert got.sqlstate == "JF003", (ctx, scope, got)
-        owned = conn.execute("SELECT DISTINCT tenant_id FROM jobforge.jobs WHERE type = 'hx.evil'")
-        assert {r[0] for r in owned.fetchall()} <= {"tenant_a"}
+    with scene.db.connect() as owner:  # the owner sees every tenant's rows: none but tenant_a's
+        owned = owner.execute("SELECT DISTINCT tenant_id FROM jobforge.jobs WHERE type = 'hx.evil'")
+        assert {r[0] for r in owned.fetchall()} == {"tenant_a"}
 
 
 def test_the_bound_login_counts_and_acts_in_bulk_on_its_own_jobs_only(
