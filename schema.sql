@@ -1062,6 +1062,8 @@ BEGIN
         SELECT p.id, gen_random_uuid() AS secret
         FROM unnest(coalesce(v_takeover, '{}') || coalesce(v_fresh, '{}')) AS p(id)
     ),
+    -- The rows as the caller gets them, the lease's secret in place of its stored digest
+    -- (lease_id), column by column: a composite row rebuilt through jsonb cost ~3 us a job.
     claimed AS (
         UPDATE jobforge.jobs j
         SET status = 'running', attempts = j.attempts + 1, lease_token = jobforge.lease_id(p.secret),
@@ -1069,23 +1071,31 @@ BEGIN
             updated_at = v_now, error = NULL
         FROM picked p
         WHERE j.id = p.id
-        RETURNING j AS jrow, p.secret
+        RETURNING
+            j.id, j.tenant_id, j.project, j.type, j.payload, j.payload_hash, j.status,
+            j.priority, j.run_at, j.attempts, j.max_attempts, p.secret AS lease_token,
+            j.lease_holder, j.lease_expires_at, j.heartbeat_at, j.idempotency_key, j.error,
+            j.trace_id, j.progress_pct, j.progress_message, j.created_at, j.updated_at,
+            j.finished_at, j.parent_id, j.envelope, j.lease_token AS lease_id
     ),
     attempts AS (
         INSERT INTO jobforge.job_attempts (job_id, tenant_id, project, attempt, worker, lease_token,
                                            started_at)
-        SELECT (c.jrow).id, (c.jrow).tenant_id, (c.jrow).project, (c.jrow).attempts, p_worker, (c.jrow).lease_token, v_now
+        SELECT c.id, c.tenant_id, c.project, c.attempts, p_worker, c.lease_id, v_now
         FROM claimed c
     ),
     events AS (
         INSERT INTO jobforge.job_events (job_id, tenant_id, project, kind, at, attempt, worker)
-        SELECT (c.jrow).id, (c.jrow).tenant_id, (c.jrow).project, 'claimed', v_now, (c.jrow).attempts, p_worker
-        FROM claimed c ORDER BY (c.jrow).id
+        SELECT c.id, c.tenant_id, c.project, 'claimed', v_now, c.attempts, p_worker
+        FROM claimed c ORDER BY c.id
     )
-    SELECT r.*
+    SELECT
+        c.id, c.tenant_id, c.project, c.type, c.payload, c.payload_hash, c.status, c.priority,
+        c.run_at, c.attempts, c.max_attempts, c.lease_token, c.lease_holder, c.lease_expires_at,
+        c.heartbeat_at, c.idempotency_key, c.error, c.trace_id, c.progress_pct,
+        c.progress_message, c.created_at, c.updated_at, c.finished_at, c.parent_id, c.envelope
     FROM claimed c
-    CROSS JOIN LATERAL jsonb_populate_record(c.jrow, jsonb_build_object('lease_token', c.secret)) r
-    ORDER BY r.priority, r.run_at, r.id;
+    ORDER BY c.priority, c.run_at, c.id;
 END $$;
 
 
