@@ -104,6 +104,11 @@ def claimed(loaded: Sequence[db.Loaded]) -> tuple[list[Job], list[Outcome]]:
     """The claimed jobs, and a `failed` outcome for each row that cannot be loaded (quarantined
     in a transaction of its own right after the claim, so one poison row never stalls a claim
     again)."""
+    if all(item.row is not None for item in loaded):
+        try:  # every row at once, in one call into pydantic-core: the common case
+            return _JOBS.validate_python([item.row for item in loaded]), []
+        except ValueError:
+            pass  # one row or more does not validate: each on its own
     jobs: list[Job] = []
     poisoned: list[Outcome] = []
     for item in loaded:
@@ -338,6 +343,7 @@ Rows = list[dict[str, Any]]
 #: Rows to answers in one call into pydantic-core: `model_construct` per row, which skips the
 #: validation, still cost ~8 us a row in Python (8 ms of a 1,000-job batch); this is ~1 us.
 _ENQUEUED = TypeAdapter(list[Enqueued])
+_JOBS = TypeAdapter(list[Job])
 
 
 def enqueued_one(rows: Rows) -> Enqueued:

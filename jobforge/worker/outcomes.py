@@ -161,6 +161,8 @@ def _not_retried(job: Job, worker: str, why: str, exc: BaseException) -> None:
 
 
 def _json_result(result: Any) -> Any:
+    if result is None or type(result) in _PLAIN:  # JSON as it is (a float may be NaN)
+        return result
     if isinstance(result, BaseModel):
         return result.model_dump(mode="json")
     try:
@@ -168,6 +170,9 @@ def _json_result(result: Any) -> Any:
     except (TypeError, ValueError) as exc:
         raise errors.NonRetryable(f"the handler's result is not JSON: {exc}") from None
     return result
+
+
+_PLAIN = frozenset({str, int, bool})
 
 
 def error_record(
