@@ -31,6 +31,7 @@ from jobforge.worker import logs
 from jobforge.worker.admission import Admission, KeyLoader, Policy
 from jobforge.worker.completer import Completer
 from jobforge.worker.context import JobContext, StopReason
+from jobforge.worker.deadlines import Deadlines
 from jobforge.worker.executor import Executor
 from jobforge.worker.gauges import gauge_loop
 from jobforge.worker.heartbeat import heartbeat_loop
@@ -197,6 +198,7 @@ class Worker:
         self._client_arg = client
         self._middleware = tuple(middleware)
         self._holdings = Holdings()
+        self._deadlines = Deadlines()
         self._pace = Pace()
         self._executor = Executor(
             self.config.concurrency, on_abandon=lambda: self.metrics.inc("abandoned")
@@ -536,6 +538,7 @@ class Worker:
                     timeout_source=admission.timeout_source,
                     metrics=self.metrics,
                     worker=self.name,
+                    deadlines=self._deadlines,
                 )
             else:
                 outcome = admission

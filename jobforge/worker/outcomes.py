@@ -23,6 +23,7 @@ from jobforge.queue import AsyncQueueClient, Job, Outcome
 from jobforge.worker import logs
 from jobforge.worker.admission import Admission, KeyLoader, Policy, admit
 from jobforge.worker.context import JobContext
+from jobforge.worker.deadlines import Deadlines
 from jobforge.worker.executor import Executor
 from jobforge.worker.leases import Running
 from jobforge.worker.metrics import Metrics
@@ -44,6 +45,7 @@ async def outcome_of(
     timeout_source: str = "runner",
     metrics: Metrics,
     worker: str,
+    deadlines: Deadlines,
 ) -> Outcome | None:
     """Run the job in this task; None when it was stopped (cancel, lost lease, shutdown)."""
     job, spec, ctx = running.job, running.spec, running.ctx
@@ -66,10 +68,11 @@ async def outcome_of(
     if timeout_s is not None:
         # Our own timer rather than asyncio.timeout: the handler sees stop_reason "timeout"
         # (and sync ones ctx.cancelled) before the cancellation lands, and a TimeoutError the
-        # handler raises itself stays an ordinary exception.
+        # handler raises itself stays an ordinary exception. On the worker's shared ticks
+        # (`deadlines`), not a timer of its own.
         task = asyncio.current_task()
         assert task is not None
-        timer = asyncio.get_running_loop().call_later(timeout_s, _time_out, ctx, task)
+        timer = deadlines.arm(timeout_s, _time_out, ctx, task)
     try:
         arg = job.payload
         if spec.parse_input is not None:
@@ -111,7 +114,7 @@ async def outcome_of(
         return done("retry", result=None, error=error_record("exception", exc))
     finally:
         if timer is not None:
-            timer.cancel()
+            deadlines.disarm(timer)
 
 
 async def admitted(running: Running, policy: Policy, client: AsyncQueueClient, *,
