@@ -2026,15 +2026,21 @@ BEGIN
                         ELSE 'retry_scheduled' END AS next
             -- One probe of the primary key per outcome, locked in id order. A join of jobs
             -- with the outcomes was planned as a nested loop over both (the planner guesses 10
-            -- rows for an array it cannot see): 200 outcomes cost 40,000 comparisons.
+            -- rows for an array it cannot see): 200 outcomes cost 40,000 comparisons. The probe
+            -- names the id alone, and the lease is checked on the row it locked: with the
+            -- status in it, once ANALYZE had seen few running jobs, the planner read the partial
+            -- index of running jobs (jobs_leased) from end to end for each outcome instead.
             FROM (SELECT * FROM input WHERE input.first ORDER BY input.id) input
             CROSS JOIN LATERAL (
-                SELECT j.id, j.tenant_id, j.project, j.attempts, j.max_attempts
+                SELECT j.id, j.tenant_id, j.project, j.attempts, j.max_attempts, j.status,
+                       j.lease_token, j.lease_holder
                 FROM jobforge.jobs j
-                WHERE j.id = input.id AND j.status = 'running' AND j.lease_token = input.token
-                  AND j.lease_holder = p_worker
+                WHERE j.id = input.id
+                LIMIT 1  -- keeps the lease's conditions below out of the probe
                 FOR UPDATE
             ) j
+            WHERE j.status = 'running' AND j.lease_token = input.token
+              AND j.lease_holder = p_worker
         ) s
     ),
     updated AS (

@@ -1,0 +1,84 @@
+"""The worker's writes find their jobs by primary key whatever the planner's statistics say.
+
+Once ANALYZE has seen a queue with few running jobs, the partial index of running jobs
+(`jobs_leased`) looks tiny to the planner, and a finish that also named the status read that
+index from end to end for every outcome: a drain of 50,000 jobs fell from ~10,000 to ~640 jobs
+a second (migrations/0026). What the index scans returned is read from the statistics views,
+so the test counts work, not time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import psycopg
+import pytest
+
+from jobforge.provision import Database
+from jobforge.queue import NewJob, QueueClient
+
+TENANT = "acme"
+QUEUED = 3000
+RUNNING = 2000
+FINISHED = 200
+
+
+def _leased_reads(conn: psycopg.Connection) -> int:
+    conn.execute("SELECT pg_catalog.pg_stat_clear_snapshot()")
+    row = conn.execute(
+        "SELECT idx_tup_read FROM pg_catalog.pg_stat_user_indexes "
+        "WHERE schemaname = 'jobforge' AND indexrelname = 'jobs_leased'"
+    ).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+@pytest.fixture
+def running(jobforge_db: Database) -> Iterator[list[tuple[int, str]]]:
+    """RUNNING jobs claimed by worker `w`, claimed after ANALYZE saw every job queued."""
+    with QueueClient.connect(jobforge_db.dsn, tenant=TENANT) as client:
+        client.enqueue_many([NewJob(type="p.job", payload={"i": i}) for i in range(QUEUED)])
+    with jobforge_db.connect() as owner:
+        owner.autocommit = True
+        owner.execute("ANALYZE jobforge.jobs")
+        rows = owner.execute(
+            "SELECT id, lease_token::text FROM jobforge.claim_v1('w', %s, NULL, 300)", (RUNNING,)
+        ).fetchall()
+    assert len(rows) == RUNNING
+    yield [(int(i), str(t)) for i, t in rows]
+
+
+def test_a_finish_after_analyze_probes_each_job_by_key(
+    jobforge_db: Database, running: list[tuple[int, str]]
+) -> None:
+    batch = running[:FINISHED]
+    with jobforge_db.connect() as owner:
+        owner.autocommit = True
+        before = _leased_reads(owner)
+        states = owner.execute(
+            "SELECT state FROM jobforge.finish_v1('w', %s, %s::uuid[], %s)",
+            ([i for i, _ in batch], [t for _, t in batch], ["succeeded"] * len(batch)),
+        ).fetchall()
+        owner.execute("SELECT pg_catalog.pg_stat_force_next_flush()")
+        owner.execute("SELECT 1")  # the flush happens as this backend goes idle again
+        after = _leased_reads(owner)
+    assert [s for (s,) in states] == ["succeeded"] * FINISHED
+    # the bug read the index once per outcome: ~FINISHED * RUNNING / 2 entries
+    assert after - before < RUNNING, after - before
+
+
+def test_a_heartbeat_after_analyze_reads_each_lease_once(
+    jobforge_db: Database, running: list[tuple[int, str]]
+) -> None:
+    with jobforge_db.connect() as owner:
+        owner.autocommit = True
+        before = _leased_reads(owner)
+        states = owner.execute(
+            "SELECT state FROM jobforge.heartbeat_v1('w', %s, %s::uuid[], 300)",
+            ([i for i, _ in running], [t for _, t in running]),
+        ).fetchall()
+        owner.execute("SELECT pg_catalog.pg_stat_force_next_flush()")
+        owner.execute("SELECT 1")
+        after = _leased_reads(owner)
+    assert [s for (s,) in states] == ["ok"] * RUNNING
+    assert after - before <= 2 * RUNNING, after - before
