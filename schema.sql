@@ -2026,21 +2026,19 @@ BEGIN
                         ELSE 'retry_scheduled' END AS next
             -- One probe of the primary key per outcome, locked in id order. A join of jobs
             -- with the outcomes was planned as a nested loop over both (the planner guesses 10
-            -- rows for an array it cannot see): 200 outcomes cost 40,000 comparisons. The probe
-            -- names the id alone, and the lease is checked on the row it locked: with the
-            -- status in it, once ANALYZE had seen few running jobs, the planner read the partial
-            -- index of running jobs (jobs_leased) from end to end for each outcome instead.
+            -- rows for an array it cannot see): 200 outcomes cost 40,000 comparisons. The lease
+            -- is named without the status (jobs_lease_iff_running: a job holds a lease, token,
+            -- holder and expiry, exactly while it runs): with `status = 'running'` in it, once
+            -- ANALYZE had seen few running jobs, the planner read the partial index of running
+            -- jobs (jobs_leased) from end to end for each outcome instead.
             FROM (SELECT * FROM input WHERE input.first ORDER BY input.id) input
             CROSS JOIN LATERAL (
-                SELECT j.id, j.tenant_id, j.project, j.attempts, j.max_attempts, j.status,
-                       j.lease_token, j.lease_holder
+                SELECT j.id, j.tenant_id, j.project, j.attempts, j.max_attempts
                 FROM jobforge.jobs j
-                WHERE j.id = input.id
-                LIMIT 1  -- keeps the lease's conditions below out of the probe
+                WHERE j.id = input.id AND j.lease_token = input.token
+                  AND j.lease_holder = p_worker AND j.lease_expires_at IS NOT NULL
                 FOR UPDATE
             ) j
-            WHERE j.status = 'running' AND j.lease_token = input.token
-              AND j.lease_holder = p_worker
         ) s
     ),
     updated AS (
@@ -2104,8 +2102,8 @@ BEGIN
         UPDATE jobforge.jobs j
         SET lease_expires_at = v_now + make_interval(secs => p_lease_seconds), heartbeat_at = v_now
         FROM input
-        WHERE j.id = input.id AND j.status = 'running' AND j.lease_token = input.token
-          AND j.lease_holder = p_worker
+        WHERE j.id = input.id AND j.lease_token = input.token AND j.lease_holder = p_worker
+          AND j.lease_expires_at IS NOT NULL  -- running: jobs_lease_iff_running
         RETURNING j.id, j.lease_token
     )
     SELECT input.id,
@@ -2273,8 +2271,8 @@ BEGIN
         RAISE EXCEPTION 'progress: % is not a percentage 0-100', p_pct USING ERRCODE = 'JF006';
     END IF;
     UPDATE jobforge.jobs SET progress_pct = p_pct, progress_message = v_message, updated_at = v_now
-    WHERE id = p_job_id AND status = 'running' AND lease_token = jobforge.lease_id(p_token)
-      AND lease_holder = p_worker
+    WHERE id = p_job_id AND lease_token = jobforge.lease_id(p_token) AND lease_holder = p_worker
+      AND lease_expires_at IS NOT NULL  -- running: jobs_lease_iff_running
     RETURNING * INTO v_job;
     IF NOT FOUND THEN
         RETURN false;
@@ -2861,10 +2859,13 @@ BEGIN
     ),
     fenced AS MATERIALIZED (
         SELECT j.id, j.tenant_id, j.attempts, input.token
-        FROM jobforge.jobs j JOIN input ON j.id = input.id AND input.first
-        WHERE j.id = ANY (p_job_ids) AND j.status = 'running' AND j.lease_token = input.token
-          AND j.lease_holder = p_worker
-        FOR UPDATE OF j
+        FROM (SELECT * FROM input WHERE input.first ORDER BY input.id) input
+        CROSS JOIN LATERAL (
+            SELECT j.id, j.tenant_id, j.attempts FROM jobforge.jobs j
+            WHERE j.id = input.id AND j.lease_token = input.token AND j.lease_holder = p_worker
+              AND j.lease_expires_at IS NOT NULL  -- running: jobs_lease_iff_running
+            FOR UPDATE
+        ) j
     ),
     updated AS (
         UPDATE jobforge.jobs j
@@ -3809,8 +3810,9 @@ BEGIN
         RAISE EXCEPTION 'a token''s expiry must be a finite time' USING ERRCODE = 'JF006';
     END IF;
     SELECT * INTO v_job FROM jobforge.jobs j
-    WHERE j.id = p_job_id AND j.status = 'running' AND j.lease_holder = p_worker
-      AND j.lease_token = jobforge.lease_id(p_token);
+    WHERE j.id = p_job_id AND j.lease_holder = p_worker
+      AND j.lease_token = jobforge.lease_id(p_token)
+      AND j.lease_expires_at IS NOT NULL;  -- running: jobs_lease_iff_running
     IF NOT FOUND THEN
         RETURN 'lost';
     END IF;
