@@ -1,5 +1,5 @@
 -- jobforge's database schema as every migration up to and including
--- migrations/0026_lean_finish.sql leaves it: `pg_dump --schema-only --no-owner`
+-- migrations/0027_token_uses_prune.sql leaves it: `pg_dump --schema-only --no-owner`
 -- of the jobforge schema of a freshly migrated database, without session settings or
 -- version lines. Rows the migrations insert (job_transitions, settings) are data, not
 -- shown here.
@@ -2590,6 +2590,43 @@ BEGIN
         runs = v_pass.runs + v_done.runs;
     RETURN QUERY SELECT v_done.jobs, v_done.events, v_done.attempts, v_done.results, v_done.runs,
                         v_done.after_type IS NOT NULL;
+END $$;
+
+
+--
+-- Name: prune_token_uses_v1(integer, timestamp with time zone); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.prune_token_uses_v1(p_batch integer DEFAULT 1000, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS integer
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    v_now timestamptz := jobforge.clock(p_now);
+    v_n   integer;
+BEGIN
+    PERFORM jobforge.require_worker();
+    IF NOT jobforge.worker_scope() THEN  -- else row-level security would hide every row
+        RAISE EXCEPTION 'prune: the transaction needs the worker scope (jobforge.scope = worker)'
+            USING ERRCODE = 'JF006';
+    END IF;
+    IF p_batch IS NULL OR p_batch NOT BETWEEN 1 AND 50000 THEN
+        RAISE EXCEPTION 'prune: the batch must be 1-50000' USING ERRCODE = 'JF006';
+    END IF;
+    -- Oldest first, skipping rows another worker's prune (or a use being recorded) holds.
+    WITH gone AS (
+        DELETE FROM jobforge.token_uses u
+        WHERE u.ctid = ANY (ARRAY(
+            SELECT x.ctid FROM jobforge.token_uses x
+            WHERE x.expires_at < v_now - interval '1 hour'
+            ORDER BY x.expires_at
+            LIMIT p_batch
+            FOR UPDATE SKIP LOCKED
+        ))
+        RETURNING 1
+    )
+    SELECT count(*) INTO v_n FROM gone;
+    RETURN v_n;
 END $$;
 
 
@@ -5294,6 +5331,13 @@ CREATE INDEX schedules_due ON jobforge.schedules USING btree (next_slot NULLS FI
 
 
 --
+-- Name: token_uses_expiry; Type: INDEX; Schema: jobforge; Owner: -
+--
+
+CREATE INDEX token_uses_expiry ON jobforge.token_uses USING btree (expires_at);
+
+
+--
 -- Name: trigger_evaluations_by_event; Type: INDEX; Schema: jobforge; Owner: -
 --
 
@@ -6048,6 +6092,14 @@ REVOKE ALL ON FUNCTION jobforge.prune_batch(p_older_than interval, p_statuses jo
 
 REVOKE ALL ON FUNCTION jobforge.prune_pass_v1(p_worker text, p_every_s double precision, p_batch integer, p_hold_s double precision, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION jobforge.prune_pass_v1(p_worker text, p_every_s double precision, p_batch integer, p_hold_s double precision, p_now timestamp with time zone) TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION prune_token_uses_v1(p_batch integer, p_now timestamp with time zone); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.prune_token_uses_v1(p_batch integer, p_now timestamp with time zone) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.prune_token_uses_v1(p_batch integer, p_now timestamp with time zone) TO jobforge_worker;
 
 
 --

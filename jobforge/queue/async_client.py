@@ -151,6 +151,7 @@ class AsyncQueueClient(ClientBase[db.AsyncConnectionPool]):
     finish_each = _awaiting(ops.finish_each)
     reap = _awaiting(ops.reap)
     prune_pass = _awaiting(ops.prune_pass)
+    prune_token_uses = _awaiting(ops.prune_token_uses)
     schedule_pass = _awaiting(ops.schedule_pass)
     progress = _awaiting(ops.progress)
     release = _awaiting(ops.release)

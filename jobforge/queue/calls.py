@@ -163,6 +163,10 @@ def prune_pass(worker: str, every_s: float, batch: int, hold_s: float,
     }  # fmt: skip
 
 
+def prune_token_uses(batch: int, now: datetime | None) -> Call:
+    return "token_uses_prune", {"batch": batch, "now": now}
+
+
 def pruned(rows: Rows) -> Pruned:
     """The counts of a prune's batch (one row)."""
     row = rows[0]

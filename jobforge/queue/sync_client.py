@@ -199,6 +199,7 @@ class QueueClient(ClientBase[db.ConnectionPool]):
     finish_each = _blocking(ops.finish_each)
     reap = _blocking(ops.reap)
     prune_pass = _blocking(ops.prune_pass)
+    prune_token_uses = _blocking(ops.prune_token_uses)
     schedule_pass = _blocking(ops.schedule_pass)
     progress = _blocking(ops.progress)
     release = _blocking(ops.release)

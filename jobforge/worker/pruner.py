@@ -8,9 +8,10 @@ is under way and its worker stopped asking). The worker then runs batch after ba
 `prune_throttle` times as long as each took before the next, until the pass is done; a worker
 that dies midway leaves the pass to the next one, which goes on from the cursor the database
 keeps. A pass that deleted run records then deletes the artifact blobs no run references any
-more (`jobforge.queue.blobs`, after their grace). The first ask comes a minute (or one
-interval) after the start, so short-lived workers, and the tests' and golden cases', never
-prune.
+more (`jobforge.queue.blobs`, after their grace). Every ask also forgets the policy-token and
+signed-envelope uses that can no longer be presented (`prune_token_uses`). The first ask comes
+a minute (or one interval) after the start, so short-lived workers, and the tests' and golden
+cases', never prune.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ async def prune_loop(
 ) -> None:
     while True:
         await asyncio.sleep(min(every_s, MAX_ASK_S))
-        total = Pruned()
+        total, tokens = Pruned(), 0
         try:
             while True:
                 began = time.perf_counter()
@@ -54,9 +55,13 @@ async def prune_loop(
                 await asyncio.sleep((time.perf_counter() - began) * throttle)
             if total.runs:  # run records went: blobs only they referenced go too
                 total += await _prune_blobs(client, batch=batch, throttle=throttle)
+            tokens = await _prune_token_uses(client, batch=batch, throttle=throttle)
         except Exception:
             logger.warning("pruning finished jobs failed", exc_info=True,
                            extra={"worker": worker})  # fmt: skip
+        if tokens:
+            logger.info("forgot %d expired token and signature uses", tokens,
+                        extra={"worker": worker})  # fmt: skip
         if total:
             logger.info(
                 "pruned %d finished jobs (%d events, %d attempts, %d results, %d run records, "
@@ -64,6 +69,20 @@ async def prune_loop(
                 total.jobs, total.events, total.attempts, total.results, total.runs, total.blobs,
                 extra={"worker": worker},
             )  # fmt: skip
+
+
+async def _prune_token_uses(client: AsyncQueueClient, *, batch: int, throttle: float) -> int:
+    """Policy-token and signed-envelope uses that can no longer be presented (migrations/0027),
+    batch after batch; at most one cheap index probe when none has expired. Every worker asks:
+    concurrent ones skip each other's locked rows."""
+    total = 0
+    while True:
+        began = time.perf_counter()
+        went = await client.prune_token_uses(batch=batch)
+        total += went
+        if went < batch:
+            return total
+        await asyncio.sleep((time.perf_counter() - began) * throttle)
 
 
 async def _prune_blobs(client: AsyncQueueClient, *, batch: int, throttle: float) -> Pruned:

@@ -14,6 +14,10 @@ SELECT jobs, events, attempts, results, runs, more
 FROM jobforge.prune_pass_v1(%(worker)s, %(every_s)s::double precision, %(batch)s::integer,
                             %(hold_s)s::double precision, %(now)s::timestamptz)
 
+-- name: token_uses_prune
+-- Token and envelope uses past their expiry and the largest skew (migrations/0027), one batch.
+SELECT jobforge.prune_token_uses_v1(%(batch)s::integer, %(now)s::timestamptz) AS pruned
+
 -- name: prune_pass_state
 SELECT holder, started_at, finished_at, after_type IS NOT NULL AS under_way,
        jobs, events, attempts, results, runs
