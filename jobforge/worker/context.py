@@ -15,33 +15,43 @@ StopReason = Literal["canceled", "lease_lost", "timeout", "shutdown"]
 
 
 class CancelFlag:
-    """A `threading.Event` made on first `wait()`: most jobs never wait, and an Event costs a
-    lock and a condition for every job."""
+    """A cancellation flag handler threads can wait on, whose `threading.Event` is made on the
+    first `wait()`: most jobs never wait, and an Event (or a lock of its own) for every job cost
+    a lock and a condition each."""
 
-    __slots__ = ("_event", "_lock", "_set")
+    __slots__ = ("_event", "_set")
 
     def __init__(self) -> None:
         self._set = False
         self._event: threading.Event | None = None
-        self._lock = threading.Lock()
 
     def is_set(self) -> bool:
         return self._set
 
     def set(self) -> None:
-        with self._lock:
-            self._set = True
-            if self._event is not None:
-                self._event.set()
+        # The flag first, then the event: a `wait` that made its event after this read sees the
+        # flag when it looks again (below), one that made it before is woken here.
+        self._set = True
+        event = self._event
+        if event is not None:
+            event.set()
 
     def wait(self, timeout: float | None = None) -> bool:
-        with self._lock:
-            if self._set:
-                return True
+        if self._set:
+            return True
+        with _EVENTS:
             if self._event is None:
                 self._event = threading.Event()
             event = self._event
+        if self._set:  # set while the event was being made
+            return True
         return event.wait(timeout)
+
+
+#: Guards the making of a flag's event (rare: a handler waiting on its cancellation).
+_EVENTS = threading.Lock()
+#: Guards every context's pending progress (a handler thread writes, the loop takes).
+_PROGRESS = threading.Lock()
 
 
 @dataclass(eq=False)
@@ -64,7 +74,6 @@ class JobContext:
     #: Free for user middleware to leave things for each other; jobforge keeps nothing here.
     extensions: dict[str, Any] = field(default_factory=dict)
     _progress: tuple[float, str | None] | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
 
     @property
     def job_id(self) -> int:
@@ -86,11 +95,11 @@ class JobContext:
         """Report progress; the worker writes the latest value at most every progress interval."""
         if not 0 <= pct <= 100:
             raise ValueError(f"progress must be between 0 and 100, not {pct}")
-        with self._lock:
+        with _PROGRESS:
             self._progress = (float(pct), message)
 
     def take_progress(self) -> tuple[float, str | None] | None:
-        with self._lock:
+        with _PROGRESS:
             pending, self._progress = self._progress, None
             return pending
 
