@@ -2618,7 +2618,8 @@ BEGIN
         DELETE FROM jobforge.token_uses u
         WHERE u.ctid = ANY (ARRAY(
             SELECT x.ctid FROM jobforge.token_uses x
-            WHERE x.expires_at < v_now - interval '1 hour'
+            WHERE x.expires_at < v_now - interval '1 day 1 hour'
+              AND x.expires_at < x.used_at + interval '9 years'  -- else: names no expiry
             ORDER BY x.expires_at
             LIMIT p_batch
             FOR UPDATE SKIP LOCKED

@@ -1,9 +1,12 @@
 -- A policy token's or a signed envelope's use (token_uses, 0021) is kept while it could still be
 -- presented again: until its expiry plus the largest clock skew a worker allows (trust_skew_s,
--- at most an hour). Past that the worker refuses the token or envelope as expired, so the row
--- guards nothing, and nothing deleted the rows: the table grew by one row per signed or
--- token-bearing job, for ever. The workers' periodic prune now takes them in batches (an
--- envelope that names no expiry is kept ten years, the worker's bound for it).
+-- at most an hour), plus a day for a worker's clock that runs behind the database's or a use
+-- recorded a while after its check. Past that the worker refuses the token or envelope as
+-- expired, so the row guards nothing, and nothing deleted the rows: the table grew by one row per
+-- signed or token-bearing job, for ever. The workers' periodic prune now takes them in batches.
+-- An envelope that names no expiry can be presented for as long as its key is valid: its use is
+-- recorded with ten years to live (admission.UNEXPIRING_USE), and a use of nine years or more is
+-- never pruned.
 
 CREATE INDEX token_uses_expiry ON jobforge.token_uses (expires_at);
 
@@ -27,7 +30,8 @@ BEGIN
         DELETE FROM jobforge.token_uses u
         WHERE u.ctid = ANY (ARRAY(
             SELECT x.ctid FROM jobforge.token_uses x
-            WHERE x.expires_at < v_now - interval '1 hour'
+            WHERE x.expires_at < v_now - interval '1 day 1 hour'
+              AND x.expires_at < x.used_at + interval '9 years'  -- else: names no expiry
             ORDER BY x.expires_at
             LIMIT p_batch
             FOR UPDATE SKIP LOCKED

@@ -628,8 +628,9 @@ def prune_token_uses(
     client: Client, *, batch: int = calls.DEFAULT_PRUNE_BATCH, now: datetime | None = None
 ) -> Steps[int]:
     """Forget up to `batch` policy-token and signed-envelope uses that can no longer be presented
-    (past their expiry and the largest clock skew a worker allows); how many went. A worker's
-    call (the workers' periodic prune makes it)."""
+    (a day and an hour past their expiry: the largest clock skew a worker allows, and a day for
+    clocks that disagree; never a use that names no expiry); how many went. A worker's call (the
+    workers' periodic prune makes it)."""
     rows = yield _worker(calls.prune_token_uses(batch, now))
     return int(rows[0]["pruned"])
 

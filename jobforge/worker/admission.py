@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -148,7 +149,7 @@ def timeout_for(spec: HandlerSpec, job: Job, default_s: float | None) -> Admissi
     bound = spec.timeout_s or default_s
     raw = (job.envelope or {}).get("timeout_s")
     asked = float(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) else 0.0
-    if not asked > 0 or asked != asked:  # none, or not a positive number: the bound's
+    if not 0 < asked < math.inf:  # none, or not a finite positive number: the bound's
         return Admission(bound, source) if bound is not None else Admission(None, "none")
     if bound is None or asked <= bound:
         return Admission(asked, "job")

@@ -20,6 +20,10 @@ from typing import Any
 TICK_S = 0.02
 
 Armed = tuple[int, int]  #: (tick, entry): what `disarm` takes
+#: Delays this long or longer (a century; infinity, NaN) are never armed: no run lasts that
+#: long, and the tick of an infinite deadline cannot be computed.
+NEVER_S = 100 * 365.25 * 86400
+NOT_ARMED: Armed = (-1, -1)
 
 
 class Deadlines:
@@ -35,8 +39,10 @@ class Deadlines:
     def arm(self, delay_s: float, callback: Callable[..., None], *args: Any) -> Armed:
         """Call `callback(*args)` once `delay_s` has passed (up to a tick later), unless
         disarmed before."""
+        if not delay_s < NEVER_S:  # infinite, NaN, or past any run: never fires
+            return NOT_ARMED
         loop = asyncio.get_running_loop()
-        tick = math.ceil((loop.time() + delay_s) / self._tick_s)
+        tick = math.ceil((loop.time() + max(delay_s, 0.0)) / self._tick_s)
         entries = self._ticks.get(tick)
         if entries is None:
             entries = self._ticks[tick] = {}

@@ -65,15 +65,16 @@ async def outcome_of(
         return done("retry", result=None, error=error_record("timeout", exc, message))
 
     timer = None
-    if timeout_s is not None:
-        # Our own timer rather than asyncio.timeout: the handler sees stop_reason "timeout"
-        # (and sync ones ctx.cancelled) before the cancellation lands, and a TimeoutError the
-        # handler raises itself stays an ordinary exception. On the worker's shared ticks
-        # (`deadlines`), not a timer of its own.
-        task = asyncio.current_task()
-        assert task is not None
-        timer = deadlines.arm(timeout_s, _time_out, ctx, task)
     try:
+        if timeout_s is not None:
+            # Our own timer rather than asyncio.timeout: the handler sees stop_reason "timeout"
+            # (and sync ones ctx.cancelled) before the cancellation lands, and a TimeoutError the
+            # handler raises itself stays an ordinary exception. On the worker's shared ticks
+            # (`deadlines`), not a timer of its own; inside the try, so that whatever arming it
+            # raises ends this attempt like any error instead of leaving its lease held.
+            task = asyncio.current_task()
+            assert task is not None
+            timer = deadlines.arm(timeout_s, _time_out, ctx, task)
         arg = job.payload
         if spec.parse_input is not None:
             try:
@@ -164,8 +165,8 @@ def _not_retried(job: Job, worker: str, why: str, exc: BaseException) -> None:
 
 
 def _json_result(result: Any) -> Any:
-    if result is None or type(result) in _PLAIN:  # JSON as it is (a float may be NaN)
-        return result
+    if result is None or type(result) in _PLAIN:  # JSON as it is (a float may be NaN, an int
+        return result  # too long for Python to print: those are checked below)
     if isinstance(result, BaseModel):
         return result.model_dump(mode="json")
     try:
@@ -175,7 +176,7 @@ def _json_result(result: Any) -> Any:
     return result
 
 
-_PLAIN = frozenset({str, int, bool})
+_PLAIN = frozenset({str, bool})
 
 
 def error_record(

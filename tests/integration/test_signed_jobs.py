@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -296,6 +297,28 @@ def test_per_job_timeout_within_the_runners_bound(jobforge_db: Database,
     assert messages[quick.job_id].endswith("timeout of 0.1 s (job's)"), messages
     assert messages[capped.job_id].endswith("timeout of 0.5 s (runner's)"), messages
     assert messages[default.job_id].endswith("timeout of 0.2 s (default's)"), messages
+
+
+def test_an_infinite_timeout_means_none_and_the_job_ends(jobforge_db: Database,
+                                                       queue: QueueClient) -> None:  # fmt: skip
+    """An infinite timeout, the deployment's or a job's own (a tenant can store 1e400 as the
+    envelope's timeout_s, which Python reads as infinity), means none: the job runs and its
+    outcome is recorded. Arming such a timer used to raise before the outcome was recorded,
+    leaving the job running and its lease heartbeated for good."""
+    registry = Registry()
+    registry.register("free.job", lambda payload, ctx: payload["n"])
+    job = queue.enqueue("free.job", {"n": 7}, max_attempts=1)
+    with jobforge_db.connect() as owner:
+        owner.execute(
+            "UPDATE jobforge.jobs SET envelope = jsonb_build_object('timeout_s', "
+            "1e400::numeric + 0.5) WHERE id = %s",
+            (job.job_id,),
+        )
+        owner.commit()
+    config = WorkerConfig(default_timeout_s=math.inf, prune_every_s=None, schedules_every_s=None)
+    drain(jobforge_db.dsn, registry, config)
+    assert queue.get(job.job_id).status == "succeeded"
+    assert queue.result(job.job_id) == 7
 
 
 # -- the registry's own refusals --------------------------------------------------------------

@@ -1,7 +1,8 @@
 """Token and signed-envelope uses are forgotten once they can no longer be presented
-(migrations/0027): past their expiry and the hour of clock skew a worker may allow, oldest
-first, in batches, by a worker's call only; the rest stay, so a token that could still be
-accepted is still refused the second time."""
+(migrations/0027): a day and an hour past their expiry (the hour of clock skew a worker may
+allow, a day for clocks that disagree), oldest first, in batches, by a worker's call only; the
+rest stay, an envelope's that names no expiry for good, so what could still be accepted is
+still refused the second time."""
 
 from __future__ import annotations
 
@@ -22,22 +23,24 @@ T0 = datetime(2031, 5, 1, 12, 0, tzinfo=UTC)
 def uses(jobforge_db: Database) -> dict[str, datetime]:
     """Uses by jti, with their expiry, as the owner writes them (token_consume_v1's rows)."""
     expiries = {
-        "expired-3h": T0 - timedelta(hours=3),
-        "expired-2h": T0 - timedelta(hours=2),
-        "within-skew": T0 - timedelta(minutes=30),  # a worker with an hour's skew still checks it
-        "live": T0 + timedelta(hours=1),
-        "sig:unexpiring": T0 + timedelta(days=3650),
+        "expired-3d": (T0 - timedelta(days=4), T0 - timedelta(days=3)),
+        "expired-2d": (T0 - timedelta(days=3), T0 - timedelta(days=2)),
+        # within a day and an hour: a worker with an hour's skew and a slow clock still checks it
+        "expired-1d": (T0 - timedelta(days=2), T0 - timedelta(hours=24, minutes=30)),
+        "live": (T0 - timedelta(days=1), T0 + timedelta(hours=1)),
+        # an envelope that names no expiry, used eleven years ago: presentable for ever
+        "sig:unexpiring": (T0 - timedelta(days=4015), T0 - timedelta(days=365)),
     }
     with jobforge_db.connect() as owner:
-        for n, (jti, expires) in enumerate(expiries.items()):
+        for n, (jti, (used, expires)) in enumerate(expiries.items()):
             for tenant in ("acme", "globex"):
                 owner.execute(
                     "INSERT INTO jobforge.token_uses (tenant_id, jti, job_id, used_at, expires_at) "
                     "VALUES (%s, %s, %s, %s, %s)",
-                    (tenant, jti, n + 1, T0 - timedelta(days=1), expires),
+                    (tenant, jti, n + 1, used, expires),
                 )
         owner.commit()
-    return expiries
+    return {jti: expires for jti, (_, expires) in expiries.items()}
 
 
 def remaining(jobforge_db: Database) -> list[tuple[str, str]]:
@@ -53,13 +56,13 @@ def test_uses_past_expiry_and_skew_go_oldest_first_in_batches(
 ) -> None:
     with QueueClient.connect(jobforge_db.dsn) as worker:
         assert worker.prune_token_uses(batch=3, now=T0) == 3
-        assert ("globex", "expired-3h") not in remaining(jobforge_db)
-        assert ("acme", "expired-2h") in remaining(jobforge_db) or (
-            "globex", "expired-2h") in remaining(jobforge_db)  # fmt: skip
+        assert ("globex", "expired-3d") not in remaining(jobforge_db)
+        assert ("acme", "expired-2d") in remaining(jobforge_db) or (
+            "globex", "expired-2d") in remaining(jobforge_db)  # fmt: skip
         assert worker.prune_token_uses(batch=3, now=T0) == 1
         assert worker.prune_token_uses(batch=3, now=T0) == 0
     kept = {jti for _, jti in remaining(jobforge_db)}
-    assert kept == {"within-skew", "live", "sig:unexpiring"}
+    assert kept == {"expired-1d", "live", "sig:unexpiring"}
     assert len(remaining(jobforge_db)) == 6  # both tenants' rows
 
 

@@ -264,6 +264,24 @@ def test_a_pydantic_result_is_stored_as_its_json(
     assert client.result(job_id) == {"total": 2, "day": "2026-01-02", "labels": ["a", "b"]}
 
 
+def test_an_integer_too_long_to_print_fails_its_job_alone(
+    client: QueueClient, jobforge_db: Database
+) -> None:
+    """A result Python cannot write as JSON (an int past its 4,300-digit limit) fails its own
+    job, not retried, and the outcomes recorded with it in one batch are recorded as usual."""
+    registry = Registry()
+    registry.register("big.int", lambda payload, ctx: 10**5000 if payload["big"] else 1)
+    big = client.enqueue("big.int", {"big": True}, max_attempts=3).job_id
+    small = client.enqueue("big.int", {"big": False}).job_id
+    drain(jobforge_db.dsn, registry, fast(), timeout_s=LIMIT_S)
+    job = client.get(big)
+    assert job.status is JobState.FAILED
+    assert job.error["kind"] == "non_retryable"
+    assert "not JSON" in job.error["message"]
+    assert client.get(small).status is JobState.SUCCEEDED
+    assert client.result(small) == 1
+
+
 def test_a_result_that_is_not_json_fails_the_job_for_good(
     client: QueueClient, jobforge_db: Database
 ) -> None:

@@ -4,6 +4,9 @@ and never once disarmed."""
 from __future__ import annotations
 
 import asyncio
+import math
+
+import pytest
 
 from jobforge.worker.deadlines import Deadlines
 
@@ -40,3 +43,20 @@ def test_a_disarmed_deadline_never_fires_and_leaves_the_others() -> None:
         return fired
 
     assert asyncio.run(main()) == ["kept"]
+
+
+@pytest.mark.parametrize("delay", [math.inf, math.nan, 1e306, 4e9])
+def test_a_deadline_past_any_run_is_never_armed_and_never_raises(delay: float) -> None:
+    """An infinite timeout (an operator's `inf`, a tenant's envelope of 1e400) used to raise
+    while arming, before the job's outcome could be recorded, so its lease stayed held."""
+
+    async def main() -> list[str]:
+        deadlines = Deadlines(tick_s=0.02)
+        fired: list[str] = []
+        armed = deadlines.arm(delay, fired.append, "never")
+        deadlines.disarm(armed)
+        deadlines.arm(delay, fired.append, "never")
+        await asyncio.sleep(0.05)
+        return fired
+
+    assert asyncio.run(main()) == []
