@@ -1,5 +1,5 @@
 -- jobforge's database schema as every migration up to and including
--- migrations/0027_token_uses_prune.sql leaves it: `pg_dump --schema-only --no-owner`
+-- migrations/0028_connectors_whole_tenant.sql leaves it: `pg_dump --schema-only --no-owner`
 -- of the jobforge schema of a freshly migrated database, without session settings or
 -- version lines. Rows the migrations insert (job_transitions, settings) are data, not
 -- shown here.
@@ -1192,6 +1192,26 @@ END $$;
 
 
 --
+-- Name: connector_remove_v1(text); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.connector_remove_v1(p_name text) RETURNS TABLE(name text)
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+#variable_conflict use_column
+DECLARE
+    v_tenant text := jobforge.require_tenant();
+BEGIN
+    PERFORM jobforge.require_whole_tenant_login();
+    RETURN QUERY
+    DELETE FROM jobforge.connector_configs c
+    WHERE c.tenant_id = v_tenant AND c.name = p_name
+    RETURNING c.name;
+END $$;
+
+
+--
 -- Name: connector_set_v1(text, jsonb); Type: FUNCTION; Schema: jobforge; Owner: -
 --
 
@@ -1204,6 +1224,7 @@ DECLARE
     v_tenant  text := jobforge.require_tenant();
     v_problem text;
 BEGIN
+    PERFORM jobforge.require_whole_tenant_login();
     IF p_name IS NULL OR p_name !~ '^[a-z0-9._-]{1,128}$' THEN
         RAISE EXCEPTION 'connector name % is invalid: use 1-128 of [a-z0-9._-]',
             quote_literal(left(coalesce(p_name, ''), 60)) USING ERRCODE = 'JF015';
@@ -2995,6 +3016,24 @@ BEGIN
             session_user, quote_literal(left(v_asked, 130)) USING ERRCODE = 'JF003';
     END IF;
     RETURN v_asked;
+END $$;
+
+
+--
+-- Name: require_whole_tenant_login(); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.require_whole_tenant_login() RETURNS void
+    LANGUAGE plpgsql STABLE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM jobforge.tenant_logins l
+               WHERE l.login = session_user AND l.projects IS NOT NULL) THEN
+        RAISE EXCEPTION 'login % is bound to projects (jobforge.tenant_logins): a connector is the '
+            'whole tenant''s, set or removed by a login bound to no project', session_user
+            USING ERRCODE = 'JF003';
+    END IF;
 END $$;
 
 
@@ -5910,6 +5949,14 @@ REVOKE ALL ON FUNCTION jobforge.clock(p_now timestamp with time zone) FROM PUBLI
 
 
 --
+-- Name: FUNCTION connector_remove_v1(p_name text); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.connector_remove_v1(p_name text) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.connector_remove_v1(p_name text) TO jobforge_app;
+
+
+--
 -- Name: FUNCTION connector_set_v1(p_name text, p_config jsonb); Type: ACL; Schema: jobforge; Owner: -
 --
 
@@ -6166,6 +6213,13 @@ GRANT ALL ON FUNCTION jobforge.require_project_scope() TO jobforge_worker;
 REVOKE ALL ON FUNCTION jobforge.require_tenant() FROM PUBLIC;
 GRANT ALL ON FUNCTION jobforge.require_tenant() TO jobforge_app;
 GRANT ALL ON FUNCTION jobforge.require_tenant() TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION require_whole_tenant_login(); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.require_whole_tenant_login() FROM PUBLIC;
 
 
 --
@@ -6465,7 +6519,7 @@ GRANT SELECT ON TABLE jobforge.artifact_refs TO jobforge_worker;
 -- Name: TABLE connector_configs; Type: ACL; Schema: jobforge; Owner: -
 --
 
-GRANT SELECT,DELETE ON TABLE jobforge.connector_configs TO jobforge_app;
+GRANT SELECT ON TABLE jobforge.connector_configs TO jobforge_app;
 GRANT SELECT ON TABLE jobforge.connector_configs TO jobforge_worker;
 
 

@@ -54,6 +54,7 @@ APP_FUNCTIONS = {
     "event_submit_v1", "trigger_add_v1", "trigger_pause_v1", "trigger_remove_v1",
     "trigger_test_v1",  # tenant-facing, [7/10]
     "connector_set_v1",  # tenant-facing, [9/10] (migrations/0022)
+    "connector_remove_v1",  # tenant-facing, removal by a whole-tenant login (migrations/0028)
     "current_tenant", "worker_scope", "require_tenant",  # what the policies and functions call
     "current_project", "require_project_scope",  # the project scope, [6/10] (migrations/0016)
     "jobs_delete_children", "notify_jobs",  # trigger functions: not callable directly
@@ -753,9 +754,15 @@ def test_the_bound_login_touches_no_connector_of_tenant_b(
             assert attempt(conn, ctx, statement).rows == [("http",)], ctx
             got = attempt(conn, ctx, "SELECT tenant_id, config FROM jobforge.connector_configs")
             assert got.rows == [("tenant_a", {"api_key": "attacker"})], (ctx, got)
+        remove = "SELECT name FROM jobforge.connector_remove_v1('http')"
+        for ctx in (Context("tenant_b"), Context("tenant_b", "worker", "true", PLANTED),
+                    Context(None, "worker"), Context("", "worker", "true", PLANTED)):  # fmt: skip
+            got = attempt(conn, ctx, remove)
+            assert got.sqlstate == "JF003", (ctx, got)
         for direct in (
             f"INSERT INTO jobforge.connector_configs VALUES ('tenant_a', 'x', '{evil}', now())",
             f"UPDATE jobforge.connector_configs SET config = '{evil}'",
+            "DELETE FROM jobforge.connector_configs",  # removal goes through 0028's function
         ):
             assert attempt(conn, Context("tenant_a"), direct).sqlstate == "42501", direct
         got = attempt(conn, Context("tenant_a"), "SELECT name FROM jobforge.connector_set_v1("

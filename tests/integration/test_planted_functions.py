@@ -93,13 +93,14 @@ def test_planted_shadows_do_not_open_another_tenants_rows(
             for table in TABLES:
                 seen = conn.execute(f"SELECT count(*) FROM jobforge.{table}").fetchone()
                 assert seen == (0,), (tenant, table)
-            # no direct write at all since migrations/0022 (connector_set_v1 writes them)
-            with pytest.raises(psycopg.errors.InsufficientPrivilege):
-                conn.execute(
-                    'UPDATE jobforge.connector_configs SET config = \'{"api_key": "mine"}\''
-                )
-            deleted = conn.execute("DELETE FROM jobforge.connector_configs").rowcount
-            assert deleted == 0, tenant
+            # no direct write at all since migrations/0022 (connector_set_v1 writes them), nor a
+            # delete since 0028 (connector_remove_v1 removes them)
+            for statement in (
+                'UPDATE jobforge.connector_configs SET config = \'{"api_key": "mine"}\'',
+                "DELETE FROM jobforge.connector_configs",
+            ):
+                with pytest.raises(psycopg.errors.InsufficientPrivilege):
+                    conn.execute(statement)
 
 
 def test_planted_shadows_do_not_make_an_app_login_a_worker(

@@ -283,6 +283,34 @@ def test_a_project_bound_login_cannot_act_outside_its_project(
         assert own.cancel(seeded["a_queued"]).value == "canceled"
 
 
+def test_a_project_bound_login_reads_the_tenant_s_connectors_but_changes_none(
+    jobforge_db: Database, bound: str
+) -> None:
+    """A connector is the whole tenant's (its secret signs every project's deliveries): a login
+    bound to project a reads it, as its runs must, and neither overwrites nor removes it, with
+    the client or with SQL of its own (migrations/0028); a login for the whole tenant does."""
+    with QueueClient.connect(jobforge_db.dsn, tenant=TENANT) as whole:
+        whole.connector_set("hooks", {"secret": "the tenant's"})
+    with QueueClient.connect(bound, tenant=TENANT, project="a") as own:
+        assert own.connector_get("hooks").config == {"secret": "the tenant's"}
+        with pytest.raises(errors.TenantRequired, match="is bound to projects"):
+            own.connector_set("hooks", {"secret": "the attacker's"})
+        with pytest.raises(errors.TenantRequired, match="is bound to projects"):
+            own.connector_set("new", {"secret": "the attacker's"})
+        with pytest.raises(errors.TenantRequired, match="is bound to projects"):
+            own.connector_remove("hooks")
+    with psycopg.connect(bound, autocommit=True) as conn, conn.transaction():
+        conn.execute("SELECT set_config('jobforge.tenant', %s, true)", (TENANT,))
+        with pytest.raises(psycopg.errors.InsufficientPrivilege):
+            conn.execute("DELETE FROM jobforge.connector_configs")
+    with QueueClient.connect(jobforge_db.dsn, tenant=TENANT) as whole:
+        assert [(c.name, c.config) for c in whole.connector_list()] == [
+            ("hooks", {"secret": "the tenant's"})
+        ]
+        assert whole.connector_remove("hooks") is True
+        assert whole.connector_remove("hooks") is False
+
+
 def test_a_project_bound_login_cannot_lift_its_binding(bound: str) -> None:
     """The login may read its own binding row but not change it, nor write a job row itself."""
     with psycopg.connect(bound, autocommit=True) as conn:
