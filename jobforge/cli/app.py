@@ -16,34 +16,73 @@ try:  # typer 0.29 vendors click (typer._click); older ones raise click's own ex
 except ImportError:  # pragma: no cover
     from click.exceptions import ClickException  # type: ignore[assignment]
 
+import importlib
+from functools import cache
+from typing import Any
+
 from jobforge import errors
-from jobforge.cli import (
-    audit_command,
-    certify_command,
-    connectors_command,
-    contracts_command,
-    dashboard_command,
-    db_commands,
-    doctor,
-    events_command,
-    features_command,
-    init_command,
-    jobs_commands,
-    keys_command,
-    limits_command,
-    mcp_command,
-    migrate_command,
-    replay_command,
-    retention_command,
-    runners_command,
-    runs_commands,
-    schedules_command,
-    stats_commands,
-    tokens_command,
-    triggers_command,
-    worker_command,
-)
-from jobforge.cli.help_flags import show_flags_bare
+from jobforge.cli.help_flags import FlagGroup, show_flags_bare
+
+#: Every command, in the order `jobforge --help` lists them (single commands, then groups): its
+#: module under jobforge.cli and the Typer app (a group) or the function (one command) in it. A
+#: command's module is imported only when that command runs (or --help lists them all), so
+#: `jobforge jobs list` loads neither the worker nor golden cases and replay, and starts in half
+#: the time.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "init": ("init_command", "init"),
+    "migrate": ("migrate_command", "migrate"),
+    "doctor": ("doctor", "doctor"),
+    "enqueue": ("jobs_commands", "enqueue"),
+    "health": ("stats_commands", "health"),
+    "prune": ("retention_command", "prune_command"),
+    "worker": ("worker_command", "worker"),
+    "replay": ("replay_command", "replay"),
+    "certify": ("certify_command", "certify_command"),
+    "mcp": ("mcp_command", "mcp"),
+    "dashboard": ("dashboard_command", "dashboard"),
+    "db": ("db_commands", "app"),
+    "jobs": ("jobs_commands", "app"),
+    "audit": ("audit_command", "app"),
+    "limits": ("limits_command", "app"),
+    "runners": ("runners_command", "app"),
+    "retention": ("retention_command", "app"),
+    "schedules": ("schedules_command", "app"),
+    "events": ("events_command", "app"),
+    "triggers": ("triggers_command", "app"),
+    "features": ("features_command", "app"),
+    "connectors": ("connectors_command", "app"),
+    "keys": ("keys_command", "app"),
+    "tokens": ("tokens_command", "app"),
+    "contracts": ("contracts_command", "app"),
+    "runs": ("runs_commands", "app"),
+}
+
+
+@cache
+def load_command(name: str) -> Any:
+    """The click command `name` is, built from its module (imported now) as Typer builds it."""
+    module_name, attribute = COMMANDS[name]
+    found = getattr(importlib.import_module(f"jobforge.cli.{module_name}"), attribute)
+    if isinstance(found, typer.Typer):
+        show_flags_bare(found)
+        return typer.main.get_group(found)
+    single = typer.Typer(add_completion=False)
+    single.command(name)(found)
+    show_flags_bare(single)
+    return typer.main.get_command(single)
+
+
+class LazyGroup(FlagGroup):
+    """The top-level group: its commands are named in COMMANDS and loaded when asked for."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return [*COMMANDS, *(n for n in super().list_commands(ctx) if n not in COMMANDS)]
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name in COMMANDS:
+            return load_command(cmd_name)
+        return super().get_command(ctx, cmd_name)
+
 
 app = typer.Typer(
     name="jobforge",
@@ -51,34 +90,15 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    cls=LazyGroup,
 )
-app.command("init")(init_command.init)
-app.add_typer(db_commands.app, name="db")
-app.command("migrate")(migrate_command.migrate)
-app.command("doctor")(doctor.doctor)
-app.command("enqueue")(jobs_commands.enqueue)
-app.add_typer(jobs_commands.app, name="jobs")
-app.add_typer(audit_command.app, name="audit")
-jobs_commands.app.command("stats")(stats_commands.stats)
-app.command("health")(stats_commands.health)
-app.add_typer(limits_command.app, name="limits")
-app.add_typer(runners_command.app, name="runners")
-app.command("prune")(retention_command.prune_command)
-app.add_typer(retention_command.app, name="retention")
-app.add_typer(schedules_command.app, name="schedules")
-app.add_typer(events_command.app, name="events")
-app.add_typer(triggers_command.app, name="triggers")
-app.add_typer(features_command.app, name="features")
-app.add_typer(connectors_command.app, name="connectors")
-app.add_typer(keys_command.app, name="keys")
-app.add_typer(tokens_command.app, name="tokens")
-app.command("worker")(worker_command.worker)
-app.add_typer(contracts_command.app, name="contracts")
-app.add_typer(runs_commands.app, name="runs")
-app.command("replay")(replay_command.replay)
-app.command("certify")(certify_command.certify_command)
-app.command("mcp")(mcp_command.mcp)
-app.command("dashboard")(dashboard_command.dashboard)
+
+
+@app.callback()
+def _root() -> None:
+    """A group, not one command (its help is the app's)."""
+
+
 show_flags_bare(app)  # last: `--json` in --help, not `--json <bool>`
 
 _stderr = Console(stderr=True, highlight=False, emoji=False)

@@ -15,9 +15,9 @@ from typing import Any
 import typer
 from rich.table import Table
 
+from jobforge.cli.durations import parse_since
 from jobforge.cli.options import DEFAULT_HELP, PROJECT, chosen_project
 from jobforge.cli.output import MAX_ID, console, literal, print_json
-from jobforge.cli.runs_commands import parse_since
 from jobforge.provision.target import chosen_tenant, ready_database_url
 from jobforge.queue import QueueClient, audit
 

@@ -9,9 +9,9 @@ line, exit 2); the database then works through the matching jobs in batches
 from __future__ import annotations
 
 from jobforge import errors
+from jobforge.cli.durations import parse_since
 from jobforge.cli.options import chosen_project, cli_actor
 from jobforge.cli.output import console, counted, notes, print_json
-from jobforge.cli.runs_commands import parse_since
 from jobforge.provision.target import chosen_tenant, ready_database_url
 from jobforge.queue import QueueClient, audit, bulk
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 from jobforge import errors
+from jobforge.durations import parse_duration as parse_ago
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 _SECONDS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400, "w": 604_800}
@@ -27,3 +29,22 @@ def parse_duration(text: str, option: str, *, maximum_s: float = 366 * 86_400) -
             f"{option} {text!r} is out of range: give 0 to {maximum_s:g} seconds"
         )
     return seconds
+
+
+def parse_since(text: str | None, now: datetime | None = None) -> datetime | None:
+    """`90m`, `1h30m`, `2d` back from now, or an ISO 8601 date or time (UTC when naive)."""
+    if text is None:
+        return None
+    delta = parse_ago(text)
+    if delta is not None:
+        try:
+            return (now or datetime.now(UTC)) - delta
+        except OverflowError:  # further back than a datetime goes: every run is since then
+            return datetime.min.replace(tzinfo=UTC)
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        raise errors.ConfigurationError(
+            f"--since {text!r}: give a duration like 30m, 1h, 2d or an ISO 8601 date"
+        ) from None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -20,6 +20,7 @@ from jobforge.cli.job_input import checked_job, read_input
 from jobforge.cli.known_types import known_types
 from jobforge.cli.options import ACTOR, DEFAULT_HELP, PROJECT, REASON, chosen_project, cli_actor
 from jobforge.cli.output import MAX_ID, console, literal, notes, print_json
+from jobforge.cli.stats_commands import stats
 from jobforge.produce import check_job, sign_job
 from jobforge.provision.target import chosen_tenant, ready_database_url
 from jobforge.queue import Job, NewJob, QueueClient, audit, bulk, catalogue
@@ -445,3 +446,7 @@ def retry(
             )
             raise errors.InvalidTransition(message) from None
     _say_state(job_id, state.value, as_json)
+
+
+# `jobforge jobs stats` is written beside `jobforge health` (the same counts); listed last.
+app.command("stats")(stats)

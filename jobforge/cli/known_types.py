@@ -16,7 +16,6 @@ from typing import Any
 
 from jobforge.config import close_match, find_config
 from jobforge.contracts import RunnerDef, discover
-from jobforge.worker.loading import load_handlers
 
 #: Keys of a golden case file (`jobforge.golden/1`); a payload is none of these files.
 _CASE_KEYS = frozenset({"format", "input", "environment", "expect"})
@@ -48,6 +47,8 @@ def known_types(start: Path | None = None) -> KnownTypes | None:
     if config is None:
         return None
     runners = discover(config)
+    from jobforge.worker.loading import load_handlers  # the worker loads only in a repository
+
     registry = load_handlers((), search_path=config.root)
     return KnownTypes(config.root / "pyproject.toml", runners, frozenset(registry.types()))
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import base64
 import json
 from collections import Counter
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import get_args
 
@@ -14,10 +13,10 @@ import typer
 from rich.table import Table
 
 from jobforge import errors
+from jobforge.cli.durations import parse_since
 from jobforge.cli.options import DEFAULT_HELP, PROJECT, chosen_project
 from jobforge.cli.output import MAX_ID, console, counted, literal, notes, print_json
 from jobforge.config import find_config
-from jobforge.durations import parse_duration
 from jobforge.provision.target import chosen_tenant, ready_database_url
 from jobforge.queue import QueueClient, RunRow
 from jobforge.queue.artifact_files import Wanted, check_name, check_out, write_all
@@ -49,25 +48,6 @@ LIMIT = typer.Option(100, "--limit", min=1, max=100_000, help="At most this many
 
 #: What a run record's status may be (jobforge.run/1; the job_runs table's CHECK).
 RUN_STATUSES: tuple[str, ...] = get_args(RunStatus)
-
-
-def parse_since(text: str | None, now: datetime | None = None) -> datetime | None:
-    """`90m`, `1h30m`, `2d` back from now, or an ISO 8601 date or time (UTC when naive)."""
-    if text is None:
-        return None
-    delta = parse_duration(text)
-    if delta is not None:
-        try:
-            return (now or datetime.now(UTC)) - delta
-        except OverflowError:  # further back than a datetime goes: every run is since then
-            return datetime.min.replace(tzinfo=UTC)
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
-        raise errors.ConfigurationError(
-            f"--since {text!r}: give a duration like 30m, 1h, 2d or an ISO 8601 date"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def find(url: str | None, tenant: str | None, jobs: list[int] | None, types: list[str] | None,

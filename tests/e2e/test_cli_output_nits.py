@@ -180,8 +180,11 @@ def _command_paths() -> list[tuple[str, ...]]:
 
     def walk(command: Any, words: tuple[str, ...]) -> None:
         found.append(words)
-        for name, sub in sorted(getattr(command, "commands", {}).items()):
-            walk(sub, (*words, name))
+        if not hasattr(command, "list_commands"):
+            return
+        ctx = command.make_context("jobforge", [], resilient_parsing=True)
+        for name in sorted(command.list_commands(ctx)):
+            walk(command.get_command(ctx, name), (*words, name))
 
     walk(typer.main.get_command(app), ())
     return found
