@@ -6,13 +6,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
-from jobforge import errors, trust, validation
+from jobforge import errors, validation
 from jobforge.contracts import RunnerDef
 from jobforge.queue import JobSignature, NewJob
+
+if TYPE_CHECKING:  # signing loads cryptography and PyJWT; a command that signs nothing does not
+    from jobforge import trust
 
 
 def runner_job(definition: RunnerDef, input: BaseModel | Mapping[str, Any],
@@ -54,6 +57,8 @@ def sign_job(
     `trust.key_id_of` the public key) over its signing payload for `tenant`
     (`jobforge.trust.payload`). A second signature covers the same issued_at and expires_at as
     the first. A signed job must not be changed afterwards: the worker refuses it."""
+    from jobforge import trust
+
     if job.signatures:
         issued, expires = job.issued_at, job.expires_at
     else:
@@ -87,6 +92,8 @@ def check_job(definition: RunnerDef, job: NewJob, *, tenant: str | None = None,
         raise errors.InvalidJob(f"{definition.id} runs signed jobs only: sign it "
                                 "(jobforge enqueue --sign KEYFILE, produce.sign_job)")  # fmt: skip
     if definition.requires_scopes:
+        from jobforge import trust
+
         try:
             trust.tokens.precheck_token(job.token, action=definition.id, tenant=tenant,
                                         required_scopes=definition.requires_scopes,

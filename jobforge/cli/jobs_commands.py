@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from rich.measure import Measurement
 from rich.table import Table
 
-from jobforge import canonical, errors, trust, validation
+from jobforge import canonical, errors, validation
 from jobforge.cli.bulk_command import bulk_action
 from jobforge.cli.durations import parse_duration
 from jobforge.cli.job_input import checked_job, read_input
@@ -166,6 +166,8 @@ def signed_job(job: NewJob, tenant: str, keyfiles: Sequence[Path], key_ids: Sequ
     seconds = parse_duration(ttl, "--sign-ttl")
     issued = datetime.now(UTC).replace(microsecond=0)
     later = max(issued, job.run_at) if job.run_at is not None else issued
+    from jobforge import trust  # cryptography and PyJWT load only for a command that signs
+
     for index, path in enumerate(keyfiles):
         key = trust.load_private_key(path)
         key_id = key_ids[index] if index < len(key_ids) else None

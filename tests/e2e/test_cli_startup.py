@@ -1,0 +1,66 @@
+"""A command loads what it needs: `jobforge jobs list` and its kind start without the worker,
+golden cases, replay, the runners' HTTP client or the signing libraries (each CLI call is a new
+process, and those imports were half its start-up time). A top-level import that pulls one of
+them back in fails here, naming the module."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+#: Packages a queue command (enqueue, list, show, stats, limits, db) has no use for.
+HEAVY = (
+    "jobforge.worker",
+    "jobforge.golden",
+    "jobforge.replay",
+    "jobforge.runtime",
+    "jobforge.trust",
+    "jobforge.certify",
+    "httpx",
+    "jwt",
+    "cryptography",
+    "deepdiff",
+)
+
+COMMANDS = [
+    ["jobs", "list", "--help"],
+    ["jobs", "show", "--help"],
+    ["enqueue", "--help"],
+    ["jobs", "stats", "--help"],
+    ["health", "--help"],
+    ["limits", "--help"],
+    ["db", "status", "--help"],
+    ["jobs", "retry", "--help"],
+    ["audit", "--help"],
+]
+
+CODE = """
+import json, sys
+from jobforge.cli.app import main
+codes = [main(json.loads(arg)) for arg in sys.argv[1:]]
+heavy = sorted(m for m in sys.modules if m.split(".")[0] in {"httpx", "jwt", "cryptography",
+        "deepdiff"} or m.startswith(tuple(h + "." for h in HEAVY)) or m in HEAVY)
+print(json.dumps({"codes": codes, "heavy": sorted({".".join(m.split(".")[:2]) for m in heavy})}))
+"""
+
+
+def test_queue_commands_load_neither_the_worker_nor_the_test_stack() -> None:
+    result = subprocess.run(
+        [sys.executable, "-c", f"HEAVY = {HEAVY!r}\n" + CODE, *map(json.dumps, COMMANDS)],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert report == {"codes": [0] * len(COMMANDS), "heavy": []}, report
+
+
+def test_the_worker_command_still_loads_the_worker() -> None:
+    """The check above can fail: `worker --help` loads the worker (the list is not empty)."""
+    result = subprocess.run(
+        [sys.executable, "-c", f"HEAVY = {HEAVY!r}\n" + CODE, json.dumps(["worker", "--help"])],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert "jobforge.worker" in report["heavy"], report
