@@ -40,6 +40,11 @@ def problems(config: dict[str, Any], policy: HttpPolicy | None = None) -> list[s
     url = config.get("url")
     if url is not None and url_problem(url):
         found.append(f"url: {url_problem(url)}")
+    if "secret" in config and not hosts and (url is None or url_problem(url)):
+        found.append(
+            "a secret with neither allow_hosts nor a url signs for no host: the webhook runner "
+            'refuses every delivery (allow_hosts ["*"] signs for any host)'
+        )
     return found
 
 

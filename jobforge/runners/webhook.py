@@ -13,9 +13,12 @@ application/json``, and three headers:
 - ``webhook-signature``: ``v1,<base64 of HMAC-SHA256(key, "<id>.<timestamp>.<body>")>``.
 
 The key is the tenant's secret, named, never given in the input: the ``secret`` of the
-connector config ``connector`` (`jobforge connectors set NAME --set secret=whsec_...`, or the
-worker's environment variable ``JOBFORGE_CONNECTOR_<NAME>`` holding ``{"secret": "whsec_..."}``),
-written ``whsec_<base64 of the key bytes>`` as Standard Webhooks does. The secret never reaches a
+connector config ``connector`` (`jobforge connectors set NAME --set secret=whsec_... --set
+url=https://...`, or the worker's environment variable ``JOBFORGE_CONNECTOR_<NAME>`` holding
+``{"secret": "whsec_...", "allow_hosts": [...], "tenants": [...]}``), written ``whsec_<base64 of
+the key bytes>`` as Standard Webhooks does. The connector signs for the hosts it names (its
+``allow_hosts``, else its ``url``'s host) and for no other: one that names neither refuses every
+delivery (``["*"]`` signs for any host). The secret never reaches a
 run record, bundle or log: the connector is recorded with it redacted, and the
 ``webhook-signature`` header is recorded as ``[redacted]``. A replay signs with the redaction
 marker instead (its signature is not compared: the header is redacted in both).
@@ -116,17 +119,25 @@ def signed_headers(signer: Webhook, message_id: str, sent_at: datetime,
 
 
 def _check_destination(config: dict[str, Any], name: str, url: str) -> None:
-    """A connector that names where its deliveries go (`allow_hosts`, or the host of its `url`)
-    signs for those hosts only: otherwise any job of the tenant could have any data signed with
-    the tenant's secret and sent wherever it liked. A connector that names neither signs for any
-    host (documented)."""
+    """A connector signs for the hosts it names (`allow_hosts`, else the host of its `url`) and
+    for no other: otherwise any job of the tenant could have any data signed with the tenant's
+    secret and sent wherever it liked, to be replayed to the real receiver. A connector that
+    names neither signs for none (`["*"]` is the deliberate choice of any host), as an
+    environment connector must name the tenants it serves."""
     hosts: tuple[str, ...] = ()
     if "allow_hosts" in config:
         hosts = patterns(config["allow_hosts"], f"connector {name}'s allow_hosts")[1]
     elif isinstance(config.get("url"), str) and httpx.URL(config["url"]).host:
         hosts = (httpx.URL(config["url"]).host.lower(),)
+    if not hosts:
+        raise Rejected(
+            f"connector {name} names no host to sign for: give it allow_hosts (or a url); "
+            '["*"] signs for any host'
+        )
+    if "*" in hosts:
+        return
     target = httpx.URL(url).host
-    if hosts and not allowed(target, hosts):
+    if not allowed(target, hosts):
         raise Rejected(
             f"refused delivery to host {target!r}: connector {name} signs for "
             f"{', '.join(hosts)} only"

@@ -132,7 +132,8 @@ def test_webhook_deliveries_signed_retried_and_the_secret_never_stored(
 ) -> None:
     caplog.set_level(logging.DEBUG)
     monkeypatch.setenv(
-        "JOBFORGE_CONNECTOR_ENV_HOOKS", json.dumps({"secret": ENV_SECRET, "tenants": ["acme"]})
+        "JOBFORGE_CONNECTOR_ENV_HOOKS",
+        json.dumps({"secret": ENV_SECRET, "tenants": ["acme"], "allow_hosts": ["127.0.0.1"]}),
     )
     _Receiver.script = {"/flaky": [500, 200], "/gone": [410]}
     _Receiver.secrets = {"/env": ENV_SECRET}
@@ -141,7 +142,10 @@ def test_webhook_deliveries_signed_retried_and_the_secret_never_stored(
         QueueClient.connect(jobforge_db.dsn, tenant="acme") as acme,
         QueueClient.connect(jobforge_db.dsn, tenant="other") as other,
     ):
-        acme.connector_set("hooks", {"secret": SECRET, "note": "orders"})
+        acme.connector_set(
+            "hooks", {"secret": SECRET, "note": "orders", "allow_hosts": ["127.0.0.1"]}
+        )
+        acme.connector_set("bare", {"secret": SECRET})  # names no host: signs for none
 
         def hook(client: QueueClient, path: str, connector: str = "hooks") -> int:
             payload = {"url": receiver + path, "event_type": "order.paid", "data": data,
@@ -150,7 +154,8 @@ def test_webhook_deliveries_signed_retried_and_the_secret_never_stored(
 
         flaky, gone = hook(acme, "/flaky"), hook(acme, "/gone")
         env, stranger = hook(acme, "/env", "env-hooks"), hook(other, "/stranger")
-        _drain_all(jobforge_db.dsn, acme, [flaky, gone, env])
+        bare = hook(acme, "/bare", "bare")
+        _drain_all(jobforge_db.dsn, acme, [flaky, gone, env, bare])
         _drain_all(jobforge_db.dsn, other, [stranger])
 
         # 500 then 200: succeeded on the second attempt, both attempts recorded
@@ -173,6 +178,11 @@ def test_webhook_deliveries_signed_retried_and_the_secret_never_stored(
         assert (job.status, job.attempts) == ("failed", 1)
         assert "connector 'hooks' is not configured for tenant 'other'" in json.dumps(job.error)
         assert not [s for s in _Receiver.seen if s["path"] == "/stranger"]
+        # a connector that names no host signs nothing: failed at once, nothing sent
+        job = acme.get(bare)
+        assert (job.status, job.attempts) == ("failed", 1)
+        assert "connector bare names no host to sign for" in json.dumps(job.error)
+        assert not [s for s in _Receiver.seen if s["path"] == "/bare"]
 
         # every delivery verified by the reference library, one message id for both attempts
         posts = [s for s in _Receiver.seen if s["path"] in ("/flaky", "/gone", "/env")]
@@ -200,7 +210,9 @@ def test_webhook_deliveries_signed_retried_and_the_secret_never_stored(
         ]
         assert [k for k in keys if any(k in t for t in texts)] == []
         recorded = runs[1].record["environment"]
-        assert recorded["connectors"] == {"hooks": {"secret": "[redacted]", "note": "orders"}}
+        assert recorded["connectors"] == {
+            "hooks": {"secret": "[redacted]", "note": "orders", "allow_hosts": ["127.0.0.1"]}
+        }
         assert recorded["http"][0]["request_headers"]["webhook-signature"] == "[redacted]"
 
     # the bundle of the delivered attempt replays identically, signing with the marker

@@ -253,4 +253,35 @@ def test_a_webhook_connector_that_names_its_hosts_signs_for_them_only() -> None:
     _check_destination(listed, "hooks", "https://a.example.com/in")
     with pytest.raises(Rejected):
         _check_destination(listed, "hooks", "https://example.org/in")
-    _check_destination({"secret": "whsec_x"}, "hooks", "https://anywhere.test/in")  # names none
+    anywhere = {"secret": "whsec_x", "allow_hosts": ["*"]}  # any host, said so
+    _check_destination(anywhere, "hooks", "https://anywhere.test/in")
+
+
+@pytest.mark.parametrize(
+    "config",
+    [{"secret": "whsec_x"}, {"secret": "whsec_x", "allow_hosts": []},
+     {"secret": "whsec_x", "url": "not a url"}, {"secret": "whsec_x", "url": None}],
+    ids=["neither", "empty-list", "url-without-host", "url-null"],
+)  # fmt: skip
+def test_a_webhook_connector_that_names_no_host_signs_for_none(config: dict[str, Any]) -> None:
+    """Fail closed: a connector naming no host would have any data signed and sent anywhere."""
+    from jobforge.runners.webhook import _check_destination
+
+    for url in ("https://anywhere.test/in", "http://127.0.0.1:9/in"):
+        with pytest.raises(Rejected, match=r"connector hooks names no host to sign for: give it "
+                           r"allow_hosts \(or a url\); \[\"\*\"\] signs for any host"):  # fmt: skip
+            _check_destination(config, "hooks", url)
+
+
+def test_connectors_test_refuses_a_secret_that_names_no_host() -> None:
+    """`jobforge connectors set` and `test` say so before any delivery fails for it."""
+    from jobforge.runners.checks import problems
+
+    secret = "whsec_" + base64.b64encode(b"k" * 24).decode()
+    no_host = "a secret with neither allow_hosts nor a url signs for no host"
+    assert any(no_host in p for p in problems({"secret": secret}))
+    assert any(no_host in p for p in problems({"secret": secret, "url": "ftp://x"}))
+    assert any(no_host in p for p in problems({"secret": secret, "allow_hosts": []}))
+    assert problems({"secret": secret, "url": "https://hooks.example.com/in"}) == []
+    assert problems({"secret": secret, "allow_hosts": ["*"]}) == []
+    assert problems({"headers": {"authorization": "Bearer t"}, "allow_hosts": ["a.example"]}) == []
