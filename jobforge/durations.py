@@ -8,7 +8,7 @@ set`, `--since`), so they all accept and refuse the same text.
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 _PART = re.compile(r"(\d+)\s*([smhdw])")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
@@ -39,3 +39,20 @@ def format_duration(value: timedelta) -> str:
         if count:
             parts.append(f"{count}{unit}")
     return "".join(parts) or "0s"
+
+
+def moment_since(text: str, now: datetime | None = None) -> datetime | None:
+    """The moment `text` names: a duration back from `now` (`90m`, `1h30m`, `2d`), or an ISO 8601
+    date or time (UTC when naive); None when it names neither (each front end says so in its own
+    words). Further back than a datetime goes is its earliest moment: everything is since then."""
+    delta = parse_duration(text)
+    if delta is not None:
+        try:
+            return (now or datetime.now(UTC)) - delta
+        except OverflowError:
+            return datetime.min.replace(tzinfo=UTC)
+    try:
+        moment = datetime.fromisoformat(text.strip())
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import datetime
 
 from jobforge import errors
-from jobforge.durations import parse_duration as parse_ago
+from jobforge.durations import moment_since
 
 _PART = re.compile(r"(\d+(?:\.\d+)?)\s*([smhdw])")
 _SECONDS = {"s": 1, "m": 60, "h": 3_600, "d": 86_400, "w": 604_800}
@@ -35,16 +35,9 @@ def parse_since(text: str | None, now: datetime | None = None) -> datetime | Non
     """`90m`, `1h30m`, `2d` back from now, or an ISO 8601 date or time (UTC when naive)."""
     if text is None:
         return None
-    delta = parse_ago(text)
-    if delta is not None:
-        try:
-            return (now or datetime.now(UTC)) - delta
-        except OverflowError:  # further back than a datetime goes: every run is since then
-            return datetime.min.replace(tzinfo=UTC)
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
+    moment = moment_since(text, now)
+    if moment is None:
         raise errors.ConfigurationError(
             f"--since {text!r}: give a duration like 30m, 1h, 2d or an ISO 8601 date"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        )
+    return moment

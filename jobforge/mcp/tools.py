@@ -13,13 +13,13 @@ import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 from uuid import UUID
 
 from jobforge import errors
-from jobforge.durations import parse_duration
+from jobforge.durations import moment_since
 from jobforge.mcp import results as r
 from jobforge.mcp.binding import Binding
 from jobforge.queue import Job, Outcome, QueueClient, audit, catalogue
@@ -265,16 +265,9 @@ def output_problem(entry: catalogue.CatalogueEntry, output: Any) -> str | None:
 
 def since_moment(text: str, now: datetime | None = None) -> datetime:
     """`30m`, `1h`, `2d` back from now, or an ISO 8601 date or time (UTC when naive)."""
-    delta = parse_duration(text)
-    if delta is not None:
-        try:
-            return (now or datetime.now(UTC)) - delta
-        except OverflowError:
-            return datetime.min.replace(tzinfo=UTC)
-    try:
-        moment = datetime.fromisoformat(text.strip())
-    except ValueError:
+    moment = moment_since(text, now)
+    if moment is None:
         raise errors.InvalidJob(
             f"since {text[:60]!r}: give a duration like 30m, 1h, 2d or an ISO 8601 date"
-        ) from None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        )
+    return moment
