@@ -17,6 +17,7 @@ except ImportError:  # pragma: no cover
     from click.exceptions import ClickException  # type: ignore[assignment]
 
 import importlib
+from difflib import get_close_matches
 from functools import cache
 from typing import Any
 
@@ -82,6 +83,19 @@ class LazyGroup(FlagGroup):
         if cmd_name in COMMANDS:
             return load_command(cmd_name)
         return super().get_command(ctx, cmd_name)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        """An unknown command's error suggests the close ones, as typer's does from the
+        commands it holds (this group holds none until asked)."""
+        try:
+            return super().resolve_command(ctx, args)
+        except ClickException as exc:
+            if args and "Did you mean" not in exc.message:
+                matches = get_close_matches(args[0], self.list_commands(ctx))
+                if matches:
+                    suggested = ", ".join(repr(m) for m in matches)
+                    exc.message = f"{exc.message.rstrip('.')}. Did you mean {suggested}?"
+            raise
 
 
 app = typer.Typer(

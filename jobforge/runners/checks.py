@@ -9,6 +9,8 @@ from typing import Any
 
 import httpx
 
+from jobforge import errors
+from jobforge.runners.hosts import signing_scope
 from jobforge.runners.secrets import secret_problem
 from jobforge.runtime.http.policy import HttpPolicy
 
@@ -40,11 +42,11 @@ def problems(config: dict[str, Any], policy: HttpPolicy | None = None) -> list[s
     url = config.get("url")
     if url is not None and url_problem(url):
         found.append(f"url: {url_problem(url)}")
-    if "secret" in config and not hosts and (url is None or url_problem(url)):
-        found.append(
-            "a secret with neither allow_hosts nor a url signs for no host: the webhook runner "
-            'refuses every delivery (allow_hosts ["*"] signs for any host)'
-        )
+    if "secret" in config and not found:  # a webhook's: where the runner will sign, or why not
+        try:
+            signing_scope(config)
+        except errors.InvalidInput as exc:
+            found.append(f"{exc}: the webhook runner refuses every delivery")
     return found
 
 

@@ -42,7 +42,7 @@ from standardwebhooks import Webhook
 
 from jobforge import canonical, errors
 from jobforge.contracts import RetryPolicy, runner
-from jobforge.runners.hosts import allowed, patterns
+from jobforge.runners.hosts import ANY_HOST, allowed, same_origin, signing_scope
 from jobforge.runners.outcomes import Rejected, Retryable, network_error, refused
 from jobforge.runners.secrets import key_of, secret_problem
 from jobforge.runtime.context import RunContext
@@ -119,28 +119,31 @@ def signed_headers(signer: Webhook, message_id: str, sent_at: datetime,
 
 
 def _check_destination(config: dict[str, Any], name: str, url: str) -> None:
-    """A connector signs for the hosts it names (`allow_hosts`, else the host of its `url`) and
-    for no other: otherwise any job of the tenant could have any data signed with the tenant's
-    secret and sent wherever it liked, to be replayed to the real receiver. A connector that
-    names neither signs for none (`["*"]` is the deliberate choice of any host), as an
-    environment connector must name the tenants it serves."""
-    hosts: tuple[str, ...] = ()
-    if "allow_hosts" in config:
-        hosts = patterns(config["allow_hosts"], f"connector {name}'s allow_hosts")[1]
-    elif isinstance(config.get("url"), str) and httpx.URL(config["url"]).host:
-        hosts = (httpx.URL(config["url"]).host.lower(),)
-    if not hosts:
-        raise Rejected(
-            f"connector {name} names no host to sign for: give it allow_hosts (or a url); "
-            '["*"] signs for any host'
-        )
-    if "*" in hosts:
+    """A connector signs for what it names (`allow_hosts`, else the origin of its `url`: scheme,
+    host and port) and for nothing else: otherwise any job of the tenant could have any data
+    signed with the tenant's secret and sent wherever it liked, to be replayed to the real
+    receiver. A connector that names neither signs for nothing (`["*"]` is the deliberate choice
+    of any host), as an environment connector must name the tenants it serves."""
+    try:
+        scope = signing_scope(config, name)
+    except errors.InvalidInput as exc:
+        raise Rejected(str(exc)) from None
+    if scope == ANY_HOST:
         return
-    target = httpx.URL(url).host
-    if not allowed(target, hosts):
+    target = httpx.URL(url)
+    if isinstance(scope, httpx.URL):
+        if not same_origin(target, scope):
+            origin = f"{scope.scheme}://{scope.netloc.decode('ascii')}"
+            raise Rejected(
+                f"refused delivery to {target.scheme}://{target.netloc.decode('ascii')}: "
+                f"connector {name} signs for {origin} only"
+            )
+        return
+    assert isinstance(scope, tuple)
+    if not allowed(target.host, scope):
         raise Rejected(
-            f"refused delivery to host {target!r}: connector {name} signs for "
-            f"{', '.join(hosts)} only"
+            f"refused delivery to host {target.host!r}: connector {name} signs for "
+            f"{', '.join(scope)} only"
         )
 
 

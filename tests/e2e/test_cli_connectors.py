@@ -156,7 +156,7 @@ def test_a_config_the_runners_would_refuse_fails_its_test(cli: Cli, jobforge_db:
         (
             ("set", "hooks", "--secret-env", "secret=HOOK_SECRET"),
             {"HOOK_SECRET": SECRET},
-            "connector hooks: a secret with neither allow_hosts nor a url signs for no host",
+            "connector hooks: it names no host to sign for: give it allow_hosts",
         ),
         (("test", "hooks", "--url", "ftp://x"), None, "--url 'ftp://x': must be an absolute"),
     ],

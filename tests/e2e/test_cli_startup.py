@@ -64,3 +64,16 @@ def test_the_worker_command_still_loads_the_worker() -> None:
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout.strip().splitlines()[-1])
     assert "jobforge.worker" in report["heavy"], report
+
+
+def test_an_unknown_command_suggests_the_close_ones() -> None:
+    """The lazy group holds no command until asked, and still suggests like typer's."""
+    for typo, suggestion in (("job", "'jobs'"), ("helth", "'health'"), ("Jobs", "'jobs'")):
+        result = subprocess.run(
+            [sys.executable, "-m", "jobforge.cli.app", typo],
+            capture_output=True, text=True, timeout=120, check=False,
+        )  # fmt: skip
+        assert result.returncode == 2, result.stderr
+        assert result.stderr.splitlines() == [
+            f"error: No such command {typo!r}. Did you mean {suggestion}? (see jobforge --help)"
+        ], result.stderr

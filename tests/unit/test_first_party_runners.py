@@ -246,13 +246,19 @@ def test_a_webhook_connector_that_names_its_hosts_signs_for_them_only() -> None:
     from jobforge.runners.webhook import _check_destination
 
     pinned = {"secret": "whsec_x", "url": "https://hooks.example.com/in"}
-    _check_destination(pinned, "hooks", "https://hooks.example.com/other")  # same host: fine
-    with pytest.raises(Rejected, match=r"signs for hooks\.example\.com only"):
-        _check_destination(pinned, "hooks", "https://evil.example.net/in")
+    _check_destination(pinned, "hooks", "https://hooks.example.com/other")  # same origin: fine
+    _check_destination(pinned, "hooks", "https://HOOKS.example.com.:443/x")
+    others = ("https://evil.example.net/in", "http://hooks.example.com/in",
+              "https://hooks.example.com:8443/in", "https://evil.example.net@x.test/")  # fmt: skip
+    for elsewhere in others:  # another host, plain http, another port, userinfo
+        with pytest.raises(Rejected, match=r"connector hooks signs for https://hooks\.example\.com "
+                           r"only"):  # fmt: skip
+            _check_destination(pinned, "hooks", elsewhere)
     listed = {"secret": "whsec_x", "allow_hosts": ["*.example.com"]}
     _check_destination(listed, "hooks", "https://a.example.com/in")
-    with pytest.raises(Rejected):
-        _check_destination(listed, "hooks", "https://example.org/in")
+    for elsewhere in ("https://example.org/in", "https://example.com/in", "https://aexample.com/"):
+        with pytest.raises(Rejected, match=r"signs for \*\.example\.com only"):
+            _check_destination(listed, "hooks", elsewhere)
     anywhere = {"secret": "whsec_x", "allow_hosts": ["*"]}  # any host, said so
     _check_destination(anywhere, "hooks", "https://anywhere.test/in")
 
@@ -260,28 +266,50 @@ def test_a_webhook_connector_that_names_its_hosts_signs_for_them_only() -> None:
 @pytest.mark.parametrize(
     "config",
     [{"secret": "whsec_x"}, {"secret": "whsec_x", "allow_hosts": []},
-     {"secret": "whsec_x", "url": "not a url"}, {"secret": "whsec_x", "url": None}],
-    ids=["neither", "empty-list", "url-without-host", "url-null"],
+     {"secret": "whsec_x", "url": "not a url"}, {"secret": "whsec_x", "url": None},
+     {"secret": "whsec_x", "url": "ftp://hooks.example.com/"},
+     {"secret": "whsec_x", "url": "https://hooks.example.com/", "allow_hosts": []}],
+    ids=["neither", "empty-list", "url-without-host", "url-null", "url-not-http",
+         "empty-list-beats-url"],
 )  # fmt: skip
 def test_a_webhook_connector_that_names_no_host_signs_for_none(config: dict[str, Any]) -> None:
     """Fail closed: a connector naming no host would have any data signed and sent anywhere."""
     from jobforge.runners.webhook import _check_destination
 
-    for url in ("https://anywhere.test/in", "http://127.0.0.1:9/in"):
+    for url in ("https://anywhere.test/in", "http://127.0.0.1:9/in", "https://hooks.example.com/"):
         with pytest.raises(Rejected, match=r"connector hooks names no host to sign for: give it "
-                           r"allow_hosts \(or a url\); \[\"\*\"\] signs for any host"):  # fmt: skip
+                           r"allow_hosts \(or an http\(s\) url\); \[\"\*\"\] signs for any "
+                           r"host"):  # fmt: skip
             _check_destination(config, "hooks", url)
 
 
+@pytest.mark.parametrize("hosts", [["*."], ["."], ["a.example.com", "*"], [" * "], ["*x.com"],
+                                   ["*.*.example.com"], ["*.", "a.example.com"]])  # fmt: skip
+def test_a_wildcard_other_than_a_lone_star_or_subdomains_signs_for_none(hosts: list[str]) -> None:
+    """`["*"]` alone is any host; any other star (or an empty name) is a mistake, refused."""
+    from jobforge.runners.webhook import _check_destination
+
+    with pytest.raises(Rejected, match=r"connector hooks's allow_hosts: '.*' is not a host name"):
+        _check_destination({"secret": "whsec_x", "allow_hosts": hosts}, "hooks", "https://e.test/")
+
+
 def test_connectors_test_refuses_a_secret_that_names_no_host() -> None:
-    """`jobforge connectors set` and `test` say so before any delivery fails for it."""
+    """`jobforge connectors set` and `test` say so before any delivery fails for it: the same
+    reading of the config as the runner's."""
     from jobforge.runners.checks import problems
 
     secret = "whsec_" + base64.b64encode(b"k" * 24).decode()
-    no_host = "a secret with neither allow_hosts nor a url signs for no host"
-    assert any(no_host in p for p in problems({"secret": secret}))
-    assert any(no_host in p for p in problems({"secret": secret, "url": "ftp://x"}))
-    assert any(no_host in p for p in problems({"secret": secret, "allow_hosts": []}))
+    no_host = "it names no host to sign for"
+    for config in ({"secret": secret}, {"secret": secret, "allow_hosts": []},
+                   {"secret": secret, "url": "https://a.example/", "allow_hosts": []}):  # fmt: skip
+        assert any(no_host in p for p in problems(config)), config
+    assert problems({"secret": secret, "url": "ftp://x"}) == [
+        "url: must be an absolute http:// or https:// URL"
+    ]
+    for hosts in (["*."], ["."], ["a.example", "*"]):
+        assert any("is not a host name" in p for p in problems({"secret": secret,
+                                                                "allow_hosts": hosts}))  # fmt: skip
     assert problems({"secret": secret, "url": "https://hooks.example.com/in"}) == []
     assert problems({"secret": secret, "allow_hosts": ["*"]}) == []
+    assert problems({"secret": secret, "allow_hosts": ["*.example.com"]}) == []
     assert problems({"headers": {"authorization": "Bearer t"}, "allow_hosts": ["a.example"]}) == []
