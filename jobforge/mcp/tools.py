@@ -205,7 +205,7 @@ class Queue:
                  evidence: list[Any]) -> r.Finished:  # fmt: skip
         client, token, job = self._held(bound, job_id, lease_token)
         entry = client.catalogue_entry(job.type)
-        if entry is not None and (why := output_problem(entry, output)):
+        if entry is not None and (why := catalogue.output_problem(entry, output)):
             raise errors.InvalidJob(
                 f"the output of {job.type} {entry.version} is invalid: {why} (the job keeps "
                 "running: complete it again, or fail it)"
@@ -248,19 +248,6 @@ def _lease(seconds: float) -> float:
     if not 0 < seconds <= MAX_LEASE_S:
         raise errors.InvalidJob(f"lease_seconds {seconds} is out of range 0-{MAX_LEASE_S:g}")
     return seconds
-
-
-def output_problem(entry: catalogue.CatalogueEntry, output: Any) -> str | None:
-    """The most relevant problem of `output` against the runner's synced output schema."""
-    from jsonschema.exceptions import best_match
-    from jsonschema.validators import validator_for
-
-    schema = entry.output_schema
-    error = best_match(validator_for(schema)(schema).iter_errors(output))
-    if error is None:
-        return None
-    path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
-    return f"{path.lstrip('.') or '(root)'}: {' '.join(error.message.split())[:300]}"
 
 
 def since_moment(text: str, now: datetime | None = None) -> datetime:

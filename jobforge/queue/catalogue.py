@@ -165,10 +165,20 @@ def check_request(entry: CatalogueEntry | None, runner_id: str, payload: Any) ->
 def input_problem(entry: CatalogueEntry, payload: dict[str, Any]) -> str | None:
     """The most relevant problem of `payload` against the entry's input schema, as
     `path: message` (`(root)` for the object itself), or None when it is valid."""
+    return _problem(entry, "input", entry.input_schema, payload)
+
+
+def output_problem(entry: CatalogueEntry, output: Any) -> str | None:
+    """`input_problem` for an output against the entry's output schema (an agent finishing a
+    job through MCP is held to the runner's contract as a producer is)."""
+    return _problem(entry, "output", entry.output_schema, output)
+
+
+def _problem(entry: CatalogueEntry, side: str, schema: dict[str, Any], value: Any) -> str | None:
     from jsonschema.exceptions import best_match
 
-    error = best_match(_validator(entry.runner_id, entry.contract_sha256,
-                                  entry.input_schema).iter_errors(payload))  # fmt: skip
+    validator = _validator(entry.runner_id, entry.contract_sha256, side, schema)
+    error = best_match(validator.iter_errors(value))
     if error is None:
         return None
     path = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in error.absolute_path)
@@ -180,15 +190,16 @@ def _short(message: str, limit: int = 300) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
-_VALIDATORS: dict[tuple[str, str], Any] = {}
+_VALIDATORS: dict[tuple[str, str, str], Any] = {}
 _VALIDATORS_LOCK = threading.Lock()
 
 
-def _validator(runner_id: str, contract_sha256: str, schema: dict[str, Any]) -> Any:
-    """A compiled validator per (runner, contract): building one reads the whole schema."""
+def _validator(runner_id: str, contract_sha256: str, side: str, schema: dict[str, Any]) -> Any:
+    """A compiled validator per (runner, contract, input or output): building one reads the
+    whole schema."""
     from jsonschema.validators import validator_for
 
-    key = (runner_id, contract_sha256)
+    key = (runner_id, contract_sha256, side)
     with _VALIDATORS_LOCK:
         found = _VALIDATORS.get(key)
         if found is None:

@@ -207,3 +207,23 @@ def test_a_recorded_effect_has_its_secrets_redacted() -> None:
     (stored,) = redacted_effects(run.effects, Redactor(key=None))
     assert stored.input == {"api_key": REDACTED, "value": 1}
     assert run.effects[0].input["api_key"] == "s3cret"  # what the worker enqueues is untouched
+
+
+def test_inputs_and_outputs_are_held_to_their_own_schema_of_one_entry() -> None:
+    """One validator per runner, contract and side: the output schema is never applied to an
+    input of the same contract (the cache key names the side)."""
+    from datetime import UTC, datetime
+
+    from jobforge.queue.catalogue import CatalogueEntry, input_problem, output_problem
+
+    entry = CatalogueEntry(
+        "cat.sides", "1.0.0",
+        {"type": "object", "required": ["url"], "properties": {"url": {"type": "string"}}},
+        {"type": "object", "required": ["status"], "properties": {"status": {"type": "integer"}}},
+        "sha256:" + "5" * 64, True, datetime.now(UTC), "test",
+    )  # fmt: skip
+    assert input_problem(entry, {"url": "https://a.example"}) is None
+    assert output_problem(entry, {"status": 200}) is None
+    assert input_problem(entry, {"status": 200}) == "(root): 'url' is a required property"
+    assert output_problem(entry, {"url": "x"}) == "(root): 'status' is a required property"
+    assert output_problem(entry, {"status": "ok"}) == "status: 'ok' is not of type 'integer'"
