@@ -10,7 +10,7 @@ from typing import Any
 import httpx
 
 from jobforge import errors
-from jobforge.runners.hosts import signing_scope
+from jobforge.runners.hosts import odd_entry, signing_scope
 from jobforge.runners.secrets import secret_problem
 from jobforge.runtime.http.policy import HttpPolicy
 
@@ -25,6 +25,13 @@ def problems(config: dict[str, Any], policy: HttpPolicy | None = None) -> list[s
         not isinstance(hosts, list) or not all(isinstance(h, str) and h.strip() for h in hosts)
     ):
         found.append("allow_hosts must be a list of host names")
+    elif hosts is not None and hosts != ["*"] and (odd := odd_entry(hosts)) is not None:
+        found.append(f"allow_hosts: {odd}")
+    elif hosts == ["*"] and "headers" in config:
+        found.append(
+            'allow_hosts ["*"] names no host for the headers: the http runner sends a '
+            "connector's headers (credentials) to the hosts it names only"
+        )
     headers = config.get("headers")
     if headers is not None:
         if not isinstance(headers, dict) or not all(
@@ -46,7 +53,7 @@ def problems(config: dict[str, Any], policy: HttpPolicy | None = None) -> list[s
         try:
             signing_scope(config)
         except errors.InvalidInput as exc:
-            found.append(f"{exc}: the webhook runner refuses every delivery")
+            found.append(str(exc))
     return found
 
 

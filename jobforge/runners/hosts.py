@@ -40,12 +40,9 @@ def signing_scope(
         if raw == ["*"]:
             return ANY_HOST
         hosts = patterns(raw, f"{whose} allow_hosts")[1]
-        odd = [h for h in hosts if not h or ("*" in h and not _subdomains(h))]
-        if odd:
-            raise errors.InvalidInput(
-                f"{whose} allow_hosts: {odd[0]!r} is not a host name or *.domain "
-                '("*" alone, as ["*"], signs for any host)'
-            )
+        odd = odd_entry(raw)
+        if odd is not None:
+            raise errors.InvalidInput(f"{whose} allow_hosts: {odd}")
         if not hosts:
             raise errors.InvalidInput(_NO_HOST.format(who=who))
         return hosts
@@ -64,6 +61,16 @@ _NO_HOST = (
     "{who} names no host to sign for: give it allow_hosts (or an http(s) url); "
     '["*"] signs for any host'
 )
+
+
+def odd_entry(raw: list[str]) -> str | None:
+    """Why an entry of a host list (as given) is neither a name nor `*.domain`, or None. A
+    lone `["*"]` is left to the caller: any host to a webhook, a mistake elsewhere."""
+    for entry in raw:
+        name = entry.strip().lower().rstrip(".")
+        if not name or ("*" in name and not _subdomains(name)):
+            return f'{entry!r} is not a host name or *.domain ("*" alone, as ["*"], is any host)'
+    return None
 
 
 def _subdomains(pattern: str) -> bool:

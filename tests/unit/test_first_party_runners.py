@@ -313,3 +313,14 @@ def test_connectors_test_refuses_a_secret_that_names_no_host() -> None:
     assert problems({"secret": secret, "allow_hosts": ["*"]}) == []
     assert problems({"secret": secret, "allow_hosts": ["*.example.com"]}) == []
     assert problems({"headers": {"authorization": "Bearer t"}, "allow_hosts": ["a.example"]}) == []
+    # host lists are read alike with or without a secret; the entry is quoted as given
+    assert problems({"allow_hosts": ["*", "a.example"]}) == [
+        'allow_hosts: \'*\' is not a host name or *.domain ("*" alone, as ["*"], is any host)'
+    ]
+    assert problems({"secret": secret, "allow_hosts": ["A.example", "*."]}) == [
+        'allow_hosts: \'*.\' is not a host name or *.domain ("*" alone, as ["*"], is any host)'
+    ]
+    assert problems({"headers": {"authorization": "Bearer t"}, "allow_hosts": ["*"]}) == [
+        'allow_hosts ["*"] names no host for the headers: the http runner sends a connector\'s '
+        "headers (credentials) to the hosts it names only"
+    ]
