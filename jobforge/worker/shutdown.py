@@ -21,6 +21,9 @@ logger = logs.logger
 
 #: How long the jobs told to stop at the end of the grace period get to wind down.
 _STOPPED_PATIENCE_S = 5.0
+#: How long a sync handler told to stop then gets to see ctx.cancelled and return before its
+#: thread is abandoned (an async one is cancelled at once: it can clean up as it unwinds).
+SHUTDOWN_NOTICE_S = 1.0
 
 
 def release_waiting(holdings: Holdings) -> None:
@@ -47,7 +50,7 @@ async def stop_running(
         )
         await _within_grace(tasks, grace_s, grace_over)
     for lease in list(holdings.running):
-        stop_job(holdings, lease, "shutdown")
+        stop_job(holdings, lease, "shutdown", cancel_grace_s=SHUTDOWN_NOTICE_S)
     leftover = list(holdings.tasks)
     if leftover:
         await asyncio.wait(leftover, timeout=_STOPPED_PATIENCE_S)

@@ -29,7 +29,9 @@ def stop_job(
     holdings: Holdings, lease: Lease, reason: StopReason, *, cancel_grace_s: float = 0.0
 ) -> None:
     """Tell the job of `lease` to stop; a sync handler's task is cancelled `cancel_grace_s` later
-    (a shutdown's at once: its grace period is over)."""
+    (a thread cannot be interrupted: it gets that long to see ctx.cancelled and return, and is
+    abandoned only if it does not). The shutdown passes a short notice: its grace period is
+    over, but a handler that watches the flag returns instead of being counted abandoned."""
     held = holdings.held.get(lease)
     if held is not None:
         held.ctx.stop(reason)
@@ -37,7 +39,7 @@ def stop_job(
     if running is None or running.task is None or running.task.done():
         return
     task = running.task
-    if running.spec.is_async or reason == "shutdown":
+    if running.spec.is_async or cancel_grace_s <= 0:
         task.cancel()
     else:  # a thread cannot be interrupted: give it time to see ctx.cancelled
         asyncio.get_running_loop().call_later(cancel_grace_s, lambda: task.done() or task.cancel())

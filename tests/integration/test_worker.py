@@ -1082,6 +1082,56 @@ def test_stop_lets_jobs_finish_within_grace_then_releases_the_rest(
     assert client.result(hanging_id) == "second run"
 
 
+def test_at_the_end_of_the_grace_a_sync_handler_that_watches_the_flag_is_not_abandoned(
+    client: QueueClient, jobforge_db: Database
+) -> None:
+    """A thread cannot be interrupted: told to stop when the grace runs out, a sync handler gets
+    a short notice to see ctx.cancelled and return (its lease released, not counted abandoned);
+    one deaf to it is abandoned after the notice, and the worker exits all the same."""
+    registry = Registry()
+    started: set[str] = set()
+    saw: list[str | None] = []
+    deaf_done = threading.Event()
+
+    def watching(payload: Payload, ctx: JobContext) -> str:
+        started.add("watching")
+        assert ctx.cancelled.wait(30), "never told to stop"
+        saw.append(ctx.stop_reason)
+        return "stopped"
+
+    def deaf(payload: Payload, ctx: JobContext) -> str:
+        started.add("deaf")
+        deaf_done.wait(30)
+        return "late"
+
+    registry.register("ops.watching", watching)
+    registry.register("ops.deaf", deaf)
+    watching_id = client.enqueue("ops.watching", {}).job_id
+    deaf_id = client.enqueue("ops.deaf", {}).job_id
+
+    async def scenario(worker: Worker, queue: AsyncQueueClient) -> float:
+        await until(lambda: started == {"watching", "deaf"})
+        worker.stop()
+        return time.monotonic()
+
+    try:
+        report, stopped_at = run_worker(
+            jobforge_db.dsn, registry, fast(grace_s=0.3), scenario, stop=False
+        )
+        shutdown_s = time.monotonic() - stopped_at
+    finally:
+        deaf_done.set()
+
+    assert saw == ["shutdown"]
+    assert report.counts["abandoned"] == 1  # the deaf one only
+    assert report.counts["released"] == 2
+    assert 1.0 < shutdown_s < 5, shutdown_s  # the grace, then the notice
+    for job_id in (watching_id, deaf_id):
+        job = client.get(job_id)
+        assert (job.status, job.attempts, job.lease_holder) == (JobState.QUEUED, 0, None)
+        assert kinds(client, job_id) == ["created", "claimed", "released"]
+
+
 def test_a_second_stop_cuts_the_grace_period_short(
     client: QueueClient, jobforge_db: Database
 ) -> None:
