@@ -131,13 +131,7 @@ def enqueue(
     with _client(url, tenant, actor, project=chosen) as client:
         entry = None if local else client.catalogue_entry(job_type)
         if known is not None and not local and entry is None and not allow_unknown_type:
-            raise errors.ConfigurationError(
-                known.unknown_message(job_type).replace(
-                    "; for a worker elsewhere",
-                    ", nor is it in the runner catalogue; for a "
-                    "worker elsewhere, sync its runners (jobforge runners sync) or",
-                )
-            )
+            raise errors.ConfigurationError(known.unknown_message(job_type, catalogued=True))
         if entry is not None:  # checked against the catalogue, before anything is stored
             try:
                 catalogue.check_request(entry, job_type, body)

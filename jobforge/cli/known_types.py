@@ -16,6 +16,7 @@ from typing import Any
 
 from jobforge.config import close_match, find_config
 from jobforge.contracts import RunnerDef, discover
+from jobforge.runners import MODULES as FIRST_PARTY
 
 #: Keys of a golden case file (`jobforge.golden/1`); a payload is none of these files.
 _CASE_KEYS = frozenset({"format", "input", "environment", "expect"})
@@ -30,13 +31,24 @@ class KnownTypes:
     def closest(self, job_type: str) -> str | None:
         return close_match(job_type, self.types)
 
-    def unknown_message(self, job_type: str) -> str:
+    def unknown_message(self, job_type: str, *, catalogued: bool = False) -> str:
+        """One line: the type, what this repository declares, and the way out. `catalogued`:
+        the runner catalogue was asked too, and does not hold it either."""
         close = self.closest(job_type)
-        hint = f"did you mean {close!r}? " if close else ""
+        module = FIRST_PARTY.get(job_type)
+        if module is not None:  # jobforge's own runner: declaring its module is the fix
+            way = (f"it is jobforge's own runner: add {module!r} to [tool.jobforge] runners, "
+                   "or pass --allow-unknown-type")  # fmt: skip
+        elif catalogued:
+            way = ("for a worker elsewhere, sync its runners into the catalogue (jobforge runners "
+                   "sync, in their repository) or pass --allow-unknown-type")  # fmt: skip
+        else:
+            way = "for a worker elsewhere, pass --allow-unknown-type"
         return (
-            f"no runner or handler of this repository handles job type {job_type!r}: {hint}"
-            f"(declared in {self.pyproject}: {_listed(self.types)}; for a worker elsewhere, "
-            "pass --allow-unknown-type)"
+            f"no runner or handler of this repository handles job type {job_type!r}"
+            + (f" (did you mean {close!r}?)" if close else "")
+            + (", nor does the runner catalogue" if catalogued else "")
+            + f": {way} (declared in {self.pyproject}: {_listed(self.types)})"
         )
 
 

@@ -15,3 +15,11 @@ importing this package declares none.
 """
 
 from __future__ import annotations
+
+#: The first-party runners by id, and the module that declares each (for a hint when a runner
+#: repository enqueues one it does not declare).
+MODULES: dict[str, str] = {
+    "jobforge.http.request": "jobforge.runners.http",
+    "jobforge.webhook.deliver": "jobforge.runners.webhook",
+    "jobforge.report.generate": "jobforge.runners.report",
+}
