@@ -1,5 +1,5 @@
 -- jobforge's database schema as every migration up to and including
--- migrations/0028_connectors_whole_tenant.sql leaves it: `pg_dump --schema-only --no-owner`
+-- migrations/0029_catalogue_max_attempts.sql leaves it: `pg_dump --schema-only --no-owner`
 -- of the jobforge schema of a freshly migrated database, without session settings or
 -- version lines. Rows the migrations insert (job_transitions, settings) are data, not
 -- shown here.
@@ -610,6 +610,30 @@ BEGIN
     WHERE c.runner_id = p_runner_id;
     RETURN 'changed';
 END $_$;
+
+
+--
+-- Name: catalogue_sync_v2(text, text, jsonb, jsonb, text, boolean, integer); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.catalogue_sync_v2(p_runner_id text, p_version text, p_input_schema jsonb, p_output_schema jsonb, p_contract_sha256 text, p_force boolean, p_max_attempts integer) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+DECLARE
+    v_action text;
+BEGIN
+    PERFORM jobforge.require_worker();
+    IF p_max_attempts IS NOT NULL AND p_max_attempts NOT BETWEEN 1 AND 1000 THEN
+        RAISE EXCEPTION 'runner %: max_attempts % is out of range 1-1000', p_runner_id,
+            p_max_attempts USING ERRCODE = 'JF006';
+    END IF;
+    v_action := jobforge.catalogue_sync_v1(p_runner_id, p_version, p_input_schema,
+                                           p_output_schema, p_contract_sha256, p_force);
+    UPDATE jobforge.runner_catalogue c SET max_attempts = p_max_attempts
+    WHERE c.runner_id = p_runner_id AND c.max_attempts IS DISTINCT FROM p_max_attempts;
+    RETURN v_action;
+END $$;
 
 
 --
@@ -4717,8 +4741,10 @@ CREATE TABLE jobforge.runner_catalogue (
     changed_at timestamp with time zone,
     changed_by text,
     changed_actor text,
+    max_attempts integer,
     CONSTRAINT runner_catalogue_contract_sha256_check CHECK ((contract_sha256 ~ '^sha256:[0-9a-f]{64}$'::text)),
     CONSTRAINT runner_catalogue_input_schema_check CHECK (((jsonb_typeof(input_schema) = 'object'::text) AND (octet_length((input_schema)::text) <= 1048576))),
+    CONSTRAINT runner_catalogue_max_attempts_check CHECK (((max_attempts >= 1) AND (max_attempts <= 1000))),
     CONSTRAINT runner_catalogue_output_schema_check CHECK (((jsonb_typeof(output_schema) = 'object'::text) AND (octet_length((output_schema)::text) <= 1048576))),
     CONSTRAINT runner_catalogue_runner_id_check CHECK (((runner_id ~ '^[a-z0-9_-]+(\.[a-z0-9_-]+)*$'::text) AND (length(runner_id) <= 200))),
     CONSTRAINT runner_catalogue_version_check CHECK (((version ~ '^\d+\.\d+\.\d+([-+][0-9A-Za-z.+-]*)?$'::text) AND (length(version) <= 100)))
@@ -5877,6 +5903,14 @@ GRANT ALL ON FUNCTION jobforge.catalogue_enable_v1(p_runner_id text, p_enabled b
 
 REVOKE ALL ON FUNCTION jobforge.catalogue_sync_v1(p_runner_id text, p_version text, p_input_schema jsonb, p_output_schema jsonb, p_contract_sha256 text, p_force boolean) FROM PUBLIC;
 GRANT ALL ON FUNCTION jobforge.catalogue_sync_v1(p_runner_id text, p_version text, p_input_schema jsonb, p_output_schema jsonb, p_contract_sha256 text, p_force boolean) TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION catalogue_sync_v2(p_runner_id text, p_version text, p_input_schema jsonb, p_output_schema jsonb, p_contract_sha256 text, p_force boolean, p_max_attempts integer); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.catalogue_sync_v2(p_runner_id text, p_version text, p_input_schema jsonb, p_output_schema jsonb, p_contract_sha256 text, p_force boolean, p_max_attempts integer) FROM PUBLIC;
+GRANT ALL ON FUNCTION jobforge.catalogue_sync_v2(p_runner_id text, p_version text, p_input_schema jsonb, p_output_schema jsonb, p_contract_sha256 text, p_force boolean, p_max_attempts integer) TO jobforge_worker;
 
 
 --

@@ -33,7 +33,8 @@ def declared(definition: RunnerDef) -> Declared:
     """The catalogue entry a runner's declaration states."""
     contract = contract_of(definition)
     return Declared(definition.id, contract.version, contract.input_schema,
-                    contract.output_schema, contract_hash(contract))  # fmt: skip
+                    contract.output_schema, contract_hash(contract),
+                    definition.max_attempts)  # fmt: skip
 
 
 def sync_declared(conn: db.Connection, runners: Mapping[str, RunnerDef], *, force: bool = False,

@@ -33,7 +33,7 @@ DEFAULT_TTL_S = 5.0
 
 _COLUMNS = ("runner_id", "version", "input_schema", "output_schema", "contract_sha256",
             "enabled", "synced_at", "synced_by", "synced_actor", "changed_at", "changed_by",
-            "changed_actor")  # fmt: skip
+            "changed_actor", "max_attempts")  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +52,9 @@ class CatalogueEntry:
     changed_at: datetime | None = None
     changed_by: str | None = None
     changed_actor: str | None = None
+    #: the runner's declared max_attempts, for producers without its code (None: not declared,
+    #: or synced before migrations/0029)
+    max_attempts: int | None = None
 
     def as_dict(self, *, schemas: bool = False) -> dict[str, Any]:
         """For `--json`; the schemas only when asked (they can be long)."""
@@ -61,6 +64,7 @@ class CatalogueEntry:
             "synced_by": self.synced_by, "synced_actor": self.synced_actor,
             "changed_at": None if self.changed_at is None else self.changed_at.isoformat(),
             "changed_by": self.changed_by, "changed_actor": self.changed_actor,
+            "max_attempts": self.max_attempts,
         }  # fmt: skip
         if schemas:
             body.update(input_schema=self.input_schema, output_schema=self.output_schema)
@@ -103,6 +107,7 @@ class Declared:
     input_schema: dict[str, Any]
     output_schema: dict[str, Any]
     contract_sha256: str
+    max_attempts: int | None = None
 
 
 def sync_runners(conn: db.Connection, declared: list[Declared], *, force: bool = False,
@@ -117,7 +122,8 @@ def sync_runners(conn: db.Connection, declared: list[Declared], *, force: bool =
             params = {"id": d.runner_id, "version": d.version,
                       "input_schema": db.Jsonb(d.input_schema),
                       "output_schema": db.Jsonb(d.output_schema),
-                      "contract_sha256": d.contract_sha256, "force": force}  # fmt: skip
+                      "contract_sha256": d.contract_sha256, "force": force,
+                      "max_attempts": d.max_attempts}  # fmt: skip
             done.append(Synced(d.runner_id, d.version, db.scalar(conn, "catalogue_sync", params)))
     return done
 

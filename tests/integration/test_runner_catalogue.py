@@ -226,3 +226,48 @@ def test_a_sync_of_values_at_the_edges_is_refused_in_one_line(
         assert message in str(info.value)
         assert "\n" not in str(info.value)
         assert list_runners(conn) == []
+
+
+def test_a_job_requested_through_the_catalogue_gets_its_runners_max_attempts(
+    jobforge_db: Database,
+) -> None:
+    """A producer without the runner's code applies the max_attempts the runner declares (the
+    catalogue holds it since migrations/0029), unless the job names its own; an entry synced
+    without one (an older client, or v1 directly) leaves the default, and the next sync fills it."""
+    schema = {"type": "object"}
+    with db.connect(jobforge_db.dsn) as conn:
+        hook = Declared("cat.hook", "1.0.0", schema, schema, "sha256:" + "1" * 64, 8)
+        plain = Declared("cat.plain", "1.0.0", schema, schema, "sha256:" + "2" * 64)
+        sync_runners(conn, [hook, plain])
+        assert {e.runner_id: e.max_attempts for e in list_runners(conn)} == {
+            "cat.hook": 8, "cat.plain": None}  # fmt: skip
+    with QueueClient.connect(jobforge_db.dsn, tenant="acme") as queue:
+        eight = queue.get(queue.request("cat.hook", {}).job_id)
+        own = queue.get(queue.request("cat.hook", {}, max_attempts=2).job_id)
+        three = queue.get(queue.request("cat.plain", {}).job_id)
+    assert (eight.max_attempts, own.max_attempts, three.max_attempts) == (8, 2, 3)
+
+    # an entry synced before the column existed gets it on the next sync, otherwise unchanged
+    with db.connect(jobforge_db.dsn, autocommit=True) as conn:
+        conn.execute("UPDATE jobforge.runner_catalogue SET max_attempts = NULL")  # as before 0029
+        again = sync_runners(conn, [Declared("cat.hook", "1.0.0", schema, schema,
+                                             "sha256:" + "1" * 64, 8)])  # fmt: skip
+        assert [s.action for s in again] == ["unchanged"]
+        assert {e.runner_id: e.max_attempts for e in list_runners(conn)}["cat.hook"] == 8
+        # out of range: one line, nothing changed
+        for bad in (0, 1001):
+            with pytest.raises(errors.InvalidJob, match=rf"max_attempts {bad} is out of range"):
+                sync_runners(conn, [Declared("cat.hook", "1.0.0", schema, schema,
+                                             "sha256:" + "1" * 64, bad)])  # fmt: skip
+        assert {e.runner_id: e.max_attempts for e in list_runners(conn)}["cat.hook"] == 8
+
+
+def test_the_declared_entry_carries_the_runners_max_attempts() -> None:
+    @runner("cat.eight", version="1.0.0", input=ScanIn, output=ScanOut, max_attempts=8)
+    def eight(inp: ScanIn, ctx: RunContext) -> ScanOut:
+        raise AssertionError("never run")
+
+    try:
+        assert declared(RUNNERS["cat.eight"]).max_attempts == 8
+    finally:
+        RUNNERS.pop("cat.eight", None)
