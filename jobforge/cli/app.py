@@ -108,8 +108,20 @@ app = typer.Typer(
 )
 
 
+def _say_version(asked: bool) -> None:
+    if asked:
+        from importlib.metadata import version
+
+        print(f"jobforge {version('jobforge')}")
+        raise typer.Exit(0)
+
+
 @app.callback()
-def _root() -> None:
+def _root(
+    show_version: bool = typer.Option(
+        False, "--version", is_eager=True, callback=_say_version, help="Print the version; exit."
+    ),
+) -> None:
     """A group, not one command (its help is the app's)."""
 
 

@@ -77,3 +77,18 @@ def test_an_unknown_command_suggests_the_close_ones() -> None:
         assert result.stderr.splitlines() == [
             f"error: No such command {typo!r}. Did you mean {suggestion}? (see jobforge --help)"
         ], result.stderr
+
+
+def test_version_prints_the_installed_version_and_loads_no_command() -> None:
+    from importlib.metadata import version
+
+    code = (
+        "import sys\nfrom jobforge.cli.app import main\ncode = main(['--version'])\n"
+        "print(sorted(m for m in sys.modules if m.startswith('jobforge.cli.') and m not in "
+        "('jobforge.cli.app', 'jobforge.cli.help_flags')))\nsys.exit(code)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [f"jobforge {version('jobforge')}", "[]"], result.stdout
