@@ -177,7 +177,11 @@ SQL_WRITES = [
     "SELECT jobforge.catalogue_sync_v1('cat.scan', '9.0.0', '{}', '{}', 'sha256:"
     + "0" * 64
     + "', true)",
+    "SELECT jobforge.catalogue_sync_v2('cat.scan', '9.0.0', '{}', '{}', 'sha256:"
+    + "0" * 64
+    + "', true, 1000)",
     "SELECT jobforge.catalogue_enable_v1('cat.scan', false)",
+    "UPDATE jobforge.runner_catalogue SET max_attempts = 1000",
     "UPDATE jobforge.runner_catalogue SET enabled = false",
     "DELETE FROM jobforge.runner_catalogue",
     "INSERT INTO jobforge.runner_catalogue VALUES ('cat.x', '1.0.0', '{}', '{}', 'sha256:"
@@ -203,7 +207,7 @@ def test_a_tenant_app_login_reads_the_catalogue_but_cannot_change_it(
             conn.execute(statement)
     with db.connect(jobforge_db.dsn) as conn:
         (row,) = list_runners(conn)
-    assert (row.version, row.enabled) == ("1.2.0", True)
+    assert (row.version, row.enabled, row.max_attempts) == ("1.2.0", True, 3)
 
 
 @pytest.mark.parametrize(
