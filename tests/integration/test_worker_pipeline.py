@@ -201,3 +201,40 @@ def test_a_claim_asks_for_no_more_than_claim_batch(
     report, calls = asyncio.run(main())
     assert report.counts["succeeded"] == 7
     assert max(limit for name, limit in calls if name == "claim") == 3
+
+
+@pytest.mark.parametrize("tune_gc", [True, False])
+def test_the_collector_is_paced_while_the_worker_runs_and_restored_after(
+    client: QueueClient, jobforge_db: Database, tune_gc: bool
+) -> None:
+    """`WorkerConfig.tune_gc` (`worker/gcpace.py`): the handlers run with startup objects frozen
+    and a young threshold of 10,000; after the drain the process has its own settings back."""
+    import gc
+
+    from jobforge.worker import gcpace
+
+    seen: list[tuple[tuple[int, int, int], int]] = []
+    registry = Registry()
+    registry.register(
+        "gc.see", lambda payload, ctx: seen.append((gc.get_threshold(), gc.get_freeze_count()))
+    )
+    client.enqueue_many([NewJob(type="gc.see", payload={})] * 3)
+    before = gc.get_threshold()
+    report = asyncio.run(
+        Worker(
+            jobforge_db.dsn,
+            registry,
+            fast(exit_when_idle=True, listen=False, tune_gc=tune_gc),
+        ).run()
+    )
+    assert report.counts["succeeded"] == 3
+    assert len(seen) == 3
+    for threshold, frozen in seen:
+        if tune_gc:
+            assert threshold[0] == max(before[0], gcpace.YOUNG_THRESHOLD)
+            assert frozen > 0
+        else:
+            assert threshold == before
+            assert frozen == 0
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() == 0
