@@ -1,5 +1,5 @@
 -- jobforge's database schema as every migration up to and including
--- migrations/0029_catalogue_max_attempts.sql leaves it: `pg_dump --schema-only --no-owner`
+-- migrations/0030_state_messages.sql leaves it: `pg_dump --schema-only --no-owner`
 -- of the jobforge schema of a freshly migrated database, without session settings or
 -- version lines. Rows the migrations insert (job_transitions, settings) are data, not
 -- shown here.
@@ -503,8 +503,8 @@ BEGIN
         RETURN v_job.status;
     END IF;
     IF v_job.status NOT IN ('queued', 'running') THEN
-        RAISE EXCEPTION 'job % is already %: only queued or running jobs can be canceled',
-            p_job_id, v_job.status USING ERRCODE = 'JF002';
+        RAISE EXCEPTION 'job % %: only queued or running jobs can be canceled',
+            p_job_id, jobforge.state_phrase(v_job.status, true) USING ERRCODE = 'JF002';
     END IF;
     IF v_job.status = 'running' THEN
         UPDATE jobforge.job_attempts
@@ -3099,12 +3099,13 @@ BEGIN
         RAISE EXCEPTION 'job % not found', p_job_id USING ERRCODE = 'JF004';
     END IF;
     IF v_job.status NOT IN ('failed', 'dead', 'canceled') THEN
-        RAISE EXCEPTION 'job % is %: only failed, dead or canceled jobs can be rescheduled',
-            p_job_id, v_job.status USING ERRCODE = 'JF002';
+        RAISE EXCEPTION 'job % %: only failed, dead or canceled jobs can be rescheduled',
+            p_job_id, jobforge.state_phrase(v_job.status) USING ERRCODE = 'JF002';
     END IF;
     IF NOT coalesce(p_reset_attempts, false) AND v_job.attempts >= v_job.max_attempts THEN
-        RAISE EXCEPTION 'job % has used all % attempts: reschedule it with reset_attempts',
-            p_job_id, v_job.max_attempts USING ERRCODE = 'JF002';
+        RAISE EXCEPTION 'job % has used %: reschedule it with reset_attempts', p_job_id,
+            CASE WHEN v_job.max_attempts = 1 THEN 'its 1 attempt'
+                 ELSE 'all ' || v_job.max_attempts || ' attempts' END USING ERRCODE = 'JF002';
     END IF;
     UPDATE jobforge.jobs
     SET status = 'queued', finished_at = NULL, error = NULL, updated_at = v_now,
@@ -3822,6 +3823,19 @@ BEGIN
     WHERE k.tenant_id = v_tenant AND k.key_id = p_old_key_id;
     RETURN v_until;
 END $$;
+
+
+--
+-- Name: state_phrase(jobforge.job_status, boolean); Type: FUNCTION; Schema: jobforge; Owner: -
+--
+
+CREATE FUNCTION jobforge.state_phrase(p_status jobforge.job_status, p_already boolean DEFAULT false) RETURNS text
+    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    SET search_path TO 'pg_catalog', 'pg_temp'
+    AS $$
+    SELECT CASE WHEN p_status IN ('succeeded', 'failed') THEN 'has ' ELSE 'is ' END
+           || CASE WHEN p_already THEN 'already ' ELSE '' END || p_status::text
+$$;
 
 
 --
@@ -6397,6 +6411,13 @@ GRANT ALL ON FUNCTION jobforge.signing_key_revoke_v1(p_key_id text, p_reason tex
 
 REVOKE ALL ON FUNCTION jobforge.signing_key_rotate_v1(p_old_key_id text, p_new_key_id text, p_public_key bytea, p_owner text, p_overlap interval) FROM PUBLIC;
 GRANT ALL ON FUNCTION jobforge.signing_key_rotate_v1(p_old_key_id text, p_new_key_id text, p_public_key bytea, p_owner text, p_overlap interval) TO jobforge_worker;
+
+
+--
+-- Name: FUNCTION state_phrase(p_status jobforge.job_status, p_already boolean); Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON FUNCTION jobforge.state_phrase(p_status jobforge.job_status, p_already boolean) FROM PUBLIC;
 
 
 --

@@ -442,7 +442,7 @@ def retry(
                 str(exc)
                 .replace("reschedule it with reset_attempts", "retry it with --reset-attempts")
                 .replace("reset_attempts", "--reset-attempts")
-                .replace("used all 1 attempts", "used its 1 attempt")
+                .replace("can be rescheduled", "can be retried")
             )
             raise errors.InvalidTransition(message) from None
     _say_state(job_id, state.value, as_json)

@@ -92,3 +92,17 @@ def test_another_tenant_sees_nothing(jf: Callable[..., Run], project: Path) -> N
     job_id = json.loads(jf("enqueue", "ops.scan", "--json").out)["job_id"]
     assert json.loads(jf("jobs", "list", "--json", tenant="other").out)["jobs"] == []
     assert jf("jobs", "cancel", str(job_id), tenant="other").code == 1
+
+
+def test_retrying_or_canceling_in_the_wrong_state_says_so_in_plain_english(
+    jf: Callable[..., Run],
+) -> None:
+    job_id = json.loads(jf("enqueue", "ops.scan", "--json").out)["job_id"]
+    result = jf("jobs", "retry", str(job_id))
+    assert result.code == 1
+    assert result.err.strip() == (
+        f"error: job {job_id} is queued: only failed, dead or canceled jobs can be retried"
+    )
+    assert jf("jobs", "cancel", str(job_id)).out.strip() == f"job {job_id} canceled"
+    # again: it is canceled, so the answer is the same
+    assert jf("jobs", "cancel", str(job_id)).out.strip() == f"job {job_id} canceled"

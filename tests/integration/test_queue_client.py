@@ -161,3 +161,67 @@ def test_the_async_client_reads_and_reschedules_like_the_sync_one(jobforge_db: D
             await other.close()
 
     asyncio.run(scenario())
+
+
+def _finished(client: QueueClient, outcome: str, max_attempts: int = 3) -> int:
+    """A job finished with `outcome` on its first attempt (retry with one attempt: dead)."""
+    job_id = client.enqueue("ops.scan", {}, max_attempts=max_attempts, now=T0).job_id
+    (job,) = client.claim("w1", 1, now=T0)
+    assert job.id == job_id
+    assert job.lease_token is not None
+    done = Outcome(job_id=job_id, lease_token=job.lease_token, outcome=outcome)  # type: ignore[arg-type]
+    client.finish("w1", [done], now=T0)
+    return job_id
+
+
+@pytest.mark.parametrize(
+    ("state", "message"),
+    [
+        ("succeeded", "has already succeeded: only queued or running jobs can be canceled"),
+        ("failed", "has already failed: only queued or running jobs can be canceled"),
+        ("dead", "is already dead: only queued or running jobs can be canceled"),
+    ],
+)
+def test_canceling_a_finished_job_names_its_state_in_plain_english(
+    client: QueueClient, state: str, message: str
+) -> None:
+    outcome = {"succeeded": "succeeded", "failed": "failed", "dead": "retry"}[state]
+    job_id = _finished(client, outcome, max_attempts=1)
+    assert client.get(job_id).status.value == state
+    with pytest.raises(errors.InvalidTransition) as caught:
+        client.cancel(job_id)
+    assert str(caught.value) == f"job {job_id} {message}"
+    assert client.get(job_id).status.value == state  # nothing changed
+
+
+def test_rescheduling_names_the_state_and_the_attempts_in_plain_english(
+    client: QueueClient,
+) -> None:
+    queued = client.enqueue("ops.scan", {"q": 1}, now=T0).job_id
+    with pytest.raises(errors.InvalidTransition) as caught:
+        client.reschedule(queued)
+    assert str(caught.value) == (
+        f"job {queued} is queued: only failed, dead or canceled jobs can be rescheduled"
+    )
+    client.cancel(queued)
+    succeeded = _finished(client, "succeeded")
+    with pytest.raises(errors.InvalidTransition) as caught:
+        client.reschedule(succeeded)
+    assert str(caught.value) == (
+        f"job {succeeded} has succeeded: only failed, dead or canceled jobs can be rescheduled"
+    )
+    for max_attempts, used in ((1, "its 1 attempt"), (2, "all 2 attempts")):
+        job_id = client.enqueue("ops.scan", {"m": max_attempts}, max_attempts=max_attempts,
+                                now=T0).job_id  # fmt: skip
+        for n in range(max_attempts):
+            (job,) = client.claim("w1", 1, now=T0 + timedelta(days=1))
+            assert job.lease_token is not None
+            failed = Outcome(job_id=job.id, lease_token=job.lease_token, outcome="failed")
+            client.finish("w1", [failed], now=T0)
+            if n < max_attempts - 1:
+                client.reschedule(job_id, run_at=T0, now=T0)
+        with pytest.raises(errors.InvalidTransition) as caught:
+            client.reschedule(job_id)
+        assert str(caught.value) == (
+            f"job {job_id} has used {used}: reschedule it with reset_attempts"
+        )
