@@ -60,7 +60,7 @@ async def outcome_of(
     def timed_out(exc: BaseException | None) -> Outcome:
         metrics.inc("timed_out", job_type=job.type)
         message = f"the handler ran past its timeout of {timeout_s} s ({timeout_source}'s)"
-        logger.warning("job %d timed out: %s", job.id, message,
+        logger.warning("job %d timed out: %s; %s", job.id, message, _what_next(job),
                        extra=logs.job_fields(job, worker))  # fmt: skip
         return done("retry", result=None, error=error_record("timeout", exc, message))
 
@@ -111,7 +111,9 @@ async def outcome_of(
             return None
         if ctx.stop_reason == "timeout":  # the handler turned the cancellation into an error
             return timed_out(exc)
-        logger.warning("job %d failed: %s", job.id, exc, extra=logs.job_fields(job, worker))
+        logger.warning("job %d attempt %d of %d raised %s: %s; %s", job.id, job.attempts,
+                       job.max_attempts, type(exc).__name__, exc, _what_next(job),
+                       extra=logs.job_fields(job, worker))  # fmt: skip
         return done("retry", result=None, error=error_record("exception", exc))
     finally:
         if timer is not None:
@@ -155,6 +157,13 @@ def _time_out(ctx: JobContext, task: asyncio.Task[Any]) -> None:
     if ctx.stop_reason is None and not task.done():
         ctx.stop("timeout")
         task.cancel()
+
+
+def _what_next(job: Job) -> str:
+    """What the queue makes of a retried attempt (finish_v1: dead once the attempts are used)."""
+    if job.attempts < job.max_attempts:
+        return "it will be retried"
+    return "no attempts are left, so the job is dead"
 
 
 def _not_retried(job: Job, worker: str, why: str, exc: BaseException) -> None:

@@ -338,7 +338,7 @@ def test_a_nan_result_is_not_json_either(client: QueueClient, jobforge_db: Datab
 
 
 def test_an_exception_is_retried_with_backoff_and_recorded(
-    client: QueueClient, jobforge_db: Database
+    client: QueueClient, jobforge_db: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
     registry = Registry()
 
@@ -363,10 +363,15 @@ def test_an_exception_is_retried_with_backoff_and_recorded(
     assert [(a.attempt, a.outcome) for a in client.attempts(job_id)] == [(1, "retry")]
     assert report.counts["retried"] == 1
     assert report.counts["timed_out"] == 0
+    # the warning says what comes next, not "failed" for an attempt that will be retried
+    assert (
+        f"job {job_id} attempt 1 of 3 raised ValueError: boom on 7; it will be retried"
+        in caplog.text
+    )
 
 
 def test_an_exception_on_the_last_attempt_is_dead(
-    client: QueueClient, jobforge_db: Database
+    client: QueueClient, jobforge_db: Database, caplog: pytest.LogCaptureFixture
 ) -> None:
     registry = Registry()
 
@@ -384,6 +389,10 @@ def test_an_exception_on_the_last_attempt_is_dead(
     assert kinds(client, job_id) == ["created", "claimed", "dead"]
     assert report.counts["dead"] == 1
     assert report.counts["retried"] == 0
+    assert (
+        f"job {job_id} attempt 1 of 1 raised KeyError: 'missing'; no attempts are left, so the"
+        " job is dead" in caplog.text
+    )
 
 
 def test_a_handler_s_own_timeout_error_is_a_plain_exception(
@@ -484,7 +493,10 @@ def test_an_async_handler_past_its_timeout_is_retried(
     assert report.counts["retried"] == 1
     assert report.counts["abandoned"] == 0
     # a retry is logged whatever caused it, a timeout as much as an exception
-    assert f"job {job_id} timed out: the handler ran past its timeout of 0.2 s" in caplog.text
+    assert (
+        f"job {job_id} timed out: the handler ran past its timeout of 0.2 s (runner's);"
+        " it will be retried" in caplog.text
+    )
 
 
 def test_a_sync_handler_that_ignores_its_timeout_is_abandoned_and_its_slot_freed(
