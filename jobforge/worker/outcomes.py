@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import traceback
 from collections.abc import Sequence
 from functools import partial
+from pathlib import Path
 from typing import Any
 
 from pydantic import BaseModel
@@ -159,6 +161,20 @@ def _time_out(ctx: JobContext, task: asyncio.Task[Any]) -> None:
         task.cancel()
 
 
+#: The worker's own modules and the runtime around a runner: a traceback starts below them.
+_GLUE = tuple(str(Path(__file__).parent.parent / part) + os.sep for part in ("worker", "runtime"))
+
+
+def handler_traceback(exc: BaseException) -> str:
+    """The exception's traceback from the handler's first frame on: the worker's frames that
+    call it (outcome, executor, thread, middleware, runner adapter) say nothing about the job
+    and pushed its own frames out of sight in `jobs show`. All of it when it never left them."""
+    tb = exc.__traceback__
+    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_GLUE):
+        tb = tb.tb_next
+    return "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
+
+
 def _what_next(job: Job) -> str:
     """What the queue makes of a retried attempt (finish_v1: dead once the attempts are used)."""
     if job.attempts < job.max_attempts:
@@ -198,6 +214,6 @@ def error_record(
         "kind": kind,
         "type": type(exc).__qualname__,
         "message": (message or str(exc))[:4000],
-        "traceback": "".join(traceback.format_exception(exc))[-8000:],
+        "traceback": handler_traceback(exc)[-8000:],
         **({"details": details} if (details := getattr(exc, "details", None)) is not None else {}),
     }

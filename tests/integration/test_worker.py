@@ -360,6 +360,10 @@ def test_an_exception_is_retried_with_backoff_and_recorded(
     assert job.error["type"] == "ValueError"
     assert job.error["message"] == "boom on 7"
     assert "ValueError: boom on 7" in job.error["traceback"]
+    # it starts at the handler: the worker's frames above it say nothing about the job
+    first_frame = job.error["traceback"].splitlines()[1]
+    assert "test_worker.py" in first_frame
+    assert "in flaky" in first_frame
     assert [(a.attempt, a.outcome) for a in client.attempts(job_id)] == [(1, "retry")]
     assert report.counts["retried"] == 1
     assert report.counts["timed_out"] == 0

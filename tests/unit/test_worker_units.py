@@ -498,3 +498,46 @@ def test_json_logs_leave_out_missing_fields_and_include_the_exception() -> None:
     assert "job_id" not in body
     assert "trace_id" not in body
     assert "ValueError: bad" in body["exception"]
+
+
+# tracebacks
+
+
+def test_a_stored_traceback_starts_at_the_handler_below_the_worker_s_frames() -> None:
+    """Frames of jobforge.worker and jobforge.runtime above the handler are left out; what the
+    handler calls, jobforge's or not, and the chained exceptions stay."""
+    from pathlib import Path
+
+    from jobforge.worker import outcomes
+
+    glue = str(Path(outcomes.__file__).parent / "glue_probe.py")
+    scope: dict[str, Any] = {}
+    source = (
+        "def call(fn):\n    try:\n        fn()\n    except Exception as exc:\n        return exc\n"
+    )
+    exec(compile(source, glue, "exec"), scope)
+
+    def handler() -> None:
+        try:
+            {}["missing"]
+        except KeyError as exc:
+            raise ValueError("boom") from exc
+
+    caught = scope["call"](handler)
+    text = outcomes.handler_traceback(caught)
+    frames = [line for line in text.splitlines() if line.startswith("  File ")]
+    assert "glue_probe.py" not in text
+    assert "in handler" in frames[-1]
+    assert "KeyError: 'missing'" in text  # the cause is kept
+    assert text.rstrip().endswith("ValueError: boom")
+    assert outcomes.error_record("exception", caught)["traceback"] == text
+
+    # nothing but the worker's own frames: all of them are kept
+    source = (
+        "def fail():\n    try:\n        raise RuntimeError('inside')\n"
+        "    except RuntimeError as exc:\n        return exc\n"
+    )
+    exec(compile(source, glue, "exec"), scope)
+    inside = outcomes.handler_traceback(scope["fail"]())
+    assert "glue_probe.py" in inside
+    assert inside.rstrip().endswith("RuntimeError: inside")
