@@ -139,10 +139,8 @@ def enqueue(
                 raise errors.ConfigurationError(
                     f"{exc} ({source} checked against the runner catalogue's input schema)"
                 ) from None
-            if entry.max_attempts is not None and max_attempts is None and not job.signatures:
-                # the runner's own default, as with its code here (a signed job keeps what
-                # its signatures cover: --max-attempts sets it before signing)
-                job = job.model_copy(update={"max_attempts": entry.max_attempts})
+            # --max-attempts, when given, was set before signing
+            job = catalogue.with_declared_attempts(entry, job, given=max_attempts is not None)
         if dry_run:
             _say_dry_run(enqueue_dry_run(client, job), as_json)
             return

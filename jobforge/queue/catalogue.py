@@ -23,6 +23,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from jobforge import db, errors
+from jobforge.queue.models import NewJob
 
 #: What a sync did to one runner's entry.
 SyncAction = Literal["added", "changed", "unchanged"]
@@ -145,6 +146,15 @@ def set_enabled(conn: db.Connection, runner_id: str, enabled: bool, *,
 def unknown_message(runner_id: str) -> str:
     return (f"runner {runner_id!r} is not in the runner catalogue: an operator adds it with "
             "`jobforge runners sync` from the runner's repo")  # fmt: skip
+
+
+def with_declared_attempts(entry: CatalogueEntry | None, job: NewJob, *, given: bool) -> NewJob:
+    """The job with its runner's declared `max_attempts` (migrations/0029), for a producer
+    without the runner's code, as the code would have applied it: unless the producer gave one
+    (`given`), and never for a signed job (its signatures cover what it carries)."""
+    if entry is None or entry.max_attempts is None or given or job.signatures:
+        return job
+    return job.model_copy(update={"max_attempts": entry.max_attempts})
 
 
 def check_request(entry: CatalogueEntry | None, runner_id: str, payload: Any) -> dict[str, Any]:

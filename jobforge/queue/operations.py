@@ -217,9 +217,8 @@ def request(
     entry = yield from catalogue_entry(client, runner_id)
     payload = input.model_dump(mode="json") if isinstance(input, BaseModel) else input
     checked = catalogue.check_request(entry, runner_id, payload)
-    if entry is not None and entry.max_attempts is not None:  # the runner's, unless given
-        fields.setdefault("max_attempts", entry.max_attempts)
     new = NewJob(type=runner_id, payload=checked, **fields)
+    new = catalogue.with_declared_attempts(entry, new, given="max_attempts" in fields)
     return (yield from enqueue_one(client, new, now=now))
 
 

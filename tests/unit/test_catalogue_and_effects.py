@@ -227,3 +227,26 @@ def test_inputs_and_outputs_are_held_to_their_own_schema_of_one_entry() -> None:
     assert input_problem(entry, {"status": 200}) == "(root): 'url' is a required property"
     assert output_problem(entry, {"url": "x"}) == "(root): 'status' is a required property"
     assert output_problem(entry, {"status": "ok"}) == "status: 'ok' is not of type 'integer'"
+
+
+def test_a_producer_without_the_code_applies_the_runner_s_declared_attempts() -> None:
+    """`catalogue.with_declared_attempts`, shared by `request` and `jobforge enqueue`."""
+    from jobforge.queue import NewJob
+    from jobforge.queue.catalogue import CatalogueEntry, with_declared_attempts
+    from jobforge.queue.models import JobSignature
+
+    now = datetime(2026, 1, 1, tzinfo=UTC)
+
+    def entry(max_attempts: int | None) -> CatalogueEntry:
+        return CatalogueEntry(runner_id="ops.hook", version="1.0.0", input_schema={},
+                              output_schema={}, contract_sha256="0" * 64, enabled=True,
+                              synced_at=now, synced_by="ci", max_attempts=max_attempts)  # fmt: skip
+
+    job = NewJob(type="ops.hook", payload={})
+    assert with_declared_attempts(entry(8), job, given=False).max_attempts == 8
+    assert with_declared_attempts(entry(8), job, given=True).max_attempts == 3  # the producer's
+    assert with_declared_attempts(entry(None), job, given=False).max_attempts == 3
+    assert with_declared_attempts(None, job, given=False).max_attempts == 3
+    signed = NewJob(type="ops.hook", payload={}, issued_at=now,
+                    signatures=(JobSignature(key_id="k1", signature="A" * 86),))  # fmt: skip
+    assert with_declared_attempts(entry(8), signed, given=False) is signed  # what it signed
