@@ -202,6 +202,9 @@ def drain(server: LocalServer, dsn: str, args: argparse.Namespace, n: int, chaos
             done = seen.get("succeeded", 0)
             if done >= n:
                 break
+            if lost := {k: seen[k] for k in ("dead", "failed", "canceled") if seen.get(k)}:
+                # final states: these jobs will never succeed, so waiting out the timeout is moot
+                raise SystemExit(f"chaos: jobs ended {lost} after {now - began:.0f} s: {seen}")
             if now - began > args.timeout:
                 raise SystemExit(f"chaos: not drained after {args.timeout:.0f} s: {seen}")
             if not chaos:
