@@ -186,7 +186,7 @@ def drain(server: LocalServer, dsn: str, args: argparse.Namespace, n: int, chaos
     """Enqueue n (untimed), then drain with the fleet, faults on or off; the figures."""
     with db.connect(dsn) as conn:
         conn.execute("TRUNCATE chaos_effects, chaos_executions")
-    enqueue(dsn, n)
+    first_id = min(enqueue(dsn, n))
     fleet = Fleet(dsn, workdir, args.concurrency, args.lease)
     rng = random.Random(args.seed)
     restarted_at = down_s = None
@@ -204,7 +204,8 @@ def drain(server: LocalServer, dsn: str, args: argparse.Namespace, n: int, chaos
                 break
             if lost := {k: seen[k] for k in ("dead", "failed", "canceled") if seen.get(k)}:
                 # final states: these jobs will never succeed, so waiting out the timeout is moot
-                raise SystemExit(f"chaos: jobs ended {lost} after {now - began:.0f} s: {seen}")
+                raise SystemExit(f"chaos: jobs ended {lost} after {now - began:.0f} s: {seen};"
+                                 f" {holding(dsn, first_id)}")  # fmt: skip
             if now - began > args.timeout:
                 raise SystemExit(f"chaos: not drained after {args.timeout:.0f} s: {seen}")
             if not chaos:
@@ -221,6 +222,7 @@ def drain(server: LocalServer, dsn: str, args: argparse.Namespace, n: int, chaos
     finally:
         fleet.stop()
     final = counts(dsn)
+    held = holding(dsn, first_id)
     problems = []
     if final.get("succeeded", 0) != n or any(k not in ("succeeded", "effects", "executions")
                                               for k in final if final[k]):  # fmt: skip
@@ -239,7 +241,28 @@ def drain(server: LocalServer, dsn: str, args: argparse.Namespace, n: int, chaos
         "died_on_their_own": fleet.died_on_their_own,
         "server_restarted_at_s": round(restarted_at, 1) if restarted_at is not None else -1,
         "server_down_s": round(down_s, 2) if down_s is not None else -1,
+        **held,
     }
+
+
+def holding(dsn: str, first_id: int) -> dict[str, float | int]:
+    """How long workers held the jobs they finished (claim to outcome), and how many attempts a
+    killed worker stranded until their leases expired: each of those cost its job an attempt."""
+    with db.connect(dsn) as conn:
+        row = conn.execute(
+            "SELECT count(*) FILTER (WHERE outcome = 'lease_expired'),"
+            " percentile_cont(ARRAY[0.5, 0.99]) WITHIN GROUP (ORDER BY extract(epoch FROM"
+            "   finished_at - started_at)) FILTER (WHERE outcome = 'succeeded'),"
+            " max(extract(epoch FROM finished_at - started_at))"
+            "   FILTER (WHERE outcome = 'succeeded'),"
+            " max(attempt) FROM jobforge.job_attempts WHERE job_id >= %s",
+            (first_id,),
+        ).fetchone()
+    assert row is not None
+    expired, (p50, p99), most, attempts = row[0], row[1] or (0.0, 0.0), row[2] or 0.0, row[3]
+    return {"stranded_attempts": int(expired), "held_p50_s": round(float(p50), 3),
+            "held_p99_s": round(float(p99), 3), "held_max_s": round(float(most), 3),
+            "most_attempts": int(attempts or 0)}  # fmt: skip
 
 
 def main() -> int:

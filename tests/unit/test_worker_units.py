@@ -541,3 +541,20 @@ def test_a_stored_traceback_starts_at_the_handler_below_the_worker_s_frames() ->
     inside = outcomes.handler_traceback(scope["fail"]())
     assert "glue_probe.py" in inside
     assert inside.rstrip().endswith("RuntimeError: inside")
+
+
+# claims
+
+
+def test_jobs_on_a_later_attempt_go_to_the_front_of_the_queue() -> None:
+    """A job taken over from an expired lease (or due again after a retry) has waited once
+    already: it starts before the jobs this worker claimed ahead; the rest keep claim order."""
+    worker = Worker("dbname=unused", Registry(), WorkerConfig(concurrency=8))
+    first = [make_job(id=i, attempts=1, lease_token=uuid4()) for i in (1, 2)]
+    worker._hold_all(first)
+    later = [make_job(id=i, attempts=a, lease_token=uuid4()) for i, a in ((3, 1), (4, 2), (5, 3))]
+    worker._hold_all(later)
+    assert [lease[0] for lease in worker._holdings.waiting] == [4, 5, 1, 2, 3]
+    assert len(worker._holdings.held) == 5
+    assert worker._takeover == 2  # a quarter of the slots
+    assert Worker("dbname=unused", Registry(), WorkerConfig(concurrency=1))._takeover == 1
