@@ -1,5 +1,5 @@
 -- jobforge's database schema as every migration up to and including
--- migrations/0031_claim_takeover_limit.sql leaves it: `pg_dump --schema-only --no-owner`
+-- migrations/0030_state_messages.sql leaves it: `pg_dump --schema-only --no-owner`
 -- of the jobforge schema of a freshly migrated database, without session settings or
 -- version lines. Rows the migrations insert (job_transitions, settings) are data, not
 -- shown here.
@@ -813,19 +813,6 @@ END $_$;
 --
 
 CREATE FUNCTION jobforge.claim_v1(p_worker text, p_limit integer, p_types text[] DEFAULT NULL::text[], p_lease_seconds double precision DEFAULT 30, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone) RETURNS SETOF jobforge.jobs
-    LANGUAGE plpgsql
-    SET search_path TO 'pg_catalog', 'pg_temp'
-    AS $$
-BEGIN
-    RETURN QUERY SELECT * FROM jobforge.claim_v2(p_worker, p_limit, p_types, p_lease_seconds, p_now, NULL);
-END $$;
-
-
---
--- Name: claim_v2(text, integer, text[], double precision, timestamp with time zone, integer); Type: FUNCTION; Schema: jobforge; Owner: -
---
-
-CREATE FUNCTION jobforge.claim_v2(p_worker text, p_limit integer, p_types text[] DEFAULT NULL::text[], p_lease_seconds double precision DEFAULT 30, p_now timestamp with time zone DEFAULT NULL::timestamp with time zone, p_takeover_limit integer DEFAULT NULL::integer) RETURNS SETOF jobforge.jobs
     LANGUAGE plpgsql SECURITY DEFINER
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
@@ -864,9 +851,6 @@ BEGIN
     IF p_worker IS NULL OR length(p_worker) NOT BETWEEN 1 AND 200 THEN
         RAISE EXCEPTION 'claim: the worker name must be 1-200 characters' USING ERRCODE = 'JF006';
     END IF;
-    IF p_takeover_limit < 0 THEN
-        RAISE EXCEPTION 'claim: the takeover limit must be 0 or more' USING ERRCODE = 'JF006';
-    END IF;
     v_lease := make_interval(secs => p_lease_seconds);
 
     -- Expired leases: close the old attempt, log lease_expired; dead when nothing is left.
@@ -877,7 +861,7 @@ BEGIN
         WHERE j.status = 'running' AND j.lease_expires_at <= v_now
           AND (p_types IS NULL OR j.type = ANY (p_types))
         ORDER BY j.lease_expires_at, j.id  -- ties broken the same way every time
-        LIMIT least(p_limit, coalesce(p_takeover_limit, p_limit))
+        LIMIT p_limit
         FOR UPDATE SKIP LOCKED
     ),
     closed AS (
@@ -5979,14 +5963,6 @@ GRANT ALL ON FUNCTION jobforge.claim_tenant_v1(p_tenant text, p_worker text, p_l
 
 REVOKE ALL ON FUNCTION jobforge.claim_v1(p_worker text, p_limit integer, p_types text[], p_lease_seconds double precision, p_now timestamp with time zone) FROM PUBLIC;
 GRANT ALL ON FUNCTION jobforge.claim_v1(p_worker text, p_limit integer, p_types text[], p_lease_seconds double precision, p_now timestamp with time zone) TO jobforge_worker;
-
-
---
--- Name: FUNCTION claim_v2(p_worker text, p_limit integer, p_types text[], p_lease_seconds double precision, p_now timestamp with time zone, p_takeover_limit integer); Type: ACL; Schema: jobforge; Owner: -
---
-
-REVOKE ALL ON FUNCTION jobforge.claim_v2(p_worker text, p_limit integer, p_types text[], p_lease_seconds double precision, p_now timestamp with time zone, p_takeover_limit integer) FROM PUBLIC;
-GRANT ALL ON FUNCTION jobforge.claim_v2(p_worker text, p_limit integer, p_types text[], p_lease_seconds double precision, p_now timestamp with time zone, p_takeover_limit integer) TO jobforge_worker;
 
 
 --

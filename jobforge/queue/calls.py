@@ -89,10 +89,10 @@ def _column(values: list[Any], default: Any) -> list[Any] | None:
 
 
 def claim(worker: str, limit: int, types: Sequence[str] | None, lease_s: float,
-          now: datetime | None, takeover: int | None = None) -> Call:  # fmt: skip
+          now: datetime | None) -> Call:  # fmt: skip
     return "job_claim", {
         "worker": worker, "limit": limit, "types": list(types) if types else None,
-        "lease_s": lease_s, "now": now, "takeover": takeover,
+        "lease_s": lease_s, "now": now,
     }  # fmt: skip
 
 

@@ -503,11 +503,8 @@ def claim(
     types: Sequence[str] | None = None,
     lease_s: float = calls.DEFAULT_LEASE_S,
     now: datetime | None = None,
-    takeover: int | None = None,
 ) -> Steps[list[Job]]:
-    """Up to `limit` due jobs leased to `worker`; expired leases first, at most `takeover` of
-    them (None: up to `limit`), the rest fresh, shared fairly among tenants (migrations/0031)."""
-    call = calls.claim(worker, limit, types, lease_s, now, takeover)
+    call = calls.claim(worker, limit, types, lease_s, now)
     # One round trip: the claim commits before its rows are loaded (no lock waits on the
     # client's decoding). Rows that cannot be loaded are failed right after, in a transaction of
     # their own, fenced by the lease just taken; should the worker die in between, the lease

@@ -427,13 +427,7 @@ class Worker:
                     quiet = not self._in_hand and not completer.busy and not self._claims
                     self._wake.clear()
                     claiming = asyncio.ensure_future(
-                        client.claim(
-                            self.name,
-                            limit,
-                            types=types,
-                            lease_s=config.lease_s,
-                            takeover=self._takeover,
-                        )
+                        client.claim(self.name, limit, types=types, lease_s=config.lease_s)
                     )
                     self._claims[claiming] = (limit, quiet)
                     claiming.add_done_callback(lambda _: self._wake.set())
@@ -487,14 +481,6 @@ class Worker:
         return True
 
     # running one job
-    @property
-    def _takeover(self) -> int:
-        """Expired leases one claim may take over: a quarter of the slots. They run first (see
-        `_hold_all`), so they are done within a few jobs' time of their takeover; a killed
-        worker's whole hand taken over by one claim would wait behind this worker's own jobs,
-        exposed to the next kill (migrations/0031)."""
-        return max(1, self.config.concurrency // 4)
-
     def _hold_all(self, jobs: Sequence[Job]) -> None:
         """Jobs just claimed: their leases are held (and heartbeated) from now on, and they wait
         for a slot. A job on its second attempt or later (a lease that ran out, a retry) has

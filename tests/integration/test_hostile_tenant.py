@@ -805,7 +805,6 @@ def test_the_bound_login_may_call_no_worker_or_internal_function(
     assert digest is not None
     concrete = (  # with tenant_b's running job and even the digest of its lease
         ("SELECT * FROM jobforge.claim_v1('evil', 100)", ()),
-        ("SELECT * FROM jobforge.claim_v2('evil', 100, NULL, 30, NULL, 100)", ()),
         ("SELECT * FROM jobforge.reap_v1(1000)", ()),
         ("SELECT * FROM jobforge.heartbeat_v1('w', %s, %s)", ([running], [digest])),
         ("SELECT * FROM jobforge.finish_v1('w', %s, %s, ARRAY['failed'])", ([running], [digest])),
@@ -885,8 +884,8 @@ def test_the_bound_login_may_call_no_worker_or_internal_function(
                 for statement, params in concrete:
                     got = attempt(conn, ctx, statement, params)
                     assert got.sqlstate == "42501", (statement, got)
-    assert {"claim_v1", "claim_v2", "finish_v1", "heartbeat_v1", "progress_v1", "release_v1",
-            "reap_v1", "record_run_v1", "acknowledge_cancel_v1", "require_worker", "lease_id",
+    assert {"claim_v1", "finish_v1", "heartbeat_v1", "progress_v1", "release_v1", "reap_v1",
+            "record_run_v1", "acknowledge_cancel_v1", "require_worker", "lease_id",
             "clock", "prune_v1", "prune_batch", "prune_pass_v1", "set_retention_v1",
             "clear_retention_v1", "artifact_put_v1", "artifact_begin_v1", "artifact_chunk_v1",
             "artifact_finish_v1", "artifact_fence", "record_run_v2",

@@ -186,35 +186,6 @@ def test_a_crashed_worker_s_job_is_taken_over(conn: db.Connection) -> None:
     assert events(conn, job_id) == ["created", "claimed", "lease_expired", "claimed", "succeeded"]
 
 
-def test_a_claim_takes_over_at_most_its_takeover_limit_of_expired_leases(
-    conn: db.Connection,
-) -> None:
-    """claim_v2 (migrations/0031): the expired leases that expired first, up to the limit, then
-    fresh jobs for the rest of the claim; the other expired leases wait for the next claim (or
-    the reaper). NULL: up to the claim's limit, as claim_v1."""
-    stranded = [job_id for _, job_id, _ in enqueue(conn, *({"n": i} for i in range(5)))]
-    claim(conn, worker="dies", limit=5, lease_s=5)
-    fresh = [job_id for _, job_id, _ in enqueue(conn, *({"f": i} for i in range(5)))]
-    later = T0 + timedelta(seconds=6)
-    cur = conn.cursor(row_factory=psycopg.rows.dict_row)
-    taken = cur.execute(
-        "SELECT * FROM jobforge.claim_v2('w2', 4, NULL, 30, %s, 2)", (later,)
-    ).fetchall()
-    assert sorted(j["id"] for j in taken) == sorted(stranded[:2] + fresh[:2])
-    assert all(j["attempts"] == 2 for j in taken if j["id"] in stranded)
-    left = conn.execute(
-        "SELECT id FROM jobforge.jobs WHERE status = 'running' AND lease_holder = 'dies'"
-        " ORDER BY id"
-    ).fetchall()
-    assert [r[0] for r in left] == stranded[2:]  # still expired, for the next claim
-    taken = cur.execute(
-        "SELECT * FROM jobforge.claim_v2('w3', 10, NULL, 30, %s, NULL)", (later,)
-    ).fetchall()
-    assert sorted(j["id"] for j in taken) == sorted(stranded[2:] + fresh[2:])
-    with pytest.raises(psycopg.Error, match="the takeover limit must be 0 or more"):
-        conn.execute("SELECT * FROM jobforge.claim_v2('w4', 1, NULL, 30, NULL, -1)")
-
-
 def test_an_expired_lease_with_no_attempts_left_is_dead(conn: db.Connection) -> None:
     ((_, job_id, _),) = enqueue(conn, {"target": "a"}, max_attempts=1)
     claim(conn, lease_s=5)

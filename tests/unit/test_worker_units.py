@@ -556,5 +556,3 @@ def test_jobs_on_a_later_attempt_go_to_the_front_of_the_queue() -> None:
     worker._hold_all(later)
     assert [lease[0] for lease in worker._holdings.waiting] == [4, 5, 1, 2, 3]
     assert len(worker._holdings.held) == 5
-    assert worker._takeover == 2  # a quarter of the slots
-    assert Worker("dbname=unused", Registry(), WorkerConfig(concurrency=1))._takeover == 1

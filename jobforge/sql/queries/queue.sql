@@ -43,7 +43,7 @@ SELECT job_id, created FROM jobforge.enqueue_one_v1(
     %(max_payload_bytes)s::integer, %(envelope)s::jsonb)
 
 -- name: job_claim
-SELECT * FROM jobforge.claim_v2(%(worker)s, %(limit)s, %(types)s, %(lease_s)s, %(now)s, %(takeover)s)
+SELECT * FROM jobforge.claim_v1(%(worker)s, %(limit)s, %(types)s, %(lease_s)s, %(now)s)
 
 -- name: job_reap
 SELECT jobforge.reap_v1(%(limit)s, %(now)s)
