@@ -518,8 +518,9 @@ def test_a_stored_traceback_starts_at_the_handler_below_the_worker_s_frames() ->
     exec(compile(source, glue, "exec"), scope)
 
     def handler() -> None:
+        found: dict[str, int] = {}
         try:
-            {}["missing"]
+            found["missing"]
         except KeyError as exc:
             raise ValueError("boom") from exc
 
