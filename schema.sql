@@ -3830,7 +3830,7 @@ END $$;
 --
 
 CREATE FUNCTION jobforge.state_phrase(p_status jobforge.job_status, p_already boolean DEFAULT false) RETURNS text
-    LANGUAGE sql IMMUTABLE PARALLEL SAFE
+    LANGUAGE sql STABLE PARALLEL SAFE
     SET search_path TO 'pg_catalog', 'pg_temp'
     AS $$
     SELECT CASE WHEN p_status IN ('succeeded', 'failed') THEN 'has ' ELSE 'is ' END

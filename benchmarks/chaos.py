@@ -217,8 +217,12 @@ def drain(server: LocalServer, dsn: str, args: argparse.Namespace, n: int, chaos
                 break
             if lost := {k: seen[k] for k in ("dead", "failed", "canceled") if seen.get(k)}:
                 # final states: these jobs will never succeed, so waiting out the timeout is moot
+                try:
+                    figures: object = holding(dsn, first_id)
+                except Exception as exc:  # the server restarting: the states say enough
+                    figures = f"(no holding figures: {type(exc).__name__})"
                 raise SystemExit(f"chaos: jobs ended {lost} after {now - began:.0f} s: {seen};"
-                                 f" {holding(dsn, first_id)}")  # fmt: skip
+                                 f" {figures}")  # fmt: skip
             if now - began > args.timeout:
                 raise SystemExit(f"chaos: not drained after {args.timeout:.0f} s: {seen}")
             if not chaos:

@@ -4,7 +4,7 @@
 -- reschedule_v1 are 0016's with these messages, and nothing else changed.
 
 CREATE FUNCTION jobforge.state_phrase(p_status jobforge.job_status, p_already boolean DEFAULT false)
-RETURNS text LANGUAGE sql IMMUTABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
+RETURNS text LANGUAGE sql STABLE PARALLEL SAFE SET search_path = pg_catalog, pg_temp AS $$
     SELECT CASE WHEN p_status IN ('succeeded', 'failed') THEN 'has ' ELSE 'is ' END
            || CASE WHEN p_already THEN 'already ' ELSE '' END || p_status::text
 $$;

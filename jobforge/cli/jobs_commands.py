@@ -122,12 +122,6 @@ def enqueue(
     local = known is not None and job_type in known.types
     chosen_id = chosen_tenant(tenant, required=True)
     assert chosen_id is not None
-    job = signed_job(job, chosen_id, sign or [], sign_key_id or [], expires)
-    if local and known is not None and job_type in known.runners:
-        try:  # what the worker would refuse is refused now: timeout, signature, token claims
-            check_job(known.runners[job_type], job, tenant=chosen_id)
-        except errors.InvalidJob as exc:
-            raise errors.ConfigurationError(str(exc)) from None
     with _client(url, tenant, actor, project=chosen) as client:
         entry = None if local else client.catalogue_entry(job_type)
         if known is not None and not local and entry is None and not allow_unknown_type:
@@ -139,8 +133,15 @@ def enqueue(
                 raise errors.ConfigurationError(
                     f"{exc} ({source} checked against the runner catalogue's input schema)"
                 ) from None
-            # --max-attempts, when given, was set before signing
+            # the runner's max_attempts unless --max-attempts, before signing: signed, it is
+            # what the signatures cover, as with the runner's code here
             job = catalogue.with_declared_attempts(entry, job, given=max_attempts is not None)
+        job = signed_job(job, chosen_id, sign or [], sign_key_id or [], expires)
+        if local and known is not None and job_type in known.runners:
+            try:  # what the worker would refuse is refused now: timeout, signature, token claims
+                check_job(known.runners[job_type], job, tenant=chosen_id)
+            except errors.InvalidJob as exc:
+                raise errors.ConfigurationError(str(exc)) from None
         if dry_run:
             _say_dry_run(enqueue_dry_run(client, job), as_json)
             return
@@ -441,6 +442,7 @@ def retry(
                 .replace("reschedule it with reset_attempts", "retry it with --reset-attempts")
                 .replace("reset_attempts", "--reset-attempts")
                 .replace("can be rescheduled", "can be retried")
+                .replace("used all 1 attempts", "used its 1 attempt")  # a schema before 0030
             )
             raise errors.InvalidTransition(message) from None
     _say_state(job_id, state.value, as_json)

@@ -151,8 +151,18 @@ def unknown_message(runner_id: str) -> str:
 def with_declared_attempts(entry: CatalogueEntry | None, job: NewJob, *, given: bool) -> NewJob:
     """The job with its runner's declared `max_attempts` (migrations/0029), for a producer
     without the runner's code, as the code would have applied it: unless the producer gave one
-    (`given`), and never for a signed job (its signatures cover what it carries)."""
-    if entry is None or entry.max_attempts is None or given or job.signatures:
+    (`given`). A signed job cannot be changed (its signatures cover what it carries): one that
+    carries another number than its runner's is refused in one line (`InvalidJob`) naming the
+    number to sign with, rather than run with a number of attempts its runner never declared."""
+    if entry is None or entry.max_attempts is None or given:
+        return job
+    if job.signatures:
+        if job.max_attempts != entry.max_attempts:
+            raise errors.InvalidJob(
+                f"runner {job.type} declares max_attempts={entry.max_attempts} and this signed"
+                f" job carries {job.max_attempts}: sign it with max_attempts="
+                f"{entry.max_attempts}, or give max_attempts to keep {job.max_attempts}"
+            )
         return job
     return job.model_copy(update={"max_attempts": entry.max_attempts})
 

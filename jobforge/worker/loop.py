@@ -483,20 +483,15 @@ class Worker:
     # running one job
     def _hold_all(self, jobs: Sequence[Job]) -> None:
         """Jobs just claimed: their leases are held (and heartbeated) from now on, and they wait
-        for a slot. A job on its second attempt or later (a lease that ran out, a retry) has
-        waited already: it goes to the front of the queue, the others to the back."""
-        holdings = self._holdings
-        held, waiting = holdings.held, holdings.waiting
-        front: dict[Lease, JobContext] = {}
+        for a slot."""
+        held, waiting = self._holdings.held, self._holdings.waiting
         by_type: dict[str, int] = {}
         for job in jobs:
             ctx = JobContext(job=job, worker=self.name, client=self._client)
             lease = lease_of(job)
             held[lease] = Held(ctx=ctx)
-            (front if job.attempts > 1 else waiting)[lease] = ctx
+            waiting[lease] = ctx
             by_type[job.type] = by_type.get(job.type, 0) + 1
-        if front:
-            holdings.waiting = {**front, **waiting}
         for job_type, n in by_type.items():
             self.metrics.inc("claimed", n, job_type=job_type)
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import traceback
 from collections.abc import Sequence
 from functools import partial
 from pathlib import Path
+from types import TracebackType
 from typing import Any
 
 from pydantic import BaseModel
@@ -62,8 +64,7 @@ async def outcome_of(
     def timed_out(exc: BaseException | None) -> Outcome:
         metrics.inc("timed_out", job_type=job.type)
         message = f"the handler ran past its timeout of {timeout_s} s ({timeout_source}'s)"
-        logger.warning("job %d timed out: %s; %s", job.id, message, _what_next(job),
-                       extra=logs.job_fields(job, worker))  # fmt: skip
+        _retried(job, worker, message)
         return done("retry", result=None, error=error_record("timeout", exc, message))
 
     timer = None
@@ -113,9 +114,7 @@ async def outcome_of(
             return None
         if ctx.stop_reason == "timeout":  # the handler turned the cancellation into an error
             return timed_out(exc)
-        logger.warning("job %d attempt %d of %d raised %s: %s; %s", job.id, job.attempts,
-                       job.max_attempts, type(exc).__name__, exc, _what_next(job),
-                       extra=logs.job_fields(job, worker))  # fmt: skip
+        _retried(job, worker, f"raised {_one_line(exc)}")
         return done("retry", result=None, error=error_record("exception", exc))
     finally:
         if timer is not None:
@@ -166,20 +165,48 @@ _GLUE = tuple(str(Path(__file__).parent.parent / part) + os.sep for part in ("wo
 
 
 def handler_traceback(exc: BaseException) -> str:
-    """The exception's traceback from the handler's first frame on: the worker's frames that
-    call it (outcome, executor, thread, middleware, runner adapter) say nothing about the job
-    and pushed its own frames out of sight in `jobs show`. All of it when it never left them."""
+    """The exception's traceback from where the worker called into other code: the worker's
+    frames above that call (outcome, executor, thread, middleware, runner adapter) say nothing
+    about the job and pushed its own frames out of sight in `jobs show`. The last of them, the
+    call site, stays, and a line says how many were left out; all of it when it never left
+    them, or when there is nothing to leave out."""
+    entries: list[TracebackType] = []
     tb = exc.__traceback__
-    while tb is not None and tb.tb_frame.f_code.co_filename.startswith(_GLUE):
+    while tb is not None:
+        entries.append(tb)
         tb = tb.tb_next
-    return "".join(traceback.format_exception(type(exc), exc, tb or exc.__traceback__))
+    first = next((i for i, e in enumerate(entries)
+                  if not e.tb_frame.f_code.co_filename.startswith(_GLUE)), None)  # fmt: skip
+    if first is None or first < 2:
+        return "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    text = "".join(traceback.format_exception(type(exc), exc, entries[first - 1]))
+    head = "Traceback (most recent call last):\n"
+    at = text.rfind(head)  # the exception's own block, after those of its causes
+    if at < 0:
+        return text
+    left_out = first - 1
+    note = f"  ({left_out} frame{'s' if left_out > 1 else ''} of jobforge's worker left out)\n"
+    return text[: at + len(head)] + note + text[at + len(head) :]
 
 
-def _what_next(job: Job) -> str:
-    """What the queue makes of a retried attempt (finish_v1: dead once the attempts are used)."""
-    if job.attempts < job.max_attempts:
-        return "it will be retried"
-    return "no attempts are left, so the job is dead"
+def _retried(job: Job, worker: str, what: str) -> None:
+    """One line for an attempt that ends in a retry, saying what the queue makes of it
+    (finish_v1): another attempt (a warning), or none left, so the job is dead (an error, as a
+    failure that is not retried)."""
+    again = job.attempts < job.max_attempts
+    logger.log(
+        logging.WARNING if again else logging.ERROR,
+        "job %d (%s), attempt %d of %d, %s; %s", job.id, job.type, job.attempts,
+        job.max_attempts, what,
+        "it will be retried" if again else "no attempts are left, so the job is dead",
+        extra=logs.job_fields(job, worker),
+    )  # fmt: skip
+
+
+def _one_line(exc: BaseException) -> str:
+    """The exception's type and message on one line (the message cut at 1,000 characters)."""
+    message = " ".join(str(exc).split())[:1000]
+    return f"{type(exc).__name__}: {message}" if message else type(exc).__name__
 
 
 def _not_retried(job: Job, worker: str, why: str, exc: BaseException) -> None:

@@ -189,14 +189,19 @@ def test_enqueue_by_catalogue_without_the_runners_code(
     with jobforge_db.connect() as conn:
         conn.execute("UPDATE jobforge.runner_catalogue SET max_attempts = 7")
         conn.commit()
-    for extra in ((), ("--max-attempts", "2")):
+    assert cli("keys", "generate", "k1", cwd=elsewhere).code == 0
+    for extra in ((), ("--max-attempts", "2"), ("--sign", "k1")):
         made = _enqueue(cli, jobforge_db, "billing.late_fees", '{"invoice": "A-2", "days_late": 1}',
                         *extra, cwd=elsewhere)  # fmt: skip
         assert made.code == 0, made.err
     with jobforge_db.connect() as conn:
         conn.execute("SELECT set_config('jobforge.scope', 'worker', false)")
-        attempts = conn.execute("SELECT max_attempts FROM jobforge.jobs ORDER BY id").fetchall()
-    assert [a for (a,) in attempts] == [3, 7, 2]  # 3: what the runner declared when synced
+        attempts = conn.execute(
+            "SELECT max_attempts, coalesce(envelope ? 'signatures', false) FROM jobforge.jobs"
+            " ORDER BY id"
+        ).fetchall()
+    # 3: what the runner declared when synced; a signed job signs the runner's number
+    assert [tuple(a) for a in attempts] == [(3, False), (7, False), (2, False), (7, True)]
     assert _runners(cli, jobforge_db, "disable", "billing.late_fees").code == 0
     off = _enqueue(cli, jobforge_db, "billing.late_fees", '{"invoice": "A-1", "days_late": 2}',
                    cwd=elsewhere)  # fmt: skip

@@ -360,17 +360,20 @@ def test_an_exception_is_retried_with_backoff_and_recorded(
     assert job.error["type"] == "ValueError"
     assert job.error["message"] == "boom on 7"
     assert "ValueError: boom on 7" in job.error["traceback"]
-    # it starts at the handler: the worker's frames above it say nothing about the job
-    first_frame = job.error["traceback"].splitlines()[1]
-    assert "test_worker.py" in first_frame
-    assert "in flaky" in first_frame
+    # it starts at the worker's call into the handler: the frames above say nothing of the job
+    lines = job.error["traceback"].splitlines()
+    assert "frames of jobforge's worker left out" in lines[1]
+    frames = [line for line in lines if line.startswith("  File ")]
+    assert "jobforge/worker/" in frames[0]
+    assert "test_worker.py" in frames[1]
+    assert "in flaky" in frames[1]
     assert [(a.attempt, a.outcome) for a in client.attempts(job_id)] == [(1, "retry")]
     assert report.counts["retried"] == 1
     assert report.counts["timed_out"] == 0
     # the warning says what comes next, not "failed" for an attempt that will be retried
     assert (
-        f"job {job_id} attempt 1 of 3 raised ValueError: boom on 7; it will be retried"
-        in caplog.text
+        f"job {job_id} (ops.flaky), attempt 1 of 3, raised ValueError: boom on 7; it will be"
+        " retried" in caplog.text
     )
 
 
@@ -394,9 +397,10 @@ def test_an_exception_on_the_last_attempt_is_dead(
     assert report.counts["dead"] == 1
     assert report.counts["retried"] == 0
     assert (
-        f"job {job_id} attempt 1 of 1 raised KeyError: 'missing'; no attempts are left, so the"
-        " job is dead" in caplog.text
+        f"job {job_id} (ops.broken), attempt 1 of 1, raised KeyError: 'missing'; no attempts are"
+        " left, so the job is dead" in caplog.text
     )
+    assert any(r.levelname == "ERROR" and "so the job is dead" in r.message for r in caplog.records)
 
 
 def test_a_handler_s_own_timeout_error_is_a_plain_exception(
@@ -498,8 +502,8 @@ def test_an_async_handler_past_its_timeout_is_retried(
     assert report.counts["abandoned"] == 0
     # a retry is logged whatever caused it, a timeout as much as an exception
     assert (
-        f"job {job_id} timed out: the handler ran past its timeout of 0.2 s (runner's);"
-        " it will be retried" in caplog.text
+        f"job {job_id} (ops.slow), attempt 1 of 3, the handler ran past its timeout of 0.2 s"
+        " (runner's); it will be retried" in caplog.text
     )
 
 

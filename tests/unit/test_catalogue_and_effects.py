@@ -247,6 +247,12 @@ def test_a_producer_without_the_code_applies_the_runner_s_declared_attempts() ->
     assert with_declared_attempts(entry(8), job, given=True).max_attempts == 3  # the producer's
     assert with_declared_attempts(entry(None), job, given=False).max_attempts == 3
     assert with_declared_attempts(None, job, given=False).max_attempts == 3
-    signed = NewJob(type="ops.hook", payload={}, issued_at=now,
-                    signatures=(JobSignature(key_id="k1", signature="A" * 86),))  # fmt: skip
-    assert with_declared_attempts(entry(8), signed, given=False) is signed  # what it signed
+    signature = (JobSignature(key_id="k1", signature="A" * 86),)
+    signed = NewJob(type="ops.hook", payload={}, issued_at=now, signatures=signature)
+    # a signed job is never changed: the declared number, or the producer's own, or refused
+    with pytest.raises(errors.InvalidJob, match="sign it with max_attempts=8, or give"):
+        with_declared_attempts(entry(8), signed, given=False)
+    assert with_declared_attempts(entry(8), signed, given=True) is signed
+    eight = NewJob(type="ops.hook", payload={}, issued_at=now, signatures=signature,
+                   max_attempts=8)  # fmt: skip
+    assert with_declared_attempts(entry(8), eight, given=False) is eight

@@ -87,3 +87,40 @@ def test_workers_in_threads_overlapping_leave_it_as_it_was() -> None:
         thread.join()
     assert gc.get_threshold() == (700, 10, 10)
     assert gc.get_freeze_count() == 0
+
+
+def test_a_process_that_froze_objects_itself_keeps_its_freeze() -> None:
+    """A pre-fork server froze its objects before forking: the worker neither freezes nor thaws
+    them, and only raises the young threshold."""
+    gc.freeze()
+    frozen = gc.get_freeze_count()
+    try:
+        with gcpace.paced():  # (a frozen object may die meanwhile: the count is not exact)
+            assert abs(gc.get_freeze_count() - frozen) < 100  # nothing more frozen
+            assert gc.get_threshold()[0] == gcpace.YOUNG_THRESHOLD
+        assert abs(gc.get_freeze_count() - frozen) < 100  # still the process's, not thawed
+        assert gc.get_threshold() == (700, 10, 10)
+    finally:
+        gc.unfreeze()
+
+
+def test_a_threshold_the_application_changed_meanwhile_is_kept() -> None:
+    with gcpace.paced():
+        gc.set_threshold(2_000, 5, 5)
+    assert gc.get_threshold() == (2_000, 5, 5)
+    assert gc.get_freeze_count() == 0
+
+
+def test_recent_cyclic_garbage_is_collected_before_the_freeze() -> None:
+    """What the young generations hold is collected first, so it is not frozen with the rest."""
+    import weakref
+
+    class Node:
+        other: object = None
+
+    node = Node()
+    node.other = node  # a cycle: only the collector frees it
+    alive = weakref.ref(node)
+    del node
+    with gcpace.paced():
+        assert alive() is None

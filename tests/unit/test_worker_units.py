@@ -503,9 +503,10 @@ def test_json_logs_leave_out_missing_fields_and_include_the_exception() -> None:
 # tracebacks
 
 
-def test_a_stored_traceback_starts_at_the_handler_below_the_worker_s_frames() -> None:
-    """Frames of jobforge.worker and jobforge.runtime above the handler are left out; what the
-    handler calls, jobforge's or not, and the chained exceptions stay."""
+def test_a_stored_traceback_starts_at_the_worker_s_call_into_the_handler() -> None:
+    """Frames of jobforge.worker and jobforge.runtime above the call into other code are left
+    out, with a line saying so; the call site stays, and so do what the handler calls and the
+    chained causes."""
     from pathlib import Path
 
     from jobforge.worker import outcomes
@@ -513,7 +514,12 @@ def test_a_stored_traceback_starts_at_the_handler_below_the_worker_s_frames() ->
     glue = str(Path(outcomes.__file__).parent / "glue_probe.py")
     scope: dict[str, Any] = {}
     source = (
-        "def call(fn):\n    try:\n        fn()\n    except Exception as exc:\n        return exc\n"
+        "def outer(fn):\n    try:\n        middle(fn)\n    except Exception as exc:\n"
+        "        return exc\n"
+        "def middle(fn):\n    inner(fn)\n"
+        "def inner(fn):\n    fn()\n"
+        "def fail():\n    try:\n        raise RuntimeError('inside')\n"
+        "    except RuntimeError as exc:\n        return exc\n"
     )
     exec(compile(source, glue, "exec"), scope)
 
@@ -524,36 +530,21 @@ def test_a_stored_traceback_starts_at_the_handler_below_the_worker_s_frames() ->
         except KeyError as exc:
             raise ValueError("boom") from exc
 
-    caught = scope["call"](handler)
+    caught = scope["outer"](handler)
     text = outcomes.handler_traceback(caught)
-    frames = [line for line in text.splitlines() if line.startswith("  File ")]
-    assert "glue_probe.py" not in text
-    assert "in handler" in frames[-1]
+    own = text[text.rindex("Traceback (most recent call last):") :]  # after the cause's block
+    frames = [line for line in own.splitlines() if line.startswith("  File ")]
+    assert len(frames) == 2
+    assert "glue_probe.py" in frames[0]
+    assert "in inner" in frames[0]  # the call site
+    assert "in handler" in frames[1]
+    assert "  (2 frames of jobforge's worker left out)" in own.splitlines()[1]
     assert "KeyError: 'missing'" in text  # the cause is kept
     assert text.rstrip().endswith("ValueError: boom")
     assert outcomes.error_record("exception", caught)["traceback"] == text
 
-    # nothing but the worker's own frames: all of them are kept
-    source = (
-        "def fail():\n    try:\n        raise RuntimeError('inside')\n"
-        "    except RuntimeError as exc:\n        return exc\n"
-    )
-    exec(compile(source, glue, "exec"), scope)
+    # nothing but the worker's own frames: all of them are kept, and nothing is said
     inside = outcomes.handler_traceback(scope["fail"]())
     assert "glue_probe.py" in inside
+    assert "left out" not in inside
     assert inside.rstrip().endswith("RuntimeError: inside")
-
-
-# claims
-
-
-def test_jobs_on_a_later_attempt_go_to_the_front_of_the_queue() -> None:
-    """A job taken over from an expired lease (or due again after a retry) has waited once
-    already: it starts before the jobs this worker claimed ahead; the rest keep claim order."""
-    worker = Worker("dbname=unused", Registry(), WorkerConfig(concurrency=8))
-    first = [make_job(id=i, attempts=1, lease_token=uuid4()) for i in (1, 2)]
-    worker._hold_all(first)
-    later = [make_job(id=i, attempts=a, lease_token=uuid4()) for i, a in ((3, 1), (4, 2), (5, 3))]
-    worker._hold_all(later)
-    assert [lease[0] for lease in worker._holdings.waiting] == [4, 5, 1, 2, 3]
-    assert len(worker._holdings.held) == 5
