@@ -1,5 +1,5 @@
 -- jobforge's database schema as every migration up to and including
--- migrations/0030_state_messages.sql leaves it: `pg_dump --schema-only --no-owner`
+-- migrations/0031_event_log_from_attempts.sql leaves it: `pg_dump --schema-only --no-owner`
 -- of the jobforge schema of a freshly migrated database, without session settings or
 -- version lines. Rows the migrations insert (job_transitions, settings) are data, not
 -- shown here.
@@ -1102,16 +1102,14 @@ BEGIN
             j.trace_id, j.progress_pct, j.progress_message, j.created_at, j.updated_at,
             j.finished_at, j.parent_id, j.envelope, j.lease_token AS lease_id
     ),
+    -- The `claimed` event is the attempt's row (job_event_log derives it), its id drawn from the
+    -- events' sequence in the order the stored events took theirs.
     attempts AS (
         INSERT INTO jobforge.job_attempts (job_id, tenant_id, project, attempt, worker, lease_token,
-                                           started_at)
-        SELECT c.id, c.tenant_id, c.project, c.attempts, p_worker, c.lease_id, v_now
-        FROM claimed c
-    ),
-    events AS (
-        INSERT INTO jobforge.job_events (job_id, tenant_id, project, kind, at, attempt, worker)
-        SELECT c.id, c.tenant_id, c.project, 'claimed', v_now, c.attempts, p_worker
-        FROM claimed c ORDER BY c.id
+                                           started_at, claim_event_id)
+        SELECT c.id, c.tenant_id, c.project, c.attempts, p_worker, c.lease_id, v_now,
+               nextval('jobforge.job_events_id_seq'::regclass)
+        FROM (SELECT * FROM claimed ORDER BY claimed.id) c
     )
     SELECT
         c.id, c.tenant_id, c.project, c.type, c.payload, c.payload_hash, c.status, c.priority,
@@ -2101,18 +2099,17 @@ BEGIN
         FROM fenced f WHERE f.next = 'succeeded' AND f.result IS NOT NULL
         ON CONFLICT (job_id) DO UPDATE SET result = EXCLUDED.result, created_at = EXCLUDED.created_at
     ),
+    -- The outcome's event is the attempt's row (job_event_log derives it): its id drawn from the
+    -- events' sequence here, where the stored event's was, and a retry's new run_at as the
+    -- stored event had it (an error's data is the attempt's error).
     attempts AS (
         UPDATE jobforge.job_attempts a
         SET finished_at = v_now, error = f.err,
-            outcome = CASE f.next WHEN 'retry_scheduled' THEN 'retry' ELSE f.next END
+            outcome = CASE f.next WHEN 'retry_scheduled' THEN 'retry' ELSE f.next END,
+            finish_event_id = nextval('jobforge.job_events_id_seq'::regclass),
+            finish_data = CASE WHEN f.next = 'retry_scheduled'
+                               THEN jsonb_build_object('run_at', f.retry_at) END
         FROM fenced f WHERE a.lease_token = f.token
-    ),
-    events AS (
-        INSERT INTO jobforge.job_events (job_id, tenant_id, project, kind, at, attempt, worker, data)
-        SELECT f.id, f.tenant_id, f.project, f.next, v_now, f.attempts, p_worker,
-               CASE WHEN f.next = 'retry_scheduled' THEN jsonb_build_object('run_at', f.retry_at)
-                    WHEN f.err IS NOT NULL THEN jsonb_build_object('error', f.err) END
-        FROM fenced f ORDER BY f.id
     )
     -- A job listed twice with one token is finished once: the first entry counts, a repeat is 'lost'.
     SELECT input.id,
@@ -4531,6 +4528,9 @@ CREATE TABLE jobforge.job_attempts (
     error jsonb,
     stops_by timestamp with time zone,
     project text NOT NULL,
+    claim_event_id bigint,
+    finish_event_id bigint,
+    finish_data jsonb,
     CONSTRAINT job_attempts_attempt_check CHECK ((attempt >= 1)),
     CONSTRAINT job_attempts_check CHECK (((finished_at IS NULL) = (outcome IS NULL))),
     CONSTRAINT job_attempts_outcome_check CHECK ((outcome = ANY (ARRAY['succeeded'::text, 'failed'::text, 'retry'::text, 'dead'::text, 'canceled'::text, 'lease_expired'::text, 'released'::text])))
@@ -4616,7 +4616,44 @@ UNION ALL
    FROM jobforge.jobs j
   WHERE (NOT (EXISTS ( SELECT 1
            FROM jobforge.job_events c
-          WHERE ((c.job_id = j.id) AND (c.kind = 'created'::text)))));
+          WHERE ((c.job_id = j.id) AND (c.kind = 'created'::text)))))
+UNION ALL
+ SELECT a.claim_event_id AS id,
+    a.job_id,
+    a.tenant_id,
+    a.project,
+    'claimed'::text AS kind,
+    a.started_at AS at,
+    a.attempt,
+    a.worker,
+    NULL::jsonb AS data,
+    NULL::text AS login,
+    NULL::text AS actor,
+    NULL::text AS reason
+   FROM jobforge.job_attempts a
+  WHERE (a.claim_event_id IS NOT NULL)
+UNION ALL
+ SELECT a.finish_event_id AS id,
+    a.job_id,
+    a.tenant_id,
+    a.project,
+        CASE a.outcome
+            WHEN 'retry'::text THEN 'retry_scheduled'::text
+            ELSE a.outcome
+        END AS kind,
+    a.finished_at AS at,
+    a.attempt,
+    a.worker,
+    COALESCE(a.finish_data,
+        CASE
+            WHEN (a.error IS NOT NULL) THEN jsonb_build_object('error', a.error)
+            ELSE NULL::jsonb
+        END) AS data,
+    NULL::text AS login,
+    NULL::text AS actor,
+    NULL::text AS reason
+   FROM jobforge.job_attempts a
+  WHERE (a.finish_event_id IS NOT NULL);
 
 
 --

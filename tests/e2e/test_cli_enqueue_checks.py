@@ -253,6 +253,6 @@ def test_the_worker_takes_its_claim_sizes_from_the_command_line(
     assert [j["status"] for j in _jobs(cli, jobforge_db)] == ["succeeded"] * 3
     with jobforge_db.connect() as conn:
         claims = conn.execute(
-            "SELECT count(DISTINCT at) FROM jobforge.job_events WHERE kind = 'claimed'"
+            "SELECT count(DISTINCT at) FROM jobforge.job_event_log WHERE kind = 'claimed'"
         ).fetchone()
     assert claims == (3,)  # one claim per job

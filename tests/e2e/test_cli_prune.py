@@ -64,8 +64,9 @@ def test_a_dry_run_deletes_nothing_and_the_prune_deletes_what_it_said(
     dry = cli("prune", "--older-than", "30d", "--dry-run", *url)
     assert dry.code == 0, dry.err
     assert dry.out.strip() == (
-        # stored events: claimed and the outcome (a plain `created` is derived, migrations/0025)
-        "would prune 8 jobs finished more than 30d ago: 16 events, 8 attempts, 5 results, "
+        # no stored events: `created` is derived from the job (migrations/0025), `claimed` and
+        # the outcome from the attempt (0031)
+        "would prune 8 jobs finished more than 30d ago: 0 events, 8 attempts, 5 results, "
         "0 run records (dry run: nothing deleted)"
     )
     assert table_counts(seeded) == before
@@ -75,7 +76,7 @@ def test_a_dry_run_deletes_nothing_and_the_prune_deletes_what_it_said(
     after = table_counts(seeded)
     went = {t: before[t] - after[t] for t in TABLES}
     assert reported == {"dry_run": False, "runs_only": False, "older_than": "30d", "jobs": 8,
-                        "events": 16, "attempts": 8, "results": 5, "runs": 0, "blobs": 0,
+                        "events": 0, "attempts": 8, "results": 5, "runs": 0, "blobs": 0,
                         "blob_bytes": 0}  # fmt: skip
     assert [reported[k] for k in ("jobs", "events", "attempts", "results", "runs")] == [
         went[t] for t in TABLES
@@ -128,7 +129,7 @@ def test_retention_list_shows_the_workers_last_pass(cli: Cli, seeded: Database) 
     assert shown.splitlines()[-1].endswith(": 8 jobs pruned")
     listed = json.loads(cli("retention", "list", "--json", "--database-url", seeded.dsn).out)
     assert {k: listed["pass"][k] for k in ("holder", "under_way", "jobs", "events")} == {
-        "holder": None, "under_way": False, "jobs": 8, "events": 16,
+        "holder": None, "under_way": False, "jobs": 8, "events": 0,
     }  # fmt: skip
 
 

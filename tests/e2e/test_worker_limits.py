@@ -84,7 +84,7 @@ def test_a_type_rate_holds_within_ten_percent_over_ten_seconds(
         assert worker.stop() == 0, worker.logs()
     times = [
         at for (at,) in conn.execute(
-            "SELECT at FROM jobforge.job_events WHERE kind = 'claimed' ORDER BY at"
+            "SELECT at FROM jobforge.job_event_log WHERE kind = 'claimed' ORDER BY at"
         ).fetchall()
     ]  # fmt: skip
     assert len(times) == jobs

@@ -410,7 +410,7 @@ def test_four_workers_run_ten_thousand_jobs_exactly_once(
         "FROM jobforge.job_attempts"
     ) == (JOBS, JOBS, JOBS)
     assert one(
-        "SELECT count(*) FROM jobforge.job_events WHERE kind NOT IN ('created', 'claimed', "
+        "SELECT count(*) FROM jobforge.job_event_log WHERE kind NOT IN ('created', 'claimed', "
         "'succeeded')"
     ) == (0,)
     # The processes shared the work, and what each says it did is what it did.

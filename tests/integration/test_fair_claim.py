@@ -187,7 +187,7 @@ def test_a_small_tenant_finishes_before_a_big_backlog_has_gone_far(
     order = [
         job_id
         for (job_id,) in conn.execute(
-            "SELECT job_id FROM jobforge.job_events WHERE kind = 'succeeded' ORDER BY id"
+            "SELECT job_id FROM jobforge.job_event_log WHERE kind = 'succeeded' ORDER BY id"
         ).fetchall()
     ]
     assert len(order) == len(big) + len(small)
