@@ -156,13 +156,24 @@ def timeout_for(spec: HandlerSpec, job: Job, default_s: float | None) -> Admissi
     return Admission(bound, source, timeout_asked_s=asked)
 
 
-async def admit(job: Job, spec: HandlerSpec, policy: Policy, client: AsyncQueueClient,
-                worker: str, keys: KeyLoader | None = None) -> Admission:  # fmt: skip
-    """The job's admission, or `errors.JobRefused` when it may not run."""
+def admit_now(job: Job, spec: HandlerSpec, policy: Policy) -> Admission | None:
+    """The job's admission when nothing in it needs the database (no signature and no token
+    to check), or None: most jobs, admitted without a coroutine of their own."""
+    if policy.verify and (spec.signed or policy.require_signatures or spec.requires_scopes):
+        return None
     admission = timeout_for(spec, job, policy.default_timeout_s)
     if not policy.verify:
         admission.verified = False
+    return admission
+
+
+async def admit(job: Job, spec: HandlerSpec, policy: Policy, client: AsyncQueueClient,
+                worker: str, keys: KeyLoader | None = None) -> Admission:  # fmt: skip
+    """The job's admission, or `errors.JobRefused` when it may not run."""
+    admission = admit_now(job, spec, policy)
+    if admission is not None:
         return admission
+    admission = timeout_for(spec, job, policy.default_timeout_s)
     if spec.signed or policy.require_signatures:
         await _signatures(job, policy, keys or KeyLoader(client), admission)
         await _signature_used_once(job, client, worker)

@@ -28,7 +28,7 @@ from jobforge.queue.models import FinishState, HeartbeatState
 from jobforge.queue.retention import DEFAULT_THROTTLE
 from jobforge.trust.tokens import TokenKeys
 from jobforge.worker import gcpace, logs
-from jobforge.worker.admission import Admission, KeyLoader, Policy
+from jobforge.worker.admission import Admission, KeyLoader, Policy, admit_now
 from jobforge.worker.completer import Completer
 from jobforge.worker.context import JobContext, StopReason
 from jobforge.worker.deadlines import Deadlines
@@ -530,10 +530,14 @@ class Worker:
         outcome: Outcome | None = None
         try:
             assert self._client is not None
-            if self._keys is None:
-                self._keys = KeyLoader(self._client)
-            admission = await admitted(running, self._policy, self._client, keys=self._keys,
-                                       metrics=self.metrics, worker=self.name)  # fmt: skip
+            admission: Admission | Outcome | None = admit_now(
+                running.job, running.spec, self._policy
+            )
+            if admission is None:  # signatures or a token to check with the database
+                if self._keys is None:
+                    self._keys = KeyLoader(self._client)
+                admission = await admitted(running, self._policy, self._client, keys=self._keys,
+                                           metrics=self.metrics, worker=self.name)  # fmt: skip
             if isinstance(admission, Admission):
                 running.ctx.run.admission = admission.shown()
                 outcome = await outcome_of(

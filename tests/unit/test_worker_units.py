@@ -20,9 +20,11 @@ from jobforge import errors
 from jobforge.queue import Job, Outcome, calls
 from jobforge.states import JobState
 from jobforge.worker import JobContext, Next, Registry, Worker, WorkerConfig
+from jobforge.worker.admission import Policy, admit_now, timeout_for
 from jobforge.worker.context import CancelFlag
 from jobforge.worker.logs import JsonFormatter, job_fields
 from jobforge.worker.middleware import chain
+from jobforge.worker.registry import HandlerSpec
 from jobforge.worker.threads import ThreadSlots
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
@@ -548,3 +550,39 @@ def test_a_stored_traceback_starts_at_the_worker_s_call_into_the_handler() -> No
     assert "glue_probe.py" in inside
     assert "left out" not in inside
     assert inside.rstrip().endswith("RuntimeError: inside")
+
+
+def _spec(**fields: Any) -> HandlerSpec:
+    async def noop(payload: dict[str, Any], ctx: JobContext) -> None:
+        return None
+
+    return HandlerSpec(type="ops.x", fn=noop, is_async=True, **fields)
+
+
+@pytest.mark.parametrize(
+    ("spec", "policy"),
+    [
+        ({"signed": True}, {}),
+        ({}, {"require_signatures": True}),
+        ({"requires_scopes": ("jobs:run",)}, {}),
+    ],
+)
+def test_a_job_with_something_to_verify_is_not_admitted_without_the_database(
+    spec: dict[str, Any], policy: dict[str, Any]
+) -> None:
+    assert admit_now(make_job(), _spec(**spec), Policy(**policy)) is None
+
+
+def test_a_job_with_nothing_to_verify_is_admitted_at_once_with_its_timeout() -> None:
+    job = make_job(envelope={"timeout_s": 5})
+    admission = admit_now(job, _spec(timeout_s=30), Policy())
+    assert admission == timeout_for(_spec(timeout_s=30), job, Policy().default_timeout_s)
+    assert (admission.timeout_s, admission.timeout_source, admission.verified) == (5, "job", True)
+
+
+def test_a_harness_admits_even_a_signed_job_at_once_and_says_it_verified_nothing() -> None:
+    admission = admit_now(make_job(), _spec(signed=True), Policy(verify=False))
+    assert admission is not None
+    assert (admission.verified, admission.timeout_s, admission.timeout_source) == (
+        False, 60.0, "default",
+    )  # fmt: skip
