@@ -1,5 +1,5 @@
 -- jobforge's database schema as every migration up to and including
--- migrations/0031_event_log_from_attempts.sql leaves it: `pg_dump --schema-only --no-owner`
+-- migrations/0032_job_domains.sql leaves it: `pg_dump --schema-only --no-owner`
 -- of the jobforge schema of a freshly migrated database, without session settings or
 -- version lines. Rows the migrations insert (job_transitions, settings) are data, not
 -- shown here.
@@ -47,6 +47,22 @@ CREATE TYPE jobforge.claim_pick AS (
 
 
 --
+-- Name: envelope; Type: DOMAIN; Schema: jobforge; Owner: -
+--
+
+CREATE DOMAIN jobforge.envelope AS jsonb
+	CONSTRAINT jobs_envelope_check CHECK (((jsonb_typeof(VALUE) = 'object'::text) AND (octet_length((VALUE)::text) <= 65536)));
+
+
+--
+-- Name: idempotency_key; Type: DOMAIN; Schema: jobforge; Owner: -
+--
+
+CREATE DOMAIN jobforge.idempotency_key AS text
+	CONSTRAINT jobs_idempotency_key_check CHECK (((length(VALUE) >= 1) AND (length(VALUE) <= 255)));
+
+
+--
 -- Name: job_status; Type: TYPE; Schema: jobforge; Owner: -
 --
 
@@ -58,6 +74,46 @@ CREATE TYPE jobforge.job_status AS ENUM (
     'dead',
     'canceled'
 );
+
+
+--
+-- Name: job_type; Type: DOMAIN; Schema: jobforge; Owner: -
+--
+
+CREATE DOMAIN jobforge.job_type AS text
+	CONSTRAINT jobs_type_check CHECK (((VALUE ~ '^[a-z0-9._-]+$'::text) AND (length(VALUE) <= 200)));
+
+
+--
+-- Name: payload; Type: DOMAIN; Schema: jobforge; Owner: -
+--
+
+CREATE DOMAIN jobforge.payload AS jsonb
+	CONSTRAINT jobs_payload_check CHECK ((jsonb_typeof(VALUE) = 'object'::text));
+
+
+--
+-- Name: payload_hash; Type: DOMAIN; Schema: jobforge; Owner: -
+--
+
+CREATE DOMAIN jobforge.payload_hash AS text
+	CONSTRAINT jobs_payload_hash_check CHECK (((VALUE ~ '^sha256:[0-9a-f]+$'::text) AND (length(VALUE) = 71)));
+
+
+--
+-- Name: project_name; Type: DOMAIN; Schema: jobforge; Owner: -
+--
+
+CREATE DOMAIN jobforge.project_name AS text
+	CONSTRAINT jobs_project_check CHECK (((VALUE ~ '^[A-Za-z0-9._-]+$'::text) AND (length(VALUE) <= 128)));
+
+
+--
+-- Name: tenant_id; Type: DOMAIN; Schema: jobforge; Owner: -
+--
+
+CREATE DOMAIN jobforge.tenant_id AS text
+	CONSTRAINT jobs_tenant_id_check CHECK (((VALUE ~ '^[A-Za-z0-9._:-]+$'::text) AND (length(VALUE) <= 128)));
 
 
 --
@@ -674,11 +730,11 @@ END $$;
 
 CREATE TABLE jobforge.jobs (
     id bigint NOT NULL,
-    tenant_id text NOT NULL,
-    project text DEFAULT 'default'::text NOT NULL,
-    type text NOT NULL,
-    payload jsonb NOT NULL,
-    payload_hash text NOT NULL,
+    tenant_id jobforge.tenant_id NOT NULL,
+    project jobforge.project_name DEFAULT 'default'::text NOT NULL,
+    type jobforge.job_type NOT NULL,
+    payload jobforge.payload NOT NULL,
+    payload_hash jobforge.payload_hash NOT NULL,
     status jobforge.job_status DEFAULT 'queued'::jobforge.job_status NOT NULL,
     priority integer DEFAULT 0 NOT NULL,
     run_at timestamp with time zone NOT NULL,
@@ -688,7 +744,7 @@ CREATE TABLE jobforge.jobs (
     lease_holder text,
     lease_expires_at timestamp with time zone,
     heartbeat_at timestamp with time zone,
-    idempotency_key text,
+    idempotency_key jobforge.idempotency_key,
     error jsonb,
     trace_id text,
     progress_pct real,
@@ -697,21 +753,14 @@ CREATE TABLE jobforge.jobs (
     updated_at timestamp with time zone NOT NULL,
     finished_at timestamp with time zone,
     parent_id bigint,
-    envelope jsonb,
+    envelope jobforge.envelope,
     CONSTRAINT jobs_attempts_check CHECK ((attempts >= 0)),
     CONSTRAINT jobs_attempts_within_max CHECK ((attempts <= max_attempts)),
-    CONSTRAINT jobs_envelope_check CHECK (((envelope IS NULL) OR ((jsonb_typeof(envelope) = 'object'::text) AND (octet_length((envelope)::text) <= 65536)))),
     CONSTRAINT jobs_finished_iff_terminal CHECK (((status = ANY (ARRAY['succeeded'::jobforge.job_status, 'failed'::jobforge.job_status, 'dead'::jobforge.job_status, 'canceled'::jobforge.job_status])) = (finished_at IS NOT NULL))),
-    CONSTRAINT jobs_idempotency_key_check CHECK (((length(idempotency_key) >= 1) AND (length(idempotency_key) <= 255))),
     CONSTRAINT jobs_lease_iff_running CHECK (((status = 'running'::jobforge.job_status) = ((lease_token IS NOT NULL) AND (lease_holder IS NOT NULL) AND (lease_expires_at IS NOT NULL)))),
     CONSTRAINT jobs_max_attempts_check CHECK (((max_attempts >= 1) AND (max_attempts <= 1000))),
-    CONSTRAINT jobs_payload_check CHECK ((jsonb_typeof(payload) = 'object'::text)),
-    CONSTRAINT jobs_payload_hash_check CHECK (((payload_hash ~ '^sha256:[0-9a-f]+$'::text) AND (length(payload_hash) = 71))),
     CONSTRAINT jobs_priority_check CHECK (((priority >= 0) AND (priority <= 32767))),
-    CONSTRAINT jobs_progress_pct_check CHECK (((progress_pct >= (0)::double precision) AND (progress_pct <= (100)::double precision))),
-    CONSTRAINT jobs_project_check CHECK (((project ~ '^[A-Za-z0-9._-]+$'::text) AND (length(project) <= 128))),
-    CONSTRAINT jobs_tenant_id_check CHECK (((tenant_id ~ '^[A-Za-z0-9._:-]+$'::text) AND (length(tenant_id) <= 128))),
-    CONSTRAINT jobs_type_check CHECK (((type ~ '^[a-z0-9._-]+$'::text) AND (length(type) <= 200)))
+    CONSTRAINT jobs_progress_pct_check CHECK (((progress_pct >= (0)::double precision) AND (progress_pct <= (100)::double precision)))
 );
 
 ALTER TABLE ONLY jobforge.jobs FORCE ROW LEVEL SECURITY;
@@ -3862,7 +3911,7 @@ BEGIN
     v_soon := v_now + make_interval(secs => p_expiring_s);
     v_since := v_now - make_interval(secs => p_recent_s);
     RETURN QUERY
-    SELECT q.tenant_id, q.type,
+    SELECT q.tenant_id::text, q.type::text,
            CASE WHEN q.run_at <= v_now THEN 'due'
                 WHEN q.attempts > 0 THEN 'retry_scheduled' ELSE 'scheduled' END AS state,
            count(*), min(q.run_at), NULL::bigint, NULL::bigint, NULL::bigint
@@ -3871,7 +3920,7 @@ BEGIN
       AND q.project = coalesce(v_project, q.project)
     GROUP BY 1, 2, 3
     UNION ALL
-    SELECT r.tenant_id, r.type, 'running', count(*), NULL,
+    SELECT r.tenant_id::text, r.type::text, 'running', count(*), NULL,
            count(*) FILTER (WHERE r.lease_expires_at <= v_soon),
            count(*) FILTER (WHERE r.lease_expires_at <= v_now), NULL
     FROM jobforge.jobs r
@@ -3879,7 +3928,7 @@ BEGIN
       AND r.project = coalesce(v_project, r.project)
     GROUP BY 1, 2
     UNION ALL
-    SELECT s.tenant_id, s.type, s.status::text, count(*), NULL, NULL, NULL,
+    SELECT s.tenant_id::text, s.type::text, s.status::text, count(*), NULL, NULL, NULL,
            count(*) FILTER (WHERE s.finished_at >= v_since)
     FROM jobforge.jobs s
     WHERE s.status IN ('failed', 'dead', 'canceled') AND (v_tenant IS NULL OR s.tenant_id = v_tenant)
@@ -3890,7 +3939,7 @@ BEGIN
     -- UNION ALL with the index scans above it ran in one worker, at twice the time).
     IF p_succeeded THEN
         RETURN QUERY
-        SELECT d.tenant_id, d.type, 'succeeded', count(*), NULL::timestamptz, NULL::bigint,
+        SELECT d.tenant_id::text, d.type::text, 'succeeded', count(*), NULL::timestamptz, NULL::bigint,
                NULL::bigint, NULL::bigint
         FROM jobforge.jobs d
         WHERE d.status = 'succeeded' AND (v_tenant IS NULL OR d.tenant_id = v_tenant)
@@ -5771,7 +5820,7 @@ CREATE POLICY tenant_isolation ON jobforge.job_runs USING ((((tenant_id = ( SELE
 -- Name: jobs tenant_isolation; Type: POLICY; Schema: jobforge; Owner: -
 --
 
-CREATE POLICY tenant_isolation ON jobforge.jobs USING ((((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope)) AND (project = COALESCE(( SELECT jobforge.current_project() AS current_project), project)))) WITH CHECK ((((tenant_id = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope)) AND (project = COALESCE(( SELECT jobforge.current_project() AS current_project), project))));
+CREATE POLICY tenant_isolation ON jobforge.jobs USING (((((tenant_id)::text = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope)) AND ((project)::text = COALESCE(( SELECT jobforge.current_project() AS current_project), (project)::text)))) WITH CHECK (((((tenant_id)::text = ( SELECT jobforge.current_tenant() AS current_tenant)) OR ( SELECT jobforge.worker_scope() AS worker_scope)) AND ((project)::text = COALESCE(( SELECT jobforge.current_project() AS current_project), (project)::text))));
 
 
 --
@@ -5846,6 +5895,55 @@ ALTER TABLE jobforge.triggers ENABLE ROW LEVEL SECURITY;
 
 GRANT USAGE ON SCHEMA jobforge TO jobforge_app;
 GRANT USAGE ON SCHEMA jobforge TO jobforge_worker;
+
+
+--
+-- Name: TYPE envelope; Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON TYPE jobforge.envelope FROM PUBLIC;
+
+
+--
+-- Name: TYPE idempotency_key; Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON TYPE jobforge.idempotency_key FROM PUBLIC;
+
+
+--
+-- Name: TYPE job_type; Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON TYPE jobforge.job_type FROM PUBLIC;
+
+
+--
+-- Name: TYPE payload; Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON TYPE jobforge.payload FROM PUBLIC;
+
+
+--
+-- Name: TYPE payload_hash; Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON TYPE jobforge.payload_hash FROM PUBLIC;
+
+
+--
+-- Name: TYPE project_name; Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON TYPE jobforge.project_name FROM PUBLIC;
+
+
+--
+-- Name: TYPE tenant_id; Type: ACL; Schema: jobforge; Owner: -
+--
+
+REVOKE ALL ON TYPE jobforge.tenant_id FROM PUBLIC;
 
 
 --

@@ -136,6 +136,49 @@ def test_a_planted_operator_does_not_bend_the_transition_trigger_for_its_owner(
             )
 
 
+#: The types of the job's columns that are given once (migrations/0032): an operator or function
+#: of one of them would match those columns more exactly than pg_catalog's on text or jsonb.
+DOMAINS = ("tenant_id", "project_name", "job_type", "payload", "payload_hash",
+           "idempotency_key", "envelope")  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", ["app", "worker"])
+@pytest.mark.parametrize("domain", DOMAINS)
+def test_no_login_can_plant_an_operator_on_the_jobs_own_types(
+    attacker: dict[str, str], kind: str, domain: str
+) -> None:
+    with psycopg.connect(attacker[kind], autocommit=True) as conn:
+        conn.execute("CREATE FUNCTION public.jf_any(text, text) RETURNS boolean "
+                     "LANGUAGE sql AS 'SELECT true'")  # fmt: skip
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="type"):
+            conn.execute(sql.SQL(
+                "CREATE FUNCTION public.jf_shadow(jobforge.{}, text) RETURNS boolean "
+                "LANGUAGE sql AS 'SELECT true'").format(sql.Identifier(domain)))  # fmt: skip
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="type"):
+            conn.execute(sql.SQL(
+                "CREATE OPERATOR public.= (LEFTARG = jobforge.{}, RIGHTARG = text, "
+                "FUNCTION = public.jf_any)").format(sql.Identifier(domain)))  # fmt: skip
+
+
+def test_the_jobs_domain_columns_meet_pg_catalogs_operators_not_a_planted_one(
+    attacker: dict[str, str], seeded: dict[str, int], jobforge_db: Database
+) -> None:
+    """A column typed as a domain is compared with the operator of its base type, found where
+    the text one is: pg_catalog, searched first on the default path, before a shadow planted in
+    `public` with the same argument types."""
+    with psycopg.connect(attacker["app"], autocommit=True) as conn:
+        _plant(conn)
+    with jobforge_db.connect() as admin:
+        admin.execute("SET jobforge.scope = 'worker'")
+        planted = admin.execute("SELECT 'a' OPERATOR(public.=) 'b'").fetchone()
+        assert planted == (True,)  # the shadow is there, and would say yes to anything
+        seen = admin.execute(
+            "SELECT count(*) FROM jobforge.jobs WHERE tenant_id = 'nobody' OR type = 'no.such'"
+            " OR project = 'none' OR payload_hash = 'x' OR idempotency_key = 'k'"
+        ).fetchone()
+        assert seen == (0,)
+
+
 def test_every_jobforge_function_is_pinned_or_fully_qualified(jobforge_db: Database) -> None:
     """From the catalog, so a function added later cannot be forgotten: each runs with
     `search_path = pg_catalog, pg_temp`, except those inlined into the statements that call
