@@ -891,6 +891,8 @@ DECLARE
     v_tenant_room  integer[] := '{}';
     v_no_types     text[] := '{}';
     v_no_tenants   text[] := '{}';
+    v_audited      boolean := coalesce(current_setting('jobforge.actor', true), '') <> ''
+                              OR coalesce(current_setting('jobforge.reason', true), '') <> '';
 BEGIN
     PERFORM jobforge.require_worker();
     IF p_limit IS NULL OR p_limit < 1 OR p_lease_seconds IS NULL OR NOT p_lease_seconds > 0
@@ -1151,14 +1153,20 @@ BEGIN
             j.trace_id, j.progress_pct, j.progress_message, j.created_at, j.updated_at,
             j.finished_at, j.parent_id, j.envelope, j.lease_token AS lease_id
     ),
-    -- The `claimed` event is the attempt's row (job_event_log derives it), its id drawn from the
-    -- events' sequence in the order the stored events took theirs.
+    -- The `claimed` event is the attempt's row (job_event_log derives it, the login the
+    -- attempt's), its id drawn from the events' sequence in the order the stored events took
+    -- theirs; a claim that names an actor or a reason stores its events, for the audit trail.
     attempts AS (
         INSERT INTO jobforge.job_attempts (job_id, tenant_id, project, attempt, worker, lease_token,
                                            started_at, claim_event_id)
         SELECT c.id, c.tenant_id, c.project, c.attempts, p_worker, c.lease_id, v_now,
-               nextval('jobforge.job_events_id_seq'::regclass)
+               CASE WHEN NOT v_audited THEN nextval('jobforge.job_events_id_seq'::regclass) END
         FROM (SELECT * FROM claimed ORDER BY claimed.id) c
+    ),
+    events AS (
+        INSERT INTO jobforge.job_events (job_id, tenant_id, project, kind, at, attempt, worker)
+        SELECT c.id, c.tenant_id, c.project, 'claimed', v_now, c.attempts, p_worker
+        FROM claimed c WHERE v_audited ORDER BY c.id
     )
     SELECT
         c.id, c.tenant_id, c.project, c.type, c.payload, c.payload_hash, c.status, c.priority,
@@ -2055,6 +2063,8 @@ CREATE FUNCTION jobforge.finish_v1(p_worker text, p_job_ids bigint[], p_tokens u
 DECLARE
     v_now   timestamptz := jobforge.clock(p_now);
     v_limit integer := (SELECT s.max_result_bytes FROM jobforge.settings s);
+    v_audited boolean := coalesce(current_setting('jobforge.actor', true), '') <> ''
+                         OR coalesce(current_setting('jobforge.reason', true), '') <> '';
 BEGIN
     PERFORM jobforge.require_worker();
     IF EXISTS (SELECT 1 FROM unnest(p_outcomes) o WHERE o IS NULL OR o NOT IN ('succeeded', 'retry', 'failed')) THEN
@@ -2109,7 +2119,9 @@ BEGIN
         SELECT s.*,
                CASE WHEN s.next = 'retry_scheduled'
                     THEN v_now + jobforge.backoff(s.id, s.attempts, p_backoff_base_s, p_backoff_cap_s)
-               END AS retry_at
+               END AS retry_at,
+               -- the outcome event's id, drawn in job order whether it is stored or derived
+               nextval('jobforge.job_events_id_seq'::regclass) AS event_id
         FROM (
             SELECT j.id, j.tenant_id, j.project, j.attempts, input.token, input.result, input.err,
                    CASE WHEN input.outcome = 'succeeded' THEN 'succeeded'
@@ -2148,17 +2160,33 @@ BEGIN
         FROM fenced f WHERE f.next = 'succeeded' AND f.result IS NOT NULL
         ON CONFLICT (job_id) DO UPDATE SET result = EXCLUDED.result, created_at = EXCLUDED.created_at
     ),
-    -- The outcome's event is the attempt's row (job_event_log derives it): its id drawn from the
-    -- events' sequence here, where the stored event's was, and a retry's new run_at as the
-    -- stored event had it (an error's data is the attempt's error).
+    -- The outcome's event is the attempt's row (job_event_log derives it, with the id drawn for
+    -- it in `fenced` and a retry's new run_at as the stored event had it), unless the event says
+    -- more than the row: an actor or a reason named for this transaction (the audit trail reads
+    -- stored events), or a login other than the one that claimed the attempt (the row keeps
+    -- one). Then it is stored, under the same id.
     attempts AS (
         UPDATE jobforge.job_attempts a
         SET finished_at = v_now, error = f.err,
             outcome = CASE f.next WHEN 'retry_scheduled' THEN 'retry' ELSE f.next END,
-            finish_event_id = nextval('jobforge.job_events_id_seq'::regclass),
-            finish_data = CASE WHEN f.next = 'retry_scheduled'
+            finish_event_id = CASE WHEN NOT v_audited AND a.login = session_user
+                                   THEN f.event_id END,
+            finish_data = CASE WHEN NOT v_audited AND a.login = session_user
+                                    AND f.next = 'retry_scheduled'
                                THEN jsonb_build_object('run_at', f.retry_at) END
         FROM fenced f WHERE a.lease_token = f.token
+        RETURNING a.job_id, a.finish_event_id IS NOT NULL AS derived
+    ),
+    events AS (
+        INSERT INTO jobforge.job_events (id, job_id, tenant_id, project, kind, at, attempt, worker,
+                                         data)
+        OVERRIDING SYSTEM VALUE
+        SELECT f.event_id, f.id, f.tenant_id, f.project, f.next, v_now, f.attempts, p_worker,
+               CASE WHEN f.next = 'retry_scheduled' THEN jsonb_build_object('run_at', f.retry_at)
+                    WHEN f.err IS NOT NULL THEN jsonb_build_object('error', f.err) END
+        FROM fenced f LEFT JOIN attempts u ON u.job_id = f.id
+        WHERE NOT coalesce(u.derived, false)
+        ORDER BY f.id
     )
     -- A job listed twice with one token is finished once: the first entry counts, a repeat is 'lost'.
     SELECT input.id,
@@ -4580,6 +4608,7 @@ CREATE TABLE jobforge.job_attempts (
     claim_event_id bigint,
     finish_event_id bigint,
     finish_data jsonb,
+    login text DEFAULT SESSION_USER,
     CONSTRAINT job_attempts_attempt_check CHECK ((attempt >= 1)),
     CONSTRAINT job_attempts_check CHECK (((finished_at IS NULL) = (outcome IS NULL))),
     CONSTRAINT job_attempts_outcome_check CHECK ((outcome = ANY (ARRAY['succeeded'::text, 'failed'::text, 'retry'::text, 'dead'::text, 'canceled'::text, 'lease_expired'::text, 'released'::text])))
@@ -4676,7 +4705,7 @@ UNION ALL
     a.attempt,
     a.worker,
     NULL::jsonb AS data,
-    NULL::text AS login,
+    a.login,
     NULL::text AS actor,
     NULL::text AS reason
    FROM jobforge.job_attempts a
@@ -4698,7 +4727,7 @@ UNION ALL
             WHEN (a.error IS NOT NULL) THEN jsonb_build_object('error', a.error)
             ELSE NULL::jsonb
         END) AS data,
-    NULL::text AS login,
+    a.login,
     NULL::text AS actor,
     NULL::text AS reason
    FROM jobforge.job_attempts a

@@ -1,26 +1,34 @@
 -- [5/10] The event log's `claimed` and outcome events, from the attempts that hold them.
 --
 -- Every job wrote three rows for one attempt: the attempt, its `claimed` event and its outcome
--- event, each with the same job, attempt, worker and times. The two events were ~6% of a
+-- event, each with the same job, attempt, worker, times and login. The two events were ~6% of a
 -- one-process drain of no-op jobs (measured by dropping them), and two thirds of every
 -- finished job's rows in job_events. claim_v1 and finish_v1 (0026's, with only this changed)
 -- now write the attempt alone, with the ids the events would have had (drawn from the events'
--- sequence where the events drew theirs, so the log keeps its order), and job_event_log derives
--- the two events from it, as it derives a plain `created` from the job's row (0025):
+-- sequence where the events drew theirs, so the log keeps its order) and the login that claimed
+-- it, and job_event_log derives the two events from it, as it derives a plain `created` from the
+-- job's row (0025):
 --
--- * `claimed`: at the attempt's start, its number and worker, no data;
+-- * `claimed`: at the attempt's start, its number, worker and login, no data;
 -- * the outcome (`succeeded`, `failed`, `dead`, or `retry_scheduled` for a retry): at its end,
 --   with the data the stored event had (a retry's new run_at, kept as written; otherwise the
 --   attempt's error, as {"error": ...}).
 --
--- Attempts made before this migration, or claimed and finished by the functions that still
--- store their events (claim_tenant_v1, finish_followups_v1, the lease's expiry, cancel, release),
--- keep their stored events and carry no event ids: nothing is derived for them twice.
+-- An event that says more than the attempt's row is stored as before: a claim or a finish whose
+-- transaction names an actor or a reason (the audit trail reads the stored events and their
+-- actor), and an outcome written by another login than the claim's. Attempts made before this
+-- migration, and those of claim_tenant_v1 (an agent's claim, which stores its `claimed`), carry
+-- no `claimed` id; the lease's expiry, cancel and release store their events as before; nothing
+-- is derived and stored twice. finish_followups_v1 goes through finish_v1.
 
 ALTER TABLE jobforge.job_attempts
     ADD COLUMN claim_event_id bigint,
     ADD COLUMN finish_event_id bigint,
-    ADD COLUMN finish_data jsonb;
+    ADD COLUMN finish_data jsonb,
+    ADD COLUMN login text;
+-- Set by whoever inserts the attempt from now on; NULL on the attempts made before (whose
+-- events are stored, with their login).
+ALTER TABLE jobforge.job_attempts ALTER COLUMN login SET DEFAULT session_user;
 
 -- 0026's finish_v1; the outcome's event is the attempt's.
 CREATE OR REPLACE FUNCTION jobforge.finish_v1(p_worker text, p_job_ids bigint[], p_tokens uuid[], p_outcomes text[], p_results jsonb[] DEFAULT NULL::jsonb[], p_errors jsonb[] DEFAULT NULL::jsonb[], p_now timestamp with time zone DEFAULT NULL::timestamp with time zone, p_backoff_base_s double precision DEFAULT 1, p_backoff_cap_s double precision DEFAULT 3600) RETURNS TABLE(job_id bigint, state text)
@@ -32,6 +40,8 @@ CREATE OR REPLACE FUNCTION jobforge.finish_v1(p_worker text, p_job_ids bigint[],
 DECLARE
     v_now   timestamptz := jobforge.clock(p_now);
     v_limit integer := (SELECT s.max_result_bytes FROM jobforge.settings s);
+    v_audited boolean := coalesce(current_setting('jobforge.actor', true), '') <> ''
+                         OR coalesce(current_setting('jobforge.reason', true), '') <> '';
 BEGIN
     PERFORM jobforge.require_worker();
     IF EXISTS (SELECT 1 FROM unnest(p_outcomes) o WHERE o IS NULL OR o NOT IN ('succeeded', 'retry', 'failed')) THEN
@@ -86,7 +96,9 @@ BEGIN
         SELECT s.*,
                CASE WHEN s.next = 'retry_scheduled'
                     THEN v_now + jobforge.backoff(s.id, s.attempts, p_backoff_base_s, p_backoff_cap_s)
-               END AS retry_at
+               END AS retry_at,
+               -- the outcome event's id, drawn in job order whether it is stored or derived
+               nextval('jobforge.job_events_id_seq'::regclass) AS event_id
         FROM (
             SELECT j.id, j.tenant_id, j.project, j.attempts, input.token, input.result, input.err,
                    CASE WHEN input.outcome = 'succeeded' THEN 'succeeded'
@@ -125,17 +137,33 @@ BEGIN
         FROM fenced f WHERE f.next = 'succeeded' AND f.result IS NOT NULL
         ON CONFLICT (job_id) DO UPDATE SET result = EXCLUDED.result, created_at = EXCLUDED.created_at
     ),
-    -- The outcome's event is the attempt's row (job_event_log derives it): its id drawn from the
-    -- events' sequence here, where the stored event's was, and a retry's new run_at as the
-    -- stored event had it (an error's data is the attempt's error).
+    -- The outcome's event is the attempt's row (job_event_log derives it, with the id drawn for
+    -- it in `fenced` and a retry's new run_at as the stored event had it), unless the event says
+    -- more than the row: an actor or a reason named for this transaction (the audit trail reads
+    -- stored events), or a login other than the one that claimed the attempt (the row keeps
+    -- one). Then it is stored, under the same id.
     attempts AS (
         UPDATE jobforge.job_attempts a
         SET finished_at = v_now, error = f.err,
             outcome = CASE f.next WHEN 'retry_scheduled' THEN 'retry' ELSE f.next END,
-            finish_event_id = nextval('jobforge.job_events_id_seq'::regclass),
-            finish_data = CASE WHEN f.next = 'retry_scheduled'
+            finish_event_id = CASE WHEN NOT v_audited AND a.login = session_user
+                                   THEN f.event_id END,
+            finish_data = CASE WHEN NOT v_audited AND a.login = session_user
+                                    AND f.next = 'retry_scheduled'
                                THEN jsonb_build_object('run_at', f.retry_at) END
         FROM fenced f WHERE a.lease_token = f.token
+        RETURNING a.job_id, a.finish_event_id IS NOT NULL AS derived
+    ),
+    events AS (
+        INSERT INTO jobforge.job_events (id, job_id, tenant_id, project, kind, at, attempt, worker,
+                                         data)
+        OVERRIDING SYSTEM VALUE
+        SELECT f.event_id, f.id, f.tenant_id, f.project, f.next, v_now, f.attempts, p_worker,
+               CASE WHEN f.next = 'retry_scheduled' THEN jsonb_build_object('run_at', f.retry_at)
+                    WHEN f.err IS NOT NULL THEN jsonb_build_object('error', f.err) END
+        FROM fenced f LEFT JOIN attempts u ON u.job_id = f.id
+        WHERE NOT coalesce(u.derived, false)
+        ORDER BY f.id
     )
     -- A job listed twice with one token is finished once: the first entry counts, a repeat is 'lost'.
     SELECT input.id,
@@ -175,6 +203,8 @@ DECLARE
     v_tenant_room  integer[] := '{}';
     v_no_types     text[] := '{}';
     v_no_tenants   text[] := '{}';
+    v_audited      boolean := coalesce(current_setting('jobforge.actor', true), '') <> ''
+                              OR coalesce(current_setting('jobforge.reason', true), '') <> '';
 BEGIN
     PERFORM jobforge.require_worker();
     IF p_limit IS NULL OR p_limit < 1 OR p_lease_seconds IS NULL OR NOT p_lease_seconds > 0
@@ -435,14 +465,20 @@ BEGIN
             j.trace_id, j.progress_pct, j.progress_message, j.created_at, j.updated_at,
             j.finished_at, j.parent_id, j.envelope, j.lease_token AS lease_id
     ),
-    -- The `claimed` event is the attempt's row (job_event_log derives it), its id drawn from the
-    -- events' sequence in the order the stored events took theirs.
+    -- The `claimed` event is the attempt's row (job_event_log derives it, the login the
+    -- attempt's), its id drawn from the events' sequence in the order the stored events took
+    -- theirs; a claim that names an actor or a reason stores its events, for the audit trail.
     attempts AS (
         INSERT INTO jobforge.job_attempts (job_id, tenant_id, project, attempt, worker, lease_token,
                                            started_at, claim_event_id)
         SELECT c.id, c.tenant_id, c.project, c.attempts, p_worker, c.lease_id, v_now,
-               nextval('jobforge.job_events_id_seq'::regclass)
+               CASE WHEN NOT v_audited THEN nextval('jobforge.job_events_id_seq'::regclass) END
         FROM (SELECT * FROM claimed ORDER BY claimed.id) c
+    ),
+    events AS (
+        INSERT INTO jobforge.job_events (job_id, tenant_id, project, kind, at, attempt, worker)
+        SELECT c.id, c.tenant_id, c.project, 'claimed', v_now, c.attempts, p_worker
+        FROM claimed c WHERE v_audited ORDER BY c.id
     )
     SELECT
         c.id, c.tenant_id, c.project, c.type, c.payload, c.payload_hash, c.status, c.priority,
@@ -468,7 +504,7 @@ FROM jobforge.jobs j
 WHERE NOT EXISTS (SELECT 1 FROM jobforge.job_events c WHERE c.job_id = j.id AND c.kind = 'created')
 UNION ALL
 SELECT a.claim_event_id, a.job_id, a.tenant_id, a.project, 'claimed'::text, a.started_at,
-       a.attempt, a.worker, NULL::jsonb, NULL::text, NULL::text, NULL::text
+       a.attempt, a.worker, NULL::jsonb, a.login, NULL::text, NULL::text
 FROM jobforge.job_attempts a
 WHERE a.claim_event_id IS NOT NULL
 UNION ALL
@@ -476,6 +512,6 @@ SELECT a.finish_event_id, a.job_id, a.tenant_id, a.project,
        CASE a.outcome WHEN 'retry' THEN 'retry_scheduled' ELSE a.outcome END, a.finished_at,
        a.attempt, a.worker,
        coalesce(a.finish_data, CASE WHEN a.error IS NOT NULL THEN jsonb_build_object('error', a.error) END),
-       NULL::text, NULL::text, NULL::text
+       a.login, NULL::text, NULL::text
 FROM jobforge.job_attempts a
 WHERE a.finish_event_id IS NOT NULL;

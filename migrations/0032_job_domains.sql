@@ -95,7 +95,7 @@ FROM jobforge.jobs j
 WHERE NOT EXISTS (SELECT 1 FROM jobforge.job_events c WHERE c.job_id = j.id AND c.kind = 'created')
 UNION ALL
 SELECT a.claim_event_id, a.job_id, a.tenant_id, a.project, 'claimed'::text, a.started_at,
-       a.attempt, a.worker, NULL::jsonb, NULL::text, NULL::text, NULL::text
+       a.attempt, a.worker, NULL::jsonb, a.login, NULL::text, NULL::text
 FROM jobforge.job_attempts a
 WHERE a.claim_event_id IS NOT NULL
 UNION ALL
@@ -103,7 +103,7 @@ SELECT a.finish_event_id, a.job_id, a.tenant_id, a.project,
        CASE a.outcome WHEN 'retry' THEN 'retry_scheduled' ELSE a.outcome END, a.finished_at,
        a.attempt, a.worker,
        coalesce(a.finish_data, CASE WHEN a.error IS NOT NULL THEN jsonb_build_object('error', a.error) END),
-       NULL::text, NULL::text, NULL::text
+       a.login, NULL::text, NULL::text
 FROM jobforge.job_attempts a
 WHERE a.finish_event_id IS NOT NULL;
 

@@ -140,7 +140,7 @@ def prune_command(
         said = f"{verb} {pruned.runs} run records of jobs {which} (the jobs stay)"
     else:
         said = (
-            f"{verb} {pruned.jobs} jobs {which}: {pruned.events} events, {pruned.attempts} "
+            f"{verb} {pruned.jobs} jobs {which}: {pruned.events} stored events, {pruned.attempts} "
             f"attempts, {pruned.results} results, {pruned.runs} run records"
         )
     if pruned.blobs:

@@ -289,9 +289,10 @@ class RunContext:
                 f"follow-up {runner_id}: unknown field(s) {', '.join(unknown)} "
                 f"(a follow-up takes key, {', '.join(sorted(FOLLOWUP_FIELDS))})"
             )
-        if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= 1000):
+        # 255: the idempotency key a job can store; a longer one failed the whole finish batch
+        if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= 255):
             raise errors.ContractViolation(
-                f"follow-up {runner_id}: the key must be a string of 1-1000 characters"
+                f"follow-up {runner_id}: the key must be a string of 1-255 characters"
             )
         data = input.model_dump(mode="json") if isinstance(input, BaseModel) else input
         if not isinstance(data, dict):

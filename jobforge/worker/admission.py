@@ -148,7 +148,10 @@ def timeout_for(spec: HandlerSpec, job: Job, default_s: float | None) -> Admissi
     source: TimeoutSource = "runner" if spec.timeout_s else "default"
     bound = spec.timeout_s or default_s
     raw = (job.envelope or {}).get("timeout_s")
-    asked = float(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) else 0.0
+    try:  # an integer past a float's range (1e400 as digits) is not finite either
+        asked = float(raw) if isinstance(raw, int | float) and not isinstance(raw, bool) else 0.0
+    except OverflowError:
+        asked = math.inf
     if not 0 < asked < math.inf:  # none, or not a finite positive number: the bound's
         return Admission(bound, source) if bound is not None else Admission(None, "none")
     if bound is None or asked <= bound:

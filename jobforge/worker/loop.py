@@ -530,9 +530,11 @@ class Worker:
         outcome: Outcome | None = None
         try:
             assert self._client is not None
-            admission: Admission | Outcome | None = admit_now(
-                running.job, running.spec, self._policy
-            )
+            admission: Admission | Outcome | None
+            try:
+                admission = admit_now(running.job, running.spec, self._policy)
+            except Exception:  # the full path below reports it and ends the attempt
+                admission = None
             if admission is None:  # signatures or a token to check with the database
                 if self._keys is None:
                     self._keys = KeyLoader(self._client)

@@ -66,7 +66,7 @@ def test_a_dry_run_deletes_nothing_and_the_prune_deletes_what_it_said(
     assert dry.out.strip() == (
         # no stored events: `created` is derived from the job (migrations/0025), `claimed` and
         # the outcome from the attempt (0031)
-        "would prune 8 jobs finished more than 30d ago: 0 events, 8 attempts, 5 results, "
+        "would prune 8 jobs finished more than 30d ago: 0 stored events, 8 attempts, 5 results, "
         "0 run records (dry run: nothing deleted)"
     )
     assert table_counts(seeded) == before

@@ -905,8 +905,10 @@ def test_no_side_channel_shows_tenant_b(scene: Scene, snapshot: dict[str, list[s
         conn.add_notice_handler(lambda d: notices.append(d.message_primary or ""))
         plant(conn)
         for table in scene.tenant_tables:
+            # the whole row as jsonb: a view may not carry the jobs' own column types, which
+            # only their owner may use (migrations/0032), but it sees every column this way
             attempt(conn, None, sql.SQL(
-                "CREATE VIEW public.{} AS SELECT * FROM jobforge.{}").format(
+                "CREATE VIEW public.{} AS SELECT to_jsonb(x) AS r FROM jobforge.{} x").format(
                     sql.Identifier(f"jf_view_{table}"), sql.Identifier(table)))  # fmt: skip
         for tenant in (None, "tenant_a", "tenant_b"):
             ctx = Context(tenant, "worker", "tenant_b", PLANTED)

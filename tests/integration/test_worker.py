@@ -282,6 +282,20 @@ def test_an_integer_too_long_to_print_fails_its_job_alone(
     assert client.result(small) == 1
 
 
+def test_a_timeout_past_a_floats_range_runs_under_the_types_bound(
+    client: QueueClient, jobforge_db: Database
+) -> None:
+    """The envelope is the producer's: a timeout_s of 400 digits is no finite number, so the
+    job runs under its type's bound, and finishes (it stayed running, its lease renewed, for
+    as long as the worker lived when the worker's own admission raised on it)."""
+    registry = Registry()
+    registry.register("ops.huge", lambda payload, ctx: ctx.run.admission, timeout_s=30)
+    job_id = client.enqueue("ops.huge", {}, envelope={"timeout_s": 10**400}).job_id
+    drain(jobforge_db.dsn, registry, fast(), timeout_s=LIMIT_S)
+    assert client.get(job_id).status is JobState.SUCCEEDED
+    assert client.result(job_id)["timeout"] == {"seconds": 30, "source": "runner"}
+
+
 def test_a_result_that_is_not_json_fails_the_job_for_good(
     client: QueueClient, jobforge_db: Database
 ) -> None:

@@ -586,3 +586,12 @@ def test_a_harness_admits_even_a_signed_job_at_once_and_says_it_verified_nothing
     assert (admission.verified, admission.timeout_s, admission.timeout_source) == (
         False, 60.0, "default",
     )  # fmt: skip
+
+
+@pytest.mark.parametrize("asked", [10**400, -(10**400), float("inf"), float("nan"), True, "5"])
+def test_a_timeout_a_job_asks_for_that_is_no_finite_positive_number_is_the_bounds(
+    asked: Any,
+) -> None:
+    """A tenant writes the envelope: whatever it holds, the job runs under its type's bound."""
+    admission = timeout_for(_spec(timeout_s=30), make_job(envelope={"timeout_s": asked}), 60.0)
+    assert (admission.timeout_s, admission.timeout_source) == (30, "runner")
