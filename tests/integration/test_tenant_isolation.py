@@ -56,7 +56,9 @@ def seeded(jobforge_db: Database) -> dict[str, int]:
                     "INSERT INTO jobforge.connector_configs VALUES (%s, 'http', '{}', now())",
                     (tenant,),
                 )
-    with QueueClient.connect(jobforge_db.dsn) as worker:
+    # an actor: the claims and finishes store their events (migrations/0031), so
+    # job_events holds rows of each too
+    with QueueClient.connect(jobforge_db.dsn, actor="seed") as worker:
         for job in worker.claim("w", 10):
             assert job.lease_token is not None
             data = f"report of {job.tenant_id}".encode()  # an artifact: blob, chunk, reference
