@@ -161,7 +161,9 @@ class FollowUp(_Record):
 
     type: str
     payload: dict[str, Any]
-    idempotency_key: str  #: always set: a finish retried after its commit must not enqueue twice
+    #: always set: a finish retried after its commit must not enqueue twice; at most what a job
+    #: stores (255), as a longer one would fail the whole batch of outcomes it is recorded with
+    idempotency_key: str = Field(min_length=1, max_length=255)
     priority: int | None = Field(default=None, ge=0, le=32767)
     max_attempts: int | None = Field(default=None, ge=1, le=1000)
 

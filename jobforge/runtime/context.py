@@ -21,6 +21,7 @@ re-executed exactly:
 from __future__ import annotations
 
 import base64
+import json
 import random as _random
 import re
 import uuid as _uuid
@@ -38,7 +39,7 @@ from pydantic import (
     model_serializer,
 )
 
-from jobforge import canonical, errors
+from jobforge import canonical, errors, storable
 from jobforge.connector_names import CONNECTOR_NAME, connector_env_var
 from jobforge.runtime.http.client import RecordedHttp
 from jobforge.runtime.http.exchange import Exchange
@@ -289,10 +290,13 @@ class RunContext:
                 f"follow-up {runner_id}: unknown field(s) {', '.join(unknown)} "
                 f"(a follow-up takes key, {', '.join(sorted(FOLLOWUP_FIELDS))})"
             )
-        # 255: the idempotency key a job can store; a longer one failed the whole finish batch
-        if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= 255):
+        # 255: the idempotency key a job can store; a longer one failed the whole finish batch,
+        # and so did a NUL or a lone surrogate (PostgreSQL stores neither)
+        if key is not None and (not isinstance(key, str) or not 1 <= len(key) <= 255
+                                or storable.text_problem(key) is not None):  # fmt: skip
             raise errors.ContractViolation(
-                f"follow-up {runner_id}: the key must be a string of 1-255 characters"
+                f"follow-up {runner_id}: the key must be a string of 1-255 characters, "
+                "without NUL or lone surrogates"
             )
         data = input.model_dump(mode="json") if isinstance(input, BaseModel) else input
         if not isinstance(data, dict):
@@ -306,6 +310,11 @@ class RunContext:
             raise errors.ContractViolation(
                 f"follow-up {runner_id}: the input is not JSON: {exc}"
             ) from None
+        if storable.json_problem(json.dumps(plain, ensure_ascii=False)) is not None:
+            raise errors.ContractViolation(
+                f"follow-up {runner_id}: the input holds a NUL character or a lone surrogate, "
+                "which PostgreSQL cannot store"
+            )
         if self._check_followup is not None:
             plain = self._check_followup(runner_id, plain)
         try:

@@ -22,7 +22,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from jobforge import errors
+from jobforge import errors, storable
 from jobforge.queue import AsyncQueueClient, Job, Outcome
 from jobforge.worker import logs
 from jobforge.worker.admission import Admission, KeyLoader, Policy, admit
@@ -217,18 +217,23 @@ def _not_retried(job: Job, worker: str, why: str, exc: BaseException) -> None:
 
 
 def _json_result(result: Any) -> Any:
-    if result is None or type(result) in _PLAIN:  # JSON as it is (a float may be NaN, an int
-        return result  # too long for Python to print: those are checked below)
-    if isinstance(result, BaseModel):
-        return result.model_dump(mode="json")
-    try:
-        json.dumps(result, allow_nan=False)  # jsonb has no NaN or Infinity
-    except (TypeError, ValueError) as exc:
-        raise errors.NonRetryable(f"the handler's result is not JSON: {exc}") from None
+    """The handler's result as the queue stores it, or NonRetryable: what jsonb cannot hold would
+    fail the whole batch of outcomes recorded with it, the other jobs' included."""
+    if result is None or type(result) is bool:
+        return result
+    if type(result) is str:
+        problem = storable.text_problem(result)
+    else:
+        if isinstance(result, BaseModel):
+            result = result.model_dump(mode="json")
+        try:  # jsonb has no NaN or Infinity; an int too long for Python to print fails here too
+            text = json.dumps(result, allow_nan=False, ensure_ascii=False)
+        except (TypeError, ValueError) as exc:
+            raise errors.NonRetryable(f"the handler's result is not JSON: {exc}") from None
+        problem = storable.json_problem(text)
+    if problem is not None:
+        raise errors.NonRetryable(f"the handler's result cannot be stored: {problem}")
     return result
-
-
-_PLAIN = frozenset({str, bool})
 
 
 def error_record(
@@ -236,11 +241,18 @@ def error_record(
 ) -> dict[str, Any]:
     """The `error` an outcome (or a compensation record) stores: kind, type, message, traceback."""
     if exc is None:
-        return {"kind": kind, "message": message}
-    return {
+        return {"kind": kind, "message": None if message is None else storable.shown(message)}
+    record: dict[str, Any] = {
         "kind": kind,
-        "type": type(exc).__qualname__,
-        "message": (message or str(exc))[:4000],
-        "traceback": handler_traceback(exc)[-8000:],
-        **({"details": details} if (details := getattr(exc, "details", None)) is not None else {}),
+        "type": storable.shown(type(exc).__qualname__),
+        "message": storable.shown((message or str(exc))[:4000]),
+        "traceback": storable.shown(handler_traceback(exc)[-8000:]),
     }
+    if (details := getattr(exc, "details", None)) is not None:
+        try:
+            text = json.dumps(details, allow_nan=False, ensure_ascii=False)
+            problem = storable.json_problem(text)
+        except (TypeError, ValueError):
+            problem = "not JSON"
+        record["details"] = details if problem is None else storable.shown(repr(details)[:4000])
+    return record

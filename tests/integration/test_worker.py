@@ -296,6 +296,34 @@ def test_a_timeout_past_a_floats_range_runs_under_the_types_bound(
     assert client.result(job_id)["timeout"] == {"seconds": 30, "source": "runner"}
 
 
+def test_what_postgres_cannot_store_fails_its_own_job_not_the_batch(
+    client: QueueClient, jobforge_db: Database
+) -> None:
+    """A NUL in a result, or in an exception's message, once failed the whole statement that
+    recorded a batch of outcomes: every job in it ran again. Now the result fails its own job,
+    the message is kept with escapes, and the job beside them succeeds."""
+    registry = Registry()
+
+    def odd(payload: dict[str, Any], ctx: JobContext) -> Any:
+        if payload["how"] == "raise":
+            raise ValueError("bad\x00byte")
+        return {"nul": "a\x00"} if payload["how"] == "nul" else 1
+
+    registry.register("ops.odd", odd)
+    nul = client.enqueue("ops.odd", {"how": "nul"}).job_id
+    raised = client.enqueue("ops.odd", {"how": "raise"}, max_attempts=1).job_id
+    fine = client.enqueue("ops.odd", {"how": "fine"}).job_id
+    drain(jobforge_db.dsn, registry, fast(concurrency=3), timeout_s=LIMIT_S)
+    failed = client.get(nul)
+    assert failed.status is JobState.FAILED
+    assert "it holds a NUL character" in failed.error["message"]
+    dead = client.get(raised)
+    assert dead.status is JobState.DEAD
+    assert dead.error["message"] == "bad\\x00byte"
+    assert client.get(fine).status is JobState.SUCCEEDED
+    assert client.result(fine) == 1
+
+
 def test_a_result_that_is_not_json_fails_the_job_for_good(
     client: QueueClient, jobforge_db: Database
 ) -> None:
