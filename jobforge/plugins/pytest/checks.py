@@ -48,7 +48,9 @@ def check_options(config: pytest.Config) -> None:
     for name in ("refresh", "refresh_failures"):  # pytest's own bool ini parsing raises
         try:
             config.getini(f"jobforge_{name}")
-        except ValueError as exc:  # "invalid truth value 'maybe'"
+        # "invalid truth value 'maybe'": a ValueError up to pytest 9.1, a UsageError since 9.2,
+        # and neither names the option
+        except (ValueError, pytest.UsageError) as exc:
             if "unknown configuration value" not in str(exc):
                 raise pytest.UsageError(
                     f"jobforge: ini option jobforge_{name}: {exc}; use true or false"
