@@ -1,5 +1,5 @@
 -- jobforge's database schema as every migration up to and including
--- migrations/0032_job_domains.sql leaves it: `pg_dump --schema-only --no-owner`
+-- migrations/0033_one_full_index_fewer.sql leaves it: `pg_dump --schema-only --no-owner`
 -- of the jobforge schema of a freshly migrated database, without session settings or
 -- version lines. Rows the migrations insert (job_transitions, settings) are data, not
 -- shown here.
@@ -3970,8 +3970,9 @@ BEGIN
         SELECT d.tenant_id::text, d.type::text, 'succeeded', count(*), NULL::timestamptz, NULL::bigint,
                NULL::bigint, NULL::bigint
         FROM jobforge.jobs d
-        WHERE d.status = 'succeeded' AND (v_tenant IS NULL OR d.tenant_id = v_tenant)
-      AND d.project = coalesce(v_project, d.project)
+        WHERE d.status = 'succeeded' AND d.finished_at IS NOT NULL
+          AND (v_tenant IS NULL OR d.tenant_id = v_tenant)
+          AND (v_project IS NULL OR d.project = v_project)
         GROUP BY 1, 2
         ORDER BY 1, 2;
     END IF;
@@ -5449,13 +5450,6 @@ CREATE INDEX jobs_by_tenant ON jobforge.jobs USING btree (tenant_id, id);
 
 
 --
--- Name: jobs_by_tenant_status; Type: INDEX; Schema: jobforge; Owner: -
---
-
-CREATE INDEX jobs_by_tenant_status ON jobforge.jobs USING btree (tenant_id, status, type) INCLUDE (project);
-
-
---
 -- Name: jobs_by_trace; Type: INDEX; Schema: jobforge; Owner: -
 --
 
@@ -5480,7 +5474,7 @@ CREATE INDEX jobs_finished ON jobforge.jobs USING btree (type, finished_at, id) 
 -- Name: jobs_finished_by_tenant; Type: INDEX; Schema: jobforge; Owner: -
 --
 
-CREATE INDEX jobs_finished_by_tenant ON jobforge.jobs USING btree (tenant_id, finished_at) INCLUDE (status, project) WHERE (finished_at IS NOT NULL);
+CREATE INDEX jobs_finished_by_tenant ON jobforge.jobs USING btree (tenant_id, finished_at) INCLUDE (status, type, project) WHERE (finished_at IS NOT NULL);
 
 
 --
