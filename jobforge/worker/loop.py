@@ -521,7 +521,7 @@ class Worker:
         spec = self.registry.get(job.type)
         running = Running(job=job, spec=spec, ctx=ctx)
         self._holdings.running[lease_of(job)] = running
-        running.task = task = asyncio.ensure_future(self._execute(running))
+        running.task = task = asyncio.get_running_loop().create_task(self._execute(running))
         self._holdings.tasks.add(task)
         task.add_done_callback(self._holdings.tasks.discard)
 

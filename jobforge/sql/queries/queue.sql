@@ -52,13 +52,16 @@ SELECT jobforge.reap_v1(%(limit)s, %(now)s)
 SELECT job_id, state FROM jobforge.heartbeat_v1(%(worker)s, %(ids)s, %(tokens)s, %(lease_s)s, %(now)s)
 
 -- name: job_finish_many
+-- The three arrays every outcome adds travel in binary (their placeholders end in b): psycopg
+-- quotes a text array element by element in Python, ~2 us a job of the worker's ~60; binary
+-- costs ~0.4.
 SELECT job_id, state FROM jobforge.finish_v1(
-    %(worker)s, %(ids)s, %(tokens)s, %(outcomes)s, %(results)s::jsonb[], %(errors)s::jsonb[], %(now)s,
+    %(worker)s, %(ids)b::bigint[], %(tokens)b::uuid[], %(outcomes)b::text[], %(results)s::jsonb[], %(errors)s::jsonb[], %(now)s,
     %(backoff_base_s)s, %(backoff_cap_s)s)
 
 -- name: job_finish_followups
 SELECT job_id, state FROM jobforge.finish_followups_v1(
-    %(worker)s, %(ids)s, %(tokens)s, %(outcomes)s, %(results)s::jsonb[], %(errors)s::jsonb[], %(now)s,
+    %(worker)s, %(ids)b::bigint[], %(tokens)b::uuid[], %(outcomes)b::text[], %(results)s::jsonb[], %(errors)s::jsonb[], %(now)s,
     %(backoff_base_s)s, %(backoff_cap_s)s, %(followups)s::jsonb)
 
 -- name: job_progress
