@@ -5492,6 +5492,13 @@ CREATE INDEX jobs_leased ON jobforge.jobs USING btree (lease_expires_at) WHERE (
 
 
 --
+-- Name: jobs_running_by_tenant; Type: INDEX; Schema: jobforge; Owner: -
+--
+
+CREATE INDEX jobs_running_by_tenant ON jobforge.jobs USING btree (tenant_id) WHERE (status = 'running'::jobforge.job_status);
+
+
+--
 -- Name: jobs_settled; Type: INDEX; Schema: jobforge; Owner: -
 --
 

@@ -119,3 +119,20 @@ def test_one_jobs_writes_after_analyze_read_no_index_of_running_jobs(
         ),
     }
     assert all(n < RUNNING for n in reads.values()), reads
+
+
+def test_a_claim_counts_a_capped_tenants_running_jobs_only(
+    jobforge_db: Database, running: list[tuple[int, str]]
+) -> None:
+    """A tenant cap is counted on every claim: the count reads that tenant's running jobs
+    (jobs_running_by_tenant, migrations/0033), not every running job of every tenant."""
+    with jobforge_db.connect() as owner:
+        owner.autocommit = True
+        owner.execute(
+            "INSERT INTO jobforge.queue_limits (scope, key, max_running, updated_at)"
+            " VALUES ('tenant', 'globex', 10, now()), ('tenant', 'initech', 10, now())"
+        )
+        owner.execute("ANALYZE jobforge.jobs")
+    reads = _reads_of(jobforge_db, "SELECT id FROM jobforge.claim_v1('w2', 5, NULL, 300)", ())
+    # before 0033's index: jobs_leased read through, ~RUNNING entries for each of the two caps
+    assert reads < RUNNING, reads

@@ -112,7 +112,7 @@ def test_stats_are_the_same_before_and_after_0033(blank: Template) -> None:
                 )
             }
         assert "jobs_by_tenant_status" not in indexes
-        assert {"jobs_by_tenant", "jobs_finished_by_tenant"} <= indexes
+        assert {"jobs_by_tenant", "jobs_finished_by_tenant", "jobs_running_by_tenant"} <= indexes
     finally:
         blank.drop(before)
         blank.drop(after)
