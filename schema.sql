@@ -1,5 +1,5 @@
 -- jobforge's database schema as every migration up to and including
--- migrations/0033_one_full_index_fewer.sql leaves it: `pg_dump --schema-only --no-owner`
+-- migrations/0034_bulk_cancel_arms.sql leaves it: `pg_dump --schema-only --no-owner`
 -- of the jobforge schema of a freshly migrated database, without session settings or
 -- version lines. Rows the migrations insert (job_transitions, settings) are data, not
 -- shown here.
@@ -356,6 +356,8 @@ DECLARE
     v_now      timestamptz := jobforge.clock(p_now);
     v_statuses jobforge.job_status[] :=
         jobforge.bulk_statuses('cancel', p_statuses, ARRAY['queued', 'running']);
+    v_queued   boolean := 'queued' = ANY (v_statuses);
+    v_running  boolean := 'running' = ANY (v_statuses);
 BEGIN
     PERFORM jobforge.bulk_check('cancel', p_limit, p_since, v_now);
     IF coalesce(p_dry_run, false) THEN
@@ -363,7 +365,7 @@ BEGIN
         SELECT count(*), 0::bigint, 0::bigint, '{}'::bigint[], NULL::bigint
         FROM jobforge.jobs j
         WHERE j.tenant_id = v_tenant AND j.project = coalesce(v_project, j.project)
-          AND j.status = ANY (v_statuses)
+          AND ((j.status = 'queued' AND v_queued) OR (j.status = 'running' AND v_running))
           AND j.id > coalesce(p_after_id, 0) AND (p_ids IS NULL OR j.id = ANY (p_ids))
           AND (p_types IS NULL OR j.type = ANY (p_types))
           AND (p_since IS NULL OR j.created_at >= p_since);
@@ -373,7 +375,7 @@ BEGIN
     WITH candidates AS MATERIALIZED (
         SELECT j.id FROM jobforge.jobs j
         WHERE j.tenant_id = v_tenant AND j.project = coalesce(v_project, j.project)
-          AND j.status = ANY (v_statuses)
+          AND ((j.status = 'queued' AND v_queued) OR (j.status = 'running' AND v_running))
           AND j.id > coalesce(p_after_id, 0) AND (p_ids IS NULL OR j.id = ANY (p_ids))
           AND (p_types IS NULL OR j.type = ANY (p_types))
           AND (p_since IS NULL OR j.created_at >= p_since)
