@@ -20,6 +20,7 @@ from psycopg import sql as pgsql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from jobforge import errors
+from jobforge.db import lean
 from jobforge.sql import query
 
 Connection = psycopg.Connection[Any]
@@ -467,7 +468,12 @@ def solo(conn: Connection, statement: str, params: Mapping[str, Any]) -> list[di
 async def solo_async(
     conn: AsyncConnection, statement: str, params: Mapping[str, Any]
 ) -> list[dict[str, Any]]:
-    """`solo` for an async connection."""
+    """`solo` for an async connection: on the libpq handle when it can be (`lean`), which
+    costs a third of a cursor's Python; through a cursor otherwise."""
+    with _typed_errors(conn):
+        rows = await lean.run(conn, statement, params)
+        if rows is not None:
+            return rows
     restore = not conn.autocommit
     with _typed_errors(conn):
         try:

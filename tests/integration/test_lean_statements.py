@@ -1,0 +1,291 @@
+"""A single async enqueue runs on the libpq handle (`jobforge.db.lean`), past psycopg's cursor:
+it must store what the cursor's path stores, raise what it raises, survive psycopg deallocating
+its statement, and leave no connection mid-statement behind a canceled or broken call."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+import psycopg
+import pytest
+
+from jobforge import db, errors
+from jobforge.db import lean
+from jobforge.provision import Database
+from jobforge.queue import AsyncQueueClient, NewJob, QueueClient
+
+T = TypeVar("T")
+
+_COLUMNS = (
+    "tenant_id, project, type, payload, payload_hash, priority, run_at, max_attempts,"
+    " idempotency_key, trace_id, envelope, status, attempts"
+)
+
+
+def _with_client(
+    database: Database, scenario: Callable[[AsyncQueueClient], Awaitable[T]], **kw: Any
+) -> T:
+    async def main() -> T:
+        client = await AsyncQueueClient.connect(
+            database.dsn, tenant="acme", max_size=1, check=False, **kw
+        )
+        try:
+            return await scenario(client)
+        finally:
+            await client.close()
+
+    return asyncio.run(main())
+
+
+def _stored(conn: db.Connection, job_id: int) -> tuple[Any, ...]:
+    row = conn.execute(f"SELECT {_COLUMNS} FROM jobforge.jobs WHERE id = %s", (job_id,)).fetchone()
+    assert row is not None
+    return tuple(row)
+
+
+_LATER = datetime(2031, 2, 3, 4, 5, 6, 789000, tzinfo=UTC)
+
+#: Jobs whose every field travels: text with quotes, backslashes and non-ASCII, nested JSON,
+#: numbers at JSON's edges, a time with microseconds, an envelope.
+_JOBS = [
+    NewJob(type="ops.plain", payload={}),
+    NewJob(
+        type="ops.full",
+        payload={"q": 'it\'s "quoted" \\ back', "u": "żółw ✓ 𝄞", "n": [1, 2.5, None, True]},
+        idempotency_key="key with spaces ' and \\",
+        priority=32767,
+        run_at=_LATER,
+        max_attempts=1000,
+        trace_id="t" * 256,
+        project="alpha",
+        timeout_s=12.5,
+    ),
+    NewJob(
+        type="ops.edges",
+        payload={"big": 2**63 - 1, "small": -(2**63), "float": 1.7976931348623157e308, "e": ""},
+        priority=0,
+        max_attempts=1,
+        token="tok.en",
+    ),
+]
+
+
+@pytest.mark.parametrize("job", _JOBS, ids=[j.type for j in _JOBS])
+def test_a_lean_enqueue_stores_what_a_cursors_does(
+    jobforge_db: Database, jobforge_conn: db.Connection, job: NewJob
+) -> None:
+    async def scenario(client: AsyncQueueClient) -> int:
+        return (await client.enqueue(job.type, job.payload, **_fields(job))).job_id
+
+    lean_id = _with_client(jobforge_db, scenario)
+    with QueueClient.connect(jobforge_db.dsn, tenant="acme", max_size=1) as sync:
+        cursor_id = sync.enqueue(
+            job.type, job.payload, **{**_fields(job), "idempotency_key": _other(job)}
+        ).job_id
+    lean_row, cursor_row = _stored(jobforge_conn, lean_id), _stored(jobforge_conn, cursor_id)
+    assert _comparable(lean_row, job) == _comparable(cursor_row, job)
+    assert lean_row[_COLUMNS.split(", ").index("idempotency_key")] == job.idempotency_key
+
+
+def _comparable(row: tuple[Any, ...], job: NewJob) -> tuple[Any, ...]:
+    """The row without its key (each copy has its own) and, when the job left it to the
+    database, its run_at (the time of its enqueue)."""
+    named = dict(zip(_COLUMNS.split(", "), row, strict=True))
+    del named["idempotency_key"]
+    if job.run_at is None:
+        del named["run_at"]
+    return tuple(named.items())
+
+
+def _fields(job: NewJob) -> dict[str, Any]:
+    return job.model_dump(exclude={"type", "payload", "signatures"}, exclude_defaults=True)
+
+
+def _other(job: NewJob) -> str | None:
+    """A second key for the cursor's copy, so it is a job of its own."""
+    return None if job.idempotency_key is None else job.idempotency_key + " (cursor)"
+
+
+def test_the_statement_is_prepared_once_a_connection(jobforge_db: Database) -> None:
+    async def scenario(client: AsyncQueueClient) -> list[str]:
+        for i in range(3):
+            await client.enqueue("ops.a", {"i": i})
+        async with client.pool.connection() as conn:
+            cursor = await conn.execute("SELECT name FROM pg_prepared_statements")
+            return [row[0] for row in await cursor.fetchall()]
+
+    names = _with_client(jobforge_db, scenario)
+    prepared = lean.compiled(_enqueue_text())
+    assert prepared is not None
+    assert [n for n in names if n.startswith("jf_")] == [prepared.name.decode()]
+
+
+def _enqueue_text() -> str:
+    from jobforge.sql import query
+
+    return query("job_enqueue_one")
+
+
+def test_a_statement_deallocated_behind_its_back_is_prepared_again(
+    jobforge_db: Database, jobforge_conn: db.Connection
+) -> None:
+    async def scenario(client: AsyncQueueClient) -> list[int]:
+        first = await client.enqueue("ops.a", {"i": 1}, idempotency_key="one")
+        async with client.pool.connection() as conn:
+            await conn.execute("DEALLOCATE ALL")
+        second = await client.enqueue("ops.a", {"i": 2}, idempotency_key="two")
+        # psycopg deallocates everything after a ROLLBACK it ran: a failed scoped call
+        with pytest.raises(errors.JobNotFound):
+            await client.get(10**12)
+        third = await client.enqueue("ops.a", {"i": 3}, idempotency_key="three")
+        return [first.job_id, second.job_id, third.job_id]
+
+    ids = _with_client(jobforge_db, scenario)
+    assert len(set(ids)) == 3
+    count = jobforge_conn.execute("SELECT count(*) FROM jobforge.jobs").fetchone()
+    assert count == (3,)
+
+
+def test_an_error_raised_by_the_database_is_the_typed_one(
+    jobforge_db: Database, jobforge_conn: db.Connection
+) -> None:
+    async def scenario(client: AsyncQueueClient) -> str:
+        await client.enqueue("ops.a", {"i": 1}, idempotency_key="k")
+        with pytest.raises(errors.IdempotencyConflict) as raised:
+            await client.enqueue("ops.a", {"i": 2}, idempotency_key="k")
+        again = await client.enqueue("ops.a", {"i": 1}, idempotency_key="k")  # the same job
+        assert not again.created
+        return str(raised.value)
+
+    message = _with_client(jobforge_db, scenario)
+    assert "\n" not in message
+    assert "idempotency" in message
+    assert jobforge_conn.execute("SELECT count(*) FROM jobforge.jobs").fetchone() == (1,)
+
+
+def test_a_function_dropped_before_or_after_its_statement_was_prepared_is_named(
+    jobforge_db: Database,
+) -> None:
+    async def scenario(client: AsyncQueueClient) -> None:
+        await client.enqueue("ops.a", {})  # prepared on the pool's one connection
+        with jobforge_db.connect() as conn:
+            conn.execute("DROP FUNCTION jobforge.enqueue_v1 CASCADE")
+            conn.execute("DROP FUNCTION jobforge.enqueue_one_v1 CASCADE")
+        for _ in range(2):  # the prepared statement fails; then the PREPARE itself would
+            with pytest.raises(errors.SchemaNotReady, match=r"function jobforge\.enqueue_one_v1\("):
+                await client.enqueue("ops.a", {})
+            async with client.pool.connection() as conn:
+                await conn.execute("DEALLOCATE ALL")
+
+    _with_client(jobforge_db, scenario)
+
+
+def test_a_canceled_enqueue_leaves_no_connection_mid_statement(
+    jobforge_db: Database, jobforge_conn: db.Connection, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A job whose key another transaction is inserting waits for it: the wait is canceled,
+    the pool closes the connection left mid-statement, and the next call gets a fresh one."""
+    with psycopg.connect(jobforge_db.dsn) as holder:  # a transaction of its own, held open
+        holder.execute("SELECT jobforge.enqueue_one_v1('acme', '', '', '', 'ops.a', '{}', 'held')")
+
+        async def scenario(client: AsyncQueueClient) -> tuple[bool, int]:
+            waiting = client.enqueue("ops.a", {}, idempotency_key="held")
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(waiting, 0.5)
+            holder.rollback()
+            done = await client.enqueue("ops.a", {"after": True})
+            again = await client.enqueue("ops.a", {}, idempotency_key="held")
+            return again.created, done.job_id
+
+        created, _ = _with_client(jobforge_db, scenario)
+    assert created  # the canceled enqueue did not happen
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
+    keys = jobforge_conn.execute(
+        "SELECT count(*) FROM jobforge.jobs WHERE idempotency_key = 'held'"
+    ).fetchone()
+    assert keys == (1,)
+
+
+def test_a_connection_the_server_ended_fails_one_call_and_is_replaced(
+    jobforge_db: Database, jobforge_conn: db.Connection
+) -> None:
+    async def scenario(client: AsyncQueueClient) -> int:
+        await client.enqueue("ops.a", {"i": 1})
+        async with client.pool.connection() as conn:
+            pid = conn.info.backend_pid
+        jobforge_conn.execute("SELECT pg_terminate_backend(%s)", (pid,))
+        await asyncio.sleep(0.2)
+        with pytest.raises(psycopg.OperationalError):
+            await client.enqueue("ops.a", {"i": 2})
+        return (await client.enqueue("ops.a", {"i": 3})).job_id
+
+    assert _with_client(jobforge_db, scenario) > 0
+    assert jobforge_conn.execute("SELECT count(*) FROM jobforge.jobs").fetchone() == (2,)
+
+
+def test_a_connection_in_a_transaction_or_pipeline_takes_the_cursors_path(
+    jobforge_db: Database,
+) -> None:
+    async def scenario() -> list[Any]:
+        conn = await psycopg.AsyncConnection.connect(jobforge_db.dsn, autocommit=True)
+        async with conn:
+            answers = [await lean.run(conn, "SELECT %(x)s::int AS x", {"x": 7})]
+            async with conn.transaction():
+                answers.append(await lean.run(conn, "SELECT %(x)s::int AS x", {"x": 8}))
+            async with conn.pipeline():
+                answers.append(await lean.run(conn, "SELECT %(x)s::int AS x", {"x": 9}))
+            return answers
+
+    assert asyncio.run(scenario()) == [[{"x": 7}], None, None]
+
+
+def test_values_come_back_as_a_cursor_loads_them(jobforge_db: Database) -> None:
+    statement = (
+        "SELECT %(i)s::bigint AS i, %(b)s::boolean AS b, %(t)s::timestamptz AS t,"
+        " %(j)s::jsonb AS j, %(a)s::text[] AS a, %(n)s::text AS n, '100%%' AS pct,"
+        " %(i)s::bigint + 1 AS again"
+    )
+    when = datetime(2030, 1, 2, 3, 4, 5, 6, tzinfo=UTC) + timedelta(0)
+    params = {"i": -(2**63), "b": False, "t": when, "j": db.Jsonb({"k": ["v", 1]}),
+              "a": ["x", "y,z", 'q"'], "n": None}  # fmt: skip
+
+    async def scenario() -> tuple[Any, Any]:
+        conn = await psycopg.AsyncConnection.connect(jobforge_db.dsn, autocommit=True)
+        async with conn:
+            leaned = await lean.run(conn, statement, params)
+            cursor = conn.cursor(row_factory=db.dict_row)
+            await cursor.execute(statement, params)
+            return leaned, await cursor.fetchall()
+
+    leaned, through_cursor = asyncio.run(scenario())
+    assert leaned == through_cursor
+    assert leaned is not None
+    assert leaned[0]["pct"] == "100%"
+
+
+@pytest.mark.parametrize(
+    ("statement", "text", "params"),
+    [
+        ("SELECT %(a)s, %(b)s, %(a)s", "SELECT $1, $2, $1", ("a", "b")),
+        ("SELECT '5%%' || %(x)s", "SELECT '5%' || $1", ("x",)),
+        ("SELECT 1", "SELECT 1", ()),
+    ],
+)
+def test_placeholders_are_numbered_in_order_of_first_use(
+    statement: str, text: str, params: tuple[str, ...]
+) -> None:
+    prepared = lean.compiled(statement)
+    assert prepared is not None
+    assert (prepared.text.decode(), prepared.params) == (text, params)
+    assert prepared.name.startswith(b"jf_")
+
+
+@pytest.mark.parametrize(
+    "statement", ["SELECT %(ids)b::bigint[]", "SELECT %(x)t", "SELECT 5 % 2", "SELECT %s"]
+)
+def test_a_binary_or_stray_placeholder_is_left_to_the_cursor(statement: str) -> None:
+    assert lean.compiled(statement) is None
