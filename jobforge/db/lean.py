@@ -13,11 +13,16 @@ in a cursor), and the errors (`psycopg.errors.error_from_result`: the same class
 `db._typed_errors` translates them the same way).
 
 What it asks of its caller: the connection checked out and idle, outside a transaction and a
-pipeline (`run` returns None otherwise, and the caller takes the cursor's path), and text
-placeholders only (`%(name)s`). Each statement is prepared once per connection under a name of
-its own (`jf_` and a digest of its text), never one of psycopg's (`_pg3_*`). psycopg deallocates
-every prepared statement of a connection after a ROLLBACK or a DROP it ran (DEALLOCATE ALL), so
-an answer that the statement does not exist (26000) prepares it again and sends once more.
+pipeline, with prepared statements allowed (a connection whose `prepare_threshold` is None, as
+one behind a transaction-mode pooler is configured, never prepares), and text placeholders only
+(`%(name)s`); `run` returns None otherwise, and the caller takes the cursor's path. The
+transformer is made once per connection: adapters registered on the connection after its first
+lean statement are not seen by it (jobforge registers none).
+
+Each statement is prepared once per connection under a name of its own (`jf_` and a digest of
+its text), never one of psycopg's (`_pg3_*`). psycopg deallocates every prepared statement of a
+connection after a ROLLBACK or a DROP it ran (DEALLOCATE ALL), so an answer that this statement
+does not exist (26000, raised before anything ran) prepares it again and sends once more.
 
 A canceled call cancels its statement in the server and reads the answer, as psycopg's cursor
 does: the connection goes back to the pool idle, and the statement did not happen (unless it
@@ -115,6 +120,7 @@ async def run(
     pgconn = conn.pgconn
     if (
         prepared is None
+        or conn.prepare_threshold is None  # prepared statements turned off (a pooler in front)
         or pgconn.transaction_status != _IDLE
         or pgconn.pipeline_status != _PIPELINE_OFF
     ):
@@ -132,7 +138,7 @@ async def run(
     result = await _send(conn, prepared.name, values)
     if result.status not in (_COMMAND_OK, _TUPLES_OK):
         error = psycopg.errors.error_from_result(result, encoding=conn.info.encoding)
-        if error.sqlstate != _UNDEFINED_STATEMENT:
+        if error.sqlstate != _UNDEFINED_STATEMENT or prepared.name.decode() not in str(error):
             raise error
         # deallocated behind our back (psycopg's DEALLOCATE ALL): prepare again, send again
         state.prepared.discard(prepared.name)

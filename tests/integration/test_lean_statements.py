@@ -243,6 +243,21 @@ def test_a_connection_in_a_transaction_or_pipeline_takes_the_cursors_path(
     assert asyncio.run(scenario()) == [[{"x": 7}], None, None]
 
 
+def test_a_connection_that_never_prepares_takes_the_cursors_path(jobforge_db: Database) -> None:
+    """psycopg's way to say a pooler in transaction mode is in front: prepare_threshold=None."""
+
+    async def scenario() -> tuple[Any, list[Any]]:
+        conn = await psycopg.AsyncConnection.connect(
+            jobforge_db.dsn, autocommit=True, prepare_threshold=None
+        )
+        async with conn:
+            answer = await lean.run(conn, "SELECT %(x)s::int AS x", {"x": 7})
+            cursor = await conn.execute("SELECT name FROM pg_prepared_statements")
+            return answer, await cursor.fetchall()
+
+    assert asyncio.run(scenario()) == (None, [])
+
+
 def test_values_come_back_as_a_cursor_loads_them(jobforge_db: Database) -> None:
     statement = (
         "SELECT %(i)s::bigint AS i, %(b)s::boolean AS b, %(t)s::timestamptz AS t,"
