@@ -35,8 +35,7 @@ import asyncio
 import hashlib
 import logging
 import re
-import weakref
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
@@ -54,6 +53,8 @@ _ACTIVE = pq.TransactionStatus.ACTIVE
 _CANCEL_TIMEOUT_S = 5.0
 _PIPELINE_OFF = pq.PipelineStatus.OFF
 _UNDEFINED_STATEMENT = "26000"
+_DUPLICATE_STATEMENT = "42P05"
+_PLAN_CHANGED = "0A000"
 
 #: psycopg's placeholders: `%(name)s`, `%(name)b`, `%(name)t`, and `%%` for a literal percent.
 _PLACEHOLDER = re.compile(r"%%|%\((\w+)\)([sbt])|%")
@@ -72,7 +73,10 @@ class Prepared:
 
 @lru_cache(maxsize=256)
 def compiled(statement: str) -> Prepared | None:
-    """`statement` (psycopg's named placeholders) as libpq takes it; None if it is not for here."""
+    """`statement` (psycopg's named placeholders) as libpq takes it; None if it is not for here
+    (a text that is not ASCII, too: it would be sent in each connection's own encoding)."""
+    if not statement.isascii():
+        return None
     names: list[str] = []
     lean = True
 
@@ -95,19 +99,33 @@ def compiled(statement: str) -> Prepared | None:
 
 
 class _State:
-    """What one connection holds for the lean path: the statements prepared on it, and one
-    transformer (building one costs a copy of the adapters map, ~5 us)."""
+    """What one connection holds for the lean path: the statements prepared on it, and a
+    transformer for its encoding (a fresh one costs ~2.5 us more a call: its dumpers are looked
+    up again). Kept as an attribute of the connection, so it goes when the connection goes (a
+    transformer refers to its connection: a weak-keyed map would keep both forever)."""
 
-    __slots__ = ("prepared", "transformer")
+    __slots__ = ("encoding", "prepared", "transformer")
 
     def __init__(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        self.encoding = conn.info.encoding
         self.prepared: set[bytes] = set()
         self.transformer: abc.Transformer = Transformer.from_context(conn)
 
 
-_STATES: weakref.WeakKeyDictionary[psycopg.AsyncConnection[Any], _State] = (
-    weakref.WeakKeyDictionary()
-)
+_ATTRIBUTE = "_jobforge_lean"
+
+
+def _state(conn: psycopg.AsyncConnection[Any]) -> _State:
+    state: _State | None = getattr(conn, _ATTRIBUTE, None)
+    if state is None:
+        state = _State(conn)
+        setattr(conn, _ATTRIBUTE, state)
+    elif state.encoding != conn.info.encoding:  # a SET client_encoding since: new dumpers
+        fresh = _State(conn)
+        fresh.prepared = state.prepared
+        setattr(conn, _ATTRIBUTE, fresh)
+        state = fresh
+    return state
 
 
 async def run(
@@ -115,7 +133,8 @@ async def run(
 ) -> list[dict[str, Any]] | None:
     """The dict rows of `statement` run alone in its own implicit transaction, or None when the
     connection or the statement is not for the lean path (the caller then uses a cursor).
-    Errors are psycopg's."""
+    Errors are psycopg's. One connection, one caller: psycopg's connection lock is not taken
+    (a pool's connection is its borrower's alone)."""
     prepared = compiled(statement)
     pgconn = conn.pgconn
     if (
@@ -125,38 +144,48 @@ async def run(
         or pgconn.pipeline_status != _PIPELINE_OFF
     ):
         return None
-    state = _STATES.get(conn)
-    if state is None:
-        state = _STATES[conn] = _State(conn)
-    tx = state.transformer
-    values = tx.dump_sequence(
-        [params[name] for name in prepared.params], [PyFormat.TEXT] * len(prepared.params)
-    )
+    state = _state(conn)
+    try:
+        ordered = [params[name] for name in prepared.params]
+    except KeyError as missing:
+        raise psycopg.ProgrammingError(f"query parameter missing: {missing.args[0]}") from None
+    values = state.transformer.dump_sequence(ordered, [PyFormat.TEXT] * len(ordered))
     if prepared.name not in state.prepared:
         await _prepare(conn, prepared)
         state.prepared.add(prepared.name)
-    result = await _send(conn, prepared.name, values)
+    result = await _answer(conn, lambda: pgconn.send_query_prepared(prepared.name, values))
     if result.status not in (_COMMAND_OK, _TUPLES_OK):
         error = psycopg.errors.error_from_result(result, encoding=conn.info.encoding)
-        if error.sqlstate != _UNDEFINED_STATEMENT or prepared.name.decode() not in str(error):
+        if not _stale(error, prepared):
             raise error
-        # deallocated behind our back (psycopg's DEALLOCATE ALL): prepare again, send again
+        # Nothing ran: the statement was deallocated behind our back (psycopg's DEALLOCATE
+        # ALL), or its cached plan no longer fits what it reads. Prepare it afresh, send again.
         state.prepared.discard(prepared.name)
+        if error.sqlstate == _PLAN_CHANGED:
+            await _deallocate(conn, prepared)
         await _prepare(conn, prepared)
         state.prepared.add(prepared.name)
-        result = await _send(conn, prepared.name, values)
+        result = await _answer(conn, lambda: pgconn.send_query_prepared(prepared.name, values))
         if result.status not in (_COMMAND_OK, _TUPLES_OK):
             raise psycopg.errors.error_from_result(result, encoding=conn.info.encoding)
-    return _rows(tx, result)
+    return _rows(state.transformer, result, conn.info.encoding)
 
 
-def _rows(tx: abc.Transformer, result: pq.abc.PGresult) -> list[dict[str, Any]]:
+def _stale(error: psycopg.Error, prepared: Prepared) -> bool:
+    """Whether `error` says this statement must be prepared again, before anything ran: it
+    does not exist (26000, naming it), or its cached plan's result type changed (0A000)."""
+    if error.sqlstate == _UNDEFINED_STATEMENT:
+        return prepared.name.decode() in str(error)
+    return error.sqlstate == _PLAN_CHANGED and "cached plan" in str(error)
+
+
+def _rows(tx: abc.Transformer, result: pq.abc.PGresult, encoding: str) -> list[dict[str, Any]]:
     """The result's rows as dicts, each value loaded by psycopg's loader for its type."""
     count = result.ntuples
     if not count:
         return []
     tx.set_pgresult(result)
-    names = [(result.fname(i) or b"").decode() for i in range(result.nfields)]
+    names = [(result.fname(i) or b"").decode(encoding) for i in range(result.nfields)]
     rows: list[dict[str, Any]] = tx.load_rows(
         0, count, lambda values: dict(zip(names, values, strict=True))
     )
@@ -165,54 +194,61 @@ def _rows(tx: abc.Transformer, result: pq.abc.PGresult) -> list[dict[str, Any]]:
 
 async def _prepare(conn: psycopg.AsyncConnection[Any], prepared: Prepared) -> None:
     """PREPARE the statement on the connection (types inferred by the server, as psycopg
-    leaves a text parameter's type unknown)."""
-    conn.pgconn.send_prepare(prepared.name, prepared.text)
-    result = await _answer(conn)
+    leaves a text parameter's type unknown). A statement of its name already there is this one
+    (the name is a digest of the text): a PREPARE whose answer a cancellation threw away."""
+    result = await _answer(conn, lambda: conn.pgconn.send_prepare(prepared.name, prepared.text))
+    if result.status == _COMMAND_OK:
+        return
+    error = psycopg.errors.error_from_result(result, encoding=conn.info.encoding)
+    if error.sqlstate == _DUPLICATE_STATEMENT and prepared.name.decode() in str(error):
+        return
+    raise error
+
+
+async def _deallocate(conn: psycopg.AsyncConnection[Any], prepared: Prepared) -> None:
+    """DEALLOCATE the statement (its name is `jf_` and hex digits: nothing to quote)."""
+    result = await _answer(conn, lambda: conn.pgconn.send_query(b"DEALLOCATE " + prepared.name))
     if result.status != _COMMAND_OK:
         raise psycopg.errors.error_from_result(result, encoding=conn.info.encoding)
 
 
-async def _send(
-    conn: psycopg.AsyncConnection[Any], name: bytes, values: Sequence[Any]
-) -> pq.abc.PGresult:
-    conn.pgconn.send_query_prepared(name, values)
-    return await _answer(conn)
-
-
-async def _answer(conn: psycopg.AsyncConnection[Any]) -> pq.abc.PGresult:
-    """Flush what was sent, wait for the answer, and return its one result (every result is
-    read, so the connection is idle again). A wait interrupted (a canceled task, a timeout
-    around the call) cancels the statement in the server, as psycopg's own wait does."""
+async def _answer(conn: psycopg.AsyncConnection[Any], send: Callable[[], None]) -> pq.abc.PGresult:
+    """Send, wait for the whole answer, and return its first result; every result is read
+    up to the server's ReadyForQuery, so the connection is idle again. An interrupted wait (a
+    canceled task, a timeout around the call) cancels the statement in the server, as
+    psycopg's own wait does."""
     pgconn = conn.pgconn
+    send()
     try:
-        await _answered(pgconn)
+        results = await _results(pgconn)
     except BaseException:
         if pgconn.transaction_status == _ACTIVE:
             await _cancel(conn)
         raise
-    first = pgconn.get_result()
-    _discard_results(pgconn)
-    if first is None:
+    if not results:
         raise psycopg.OperationalError("the server sent no result")
-    return first
+    return results[0]
 
 
-async def _answered(pgconn: pq.abc.PGconn) -> None:
-    """Until the whole answer to what was sent has been read (`get_result` will not block)."""
+async def _results(pgconn: pq.abc.PGconn) -> list[pq.abc.PGresult]:
+    """Flush what was sent and read every result of it, never calling libpq where it would
+    block the event loop (psycopg's own rules: `get_result` only once `is_busy` says it will
+    not wait, input consumed while a large message is flushed)."""
     loop = asyncio.get_running_loop()
     fd = pgconn.socket
-    while pgconn.flush():  # only when the socket's buffer is full: a large parameter
-        await _ready(loop, fd, write=True)
+    while pgconn.flush():  # the socket's buffer is full: a large parameter
+        if await _ready(loop, fd, write=True):
+            pgconn.consume_input()
+    results: list[pq.abc.PGresult] = []
     while True:
         pgconn.consume_input()
-        if not pgconn.is_busy():
-            return
-        await _ready(loop, fd, write=False)
-
-
-def _discard_results(pgconn: pq.abc.PGconn) -> None:
-    while pgconn.get_result() is not None:
-        pass  # a single statement has one result; the end of it is None
+        while pgconn.is_busy():
+            await _ready(loop, fd, write=False)
+            pgconn.consume_input()
+        result = pgconn.get_result()
+        if result is None:
+            return results
+        results.append(result)
 
 
 async def _cancel(conn: psycopg.AsyncConnection[Any]) -> None:
@@ -222,29 +258,26 @@ async def _cancel(conn: psycopg.AsyncConnection[Any]) -> None:
     try:
         await conn.cancel_safe(timeout=_CANCEL_TIMEOUT_S)
         async with asyncio.timeout(_CANCEL_TIMEOUT_S):
-            await _answered(conn.pgconn)
-        _discard_results(conn.pgconn)
+            await _results(conn.pgconn)
     except BaseException as exc:  # the interruption being handled is raised by the caller
         logger.warning("a statement was not canceled (%s): closing its connection", exc)
         conn.pgconn.finish()
 
 
-async def _ready(loop: asyncio.AbstractEventLoop, fd: int, *, write: bool) -> None:
-    """Until the socket can be read (or written)."""
-    ready = loop.create_future()
+async def _ready(loop: asyncio.AbstractEventLoop, fd: int, *, write: bool) -> bool:
+    """Until the socket can be read or, with `write`, written; True when it can be read."""
+    ready: asyncio.Future[bool] = loop.create_future()
 
-    def wake() -> None:
+    def wake(readable: bool) -> None:
         if not ready.done():
-            ready.set_result(None)
+            ready.set_result(readable)
 
+    loop.add_reader(fd, wake, True)
     if write:
-        loop.add_writer(fd, wake)
-    else:
-        loop.add_reader(fd, wake)
+        loop.add_writer(fd, wake, False)
     try:
-        await ready
+        return await ready
     finally:
+        loop.remove_reader(fd)
         if write:
             loop.remove_writer(fd)
-        else:
-            loop.remove_reader(fd)

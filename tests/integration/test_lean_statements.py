@@ -5,7 +5,9 @@ its statement, and leave no connection mid-statement behind a canceled or broken
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
+import weakref
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
@@ -81,7 +83,11 @@ def test_a_lean_enqueue_stores_what_a_cursors_does(
     async def scenario(client: AsyncQueueClient) -> int:
         return (await client.enqueue(job.type, job.payload, **_fields(job))).job_id
 
-    lean_id = _with_client(jobforge_db, scenario)
+    async def lean_scenario(client: AsyncQueueClient) -> tuple[int, list[str]]:
+        return await scenario(client), await _lean_statements(client)
+
+    lean_id, statements = _with_client(jobforge_db, lean_scenario)
+    assert statements == [_enqueue_name()]  # the lean path was taken
     with QueueClient.connect(jobforge_db.dsn, tenant="acme", max_size=1) as sync:
         cursor_id = sync.enqueue(
             job.type, job.payload, **{**_fields(job), "idempotency_key": _other(job)}
@@ -119,9 +125,7 @@ def test_the_statement_is_prepared_once_a_connection(jobforge_db: Database) -> N
             return [row[0] for row in await cursor.fetchall()]
 
     names = _with_client(jobforge_db, scenario)
-    prepared = lean.compiled(_enqueue_text())
-    assert prepared is not None
-    assert [n for n in names if n.startswith("jf_")] == [prepared.name.decode()]
+    assert [n for n in names if n.startswith("jf_")] == [_enqueue_name()]
 
 
 def _enqueue_text() -> str:
@@ -133,21 +137,68 @@ def _enqueue_text() -> str:
 def test_a_statement_deallocated_behind_its_back_is_prepared_again(
     jobforge_db: Database, jobforge_conn: db.Connection
 ) -> None:
-    async def scenario(client: AsyncQueueClient) -> list[int]:
+    """psycopg sends DEALLOCATE ALL after a ROLLBACK or DROP it ran with statements of its own
+    prepared: the lean statement goes with them, and the next call prepares it again."""
+
+    async def scenario(client: AsyncQueueClient) -> tuple[list[int], list[str]]:
         first = await client.enqueue("ops.a", {"i": 1}, idempotency_key="one")
         async with client.pool.connection() as conn:
             await conn.execute("DEALLOCATE ALL")
         second = await client.enqueue("ops.a", {"i": 2}, idempotency_key="two")
-        # psycopg deallocates everything after a ROLLBACK it ran: a failed scoped call
-        with pytest.raises(errors.JobNotFound):
-            await client.get(10**12)
-        third = await client.enqueue("ops.a", {"i": 3}, idempotency_key="three")
-        return [first.job_id, second.job_id, third.job_id]
+        return [first.job_id, second.job_id], await _lean_statements(client)
 
-    ids = _with_client(jobforge_db, scenario)
-    assert len(set(ids)) == 3
+    ids, statements = _with_client(jobforge_db, scenario)
+    assert len(set(ids)) == 2
+    assert statements == [_enqueue_name()]
     count = jobforge_conn.execute("SELECT count(*) FROM jobforge.jobs").fetchone()
-    assert count == (3,)
+    assert count == (2,)
+
+
+async def _lean_statements(client: AsyncQueueClient) -> list[str]:
+    """The lean statements prepared on the client's (one) connection."""
+    async with client.pool.connection() as conn:
+        cursor = await conn.execute(
+            "SELECT name FROM pg_prepared_statements WHERE name LIKE 'jf%' ORDER BY name"
+        )
+        return [row[0] for row in await cursor.fetchall()]
+
+
+def _enqueue_name() -> str:
+    prepared = lean.compiled(_enqueue_text())
+    assert prepared is not None
+    return prepared.name.decode()
+
+
+def test_a_prepare_whose_answer_was_thrown_away_is_taken_as_done(jobforge_db: Database) -> None:
+    """A call canceled while its PREPARE was answered leaves the statement prepared in the
+    server but not known to be: the next PREPARE's "already exists" means it is there."""
+
+    async def scenario(client: AsyncQueueClient) -> list[str]:
+        prepared = lean.compiled(_enqueue_text())
+        assert prepared is not None
+        async with client.pool.connection() as conn:
+            await conn.set_autocommit(True)
+            await conn.execute(f"PREPARE {prepared.name.decode()} AS {prepared.text.decode()}")
+            await conn.set_autocommit(False)
+        await client.enqueue("ops.a", {"i": 1})
+        await client.enqueue("ops.a", {"i": 2})
+        return await _lean_statements(client)
+
+    assert _with_client(jobforge_db, scenario) == [_enqueue_name()]
+
+
+def test_a_cached_plan_whose_result_changed_is_prepared_again(jobforge_db: Database) -> None:
+    async def scenario() -> list[Any]:
+        conn = await psycopg.AsyncConnection.connect(jobforge_db.dsn, autocommit=True)
+        async with conn:
+            await conn.execute("CREATE TABLE public.t (a int)")
+            await conn.execute("INSERT INTO public.t VALUES (1)")
+            before = await lean.run(conn, "SELECT * FROM public.t WHERE a = %(a)s", {"a": 1})
+            await conn.execute("ALTER TABLE public.t ADD COLUMN b text DEFAULT 'x'")
+            after = await lean.run(conn, "SELECT * FROM public.t WHERE a = %(a)s", {"a": 1})
+            return [before, after]
+
+    assert asyncio.run(scenario()) == [[{"a": 1}], [{"a": 1, "b": "x"}]]
 
 
 def test_an_error_raised_by_the_database_is_the_typed_one(
@@ -184,25 +235,30 @@ def test_a_function_dropped_before_or_after_its_statement_was_prepared_is_named(
     _with_client(jobforge_db, scenario)
 
 
-def test_a_canceled_enqueue_leaves_no_connection_mid_statement(
+def test_a_canceled_enqueue_is_canceled_in_the_server_and_keeps_its_connection(
     jobforge_db: Database, jobforge_conn: db.Connection, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A job whose key another transaction is inserting waits for it: the wait is canceled,
-    the pool closes the connection left mid-statement, and the next call gets a fresh one."""
+    the statement is canceled in the server (it never enqueues), and the connection goes back
+    to the pool idle and is used again."""
     with psycopg.connect(jobforge_db.dsn) as holder:  # a transaction of its own, held open
         holder.execute("SELECT jobforge.enqueue_one_v1('acme', '', '', '', 'ops.a', '{}', 'held')")
 
-        async def scenario(client: AsyncQueueClient) -> tuple[bool, int]:
+        async def scenario(client: AsyncQueueClient) -> tuple[bool, int, int]:
+            await client.enqueue("ops.a", {"before": True})
+            async with client.pool.connection() as conn:
+                before = conn.info.backend_pid
             waiting = client.enqueue("ops.a", {}, idempotency_key="held")
             with pytest.raises(TimeoutError):
                 await asyncio.wait_for(waiting, 0.5)
             holder.rollback()
-            done = await client.enqueue("ops.a", {"after": True})
             again = await client.enqueue("ops.a", {}, idempotency_key="held")
-            return again.created, done.job_id
+            async with client.pool.connection() as conn:
+                return again.created, before, conn.info.backend_pid
 
-        created, _ = _with_client(jobforge_db, scenario)
+        created, before, after = _with_client(jobforge_db, scenario)
     assert created  # the canceled enqueue did not happen
+    assert before == after  # the same connection, idle again
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING] == []
     keys = jobforge_conn.execute(
         "SELECT count(*) FROM jobforge.jobs WHERE idempotency_key = 'held'"
@@ -304,3 +360,62 @@ def test_placeholders_are_numbered_in_order_of_first_use(
 )
 def test_a_binary_or_stray_placeholder_is_left_to_the_cursor(statement: str) -> None:
     assert lean.compiled(statement) is None
+
+
+def test_a_payload_larger_than_the_sockets_buffer_is_sent_whole(
+    jobforge_db: Database, jobforge_conn: db.Connection
+) -> None:
+    payload = {"blob": "é" * 400_000, "n": list(range(1000))}  # ~800 kB of JSON
+
+    async def scenario(client: AsyncQueueClient) -> tuple[int, list[str]]:
+        job = await client.enqueue("ops.big", payload)
+        return job.job_id, await _lean_statements(client)
+
+    job_id, statements = _with_client(jobforge_db, scenario)
+    assert statements == [_enqueue_name()]
+    stored = jobforge_conn.execute(
+        "SELECT payload FROM jobforge.jobs WHERE id = %s", (job_id,)
+    ).fetchone()
+    assert stored == (payload,)
+
+
+def test_a_missing_parameter_is_psycopgs_error(jobforge_db: Database) -> None:
+    async def scenario() -> None:
+        conn = await psycopg.AsyncConnection.connect(jobforge_db.dsn, autocommit=True)
+        async with conn:
+            await lean.run(conn, "SELECT %(a)s::int, %(b)s::int", {"a": 1})
+
+    with pytest.raises(psycopg.ProgrammingError, match="query parameter missing: b"):
+        asyncio.run(scenario())
+
+
+def test_a_changed_client_encoding_is_followed(jobforge_db: Database) -> None:
+    """The server must read "ça" as two characters, the first U+00E7, in either encoding."""
+    statement = "SELECT length(%(t)s::text) AS n, ascii(%(t)s::text) AS c"
+
+    async def scenario() -> list[Any]:
+        conn = await psycopg.AsyncConnection.connect(jobforge_db.dsn, autocommit=True)
+        async with conn:
+            first = await lean.run(conn, statement, {"t": "ça"})
+            await conn.execute("SET client_encoding TO 'LATIN1'")
+            second = await lean.run(conn, statement, {"t": "ça"})
+            return [first, second]
+
+    assert asyncio.run(scenario()) == [[{"n": 2, "c": 231}]] * 2
+
+
+def test_a_statement_that_is_not_ascii_is_left_to_the_cursor() -> None:
+    """Its text would have to be encoded in each connection's encoding (jobforge's are ASCII)."""
+    assert lean.compiled("SELECT 'ça' || %(x)s") is None
+
+
+def test_a_closed_connection_is_not_kept_alive_by_its_lean_state(jobforge_db: Database) -> None:
+    async def scenario() -> weakref.ref[Any]:
+        conn = await psycopg.AsyncConnection.connect(jobforge_db.dsn, autocommit=True)
+        async with conn:
+            assert await lean.run(conn, "SELECT %(a)s::int AS a", {"a": 1}) == [{"a": 1}]
+        return weakref.ref(conn)
+
+    gone = asyncio.run(scenario())
+    gc.collect()
+    assert gone() is None
