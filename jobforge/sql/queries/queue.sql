@@ -26,10 +26,13 @@ SELECT set_config('jobforge.tenant', %(tenant)s, true), set_config('jobforge.sco
                   ELSE 'MEMBER' END))
 
 -- name: job_enqueue_many
+-- The arrays travel in binary (their placeholders end in b): psycopg quotes a text array element
+-- by element in Python, ~0.57 us an element against ~0.15 in binary.
 SELECT ord, job_id, created FROM jobforge.enqueue_v1(
-    %(types)s,
-    ARRAY(SELECT e FROM jsonb_array_elements(%(payloads)s::jsonb) WITH ORDINALITY AS x(e, n) ORDER BY n), %(keys)s, %(priorities)s, %(run_ats)s, %(max_attempts)s,
-    %(trace_ids)s, %(now)s, %(max_payload_bytes)s, %(projects)s,
+    %(types)b::text[],
+    ARRAY(SELECT e FROM jsonb_array_elements(%(payloads)s::jsonb) WITH ORDINALITY AS x(e, n) ORDER BY n),
+    %(keys)b::text[], %(priorities)b::integer[], %(run_ats)b::timestamptz[], %(max_attempts)b::integer[],
+    %(trace_ids)b::text[], %(now)s, %(max_payload_bytes)s, %(projects)b::text[],
     CASE WHEN %(envelopes)s::jsonb IS NOT NULL THEN ARRAY(
         SELECT CASE WHEN jsonb_typeof(e) = 'null' THEN NULL ELSE e END
         FROM jsonb_array_elements(%(envelopes)s::jsonb) WITH ORDINALITY AS x(e, n) ORDER BY n) END)
