@@ -19,6 +19,7 @@ from jobforge import db, errors
 from jobforge.db import lean
 from jobforge.provision import Database
 from jobforge.queue import AsyncQueueClient, NewJob, QueueClient
+from tests.integration.conftest import new_app_login
 
 T = TypeVar("T")
 
@@ -416,3 +417,34 @@ def test_a_closed_connection_is_not_kept_alive_by_its_lean_state(jobforge_db: Da
     gone = asyncio.run(scenario())
     gc.collect()
     assert gone() is None
+
+
+def test_a_login_bound_to_one_tenant_is_held_to_it_on_the_lean_path(
+    jobforge_db: Database, jobforge_conn: db.Connection
+) -> None:
+    """From the other side: a non-owner login bound to tenant acme enqueues for globex through
+    the lean statement, on a connection's first call (the PREPARE too) and on one whose
+    statement acme's enqueue prepared: refused both times in one line, nothing stored."""
+    with new_app_login(jobforge_db, ["acme"]) as url:
+
+        async def scenario() -> list[str]:
+            pool = db.AsyncConnectionPool(url, min_size=1, max_size=1, open=False)
+            await pool.open()
+            refused = []
+            try:
+                for tenant in ("globex", "acme", "globex"):
+                    try:
+                        await AsyncQueueClient(pool, tenant=tenant).enqueue("ops.a", {})
+                    except errors.TenantRequired as exc:
+                        refused.append(str(exc))
+                statements = await _lean_statements(AsyncQueueClient(pool, tenant="acme"))
+            finally:
+                await pool.close()
+            assert statements == [_enqueue_name()]  # the one connection, prepared
+            return refused
+
+        refused = asyncio.run(scenario())
+    assert len(refused) == 2
+    assert all("may not act for tenant 'globex'" in r and "\n" not in r for r in refused)
+    stored = jobforge_conn.execute("SELECT tenant_id, count(*) FROM jobforge.jobs GROUP BY 1")
+    assert stored.fetchall() == [("acme", 1)]
