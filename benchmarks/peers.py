@@ -2,7 +2,7 @@
 run, on one throwaway server, with one harness: the project's peer harness.
 
 Usage: `python benchmarks/peers.py [-n N] [--runs R] [--only LIB[,LIB]]`, LIB among floor,
-pgqueuer, procrastinate, jobforge. The peers come with the `bench` extra. Runs on a throwaway
+pgqueuer, procrastinate, jobforge, table. The peers come with the `bench` extra. Runs on a throwaway
 server with default durability (fsync on) unless JOBFORGE_SCRATCH_DATABASE_URL is set; that
 server is jobforge's own throwaway, reached by its Unix socket (the harness says 127.0.0.1) with
 its data on tmpfs when there is room: every library sees the same server, so the ratios hold.
@@ -25,6 +25,13 @@ drain figure is its batch case's; its single case is drained and counted too (`d
   100 with FOR UPDATE SKIP LOCKED in one transaction and marking them done in a second.
 - jobforge: `AsyncQueueClient.enqueue` / `enqueue_many` of 1,000; drain `Worker` with
   exit_when_idle, LISTEN off, at the CLI's default concurrency, 100 and 10.
+- table (psycopg): jobforge's own table with none of its enqueue: bare `INSERT`s into
+  `jobforge.jobs` by the server's superuser, one per job (prepared, autocommit) or one
+  `INSERT ... SELECT unnest(...)` per 1,000 with the arrays as jobforge's client sends them; the
+  columns `enqueue` writes and the payload's hash, without its checks, its tenant binding, its
+  catalogue and idempotency handling or its client. Drained by jobforge's `Worker` at the CLI
+  default, which also proves the rows are whole jobs. Its enqueue figures are the ceiling the
+  `jobs` table (its indexes, constraints and column types) sets for any enqueue through it.
 
 Medians of the runs with min-max beside them; ratios of medians (libraries measured in one run
 move together, absolute figures drift by 30 % on a shared machine). Last line: one JSON object.
@@ -53,7 +60,7 @@ from psycopg.conninfo import conninfo_to_dict
 from jobforge import db
 from jobforge.worker.loop import DEFAULT_CONCURRENCY
 
-LIBRARIES = ("floor", "pgqueuer", "procrastinate", "jobforge")
+LIBRARIES = ("floor", "pgqueuer", "procrastinate", "jobforge", "table")
 PEERS = {"pgqueuer": ("pgqueuer", "asyncpg"), "procrastinate": ("procrastinate",)}
 INSTALL_HINT = (
     "pip install 'jobforge[bench]' (or: pip install pgqueuer==1.6.0 procrastinate==3.10.0 "
@@ -87,6 +94,8 @@ def cases(libraries: list[str]) -> list[Case]:
     for library in libraries:
         if library == "floor":
             chosen.append(Case("floor", "batch"))
+        elif library == "table":
+            chosen += [Case("table", "batch"), Case("table", "single")]
         elif library == "jobforge":
             for concurrency in (CLI_DEFAULT_CONCURRENCY, 100, 10):
                 chosen.append(Case("jobforge", "batch", concurrency))
@@ -248,7 +257,6 @@ async def run_procrastinate(dsn: str, n: int, case: Case, clock: Clock) -> int:
 async def run_jobforge(dsn: str, n: int, case: Case, clock: Clock) -> int:
     from jobforge import migrate
     from jobforge.queue import AsyncQueueClient, NewJob
-    from jobforge.worker import JobContext, Registry, Worker, WorkerConfig
 
     await asyncio.to_thread(migrate.migrate, dsn)
     client = await AsyncQueueClient.connect(dsn, tenant=TENANT, max_size=1, check=False)
@@ -268,6 +276,61 @@ async def run_jobforge(dsn: str, n: int, case: Case, clock: Clock) -> int:
         clock.enqueue_s = time.perf_counter() - began
     finally:
         await client.close()
+    return await drain_jobforge(dsn, case.concurrency, clock)
+
+
+#: The columns `enqueue` writes for a job of default fields, and the payload's hash as it stores
+#: it; the tenant, project and times as literals. The superuser the harness connects as is
+#: exempt from row-level security.
+_TABLE_COLUMNS = (
+    "INSERT INTO jobforge.jobs (tenant_id, project, type, payload, payload_hash, priority, run_at,"
+    " max_attempts, created_at, updated_at)"
+)
+_TABLE_HASH = "'sha256:' || encode(sha256(convert_to({p}::text, 'UTF8')), 'hex')"
+_TABLE_SINGLE = (
+    f"{_TABLE_COLUMNS} VALUES ('{TENANT}', 'default', %(type)s, %(payload)s::jsonb,"
+    f" {_TABLE_HASH.format(p='%(payload)s::jsonb')}, 0, now(), 3, now(), now()) RETURNING id"
+)
+_TABLE_BATCH = (
+    f"{_TABLE_COLUMNS} SELECT '{TENANT}', 'default', u.t, u.p, {_TABLE_HASH.format(p='u.p')},"
+    " 0, now(), 3, now(), now() FROM unnest(%(types)b::text[], ARRAY(SELECT e FROM"
+    " jsonb_array_elements(%(payloads)s::jsonb) WITH ORDINALITY AS x(e, n) ORDER BY n))"
+    " WITH ORDINALITY AS u(t, p, i) ORDER BY u.i RETURNING id"
+)
+
+
+async def run_table(dsn: str, n: int, case: Case, clock: Clock) -> int:
+    from jobforge import migrate
+
+    await asyncio.to_thread(migrate.migrate, dsn)
+    async with await psycopg.AsyncConnection.connect(dsn, autocommit=True) as conn:
+        began = time.perf_counter()
+        if case.enqueue == "single":
+            for i in range(n):
+                cursor = await conn.execute(
+                    _TABLE_SINGLE, {"type": TYPE, "payload": db.Jsonb({"i": i})}, prepare=True
+                )
+                await cursor.fetchall()
+        else:
+            for start in range(0, n, BATCH):
+                count = min(BATCH, n - start)
+                cursor = await conn.execute(
+                    _TABLE_BATCH,
+                    {
+                        "types": [TYPE] * count,
+                        "payloads": db.Jsonb([{"i": start + k} for k in range(count)]),
+                    },
+                    prepare=True,
+                )
+                await cursor.fetchall()
+        clock.enqueue_s = time.perf_counter() - began
+    return await drain_jobforge(dsn, CLI_DEFAULT_CONCURRENCY, clock)
+
+
+async def drain_jobforge(dsn: str, concurrency: int, clock: Clock) -> int:
+    """Drain the database's jobs with jobforge's `Worker`; the count of succeeded jobs."""
+    from jobforge.queue import AsyncQueueClient
+    from jobforge.worker import JobContext, Registry, Worker, WorkerConfig
 
     async def noop(payload: dict[str, Any], ctx: JobContext) -> None:
         return None
@@ -279,7 +342,7 @@ async def run_jobforge(dsn: str, n: int, case: Case, clock: Clock) -> int:
         await working.pool.wait()
         began = time.perf_counter()
         config = WorkerConfig(
-            name="bench", concurrency=case.concurrency, exit_when_idle=True, listen=False
+            name="bench", concurrency=concurrency, exit_when_idle=True, listen=False
         )
         await Worker(working, handlers, config).run()
         clock.drain_s = time.perf_counter() - began
@@ -297,6 +360,7 @@ RUNNERS = {
     "pgqueuer": run_pgqueuer,
     "procrastinate": run_procrastinate,
     "jobforge": run_jobforge,
+    "table": run_table,
 }
 
 
@@ -356,6 +420,8 @@ def on_fresh_database(server_dsn: str, n: int, case: Case) -> dict[str, Any]:
 def figure_names(case: Case) -> list[tuple[str, str]]:
     """(figure, field of the case's result) pairs this case contributes."""
     lib = case.library
+    if lib == "table":  # its drain is jobforge's worker again: counted, not a figure
+        return [(f"table.enqueue_{case.enqueue}", "enqueue_jobs_per_s")]
     if case.enqueue == "single":
         return [
             (f"{lib}.enqueue_single", "enqueue_jobs_per_s"),
@@ -380,6 +446,26 @@ RATIOS = [
     ("jobforge/pgqueuer batch enqueue", "jobforge.enqueue_batch", "pgqueuer.enqueue_batch"),
     ("jobforge/pgqueuer single enqueue", "jobforge.enqueue_single", "pgqueuer.enqueue_single"),
     ("jobforge/floor drain (jobforge at 100)", "jobforge.drain_c100", "floor.drain"),
+    (
+        "bare INSERT into jobforge.jobs/pgqueuer batch enqueue",
+        "table.enqueue_batch",
+        "pgqueuer.enqueue_batch",
+    ),
+    (
+        "bare INSERT into jobforge.jobs/pgqueuer single enqueue",
+        "table.enqueue_single",
+        "pgqueuer.enqueue_single",
+    ),
+    (
+        "jobforge/bare INSERT into jobforge.jobs, batch",
+        "jobforge.enqueue_batch",
+        "table.enqueue_batch",
+    ),
+    (
+        "jobforge/bare INSERT into jobforge.jobs, single",
+        "jobforge.enqueue_single",
+        "table.enqueue_single",
+    ),
 ]
 
 

@@ -36,4 +36,4 @@ def test_help_names_the_options() -> None:
 def test_an_unknown_library_is_refused() -> None:
     done = run("--only", "jobforge,celery", "--runs", "1")
     assert done.returncode == 2
-    assert "--only takes some of floor, pgqueuer, procrastinate, jobforge" in done.stderr
+    assert "--only takes some of floor, pgqueuer, procrastinate, jobforge, table" in done.stderr
